@@ -1,0 +1,3 @@
+from kmshell.cli import main
+
+main()

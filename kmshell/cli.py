@@ -1,0 +1,134 @@
+"""The command line: `kmshell` (the REPL), `kmshell run`, `kmshell check`, `kmshell scenarios`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kmshell import __version__
+from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
+from kmshell.session import Session
+from kmshell.views.console import make_console
+
+JSON_SCHEMA_VERSION = 1
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _resolve(file: str) -> Path:
+    """A path, or the name of a bundled scenario (`01`, `01-user-and-kernel-mode`)."""
+    path = Path(file)
+    if path.exists():
+        return path
+    return catalog.find(file) or path
+
+
+def _load(file: str):
+    try:
+        return load_scenario(_resolve(file))
+    except ScenarioError as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)
+
+
+@click.group(invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kmshell")
+@click.option("--no-color", is_flag=True, help="Plain text, no colours (NO_COLOR works too).")
+@click.option("--cpus", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Processors of the machine the REPL boots.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the model.")
+@click.pass_context
+def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
+    """kmshell: watch a model of the Windows kernel react to what you type.
+
+    With no command, starts the interactive shell.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["no_color"] = no_color
+    if ctx.invoked_subcommand is None:
+        from kmshell.shell import run_repl
+
+        console = make_console(no_color=no_color)
+        sys.exit(run_repl(Session(cpus=cpus, seed=seed), console))
+
+
+@main.command()
+@click.argument("file")
+@click.option("--step", is_flag=True, help="Wait for Enter before each command.")
+@click.option("--no-color", is_flag=True, help="Plain text, no colours.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print only the final state and event log as JSON.")
+@click.pass_context
+def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool) -> None:
+    """Replay a scenario FILE (a path, or a bundled name such as 01)."""
+    scenario = _load(file)
+    no_color = no_color or ctx.obj.get("no_color", False)
+    console = None if as_json else make_console(no_color=no_color)
+    wait = None
+    if step and _interactive() and not as_json:
+        def wait(prompt: str) -> None:
+            click.prompt(f"[{prompt}] Enter to continue", default="", show_default=False,
+                         prompt_suffix=" ")
+    session = Session()
+    result = Replay(scenario, session, console=console, wait=wait).run()
+    if as_json:
+        click.echo(json.dumps({
+            "schema": JSON_SCHEMA_VERSION,
+            "scenario": scenario.path,
+            "title": scenario.title,
+            "expectations": {"total": result.expectations,
+                             "failed": [str(f) for f in result.failures]},
+            "state": session.system.to_json(),
+            "events": [e.to_json() for e in session.system.log],
+        }, indent=2))
+    else:
+        passed = result.expectations - len(result.failures)
+        console.print(f"{scenario.path}: {passed} of {result.expectations} expectation(s) "
+                      "held" + ("" if result.ok else f"; {len(result.failures)} failure(s)"))
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+def check(files: tuple[str, ...]) -> None:
+    """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...)."""
+    scenarios = []
+    malformed = False
+    for file in files:
+        try:
+            scenarios.append(load_scenario(_resolve(file)))
+        except ScenarioError as error:
+            click.echo(str(error), err=True)
+            malformed = True
+    if malformed:
+        sys.exit(2)
+    passed = failed = 0
+    for scenario in scenarios:
+        result = Replay(scenario, Session(), stop_at_first_failure=True).run()
+        if result.ok:
+            passed += 1
+            click.echo(f"ok   {scenario.path} ({result.expectations} expectations)")
+        else:
+            failed += 1
+            click.echo(f"FAIL {result.failures[0]}")
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(0 if failed == 0 else 1)
+
+
+@main.command()
+def scenarios() -> None:
+    """List the bundled curriculum with titles."""
+    entries = catalog.bundled()
+    if not entries:
+        click.echo("no bundled scenarios found")
+        return
+    width = max(len(path.stem) for path, _ in entries)
+    for path, title in entries:
+        click.echo(f"{path.stem:<{width}}  {title}")
+    click.echo("\nreplay one with: kmshell run NAME (e.g. kmshell run 01)")

@@ -1,0 +1,9 @@
+"""Commands: one module per noun. Each validates names against the model and calls it.
+
+Importing this package registers every command in `TABLE`.
+"""
+
+from kmshell.commands import machine, objects, processes, session_commands  # noqa: F401  (register)
+from kmshell.commands.registry import TABLE, command
+
+__all__ = ["TABLE", "command"]

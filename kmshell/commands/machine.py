@@ -1,0 +1,62 @@
+"""The machine and time: boot, reboot, step, run, status."""
+
+from __future__ import annotations
+
+from kmshell.commands.registry import command
+from kmshell.errors import KmsError
+from kmshell.language.spec import NUMBER, Arg, Opt
+from kmshell.nt.system import MAX_CPUS
+from kmshell.views.ke import cpu_table, status_panel
+from kmshell.views.ps import process_tree
+
+
+@command("boot", "restart the simulated machine",
+         options=(Opt("cpus", NUMBER, f"number of processors, 1..{MAX_CPUS}", 2),
+                  Opt("minimal", None, "only the System and Idle processes"),
+                  Opt("seed", NUMBER, "seed for every random choice the model makes")),
+         details="The default machine has 2 processors and the usual system processes: Idle 0, "
+                 "System 4, smss.exe, csrss.exe (one per session), wininit.exe, services.exe, "
+                 "lsass.exe, winlogon.exe and explorer.exe.",
+         examples=("boot", "boot --cpus 1", "boot --minimal --seed 7"), when_halted=True)
+def boot(session, cmd):
+    from kmshell.session import BootOptions
+
+    cpus = cmd["cpus"]
+    if not 1 <= cpus <= MAX_CPUS:
+        raise KmsError(f"--cpus must be 1..{MAX_CPUS}, not {cpus}", col=cmd.col("cpus"))
+    seed = session.boot_options.seed if cmd["seed"] is None else cmd["seed"]
+    session.boot(BootOptions(cpus, cmd["minimal"], seed))
+    return [process_tree(session.system), cpu_table(session.system)]
+
+
+@command("reboot", "boot again with the same options (after a bugcheck, for example)",
+         when_halted=True)
+def reboot(session, cmd):
+    session.boot(session.boot_options)
+    return [process_tree(session.system), cpu_table(session.system)]
+
+
+@command("step", "advance the clock N ticks (default 1): clock interrupt, quantum, dispatching",
+         args=(Arg("n", NUMBER, "ticks to advance", optional=True, default=1),),
+         examples=("step", "step 10"))
+def step(session, cmd):
+    session.system.step(cmd["n"])
+    return [cpu_table(session.system)]
+
+
+@command("run", "step until nothing is running or ready (or --max ticks pass)",
+         options=(Opt("until-idle", None, "stop when every processor is idle (the default)"),
+                  Opt("max", NUMBER, "give up after this many ticks", 1000)),
+         examples=("run", "run --max 50"))
+def run(session, cmd):
+    taken = session.system.run_until_idle(cmd["max"])
+    session.system.emit("Ke", "run", f"ran {taken} tick(s); "
+                        + ("the machine is idle" if session.system.idle
+                           else f"stopped after --max {cmd['max']}"))
+    return [cpu_table(session.system)]
+
+
+@command("status", "one panel: tick, processors with IRQL and running thread, counts",
+         when_halted=True)
+def status(session, cmd):
+    return [status_panel(session.system)]

@@ -1,0 +1,68 @@
+"""Turning the names a user types into model objects, with errors that list what is valid."""
+
+from __future__ import annotations
+
+from kmshell.errors import KmsError
+from kmshell.nt.ob import ObjectPathError
+from kmshell.nt.ps import Process, Thread
+from kmshell.nt.system import System
+
+
+def resolve_process(system: System, text: str, col: int | None = None) -> Process:
+    """A PID, or an image name (case-insensitive). Several live matches are an error."""
+    if text.isdigit() or text.lower().startswith("0x"):
+        try:
+            pid = int(text, 0)
+        except ValueError:
+            pid = -1
+        process = system.processes.get(pid)
+        if process is None:
+            raise KmsError(f"no process with PID {text}", col=col,
+                           hint="type 'process list' to see PIDs")
+        return process
+    matches = [p for p in system.processes.values() if p.image.lower() == text.lower()]
+    live = [p for p in matches if p.alive]
+    if len(live) > 1:
+        pids = ", ".join(str(p.pid) for p in live)
+        raise KmsError(f"'{text}' is ambiguous: {len(live)} processes have that image name",
+                       col=col, hint=f"name one by PID: {pids}")
+    if live:
+        return live[0]
+    if matches:  # only exited ones: the latest, so that expectations after a kill still work
+        return matches[-1]
+    names = sorted({p.image for p in system.live_processes()})
+    raise KmsError(f"no process named '{text}'", col=col,
+                   hint="running: " + ", ".join(names))
+
+
+def resolve_thread(system: System, tid: int, col: int | None = None) -> Thread:
+    thread = system.threads.get(tid)
+    if thread is None:
+        if tid == 0:
+            raise KmsError("TID 0 is shared by every idle thread", col=col,
+                           hint="use 'thread list 0' or 'cpu' views to see them")
+        raise KmsError(f"no thread with TID {tid}", col=col,
+                       hint="type 'thread list' to see TIDs")
+    return thread
+
+
+def resolve_object(system: System, path: str, col: int | None = None):
+    try:
+        return system.ob.lookup(path)
+    except ObjectPathError as error:
+        raise KmsError(str(error), col=col, hint="type 'object ls \\' to browse the namespace") \
+            from None
+
+
+def process_names(system: System) -> list[str]:
+    """Completion source: PIDs and image names (unique names only once)."""
+    live = system.live_processes()
+    return [str(p.pid) for p in live] + sorted({p.image for p in live})
+
+
+def thread_ids(system: System) -> list[str]:
+    return [str(t.tid) for t in system.threads.values()]
+
+
+def object_paths(system: System) -> list[str]:
+    return ["\\"] + [obj.header.path for obj in system.ob.walk()]

@@ -1,0 +1,143 @@
+"""Processes and threads: process create|list|show|kill|crash, thread create|list|show."""
+
+from __future__ import annotations
+
+from kmshell.commands.names import resolve_process, resolve_thread
+from kmshell.commands.registry import command
+from kmshell.errors import KmsError
+from kmshell.language.spec import ADDRESS, NAME, NUMBER, PROCESS, TEXT, THREAD, Arg, Opt, choice
+from kmshell.nt.constants import HIGH_PRIORITY, parse_status
+from kmshell.nt.ps import Subsystem, parse_program
+from kmshell.views.ke import cpu_table
+from kmshell.views.ps import process_detail, process_tree, thread_detail, thread_table
+
+
+def _program(cmd):
+    text = cmd["program"]
+    if text is None:
+        return None
+    try:
+        return parse_program(text)
+    except ValueError as error:
+        raise KmsError(f"--program: {error}", col=cmd.col("program")) from None
+
+
+def _priority(cmd):
+    priority = cmd["priority"]
+    if priority is not None and not 1 <= priority <= HIGH_PRIORITY:
+        raise KmsError(f"--priority must be 1..{HIGH_PRIORITY} (1-15 dynamic, 16-31 "
+                       f"real-time), not {priority}", col=cmd.col("priority"))
+    return priority
+
+
+@command("process create", "create a process (NtCreateUserProcess) with its first thread",
+         args=(Arg("image", NAME, "image file name, e.g. notepad.exe"),),
+         options=(Opt("parent", PROCESS, "parent process (default explorer.exe)"),
+                  Opt("user", NAME, "user the process runs as (default: the parent's)"),
+                  Opt("subsystem", choice("win32", "wsl"), "win32, or wsl for a pico process",
+                      "win32"),
+                  Opt("threads", NUMBER, "how many threads to start with", 1),
+                  Opt("priority", NUMBER, "base priority 1..31", 8),
+                  Opt("program", TEXT, "what its threads run, e.g. \"compute 3; sleep 2; exit\"")),
+         examples=("process create notepad.exe", "process create bash --subsystem wsl",
+                   "process create calc.exe --threads 2 --program \"compute 4; exit\""))
+def process_create(session, cmd):
+    system = session.system
+    parent = None
+    if cmd["parent"] is not None:
+        parent = resolve_process(system, cmd["parent"], cmd.col("parent"))
+        if not parent.alive:
+            raise KmsError(f"parent {parent.image} ({parent.pid}) has exited",
+                           col=cmd.col("parent"))
+    threads = cmd["threads"]
+    if not 1 <= threads <= 64:
+        raise KmsError(f"--threads must be 1..64, not {threads}", col=cmd.col("threads"))
+    subsystem = Subsystem.WSL if cmd["subsystem"] == "wsl" else Subsystem.Win32
+    process = system.create_process(cmd["image"], parent=parent, user=cmd["user"],
+                                    subsystem=subsystem, threads=threads,
+                                    priority=_priority(cmd), program=_program(cmd))
+    return [process_tree(system, highlight={process.pid})]
+
+
+@command("process list", "the process tree (exited processes stay, dimmed)",
+         aliases=("ps",), when_halted=True)
+def process_list(session, cmd):
+    return [process_tree(session.system)]
+
+
+@command("process show", "one process: EPROCESS fields, address space, threads",
+         args=(Arg("p", PROCESS, "PID or image name"),), when_halted=True)
+def process_show(session, cmd):
+    return [process_detail(session.system, resolve_process(session.system, cmd["p"],
+                                                           cmd.col("p")))]
+
+
+@command("!process", "WinDbg style: '!process 0 0' lists processes, '!process P' shows one",
+         args=(Arg("p", PROCESS, "PID or image name; 0 for all", optional=True),
+               Arg("flags", NUMBER, "ignored; accepted as WinDbg does", optional=True)),
+         examples=("!process 0 0", "!process notepad.exe"), when_halted=True)
+def bang_process(session, cmd):
+    if cmd["p"] in (None, "0"):
+        return [process_tree(session.system)]
+    return process_show(session, cmd)
+
+
+@command("process kill", "terminate a process (NtTerminateProcess)",
+         args=(Arg("p", PROCESS, "PID or image name"),),
+         options=(Opt("exit-code", TEXT, "exit status, a name or hex", "STATUS_SUCCESS"),),
+         details="Killing a critical process (smss, csrss, wininit, services, lsass, winlogon) "
+                 "stops the machine with bugcheck 0xEF CRITICAL_PROCESS_DIED.",
+         examples=("process kill notepad.exe", "process kill 172 --exit-code 0xC0000005"))
+def process_kill(session, cmd):
+    system = session.system
+    process = resolve_process(system, cmd["p"], cmd.col("p"))
+    try:
+        status = parse_status(cmd["exit-code"])
+    except ValueError as error:
+        raise KmsError(f"--exit-code: {error}", col=cmd.col("exit-code")) from None
+    system.terminate_process(process, status, reason=" by request")
+    return [process_tree(system, highlight={process.pid})]
+
+
+@command("process crash", "a user-mode access violation in the process: it dies, nothing else",
+         args=(Arg("p", PROCESS, "PID or image name"),),
+         options=(Opt("address", ADDRESS, "the address the thread touches", 0),),
+         details="The seed's first lesson: a fault in user mode ends one process. Crash the "
+                 "System process (4) instead and the fault is in kernel mode: the machine stops.",
+         examples=("process crash notepad.exe", "process crash 172 --address 0xFFFF800000001000"))
+def process_crash(session, cmd):
+    system = session.system
+    process = resolve_process(system, cmd["p"], cmd.col("p"))
+    system.crash_process(process, cmd["address"])
+    return [process_tree(system, highlight={process.pid}), cpu_table(system)]
+
+
+@command("thread create", "start another thread in a process",
+         args=(Arg("p", PROCESS, "PID or image name"),),
+         options=(Opt("priority", NUMBER, "priority 1..31 (default: the process's base)"),
+                  Opt("program", TEXT, "steps, e.g. \"compute 3; sleep 2; exit\"")),
+         details="Program steps: compute N (run N ticks), sleep N (wait N ticks), wait-input "
+                 "(wait for user input), exit. A thread whose program ends exits.",
+         examples=("thread create notepad.exe", "thread create 172 --program \"compute 5; exit\""))
+def thread_create(session, cmd):
+    system = session.system
+    process = resolve_process(system, cmd["p"], cmd.col("p"))
+    system.create_thread(process, priority=_priority(cmd), program=_program(cmd))
+    return [thread_table(process.threads, title=f"threads of {process.image}"), cpu_table(system)]
+
+
+@command("thread list", "threads of one process, or of all",
+         args=(Arg("p", PROCESS, "PID or image name; all processes when left out",
+                   optional=True),), when_halted=True)
+def thread_list(session, cmd):
+    system = session.system
+    if cmd["p"] is None:
+        return [thread_table(system.all_threads())]
+    process = resolve_process(system, cmd["p"], cmd.col("p"))
+    return [thread_table(process.threads, title=f"threads of {process.image}")]
+
+
+@command("thread show", "one thread: state, wait reason, priority, TEB, program",
+         args=(Arg("t", THREAD, "thread ID"),), aliases=("!thread",), when_halted=True)
+def thread_show(session, cmd):
+    return [thread_detail(resolve_thread(session.system, cmd["t"], cmd.col("t")))]

@@ -1,0 +1,20 @@
+"""The one command table, and the decorator command modules register with."""
+
+from __future__ import annotations
+
+from kmshell.language.spec import Arg, CommandSpec, CommandTable, Opt
+
+TABLE = CommandTable()
+
+
+def command(name: str, help: str, *, args: tuple[Arg, ...] = (), options: tuple[Opt, ...] = (),
+            aliases: tuple[str, ...] = (), details: str = "", examples: tuple[str, ...] = (),
+            when_halted: bool = False):
+    """Register the decorated `handler(session, command) -> list of views` under name."""
+
+    def register(handler):
+        TABLE.add(CommandSpec(name, handler, help, tuple(args), tuple(options), tuple(aliases),
+                              details, tuple(examples), when_halted))
+        return handler
+
+    return register

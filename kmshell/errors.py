@@ -1,0 +1,22 @@
+"""The one error type users see: what was wrong, where (column), and what would be valid."""
+
+from __future__ import annotations
+
+
+class KmsError(Exception):
+    def __init__(self, message: str, *, col: int | None = None, hint: str = "",
+                 usage: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.col = col  # 1-based column in the line, when the error has a place
+        self.hint = hint  # what would have been valid
+        self.usage = usage  # the usage line of the command, when one is known
+
+    def describe(self) -> str:
+        """The error as one or more plain lines (without file and line)."""
+        lines = [self.message]
+        if self.hint:
+            lines.append(self.hint)
+        if self.usage:
+            lines.append(f"usage: {self.usage}")
+        return "\n".join(lines)

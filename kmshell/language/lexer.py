@@ -1,0 +1,52 @@
+"""Shell-style word splitting that remembers where each word started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kmshell.errors import KmsError
+
+QUOTES = "\"'"
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    col: int  # 1-based column of the word's first character
+    quoted: bool = False
+
+
+def split_words(line: str) -> list[Word]:
+    """Split line into words. A quote left open is an error pointing at the opening quote."""
+    words: list[Word] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i].isspace():
+            i += 1
+            continue
+        if line[i] == "#":
+            break
+        start, text, quoted = i, [], False
+        while i < n and not line[i].isspace():
+            if line[i] in QUOTES:
+                quote, opened = line[i], i
+                close = line.find(quote, i + 1)
+                if close < 0:
+                    raise KmsError(f"unterminated {quote} quote", col=opened + 1,
+                                   hint=f"close the quote that opens at column {opened + 1}")
+                text.append(line[i + 1:close])
+                quoted = True
+                i = close + 1
+            else:
+                text.append(line[i])
+                i += 1
+        words.append(Word("".join(text), start + 1, quoted))
+    return words
+
+
+def quote_word(text: str) -> str:
+    """The inverse of split_words for one word: quote it if it would not survive splitting."""
+    if text and not any(c.isspace() or c in QUOTES for c in text) and not text.startswith("#"):
+        return text
+    quote = "'" if '"' in text else '"'
+    return f"{quote}{text}{quote}"

@@ -1,0 +1,149 @@
+"""The command table's vocabulary: kinds of values, arguments, options, command specs.
+
+Help, completion and docs/commands.md are all generated from the table, so they agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of value: its name in usage lines, how to convert it, where completions come from.
+
+    `complete` is either a tuple of fixed choices or the name of a live source ('process',
+    'thread', 'object', 'command') that the shell's completer asks the model about.
+    """
+
+    metavar: str
+    convert: Callable[[str], Any] = str
+    complete: tuple[str, ...] | str = ()
+    description: str = ""
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a number") from None
+    if value < 0:
+        raise ValueError(f"'{text}' must not be negative")
+    return value
+
+
+def choice(*values: str, metavar: str | None = None) -> Kind:
+    def convert(text: str) -> str:
+        for value in values:
+            if text.lower() == value.lower():
+                return value
+        raise ValueError(f"'{text}' is not one of: {', '.join(values)}")
+
+    return Kind(metavar or "|".join(values), convert, tuple(values))
+
+
+NUMBER = Kind("N", _count, description="a number (decimal or 0x hex)")
+TEXT = Kind("TEXT")
+NAME = Kind("NAME")
+PROCESS = Kind("P", complete="process", description="a PID or an image name")
+THREAD = Kind("T", _count, complete="thread", description="a thread ID")
+OBJECT_PATH = Kind("PATH", complete="object", description="an object-namespace path")
+COMMAND = Kind("CMD", complete="command", description="a command name")
+ADDRESS = Kind("ADDR", _count, description="an address, e.g. 0x0 or 0xFFFF800000001000")
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: Kind
+    help: str = ""
+    optional: bool = False
+    default: Any = None
+    rest: bool = False  # takes all remaining words, joined by spaces
+
+    @property
+    def usage(self) -> str:
+        text = self.kind.metavar if self.name == self.kind.metavar.lower() else self.name.upper()
+        if self.rest:
+            text += "..."
+        return f"[{text}]" if self.optional else text
+
+
+@dataclass(frozen=True)
+class Opt:
+    name: str  # without the leading dashes
+    kind: Kind | None  # None: a flag that takes no value
+    help: str = ""
+    default: Any = None
+
+    @property
+    def usage(self) -> str:
+        return f"[--{self.name}]" if self.kind is None else f"[--{self.name} {self.kind.metavar}]"
+
+
+@dataclass
+class CommandSpec:
+    name: str  # "process create": noun and verb, or one word
+    handler: Callable
+    help: str  # one line
+    args: tuple[Arg, ...] = ()
+    options: tuple[Opt, ...] = ()
+    aliases: tuple[str, ...] = ()
+    details: str = ""  # a paragraph for `help CMD`
+    examples: tuple[str, ...] = ()
+    when_halted: bool = False  # allowed after a bugcheck (inspection commands)
+
+    @property
+    def noun(self) -> str:
+        return self.name.split()[0]
+
+    @property
+    def usage(self) -> str:
+        parts = [self.name] + [a.usage for a in self.args] + [o.usage for o in self.options]
+        return " ".join(parts)
+
+    def option(self, name: str) -> Opt | None:
+        return next((o for o in self.options if o.name == name.lower()), None)
+
+
+@dataclass
+class CommandTable:
+    specs: list[CommandSpec] = field(default_factory=list)
+
+    def add(self, spec: CommandSpec) -> CommandSpec:
+        names = [spec.name, *spec.aliases]
+        for existing in self.specs:
+            clash = set(names) & {existing.name, *existing.aliases}
+            if clash:
+                raise ValueError(f"command name {clash} registered twice")
+        self.specs.append(spec)
+        return spec
+
+    def lookup(self, name: str) -> CommandSpec | None:
+        name = " ".join(name.lower().split())
+        return next((s for s in self.specs if name == s.name or name in s.aliases), None)
+
+    def nouns(self) -> dict[str, list[CommandSpec]]:
+        """Multi-word commands grouped by their first word."""
+        groups: dict[str, list[CommandSpec]] = {}
+        for spec in self.specs:
+            if " " in spec.name:
+                groups.setdefault(spec.noun, []).append(spec)
+        return groups
+
+    def words(self) -> list[str]:
+        """Every first word a line may start with: single commands, nouns and aliases."""
+        seen: dict[str, None] = {}
+        for spec in self.specs:
+            seen[spec.noun] = None
+            for alias in spec.aliases:
+                seen[alias.split()[0]] = None
+        return list(seen)
+
+    def suggest(self, word: str, candidates: list[str] | None = None) -> str | None:
+        pool = self.words() if candidates is None else candidates
+        match = difflib.get_close_matches(word.lower(), pool, n=1, cutoff=0.6)
+        return match[0] if match else None

@@ -1,0 +1,25 @@
+"""A logical processor: its number, current IRQL, and the thread it runs (KPRCB, simplified)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kmshell.nt.constants import Irql
+
+if TYPE_CHECKING:
+    from kmshell.nt.ps import Thread
+
+
+@dataclass(eq=False)
+class Processor:
+    number: int
+    idle_thread: Thread
+    current_thread: Thread
+    irql: int = Irql.PASSIVE_LEVEL
+    idle_ticks: int = 0
+    busy_ticks: int = 0
+
+    @property
+    def is_idle(self) -> bool:
+        return self.current_thread is self.idle_thread

@@ -1,0 +1,66 @@
+"""Memory manager (Mm): a process's virtual address space, as a descriptor.
+
+x64 gives each process a private user half (0x10000 .. 0x7FFF'FFFEFFFF) and maps one shared
+kernel half (from 0xFFFF8000'00000000) into every process. The model keeps the regions
+(VADs) of the user half and does not model pages, working sets or the PFN database yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kmshell.nt.constants import (
+    MM_HIGHEST_USER_ADDRESS,
+    MM_LOWEST_USER_ADDRESS,
+    MM_SYSTEM_RANGE_START,
+)
+
+
+@dataclass
+class Vad:
+    """A virtual address descriptor: one reserved or committed region of the user half."""
+
+    start: int
+    end: int
+    kind: str  # "Image", "Private", "Mapped"
+    protection: str
+    description: str
+
+
+@dataclass
+class AddressSpace:
+    directory_table_base: int  # CR3: the physical address of the top-level page table
+    vads: list[Vad] = field(default_factory=list)
+
+    def vad_for(self, address: int) -> Vad | None:
+        return next((v for v in self.vads if v.start <= address <= v.end), None)
+
+    def reserve(self, size: int, description: str) -> Vad:
+        """Commit a private read/write region below the images, at the next free address."""
+        private = [v.end + 1 for v in self.vads if v.kind == "Private"]
+        start = max(private, default=USER_REGION_BASE)
+        vad = Vad(start, start + size - 1, "Private", "READWRITE", description)
+        self.vads.append(vad)
+        self.vads.sort(key=lambda v: v.start)
+        return vad
+
+
+def is_user_address(address: int) -> bool:
+    return MM_LOWEST_USER_ADDRESS <= address <= MM_HIGHEST_USER_ADDRESS
+
+
+def is_kernel_address(address: int) -> bool:
+    return address >= MM_SYSTEM_RANGE_START
+
+
+USER_REGION_BASE = 0x0000_0090_0000
+
+
+def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
+    """A new process's user half: its image, ntdll and (for Win32 processes) the PEB."""
+    space = AddressSpace(dtb)
+    space.vads.append(Vad(0x7FF6_1234_0000, 0x7FF6_1235_FFFF, "Image", "EXECUTE_WRITECOPY", image))
+    space.vads.append(Vad(0x7FFB_0000_0000, 0x7FFB_001F_FFFF, "Image", "EXECUTE_WRITECOPY", "ntdll.dll"))
+    if with_peb:
+        space.reserve(0x1000, "PEB")
+    return space

@@ -1,0 +1,219 @@
+"""Object manager (Ob): the namespace, object headers, and per-process handle tables.
+
+Every kernel object carries an `ObjectHeader` with a pointer count (references held by
+kernel code) and a handle count (references held through handle tables). Named objects live
+in directories under `\\`. Simplifications: there are no per-session namespaces (named
+objects all go to `\\BaseNamedObjects`), no object security yet, and the object types are a
+fixed list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OBJECT_TYPES = (
+    "Type", "Directory", "SymbolicLink", "Token", "Process", "Thread", "Job", "Event",
+    "Mutant", "Semaphore", "Timer", "KeyedEvent", "WindowStation", "Desktop", "Section",
+    "Key", "Port", "ALPC Port", "Callback", "File", "Device", "Driver", "IoCompletion",
+    "Controller", "Adapter", "WmiGuid", "TmTm", "TmTx", "TmRm", "TmEn", "EtwRegistration",
+)
+
+# The directories a booted Windows has, and what each is for (shown by `object ls`).
+NAMESPACE_DIRECTORIES = {
+    "\\ObjectTypes": "one Type object per kind of kernel object",
+    "\\Device": "device objects created by drivers (IoCreateDevice)",
+    "\\Driver": "driver objects, one per loaded driver",
+    "\\FileSystem": "file system driver objects and recognizers",
+    "\\GLOBAL??": "DOS device names: symbolic links such as C: to \\Device\\...",
+    "\\BaseNamedObjects": "named events, mutexes, semaphores and sections from Win32",
+    "\\KernelObjects": "objects the kernel itself names, e.g. LowMemoryCondition",
+    "\\Callback": "callback objects (ExCreateCallback), e.g. PowerState",
+    "\\KnownDlls": "section objects for DLLs every process maps",
+    "\\Sessions": "per-session namespaces",
+    "\\Windows": "window stations and the Windows subsystem's objects",
+    "\\RPC Control": "ALPC ports for RPC",
+    "\\Security": "security-related events and ports",
+    "\\ArcName": "ARC names for boot devices",
+}
+
+SYMBOLIC_LINKS = {
+    "\\GLOBAL??\\C:": "\\Device\\HarddiskVolume1",
+    "\\GLOBAL??\\GLOBALROOT": "",
+    "\\GLOBAL??\\PhysicalDrive0": "\\Device\\Harddisk0\\DR0",
+    "\\DosDevices": "\\??",
+    "\\SystemRoot": "\\Device\\HarddiskVolume1\\Windows",
+}
+
+KERNEL_OBJECTS = {
+    "\\KernelObjects\\LowMemoryCondition": "Event",
+    "\\KernelObjects\\HighMemoryCondition": "Event",
+    "\\KernelObjects\\CritSecOutOfMemoryEvent": "KeyedEvent",
+    "\\Callback\\PowerState": "Callback",
+    "\\Callback\\SetSystemTime": "Callback",
+    "\\Callback\\ProcessorAdd": "Callback",
+    "\\KnownDlls\\kernel32.dll": "Section",
+    "\\KnownDlls\\ntdll.dll": "Section",
+    "\\KnownDlls\\user32.dll": "Section",
+}
+
+
+@dataclass(eq=False)
+class ObjectHeader:
+    """OBJECT_HEADER: the part of every object the object manager owns."""
+
+    type_name: str
+    name: str = ""
+    address: int = 0
+    pointer_count: int = 1
+    handle_count: int = 0
+    directory: Directory | None = None
+    permanent: bool = False
+
+    @property
+    def path(self) -> str:
+        if self.directory is None:
+            return self.name or ""
+        parent = self.directory.header.path
+        return ("" if parent == "\\" else parent) + "\\" + self.name
+
+
+@dataclass(eq=False)
+class KernelObject:
+    """Any object that has only a header (events in \\KernelObjects, sections, types...)."""
+
+    header: ObjectHeader
+
+
+@dataclass(eq=False)
+class Directory:
+    header: ObjectHeader
+    entries: dict[str, object] = field(default_factory=dict)  # upper-cased name -> object
+    description: str = ""
+
+    def children(self) -> list:
+        return sorted(self.entries.values(), key=lambda o: o.header.name.upper())
+
+
+@dataclass(eq=False)
+class SymbolicLink:
+    header: ObjectHeader
+    target: str = ""
+
+
+@dataclass(eq=False)
+class HandleEntry:
+    handle: int
+    object: object
+    granted_access: int
+
+
+@dataclass(eq=False)
+class HandleTable:
+    """A process's handle table. Handle values are multiples of 4, starting at 4, as in NT."""
+
+    entries: dict[int, HandleEntry] = field(default_factory=dict)
+    next_handle: int = 4
+
+    def insert(self, obj, granted_access: int) -> int:
+        handle = self.next_handle
+        self.next_handle += 4
+        self.entries[handle] = HandleEntry(handle, obj, granted_access)
+        obj.header.handle_count += 1
+        obj.header.pointer_count += 1
+        return handle
+
+    def close(self, handle: int) -> object:
+        entry = self.entries.pop(handle)
+        entry.object.header.handle_count -= 1
+        entry.object.header.pointer_count -= 1
+        return entry.object
+
+    def close_all(self) -> int:
+        count = len(self.entries)
+        for handle in list(self.entries):
+            self.close(handle)
+        return count
+
+
+class ObjectPathError(LookupError):
+    """A path that does not name an object; the message says which part was missing."""
+
+
+class ObjectManager:
+    """The namespace. Lookups are case-insensitive, as NT's are for these directories."""
+
+    def __init__(self, allocate_address):
+        self._allocate = allocate_address
+        self.root = Directory(self.header("Directory", "\\", permanent=True))
+
+    def header(self, type_name: str, name: str = "", permanent: bool = False) -> ObjectHeader:
+        return ObjectHeader(type_name, name, address=self._allocate(), permanent=permanent)
+
+    def lookup(self, path: str):
+        path = normalize_path(path)
+        node = self.root
+        if path == "\\":
+            return node
+        walked = ""
+        for part in path.strip("\\").split("\\"):
+            if not isinstance(node, Directory):
+                raise ObjectPathError(f"{walked} is a {node.header.type_name}, not a directory")
+            child = node.entries.get(part.upper())
+            if child is None:
+                where = walked or "\\"
+                raise ObjectPathError(f"no object named '{part}' in {where}")
+            node = child
+            walked += "\\" + child.header.name
+        return node
+
+    def insert(self, path: str, obj):
+        """Give obj the name `path`; its parent directories must exist."""
+        path = normalize_path(path)
+        parent_path, _, name = path.rpartition("\\")
+        parent = self.lookup(parent_path or "\\")
+        if not isinstance(parent, Directory):
+            raise ObjectPathError(f"{parent_path} is not a directory")
+        if name.upper() in parent.entries:
+            raise ObjectPathError(f"{path} already exists")
+        obj.header.name = name
+        obj.header.directory = parent
+        parent.entries[name.upper()] = obj
+        return obj
+
+    def create_directory(self, path: str, description: str = "") -> Directory:
+        directory = Directory(self.header("Directory", permanent=True), description=description)
+        return self.insert(path, directory)
+
+    def create_symbolic_link(self, path: str, target: str) -> SymbolicLink:
+        return self.insert(path, SymbolicLink(self.header("SymbolicLink", permanent=True), target))
+
+    def create_object(self, path: str, type_name: str) -> KernelObject:
+        return self.insert(path, KernelObject(self.header(type_name, permanent=True)))
+
+    def walk(self, directory: Directory | None = None):
+        """Every named object under directory, depth first, in name order."""
+        for child in (directory or self.root).children():
+            yield child
+            if isinstance(child, Directory):
+                yield from self.walk(child)
+
+
+def normalize_path(path: str) -> str:
+    path = path.strip()
+    if not path.startswith("\\"):
+        path = "\\" + path
+    if len(path) > 1:
+        path = path.rstrip("\\")
+    return path
+
+
+def build_namespace(ob: ObjectManager) -> None:
+    """The directories, links and kernel objects a freshly booted system has."""
+    for path, description in NAMESPACE_DIRECTORIES.items():
+        ob.create_directory(path, description)
+    for type_name in OBJECT_TYPES:
+        ob.create_object(f"\\ObjectTypes\\{type_name}", "Type")
+    for path, type_name in KERNEL_OBJECTS.items():
+        ob.create_object(path, type_name)
+    for path, target in SYMBOLIC_LINKS.items():
+        ob.create_symbolic_link(path, target)

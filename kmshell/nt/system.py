@@ -1,0 +1,585 @@
+"""The machine: processors, the clock, the components, the event log, and boot.
+
+`System` composes the components (Ke, Ps, Ob, Mm, ...) and is the one object the command
+layer talks to. Every change of state goes through a method here or in a component and is
+announced with `emit`. All randomness comes from `self.rng`, seeded at boot, so the same
+commands and seed always give the same events.
+
+Simplifications: a command from the shell happens between two clock ticks, in the context of
+processor 0; the clock interrupt is taken on every processor at once, once per tick.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+
+from kmshell.nt.constants import (
+    NORMAL_PRIORITY_BASE,
+    QUANTUM_TICKS,
+    BugCheck,
+    Irql,
+    NtStatus,
+    format_status,
+)
+from kmshell.nt.events import Event, ptr
+from kmshell.nt.ke.bugcheck import BugcheckInfo
+from kmshell.nt.ke.dispatcher import Dispatcher
+from kmshell.nt.ke.processor import Processor
+from kmshell.nt.ke.thread_state import ThreadState, WaitReason
+from kmshell.nt.mm import create_address_space, is_kernel_address
+from kmshell.nt.ob import ObjectManager, build_namespace
+from kmshell.nt.ps import Process, ProcessState, Step, Subsystem, Thread, format_program
+
+MAX_CPUS = 64
+FIRST_CID = 100  # PIDs and TIDs come from one table (PspCidTable), in multiples of 4
+
+# The processes of a default boot: image, parent image, session, user, critical.
+# In real Windows csrss.exe, wininit.exe and winlogon.exe are started by per-session copies of
+# smss.exe that exit at once, and explorer.exe by userinit.exe, which exits too; the model
+# makes the surviving ancestor the parent so that the tree stays connected.
+BOOT_PROCESSES = (
+    ("smss.exe", "System", 0, "SYSTEM", True),
+    ("csrss.exe", "smss.exe", 0, "SYSTEM", True),
+    ("wininit.exe", "smss.exe", 0, "SYSTEM", True),
+    ("services.exe", "wininit.exe", 0, "SYSTEM", True),
+    ("lsass.exe", "wininit.exe", 0, "SYSTEM", True),
+    ("csrss.exe", "smss.exe", 1, "SYSTEM", True),
+    ("winlogon.exe", "smss.exe", 1, "SYSTEM", True),
+    ("explorer.exe", "winlogon.exe", 1, "student", False),
+)
+SYSTEM_WORKER_THREADS = 2
+DEFAULT_USER = "student"
+
+WHY_USER_FAULT = (
+    "A fault in user mode is the process's own problem: the kernel turns it into an exception "
+    "for that process, and when nothing handles it only that process ends."
+)
+
+
+class SystemHalted(Exception):
+    """Raised through the model when KeBugCheckEx stops the machine."""
+
+    def __init__(self, info: BugcheckInfo):
+        super().__init__(f"bugcheck 0x{info.code:X}")
+        self.info = info
+
+
+class NtError(Exception):
+    """An operation the kernel refuses, with the NTSTATUS it would return."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class System:
+    def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0):
+        if not 1 <= cpus <= MAX_CPUS:
+            raise ValueError(f"--cpus must be 1..{MAX_CPUS}, got {cpus}")
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.minimal = minimal
+        self.tick = 0
+        self.log: list[Event] = []
+        self.cpu_context = 0
+        self.bugcheck_info: BugcheckInfo | None = None
+        self._next_address = 0xFFFF_C50F_0A00_0080
+        self._next_cid = FIRST_CID
+        self._next_dtb = 0x1AD000
+        self._wait_sequence = 0
+        self.ob = ObjectManager(self.allocate_address)
+        self.processes: dict[int, Process] = {}
+        self.threads: dict[int, Thread] = {}
+        self.dispatcher = Dispatcher()
+        self.sleepers: list[tuple[int, int, Thread]] = []  # (wake tick, sequence, thread)
+        self.processors: list[Processor] = []
+        self._boot(cpus)
+
+    # ----------------------------------------------------------------- plumbing
+
+    @property
+    def halted(self) -> bool:
+        return self.bugcheck_info is not None
+
+    def emit(self, component: str, kind: str, text: str, why: str = "", *,
+             cpu: int | None = None, mode: str = "K", irql: int | None = None) -> Event:
+        cpu = self.cpu_context if cpu is None else cpu
+        if irql is None:
+            irql = self.processors[cpu].irql if cpu < len(self.processors) else 0
+        event = Event(self.tick, cpu, int(irql), mode, component, kind, text, why)
+        self.log.append(event)
+        return event
+
+    def allocate_address(self, size: int = 0x80) -> int:
+        """A kernel virtual address for a new structure (a deterministic bump allocator)."""
+        address = self._next_address
+        self._next_address += (size + 0x7F) & ~0x7F
+        return address
+
+    def _allocate_cid(self) -> int:
+        cid = self._next_cid
+        self._next_cid += 4
+        return cid
+
+    def bugcheck(self, code: int, parameters: tuple[int, int, int, int], *, driver: str = "",
+                 routine: str = "", rule: str = "", fix: str = "", cpu: int | None = None):
+        """KeBugCheckEx: record the stop, raise every processor to HIGH_LEVEL, stop the model."""
+        cpu = self.cpu_context if cpu is None else cpu
+        info = BugcheckInfo(code, parameters, cpu, self.tick, driver, routine, rule, fix)
+        self.bugcheck_info = info
+        params = ", ".join(f"0x{p:X}" for p in parameters)
+        self.emit("Ke", "bugcheck", f"KeBugCheckEx(0x{code:X} {info.name}; {params})",
+                  "A fault in kernel mode cannot be contained: all kernel code shares one address "
+                  "space, so Windows stops the whole machine rather than run on corrupted.",
+                  cpu=cpu, irql=Irql.HIGH_LEVEL)
+        for processor in self.processors:
+            processor.irql = Irql.HIGH_LEVEL
+        raise SystemHalted(info)
+
+    def reseed(self, seed: int) -> None:
+        self.seed = seed
+        self.rng.seed(seed)
+
+    # ----------------------------------------------------------------- boot
+
+    def _boot(self, cpus: int) -> None:
+        build_namespace(self.ob)
+        idle = self._new_process("Idle", pid=0, parent=None, session=0, user="SYSTEM",
+                                 subsystem=Subsystem.Minimal)
+        for number in range(cpus):
+            thread = Thread(self.ob.header("Thread"), 0, idle, 0, 0, [], system_thread=True,
+                            state=ThreadState.Running, start_address="nt!KiIdleLoop")
+            idle.threads.append(thread)
+            self.processors.append(Processor(number, thread, thread))
+        self.emit("Hal", "boot", f"{cpus} processor(s) started at PASSIVE_LEVEL, each running "
+                  "its idle thread", "Every processor always runs something: when no thread is "
+                  "ready it runs the Idle process's thread for that processor.")
+        self.emit("Ob", "boot", "object namespace created: \\ObjectTypes, \\Device, \\Driver, "
+                  "\\BaseNamedObjects, \\GLOBAL??, ...")
+        system = self._new_process("System", pid=4, parent=None, session=0, user="SYSTEM",
+                                   subsystem=Subsystem.Minimal, critical=True)
+        for _ in range(SYSTEM_WORKER_THREADS):
+            self._new_thread(system, NORMAL_PRIORITY_BASE + 5, [], system_thread=True,
+                             waiting=WaitReason.WrQueue, start_address="nt!ExpWorkerThread")
+        self.emit("Ps", "boot", "System process (PID 4) created; its threads run only in "
+                  "kernel mode", "The System process owns the kernel's own threads, such as "
+                  "the system worker threads; it has no user-mode address space or PEB.")
+        if self.minimal:
+            return
+        for image, parent_image, session, user, critical in BOOT_PROCESSES:
+            parent = next(p for p in reversed(self.processes.values()) if p.image == parent_image)
+            process = self._new_process(image, pid=self._allocate_cid(), parent=parent,
+                                        session=session, user=user, subsystem=Subsystem.Win32,
+                                        critical=critical)
+            self._new_thread(process, process.base_priority, [Step("wait-input")],
+                             waiting=WaitReason.UserRequest, start_address=f"{image}!wWinMain")
+            self.emit("Ps", "boot", f"{image} (PID {process.pid}) started in session {session}"
+                      + (", marked critical" if critical else ""))
+
+    # ----------------------------------------------------------------- Ps
+
+    def _new_process(self, image: str, *, pid: int, parent: Process | None, session: int,
+                     user: str, subsystem: Subsystem, critical: bool = False,
+                     base_priority: int = NORMAL_PRIORITY_BASE) -> Process:
+        has_user_half = subsystem is not Subsystem.Minimal
+        space = None
+        if has_user_half:
+            space = create_address_space(self._next_dtb, image, subsystem is Subsystem.Win32)
+            self._next_dtb += 0x1000
+        process = Process(self.ob.header("Process"), pid, image,
+                          parent.pid if parent else None, session, user, subsystem, space,
+                          base_priority=base_priority, critical=critical,
+                          create_tick=self.tick, command_line=image)
+        if subsystem is Subsystem.Win32:
+            process.peb = space.vad_for(0x0000_0090_0000).start
+            for path in ("\\KnownDlls", "\\BaseNamedObjects"):
+                process.handle_table.insert(self.ob.lookup(path), 0x0003)  # DIRECTORY_QUERY|TRAVERSE
+        self.processes[pid] = process
+        return process
+
+    def _new_thread(self, process: Process, priority: int, program: list[Step], *,
+                    system_thread: bool = False, waiting: WaitReason | None = None,
+                    start_address: str = "") -> Thread:
+        thread = Thread(self.ob.header("Thread"), self._allocate_cid(), process, priority,
+                        priority, program, system_thread=system_thread,
+                        create_tick=self.tick, start_address=start_address)
+        if process.address_space is not None:
+            process.address_space.reserve(0x10_0000, f"stack of thread {thread.tid}")
+            if process.subsystem is Subsystem.Win32:
+                thread.teb = process.address_space.reserve(0x2000, "TEB").start
+        process.threads.append(thread)
+        self.threads[thread.tid] = thread
+        if waiting is None:
+            self._ready(thread)
+        else:
+            thread.state = ThreadState.Waiting
+            thread.wait_reason = waiting
+        return thread
+
+    def create_process(self, image: str, *, parent: Process | None = None, user: str | None = None,
+                       subsystem: Subsystem = Subsystem.Win32, threads: int = 1,
+                       priority: int = NORMAL_PRIORITY_BASE,
+                       program: list[Step] | None = None) -> Process:
+        """NtCreateUserProcess, as the parent's CreateProcess (or the WSL service) calls it."""
+        self._require_running()
+        if parent is None:
+            parent = self._default_parent()
+        creator = f"{parent.image} (PID {parent.pid})" if parent else "the kernel"
+        api = "CreateProcess" if subsystem is Subsystem.Win32 else "the WSL service (lxcore.sys)"
+        if parent is not None:
+            self.emit("Ps", "syscall", f"{creator} calls {api} → NtCreateUserProcess: "
+                      "system call, user → kernel", "Creating a process is kernel work: the "
+                      "caller's thread switches to kernel mode through the system-call path.",
+                      mode="U")
+        pid = self._allocate_cid()
+        process = self._new_process(image, pid=pid, parent=parent,
+                                    session=parent.session_id if parent else 0,
+                                    user=user or (parent.user if parent else "SYSTEM"),
+                                    subsystem=subsystem, base_priority=priority)
+        self.emit("Ps", "process-create", f"EPROCESS for {image} at {ptr(process.header.address)}: "
+                  f"PID {pid}, parent {process.parent_pid}, session {process.session_id}, "
+                  f"user {process.user}", "PspAllocateProcess builds the process object; the PID "
+                  "comes from the same table as thread IDs, so both are multiples of 4.")
+        self.emit("Mm", "address-space", f"private user half created (CR3 "
+                  f"{process.address_space.directory_table_base:#x}); the kernel half is "
+                  "shared, mapped the same in every process", "Each process gets its own "
+                  "page tables for the user half; the kernel half is identical in all of them, "
+                  "which is why a kernel bug can damage everything.")
+        if subsystem is Subsystem.Win32:
+            self.emit("Ps", "peb", f"PEB at {process.peb:#x} (user-mode process environment "
+                      "block); handles to \\KnownDlls and \\BaseNamedObjects")
+        else:
+            self.emit("Ps", "pico", f"{image} is a pico process: no PEB, and its threads get no "
+                      "TEB; the pico provider lxcore.sys keeps the Linux state",
+                      "Subsystem processes are minimal processes whose user half is managed by "
+                      "a subsystem provider, not by ntdll and the Win32 subsystem.")
+        for _ in range(threads):
+            self.create_thread(process, priority=priority, program=program, announce=False)
+        if parent is not None:
+            self.emit("Ps", "syscall", f"NtCreateUserProcess returns STATUS_SUCCESS to "
+                      f"{parent.image}: kernel → user", mode="U")
+        self.dispatch()
+        return process
+
+    def _default_parent(self) -> Process | None:
+        explorer = [p for p in self.processes.values() if p.image == "explorer.exe" and p.alive]
+        return explorer[0] if explorer else self.processes.get(4)
+
+    def create_thread(self, process: Process, *, priority: int | None = None,
+                      program: list[Step] | None = None, announce: bool = True) -> Thread:
+        """PspCreateThread: a new thread in process, Ready at its priority."""
+        self._require_running()
+        if not process.alive:
+            raise NtError(NtStatus.STATUS_PROCESS_IS_TERMINATING,
+                          f"{process.image} (PID {process.pid}) has exited; it can get no new "
+                          "threads")
+        if priority is None:
+            priority = process.base_priority
+        system_thread = process.subsystem is Subsystem.Minimal
+        if program is None:
+            program = [Step("compute", 2), Step("wait-input")]
+        thread = self._new_thread(process, priority, program, system_thread=system_thread,
+                                  start_address=f"{process.image}!ThreadStart")
+        teb = (f"TEB at {thread.teb:#x}" if thread.teb is not None
+               else "no TEB" + (" (system thread)" if system_thread else " (pico thread)"))
+        self.emit("Ps", "thread-create", f"thread {thread.tid} created in {process.image} "
+                  f"(PID {process.pid}): {teb}, priority {priority}, program "
+                  f"'{format_program(program)}'", "A thread is what the processor runs; its "
+                  "kernel stack and KTHREAD live in the kernel half, its TEB in the user half.")
+        if announce:
+            self.dispatch()
+        return thread
+
+    def terminate_process(self, process: Process, exit_status: int, *, reason: str = "") -> None:
+        """PspTerminateProcess: end every thread, close every handle, tear down the user half."""
+        self._require_running()
+        if not process.alive:
+            raise NtError(NtStatus.STATUS_PROCESS_IS_TERMINATING,
+                          f"{process.image} (PID {process.pid}) has already exited")
+        if process.subsystem is Subsystem.Minimal:
+            raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"{process.image} (PID {process.pid}) "
+                          "belongs to the kernel and cannot be terminated")
+        for thread in process.live_threads:
+            self._terminate_thread(thread, exit_status)
+        closed = process.handle_table.close_all()
+        process.state = ProcessState.Terminated
+        process.exit_status = exit_status
+        process.exit_tick = self.tick
+        if process.address_space is not None:
+            process.address_space.vads.clear()
+        self.emit("Ps", "process-exit", f"{process.image} (PID {process.pid}) terminated with "
+                  f"exit status {format_status(exit_status)}{reason}: "
+                  f"{len(process.threads)} thread(s) ended, {closed} handle(s) closed, user "
+                  "half freed", "Ending a process ends its threads and closes its handles; the "
+                  "process object itself lives on while anyone still references it.")
+        if process.critical:
+            self.bugcheck(BugCheck.CRITICAL_PROCESS_DIED, (process.header.address, 0, 0, 0),
+                          driver=process.image, routine="PspCatchCriticalBreak",
+                          rule=f"{process.image} is a critical process "
+                          "(RtlSetProcessIsCritical): Windows cannot run without it, so its "
+                          "death stops the machine even though the fault was in user mode.",
+                          fix="Never end a critical system process; find why it died (a crash "
+                          "dump of that process, not of the kernel).")
+        self.dispatch()
+
+    def _terminate_thread(self, thread: Thread, exit_status: int) -> None:
+        if thread.state is ThreadState.Ready:
+            self.dispatcher.remove(thread)
+        for cpu in self.processors:
+            if cpu.current_thread is thread:
+                cpu.current_thread = cpu.idle_thread
+        thread.state = ThreadState.Terminated
+        thread.wait_reason = None
+        thread.exit_status = exit_status
+
+    def crash_process(self, process: Process, address: int = 0) -> None:
+        """A user-mode access violation that nothing handles: that process ends, nothing else."""
+        self._require_running()
+        if not process.alive:
+            raise NtError(NtStatus.STATUS_PROCESS_IS_TERMINATING,
+                          f"{process.image} (PID {process.pid}) has already exited")
+        threads = process.live_threads
+        if not threads:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                          f"{process.image} (PID {process.pid}) has no thread left to fault")
+        thread = threads[0]
+        if process.subsystem is Subsystem.Minimal:
+            self.emit("Ke", "fault", f"thread {thread.tid} of {process.image} touches "
+                      f"{address:#x}: a page fault in kernel mode, no handler", mode="K")
+            self.bugcheck(BugCheck.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED,
+                          (NtStatus.STATUS_ACCESS_VIOLATION, 0xFFFFF805_1A2B3C40,
+                           self.allocate_address(0x98), self.allocate_address(0x4D0)),
+                          driver="ntoskrnl.exe", routine=thread.start_address,
+                          rule="A system thread runs only in kernel mode; an exception it does "
+                          "not handle cannot be pinned on one process, so the kernel stops.",
+                          fix="Kernel code must not touch invalid memory; wrap probes of "
+                          "untrusted addresses in __try/__except.")
+        kind = "kernel-half" if is_kernel_address(address) else "unmapped"
+        self.emit("Ke", "fault", f"{thread.label} touches {address:#x} in user mode: "
+                  f"{'a kernel-half address, not accessible from user mode' if kind == 'kernel-half' else 'no page is mapped there'}",
+                  mode="U")
+        self.emit("Ke", "trap", "page-fault trap (#PF, vector 14): the processor enters kernel "
+                  "mode; MmAccessFault finds no valid access → STATUS_ACCESS_VIOLATION "
+                  "(0xC0000005)", "The trap handler always runs in kernel mode, but it notes "
+                  "the previous mode: here UserMode.")
+        self.emit("Ke", "exception", "KiDispatchException: previous mode is UserMode, so the "
+                  "exception is handed back to the thread's own handlers in user mode",
+                  WHY_USER_FAULT)
+        if process.subsystem is Subsystem.WSL:
+            self.emit("Ps", "exception", f"lxcore.sys delivers SIGSEGV to {process.image}; it "
+                      "has no handler and dies", mode="U")
+        else:
+            self.emit("Ps", "exception", "no handler takes it: the unhandled-exception filter "
+                      "(Windows Error Reporting) ends the process", mode="U")
+        self.terminate_process(process, NtStatus.STATUS_ACCESS_VIOLATION,
+                               reason=" after an unhandled access violation")
+        alive = sum(1 for p in self.processes.values() if p.alive)
+        self.emit("Ke", "contained", f"the machine runs on: {alive} other process(es) untouched, "
+                  "every processor still scheduling", WHY_USER_FAULT)
+
+    # ----------------------------------------------------------------- Ke: dispatching
+
+    def _ready(self, thread: Thread, front: bool = False) -> None:
+        thread.state = ThreadState.Ready
+        thread.wait_reason = None
+        self.dispatcher.insert(thread, front)
+
+    def _switch(self, cpu: Processor, thread: Thread, why: str) -> None:
+        old = cpu.current_thread
+        thread.state = ThreadState.Running
+        thread.last_cpu = cpu.number
+        if thread.quantum <= 0:
+            thread.quantum = QUANTUM_TICKS
+        cpu.current_thread = thread
+        old_label = "idle" if old is cpu.idle_thread else old.label
+        self.emit("Ke", "context-switch", f"CPU{cpu.number}: {old_label} → {thread.label} "
+                  f"(priority {thread.priority}){why}", "The dispatcher runs at DISPATCH_LEVEL "
+                  "and always picks the highest-priority ready thread.",
+                  cpu=cpu.number, irql=Irql.DISPATCH_LEVEL)
+
+    def dispatch(self) -> None:
+        """Give idle processors a ready thread, then preempt lower-priority running threads."""
+        for cpu in self.processors:
+            if not self.dispatcher.summary:
+                return
+            if cpu.is_idle:
+                self._switch(cpu, self.dispatcher.pop(), "")
+        while self.dispatcher.summary:
+            victim = min(self.processors, key=lambda c: (c.current_thread.priority, -c.number))
+            best = self.dispatcher.highest_priority()
+            if best <= victim.current_thread.priority:
+                return
+            preempted = victim.current_thread
+            self._ready(preempted, front=True)
+            self._switch(victim, self.dispatcher.pop(),
+                         f", preempting {preempted.label} (priority {preempted.priority})")
+
+    def step(self, ticks: int = 1) -> None:
+        self._require_running()
+        for _ in range(ticks):
+            self._clock_tick()
+
+    def run_until_idle(self, max_ticks: int) -> int:
+        """Step until no thread is running or ready; returns the ticks taken."""
+        self._require_running()
+        taken = 0
+        while taken < max_ticks and not self.idle:
+            self._clock_tick()
+            taken += 1
+        return taken
+
+    @property
+    def idle(self) -> bool:
+        return all(cpu.is_idle for cpu in self.processors) and not self.dispatcher.summary and \
+            not self.sleepers
+
+    def _clock_tick(self) -> None:
+        self.tick += 1
+        while self.sleepers and self.sleepers[0][0] <= self.tick:
+            _, _, thread = heapq.heappop(self.sleepers)
+            if thread.state is ThreadState.Waiting and thread.wake_tick == self.tick:
+                thread.wake_tick = None
+                thread.pc += 1
+                self._ready(thread)
+                self.emit("Ke", "wake", f"{thread.label} wakes: its sleep ended; Ready at "
+                          f"priority {thread.priority}", irql=Irql.CLOCK_LEVEL)
+        self.dispatch()
+        running = " · ".join(f"CPU{c.number} {'idle' if c.is_idle else c.current_thread.label}"
+                             for c in self.processors)
+        self.emit("Ke", "tick", f"tick {self.tick}: {running}", "The clock interrupt (CLOCK_LEVEL) "
+                  "charges the running thread one tick of its quantum.", irql=Irql.CLOCK_LEVEL)
+        for cpu in self.processors:
+            if cpu.is_idle:
+                cpu.idle_ticks += 1
+                continue
+            cpu.busy_ticks += 1
+            thread = cpu.current_thread
+            self.cpu_context = cpu.number
+            self._run_thread_tick(cpu, thread)
+            if cpu.current_thread is thread:
+                thread.quantum -= 1
+                if thread.quantum <= 0:
+                    self._quantum_end(cpu, thread)
+        self.cpu_context = 0
+        self.dispatch()
+
+    def _quantum_end(self, cpu: Processor, thread: Thread) -> None:
+        if self.dispatcher.highest_priority() >= thread.priority:
+            self._ready(thread)
+            cpu.current_thread = cpu.idle_thread
+            self.emit("Ke", "quantum-end", f"{thread.label} used up its quantum; another thread "
+                      f"of priority {thread.priority} is ready, so it goes to the back of the "
+                      "queue", "Round robin: threads of equal priority take turns, one quantum "
+                      "each.", cpu=cpu.number, irql=Irql.DISPATCH_LEVEL)
+        else:
+            thread.quantum = QUANTUM_TICKS
+
+    def _run_thread_tick(self, cpu: Processor, thread: Thread) -> None:
+        """Spend this tick on the thread's compute step, with the instant steps around it."""
+        if self._run_instant_steps(cpu, thread):
+            return
+        step = thread.current_step
+        if thread.system_thread:
+            thread.kernel_ticks += 1
+        else:
+            thread.user_ticks += 1
+        thread.step_done += 1
+        if thread.step_done >= step.count:
+            thread.pc += 1
+            thread.step_done = 0
+            self._run_instant_steps(cpu, thread)
+
+    def _run_instant_steps(self, cpu: Processor, thread: Thread) -> bool:
+        """Carry out steps that take no clock time up to the next compute; True if it left."""
+        while True:
+            step = thread.current_step
+            if step is None:
+                self._exit_thread(cpu, thread, "its program ended")
+                return True
+            if step.op == "compute":
+                return False
+            if self._instant_step(cpu, thread, step):
+                return True
+
+    def _instant_step(self, cpu: Processor, thread: Thread, step: Step) -> bool:
+        """Carry out a step that takes no clock time; True when the thread left the processor."""
+        if step.op == "exit":
+            self._exit_thread(cpu, thread, "it called exit")
+            return True
+        if step.op == "sleep":
+            self._block(cpu, thread, WaitReason.DelayExecution,
+                        f"NtDelayExecution: sleeps {step.count} tick(s)")
+            thread.wake_tick = self.tick + step.count
+            self._wait_sequence += 1
+            heapq.heappush(self.sleepers, (thread.wake_tick, self._wait_sequence, thread))
+            return True
+        if step.op == "wait-input":
+            self._block(cpu, thread, WaitReason.UserRequest, "calls GetMessage and waits for input")
+            return True
+        raise AssertionError(f"unhandled step {step.op}")
+
+    def _block(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str) -> None:
+        thread.state = ThreadState.Waiting
+        thread.wait_reason = reason
+        cpu.current_thread = cpu.idle_thread
+        mode_note = "" if thread.system_thread else ": system call, user → kernel"
+        self.emit("Ke", "wait", f"{thread.label} {text}{mode_note}; state Waiting ({reason.name})",
+                  "A waiting thread uses no processor time; the dispatcher gives the processor "
+                  "to the next ready thread.", cpu=cpu.number)
+
+    def _exit_thread(self, cpu: Processor, thread: Thread, why: str) -> None:
+        self._terminate_thread(thread, NtStatus.STATUS_SUCCESS)
+        self.emit("Ps", "thread-exit", f"{thread.label} exits ({why})", cpu=cpu.number)
+        process = thread.process
+        if not process.live_threads and process.alive:
+            self.terminate_process(process, NtStatus.STATUS_SUCCESS,
+                                   reason=" because its last thread exited")
+
+    def _require_running(self) -> None:
+        if self.halted:
+            info = self.bugcheck_info
+            raise NtError(NtStatus.STATUS_UNSUCCESSFUL,
+                          f"the system is halted by bugcheck 0x{info.code:X} {info.name}")
+
+    # ----------------------------------------------------------------- views of the state
+
+    def live_processes(self) -> list[Process]:
+        return [p for p in self.processes.values() if p.alive]
+
+    def all_threads(self) -> list[Thread]:
+        idle = [cpu.idle_thread for cpu in self.processors]
+        return idle + list(self.threads.values())
+
+    def object_count(self) -> int:
+        return sum(1 for _ in self.ob.walk())
+
+    def handle_count(self) -> int:
+        return sum(len(p.handle_table.entries) for p in self.processes.values())
+
+    def to_json(self) -> dict:
+        """The state as plain data, for grading and `--json`."""
+        return {
+            "tick": self.tick,
+            "seed": self.seed,
+            "halted": self.halted,
+            "bugcheck": self.bugcheck_info.to_json() if self.bugcheck_info else None,
+            "processors": [
+                {"number": c.number, "irql": c.irql,
+                 "thread": None if c.is_idle else c.current_thread.tid}
+                for c in self.processors
+            ],
+            "processes": [
+                {"pid": p.pid, "image": p.image, "parent": p.parent_pid,
+                 "session": p.session_id, "user": p.user, "subsystem": p.subsystem.value,
+                 "state": p.state.value, "exit_status": p.exit_status, "critical": p.critical,
+                 "peb": p.peb, "handles": len(p.handle_table.entries),
+                 "threads": [
+                     {"tid": t.tid, "state": t.state.name, "priority": t.priority,
+                      "wait_reason": t.wait_reason.name if t.wait_reason else None,
+                      "teb": t.teb}
+                     for t in p.threads
+                 ]}
+                for p in self.processes.values()
+            ],
+        }

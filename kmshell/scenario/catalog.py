@@ -1,0 +1,36 @@
+"""The bundled curriculum: the scenario files shipped with kmshell, and their titles."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from kmshell.scenario.script import ScenarioError, load_scenario
+
+
+def curriculum_dir() -> Path:
+    """Installed packages carry the files in kmshell/curriculum; a checkout has scenarios/."""
+    packaged = Path(str(files("kmshell"))) / "curriculum"
+    if packaged.is_dir() and any(packaged.glob("*.kms")):
+        return packaged
+    return Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def bundled() -> list[tuple[Path, str]]:
+    """(path, title) of every bundled scenario, in curriculum order."""
+    entries = []
+    for path in sorted(curriculum_dir().glob("*.kms")):
+        try:
+            title = load_scenario(path).title
+        except ScenarioError as error:
+            title = f"(malformed: {error.messages[0]})"
+        entries.append((path, title))
+    return entries
+
+
+def find(name: str) -> Path | None:
+    """A bundled scenario by file name, stem, or number prefix such as 01."""
+    for path, _ in bundled():
+        if name in (path.name, path.stem) or path.stem.startswith(f"{name}-"):
+            return path
+    return None

@@ -1,0 +1,216 @@
+"""Expectation queries: documented paths into the state, such as `process notepad.exe state`.
+
+A query is a noun, a selector when the noun needs one, and a field. Each field has a getter
+and, where the state holds a code, a parser for the expected value so that a scenario can
+write `cpu 0 irql == DISPATCH_LEVEL` or `bugcheck code == 0xEF` and mean the same number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmshell.commands.names import resolve_object, resolve_process, resolve_thread
+from kmshell.errors import KmsError
+from kmshell.nt.constants import BugCheck, parse_irql, parse_status
+from kmshell.nt.system import System
+
+
+def _parse_bugcheck(text: str) -> int:
+    word = text.strip().upper()
+    if word in BugCheck.__members__:
+        return int(BugCheck[word])
+    try:
+        return int(word, 16) if word.startswith("0X") else int(word)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a bugcheck code; use hex (0xEF) or a name "
+                         "(CRITICAL_PROCESS_DIED)") from None
+
+
+def _parse_parameter(text: str) -> int | str:
+    """A bugcheck parameter: a number, or an NTSTATUS name such as STATUS_ACCESS_VIOLATION."""
+    try:
+        return parse_status(text) if not text[:1].isdigit() else text
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class Field:
+    get: Callable[[Any], Any]
+    help: str
+    parse: Callable[[str], Any] | None = None  # how to read the expected value
+
+
+@dataclass(frozen=True)
+class Noun:
+    selector: str  # metavar of the selector, "" when the noun takes none
+    resolve: Callable[[System, str], Any]
+    fields: dict[str, Field] = field(default_factory=dict)
+    help: str = ""
+
+
+def _cpu(system: System, text: str):
+    if not text.isdigit() or int(text) >= len(system.processors):
+        raise KmsError(f"no processor {text}; this machine has CPUs 0..{len(system.processors) - 1}")
+    return system.processors[int(text)]
+
+
+def _bugcheck(system: System, _text: str):
+    if system.bugcheck_info is None:
+        raise KmsError("no bugcheck has happened")
+    return system.bugcheck_info
+
+
+NOUNS: dict[str, Noun] = {
+    "process": Noun("P", lambda s, t: resolve_process(s, t), {
+        "state": Field(lambda p: p.state.value, "Active or Terminated"),
+        "exit-status": Field(lambda p: p.exit_status, "NTSTATUS it exited with", parse_status),
+        "threads": Field(lambda p: len(p.live_threads), "number of threads not yet terminated"),
+        "pid": Field(lambda p: p.pid, "process ID"),
+        "parent": Field(lambda p: p.parent_pid, "parent's PID"),
+        "session": Field(lambda p: p.session_id, "session ID"),
+        "user": Field(lambda p: p.user, "user name"),
+        "subsystem": Field(lambda p: p.subsystem.value, "SubsystemInformationType…"),
+        "peb": Field(lambda p: p.peb is not None, "true when the process has a PEB"),
+        "handles": Field(lambda p: len(p.handle_table.entries), "open handles"),
+        "critical": Field(lambda p: p.critical, "true for a critical process"),
+    }, "a process by PID or image name"),
+    "thread": Noun("T", lambda s, t: resolve_thread(s, int(t, 0)), {
+        "state": Field(lambda t: t.state.name, "Initialized, Ready, Running, Waiting, Terminated"),
+        "wait-reason": Field(lambda t: t.wait_reason.name if t.wait_reason else "none",
+                             "KWAIT_REASON name, or none"),
+        "priority": Field(lambda t: t.priority, "current priority"),
+        "teb": Field(lambda t: t.teb is not None, "true when the thread has a TEB"),
+        "process": Field(lambda t: t.process.image, "image name of its process"),
+        "user-ticks": Field(lambda t: t.user_ticks, "ticks run in user mode"),
+        "kernel-ticks": Field(lambda t: t.kernel_ticks, "ticks run in kernel mode"),
+    }, "a thread by TID"),
+    "cpu": Noun("N", _cpu, {
+        "irql": Field(lambda c: c.irql, "current IRQL (number or name)", parse_irql),
+        "thread": Field(lambda c: "idle" if c.is_idle else c.current_thread.tid,
+                        "TID running there, or idle"),
+        "process": Field(lambda c: "Idle" if c.is_idle else c.current_thread.process.image,
+                         "image of the process running there"),
+    }, "a processor by number"),
+    "bugcheck": Noun("", _bugcheck, {
+        "code": Field(lambda b: b.code, "stop code (hex or name)", _parse_bugcheck),
+        "name": Field(lambda b: b.name, "stop code name"),
+        "driver": Field(lambda b: b.driver, "module blamed"),
+        **{f"arg{n}": Field(lambda b, n=n: f"0x{b.parameters[n - 1]:X}", f"parameter {n}",
+                            _parse_parameter)
+           for n in range(1, 5)},
+    }, "the last bugcheck"),
+    "system": Noun("", lambda s, t: s, {
+        "halted": Field(lambda s: s.halted, "true after a bugcheck"),
+        "tick": Field(lambda s: s.tick, "clock ticks since boot"),
+        "processes": Field(lambda s: len(s.live_processes()), "processes not yet exited"),
+        "threads": Field(lambda s: sum(len(p.live_threads) for p in s.live_processes()),
+                         "threads not yet terminated"),
+        "cpus": Field(lambda s: len(s.processors), "number of processors"),
+        "idle": Field(lambda s: s.idle, "true when nothing is running, ready or sleeping"),
+    }, "the machine"),
+    "object": Noun("PATH", lambda s, t: resolve_object(s, t), {
+        "type": Field(lambda o: o.header.type_name, "object type name"),
+        "handles": Field(lambda o: o.header.handle_count, "handle count"),
+        "pointers": Field(lambda o: o.header.pointer_count, "pointer count"),
+        "target": Field(lambda o: getattr(o, "target", ""), "symbolic link target"),
+    }, "a named object"),
+}
+
+OPERATORS = ("==", "!=", "contains", "<", ">")
+
+
+@dataclass(frozen=True)
+class Query:
+    noun: str
+    selector: str
+    field: str
+
+    def __str__(self) -> str:
+        return " ".join(w for w in (self.noun, self.selector, self.field) if w)
+
+    def evaluate(self, system: System) -> Any:
+        noun = NOUNS[self.noun]
+        return noun.fields[self.field].get(noun.resolve(system, self.selector))
+
+
+def parse_query(words) -> Query:
+    """Words of a query -> Query, or KmsError at the word at fault."""
+    if not words:
+        raise KmsError("expect needs a query", hint="valid nouns: " + ", ".join(NOUNS))
+    noun_word = words[0]
+    noun = NOUNS.get(noun_word.text.lower())
+    if noun is None:
+        raise KmsError(f"unknown query '{noun_word.text}'", col=noun_word.col,
+                       hint="valid nouns: " + ", ".join(NOUNS) + ", error, output")
+    rest = words[1:]
+    selector = ""
+    if noun.selector:
+        if not rest:
+            raise KmsError(f"'{noun_word.text}' needs {noun.selector} then a field",
+                           col=noun_word.col)
+        selector, rest = rest[0].text, rest[1:]
+    fields = ", ".join(noun.fields)
+    if len(rest) != 1:
+        col = rest[1].col if len(rest) > 1 else words[-1].col
+        raise KmsError(f"'{noun_word.text}' needs exactly one field", col=col,
+                       hint=f"fields: {fields}")
+    name = rest[0].text.lower()
+    if name not in noun.fields:
+        raise KmsError(f"unknown field '{rest[0].text}' for '{noun_word.text}'", col=rest[0].col,
+                       hint=f"fields: {fields}")
+    return Query(noun_word.text.lower(), selector, name)
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value), 0)
+    except ValueError:
+        return None
+
+
+def show(value: Any) -> str:
+    """A state value as a scenario writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def compare(query: Query, actual: Any, op: str, expected_text: str) -> bool:
+    parse = NOUNS[query.noun].fields[query.field].parse
+    expected: Any = expected_text
+    if parse is not None:
+        expected = parse(expected_text)  # ValueError is reported by the caller
+    if op == "contains":
+        if isinstance(actual, (list, tuple)):
+            return any(show(a).lower() == expected_text.lower() for a in actual)
+        return expected_text.lower() in show(actual).lower()
+    a, e = _number(actual), _number(expected)
+    if op in ("<", ">"):
+        if a is None or e is None:
+            raise ValueError(f"'{op}' compares numbers; got {show(actual)} and {expected_text}")
+        return a < e if op == "<" else a > e
+    if a is not None and e is not None:
+        equal = a == e
+    else:
+        equal = show(actual).lower() == show(expected).lower()
+    return equal if op == "==" else not equal
+
+
+def query_reference() -> str:
+    """Markdown list of every query, for docs/commands.md."""
+    lines = []
+    for name, noun in NOUNS.items():
+        selector = f" {noun.selector}" if noun.selector else ""
+        lines.append(f"- `{name}{selector} FIELD` — {noun.help}:")
+        for field_name, f in noun.fields.items():
+            lines.append(f"  - `{field_name}`: {f.help}")
+    return "\n".join(lines)

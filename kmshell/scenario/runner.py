@@ -1,0 +1,166 @@
+"""Replaying a scenario: commands through the session, directives, expectations.
+
+The same runner serves `kmshell run` (prints the transcript, optionally waits for Enter)
+and `kmshell check` (prints nothing but failures, stops a file at its first failure).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.text import Text
+
+from kmshell.errors import KmsError
+from kmshell.scenario.queries import compare, show
+from kmshell.scenario.script import Scenario, Step
+from kmshell.session import Outcome, Session
+from kmshell.views.outcome import render_outcome
+
+PROMPT = "kmshell> "
+
+
+@dataclass
+class Failure:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass
+class Result:
+    path: str
+    title: str
+    expectations: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def plain_output(outcome: Outcome, session: Session) -> str:
+    """The outcome as plain text with whitespace folded, for `expect output`."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=400, no_color=True, highlight=False,
+                      color_system=None, emoji=False)
+    for part in render_outcome(outcome, session.settings):
+        console.print(part)
+    return " ".join(buffer.getvalue().split())
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class Replay:
+    def __init__(self, scenario: Scenario, session: Session, *, console: Console | None = None,
+                 stop_at_first_failure: bool = False,
+                 wait: Callable[[str], None] | None = None):
+        self.scenario = scenario
+        self.session = session
+        self.console = console  # None: headless, as `kmshell check`
+        self.stop_at_first_failure = stop_at_first_failure
+        self.wait = wait  # called before each command and at `pause` when stepping
+        self.result = Result(scenario.path, scenario.title)
+        self.last: Outcome | None = None
+
+    def _print(self, *parts) -> None:
+        if self.console is not None:
+            for part in parts:
+                self.console.print(part)
+
+    def _fail(self, step: Step, message: str) -> None:
+        failure = Failure(self.scenario.path, step.number, message)
+        self.result.failures.append(failure)
+        self._print(Text(f"✗ {failure}", style="bold red"))
+
+    def run(self) -> Result:
+        steps = self.scenario.steps
+        for index, step in enumerate(steps):
+            following = steps[index + 1] if index + 1 < len(steps) else None
+            handler = getattr(self, "_" + step.kind.replace("-", "_"))
+            handler(step, following)
+            if self.result.failures and self.stop_at_first_failure:
+                break
+        return self.result
+
+    # ---------------------------------------------------------------- line kinds
+
+    def _command(self, step: Step, following: Step | None) -> None:
+        if self.wait is not None:
+            self.wait(f"next: {step.text.strip()}")
+        self._print(Text(PROMPT + step.text.strip(), style="bold"))
+        outcome = self.session.execute(step.text)
+        self.last = outcome
+        self._print(*render_outcome(outcome, self.session.settings))
+        if not outcome.ok and (following is None or following.kind != "expect-error"):
+            self._fail(step, f"command failed: {outcome.error.message}")
+
+    def _title(self, step: Step, following) -> None:
+        self._print(Rule(Text(step.argument, style="bold")))
+
+    def _say(self, step: Step, following) -> None:
+        self._print(Panel(Text(step.argument), border_style="cyan", title="say",
+                          title_align="left"))
+
+    def _pause(self, step: Step, following) -> None:
+        if self.wait is not None:
+            self.wait("paused")
+
+    def _seed(self, step: Step, following) -> None:
+        self.session.reseed(step.seed)
+
+    def _passed(self, step: Step, text: str) -> None:
+        self._print(Text(f"✓ {text}", style="green"))
+
+    def _expect(self, step: Step, following) -> None:
+        self.result.expectations += 1
+        claim = f"{step.query} {step.op} {step.argument}"
+        try:
+            actual = step.query.evaluate(self.session.system)
+        except KmsError as error:
+            self._fail(step, f"expected {claim}, got: {error.message}")
+            return
+        try:
+            holds = compare(step.query, actual, step.op, step.argument)
+        except ValueError as error:
+            self._fail(step, f"expected {claim}: {error}")
+            return
+        if holds:
+            self._passed(step, claim)
+        else:
+            self._fail(step, f"expected {claim}, got {show(actual)}")
+
+    def _expect_error(self, step: Step, following) -> None:
+        self.result.expectations += 1
+        if self.last is None:
+            self._fail(step, "expect error: no command ran before it")
+        elif self.last.ok:
+            self._fail(step, f"expected an error containing '{step.argument}', but "
+                             f"'{self.last.line.strip()}' succeeded")
+        elif _fold(step.argument).lower() not in _fold(self.last.error.describe()).lower():
+            self._fail(step, f"expected an error containing '{step.argument}', got: "
+                             f"{self.last.error.message}")
+        else:
+            self._passed(step, f"error contains '{step.argument}'")
+
+    def _expect_output(self, step: Step, following) -> None:
+        self.result.expectations += 1
+        if self.last is None:
+            self._fail(step, "expect output: no command ran before it")
+            return
+        text = plain_output(self.last, self.session)
+        if _fold(step.argument).lower() in text.lower():
+            self._passed(step, f"output contains '{step.argument}'")
+        else:
+            shown = text if len(text) <= 160 else text[:157] + "..."
+            self._fail(step, f"expected output containing '{step.argument}', got: {shown}")

@@ -1,0 +1,163 @@
+"""Reading a scenario file: every line checked before anything runs.
+
+A scenario is command lines plus directives: title, say, pause, seed, expect. A malformed
+line, command or directive, is reported as FILE:LINE:COL with what would be valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmshell.commands import TABLE
+from kmshell.errors import KmsError
+from kmshell.language import parse_words, split_words
+from kmshell.language.lexer import Word
+from kmshell.scenario.queries import OPERATORS, Query, parse_query
+
+DIRECTIVES = ("title", "say", "pause", "seed", "expect")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One meaningful line of a scenario."""
+
+    number: int  # 1-based line number in the file
+    text: str  # the line as written
+    kind: str  # "command", "title", "say", "pause", "seed", "expect", "expect-error",
+    #            "expect-output"
+    argument: str = ""  # text of title/say, expected text of expect-error/output, or VALUE
+    query: Query | None = None
+    op: str = ""
+    seed: int = 0
+
+
+@dataclass
+class Scenario:
+    path: str
+    title: str
+    steps: list[Step]
+
+
+@dataclass
+class ScenarioError(Exception):
+    """One or more malformed lines, each as FILE:LINE:COL: message."""
+
+    messages: list[str]
+
+    def __str__(self) -> str:
+        return "\n".join(self.messages)
+
+
+def _raw_text(line: str, skip: int) -> str:
+    """The line after its first `skip` words, as written: apostrophes and # stay. One pair of
+    quotes around all of it is removed."""
+    rest = line.strip()
+    for _ in range(skip):
+        parts = rest.split(maxsplit=1)
+        rest = parts[1] if len(parts) > 1 else ""
+    rest = rest.strip()
+    if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "\"'":
+        rest = rest[1:-1]
+    return rest
+
+
+def _text_directive(number: int, line: str) -> Step | None:
+    """title, say, expect error and expect output take free text: read it raw, not as words."""
+    head = line.split()
+    name = head[0].lower()
+    if name in ("title", "say"):
+        kind, skip = name, 1
+    elif name == "expect" and len(head) > 1 and head[1].lower() in ("error", "output"):
+        kind, skip = f"expect-{head[1].lower()}", 2
+    else:
+        return None
+    text = _raw_text(line, skip)
+    if not text:
+        col = line.index(head[skip - 1]) + len(head[skip - 1]) + 1
+        raise KmsError(f"'{' '.join(head[:skip])}' needs text", col=col)
+    return Step(number, line, kind, text)
+
+
+def _directive(number: int, line: str, words: list[Word]) -> Step:
+    name = words[0].text.lower()
+    args = words[1:]
+    if name == "pause":
+        if args:
+            raise KmsError("'pause' takes nothing", col=args[0].col)
+        return Step(number, line, "pause")
+    if name == "seed":
+        if len(args) != 1 or not args[0].text.isdigit():
+            col = args[0].col if args else words[0].col + 4
+            raise KmsError("'seed' needs one number, e.g. seed 7", col=col)
+        return Step(number, line, "seed", seed=int(args[0].text))
+    ops = [i for i, w in enumerate(args) if w.text.lower() in OPERATORS and not w.quoted]
+    if not ops:
+        raise KmsError("expect needs QUERY OP VALUE", col=words[0].col,
+                       hint="OP is one of " + " ".join(OPERATORS) + "; or: expect error TEXT, "
+                       "expect output TEXT")
+    at = ops[0]
+    if at + 1 >= len(args):
+        raise KmsError(f"'{args[at].text}' needs a value after it", col=args[at].col)
+    query = parse_query(args[:at])
+    value = " ".join(w.text for w in args[at + 1:])
+    return Step(number, line, "expect", value, query=query, op=args[at].text.lower())
+
+
+def _located(path: str, number: int, error: KmsError) -> str:
+    col = f":{error.col}" if error.col else ""
+    message = f"{path}:{number}{col}: {error.message}"
+    for extra in (error.hint, f"usage: {error.usage}" if error.usage else ""):
+        if extra:
+            message += f"\n    {extra}"
+    return message
+
+
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    """Check every line; raise ScenarioError listing all malformed ones.
+
+    A command that does not parse is allowed only when the next line is `expect error`:
+    then showing the error is the point of the line, and it runs (and fails) in order.
+    """
+    steps: list[Step] = []
+    errors: list[tuple[int, str]] = []  # (line number, located message)
+    bad_commands: dict[int, tuple[int, str]] = {}  # index in steps -> (line number, message)
+    title = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            step = _text_directive(number, line) if line.strip() else None
+            if step is None:
+                words = split_words(line)
+                if not words:
+                    continue
+                if words[0].text.lower() in DIRECTIVES and not words[0].quoted:
+                    step = _directive(number, line, words)
+                else:
+                    step = Step(number, line, "command")
+                    try:
+                        parse_words(words, TABLE)
+                    except KmsError as error:
+                        bad_commands[len(steps)] = (number, _located(path, number, error))
+            if step.kind == "title" and not title:
+                title = step.argument
+            steps.append(step)
+        except KmsError as error:
+            errors.append((number, _located(path, number, error)))
+    for index, located in bad_commands.items():
+        following = steps[index + 1] if index + 1 < len(steps) else None
+        if following is None or following.kind != "expect-error":
+            errors.append(located)
+    if errors:
+        raise ScenarioError([message for _, message in sorted(errors)])
+    return Scenario(path, title, steps)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"{path}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError([f"{path}: cannot read it: {error}"]) from None
+    return parse_scenario(text, str(path))

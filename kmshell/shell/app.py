@@ -1,0 +1,61 @@
+"""The REPL loop: read a line with prompt_toolkit, run it through the session, print it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from rich.console import Console
+
+from kmshell.session import Session
+from kmshell.shell.completer import CommandCompleter
+from kmshell.shell.keys import key_bindings
+from kmshell.shell.style import STYLE
+from kmshell.shell.toolbar import toolbar_text
+from kmshell.views.outcome import render_outcome
+
+BANNER = ("kmshell — a teaching model of the Windows kernel. Type help for commands, Tab to "
+          "complete, Ctrl-D to quit.")
+
+
+def default_history() -> History:
+    """History in the platform's user state directory; in memory if that cannot be written."""
+    from platformdirs import user_state_dir
+
+    path = Path(user_state_dir("kmshell")) / "history"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+    except OSError:
+        return InMemoryHistory()
+    return FileHistory(str(path))
+
+
+def run_repl(session: Session, console: Console, *, history: History | None = None,
+             input=None, output=None) -> int:
+    prompt = PromptSession(
+        history=history if history is not None else default_history(),
+        completer=CommandCompleter(session),
+        complete_while_typing=False,
+        auto_suggest=AutoSuggestFromHistory(),
+        bottom_toolbar=lambda: toolbar_text(session.system),
+        key_bindings=key_bindings(),
+        style=STYLE,
+        input=input,
+        output=output,
+    )
+    console.print(BANNER)
+    while not session.quit_requested:
+        message = [("class:prompt.halted", "kmshell (halted)> ")] if session.system.halted \
+            else [("class:prompt", "kmshell> ")]
+        try:
+            line = prompt.prompt(message)
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        for part in render_outcome(session.execute(line), session.settings):
+            console.print(part)
+    return 0

@@ -1,0 +1,91 @@
+"""Processors and the machine: the CPU table, the status panel, the bugcheck screen, !analyze."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from kmshell.nt.events import Event
+from kmshell.nt.ke.bugcheck import BugcheckInfo
+from kmshell.nt.system import System
+from kmshell.views.theme import irql_label, irql_style
+from kmshell.views.trace import trace_table
+
+
+def cpu_table(system: System) -> Table:
+    table = Table(title="processors", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ("CPU", "IRQL", "running", "prio", "quantum", "busy/idle ticks"):
+        table.add_column(column)
+    for cpu in system.processors:
+        thread = cpu.current_thread
+        table.add_row(
+            str(cpu.number),
+            Text(irql_label(cpu.irql), style=irql_style(cpu.irql)),
+            "idle thread" if cpu.is_idle else thread.label,
+            "" if cpu.is_idle else str(thread.priority),
+            "" if cpu.is_idle else str(thread.quantum),
+            f"{cpu.busy_ticks}/{cpu.idle_ticks}",
+        )
+    ready = system.dispatcher.ready_threads()
+    if ready:
+        queue = ", ".join(f"{t.label} (prio {t.priority})" for t in ready[:8])
+        if len(ready) > 8:
+            queue += f", … {len(ready) - 8} more"
+        table.caption = f"ready: {queue}"
+        table.caption_justify = "left"
+    return table
+
+
+def status_panel(system: System) -> Panel:
+    processes = system.live_processes()
+    threads = [t for p in processes for t in p.live_threads]
+    state = Text("running", style="green")
+    if system.halted:
+        info = system.bugcheck_info
+        state = Text(f"HALTED — bugcheck 0x{info.code:X} {info.name}", style="bold red")
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("tick", str(system.tick))
+    summary.add_row("seed", str(system.seed))
+    summary.add_row("state", state)
+    summary.add_row("processes", f"{len(processes)} running, "
+                    f"{len(system.processes) - len(processes)} exited")
+    summary.add_row("threads", f"{len(threads)} (ready {len(system.dispatcher.ready_threads())})")
+    summary.add_row("objects", f"{system.object_count()} named, {system.handle_count()} handles")
+    return Panel(Group(summary, cpu_table(system)), title="status", title_align="left")
+
+
+def bugcheck_screen(info: BugcheckInfo) -> Panel:
+    """In the spirit of the real stop screen: a sad face, the stop code, what failed."""
+    body = Text()
+    body.append(":(\n\n", style="bold")
+    body.append("Your device ran into a problem and needs to restart.\n\n")
+    body.append(f"Stop code: {info.name} (0x{info.code:X})\n", style="bold")
+    body.append("Parameters: " + "  ".join(f"0x{p:X}" for p in info.parameters) + "\n")
+    if info.driver:
+        body.append(f"What failed: {info.driver}\n", style="bold")
+    body.append("\nThe machine is halted. Type !analyze to see why, undo to step back, or "
+                "reboot.")
+    return Panel(body, style="bold white on blue", title="BUGCHECK", title_align="left")
+
+
+def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
+    """!analyze -v, for students: the code, its parameters, the broken rule, the fix, the trail."""
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    rows.add_row("BUGCHECK_CODE", f"0x{info.code:X}")
+    rows.add_row("BUGCHECK_NAME", info.name)
+    for number, value in enumerate(info.parameters, start=1):
+        rows.add_row(f"Arg{number}", f"{value:#018x}")
+    rows.add_row("PROCESSOR", str(info.cpu))
+    rows.add_row("TICK", str(info.tick))
+    rows.add_row("MODULE_NAME", info.driver or "unknown")
+    rows.add_row("FAULTING_ROUTINE", info.routine or "unknown")
+    rows.add_row("RULE", info.rule or "")
+    rows.add_row("FIX", info.fix or "")
+    return Group(rows, Text("\nevents that led here:", style="bold"), trace_table(trail))

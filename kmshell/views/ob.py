@@ -1,0 +1,65 @@
+"""The object namespace (`object ls`, `!object`) and handle tables (`handle list`, `!handle`)."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+
+from kmshell.nt.events import ptr
+from kmshell.nt.ob import Directory, SymbolicLink
+from kmshell.nt.ps import Process
+
+
+def _describe(obj) -> str:
+    if isinstance(obj, SymbolicLink):
+        return f"→ {obj.target or '(root)'}"
+    if isinstance(obj, Directory):
+        return obj.description or f"{len(obj.entries)} entries"
+    return ""
+
+
+def directory_listing(directory: Directory) -> Table:
+    table = Table(title=f"Directory {directory.header.path}", box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
+    for column in ("name", "type", "handles", "pointers", ""):
+        table.add_column(column, overflow="fold")
+    for child in directory.children():
+        table.add_row(child.header.name, child.header.type_name, str(child.header.handle_count),
+                      str(child.header.pointer_count), _describe(child))
+    table.caption = f"{len(directory.entries)} objects"
+    table.caption_justify = "left"
+    return table
+
+
+def object_detail(obj) -> Group:
+    header = obj.header
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    rows.add_row("Object", f"{ptr(header.address)}  Type: {header.type_name}")
+    rows.add_row("Name", header.path)
+    rows.add_row("PointerCount", str(header.pointer_count))
+    rows.add_row("HandleCount", str(header.handle_count))
+    rows.add_row("Permanent", "yes" if header.permanent else "no")
+    if isinstance(obj, SymbolicLink):
+        rows.add_row("Target", obj.target or "(the root of the namespace)")
+    parts: list = [rows]
+    if isinstance(obj, Directory):
+        parts.append(directory_listing(obj))
+    return Group(*parts)
+
+
+def handle_table(process: Process) -> Table:
+    table = Table(title=f"handle table of {process.image} ({process.pid})", box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
+    for column in ("handle", "type", "object", "access", "handles", "pointers"):
+        table.add_column(column, overflow="fold")
+    for entry in process.handle_table.entries.values():
+        header = entry.object.header
+        table.add_row(f"{entry.handle:#x}", header.type_name, header.path or ptr(header.address),
+                      f"{entry.granted_access:#x}", str(header.handle_count),
+                      str(header.pointer_count))
+    table.caption = f"{len(process.handle_table.entries)} handle(s)"
+    table.caption_justify = "left"
+    return table

@@ -1,0 +1,43 @@
+"""What is printed after a line: its trace, the views of what changed, an error, a bugcheck."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from kmshell.errors import KmsError
+from kmshell.views.ke import bugcheck_screen
+from kmshell.views.trace import trace_table
+
+AUTO_TRACE_LIMIT = 60  # in view auto, longer traces are folded in the middle
+
+
+def error_text(error: KmsError, line: str | None = None, where: str = "") -> Text:
+    """`error: …`, the line with a caret under the column at fault, then hint and usage."""
+    text = Text()
+    text.append(f"{where}{': ' if where else ''}error: ", style="bold red")
+    text.append(error.message)
+    if line is not None and error.col is not None:
+        text.append(f"\n  {line.rstrip()}\n  {' ' * (error.col - 1)}^", style="dim")
+    if error.hint:
+        text.append(f"\n  {error.hint}")
+    if error.usage:
+        text.append(f"\n  usage: {error.usage}", style="bold")
+    return text
+
+
+def render_outcome(outcome, settings) -> list:
+    """The renderables for one line's outcome, under the session's view and explain settings."""
+    parts: list = []
+    quiet = settings.view == "quiet"
+    if outcome.events and not quiet:
+        limit = None if settings.view == "full" else AUTO_TRACE_LIMIT
+        parts.append(trace_table(outcome.events, explain=settings.explain, limit=limit))
+    elif outcome.events and quiet and outcome.ok:
+        parts.append(Text(outcome.events[-1].text, style="dim"))
+    if outcome.bugcheck is not None:
+        parts.append(bugcheck_screen(outcome.bugcheck))
+    elif not quiet or not outcome.events:
+        parts.extend(outcome.views)
+    if outcome.error is not None:
+        parts.append(error_text(outcome.error, outcome.line))
+    return parts

@@ -1,0 +1,131 @@
+"""Processes and threads: the process tree (`ps`), `!process`, the thread table, `!thread`."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from kmshell.nt.constants import format_status
+from kmshell.nt.events import ptr
+from kmshell.nt.ps import Process, Thread, format_program
+from kmshell.nt.system import System
+from kmshell.views.theme import THREAD_STATE_STYLE
+
+
+def _process_label(process: Process, highlight: set[int]) -> Text:
+    text = Text()
+    style = "bold" if process.alive else "dim"
+    if process.pid in highlight:
+        style += " reverse"
+    text.append(f"{process.image} ({process.pid})", style=style)
+    details = [f"session {process.session_id}", process.user]
+    if process.subsystem.name != "Win32":
+        details.append(process.subsystem.name.lower())
+    if process.critical:
+        details.append("critical")
+    if process.alive:
+        threads = len(process.live_threads)
+        details.append(f"{threads} thread{'s' if threads != 1 else ''}")
+    text.append("  " + " · ".join(details), style="dim" if not process.alive else "")
+    if not process.alive:
+        text.append(f"  exited {format_status(process.exit_status)}", style="red")
+    return text
+
+
+def process_tree(system: System, highlight: set[int] = frozenset()) -> Tree:
+    """Every process under its parent; exited ones stay, dimmed, until the next boot."""
+    tree = Tree(Text("processes", style="bold"), guide_style="dim")
+    nodes = {}
+    for process in system.processes.values():
+        parent = nodes.get(process.parent_pid)
+        node = (parent or tree).add(_process_label(process, highlight))
+        nodes[process.pid] = node
+    return tree
+
+
+def thread_table(threads: list[Thread], title: str = "threads") -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ("TID", "process", "state", "wait reason", "prio", "mode", "TEB", "cpu",
+                   "ticks u/k", "program"):
+        table.add_column(column, overflow="fold")
+    for t in threads:
+        table.add_row(
+            str(t.tid),
+            f"{t.process.image} ({t.process.pid})",
+            Text(t.state.name, style=THREAD_STATE_STYLE.get(t.state.name, "")),
+            t.wait_reason.name if t.wait_reason is not None else "",
+            str(t.priority),
+            "kernel" if t.system_thread else "user",
+            f"{t.teb:#x}" if t.teb is not None else "none",
+            "" if t.last_cpu is None else str(t.last_cpu),
+            f"{t.user_ticks}/{t.kernel_ticks}",
+            _program_position(t),
+        )
+    return table
+
+
+def _program_position(thread: Thread) -> str:
+    if not thread.program:
+        return thread.start_address
+    steps = [str(step) for step in thread.program]
+    if thread.pc < len(steps):
+        steps[thread.pc] = f"▶ {steps[thread.pc]}"
+    return "; ".join(steps)
+
+
+def _fields(rows: list[tuple[str, str | Text]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def process_detail(system: System, process: Process) -> Group:
+    """In the spirit of `!process PID 7`: the EPROCESS fields, the address space, the threads."""
+    state = process.state.value
+    if not process.alive:
+        state += f" (exit status {format_status(process.exit_status)})"
+    space = process.address_space
+    rows = [
+        ("PROCESS", f"{ptr(process.header.address)}  {process.image}"),
+        ("Cid (PID)", str(process.pid)),
+        ("ParentCid", str(process.parent_pid) if process.parent_pid is not None else "none"),
+        ("SessionId", str(process.session_id)),
+        ("User", process.user),
+        ("State", state),
+        ("Subsystem", process.subsystem.value),
+        ("Peb", f"{process.peb:#x}" if process.peb is not None else "none (no PEB)"),
+        ("DirBase (CR3)", f"{space.directory_table_base:#x}" if space else "kernel only"),
+        ("Critical", "yes — its death stops the system (0xEF)" if process.critical else "no"),
+        ("BasePriority", str(process.base_priority)),
+        ("HandleCount", str(len(process.handle_table.entries))),
+        ("ObjectHeader", (f"PointerCount {process.header.pointer_count}, "
+                          f"HandleCount {process.header.handle_count}")),
+    ]
+    return Group(_fields(rows), thread_table(process.threads, title=f"threads of {process.image}"))
+
+
+def thread_detail(thread: Thread) -> Table:
+    """In the spirit of `!thread`: state, wait reason, priority, TEB, program position."""
+    rows = [
+        ("THREAD", f"{ptr(thread.header.address)}  Cid {thread.process.pid}.{thread.tid}"),
+        ("Process", f"{thread.process.image} ({thread.process.pid})"),
+        ("State", Text(thread.state.name, style=THREAD_STATE_STYLE.get(thread.state.name, ""))),
+        ("WaitReason", thread.wait_reason.name if thread.wait_reason is not None else "none"),
+        ("Priority", f"{thread.priority} (base {thread.base_priority})"),
+        ("Mode", "kernel only (system thread)" if thread.system_thread else "user and kernel"),
+        ("Teb", f"{thread.teb:#x}" if thread.teb is not None else "none"),
+        ("Quantum left", f"{thread.quantum} tick(s)"),
+        ("Last processor", "none yet" if thread.last_cpu is None else str(thread.last_cpu)),
+        ("Time", f"user {thread.user_ticks} tick(s), kernel {thread.kernel_ticks} tick(s)"),
+        ("Start address", thread.start_address),
+        ("Program", _program_position(thread) if thread.program else "none"),
+    ]
+    if thread.program:
+        rows.append(("Program text", format_program(thread.program)))
+    return _fields(rows)
