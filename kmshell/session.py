@@ -75,17 +75,19 @@ class Session:
 
     def execute(self, line: str) -> Outcome:
         outcome = Outcome(line)
+        if not line.strip() or line.strip().startswith("#"):
+            return outcome
         log = self.system.log
-        start, tick = len(log), self.system.tick
+        start = len(log)
+        entry = HistoryEntry(len(self.history) + 1, self.system.tick, line.strip(), ok=True)
+        self.history.append(entry)
         try:
             command = parse_words(split_words(line), TABLE)
-            if command is None:
-                return outcome
             outcome.command = command
             if self.system.halted and not command.spec.when_halted:
                 info = self.system.bugcheck_info
                 raise KmsError(f"the system is halted by bugcheck 0x{info.code:X} {info.name}",
-                               hint="only inspection commands, !analyze, undo and reboot work "
+                               hint="only inspection commands, !analyze, boot and reboot work "
                                "now; type reboot to start again")
             outcome.views = list(command.spec.handler(self, command) or [])
         except KmsError as error:
@@ -98,7 +100,5 @@ class Session:
             outcome.events = log[start:]
         else:  # the line booted a new machine: all of its log is this line's
             outcome.events = list(self.system.log)
-        if outcome.command is not None:
-            self.history.append(HistoryEntry(len(self.history) + 1, tick, line.strip(),
-                                             outcome.ok))
+        entry.ok = outcome.ok
         return outcome

@@ -68,7 +68,7 @@ def bugcheck_screen(info: BugcheckInfo) -> Panel:
     body.append("Parameters: " + "  ".join(f"0x{p:X}" for p in info.parameters) + "\n")
     if info.driver:
         body.append(f"What failed: {info.driver}\n", style="bold")
-    body.append("\nThe machine is halted. Type !analyze to see why, undo to step back, or "
+    body.append("\nThe machine is halted. Type !analyze to see why, or "
                 "reboot.")
     return Panel(body, style="bold white on blue", title="BUGCHECK", title_align="left")
 

@@ -1,0 +1,123 @@
+"""The command line through click's CliRunner: run, check, scenarios, --version, --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kmshell import __version__
+from kmshell.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST = str(ROOT / "scenarios" / "01-user-and-kernel-mode.kms")
+
+
+def invoke(*args: str, env: dict | None = None):
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def test_version_prints_the_package_version():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_run_replays_a_scenario_and_reports_expectations():
+    result = invoke("run", FIRST, "--no-color")
+    assert result.exit_code == 0, result.output
+    assert "kmshell> process crash notepad.exe" in result.output
+    assert "expectation(s) held" in result.output
+    assert "\x1b[" not in result.output  # plain text: no escape sequences
+
+
+def test_run_twice_gives_byte_identical_output():
+    assert invoke("run", FIRST, "--no-color").output == invoke("run", FIRST, "--no-color").output
+
+
+def test_no_color_environment_variable_gives_plain_text():
+    result = invoke("run", FIRST, env={"NO_COLOR": "1"})
+    assert "\x1b[" not in result.output
+
+
+def test_run_accepts_a_bundled_scenario_by_number():
+    result = invoke("run", "02", "--no-color")
+    assert result.exit_code == 0
+    assert "Processes and threads" in result.output
+
+
+def test_run_json_prints_only_parseable_state_and_events():
+    result = invoke("run", FIRST, "--json")
+    data = json.loads(result.output)
+    assert data["schema"] == 1
+    assert data["state"]["halted"] is False
+    assert {p["image"] for p in data["state"]["processes"]} >= {"System", "explorer.exe"}
+    assert data["events"][0]["component"] == "Hal"
+
+
+def test_check_passes_every_bundled_scenario():
+    files = sorted(str(p) for p in (ROOT / "scenarios").glob("*.kms"))
+    result = invoke("check", *files)
+    assert result.exit_code == 0, result.output
+    assert f"{len(files)} passed, 0 failed" in result.output
+
+
+def test_check_reports_file_and_line_of_a_failed_expectation(tmp_path):
+    scenario = tmp_path / "wrong.kms"
+    scenario.write_text("process create notepad.exe\nexpect process notepad.exe state == Terminated\n")
+    result = invoke("check", str(scenario))
+    assert result.exit_code == 1
+    assert f"{scenario}:2: expected process notepad.exe state == Terminated, got Active" \
+        in result.output
+
+
+def test_check_stops_a_file_at_its_first_failure(tmp_path):
+    scenario = tmp_path / "two.kms"
+    scenario.write_text("expect system tick == 5\nexpect system cpus == 9\n")
+    result = invoke("check", str(scenario))
+    assert f"{scenario}:1:" in result.output
+    assert f"{scenario}:2:" not in result.output
+
+
+def test_check_reports_a_malformed_line_with_column_before_running(tmp_path):
+    scenario = tmp_path / "bad.kms"
+    scenario.write_text("process create notepad.exe\nprocess lst\n")
+    result = invoke("check", str(scenario))
+    assert result.exit_code == 2
+    assert f"{scenario}:2:9: unknown verb 'lst' for 'process'" in result.output
+    assert "ok " not in result.output  # nothing ran
+
+
+def test_check_fails_a_command_error_that_no_expect_error_follows(tmp_path):
+    scenario = tmp_path / "err.kms"
+    scenario.write_text("process show nosuch.exe\n")
+    result = invoke("check", str(scenario))
+    assert result.exit_code == 1
+    assert f"{scenario}:1: command failed: no process named 'nosuch.exe'" in result.output
+
+
+def test_scenarios_lists_the_bundled_curriculum_with_titles():
+    result = invoke("scenarios")
+    assert result.exit_code == 0
+    assert "01-user-and-kernel-mode" in result.output
+    assert "User mode and kernel mode" in result.output
+
+
+@pytest.mark.parametrize("line", ["procss list", "process create", "irp show 99999",
+                                  '"unbalanced', "!nonsense 1 2 3", "process show 0x",
+                                  "boot --cpus 0", "step --max", "expect"])
+def test_bad_input_line_never_shows_a_traceback(tmp_path, line):
+    scenario = tmp_path / "bad.kms"
+    scenario.write_text(line + "\n")
+    result = invoke("run", str(scenario), "--no-color")
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code in (1, 2)
+
+
+def test_run_of_a_missing_file_says_so():
+    result = invoke("run", "no-such-file.kms")
+    assert result.exit_code == 2
+    assert "no-such-file.kms: no such file" in result.output
