@@ -121,3 +121,11 @@ def test_run_of_a_missing_file_says_so():
     result = invoke("run", "no-such-file.kms")
     assert result.exit_code == 2
     assert "no-such-file.kms: no such file" in result.output
+
+
+def test_run_summary_counts_held_expectations_apart_from_failed_commands(tmp_path):
+    scenario = tmp_path / "mixed.kms"
+    scenario.write_text("expect system cpus == 2\nprocess show nosuch.exe\n")
+    result = invoke("run", str(scenario), "--no-color")
+    assert result.exit_code == 1
+    assert "1 of 1 expectation(s) held; 1 failure(s)" in result.output

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from kmshell.commands.names import resolve_object, resolve_process
 from kmshell.commands.registry import command
-from kmshell.language.spec import OBJECT_PATH, PROCESS, Arg
+from kmshell.errors import KmsError
+from kmshell.language.spec import NUMBER, OBJECT_PATH, PROCESS, Arg, Opt
 from kmshell.nt.ob import Directory
-from kmshell.views.ob import directory_listing, handle_table, object_detail
+from kmshell.views.ob import directory_listing, handle_table, namespace_tree, object_detail
 
 
 @command("object ls", "list a directory of the object namespace (default \\)",
@@ -19,6 +20,18 @@ def object_ls(session, cmd):
     if isinstance(obj, Directory):
         return [directory_listing(obj)]
     return [object_detail(obj)]
+
+
+@command("object tree", "the namespace below a directory as a tree (default \\, 2 levels)",
+         args=(Arg("dir", OBJECT_PATH, "a directory", optional=True, default="\\"),),
+         options=(Opt("depth", NUMBER, "how many levels to open", 2),),
+         examples=("object tree", "object tree \\KernelObjects --depth 1"), when_halted=True)
+def object_tree(session, cmd):
+    obj = resolve_object(session.system, cmd["dir"], cmd.col("dir"))
+    if not isinstance(obj, Directory):
+        raise KmsError(f"{obj.header.path} is a {obj.header.type_name}, not a directory",
+                       col=cmd.col("dir"), hint="use 'object show' for a single object")
+    return [namespace_tree(obj, max(1, cmd["depth"]))]
 
 
 @command("object show", "one object: type, header counts, target of a symbolic link",

@@ -40,7 +40,8 @@ class Result:
     path: str
     title: str
     expectations: int = 0
-    failures: list[Failure] = field(default_factory=list)
+    passed: int = 0  # expectations that held
+    failures: list[Failure] = field(default_factory=list)  # failed expectations and commands
 
     @property
     def ok(self) -> bool:
@@ -120,6 +121,7 @@ class Replay:
         self.session.reseed(step.seed)
 
     def _passed(self, step: Step, text: str) -> None:
+        self.result.passed += 1
         self._print(Text(f"✓ {text}", style="green"))
 
     def _expect(self, step: Step, following) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich import box
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
 from kmshell.nt.events import ptr
 from kmshell.nt.ob import Directory, SymbolicLink
@@ -30,6 +32,26 @@ def directory_listing(directory: Directory) -> Table:
     table.caption = f"{len(directory.entries)} objects"
     table.caption_justify = "left"
     return table
+
+
+def namespace_tree(directory: Directory, depth: int) -> Tree:
+    """The namespace below directory as a tree, `depth` levels deep."""
+    tree = Tree(Text(directory.header.path, style="bold"), guide_style="dim")
+
+    def add(node: Tree, parent: Directory, level: int) -> None:
+        for child in parent.children():
+            label = Text(child.header.name, style="bold" if isinstance(child, Directory) else "")
+            label.append(f"  {child.header.type_name}", style="dim")
+            if isinstance(child, SymbolicLink):
+                label.append(f"  {_describe(child)}")
+            branch = node.add(label)
+            if isinstance(child, Directory) and level < depth:
+                add(branch, child, level + 1)
+            elif isinstance(child, Directory) and child.entries:
+                branch.add(Text(f"… {len(child.entries)} more", style="dim"))
+
+    add(tree, directory, 1)
+    return tree
 
 
 def object_detail(obj) -> Group:
