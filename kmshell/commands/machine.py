@@ -6,7 +6,7 @@ from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NUMBER, Arg, Opt
 from kmshell.nt.system import MAX_CPUS
-from kmshell.views.ke import cpu_table, status_panel
+from kmshell.views.ke import cpu_table, status_panel, timeline_table
 from kmshell.views.ps import process_tree
 
 
@@ -60,3 +60,12 @@ def run(session, cmd):
          when_halted=True)
 def status(session, cmd):
     return [status_panel(session.system)]
+
+
+@command("timeline", "the schedule as a Gantt table: which thread ran on which CPU, each tick",
+         options=(Opt("last", NUMBER, "how many recent ticks to show", 16),),
+         details="One CPU gives the illusion of parallelism: threads take turns, one quantum "
+                 "each. With two or more, threads really run at the same time.",
+         examples=("timeline", "timeline --last 60"), when_halted=True)
+def timeline(session, cmd):
+    return [timeline_table(session.system, max(1, cmd["last"]))]

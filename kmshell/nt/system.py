@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections import deque
 
 from kmshell.nt.constants import (
     NORMAL_PRIORITY_BASE,
@@ -32,6 +33,7 @@ from kmshell.nt.ob import ObjectManager, build_namespace
 from kmshell.nt.ps import Process, ProcessState, Step, Subsystem, Thread, format_program
 
 MAX_CPUS = 64
+TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
 FIRST_CID = 100  # PIDs and TIDs come from one table (PspCidTable), in multiples of 4
 
 # The processes of a default boot: image, parent image, session, user, critical.
@@ -94,6 +96,8 @@ class System:
         self.dispatcher = Dispatcher()
         self.sleepers: list[tuple[int, int, Thread]] = []  # (wake tick, sequence, thread)
         self.processors: list[Processor] = []
+        # who ran on each processor during each recent tick: (tick, (thread or None, ...))
+        self.timeline: deque[tuple[int, tuple[Thread | None, ...]]] = deque(maxlen=TIMELINE_TICKS)
         self._boot(cpus)
 
     # ----------------------------------------------------------------- plumbing
@@ -449,6 +453,8 @@ class System:
                              for c in self.processors)
         self.emit("Ke", "tick", f"tick {self.tick}: {running}", "The clock interrupt (CLOCK_LEVEL) "
                   "charges the running thread one tick of its quantum.", irql=Irql.CLOCK_LEVEL)
+        self.timeline.append((self.tick, tuple(None if c.is_idle else c.current_thread
+                                               for c in self.processors)))
         for cpu in self.processors:
             if cpu.is_idle:
                 cpu.idle_ticks += 1

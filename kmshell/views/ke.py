@@ -39,6 +39,39 @@ def cpu_table(system: System) -> Table:
     return table
 
 
+PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green",
+           "bright_yellow", "bright_magenta")
+
+
+def timeline_table(system: System, last: int) -> Table:
+    """Gantt style: a row per processor, a column per tick, the TID that ran in each cell."""
+    ticks = list(system.timeline)[-last:]
+    table = Table(title="schedule (TID that ran each tick; · idle)", box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False, padding=(0, 0))
+    table.add_column("CPU", style="bold")
+    for tick, _ in ticks:
+        table.add_column(str(tick), justify="right", no_wrap=True, min_width=4)
+    seen: dict[int, object] = {}
+    for number, cpu in enumerate(system.processors):
+        cells = []
+        for _, running in ticks:
+            thread = running[number]
+            if thread is None:
+                cells.append(Text("·", style="dim"))
+                continue
+            seen.setdefault(thread.tid, thread)
+            style = PALETTE[list(seen).index(thread.tid) % len(PALETTE)]
+            cells.append(Text(str(thread.tid), style=style))
+        table.add_row(str(cpu.number), *cells)
+    if seen:
+        table.caption = "  ".join(f"{tid} = {t.process.image} (prio {t.priority})"
+                                  for tid, t in seen.items())
+        table.caption_justify = "left"
+    elif not ticks:
+        table.caption = "no ticks yet: type step or run"
+    return table
+
+
 def status_panel(system: System) -> Panel:
     processes = system.live_processes()
     threads = [t for p in processes for t in p.live_threads]
