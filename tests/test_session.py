@@ -1,0 +1,89 @@
+"""Session commands and what is printed after a line: explain, view, history, help, halting."""
+
+from __future__ import annotations
+
+import io
+
+from kmshell.commands import TABLE
+from kmshell.session import Session
+from kmshell.views.console import make_console
+from kmshell.views.outcome import render_outcome
+
+
+def printed(session: Session, line: str) -> str:
+    buffer = io.StringIO()
+    console = make_console(no_color=True, file=buffer, width=200)
+    for part in render_outcome(session.execute(line), session.settings):
+        console.print(part)
+    return buffer.getvalue()
+
+
+def test_explain_on_adds_a_why_line_under_events():
+    session = Session()
+    assert "why:" not in printed(session, "process create a.exe")
+    session.execute("explain on")
+    assert "why: PspAllocateProcess builds the process object" in printed(session,
+                                                                          "process create b.exe")
+
+
+def test_view_quiet_prints_one_line_after_a_state_change_but_all_of_a_query():
+    session = Session()
+    session.execute("view quiet")
+    out = printed(session, "process create a.exe")
+    assert "CPU0: idle → a.exe" in out and "EPROCESS" not in out
+    assert "explorer.exe (164)" in printed(session, "ps")
+
+
+def test_view_auto_folds_a_long_trace_and_view_full_does_not():
+    session = Session()
+    session.execute("process create busy.exe --program \"compute 200; exit\"")
+    assert "more events (view full shows them all)" in printed(session, "step 100")
+    session.execute("view full")
+    out = printed(session, "step 50")
+    assert "more events" not in out and "tick 150:" in out
+
+
+def test_history_lists_every_line_with_its_starting_tick_and_failures():
+    session = Session()
+    for line in ("step 2", "procss", "ps"):
+        session.execute(line)
+    assert [(h.number, h.tick, h.line, h.ok) for h in session.history] == [
+        (1, 0, "step 2", True), (2, 2, "procss", False), (3, 2, "ps", True)]
+    assert "failed" in printed(session, "history")
+
+
+def test_help_lists_every_command_in_the_table():
+    out = printed(Session(), "help")
+    for spec in TABLE.specs:
+        assert spec.name in out
+
+
+def test_help_for_a_noun_shows_each_verb_usage():
+    out = printed(Session(), "help process")
+    for verb in ("create", "list", "show", "kill", "crash"):
+        assert f"usage: process {verb}" in out
+
+
+def test_help_for_an_unknown_command_suggests_the_closest():
+    outcome = Session().execute("help thred")
+    assert "did you mean 'thread'?" in outcome.error.message
+
+
+def test_after_a_bugcheck_only_inspection_commands_run():
+    session = Session()
+    session.execute("process crash System")
+    assert session.execute("process create a.exe").error.message.startswith(
+        "the system is halted by bugcheck 0x7E")
+    for line in ("ps", "status", "!analyze", "thread list", "object ls", "timeline"):
+        assert session.execute(line).ok, line
+    assert session.execute("reboot").ok and not session.system.halted
+
+
+def test_ambiguous_process_name_is_an_error_listing_the_pids():
+    outcome = Session().execute("process show csrss.exe")
+    assert "ambiguous" in outcome.error.message
+    assert outcome.error.hint == "name one by PID: 116, 148"
+
+
+def test_analyze_without_a_bugcheck_says_the_machine_is_running():
+    assert "no bugcheck" in Session().execute("!analyze").error.message
