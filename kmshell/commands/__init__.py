@@ -3,7 +3,7 @@
 Importing this package registers every command in `TABLE`.
 """
 
-from kmshell.commands import machine, objects, processes, session_commands  # noqa: F401  (register)
+from kmshell.commands import machine, objects, processes, session_commands, sync  # noqa: F401
 from kmshell.commands.registry import TABLE, command
 
 __all__ = ["TABLE", "command"]

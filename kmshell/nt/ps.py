@@ -34,40 +34,59 @@ class Subsystem(Enum):
 class Step:
     op: str
     count: int = 0
+    name: str = ""
 
     def __str__(self) -> str:
-        return f"{self.op} {self.count}" if self.op in COUNTED_STEPS else self.op
+        return " ".join(str(part) for part in (self.op, self.name, self.count or "") if part)
 
 
-# step name -> (takes a count, what it does) — the thread-program language.
+# step name -> (its arguments, what it does): the thread-program language.
 STEPS = {
-    "compute": (True, "run in user mode (kernel mode for system threads) for N ticks"),
-    "sleep": (True, "wait N ticks (KeDelayExecutionThread: DelayExecution)"),
-    "syscall": (False, "enter kernel mode through the system-call path and return"),
-    "wait-input": (False, "wait for user input, as a GUI thread in GetMessage (WrUserRequest)"),
-    "exit": (False, "end the thread (PspExitThread)"),
+    "compute": ("N", "run in user mode (kernel mode for system threads) for N ticks"),
+    "sleep": ("N", "wait N ticks (NtDelayExecution: DelayExecution)"),
+    "inc": ("VAR [N]", "add 1 to a shared variable N times: load one tick, store the next"),
+    "acquire": ("LOCK", "take a spin lock (raises to DISPATCH_LEVEL, spins while held) or a "
+                        "mutex (waits while another thread owns it)"),
+    "release": ("LOCK", "release a spin lock or a mutex"),
+    "wait": ("OBJECT", "wait until an event or mutex is signaled (WaitForSingleObject)"),
+    "set": ("EVENT", "signal an event (SetEvent)"),
+    "repeat": ("N", "go back to the first step, N more times"),
+    "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
+    "exit": ("", "end the thread (PspExitThread)"),
 }
-COUNTED_STEPS = {name for name, (counted, _) in STEPS.items() if counted}
+TIMED_STEPS = {"compute", "inc"}  # steps that take clock ticks; the rest take none
+
+
+def _count(text: str, where: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{where}: '{text}' is not a count N >= 1")
+    return int(text)
 
 
 def parse_program(text: str) -> list[Step]:
     """`compute 3; sleep 2; exit` -> steps. ValueError names the step and what is valid."""
     steps = []
+    valid = ", ".join(f"{name} {args}".strip() for name, (args, _) in STEPS.items())
     for number, part in enumerate(text.split(";"), start=1):
         words = part.split()
         if not words:
             continue
-        op = words[0].lower()
-        valid = ", ".join(f"{name} N" if name in COUNTED_STEPS else name for name in STEPS)
+        where = f"program step {number} '{part.strip()}'"
+        op, args = words[0].lower(), words[1:]
         if op not in STEPS:
-            raise ValueError(f"program step {number} '{part.strip()}': unknown step; valid: {valid}")
-        if op in COUNTED_STEPS:
-            if len(words) != 2 or not words[1].isdigit() or int(words[1]) < 1:
-                raise ValueError(f"program step {number} '{part.strip()}': {op} takes a count N >= 1")
-            steps.append(Step(op, int(words[1])))
+            raise ValueError(f"{where}: unknown step; valid: {valid}")
+        signature = STEPS[op][0]
+        needed = len(signature.split()) - signature.count("[")
+        allowed = len(signature.split())
+        if not needed <= len(args) <= allowed:
+            usage = f"{op} {signature}".strip()
+            raise ValueError(f"{where}: write it as '{usage}'")
+        if signature == "N":
+            steps.append(Step(op, _count(args[0], where)))
+        elif args:
+            count = _count(args[1], where) if len(args) > 1 else (1 if op == "inc" else 0)
+            steps.append(Step(op, count, args[0]))
         else:
-            if len(words) != 1:
-                raise ValueError(f"program step {number} '{part.strip()}': {op} takes no argument")
             steps.append(Step(op))
     if not steps:
         raise ValueError("the program is empty; write steps such as 'compute 3; sleep 2; exit'")
@@ -102,6 +121,11 @@ class Thread:
     create_tick: int = 0
     exit_status: int | None = None
     start_address: str = ""
+    waiting_on: object | None = None  # the dispatcher object of the current wait
+    register: int = 0  # the value an `inc` loaded and will store plus one
+    loaded_version: int = 0  # the variable's version when it was loaded
+    repeats_done: int = 0
+    held_locks: list = field(default_factory=list)  # spin locks and mutexes, in order taken
 
     @property
     def label(self) -> str:

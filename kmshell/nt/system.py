@@ -22,15 +22,25 @@ from kmshell.nt.constants import (
     Irql,
     NtStatus,
     format_status,
+    irql_name,
 )
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ke.dispatcher import Dispatcher
 from kmshell.nt.ke.processor import Processor
+from kmshell.nt.ke.sync import KEvent, KMutant, SharedVariable, SpinLock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import create_address_space, is_kernel_address
 from kmshell.nt.ob import ObjectManager, build_namespace
-from kmshell.nt.ps import Process, ProcessState, Step, Subsystem, Thread, format_program
+from kmshell.nt.ps import (
+    TIMED_STEPS,
+    Process,
+    ProcessState,
+    Step,
+    Subsystem,
+    Thread,
+    format_program,
+)
 
 MAX_CPUS = 64
 TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
@@ -97,6 +107,9 @@ class System:
         self.sleepers: list[tuple[int, int, Thread]] = []  # (wake tick, sequence, thread)
         self.processors: list[Processor] = []
         # who ran on each processor during each recent tick: (tick, (thread or None, ...))
+        self.spin_locks: dict[str, SpinLock] = {}
+        self.variables: dict[str, SharedVariable] = {}
+        self.deadlocks: list[list[Thread]] = []
         self.timeline: deque[tuple[int, tuple[Thread | None, ...]]] = deque(maxlen=TIMELINE_TICKS)
         self._boot(cpus)
 
@@ -227,6 +240,8 @@ class System:
                        program: list[Step] | None = None) -> Process:
         """NtCreateUserProcess, as the parent's CreateProcess (or the WSL service) calls it."""
         self._require_running()
+        if program is not None:
+            self.check_program(program)
         if parent is None:
             parent = self._default_parent()
         creator = f"{parent.image} (PID {parent.pid})" if parent else "the kernel"
@@ -283,6 +298,7 @@ class System:
         system_thread = process.subsystem is Subsystem.Minimal
         if program is None:
             program = [Step("compute", 2), Step("wait-input")]
+        self.check_program(program)
         thread = self._new_thread(process, priority, program, system_thread=system_thread,
                                   start_address=f"{process.image}!ThreadStart")
         teb = (f"TEB at {thread.teb:#x}" if thread.teb is not None
@@ -330,9 +346,15 @@ class System:
     def _terminate_thread(self, thread: Thread, exit_status: int) -> None:
         if thread.state is ThreadState.Ready:
             self.dispatcher.remove(thread)
+        if thread.waiting_on is not None:
+            thread.waiting_on.waiters.remove(thread)
+            thread.waiting_on = None
         for cpu in self.processors:
             if cpu.current_thread is thread:
                 cpu.current_thread = cpu.idle_thread
+                cpu.irql = Irql.PASSIVE_LEVEL
+        for lock in list(thread.held_locks):
+            self._abandon(thread, lock)
         thread.state = ThreadState.Terminated
         thread.wait_reason = None
         thread.exit_status = exit_status
@@ -410,7 +432,11 @@ class System:
             if cpu.is_idle:
                 self._switch(cpu, self.dispatcher.pop(), "")
         while self.dispatcher.summary:
-            victim = min(self.processors, key=lambda c: (c.current_thread.priority, -c.number))
+            # a processor at DISPATCH_LEVEL or above cannot be preempted: skip it
+            preemptible = [c for c in self.processors if c.irql < Irql.DISPATCH_LEVEL]
+            if not preemptible:
+                return
+            victim = min(preemptible, key=lambda c: (c.current_thread.priority, -c.number))
             best = self.dispatcher.highest_priority()
             if best <= victim.current_thread.priority:
                 return
@@ -439,6 +465,10 @@ class System:
             not self.sleepers
 
     def _clock_tick(self) -> None:
+        """One tick on every processor at once, in two phases so that no processor runs a
+        whole tick ahead of another: first every thread's instant steps (waits, lock
+        acquisitions, exits), refilling processors that fall idle; then every thread's timed
+        step (compute, or one half of an increment)."""
         self.tick += 1
         while self.sleepers and self.sleepers[0][0] <= self.tick:
             _, _, thread = heapq.heappop(self.sleepers)
@@ -448,7 +478,23 @@ class System:
                 self._ready(thread)
                 self.emit("Ke", "wake", f"{thread.label} wakes: its sleep ended; Ready at "
                           f"priority {thread.priority}", irql=Irql.CLOCK_LEVEL)
-        self.dispatch()
+        spinning: set[Thread] = set()
+        started: set[Thread] = set()
+        while True:
+            self.dispatch()
+            pending = [c for c in self.processors
+                       if not c.is_idle and c.current_thread not in started]
+            if not pending:
+                break
+            for cpu in pending:
+                thread = cpu.current_thread
+                self.cpu_context = cpu.number
+                result = self._run_instant_steps(cpu, thread)
+                if result != "left":
+                    started.add(thread)
+                if result == "spin":
+                    spinning.add(thread)
+        self.cpu_context = 0
         running = " · ".join(f"CPU{c.number} {'idle' if c.is_idle else c.current_thread.label}"
                              for c in self.processors)
         self.emit("Ke", "tick", f"tick {self.tick}: {running}", "The clock interrupt (CLOCK_LEVEL) "
@@ -462,8 +508,8 @@ class System:
             cpu.busy_ticks += 1
             thread = cpu.current_thread
             self.cpu_context = cpu.number
-            self._run_thread_tick(cpu, thread)
-            if cpu.current_thread is thread:
+            self._run_timed_step(cpu, thread, spinning=thread in spinning)
+            if cpu.irql < Irql.DISPATCH_LEVEL:
                 thread.quantum -= 1
                 if thread.quantum <= 0:
                     self._quantum_end(cpu, thread)
@@ -481,49 +527,308 @@ class System:
         else:
             thread.quantum = QUANTUM_TICKS
 
-    def _run_thread_tick(self, cpu: Processor, thread: Thread) -> None:
-        """Spend this tick on the thread's compute step, with the instant steps around it."""
-        if self._run_instant_steps(cpu, thread):
-            return
-        step = thread.current_step
-        if thread.system_thread:
+    def _run_timed_step(self, cpu: Processor, thread: Thread, spinning: bool) -> None:
+        """Spend this tick on the thread's timed step (or on spinning for a lock)."""
+        if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL:
             thread.kernel_ticks += 1
         else:
             thread.user_ticks += 1
-        thread.step_done += 1
-        if thread.step_done >= step.count:
+        if spinning:
+            return
+        step = thread.current_step
+        if step.op == "inc":
+            self._inc_tick(cpu, thread, step)
+            done = thread.step_done >= 2 * step.count
+        else:
+            thread.step_done += 1
+            done = thread.step_done >= step.count
+        if done:
             thread.pc += 1
             thread.step_done = 0
-            self._run_instant_steps(cpu, thread)
 
-    def _run_instant_steps(self, cpu: Processor, thread: Thread) -> bool:
-        """Carry out steps that take no clock time up to the next compute; True if it left."""
+    def _run_instant_steps(self, cpu: Processor, thread: Thread) -> str:
+        """Carry out steps that take no clock time, up to the next timed step.
+
+        Returns "timed" (a timed step is next), "spin" (the thread spins on a held spin lock
+        and burns this tick) or "left" (it waited or exited and left the processor).
+        """
         while True:
             step = thread.current_step
             if step is None:
                 self._exit_thread(cpu, thread, "its program ended")
-                return True
-            if step.op == "compute":
-                return False
-            if self._instant_step(cpu, thread, step):
-                return True
+                return "left"
+            if step.op in TIMED_STEPS:
+                return "timed"
+            result = self._instant_step(cpu, thread, step)
+            if result != "next":
+                return result
+            thread.pc += 1
 
-    def _instant_step(self, cpu: Processor, thread: Thread, step: Step) -> bool:
-        """Carry out a step that takes no clock time; True when the thread left the processor."""
+    def _instant_step(self, cpu: Processor, thread: Thread, step: Step) -> str:
+        """One step that takes no clock time: "next" when done, else "spin" or "left"."""
         if step.op == "exit":
             self._exit_thread(cpu, thread, "it called exit")
-            return True
+            return "left"
         if step.op == "sleep":
             self._block(cpu, thread, WaitReason.DelayExecution,
                         f"NtDelayExecution: sleeps {step.count} tick(s)")
             thread.wake_tick = self.tick + step.count
             self._wait_sequence += 1
             heapq.heappush(self.sleepers, (thread.wake_tick, self._wait_sequence, thread))
-            return True
+            return "left"
         if step.op == "wait-input":
             self._block(cpu, thread, WaitReason.UserRequest, "calls GetMessage and waits for input")
-            return True
+            return "left"
+        if step.op == "repeat":
+            if thread.repeats_done < step.count:
+                thread.repeats_done += 1
+                thread.pc = -1  # the caller's pc += 1 lands on the first step
+            return "next"
+        obj = self.sync_object(step.name)
+        if step.op == "acquire" and isinstance(obj, SpinLock):
+            return self._acquire_spin_lock(cpu, thread, obj)
+        if step.op == "release" and isinstance(obj, SpinLock):
+            self._release_spin_lock(cpu, thread, obj)
+            return "next"
+        if step.op in ("acquire", "wait"):
+            return self._wait_for(cpu, thread, obj)
+        if step.op == "release":
+            self._release_mutant(cpu, thread, obj)
+            return "next"
+        if step.op == "set":
+            self.set_event(obj, by=thread)
+            return "next"
         raise AssertionError(f"unhandled step {step.op}")
+
+    # ----------------------------------------------------------------- Ke: synchronization
+
+    def _inc_tick(self, cpu: Processor, thread: Thread, step: Step) -> None:
+        """One half of a read-modify-write: load on even ticks, store on odd ones."""
+        var = self.variables.setdefault(step.name.lower(), SharedVariable(step.name))
+        locked = " (lock held)" if thread.held_locks else ""
+        if thread.step_done % 2 == 0:
+            thread.register, thread.loaded_version = var.value, var.version
+            self.emit("Ke", "load", f"{thread.label} loads {var.name} = {var.value}{locked}",
+                      "An increment is three machine steps: load, add, store. Another processor "
+                      "can run between them.", cpu=cpu.number, mode=thread.mode)
+        else:
+            stale = var.version != thread.loaded_version
+            var.value, var.version = thread.register + 1, var.version + 1
+            if stale:
+                var.lost_updates += 1
+                self.emit("Ke", "lost-update", f"{thread.label} stores {var.name} = {var.value}: "
+                          f"LOST UPDATE — another thread stored {var.name} after this one loaded "
+                          "it, and that store is now overwritten",
+                          "This is a race: both threads read the same old value. A lock around "
+                          "the load and the store makes the increment atomic.",
+                          cpu=cpu.number, mode=thread.mode)
+            else:
+                self.emit("Ke", "store", f"{thread.label} stores {var.name} = {var.value}{locked}",
+                          cpu=cpu.number, mode=thread.mode)
+        thread.step_done += 1
+
+    def _acquire_spin_lock(self, cpu: Processor, thread: Thread, lock: SpinLock) -> str:
+        if lock.owner is None:
+            lock.owner = thread
+            lock.acquisitions += 1
+            thread.held_locks.append(lock)
+            cpu.irql = Irql.DISPATCH_LEVEL
+            self.emit("Ke", "spinlock", f"{thread.label} KeAcquireSpinLock({lock.name}): IRQL "
+                      "raised to DISPATCH_LEVEL", "At DISPATCH_LEVEL the dispatcher cannot run on "
+                      "this processor, so the holder is never preempted while it holds the lock.",
+                      cpu=cpu.number)
+            return "next"
+        if lock.owner is thread:
+            self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL, (0, Irql.DISPATCH_LEVEL, 0, 0),
+                          routine="KeAcquireSpinLock", driver=thread.process.image,
+                          rule="A spin lock is not recursive: acquiring one you already hold "
+                          "spins forever.", fix="Release the lock before acquiring it again.")
+        lock.spins += 1
+        cpu.irql = Irql.DISPATCH_LEVEL
+        self.emit("Ke", "spin", f"{thread.label} spins on {lock.name}, held by "
+                  f"{lock.owner.label}: this processor does no useful work this tick",
+                  "A spin lock waiter never sleeps: it burns its processor until the lock is "
+                  "free, which is why spin locks are held only briefly.", cpu=cpu.number)
+        return "spin"
+
+    def _release_spin_lock(self, cpu: Processor, thread: Thread, lock: SpinLock) -> None:
+        if lock.owner is not thread:
+            raise_status = f"{thread.label} releases {lock.name}, which it does not hold"
+            self.emit("Ke", "error", raise_status, cpu=cpu.number)
+            return
+        lock.owner = None
+        thread.held_locks.remove(lock)
+        if not any(isinstance(held, SpinLock) for held in thread.held_locks):
+            cpu.irql = Irql.PASSIVE_LEVEL
+        self.emit("Ke", "spinlock", f"{thread.label} KeReleaseSpinLock({lock.name}): IRQL back "
+                  f"to {irql_name(cpu.irql)}", cpu=cpu.number)
+
+    def _wait_for(self, cpu: Processor, thread: Thread, obj) -> str:
+        """KeWaitForSingleObject on an event or a mutant: satisfied now, or the thread waits."""
+        self._open_handle(thread.process, obj)
+        name = obj.header.name
+        if isinstance(obj, KMutant):
+            if obj.owner is None or obj.owner is thread:
+                self._own_mutant(thread, obj)
+                self.emit("Ke", "mutex", f"{thread.label} acquires mutex {name} (recursion "
+                          f"{obj.recursion})", cpu=cpu.number)
+                return "next"
+        elif obj.signaled:
+            if not obj.notification:
+                obj.signal_state = 0
+            self.emit("Ke", "wait", f"{thread.label} waits on {obj.kind} {name}: already "
+                      "signaled, continues" + ("" if obj.notification else "; the event resets"),
+                      cpu=cpu.number)
+            return "next"
+        obj.waiters.append(thread)
+        thread.waiting_on = obj
+        owner = f", owned by {obj.owner.label}" if isinstance(obj, KMutant) else ""
+        self._block(cpu, thread, WaitReason.UserRequest,
+                    f"waits on {type(obj).__name__[1:]} {name}{owner}")
+        if isinstance(obj, KMutant):
+            self._check_deadlock(thread)
+        return "left"
+
+    def _own_mutant(self, thread: Thread, mutant: KMutant) -> None:
+        if mutant.owner is None:
+            thread.held_locks.append(mutant)
+        mutant.owner = thread
+        mutant.recursion += 1
+        mutant.signal_state = 0
+
+    def _release_mutant(self, cpu: Processor, thread: Thread, mutant: KMutant) -> None:
+        if mutant.owner is not thread:
+            self.emit("Ke", "error", f"{thread.label} releases mutex {mutant.header.name}, which "
+                      "it does not own: STATUS_MUTANT_NOT_OWNED", cpu=cpu.number)
+            return
+        mutant.recursion -= 1
+        if mutant.recursion:
+            return
+        mutant.owner = None
+        mutant.signal_state = 1
+        thread.held_locks.remove(mutant)
+        self.emit("Ke", "mutex", f"{thread.label} releases mutex {mutant.header.name}",
+                  cpu=cpu.number)
+        if mutant.waiters:
+            waiter = mutant.waiters.pop(0)
+            self._own_mutant(waiter, mutant)
+            self._wake(waiter, f"now owns mutex {mutant.header.name}")
+
+    def set_event(self, event: KEvent, by: Thread | None = None) -> None:
+        """KeSetEvent: a notification event releases every waiter, a synchronization one."""
+        who = by.label if by else "the shell"
+        event.signal_state = 1
+        released = list(event.waiters) if event.notification else event.waiters[:1]
+        self.emit("Ke", "event", f"{who} sets {event.kind} {event.header.name}: "
+                  f"{len(released)} waiter(s) released")
+        for waiter in released:
+            event.waiters.remove(waiter)
+            self._wake(waiter, f"{event.header.name} was set")
+        if released and not event.notification:
+            event.signal_state = 0
+
+    def reset_event(self, event: KEvent) -> None:
+        event.signal_state = 0
+        self.emit("Ke", "event", f"the shell resets {event.header.name}: not signaled")
+
+    def _abandon(self, thread: Thread, lock) -> None:
+        """A thread ended holding a lock: a mutex is abandoned to its next waiter."""
+        thread.held_locks.remove(lock)
+        if isinstance(lock, SpinLock):
+            lock.owner = None
+            self.emit("Ke", "abandoned", f"{thread.label} ended holding spin lock {lock.name}")
+            return
+        lock.owner, lock.recursion, lock.signal_state = None, 0, 1
+        self.emit("Ke", "abandoned", f"{thread.label} ended owning mutex {lock.header.name}: "
+                  "abandoned (the next waiter gets STATUS_ABANDONED_WAIT_0)")
+        if lock.waiters:
+            waiter = lock.waiters.pop(0)
+            self._own_mutant(waiter, lock)
+            self._wake(waiter, f"got abandoned mutex {lock.header.name}")
+
+    def _wake(self, thread: Thread, why: str) -> None:
+        thread.waiting_on = None
+        thread.pc += 1
+        self._ready(thread)
+        self.emit("Ke", "wake", f"{thread.label} wakes: {why}; Ready at priority "
+                  f"{thread.priority}")
+
+    def _check_deadlock(self, start: Thread) -> None:
+        """Follow waits-for edges (thread → owner of the mutex it waits on) back to start."""
+        chain, thread = [start], start
+        while isinstance(thread.waiting_on, KMutant) and thread.waiting_on.owner is not None:
+            thread = thread.waiting_on.owner
+            if thread is start:
+                links = " → ".join(f"{t.label} waits for {t.waiting_on.header.name} owned by "
+                                   f"{t.waiting_on.owner.label}" for t in chain)
+                self.deadlocks.append(chain)
+                self.emit("Ke", "deadlock", f"DEADLOCK: {links}", "Each thread holds what the "
+                          "next one wants, so none can go on. The cure: every thread takes the "
+                          "locks in the same order.")
+                return
+            if thread in chain:
+                return
+            chain.append(thread)
+
+    def _open_handle(self, process: Process, obj) -> None:
+        """The first time a process names an object, it opens a handle to it (OpenEvent...)."""
+        if not any(e.object is obj for e in process.handle_table.entries.values()):
+            process.handle_table.insert(obj, 0x1F0003)  # EVENT_ALL_ACCESS / MUTANT_ALL_ACCESS
+
+    # ----------------------------------------------------------------- named sync objects
+
+    def sync_object(self, name: str):
+        """A spin lock by name, or an event or mutex in \\BaseNamedObjects."""
+        lock = self.spin_locks.get(name.lower())
+        if lock is not None:
+            return lock
+        obj = self.ob.lookup("\\BaseNamedObjects").entries.get(name.upper())
+        if isinstance(obj, (KEvent, KMutant)):
+            return obj
+        raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock, event or mutex "
+                      f"named '{name}'; create it first (spinlock create, event create, "
+                      "mutex create)")
+
+    def check_program(self, program: list[Step]) -> None:
+        """Refuse a program that names a lock or event that does not exist, or misuses one."""
+        for step in program:
+            if step.op in ("acquire", "release", "wait", "set"):
+                obj = self.sync_object(step.name)
+                wrong = ((step.op == "set" and not isinstance(obj, KEvent))
+                         or (step.op in ("acquire", "release") and isinstance(obj, KEvent))
+                         or (step.op == "wait" and isinstance(obj, SpinLock)))
+                if wrong:
+                    raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH,
+                                  f"'{step}': {step.name} is a {self._kind_of(obj)}; "
+                                  "acquire/release take a spin lock or mutex, wait takes an "
+                                  "event or mutex, set takes an event")
+
+    @staticmethod
+    def _kind_of(obj) -> str:
+        return "spin lock" if isinstance(obj, SpinLock) else obj.header.type_name.lower()
+
+    def create_named(self, kind: str, name: str, *, notification: bool = True):
+        """event/mutex/spinlock create NAME."""
+        self._require_running()
+        if "\\" in name or not name:
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_INVALID,
+                          f"'{name}' is not a valid object name (no backslashes)")
+        taken = name.lower() in self.spin_locks or \
+            name.upper() in self.ob.lookup("\\BaseNamedObjects").entries
+        if taken:
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_COLLISION, f"'{name}' already exists")
+        if kind == "spinlock":
+            self.spin_locks[name.lower()] = SpinLock(name)
+            self.emit("Ke", "create", f"spin lock {name} initialized (KeInitializeSpinLock)")
+            return self.spin_locks[name.lower()]
+        if kind == "event":
+            obj = KEvent(self.ob.header("Event", permanent=True), notification=notification)
+        else:
+            obj = KMutant(self.ob.header("Mutant", permanent=True))
+        self.ob.insert(f"\\BaseNamedObjects\\{name}", obj)
+        self.emit("Ob", "create", f"{obj.header.type_name} \\BaseNamedObjects\\{name} created"
+                  + (f" ({obj.kind})" if isinstance(obj, KEvent) else ""))
+        return obj
 
     def _block(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str) -> None:
         thread.state = ThreadState.Waiting

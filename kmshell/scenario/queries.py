@@ -14,7 +14,8 @@ from typing import Any
 from kmshell.commands.names import resolve_object, resolve_process, resolve_thread
 from kmshell.errors import KmsError
 from kmshell.nt.constants import BugCheck, parse_irql, parse_status
-from kmshell.nt.system import System
+from kmshell.nt.ke.sync import SpinLock
+from kmshell.nt.system import NtError, System
 
 
 def _parse_bugcheck(text: str) -> int:
@@ -55,6 +56,20 @@ def _cpu(system: System, text: str):
     if not text.isdigit() or int(text) >= len(system.processors):
         raise KmsError(f"no processor {text}; this machine has CPUs 0..{len(system.processors) - 1}")
     return system.processors[int(text)]
+
+
+def _variable(system: System, text: str):
+    var = system.variables.get(text.lower())
+    if var is None:
+        raise KmsError(f"no shared variable '{text}' (a thread's 'inc {text}' creates it)")
+    return var
+
+
+def _lock(system: System, text: str):
+    try:
+        return system.sync_object(text)
+    except NtError as error:
+        raise KmsError(str(error)) from None
 
 
 def _bugcheck(system: System, _text: str):
@@ -110,7 +125,20 @@ NOUNS: dict[str, Noun] = {
                          "threads not yet terminated"),
         "cpus": Field(lambda s: len(s.processors), "number of processors"),
         "idle": Field(lambda s: s.idle, "true when nothing is running, ready or sleeping"),
+        "deadlocked": Field(lambda s: bool(s.deadlocks), "true once a wait-for cycle was found"),
     }, "the machine"),
+    "var": Noun("NAME", _variable, {
+        "value": Field(lambda v: v.value, "current value"),
+        "stores": Field(lambda v: v.version, "how many increments stored a value"),
+        "lost-updates": Field(lambda v: v.lost_updates, "stores that overwrote another's"),
+    }, "a shared variable that thread programs increment"),
+    "lock": Noun("NAME", _lock, {
+        "owner": Field(lambda o: o.owner.tid if getattr(o, "owner", None) else "none",
+                       "TID of the owner, or none"),
+        "waiters": Field(lambda o: len(getattr(o, "waiters", [])), "threads waiting on it"),
+        "signaled": Field(lambda o: o.owner is None if isinstance(o, SpinLock) else o.signaled,
+                          "true when acquiring or waiting would not block"),
+    }, "a spin lock, mutex or event by name"),
     "object": Noun("PATH", lambda s, t: resolve_object(s, t), {
         "type": Field(lambda o: o.header.type_name, "object type name"),
         "handles": Field(lambda o: o.header.handle_count, "handle count"),

@@ -110,6 +110,19 @@ def process_detail(system: System, process: Process) -> Group:
     return Group(_fields(rows), thread_table(process.threads, title=f"threads of {process.image}"))
 
 
+def _lock_name(lock) -> str:
+    return getattr(lock, "name", "") or lock.header.name
+
+
+def _waiting_on(thread: Thread) -> str:
+    obj = thread.waiting_on
+    if obj is None:
+        return "nothing" if thread.wake_tick is None else f"the clock (until tick {thread.wake_tick})"
+    owner = getattr(obj, "owner", None)
+    return f"{obj.header.type_name} {obj.header.path}" + (f", owned by {owner.label}" if owner
+                                                          else "")
+
+
 def thread_detail(thread: Thread) -> Table:
     """In the spirit of `!thread`: state, wait reason, priority, TEB, program position."""
     rows = [
@@ -117,6 +130,8 @@ def thread_detail(thread: Thread) -> Table:
         ("Process", f"{thread.process.image} ({thread.process.pid})"),
         ("State", Text(thread.state.name, style=THREAD_STATE_STYLE.get(thread.state.name, ""))),
         ("WaitReason", thread.wait_reason.name if thread.wait_reason is not None else "none"),
+        ("Waiting on", _waiting_on(thread)),
+        ("Holds", ", ".join(_lock_name(lock) for lock in thread.held_locks) or "nothing"),
         ("Priority", f"{thread.priority} (base {thread.base_priority})"),
         ("Mode", "kernel only (system thread)" if thread.system_thread else "user and kernel"),
         ("Teb", f"{thread.teb:#x}" if thread.teb is not None else "none"),

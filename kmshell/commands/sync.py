@@ -1,0 +1,99 @@
+"""Synchronization: named events and mutexes, spin locks, and shared variables."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from kmshell.commands.registry import command
+from kmshell.errors import KmsError
+from kmshell.language.spec import NAME, Arg, Opt
+from kmshell.nt.ke.sync import KEvent
+from kmshell.views.ob import directory_listing
+
+
+def _named_objects(session):
+    return [directory_listing(session.system.ob.lookup("\\BaseNamedObjects"))]
+
+
+def _event(session, cmd) -> KEvent:
+    obj = session.system.sync_object(cmd["name"])
+    if not isinstance(obj, KEvent):
+        raise KmsError(f"{cmd['name']} is not an event", col=cmd.col("name"))
+    return obj
+
+
+@command("event create", "create a named event in \\BaseNamedObjects (CreateEvent)",
+         args=(Arg("name", NAME, "event name"),),
+         options=(Opt("synchronization", None, "auto-reset: a set releases one waiter"),),
+         details="A notification event (the default, manual-reset) releases every waiter and "
+                 "stays set; a synchronization event releases one waiter and resets itself.",
+         examples=("event create Ready", "event create Go --synchronization"))
+def event_create(session, cmd):
+    session.system.create_named("event", cmd["name"], notification=not cmd["synchronization"])
+    return _named_objects(session)
+
+
+@command("event set", "signal an event (SetEvent / KeSetEvent): release its waiters",
+         args=(Arg("name", NAME, "event name"),))
+def event_set(session, cmd):
+    session.system.set_event(_event(session, cmd))
+    session.system.dispatch()
+    return []
+
+
+@command("event reset", "put an event back to not signaled (ResetEvent)",
+         args=(Arg("name", NAME, "event name"),))
+def event_reset(session, cmd):
+    session.system.reset_event(_event(session, cmd))
+    return []
+
+
+@command("mutex create", "create a named mutex (mutant) in \\BaseNamedObjects (CreateMutex)",
+         args=(Arg("name", NAME, "mutex name"),), examples=("mutex create M1",))
+def mutex_create(session, cmd):
+    session.system.create_named("mutex", cmd["name"])
+    return _named_objects(session)
+
+
+@command("spinlock create", "initialize a spin lock that thread programs can acquire",
+         args=(Arg("name", NAME, "lock name"),),
+         details="Acquiring a spin lock raises the processor to DISPATCH_LEVEL; a second "
+                 "thread that wants it spins, burning its processor, until it is released.",
+         examples=("spinlock create L",))
+def spinlock_create(session, cmd):
+    session.system.create_named("spinlock", cmd["name"])
+    return [locks_table(session.system)]
+
+
+def locks_table(system) -> Table:
+    table = Table(title="spin locks and mutexes", box=box.SIMPLE_HEAD, title_justify="left",
+                  pad_edge=False)
+    for column in ("name", "kind", "owner", "waiters / spins"):
+        table.add_column(column)
+    for lock in system.spin_locks.values():
+        table.add_row(lock.name, "spin lock", lock.owner.label if lock.owner else "free",
+                      f"{lock.spins} tick(s) spun")
+    for obj in system.ob.lookup("\\BaseNamedObjects").children():
+        if obj.header.type_name == "Mutant":
+            table.add_row(obj.header.name, "mutex", obj.owner.label if obj.owner else "free",
+                          ", ".join(t.label for t in obj.waiters) or "none")
+    return table
+
+
+@command("lock list", "spin locks and mutexes: who owns each, who waits or spins",
+         when_halted=True)
+def lock_list(session, cmd):
+    return [locks_table(session.system)]
+
+
+@command("var list", "shared variables: value and how many updates were lost to races",
+         when_halted=True)
+def var_list(session, cmd):
+    table = Table(title="shared variables", box=box.SIMPLE_HEAD, title_justify="left",
+                  pad_edge=False)
+    for column in ("name", "value", "stores", "lost updates"):
+        table.add_column(column)
+    for var in session.system.variables.values():
+        table.add_row(var.name, str(var.value), str(var.version), str(var.lost_updates))
+    return [table]

@@ -1,0 +1,71 @@
+"""Dispatcher objects and spin locks: what threads wait on and what they lock with.
+
+KEVENT (notification or synchronization), KMUTANT (owned, recursive) and the KSPIN_LOCK.
+Named dispatcher objects live in \\BaseNamedObjects as the Win32 API creates them. A spin lock
+is not an object-manager object; the model names it so that a thread program can use it.
+Semaphores and timers are not modelled yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kmshell.nt.ob import ObjectHeader
+
+if TYPE_CHECKING:
+    from kmshell.nt.ps import Thread
+
+
+@dataclass(eq=False)
+class DispatcherObject:
+    header: ObjectHeader
+    signal_state: int = 0
+    waiters: list[Thread] = field(default_factory=list)  # in the order they began to wait
+
+    @property
+    def signaled(self) -> bool:
+        return self.signal_state > 0
+
+
+@dataclass(eq=False)
+class KEvent(DispatcherObject):
+    """A notification event wakes every waiter and stays set; a synchronization event wakes
+    one waiter and resets itself (auto-reset)."""
+
+    notification: bool = True
+
+    @property
+    def kind(self) -> str:
+        return "NotificationEvent" if self.notification else "SynchronizationEvent"
+
+
+@dataclass(eq=False)
+class KMutant(DispatcherObject):
+    """A mutex: signaled when free; owned by one thread, which may acquire it again."""
+
+    owner: Thread | None = None
+    recursion: int = 0
+
+    def __post_init__(self) -> None:
+        self.signal_state = 1
+
+
+@dataclass(eq=False)
+class SpinLock:
+    """KSPIN_LOCK: acquiring raises the processor to DISPATCH_LEVEL; a contender spins."""
+
+    name: str
+    owner: Thread | None = None
+    acquisitions: int = 0
+    spins: int = 0  # ticks contenders burned spinning
+
+
+@dataclass
+class SharedVariable:
+    """A variable in memory that several threads increment (read-modify-write)."""
+
+    name: str
+    value: int = 0
+    version: int = 0  # bumped by every store, to tell when a load went stale
+    lost_updates: int = 0
