@@ -1,0 +1,174 @@
+"""Scheduler and synchronization rules, one per test, driven through the model alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmshell.nt import System
+from kmshell.nt.system import NtError
+from kmshell.nt.constants import Irql
+from kmshell.nt.ke.thread_state import ThreadState
+from kmshell.nt.ps import parse_program
+
+
+def machine(cpus: int = 1) -> System:
+    return System(cpus=cpus, minimal=True)
+
+
+def spawn(system: System, image: str, program: str, *, threads: int = 1, priority: int = 8):
+    return system.create_process(image, program=parse_program(program), threads=threads,
+                                 priority=priority)
+
+
+def test_equal_priority_threads_round_robin_at_quantum_end():
+    system = machine()
+    first, second = spawn(system, "rr.exe", "compute 10; exit", threads=2).threads
+    system.step(2)  # one quantum (2 ticks)
+    assert first.state is ThreadState.Ready and second.state is ThreadState.Running
+    system.step(2)
+    assert first.state is ThreadState.Running and second.state is ThreadState.Ready
+
+
+def test_higher_priority_ready_thread_preempts_running_thread():
+    system = machine()
+    low = spawn(system, "low.exe", "compute 10; exit", priority=8).threads[0]
+    system.step(1)
+    high = spawn(system, "high.exe", "compute 3; exit", priority=12).threads[0]
+    assert high.state is ThreadState.Running
+    assert low.state is ThreadState.Ready
+
+
+def test_dispatcher_runs_the_highest_priority_ready_thread_first():
+    system = machine()
+    spawn(system, "busy.exe", "compute 1; exit", priority=8)
+    waiting = [spawn(system, f"p{prio}.exe", "compute 1; exit", priority=prio).threads[0]
+               for prio in (4, 10, 6)]
+    assert system.processors[0].current_thread is waiting[1]
+    assert [t.priority for t in system.dispatcher.ready_threads()] == [8, 6, 4]
+
+
+def test_one_cpu_runs_one_thread_at_a_time_and_two_cpus_run_two():
+    for cpus, running in ((1, 1), (2, 2)):
+        system = machine(cpus)
+        spawn(system, "pair.exe", "compute 4; exit", threads=2)
+        system.step(1)
+        assert sum(1 for c in system.processors if not c.is_idle) == running
+
+
+def test_sleeping_thread_uses_no_processor_and_wakes_after_its_ticks():
+    system = machine()
+    thread = spawn(system, "nap.exe", "sleep 3; compute 1; exit").threads[0]
+    system.step(1)
+    assert thread.state is ThreadState.Waiting and system.processors[0].is_idle
+    system.step(3)
+    assert thread.state in (ThreadState.Running, ThreadState.Terminated)
+
+
+def test_process_ends_when_its_last_thread_exits():
+    system = machine()
+    process = spawn(system, "short.exe", "compute 1; exit", threads=2)
+    system.run_until_idle(50)
+    assert not process.alive and process.exit_status == 0
+
+
+def test_increments_without_a_lock_lose_updates_on_two_cpus():
+    system = machine(2)
+    spawn(system, "race.exe", "inc x 20; exit", threads=2)
+    system.run_until_idle(500)
+    assert system.variables["x"].value < 40
+    assert system.variables["x"].lost_updates == 40 - system.variables["x"].value
+
+
+def test_increments_under_a_spin_lock_are_exact():
+    system = machine(2)
+    system.create_named("spinlock", "L")
+    spawn(system, "safe.exe", "acquire L; inc x; release L; repeat 19; exit", threads=2)
+    system.run_until_idle(500)
+    assert system.variables["x"].value == 40 and system.variables["x"].lost_updates == 0
+
+
+def test_increments_under_a_mutex_are_exact():
+    system = machine(2)
+    system.create_named("mutex", "M")
+    spawn(system, "safe.exe", "acquire M; inc x; release M; repeat 19; exit", threads=2)
+    system.run_until_idle(500)
+    assert system.variables["x"].value == 40
+
+
+def test_holding_a_spin_lock_raises_irql_to_dispatch_level_and_release_lowers_it():
+    system = machine()
+    system.create_named("spinlock", "L")
+    spawn(system, "lock.exe", "acquire L; compute 2; release L; compute 1; exit")
+    system.step(1)
+    assert system.processors[0].irql == Irql.DISPATCH_LEVEL
+    system.step(2)
+    assert system.processors[0].irql == Irql.PASSIVE_LEVEL
+
+
+def test_thread_at_dispatch_level_is_not_preempted():
+    system = machine()
+    system.create_named("spinlock", "L")
+    holder = spawn(system, "hold.exe", "acquire L; compute 5; release L; exit").threads[0]
+    system.step(1)
+    spawn(system, "urgent.exe", "compute 1; exit", priority=15)
+    assert system.processors[0].current_thread is holder
+
+
+def test_opposite_lock_order_is_detected_as_a_deadlock_cycle():
+    system = machine(2)
+    system.create_named("mutex", "A")
+    system.create_named("mutex", "B")
+    process = spawn(system, "d.exe", "acquire A; compute 1; acquire B; exit")
+    system.create_thread(process, program=parse_program("acquire B; compute 1; acquire A; exit"))
+    system.step(3)
+    assert len(system.deadlocks) == 1
+    assert set(system.deadlocks[0]) == set(process.threads)
+
+
+def test_mutex_is_recursive_for_its_owner():
+    system = machine()
+    mutex = system.create_named("mutex", "M")
+    thread = spawn(system, "r.exe", "acquire M; acquire M; compute 1; release M; compute 1; "
+                                    "release M; exit").threads[0]
+    system.step(1)
+    assert mutex.owner is thread and mutex.recursion == 2
+    system.step(1)
+    assert mutex.owner is thread and mutex.recursion == 1
+    system.step(2)
+    assert mutex.owner is None
+
+
+def test_notification_event_releases_every_waiter_and_stays_set():
+    system = machine(2)
+    event = system.create_named("event", "Go")
+    waiters = spawn(system, "w.exe", "wait Go; compute 1; exit", threads=3).threads
+    system.step(1)
+    assert all(t.state is ThreadState.Waiting for t in waiters)
+    system.set_event(event)
+    assert all(t.state is not ThreadState.Waiting for t in waiters) and event.signaled
+
+
+def test_synchronization_event_releases_one_waiter_and_resets():
+    system = machine(2)
+    event = system.create_named("event", "Go", notification=False)
+    waiters = spawn(system, "w.exe", "wait Go; compute 1; exit", threads=2).threads
+    system.step(1)
+    system.set_event(event)
+    assert sum(t.state is ThreadState.Waiting for t in waiters) == 1 and not event.signaled
+
+
+def test_waiting_on_a_named_object_opens_a_handle_to_it():
+    system = machine()
+    event = system.create_named("event", "Go")
+    process = spawn(system, "w.exe", "wait Go; exit")
+    system.step(1)
+    assert any(e.object is event for e in process.handle_table.entries.values())
+    assert event.header.handle_count == 1
+
+
+def test_program_naming_a_missing_lock_is_refused_before_anything_is_created():
+    system = machine()
+    before = len(system.processes)
+    with pytest.raises(NtError, match="no spin lock, event or mutex named 'Nope'"):
+        spawn(system, "bad.exe", "acquire Nope; exit")
+    assert len(system.processes) == before
