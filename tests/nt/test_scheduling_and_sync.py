@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kmshell.nt import System
-from kmshell.nt.system import NtError
 from kmshell.nt.constants import Irql
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ps import parse_program
+from kmshell.nt.system import NtError
 
 
 def machine(cpus: int = 1) -> System:

@@ -39,7 +39,7 @@ def test_typed_command_runs_and_prints_its_trace_and_views():
 
 
 def test_ctrl_d_on_empty_line_exits_with_status_0():
-    code, out, session = type_into_repl(CTRL_D)
+    code, _out, session = type_into_repl(CTRL_D)
     assert code == 0
     assert session.history == []
 
@@ -57,7 +57,7 @@ def test_wrong_arguments_print_the_usage_line():
 
 
 def test_ctrl_c_clears_the_line_instead_of_running_it():
-    _, out, session = type_into_repl("process kill explorer.exe" + CTRL_C + "ps" + ENTER + CTRL_D)
+    _, _out, session = type_into_repl("process kill explorer.exe" + CTRL_C + "ps" + ENTER + CTRL_D)
     assert [h.line for h in session.history] == ["ps"]
     assert any(p.image == "explorer.exe" for p in session.system.live_processes())
 
