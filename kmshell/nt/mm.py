@@ -7,6 +7,7 @@ kernel half (from 0xFFFF8000'00000000) into every process. The model keeps the r
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from kmshell.nt.constants import (
@@ -14,6 +15,9 @@ from kmshell.nt.constants import (
     MM_LOWEST_USER_ADDRESS,
     MM_SYSTEM_RANGE_START,
 )
+
+
+USER_REGION_BASE = 0x0000_0090_0000  # private regions (PEB, TEBs, stacks) start here
 
 
 @dataclass
@@ -30,18 +34,18 @@ class Vad:
 @dataclass
 class AddressSpace:
     directory_table_base: int  # CR3: the physical address of the top-level page table
-    vads: list[Vad] = field(default_factory=list)
+    vads: list[Vad] = field(default_factory=list)  # kept sorted by start address
+    next_private: int = USER_REGION_BASE  # where the next private region goes
 
     def vad_for(self, address: int) -> Vad | None:
         return next((v for v in self.vads if v.start <= address <= v.end), None)
 
     def reserve(self, size: int, description: str) -> Vad:
         """Commit a private read/write region below the images, at the next free address."""
-        private = [v.end + 1 for v in self.vads if v.kind == "Private"]
-        start = max(private, default=USER_REGION_BASE)
+        start = self.next_private
+        self.next_private += size
         vad = Vad(start, start + size - 1, "Private", "READWRITE", description)
-        self.vads.append(vad)
-        self.vads.sort(key=lambda v: v.start)
+        bisect.insort(self.vads, vad, key=lambda v: v.start)
         return vad
 
 
@@ -53,14 +57,12 @@ def is_kernel_address(address: int) -> bool:
     return address >= MM_SYSTEM_RANGE_START
 
 
-USER_REGION_BASE = 0x0000_0090_0000
-
-
 def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
     """A new process's user half: its image, ntdll and (for Win32 processes) the PEB."""
-    space = AddressSpace(dtb)
-    space.vads.append(Vad(0x7FF6_1234_0000, 0x7FF6_1235_FFFF, "Image", "EXECUTE_WRITECOPY", image))
-    space.vads.append(Vad(0x7FFB_0000_0000, 0x7FFB_001F_FFFF, "Image", "EXECUTE_WRITECOPY", "ntdll.dll"))
+    space = AddressSpace(dtb, [
+        Vad(0x7FF6_1234_0000, 0x7FF6_1235_FFFF, "Image", "EXECUTE_WRITECOPY", image),
+        Vad(0x7FFB_0000_0000, 0x7FFB_001F_FFFF, "Image", "EXECUTE_WRITECOPY", "ntdll.dll"),
+    ])
     if with_peb:
         space.reserve(0x1000, "PEB")
     return space
