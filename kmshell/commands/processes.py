@@ -9,7 +9,13 @@ from kmshell.language.spec import ADDRESS, NAME, NUMBER, PROCESS, TEXT, THREAD, 
 from kmshell.nt.constants import HIGH_PRIORITY, parse_status
 from kmshell.nt.ps import Subsystem, parse_program
 from kmshell.views.ke import cpu_table
-from kmshell.views.ps import process_detail, process_tree, thread_detail, thread_table
+from kmshell.views.ps import (
+    memory_map,
+    process_detail,
+    process_tree,
+    thread_detail,
+    thread_table,
+)
 
 
 def _program(cmd):
@@ -141,3 +147,24 @@ def thread_list(session, cmd):
          args=(Arg("t", THREAD, "thread ID"),), aliases=("!thread",), when_halted=True)
 def thread_show(session, cmd):
     return [thread_detail(resolve_thread(session.system, cmd["t"], cmd.col("t")))]
+
+
+@command("memory map", "a process's address space: private user half, shared kernel half",
+         args=(Arg("p", PROCESS, "PID or image name"),), when_halted=True,
+         examples=("memory map notepad.exe",))
+def memory_map_(session, cmd):
+    return [memory_map(resolve_process(session.system, cmd["p"], cmd.col("p")))]
+
+
+@command("touch", "a user-mode read (or --write) of an address by the process's thread",
+         args=(Arg("p", PROCESS, "PID or image name"), Arg("addr", ADDRESS, "the address")),
+         options=(Opt("write", NUMBER, "write this value instead of reading"),),
+         details="A kernel-half address, or one no region covers, is an access violation: the "
+                 "process ends and nothing else does. The same user address in two processes "
+                 "holds two different values.",
+         examples=("touch notepad.exe 0x900000 --write 7", "touch notepad.exe 0xFFFFF80000000000"))
+def touch(session, cmd):
+    system = session.system
+    process = resolve_process(system, cmd["p"], cmd.col("p"))
+    system.touch(process, cmd["addr"], cmd["write"])
+    return [] if process.alive else [process_tree(system, highlight={process.pid})]

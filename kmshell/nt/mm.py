@@ -16,7 +16,6 @@ from kmshell.nt.constants import (
     MM_SYSTEM_RANGE_START,
 )
 
-
 USER_REGION_BASE = 0x0000_0090_0000  # private regions (PEB, TEBs, stacks) start here
 
 
@@ -36,6 +35,7 @@ class AddressSpace:
     directory_table_base: int  # CR3: the physical address of the top-level page table
     vads: list[Vad] = field(default_factory=list)  # kept sorted by start address
     next_private: int = USER_REGION_BASE  # where the next private region goes
+    memory: dict[int, int] = field(default_factory=dict)  # address -> value written there
 
     def vad_for(self, address: int) -> Vad | None:
         return next((v for v in self.vads if v.start <= address <= v.end), None)
@@ -66,3 +66,13 @@ def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
     if with_peb:
         space.reserve(0x1000, "PEB")
     return space
+
+
+# The shared kernel half as every process sees it: a simplified map of x64 system space
+# (real Windows randomizes most of these bases). The page tables mark these pages
+# supervisor-only, so user-mode code cannot touch them.
+KERNEL_REGIONS = (
+    (0xFFFF_8000_0000_0000, 0xFFFF_F77F_FFFF_FFFF, "system space: pool, system PTEs, cache"),
+    (0xFFFF_F780_0000_0000, 0xFFFF_F780_0000_0FFF, "KUSER_SHARED_DATA (kernel view)"),
+    (0xFFFF_F800_0000_0000, 0xFFFF_F80F_FFFF_FFFF, "ntoskrnl.exe, hal.dll and boot drivers"),
+)

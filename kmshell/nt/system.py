@@ -404,6 +404,32 @@ class System:
         self.emit("Ke", "contained", f"the machine runs on: {alive} other process(es) untouched, "
                   "every processor still scheduling", WHY_USER_FAULT)
 
+    def touch(self, process: Process, address: int, value: int | None = None) -> int | None:
+        """A user-mode read (or write) by the process's first thread. A kernel-half or
+        unmapped address is an access violation: the process dies, nothing else does.
+        Returns the value read (or written), or None when the access faulted."""
+        self._require_running()
+        space = process.address_space
+        if not process.alive or space is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
+                          f"(PID {process.pid}) has no user-mode address space to touch")
+        vad = space.vad_for(address)
+        if vad is None:
+            self.crash_process(process, address)
+            return None
+        if value is None:
+            value = space.memory.get(address, 0)
+            verb = f"reads {value} from"
+        else:
+            space.memory[address] = value
+            verb = f"writes {value} to"
+        self.emit("Mm", "touch", f"{process.image} (PID {process.pid}) {verb} {address:#x} "
+                  f"({vad.description}): translated through its own page tables (CR3 "
+                  f"{space.directory_table_base:#x})", "The same user address in two processes "
+                  "maps to two different physical pages: each process has a private user half.",
+                  mode="U")
+        return value
+
     # ----------------------------------------------------------------- Ke: dispatching
 
     def _ready(self, thread: Thread, front: bool = False) -> None:

@@ -8,8 +8,14 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from kmshell.nt.constants import format_status
+from kmshell.nt.constants import (
+    MM_HIGHEST_USER_ADDRESS,
+    MM_LOWEST_USER_ADDRESS,
+    MM_SYSTEM_RANGE_START,
+    format_status,
+)
 from kmshell.nt.events import ptr
+from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
 from kmshell.nt.system import System
 from kmshell.views.theme import THREAD_STATE_STYLE
@@ -144,3 +150,27 @@ def thread_detail(thread: Thread) -> Table:
     if thread.program:
         rows.append(("Program text", format_program(thread.program)))
     return _fields(rows)
+
+
+def memory_map(process: Process) -> Group:
+    """The address space: the private user half (its regions) and the shared kernel half."""
+    space = process.address_space
+    table = Table(title=f"address space of {process.image} ({process.pid})", box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
+    table.add_column("start", no_wrap=True)
+    table.add_column("end", no_wrap=True)
+    for column in ("kind", "protection", "what"):
+        table.add_column(column, overflow="fold")
+    for vad in space.vads if space is not None else ():
+        table.add_row(ptr(vad.start), ptr(vad.end), vad.kind, vad.protection, vad.description)
+    table.add_section()
+    for start, end, what in KERNEL_REGIONS:
+        table.add_row(ptr(start), ptr(end), Text("shared", style="magenta"), "kernel only", what)
+    note = Text(f"above the line: this process's private user half ({MM_LOWEST_USER_ADDRESS:#x}"
+                f" – {MM_HIGHEST_USER_ADDRESS:#x}); below: the kernel half from "
+                f"{ptr(MM_SYSTEM_RANGE_START)}, the same in every process, reachable only in "
+                "kernel mode.", style="dim")
+    if space is None:
+        note = Text(f"{process.image} has no user half: only the shared kernel half.",
+                    style="dim")
+    return Group(table, note)

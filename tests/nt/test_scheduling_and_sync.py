@@ -172,3 +172,19 @@ def test_program_naming_a_missing_lock_is_refused_before_anything_is_created():
     with pytest.raises(NtError, match="no spin lock, event or mutex named 'Nope'"):
         spawn(system, "bad.exe", "acquire Nope; exit")
     assert len(system.processes) == before
+
+
+def test_same_user_address_in_two_processes_holds_different_data():
+    system = machine()
+    alice, bob = (system.create_process(name) for name in ("alice.exe", "bob.exe"))
+    system.touch(alice, 0x900000, 7)
+    assert system.touch(bob, 0x900000) == 0
+    assert system.touch(alice, 0x900000) == 7
+
+
+def test_user_mode_touch_of_a_kernel_address_ends_only_that_process():
+    system = machine()
+    victim, bystander = (system.create_process(name) for name in ("v.exe", "b.exe"))
+    assert system.touch(victim, 0xFFFFF800_00001000) is None
+    assert not victim.alive and victim.exit_status == 0xC0000005
+    assert bystander.alive and not system.halted
