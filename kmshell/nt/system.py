@@ -494,7 +494,8 @@ class System:
         """One tick on every processor at once, in two phases so that no processor runs a
         whole tick ahead of another: first every thread's instant steps (waits, lock
         acquisitions, exits), refilling processors that fall idle; then every thread's timed
-        step (compute, or one half of an increment)."""
+        step (compute, or one half of an increment), after which a thread whose step ended
+        goes on with its instant steps."""
         self.tick += 1
         while self.sleepers and self.sleepers[0][0] <= self.tick:
             _, _, thread = heapq.heappop(self.sleepers)
@@ -535,7 +536,7 @@ class System:
             thread = cpu.current_thread
             self.cpu_context = cpu.number
             self._run_timed_step(cpu, thread, spinning=thread in spinning)
-            if cpu.irql < Irql.DISPATCH_LEVEL:
+            if cpu.current_thread is thread and cpu.irql < Irql.DISPATCH_LEVEL:
                 thread.quantum -= 1
                 if thread.quantum <= 0:
                     self._quantum_end(cpu, thread)
@@ -568,9 +569,10 @@ class System:
         else:
             thread.step_done += 1
             done = thread.step_done >= step.count
-        if done:
+        if done:  # the rest of the tick: carry on with the steps that take no time
             thread.pc += 1
             thread.step_done = 0
+            self._run_instant_steps(cpu, thread)
 
     def _run_instant_steps(self, cpu: Processor, thread: Thread) -> str:
         """Carry out steps that take no clock time, up to the next timed step.

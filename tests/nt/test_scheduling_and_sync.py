@@ -128,7 +128,7 @@ def test_opposite_lock_order_is_detected_as_a_deadlock_cycle():
 def test_mutex_is_recursive_for_its_owner():
     system = machine()
     mutex = system.create_named("mutex", "M")
-    thread = spawn(system, "r.exe", "acquire M; acquire M; compute 1; release M; compute 1; "
+    thread = spawn(system, "r.exe", "acquire M; acquire M; compute 2; release M; compute 2; "
                                     "release M; exit").threads[0]
     system.step(1)
     assert mutex.owner is thread and mutex.recursion == 2
@@ -188,3 +188,12 @@ def test_user_mode_touch_of_a_kernel_address_ends_only_that_process():
     assert system.touch(victim, 0xFFFFF800_00001000) is None
     assert not victim.alive and victim.exit_status == 0xC0000005
     assert bystander.alive and not system.halted
+
+
+def test_thread_that_exits_as_its_quantum_ends_is_not_queued_again():
+    system = machine()
+    thread = spawn(system, "q.exe", "compute 2; exit").threads[0]
+    spawn(system, "other.exe", "compute 6; exit")
+    system.step(2)  # q.exe's compute and its quantum end on the same tick
+    assert thread.state is ThreadState.Terminated
+    assert thread not in system.dispatcher.ready_threads()
