@@ -7,7 +7,7 @@ from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import ADDRESS, NAME, NUMBER, PROCESS, TEXT, THREAD, Arg, Opt, choice
 from kmshell.nt.constants import HIGH_PRIORITY, parse_status
-from kmshell.nt.ps import Subsystem, parse_program
+from kmshell.nt.ps import STEPS, Subsystem, parse_program
 from kmshell.views.ke import cpu_table
 from kmshell.views.ps import (
     memory_map,
@@ -16,6 +16,11 @@ from kmshell.views.ps import (
     thread_detail,
     thread_table,
 )
+
+
+PROGRAM_HELP = ("A program is steps separated by ';'. A thread whose program ends exits. Steps: "
+                + "; ".join(f"{f'{name} {args}'.strip()} — {what}"
+                            for name, (args, what) in STEPS.items()) + ".")
 
 
 def _program(cmd):
@@ -45,6 +50,7 @@ def _priority(cmd):
                   Opt("threads", NUMBER, "how many threads to start with", 1),
                   Opt("priority", NUMBER, "base priority 1..31", 8),
                   Opt("program", TEXT, "what its threads run, e.g. \"compute 3; sleep 2; exit\"")),
+         details=PROGRAM_HELP,
          examples=("process create notepad.exe", "process create bash --subsystem wsl",
                    "process create calc.exe --threads 2 --program \"compute 4; exit\""))
 def process_create(session, cmd):
@@ -122,8 +128,7 @@ def process_crash(session, cmd):
          args=(Arg("p", PROCESS, "PID or image name"),),
          options=(Opt("priority", NUMBER, "priority 1..31 (default: the process's base)"),
                   Opt("program", TEXT, "steps, e.g. \"compute 3; sleep 2; exit\"")),
-         details="Program steps: compute N (run N ticks), sleep N (wait N ticks), wait-input "
-                 "(wait for user input), exit. A thread whose program ends exits.",
+         details=PROGRAM_HELP,
          examples=("thread create notepad.exe", "thread create 172 --program \"compute 5; exit\""))
 def thread_create(session, cmd):
     system = session.system
