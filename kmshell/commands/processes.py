@@ -17,7 +17,6 @@ from kmshell.views.ps import (
     thread_table,
 )
 
-
 PROGRAM_HELP = ("A program is steps separated by ';'. A thread whose program ends exits. Steps: "
                 + "; ".join(f"{f'{name} {args}'.strip()} — {what}"
                             for name, (args, what) in STEPS.items()) + ".")
