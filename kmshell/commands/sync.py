@@ -7,7 +7,7 @@ from rich.table import Table
 
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
-from kmshell.language.spec import NAME, Arg, Opt
+from kmshell.language.spec import NAME, NUMBER, Arg, Opt
 from kmshell.nt.ke.sync import KEvent
 from kmshell.views.ob import directory_listing
 
@@ -97,3 +97,32 @@ def var_list(session, cmd):
     for var in session.system.variables.values():
         table.add_row(var.name, str(var.value), str(var.version), str(var.lost_updates))
     return [table]
+
+
+@command("semaphore create", "create a named semaphore: a count of units, up to a limit",
+         args=(Arg("name", NAME, "semaphore name"),),
+         options=(Opt("count", NUMBER, "units available now", 1),
+                  Opt("limit", NUMBER, "the most units it can hold", 1)),
+         details="A wait takes a unit (and waits while there is none); `release NAME` in a "
+                 "program gives one back. Releasing past the limit fails with "
+                 "STATUS_SEMAPHORE_LIMIT_EXCEEDED.",
+         examples=("semaphore create Slots --count 2 --limit 2",))
+def semaphore_create(session, cmd):
+    session.system.create_named("semaphore", cmd["name"], count=cmd["count"],
+                                limit=cmd["limit"])
+    return _named_objects(session)
+
+
+@command("timer create", "create a named timer that becomes signaled after --due ticks",
+         args=(Arg("name", NAME, "timer name"),),
+         options=(Opt("due", NUMBER, "ticks from now until it is signaled", 1),
+                  Opt("period", NUMBER, "set it again every N ticks after that"),
+                  Opt("synchronization", None, "release one waiter per expiry and reset")),
+         examples=("timer create Tick --due 3 --period 3",))
+def timer_create(session, cmd):
+    if cmd["due"] < 1:
+        raise KmsError("--due must be at least 1 tick", col=cmd.col("due"))
+    session.system.create_named("timer", cmd["name"], due=cmd["due"],
+                                period=cmd["period"] or 0,
+                                notification=not cmd["synchronization"])
+    return _named_objects(session)

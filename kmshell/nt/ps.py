@@ -47,14 +47,17 @@ STEPS = {
     "inc": ("VAR [N]", "add 1 to a shared variable N times: load one tick, store the next"),
     "acquire": ("LOCK", "take a spin lock (raises to DISPATCH_LEVEL, spins while held) or a "
                         "mutex (waits while another thread owns it)"),
-    "release": ("LOCK", "release a spin lock or a mutex"),
-    "wait": ("OBJECT", "wait until an event or mutex is signaled (WaitForSingleObject)"),
+    "release": ("LOCK", "release a spin lock or a mutex, or give a semaphore back one unit"),
+    "wait": ("OBJECT [T]", "wait until an event, mutex, semaphore or timer is signaled, at most "
+                           "T ticks (WaitForSingleObject); STATUS_TIMEOUT after T"),
+    "syscall": ("[N]", "a system call: user → kernel mode, N ticks of kernel work (default 1), "
+                       "back to user mode"),
     "set": ("EVENT", "signal an event (SetEvent)"),
     "repeat": ("N", "go back to the first step, N more times"),
     "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
     "exit": ("", "end the thread (PspExitThread)"),
 }
-TIMED_STEPS = {"compute", "inc"}  # steps that take clock ticks; the rest take none
+TIMED_STEPS = {"compute", "inc", "syscall"}  # steps that take clock ticks; the rest take none
 
 
 def _count(text: str, where: str) -> int:
@@ -83,6 +86,8 @@ def parse_program(text: str) -> list[Step]:
             raise ValueError(f"{where}: write it as '{usage}'")
         if signature == "N":
             steps.append(Step(op, _count(args[0], where)))
+        elif signature == "[N]":
+            steps.append(Step(op, _count(args[0], where) if args else 1))
         elif args:
             count = _count(args[1], where) if len(args) > 1 else (1 if op == "inc" else 0)
             steps.append(Step(op, count, args[0]))
@@ -122,6 +127,7 @@ class Thread:
     exit_status: int | None = None
     start_address: str = ""
     waiting_on: object | None = None  # the dispatcher object of the current wait
+    wait_status: int = 0  # how the last wait ended: STATUS_WAIT_0, STATUS_TIMEOUT, ...
     register: int = 0  # the value an `inc` loaded and will store plus one
     loaded_version: int = 0  # the variable's version when it was loaded
     repeats_done: int = 0

@@ -28,7 +28,15 @@ from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ke.dispatcher import Dispatcher
 from kmshell.nt.ke.processor import Processor
-from kmshell.nt.ke.sync import KEvent, KMutant, SharedVariable, SpinLock
+from kmshell.nt.ke.sync import (
+    KEvent,
+    KMutant,
+    KSemaphore,
+    KTimer,
+    SharedVariable,
+    SpinLock,
+    releases_all,
+)
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import create_address_space, is_kernel_address
 from kmshell.nt.ob import ObjectManager, build_namespace
@@ -62,6 +70,14 @@ BOOT_PROCESSES = (
 )
 SYSTEM_WORKER_THREADS = 2
 DEFAULT_USER = "student"
+
+# What each object-naming program step accepts.
+STEP_TARGETS = {
+    "acquire": (SpinLock, KMutant),
+    "release": (SpinLock, KMutant, KSemaphore),
+    "wait": (KEvent, KMutant, KSemaphore, KTimer),
+    "set": (KEvent,),
+}
 
 WHY_USER_FAULT = (
     "A fault in user mode is the process's own problem: the kernel turns it into an exception "
@@ -105,6 +121,7 @@ class System:
         self.threads: dict[int, Thread] = {}
         self.dispatcher = Dispatcher()
         self.sleepers: list[tuple[int, int, Thread]] = []  # (wake tick, sequence, thread)
+        self.timers: list[tuple[int, int, KTimer]] = []  # (due tick, sequence, timer)
         self.processors: list[Processor] = []
         # who ran on each processor during each recent tick: (tick, (thread or None, ...))
         self.spin_locks: dict[str, SpinLock] = {}
@@ -497,14 +514,21 @@ class System:
         step (compute, or one half of an increment), after which a thread whose step ended
         goes on with its instant steps."""
         self.tick += 1
+        while self.timers and self.timers[0][0] <= self.tick:
+            due, _, timer = heapq.heappop(self.timers)
+            if timer.due_tick == due:
+                self._expire_timer(timer)
         while self.sleepers and self.sleepers[0][0] <= self.tick:
             _, _, thread = heapq.heappop(self.sleepers)
             if thread.state is ThreadState.Waiting and thread.wake_tick == self.tick:
-                thread.wake_tick = None
-                thread.pc += 1
-                self._ready(thread)
-                self.emit("Ke", "wake", f"{thread.label} wakes: its sleep ended; Ready at "
-                          f"priority {thread.priority}", irql=Irql.CLOCK_LEVEL)
+                if thread.waiting_on is not None:
+                    obj = thread.waiting_on
+                    obj.waiters.remove(thread)
+                    thread.wait_status = NtStatus.STATUS_TIMEOUT
+                    self._wake(thread, f"its wait on {obj.header.name} timed out "
+                                       "(STATUS_TIMEOUT)")
+                else:
+                    self._wake(thread, "its sleep ended")
         spinning: set[Thread] = set()
         started: set[Thread] = set()
         while True:
@@ -556,13 +580,20 @@ class System:
 
     def _run_timed_step(self, cpu: Processor, thread: Thread, spinning: bool) -> None:
         """Spend this tick on the thread's timed step (or on spinning for a lock)."""
-        if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL:
+        step = thread.current_step
+        in_kernel = step.op == "syscall" and not spinning
+        if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL or in_kernel:
             thread.kernel_ticks += 1
         else:
             thread.user_ticks += 1
         if spinning:
             return
-        step = thread.current_step
+        if step.op == "syscall" and thread.step_done == 0 and not thread.system_thread:
+            self.emit("Ke", "syscall", f"{thread.label} makes a system call: syscall "
+                      "instruction → KiSystemCall64, user → kernel", "A system call is the "
+                      "only door from user mode into the kernel: the processor switches mode "
+                      "and stack, and the kernel checks every argument.",
+                      cpu=cpu.number, mode="U")
         if step.op == "inc":
             self._inc_tick(cpu, thread, step)
             done = thread.step_done >= 2 * step.count
@@ -570,6 +601,9 @@ class System:
             thread.step_done += 1
             done = thread.step_done >= step.count
         if done:  # the rest of the tick: carry on with the steps that take no time
+            if step.op == "syscall" and not thread.system_thread:
+                self.emit("Ke", "syscall", f"{thread.label}'s system call returns (sysret): "
+                          "kernel → user", cpu=cpu.number)
             thread.pc += 1
             thread.step_done = 0
             self._run_instant_steps(cpu, thread)
@@ -600,9 +634,7 @@ class System:
         if step.op == "sleep":
             self._block(cpu, thread, WaitReason.DelayExecution,
                         f"NtDelayExecution: sleeps {step.count} tick(s)")
-            thread.wake_tick = self.tick + step.count
-            self._wait_sequence += 1
-            heapq.heappush(self.sleepers, (thread.wake_tick, self._wait_sequence, thread))
+            self._wake_at(thread, self.tick + step.count)
             return "left"
         if step.op == "wait-input":
             self._block(cpu, thread, WaitReason.UserRequest, "calls GetMessage and waits for input")
@@ -619,7 +651,10 @@ class System:
             self._release_spin_lock(cpu, thread, obj)
             return "next"
         if step.op in ("acquire", "wait"):
-            return self._wait_for(cpu, thread, obj)
+            return self._wait_for(cpu, thread, obj, timeout=step.count)
+        if step.op == "release" and isinstance(obj, KSemaphore):
+            self.release_semaphore(obj, by=thread)
+            return "next"
         if step.op == "release":
             self._release_mutant(cpu, thread, obj)
             return "next"
@@ -681,8 +716,9 @@ class System:
 
     def _release_spin_lock(self, cpu: Processor, thread: Thread, lock: SpinLock) -> None:
         if lock.owner is not thread:
-            raise_status = f"{thread.label} releases {lock.name}, which it does not hold"
-            self.emit("Ke", "error", raise_status, cpu=cpu.number)
+            self.emit("Ke", "error", f"{thread.label} releases spin lock {lock.name}, which it "
+                      "does not hold (the model does not bugcheck for this yet)",
+                      cpu=cpu.number)
             return
         lock.owner = None
         thread.held_locks.remove(lock)
@@ -691,10 +727,11 @@ class System:
         self.emit("Ke", "spinlock", f"{thread.label} KeReleaseSpinLock({lock.name}): IRQL back "
                   f"to {irql_name(cpu.irql)}", cpu=cpu.number)
 
-    def _wait_for(self, cpu: Processor, thread: Thread, obj) -> str:
-        """KeWaitForSingleObject on an event or a mutant: satisfied now, or the thread waits."""
+    def _wait_for(self, cpu: Processor, thread: Thread, obj, timeout: int = 0) -> str:
+        """KeWaitForSingleObject: satisfied now, or the thread waits (at most timeout ticks)."""
         self._open_handle(thread.process, obj)
         name = obj.header.name
+        thread.wait_status = NtStatus.STATUS_WAIT_0
         if isinstance(obj, KMutant):
             if obj.owner is None or obj.owner is thread:
                 self._own_mutant(thread, obj)
@@ -702,20 +739,74 @@ class System:
                           f"{obj.recursion})", cpu=cpu.number)
                 return "next"
         elif obj.signaled:
-            if not obj.notification:
-                obj.signal_state = 0
-            self.emit("Ke", "wait", f"{thread.label} waits on {obj.kind} {name}: already "
-                      "signaled, continues" + ("" if obj.notification else "; the event resets"),
-                      cpu=cpu.number)
+            self._satisfy(obj)
+            self.emit("Ke", "wait", f"{thread.label} waits on {obj.header.type_name} {name}: "
+                      "signaled, continues" + self._after_wait(obj), cpu=cpu.number)
             return "next"
         obj.waiters.append(thread)
         thread.waiting_on = obj
         owner = f", owned by {obj.owner.label}" if isinstance(obj, KMutant) else ""
+        limit = f" for at most {timeout} tick(s)" if timeout else ""
         self._block(cpu, thread, WaitReason.UserRequest,
-                    f"waits on {type(obj).__name__[1:]} {name}{owner}")
+                    f"waits on {obj.header.type_name} {name}{owner}{limit}")
+        if timeout:
+            self._wake_at(thread, self.tick + timeout)
         if isinstance(obj, KMutant):
             self._check_deadlock(thread)
         return "left"
+
+    @staticmethod
+    def _satisfy(obj) -> None:
+        """What a satisfied wait does to the object: a semaphore gives up a unit, an
+        auto-reset (synchronization) event or timer resets; notification ones stay set."""
+        if isinstance(obj, KSemaphore):
+            obj.signal_state -= 1
+        elif not releases_all(obj):
+            obj.signal_state = 0
+
+    @staticmethod
+    def _after_wait(obj) -> str:
+        if isinstance(obj, KSemaphore):
+            return f"; count now {obj.signal_state}"
+        return "" if releases_all(obj) else "; it resets itself"
+
+    def _signal(self, obj, why: str) -> int:
+        """Release the waiters a newly signaled object satisfies; returns how many."""
+        released = 0
+        while obj.waiters and obj.signaled:
+            waiter = obj.waiters.pop(0)
+            self._satisfy(obj)
+            self._wake(waiter, why)
+            released += 1
+        return released
+
+    def release_semaphore(self, semaphore: KSemaphore, by: Thread | None = None) -> None:
+        """KeReleaseSemaphore by one unit; beyond the limit it fails."""
+        who = by.label if by else "the shell"
+        name = semaphore.header.name
+        if semaphore.signal_state >= semaphore.limit:
+            self.emit("Ke", "error", f"{who} releases semaphore {name} past its limit "
+                      f"{semaphore.limit}: STATUS_SEMAPHORE_LIMIT_EXCEEDED")
+            return
+        semaphore.signal_state += 1
+        released = self._signal(semaphore, f"got a unit of semaphore {name}")
+        self.emit("Ke", "semaphore", f"{who} releases semaphore {name}: count "
+                  f"{semaphore.signal_state}, {released} waiter(s) released")
+
+    def _expire_timer(self, timer: KTimer) -> None:
+        timer.signal_state = 1
+        released = self._signal(timer, f"timer {timer.header.name} expired")
+        self.emit("Ke", "timer", f"timer {timer.header.name} is due: signaled, {released} "
+                  "waiter(s) released", "Timer expiry is found by the clock interrupt and "
+                  "processed in a DPC.", irql=Irql.DISPATCH_LEVEL)
+        timer.due_tick = None
+        if timer.period:
+            self._arm_timer(timer, self.tick + timer.period)
+
+    def _arm_timer(self, timer: KTimer, due: int) -> None:
+        timer.due_tick = due
+        self._wait_sequence += 1
+        heapq.heappush(self.timers, (due, self._wait_sequence, timer))
 
     def _own_mutant(self, thread: Thread, mutant: KMutant) -> None:
         if mutant.owner is None:
@@ -743,17 +834,13 @@ class System:
             self._wake(waiter, f"now owns mutex {mutant.header.name}")
 
     def set_event(self, event: KEvent, by: Thread | None = None) -> None:
-        """KeSetEvent: a notification event releases every waiter, a synchronization one."""
+        """KeSetEvent: a notification event releases every waiter and stays set; a
+        synchronization event releases one waiter (and resets) or stays set until one comes."""
         who = by.label if by else "the shell"
         event.signal_state = 1
-        released = list(event.waiters) if event.notification else event.waiters[:1]
+        released = self._signal(event, f"{event.header.name} was set")
         self.emit("Ke", "event", f"{who} sets {event.kind} {event.header.name}: "
-                  f"{len(released)} waiter(s) released")
-        for waiter in released:
-            event.waiters.remove(waiter)
-            self._wake(waiter, f"{event.header.name} was set")
-        if released and not event.notification:
-            event.signal_state = 0
+                  f"{released} waiter(s) released")
 
     def reset_event(self, event: KEvent) -> None:
         event.signal_state = 0
@@ -774,8 +861,14 @@ class System:
             self._own_mutant(waiter, lock)
             self._wake(waiter, f"got abandoned mutex {lock.header.name}")
 
+    def _wake_at(self, thread: Thread, tick: int) -> None:
+        thread.wake_tick = tick
+        self._wait_sequence += 1
+        heapq.heappush(self.sleepers, (tick, self._wait_sequence, thread))
+
     def _wake(self, thread: Thread, why: str) -> None:
         thread.waiting_on = None
+        thread.wake_tick = None
         thread.pc += 1
         self._ready(thread)
         self.emit("Ke", "wake", f"{thread.label} wakes: {why}; Ready at priority "
@@ -811,32 +904,30 @@ class System:
         if lock is not None:
             return lock
         obj = self.ob.lookup("\\BaseNamedObjects").entries.get(name.upper())
-        if isinstance(obj, (KEvent, KMutant)):
+        if isinstance(obj, (KEvent, KMutant, KSemaphore, KTimer)):
             return obj
-        raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock, event or mutex "
-                      f"named '{name}'; create it first (spinlock create, event create, "
-                      "mutex create)")
+        raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock, event, mutex, "
+                      f"semaphore or timer named '{name}'; create it first (spinlock create, "
+                      "event create, mutex create, semaphore create, timer create)")
 
     def check_program(self, program: list[Step]) -> None:
         """Refuse a program that names a lock or event that does not exist, or misuses one."""
         for step in program:
             if step.op in ("acquire", "release", "wait", "set"):
                 obj = self.sync_object(step.name)
-                wrong = ((step.op == "set" and not isinstance(obj, KEvent))
-                         or (step.op in ("acquire", "release") and isinstance(obj, KEvent))
-                         or (step.op == "wait" and isinstance(obj, SpinLock)))
-                if wrong:
+                if not isinstance(obj, STEP_TARGETS[step.op]):
                     raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH,
-                                  f"'{step}': {step.name} is a {self._kind_of(obj)}; "
-                                  "acquire/release take a spin lock or mutex, wait takes an "
-                                  "event or mutex, set takes an event")
+                                  f"'{step}': {step.name} is a {self._kind_of(obj)}; acquire "
+                                  "takes a spin lock or mutex, release also a semaphore, wait "
+                                  "any dispatcher object, set an event")
 
     @staticmethod
     def _kind_of(obj) -> str:
         return "spin lock" if isinstance(obj, SpinLock) else obj.header.type_name.lower()
 
-    def create_named(self, kind: str, name: str, *, notification: bool = True):
-        """event/mutex/spinlock create NAME."""
+    def create_named(self, kind: str, name: str, *, notification: bool = True,
+                     count: int = 0, limit: int = 1, due: int = 0, period: int = 0):
+        """event/mutex/semaphore/timer/spinlock create NAME."""
         self._require_running()
         if "\\" in name or not name:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_INVALID,
@@ -851,11 +942,21 @@ class System:
             return self.spin_locks[name.lower()]
         if kind == "event":
             obj = KEvent(self.ob.header("Event", permanent=True), notification=notification)
+        elif kind == "semaphore":
+            if not 0 <= count <= limit or limit < 1:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"a semaphore needs 0 <= count "
+                              f"<= limit and limit >= 1; got count {count}, limit {limit}")
+            obj = KSemaphore(self.ob.header("Semaphore", permanent=True), count, limit=limit)
+        elif kind == "timer":
+            obj = KTimer(self.ob.header("Timer", permanent=True), period=period,
+                         notification=notification)
+            if due:
+                self._arm_timer(obj, self.tick + due)
         else:
             obj = KMutant(self.ob.header("Mutant", permanent=True))
         self.ob.insert(f"\\BaseNamedObjects\\{name}", obj)
         self.emit("Ob", "create", f"{obj.header.type_name} \\BaseNamedObjects\\{name} created"
-                  + (f" ({obj.kind})" if isinstance(obj, KEvent) else ""))
+                  + (f" ({obj.kind})" if isinstance(obj, (KEvent, KTimer)) else ""))
         return obj
 
     def _block(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str) -> None:

@@ -1,9 +1,9 @@
 """Dispatcher objects and spin locks: what threads wait on and what they lock with.
 
-KEVENT (notification or synchronization), KMUTANT (owned, recursive) and the KSPIN_LOCK.
-Named dispatcher objects live in \\BaseNamedObjects as the Win32 API creates them. A spin lock
-is not an object-manager object; the model names it so that a thread program can use it.
-Semaphores and timers are not modelled yet.
+KEVENT (notification or synchronization), KMUTANT (owned, recursive), KSEMAPHORE (a count
+with a limit), KTIMER (signaled when due, optionally periodic) and the KSPIN_LOCK. Named
+dispatcher objects live in \\BaseNamedObjects as the Win32 API creates them. A spin lock is
+not an object-manager object; the model names it so that a thread program can use it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ class KEvent(DispatcherObject):
         return "NotificationEvent" if self.notification else "SynchronizationEvent"
 
 
+def releases_all(obj: DispatcherObject) -> bool:
+    """Notification events and timers release every waiter; the rest release one."""
+    return isinstance(obj, (KEvent, KTimer)) and obj.notification
+
+
 @dataclass(eq=False)
 class KMutant(DispatcherObject):
     """A mutex: signaled when free; owned by one thread, which may acquire it again."""
@@ -49,6 +54,26 @@ class KMutant(DispatcherObject):
 
     def __post_init__(self) -> None:
         self.signal_state = 1
+
+
+@dataclass(eq=False)
+class KSemaphore(DispatcherObject):
+    """A count of available units: a wait takes one, a release gives one back."""
+
+    limit: int = 1
+
+
+@dataclass(eq=False)
+class KTimer(DispatcherObject):
+    """Signaled when its due tick comes; a periodic timer is set again each period."""
+
+    due_tick: int | None = None
+    period: int = 0
+    notification: bool = True
+
+    @property
+    def kind(self) -> str:
+        return "NotificationTimer" if self.notification else "SynchronizationTimer"
 
 
 @dataclass(eq=False)
