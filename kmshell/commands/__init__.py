@@ -3,7 +3,14 @@
 Importing this package registers every command in `TABLE`.
 """
 
-from kmshell.commands import machine, objects, processes, session_commands, sync  # noqa: F401
+from kmshell.commands import (  # noqa: F401  (importing registers the commands)
+    callbacks,
+    machine,
+    objects,
+    processes,
+    session_commands,
+    sync,
+)
 from kmshell.commands.registry import TABLE, command
 
 __all__ = ["TABLE", "command"]

@@ -66,3 +66,17 @@ def thread_ids(system: System) -> list[str]:
 
 def object_paths(system: System) -> list[str]:
     return ["\\"] + [obj.header.path for obj in system.ob.walk()]
+
+
+def resolve_driver(system: System, text: str, col: int | None = None):
+    """A short name (`WdFilter`) or an object path (`\\Driver\\WdFilter`)."""
+    name = text.rsplit("\\", 1)[-1].lower()
+    driver = system.drivers.get(name)
+    if driver is None:
+        raise KmsError(f"no driver named '{text}' is loaded", col=col,
+                       hint="loaded: " + ", ".join(system.drivers_names()))
+    return driver
+
+
+def driver_names(system: System) -> list[str]:
+    return system.drivers_names()

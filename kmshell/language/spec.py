@@ -51,6 +51,7 @@ NAME = Kind("NAME")
 PROCESS = Kind("P", complete="process", description="a PID or an image name")
 THREAD = Kind("T", _count, complete="thread", description="a thread ID")
 OBJECT_PATH = Kind("PATH", complete="object", description="an object-namespace path")
+DRIVER = Kind("DRIVER", complete="driver", description="a driver's short name or \\Driver path")
 COMMAND = Kind("CMD", complete="command", description="a command name")
 ADDRESS = Kind("ADDR", _count, description="an address, e.g. 0x0 or 0xFFFF800000001000")
 

@@ -132,6 +132,7 @@ class Thread:
     loaded_version: int = 0  # the variable's version when it was loaded
     repeats_done: int = 0
     held_locks: list = field(default_factory=list)  # spin locks and mutexes, in order taken
+    work_item: object | None = None  # the work item a system worker thread is running
 
     @property
     def label(self) -> str:
@@ -176,3 +177,67 @@ class Process:
     @property
     def live_threads(self) -> list[Thread]:
         return [t for t in self.threads if t.state is not ThreadState.Terminated]
+
+
+# Notify routines (PsSetCreateProcessNotifyRoutineEx2, PsSetCreateThreadNotifyRoutineEx,
+# PsSetLoadImageNotifyRoutine): each kind has a fixed-size array of 64 slots in the kernel.
+NOTIFY_KINDS = {
+    "process": ("PsSetCreateProcessNotifyRoutineEx2", 64),
+    "thread": ("PsSetCreateThreadNotifyRoutineEx", 64),
+    "image": ("PsSetLoadImageNotifyRoutine", 64),
+}
+
+# What a notify routine may do, with the guideline each risky step breaks (from the WDK's
+# guidance for process and thread callbacks): step -> (its argument, rule broken or "").
+CALLBACK_STEPS = {
+    "compute": ("N", ""),
+    "ExQueueWorkItem": ("", ""),
+    "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
+                              "creating thread stalls until OBJECT is signaled"),
+    "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "
+                      "own callbacks and locks can re-enter and deadlock"),
+    "CallUserMode": ("", "do not call into a user-mode service to validate the process: the "
+                     "service may create a process or thread itself and wait on this one — a "
+                     "reentrancy deadlock"),
+    "WaitForWorkItem": ("", "do not synchronize with other threads, not even your own work "
+                        "item: the callback stalls as long as the work takes, and deadlocks "
+                        "if the work needs a lock the creation path holds"),
+}
+SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
+
+
+def parse_callback_steps(text: str) -> list[Step]:
+    """`compute 1; ExQueueWorkItem` -> steps; names are matched case-insensitively."""
+    names = {name.lower(): name for name in CALLBACK_STEPS}
+    steps = []
+    for number, part in enumerate(text.split(";"), start=1):
+        words = part.split()
+        if not words:
+            continue
+        where = f"callback step {number} '{part.strip()}'"
+        name = names.get(words[0].lower())
+        if name is None:
+            valid = ", ".join(f"{n} {a}".strip() for n, (a, _) in CALLBACK_STEPS.items())
+            raise ValueError(f"{where}: unknown step; valid: {valid}")
+        argument = CALLBACK_STEPS[name][0]
+        if len(words) != (2 if argument else 1):
+            usage = f"{name} {argument}".strip()
+            raise ValueError(f"{where}: write it as '{usage}'")
+        if argument == "N":
+            steps.append(Step(name, _count(words[1], where)))
+        else:
+            steps.append(Step(name, 0, words[1] if argument else ""))
+    if not steps:
+        raise ValueError("the callback has no steps; e.g. 'compute 1' or 'ExQueueWorkItem'")
+    return steps
+
+
+@dataclass(eq=False)
+class NotifyRoutine:
+    number: int
+    kind: str  # process, thread or image
+    driver: object  # the DriverObject that registered it
+    steps: list[Step]
+    work: list[Step]  # what its ExQueueWorkItem queues
+    subsystems: bool = False  # registered to see subsystem (pico) processes and threads too
+    calls: int = 0

@@ -25,6 +25,8 @@ from kmshell.nt.constants import (
     irql_name,
 )
 from kmshell.nt.events import Event, ptr
+from kmshell.nt.ex import WorkItem
+from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ke.dispatcher import Dispatcher
 from kmshell.nt.ke.processor import Processor
@@ -41,7 +43,11 @@ from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import create_address_space, is_kernel_address
 from kmshell.nt.ob import ObjectManager, build_namespace
 from kmshell.nt.ps import (
+    CALLBACK_STEPS,
+    NOTIFY_KINDS,
+    SLOW_CALLBACK_TICKS,
     TIMED_STEPS,
+    NotifyRoutine,
     Process,
     ProcessState,
     Step,
@@ -124,6 +130,10 @@ class System:
         self.timers: list[tuple[int, int, KTimer]] = []  # (due tick, sequence, timer)
         self.processors: list[Processor] = []
         # who ran on each processor during each recent tick: (tick, (thread or None, ...))
+        self.drivers: dict[str, DriverObject] = {}  # lower-cased service name -> object
+        self.callbacks: list[NotifyRoutine] = []
+        self.work_queue: deque[WorkItem] = deque()
+        self.work_items: list[WorkItem] = []
         self.spin_locks: dict[str, SpinLock] = {}
         self.variables: dict[str, SharedVariable] = {}
         self.deadlocks: list[list[Thread]] = []
@@ -171,6 +181,9 @@ class System:
             processor.irql = Irql.HIGH_LEVEL
         raise SystemHalted(info)
 
+    def drivers_names(self) -> list[str]:
+        return [d.name for d in self.drivers.values()]
+
     def reseed(self, seed: int) -> None:
         self.seed = seed
         self.rng.seed(seed)
@@ -194,8 +207,15 @@ class System:
         system = self._new_process("System", pid=4, parent=None, session=0, user="SYSTEM",
                                    subsystem=Subsystem.Minimal, critical=True)
         for _ in range(SYSTEM_WORKER_THREADS):
-            self._new_thread(system, NORMAL_PRIORITY_BASE + 5, [], system_thread=True,
-                             waiting=WaitReason.WrQueue, start_address="nt!ExpWorkerThread")
+            self._new_thread(system, NORMAL_PRIORITY_BASE + 5, [Step("dequeue")],
+                             system_thread=True, waiting=WaitReason.WrQueue,
+                             start_address="nt!ExpWorkerThread")
+        for name, image, description in BOOT_DRIVERS:
+            driver = DriverObject(self.ob.header("Driver", permanent=True), name, image,
+                                  description)
+            self.ob.insert(f"\\Driver\\{name}", driver)
+            self.drivers[name.lower()] = driver
+        self.emit("Io", "boot", f"boot drivers loaded: {', '.join(self.drivers_names())}")
         self.emit("Ps", "boot", "System process (PID 4) created; its threads run only in "
                   "kernel mode", "The System process owns the kernel's own threads, such as "
                   "the system worker threads; it has no user-mode address space or PEB.")
@@ -292,11 +312,23 @@ class System:
                       "a subsystem provider, not by ntdll and the Win32 subsystem.")
         for _ in range(threads):
             self.create_thread(process, priority=priority, program=program, announce=False)
+        pico = subsystem is not Subsystem.Win32
+        context = f"{parent.image}'s creating thread" if parent else "the System process"
+        self._notify("image", context, f"image {image} mapped into PID {pid}", pico)
+        self._notify("process", context, f"PS_CREATE_NOTIFY_INFO {{ ImageFileName={image}, "
+                     f"CommandLine=\"{process.command_line}\", ParentProcessId="
+                     f"{process.parent_pid}, CreatingThreadId={self._creator_tid(parent)}, "
+                     f"IsSubsystemProcess={'TRUE' if pico else 'FALSE'} }}", pico)
         if parent is not None:
             self.emit("Ps", "syscall", f"NtCreateUserProcess returns STATUS_SUCCESS to "
                       f"{parent.image}: kernel → user", mode="U")
         self.dispatch()
         return process
+
+    @staticmethod
+    def _creator_tid(parent: Process | None) -> int:
+        threads = parent.live_threads if parent else []
+        return threads[0].tid if threads else 0
 
     def _default_parent(self) -> Process | None:
         explorer = [p for p in self.processes.values() if p.image == "explorer.exe" and p.alive]
@@ -324,6 +356,9 @@ class System:
                   f"(PID {process.pid}): {teb}, priority {priority}, program "
                   f"'{format_program(program)}'", "A thread is what the processor runs; its "
                   "kernel stack and KTHREAD live in the kernel half, its TEB in the user half.")
+        self._notify("thread", f"{process.image}'s creating thread",
+                     f"ProcessId={process.pid}, ThreadId={thread.tid}, Create=TRUE",
+                     process.subsystem is Subsystem.WSL)
         if announce:
             self.dispatch()
         return thread
@@ -345,6 +380,9 @@ class System:
         process.exit_tick = self.tick
         if process.address_space is not None:
             process.address_space.vads.clear()
+        self._notify("process", f"the last thread of {process.image}",
+                     f"ProcessId={process.pid}, CreateInfo=NULL (the process is exiting)",
+                     process.subsystem is Subsystem.WSL)
         self.emit("Ps", "process-exit", f"{process.image} (PID {process.pid}) terminated with "
                   f"exit status {format_status(exit_status)}{reason}: "
                   f"{len(process.threads)} thread(s) ended, {closed} handle(s) closed, user "
@@ -639,6 +677,8 @@ class System:
         if step.op == "wait-input":
             self._block(cpu, thread, WaitReason.UserRequest, "calls GetMessage and waits for input")
             return "left"
+        if step.op == "dequeue":
+            return self._worker_dequeue(cpu, thread)
         if step.op == "repeat":
             if thread.repeats_done < step.count:
                 thread.repeats_done += 1
@@ -981,6 +1021,122 @@ class System:
             info = self.bugcheck_info
             raise NtError(NtStatus.STATUS_UNSUCCESSFUL,
                           f"the system is halted by bugcheck 0x{info.code:X} {info.name}")
+
+    # ----------------------------------------------------------------- Ps: notify routines
+
+    def register_callback(self, kind: str, driver: DriverObject, steps: list[Step],
+                          work: list[Step], subsystems: bool = False) -> NotifyRoutine:
+        """PsSetCreateProcessNotifyRoutineEx2 and friends: a slot in a fixed-size array."""
+        self._require_running()
+        api, limit = NOTIFY_KINDS[kind]
+        taken = sum(1 for c in self.callbacks if c.kind == kind)
+        if taken >= limit:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{api}: all {limit} {kind} "
+                          "notify slots are taken; the kernel refuses more")
+        self.check_program(work)
+        if any(s.op == "KeWaitForSingleObject" for s in steps):
+            for step in steps:
+                if step.op == "KeWaitForSingleObject":
+                    self.sync_object(step.name)
+        number = max((c.number for c in self.callbacks), default=0) + 1
+        routine = NotifyRoutine(number, kind, driver, steps, work, subsystems)
+        self.callbacks.append(routine)
+        flavour = ""
+        if subsystems:
+            flavour = (" with PsCreateThreadNotifySubsystems" if kind == "thread"
+                       else " with PsCreateProcessNotifySubsystems")
+        self.emit("Ps", "callback", f"{driver.name} registers {kind} notify routine #{number} "
+                  f"({api}{flavour}): slot {taken + 1} of {limit}")
+        return routine
+
+    def remove_callback(self, number: int) -> NotifyRoutine:
+        routine = next((c for c in self.callbacks if c.number == number), None)
+        if routine is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"no notify routine #{number}")
+        self.callbacks.remove(routine)
+        self.emit("Ps", "callback", f"{routine.driver.name} removes {routine.kind} notify "
+                  f"routine #{number}")
+        return routine
+
+    def _notify(self, kind: str, context: str, fields: str, subsystem: bool) -> None:
+        """Call every routine of kind, in registration order, in the creating thread's
+        context at PASSIVE_LEVEL inside a critical region (normal kernel APCs disabled)."""
+        for routine in [c for c in self.callbacks if c.kind == kind]:
+            if subsystem and not routine.subsystems:
+                continue
+            routine.calls += 1
+            self.emit("Ps", "notify", f"{routine.driver.name}'s {kind} notify routine "
+                      f"#{routine.number} runs in {context}: {fields}",
+                      "Notify routines run synchronously in the thread that caused the event; "
+                      "whatever they do, that thread — and the creation — waits for.")
+            self._run_callback(routine, context)
+
+    def _run_callback(self, routine: NotifyRoutine, context: str) -> None:
+        who = f"{routine.driver.name} #{routine.number}"
+        for step in routine.steps:
+            rule = CALLBACK_STEPS[step.op][1]
+            if step.op == "compute":
+                slow = step.count > SLOW_CALLBACK_TICKS
+                self.emit("Ps", "notify-work", f"{who} works inline for {step.count} tick(s)"
+                          + (": GUIDELINE BROKEN — keep notify routines short; every process "
+                             f"creation now waits {step.count} ticks for this driver" if slow
+                             else ""))
+            elif step.op == "ExQueueWorkItem":
+                self.queue_work_item(routine.driver, routine.work, by=who)
+            elif step.op == "KeWaitForSingleObject":
+                obj = self.sync_object(step.name)
+                if getattr(obj, "signaled", False):
+                    self.emit("Ps", "notify-wait", f"{who} waits on {step.name}: signaled, "
+                              "returns at once — but " + rule.split(":")[0])
+                else:
+                    self.emit("Ps", "guideline", f"{who} waits on {step.name}, not signaled: "
+                              f"GUIDELINE BROKEN — {rule}. Consequence: a stall of {context}")
+            elif step.op == "WaitForWorkItem":
+                item = self.work_items[-1] if self.work_items and \
+                    self.work_items[-1].driver == routine.driver.name else None
+                state = "already done" if item and item.done else "not done yet"
+                self.emit("Ps", "guideline", f"{who} waits for its own work item "
+                          f"({state}): GUIDELINE BROKEN — {rule}")
+            else:
+                self.emit("Ps", "guideline", f"{who} calls {step.op}: GUIDELINE BROKEN — {rule}")
+
+    # ----------------------------------------------------------------- Ex: worker threads
+
+    def queue_work_item(self, driver: DriverObject, program: list[Step], by: str) -> WorkItem:
+        """ExQueueWorkItem: queue the work and return at once; a waiting worker wakes."""
+        item = WorkItem(len(self.work_items) + 1, driver.name, list(program), self.tick)
+        self.work_items.append(item)
+        self.work_queue.append(item)
+        self.emit("Ex", "work-queued", f"{by} queues work item {item.number} (ExQueueWorkItem) "
+                  "and returns at once: a system worker thread will do the slow part",
+                  "The right way: the callback stays short, and the slow work runs later in "
+                  "a worker thread of the System process.")
+        waiting = [t for t in self.processes[4].threads
+                   if t.state is ThreadState.Waiting and t.wait_reason is WaitReason.WrQueue]
+        if waiting:
+            worker = waiting[0]
+            worker.program, worker.pc = [Step("dequeue")], -1
+            self._wake(worker, f"work item {item.number} was queued")
+        return item
+
+    def _worker_dequeue(self, cpu: Processor, thread: Thread) -> str:
+        """A worker thread finishes its work item, then takes the next or waits (WrQueue)."""
+        if thread.work_item is not None:
+            thread.work_item.done = True
+            self.emit("Ex", "work-done", f"{thread.label} finished work item "
+                      f"{thread.work_item.number} for {thread.work_item.driver}", cpu=cpu.number)
+            thread.work_item = None
+        if not self.work_queue:
+            thread.program, thread.pc = [Step("dequeue")], 0
+            self._block(cpu, thread, WaitReason.WrQueue, "waits on the work queue")
+            return "left"
+        item = self.work_queue.popleft()
+        thread.work_item = item
+        thread.program, thread.pc = [*item.program, Step("dequeue")], -1
+        self.emit("Ex", "work", f"{thread.label} (a system worker thread) runs work item "
+                  f"{item.number} for {item.driver}: '{format_program(item.program)}'",
+                  cpu=cpu.number)
+        return "next"
 
     # ----------------------------------------------------------------- views of the state
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prompt_toolkit.completion import Completer, Completion
 
 from kmshell.commands import TABLE
-from kmshell.commands.names import object_paths, process_names, thread_ids
+from kmshell.commands.names import driver_names, object_paths, process_names, thread_ids
 from kmshell.errors import KmsError
 from kmshell.language import split_words
 from kmshell.language.spec import Kind
@@ -14,6 +14,7 @@ LIVE_SOURCES = {
     "process": process_names,
     "thread": thread_ids,
     "object": object_paths,
+    "driver": driver_names,
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from kmshell.nt import System
 from kmshell.nt.constants import Irql
 from kmshell.nt.ke.thread_state import ThreadState
-from kmshell.nt.ps import parse_program
+from kmshell.nt.ps import Subsystem, parse_program
 from kmshell.nt.system import NtError
 
 
@@ -244,3 +244,50 @@ def test_syscall_runs_in_kernel_mode_and_returns_to_user_mode():
     assert (thread.user_ticks, thread.kernel_ticks) == (2, 2)
     texts = [e.text for e in system.log if e.kind == "syscall"]
     assert "user → kernel" in texts[0] and "kernel → user" in texts[1]
+
+
+def _callback(system: System, kind: str, steps: str = "compute 1", work: str = "compute 2",
+              subsystems: bool = False):
+    from kmshell.nt.ps import parse_callback_steps
+
+    return system.register_callback(kind, system.drivers["wdfilter"],
+                                    parse_callback_steps(steps), parse_program(work), subsystems)
+
+
+def test_at_most_64_process_notify_routines_can_be_registered():
+    system = machine()
+    for _ in range(64):
+        _callback(system, "process")
+    with pytest.raises(NtError, match="all 64 process notify slots are taken") as error:
+        _callback(system, "process")
+    assert error.value.status == 0xC000000D  # STATUS_INVALID_PARAMETER
+
+
+def test_process_notify_routine_runs_in_the_creating_threads_context_with_create_info():
+    system = System()
+    _callback(system, "process")
+    system.create_process("notepad.exe")
+    notify = next(e for e in system.log if e.kind == "notify")
+    assert "explorer.exe's creating thread" in notify.text
+    assert "ParentProcessId=164" in notify.text and "IsSubsystemProcess=FALSE" in notify.text
+    assert notify.irql == 0  # PASSIVE_LEVEL
+
+
+def test_pico_processes_notify_only_routines_registered_for_subsystems():
+    system = System()
+    plain = _callback(system, "thread")
+    with_subsystems = _callback(system, "thread", subsystems=True)
+    system.create_process("bash", subsystem=Subsystem.WSL)
+    assert (plain.calls, with_subsystems.calls) == (0, 1)
+
+
+def test_queued_work_item_runs_later_in_a_system_worker_thread():
+    system = System()
+    _callback(system, "process", steps="ExQueueWorkItem", work="compute 2")
+    system.create_process("calc.exe")
+    item = system.work_items[0]
+    assert not item.done
+    system.step(3)
+    assert item.done
+    worker = next(e for e in system.log if e.kind == "work")
+    assert worker.text.startswith("System:")
