@@ -37,7 +37,8 @@ class Step:
     name: str = ""
 
     def __str__(self) -> str:
-        return " ".join(str(part) for part in (self.op, self.name, self.count or "") if part)
+        count = f"{self.count:#x}" if self.op == "touch" else self.count or ""
+        return " ".join(str(part) for part in (self.op, self.name, count) if part)
 
 
 # step name -> (its arguments, what it does): the thread-program language.
@@ -53,6 +54,8 @@ STEPS = {
     "syscall": ("[N]", "a system call: user → kernel mode, N ticks of kernel work (default 1), "
                        "back to user mode"),
     "set": ("EVENT", "signal an event (SetEvent)"),
+    "touch": ("ADDR", "read an address in user mode; a kernel or unmapped address is an access "
+                      "violation that ends the process"),
     "repeat": ("N", "go back to the first step, N more times"),
     "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
     "exit": ("", "end the thread (PspExitThread)"),
@@ -88,6 +91,11 @@ def parse_program(text: str) -> list[Step]:
             steps.append(Step(op, _count(args[0], where)))
         elif signature == "[N]":
             steps.append(Step(op, _count(args[0], where) if args else 1))
+        elif signature == "ADDR":
+            try:
+                steps.append(Step(op, int(args[0], 0)))
+            except ValueError:
+                raise ValueError(f"{where}: '{args[0]}' is not an address") from None
         elif args:
             count = _count(args[1], where) if len(args) > 1 else (1 if op == "inc" else 0)
             steps.append(Step(op, count, args[0]))

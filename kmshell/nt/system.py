@@ -414,7 +414,8 @@ class System:
         thread.wait_reason = None
         thread.exit_status = exit_status
 
-    def crash_process(self, process: Process, address: int = 0) -> None:
+    def crash_process(self, process: Process, address: int = 0, *,
+                      thread: Thread | None = None) -> None:
         """A user-mode access violation that nothing handles: that process ends, nothing else."""
         self._require_running()
         if not process.alive:
@@ -424,7 +425,7 @@ class System:
         if not threads:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                           f"{process.image} (PID {process.pid}) has no thread left to fault")
-        thread = threads[0]
+        thread = thread or threads[0]
         if process.subsystem is Subsystem.Minimal:
             self.emit("Ke", "fault", f"thread {thread.tid} of {process.image} touches "
                       f"{address:#x}: a page fault in kernel mode, no handler", mode="K")
@@ -459,9 +460,10 @@ class System:
         self.emit("Ke", "contained", f"the machine runs on: {alive} other process(es) untouched, "
                   "every processor still scheduling", WHY_USER_FAULT)
 
-    def touch(self, process: Process, address: int, value: int | None = None) -> int | None:
-        """A user-mode read (or write) by the process's first thread. A kernel-half or
-        unmapped address is an access violation: the process dies, nothing else does.
+    def touch(self, process: Process, address: int, value: int | None = None, *,
+              thread: Thread | None = None) -> int | None:
+        """A user-mode read (or write) by thread (default: the process's first). A kernel-half
+        or unmapped address is an access violation: the process dies, nothing else does.
         Returns the value read (or written), or None when the access faulted."""
         self._require_running()
         space = process.address_space
@@ -470,7 +472,7 @@ class System:
                           f"(PID {process.pid}) has no user-mode address space to touch")
         vad = space.vad_for(address)
         if vad is None:
-            self.crash_process(process, address)
+            self.crash_process(process, address, thread=thread)
             return None
         if value is None:
             value = space.memory.get(address, 0)
@@ -679,6 +681,11 @@ class System:
             return "left"
         if step.op == "dequeue":
             return self._worker_dequeue(cpu, thread)
+        if step.op == "touch":
+            if thread.process.address_space is None:  # a system thread: a kernel-mode fault
+                self.crash_process(thread.process, step.count, thread=thread)
+            self.touch(thread.process, step.count, thread=thread)
+            return "next" if thread.process.alive else "left"
         if step.op == "repeat":
             if thread.repeats_done < step.count:
                 thread.repeats_done += 1

@@ -8,7 +8,7 @@ from kmshell.nt import System
 from kmshell.nt.constants import Irql
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ps import Subsystem, parse_program
-from kmshell.nt.system import NtError
+from kmshell.nt.system import NtError, SystemHalted
 
 
 def machine(cpus: int = 1) -> System:
@@ -291,3 +291,28 @@ def test_queued_work_item_runs_later_in_a_system_worker_thread():
     assert item.done
     worker = next(e for e in system.log if e.kind == "work")
     assert worker.text.startswith("System:")
+
+
+def test_wsl_process_has_no_peb_and_its_threads_no_teb():
+    system = System()
+    bash = system.create_process("bash", subsystem=Subsystem.WSL, threads=2)
+    notepad = system.create_process("notepad.exe")
+    assert bash.peb is None and all(t.teb is None for t in bash.threads)
+    assert notepad.peb is not None and all(t.teb is not None for t in notepad.threads)
+    assert bash.subsystem.value == "SubsystemInformationTypeWSL"
+
+
+def test_touch_step_of_a_kernel_address_ends_the_process_of_that_thread():
+    system = machine()
+    process = spawn(system, "t.exe", "compute 1; touch 0xFFFFF80000000000; compute 5; exit")
+    system.step(2)
+    assert not process.alive and process.exit_status == 0xC0000005
+    assert not system.halted
+
+
+def test_touch_step_in_a_system_thread_is_a_kernel_fault_that_bugchecks():
+    system = machine()
+    system.create_thread(system.processes[4], program=parse_program("touch 0x0"))
+    with pytest.raises(SystemHalted):
+        system.step(1)
+    assert system.bugcheck_info.code == 0x7E
