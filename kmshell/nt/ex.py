@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kmshell.nt.ps import Step
+from kmshell.nt.io.driver import DriverObject
+from kmshell.nt.ke.processor import Processor
+from kmshell.nt.ke.thread_state import ThreadState, WaitReason
+from kmshell.nt.ps import Step, Thread, format_program
 
 
 @dataclass
@@ -20,3 +23,43 @@ class WorkItem:
     program: list[Step]
     queued_tick: int
     done: bool = False
+
+
+class Workers:
+    """Mixed into `System`: ExQueueWorkItem and the worker threads' loop."""
+
+    def queue_work_item(self, driver: DriverObject, program: list[Step], by: str) -> WorkItem:
+        """ExQueueWorkItem: queue the work and return at once; a waiting worker wakes."""
+        item = WorkItem(len(self.work_items) + 1, driver.name, list(program), self.tick)
+        self.work_items.append(item)
+        self.work_queue.append(item)
+        self.emit("Ex", "work-queued", f"{by} queues work item {item.number} (ExQueueWorkItem) "
+                  "and returns at once: a system worker thread will do the slow part",
+                  "The right way: the callback stays short, and the slow work runs later in "
+                  "a worker thread of the System process.")
+        waiting = [t for t in self.processes[4].threads
+                   if t.state is ThreadState.Waiting and t.wait_reason is WaitReason.WrQueue]
+        if waiting:
+            worker = waiting[0]
+            worker.program, worker.pc = [Step("dequeue")], -1
+            self._wake(worker, f"work item {item.number} was queued")
+        return item
+
+    def _worker_dequeue(self, cpu: Processor, thread: Thread) -> str:
+        """A worker thread finishes its work item, then takes the next or waits (WrQueue)."""
+        if thread.work_item is not None:
+            thread.work_item.done = True
+            self.emit("Ex", "work-done", f"{thread.label} finished work item "
+                      f"{thread.work_item.number} for {thread.work_item.driver}", cpu=cpu.number)
+            thread.work_item = None
+        if not self.work_queue:
+            thread.program, thread.pc = [Step("dequeue")], 0
+            self._block(cpu, thread, WaitReason.WrQueue, "waits on the work queue")
+            return "left"
+        item = self.work_queue.popleft()
+        thread.work_item = item
+        thread.program, thread.pc = [*item.program, Step("dequeue")], -1
+        self.emit("Ex", "work", f"{thread.label} (a system worker thread) runs work item "
+                  f"{item.number} for {item.driver}: '{format_program(item.program)}'",
+                  cpu=cpu.number)
+        return "next"
