@@ -15,6 +15,7 @@ from kmshell.nt.constants import (
     format_status,
 )
 from kmshell.nt.events import ptr
+from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
 from kmshell.nt.system import System
@@ -122,8 +123,14 @@ def _lock_name(lock) -> str:
 
 def _waiting_on(thread: Thread) -> str:
     obj = thread.waiting_on
+    if thread.state is not ThreadState.Waiting:
+        return "nothing"
     if obj is None:
-        return "nothing" if thread.wake_tick is None else f"the clock (until tick {thread.wake_tick})"
+        if thread.wake_tick is not None:
+            return f"the clock (until tick {thread.wake_tick})"
+        if thread.wait_reason is WaitReason.WrQueue:
+            return "the system work queue"
+        return "user input (GetMessage)"
     owner = getattr(obj, "owner", None)
     return f"{obj.header.type_name} {obj.header.path}" + (f", owned by {owner.label}" if owner
                                                           else "")
