@@ -22,3 +22,28 @@ def test_every_kmshell_package_is_listed_in_pyproject():
     found = {".".join(p.parent.relative_to(ROOT).parts)
              for p in (ROOT / "kmshell").rglob("__init__.py")}
     assert found <= listed, f"add to pyproject.toml packages: {sorted(found - listed)}"
+
+
+def test_the_instructor_guides_example_scenario_passes():
+    from kmshell.scenario import Replay, parse_scenario
+    from kmshell.session import Session
+
+    guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
+    block = guide.split("## A small example", 1)[1].split("\n\n")[1]
+    scenario = parse_scenario("\n".join(line[4:] for line in block.splitlines()), "example")
+    result = Replay(scenario, Session()).run()
+    assert result.expectations == 3 and result.failures == []
+
+
+def test_every_command_the_tutorial_shows_runs_without_error():
+    from kmshell.session import Session
+
+    tutorial = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    session = Session()
+    lines = [line[4:] for line in tutorial.splitlines() if line.startswith("    ")]
+    for line in lines:
+        if line.startswith("kmshell "):
+            continue  # a shell command, not a kmshell line
+        outcome = session.execute(line)
+        assert outcome.ok, f"{line}: {outcome.error.message if outcome.error else ''}"
+    assert len(lines) > 15
