@@ -87,3 +87,16 @@ def test_ambiguous_process_name_is_an_error_listing_the_pids():
 
 def test_analyze_without_a_bugcheck_says_the_machine_is_running():
     assert "no bugcheck" in Session().execute("!analyze").error.message
+
+
+def test_a_narrow_terminal_gets_each_events_text_on_its_own_indented_lines():
+    session = Session()
+    outcome = session.execute("process create notepad.exe")
+    buffer = io.StringIO()
+    console = make_console(no_color=True, file=buffer, width=60)
+    for part in render_outcome(outcome, session.settings):
+        console.print(part)
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == "t0 cpu0 0 PASSIVE user Ps"
+    assert lines[1].startswith("  explorer.exe (PID 164) calls CreateProcess")
+    assert all(len(line) <= 60 for line in lines)

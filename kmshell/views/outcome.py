@@ -6,7 +6,7 @@ from rich.text import Text
 
 from kmshell.errors import KmsError
 from kmshell.views.ke import bugcheck_screen
-from kmshell.views.trace import trace_table
+from kmshell.views.trace import Trace
 
 AUTO_TRACE_LIMIT = 60  # in view auto, longer traces are folded in the middle
 
@@ -31,7 +31,7 @@ def render_outcome(outcome, settings) -> list:
     quiet = settings.view == "quiet"
     if outcome.events and not quiet:
         limit = None if settings.view == "full" else AUTO_TRACE_LIMIT
-        parts.append(trace_table(outcome.events, explain=settings.explain, limit=limit))
+        parts.append(Trace(outcome.events, explain=settings.explain, limit=limit))
     elif outcome.events and quiet and outcome.ok:
         parts.append(Text(outcome.events[-1].text, style="dim"))
     if outcome.bugcheck is not None:

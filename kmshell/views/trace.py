@@ -3,19 +3,56 @@
 from __future__ import annotations
 
 from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from kmshell.nt.events import Event
 from kmshell.views.theme import COMPONENT_STYLE, MODE_NAME, MODE_STYLE, irql_label, irql_style
 
+NARROW = 90  # below this width the trace puts each event's text on its own lines
+
+
+class Trace:
+    """The event trace, laid out for the width it is printed at: a table on a normal
+    terminal, and on a narrow one a heading line per event with its text indented below."""
+
+    def __init__(self, events: list[Event], *, explain: bool = False, limit: int | None = None):
+        self.events, self.explain, self.limit = events, explain, limit
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if options.max_width >= NARROW:
+            yield trace_table(self.events, explain=self.explain, limit=self.limit)
+            return
+        for event in _fold_middle(self.events, self.limit):
+            if isinstance(event, int):
+                yield Text(f"… {event} more events (view full shows them all)", style="dim")
+                continue
+            head = Text(f"t{event.tick} cpu{event.cpu} ")
+            head.append(irql_label(event.irql), style=irql_style(event.irql))
+            head.append(" ")
+            head.append(MODE_NAME[event.mode], style=MODE_STYLE[event.mode])
+            head.append(" ")
+            head.append(event.component, style=COMPONENT_STYLE.get(event.component, "bold"))
+            yield head
+            yield Padding(Text(event.text), (0, 0, 0, 2), expand=False)
+            if self.explain and event.why:
+                yield Padding(Text(f"why: {event.why}", style="italic dim"), (0, 0, 0, 2),
+                              expand=False)
+
+
+def _fold_middle(events: list[Event], limit: int | None) -> list[Event | int]:
+    """With a limit, keep the start (the cause) and the end (the result) of a long trace and
+    replace the middle with the count of events left out."""
+    if limit is None or len(events) <= limit:
+        return list(events)
+    head, tail = limit * 2 // 3, limit // 3
+    return [*events[:head], len(events) - head - tail, *events[-tail:]]
+
 
 def trace_table(events: list[Event], *, explain: bool = False, limit: int | None = None) -> Table:
-    """One row per event; in explain mode a `why` line follows each event that has one.
-
-    With a limit, the middle of a long trace is folded into one line so the start (the
-    cause) and the end (the result) both stay on screen.
-    """
+    """One row per event; in explain mode a `why` line follows each event that has one."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("tick", justify="right")
     table.add_column("cpu", justify="right")
@@ -23,11 +60,7 @@ def trace_table(events: list[Event], *, explain: bool = False, limit: int | None
     table.add_column("mode")
     table.add_column("who")
     table.add_column("event", overflow="fold")
-    shown: list[Event | int] = list(events)
-    if limit is not None and len(events) > limit:
-        head, tail = limit * 2 // 3, limit // 3
-        shown = [*events[:head], len(events) - head - tail, *events[-tail:]]
-    for event in shown:
+    for event in _fold_middle(events, limit):
         if isinstance(event, int):
             table.add_row("", "", "", "", "", Text(f"… {event} more events (view full shows "
                                                    "them all)", style="dim"))
