@@ -54,7 +54,7 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
     if ctx.invoked_subcommand is None:
         from kmshell.shell import run_repl
 
-        console = make_console(no_color=no_color)
+        console = make_console(no_color=no_color, record=True)
         sys.exit(run_repl(Session(cpus=cpus, seed=seed), console))
 
 
@@ -64,19 +64,29 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
 @click.option("--no-color", is_flag=True, help="Plain text, no colours.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print only the final state and event log as JSON.")
+@click.option("--export-html", "export_html", metavar="OUT",
+              help="Also save the transcript, with colours, as HTML.")
 @click.pass_context
-def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool) -> None:
+def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool,
+        export_html: str | None) -> None:
     """Replay a scenario FILE (a path, or a bundled name such as 01)."""
     scenario = _load(file)
     no_color = no_color or ctx.obj.get("no_color", False)
-    console = None if as_json else make_console(no_color=no_color)
+    console = None if as_json else make_console(no_color=no_color, record=bool(export_html))
     wait = None
     if step and _interactive() and not as_json:
         def wait(prompt: str) -> None:
             click.prompt(f"[{prompt}] Enter to continue", default="", show_default=False,
                          prompt_suffix=" ")
     session = Session()
+    session.console = console
     result = Replay(scenario, session, console=console, wait=wait).run()
+    if export_html and console is not None:
+        try:
+            console.save_html(export_html, clear=False)
+        except OSError as error:
+            click.echo(f"cannot write {export_html}: {error.strerror or error}", err=True)
+            sys.exit(2)
     if as_json:
         click.echo(json.dumps({
             "schema": JSON_SCHEMA_VERSION,

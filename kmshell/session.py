@@ -31,6 +31,7 @@ class HistoryEntry:
     tick: int  # the clock when the command started
     line: str
     ok: bool
+    changed: bool = False  # it produced events: undo counts it
 
 
 @dataclass
@@ -58,11 +59,14 @@ class BootOptions:
 
 class Session:
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0):
+        self.initial_options = BootOptions(cpus, minimal, seed)
         self.boot_options = BootOptions(cpus, minimal, seed)
         self.system = System(cpus, minimal, seed)
         self.settings = Settings()
-        self.history: list[HistoryEntry] = []
+        self.history: list[HistoryEntry] = []  # the journal: every non-meta line, in order
         self.quit_requested = False
+        self.recorder = None  # a Recorder while `record FILE` is on
+        self.console = None  # the front end's recording console, for `export`
 
     def boot(self, options: BootOptions) -> None:
         self.boot_options = options
@@ -73,6 +77,32 @@ class Session:
         self.boot_options.seed = seed
         self.system.reseed(seed)
 
+    def lines(self) -> list[str]:
+        return [entry.line for entry in self.history]
+
+    def rebuild(self, lines: list[str]) -> None:
+        """Time travel: the state after typing only `lines` into a fresh session. The model
+        is deterministic, so replaying the journal reproduces the state exactly."""
+        fresh = Session(self.initial_options.cpus, self.initial_options.minimal,
+                        self.initial_options.seed)
+        for line in lines:
+            fresh.execute(line)
+        self.system, self.history = fresh.system, fresh.history
+        self.settings, self.boot_options = fresh.settings, fresh.boot_options
+
+    def undo(self, count: int) -> int:
+        """Go back `count` state-changing commands (queries after them go too); returns the
+        number of history entries kept."""
+        changed = [i for i, entry in enumerate(self.history) if entry.changed]
+        if not changed:
+            raise KmsError("nothing to undo: no command has changed the machine yet")
+        if count > len(changed):
+            raise KmsError(f"only {len(changed)} command(s) can be undone",
+                           hint=f"undo {len(changed)} goes back to the freshly booted machine")
+        keep = changed[-count]
+        self.rebuild(self.lines()[:keep])
+        return keep
+
     def execute(self, line: str) -> Outcome:
         outcome = Outcome(line)
         if not line.strip() or line.strip().startswith("#"):
@@ -80,15 +110,16 @@ class Session:
         log = self.system.log
         start = len(log)
         entry = HistoryEntry(len(self.history) + 1, self.system.tick, line.strip(), ok=True)
-        self.history.append(entry)
         try:
             command = parse_words(split_words(line), TABLE)
             outcome.command = command
+            if not command.spec.meta:
+                self.history.append(entry)
             if self.system.halted and not command.spec.when_halted:
                 info = self.system.bugcheck_info
                 raise KmsError(f"the system is halted by bugcheck 0x{info.code:X} {info.name}",
-                               hint="only inspection commands, !analyze, boot and reboot work "
-                               "now; type reboot to start again")
+                               hint="only inspection commands, !analyze, undo, boot and reboot "
+                               "work now; type reboot to start again")
             outcome.views = list(command.spec.handler(self, command) or [])
         except KmsError as error:
             outcome.error = error
@@ -96,9 +127,15 @@ class Session:
             outcome.error = KmsError(f"{error} ({status_name(error.status)})")
         except SystemHalted as halt:
             outcome.bugcheck = halt.info
+        if outcome.command is None:  # it did not parse: still part of what was typed
+            self.history.append(entry)
         if self.system.log is log:
             outcome.events = log[start:]
-        else:  # the line booted a new machine: all of its log is this line's
-            outcome.events = list(self.system.log)
+        else:  # the line booted or rebuilt the machine: all of its log is this line's
+            outcome.events = list(self.system.log) if outcome.command and \
+                not outcome.command.spec.meta else []
         entry.ok = outcome.ok
+        entry.changed = bool(outcome.events) and outcome.command is not None
+        if self.recorder is not None and (outcome.command is None or not outcome.command.spec.meta):
+            self.recorder.write(line.strip(), outcome)
         return outcome

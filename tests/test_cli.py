@@ -129,3 +129,11 @@ def test_run_summary_counts_held_expectations_apart_from_failed_commands(tmp_pat
     result = invoke("run", str(scenario), "--no-color")
     assert result.exit_code == 1
     assert "1 of 1 expectation(s) held; 1 failure(s)" in result.output
+
+
+def test_run_export_html_saves_the_transcript(tmp_path):
+    out = tmp_path / "lesson.html"
+    result = invoke("run", FIRST, "--export-html", str(out))
+    assert result.exit_code == 0
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "process crash notepad.exe" in html

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from kmshell.commands.reference import reference_markdown
 
@@ -47,3 +51,13 @@ def test_every_command_the_tutorial_shows_runs_without_error():
         outcome = session.execute(line)
         assert outcome.ok, f"{line}: {outcome.error.message if outcome.error else ''}"
     assert len(lines) > 15
+
+
+@pytest.mark.parametrize("module", ["kmshell.nt", "kmshell.commands", "kmshell.session",
+                                    "kmshell.scenario", "kmshell.shell", "kmshell.cli",
+                                    "kmshell.savefile", "kmshell.recorder"])
+def test_each_package_imports_on_its_own_without_an_import_cycle(module):
+    result = subprocess.run([sys.executable, "-c", f"import {module}"], check=False,
+                            capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr

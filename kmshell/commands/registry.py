@@ -9,12 +9,12 @@ TABLE = CommandTable()
 
 def command(name: str, help: str, *, args: tuple[Arg, ...] = (), options: tuple[Opt, ...] = (),
             aliases: tuple[str, ...] = (), details: str = "", examples: tuple[str, ...] = (),
-            when_halted: bool = False):
+            when_halted: bool = False, meta: bool = False):
     """Register the decorated `handler(session, command) -> list of views` under name."""
 
     def register(handler):
         TABLE.add(CommandSpec(name, handler, help, tuple(args), tuple(options), tuple(aliases),
-                              details, tuple(examples), when_halted))
+                              details, tuple(examples), when_halted, meta))
         return handler
 
     return register

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
+from kmshell import savefile
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
-from kmshell.language.spec import COMMAND, Arg, choice
+from kmshell.language.spec import COMMAND, NUMBER, TEXT, Arg, choice
+from kmshell.recorder import Recorder
 from kmshell.views.help import help_detail, help_overview
 from kmshell.views.ke import analyze
+from kmshell.views.ps import process_tree
 
 
 @command("help", "list the commands, or explain one: help process create",
@@ -49,7 +53,7 @@ def view(session, cmd):
 
 
 @command("history", "the commands of this session, with the tick each started at",
-         when_halted=True)
+         when_halted=True, meta=True)
 def history(session, cmd):
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("#", "tick", "command", ""):
@@ -60,7 +64,7 @@ def history(session, cmd):
     return [table]
 
 
-@command("quit", "leave kmshell", aliases=("exit",), when_halted=True)
+@command("quit", "leave kmshell", aliases=("exit",), when_halted=True, meta=True)
 def quit_(session, cmd):
     session.quit_requested = True
     return []
@@ -76,3 +80,101 @@ def bang_analyze(session, cmd):
                        hint="!analyze explains a stopped machine; this one is running")
     trail = [e for e in system.log if e.kind not in ("tick", "boot")][-12:]
     return [analyze(info, trail)]
+
+
+@command("undo", "go back N commands that changed the machine (default 1), even after a crash",
+         args=(Arg("n", NUMBER, "how many", optional=True, default=1),),
+         details="The machine is rebuilt by replaying the commands before them into a fresh "
+                 "machine: the result is exactly what typing only those commands gives.",
+         when_halted=True, meta=True, examples=("undo", "undo 3"))
+def undo(session, cmd):
+    if cmd["n"] < 1:
+        raise KmsError("undo needs N >= 1", col=cmd.col("n"))
+    kept = session.undo(cmd["n"])
+    return [Text(f"back to the state after command {kept} (tick {session.system.tick})"),
+            process_tree(session.system)]
+
+
+@command("goto", "jump to the state right after command N of history (0: the fresh machine)",
+         args=(Arg("n", NUMBER, "a command number from history"),),
+         when_halted=True, meta=True, examples=("goto 3", "goto 0"))
+def goto(session, cmd):
+    if cmd["n"] > len(session.history):
+        raise KmsError(f"history has {len(session.history)} command(s); no command {cmd['n']}",
+                       col=cmd.col("n"), hint="type history to see the numbers")
+    session.rebuild(session.lines()[:cmd["n"]])
+    return [Text(f"the state after command {cmd['n']} (tick {session.system.tick})"),
+            process_tree(session.system)]
+
+
+@command("save", "save this session (the commands and the state) as versioned JSON",
+         args=(Arg("file", TEXT, "where to write it, e.g. lab1.json"),),
+         when_halted=True, meta=True, examples=("save lab1.json",))
+def save(session, cmd):
+    path = savefile.save(session, cmd["file"])
+    return [Text(f"saved {len(session.history)} command(s) to {path}")]
+
+
+@command("load", "load a saved session: the machine exactly as it was saved",
+         args=(Arg("file", TEXT, "a file written by save"),),
+         details="A file from a newer kmshell, or one whose commands no longer give the state "
+                 "it recorded, is refused and the current session is kept.",
+         when_halted=True, meta=True, examples=("load lab1.json",))
+def load(session, cmd):
+    count = savefile.load(session, cmd["file"])
+    return [Text(f"loaded {cmd['file']}: {count} command(s), tick {session.system.tick}"),
+            process_tree(session.system)]
+
+
+@command("record", "write what you type from now on to FILE as a scenario",
+         args=(Arg("file", TEXT, "the scenario to write, e.g. mine.kms"),),
+         details="Failed commands are written commented out. 'record stop' ends it; "
+                 "'kmshell run FILE' replays it.", when_halted=True, meta=True,
+         examples=("record mine.kms", "record stop"))
+def record(session, cmd):
+    if session.recorder is not None:
+        raise KmsError(f"already recording to {session.recorder.path}",
+                       hint="type 'record stop' first")
+    try:
+        session.recorder = Recorder(cmd["file"])
+    except OSError as error:
+        raise KmsError(f"cannot write {cmd['file']}: {error.strerror or error}",
+                       col=cmd.col("file")) from None
+    return [Text(f"recording to {cmd['file']}; 'record stop' ends it")]
+
+
+@command("record stop", "stop recording", when_halted=True, meta=True)
+def record_stop(session, cmd):
+    if session.recorder is None:
+        raise KmsError("not recording", hint="start with: record FILE")
+    recorder, session.recorder = session.recorder, None
+    recorder.close()
+    return [Text(f"recorded {recorder.lines} line(s) to {recorder.path}")]
+
+
+@command("export", "save this session's transcript, with colours, as HTML or SVG",
+         args=(Arg("format", choice("html", "svg"), "html or svg"),
+               Arg("file", TEXT, "where to write it")),
+         when_halted=True, meta=True, examples=("export html lab1.html", "export svg slide.svg"))
+def export(session, cmd):
+    console = session.console
+    if console is None or not console.record:
+        raise KmsError("there is no transcript to export here",
+                       hint="export works in the interactive shell; for a scenario use "
+                       "kmshell run FILE --export-html OUT")
+    try:
+        if cmd["format"] == "html":
+            console.save_html(cmd["file"], clear=False)
+        else:
+            console.save_svg(cmd["file"], clear=False, title="kmshell")
+    except OSError as error:
+        raise KmsError(f"cannot write {cmd['file']}: {error.strerror or error}",
+                       col=cmd.col("file")) from None
+    return [Text(f"transcript written to {cmd['file']}")]
+
+
+@command("seed", "seed the model's random choices: this machine and every later boot",
+         args=(Arg("n", NUMBER, "the seed"),), examples=("seed 7",))
+def seed(session, cmd):
+    session.reseed(cmd["n"])
+    return []

@@ -96,6 +96,7 @@ class CommandSpec:
     details: str = ""  # a paragraph for `help CMD`
     examples: tuple[str, ...] = ()
     when_halted: bool = False  # allowed after a bugcheck (inspection commands)
+    meta: bool = False  # acts on the session, not the machine: kept out of history and replay
 
     @property
     def noun(self) -> str:

@@ -46,6 +46,7 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
         input=input,
         output=output,
     )
+    session.console = console  # `export` saves what this console recorded
     console.print(BANNER)
     while not session.quit_requested:
         message = [("class:prompt.halted", "kmshell (halted)> ")] if session.system.halted \

@@ -80,9 +80,9 @@ def test_tab_completes_a_command_name():
 
 
 def test_quit_command_ends_the_loop():
-    code, _, session = type_into_repl("quit" + ENTER + "ps" + ENTER)
-    assert code == 0
-    assert [h.line for h in session.history] == ["quit"]
+    code, out, session = type_into_repl("quit" + ENTER + "ps" + ENTER)
+    assert code == 0 and session.quit_requested
+    assert "explorer.exe" not in out  # the ps after quit never ran
 
 
 def _completions(text: str, session: Session | None = None) -> list[str]:
@@ -121,3 +121,14 @@ def test_toolbar_shows_tick_irql_and_halted_state():
     session.execute("process kill wininit.exe")
     halted = "".join(text for _, text in toolbar_text(session.system))
     assert "HALTED 0xEF CRITICAL_PROCESS_DIED" in halted
+
+
+def test_export_svg_in_the_shell_saves_what_was_shown(tmp_path):
+    path = tmp_path / "slide.svg"
+    session = Session()
+    console = make_console(no_color=False, file=io.StringIO(), width=100, record=True)
+    with create_pipe_input() as pipe:
+        pipe.send_text("ps" + ENTER + f"export svg {path}" + ENTER + CTRL_D)
+        run_repl(session, console, history=InMemoryHistory(), input=pipe, output=DummyOutput())
+    svg = path.read_text()
+    assert svg.startswith("<svg") and "explorer.exe" in svg

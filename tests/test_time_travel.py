@@ -1,0 +1,123 @@
+"""undo, goto, save/load and record: every way back gives exactly the state a fresh replay
+of the same commands gives."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kmshell.scenario import Replay, load_scenario
+from kmshell.session import Session
+
+STATE_CHANGERS = [
+    "process create a.exe", "process create b.exe --threads 2 --program \"inc x 3; exit\"",
+    "step", "step 3", "run --max 20", "process crash a.exe", "thread create explorer.exe",
+    "mutex create M", "process create m.exe --program \"acquire M; compute 2; release M\"",
+    "process kill b.exe", "boot --cpus 1", "process crash System", "reboot", "ps", "procss",
+]
+
+
+def state(session: Session) -> dict:
+    return session.system.to_json()
+
+
+def fresh(lines: list[str]) -> Session:
+    session = Session()
+    for line in lines:
+        session.execute(line)
+    return session
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(STATE_CHANGERS), min_size=1, max_size=10), st.data())
+def test_goto_n_equals_typing_only_the_first_n_commands(lines, data):
+    session = fresh(lines)
+    n = data.draw(st.integers(0, len(lines)))
+    session.execute(f"goto {n}")
+    assert state(session) == state(fresh(lines[:n]))
+    assert session.lines() == lines[:n]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(STATE_CHANGERS), min_size=1, max_size=10))
+def test_undo_removes_the_last_state_changing_command_and_the_queries_after_it(lines):
+    session = fresh(lines)
+    changed = [i for i, entry in enumerate(session.history) if entry.changed]
+    outcome = session.execute("undo")
+    if not changed:
+        assert "nothing to undo" in outcome.error.message
+        return
+    assert state(session) == state(fresh(lines[:changed[-1]]))
+
+
+def test_undo_works_after_a_bugcheck():
+    session = fresh(["process create a.exe", "process crash System"])
+    assert session.system.halted
+    assert session.execute("undo").ok
+    assert not session.system.halted
+    assert any(p.image == "a.exe" for p in session.system.live_processes())
+
+
+def test_save_then_load_restores_the_same_state(tmp_path):
+    session = fresh(["boot --cpus 1", "process create a.exe --threads 2", "step 5"])
+    path = tmp_path / "lab.json"
+    assert session.execute(f"save {path}").ok
+    other = Session()
+    assert other.execute(f"load {path}").ok
+    assert state(other) == state(session) and other.lines() == session.lines()
+
+
+def test_save_writes_atomically_leaving_no_temporary_file(tmp_path):
+    fresh(["step"]).execute(f"save {tmp_path / 'lab.json'}")
+    assert [p.name for p in tmp_path.iterdir()] == ["lab.json"]
+
+
+def test_load_refuses_a_damaged_file_and_keeps_the_current_session(tmp_path):
+    path = tmp_path / "lab.json"
+    fresh(["process create a.exe", "step 2"]).execute(f"save {path}")
+    data = json.loads(path.read_text())
+    data["state"]["tick"] = 99
+    path.write_text(json.dumps(data))
+    session = fresh(["process create keep.exe"])
+    before = state(session)
+    outcome = session.execute(f"load {path}")
+    assert "is damaged" in outcome.error.message
+    assert state(session) == before
+
+
+def test_load_refuses_a_file_from_a_newer_version(tmp_path):
+    path = tmp_path / "lab.json"
+    fresh(["step"]).execute(f"save {path}")
+    data = json.loads(path.read_text())
+    data["version"] = 99
+    path.write_text(json.dumps(data))
+    outcome = Session().execute(f"load {path}")
+    assert "saved by a newer kmshell (format version 99)" in outcome.error.message
+
+
+def test_load_of_something_else_says_what_is_wrong(tmp_path):
+    path = tmp_path / "notes.json"
+    path.write_text("[1, 2]")
+    assert "not a kmshell save file" in Session().execute(f"load {path}").error.message
+    assert "no such file" in Session().execute(f"load {tmp_path / 'x.json'}").error.message
+
+
+def test_recorded_session_replays_to_the_same_state(tmp_path):
+    path = tmp_path / "mine.kms"
+    session = Session()
+    for line in (f"record {path}", "process create a.exe", "procss list", "step 3",
+                 "mutex create M", "record stop", "step 9"):
+        session.execute(line)
+    text = path.read_text()
+    assert "# failed: procss list" in text and "record" not in text.split("\n", 2)[2]
+    replayed = Session()
+    result = Replay(load_scenario(path), replayed).run()
+    assert result.failures == []
+    assert state(replayed) == state(fresh(["process create a.exe", "step 3", "mutex create M"]))
+
+
+def test_history_and_meta_commands_are_not_replayed_by_undo():
+    session = fresh(["process create a.exe", "history", "save /dev/null"])
+    assert session.lines() == ["process create a.exe"]
