@@ -92,8 +92,8 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
             "schema": JSON_SCHEMA_VERSION,
             "scenario": scenario.path,
             "title": scenario.title,
-            "expectations": {"total": result.expectations,
-                             "failed": [str(f) for f in result.failures]},
+            "expectations": {"total": result.expectations, "passed": result.passed,
+                             "failures": [str(f) for f in result.failures]},
             "state": session.system.to_json(),
             "events": [e.to_json() for e in session.system.log],
         }, indent=2))
@@ -106,7 +106,8 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 
 @main.command()
 @click.argument("files", nargs=-1, required=True)
-def check(files: tuple[str, ...]) -> None:
+@click.option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")
+def check(files: tuple[str, ...], junit: str | None) -> None:
     """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...)."""
     scenarios = []
     malformed = False
@@ -118,17 +119,39 @@ def check(files: tuple[str, ...]) -> None:
             malformed = True
     if malformed:
         sys.exit(2)
-    passed = failed = 0
-    for scenario in scenarios:
-        result = Replay(scenario, Session(), stop_at_first_failure=True).run()
+    results = [Replay(scenario, Session(), stop_at_first_failure=True).run()
+               for scenario in scenarios]
+    for result in results:
         if result.ok:
-            passed += 1
-            click.echo(f"ok   {scenario.path} ({result.expectations} expectations)")
+            click.echo(f"ok   {result.path} ({result.expectations} expectations)")
         else:
-            failed += 1
             click.echo(f"FAIL {result.failures[0]}")
-    click.echo(f"{passed} passed, {failed} failed")
+    if junit:
+        _write_junit(junit, results)
+    failed = sum(1 for r in results if not r.ok)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(0 if failed == 0 else 1)
+
+
+def _write_junit(path: str, results) -> None:
+    """One <testcase> per scenario file, with its first failure as the <failure>."""
+    from xml.etree import ElementTree
+
+    failed = sum(1 for r in results if not r.ok)
+    suite = ElementTree.Element("testsuite", name="kmshell scenarios", tests=str(len(results)),
+                                failures=str(failed), errors="0")
+    for result in results:
+        case = ElementTree.SubElement(suite, "testcase", classname="kmshell.scenarios",
+                                      name=Path(result.path).stem, file=result.path)
+        case.set("assertions", str(result.expectations))
+        if not result.ok:
+            failure = ElementTree.SubElement(case, "failure", message=str(result.failures[0]))
+            failure.text = "\n".join(str(f) for f in result.failures)
+    try:
+        ElementTree.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    except OSError as error:
+        click.echo(f"cannot write {path}: {error.strerror or error}", err=True)
+        sys.exit(2)
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,29 @@ def test_run_export_html_saves_the_transcript(tmp_path):
     assert result.exit_code == 0
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and "process crash notepad.exe" in html
+
+
+def test_json_output_has_exactly_the_keys_the_schema_documents():
+    doc = (ROOT / "docs" / "state-schema.md").read_text()
+    tables = doc.split("`state`:")
+    top_doc = set(re.findall(r"^\| `(\w+)` \|", tables[0], flags=re.MULTILINE))
+    state_doc = set(re.findall(r"^\| `(\w+)` \|", tables[1], flags=re.MULTILINE))
+    data = json.loads(invoke("run", FIRST, "--json").output)
+    assert set(data) == top_doc
+    assert set(data["state"]) == state_doc
+    assert set(data["expectations"]) == {"total", "passed", "failures"}
+
+
+def test_check_junit_report_has_a_testcase_per_scenario_and_the_failure(tmp_path):
+    from xml.etree import ElementTree
+
+    bad = tmp_path / "bad.kms"
+    bad.write_text("expect system cpus == 3\n")
+    report = tmp_path / "report.xml"
+    result = invoke("check", FIRST, str(bad), "--junit", str(report))
+    assert result.exit_code == 1
+    suite = ElementTree.parse(report).getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert cases["01-user-and-kernel-mode"].find("failure") is None
+    assert "expected system cpus == 3, got 2" in cases["bad"].find("failure").get("message")

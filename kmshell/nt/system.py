@@ -505,4 +505,13 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers):
                  ]}
                 for p in self.processes.values()
             ],
+            "variables": {v.name: {"value": v.value, "stores": v.version,
+                                   "lost_updates": v.lost_updates}
+                          for v in self.variables.values()},
+            "deadlocks": [[t.tid for t in cycle] for cycle in self.deadlocks],
+            "drivers": [d.name for d in self.drivers.values()],
+            "callbacks": [{"number": c.number, "kind": c.kind, "driver": c.driver.name,
+                           "calls": c.calls} for c in self.callbacks],
+            "work_items": [{"number": i.number, "driver": i.driver, "done": i.done}
+                           for i in self.work_items],
         }
