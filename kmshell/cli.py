@@ -10,6 +10,7 @@ import click
 
 from kmshell import __version__
 from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
+from kmshell.scenario.control import delayed, step_by_key
 from kmshell.session import Session
 from kmshell.views.console import make_console
 
@@ -60,27 +61,31 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
 
 @main.command()
 @click.argument("file")
-@click.option("--step", is_flag=True, help="Wait for Enter before each command.")
+@click.option("--step", is_flag=True,
+              help="Before each command wait for a key: Enter or space runs it, b steps back, "
+                   "q quits.")
 @click.option("--no-color", is_flag=True, help="Plain text, no colours.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print only the final state and event log as JSON.")
 @click.option("--export-html", "export_html", metavar="OUT",
               help="Also save the transcript, with colours, as HTML.")
+@click.option("--delay", type=click.FloatRange(0, 60), default=0, metavar="SECONDS",
+              help="Play unattended, waiting this long before each command.")
 @click.pass_context
 def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool,
-        export_html: str | None) -> None:
+        export_html: str | None, delay: float) -> None:
     """Replay a scenario FILE (a path, or a bundled name such as 01)."""
     scenario = _load(file)
     no_color = no_color or ctx.obj.get("no_color", False)
     console = None if as_json else make_console(no_color=no_color, record=bool(export_html))
-    wait = None
+    control = None
     if step and _interactive() and not as_json:
-        def wait(prompt: str) -> None:
-            click.prompt(f"[{prompt}] Enter to continue", default="", show_default=False,
-                         prompt_suffix=" ")
+        control = step_by_key
+    elif delay and not as_json:
+        control = delayed(delay)
     session = Session()
     session.console = console
-    result = Replay(scenario, session, console=console, wait=wait).run()
+    result = Replay(scenario, session, console=console, control=control).run()
     if export_html and console is not None:
         try:
             console.save_html(export_html, clear=False)

@@ -4,12 +4,15 @@ of the same commands gives."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmshell.scenario import Replay, load_scenario
 from kmshell.session import Session
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 STATE_CHANGERS = [
     "process create a.exe", "process create b.exe --threads 2 --program \"inc x 3; exit\"",
@@ -121,3 +124,28 @@ def test_recorded_session_replays_to_the_same_state(tmp_path):
 def test_history_and_meta_commands_are_not_replayed_by_undo():
     session = fresh(["process create a.exe", "history", "save /dev/null"])
     assert session.lines() == ["process create a.exe"]
+
+
+def _scripted(*answers: str):
+    queue = list(answers)
+    return lambda prompt: queue.pop(0) if queue else "next"
+
+
+def test_stepping_back_in_a_replay_undoes_the_last_command_and_offers_it_again():
+    scenario = load_scenario(SCENARIOS / "02-processes-and-threads.kms")
+    straight = Session()
+    Replay(scenario, straight).run()
+    stepped = Session()
+    # run two commands, step back over the second, then run the rest
+    result = Replay(scenario, stepped, control=_scripted("next", "next", "next", "back",
+                                                         "back")).run()
+    assert result.failures == []
+    assert state(stepped) == state(straight)
+    assert stepped.lines() == straight.lines()
+
+
+def test_quitting_a_replay_stops_before_the_next_command():
+    session = Session()
+    Replay(load_scenario(SCENARIOS / "01-user-and-kernel-mode.kms"), session,
+           control=_scripted("next", "quit")).run()
+    assert session.lines() == ["boot --cpus 2"]

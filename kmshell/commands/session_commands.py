@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich import box
 from rich.table import Table
 from rich.text import Text
@@ -9,7 +11,7 @@ from rich.text import Text
 from kmshell import savefile
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
-from kmshell.language.spec import COMMAND, NUMBER, TEXT, Arg, choice
+from kmshell.language.spec import COMMAND, NUMBER, TEXT, Arg, Opt, choice
 from kmshell.recorder import Recorder
 from kmshell.views.help import help_detail, help_overview
 from kmshell.views.ke import analyze
@@ -178,3 +180,27 @@ def export(session, cmd):
 def seed(session, cmd):
     session.reseed(cmd["n"])
     return []
+
+
+@command("replay", "play a scenario into this session, as kmshell run does",
+         args=(Arg("file", TEXT, "a .kms file, or a bundled name such as 03"),),
+         options=(Opt("step", None, "wait for a key before each command (b: back, q: quit)"),),
+         details="Its commands join this session's history, so undo and goto reach them.",
+         meta=True, examples=("replay 03", "replay mine.kms --step"))
+def replay(session, cmd):
+    from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
+    from kmshell.scenario.control import step_by_key
+
+    if session.console is None:
+        raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
+    path = Path(cmd["file"])
+    if not path.exists():
+        path = catalog.find(cmd["file"]) or path
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as error:
+        raise KmsError(str(error), col=cmd.col("file")) from None
+    control = step_by_key if cmd["step"] else None
+    result = Replay(scenario, session, console=session.console, control=control).run()
+    return [Text(f"{scenario.path}: {result.passed} of {result.expectations} expectation(s) "
+                 "held" + ("" if result.ok else f"; {len(result.failures)} failure(s)"))]

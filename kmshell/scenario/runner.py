@@ -65,12 +65,13 @@ def _fold(text: str) -> str:
 class Replay:
     def __init__(self, scenario: Scenario, session: Session, *, console: Console | None = None,
                  stop_at_first_failure: bool = False,
-                 wait: Callable[[str], None] | None = None):
+                 control: Callable[[str], str] | None = None):
         self.scenario = scenario
         self.session = session
         self.console = console  # None: headless, as `kmshell check`
         self.stop_at_first_failure = stop_at_first_failure
-        self.wait = wait  # called before each command and at `pause` when stepping
+        # Asked before each command and at `pause`; answers "next", "back" or "quit".
+        self.control = control
         self.result = Result(scenario.path, scenario.title)
         self.last: Outcome | None = None
 
@@ -86,19 +87,34 @@ class Replay:
 
     def run(self) -> Result:
         steps = self.scenario.steps
-        for index, step in enumerate(steps):
+        index = 0
+        done: list[tuple[int, int]] = []  # per command run: (its step index, history before it)
+        while index < len(steps):
+            step = steps[index]
+            if step.kind == "command" and self.control is not None:
+                action = self.control(f"next: {step.text.strip()}")
+                if action == "quit":
+                    break
+                if action == "back" and done:
+                    index, kept = done.pop()
+                    self.session.rebuild(self.session.lines()[:kept])
+                    self._print(Text(f"↶ back to before line {steps[index].number}: "
+                                     f"{steps[index].text.strip()}", style="dim"))
+                    continue
+            if step.kind == "command":
+                done.append((index, len(self.session.history)))
             following = steps[index + 1] if index + 1 < len(steps) else None
             handler = getattr(self, "_" + step.kind.replace("-", "_"))
-            handler(step, following)
+            if handler(step, following) == "quit":
+                break
             if self.result.failures and self.stop_at_first_failure:
                 break
+            index += 1
         return self.result
 
     # ---------------------------------------------------------------- line kinds
 
     def _command(self, step: Step, following: Step | None) -> None:
-        if self.wait is not None:
-            self.wait(f"next: {step.text.strip()}")
         self._print(Text(PROMPT + step.text.strip(), style="bold"))
         outcome = self.session.execute(step.text)
         self.last = outcome
@@ -113,9 +129,10 @@ class Replay:
         self._print(Panel(Text(step.argument), border_style="cyan", title="say",
                           title_align="left"))
 
-    def _pause(self, step: Step, following) -> None:
-        if self.wait is not None:
-            self.wait("paused")
+    def _pause(self, step: Step, following) -> str | None:
+        if self.control is not None:
+            return self.control("paused")
+        return None
 
     def _seed(self, step: Step, following) -> None:
         self.session.execute(f"seed {step.seed}")  # through the session, so undo replays it

@@ -132,3 +132,10 @@ def test_export_svg_in_the_shell_saves_what_was_shown(tmp_path):
         run_repl(session, console, history=InMemoryHistory(), input=pipe, output=DummyOutput())
     svg = path.read_text()
     assert svg.startswith("<svg") and "explorer.exe" in svg
+
+
+def test_replay_plays_a_scenario_into_the_session_and_undo_reaches_its_commands():
+    _, out, session = type_into_repl("replay 03" + ENTER + "undo" + ENTER + CTRL_D)
+    assert "6 of 6 expectation(s) held" in out
+    assert session.lines()[:2] == ["boot --cpus 1", "view quiet"]
+    assert session.lines()[-1] != "run"  # undo took back the scenario's last run

@@ -1,0 +1,33 @@
+"""How a replay is paced: one key per command in --step, or a fixed delay."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+STEP_KEYS = {"\r": "next", "\n": "next", " ": "next", "b": "back", "q": "quit"}
+
+
+def step_by_key(prompt: str) -> str:
+    """--step: one key decides — Enter or space runs the command, b goes back, q quits."""
+    click.echo(f"[{prompt}]  Enter/space: run · b: back · q: quit ", nl=False)
+    while True:
+        try:
+            key = click.getchar()
+        except (KeyboardInterrupt, EOFError):
+            key = "q"
+        action = STEP_KEYS.get(key.lower())
+        if action:
+            click.echo()
+            return action
+
+
+def delayed(seconds: float):
+    """--delay: play unattended, waiting before each command."""
+
+    def control(prompt: str) -> str:
+        time.sleep(seconds)
+        return "next"
+
+    return control
