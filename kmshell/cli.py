@@ -170,3 +170,38 @@ def scenarios() -> None:
     for path, title in entries:
         click.echo(f"{path.stem:<{width}}  {title}")
     click.echo("\nreplay one with: kmshell run NAME (e.g. kmshell run 01)")
+
+
+@main.command()
+@click.argument("topic", type=click.Choice(["scheduling"]))
+@click.option("--seed", type=int, default=0, show_default=True, help="Which problem.")
+@click.option("--answers", "show_answers", is_flag=True,
+              help="Show the worked solution, derived from the model.")
+def quiz(topic: str, seed: int, show_answers: bool) -> None:
+    """A generated exercise on TOPIC: answer each `?`; the model grades it.
+
+    Answers are read one per line from the terminal, or from standard input when it is a
+    pipe (for auto-grading). The same seed gives the same problem on every machine.
+    """
+    from kmshell.quiz import TOPICS, grade
+
+    problem = TOPICS[topic](seed)
+    click.echo("\n".join(problem.text))
+    if show_answers:
+        click.echo("\n".join(problem.reasons))
+        return
+    given = []
+    for question in problem.questions:
+        if sys.stdin.isatty():
+            given.append(click.prompt(f"{question}: ?", prompt_suffix=" "))
+        else:
+            line = sys.stdin.readline().strip()
+            given.append(line)
+            click.echo(f"{question}: ? {line or '(no answer)'}")
+    marks = grade(problem, given)
+    for question, ok, answer in zip(problem.questions, marks, problem.answers, strict=True):
+        click.echo(f"{'✓' if ok else '✗'} {question}: {answer}")
+    click.echo(f"{sum(marks)} of {len(marks)} right"
+               + ("" if all(marks) else f" — kmshell quiz {topic} --seed {seed} --answers "
+                  "shows why"))
+    sys.exit(0 if all(marks) else 1)

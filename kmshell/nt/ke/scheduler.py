@@ -140,11 +140,11 @@ class Scheduler:
     def _quantum_end(self, cpu: Processor, thread: Thread) -> None:
         if self.dispatcher.highest_priority() >= thread.priority:
             self._ready(thread)
-            cpu.current_thread = cpu.idle_thread
             self.emit("Ke", "quantum-end", f"{thread.label} used up its quantum; another thread "
                       f"of priority {thread.priority} is ready, so it goes to the back of the "
                       "queue", "Round robin: threads of equal priority take turns, one quantum "
                       "each.", cpu=cpu.number, irql=Irql.DISPATCH_LEVEL)
+            self._switch(cpu, self.dispatcher.pop(), "")
         else:
             thread.quantum = QUANTUM_TICKS
 
