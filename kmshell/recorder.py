@@ -11,7 +11,7 @@ class Recorder:
         self.path = Path(path)
         self.file: TextIO = self.path.open("w", encoding="utf-8")
         self.file.write("title Recorded session\n# Written by kmshell's record command; failed "
-                        "commands are commented out.\n")
+                        "commands and expectations are commented out.\n")
         self.file.flush()
         self.lines = 0
 
@@ -21,6 +21,13 @@ class Recorder:
             self.file.write(line + "\n")
         else:
             self.file.write(f"# failed: {line}\n#   {outcome.error.message}\n")
+        self.file.flush()
+        self.lines += 1
+
+    def write_directive(self, line: str, held: bool) -> None:
+        """say, expect and the other directives are kept as typed; an expectation that did
+        not hold is commented out, so the recording replays cleanly."""
+        self.file.write(line + "\n" if held else f"# failed: {line}\n")
         self.file.flush()
         self.lines += 1
 

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from kmshell.errors import KmsError
 from kmshell.scenario.queries import compare, show
-from kmshell.scenario.script import Scenario, Step
+from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
 from kmshell.session import Outcome, Session
 from kmshell.views.outcome import render_outcome
 
@@ -183,3 +183,22 @@ class Replay:
         else:
             shown = text if len(text) <= 160 else text[:157] + "..."
             self._fail(step, f"expected output containing '{step.argument}', got: {shown}")
+
+
+def run_directive(session: Session, line: str, last: Outcome | None, console: Console) -> bool:
+    """In the shell: carry out a scenario directive typed at the prompt (say, expect, seed,
+    title, pause) against the last command's outcome. False when the line is not one."""
+    words = line.split()
+    if not words or words[0].lower() not in DIRECTIVES:
+        return False
+    try:
+        scenario = parse_scenario(line, "<shell>")
+    except ScenarioError as error:
+        console.print(Text(str(error).removeprefix("<shell>:1:"), style="red"))
+        return True
+    replay = Replay(scenario, session, console=console)
+    replay.last = last
+    result = replay.run()
+    if session.recorder is not None:
+        session.recorder.write_directive(line.strip(), result.ok)
+    return True

@@ -9,6 +9,7 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from rich.console import Console
 
+from kmshell.scenario.runner import run_directive
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
 from kmshell.shell.keys import key_bindings
@@ -48,6 +49,7 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
     )
     session.console = console  # `export` saves what this console recorded
     console.print(BANNER)
+    last = None  # the last command's outcome, for `expect` typed at the prompt
     while not session.quit_requested:
         message = [("class:prompt.halted", "kmshell (halted)> ")] if session.system.halted \
             else [("class:prompt", "kmshell> ")]
@@ -57,6 +59,9 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
             continue
         except EOFError:
             break
-        for part in render_outcome(session.execute(line), session.settings):
+        if run_directive(session, line, last, console):
+            continue
+        last = session.execute(line)
+        for part in render_outcome(last, session.settings):
             console.print(part)
     return 0

@@ -139,3 +139,21 @@ def test_replay_plays_a_scenario_into_the_session_and_undo_reaches_its_commands(
     assert "6 of 6 expectation(s) held" in out
     assert session.lines()[:2] == ["boot --cpus 1", "view quiet"]
     assert session.lines()[-1] != "run"  # undo took back the scenario's last run
+
+
+def test_directives_typed_at_the_prompt_check_the_last_command_and_are_recorded(tmp_path):
+    path = tmp_path / "mine.kms"
+    keys = (f"record {path}" + ENTER + "process create a.exe" + ENTER
+            + "expect process a.exe state == Active" + ENTER
+            + "expect output NtCreateUserProcess" + ENTER
+            + "say a.exe is running" + ENTER + "expect system cpus == 7" + ENTER
+            + "record stop" + ENTER + CTRL_D)
+    _, out, _ = type_into_repl(keys)
+    assert "✓ process a.exe state == Active" in out
+    assert "✓ output contains 'NtCreateUserProcess'" in out
+    assert "✗ <shell>:1: expected system cpus == 7, got 2" in out
+    assert "a.exe is running" in out
+    recorded = path.read_text().splitlines()
+    assert recorded[2:] == ["process create a.exe", "expect process a.exe state == Active",
+                            "expect output NtCreateUserProcess", "say a.exe is running",
+                            "# failed: expect system cpus == 7"]
