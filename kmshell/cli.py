@@ -103,9 +103,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
             "events": [e.to_json() for e in session.system.log],
         }, indent=2))
     else:
-        click.echo(f"{scenario.path}: {result.passed} of {result.expectations} "
-                      "expectation(s) held"
-                      + ("" if result.ok else f"; {len(result.failures)} failure(s)"))
+        click.echo(result.summary())
     sys.exit(0 if result.ok else 1)
 
 

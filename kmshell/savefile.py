@@ -76,7 +76,5 @@ def load(session, path: str) -> int:
     if fresh.system.to_json() != data.get("state"):
         raise KmsError(f"{path} is damaged: replaying its {len(lines)} lines does not give the "
                        "state it recorded", hint="the current session is unchanged")
-    session.initial_options = fresh.initial_options
-    session.system, session.history = fresh.system, fresh.history
-    session.settings, session.boot_options = fresh.settings, fresh.boot_options
+    session.adopt(fresh)
     return len(lines)

@@ -87,8 +87,14 @@ class Session:
                         self.initial_options.seed)
         for line in lines:
             fresh.execute(line)
-        self.system, self.history = fresh.system, fresh.history
-        self.settings, self.boot_options = fresh.settings, fresh.boot_options
+        self.adopt(fresh)
+
+    def adopt(self, other: Session) -> None:
+        """Take over another session's machine and journal (the front end's console and an
+        active recording stay)."""
+        self.initial_options = other.initial_options
+        self.system, self.history = other.system, other.history
+        self.settings, self.boot_options = other.settings, other.boot_options
 
     def undo(self, count: int) -> int:
         """Go back `count` state-changing commands (queries after them go too); returns the

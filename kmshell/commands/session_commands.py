@@ -202,5 +202,4 @@ def replay(session, cmd):
         raise KmsError(str(error), col=cmd.col("file")) from None
     control = step_by_key if cmd["step"] else None
     result = Replay(scenario, session, console=session.console, control=control).run()
-    return [Text(f"{scenario.path}: {result.passed} of {result.expectations} expectation(s) "
-                 "held" + ("" if result.ok else f"; {len(result.failures)} failure(s)"))]
+    return [Text(result.summary())]

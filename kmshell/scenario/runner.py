@@ -47,6 +47,10 @@ class Result:
     def ok(self) -> bool:
         return not self.failures
 
+    def summary(self) -> str:
+        text = f"{self.path}: {self.passed} of {self.expectations} expectation(s) held"
+        return text + ("" if self.ok else f"; {len(self.failures)} failure(s)")
+
 
 def plain_output(outcome: Outcome, session: Session) -> str:
     """The outcome as plain text with whitespace folded, for `expect output`."""
