@@ -29,6 +29,8 @@ TEMPLATES = [
     "callback register thread {name} --steps \"KeWaitForSingleObject {name}\"",
     "worker list", "driver list", "!analyze", "reboot", "help {name}", "{name} {name}",
     "!process {name}", "!thread {n}", "view quiet", "explain on", "history",
+    "undo {n}", "undo", "goto {n}", "seed {n}", "save /nonexistent/dir/x.json",
+    "load {name}", "record stop", "export html {name}", "replay {name}",
 ]
 
 line = st.builds(
