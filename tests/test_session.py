@@ -100,3 +100,24 @@ def test_a_narrow_terminal_gets_each_events_text_on_its_own_indented_lines():
     assert lines[0] == "t0 cpu0 0 PASSIVE user Ps"
     assert lines[1].startswith("  explorer.exe (PID 164) calls CreateProcess")
     assert all(len(line) <= 60 for line in lines)
+
+
+def test_irql_shows_each_processor_and_follows_a_held_spin_lock():
+    session = Session()
+    session.execute("spinlock create L")
+    session.execute("process create h.exe --program \"acquire L; compute 5; release L\"")
+    session.execute("step")
+    out = printed(session, "!irql 0")
+    assert "DISPATCH_LEVEL" in out and "no thread switches here" in out
+    assert "no processor 7" in session.execute("irql 7").error.message
+
+
+def test_semaphore_release_from_the_shell_lets_a_waiter_in():
+    session = Session()
+    session.execute("semaphore create S --count 0 --limit 1")
+    session.execute("process create w.exe --program \"wait S; compute 1; exit\"")
+    session.execute("step")
+    waiter = session.system.processes[172].threads[0]
+    assert waiter.state.name == "Waiting"
+    session.execute("semaphore release S")
+    assert waiter.state.name in ("Ready", "Running")

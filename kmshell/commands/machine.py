@@ -6,7 +6,13 @@ from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NUMBER, Arg, Opt
 from kmshell.nt.system import MAX_CPUS
-from kmshell.views.ke import cpu_table, status_panel, timeline_table
+from kmshell.views.ke import (
+    cpu_table,
+    irql_table,
+    processor_detail,
+    status_panel,
+    timeline_table,
+)
 from kmshell.views.ps import process_tree
 
 
@@ -69,3 +75,27 @@ def status(session, cmd):
          examples=("timeline", "timeline --last 60"), when_halted=True)
 def timeline(session, cmd):
     return [timeline_table(session.system, max(1, cmd["last"]))]
+
+
+@command("irql", "the current IRQL of each processor, or of one",
+         args=(Arg("cpu", NUMBER, "a processor number", optional=True),), aliases=("!irql",),
+         when_halted=True, examples=("irql", "!irql 1"))
+def irql(session, cmd):
+    return [irql_table(session.system, _cpus(session, cmd))]
+
+
+@command("cpu show", "a processor's state, in the spirit of !pcr: IRQL, threads, ticks",
+         args=(Arg("cpu", NUMBER, "a processor number (default all)", optional=True),),
+         aliases=("!pcr",), when_halted=True, examples=("cpu show 0", "!pcr 1"))
+def cpu_show(session, cmd):
+    return [processor_detail(session.system, cpu) for cpu in _cpus(session, cmd)]
+
+
+def _cpus(session, cmd):
+    processors = session.system.processors
+    if cmd["cpu"] is None:
+        return processors
+    if cmd["cpu"] >= len(processors):
+        raise KmsError(f"no processor {cmd['cpu']}; this machine has CPUs 0.."
+                       f"{len(processors) - 1}", col=cmd.col("cpu"))
+    return [processors[cmd["cpu"]]]

@@ -8,7 +8,7 @@ from rich.table import Table
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NAME, NUMBER, Arg, Opt
-from kmshell.nt.ke.sync import KEvent
+from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.views.ob import directory_listing
 
 
@@ -67,7 +67,7 @@ def spinlock_create(session, cmd):
 
 
 def locks_table(system) -> Table:
-    table = Table(title="spin locks and mutexes", box=box.SIMPLE_HEAD, title_justify="left",
+    table = Table(title="locks", box=box.SIMPLE_HEAD, title_justify="left",
                   pad_edge=False)
     for column in ("name", "kind", "owner", "waiters / spins"):
         table.add_column(column)
@@ -78,10 +78,13 @@ def locks_table(system) -> Table:
         if obj.header.type_name == "Mutant":
             table.add_row(obj.header.name, "mutex", obj.owner.label if obj.owner else "free",
                           ", ".join(t.label for t in obj.waiters) or "none")
+        elif obj.header.type_name == "Semaphore":
+            table.add_row(obj.header.name, "semaphore", f"{obj.signal_state} of {obj.limit} free",
+                          ", ".join(t.label for t in obj.waiters) or "none")
     return table
 
 
-@command("lock list", "spin locks and mutexes: who owns each, who waits or spins",
+@command("lock list", "spin locks, mutexes and semaphores: who holds each, who waits or spins",
          when_halted=True)
 def lock_list(session, cmd):
     return [locks_table(session.system)]
@@ -126,3 +129,14 @@ def timer_create(session, cmd):
                                 period=cmd["period"] or 0,
                                 notification=not cmd["synchronization"])
     return _named_objects(session)
+
+
+@command("semaphore release", "give a semaphore back one unit from the shell (ReleaseSemaphore)",
+         args=(Arg("name", NAME, "semaphore name"),), examples=("semaphore release Slots",))
+def semaphore_release(session, cmd):
+    semaphore = session.system.sync_object(cmd["name"])
+    if not isinstance(semaphore, KSemaphore):
+        raise KmsError(f"{cmd['name']} is not a semaphore", col=cmd.col("name"))
+    session.system.release_semaphore(semaphore)
+    session.system.dispatch()
+    return [locks_table(session.system)]

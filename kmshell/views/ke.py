@@ -8,7 +8,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.nt.events import Event
+from kmshell.nt.constants import Irql, irql_name
+from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.system import System
 from kmshell.views.theme import irql_label, irql_style
@@ -37,6 +38,46 @@ def cpu_table(system: System) -> Table:
         table.caption = f"ready: {queue}"
         table.caption_justify = "left"
     return table
+
+
+def irql_table(system: System, processors) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("CPU", "IRQL", "name", "what may run"):
+        table.add_column(column)
+    for cpu in processors:
+        table.add_row(str(cpu.number), Text(str(cpu.irql), style=irql_style(cpu.irql)),
+                      irql_name(cpu.irql), _irql_meaning(cpu.irql))
+    return table
+
+
+def _irql_meaning(level: int) -> str:
+    if level == Irql.PASSIVE_LEVEL:
+        return "threads; everything may interrupt"
+    if level == Irql.APC_LEVEL:
+        return "no APCs on this processor"
+    if level == Irql.DISPATCH_LEVEL:
+        return "no thread switches here; no waits, no paged memory"
+    if level >= Irql.HIGH_LEVEL:
+        return "nothing: every interrupt is masked"
+    return "only interrupts above this level"
+
+
+def processor_detail(system: System, cpu) -> Table:
+    """In the spirit of !pcr / !prcb: the processor's IRQL and threads."""
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    thread = cpu.current_thread
+    rows.add_row("Processor", str(cpu.number))
+    rows.add_row("Irql", Text(f"{cpu.irql} {irql_name(cpu.irql)}", style=irql_style(cpu.irql)))
+    rows.add_row("CurrentThread", "the idle thread" if cpu.is_idle else
+                 f"{ptr(thread.header.address)} {thread.label} (priority {thread.priority})")
+    rows.add_row("IdleThread", f"{ptr(cpu.idle_thread.header.address)} (Idle process, PID 0)")
+    rows.add_row("Ticks", f"{cpu.busy_ticks} busy, {cpu.idle_ticks} idle")
+    ready = system.dispatcher.ready_threads()
+    rows.add_row("Ready (shared)", ", ".join(t.label for t in ready[:6]) + (" …" if len(ready) > 6
+                                                                           else "") or "none")
+    return rows
 
 
 PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green",
