@@ -43,10 +43,3 @@ def split_words(line: str) -> list[Word]:
         words.append(Word("".join(text), start + 1, quoted))
     return words
 
-
-def quote_word(text: str) -> str:
-    """The inverse of split_words for one word: quote it if it would not survive splitting."""
-    if text and not any(c.isspace() or c in QUOTES for c in text) and not text.startswith("#"):
-        return text
-    quote = "'" if '"' in text else '"'
-    return f"{quote}{text}{quote}"

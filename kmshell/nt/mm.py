@@ -11,8 +11,6 @@ import bisect
 from dataclasses import dataclass, field
 
 from kmshell.nt.constants import (
-    MM_HIGHEST_USER_ADDRESS,
-    MM_LOWEST_USER_ADDRESS,
     MM_SYSTEM_RANGE_START,
 )
 
@@ -47,10 +45,6 @@ class AddressSpace:
         vad = Vad(start, start + size - 1, "Private", "READWRITE", description)
         bisect.insort(self.vads, vad, key=lambda v: v.start)
         return vad
-
-
-def is_user_address(address: int) -> bool:
-    return MM_LOWEST_USER_ADDRESS <= address <= MM_HIGHEST_USER_ADDRESS
 
 
 def is_kernel_address(address: int) -> bool:

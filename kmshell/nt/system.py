@@ -54,6 +54,8 @@ MAX_CPUS = 64
 TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
 FIRST_CID = 100  # PIDs and TIDs come from one table (PspCidTable), in multiples of 4
 
+DEFAULT_USER = "student"  # who is logged on at the console of the default machine
+
 # The processes of a default boot: image, parent image, session, user, critical.
 # In real Windows csrss.exe, wininit.exe and winlogon.exe are started by per-session copies of
 # smss.exe that exit at once, and explorer.exe by userinit.exe, which exits too; the model
@@ -66,10 +68,9 @@ BOOT_PROCESSES = (
     ("lsass.exe", "wininit.exe", 0, "SYSTEM", True),
     ("csrss.exe", "smss.exe", 1, "SYSTEM", True),
     ("winlogon.exe", "smss.exe", 1, "SYSTEM", True),
-    ("explorer.exe", "winlogon.exe", 1, "student", False),
+    ("explorer.exe", "winlogon.exe", 1, DEFAULT_USER, False),
 )
 SYSTEM_WORKER_THREADS = 2
-DEFAULT_USER = "student"
 
 WHY_USER_FAULT = (
     "A fault in user mode is the process's own problem: the kernel turns it into an exception "

@@ -5,7 +5,7 @@ Every style degrades to plain text: no information is carried by colour alone.
 
 from __future__ import annotations
 
-from kmshell.nt.constants import DIRQL_MAX, DIRQL_MIN, Irql, irql_name, nt_success
+from kmshell.nt.constants import DIRQL_MAX, DIRQL_MIN, Irql, irql_name
 
 MODE_STYLE = {"U": "cyan", "K": "magenta"}
 MODE_NAME = {"U": "user", "K": "kernel"}
@@ -29,10 +29,6 @@ def irql_label(level: int) -> str:
     return f"{level} {name}" if not name.startswith("DIRQL") else f"{level} DIRQL"
 
 
-def status_style(status: int) -> str:
-    if status == 0x103:  # STATUS_PENDING
-        return "yellow"
-    return "green" if nt_success(status) else "red"
 
 
 COMPONENT_STYLE = {
