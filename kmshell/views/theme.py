@@ -1,4 +1,4 @@
-"""Colours that carry meaning, the same everywhere: mode, IRQL band, status severity.
+"""Colours that carry meaning, the same everywhere: processor mode, IRQL band, thread state.
 
 Every style degrades to plain text: no information is carried by colour alone.
 """
