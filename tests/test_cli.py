@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,16 @@ def test_check_junit_report_has_a_testcase_per_scenario_and_the_failure(tmp_path
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert cases["01-user-and-kernel-mode"].find("failure") is None
     assert "expected system cpus == 3, got 2" in cases["bad"].find("failure").get("message")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no headless Chromium here")
+def test_exported_html_opens_in_a_headless_browser_and_shows_the_transcript(tmp_path):
+    out = tmp_path / "lesson.html"
+    invoke("run", FIRST, "--export-html", str(out))
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", out.as_uri()],
+        capture_output=True, text=True, timeout=60, check=False).stdout
+    assert "kmshell&gt; process crash notepad.exe" in dom or "process crash notepad.exe" in dom
+    assert "CRITICAL_PROCESS_DIED" not in dom and "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED" in dom

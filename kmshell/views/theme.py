@@ -37,7 +37,7 @@ COMPONENT_STYLE = {
     "Ob": "bold cyan",
     "Mm": "bold magenta",
     "Io": "bold yellow",
-    "Hal": "bold white",
+    "Hal": "bold",
 }
 
 THREAD_STATE_STYLE = {
