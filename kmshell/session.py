@@ -69,8 +69,9 @@ class Session:
         self.console = None  # the front end's recording console, for `export`
 
     def boot(self, options: BootOptions) -> None:
+        """Restart the machine; its disk (registry, logs) carries over, as a disk does."""
         self.boot_options = options
-        self.system = System(options.cpus, options.minimal, options.seed)
+        self.system = System(options.cpus, options.minimal, options.seed, disk=self.system.disk)
 
     def reseed(self, seed: int) -> None:
         """`seed N`: the running machine's generator and every later boot use seed N."""

@@ -31,6 +31,11 @@ TEMPLATES = [
     "!process {name}", "!thread {n}", "view quiet", "explain on", "history",
     "undo {n}", "undo", "goto {n}", "seed {n}", "save /nonexistent/dir/x.json",
     "load {name}", "record stop", "export html {name}", "replay {name}",
+    "reg ls {name}", "reg get HKLM\\SOFTWARE {name}", "reg set HKLM\\SOFTWARE\\{name} v {n}",
+    "reg set HKLM\\X v {name} --type REG_DWORD", "reg delete HKLM\\SOFTWARE\\{name}",
+    "reg delete {name} {name}", "tx begin", "tx commit", "tx rollback",
+    "callback register registry {name} --steps DenyAccess", "log create {name}",
+    "log append {name} {name}", "log flush {name}", "log show {name}",
 ]
 
 line = st.builds(

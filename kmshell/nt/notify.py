@@ -21,7 +21,7 @@ class NotifyRoutines:
         self._require_running()
         api, limit = NOTIFY_KINDS[kind]
         taken = sum(1 for c in self.callbacks if c.kind == kind)
-        if taken >= limit:
+        if limit is not None and taken >= limit:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{api}: all {limit} {kind} "
                           "notify slots are taken; the kernel refuses more")
         self.check_program(work)
@@ -37,7 +37,7 @@ class NotifyRoutines:
             flavour = (" with PsCreateThreadNotifySubsystems" if kind == "thread"
                        else " with PsCreateProcessNotifySubsystems")
         self.emit("Ps", "callback", f"{driver.name} registers {kind} notify routine #{number} "
-                  f"({api}{flavour}): slot {taken + 1} of {limit}")
+                  f"({api}{flavour})" + (f": slot {taken + 1} of {limit}" if limit else ""))
         return routine
 
     def remove_callback(self, number: int) -> NotifyRoutine:
@@ -72,6 +72,10 @@ class NotifyRoutines:
                           + (": GUIDELINE BROKEN — keep notify routines short; every process "
                              f"creation now waits {step.count} ticks for this driver" if slow
                              else ""))
+            elif step.op == "DenyAccess":
+                self.emit("Ps", "notify-work", f"{who} returns STATUS_ACCESS_DENIED: only a "
+                          "registry callback can refuse an operation this way; here it changes "
+                          "nothing")
             elif step.op == "ExQueueWorkItem":
                 self.queue_work_item(routine.driver, routine.work, by=who)
             elif step.op == "KeWaitForSingleObject":

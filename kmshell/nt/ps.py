@@ -193,6 +193,7 @@ NOTIFY_KINDS = {
     "process": ("PsSetCreateProcessNotifyRoutineEx2", 64),
     "thread": ("PsSetCreateThreadNotifyRoutineEx", 64),
     "image": ("PsSetLoadImageNotifyRoutine", 64),
+    "registry": ("CmRegisterCallbackEx", None),  # a list ordered by altitude: no fixed limit
 }
 
 # What a notify routine may do, with the guideline each risky step breaks (from the WDK's
@@ -200,6 +201,7 @@ NOTIFY_KINDS = {
 CALLBACK_STEPS = {
     "compute": ("N", ""),
     "ExQueueWorkItem": ("", ""),
+    "DenyAccess": ("", ""),  # a registry callback refusing the operation in its pre-notify
     "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
                               "creating thread stalls until OBJECT is signaled"),
     "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "

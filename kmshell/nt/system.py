@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from dataclasses import dataclass, field
 
+from kmshell.nt.clfs import Log, LogFileSystem
+from kmshell.nt.cm import ConfigurationManager, Registry
 from kmshell.nt.constants import (
     NORMAL_PRIORITY_BASE,
     BugCheck,
@@ -49,6 +52,7 @@ from kmshell.nt.ps import (
     Thread,
     format_program,
 )
+from kmshell.nt.tm import Transaction, TransactionManager
 
 MAX_CPUS = 64
 TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
@@ -80,8 +84,18 @@ WHY_USER_FAULT = (
 
 
 
-class System(Scheduler, Synchronization, NotifyRoutines, Workers):
-    def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0):
+@dataclass
+class Disk:
+    """What survives a restart: the registry and the CLFS logs."""
+
+    registry: Registry = field(default_factory=Registry)
+    logs: dict[str, Log] = field(default_factory=dict)
+
+
+class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
+             TransactionManager, LogFileSystem):
+    def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
+                 disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:
             raise ValueError(f"--cpus must be 1..{MAX_CPUS}, got {cpus}")
         self.seed = seed
@@ -102,6 +116,10 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers):
         self.sleepers: list[tuple[int, int, Thread]] = []  # (wake tick, sequence, thread)
         self.timers: list[tuple[int, int, KTimer]] = []  # (due tick, sequence, timer)
         self.processors: list[Processor] = []
+        self.disk = disk or Disk()
+        self.registry = self.disk.registry
+        self.transaction: Transaction | None = None
+        self.transactions_started = 0
         # who ran on each processor during each recent tick: (tick, (thread or None, ...))
         self.drivers: dict[str, DriverObject] = {}  # lower-cased service name -> object
         self.callbacks: list[NotifyRoutine] = []
@@ -188,7 +206,10 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers):
                                   description)
             self.ob.insert(f"\\Driver\\{name}", driver)
             self.drivers[name.lower()] = driver
-        self.emit("Io", "boot", f"boot drivers loaded: {', '.join(self.drivers_names())}")
+            self.registry.install_service(name, image, "boot")
+        self.emit("Io", "boot", f"boot drivers loaded: {', '.join(self.drivers_names())}; "
+                  "each has its key under HKLM\\SYSTEM\\CurrentControlSet\\Services")
+        self._recover_logs()
         self.emit("Ps", "boot", "System process (PID 4) created; its threads run only in "
                   "kernel mode", "The System process owns the kernel's own threads, such as "
                   "the system worker threads; it has no user-mode address space or PEB.")
@@ -515,4 +536,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers):
                            "calls": c.calls} for c in self.callbacks],
             "work_items": [{"number": i.number, "driver": i.driver, "done": i.done}
                            for i in self.work_items],
+            "transaction": None if self.transaction is None else {
+                "number": self.transaction.number,
+                "operations": [str(op) for op in self.transaction.operations]},
+            "logs": {log.name: [{"lsn": r.lsn, "text": r.text, "flushed": r.flushed}
+                                for r in log.records] for log in self.disk.logs.values()},
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 from kmshell.commands.names import resolve_object, resolve_process, resolve_thread
 from kmshell.errors import KmsError
+from kmshell.nt.cm import RegistryError
 from kmshell.nt.constants import BugCheck, parse_irql, parse_status
 from kmshell.nt.ke.sync import SpinLock
 from kmshell.nt.system import NtError, System
@@ -72,6 +73,31 @@ def _lock(system: System, text: str):
         raise KmsError(str(error)) from None
 
 
+def _reg_key(system: System, text: str):
+    try:
+        return system.registry.open(text)
+    except RegistryError:
+        return None  # `exists == false` is a fair thing to expect
+
+
+def _reg_value(system: System, text: str):
+    path, _, name = text.rpartition("\\")
+    key = _reg_key(system, path)
+    if key is None:
+        raise KmsError(f"no registry key {path}")
+    value = key.values.get(name.upper())
+    if value is None:
+        raise KmsError(f"no value '{name}' in {key.path}")
+    return value
+
+
+def _clfs_log(system: System, text: str):
+    try:
+        return system.clfs_log(text)
+    except NtError as error:
+        raise KmsError(str(error)) from None
+
+
 def _bugcheck(system: System, _text: str):
     if system.bugcheck_info is None:
         raise KmsError("no bugcheck has happened")
@@ -126,12 +152,31 @@ NOUNS: dict[str, Noun] = {
         "cpus": Field(lambda s: len(s.processors), "number of processors"),
         "idle": Field(lambda s: s.idle, "true when nothing is running, ready or sleeping"),
         "deadlocked": Field(lambda s: bool(s.deadlocks), "true once a wait-for cycle was found"),
+        "transaction": Field(lambda s: s.transaction.number if s.transaction else "none",
+                             "the open transaction's number, or none"),
     }, "the machine"),
     "var": Noun("NAME", _variable, {
         "value": Field(lambda v: v.value, "current value"),
         "stores": Field(lambda v: v.version, "how many increments stored a value"),
         "lost-updates": Field(lambda v: v.lost_updates, "stores that overwrote another's"),
     }, "a shared variable that thread programs increment"),
+    "regkey": Noun("KEY", _reg_key, {
+        "exists": Field(lambda k: k is not None, "true when the key exists"),
+        "values": Field(lambda k: len(k.values) if k else 0, "how many values it holds"),
+        "subkeys": Field(lambda k: len(k.subkeys) if k else 0, "how many subkeys it has"),
+    }, "a registry key, e.g. HKLM\\SOFTWARE\\Lab"),
+    "regvalue": Noun("KEY\\NAME", _reg_value, {
+        "data": Field(lambda v: v.data if not isinstance(v.data, (bytes, list)) else v.show(),
+                      "the value's data"),
+        "type": Field(lambda v: v.type, "REG_SZ, REG_DWORD, ..."),
+    }, "a registry value: the key path, a backslash, the value name"),
+    "log": Noun("NAME", _clfs_log, {
+        "records": Field(lambda g: len(g.records), "records in the log"),
+        "flushed": Field(lambda g: sum(r.flushed for r in g.records),
+                         "records on stable storage"),
+        "last-lsn": Field(lambda g: g.records[-1].lsn if g.records else 0,
+                          "LSN of the last record"),
+    }, "a CLFS log"),
     "lock": Noun("NAME", _lock, {
         "owner": Field(lambda o: o.owner.tid if getattr(o, "owner", None) else "none",
                        "TID of the owner, or none"),

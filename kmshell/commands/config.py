@@ -1,0 +1,171 @@
+"""The registry, transactions and logs: reg ls|get|set|delete, tx begin|commit|rollback,
+log create|append|flush|show."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from kmshell.commands.registry import command
+from kmshell.errors import KmsError
+from kmshell.language.spec import NAME, TEXT, Arg, Kind, Opt, choice
+from kmshell.nt.cm import REG_TYPES, RegistryError, RegistryOperation, RegValue, parse_data
+
+KEY = Kind("KEY", description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
+
+
+def _key(session, cmd, name: str = "key"):
+    try:
+        return session.system.registry.open(cmd[name])
+    except RegistryError as error:
+        raise KmsError(str(error), col=cmd.col(name),
+                       hint="reg ls HKLM lists the top of the machine's registry") from None
+
+
+def key_view(key, pending: list[RegistryOperation] = ()) -> Group:
+    table = Table(title=key.path, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ("name", "type", "data"):
+        table.add_column(column, overflow="fold")
+    for sub in sorted(key.subkeys.values(), key=lambda k: k.name.upper()):
+        table.add_row(Text(sub.name + "\\", style="bold"), "key", f"{len(sub.subkeys)} subkeys, "
+                      f"{len(sub.values)} values")
+    for value in sorted(key.values.values(), key=lambda v: v.name.upper()):
+        table.add_row(value.name or "(Default)", value.type, value.show())
+    parts: list = [table]
+    if pending:
+        parts.append(Text("in the open transaction, not yet visible to others:\n"
+                          + "\n".join(f"  {op}" for op in pending), style="yellow"))
+    return Group(*parts)
+
+
+def _pending(session):
+    tx = session.system.transaction
+    return tx.operations if tx else []
+
+
+@command("reg ls", "list a registry key: its subkeys and values",
+         args=(Arg("key", KEY, "e.g. HKLM\\SYSTEM\\CurrentControlSet\\Services", optional=True,
+                   default="HKLM"),),
+         when_halted=True, examples=("reg ls HKLM\\SYSTEM\\CurrentControlSet\\Services\\pci",))
+def reg_ls(session, cmd):
+    return [key_view(_key(session, cmd), _pending(session))]
+
+
+@command("reg get", "one registry value: its type and data",
+         args=(Arg("key", KEY, "the key"), Arg("value", NAME, "the value's name")),
+         when_halted=True, examples=("reg get HKLM\\SYSTEM\\CurrentControlSet\\Services\\disk "
+                                     "Start",))
+def reg_get(session, cmd):
+    key = _key(session, cmd)
+    value = key.values.get(cmd["value"].upper())
+    if value is None:
+        names = ", ".join(v.name for v in key.values.values()) or "none"
+        raise KmsError(f"no value '{cmd['value']}' in {key.path}", col=cmd.col("value"),
+                       hint=f"values: {names}")
+    return [Text(f"{key.path}\\{value.name} = {value.show()} ({value.type})")]
+
+
+@command("reg set", "set a registry value, creating the key if needed (RegSetValueEx)",
+         args=(Arg("key", KEY, "the key"), Arg("value", NAME, "the value's name"),
+               Arg("data", TEXT, "the data; REG_MULTI_SZ parts separated by |")),
+         options=(Opt("type", choice(*REG_TYPES), "the value's type", "REG_SZ"),),
+         details="Inside a transaction (tx begin) the change waits for tx commit. Registry "
+                 "callbacks of drivers see it first and may block it.",
+         examples=("reg set HKLM\\SOFTWARE\\Lab Greeting hello",
+                   "reg set HKLM\\SOFTWARE\\Lab Count 7 --type REG_DWORD"))
+def reg_set(session, cmd):
+    try:
+        data = parse_data(cmd["type"], cmd["data"])
+    except ValueError as error:
+        raise KmsError(f"{cmd['data']!r} is not {cmd['type']} data: {error}",
+                       col=cmd.col("data")) from None
+    try:
+        session.system.registry.split(cmd["key"])
+    except RegistryError as error:
+        raise KmsError(str(error), col=cmd.col("key")) from None
+    op = RegistryOperation("set", cmd["key"], cmd["value"], RegValue(cmd["value"], cmd["type"],
+                                                                      data))
+    session.system.reg_apply(op)
+    if _exists(session, cmd["key"]):
+        return [key_view(_key(session, cmd), _pending(session))]
+    return []  # a new key inside an open transaction: it exists only after commit
+
+
+def _exists(session, path: str) -> bool:
+    try:
+        session.system.registry.open(path)
+    except RegistryError:
+        return False
+    return True
+
+
+@command("reg delete", "delete a value, or a key with everything under it",
+         args=(Arg("key", KEY, "the key"),
+               Arg("value", NAME, "the value to delete; the whole key when left out",
+                   optional=True)),
+         examples=("reg delete HKLM\\SOFTWARE\\Lab Greeting", "reg delete HKLM\\SOFTWARE\\Lab"))
+def reg_delete(session, cmd):
+    _key(session, cmd)
+    session.system.reg_apply(RegistryOperation("delete", cmd["key"], cmd["value"]))
+    return []
+
+
+@command("tx begin", "start a transaction: registry changes wait for commit (KTM)",
+         examples=("tx begin",))
+def tx_begin(session, cmd):
+    session.system.tx_begin()
+    return []
+
+
+@command("tx commit", "apply every change of the transaction, all together")
+def tx_commit(session, cmd):
+    session.system.tx_end(commit=True)
+    return []
+
+
+@command("tx rollback", "throw the transaction's changes away")
+def tx_rollback(session, cmd):
+    session.system.tx_end(commit=False)
+    return []
+
+
+@command("log create", "create a CLFS log", args=(Arg("name", NAME, "the log's name"),),
+         examples=("log create Journal",))
+def log_create(session, cmd):
+    session.system.log_create(cmd["name"])
+    return []
+
+
+@command("log append", "append a record to a log (in memory until flushed)",
+         args=(Arg("name", NAME, "the log"), Arg("text", TEXT, "the record", rest=True)),
+         examples=("log append Journal \"debit 100\"",))
+def log_append(session, cmd):
+    session.system.log_append(cmd["name"], cmd["text"])
+    return []
+
+
+@command("log flush", "write a log's records to stable storage (ClfsFlushToLsn)",
+         args=(Arg("name", NAME, "the log"),))
+def log_flush(session, cmd):
+    session.system.log_flush(cmd["name"])
+    return [log_view(session.system.clfs_log(cmd["name"]))]
+
+
+@command("log show", "a log's records with their LSNs, flushed or not",
+         args=(Arg("name", NAME, "the log"),), when_halted=True)
+def log_show(session, cmd):
+    return [log_view(session.system.clfs_log(cmd["name"]))]
+
+
+def log_view(log) -> Table:
+    table = Table(title=f"log {log.name}", box=box.SIMPLE_HEAD, title_justify="left",
+                  pad_edge=False)
+    for column in ("LSN", "record", "on disk"):
+        table.add_column(column)
+    for record in log.records:
+        table.add_row(str(record.lsn), record.text,
+                      Text("flushed", style="green") if record.flushed
+                      else Text("in memory only", style="yellow"))
+    return table
