@@ -36,6 +36,8 @@ TEMPLATES = [
     "reg delete {name} {name}", "tx begin", "tx commit", "tx rollback",
     "callback register registry {name} --steps DenyAccess", "log create {name}",
     "log append {name} {name}", "log flush {name}", "log show {name}",
+    "whoami", "login {name}", "token {name}", "sd {name}", "sd set {name} \"{name}\"",
+    "sd set \\BaseNamedObjects\\{name} \"D:(A;;GA;;;{name})\"",
 ]
 
 line = st.builds(

@@ -9,6 +9,7 @@ from kmshell.commands import (  # noqa: F401  (importing registers the commands)
     machine,
     objects,
     processes,
+    security,
     session_commands,
     sync,
 )

@@ -68,6 +68,7 @@ class ObjectHeader:
     handle_count: int = 0
     directory: Directory | None = None
     permanent: bool = False
+    security: object | None = None  # a SecurityDescriptor; None: no DACL, open to everyone
 
     @property
     def path(self) -> str:

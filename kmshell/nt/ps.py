@@ -170,6 +170,7 @@ class Process:
     base_priority: int = 8
     peb: int | None = None
     critical: bool = False  # RtlSetProcessIsCritical: its death stops the system (0xEF)
+    token: object | None = None  # the primary token (nt/se.py): who the process acts as
     command_line: str = ""
     handle_table: HandleTable = field(default_factory=HandleTable)
     threads: list[Thread] = field(default_factory=list)

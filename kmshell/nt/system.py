@@ -52,6 +52,7 @@ from kmshell.nt.ps import (
     Thread,
     format_program,
 )
+from kmshell.nt.se import USERS, token_for
 from kmshell.nt.tm import Transaction, TransactionManager
 
 MAX_CPUS = 64
@@ -117,6 +118,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.timers: list[tuple[int, int, KTimer]] = []  # (due tick, sequence, timer)
         self.processors: list[Processor] = []
         self.disk = disk or Disk()
+        self.console_user = DEFAULT_USER  # who is logged on: new processes run as them
         self.registry = self.disk.registry
         self.transaction: Transaction | None = None
         self.transactions_started = 0
@@ -238,7 +240,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         process = Process(self.ob.header("Process"), pid, image,
                           parent.pid if parent else None, session, user, subsystem, space,
                           base_priority=base_priority, critical=critical,
-                          create_tick=self.tick, command_line=image)
+                          create_tick=self.tick, command_line=image, token=token_for(user))
         if subsystem is Subsystem.Win32:
             process.peb = space.vad_for(0x0000_0090_0000).start
             for path in ("\\KnownDlls", "\\BaseNamedObjects"):
@@ -273,6 +275,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self._require_running()
         if program is not None:
             self.check_program(program)
+        if user is not None and user not in USERS:
+            raise NtError(NtStatus.STATUS_NO_SUCH_USER, f"no user named '{user}'; users: "
+                          + ", ".join(USERS))
         if parent is None:
             parent = self._default_parent()
         creator = f"{parent.image} (PID {parent.pid})" if parent else "the kernel"
@@ -285,7 +290,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         pid = self._allocate_cid()
         process = self._new_process(image, pid=pid, parent=parent,
                                     session=parent.session_id if parent else 0,
-                                    user=user or (parent.user if parent else "SYSTEM"),
+                                    user=user or (parent.user if parent else self.console_user),
                                     subsystem=subsystem, base_priority=priority)
         self.emit("Ps", "process-create", f"EPROCESS for {image} at {ptr(process.header.address)}: "
                   f"PID {pid}, parent {process.parent_pid}, session {process.session_id}, "
@@ -325,8 +330,32 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         return threads[0].tid if threads else 0
 
     def _default_parent(self) -> Process | None:
+        """The shell of whoever logged on last: the newest explorer.exe still running."""
         explorer = [p for p in self.processes.values() if p.image == "explorer.exe" and p.alive]
-        return explorer[0] if explorer else self.processes.get(4)
+        return explorer[-1] if explorer else self.processes.get(4)
+
+    def login(self, user: str) -> Process:
+        """An interactive logon: winlogon (after lsass checks the password) starts the user's
+        shell in a new session, with a token for that user."""
+        self._require_running()
+        if user not in USERS or user == "SYSTEM":
+            raise NtError(NtStatus.STATUS_NO_SUCH_USER, f"no interactive user named '{user}'; "
+                          "users: " + ", ".join(u for u in USERS if u != "SYSTEM"))
+        winlogon = next((p for p in self.processes.values()
+                         if p.image == "winlogon.exe" and p.alive), None)
+        self.console_user = user
+        session = max(p.session_id for p in self.processes.values()) + 1
+        self.emit("Se", "logon", f"lsass.exe authenticates {user}: a token with "
+                  f"{len(USERS[user][1])} group SIDs and {len(token_for(user).privileges)} "
+                  f"privileges; new logon session {session}", "Everything a user runs carries "
+                  "their token; the access checks compare its SIDs with each object's DACL.")
+        shell = self._new_process("explorer.exe", pid=self._allocate_cid(), parent=winlogon,
+                                  session=session, user=user, subsystem=Subsystem.Win32)
+        self._new_thread(shell, shell.base_priority, [Step("wait-input")],
+                         waiting=WaitReason.UserRequest, start_address="explorer.exe!wWinMain")
+        self.emit("Ps", "process-create", f"explorer.exe (PID {shell.pid}) started for {user} "
+                  f"in session {session}; new processes now start from it")
+        return shell
 
     def create_thread(self, process: Process, *, priority: int | None = None,
                       program: list[Step] | None = None, announce: bool = True) -> Thread:

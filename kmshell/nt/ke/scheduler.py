@@ -14,6 +14,9 @@ from kmshell.nt.ke.processor import Processor
 from kmshell.nt.ke.sync import KSemaphore, SpinLock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ps import TIMED_STEPS, Step, Thread
+from kmshell.nt.se import SYNCHRONIZE
+
+MODIFY_STATE = 0x0002  # EVENT_MODIFY_STATE and SEMAPHORE_MODIFY_STATE
 
 
 class Scheduler:
@@ -227,6 +230,12 @@ class Scheduler:
         if step.op == "release" and isinstance(obj, SpinLock):
             self._release_spin_lock(cpu, thread, obj)
             return "next"
+        # The first use of a named object opens a handle to it, through an access check.
+        desired = MODIFY_STATE if step.op in ("set", "release") else SYNCHRONIZE
+        if not self._open_handle(thread.process, obj, desired):
+            self._exit_thread(cpu, thread, f"opening {obj.header.name} failed with "
+                              "STATUS_ACCESS_DENIED", NtStatus.STATUS_ACCESS_DENIED)
+            return "left"
         if step.op in ("acquire", "wait"):
             return self._wait_for(cpu, thread, obj, timeout=step.count)
         if step.op == "release" and isinstance(obj, KSemaphore):
@@ -250,13 +259,13 @@ class Scheduler:
                   "A waiting thread uses no processor time; the dispatcher gives the processor "
                   "to the next ready thread.", cpu=cpu.number)
 
-    def _exit_thread(self, cpu: Processor, thread: Thread, why: str) -> None:
-        self._terminate_thread(thread, NtStatus.STATUS_SUCCESS)
+    def _exit_thread(self, cpu: Processor, thread: Thread, why: str,
+                     status: int = NtStatus.STATUS_SUCCESS) -> None:
+        self._terminate_thread(thread, status)
         self.emit("Ps", "thread-exit", f"{thread.label} exits ({why})", cpu=cpu.number)
         process = thread.process
         if not process.live_threads and process.alive:
-            self.terminate_process(process, NtStatus.STATUS_SUCCESS,
-                                   reason=" because its last thread exited")
+            self.terminate_process(process, status, reason=" because its last thread exited")
 
 
     def _wake_at(self, thread: Thread, tick: int) -> None:

@@ -23,6 +23,7 @@ from kmshell.nt.ke.sync import (
 )
 from kmshell.nt.ke.thread_state import WaitReason
 from kmshell.nt.ps import Process, Step, Thread
+from kmshell.nt.se import access_check
 
 # What each object-naming program step accepts.
 STEP_TARGETS = {
@@ -100,7 +101,6 @@ class Synchronization:
 
     def _wait_for(self, cpu: Processor, thread: Thread, obj, timeout: int = 0) -> str:
         """KeWaitForSingleObject: satisfied now, or the thread waits (at most timeout ticks)."""
-        self._open_handle(thread.process, obj)
         name = obj.header.name
         thread.wait_status = NtStatus.STATUS_WAIT_0
         if isinstance(obj, KMutant):
@@ -250,10 +250,22 @@ class Synchronization:
                 return
             chain.append(thread)
 
-    def _open_handle(self, process: Process, obj) -> None:
-        """The first time a process names an object, it opens a handle to it (OpenEvent...)."""
-        if not any(e.object is obj for e in process.handle_table.entries.values()):
-            process.handle_table.insert(obj, 0x1F0003)  # EVENT_ALL_ACCESS / MUTANT_ALL_ACCESS
+    def _open_handle(self, process: Process, obj, desired: int) -> bool:
+        """The first time a process names an object it opens a handle (OpenEvent...): the
+        security reference monitor checks the process's token against the object's DACL."""
+        if any(e.object is obj for e in process.handle_table.entries.values()):
+            return True
+        granted, mask, why = access_check(obj.header.security, process.token, desired,
+                                          obj.header.type_name)
+        if obj.header.security is not None:
+            self.emit("Se", "access-check", f"{process.image} (as {process.token.user}) opens "
+                      f"{obj.header.path} for {desired:#x}: "
+                      f"{'granted ' + hex(mask) if granted else 'DENIED'} — {why}",
+                      "SeAccessCheck walks the DACL in order: a deny ACE for a wanted right "
+                      "ends the check; allow ACEs add rights until all are granted.")
+        if granted:
+            process.handle_table.insert(obj, mask)
+        return granted
 
 
 

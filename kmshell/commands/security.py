@@ -1,0 +1,102 @@
+"""The security reference monitor: whoami, login, token (!token), sd (!sd), sd set."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from kmshell.commands.names import resolve_object, resolve_process
+from kmshell.commands.registry import command
+from kmshell.errors import KmsError
+from kmshell.language.spec import NAME, OBJECT_PATH, PROCESS, TEXT, Arg
+from kmshell.nt.se import USERS, SddlError, parse_sddl, sid_name, token_for
+from kmshell.views.ps import process_tree
+
+
+def token_view(token, title: str) -> Group:
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table.add_column("what")
+    table.add_column("SID or name")
+    table.add_column("")
+    table.add_row("User", token.sid, sid_name(token.sid))
+    for sid in token.groups:
+        table.add_row("Group", sid, sid_name(sid))
+    for privilege in token.privileges:
+        table.add_row("Privilege", privilege, "")
+    return Group(table)
+
+
+def sd_view(obj) -> Group:
+    sd = obj.header.security
+    lines = [Text(f"{obj.header.path}  ({obj.header.type_name})", style="bold")]
+    if sd is None:
+        lines.append(Text("no security descriptor: no DACL, so every access is allowed"))
+        return Group(*lines)
+    lines.append(Text(f"SDDL: {sd}"))
+    if sd.owner:
+        lines.append(Text(f"Owner: {sid_name(sd.owner)}"))
+    if sd.dacl is None:
+        lines.append(Text("no DACL: every access is allowed"))
+    elif not sd.dacl:
+        lines.append(Text("empty DACL: nobody gets any access"))
+    for number, ace in enumerate(sd.dacl or (), start=1):
+        lines.append(Text(f"  ACE {number}: {'allow' if ace.allow else 'deny '} "
+                          f"{ace.mask:#010x} to {sid_name(ace.sid)}",
+                          style="green" if ace.allow else "red"))
+    return Group(*lines)
+
+
+@command("whoami", "who is logged on: the token new processes get", when_halted=True)
+def whoami(session, cmd):
+    user = session.system.console_user
+    return [token_view(token_for(user), f"logged on: {user}")]
+
+
+@command("login", "log on as another user: a new session with its own explorer.exe",
+         args=(Arg("user", NAME, "student or teacher"),),
+         details="Users: student (Users), teacher (Administrators). Processes created "
+                 "afterwards start from the new explorer.exe and carry its token.",
+         examples=("login teacher",))
+def login(session, cmd):
+    if cmd["user"] not in USERS:
+        raise KmsError(f"no user named '{cmd['user']}'", col=cmd.col("user"),
+                       hint="users: " + ", ".join(u for u in USERS if u != "SYSTEM"))
+    shell = session.system.login(cmd["user"])
+    return [process_tree(session.system, highlight={shell.pid})]
+
+
+@command("token", "a process's token: user SID, groups, privileges",
+         args=(Arg("p", PROCESS, "PID or image name"),), aliases=("!token",),
+         when_halted=True, examples=("token explorer.exe", "!token 4"))
+def token(session, cmd):
+    process = resolve_process(session.system, cmd["p"], cmd.col("p"))
+    return [token_view(process.token, f"token of {process.image} ({process.pid})")]
+
+
+@command("sd", "an object's security descriptor: SDDL and its ACEs",
+         args=(Arg("path", OBJECT_PATH, "an object path, e.g. \\BaseNamedObjects\\Go"),),
+         aliases=("!sd",), when_halted=True, examples=("sd \\BaseNamedObjects\\Go",))
+def sd(session, cmd):
+    return [sd_view(resolve_object(session.system, cmd["path"], cmd.col("path")))]
+
+
+@command("sd set", "give an object a security descriptor written in SDDL",
+         args=(Arg("path", OBJECT_PATH, "the object"),
+               Arg("sddl", TEXT, "e.g. \"D:P(A;;GA;;;SY)(A;;GR;;;BU)\"")),
+         details="Aliases: SY SYSTEM, BA Administrators, BU Users, WD Everyone, AU "
+                 "Authenticated Users, IU Interactive. Rights: GA GR GW GX, or hex. A process "
+                 "opening the object afterwards goes through the access check.",
+         examples=("sd set \\BaseNamedObjects\\Go \"D:P(A;;GA;;;SY)(A;;GA;;;BA)\"",))
+def sd_set(session, cmd):
+    obj = resolve_object(session.system, cmd["path"], cmd.col("path"))
+    try:
+        obj.header.security = parse_sddl(cmd["sddl"])
+    except SddlError as error:
+        col = cmd.col("sddl")
+        raise KmsError(str(error), col=(col + error.position + 1) if col else None,
+                       hint="e.g. D:P(A;;GA;;;SY)(A;;GR;;;BU)") from None
+    session.system.emit("Se", "security", f"{obj.header.path} gets security descriptor "
+                        f"{cmd['sddl']}")
+    return [sd_view(obj)]
