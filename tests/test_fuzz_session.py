@@ -38,6 +38,11 @@ TEMPLATES = [
     "log append {name} {name}", "log flush {name}", "log show {name}",
     "whoami", "login {name}", "token {name}", "sd {name}", "sd set {name} \"{name}\"",
     "sd set \\BaseNamedObjects\\{name} \"D:(A;;GA;;;{name})\"",
+    "driver load slowdisk", "driver load watchfilter", "driver load nullsink",
+    "driver load doublecomplete", "driver load {name}", "driver show {name}",
+    "irp send SlowDisk IRP_MJ_READ", "irp send NullSink IRP_MJ_READ", "irp send {name} {name}",
+    "irp complete {n} STATUS_SUCCESS", "irp show {n}", "irp list", "device stack {name}",
+    "device list",
 ]
 
 line = st.builds(

@@ -29,6 +29,7 @@ from kmshell.nt.errors import NtError, SystemHalted
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ex import Workers, WorkItem
 from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject
+from kmshell.nt.io.manager import IoManager
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ke.dispatcher import Dispatcher
 from kmshell.nt.ke.processor import Processor
@@ -94,7 +95,7 @@ class Disk:
 
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
-             TransactionManager, LogFileSystem):
+             TransactionManager, LogFileSystem, IoManager):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:
@@ -124,6 +125,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.transactions_started = 0
         # who ran on each processor during each recent tick: (tick, (thread or None, ...))
         self.drivers: dict[str, DriverObject] = {}  # lower-cased service name -> object
+        self.devices: list = []  # every DeviceObject, in creation order
+        self.irps: dict = {}  # IRP number -> Irp still in progress (completed ones are freed)
+        self.irp_count = 0
         self.callbacks: list[NotifyRoutine] = []
         self.work_queue: deque[WorkItem] = deque()
         self.work_items: list[WorkItem] = []

@@ -98,6 +98,20 @@ def _clfs_log(system: System, text: str):
         raise KmsError(str(error)) from None
 
 
+def _device(system: System, text: str):
+    try:
+        return system.find_device(text)
+    except NtError as error:
+        raise KmsError(str(error)) from None
+
+
+def _irp(system: System, text: str):
+    irp = system.irps.get(int(text, 0)) if text.isdigit() else None
+    if irp is None:
+        raise KmsError(f"no IRP {text} in progress (completed IRPs are freed)")
+    return irp
+
+
 def _bugcheck(system: System, _text: str):
     if system.bugcheck_info is None:
         raise KmsError("no bugcheck has happened")
@@ -154,6 +168,7 @@ NOUNS: dict[str, Noun] = {
         "deadlocked": Field(lambda s: bool(s.deadlocks), "true once a wait-for cycle was found"),
         "transaction": Field(lambda s: s.transaction.number if s.transaction else "none",
                              "the open transaction's number, or none"),
+        "irps": Field(lambda s: len(s.irps), "IRPs in progress (completed ones are freed)"),
     }, "the machine"),
     "var": Noun("NAME", _variable, {
         "value": Field(lambda v: v.value, "current value"),
@@ -177,6 +192,19 @@ NOUNS: dict[str, Noun] = {
         "last-lsn": Field(lambda g: g.records[-1].lsn if g.records else 0,
                           "LSN of the last record"),
     }, "a CLFS log"),
+    "device": Noun("DEV", _device, {
+        "stack": Field(lambda d: " → ".join(x.label for x in d.stack()),
+                       "the device stack, top first, e.g. filter#1 → \\Device\\Disk"),
+        "driver": Field(lambda d: d.driver.name, "the driver that created it"),
+        "stack-size": Field(lambda d: d.stack_size, "StackSize"),
+    }, "a device object"),
+    "irp": Noun("N", _irp, {
+        "major": Field(lambda i: i.stack[-1].major, "IRP_MJ_..."),
+        "device": Field(lambda i: i.location.device.label if i.location else "none",
+                        "the device whose stack location is current"),
+        "pending": Field(lambda i: bool(i.location and i.location.pending),
+                         "true when marked pending (SL_PENDING_RETURNED)"),
+    }, "an IRP still in progress"),
     "lock": Noun("NAME", _lock, {
         "owner": Field(lambda o: o.owner.tid if getattr(o, "owner", None) else "none",
                        "TID of the owner, or none"),

@@ -15,6 +15,7 @@ LIVE_SOURCES = {
     "thread": thread_ids,
     "object": object_paths,
     "driver": driver_names,
+    "device": lambda system: [d.label.rsplit("\\", 1)[-1] for d in system.devices],
 }
 
 

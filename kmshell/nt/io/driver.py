@@ -7,7 +7,7 @@ is what notify callbacks and work items are registered by, and are blamed on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kmshell.nt.ob import ObjectHeader
 
@@ -28,3 +28,6 @@ class DriverObject:
     name: str  # the service name, as in \Driver\<name> and the Services key
     image: str
     description: str = ""
+    spec: object | None = None  # the DriverSpec it was loaded from; None for boot drivers
+    devices: list = field(default_factory=list)  # DeviceObjects it created, oldest first
+    unnamed: int = 0  # how many unnamed devices it created (for labels such as filter#1)

@@ -1,0 +1,73 @@
+"""Device objects, IRPs and their stack locations.
+
+An IRP carries one IO_STACK_LOCATION per device in the stack it is sent to. IoCallDriver
+moves to the next (lower) location; IoCompleteRequest walks back up, calling each completion
+routine that an upper driver set in the location below its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kmshell.nt.ob import ObjectHeader
+
+
+@dataclass(eq=False)
+class DeviceObject:
+    header: ObjectHeader
+    driver: object  # the DriverObject that created it
+    label: str  # \Device\Name, or driver#N for an unnamed device
+    attached_device: DeviceObject | None = None  # the device above (AttachedDevice)
+    attached_to: DeviceObject | None = None  # the device below (what it attached to)
+    stack_size: int = 1  # StackSize: locations an IRP for this device needs
+
+    def top(self) -> DeviceObject:
+        """IoGetAttachedDevice: the highest device in this device's stack."""
+        device = self
+        while device.attached_device is not None:
+            device = device.attached_device
+        return device
+
+    def stack(self) -> list[DeviceObject]:
+        """The whole stack, top first."""
+        devices, device = [], self.top()
+        while device is not None:
+            devices.append(device)
+            device = device.attached_to
+        return devices
+
+
+@dataclass
+class Completion:
+    driver: object
+    routine: str
+    device: DeviceObject  # the setter's device: what the routine is called with
+    on_success: bool = True
+    on_error: bool = True
+    on_cancel: bool = True
+
+
+@dataclass
+class IoStackLocation:
+    major: str | None = None
+    minor: str | None = None
+    device: DeviceObject | None = None
+    completion: Completion | None = None
+    pending: bool = False  # SL_PENDING_RETURNED in Control
+
+
+@dataclass(eq=False)
+class Irp:
+    number: int
+    address: int
+    stack: list[IoStackLocation]
+    current: int  # CurrentLocation as an index; len(stack) before the first IoCallDriver
+    status: int = 0x103  # STATUS_PENDING until completed
+    pending_returned: bool = False
+    completed: bool = False
+    created_tick: int = 0
+    path: list[str] = field(default_factory=list)  # each hop down and up, for the IRP view
+
+    @property
+    def location(self) -> IoStackLocation | None:
+        return self.stack[self.current] if 0 <= self.current < len(self.stack) else None

@@ -1,0 +1,229 @@
+"""The I/O manager's core: loading a driver spec, device objects and stacks, and IRPs going
+down a stack (IoCallDriver) and back up (IoCompleteRequest, completion routines).
+
+`IoManager` is mixed into `System`. Simplifications so far: drivers create and attach their
+devices in DriverEntry, as legacy (non-PnP) drivers do — AddDevice comes with Plug and Play;
+IRPs are sent by a kernel-mode test client (`irp send`), at PASSIVE_LEVEL.
+"""
+
+from __future__ import annotations
+
+from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, nt_success
+from kmshell.nt.errors import NtError
+from kmshell.nt.io.driver import DriverObject
+from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
+from kmshell.nt.io.spec import Call, DriverSpec
+from kmshell.nt.ob import ObjectPathError
+
+STATUS_PENDING = NtStatus.STATUS_PENDING
+STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
+
+
+class IoManager:
+    """Mixed into `System`."""
+
+    # ------------------------------------------------------------- drivers and devices
+
+    def load_driver(self, spec: DriverSpec) -> DriverObject:
+        """IopLoadDriver: the driver object, its Services key, then DriverEntry."""
+        self._require_running()
+        if spec.name.lower() in self.drivers:
+            raise NtError(NtStatus.STATUS_IMAGE_ALREADY_LOADED,
+                          f"driver {spec.name} is already loaded")
+        driver = DriverObject(self.ob.header("Driver", permanent=True), spec.name, spec.image,
+                              spec.description, spec=spec)
+        self.ob.insert(f"\\Driver\\{spec.name}", driver)
+        self.drivers[spec.name.lower()] = driver
+        self.registry.install_service(spec.name, spec.image, spec.start)
+        self.emit("Io", "driver-load", f"{spec.image} loaded: \\Driver\\{spec.name} created, "
+                  f"Services key written; calling DriverEntry", "Every driver gets a driver "
+                  "object; its dispatch table says which routine handles each IRP_MJ_ code.")
+        self._run(driver, "DriverEntry", spec.routines.get("DriverEntry", []), None, None)
+        return driver
+
+    def create_device(self, driver: DriverObject, name: str | None) -> DeviceObject:
+        """IoCreateDevice."""
+        driver.unnamed += 0 if name else 1
+        label = f"\\Device\\{name}" if name else f"{driver.name}#{driver.unnamed}"
+        device = DeviceObject(self.ob.header("Device"), driver, label)
+        if name:
+            try:
+                self.ob.insert(label, device)
+            except ObjectPathError:
+                raise NtError(NtStatus.STATUS_OBJECT_NAME_COLLISION,
+                              f"{label} already exists") from None
+        driver.devices.append(device)
+        self.devices.append(device)
+        self.emit("Io", "device", f"IoCreateDevice: {driver.name} creates {label}")
+        return device
+
+    def attach_device(self, device: DeviceObject, target: DeviceObject) -> DeviceObject:
+        """IoAttachDeviceToDeviceStack: on top of the highest device of target's stack."""
+        top = target.top()
+        device.attached_to, top.attached_device = top, device
+        device.stack_size = top.stack_size + 1
+        self.emit("Io", "attach", f"{device.label} attaches above {top.label}: the stack is now "
+                  f"{len(device.stack())} deep; StackSize {device.stack_size}",
+                  "An IRP sent to the stack now reaches this device first.")
+        return top
+
+    def find_device(self, text: str) -> DeviceObject:
+        for device in self.devices:
+            if text.lower() in (device.label.lower(), device.label.lower().rsplit("\\", 1)[-1]):
+                return device
+        raise NtError(NtStatus.STATUS_NO_SUCH_DEVICE, f"no device '{text}'; devices: "
+                      + (", ".join(d.label for d in self.devices) or "none"))
+
+    # ------------------------------------------------------------- IRPs
+
+    def send_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
+        """A kernel-mode client builds an IRP (IoAllocateIrp) and calls the top of the stack."""
+        self._require_running()
+        top = device.top()
+        self.irp_count += 1
+        irp = Irp(self.irp_count, self.allocate_address(0x118),
+                  [IoStackLocation() for _ in range(top.stack_size)], top.stack_size,
+                  created_tick=self.tick)
+        first = irp.stack[-1]
+        first.major, first.minor = major, minor
+        self.irps[irp.number] = irp
+        self.emit("Io", "irp", f"IRP {irp.number} allocated: {major}"
+                  + (f"/{minor}" if minor else "") + f", {top.stack_size} stack location(s)",
+                  "An IRP has one stack location for each device it will pass through.")
+        status = self._call_driver(top, irp)
+        self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
+                  + ("; the IRP is still in progress" if status == STATUS_PENDING else ""))
+        return irp
+
+    def _call_driver(self, device: DeviceObject, irp: Irp) -> int:
+        """IoCallDriver: move to the next stack location and call that device's driver."""
+        upper = irp.location
+        irp.current -= 1
+        if irp.current < 0:
+            self.bugcheck(BugCheck.NO_MORE_IRP_STACK_LOCATIONS, (irp.address, 0, 0, 0),
+                          driver=upper.device.driver.image if upper else "",
+                          routine="IoCallDriver",
+                          rule="The IRP had no stack location left for the lower device: the "
+                          "stack is deeper than the StackSize the IRP was allocated with.",
+                          fix="Allocate IRPs with the StackSize of the top device; a filter "
+                          "must attach before IRPs are built for the stack.")
+        location = irp.location
+        location.device = device
+        if location.major is None and upper is not None:
+            self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
+                      "setting up the next stack location (IoSkipCurrentIrpStackLocation or "
+                      "IoCopyCurrentIrpStackLocationToNext): the lower driver sees garbage",
+                      irql=Irql.PASSIVE_LEVEL)
+            location.major, location.minor = upper.major, upper.minor
+        driver = device.driver
+        hop = f"IRP {irp.number} ↓ {device.label} ({driver.image} {location.major})"
+        irp.path.append(hop)
+        self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
+                  "its own stack location.")
+        calls = (driver.spec.routines.get(location.major) if driver.spec else None)
+        if calls is None:
+            self.emit("Io", "irp", f"{driver.name} has no {location.major} routine: "
+                      "IopInvalidDeviceRequest completes it")
+            self._complete(irp, NtStatus.STATUS_INVALID_DEVICE_REQUEST, driver)
+            return NtStatus.STATUS_INVALID_DEVICE_REQUEST
+        return self._run(driver, location.major, calls, irp, device)
+
+    def _run(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
+             device: DeviceObject | None) -> int:
+        """Interpret a routine's DDI steps; returns the routine's NTSTATUS."""
+        last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
+        for call in calls:
+            name, args = call.ddi, call.args
+            if name == "return":
+                if call.status == STATUS_PENDING and irp is not None and \
+                        not irp.location.pending:
+                    self.emit("Io", "rule", f"{driver.name}!{routine} returns STATUS_PENDING "
+                              "without IoMarkIrpPending: the I/O manager may finish the IRP "
+                              "twice or never", "Rule: a routine that returns STATUS_PENDING "
+                              "must have marked the IRP pending first.")
+                return last if args[0] == "status" else call.status
+            if name == "IoCreateDevice":
+                self.create_device(driver, args[0] if args else None)
+            elif name == "IoAttachDeviceToDeviceStack":
+                if not driver.devices:
+                    raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name}: "
+                                  "IoAttachDeviceToDeviceStack before IoCreateDevice")
+                self.attach_device(driver.devices[-1], self.find_device(args[0]))
+            elif irp is None:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} {routine}: "
+                              f"'{call}' needs an IRP; DriverEntry has none")
+            elif name == "IoSkipCurrentIrpStackLocation":
+                irp.current += 1  # the lower driver gets this very location
+            elif name == "IoCopyCurrentIrpStackLocationToNext":
+                here = irp.location
+                irp.stack[irp.current - 1] = IoStackLocation(here.major, here.minor)
+            elif name == "IoSetCompletionRoutine":
+                flags = set(args[1:]) or {"Success", "Error", "Cancel"}
+                irp.stack[irp.current - 1].completion = Completion(
+                    driver, args[0], device, "Success" in flags, "Error" in flags,
+                    "Cancel" in flags)
+            elif name == "IoMarkIrpPending":
+                irp.location.pending = True
+            elif name == "IoCallDriver":
+                lower = device.attached_to
+                if lower is None:
+                    self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
+                                  (NtStatus.STATUS_ACCESS_VIOLATION, 0, 0, 0),
+                                  driver=driver.image, routine=routine,
+                                  rule=f"{device.label} is at the bottom of its stack: there is "
+                                  "no lower device, and IoCallDriver got a NULL pointer.",
+                                  fix="Only forward an IRP when the device is attached to one.")
+                last = self._call_driver(lower, irp)
+            elif name == "IoCompleteRequest":
+                self._complete(irp, call.status, driver)
+        return last
+
+    def _complete(self, irp: Irp, status: int, by: DriverObject) -> None:
+        """IoCompleteRequest: walk the stack upward, calling completion routines."""
+        if irp.completed:
+            self.bugcheck(BugCheck.MULTIPLE_IRP_COMPLETE_REQUESTS, (irp.address, 0, 0, 0),
+                          driver=by.image, routine="IoCompleteRequest",
+                          rule="An IRP was completed twice: after the first completion it "
+                          "belongs to the I/O manager (or is freed).",
+                          fix="Complete each IRP exactly once; a driver that forwards an IRP "
+                          "must not complete it too (unless its completion routine returned "
+                          "STATUS_MORE_PROCESSING_REQUIRED).")
+        irp.status = status
+        self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
+                  f"{format_status(status)}", "Completion runs bottom-up: each completion "
+                  "routine set by a driver above runs in turn.")
+        while irp.current < len(irp.stack):
+            location = irp.stack[irp.current]
+            irp.pending_returned = location.pending
+            irp.current += 1
+            completion = location.completion
+            runs = completion is not None and (
+                completion.on_success if nt_success(status) else completion.on_error)
+            if not runs:
+                if irp.pending_returned and irp.current < len(irp.stack):
+                    irp.stack[irp.current].pending = True  # propagated for the driver above
+                continue
+            hop = (f"IRP {irp.number} ↑ {completion.device.label}: completion routine "
+                   f"{completion.driver.name}!{completion.routine}"
+                   + (" (PendingReturned)" if irp.pending_returned else ""))
+            irp.path.append(hop)
+            self.emit("Io", "irp-up", hop, irql=Irql.PASSIVE_LEVEL)
+            calls = completion.driver.spec.completions[completion.routine]
+            result = self._run(completion.driver, completion.routine, calls, irp,
+                               completion.device)
+            if result == STATUS_MORE_PROCESSING_REQUIRED:
+                self.emit("Io", "irp", f"{completion.driver.name}!{completion.routine} returns "
+                          "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
+                          f"IRP {irp.number} again")
+                irp.current -= 1
+                return
+        irp.completed = True
+        self.irps.pop(irp.number, None)  # freed: the model keeps no completed IRP
+        self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
+                  "back to the requester; the IRP is freed")
+
+    def complete_pending(self, irp: Irp, status: int) -> None:
+        """The device finished a pended request: its driver completes the IRP now."""
+        self._require_running()
+        location = irp.location
+        self._complete(irp, status, location.device.driver)

@@ -1,0 +1,157 @@
+"""Driver specs: a driver is data — its routines are lists of DDI steps with real names.
+
+A spec is a TOML table (read by the command layer with tomllib; nothing in it is executed as
+Python). `spec_from_dict` checks every routine name, IRP major and step here, so a mistake is
+a load-time error naming the file, the routine and the step.
+
+    name = "nullsink"
+    type = "function"                       # bus | function | filter
+    description = "..."
+    [routines]
+    DriverEntry = ["IoCreateDevice NullSink"]
+    IRP_MJ_READ = ["IoCompleteRequest STATUS_END_OF_FILE", "return STATUS_END_OF_FILE"]
+    [completion]
+    ReadDone = ["return STATUS_SUCCESS"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kmshell.nt.constants import IRP_MJ, parse_status
+
+DRIVER_TYPES = ("bus", "function", "filter")
+START_TYPES = ("boot", "system", "auto", "demand", "disabled")
+FIXED_ROUTINES = ("DriverEntry", "Unload")
+
+# step -> (arguments, maximum IRQL the real routine may be called at (None: any), meaning).
+# IRQLs from the Requirements of each routine's WDK reference page.
+DDI = {
+    "IoCreateDevice": ("[NAME]", 0, "create a device object (named \\Device\\NAME, or unnamed)"),
+    "IoAttachDeviceToDeviceStack": ("PATH", 2, "attach this driver's newest device on top of "
+                                               "the stack that holds PATH"),
+    "IoSkipCurrentIrpStackLocation": ("", None, "let the next driver use this stack location"),
+    "IoCopyCurrentIrpStackLocationToNext": ("", 2, "copy this stack location to the next, "
+                                                   "without the completion routine"),
+    "IoSetCompletionRoutine": ("ROUTINE [Success] [Error] [Cancel]", None,
+                               "run ROUTINE when a lower driver completes the IRP"),
+    "IoCallDriver": ("lower", 2, "send the IRP to the next-lower device"),
+    "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
+    "IoCompleteRequest": ("STATUS [BOOST]", 2, "complete the IRP with STATUS"),
+    "return": ("STATUS|status", None, "return STATUS, or `status`: what IoCallDriver returned"),
+}
+COMPLETION_FLAGS = ("Success", "Error", "Cancel")
+
+
+class SpecError(ValueError):
+    """A spec mistake; the message already names the file, the routine and the step."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One DDI step as written, with its parsed arguments."""
+
+    ddi: str
+    args: tuple[str, ...]
+    text: str
+    status: int | None = None  # for IoCompleteRequest and `return STATUS`
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class DriverSpec:
+    name: str
+    type: str
+    description: str
+    source: str  # file name, for messages
+    start: str = "demand"
+    routines: dict[str, list[Call]] = field(default_factory=dict)
+    completions: dict[str, list[Call]] = field(default_factory=dict)
+
+    @property
+    def image(self) -> str:
+        return f"{self.name}.sys"
+
+
+def _call(text: str, where: str, completions: set[str]) -> Call:
+    words = text.split()
+    if not words:
+        raise SpecError(f"{where}: an empty step")
+    ddi = next((name for name in DDI if name.lower() == words[0].lower()), None)
+    if ddi is None:
+        close = [n for n in DDI if n.lower().startswith(words[0][:4].lower())]
+        hint = f" — did you mean {close[0]}?" if close else ""
+        raise SpecError(f"{where}: unknown step '{words[0]}'{hint}; known: {', '.join(DDI)}")
+    args = tuple(words[1:])
+    signature = DDI[ddi][0]
+    needed = len([a for a in signature.split() if not a.startswith("[")])
+    allowed = len(signature.split())
+    if not needed <= len(args) <= allowed:
+        raise SpecError(f"{where}: {ddi} takes '{signature}', got {len(args)} argument(s)")
+    status = None
+    if ddi == "IoCallDriver" and args[0].lower() != "lower":
+        raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device)")
+    if ddi == "IoSetCompletionRoutine":
+        if args[0] not in completions:
+            raise SpecError(f"{where}: no completion routine '{args[0]}' in [completion]; "
+                            f"defined: {', '.join(sorted(completions)) or 'none'}")
+        bad = [a for a in args[1:] if a not in COMPLETION_FLAGS]
+        if bad:
+            raise SpecError(f"{where}: '{bad[0]}' is not a flag; use Success, Error, Cancel")
+    if ddi == "IoCompleteRequest" or (ddi == "return" and args[0] != "status"):
+        try:
+            status = parse_status(args[0])
+        except ValueError as error:
+            raise SpecError(f"{where}: {error}") from None
+        if ddi == "IoCompleteRequest" and len(args) > 1 and not args[1].isdigit():
+            raise SpecError(f"{where}: the priority boost is a number such as 0 or 2")
+    return Call(ddi, args, text, status)
+
+
+def _steps(value, where: str, completions: set[str]) -> list[Call]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{where}: a routine is a list of steps (strings)")
+    calls = [_call(text, f"{where}, step {n} '{text}'", completions)
+             for n, text in enumerate(value, start=1)]
+    for n, call in enumerate(calls[:-1], start=1):
+        if call.ddi == "return":
+            raise SpecError(f"{where}, step {n} '{call}': steps after a return never run")
+    return calls
+
+
+def spec_from_dict(data: dict, source: str) -> DriverSpec:
+    """Validate a parsed TOML table into a DriverSpec, or raise SpecError."""
+    def need(key: str, choices: tuple[str, ...] | None = None, default=None) -> str:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise SpecError(f"{source}: '{key}' must be a string")
+        if choices and value not in choices:
+            raise SpecError(f"{source}: {key} = '{value}' is not one of {', '.join(choices)}")
+        return value
+
+    known = {"name", "type", "description", "start", "routines", "completion", "hardware_ids"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
+    spec = DriverSpec(need("name"), need("type", DRIVER_TYPES), need("description", None, "-"),
+                      source, need("start", START_TYPES, "demand"))
+    completion = data.get("completion", {})
+    routines = data.get("routines", {})
+    if not isinstance(completion, dict) or not isinstance(routines, dict):
+        raise SpecError(f"{source}: [routines] and [completion] must be tables")
+    names = set(completion)
+    for name, steps in completion.items():
+        spec.completions[name] = _steps(steps, f"{source}: completion routine {name}", names)
+    for name, steps in routines.items():
+        if name not in FIXED_ROUTINES and name not in IRP_MJ:
+            raise SpecError(f"{source}: unknown routine '{name}'; use DriverEntry, Unload or an "
+                            "IRP_MJ_* name such as IRP_MJ_READ")
+        spec.routines[name] = _steps(steps, f"{source}: routine {name}", names)
+    for kind, table in (("routine", spec.routines), ("completion routine", spec.completions)):
+        for name, calls in table.items():
+            if name not in FIXED_ROUTINES and (not calls or calls[-1].ddi != "return"):
+                raise SpecError(f"{source}: {kind} {name} must end with a return step, e.g. "
+                                "'return STATUS_SUCCESS' or 'return status'")
+    return spec

@@ -1,0 +1,99 @@
+"""Drivers, devices and IRPs: !drvobj, !devstack, !devobj, !irp and the IRP's path."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from kmshell.nt.constants import IRP_MJ, format_status
+from kmshell.nt.events import ptr
+
+
+def driver_detail(driver) -> Group:
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    rows.add_row("Driver object", f"{ptr(driver.header.address)}  {driver.header.path}")
+    rows.add_row("Image", driver.image)
+    rows.add_row("Devices", ", ".join(d.label for d in driver.devices) or "none")
+    table = Table(title="dispatch routines (MajorFunction)", box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
+    table.add_column("code")
+    table.add_column("major")
+    table.add_column("routine")
+    routines = driver.spec.routines if driver.spec else {}
+    for name, code in IRP_MJ.items():
+        if name in routines:
+            table.add_row(f"{code:#04x}", name, f"{driver.name}!Dispatch{name[7:].title()}")
+    others = len(IRP_MJ) - len(table.rows)
+    table.caption = f"the other {others} major functions: nt!IopInvalidDeviceRequest " \
+                    "(completes them with STATUS_INVALID_DEVICE_REQUEST)"
+    table.caption_justify = "left"
+    return Group(rows, table)
+
+
+def device_stack(device) -> Table:
+    table = Table(title=f"device stack of {device.label} (top first)", box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False)
+    for column in ("", "device", "driver", "StackSize", "AttachedTo"):
+        table.add_column(column)
+    for entry in device.stack():
+        table.add_row("▶" if entry is device else "", entry.label, entry.driver.image,
+                      str(entry.stack_size), entry.attached_to.label if entry.attached_to
+                      else "(bottom)")
+    return table
+
+
+def device_detail(device) -> Table:
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    rows.add_row("Device object", f"{ptr(device.header.address)}  {device.label}")
+    rows.add_row("DriverObject", device.driver.header.path)
+    rows.add_row("AttachedDevice", device.attached_device.label if device.attached_device
+                 else "(none: top of its stack)")
+    rows.add_row("AttachedTo", device.attached_to.label if device.attached_to
+                 else "(none: bottom of its stack)")
+    rows.add_row("StackSize", str(device.stack_size))
+    rows.add_row("Security", str(device.header.security or "(none)"))
+    return rows
+
+
+def irp_detail(irp) -> Group:
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    rows.add_row("Irp", f"{ptr(irp.address)}  number {irp.number}")
+    rows.add_row("Status", format_status(irp.status) if irp.completed else "in progress")
+    rows.add_row("PendingReturned", "yes" if irp.pending_returned else "no")
+    table = Table(title=f"{len(irp.stack)} stack location(s), current marked >",
+                  box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for column in ("", "#", "major", "device", "pending", "completion routine"):
+        table.add_column(column)
+    for index in range(len(irp.stack) - 1, -1, -1):
+        location = irp.stack[index]
+        completion = location.completion
+        table.add_row(">" if index == irp.current else "", str(index + 1), location.major or "",
+                      location.device.label if location.device else "",
+                      "SL_PENDING_RETURNED" if location.pending else "",
+                      f"{completion.driver.name}!{completion.routine}" if completion else "")
+    path = Text("path:\n" + "\n".join(f"  {hop}" for hop in irp.path))
+    return Group(rows, table, path)
+
+
+def irp_table(system) -> Table:
+    table = Table(title="IRPs in progress", box=box.SIMPLE_HEAD, title_justify="left",
+                  pad_edge=False)
+    for column in ("IRP", "major", "where it sits", "age (ticks)"):
+        table.add_column(column)
+    for irp in system.irps.values():
+        location = irp.location
+        table.add_row(str(irp.number), irp.stack[-1].major or "",
+                      f"{location.device.label} ({location.device.driver.name})"
+                      if location and location.device else "not sent",
+                      str(system.tick - irp.created_tick))
+    if not system.irps:
+        table.caption = "none: every IRP has been completed"
+    return table

@@ -1,0 +1,104 @@
+"""I/O manager rules, one per test: specs, stacks, IoCallDriver, completion."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmshell.drivers import catalog, load_spec
+from kmshell.nt import System, SystemHalted
+from kmshell.nt.io.spec import SpecError, spec_from_dict
+
+
+def loaded(*names: str) -> System:
+    system = System()
+    for name in names:
+        system.load_driver(load_spec(name))
+    return system
+
+
+def test_every_catalog_spec_is_valid():
+    assert {load_spec(name).name for name in catalog()} == set(catalog())
+
+
+@pytest.mark.parametrize("routines, message", [
+    ({"IRP_MJ_READ": ["IoCompleteRequst STATUS_SUCCESS", "return STATUS_SUCCESS"]},
+     "routine IRP_MJ_READ, step 1 'IoCompleteRequst STATUS_SUCCESS': unknown step"),
+    ({"IRP_MJ_REED": ["return STATUS_SUCCESS"]}, "unknown routine 'IRP_MJ_REED'"),
+    ({"IRP_MJ_READ": ["IoCompleteRequest STATUS_NOPE", "return STATUS_SUCCESS"]},
+     "step 1 'IoCompleteRequest STATUS_NOPE': 'STATUS_NOPE' is not an NTSTATUS"),
+    ({"IRP_MJ_READ": ["IoCallDriver lower"]}, "must end with a return step"),
+    ({"IRP_MJ_READ": ["IoSetCompletionRoutine Nope", "return STATUS_SUCCESS"]},
+     "no completion routine 'Nope'"),
+])
+def test_a_spec_mistake_names_the_file_the_routine_and_the_step(routines, message):
+    data = {"name": "bad", "type": "function", "routines": routines}
+    with pytest.raises(SpecError) as error:
+        spec_from_dict(data, "bad.toml")
+    assert str(error.value).startswith("bad.toml: ") and message in str(error.value)
+
+
+def test_attaching_raises_the_stack_size_by_one():
+    system = loaded("slowdisk", "watchfilter")
+    disk = system.find_device("SlowDisk")
+    assert [d.label for d in disk.stack()] == ["watchfilter#1", "\\Device\\SlowDisk"]
+    assert disk.top().stack_size == disk.stack_size + 1
+
+
+def test_an_irp_is_sent_to_the_top_of_the_stack_and_goes_down_one_location_per_device():
+    system = loaded("slowdisk", "watchfilter")
+    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    assert irp.path == ["IRP 1 ↓ watchfilter#1 (watchfilter.sys IRP_MJ_READ)",
+                        "IRP 1 ↓ \\Device\\SlowDisk (slowdisk.sys IRP_MJ_READ)"]
+    assert irp.current == 0 and irp.stack[1].device.label == "watchfilter#1"
+
+
+def test_completion_routines_run_bottom_up_and_the_irp_is_then_freed():
+    system = loaded("slowdisk", "watchfilter")
+    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.complete_pending(irp, 0)
+    assert irp.completed and irp.number not in system.irps
+    assert irp.path[-1].startswith("IRP 1 ↑ watchfilter#1: completion routine watchfilter!ReadDone")
+
+
+def test_pending_returned_reaches_the_completion_routine_of_the_driver_above():
+    system = loaded("slowdisk", "watchfilter")
+    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.complete_pending(irp, 0)
+    assert "(PendingReturned)" in irp.path[-1]
+
+
+def test_skip_gives_the_lower_driver_the_same_stack_location():
+    system = loaded("slowdisk", "watchfilter")
+    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_WRITE")
+    assert irp.current == 1 and irp.stack[1].device.label == "\\Device\\SlowDisk"
+
+
+def test_a_major_without_a_routine_is_completed_with_invalid_device_request():
+    system = loaded("nullsink")
+    irp = system.send_irp(system.find_device("NullSink"), "IRP_MJ_DEVICE_CONTROL")
+    assert irp.completed and irp.status == 0xC0000010
+
+
+def test_completing_an_irp_twice_bugchecks_0x44_with_the_irp_address():
+    system = loaded("nullsink", "doublecomplete")
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
+    info = system.bugcheck_info
+    assert info.code == 0x44 and info.driver == "doublecomplete.sys"
+    assert info.parameters[0] >= 0xFFFF800000000000  # a kernel address: the IRP
+
+
+def test_more_stack_locations_needed_than_allocated_bugchecks_0x35():
+    system = loaded("nullsink")
+    irp = system.send_irp(system.find_device("NullSink"), "IRP_MJ_DEVICE_CONTROL")
+    irp.completed, irp.current = False, 0  # pretend a driver forwards a finished IRP
+    with pytest.raises(SystemHalted):
+        system._call_driver(system.find_device("NullSink"), irp)
+    assert system.bugcheck_info.code == 0x35
+
+
+def test_the_model_keeps_no_completed_irp():
+    system = loaded("nullsink")
+    for _ in range(100):
+        system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
+    assert system.irps == {}
