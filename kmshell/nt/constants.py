@@ -8,6 +8,7 @@ that a student meets them again, unchanged, in WinDbg and the documentation.
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import cache
 
 
 class Irql(IntEnum):
@@ -181,6 +182,7 @@ class NtStatus(IntEnum):
     STATUS_LOGON_FAILURE = 0xC000006D
 
 
+@cache
 def status_name(value: int) -> str:
     try:
         return NtStatus(value).name
@@ -188,6 +190,7 @@ def status_name(value: int) -> str:
         return f"0x{value:08X}"
 
 
+@cache
 def format_status(value: int) -> str:
     """`0xC0000005 STATUS_ACCESS_VIOLATION`, as the docs pair code and name."""
     name = status_name(value)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
+    """Immutable and cheap to make: a long run emits hundreds of thousands of these."""
+
     tick: int
     cpu: int
     irql: int
@@ -17,16 +18,7 @@ class Event:
     why: str = ""  # one plain sentence for explain mode
 
     def to_json(self) -> dict:
-        return {
-            "tick": self.tick,
-            "cpu": self.cpu,
-            "irql": self.irql,
-            "mode": self.mode,
-            "component": self.component,
-            "kind": self.kind,
-            "text": self.text,
-            "why": self.why,
-        }
+        return self._asdict()
 
 
 def ptr(address: int) -> str:
