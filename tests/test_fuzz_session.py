@@ -42,7 +42,8 @@ TEMPLATES = [
     "driver load doublecomplete", "driver load {name}", "driver show {name}",
     "irp send SlowDisk IRP_MJ_READ", "irp send NullSink IRP_MJ_READ", "irp send {name} {name}",
     "irp complete {n} STATUS_SUCCESS", "irp show {n}", "irp list", "device stack {name}",
-    "device list",
+    "device list", "open {name} {name}", "open {name} \\Device\\SlowDisk --access all",
+    "read {name} {n}", "write {name} 0xc {name}", "ioctl {name} 0xc 0x222003", "close {name} {n}",
 ]
 
 line = st.builds(

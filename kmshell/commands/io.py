@@ -5,14 +5,25 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
-from kmshell.commands.names import resolve_driver
+from kmshell.commands.names import resolve_driver, resolve_process
 from kmshell.commands.registry import command
 from kmshell.drivers import catalog, load_spec
 from kmshell.errors import KmsError
-from kmshell.language.spec import DRIVER, NUMBER, TEXT, Arg, Kind, choice
+from kmshell.language.spec import (
+    DRIVER,
+    NUMBER,
+    OBJECT_PATH,
+    PROCESS,
+    TEXT,
+    Arg,
+    Kind,
+    Opt,
+    choice,
+)
 from kmshell.nt.constants import IRP_MJ, parse_status
 from kmshell.nt.io.spec import SpecError
 from kmshell.views.io import device_detail, device_stack, driver_detail, irp_detail, irp_table
+from kmshell.views.ob import handle_table
 
 DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
 MAJOR = choice(*IRP_MJ, metavar="MAJOR")
@@ -108,3 +119,59 @@ def _irp(session, cmd):
         raise KmsError(f"no IRP {cmd['n']} in progress (completed IRPs are freed)",
                        col=cmd.col("n"), hint=f"in progress: {live}")
     return irp
+
+
+HANDLE = Kind("H", lambda text: int(text, 0), description="a handle value, e.g. 0x10")
+
+
+@command("open", "a process opens a device (NtCreateFile): access check, IRP_MJ_CREATE, handle",
+         args=(Arg("p", PROCESS, "the process that opens it"),
+               Arg("path", OBJECT_PATH, "e.g. \\Device\\SlowDisk")),
+         options=(Opt("access", choice("read", "write", "all"), "the access wanted", "read"),),
+         examples=("open notepad.exe \\Device\\NullSink", "open 172 \\Device\\SlowDisk "
+                   "--access all"))
+def open_(session, cmd):
+    process = resolve_process(session.system, cmd["p"], cmd.col("p"))
+    session.system.open_file(process, cmd["path"], cmd["access"])
+    return [handle_table(process)]
+
+
+def _file_op(session, cmd, major: str, api: str):
+    process = resolve_process(session.system, cmd["p"], cmd.col("p"))
+    session.system.file_io(process, cmd["h"], major, api)
+    return [irp_table(session.system)] if session.system.irps else []
+
+
+@command("read", "a process reads from an open handle (NtReadFile → IRP_MJ_READ)",
+         args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle")),
+         options=(Opt("length", NUMBER, "bytes to read", 64),),
+         details="When the driver pends the IRP the calling thread waits (synchronous I/O) "
+                 "until the IRP completes.", examples=("read notepad.exe 0x10",))
+def read(session, cmd):
+    return _file_op(session, cmd, "IRP_MJ_READ", "NtReadFile")
+
+
+@command("write", "a process writes to an open handle (NtWriteFile → IRP_MJ_WRITE)",
+         args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle"),
+               Arg("text", TEXT, "what to write", rest=True)),
+         examples=("write notepad.exe 0x10 hello",))
+def write(session, cmd):
+    return _file_op(session, cmd, "IRP_MJ_WRITE", "NtWriteFile")
+
+
+@command("ioctl", "a device I/O control request (NtDeviceIoControlFile → IRP_MJ_DEVICE_CONTROL)",
+         args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle"),
+               Arg("code", TEXT, "the control code, e.g. 0x222003")),
+         options=(Opt("input", TEXT, "input buffer text"),),
+         examples=("ioctl notepad.exe 0x10 0x222003",))
+def ioctl(session, cmd):
+    return _file_op(session, cmd, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile")
+
+
+@command("close", "a process closes a handle (NtClose → IRP_MJ_CLEANUP, IRP_MJ_CLOSE)",
+         args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle")),
+         examples=("close notepad.exe 0x10",))
+def close(session, cmd):
+    process = resolve_process(session.system, cmd["p"], cmd.col("p"))
+    session.system.close_handle(process, cmd["h"])
+    return [handle_table(process)]

@@ -141,6 +141,7 @@ class Thread:
     repeats_done: int = 0
     held_locks: list = field(default_factory=list)  # spin locks and mutexes, in order taken
     work_item: object | None = None  # the work item a system worker thread is running
+    io_wait: tuple | None = None  # (IRP, state before) while it waits for synchronous I/O
 
     @property
     def label(self) -> str:

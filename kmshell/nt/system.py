@@ -29,6 +29,7 @@ from kmshell.nt.errors import NtError, SystemHalted
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ex import Workers, WorkItem
 from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject
+from kmshell.nt.io.files import FileIo
 from kmshell.nt.io.manager import IoManager
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ke.dispatcher import Dispatcher
@@ -95,7 +96,7 @@ class Disk:
 
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
-             TransactionManager, LogFileSystem, IoManager):
+             TransactionManager, LogFileSystem, IoManager, FileIo):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:
@@ -554,7 +555,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
                  "peb": p.peb, "handles": len(p.handle_table.entries),
                  "threads": [
                      {"tid": t.tid, "state": t.state.name, "priority": t.priority,
-                      "wait_reason": t.wait_reason.name if t.wait_reason else None,
+                      "wait_reason": t.wait_reason.name if t.wait_reason is not None else None,
                       "teb": t.teb}
                      for t in p.threads
                  ]}

@@ -134,7 +134,7 @@ NOUNS: dict[str, Noun] = {
     }, "a process by PID or image name"),
     "thread": Noun("T", lambda s, t: resolve_thread(s, int(t, 0)), {
         "state": Field(lambda t: t.state.name, "Initialized, Ready, Running, Waiting, Terminated"),
-        "wait-reason": Field(lambda t: t.wait_reason.name if t.wait_reason else "none",
+        "wait-reason": Field(lambda t: t.wait_reason.name if t.wait_reason is not None else "none",
                              "KWAIT_REASON name, or none"),
         "priority": Field(lambda t: t.priority, "current priority"),
         "teb": Field(lambda t: t.teb is not None, "true when the thread has a TEB"),

@@ -79,7 +79,9 @@ def handle_table(process: Process) -> Table:
         table.add_column(column, overflow="fold")
     for entry in process.handle_table.entries.values():
         header = entry.object.header
-        table.add_row(f"{entry.handle:#x}", header.type_name, header.path or ptr(header.address),
+        device = getattr(entry.object, "device", None)  # a file object names its device
+        name = header.path or (f"on {device.label}" if device else ptr(header.address))
+        table.add_row(f"{entry.handle:#x}", header.type_name, name,
                       f"{entry.granted_access:#x}", str(header.handle_count),
                       str(header.pointer_count))
     table.caption = f"{len(process.handle_table.entries)} handle(s)"

@@ -102,3 +102,54 @@ def test_the_model_keeps_no_completed_irp():
     for _ in range(100):
         system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
     assert system.irps == {}
+
+
+def _app(system: System):
+    process = system.create_process("app.exe")
+    system.step(3)
+    return process
+
+
+def test_open_sends_irp_mj_create_and_gives_a_handle_to_a_file_object():
+    system = loaded("slowdisk", "watchfilter")
+    process = _app(system)
+    handle = system.open_file(process, "\\Device\\SlowDisk", "all")
+    entry = process.handle_table.entries[handle]
+    assert entry.object.header.type_name == "File"
+    assert entry.object.device.label == "\\Device\\SlowDisk"
+
+
+def test_a_pended_read_makes_the_calling_thread_wait_until_completion():
+    system = loaded("slowdisk", "watchfilter")
+    process = _app(system)
+    thread = process.threads[0]
+    handle = system.open_file(process, "\\Device\\SlowDisk", "all")
+    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    irp = next(iter(system.irps.values()))
+    assert thread.wait_reason.name == "Executive" and thread.io_wait[0] is irp
+    system.complete_pending(irp, 0)
+    assert thread.io_wait is None and thread.wait_reason.name == "UserRequest"
+
+
+def test_opening_a_device_its_dacl_does_not_allow_is_access_denied():
+    from kmshell.nt.se import parse_sddl
+    from kmshell.nt.system import NtError
+
+    system = loaded("nullsink")
+    system.find_device("NullSink").header.security = parse_sddl("D:P(A;;GA;;;SY)(A;;GR;;;BU)")
+    process = _app(system)
+    assert system.open_file(process, "\\Device\\NullSink", "read")
+    with pytest.raises(NtError) as error:
+        system.open_file(process, "\\Device\\NullSink", "write")
+    assert error.value.status == 0xC0000022
+
+
+def test_closing_a_handle_sends_cleanup_then_close():
+    system = loaded("nullsink")
+    process = _app(system)
+    handle = system.open_file(process, "\\Device\\NullSink")
+    start = len(system.log)
+    system.close_handle(process, handle)
+    majors = [e.text.split()[-1].rstrip(")") for e in system.log[start:] if e.kind == "irp-down"]
+    assert majors == ["IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"]
+    assert handle not in process.handle_table.entries

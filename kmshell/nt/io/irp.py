@@ -67,7 +67,18 @@ class Irp:
     completed: bool = False
     created_tick: int = 0
     path: list[str] = field(default_factory=list)  # each hop down and up, for the IRP view
+    requester: object | None = None  # the thread whose system call built it, if any
+    on_done: object | None = None  # what the I/O manager does for the requester at the end
 
     @property
     def location(self) -> IoStackLocation | None:
         return self.stack[self.current] if 0 <= self.current < len(self.stack) else None
+
+
+@dataclass(eq=False)
+class FileObject:
+    """FILE_OBJECT: an open instance of a device, what a handle to a device points at."""
+
+    header: ObjectHeader
+    device: DeviceObject
+    access: int  # the access granted at open

@@ -79,6 +79,14 @@ class IoManager:
     def send_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
         """A kernel-mode client builds an IRP (IoAllocateIrp) and calls the top of the stack."""
         self._require_running()
+        irp = self.build_irp(device, major, minor)
+        status = self._call_driver(device.top(), irp)
+        self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
+                  + ("; the IRP is still in progress" if status == STATUS_PENDING else ""))
+        return irp
+
+    def build_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
+        """IoAllocateIrp(StackSize of the top device) with the first location filled in."""
         top = device.top()
         self.irp_count += 1
         irp = Irp(self.irp_count, self.allocate_address(0x118),
@@ -90,9 +98,6 @@ class IoManager:
         self.emit("Io", "irp", f"IRP {irp.number} allocated: {major}"
                   + (f"/{minor}" if minor else "") + f", {top.stack_size} stack location(s)",
                   "An IRP has one stack location for each device it will pass through.")
-        status = self._call_driver(top, irp)
-        self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
-                  + ("; the IRP is still in progress" if status == STATUS_PENDING else ""))
         return irp
 
     def _call_driver(self, device: DeviceObject, irp: Irp) -> int:
@@ -221,6 +226,8 @@ class IoManager:
         self.irps.pop(irp.number, None)  # freed: the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
                   "back to the requester; the IRP is freed")
+        if irp.on_done is not None:
+            irp.on_done(status)
 
     def complete_pending(self, irp: Irp, status: int) -> None:
         """The device finished a pended request: its driver completes the IRP now."""

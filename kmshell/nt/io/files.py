@@ -1,0 +1,163 @@
+"""User-mode I/O through the system-call path: NtCreateFile, NtReadFile, NtWriteFile,
+NtDeviceIoControlFile and NtClose build IRPs for the device behind a handle.
+
+`FileIo` is mixed into `System`. The request is made by the process's first thread: the
+trace shows it enter kernel mode, the I/O manager build the IRP, and — when a driver pends
+it — the thread wait (synchronous I/O) until the IRP completes, then return to user mode.
+Simplifications: no buffers or MDLs yet, no overlapped I/O, and a handle names a device
+directly (no file system below it).
+"""
+
+from __future__ import annotations
+
+from kmshell.nt.constants import NtStatus, format_status, nt_success
+from kmshell.nt.errors import NtError
+from kmshell.nt.io.irp import DeviceObject, FileObject
+from kmshell.nt.ke.thread_state import ThreadState, WaitReason
+from kmshell.nt.ob import ObjectPathError, SymbolicLink
+from kmshell.nt.se import GENERIC_ALL, GENERIC_READ, GENERIC_WRITE, access_check
+
+ACCESS = {"read": GENERIC_READ, "write": GENERIC_WRITE, "all": GENERIC_ALL}
+FILE_READ_DATA, FILE_WRITE_DATA = 0x0001, 0x0002
+
+
+class FileIo:
+    """Mixed into `System`."""
+
+    def _caller(self, process):
+        threads = process.live_threads
+        if not process.alive or not threads or process.address_space is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
+                          f"(PID {process.pid}) has no user-mode thread to make the call")
+        return threads[0]
+
+    def _open_device(self, path: str):
+        """Ob parses the name, following symbolic links such as \\GLOBAL??\\X."""
+        obj = None
+        for _ in range(8):
+            try:
+                obj = self.ob.lookup(path)
+            except ObjectPathError as error:
+                raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, str(error)) from None
+            if not isinstance(obj, SymbolicLink):
+                break
+            path = obj.target
+        if not isinstance(obj, DeviceObject):
+            raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH,
+                          f"{path} is a {obj.header.type_name}, not a device")
+        return obj
+
+    def open_file(self, process, path: str, access: str = "read") -> int | None:
+        """NtCreateFile: access check, a file object, IRP_MJ_CREATE, then a handle."""
+        self._require_running()
+        thread = self._caller(process)
+        self.emit("Io", "syscall", f"{thread.label} calls NtCreateFile({path}): system call, "
+                  "user → kernel", mode="U")
+        device = self._open_device(path)
+        granted, mask, why = access_check(device.header.security, process.token,
+                                          ACCESS[access], "Device")
+        self.emit("Se", "access-check", f"SeAccessCheck for {process.token.user} on "
+                  f"{device.label}, {access}: {'granted ' + hex(mask) if granted else 'DENIED'}"
+                  f" — {why}")
+        if not granted:
+            raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"{process.token.user} may not open "
+                          f"{device.label} for {access}")
+        file = FileObject(self.ob.header("File"), device, mask)
+        result: dict = {}
+
+        def done(status: int) -> None:
+            if nt_success(status):
+                result["handle"] = process.handle_table.insert(file, mask)
+                self.emit("Io", "syscall", f"NtCreateFile returns handle "
+                          f"{result['handle']:#x} to {process.image}: kernel → user", mode="U")
+            else:
+                self.emit("Io", "syscall", f"NtCreateFile fails with {format_status(status)}: "
+                          "no handle; kernel → user", mode="U")
+            result["status"] = status
+
+        self._request(thread, device, "IRP_MJ_CREATE", done)
+        if "status" in result and not nt_success(result["status"]):
+            raise NtError(result["status"], f"the driver refused IRP_MJ_CREATE for "
+                          f"{device.label}")
+        return result.get("handle")
+
+    def _file(self, process, handle: int) -> FileObject:
+        entry = process.handle_table.entries.get(handle)
+        if entry is None or not isinstance(entry.object, FileObject):
+            raise NtError(NtStatus.STATUS_INVALID_HANDLE, f"{process.image} has no file "
+                          f"handle {handle:#x}")
+        return entry.object
+
+    def file_io(self, process, handle: int, major: str, api: str) -> None:
+        """NtReadFile / NtWriteFile / NtDeviceIoControlFile on an open handle."""
+        self._require_running()
+        thread = self._caller(process)
+        file = self._file(process, handle)
+        needed = {"IRP_MJ_READ": FILE_READ_DATA, "IRP_MJ_WRITE": FILE_WRITE_DATA}.get(major, 0)
+        self.emit("Io", "syscall", f"{thread.label} calls {api}(handle {handle:#x}): system "
+                  "call, user → kernel", mode="U")
+        if needed and not process.handle_table.entries[handle].granted_access & needed:
+            raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"handle {handle:#x} was not opened "
+                          f"with the access {api} needs")
+
+        def done(status: int) -> None:
+            self.emit("Io", "syscall", f"{api} returns {format_status(status)} to "
+                      f"{process.image}: kernel → user", mode="U")
+
+        self._request(thread, file.device, major, done)
+
+    def close_handle(self, process, handle: int) -> None:
+        """NtClose: the last handle sends IRP_MJ_CLEANUP, the last reference IRP_MJ_CLOSE."""
+        self._require_running()
+        thread = self._caller(process)
+        file = self._file(process, handle)
+        self.emit("Io", "syscall", f"{thread.label} calls NtClose({handle:#x}): system call, "
+                  "user → kernel", mode="U")
+        process.handle_table.close(handle)
+        for major in ("IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"):
+            irp = self.build_irp(file.device, major)
+            self._call_driver(file.device.top(), irp)
+        self.emit("Io", "syscall", f"NtClose returns STATUS_SUCCESS: handle {handle:#x} is "
+                  "gone; kernel → user", mode="U")
+
+    def _request(self, thread, device: DeviceObject, major: str, done) -> None:
+        """Build the IRP for thread's system call and send it; wait if a driver pends it."""
+        irp = self.build_irp(device, major)
+        irp.requester = thread
+
+        def finished(status: int) -> None:
+            if thread.state is ThreadState.Terminated:
+                return  # its process ended while the IRP was in flight: nobody to tell
+            if thread.io_wait is not None and thread.io_wait[0] is irp:
+                self._end_io_wait(thread)
+            done(status)
+
+        irp.on_done = finished
+        status = self._call_driver(device.top(), irp)
+        if status == NtStatus.STATUS_PENDING and not irp.completed:
+            self._begin_io_wait(thread, irp)
+
+    def _begin_io_wait(self, thread, irp) -> None:
+        """Synchronous I/O: the calling thread waits (Executive) until the IRP completes."""
+        previous = (thread.state, thread.wait_reason)
+        for cpu in self.processors:
+            if cpu.current_thread is thread:
+                cpu.current_thread = cpu.idle_thread
+        if thread.state is ThreadState.Ready:
+            self.dispatcher.remove(thread)
+        thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
+        thread.io_wait = (irp, previous)
+        self.emit("Ke", "wait", f"{thread.label} waits for IRP {irp.number} to complete "
+                  "(synchronous I/O: Waiting, Executive)", "A driver that cannot finish at "
+                  "once returns STATUS_PENDING; the requester waits, using no processor.")
+        self.dispatch()
+
+    def _end_io_wait(self, thread) -> None:
+        _, (state, reason) = thread.io_wait
+        thread.io_wait = None
+        if state is ThreadState.Waiting:  # it was waiting before (e.g. for input): back to it
+            thread.state, thread.wait_reason = state, reason
+        else:
+            self._ready(thread)
+            self.dispatch()
+        self.emit("Ke", "wake", f"{thread.label}'s I/O is done: it continues")
