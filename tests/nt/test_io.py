@@ -153,3 +153,19 @@ def test_closing_a_handle_sends_cleanup_then_close():
     majors = [e.text.split()[-1].rstrip(")") for e in system.log[start:] if e.kind == "irp-down"]
     assert majors == ["IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"]
     assert handle not in process.handle_table.entries
+
+
+def test_calling_down_from_the_bottom_of_a_stack_bugchecks_0x1e_reading_null_plus_8():
+    system = loaded("lonely")
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("Lonely"), "IRP_MJ_READ")
+    code, arg1, _, arg3, arg4 = (system.bugcheck_info.code, *system.bugcheck_info.parameters)
+    assert (code, arg1, arg3, arg4) == (0x1E, 0xC0000005, 0, 0x8)
+
+
+def test_returning_pending_without_marking_the_irp_is_flagged():
+    system = loaded("forgetful")
+    start = len(system.log)
+    system.send_irp(system.find_device("Forgetful"), "IRP_MJ_READ")
+    assert any(e.kind == "rule" and "without IoMarkIrpPending" in e.text
+               for e in system.log[start:])

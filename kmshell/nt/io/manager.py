@@ -16,6 +16,7 @@ from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.ob import ObjectPathError
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
+IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
 
 
@@ -172,8 +173,10 @@ class IoManager:
             elif name == "IoCallDriver":
                 lower = device.attached_to
                 if lower is None:
+                    # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64)
+                    # through the NULL pointer: a read (Arg3 0) of address 0x8 (Arg4).
                     self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
-                                  (NtStatus.STATUS_ACCESS_VIOLATION, 0, 0, 0),
+                                  (NtStatus.STATUS_ACCESS_VIOLATION, IOF_CALL_DRIVER, 0, 0x8),
                                   driver=driver.image, routine=routine,
                                   rule=f"{device.label} is at the bottom of its stack: there is "
                                   "no lower device, and IoCallDriver got a NULL pointer.",
