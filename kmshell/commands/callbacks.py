@@ -3,7 +3,6 @@ and the loaded drivers that own them (driver list)."""
 
 from __future__ import annotations
 
-from rich import box
 from rich.table import Table
 
 from kmshell.commands.names import resolve_driver
@@ -18,6 +17,7 @@ from kmshell.nt.ps import (
     parse_callback_steps,
     parse_program,
 )
+from kmshell.views.layout import titled
 
 STEP_HELP = "; ".join(f"{name} {args}".strip() for name, (args, _) in CALLBACK_STEPS.items())
 
@@ -68,8 +68,7 @@ def callback_remove(session, cmd):
 
 
 def callback_table(system) -> Table:
-    table = Table(title="notify routines", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = titled("notify routines")
     for column in ("#", "kind", "driver", "steps", "work item", "subsystems", "calls"):
         table.add_column(column, overflow="fold")
     for routine in system.callbacks:
@@ -83,8 +82,7 @@ def callback_table(system) -> Table:
          when_halted=True)
 def worker_list(session, cmd):
     system = session.system
-    table = Table(title="system worker threads", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = titled("system worker threads")
     for column in ("TID", "state", "doing"):
         table.add_column(column, overflow="fold")
     for thread in system.processes[4].threads:
@@ -106,7 +104,7 @@ def worker_list(session, cmd):
 
 @command("driver list", "loaded drivers: their objects in \\Driver", when_halted=True)
 def driver_list(session, cmd):
-    table = Table(title="drivers", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = titled("drivers")
     for column in ("name", "object", "image", "what"):
         table.add_column(column, overflow="fold")
     for driver in session.system.drivers.values():

@@ -3,7 +3,6 @@ log create|append|flush|show."""
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +11,7 @@ from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NAME, TEXT, Arg, Kind, Opt, choice
 from kmshell.nt.cm import REG_TYPES, RegistryError, RegistryOperation, RegValue, parse_data
+from kmshell.views.layout import titled
 
 KEY = Kind("KEY", description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
 
@@ -25,7 +25,7 @@ def _key(session, cmd, name: str = "key"):
 
 
 def key_view(key, pending: list[RegistryOperation] = ()) -> Group:
-    table = Table(title=key.path, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = titled(key.path)
     for column in ("name", "type", "data"):
         table.add_column(column, overflow="fold")
     for sub in sorted(key.subkeys.values(), key=lambda k: k.name.upper()):
@@ -160,8 +160,7 @@ def log_show(session, cmd):
 
 
 def log_view(log) -> Table:
-    table = Table(title=f"log {log.name}", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = titled(f"log {log.name}")
     for column in ("LSN", "record", "on disk"):
         table.add_column(column)
     for record in log.records:

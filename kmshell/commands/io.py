@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from rich import box
-from rich.table import Table
-
 from kmshell.commands.names import resolve_driver, resolve_process
 from kmshell.commands.registry import command
 from kmshell.drivers import catalog, load_spec
@@ -23,6 +20,7 @@ from kmshell.language.spec import (
 from kmshell.nt.constants import IRP_MJ, parse_status
 from kmshell.nt.io.spec import SpecError
 from kmshell.views.io import device_detail, device_stack, driver_detail, irp_detail, irp_table
+from kmshell.views.layout import titled
 from kmshell.views.ob import handle_table
 
 DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
@@ -56,7 +54,7 @@ def driver_show(session, cmd):
 
 @command("device list", "every device object and its driver", when_halted=True)
 def device_list(session, cmd):
-    table = Table(title="devices", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = titled("devices")
     for column in ("device", "driver", "stack (top first)"):
         table.add_column(column)
     for device in session.system.devices:

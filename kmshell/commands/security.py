@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from kmshell.commands.names import resolve_object, resolve_process
@@ -12,11 +10,12 @@ from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NAME, OBJECT_PATH, PROCESS, TEXT, Arg
 from kmshell.nt.se import USERS, SddlError, parse_sddl, sid_name, token_for
+from kmshell.views.layout import titled
 from kmshell.views.ps import process_tree
 
 
 def token_view(token, title: str) -> Group:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = titled(title)
     table.add_column("what")
     table.add_column("SID or name")
     table.add_column("")

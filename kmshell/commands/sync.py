@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.table import Table
 
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NAME, NUMBER, Arg, Opt
 from kmshell.nt.ke.sync import KEvent, KSemaphore
+from kmshell.views.layout import titled
 from kmshell.views.ob import directory_listing
 
 
@@ -67,8 +67,7 @@ def spinlock_create(session, cmd):
 
 
 def locks_table(system) -> Table:
-    table = Table(title="locks", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = titled("locks")
     for column in ("name", "kind", "owner", "waiters / spins"):
         table.add_column(column)
     for lock in system.spin_locks.values():
@@ -93,8 +92,7 @@ def lock_list(session, cmd):
 @command("var list", "shared variables: value and how many updates were lost to races",
          when_halted=True)
 def var_list(session, cmd):
-    table = Table(title="shared variables", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = titled("shared variables")
     for column in ("name", "value", "stores", "lost updates"):
         table.add_column(column)
     for var in session.system.variables.values():

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from kmshell.language.spec import CommandSpec, CommandTable
+from kmshell.views.layout import fields, titled
 
 
 def help_overview(table: CommandTable) -> Table:
-    grid = Table(title="commands (help CMD for one)", box=box.SIMPLE_HEAD, title_justify="left",
-                 pad_edge=False)
+    grid = titled("commands (help CMD for one)")
     grid.add_column("command", style="bold", no_wrap=True)
     grid.add_column("what it does", overflow="fold")
     for spec in table.specs:
@@ -28,9 +27,7 @@ def help_detail(spec: CommandSpec) -> Group:
     if spec.aliases:
         parts.append(Text("aliases: " + ", ".join(spec.aliases)))
     if spec.args or spec.options:
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
-        grid.add_column()
+        grid = fields()
         for arg in spec.args:
             grid.add_row(arg.usage, arg.help)
         for option in spec.options:

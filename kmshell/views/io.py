@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from kmshell.nt.constants import IRP_MJ, format_status
 from kmshell.nt.events import ptr
+from kmshell.views.layout import fields, titled
 
 
 def driver_detail(driver) -> Group:
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(style="bold")
-    rows.add_column()
+    rows = fields()
     rows.add_row("Driver object", f"{ptr(driver.header.address)}  {driver.header.path}")
     rows.add_row("Image", driver.image)
     rows.add_row("Devices", ", ".join(d.label for d in driver.devices) or "none")
-    table = Table(title="dispatch routines (MajorFunction)", box=box.SIMPLE_HEAD,
-                  title_justify="left", pad_edge=False)
+    table = titled("dispatch routines (MajorFunction)")
     table.add_column("code")
     table.add_column("major")
     table.add_column("routine")
@@ -35,8 +32,7 @@ def driver_detail(driver) -> Group:
 
 
 def device_stack(device) -> Table:
-    table = Table(title=f"device stack of {device.label} (top first)", box=box.SIMPLE_HEAD,
-                  title_justify="left", pad_edge=False)
+    table = titled(f"device stack of {device.label} (top first)")
     for column in ("", "device", "driver", "StackSize", "AttachedTo"):
         table.add_column(column)
     for entry in device.stack():
@@ -47,9 +43,7 @@ def device_stack(device) -> Table:
 
 
 def device_detail(device) -> Table:
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(style="bold")
-    rows.add_column()
+    rows = fields()
     rows.add_row("Device object", f"{ptr(device.header.address)}  {device.label}")
     rows.add_row("DriverObject", device.driver.header.path)
     rows.add_row("AttachedDevice", device.attached_device.label if device.attached_device
@@ -62,14 +56,11 @@ def device_detail(device) -> Table:
 
 
 def irp_detail(irp) -> Group:
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(style="bold")
-    rows.add_column()
+    rows = fields()
     rows.add_row("Irp", f"{ptr(irp.address)}  number {irp.number}")
     rows.add_row("Status", format_status(irp.status) if irp.completed else "in progress")
     rows.add_row("PendingReturned", "yes" if irp.pending_returned else "no")
-    table = Table(title=f"{len(irp.stack)} stack location(s), current marked >",
-                  box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = titled(f"{len(irp.stack)} stack location(s), current marked >")
     for column in ("", "#", "major", "device", "pending", "completion routine"):
         table.add_column(column)
     for index in range(len(irp.stack) - 1, -1, -1):
@@ -84,8 +75,7 @@ def irp_detail(irp) -> Group:
 
 
 def irp_table(system) -> Table:
-    table = Table(title="IRPs in progress", box=box.SIMPLE_HEAD, title_justify="left",
-                  pad_edge=False)
+    table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):
         table.add_column(column)
     for irp in system.irps.values():

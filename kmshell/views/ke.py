@@ -12,12 +12,13 @@ from kmshell.nt.constants import Irql, irql_name
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.system import System
+from kmshell.views.layout import fields, titled
 from kmshell.views.theme import irql_label, irql_style
 from kmshell.views.trace import trace_table
 
 
 def cpu_table(system: System) -> Table:
-    table = Table(title="processors", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = titled("processors")
     for column in ("CPU", "IRQL", "running", "prio", "quantum", "busy/idle ticks"):
         table.add_column(column)
     for cpu in system.processors:
@@ -64,9 +65,7 @@ def _irql_meaning(level: int) -> str:
 
 def processor_detail(system: System, cpu) -> Table:
     """In the spirit of !pcr / !prcb: the processor's IRQL and threads."""
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(style="bold")
-    rows.add_column()
+    rows = fields()
     thread = cpu.current_thread
     rows.add_row("Processor", str(cpu.number))
     rows.add_row("Irql", Text(f"{cpu.irql} {irql_name(cpu.irql)}", style=irql_style(cpu.irql)))
@@ -87,8 +86,7 @@ PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "
 def timeline_table(system: System, last: int) -> Table:
     """Gantt style: a row per processor, a column per tick, the TID that ran in each cell."""
     ticks = list(system.timeline)[-last:]
-    table = Table(title="schedule (TID that ran each tick; · idle)", box=box.SIMPLE_HEAD,
-                  title_justify="left", pad_edge=False, padding=(0, 0))
+    table = titled("schedule (TID that ran each tick; · idle)", padding=(0, 0))
     table.add_column("CPU", style="bold")
     for tick, _ in ticks:
         table.add_column(str(tick), justify="right", no_wrap=True, min_width=4)
@@ -120,9 +118,7 @@ def status_panel(system: System) -> Panel:
     if system.halted:
         info = system.bugcheck_info
         state = Text(f"HALTED — bugcheck 0x{info.code:X} {info.name}", style="bold red")
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold")
-    summary.add_column()
+    summary = fields()
     summary.add_row("tick", str(system.tick))
     summary.add_row("seed", str(system.seed))
     summary.add_row("state", state)
@@ -149,9 +145,7 @@ def bugcheck_screen(info: BugcheckInfo) -> Panel:
 
 def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
     """!analyze -v, for students: the code, its parameters, the broken rule, the fix, the trail."""
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(style="bold")
-    rows.add_column()
+    rows = fields()
     rows.add_row("BUGCHECK_CODE", f"0x{info.code:X}")
     rows.add_row("BUGCHECK_NAME", info.name)
     for number, value in enumerate(info.parameters, start=1):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -11,6 +10,7 @@ from rich.tree import Tree
 from kmshell.nt.events import ptr
 from kmshell.nt.ob import Directory, SymbolicLink
 from kmshell.nt.ps import Process
+from kmshell.views.layout import fields, titled
 
 
 def _describe(obj) -> str:
@@ -22,8 +22,7 @@ def _describe(obj) -> str:
 
 
 def directory_listing(directory: Directory) -> Table:
-    table = Table(title=f"Directory {directory.header.path}", box=box.SIMPLE_HEAD,
-                  title_justify="left", pad_edge=False)
+    table = titled(f"Directory {directory.header.path}")
     for column in ("name", "type", "handles", "pointers", ""):
         table.add_column(column, overflow="fold")
     for child in directory.children():
@@ -56,9 +55,7 @@ def namespace_tree(directory: Directory, depth: int) -> Tree:
 
 def object_detail(obj) -> Group:
     header = obj.header
-    rows = Table.grid(padding=(0, 2))
-    rows.add_column(style="bold")
-    rows.add_column()
+    rows = fields()
     rows.add_row("Object", f"{ptr(header.address)}  Type: {header.type_name}")
     rows.add_row("Name", header.path)
     rows.add_row("PointerCount", str(header.pointer_count))
@@ -73,8 +70,7 @@ def object_detail(obj) -> Group:
 
 
 def handle_table(process: Process) -> Table:
-    table = Table(title=f"handle table of {process.image} ({process.pid})", box=box.SIMPLE_HEAD,
-                  title_justify="left", pad_edge=False)
+    table = titled(f"handle table of {process.image} ({process.pid})")
     for column in ("handle", "type", "object", "access", "handles", "pointers"):
         table.add_column(column, overflow="fold")
     for entry in process.handle_table.entries.values():

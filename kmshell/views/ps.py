@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -19,6 +18,7 @@ from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
 from kmshell.nt.system import System
+from kmshell.views.layout import fields, titled
 from kmshell.views.theme import THREAD_STATE_STYLE
 
 
@@ -54,7 +54,7 @@ def process_tree(system: System, highlight: set[int] = frozenset()) -> Tree:
 
 
 def thread_table(threads: list[Thread], title: str = "threads") -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = titled(title)
     for column in ("TID", "process", "state", "wait reason", "prio", "mode", "TEB", "cpu",
                    "ticks u/k", "program"):
         table.add_column(column, overflow="fold")
@@ -83,15 +83,6 @@ def _program_position(thread: Thread) -> str:
     return "; ".join(steps)
 
 
-def _fields(rows: list[tuple[str, str | Text]]) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
-
-
 def process_detail(system: System, process: Process) -> Group:
     """In the spirit of `!process PID 7`: the EPROCESS fields, the address space, the threads."""
     state = process.state.value
@@ -114,7 +105,7 @@ def process_detail(system: System, process: Process) -> Group:
         ("ObjectHeader", (f"PointerCount {process.header.pointer_count}, "
                           f"HandleCount {process.header.handle_count}")),
     ]
-    return Group(_fields(rows), thread_table(process.threads, title=f"threads of {process.image}"))
+    return Group(fields(rows), thread_table(process.threads, title=f"threads of {process.image}"))
 
 
 def _lock_name(lock) -> str:
@@ -156,14 +147,13 @@ def thread_detail(thread: Thread) -> Table:
     ]
     if thread.program:
         rows.append(("Program text", format_program(thread.program)))
-    return _fields(rows)
+    return fields(rows)
 
 
 def memory_map(process: Process) -> Group:
     """The address space: the private user half (its regions) and the shared kernel half."""
     space = process.address_space
-    table = Table(title=f"address space of {process.image} ({process.pid})", box=box.SIMPLE_HEAD,
-                  title_justify="left", pad_edge=False)
+    table = titled(f"address space of {process.image} ({process.pid})")
     table.add_column("start", no_wrap=True)
     table.add_column("end", no_wrap=True)
     for column in ("kind", "protection", "what"):

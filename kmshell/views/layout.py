@@ -1,0 +1,25 @@
+"""The two table shapes every view uses: a titled table, and a grid of named fields."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+
+def titled(title: str, *columns: str, **options) -> Table:
+    """A left-titled table with a rule under the header, as WinDbg-style listings look."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+                  **options)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def fields(rows=()) -> Table:
+    """Name / value lines, names in bold: the shape of !process, !thread, !devobj..."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for name, value in rows:
+        grid.add_row(name, value)
+    return grid
