@@ -3,23 +3,19 @@ and the loaded drivers that own them (driver list)."""
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from kmshell.commands.names import resolve_driver
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import DRIVER, NUMBER, TEXT, Arg, Opt, choice
-from kmshell.nt.ke.thread_state import WaitReason
 from kmshell.nt.ps import (
     CALLBACK_STEPS,
     NOTIFY_KINDS,
-    format_program,
     parse_callback_steps,
     parse_program,
 )
-from kmshell.views.layout import titled
 
 STEP_HELP = "; ".join(f"{name} {args}".strip() for name, (args, _) in CALLBACK_STEPS.items())
+from kmshell.views.callbacks import callback_table, driver_table, worker_table
 
 
 def _parse(cmd, name: str, parser, default: str):
@@ -67,46 +63,12 @@ def callback_remove(session, cmd):
     return [callback_table(session.system)]
 
 
-def callback_table(system) -> Table:
-    table = titled("notify routines")
-    for column in ("#", "kind", "driver", "steps", "work item", "subsystems", "calls"):
-        table.add_column(column, overflow="fold")
-    for routine in system.callbacks:
-        table.add_row(str(routine.number), routine.kind, routine.driver.name,
-                      format_program(routine.steps), format_program(routine.work),
-                      "yes" if routine.subsystems else "no", str(routine.calls))
-    return table
-
-
 @command("worker list", "the System process's worker threads and their work queue",
          when_halted=True)
 def worker_list(session, cmd):
-    system = session.system
-    table = titled("system worker threads")
-    for column in ("TID", "state", "doing"):
-        table.add_column(column, overflow="fold")
-    for thread in system.processes[4].threads:
-        if thread.start_address != "nt!ExpWorkerThread":
-            continue
-        if thread.work_item is not None:
-            doing = f"work item {thread.work_item.number} for {thread.work_item.driver}"
-        elif thread.wait_reason is WaitReason.WrQueue:
-            doing = "waiting on the queue (WrQueue)"
-        else:
-            doing = ""
-        table.add_row(str(thread.tid), thread.state.name, doing)
-    queued = ", ".join(f"#{i.number} {i.driver}" for i in system.work_queue) or "empty"
-    table.caption = f"queue: {queued}; work items done: " \
-                    f"{sum(1 for i in system.work_items if i.done)} of {len(system.work_items)}"
-    table.caption_justify = "left"
-    return [table]
+    return [worker_table(session.system)]
 
 
 @command("driver list", "loaded drivers: their objects in \\Driver", when_halted=True)
 def driver_list(session, cmd):
-    table = titled("drivers")
-    for column in ("name", "object", "image", "what"):
-        table.add_column(column, overflow="fold")
-    for driver in session.system.drivers.values():
-        table.add_row(driver.name, driver.header.path, driver.image, driver.description)
-    return [table]
+    return [driver_table(session.system)]

@@ -3,17 +3,15 @@ log create|append|flush|show."""
 
 from __future__ import annotations
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NAME, TEXT, Arg, Kind, Opt, choice
 from kmshell.nt.cm import REG_TYPES, RegistryError, RegistryOperation, RegValue, parse_data
-from kmshell.views.layout import titled
 
 KEY = Kind("KEY", description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
+from kmshell.views.cm import key_view, log_view
 
 
 def _key(session, cmd, name: str = "key"):
@@ -22,22 +20,6 @@ def _key(session, cmd, name: str = "key"):
     except RegistryError as error:
         raise KmsError(str(error), col=cmd.col(name),
                        hint="reg ls HKLM lists the top of the machine's registry") from None
-
-
-def key_view(key, pending: list[RegistryOperation] = ()) -> Group:
-    table = titled(key.path)
-    for column in ("name", "type", "data"):
-        table.add_column(column, overflow="fold")
-    for sub in sorted(key.subkeys.values(), key=lambda k: k.name.upper()):
-        table.add_row(Text(sub.name + "\\", style="bold"), "key", f"{len(sub.subkeys)} subkeys, "
-                      f"{len(sub.values)} values")
-    for value in sorted(key.values.values(), key=lambda v: v.name.upper()):
-        table.add_row(value.name or "(Default)", value.type, value.show())
-    parts: list = [table]
-    if pending:
-        parts.append(Text("in the open transaction, not yet visible to others:\n"
-                          + "\n".join(f"  {op}" for op in pending), style="yellow"))
-    return Group(*parts)
 
 
 def _pending(session):
@@ -159,12 +141,3 @@ def log_show(session, cmd):
     return [log_view(session.system.clfs_log(cmd["name"]))]
 
 
-def log_view(log) -> Table:
-    table = titled(f"log {log.name}")
-    for column in ("LSN", "record", "on disk"):
-        table.add_column(column)
-    for record in log.records:
-        table.add_row(str(record.lsn), record.text,
-                      Text("flushed", style="green") if record.flushed
-                      else Text("in memory only", style="yellow"))
-    return table

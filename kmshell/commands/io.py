@@ -20,11 +20,11 @@ from kmshell.language.spec import (
 from kmshell.nt.constants import IRP_MJ, parse_status
 from kmshell.nt.io.spec import SpecError
 from kmshell.views.io import device_detail, device_stack, driver_detail, irp_detail, irp_table
-from kmshell.views.layout import titled
 from kmshell.views.ob import handle_table
 
 DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
 MAJOR = choice(*IRP_MJ, metavar="MAJOR")
+from kmshell.views.io import device_table
 
 
 def _device(session, cmd, name: str = "dev"):
@@ -54,13 +54,7 @@ def driver_show(session, cmd):
 
 @command("device list", "every device object and its driver", when_halted=True)
 def device_list(session, cmd):
-    table = titled("devices")
-    for column in ("device", "driver", "stack (top first)"):
-        table.add_column(column)
-    for device in session.system.devices:
-        table.add_row(device.label, device.driver.name,
-                      " → ".join(d.label for d in device.stack()))
-    return [table]
+    return [device_table(session.system)]
 
 
 @command("device stack", "the device stack a device belongs to, top first",

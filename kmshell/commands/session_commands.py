@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from kmshell import savefile
@@ -13,7 +11,7 @@ from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
 from kmshell.language.spec import COMMAND, NUMBER, TEXT, Arg, Opt, choice
 from kmshell.recorder import Recorder
-from kmshell.views.help import help_detail, help_overview
+from kmshell.views.help import help_detail, help_overview, history_table
 from kmshell.views.ke import analyze
 from kmshell.views.ps import process_tree
 
@@ -57,13 +55,7 @@ def view(session, cmd):
 @command("history", "the commands of this session, with the tick each started at",
          when_halted=True, meta=True)
 def history(session, cmd):
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("#", "tick", "command", ""):
-        table.add_column(column)
-    for entry in session.history:
-        table.add_row(str(entry.number), str(entry.tick), entry.line,
-                      "" if entry.ok else "failed")
-    return [table]
+    return [history_table(session.history)]
 
 
 @command("quit", "leave kmshell", aliases=("exit",), when_halted=True, meta=True)

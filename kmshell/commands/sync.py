@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import NAME, NUMBER, Arg, Opt
 from kmshell.nt.ke.sync import KEvent, KSemaphore
-from kmshell.views.layout import titled
 from kmshell.views.ob import directory_listing
+from kmshell.views.sync import locks_table, variables_table
 
 
 def _named_objects(session):
@@ -66,23 +64,6 @@ def spinlock_create(session, cmd):
     return [locks_table(session.system)]
 
 
-def locks_table(system) -> Table:
-    table = titled("locks")
-    for column in ("name", "kind", "owner", "waiters / spins"):
-        table.add_column(column)
-    for lock in system.spin_locks.values():
-        table.add_row(lock.name, "spin lock", lock.owner.label if lock.owner else "free",
-                      f"{lock.spins} tick(s) spun")
-    for obj in system.ob.lookup("\\BaseNamedObjects").children():
-        if obj.header.type_name == "Mutant":
-            table.add_row(obj.header.name, "mutex", obj.owner.label if obj.owner else "free",
-                          ", ".join(t.label for t in obj.waiters) or "none")
-        elif obj.header.type_name == "Semaphore":
-            table.add_row(obj.header.name, "semaphore", f"{obj.signal_state} of {obj.limit} free",
-                          ", ".join(t.label for t in obj.waiters) or "none")
-    return table
-
-
 @command("lock list", "spin locks, mutexes and semaphores: who holds each, who waits or spins",
          when_halted=True)
 def lock_list(session, cmd):
@@ -92,12 +73,7 @@ def lock_list(session, cmd):
 @command("var list", "shared variables: value and how many updates were lost to races",
          when_halted=True)
 def var_list(session, cmd):
-    table = titled("shared variables")
-    for column in ("name", "value", "stores", "lost updates"):
-        table.add_column(column)
-    for var in session.system.variables.values():
-        table.add_row(var.name, str(var.value), str(var.version), str(var.lost_updates))
-    return [table]
+    return [variables_table(session.system)]
 
 
 @command("semaphore create", "create a named semaphore: a count of units, up to a limit",

@@ -37,3 +37,11 @@ def help_detail(spec: CommandSpec) -> Group:
     if spec.examples:
         parts.append(Text("examples:\n" + "\n".join(f"  {e}" for e in spec.examples)))
     return Group(*parts)
+
+
+def history_table(history) -> Table:
+    table = titled("history", "#", "tick", "command", "")
+    for entry in history:
+        table.add_row(str(entry.number), str(entry.tick), entry.line,
+                      "" if entry.ok else "failed")
+    return table

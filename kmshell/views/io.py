@@ -87,3 +87,13 @@ def irp_table(system) -> Table:
     if not system.irps:
         table.caption = "none: every IRP has been completed"
     return table
+
+
+def device_table(system) -> Table:
+    table = titled("devices")
+    for column in ("device", "driver", "stack (top first)"):
+        table.add_column(column)
+    for device in system.devices:
+        table.add_row(device.label, device.driver.name,
+                      " → ".join(d.label for d in device.stack()))
+    return table

@@ -1,0 +1,50 @@
+"""Notify routines, worker threads and loaded drivers."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from kmshell.nt.ke.thread_state import WaitReason
+from kmshell.nt.ps import format_program
+from kmshell.views.layout import titled
+
+
+def callback_table(system) -> Table:
+    table = titled("notify routines")
+    for column in ("#", "kind", "driver", "steps", "work item", "subsystems", "calls"):
+        table.add_column(column, overflow="fold")
+    for routine in system.callbacks:
+        table.add_row(str(routine.number), routine.kind, routine.driver.name,
+                      format_program(routine.steps), format_program(routine.work),
+                      "yes" if routine.subsystems else "no", str(routine.calls))
+    return table
+
+
+def worker_table(system) -> Table:
+    table = titled("system worker threads")
+    for column in ("TID", "state", "doing"):
+        table.add_column(column, overflow="fold")
+    for thread in system.processes[4].threads:
+        if thread.start_address != "nt!ExpWorkerThread":
+            continue
+        if thread.work_item is not None:
+            doing = f"work item {thread.work_item.number} for {thread.work_item.driver}"
+        elif thread.wait_reason is WaitReason.WrQueue:
+            doing = "waiting on the queue (WrQueue)"
+        else:
+            doing = ""
+        table.add_row(str(thread.tid), thread.state.name, doing)
+    queued = ", ".join(f"#{i.number} {i.driver}" for i in system.work_queue) or "empty"
+    table.caption = f"queue: {queued}; work items done: " \
+                    f"{sum(1 for i in system.work_items if i.done)} of {len(system.work_items)}"
+    table.caption_justify = "left"
+    return table
+
+
+def driver_table(system) -> Table:
+    table = titled("drivers")
+    for column in ("name", "object", "image", "what"):
+        table.add_column(column, overflow="fold")
+    for driver in system.drivers.values():
+        table.add_row(driver.name, driver.header.path, driver.image, driver.description)
+    return table
