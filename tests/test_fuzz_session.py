@@ -44,6 +44,8 @@ TEMPLATES = [
     "irp complete {n} STATUS_SUCCESS", "irp show {n}", "irp list", "device stack {name}",
     "device list", "open {name} {name}", "open {name} \\Device\\SlowDisk --access all",
     "read {name} {n}", "write {name} 0xc {name}", "ioctl {name} 0xc 0x222003", "close {name} {n}",
+    "driver load irqdisk", "driver load hastyisr", "interrupt IrqDisk --cpu {n}",
+    "interrupt {name}", "irp send IrqDisk IRP_MJ_READ", "dpc list",
 ]
 
 line = st.builds(

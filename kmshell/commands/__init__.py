@@ -6,6 +6,7 @@ Importing this package registers every command in `TABLE`.
 from kmshell.commands import (  # noqa: F401  (importing registers the commands)
     callbacks,
     config,
+    interrupts,
     io,
     machine,
     objects,

@@ -33,6 +33,7 @@ from kmshell.nt.io.files import FileIo
 from kmshell.nt.io.manager import IoManager
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ke.dispatcher import Dispatcher
+from kmshell.nt.ke.interrupts import Interrupts
 from kmshell.nt.ke.processor import Processor
 from kmshell.nt.ke.scheduler import Scheduler
 from kmshell.nt.ke.sync import (
@@ -96,7 +97,7 @@ class Disk:
 
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
-             TransactionManager, LogFileSystem, IoManager, FileIo):
+             TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:
@@ -129,6 +130,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.devices: list = []  # every DeviceObject, in creation order
         self.irps: dict = {}  # IRP number -> Irp still in progress (completed ones are freed)
         self.irp_count = 0
+        self.vectors_assigned = 0
         self.callbacks: list[NotifyRoutine] = []
         self.work_queue: deque[WorkItem] = deque()
         self.work_items: list[WorkItem] = []

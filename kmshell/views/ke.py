@@ -157,3 +157,11 @@ def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
     rows.add_row("RULE", info.rule or "")
     rows.add_row("FIX", info.fix or "")
     return Group(rows, Text("\nevents that led here:", style="bold"), trace_table(trail))
+
+
+def dpc_table(system: System) -> Table:
+    table = titled("DPC queues", "CPU", "IRQL", "queued DPCs")
+    for cpu in system.processors:
+        table.add_row(str(cpu.number), irql_label(cpu.irql),
+                      ", ".join(f"{d.driver.name} ({d.label})" for d in cpu.dpc_queue) or "empty")
+    return table

@@ -169,3 +169,41 @@ def test_returning_pending_without_marking_the_irp_is_flagged():
     system.send_irp(system.find_device("Forgetful"), "IRP_MJ_READ")
     assert any(e.kind == "rule" and "without IoMarkIrpPending" in e.text
                for e in system.log[start:])
+
+
+def test_an_interrupts_irql_is_its_vector_divided_by_16():
+    system = loaded("irqdisk", "hastyisr")
+    for label in ("IrqDisk", "HastyDisk"):
+        device = system.find_device(label)
+        assert device.dirql == device.vector >> 4 and 3 <= device.dirql <= 12
+
+
+def test_the_dpc_runs_at_dispatch_level_after_the_isr_and_completes_the_irp():
+    system = loaded("irqdisk")
+    irp = system.send_irp(system.find_device("IrqDisk"), "IRP_MJ_READ")
+    start = len(system.log)
+    system.interrupt(system.find_device("IrqDisk"), 1)
+    kinds = [(e.kind, e.irql) for e in system.log[start:]]
+    assert kinds.index(("dpc", 2)) > kinds.index(("interrupt", 8))
+    assert ("irp-complete", 2) in kinds and irp.completed
+    assert system.processors[1].irql == 0 and not system.processors[1].dpc_queue
+
+
+def test_a_ddi_called_above_its_irql_limit_bugchecks_0xa_with_the_irql():
+    system = loaded("hastyisr")
+    system.send_irp(system.find_device("HastyDisk"), "IRP_MJ_READ")
+    with pytest.raises(SystemHalted):
+        system.interrupt(system.find_device("HastyDisk"))
+    assert system.bugcheck_info.code == 0x0A and system.bugcheck_info.parameters[1] == 8
+
+
+def test_dpcs_wait_while_the_processor_is_at_dispatch_level():
+    system = loaded("irqdisk")
+    cpu = system.processors[0]
+    cpu.irql = 2  # e.g. a spin lock is held
+    system.request_dpc(system.find_device("IrqDisk"))
+    system.drain_dpcs(cpu)
+    assert len(cpu.dpc_queue) == 1
+    cpu.irql = 0
+    system.drain_dpcs(cpu)
+    assert cpu.dpc_queue == []

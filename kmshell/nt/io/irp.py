@@ -20,6 +20,8 @@ class DeviceObject:
     attached_device: DeviceObject | None = None  # the device above (AttachedDevice)
     attached_to: DeviceObject | None = None  # the device below (what it attached to)
     stack_size: int = 1  # StackSize: locations an IRP for this device needs
+    vector: int | None = None  # the interrupt vector its ISR is connected to (x64: IRQL =
+    dirql: int | None = None  # vector >> 4, the device's DIRQL)
 
     def top(self) -> DeviceObject:
         """IoGetAttachedDevice: the highest device in this device's stack."""

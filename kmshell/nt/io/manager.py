@@ -8,15 +8,16 @@ IRPs are sent by a kernel-mode test client (`irp send`), at PASSIVE_LEVEL.
 
 from __future__ import annotations
 
-from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, nt_success
+from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, irql_name, nt_success
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject
 from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
-from kmshell.nt.io.spec import Call, DriverSpec
+from kmshell.nt.io.spec import DDI, Call, DriverSpec
 from kmshell.nt.ob import ObjectPathError
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
+PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
 
 
@@ -140,6 +141,7 @@ class IoManager:
         last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
         for call in calls:
             name, args = call.ddi, call.args
+            self._check_irql(driver, routine, call)
             if name == "return":
                 if call.status == STATUS_PENDING and irp is not None and \
                         not irp.location.pending:
@@ -155,6 +157,21 @@ class IoManager:
                     raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name}: "
                                   "IoAttachDeviceToDeviceStack before IoCreateDevice")
                 self.attach_device(driver.devices[-1], self.find_device(args[0]))
+            elif name == "IoConnectInterruptEx":
+                if not driver.devices:
+                    raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name}: "
+                                  "IoConnectInterruptEx before IoCreateDevice")
+                self.connect_interrupt(driver.devices[-1])
+            elif name == "IoRequestDpc":
+                self.request_dpc(device)
+            elif name == "IoCompleteRequest" and irp is None and device is not None:
+                pending = next((i for i in self.irps.values()
+                                if i.location and i.location.device is device), None)
+                if pending is None:
+                    self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
+                              f"{device.label}; nothing to complete")
+                else:
+                    self._complete(pending, call.status, driver)
             elif irp is None:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} {routine}: "
                               f"'{call}' needs an IRP; DriverEntry has none")
@@ -185,6 +202,22 @@ class IoManager:
             elif name == "IoCompleteRequest":
                 self._complete(irp, call.status, driver)
         return last
+
+    def _check_irql(self, driver: DriverObject, routine: str, call: Call) -> None:
+        """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements)."""
+        limit = DDI[call.ddi][1]
+        cpu = self.processors[self.cpu_context]
+        if limit is None or cpu.irql <= limit:
+            return
+        self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL,
+                      (PAGEABLE_KERNEL_DATA, cpu.irql, 0, IOF_CALL_DRIVER),
+                      driver=driver.image, routine=routine,
+                      rule=f"{call.ddi} may be called at IRQL {limit} "
+                      f"({irql_name(limit)}) at most; {driver.name}!{routine} called it at "
+                      f"{cpu.irql} ({irql_name(cpu.irql)}). Code that runs at too high an IRQL "
+                      "touches memory or locks that need a lower one, and the system stops.",
+                      fix="Do only the minimum in an ISR: acknowledge the device and queue a "
+                      "DPC (IoRequestDpc); complete the IRP in the DPC, at DISPATCH_LEVEL.")
 
     def _complete(self, irp: Irp, status: int, by: DriverObject) -> None:
         """IoCompleteRequest: walk the stack upward, calling completion routines."""

@@ -22,7 +22,7 @@ from kmshell.nt.constants import IRP_MJ, parse_status
 
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
-FIXED_ROUTINES = ("DriverEntry", "Unload")
+FIXED_ROUTINES = ("DriverEntry", "Unload", "ISR", "DPC")
 
 # step -> (arguments, maximum IRQL the real routine may be called at (None: any), meaning).
 # IRQLs from the Requirements of each routine's WDK reference page.
@@ -39,6 +39,8 @@ DDI = {
     "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
     "IoCompleteRequest": ("STATUS [BOOST]", 2, "complete the IRP with STATUS"),
     "return": ("STATUS|status", None, "return STATUS, or `status`: what IoCallDriver returned"),
+    "IoConnectInterruptEx": ("", 0, "connect the device's ISR to an interrupt vector"),
+    "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
 }
 COMPLETION_FLAGS = ("Success", "Error", "Cancel")
 

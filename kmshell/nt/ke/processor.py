@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import Irql
@@ -19,6 +19,7 @@ class Processor:
     irql: int = Irql.PASSIVE_LEVEL
     idle_ticks: int = 0
     busy_ticks: int = 0
+    dpc_queue: list = field(default_factory=list)  # devices whose DPC is queued here
 
     @property
     def is_idle(self) -> bool:

@@ -96,6 +96,7 @@ class Synchronization:
         thread.held_locks.remove(lock)
         if not any(isinstance(held, SpinLock) for held in thread.held_locks):
             cpu.irql = Irql.PASSIVE_LEVEL
+            self.drain_dpcs(cpu)
         self.emit("Ke", "spinlock", f"{thread.label} KeReleaseSpinLock({lock.name}): IRQL back "
                   f"to {irql_name(cpu.irql)}", cpu=cpu.number)
 

@@ -1,0 +1,31 @@
+"""Interrupts and DPCs: interrupt DEV, dpc list (!dpcs)."""
+
+from __future__ import annotations
+
+from kmshell.commands.registry import command
+from kmshell.errors import KmsError
+from kmshell.language.spec import NUMBER, Arg, Kind, Opt
+from kmshell.views.ke import cpu_table, dpc_table
+
+DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
+
+
+@command("interrupt", "a device asserts its interrupt: ISR at its DIRQL, then its DPC",
+         args=(Arg("dev", DEVICE, "a device whose driver connected an interrupt"),),
+         options=(Opt("cpu", NUMBER, "the processor that takes it", 0),),
+         details="The ISR preempts whatever runs on that processor; the DPC it queues runs at "
+                 "DISPATCH_LEVEL once the IRQL falls below it, before any thread resumes.",
+         examples=("interrupt IrqDisk", "interrupt IrqDisk --cpu 1"))
+def interrupt(session, cmd):
+    system = session.system
+    if cmd["cpu"] >= len(system.processors):
+        raise KmsError(f"no processor {cmd['cpu']}; this machine has CPUs 0.."
+                       f"{len(system.processors) - 1}", col=cmd.col("cpu"))
+    system.interrupt(system.find_device(cmd["dev"]), cmd["cpu"])
+    return [cpu_table(system)]
+
+
+@command("dpc list", "each processor's queue of DPCs waiting to run", aliases=("!dpcs",),
+         when_halted=True)
+def dpc_list(session, cmd):
+    return [dpc_table(session.system)]
