@@ -207,3 +207,10 @@ def test_dpcs_wait_while_the_processor_is_at_dispatch_level():
     cpu.irql = 0
     system.drain_dpcs(cpu)
     assert cpu.dpc_queue == []
+
+
+def test_skip_then_set_completion_overwrites_the_routine_of_the_driver_above():
+    system = loaded("toaster", "sloppyfilter", "toasterfilter")
+    irp = system.send_irp(system.find_device("Toaster"), "IRP_MJ_READ")
+    ran = [hop for hop in irp.path if "↑" in hop]
+    assert ran == ["IRP 1 ↑ sloppyfilter#1: completion routine sloppyfilter!Mine"]
