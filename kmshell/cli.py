@@ -171,7 +171,8 @@ def scenarios() -> None:
 
 
 @main.command()
-@click.argument("topic", type=click.Choice(["scheduling"]))
+@click.argument("topic", type=click.Choice(["scheduling", "irp-completion", "access-check",
+                                            "irql"]))
 @click.option("--seed", type=int, default=0, show_default=True, help="Which problem.")
 @click.option("--answers", "show_answers", is_flag=True,
               help="Show the worked solution, derived from the model.")

@@ -1,8 +1,8 @@
 """Seeded exercises, in the spirit of the OSTEP simulators: a random problem from a seed,
 answers derived from the model itself (never stored), and grading.
 
-Topics so far: scheduling. The topics on IRP completion, IRQL, PnP and power order and
-access checks need the models of the issues that build them.
+Topics: scheduling, irp-completion, access-check and irql. PnP and power order need the
+Plug and Play and power models.
 """
 
 from __future__ import annotations
@@ -64,14 +64,105 @@ def scheduling(seed: int) -> Problem:
     return Problem("scheduling", seed, text, setup, questions, answers, reasons)
 
 
-TOPICS = {"scheduling": scheduling}
-PLANNED = ("irp-completion", "irql", "pnp-order", "power-order", "access-check")
+def irp_completion(seed: int) -> Problem:
+    """Which completion routines run, in which order, for a read through a filtered stack?"""
+    from kmshell.drivers import load_spec
+    from kmshell.nt import System
+    from kmshell.nt.io.spec import spec_from_dict
+
+    rng = random.Random(seed)
+    names = rng.sample(["audit", "cache", "crypt", "meter", "trace"], rng.randint(2, 4))
+    system = System(minimal=True)
+    system.load_driver(load_spec("toaster"))
+    setup, lines = ["driver load toaster"], []
+    for name in names:
+        watch = rng.random() < 0.6
+        read = (["IoCopyCurrentIrpStackLocationToNext", f"IoSetCompletionRoutine {name}Done",
+                 "IoCallDriver lower", "return status"] if watch else
+                ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower", "return status"])
+        data = {"name": name, "type": "filter", "routines": {
+            "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack Toaster"],
+            "IRP_MJ_READ": read}}
+        if watch:
+            data["completion"] = {f"{name}Done": ["return STATUS_SUCCESS"]}
+        system.load_driver(spec_from_dict(data, f"{name}.toml"))
+        lines.append(f"  {name}: IRP_MJ_READ = {'; '.join(read)}")
+    irp = system.send_irp(system.find_device("Toaster"), "IRP_MJ_READ")
+    ran = [hop.rsplit("!", 1)[1].split()[0] for hop in irp.path if "↑" in hop]
+    text = [f"IRP completion quiz (seed {seed}). These filters attach above \\Device\\Toaster, "
+            "in this order (the last is on top):", "", *lines, "",
+            "The toaster completes a read at once. Which completion routines run, in order?",
+            "(answer with their names separated by commas, or none)", ""]
+    stack = " → ".join(d.label for d in system.find_device("Toaster").stack())
+    reasons = [f"The stack, top first: {stack}.", "The IRP's path in the model:",
+               *[f"  {hop}" for hop in irp.path],
+               "Completion runs bottom-up, and only for drivers that set a routine "
+               "(a skipping filter sets none)."]
+    return Problem("irp-completion", seed, text, setup, ["completion routines"],
+                   [", ".join(ran) or "none"], reasons)
+
+
+def access_check_quiz(seed: int) -> Problem:
+    """Granted or denied? A DACL, a user, an access: SeAccessCheck decides."""
+    from kmshell.nt.se import ACCESS_WORDS, access_check, parse_sddl, token_for
+
+    rng = random.Random(seed)
+    text = [f"Access check quiz (seed {seed}). For each case, does SeAccessCheck grant the "
+            "access? (granted or denied)", "student is in Users; teacher is in Administrators "
+            "and Users; everyone is in Everyone (WD).", ""]
+    questions, answers, reasons = [], [], []
+    for number in range(1, 4):
+        aces = "".join(f"({rng.choice('AAD')};;{rng.choice(['GA', 'GR', 'GW'])};;;"
+                       f"{rng.choice(['BU', 'BA', 'WD', 'SY'])})"
+                       for _ in range(rng.randint(1, 3)))
+        sddl = f"D:{aces}"
+        user = rng.choice(["student", "teacher"])
+        wanted = rng.choice(["read", "write"])
+        granted, _, why = access_check(parse_sddl(sddl), token_for(user), ACCESS_WORDS[wanted],
+                                       "Event")
+        text.append(f"  case {number}: object DACL {sddl}; {user} asks for {wanted} access")
+        questions.append(f"case {number}")
+        answers.append("granted" if granted else "denied")
+        reasons.append(f"case {number}: {answers[-1]} — {why}")
+    text.append("")
+    return Problem("access-check", seed, text, [], questions, answers, reasons)
+
+
+def irql_quiz(seed: int) -> Problem:
+    """May this routine be called here? ok, or the bugcheck the model raises."""
+    from kmshell.nt.constants import irql_name
+    from kmshell.nt.io.spec import DDI
+
+    rng = random.Random(seed)
+    places = [("DriverEntry", 0), ("a dispatch routine", 0), ("a DPC", 2), ("an ISR", 8)]
+    limited = [name for name, (_, limit, _) in DDI.items() if limit is not None]
+    text = [f"IRQL quiz (seed {seed}). Is each call allowed where it is made? Answer ok, or "
+            "the bugcheck code the model stops with (e.g. 0xA).", ""]
+    questions, answers, reasons = [], [], []
+    for number in range(1, 4):
+        ddi = rng.choice(limited)
+        place, level = rng.choice(places)
+        limit = DDI[ddi][1]
+        text.append(f"  case {number}: {ddi} called from {place} (IRQL {level})")
+        questions.append(f"case {number}")
+        answers.append("ok" if level <= limit else "0xA")
+        reasons.append(f"case {number}: {ddi} may be called at IRQL {limit} "
+                       f"({irql_name(limit)}) at most; here the IRQL is {level}: "
+                       + ("allowed" if level <= limit else "IRQL_NOT_LESS_OR_EQUAL (0xA)"))
+    text.append("")
+    return Problem("irql", seed, text, [], questions, answers, reasons)
+
+
+TOPICS = {"scheduling": scheduling, "irp-completion": irp_completion,
+          "access-check": access_check_quiz, "irql": irql_quiz}
+PLANNED = ("pnp-order", "power-order")
 
 
 def grade(problem: Problem, given: list[str]) -> list[bool]:
     """Compare answers case-insensitively; `.exe` may be left out."""
     def norm(text: str) -> str:
-        return text.strip().lower().removesuffix(".exe")
+        words = [w.strip().lower().removesuffix(".exe") for w in text.split(",")]
+        return ",".join(w for w in words if w)
 
     return [i < len(given) and norm(given[i]) == norm(answer)
             for i, answer in enumerate(problem.answers)]

@@ -51,3 +51,51 @@ def test_quiz_command_grades_answers_piped_on_stdin():
 def test_quiz_answers_show_the_worked_solution_from_the_model():
     result = CliRunner().invoke(main, ["quiz", "scheduling", "--seed", "5", "--answers"])
     assert "What ran, tick by tick" in result.output and "CPU0:" in result.output
+
+
+def test_irp_completion_answers_list_the_watching_filters_from_the_bottom_up():
+    from kmshell.quiz import irp_completion
+
+    for seed in range(100):
+        problem = irp_completion(seed)
+        filters = [line.split(":")[0].strip() for line in problem.text
+                   if "IRP_MJ_READ =" in line]
+        watching = [f"{name}Done" for name in filters
+                    if f"IoSetCompletionRoutine {name}Done" in " ".join(problem.text)]
+        assert problem.answers == [", ".join(watching) or "none"], seed
+
+
+def test_access_check_answers_follow_the_printed_dacl_for_every_case():
+    from kmshell.nt.se import ACCESS_WORDS, access_check, parse_sddl, token_for
+    from kmshell.quiz import access_check_quiz
+
+    for seed in range(100):
+        problem = access_check_quiz(seed)
+        cases = [line for line in problem.text if line.strip().startswith("case")]
+        for line, answer in zip(cases, problem.answers, strict=True):
+            sddl = line.split("DACL ")[1].split(";", 1)[0] + ";" + \
+                line.split("DACL ")[1].split(";", 1)[1].split("; ")[0]
+            user, wanted = line.split("; ")[-1].split(" asks for ")
+            granted = access_check(parse_sddl(sddl), token_for(user.strip()),
+                                   ACCESS_WORDS[wanted.split()[0]], "Event")[0]
+            assert answer == ("granted" if granted else "denied"), (seed, line)
+
+
+def test_irql_answers_are_ok_exactly_when_the_irql_is_within_the_ddis_limit():
+    from kmshell.nt.io.spec import DDI
+    from kmshell.quiz import irql_quiz
+
+    for seed in range(100):
+        problem = irql_quiz(seed)
+        cases = [line for line in problem.text if line.strip().startswith("case")]
+        for line, answer in zip(cases, problem.answers, strict=True):
+            ddi = line.split(": ")[1].split()[0]
+            level = int(line.rsplit("IRQL ", 1)[1].rstrip(")"))
+            assert answer == ("ok" if level <= DDI[ddi][1] else "0xA"), (seed, line)
+
+
+def test_multi_part_answers_ignore_spacing_and_case():
+    from kmshell.quiz import irp_completion
+
+    problem = next(p for p in map(irp_completion, range(50)) if "," in p.answers[0])
+    assert grade(problem, [problem.answers[0].upper().replace(", ", " ,")]) == [True]

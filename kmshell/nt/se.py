@@ -42,6 +42,8 @@ GENERIC_MAPPINGS = {
     "Device": (0x00120089, 0x00120116, 0x001200A0, 0x001F01FF),
 }
 
+ACCESS_WORDS = {"read": GENERIC_READ, "write": GENERIC_WRITE, "all": GENERIC_ALL}
+
 PRIVILEGES_OF = {
     "SYSTEM": ("SeTcbPrivilege", "SeLoadDriverPrivilege", "SeDebugPrivilege",
                "SeShutdownPrivilege", "SeChangeNotifyPrivilege"),

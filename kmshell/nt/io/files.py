@@ -15,9 +15,8 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.io.irp import DeviceObject, FileObject
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
-from kmshell.nt.se import GENERIC_ALL, GENERIC_READ, GENERIC_WRITE, access_check
+from kmshell.nt.se import ACCESS_WORDS, access_check
 
-ACCESS = {"read": GENERIC_READ, "write": GENERIC_WRITE, "all": GENERIC_ALL}
 FILE_READ_DATA, FILE_WRITE_DATA = 0x0001, 0x0002
 
 
@@ -55,7 +54,7 @@ class FileIo:
                   "user → kernel", mode="U")
         device = self._open_device(path)
         granted, mask, why = access_check(device.header.security, process.token,
-                                          ACCESS[access], "Device")
+                                          ACCESS_WORDS[access], "Device")
         self.emit("Se", "access-check", f"SeAccessCheck for {process.token.user} on "
                   f"{device.label}, {access}: {'granted ' + hex(mask) if granted else 'DENIED'}"
                   f" — {why}")
