@@ -7,10 +7,8 @@ from rich.text import Text
 
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
-from kmshell.language.spec import NAME, TEXT, Arg, Kind, Opt, choice
+from kmshell.language.spec import KEY, NAME, TEXT, Arg, Opt, choice
 from kmshell.nt.cm import REG_TYPES, RegistryError, RegistryOperation, RegValue, parse_data
-
-KEY = Kind("KEY", description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
 from kmshell.views.cm import key_view, log_view
 
 

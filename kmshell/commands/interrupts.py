@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
-from kmshell.language.spec import NUMBER, Arg, Kind, Opt
+from kmshell.language.spec import DEVICE, NUMBER, Arg, Opt
 from kmshell.views.ke import cpu_table, dpc_table
-
-DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
 
 
 @command("interrupt", "a device asserts its interrupt: ISR at its DIRQL, then its DPC",

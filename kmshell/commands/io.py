@@ -7,24 +7,30 @@ from kmshell.commands.registry import command
 from kmshell.drivers import catalog, load_spec
 from kmshell.errors import KmsError
 from kmshell.language.spec import (
+    DEVICE,
     DRIVER,
+    HANDLE,
     NUMBER,
     OBJECT_PATH,
     PROCESS,
     TEXT,
     Arg,
-    Kind,
     Opt,
     choice,
 )
 from kmshell.nt.constants import IRP_MJ, parse_status
 from kmshell.nt.io.spec import SpecError
-from kmshell.views.io import device_detail, device_stack, driver_detail, irp_detail, irp_table
+from kmshell.views.io import (
+    device_detail,
+    device_stack,
+    device_table,
+    driver_detail,
+    irp_detail,
+    irp_table,
+)
 from kmshell.views.ob import handle_table
 
-DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
 MAJOR = choice(*IRP_MJ, metavar="MAJOR")
-from kmshell.views.io import device_table
 
 
 def _device(session, cmd, name: str = "dev"):
@@ -113,7 +119,6 @@ def _irp(session, cmd):
     return irp
 
 
-HANDLE = Kind("H", lambda text: int(text, 0), description="a handle value, e.g. 0x10")
 
 
 @command("open", "a process opens a device (NtCreateFile): access check, IRP_MJ_CREATE, handle",

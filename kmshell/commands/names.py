@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from kmshell.commands.registry import TABLE
 from kmshell.errors import KmsError
+from kmshell.language.spec import Kind
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.ps import Process, Thread
 from kmshell.nt.system import System
@@ -80,3 +82,39 @@ def resolve_driver(system: System, text: str, col: int | None = None):
 
 def driver_names(system: System) -> list[str]:
     return system.drivers_names()
+
+
+def device_names(system: System) -> list[str]:
+    return [d.label.rsplit("\\", 1)[-1] for d in system.devices]
+
+
+def handle_values(system: System) -> list[str]:
+    """Every open handle value in any process (a process's handles start at 0x4)."""
+    values = {h for p in system.live_processes() for h in p.handle_table.entries}
+    return [f"{h:#x}" for h in sorted(values)]
+
+
+def registry_keys(system: System) -> list[str]:
+    return sorted(key.path for key in system.registry.walk_keys())
+
+
+LIVE_SOURCES = {
+    "process": process_names,
+    "thread": thread_ids,
+    "object": object_paths,
+    "driver": driver_names,
+    "device": device_names,
+    "handle": handle_values,
+    "key": registry_keys,
+}
+
+
+def live_values(system: System, kind: Kind) -> list[str]:
+    """What may stand where a value of `kind` goes, now: its fixed choices or the live names
+    the model has (shared by tab completion and the property tests)."""
+    if isinstance(kind.complete, tuple):
+        return list(kind.complete)
+    if kind.complete == "command":
+        return [s.name for s in TABLE.specs] + list(TABLE.nouns())
+    source = LIVE_SOURCES.get(kind.complete)
+    return source(system) if source else []

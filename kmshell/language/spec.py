@@ -16,7 +16,8 @@ class Kind:
     """A kind of value: its name in usage lines, how to convert it, where completions come from.
 
     `complete` is either a tuple of fixed choices or the name of a live source ('process',
-    'thread', 'object', 'command') that the shell's completer asks the model about.
+    'thread', 'object', 'driver', 'device', 'handle', 'key', 'command'): see
+    `kmshell.commands.names.live_values`, which completion and the property tests share.
     """
 
     metavar: str
@@ -53,6 +54,10 @@ THREAD = Kind("T", _count, complete="thread", description="a thread ID")
 OBJECT_PATH = Kind("PATH", complete="object", description="an object-namespace path")
 DRIVER = Kind("DRIVER", complete="driver", description="a driver's short name or \\Driver path")
 COMMAND = Kind("CMD", complete="command", description="a command name")
+DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
+HANDLE = Kind("H", _count, complete="handle", description="a handle value, e.g. 0x10")
+KEY = Kind("KEY", complete="key",
+           description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
 ADDRESS = Kind("ADDR", _count, description="an address, e.g. 0x0 or 0xFFFF800000001000")
 
 

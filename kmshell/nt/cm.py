@@ -126,14 +126,19 @@ class Registry:
             key = key.subkeys.setdefault(part.upper(), Key(part, key))
         return key
 
-    def walk_values(self):
-        """Every (key path, value) pair, for snapshots."""
+    def walk_keys(self):
+        """Every key, depth first."""
         stack = list(self.roots.values())
         while stack:
             key = stack.pop()
+            yield key
+            stack.extend(key.subkeys.values())
+
+    def walk_values(self):
+        """Every (key path, value) pair, for snapshots."""
+        for key in self.walk_keys():
             for value in key.values.values():
                 yield key.path, value
-            stack.extend(key.subkeys.values())
 
     def install_service(self, name: str, image: str, start: str) -> Key:
         """What the service control manager writes for a kernel driver."""

@@ -5,18 +5,10 @@ from __future__ import annotations
 from prompt_toolkit.completion import Completer, Completion
 
 from kmshell.commands import TABLE
-from kmshell.commands.names import driver_names, object_paths, process_names, thread_ids
+from kmshell.commands.names import live_values
 from kmshell.errors import KmsError
 from kmshell.language import split_words
 from kmshell.language.spec import Kind
-
-LIVE_SOURCES = {
-    "process": process_names,
-    "thread": thread_ids,
-    "object": object_paths,
-    "driver": driver_names,
-    "device": lambda system: [d.label.rsplit("\\", 1)[-1] for d in system.devices],
-}
 
 
 def _words(text: str) -> list[str]:
@@ -31,12 +23,7 @@ class CommandCompleter(Completer):
         self.session = session
 
     def _kind_values(self, kind: Kind) -> list[str]:
-        if isinstance(kind.complete, tuple):
-            return list(kind.complete)
-        if kind.complete == "command":
-            return [s.name for s in TABLE.specs] + list(TABLE.nouns())
-        source = LIVE_SOURCES.get(kind.complete)
-        return source(self.session.system) if source else []
+        return live_values(self.session.system, kind)
 
     def candidates(self, text: str) -> tuple[str, list[str]]:
         """The word being completed and what may go there."""
