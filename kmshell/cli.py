@@ -21,17 +21,9 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _resolve(file: str) -> Path:
-    """A path, or the name of a bundled scenario (`01`, `01-user-and-kernel-mode`)."""
-    path = Path(file)
-    if path.exists():
-        return path
-    return catalog.find(file) or path
-
-
 def _load(file: str):
     try:
-        return load_scenario(_resolve(file))
+        return load_scenario(catalog.resolve(file))
     except ScenarioError as error:
         click.echo(str(error), err=True)
         sys.exit(2)
@@ -116,7 +108,7 @@ def check(files: tuple[str, ...], junit: str | None) -> None:
     malformed = False
     for file in files:
         try:
-            scenarios.append(load_scenario(_resolve(file)))
+            scenarios.append(load_scenario(catalog.resolve(file)))
         except ScenarioError as error:
             click.echo(str(error), err=True)
             malformed = True

@@ -39,8 +39,8 @@ def save(session, path: str) -> Path:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             json.dump(data, file, indent=1)
         os.replace(temporary, target)
-    except OSError as error:
-        raise KmsError(f"cannot write {path}: {error.strerror or error}") from None
+    except (OSError, ValueError) as error:
+        raise KmsError.cannot("write", path, error) from None
     return target
 
 
@@ -52,7 +52,7 @@ def load(session, path: str) -> int:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise KmsError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # also bad UTF-8, bad JSON, a NUL in the name
         raise KmsError(f"{path} is not a kmshell save file: {error}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise KmsError(f"{path} is not a kmshell save file (no \"format\": \"{FORMAT}\")")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 
 from kmshell import savefile
@@ -131,9 +129,8 @@ def record(session, cmd):
                        hint="type 'record stop' first")
     try:
         session.recorder = Recorder(cmd["file"])
-    except OSError as error:
-        raise KmsError(f"cannot write {cmd['file']}: {error.strerror or error}",
-                       col=cmd.col("file")) from None
+    except (OSError, ValueError) as error:
+        raise KmsError.cannot("write", cmd["file"], error, col=cmd.col("file")) from None
     return [Text(f"recording to {cmd['file']}; 'record stop' ends it")]
 
 
@@ -161,9 +158,8 @@ def export(session, cmd):
             console.save_html(cmd["file"], clear=False)
         else:
             console.save_svg(cmd["file"], clear=False, title="kmshell")
-    except OSError as error:
-        raise KmsError(f"cannot write {cmd['file']}: {error.strerror or error}",
-                       col=cmd.col("file")) from None
+    except (OSError, ValueError) as error:
+        raise KmsError.cannot("write", cmd["file"], error, col=cmd.col("file")) from None
     return [Text(f"transcript written to {cmd['file']}")]
 
 
@@ -185,11 +181,8 @@ def replay(session, cmd):
 
     if session.console is None:
         raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
-    path = Path(cmd["file"])
-    if not path.exists():
-        path = catalog.find(cmd["file"]) or path
     try:
-        scenario = load_scenario(path)
+        scenario = load_scenario(catalog.resolve(cmd["file"]))
     except ScenarioError as error:
         raise KmsError(str(error), col=cmd.col("file")) from None
     control = step_by_key if cmd["step"] else None

@@ -22,15 +22,15 @@ def load_spec(name_or_path: str) -> DriverSpec:
     path = Path(name_or_path)
     if not name_or_path.lower().endswith(".toml"):
         path = CATALOG / f"{name_or_path.lower()}.toml"
-        if not path.exists():
+        if name_or_path.lower() not in catalog():
             raise SpecError(f"no driver '{name_or_path}' in the catalog; catalog: "
                             + ", ".join(catalog()) + "; or give a FILE.toml")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"{name_or_path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"{name_or_path}: cannot read it: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{path.name}: not valid TOML: {error}") from None
+    except (OSError, ValueError) as error:  # also bad UTF-8 and a NUL in the name
+        raise SpecError(f"{name_or_path}: cannot read it: {error}") from None
     return spec_from_dict(data, path.name)

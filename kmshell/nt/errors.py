@@ -19,6 +19,11 @@ class SystemHalted(Exception):
 class NtError(Exception):
     """An operation the kernel refuses, with the NTSTATUS it would return."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, where: str = ""):
         super().__init__(message)
         self.status = status
+        self.message = message
+        self.where = where  # the driver, routine and step that made the call, when one did
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message

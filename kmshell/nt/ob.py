@@ -181,6 +181,11 @@ class ObjectManager:
         parent.entries[name.upper()] = obj
         return obj
 
+    def remove(self, obj) -> None:
+        """Take obj's name out of its directory (the object is being deleted)."""
+        del obj.header.directory.entries[obj.header.name.upper()]
+        obj.header.directory = None
+
     def create_directory(self, path: str, description: str = "") -> Directory:
         directory = Directory(self.header("Directory", permanent=True), description=description)
         return self.insert(path, directory)

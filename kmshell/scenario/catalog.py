@@ -28,6 +28,18 @@ def bundled() -> list[tuple[Path, str]]:
     return entries
 
 
+def resolve(name: str) -> Path:
+    """A file that exists, else the bundled scenario of that name, else the path as given
+    (loading it then says there is no such file)."""
+    path = Path(name)
+    try:
+        if path.is_file():
+            return path
+    except (OSError, ValueError):  # a name too long for the file system, a NUL in it
+        return path
+    return find(name) or path
+
+
 def find(name: str) -> Path | None:
     """A bundled scenario by file name, stem, or number prefix such as 01."""
     for path, _ in bundled():

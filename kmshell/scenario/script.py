@@ -105,8 +105,7 @@ def _directive(number: int, line: str, words: list[Word]) -> Step:
 
 
 def _located(path: str, number: int, error: KmsError) -> str:
-    col = f":{error.col}" if error.col else ""
-    message = f"{path}:{number}{col}: {error.message}"
+    message = f"{path}:{number}:{error.col or 1}: {error.message}"  # a whole line: column 1
     for extra in (error.hint, f"usage: {error.usage}" if error.usage else ""):
         if extra:
             message += f"\n    {extra}"
@@ -158,6 +157,6 @@ def load_scenario(path: str | Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError([f"{path}: no such file"]) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, ValueError) as error:  # also bad UTF-8 and a NUL in the name
         raise ScenarioError([f"{path}: cannot read it: {error}"]) from None
     return parse_scenario(text, str(path))

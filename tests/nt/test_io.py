@@ -6,7 +6,9 @@ import pytest
 
 from kmshell.drivers import catalog, load_spec
 from kmshell.nt import System, SystemHalted
+from kmshell.nt.errors import NtError
 from kmshell.nt.io.spec import SpecError, spec_from_dict
+from kmshell.nt.ob import ObjectPathError
 
 
 def loaded(*names: str) -> System:
@@ -214,3 +216,19 @@ def test_skip_then_set_completion_overwrites_the_routine_of_the_driver_above():
     irp = system.send_irp(system.find_device("Toaster"), "IRP_MJ_READ")
     ran = [hop for hop in irp.path if "↑" in hop]
     assert ran == ["IRP 1 ↑ sloppyfilter#1: completion routine sloppyfilter!Mine"]
+
+
+def test_a_driver_whose_driverentry_fails_is_unloaded_with_its_devices():
+    system = System()
+    spec = spec_from_dict({"name": "orphan", "type": "filter", "routines": {
+        "DriverEntry": ["IoCreateDevice Orphan", "IoAttachDeviceToDeviceStack NullSink"]}},
+        "orphan.toml")
+    with pytest.raises(NtError, match=r"orphan!DriverEntry, step 2 'IoAttachDeviceToDeviceStack"
+                       r" NullSink': no device 'NullSink'"):
+        system.load_driver(spec)
+    assert "orphan" not in system.drivers and system.devices == []
+    with pytest.raises(ObjectPathError):
+        system.ob.lookup("\\Device\\Orphan")
+    assert system.log[-1].kind == "driver-unload"
+    system.load_driver(load_spec("nullsink"))
+    assert system.load_driver(spec).devices[0].attached_to is system.find_device("NullSink")

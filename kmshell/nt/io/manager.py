@@ -40,8 +40,33 @@ class IoManager:
         self.emit("Io", "driver-load", f"{spec.image} loaded: \\Driver\\{spec.name} created, "
                   f"Services key written; calling DriverEntry", "Every driver gets a driver "
                   "object; its dispatch table says which routine handles each IRP_MJ_ code.")
-        self._run(driver, "DriverEntry", spec.routines.get("DriverEntry", []), None, None)
+        try:
+            self._run(driver, "DriverEntry", spec.routines.get("DriverEntry", []), None, None)
+        except NtError as error:
+            self._unload_failed(driver, error)
+            raise
         return driver
+
+    def _unload_failed(self, driver: DriverObject, error: NtError) -> None:
+        """DriverEntry failed: the I/O manager deletes the driver object and unloads the image.
+        Its devices go too (a correct driver deletes them itself before failing)."""
+        for device in reversed(driver.devices):
+            if device.attached_to is not None:
+                device.attached_to.attached_device = None
+            if device.header.directory is not None:
+                self.ob.remove(device)
+            device.header.pointer_count = 0
+            self.devices.remove(device)
+        self.ob.remove(driver)
+        driver.header.pointer_count = 0
+        del self.drivers[driver.name.lower()]
+        self.emit("Io", "driver-unload", f"DriverEntry of {driver.name} failed with "
+                  f"{format_status(error.status)}: the I/O manager deletes \\Driver\\"
+                  f"{driver.name}" + (f" and its {len(driver.devices)} device(s)"
+                                       if driver.devices else "") + " and unloads "
+                  f"{driver.image}", "A driver that fails DriverEntry must undo what it did "
+                  "(IoDeleteDevice for each device it created) before it returns the failure.")
+        driver.devices.clear()
 
     def create_device(self, driver: DriverObject, name: str | None) -> DeviceObject:
         """IoCreateDevice."""
@@ -139,68 +164,80 @@ class IoManager:
              device: DeviceObject | None) -> int:
         """Interpret a routine's DDI steps; returns the routine's NTSTATUS."""
         last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
-        for call in calls:
-            name, args = call.ddi, call.args
-            self._check_irql(driver, routine, call)
-            if name == "return":
-                if call.status == STATUS_PENDING and irp is not None and \
-                        not irp.location.pending:
-                    self.emit("Io", "rule", f"{driver.name}!{routine} returns STATUS_PENDING "
-                              "without IoMarkIrpPending: the I/O manager may finish the IRP "
-                              "twice or never", "Rule: a routine that returns STATUS_PENDING "
-                              "must have marked the IRP pending first.")
-                return last if args[0] == "status" else call.status
-            if name == "IoCreateDevice":
-                self.create_device(driver, args[0] if args else None)
-            elif name == "IoAttachDeviceToDeviceStack":
-                if not driver.devices:
-                    raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name}: "
-                                  "IoAttachDeviceToDeviceStack before IoCreateDevice")
-                self.attach_device(driver.devices[-1], self.find_device(args[0]))
-            elif name == "IoConnectInterruptEx":
-                if not driver.devices:
-                    raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name}: "
-                                  "IoConnectInterruptEx before IoCreateDevice")
-                self.connect_interrupt(driver.devices[-1])
-            elif name == "IoRequestDpc":
-                self.request_dpc(device)
-            elif name == "IoCompleteRequest" and irp is None and device is not None:
-                pending = next((i for i in self.irps.values()
-                                if i.location and i.location.device is device), None)
-                if pending is None:
-                    self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
-                              f"{device.label}; nothing to complete")
-                else:
-                    self._complete(pending, call.status, driver)
-            elif irp is None:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} {routine}: "
-                              f"'{call}' needs an IRP; DriverEntry has none")
-            elif name == "IoSkipCurrentIrpStackLocation":
-                irp.current += 1  # the lower driver gets this very location
-            elif name == "IoCopyCurrentIrpStackLocationToNext":
-                here = irp.location
-                irp.stack[irp.current - 1] = IoStackLocation(here.major, here.minor)
-            elif name == "IoSetCompletionRoutine":
-                flags = set(args[1:]) or {"Success", "Error", "Cancel"}
-                irp.stack[irp.current - 1].completion = Completion(
-                    driver, args[0], device, "Success" in flags, "Error" in flags,
-                    "Cancel" in flags)
-            elif name == "IoMarkIrpPending":
-                irp.location.pending = True
-            elif name == "IoCallDriver":
-                lower = device.attached_to
-                if lower is None:
-                    # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64)
-                    # through the NULL pointer: a read (Arg3 0) of address 0x8 (Arg4).
-                    self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
-                                  (NtStatus.STATUS_ACCESS_VIOLATION, IOF_CALL_DRIVER, 0, 0x8),
-                                  driver=driver.image, routine=routine,
-                                  rule=f"{device.label} is at the bottom of its stack: there is "
-                                  "no lower device, and IoCallDriver got a NULL pointer.",
-                                  fix="Only forward an IRP when the device is attached to one.")
-                last = self._call_driver(lower, irp)
-            elif name == "IoCompleteRequest":
-                self._complete(irp, call.status, driver)
+        for number, call in enumerate(calls, start=1):
+            try:
+                last = self._step(driver, routine, call, irp, device, last)
+            except NtError as error:
+                error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
+                raise
+            if call.ddi == "return":
+                return last
+        return last
+
+    def _step(self, driver: DriverObject, routine: str, call: Call, irp: Irp | None,
+              device: DeviceObject | None, last: int) -> int:
+        """One DDI step; returns the status the routine would return if it ended here."""
+        name, args = call.ddi, call.args
+        self._check_irql(driver, routine, call)
+        if name == "return":
+            if call.status == STATUS_PENDING and irp is not None and \
+                    not irp.location.pending:
+                self.emit("Io", "rule", f"{driver.name}!{routine} returns STATUS_PENDING "
+                          "without IoMarkIrpPending: the I/O manager may finish the IRP "
+                          "twice or never", "Rule: a routine that returns STATUS_PENDING "
+                          "must have marked the IRP pending first.")
+            return last if args[0] == "status" else call.status
+        if name == "IoCreateDevice":
+            self.create_device(driver, args[0] if args else None)
+        elif name == "IoAttachDeviceToDeviceStack":
+            if not driver.devices:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              "IoAttachDeviceToDeviceStack before IoCreateDevice")
+            self.attach_device(driver.devices[-1], self.find_device(args[0]))
+        elif name == "IoConnectInterruptEx":
+            if not driver.devices:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              "IoConnectInterruptEx before IoCreateDevice")
+            self.connect_interrupt(driver.devices[-1])
+        elif name == "IoRequestDpc":
+            self.request_dpc(device)
+        elif name == "IoCompleteRequest" and irp is None and device is not None:
+            pending = next((i for i in self.irps.values()
+                            if i.location and i.location.device is device), None)
+            if pending is None:
+                self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
+                          f"{device.label}; nothing to complete")
+            else:
+                self._complete(pending, call.status, driver)
+        elif irp is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                          f"this step needs an IRP, and {routine} has none")
+        elif name == "IoSkipCurrentIrpStackLocation":
+            irp.current += 1  # the lower driver gets this very location
+        elif name == "IoCopyCurrentIrpStackLocationToNext":
+            here = irp.location
+            irp.stack[irp.current - 1] = IoStackLocation(here.major, here.minor)
+        elif name == "IoSetCompletionRoutine":
+            flags = set(args[1:]) or {"Success", "Error", "Cancel"}
+            irp.stack[irp.current - 1].completion = Completion(
+                driver, args[0], device, "Success" in flags, "Error" in flags,
+                "Cancel" in flags)
+        elif name == "IoMarkIrpPending":
+            irp.location.pending = True
+        elif name == "IoCallDriver":
+            lower = device.attached_to
+            if lower is None:
+                # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64)
+                # through the NULL pointer: a read (Arg3 0) of address 0x8 (Arg4).
+                self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
+                              (NtStatus.STATUS_ACCESS_VIOLATION, IOF_CALL_DRIVER, 0, 0x8),
+                              driver=driver.image, routine=routine,
+                              rule=f"{device.label} is at the bottom of its stack: there is "
+                              "no lower device, and IoCallDriver got a NULL pointer.",
+                              fix="Only forward an IRP when the device is attached to one.")
+            last = self._call_driver(lower, irp)
+        elif name == "IoCompleteRequest":
+            self._complete(irp, call.status, driver)
         return last
 
     def _check_irql(self, driver: DriverObject, routine: str, call: Call) -> None:

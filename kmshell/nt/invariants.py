@@ -1,0 +1,163 @@
+"""The model's invariants: facts that hold after every command, whatever was typed.
+
+`violations(system)` returns each broken rule as a sentence (an empty list when all hold).
+The property tests call it after every random command; a new model part adds its rules here.
+A bugcheck is a model state, not a broken invariant: the rules hold on a halted machine too,
+except that an IRP may then have been completed twice (that is what 0x44 reports).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kmshell.nt.constants import BugCheck, Irql
+from kmshell.nt.ke.sync import DispatcherObject
+from kmshell.nt.ke.thread_state import ThreadState
+from kmshell.nt.ob import Directory
+
+
+def violations(system) -> list[str]:
+    return [*_objects(system), *_threads(system), *_processors(system), *_devices(system),
+            *_irps(system)]
+
+
+def _objects(system) -> list[str]:
+    """Handle counts match the handle tables; pointer counts cover the handles; nothing that
+    was deleted (pointer count 0) is still reachable from the namespace or a handle."""
+    handles: Counter = Counter()
+    referenced: dict[int, object] = {}
+    for process in system.processes.values():
+        for entry in process.handle_table.entries.values():
+            handles[id(entry.object)] += 1
+            referenced[id(entry.object)] = entry.object
+    named = {id(obj): obj for obj in system.ob.walk()}
+    problems = []
+    for key, obj in {**named, **referenced}.items():
+        header, label = obj.header, obj.header.path or obj.header.type_name
+        if header.handle_count != handles[key]:
+            problems.append(f"{label}: handle count {header.handle_count}, but "
+                            f"{handles[key]} handle-table entries point at it")
+        if header.pointer_count < header.handle_count:
+            problems.append(f"{label}: pointer count {header.pointer_count} is below its "
+                            f"handle count {header.handle_count}")
+        if header.pointer_count <= 0:
+            problems.append(f"{label}: deleted (pointer count {header.pointer_count}) but "
+                            "still reachable")
+    for obj in named.values():
+        directory = obj.header.directory
+        if directory is None or not isinstance(directory, Directory) or \
+                directory.entries.get(obj.header.name.upper()) is not obj:
+            problems.append(f"{obj.header.path}: its directory does not list it")
+    return problems
+
+
+def _threads(system) -> list[str]:
+    """Each thread is in exactly one state, and the structures agree with that state: a Ready
+    thread is in its priority's ready queue once, a Running one is current on one processor,
+    a Waiting one is on the waiter list of what it waits for."""
+    problems = []
+    queued: Counter = Counter()
+    for priority, queue in enumerate(system.dispatcher.queues):
+        for thread in queue:
+            queued[id(thread)] += 1
+            if thread.priority != priority:
+                problems.append(f"thread {thread.label} (priority {thread.priority}) is in the "
+                                f"ready queue of priority {priority}")
+        if bool(queue) != bool(system.dispatcher.summary >> priority & 1):
+            problems.append(f"KiReadySummary bit {priority} disagrees with its ready queue")
+    current = Counter(id(cpu.current_thread) for cpu in system.processors)
+    waiters: Counter = Counter()
+    for obj in _dispatcher_objects(system):
+        for thread in obj.waiters:
+            waiters[id(thread)] += 1
+            if thread.waiting_on is not obj:
+                problems.append(f"thread {thread.label} is on a waiter list of an object it "
+                                "does not wait on")
+    for thread in system.threads.values():
+        key, state = id(thread), thread.state
+        if not isinstance(state, ThreadState):
+            problems.append(f"thread {thread.label} has no valid state ({state!r})")
+            continue
+        expected = {
+            "ready queue": (queued[key], int(state is ThreadState.Ready)),
+            "processors running it": (current[key], int(state is ThreadState.Running)),
+        }
+        for where, (found, wanted) in expected.items():
+            if found != wanted:
+                problems.append(f"thread {thread.label} is {state.name} but is in {found} "
+                                f"{where} (expected {wanted})")
+        if thread.waiting_on is not None:
+            if state is not ThreadState.Waiting:
+                problems.append(f"thread {thread.label} waits on an object but is {state.name}")
+            elif waiters[key] != 1:
+                problems.append(f"thread {thread.label} waits on an object whose waiter list "
+                                f"holds it {waiters[key]} times")
+        if state is ThreadState.Terminated and thread.held_locks:
+            problems.append(f"thread {thread.label} ended still holding locks")
+    for lock in system.spin_locks.values():
+        if lock.owner is not None and lock not in lock.owner.held_locks:
+            problems.append(f"spin lock {lock.name} is owned by {lock.owner.label}, which does "
+                            "not list it as held")
+    return problems
+
+
+def _dispatcher_objects(system) -> list[DispatcherObject]:
+    """Every dispatcher object a thread may wait on: named ones, and ones held by handle."""
+    found = {id(obj): obj for obj in system.ob.walk() if isinstance(obj, DispatcherObject)}
+    for process in system.processes.values():
+        for entry in process.handle_table.entries.values():
+            if isinstance(entry.object, DispatcherObject):
+                found[id(entry.object)] = entry.object
+    for thread in system.threads.values():
+        if isinstance(thread.waiting_on, DispatcherObject):
+            found[id(thread.waiting_on)] = thread.waiting_on
+    return list(found.values())
+
+
+def _processors(system) -> list[str]:
+    """x64 IRQLs run from PASSIVE_LEVEL (0) to HIGH_LEVEL (15); a halted machine is at HIGH."""
+    problems = []
+    for cpu in system.processors:
+        if not Irql.PASSIVE_LEVEL <= cpu.irql <= Irql.HIGH_LEVEL:
+            problems.append(f"CPU{cpu.number} is at IRQL {cpu.irql}, outside 0..15")
+        if system.halted and cpu.irql != Irql.HIGH_LEVEL:
+            problems.append(f"CPU{cpu.number} is at IRQL {cpu.irql} after a bugcheck")
+    return problems
+
+
+def _devices(system) -> list[str]:
+    """Device stack links agree both ways (AttachedDevice and AttachedTo), a device needs one
+    more stack location than the device it is attached to, and a stack has no cycle."""
+    problems = []
+    for device in system.devices:
+        above, below = device.attached_device, device.attached_to
+        if above is not None and above.attached_to is not device:
+            problems.append(f"{device.label}: AttachedDevice {above.label} is not attached "
+                            "to it")
+        if below is not None:
+            if below.attached_device is not device:
+                problems.append(f"{device.label}: attached to {below.label}, whose "
+                                "AttachedDevice is another")
+            if device.stack_size < below.stack_size + 1:
+                problems.append(f"{device.label}: StackSize {device.stack_size} is not above "
+                                f"{below.label}'s {below.stack_size}")
+        seen, walker = set(), device
+        while walker is not None and id(walker) not in seen:
+            seen.add(id(walker))
+            walker = walker.attached_to
+        if walker is not None:
+            problems.append(f"{device.label}: its stack has a cycle")
+    return problems
+
+
+def _irps(system) -> list[str]:
+    """An IRP still held by the I/O manager has not been completed, and no IRP finished twice
+    unless bugcheck 0x44 says so."""
+    problems = [f"IRP {irp.number} is held as in progress but was completed"
+                for irp in system.irps.values() if irp.completed]
+    done = Counter(e.text.split()[1] for e in system.log if e.kind == "irp-done")
+    info = system.bugcheck_info
+    excused = info is not None and info.code == BugCheck.MULTIPLE_IRP_COMPLETE_REQUESTS
+    problems += [f"IRP {number} finished {count} times"
+                 for number, count in done.items() if count > 1 and not excused]
+    return problems

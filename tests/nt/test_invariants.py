@@ -1,0 +1,94 @@
+"""The invariant checker itself: a sound machine has no violation, and each rule, broken on
+purpose, is reported. (Otherwise the property tests that rely on it could never fail.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from kmshell.drivers import load_spec
+from kmshell.nt import System
+from kmshell.nt.invariants import violations
+from kmshell.nt.ke.thread_state import ThreadState
+
+
+def busy() -> System:
+    """A machine with something of everything: processes, a waiter, drivers, a pending IRP."""
+    system = System()
+    system.load_driver(load_spec("slowdisk"))
+    system.load_driver(load_spec("watchfilter"))
+    system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.create_process("notepad.exe")
+    return system
+
+
+def test_a_sound_machine_has_no_violation():
+    assert violations(busy()) == []
+
+
+def handle_count_off(system):
+    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
+    next(iter(explorer.handle_table.entries.values())).object.header.handle_count += 1
+
+
+def pointer_count_below_handles(system):
+    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
+    next(iter(explorer.handle_table.entries.values())).object.header.pointer_count = 0
+
+
+def ready_thread_off_its_queue(system):
+    thread = system.create_process("calc.exe").threads[0]
+    if thread.state is ThreadState.Ready:
+        system.dispatcher.remove(thread)
+    else:
+        thread.state = ThreadState.Ready
+
+
+def running_thread_on_no_processor(system):
+    cpu = next(c for c in system.processors if not c.is_idle)
+    cpu.current_thread = cpu.idle_thread
+
+
+def irql_out_of_range(system):
+    system.processors[1].irql = 16
+
+
+def broken_stack_link(system):
+    filter_device = next(d for d in system.devices if d.attached_to is not None)
+    filter_device.attached_to.attached_device = None
+
+
+def stack_size_too_small(system):
+    filter_device = next(d for d in system.devices if d.attached_to is not None)
+    filter_device.stack_size = 1
+
+
+def completed_irp_still_held(system):
+    next(iter(system.irps.values())).completed = True
+
+
+def irp_finished_twice(system):
+    system.complete_pending(next(iter(system.irps.values())), 0)
+    system.log.append(next(e for e in system.log if e.kind == "irp-done"))
+
+
+def unlisted_named_object(system):
+    directory = system.ob.lookup("\\BaseNamedObjects")
+    system.ob.lookup("\\KernelObjects\\LowMemoryCondition").header.directory = directory
+
+
+@pytest.mark.parametrize("corrupt, complaint", [
+    (handle_count_off, "handle-table entries point at it"),
+    (pointer_count_below_handles, "is below its handle count"),
+    (ready_thread_off_its_queue, "ready queue"),
+    (running_thread_on_no_processor, "processors running it"),
+    (irql_out_of_range, "outside 0..15"),
+    (broken_stack_link, "whose AttachedDevice is another"),
+    (stack_size_too_small, "StackSize 1 is not above"),
+    (completed_irp_still_held, "was completed"),
+    (irp_finished_twice, "finished 2 times"),
+    (unlisted_named_object, "its directory does not list it"),
+], ids=lambda value: getattr(value, "__name__", ""))
+def test_each_broken_rule_is_reported(corrupt, complaint):
+    system = busy()
+    corrupt(system)
+    assert any(complaint in problem for problem in violations(system)), violations(system)

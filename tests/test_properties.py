@@ -1,0 +1,92 @@
+"""Properties of whatever a user types, over long random sequences drawn from the command
+table (tests/commandlines.py): no exception escapes a line or its rendering, the model's
+invariants (kmshell/nt/invariants.py) hold after every line, and the same lines always give
+the same events."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+
+from commandlines import command_line, scenario_prefix
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kmshell.nt.invariants import violations
+from kmshell.session import Session
+from kmshell.views.console import make_console
+from kmshell.views.outcome import render_outcome
+
+QUICK = settings(max_examples=120, deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@contextlib.contextmanager
+def empty_directory():
+    """save, record and export write files: each run starts in an empty directory of its own,
+    out of the repository, so a file one run saved is not there for the next."""
+    before = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        try:
+            yield
+        finally:
+            os.chdir(before)
+
+
+def run(session: Session, line: str) -> str:
+    """Execute and render as the shell does; returns the printed text."""
+    console = make_console(file=io.StringIO(), width=100, no_color=True)
+    outcome = session.execute(line)
+    for part in render_outcome(outcome, session.settings):
+        console.print(part)
+    return console.file.getvalue()
+
+
+def replay(lines: list[str]) -> list:
+    session = Session()
+    with empty_directory():
+        for line in lines:
+            run(session, line)
+    return [event.to_json() for event in session.system.log]
+
+
+@QUICK
+@given(st.data())
+def test_random_lines_never_raise_and_keep_every_invariant(data):
+    session, lines = Session(), []
+    prefix = data.draw(scenario_prefix(), label="prefix")
+    with empty_directory():
+        for number in range(len(prefix) + data.draw(st.integers(5, 40), label="length")):
+            line = prefix[number] if number < len(prefix) else \
+                data.draw(command_line(session), label="line")
+            lines.append(line)
+            run(session, line)
+            problems = violations(session.system)
+            assert not problems, f"after {lines!r}:\n" + "\n".join(problems)
+
+
+@QUICK
+@given(st.data())
+def test_the_same_lines_give_the_same_events(data):
+    session, lines = Session(), []
+    with empty_directory():
+        for _ in range(data.draw(st.integers(1, 15), label="length")):
+            line = data.draw(command_line(session), label="line")
+            lines.append(line)
+            run(session, line)
+    assert replay(lines) == [event.to_json() for event in session.system.log]
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_a_long_session_of_300_lines_keeps_every_invariant(data):
+    session = Session()
+    with empty_directory():
+        for number in range(300):
+            line = data.draw(command_line(session), label=f"line {number}")
+            run(session, line)
+            problems = violations(session.system)
+            assert not problems, f"after line {number} {line!r}:\n" + "\n".join(problems)
