@@ -1,7 +1,11 @@
-"""Every scenario under scenarios/ passes `kmshell check`, and replays byte-identically."""
+"""Every scenario under scenarios/ passes `kmshell check`, and replays byte-identically, also
+in another process with another hash seed and terminal width."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +33,16 @@ def test_bundled_scenario_replays_to_an_identical_event_log(path):
         Replay(load_scenario(path), session).run()
         logs.append([e.to_json() for e in session.system.log])
     assert logs[0] == logs[1]
+
+
+def plain_run(path: Path, hash_seed: str, columns: str) -> bytes:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "COLUMNS": columns, "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "kmshell", "run", str(path)], env=env,
+                          capture_output=True, check=False, timeout=60).stdout
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_bundled_scenario_output_is_byte_identical_across_hash_seeds_and_terminal_widths(path):
+    first = plain_run(path, "1", "60")
+    assert b"kmshell>" in first
+    assert plain_run(path, "4242", "200") == first
