@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kmshell.commands.names import resolve_driver, resolve_process
 from kmshell.commands.registry import command
-from kmshell.drivers import catalog, load_spec
+from kmshell.drivers import catalog, driver_store, load_spec
 from kmshell.errors import KmsError
 from kmshell.language.spec import (
     DEVICE,
@@ -29,6 +29,7 @@ from kmshell.views.io import (
     irp_table,
 )
 from kmshell.views.ob import handle_table
+from kmshell.views.pnp import devnode_tree
 
 MAJOR = choice(*IRP_MJ, metavar="MAJOR")
 
@@ -74,6 +75,49 @@ def device_stack_(session, cmd):
          args=(Arg("dev", DEVICE, "a device"),), aliases=("!devobj",), when_halted=True)
 def device_show(session, cmd):
     return [device_detail(_device(session, cmd))]
+
+
+@command("device tree", "the Plug and Play device tree: every devnode, its state and stack",
+         args=(Arg("address", TEXT, "as in !devnode 0 1: 0 is the root", optional=True),
+               Arg("flags", TEXT, "as in !devnode 0 1: 1 recurses (always done)",
+                   optional=True)),
+         aliases=("!devnode",), when_halted=True, examples=("device tree", "!devnode 0 1"),
+         details="Parents above children, the root enumerator at the top; each devnode shows "
+                 "its instance path, PNP_DEVNODE_STATE, function driver and device stack "
+                 "(top first, the PDO its bus driver created last).")
+def device_tree(session, cmd):
+    return [devnode_tree(session.system.device_root)]
+
+
+@command("device plug", "hardware appears on a bus: PnP enumerates it and builds its stack",
+         args=(Arg("parent", DEVICE, "a device of the bus's stack, e.g. USBPDO-0 (root hub)"),
+               Arg("hwid", TEXT, "the new device's hardware ID")),
+         options=(Opt("name", TEXT, "name for the function driver's device object"),),
+         details="The bus driver reports the child (IoInvalidateDeviceRelations); the PnP "
+                 "manager creates its devnode, finds the drivers by hardware ID, calls "
+                 "AddDevice lower filters → function → upper filters, and sends "
+                 "IRP_MN_START_DEVICE. Hardware IDs the catalog serves: "
+                 + ", ".join(sorted({i for s in driver_store() for i in s.hardware_ids})),
+         examples=("device plug USBPDO-0 USB\\VID_045E&PID_0008",
+                   "device plug USBPDO-0 USB\\VID_045E&PID_0008 --name Stick"))
+def device_plug(session, cmd):
+    system = session.system
+    node = system.plug(_device(session, cmd, "parent"), cmd["hwid"], cmd["name"] or "")
+    return [device_stack(node.pdo) if node.stack() else devnode_tree(system.device_root)]
+
+
+@command("device unplug", "take a device away: orderly removal, or --surprise",
+         args=(Arg("dev", DEVICE, "any device of its stack"),),
+         options=(Opt("surprise", None, "pulled out without warning: no query, no veto"),),
+         details="Orderly: IRP_MN_QUERY_REMOVE_DEVICE to the device and its children (an open "
+                 "handle or a failing driver vetoes it), then IRP_MN_REMOVE_DEVICE, children "
+                 "first. Surprise: IRP_MN_SURPRISE_REMOVAL, pending IRPs fail, and the removal "
+                 "finishes when the last handle is closed.",
+         examples=("device unplug Joystick0", "device unplug Joystick0 --surprise"))
+def device_unplug(session, cmd):
+    system = session.system
+    system.unplug(_device(session, cmd), cmd["surprise"])
+    return [devnode_tree(system.device_root)]
 
 
 @command("irp send", "a kernel-mode client sends an IRP to the top of a device's stack",

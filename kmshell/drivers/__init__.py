@@ -6,6 +6,7 @@ Reading a spec is data only (tomllib); kmshell/nt/io/spec.py validates it.
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from pathlib import Path
 
 from kmshell.nt.io.spec import DriverSpec, SpecError, spec_from_dict
@@ -15,6 +16,12 @@ CATALOG = Path(__file__).parent
 
 def catalog() -> list[str]:
     return sorted(path.stem for path in CATALOG.glob("*.toml"))
+
+
+@cache
+def driver_store() -> tuple[DriverSpec, ...]:
+    """Every catalog spec, read once: where Plug and Play looks drivers up by hardware ID."""
+    return tuple(load_spec(name) for name in catalog())
 
 
 def load_spec(name_or_path: str) -> DriverSpec:

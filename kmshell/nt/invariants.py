@@ -14,11 +14,12 @@ from kmshell.nt.constants import BugCheck, Irql
 from kmshell.nt.ke.sync import DispatcherObject
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ob import Directory
+from kmshell.nt.pnp import DevnodeState
 
 
 def violations(system) -> list[str]:
     return [*_objects(system), *_threads(system), *_processors(system), *_devices(system),
-            *_irps(system)]
+            *_devnodes(system), *_irps(system)]
 
 
 def _objects(system) -> list[str]:
@@ -147,6 +148,22 @@ def _devices(system) -> list[str]:
             walker = walker.attached_to
         if walker is not None:
             problems.append(f"{device.label}: its stack has a cycle")
+    return problems
+
+
+def _devnodes(system) -> list[str]:
+    """The device tree: each devnode's PDO is a live device that points back at it, children
+    name their parent, and no deleted devnode is still in the tree."""
+    problems = []
+    live = set(map(id, system.devices))
+    for node in system.device_root.walk():
+        if node.pdo is None or id(node.pdo) not in live or node.pdo.devnode is not node:
+            problems.append(f"devnode {node.instance_path}: its PDO is missing or not its own")
+        if node.state is DevnodeState.DeviceNodeDeleted:
+            problems.append(f"devnode {node.instance_path} is deleted but still in the tree")
+        for child in node.children:
+            if child.parent is not node:
+                problems.append(f"devnode {child.instance_path} does not name its parent")
     return problems
 
 

@@ -46,6 +46,7 @@ from kmshell.nt.ke.waits import Synchronization
 from kmshell.nt.mm import create_address_space, is_kernel_address
 from kmshell.nt.notify import NotifyRoutines
 from kmshell.nt.ob import ObjectManager, build_namespace
+from kmshell.nt.pnp import PlugAndPlay
 from kmshell.nt.ps import (
     NotifyRoutine,
     Process,
@@ -97,7 +98,7 @@ class Disk:
 
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
-             TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts):
+             TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts, PlugAndPlay):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:
@@ -218,6 +219,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
             self.registry.install_service(name, image, "boot")
         self.emit("Io", "boot", f"boot drivers loaded: {', '.join(self.drivers_names())}; "
                   "each has its key under HKLM\\SYSTEM\\CurrentControlSet\\Services")
+        self._boot_device_tree()
         self._recover_logs()
         self.emit("Ps", "boot", "System process (PID 4) created; its threads run only in "
                   "kernel mode", "The System process owns the kernel's own threads, such as "

@@ -6,9 +6,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.nt.constants import IRP_MJ, format_status
+from kmshell.nt.constants import IRP_MJ, IRP_MN_PNP, IRP_MN_POWER, format_status
 from kmshell.nt.events import ptr
 from kmshell.views.layout import fields, titled
+from kmshell.views.pnp import devnode_rows
 
 
 def driver_detail(driver) -> Group:
@@ -21,8 +22,9 @@ def driver_detail(driver) -> Group:
     table.add_column("major")
     table.add_column("routine")
     routines = driver.spec.routines if driver.spec else {}
+    minors = {"IRP_MJ_PNP": IRP_MN_PNP, "IRP_MJ_POWER": IRP_MN_POWER}
     for name, code in IRP_MJ.items():
-        if name in routines:
+        if name in routines or set(minors.get(name, ())) & set(routines):
             table.add_row(f"{code:#04x}", name, f"{driver.name}!Dispatch{name[7:].title()}")
     others = len(IRP_MJ) - len(table.rows)
     table.caption = f"the other {others} major functions: nt!IopInvalidDeviceRequest " \
@@ -52,6 +54,9 @@ def device_detail(device) -> Table:
                  else "(none: bottom of its stack)")
     rows.add_row("StackSize", str(device.stack_size))
     rows.add_row("Security", str(device.header.security or "(none)"))
+    node = device.stack()[-1].devnode
+    for name, value in devnode_rows(node) if node is not None else ():
+        rows.add_row(name, value)
     return rows
 
 

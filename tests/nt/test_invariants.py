@@ -71,6 +71,10 @@ def irp_finished_twice(system):
     system.log.append(next(e for e in system.log if e.kind == "irp-done"))
 
 
+def devnode_without_its_pdo(system):
+    system.device_root.children[0].pdo.devnode = None
+
+
 def unlisted_named_object(system):
     directory = system.ob.lookup("\\BaseNamedObjects")
     system.ob.lookup("\\KernelObjects\\LowMemoryCondition").header.directory = directory
@@ -87,6 +91,7 @@ def unlisted_named_object(system):
     (completed_irp_still_held, "was completed"),
     (irp_finished_twice, "finished 2 times"),
     (unlisted_named_object, "its directory does not list it"),
+    (devnode_without_its_pdo, "its PDO is missing or not its own"),
 ], ids=lambda value: getattr(value, "__name__", ""))
 def test_each_broken_rule_is_reported(corrupt, complaint):
     system = busy()

@@ -19,7 +19,7 @@ def loaded(*names: str) -> System:
 
 
 def test_every_catalog_spec_is_valid():
-    assert {load_spec(name).name for name in catalog()} == set(catalog())
+    assert {load_spec(name).name.lower() for name in catalog()} == set(catalog())
 
 
 @pytest.mark.parametrize("routines, message", [
@@ -220,13 +220,14 @@ def test_skip_then_set_completion_overwrites_the_routine_of_the_driver_above():
 
 def test_a_driver_whose_driverentry_fails_is_unloaded_with_its_devices():
     system = System()
+    devices = list(system.devices)
     spec = spec_from_dict({"name": "orphan", "type": "filter", "routines": {
         "DriverEntry": ["IoCreateDevice Orphan", "IoAttachDeviceToDeviceStack NullSink"]}},
         "orphan.toml")
     with pytest.raises(NtError, match=r"orphan!DriverEntry, step 2 'IoAttachDeviceToDeviceStack"
                        r" NullSink': no device 'NullSink'"):
         system.load_driver(spec)
-    assert "orphan" not in system.drivers and system.devices == []
+    assert "orphan" not in system.drivers and system.devices == devices
     with pytest.raises(ObjectPathError):
         system.ob.lookup("\\Device\\Orphan")
     assert system.log[-1].kind == "driver-unload"

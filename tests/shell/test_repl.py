@@ -106,7 +106,9 @@ def test_completion_offers_live_process_names_and_pids():
 
 
 def test_completion_offers_object_paths():
-    assert _completions("object ls \\Dev") == ["\\Device"]
+    offered = _completions("object ls \\Dev")
+    assert offered[0] == "\\Device" and "\\Device\\Harddisk0" in offered
+    assert all(path.startswith("\\Dev") for path in offered)
 
 
 def test_completion_offers_fixed_choices_for_an_option_value():

@@ -116,6 +116,7 @@ class FileIo:
         for major in ("IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"):
             irp = self.build_irp(file.device, major)
             self._call_driver(file.device.top(), irp)
+        self.handle_closed(file.device)
         self.emit("Io", "syscall", f"NtClose returns STATUS_SUCCESS: handle {handle:#x} is "
                   "gone; kernel → user", mode="U")
 

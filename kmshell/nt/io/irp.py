@@ -22,6 +22,11 @@ class DeviceObject:
     stack_size: int = 1  # StackSize: locations an IRP for this device needs
     vector: int | None = None  # the interrupt vector its ISR is connected to (x64: IRQL =
     dirql: int | None = None  # vector >> 4, the device's DIRQL)
+    devnode: object | None = None  # for a PDO: the devnode it stands for
+    is_pdo: bool = False  # created by a bus driver for a child: the bottom of that stack
+
+    def __repr__(self) -> str:  # the graph of devices, drivers and devnodes is cyclic and big
+        return f"<DeviceObject {self.label}>"
 
     def top(self) -> DeviceObject:
         """IoGetAttachedDevice: the highest device in this device's stack."""

@@ -71,6 +71,10 @@ class IoManager:
     def create_device(self, driver: DriverObject, name: str | None) -> DeviceObject:
         """IoCreateDevice."""
         driver.unnamed += 0 if name else 1
+        if name and name.endswith("#"):  # one per device instance: Joystick0, Joystick1, ...
+            name = next(f"{name[:-1]}{n}" for n in range(len(self.devices) + 1)
+                        if not any(d.label.lower() == f"\\device\\{name[:-1]}{n}".lower()
+                                   for d in self.devices))
         label = f"\\Device\\{name}" if name else f"{driver.name}#{driver.unnamed}"
         device = DeviceObject(self.ob.header("Device"), driver, label)
         if name:
@@ -93,6 +97,34 @@ class IoManager:
                   f"{len(device.stack())} deep; StackSize {device.stack_size}",
                   "An IRP sent to the stack now reaches this device first.")
         return top
+
+    def detach_device(self, device: DeviceObject) -> None:
+        """IoDetachDevice: the device below forgets this one."""
+        lower = device.attached_to
+        if lower is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{device.label} is not attached")
+        lower.attached_device, device.attached_to = None, None
+        self.emit("Io", "detach", f"{device.label} detaches from {lower.label}")
+
+    def delete_device(self, device: DeviceObject) -> None:
+        """IoDeleteDevice: its name goes, and the driver's and the I/O manager's lists drop it."""
+        if device not in self.devices:
+            return
+        if device.header.directory is not None:
+            self.ob.remove(device)
+        device.header.pointer_count = 0
+        self.devices.remove(device)
+        device.driver.devices.remove(device)
+        self.emit("Io", "delete", f"IoDeleteDevice: {device.label} deleted")
+
+    def unload_driver(self, driver: DriverObject) -> None:
+        """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
+        self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        self.ob.remove(driver)
+        driver.header.pointer_count = 0
+        del self.drivers[driver.name.lower()]
+        self.emit("Io", "driver-unload", f"{driver.name} has no device left: its Unload "
+                  f"routine runs and {driver.image} is unloaded")
 
     def find_device(self, text: str) -> DeviceObject:
         for device in self.devices:
@@ -152,7 +184,15 @@ class IoManager:
         irp.path.append(hop)
         self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
                   "its own stack location.")
-        calls = (driver.spec.routines.get(location.major) if driver.spec else None)
+        calls = None
+        if driver.spec is not None:
+            table = driver.spec.pdo_routines if device.is_pdo else driver.spec.routines
+            calls = table.get(location.minor) or table.get(location.major)
+        if calls is None and device.is_pdo and location.major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
+            self.emit("Io", "irp", f"{driver.name} (the bus driver) has nothing to do for "
+                      f"{location.minor} at its PDO: it completes the IRP as it is")
+            self._complete(irp, irp.status, driver)
+            return irp.status
         if calls is None:
             self.emit("Io", "irp", f"{driver.name} has no {location.major} routine: "
                       "IopInvalidDeviceRequest completes it")
@@ -188,12 +228,27 @@ class IoManager:
                           "must have marked the IRP pending first.")
             return last if args[0] == "status" else call.status
         if name == "IoCreateDevice":
-            self.create_device(driver, args[0] if args else None)
+            named = self._device_name if routine == "AddDevice" and \
+                driver.spec.type != "filter" else ""
+            self.create_device(driver, named or (args[0] if args else None))
         elif name == "IoAttachDeviceToDeviceStack":
             if not driver.devices:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                               "IoAttachDeviceToDeviceStack before IoCreateDevice")
-            self.attach_device(driver.devices[-1], self.find_device(args[0]))
+            if args[0].lower() == "pdo" and routine != "AddDevice":
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              "only AddDevice is given a PDO to attach to")
+            target = device if args[0].lower() == "pdo" else self.find_device(args[0])
+            self.attach_device(driver.devices[-1], target)
+        elif name in ("IoDetachDevice", "IoDeleteDevice"):
+            mine = device if device is not None and device.driver is driver else None
+            if mine is None:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              f"{name} needs this driver's own device")
+            if name == "IoDetachDevice":
+                self.detach_device(mine)
+            else:
+                self.delete_device(mine)
         elif name == "IoConnectInterruptEx":
             if not driver.devices:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
@@ -208,7 +263,8 @@ class IoManager:
                 self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
                           f"{device.label}; nothing to complete")
             else:
-                self._complete(pending, call.status, driver)
+                self._complete(pending, pending.status if call.status is None else call.status,
+                               driver)
         elif irp is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                           f"this step needs an IRP, and {routine} has none")
@@ -222,6 +278,8 @@ class IoManager:
             irp.stack[irp.current - 1].completion = Completion(
                 driver, args[0], device, "Success" in flags, "Error" in flags,
                 "Cancel" in flags)
+        elif name == "IoStatus":
+            irp.status = call.status
         elif name == "IoMarkIrpPending":
             irp.location.pending = True
         elif name == "IoCallDriver":
@@ -237,7 +295,7 @@ class IoManager:
                               fix="Only forward an IRP when the device is attached to one.")
             last = self._call_driver(lower, irp)
         elif name == "IoCompleteRequest":
-            self._complete(irp, call.status, driver)
+            self._complete(irp, irp.status if call.status is None else call.status, driver)
         return last
 
     def _check_irql(self, driver: DriverObject, routine: str, call: Call) -> None:
@@ -293,8 +351,7 @@ class IoManager:
                 self.emit("Io", "irp", f"{completion.driver.name}!{completion.routine} returns "
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
                           f"IRP {irp.number} again")
-                irp.current -= 1
-                return
+                return  # CurrentLocation stays the owner's: its IoCompleteRequest goes on up
         irp.completed = True
         self.irps.pop(irp.number, None)  # freed: the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "

@@ -12,24 +12,37 @@ a load-time error naming the file, the routine and the step.
     IRP_MJ_READ = ["IoCompleteRequest STATUS_END_OF_FILE", "return STATUS_END_OF_FILE"]
     [completion]
     ReadDone = ["return STATUS_SUCCESS"]
+
+A Plug and Play driver also has `hardware_ids` (the devices it serves; a filter says
+`position = "upper"` or `"lower"`), an `AddDevice` routine that creates its device and
+attaches it to the PDO (`IoAttachDeviceToDeviceStack pdo`), and routines for IRP_MJ_PNP and
+IRP_MJ_POWER minors by their IRP_MN_ names (what its dispatch routine's switch does for
+each). A bus driver has a `[pdo]` table too: what it does with IRPs that reach the PDOs it
+created for its children (it is the bottom of their stacks), and `child_names`, how those
+PDOs are named (`USBPDO-` gives \\Device\\USBPDO-0, -1, ...).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kmshell.nt.constants import IRP_MJ, parse_status
+from kmshell.nt.constants import IRP_MJ, IRP_MN_PNP, IRP_MN_POWER, parse_status
 
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
-FIXED_ROUTINES = ("DriverEntry", "Unload", "ISR", "DPC")
+FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC")
+MINORS = {**IRP_MN_PNP, **IRP_MN_POWER}
+FILTER_POSITIONS = ("upper", "lower")
 
 # step -> (arguments, maximum IRQL the real routine may be called at (None: any), meaning).
 # IRQLs from the Requirements of each routine's WDK reference page.
 DDI = {
     "IoCreateDevice": ("[NAME]", 0, "create a device object (named \\Device\\NAME, or unnamed)"),
-    "IoAttachDeviceToDeviceStack": ("PATH", 2, "attach this driver's newest device on top of "
-                                               "the stack that holds PATH"),
+    "IoAttachDeviceToDeviceStack": ("PATH|pdo", 2, "attach this driver's newest device on top "
+                                                   "of the stack that holds PATH (in AddDevice: "
+                                                   "pdo, the device's PDO)"),
+    "IoDetachDevice": ("", 2, "detach this driver's device from the device below it"),
+    "IoDeleteDevice": ("", 2, "delete this driver's device object"),
     "IoSkipCurrentIrpStackLocation": ("", None, "let the next driver use this stack location"),
     "IoCopyCurrentIrpStackLocationToNext": ("", 2, "copy this stack location to the next, "
                                                    "without the completion routine"),
@@ -37,7 +50,9 @@ DDI = {
                                "run ROUTINE when a lower driver completes the IRP"),
     "IoCallDriver": ("lower", 2, "send the IRP to the next-lower device"),
     "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
-    "IoCompleteRequest": ("STATUS [BOOST]", 2, "complete the IRP with STATUS"),
+    "IoStatus": ("STATUS", None, "Irp->IoStatus.Status = STATUS (e.g. before passing it down)"),
+    "IoCompleteRequest": ("STATUS|status [BOOST]", 2, "complete the IRP with STATUS, or with "
+                                                      "`status`: what its IoStatus holds"),
     "return": ("STATUS|status", None, "return STATUS, or `status`: what IoCallDriver returned"),
     "IoConnectInterruptEx": ("", 0, "connect the device's ISR to an interrupt vector"),
     "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
@@ -71,6 +86,10 @@ class DriverSpec:
     start: str = "demand"
     routines: dict[str, list[Call]] = field(default_factory=dict)
     completions: dict[str, list[Call]] = field(default_factory=dict)
+    hardware_ids: tuple[str, ...] = ()
+    position: str = "upper"  # for a filter: above (upper) or below (lower) the function driver
+    pdo_routines: dict[str, list[Call]] = field(default_factory=dict)  # a bus driver's PDOs
+    child_names: str = ""  # a bus driver's PDO name prefix; "" gives \Device\0000001a names
 
     @property
     def image(self) -> str:
@@ -102,7 +121,7 @@ def _call(text: str, where: str, completions: set[str]) -> Call:
         bad = [a for a in args[1:] if a not in COMPLETION_FLAGS]
         if bad:
             raise SpecError(f"{where}: '{bad[0]}' is not a flag; use Success, Error, Cancel")
-    if ddi == "IoCompleteRequest" or (ddi == "return" and args[0] != "status"):
+    if ddi in ("IoCompleteRequest", "return", "IoStatus") and args[0] != "status":
         try:
             status = parse_status(args[0])
         except ValueError as error:
@@ -133,25 +152,38 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: {key} = '{value}' is not one of {', '.join(choices)}")
         return value
 
-    known = {"name", "type", "description", "start", "routines", "completion", "hardware_ids"}
+    known = {"name", "type", "description", "start", "routines", "completion", "hardware_ids",
+             "position", "pdo", "child_names"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
     spec = DriverSpec(need("name"), need("type", DRIVER_TYPES), need("description", None, "-"),
-                      source, need("start", START_TYPES, "demand"))
+                      source, need("start", START_TYPES, "demand"),
+                      position=need("position", FILTER_POSITIONS, "upper"))
+    ids, prefix = data.get("hardware_ids", []), data.get("child_names", "")
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise SpecError(f"{source}: hardware_ids must be a list of strings, e.g. "
+                        "[\"USB\\\\VID_045E&PID_0040\"]")
+    if not isinstance(prefix, str) or "\\" in prefix:
+        raise SpecError(f"{source}: child_names is a name prefix such as \"USBPDO-\"")
+    spec.hardware_ids, spec.child_names = tuple(i.upper() for i in ids), prefix
     completion = data.get("completion", {})
-    routines = data.get("routines", {})
-    if not isinstance(completion, dict) or not isinstance(routines, dict):
-        raise SpecError(f"{source}: [routines] and [completion] must be tables")
+    tables = {"routines": data.get("routines", {}), "pdo": data.get("pdo", {})}
+    if not isinstance(completion, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise SpecError(f"{source}: [routines], [pdo] and [completion] must be tables")
     names = set(completion)
     for name, steps in completion.items():
         spec.completions[name] = _steps(steps, f"{source}: completion routine {name}", names)
-    for name, steps in routines.items():
-        if name not in FIXED_ROUTINES and name not in IRP_MJ:
-            raise SpecError(f"{source}: unknown routine '{name}'; use DriverEntry, Unload or an "
-                            "IRP_MJ_* name such as IRP_MJ_READ")
-        spec.routines[name] = _steps(steps, f"{source}: routine {name}", names)
-    for kind, table in (("routine", spec.routines), ("completion routine", spec.completions)):
+    for table, target in (("routines", spec.routines), ("pdo", spec.pdo_routines)):
+        for name, steps in tables[table].items():
+            if name not in FIXED_ROUTINES and name not in IRP_MJ and name not in MINORS:
+                raise SpecError(f"{source}: unknown routine '{name}' in [{table}]; use "
+                                "DriverEntry, AddDevice, Unload, an IRP_MJ_* name such as "
+                                "IRP_MJ_READ or an IRP_MN_* name such as IRP_MN_START_DEVICE")
+            where = f"{source}: routine {name}" + (" of its PDOs" if table == "pdo" else "")
+            target[name] = _steps(steps, where, names)
+    for kind, table in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
+                        ("completion routine", spec.completions)):
         for name, calls in table.items():
             if name not in FIXED_ROUTINES and (not calls or calls[-1].ddi != "return"):
                 raise SpecError(f"{source}: {kind} {name} must end with a return step, e.g. "

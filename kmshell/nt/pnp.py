@@ -1,0 +1,381 @@
+"""The Plug and Play manager: the device tree of devnodes, enumeration, AddDevice, start and
+removal (orderly and surprise).
+
+`PlugAndPlay` is mixed into `System`. Each devnode stands for one piece of hardware: its
+instance path, hardware IDs, its PDO (created by the parent's bus driver), the state
+(PNP_DEVNODE_STATE, with the values the public symbols give) and the history of its states.
+Hardware is what each bus has attached (`present`); `device plug` attaches more, and the
+bus driver reports it (IoInvalidateDeviceRelations → IRP_MN_QUERY_DEVICE_RELATIONS).
+
+Drivers are found as an INF install would find them: by hardware ID in the driver catalog;
+what was found is written under HKLM\\SYSTEM\\CurrentControlSet\\Enum\\<instance> (Service,
+LowerFilters, UpperFilters), and the PnP manager reads the stack's drivers back from there.
+Simplifications: one instance ID per hardware ID (`HWID\\N`), no resource arbitration
+(resources are simply assigned), no rebalancing, no stop/restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from kmshell.nt.cm import RegValue
+from kmshell.nt.constants import NtStatus, format_status, nt_success
+from kmshell.nt.errors import NtError
+from kmshell.nt.io.irp import DeviceObject
+from kmshell.nt.io.spec import DriverSpec, spec_from_dict
+
+ENUM_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Enum"
+CM_PROB_FAILED_START = 10  # "This device cannot start. (Code 10)"
+CM_PROB_FAILED_INSTALL = 28  # "The drivers for this device are not installed. (Code 28)"
+PROBLEMS = {CM_PROB_FAILED_START: "CM_PROB_FAILED_START (Code 10): the device cannot start",
+            CM_PROB_FAILED_INSTALL: "CM_PROB_FAILED_INSTALL (Code 28): no driver is installed "
+                                    "for it"}
+
+# The default machine's hardware: what each bus has attached at boot, by hardware ID.
+BOOT_HARDWARE = {
+    "HTREE\\ROOT": ["ACPI_HAL\\PNP0C08"],
+    "ACPI_HAL\\PNP0C08": ["ACPI\\PNP0A08", "ACPI\\PNP0303"],
+    "ACPI\\PNP0A08": ["PCI\\VEN_8086&DEV_A36D&CC_0C0330", "PCI\\VEN_8086&DEV_A352&CC_010601"],
+    "PCI\\VEN_8086&DEV_A36D&CC_0C0330": ["USB\\ROOT_HUB30"],
+    "PCI\\VEN_8086&DEV_A352&CC_010601": ["SCSI\\DISK&VEN_WDC&PROD_WD10EZEX"],
+}
+
+# The PnP manager's own driver: it owns the root devnode's PDO and the PDOs of
+# root-enumerated devices, and completes the PnP IRPs that reach them.
+PNP_MANAGER = {"name": "PnpManager", "type": "bus",
+               "description": "the PnP manager's driver: owns the root of the device tree",
+               "pdo": {"IRP_MN_START_DEVICE": ["IoCompleteRequest STATUS_SUCCESS",
+                                               "return STATUS_SUCCESS"]}}
+
+
+class DevnodeState(IntEnum):
+    """PNP_DEVNODE_STATE (the states `!devnode` prints, e.g. DeviceNodeStarted (0x308))."""
+
+    DeviceNodeUninitialized = 0x301
+    DeviceNodeInitialized = 0x302
+    DeviceNodeDriversAdded = 0x303
+    DeviceNodeResourcesAssigned = 0x304
+    DeviceNodeStartPending = 0x305
+    DeviceNodeStarted = 0x308
+    DeviceNodeQueryRemoved = 0x310
+    DeviceNodeRemovePendingCloses = 0x311
+    DeviceNodeRemoved = 0x312
+    DeviceNodeDeleted = 0x314
+
+    @property
+    def short(self) -> str:
+        return self.name.removeprefix("DeviceNode")
+
+
+@dataclass(eq=False)
+class Devnode:
+    instance_path: str
+    hardware_ids: tuple[str, ...]
+    parent: Devnode | None
+    pdo: DeviceObject | None = None
+    children: list[Devnode] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)  # hardware IDs attached to this bus
+    state: DevnodeState = DevnodeState.DeviceNodeUninitialized
+    history: list[tuple[int, DevnodeState]] = field(default_factory=list)  # (tick, state)
+    problem: int = 0
+    service: str = ""  # the function driver, from the Enum key
+
+    def __repr__(self) -> str:
+        return f"<Devnode {self.instance_path} {self.state.short}>"
+
+    def walk(self):
+        """This devnode and its descendants, parents first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def stack(self) -> list[DeviceObject]:
+        return self.pdo.stack() if self.pdo is not None else []
+
+
+class PlugAndPlay:
+    """Mixed into `System`."""
+
+    # ------------------------------------------------------------- the tree at boot
+
+    def _boot_device_tree(self) -> None:
+        """Enumerate the default machine's hardware, then fold the trace into a summary."""
+        start = len(self.log)
+        self._device_name = ""  # `device plug --name`: the function device's name
+        manager = self.load_driver(spec_from_dict(PNP_MANAGER, "(built in)"))
+        self.device_root = Devnode("HTREE\\ROOT\\0", ("HTREE\\ROOT",), None)
+        self.device_root.pdo = self._create_pdo(manager, self.device_root)
+        self._set_state(self.device_root, DevnodeState.DeviceNodeStarted)
+        self._enumerate(self.device_root, {} if self.minimal else BOOT_HARDWARE)
+        del self.log[start:]
+        self.irp_count = 0  # boot's IRPs are all finished: the ones a user sees start at 1
+        nodes = list(self.device_root.walk())
+        started = sum(n.state is DevnodeState.DeviceNodeStarted for n in nodes)
+        self.emit("Pnp", "boot", f"PnP manager enumerated the device tree from the root: "
+                  f"{len(nodes)} devnodes, {started} started (ACPI → PCI bus → USB host "
+                  "controller → USB root hub; a keyboard; a disk); `device tree` shows it",
+                  "Each bus driver reports its children; for each the PnP manager loads the "
+                  "drivers, calls their AddDevice and starts the stack, parents first.")
+
+    def _set_state(self, node: Devnode, state: DevnodeState) -> None:
+        node.state = state
+        node.history.append((self.tick, state))
+
+    def devnode_of(self, device: DeviceObject) -> Devnode:
+        node = device.stack()[-1].devnode
+        if node is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
+                          f"{device.label} is not in a Plug and Play device stack (a legacy "
+                          "driver created it in DriverEntry)")
+        return node
+
+    # ------------------------------------------------------------- arrival
+
+    def plug(self, parent_device: DeviceObject, hardware_id: str, name: str = "") -> Devnode:
+        """Attach hardware to a bus; its bus driver reports it and PnP builds its stack."""
+        self._require_running()
+        parent = self.devnode_of(parent_device)
+        if parent.state is not DevnodeState.DeviceNodeStarted or \
+                parent.stack()[0].driver.spec.type != "bus":
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
+                          f"{parent.instance_path} is not a started bus: nothing can be "
+                          "plugged into it")
+        hardware_id = hardware_id.upper()
+        parent.present.append(hardware_id)
+        bus = parent.stack()[0].driver
+        self.emit("Pnp", "plug", f"hardware {hardware_id} appears on {parent.instance_path}: "
+                  f"{bus.name} calls IoInvalidateDeviceRelations(BusRelations)",
+                  "A bus driver cannot add a device itself: it tells the PnP manager that "
+                  "its children changed, and the PnP manager asks it for the new list.")
+        self._device_name = name
+        try:
+            new = self._enumerate(parent, {})
+        finally:
+            self._device_name = ""
+        return new[0]
+
+    def _enumerate(self, parent: Devnode, hardware: dict[str, list[str]]) -> list[Devnode]:
+        """IRP_MN_QUERY_DEVICE_RELATIONS to the bus; a devnode and a stack for each new child."""
+        parent.present.extend(hardware.get(parent.hardware_ids[0], []))
+        bus = parent.stack()[0].driver
+        if parent is not self.device_root:
+            self._pnp_irp(parent, "IRP_MN_QUERY_DEVICE_RELATIONS")
+        known = [child.hardware_ids[0] for child in parent.children]
+        new = []
+        for hardware_id in parent.present:
+            if hardware_id in known:
+                known.remove(hardware_id)
+                continue
+            node = Devnode(self._instance_path(hardware_id), (hardware_id,), parent)
+            parent.children.append(node)
+            node.pdo = self._create_pdo(bus, node)
+            self.emit("Pnp", "enumerate", f"{bus.name} reports a new child: PDO "
+                      f"{node.pdo.label} for {node.instance_path}")
+            self._set_state(node, DevnodeState.DeviceNodeInitialized)
+            new.append(node)
+        for node in new:
+            self._build_stack(node)
+            if node.state is DevnodeState.DeviceNodeStarted and \
+                    node.stack()[0].driver.spec.type == "bus":
+                self._enumerate(node, hardware)
+        return new
+
+    def _instance_path(self, hardware_id: str) -> str:
+        paths = {node.instance_path for node in self.device_root.walk()} \
+            if hasattr(self, "device_root") else set()
+        number = 0
+        while f"{hardware_id}\\{number}" in paths:
+            number += 1
+        return f"{hardware_id}\\{number}"
+
+    def _create_pdo(self, bus, node: Devnode) -> DeviceObject:
+        """The bus driver's IoCreateDevice for a child: a named PDO (FILE_AUTOGENERATED_DEVICE_NAME
+        names it \\Device\\%08lx; USB names its PDOs USBPDO-N)."""
+        prefix = bus.spec.child_names if bus.spec else ""
+        number = 0
+        while True:
+            name = f"{prefix}{number}" if prefix else f"{self._next_pdo_number():08x}"
+            if not any(d.label.lower() == f"\\device\\{name}".lower() for d in self.devices):
+                break
+            number += 1
+        pdo = self.create_device(bus, name)
+        pdo.devnode, pdo.is_pdo = node, True
+        return pdo
+
+    def _next_pdo_number(self) -> int:
+        self.pdo_names = getattr(self, "pdo_names", 0) + 1
+        return self.pdo_names
+
+    def _build_stack(self, node: Devnode) -> None:
+        """QUERY_ID, install (the Enum key), AddDevice lower filters → function → upper
+        filters, resources, then IRP_MN_START_DEVICE."""
+        self._pnp_irp(node, "IRP_MN_QUERY_ID")
+        specs = self._install(node)
+        if specs is None:
+            node.problem = CM_PROB_FAILED_INSTALL
+            self.emit("Pnp", "problem", f"no driver serves {node.hardware_ids[0]}: "
+                      f"{node.instance_path} gets problem {PROBLEMS[node.problem]}")
+            return
+        for spec in specs:
+            driver = self.drivers.get(spec.name.lower()) or self.load_driver(spec)
+            self.emit("Pnp", "add-device", f"AddDevice of {driver.name} for "
+                      f"{node.instance_path} ({self._role(spec, node)})",
+                      "AddDevice is called bottom-up: lower filters, the function driver, "
+                      "upper filters; each attaches its device to the top of the stack.")
+            self._run(driver, "AddDevice", spec.routines.get("AddDevice", []), None, node.pdo)
+        self._set_state(node, DevnodeState.DeviceNodeDriversAdded)
+        self._set_state(node, DevnodeState.DeviceNodeResourcesAssigned)
+        self.emit("Pnp", "resources", f"resources assigned to {node.instance_path}; the stack "
+                  "is " + " → ".join(d.label for d in node.stack()))
+        self._set_state(node, DevnodeState.DeviceNodeStartPending)
+        irp = self._pnp_irp(node, "IRP_MN_START_DEVICE")
+        if not irp.completed:
+            return  # a driver pended it: the devnode stays StartPending
+        if nt_success(irp.status):
+            self._set_state(node, DevnodeState.DeviceNodeStarted)
+            self.emit("Pnp", "started", f"{node.instance_path} started: DeviceNodeStarted")
+        else:
+            node.problem = CM_PROB_FAILED_START
+            self.emit("Pnp", "problem", f"IRP_MN_START_DEVICE failed with "
+                      f"{format_status(irp.status)}: {PROBLEMS[node.problem]}")
+
+    @staticmethod
+    def _role(spec: DriverSpec, node: Devnode) -> str:
+        if spec.type == "filter":
+            return f"{spec.position} filter"
+        return "function driver" + (", a bus driver for its children" if spec.type == "bus"
+                                    else "")
+
+    def _install(self, node: Devnode) -> list[DriverSpec] | None:
+        """Match the hardware ID in the catalog (the INF's job), write the Enum key, and
+        return the drivers in AddDevice order, read back from the registry."""
+        from kmshell.drivers import driver_store  # the catalog is data beside the model
+
+        matches = [s for s in driver_store() if set(s.hardware_ids) & set(node.hardware_ids)]
+        function = next((s for s in matches if s.type != "filter"), None)
+        if function is None:
+            return None
+        key = f"{ENUM_KEY}\\{node.instance_path}"
+        self.registry.create(key)
+        values = {"HardwareID": ("REG_MULTI_SZ", list(node.hardware_ids)),
+                  "Service": ("REG_SZ", function.name)}
+        for position in ("lower", "upper"):
+            names = [s.name for s in matches if s.type == "filter" and s.position == position]
+            if names:
+                values[f"{position.title()}Filters"] = ("REG_MULTI_SZ", names)
+        for name, (kind, data) in values.items():
+            self.registry.open(key).values[name.upper()] = RegValue(name, kind, data)
+        node.service = function.name
+        lower = [s for s in matches if s.type == "filter" and s.position == "lower"]
+        upper = [s for s in matches if s.type == "filter" and s.position == "upper"]
+        self.emit("Pnp", "install", f"{key}: Service={function.name}"
+                  + (f", LowerFilters={','.join(s.name for s in lower)}" if lower else "")
+                  + (f", UpperFilters={','.join(s.name for s in upper)}" if upper else ""))
+        return [*lower, function, *upper]
+
+    def _pnp_irp(self, node: Devnode, minor: str):
+        """An IRP_MJ_PNP from the PnP manager to the top of the node's stack."""
+        irp = self.build_irp(node.pdo, "IRP_MJ_PNP", minor)
+        irp.status = NtStatus.STATUS_NOT_SUPPORTED  # what the PnP manager initialises it to
+        self._call_driver(node.pdo.top(), irp)
+        return irp
+
+    # ------------------------------------------------------------- removal
+
+    def unplug(self, device: DeviceObject, surprise: bool = False) -> None:
+        """Orderly removal (query, then remove, children first) or surprise removal."""
+        self._require_running()
+        node = self.devnode_of(device)
+        if node.parent is None or node.parent is self.device_root:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
+                          f"{node.instance_path} is part of the machine's board: it cannot "
+                          "be unplugged")
+        subtree = list(node.walk())[::-1]  # children first
+        node.parent.present.remove(node.hardware_ids[0])
+        if surprise:
+            self._surprise_remove(node, subtree)
+            return
+        queried = []
+        for each in subtree:
+            veto = self._query_remove(each)
+            if veto:
+                for done in queried:
+                    self._pnp_irp(done, "IRP_MN_CANCEL_REMOVE_DEVICE")
+                    self._set_state(done, DevnodeState.DeviceNodeStarted)
+                node.parent.present.append(node.hardware_ids[0])
+                raise NtError(NtStatus.STATUS_PLUGPLAY_QUERY_VETOED, veto)
+            queried.append(each)
+        for each in subtree:
+            self._remove(each)
+
+    def _open_handles(self, node: Devnode) -> int:
+        stack = set(map(id, node.stack()))
+        return sum(1 for p in self.processes.values() for e in p.handle_table.entries.values()
+                   if id(getattr(e.object, "device", None)) in stack)
+
+    def _query_remove(self, node: Devnode) -> str:
+        """IRP_MN_QUERY_REMOVE_DEVICE; returns the veto, or "" when every driver agrees."""
+        handles = self._open_handles(node)
+        if handles:
+            self.emit("Pnp", "veto", f"{node.instance_path} has {handles} open handle(s): "
+                      "PNP_VetoOutstandingOpen — the removal is refused",
+                      "A device with open handles cannot be removed in an orderly way; "
+                      "close them (or pull it out: that is surprise removal).")
+            return (f"{node.instance_path}: PNP_VetoOutstandingOpen, {handles} handle(s) "
+                    "still open")
+        irp = self._pnp_irp(node, "IRP_MN_QUERY_REMOVE_DEVICE")
+        if not nt_success(irp.status) and irp.status != NtStatus.STATUS_NOT_SUPPORTED:
+            blamed = node.stack()[0].driver.name
+            self.emit("Pnp", "veto", f"a driver of {node.instance_path} fails "
+                      f"IRP_MN_QUERY_REMOVE_DEVICE with {format_status(irp.status)}: "
+                      "PNP_VetoDevice — IRP_MN_CANCEL_REMOVE_DEVICE follows")
+            return f"{node.instance_path}: PNP_VetoDevice by the {blamed} stack " \
+                   f"({format_status(irp.status)})"
+        self._set_state(node, DevnodeState.DeviceNodeQueryRemoved)
+        return ""
+
+    def _remove(self, node: Devnode) -> None:
+        """IRP_MN_REMOVE_DEVICE: each driver detaches and deletes its device; the bus driver
+        deletes the PDO, since the hardware is gone."""
+        drivers = {d.driver for d in node.stack()}
+        self._pnp_irp(node, "IRP_MN_REMOVE_DEVICE")
+        self._set_state(node, DevnodeState.DeviceNodeRemoved)
+        for device in node.stack():  # what a driver forgot to delete goes with the devnode
+            self.delete_device(device)
+        node.parent.children.remove(node)
+        self._set_state(node, DevnodeState.DeviceNodeDeleted)
+        self.emit("Pnp", "removed", f"{node.instance_path} removed: DeviceNodeDeleted")
+        for driver in drivers:
+            if not driver.devices and driver.spec is not None and driver.spec.hardware_ids:
+                self.unload_driver(driver)
+
+    def _surprise_remove(self, node: Devnode, subtree: list[Devnode]) -> None:
+        """IRP_MN_SURPRISE_REMOVAL (no query, no veto); pending IRPs fail; REMOVE_DEVICE
+        waits for the last handle."""
+        self.emit("Pnp", "surprise", f"{node.instance_path} is gone without warning: the bus "
+                  "driver stops reporting it", "Surprise removal cannot be vetoed: the "
+                  "hardware is already gone. Drivers fail their pending I/O and wait for "
+                  "the handles to close.")
+        for each in subtree:
+            self._pnp_irp(each, "IRP_MN_SURPRISE_REMOVAL")
+            for irp in [i for i in self.irps.values()
+                        if i.location and i.location.device in each.stack()]:
+                self.emit("Io", "irp", f"{irp.location.device.driver.name} fails IRP "
+                          f"{irp.number}: the device is gone")
+                self._complete(irp, NtStatus.STATUS_NO_SUCH_DEVICE, irp.location.device.driver)
+            if self._open_handles(each):
+                self._set_state(each, DevnodeState.DeviceNodeRemovePendingCloses)
+                self.emit("Pnp", "pending-closes", f"{each.instance_path}: "
+                          f"{self._open_handles(each)} handle(s) still open — "
+                          "IRP_MN_REMOVE_DEVICE waits until they are closed "
+                          "(DeviceNodeRemovePendingCloses)")
+            else:
+                self._remove(each)
+
+    def handle_closed(self, device: DeviceObject) -> None:
+        """After NtClose: a surprise-removed device's last handle lets the removal finish."""
+        node = device.stack()[-1].devnode
+        if node is not None and node.state is DevnodeState.DeviceNodeRemovePendingCloses \
+                and not self._open_handles(node):
+            self._remove(node)

@@ -1,0 +1,47 @@
+"""The Plug and Play device tree (`device tree`, `!devnode 0 1`) and a devnode's fields."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from rich.tree import Tree
+
+from kmshell.nt.pnp import PROBLEMS, Devnode, DevnodeState
+
+STATE_STYLE = {DevnodeState.DeviceNodeStarted: "green",
+               DevnodeState.DeviceNodeRemovePendingCloses: "yellow",
+               DevnodeState.DeviceNodeQueryRemoved: "yellow"}
+
+
+def _label(node: Devnode) -> Text:
+    text = Text(node.instance_path, style="bold")
+    text.append(f"  {node.state.short}", style=STATE_STYLE.get(node.state, "red"))
+    if node.service:
+        text.append(f"  {node.service}")
+    if node.problem:
+        text.append(f"  problem {PROBLEMS[node.problem]}", style="red")
+    stack = node.stack()
+    if stack:
+        text.append("\n" + " → ".join(d.label for d in stack) + "  (PDO last)", style="dim")
+    return text
+
+
+def devnode_tree(root: Devnode) -> Tree:
+    """Every devnode under root, parents above children, each with its stack inline."""
+    tree = Tree(_label(root), guide_style="dim")
+
+    def add(branch: Tree, node: Devnode) -> None:
+        for child in node.children:
+            add(branch.add(_label(child)), child)
+
+    add(tree, root)
+    return tree
+
+
+def devnode_rows(node: Devnode) -> list[tuple[str, str]]:
+    """The devnode lines of `device show` (as !devnode prints them)."""
+    history = " → ".join(f"{state.short}@{tick}" for tick, state in node.history)
+    return [("DevNode", node.instance_path),
+            ("State", f"{node.state.name} ({node.state.value:#x})"),
+            ("History", history),
+            ("Problem", PROBLEMS.get(node.problem, "none")),
+            ("Parent", node.parent.instance_path if node.parent else "(root)")]

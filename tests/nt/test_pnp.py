@@ -1,0 +1,138 @@
+"""Plug and Play rules, one per test: the boot tree, enumeration, AddDevice and START order,
+query-remove vetoes, removal children first, surprise removal."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import pytest
+
+import kmshell.drivers
+from kmshell.nt import System
+from kmshell.nt.constants import NtStatus
+from kmshell.nt.errors import NtError
+from kmshell.nt.io.spec import spec_from_dict
+from kmshell.nt.pnp import CM_PROB_FAILED_INSTALL, DevnodeState
+
+JOYSTICK = "USB\\VID_045E&PID_0008"
+HUB = "USB\\VID_05E3&PID_0610"
+STARTED = DevnodeState.DeviceNodeStarted
+
+
+def texts(system: System, start: int = 0) -> list[str]:
+    return [event.text for event in system.log[start:]]
+
+
+def test_the_default_machine_boots_the_seed_tree_from_the_root_enumerator():
+    system = System()
+    paths = {node.instance_path: node for node in system.device_root.walk()}
+    chain = ["HTREE\\ROOT\\0", "ACPI_HAL\\PNP0C08\\0", "ACPI\\PNP0A08\\0",
+             "PCI\\VEN_8086&DEV_A36D&CC_0C0330\\0", "USB\\ROOT_HUB30\\0"]
+    for parent, child in pairwise(chain):
+        assert paths[child].parent is paths[parent]
+    assert "ACPI\\PNP0303\\0" in paths and "SCSI\\DISK&VEN_WDC&PROD_WD10EZEX\\0" in paths
+    assert all(node.state is STARTED for node in paths.values())
+
+
+def test_a_plugged_device_gets_a_pdo_from_its_bus_driver_and_a_stack_from_adddevice():
+    system = System()
+    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    assert node.pdo.driver.name == "USBHUB3" and node.pdo.is_pdo
+    assert [d.label for d in node.stack()] == ["\\Device\\Joystick0", "\\Device\\USBPDO-1"]
+    assert node.state is STARTED
+    assert [s for _, s in node.history][:3] == [DevnodeState.DeviceNodeInitialized,
+                                                DevnodeState.DeviceNodeDriversAdded,
+                                                DevnodeState.DeviceNodeResourcesAssigned]
+
+
+def test_the_enum_key_records_the_service_the_pnp_manager_loads():
+    system = System()
+    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    key = system.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Enum\\" + JOYSTICK + "\\0")
+    assert key.values["SERVICE"].data == "HidUsb"
+
+
+def test_adddevice_runs_lower_filters_then_the_function_driver_then_upper_filters(monkeypatch):
+    def spec(name, kind, position="upper"):
+        return spec_from_dict({"name": name, "type": kind, "position": position,
+                               "hardware_ids": ["TEST\\GADGET"], "routines": {
+                                   "AddDevice": ["IoCreateDevice",
+                                                 "IoAttachDeviceToDeviceStack pdo"],
+                                   "IRP_MJ_PNP": ["IoSkipCurrentIrpStackLocation",
+                                                  "IoCallDriver lower", "return status"]}},
+                              f"{name}.toml")
+    store = (spec("upper1", "filter"), spec("func", "function"),
+             spec("lower1", "filter", "lower"))
+    system = System()
+    monkeypatch.setattr(kmshell.drivers, "driver_store", lambda: store)
+    start = len(system.log)
+    node = system.plug(system.find_device("USBPDO-0"), "TEST\\GADGET")
+    added = [t.split()[2] for t in texts(system, start) if t.startswith("AddDevice of")]
+    assert added == ["lower1", "func", "upper1"]
+    assert [d.driver.name for d in node.stack()] == ["upper1", "func", "lower1", "USBHUB3"]
+
+
+def test_the_function_driver_finishes_start_only_after_the_pdo_completed_it():
+    system = System()
+    start = len(system.log)
+    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    log = texts(system, start)
+    pdo_done = log.index("USBHUB3 completes IRP 3 with 0x00000000 STATUS_SUCCESS")
+    routine = next(i for i, t in enumerate(log) if "completion routine HidUsb!StartDone" in t)
+    fdo_done = log.index("HidUsb completes IRP 3 with 0x00000000 STATUS_SUCCESS")
+    assert pdo_done < routine < fdo_done
+
+
+def test_hardware_no_driver_serves_gets_problem_code_28():
+    system = System()
+    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_DEAD&PID_BEEF")
+    assert node.problem == CM_PROB_FAILED_INSTALL
+    assert node.state is DevnodeState.DeviceNodeInitialized
+
+
+def test_an_open_handle_vetoes_an_orderly_removal():
+    system = System()
+    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
+    system.open_file(explorer, "\\Device\\Joystick0")
+    with pytest.raises(NtError) as veto:
+        system.unplug(system.find_device("Joystick0"))
+    assert veto.value.status == NtStatus.STATUS_PLUGPLAY_QUERY_VETOED
+    assert "PNP_VetoOutstandingOpen" in str(veto.value)
+    assert system.devnode_of(system.find_device("Joystick0")).state is STARTED
+
+
+def test_a_driver_that_fails_query_remove_vetoes_it_and_gets_cancel_remove():
+    system = System()
+    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_0BDA&PID_8153")
+    start = len(system.log)
+    with pytest.raises(NtError, match="PNP_VetoDevice"):
+        system.unplug(node.pdo)
+    assert any("IRP_MN_CANCEL_REMOVE_DEVICE" in t for t in texts(system, start))
+    assert node.state is STARTED and node.pdo in system.devices
+
+
+def test_orderly_removal_removes_children_first_and_unloads_a_driver_left_without_devices():
+    system = System()
+    hub = system.plug(system.find_device("USBPDO-0"), HUB)
+    joystick = system.plug(hub.pdo, JOYSTICK)
+    start = len(system.log)
+    system.unplug(hub.pdo)
+    removed = [t.split()[0] for t in texts(system, start) if t.endswith("DeviceNodeDeleted")]
+    assert removed == [joystick.instance_path, hub.instance_path]
+    assert "hidusb" not in system.drivers and joystick.pdo not in system.devices
+
+
+def test_surprise_removal_fails_pending_irps_and_finishes_when_the_last_handle_closes():
+    system = System()
+    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
+    handle = system.open_file(explorer, "\\Device\\Joystick0")
+    system.file_io(explorer, handle, "IRP_MJ_READ", "NtReadFile")
+    node = system.devnode_of(system.find_device("Joystick0"))
+    system.unplug(node.pdo, surprise=True)
+    assert not system.irps
+    assert any("STATUS_NO_SUCH_DEVICE" in t for t in texts(system))
+    assert node.state is DevnodeState.DeviceNodeRemovePendingCloses
+    system.close_handle(explorer, handle)
+    assert node.state is DevnodeState.DeviceNodeDeleted and node not in node.parent.children
