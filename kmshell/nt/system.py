@@ -570,6 +570,11 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
                           for v in self.variables.values()},
             "deadlocks": [[t.tid for t in cycle] for cycle in self.deadlocks],
             "drivers": [d.name for d in self.drivers.values()],
+            "devnodes": [{"instance": n.instance_path, "state": n.state.name,
+                          "parent": n.parent.instance_path if n.parent else None,
+                          "service": n.service, "problem": n.problem,
+                          "stack": [d.label for d in n.stack()]}
+                         for n in self.device_root.walk()],
             "callbacks": [{"number": c.number, "kind": c.kind, "driver": c.driver.name,
                            "calls": c.calls} for c in self.callbacks],
             "work_items": [{"number": i.number, "driver": i.driver, "done": i.done}

@@ -105,6 +105,10 @@ def _device(system: System, text: str):
         raise KmsError(str(error)) from None
 
 
+def _devnode(device):
+    return device.stack()[-1].devnode
+
+
 def _irp(system: System, text: str):
     irp = system.irps.get(int(text, 0)) if text.isdigit() else None
     if irp is None:
@@ -169,6 +173,10 @@ NOUNS: dict[str, Noun] = {
         "transaction": Field(lambda s: s.transaction.number if s.transaction else "none",
                              "the open transaction's number, or none"),
         "irps": Field(lambda s: len(s.irps), "IRPs in progress (completed ones are freed)"),
+        "devices": Field(lambda s: len(s.devices), "device objects that exist"),
+        "devnodes": Field(lambda s: sum(1 for _ in s.device_root.walk()),
+                          "devnodes in the device tree"),
+        "drivers": Field(lambda s: ", ".join(s.drivers_names()), "loaded drivers, in load order"),
     }, "the machine"),
     "var": Noun("NAME", _variable, {
         "value": Field(lambda v: v.value, "current value"),
@@ -197,6 +205,12 @@ NOUNS: dict[str, Noun] = {
                        "the device stack, top first, e.g. filter#1 → \\Device\\Disk"),
         "driver": Field(lambda d: d.driver.name, "the driver that created it"),
         "stack-size": Field(lambda d: d.stack_size, "StackSize"),
+        "state": Field(lambda d: _devnode(d).state.short if _devnode(d) else "none",
+                       "its devnode's PNP_DEVNODE_STATE without DeviceNode, e.g. Started"),
+        "devnode": Field(lambda d: _devnode(d).instance_path if _devnode(d) else "none",
+                         "its devnode's instance path"),
+        "problem": Field(lambda d: _devnode(d).problem if _devnode(d) else 0,
+                         "its devnode's problem code (CM_PROB_*), 0 for none"),
     }, "a device object"),
     "irp": Noun("N", _irp, {
         "major": Field(lambda i: i.stack[-1].major, "IRP_MJ_..."),
