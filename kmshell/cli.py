@@ -9,10 +9,9 @@ from pathlib import Path
 import click
 
 from kmshell import __version__
-from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
-from kmshell.scenario.control import delayed, step_by_key
-from kmshell.session import Session
-from kmshell.views.console import make_console
+
+# The model, the command table and rich are imported by the subcommands that use them, so
+# that `kmshell --version` and `--help` cost little more than click (docs/performance.md).
 
 JSON_SCHEMA_VERSION = 1
 
@@ -22,6 +21,8 @@ def _interactive() -> bool:
 
 
 def _load(file: str):
+    from kmshell.scenario import ScenarioError, catalog, load_scenario
+
     try:
         return load_scenario(catalog.resolve(file))
     except ScenarioError as error:
@@ -45,7 +46,9 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
     ctx.ensure_object(dict)
     ctx.obj["no_color"] = no_color
     if ctx.invoked_subcommand is None:
+        from kmshell.session import Session
         from kmshell.shell import run_repl
+        from kmshell.views.console import make_console
 
         console = make_console(no_color=no_color, record=True)
         sys.exit(run_repl(Session(cpus=cpus, seed=seed), console))
@@ -67,6 +70,11 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
 def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool,
         export_html: str | None, delay: float) -> None:
     """Replay a scenario FILE (a path, or a bundled name such as 01)."""
+    from kmshell.scenario import Replay
+    from kmshell.scenario.control import delayed, step_by_key
+    from kmshell.session import Session
+    from kmshell.views.console import make_console
+
     scenario = _load(file)
     no_color = no_color or ctx.obj.get("no_color", False)
     console = None if as_json else make_console(no_color=no_color, record=bool(export_html))
@@ -104,6 +112,9 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 @click.option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")
 def check(files: tuple[str, ...], junit: str | None) -> None:
     """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...)."""
+    from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
+    from kmshell.session import Session
+
     scenarios = []
     malformed = False
     for file in files:
@@ -152,6 +163,8 @@ def _write_junit(path: str, results) -> None:
 @main.command()
 def scenarios() -> None:
     """List the bundled curriculum with titles."""
+    from kmshell.scenario import catalog
+
     entries = catalog.bundled()
     if not entries:
         click.echo("no bundled scenarios found")

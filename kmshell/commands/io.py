@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kmshell.commands.names import resolve_driver, resolve_process
 from kmshell.commands.registry import command
-from kmshell.drivers import catalog, driver_store, load_spec
+from kmshell.drivers import catalog, load_spec
 from kmshell.errors import KmsError
 from kmshell.language.spec import (
     DEVICE,
@@ -96,8 +96,10 @@ def device_tree(session, cmd):
          details="The bus driver reports the child (IoInvalidateDeviceRelations); the PnP "
                  "manager creates its devnode, finds the drivers by hardware ID, calls "
                  "AddDevice lower filters → function → upper filters, and sends "
-                 "IRP_MN_START_DEVICE. Hardware IDs the catalog serves: "
-                 + ", ".join(sorted({i for s in driver_store() for i in s.hardware_ids})),
+                 "IRP_MN_START_DEVICE. Hardware to try: USB\\VID_045E&PID_0008 (a joystick, "
+                 "HidUsb), USB\\VID_05E3&PID_0610 (a hub, USBHUB3), USB\\VID_0BDA&PID_8153 "
+                 "(a network adapter whose driver, stubborn, vetoes removal); anything else "
+                 "gets problem code 28.",
          examples=("device plug USBPDO-0 USB\\VID_045E&PID_0008",
                    "device plug USBPDO-0 USB\\VID_045E&PID_0008 --name Stick"))
 def device_plug(session, cmd):

@@ -24,6 +24,7 @@ from kmshell.nt.constants import NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.irp import DeviceObject
 from kmshell.nt.io.spec import DriverSpec, spec_from_dict
+from kmshell.nt.po import DevicePowerState, SystemPowerState
 
 ENUM_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Enum"
 CM_PROB_FAILED_START = 10  # "This device cannot start. (Code 10)"
@@ -46,7 +47,9 @@ BOOT_HARDWARE = {
 PNP_MANAGER = {"name": "PnpManager", "type": "bus",
                "description": "the PnP manager's driver: owns the root of the device tree",
                "pdo": {"IRP_MN_START_DEVICE": ["IoCompleteRequest STATUS_SUCCESS",
-                                               "return STATUS_SUCCESS"]}}
+                                               "return STATUS_SUCCESS"],
+                       "IRP_MJ_POWER": ["IoCompleteRequest STATUS_SUCCESS",
+                                        "return STATUS_SUCCESS"]}}
 
 
 class DevnodeState(IntEnum):
@@ -80,6 +83,7 @@ class Devnode:
     history: list[tuple[int, DevnodeState]] = field(default_factory=list)  # (tick, state)
     problem: int = 0
     service: str = ""  # the function driver, from the Enum key
+    power: DevicePowerState = DevicePowerState.PowerDeviceD0
 
     def __repr__(self) -> str:
         return f"<Devnode {self.instance_path} {self.state.short}>"
@@ -103,6 +107,8 @@ class PlugAndPlay:
         """Enumerate the default machine's hardware, then fold the trace into a summary."""
         start = len(self.log)
         self._device_name = ""  # `device plug --name`: the function device's name
+        self.system_power = SystemPowerState.PowerSystemWorking
+        self.pending_power: list = []  # power IRPs no driver has finished yet
         manager = self.load_driver(spec_from_dict(PNP_MANAGER, "(built in)"))
         self.device_root = Devnode("HTREE\\ROOT\\0", ("HTREE\\ROOT",), None)
         self.device_root.pdo = self._create_pdo(manager, self.device_root)

@@ -47,6 +47,7 @@ from kmshell.nt.mm import create_address_space, is_kernel_address
 from kmshell.nt.notify import NotifyRoutines
 from kmshell.nt.ob import ObjectManager, build_namespace
 from kmshell.nt.pnp import PlugAndPlay
+from kmshell.nt.po import PowerManager
 from kmshell.nt.ps import (
     NotifyRoutine,
     Process,
@@ -98,7 +99,8 @@ class Disk:
 
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
-             TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts, PlugAndPlay):
+             TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts, PlugAndPlay,
+             PowerManager):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:

@@ -174,6 +174,7 @@ NOUNS: dict[str, Noun] = {
                              "the open transaction's number, or none"),
         "irps": Field(lambda s: len(s.irps), "IRPs in progress (completed ones are freed)"),
         "devices": Field(lambda s: len(s.devices), "device objects that exist"),
+        "power": Field(lambda s: s.system_power.short, "the system power state, S0 to S5"),
         "devnodes": Field(lambda s: sum(1 for _ in s.device_root.walk()),
                           "devnodes in the device tree"),
         "drivers": Field(lambda s: ", ".join(s.drivers_names()), "loaded drivers, in load order"),
@@ -211,6 +212,8 @@ NOUNS: dict[str, Noun] = {
                          "its devnode's instance path"),
         "problem": Field(lambda d: _devnode(d).problem if _devnode(d) else 0,
                          "its devnode's problem code (CM_PROB_*), 0 for none"),
+        "power": Field(lambda d: _devnode(d).power.short if _devnode(d) else "none",
+                       "its devnode's device power state, D0 to D3"),
     }, "a device object"),
     "irp": Noun("N", _irp, {
         "major": Field(lambda i: i.stack[-1].major, "IRP_MJ_..."),

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from kmshell.nt.constants import IRP_MJ, IRP_MN_PNP, IRP_MN_POWER, format_status
 from kmshell.nt.events import ptr
-from kmshell.views.layout import fields, titled
+from kmshell.views.layout import capped, fields, titled
 from kmshell.views.pnp import devnode_rows
 
 
@@ -16,6 +16,8 @@ def driver_detail(driver) -> Group:
     rows = fields()
     rows.add_row("Driver object", f"{ptr(driver.header.address)}  {driver.header.path}")
     rows.add_row("Image", driver.image)
+    if driver.spec is not None and driver.spec.hardware_ids:
+        rows.add_row("Hardware IDs", ", ".join(driver.spec.hardware_ids))
     rows.add_row("Devices", ", ".join(d.label for d in driver.devices) or "none")
     table = titled("dispatch routines (MajorFunction)")
     table.add_column("code")
@@ -83,7 +85,7 @@ def irp_table(system) -> Table:
     table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):
         table.add_column(column)
-    for irp in system.irps.values():
+    for irp in capped(table, list(system.irps.values()), "irp show N shows one"):
         location = irp.location
         table.add_row(str(irp.number), irp.stack[-1].major or "",
                       f"{location.device.label} ({location.device.driver.name})"

@@ -15,6 +15,18 @@ def titled(title: str, *columns: str, **options) -> Table:
     return table
 
 
+LIST_LIMIT = 50  # rows a listing shows: about a screenful, what a student can read anyway
+
+
+def capped(table: Table, items: list, narrow: str) -> list:
+    """The first LIST_LIMIT items; when there are more, the table's caption says how many
+    and how to narrow the listing (rendering ten thousand rows takes seconds)."""
+    if len(items) > LIST_LIMIT:
+        table.caption = f"the first {LIST_LIMIT} of {len(items):,}; {narrow}"
+        table.caption_justify = "left"
+    return items[:LIST_LIMIT]
+
+
 def fields(rows=()) -> Table:
     """Name / value lines, names in bold: the shape of !process, !thread, !devobj..."""
     grid = Table.grid(padding=(0, 2))

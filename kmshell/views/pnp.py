@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from kmshell.nt.pnp import PROBLEMS, Devnode, DevnodeState
+from kmshell.views.layout import titled
 
 STATE_STYLE = {DevnodeState.DeviceNodeStarted: "green",
                DevnodeState.DeviceNodeRemovePendingCloses: "yellow",
@@ -37,6 +39,19 @@ def devnode_tree(root: Devnode) -> Tree:
     return tree
 
 
+def power_table(system) -> Table:
+    """The system power state, and each devnode's device power state."""
+    state = system.system_power
+    table = titled(f"power: the machine is in {state.short} ({state.name})", "devnode",
+                   "power policy owner", "D state")
+    for node in system.device_root.walk():
+        if node.service:
+            table.add_row(node.instance_path, node.service,
+                          Text(node.power.short, style="green" if node.power.value == 1
+                               else "yellow"))
+    return table
+
+
 def devnode_rows(node: Devnode) -> list[tuple[str, str]]:
     """The devnode lines of `device show` (as !devnode prints them)."""
     history = " → ".join(f"{state.short}@{tick}" for tick, state in node.history)
@@ -44,4 +59,5 @@ def devnode_rows(node: Devnode) -> list[tuple[str, str]]:
             ("State", f"{node.state.name} ({node.state.value:#x})"),
             ("History", history),
             ("Problem", PROBLEMS.get(node.problem, "none")),
+            ("Power", f"{node.power.short} ({node.power.name})"),
             ("Parent", node.parent.instance_path if node.parent else "(root)")]

@@ -18,7 +18,7 @@ from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
 from kmshell.nt.system import System
-from kmshell.views.layout import fields, titled
+from kmshell.views.layout import capped, fields, titled
 from kmshell.views.theme import THREAD_STATE_STYLE
 
 
@@ -58,7 +58,7 @@ def thread_table(threads: list[Thread], title: str = "threads") -> Table:
     for column in ("TID", "process", "state", "wait reason", "prio", "mode", "TEB", "cpu",
                    "ticks u/k", "program"):
         table.add_column(column, overflow="fold")
-    for t in threads:
+    for t in capped(table, threads, "name a process: thread list P"):
         table.add_row(
             str(t.tid),
             f"{t.process.image} ({t.process.pid})",

@@ -3,11 +3,14 @@ query-remove vetoes, removal children first, surprise removal."""
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 import pytest
 
 import kmshell.drivers
+from kmshell.commands import TABLE
+from kmshell.drivers import driver_store
 from kmshell.nt import System
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
@@ -136,3 +139,9 @@ def test_surprise_removal_fails_pending_irps_and_finishes_when_the_last_handle_c
     assert node.state is DevnodeState.DeviceNodeRemovePendingCloses
     system.close_handle(explorer, handle)
     assert node.state is DevnodeState.DeviceNodeDeleted and node not in node.parent.children
+
+
+def test_every_hardware_id_the_plug_help_suggests_is_served_by_a_catalog_driver():
+    suggested = re.findall(r"USB\\VID_\w+&PID_\w+", TABLE.lookup("device plug").details)
+    served = {i for spec in driver_store() for i in spec.hardware_ids}
+    assert suggested and set(suggested) <= served

@@ -76,6 +76,7 @@ class Irp:
     path: list[str] = field(default_factory=list)  # each hop down and up, for the IRP view
     requester: object | None = None  # the thread whose system call built it, if any
     on_done: object | None = None  # what the I/O manager does for the requester at the end
+    power_state: object | None = None  # an IRP_MJ_POWER's S or D state
 
     @property
     def location(self) -> IoStackLocation | None:

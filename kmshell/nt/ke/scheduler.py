@@ -87,6 +87,8 @@ class Scheduler:
         step (compute, or one half of an increment), after which a thread whose step ended
         goes on with its instant steps."""
         self.tick += 1
+        if self.pending_power:
+            self._power_watchdog()
         while self.timers and self.timers[0][0] <= self.tick:
             due, _, timer = heapq.heappop(self.timers)
             if timer.due_tick == due:

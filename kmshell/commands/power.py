@@ -1,0 +1,50 @@
+"""The power manager: power show|sleep|hibernate|shutdown|wake, power device DEV Dx."""
+
+from __future__ import annotations
+
+from kmshell.commands.registry import command
+from kmshell.language.spec import DEVICE, Arg, choice
+from kmshell.nt.po import DevicePowerState, SystemPowerState
+from kmshell.views.pnp import power_table
+
+D_STATE = choice("D0", "D1", "D2", "D3", metavar="D0|D1|D2|D3")
+TRANSITIONS = {"sleep": SystemPowerState.PowerSystemSleeping3,
+               "hibernate": SystemPowerState.PowerSystemHibernate,
+               "shutdown": SystemPowerState.PowerSystemShutdown}
+
+
+@command("power show", "the system power state, and each device's D state", when_halted=True)
+def power_show(session, cmd):
+    return [power_table(session.system)]
+
+
+def _transition(verb: str, target: SystemPowerState) -> None:
+    @command(f"power {verb}", f"go to {target.short} ({target.name}): query every device, "
+             "then set, leaves first",
+             details="IRP_MN_QUERY_POWER to every stack, children before parents (any "
+                     "driver may veto), then IRP_MN_SET_POWER; each power policy owner "
+                     "requests the D state the device's capabilities map the S state to "
+                     "(PoRequestPowerIrp).")
+    def handler(session, cmd):
+        session.system.set_system_power(target)
+        return [power_table(session.system)]
+
+
+for _verb, _target in TRANSITIONS.items():
+    _transition(_verb, _target)
+
+
+@command("power wake", "back to S0: parents first, every device to D0")
+def power_wake(session, cmd):
+    session.system.wake()
+    return [power_table(session.system)]
+
+
+@command("power device", "the power policy owner puts one device in a D state (idle)",
+         args=(Arg("dev", DEVICE, "any device of its stack"), Arg("state", D_STATE)),
+         examples=("power device Joystick0 D3", "power device Joystick0 D0"))
+def power_device(session, cmd):
+    system = session.system
+    state = DevicePowerState[f"PowerDevice{cmd['state']}"]
+    system.set_device_power(system.find_device(cmd["dev"]), state)
+    return [power_table(system)]

@@ -1,0 +1,165 @@
+"""The power manager: system power states S0-S5, device power states D0-D3, power IRPs.
+
+`PowerManager` is mixed into `System`. Going to sleep, every devnode is asked first
+(IRP_MN_QUERY_POWER with the system state, leaves before their parents — any driver may
+veto), then told (IRP_MN_SET_POWER, system state); the power policy owner of each stack (its
+function driver) maps the S state to a D state from the device's capabilities and requests
+a device power IRP for it (PoRequestPowerIrp → IRP_MN_SET_POWER, device state). Waking goes
+the other way: parents first, back to D0. A power IRP that no driver completes is caught by
+the power watchdog: bugcheck 0x9F DRIVER_POWER_STATE_FAILURE.
+Simplifications: one capabilities table for every device (below), no wait-wake IRPs, no
+hibernation file, and the processors go on ticking while the machine "sleeps".
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from kmshell.nt.constants import BugCheck, NtStatus, format_status, nt_success
+from kmshell.nt.errors import NtError
+
+
+class SystemPowerState(IntEnum):
+    """SYSTEM_POWER_STATE (wdm.h)."""
+
+    PowerSystemWorking = 1  # S0
+    PowerSystemSleeping1 = 2  # S1
+    PowerSystemSleeping2 = 3  # S2
+    PowerSystemSleeping3 = 4  # S3: sleep
+    PowerSystemHibernate = 5  # S4
+    PowerSystemShutdown = 6  # S5
+
+    @property
+    def short(self) -> str:
+        return f"S{self.value - 1}"
+
+
+class DevicePowerState(IntEnum):
+    """DEVICE_POWER_STATE (wdm.h)."""
+
+    PowerDeviceD0 = 1
+    PowerDeviceD1 = 2
+    PowerDeviceD2 = 3
+    PowerDeviceD3 = 4
+
+    @property
+    def short(self) -> str:
+        return f"D{self.value - 1}"
+
+
+# DEVICE_CAPABILITIES.DeviceState: the highest-powered D state a device may stay in for each
+# S state. The model gives every device the same table, that of a device without wake-up.
+DEVICE_STATE = {
+    SystemPowerState.PowerSystemWorking: DevicePowerState.PowerDeviceD0,
+    SystemPowerState.PowerSystemSleeping1: DevicePowerState.PowerDeviceD1,
+    SystemPowerState.PowerSystemSleeping2: DevicePowerState.PowerDeviceD2,
+    SystemPowerState.PowerSystemSleeping3: DevicePowerState.PowerDeviceD3,
+    SystemPowerState.PowerSystemHibernate: DevicePowerState.PowerDeviceD3,
+    SystemPowerState.PowerSystemShutdown: DevicePowerState.PowerDeviceD3,
+}
+POWER_WATCHDOG_TICKS = 10  # the model's stand-in for the power watchdog's minutes
+POWER_IRP_TIMEOUT = 0x3  # 0x9F parameter 1: a device object blocked an IRP too long
+
+
+class PowerManager:
+    """Mixed into `System`."""
+
+    def _power_nodes(self, leaves_first: bool) -> list:
+        nodes = [n for n in self.device_root.walk() if n.pdo is not None and n.service]
+        return nodes[::-1] if leaves_first else nodes
+
+    def _power_irp(self, node, minor: str, state: IntEnum):
+        """A power IRP to the top of node's stack: the state it carries is in the trace."""
+        irp = self.build_irp(node.pdo, "IRP_MJ_POWER", minor)
+        irp.status = NtStatus.STATUS_NOT_SUPPORTED
+        irp.power_state = state
+        self.emit("Po", "power-irp", f"IRP {irp.number}: {minor} ({state.name}) to "
+                  f"{node.instance_path}")
+        self._call_driver(node.pdo.top(), irp)
+        if not irp.completed:
+            self.pending_power.append(irp)  # the watchdog keeps an eye on it
+        return irp
+
+    def set_system_power(self, target: SystemPowerState) -> None:
+        """power sleep|hibernate|shutdown: query every stack, then set, leaves first."""
+        self._require_running()
+        if self.system_power is not SystemPowerState.PowerSystemWorking:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE,
+                          f"the machine is already in {self.system_power.short}; "
+                          "power wake first")
+        self.emit("Po", "power", f"NtSetSystemPowerState({target.name}): the power manager "
+                  f"asks every device, leaves first, whether it can go to {target.short}",
+                  "Children are powered down before their parents, so that a bus is never "
+                  "off while a device on it is still on.")
+        for node in self._power_nodes(leaves_first=True):
+            irp = self._power_irp(node, "IRP_MN_QUERY_POWER", target)
+            if irp.completed and not nt_success(irp.status):
+                self.emit("Po", "veto", f"{node.service} fails IRP_MN_QUERY_POWER with "
+                          f"{format_status(irp.status)}: the transition to {target.short} is "
+                          "vetoed; the machine stays in S0")
+                raise NtError(NtStatus.STATUS_CANCELLED, f"{node.service} vetoed "
+                              f"{target.short} ({format_status(irp.status)})")
+        for node in self._power_nodes(leaves_first=True):
+            irp = self._power_irp(node, "IRP_MN_SET_POWER", target)
+            if not irp.completed:
+                self.emit("Po", "wait", f"{node.service} holds IRP {irp.number} and has not "
+                          f"finished it: the transition to {target.short} waits for it "
+                          f"(the power watchdog fires after {POWER_WATCHDOG_TICKS} ticks)")
+                return
+            self._device_power(node, DEVICE_STATE[target], because=target)
+        self.system_power = target
+        self.emit("Po", "power", f"the machine is in {target.short} ({target.name})")
+
+    def wake(self) -> None:
+        """power wake: S0 for every stack, parents first, each back to D0."""
+        self._require_running()
+        if self.system_power is SystemPowerState.PowerSystemWorking:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, "the machine is already awake")
+        working = SystemPowerState.PowerSystemWorking
+        self.emit("Po", "power", "wake: the power manager sets S0 on every stack, parents "
+                  "first, and each power policy owner asks for D0")
+        for node in self._power_nodes(leaves_first=False):
+            self._power_irp(node, "IRP_MN_SET_POWER", working)
+            self._device_power(node, DevicePowerState.PowerDeviceD0, because=working)
+        self.system_power = working
+
+    def _device_power(self, node, state: DevicePowerState, because=None) -> None:
+        """The power policy owner's PoRequestPowerIrp for a D state; node.power follows."""
+        if node.power is state:
+            return
+        reason = f"for {because.short}" if because is not None else "(idle)"
+        self.emit("Po", "request", f"{node.service}, power policy owner of "
+                  f"{node.instance_path}, calls PoRequestPowerIrp({state.short}) {reason}")
+        irp = self._power_irp(node, "IRP_MN_SET_POWER", state)
+        if irp.completed and nt_success(irp.status):
+            node.power = state
+
+    def set_device_power(self, device, state: DevicePowerState) -> None:
+        """power device DEV Dx: the function driver powers an idle device down (or up)."""
+        self._require_running()
+        node = self.devnode_of(device)
+        if not node.service:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
+                          f"{node.instance_path} has no function driver to own its power")
+        self._device_power(node, state)
+
+    def _power_watchdog(self) -> None:
+        """Every tick: a power IRP held longer than the watchdog allows stops the machine."""
+        self.pending_power = [irp for irp in self.pending_power if not irp.completed]
+        for irp in self.pending_power:
+            if self.tick - irp.created_tick < POWER_WATCHDOG_TICKS:
+                continue
+            holder = irp.location.device
+            stack = holder.stack()
+            pdo, fdo = stack[-1], next((d for d in stack if d.driver.name == holder.driver.name),
+                                       holder)
+            self.bugcheck(BugCheck.DRIVER_POWER_STATE_FAILURE,
+                          (POWER_IRP_TIMEOUT, pdo.header.address, fdo.header.address,
+                           irp.address),
+                          driver=holder.driver.image, routine="IRP_MJ_POWER",
+                          rule=f"{holder.driver.name} held power IRP {irp.number} "
+                          f"({irp.stack[-1].minor}) for {self.tick - irp.created_tick} ticks "
+                          "without completing or passing it down: the power watchdog "
+                          "stops the machine (0x9F, parameter 1 = 3).",
+                          fix="Pass every power IRP down (PoCallDriver/IoCallDriver) or "
+                          "complete it; a driver that pends one must finish it promptly.")

@@ -1,0 +1,94 @@
+"""Power rules, one per test: query before set, leaves first to sleep, parents first to
+wake, S to D mapping, vetoes, the 0x9F watchdog."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmshell.nt import System, SystemHalted
+from kmshell.nt.constants import BugCheck
+from kmshell.nt.errors import NtError
+from kmshell.nt.po import POWER_WATCHDOG_TICKS, DevicePowerState, SystemPowerState
+
+S3 = SystemPowerState.PowerSystemSleeping3
+D0, D3 = DevicePowerState.PowerDeviceD0, DevicePowerState.PowerDeviceD3
+JOYSTICK = "USB\\VID_045E&PID_0008"
+
+
+def with_joystick() -> System:
+    system = System()
+    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    return system
+
+
+def power_irps(system: System, start: int, minor: str) -> list[str]:
+    """The devnodes that got a power IRP of this minor, in order."""
+    return [e.text.rsplit(" to ", 1)[1] for e in system.log[start:]
+            if e.kind == "power-irp" and f"{minor} (" in e.text]
+
+
+def test_sleep_queries_every_stack_before_it_sets_any():
+    system = with_joystick()
+    start = len(system.log)
+    system.set_system_power(S3)
+    kinds = [e.text.split()[2] for e in system.log[start:] if e.kind == "power-irp"]
+    first_set = kinds.index("IRP_MN_SET_POWER")
+    assert set(kinds[:first_set]) == {"IRP_MN_QUERY_POWER"}
+    assert "IRP_MN_QUERY_POWER" not in kinds[first_set:]
+
+
+def test_sleep_goes_leaves_first_and_wake_parents_first():
+    system = with_joystick()
+    start = len(system.log)
+    system.set_system_power(S3)
+    down = power_irps(system, start, "IRP_MN_QUERY_POWER")
+    assert down.index(JOYSTICK + "\\0") < down.index("USB\\ROOT_HUB30\\0") < \
+        down.index("ACPI_HAL\\PNP0C08\\0")
+    start = len(system.log)
+    system.wake()
+    up = [p for p in power_irps(system, start, "IRP_MN_SET_POWER")]
+    assert up.index("ACPI_HAL\\PNP0C08\\0") < up.index("USB\\ROOT_HUB30\\0") < \
+        up.index(JOYSTICK + "\\0")
+
+
+def test_the_power_policy_owner_maps_s3_to_d3_and_s0_back_to_d0():
+    system = with_joystick()
+    system.set_system_power(S3)
+    nodes = [n for n in system.device_root.walk() if n.service]
+    assert system.system_power is S3 and {n.power for n in nodes} == {D3}
+    assert any("HidUsb, power policy owner" in e.text and "PoRequestPowerIrp(D3)" in e.text
+               for e in system.log)
+    system.wake()
+    assert {n.power for n in nodes} == {D0}
+    assert system.system_power is SystemPowerState.PowerSystemWorking
+
+
+def test_a_driver_that_fails_query_power_vetoes_sleep_and_nothing_is_set():
+    system = System()
+    system.plug(system.find_device("USBPDO-0"), "USB\\VID_0BDA&PID_8153")
+    start = len(system.log)
+    with pytest.raises(NtError, match="stubborn vetoed S3"):
+        system.set_system_power(S3)
+    assert power_irps(system, start, "IRP_MN_SET_POWER") == []
+    assert system.system_power is SystemPowerState.PowerSystemWorking
+
+
+def test_idle_power_down_changes_one_device_only():
+    system = with_joystick()
+    system.set_device_power(system.find_device("Joystick0"), D3)
+    powers = {n.instance_path: n.power for n in system.device_root.walk() if n.service}
+    assert powers.pop(JOYSTICK + "\\0") is D3 and set(powers.values()) == {D0}
+
+
+def test_a_power_irp_never_completed_ends_in_0x9f_after_the_watchdog():
+    system = System()
+    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_046D&PID_C52B")
+    system.set_system_power(S3)
+    held = system.pending_power[0]
+    system.step(POWER_WATCHDOG_TICKS - 1)
+    with pytest.raises(SystemHalted) as halt:
+        system.step(1)
+    info = halt.value.info
+    assert info.code == BugCheck.DRIVER_POWER_STATE_FAILURE == 0x9F
+    assert info.parameters == (0x3, node.pdo.header.address,
+                               node.stack()[0].header.address, held.address)
