@@ -177,7 +177,7 @@ def scenarios() -> None:
 
 @main.command()
 @click.argument("topic", type=click.Choice(["scheduling", "irp-completion", "access-check",
-                                            "irql"]))
+                                            "irql", "pnp-order", "power-order"]))
 @click.option("--seed", type=int, default=0, show_default=True, help="Which problem.")
 @click.option("--answers", "show_answers", is_flag=True,
               help="Show the worked solution, derived from the model.")

@@ -1,8 +1,7 @@
 """Seeded exercises, in the spirit of the OSTEP simulators: a random problem from a seed,
 answers derived from the model itself (never stored), and grading.
 
-Topics: scheduling, irp-completion, access-check and irql. PnP and power order need the
-Plug and Play and power models.
+Topics: scheduling, irp-completion, access-check, irql, pnp-order and power-order.
 """
 
 from __future__ import annotations
@@ -153,9 +152,95 @@ def irql_quiz(seed: int) -> Problem:
     return Problem("irql", seed, text, [], questions, answers, reasons)
 
 
+def pnp_order(seed: int) -> Problem:
+    """In which order does AddDevice run, and what is the stack, for these drivers?"""
+    from kmshell.nt.io.spec import spec_from_dict
+
+    rng = random.Random(seed)
+    names = rng.sample(["acme", "beacon", "crest", "drift", "ember", "flux", "glint"], 5)
+    kinds = [("function", "upper")] + [("filter", rng.choice(("upper", "lower")))
+                                       for _ in range(rng.randint(1, 4))]
+    rng.shuffle(kinds)
+    hwid = f"USB\\VID_{rng.randint(0x1000, 0xFFFF):04X}&PID_{rng.randint(0x1000, 0xFFFF):04X}"
+    specs = [spec_from_dict({"name": name, "type": kind, "position": position,
+                             "hardware_ids": [hwid], "routines": {
+                                 "AddDevice": ["IoCreateDevice", "IoAttachDeviceToDeviceStack pdo"],
+                                 "IRP_MJ_PNP": ["IoSkipCurrentIrpStackLocation",
+                                                "IoCallDriver lower", "return status"]}},
+                            f"{name}.toml")
+             for name, (kind, position) in zip(names, kinds, strict=False)]
+    system = Session().system
+    system.driver_store = lambda: tuple(specs)
+    start = len(system.log)
+    node = system.plug(system.find_device("USBPDO-0"), hwid)
+    added = [e.text.split()[2] for e in system.log[start:] if e.kind == "add-device"]
+    stack = [d.driver.name for d in node.stack()]
+    lines = [f"  {s.name}: " + (f"{s.position} filter" if s.type == "filter" else "function driver")
+             for s in specs]
+    text = [f"PnP order quiz (seed {seed}). A device {hwid} is plugged into the USB root hub",
+            "(USBHUB3 is its bus driver). These drivers serve it, in the order their INFs",
+            "registered them (the order they are listed in under the Enum key):",
+            "", *lines, "",
+            "In which order is their AddDevice called? And what is the device stack, top first",
+            "(driver names, the bus driver's PDO last)? Answer with names separated by commas.", ""]
+    reasons = ["The PnP manager calls AddDevice bottom-up: lower filters, the function driver, "
+               "upper filters (each group in registry order), and each attaches to the top of "
+               "the stack so far — so the stack is that order reversed, above the PDO.",
+               "The model's trace:",
+               *[f"  {e.text}" for e in system.log[start:] if e.kind in ("install", "add-device")]]
+    return Problem("pnp-order", seed, text, [], ["AddDevice order", "stack, top first"],
+                   [", ".join(added), ", ".join(stack)], reasons)
+
+
+def power_order(seed: int) -> Problem:
+    """In which order do these devices get IRP_MN_SET_POWER going to sleep, and waking?"""
+    rng = random.Random(seed)
+    session = Session()
+    setup, hubs = ["boot"], ["USBPDO-0"]
+    names = iter(rng.sample(["Ash", "Birch", "Cedar", "Elm", "Fir", "Oak", "Pine"], 5))
+    devices = []
+    for _ in range(rng.randint(3, 5)):
+        name, parent = next(names), rng.choice(hubs)
+        hub = rng.random() < 0.45
+        hwid = "USB\\VID_05E3&PID_0610" if hub else "USB\\VID_045E&PID_0008"
+        setup.append(f"device plug {parent} {hwid} --name {name}")
+        (hubs if hub else []).append(name)
+        devices.append((name, "hub" if hub else "joystick", parent))
+    for line in setup:
+        outcome = session.execute(line)
+        assert outcome.ok, outcome.error
+    system = session.system
+    label = {n.instance_path: n.stack()[0].label.rsplit("\\", 1)[-1]
+             for n in system.device_root.walk() if n.pdo is not None}
+    named = {name for name, _, _ in devices}
+
+    def order(line: str, state: str) -> list[str]:
+        start = len(system.log)
+        session.execute(line)
+        hits = [label.get(e.text.rsplit(" to ", 1)[1]) for e in system.log[start:]
+                if e.kind == "power-irp" and f"IRP_MN_SET_POWER ({state})" in e.text]
+        return [h for h in hits if h in named]
+
+    sleep, wake = order("power sleep", "PowerSystemSleeping3"), order("power wake",
+                                                                      "PowerSystemWorking")
+    lines = [f"  {name}: a {kind}, plugged into {'the root hub' if parent == 'USBPDO-0' else parent}"
+             for name, kind, parent in devices]
+    text = [f"Power order quiz (seed {seed}). Plugged in, in this order:", "", *lines, "",
+            "The power manager keeps the device tree in enumeration order (a parent before its",
+            "children, siblings in the order they arrived). Going to sleep it takes that list",
+            "backwards, so every device powers down before the hub it hangs on; waking, forwards.",
+            "Which of them gets IRP_MN_SET_POWER (system state) first, and so on: when the",
+            "machine goes to sleep (S3), and when it wakes (S0)? Names, separated by commas.", ""]
+    reasons = ["Going to sleep the power manager works leaves first: a device before the hub "
+               "it is plugged into. Waking, parents first. The model's order:",
+               f"  sleep: {', '.join(sleep)}", f"  wake:  {', '.join(wake)}"]
+    return Problem("power-order", seed, text, setup, ["sleep (S3)", "wake (S0)"],
+                   [", ".join(sleep), ", ".join(wake)], reasons)
+
+
 TOPICS = {"scheduling": scheduling, "irp-completion": irp_completion,
-          "access-check": access_check_quiz, "irql": irql_quiz}
-PLANNED = ("pnp-order", "power-order")
+          "access-check": access_check_quiz, "irql": irql_quiz, "pnp-order": pnp_order,
+          "power-order": power_order}
 
 
 def grade(problem: Problem, given: list[str]) -> list[bool]:

@@ -99,3 +99,36 @@ def test_multi_part_answers_ignore_spacing_and_case():
 
     problem = next(p for p in map(irp_completion, range(50)) if "," in p.answers[0])
     assert grade(problem, [problem.answers[0].upper().replace(", ", " ,")]) == [True]
+
+
+def test_pnp_order_answers_put_lower_filters_then_the_function_then_upper_filters():
+    from kmshell.quiz import pnp_order
+
+    for seed in range(60):
+        problem = pnp_order(seed)
+        drivers = [line.strip().split(": ") for line in problem.text if line.startswith("  ")]
+        added = ([n for n, role in drivers if role == "lower filter"]
+                 + [n for n, role in drivers if role == "function driver"]
+                 + [n for n, role in drivers if role == "upper filter"])
+        assert problem.answers == [", ".join(added), ", ".join([*added[::-1], "USBHUB3"])]
+
+
+def preorder(children: dict[str, list[str]], parent: str) -> list[str]:
+    """Each child, then its own children, in arrival order."""
+    return [n for child in children.get(parent, []) for n in (child, *preorder(children, child))]
+
+
+def test_power_order_answers_put_children_before_parents_to_sleep_and_after_to_wake():
+    from kmshell.quiz import power_order
+
+    for seed in range(40):
+        problem = power_order(seed)
+        children: dict[str, list[str]] = {}
+        for line in problem.text:
+            if line.startswith("  ") and ", plugged into " in line:
+                name, rest = line.strip().split(": ", 1)
+                parent = rest.split(", plugged into ")[1]
+                children.setdefault("" if parent == "the root hub" else parent, []).append(name)
+
+        tree = preorder(children, "")
+        assert problem.answers == [", ".join(tree[::-1]), ", ".join(tree)], seed

@@ -105,7 +105,10 @@ class PlugAndPlay:
 
     def _boot_device_tree(self) -> None:
         """Enumerate the default machine's hardware, then fold the trace into a summary."""
+        from kmshell.drivers import driver_store  # the catalog is data beside the model
+
         start = len(self.log)
+        self.driver_store = driver_store  # where drivers are found by hardware ID (the INFs)
         self._device_name = ""  # `device plug --name`: the function device's name
         self.system_power = SystemPowerState.PowerSystemWorking
         self.pending_power: list = []  # power IRPs no driver has finished yet
@@ -256,9 +259,8 @@ class PlugAndPlay:
     def _install(self, node: Devnode) -> list[DriverSpec] | None:
         """Match the hardware ID in the catalog (the INF's job), write the Enum key, and
         return the drivers in AddDevice order, read back from the registry."""
-        from kmshell.drivers import driver_store  # the catalog is data beside the model
-
-        matches = [s for s in driver_store() if set(s.hardware_ids) & set(node.hardware_ids)]
+        matches = [s for s in self.driver_store()
+                   if set(s.hardware_ids) & set(node.hardware_ids)]
         function = next((s for s in matches if s.type != "filter"), None)
         if function is None:
             return None

@@ -8,7 +8,6 @@ from itertools import pairwise
 
 import pytest
 
-import kmshell.drivers
 from kmshell.commands import TABLE
 from kmshell.drivers import driver_store
 from kmshell.nt import System
@@ -55,7 +54,7 @@ def test_the_enum_key_records_the_service_the_pnp_manager_loads():
     assert key.values["SERVICE"].data == "HidUsb"
 
 
-def test_adddevice_runs_lower_filters_then_the_function_driver_then_upper_filters(monkeypatch):
+def test_adddevice_runs_lower_filters_then_the_function_driver_then_upper_filters():
     def spec(name, kind, position="upper"):
         return spec_from_dict({"name": name, "type": kind, "position": position,
                                "hardware_ids": ["TEST\\GADGET"], "routines": {
@@ -67,7 +66,7 @@ def test_adddevice_runs_lower_filters_then_the_function_driver_then_upper_filter
     store = (spec("upper1", "filter"), spec("func", "function"),
              spec("lower1", "filter", "lower"))
     system = System()
-    monkeypatch.setattr(kmshell.drivers, "driver_store", lambda: store)
+    system.driver_store = lambda: store
     start = len(system.log)
     node = system.plug(system.find_device("USBPDO-0"), "TEST\\GADGET")
     added = [t.split()[2] for t in texts(system, start) if t.startswith("AddDevice of")]
