@@ -101,6 +101,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
                              "failures": [str(f) for f in result.failures]},
             "state": session.system.to_json(),
             "events": [e.to_json() for e in session.system.log],
+            "events_dropped": session.system.events_dropped,
         }, indent=2))
     else:
         click.echo(result.summary())

@@ -114,8 +114,7 @@ class Session:
         outcome = Outcome(line)
         if not line.strip() or line.strip().startswith("#"):
             return outcome
-        log = self.system.log
-        start = len(log)
+        system, mark = self.system, self.system.events_emitted
         entry = HistoryEntry(len(self.history) + 1, self.system.tick, line.strip(), ok=True)
         try:
             command = parse_words(split_words(line), TABLE)
@@ -136,8 +135,8 @@ class Session:
             outcome.bugcheck = halt.info
         if outcome.command is None:  # it did not parse: still part of what was typed
             self.history.append(entry)
-        if self.system.log is log:
-            outcome.events = log[start:]
+        if self.system is system:
+            outcome.events = system.events_since(mark)
         else:  # the line booted or rebuilt the machine: all of its log is this line's
             outcome.events = list(self.system.log) if outcome.command and \
                 not outcome.command.spec.meta else []

@@ -58,6 +58,7 @@ def test_run_json_prints_only_parseable_state_and_events():
     assert data["state"]["halted"] is False
     assert {p["image"] for p in data["state"]["processes"]} >= {"System", "explorer.exe"}
     assert data["events"][0]["component"] == "Hal"
+    assert data["events_dropped"] == 0  # a lesson-sized scenario keeps its whole trace
 
 
 def test_check_passes_every_bundled_scenario():

@@ -121,3 +121,16 @@ def test_semaphore_release_from_the_shell_lets_a_waiter_in():
     assert waiter.state.name == "Waiting"
     session.execute("semaphore release S")
     assert waiter.state.name in ("Ready", "Running")
+
+
+def test_the_trace_keeps_the_latest_events_and_counts_the_ones_it_let_go(monkeypatch):
+    monkeypatch.setattr("kmshell.nt.system.TRACE_KEEP", 50)
+    session = Session()
+    session.execute("driver load nullsink")
+    for number in range(1, 41):
+        outcome = session.execute("irp send NullSink IRP_MJ_READ")
+        assert outcome.events[0].text.startswith(f"IRP {number} allocated")  # each line, whole
+    system = session.system
+    assert 50 <= len(system.log) < 100
+    assert system.events_dropped > 0 and system.events_dropped % 50 == 0
+    assert system.log[-1] == outcome.events[-1]

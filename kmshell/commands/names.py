@@ -22,16 +22,16 @@ def resolve_process(system: System, text: str, col: int | None = None) -> Proces
             raise KmsError(f"no process with PID {text}", col=col,
                            hint="type 'process list' to see PIDs")
         return process
-    matches = [p for p in system.processes.values() if p.image.lower() == text.lower()]
-    live = [p for p in matches if p.alive]
+    live = [p for p in system.running.values() if p.image.lower() == text.lower()]
     if len(live) > 1:
         pids = ", ".join(str(p.pid) for p in live)
         raise KmsError(f"'{text}' is ambiguous: {len(live)} processes have that image name",
                        col=col, hint=f"name one by PID: {pids}")
     if live:
         return live[0]
-    if matches:  # only exited ones: the latest, so that expectations after a kill still work
-        return matches[-1]
+    exited = (p for p in reversed(system.processes.values()) if p.image.lower() == text.lower())
+    if latest := next(exited, None):  # the latest exited one: expectations after a kill work
+        return latest
     names = sorted({p.image for p in system.live_processes()})
     raise KmsError(f"no process named '{text}'", col=col,
                    hint="running: " + ", ".join(names))

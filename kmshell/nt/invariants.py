@@ -18,8 +18,16 @@ from kmshell.nt.pnp import DevnodeState
 
 
 def violations(system) -> list[str]:
-    return [*_objects(system), *_threads(system), *_processors(system), *_devices(system),
+    return [*_processes(system), *_objects(system), *_threads(system), *_processors(system), *_devices(system),
             *_devnodes(system), *_irps(system)]
+
+
+def _processes(system) -> list[str]:
+    """The index of running processes holds exactly the processes that are alive."""
+    alive = [pid for pid, process in system.processes.items() if process.alive]
+    if alive != list(system.running):
+        return [f"running processes are {list(system.running)}, but the live ones are {alive}"]
+    return []
 
 
 def _objects(system) -> list[str]:

@@ -319,7 +319,7 @@ class PlugAndPlay:
 
     def _open_handles(self, node: Devnode) -> int:
         stack = set(map(id, node.stack()))
-        return sum(1 for p in self.processes.values() for e in p.handle_table.entries.values()
+        return sum(1 for p in self.running.values() for e in p.handle_table.entries.values()
                    if id(getattr(e.object, "device", None)) in stack)
 
     def _query_remove(self, node: Devnode) -> str:

@@ -62,6 +62,9 @@ from kmshell.nt.tm import Transaction, TransactionManager
 
 MAX_CPUS = 64
 TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
+# The trace keeps the latest 25,000 to 50,000 events (about 6 to 12 MB): enough for any
+# lesson's whole session, and a long run (100,000 IRPs, 500,000 events) stays flat.
+TRACE_KEEP = 25_000
 FIRST_CID = 100  # PIDs and TIDs come from one table (PspCidTable), in multiples of 4
 
 DEFAULT_USER = "student"  # who is logged on at the console of the default machine
@@ -109,7 +112,8 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.rng = random.Random(seed)
         self.minimal = minimal
         self.tick = 0
-        self.log: list[Event] = []
+        self.log: list[Event] = []  # the trace: the latest TRACE_KEEP to 2 × TRACE_KEEP events
+        self.events_dropped = 0  # trimmed from the front of the log, oldest first
         self.cpu_context = 0
         self.bugcheck_info: BugcheckInfo | None = None
         self._next_address = 0xFFFF_C50F_0A00_0080
@@ -117,7 +121,10 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self._next_dtb = 0x1AD000
         self._wait_sequence = 0
         self.ob = ObjectManager(self.allocate_address)
-        self.processes: dict[int, Process] = {}
+        self.processes: dict[int, Process] = {}  # every process since boot, exited ones too
+        # The live ones, kept at creation and exit: per-command work (status, the default
+        # parent, name lookups) scans these, never the whole history.
+        self.running: dict[int, Process] = {}
         self.threads: dict[int, Thread] = {}
         self.dispatcher = Dispatcher()
         self.sleepers: list[tuple[int, int, Thread]] = []  # (wake tick, sequence, thread)
@@ -156,7 +163,19 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
             irql = self.processors[cpu].irql if cpu < len(self.processors) else 0
         event = Event(self.tick, cpu, int(irql), mode, component, kind, text, why)
         self.log.append(event)
+        if len(self.log) >= 2 * TRACE_KEEP:  # like the kernel logger's circular buffers
+            del self.log[:TRACE_KEEP]
+            self.events_dropped += TRACE_KEEP
         return event
+
+    @property
+    def events_emitted(self) -> int:
+        """Every event since boot, trimmed or not: a mark to take a command's events from."""
+        return self.events_dropped + len(self.log)
+
+    def events_since(self, mark: int) -> list[Event]:
+        """The events emitted after `mark` (events_emitted then) that the log still keeps."""
+        return self.log[max(0, mark - self.events_dropped):]
 
     def allocate_address(self, size: int = 0x80) -> int:
         """A kernel virtual address for a new structure (a deterministic bump allocator)."""
@@ -257,6 +276,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
             for path in ("\\KnownDlls", "\\BaseNamedObjects"):
                 process.handle_table.insert(self.ob.lookup(path), 0x0003)  # DIRECTORY_QUERY|TRAVERSE
         self.processes[pid] = process
+        self.running[pid] = process
         return process
 
     def _new_thread(self, process: Process, priority: int, program: list[Step], *,
@@ -342,8 +362,8 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
 
     def _default_parent(self) -> Process | None:
         """The shell of whoever logged on last: the newest explorer.exe still running."""
-        explorer = [p for p in self.processes.values() if p.image == "explorer.exe" and p.alive]
-        return explorer[-1] if explorer else self.processes.get(4)
+        explorer = (p for p in reversed(self.running.values()) if p.image == "explorer.exe")
+        return next(explorer, self.processes.get(4))
 
     def login(self, user: str) -> Process:
         """An interactive logon: winlogon (after lsass checks the password) starts the user's
@@ -410,6 +430,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
             self._terminate_thread(thread, exit_status)
         closed = process.handle_table.close_all()
         process.state = ProcessState.Terminated
+        del self.running[process.pid]
         process.exit_status = exit_status
         process.exit_tick = self.tick
         if process.address_space is not None:
@@ -490,7 +511,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
                       "(Windows Error Reporting) ends the process", mode="U")
         self.terminate_process(process, NtStatus.STATUS_ACCESS_VIOLATION,
                                reason=" after an unhandled access violation")
-        alive = sum(1 for p in self.processes.values() if p.alive)
+        alive = len(self.running)
         self.emit("Ke", "contained", f"the machine runs on: {alive} other process(es) untouched, "
                   "every processor still scheduling", WHY_USER_FAULT)
 
@@ -530,7 +551,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
     # ----------------------------------------------------------------- views of the state
 
     def live_processes(self) -> list[Process]:
-        return [p for p in self.processes.values() if p.alive]
+        return list(self.running.values())
 
     def all_threads(self) -> list[Thread]:
         idle = [cpu.idle_thread for cpu in self.processors]
@@ -540,7 +561,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         return sum(1 for _ in self.ob.walk())
 
     def handle_count(self) -> int:
-        return sum(len(p.handle_table.entries) for p in self.processes.values())
+        return sum(len(p.handle_table.entries) for p in self.running.values())
 
     def to_json(self) -> dict:
         """The state as plain data, for grading and `--json`."""

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from kmshell.nt.constants import IRP_MJ, IRP_MN_PNP, IRP_MN_POWER, format_status
 from kmshell.nt.events import ptr
-from kmshell.views.layout import capped, fields, titled
+from kmshell.views.layout import capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
 
 
@@ -35,6 +35,7 @@ def driver_detail(driver) -> Group:
     return Group(rows, table)
 
 
+@deferred
 def device_stack(device) -> Table:
     table = titled(f"device stack of {device.label} (top first)")
     for column in ("", "device", "driver", "StackSize", "AttachedTo"):
@@ -62,6 +63,7 @@ def device_detail(device) -> Table:
     return rows
 
 
+@deferred
 def irp_detail(irp) -> Group:
     rows = fields()
     rows.add_row("Irp", f"{ptr(irp.address)}  number {irp.number}")
@@ -81,6 +83,7 @@ def irp_detail(irp) -> Group:
     return Group(rows, table, path)
 
 
+@deferred
 def irp_table(system) -> Table:
     table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):
@@ -96,11 +99,12 @@ def irp_table(system) -> Table:
     return table
 
 
+@deferred
 def device_table(system) -> Table:
     table = titled("devices")
     for column in ("device", "driver", "stack (top first)"):
         table.add_column(column)
-    for device in system.devices:
+    for device in capped(table, system.devices, "name one: device show DEV"):
         table.add_row(device.label, device.driver.name,
                       " → ".join(d.label for d in device.stack()))
     return table

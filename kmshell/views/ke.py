@@ -12,11 +12,12 @@ from kmshell.nt.constants import Irql, irql_name
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.system import System
-from kmshell.views.layout import fields, titled
+from kmshell.views.layout import deferred, fields, titled
 from kmshell.views.theme import irql_label, irql_style
 from kmshell.views.trace import trace_table
 
 
+@deferred
 def cpu_table(system: System) -> Table:
     table = titled("processors")
     for column in ("CPU", "IRQL", "running", "prio", "quantum", "busy/idle ticks"):
@@ -111,6 +112,7 @@ def timeline_table(system: System, last: int) -> Table:
     return table
 
 
+@deferred
 def status_panel(system: System) -> Panel:
     processes = system.live_processes()
     threads = [t for p in processes for t in p.live_threads]

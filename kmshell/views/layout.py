@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial, wraps
+
 from rich import box
 from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A view that rich builds when it renders it (`__rich__`). Every line's outcome is
+    rendered as soon as it has run, so the view shows the same state; a line run headless
+    (`kmshell check`, `--json`, undo's replay, `load`) never pays for building it."""
+
+    build: Callable
+
+    def __rich__(self):
+        return self.build()
+
+
+def deferred(view: Callable) -> Callable:
+    """For the views that commands return: a decorated view function returns a Deferred."""
+    @wraps(view)
+    def later(*args, **kwargs) -> Deferred:
+        return Deferred(partial(view, *args, **kwargs))
+    return later
 
 
 def titled(title: str, *columns: str, **options) -> Table:

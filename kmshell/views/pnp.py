@@ -7,7 +7,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from kmshell.nt.pnp import PROBLEMS, Devnode, DevnodeState
-from kmshell.views.layout import titled
+from kmshell.views.layout import LIST_LIMIT, capped, deferred, titled
 
 STATE_STYLE = {DevnodeState.DeviceNodeStarted: "green",
                DevnodeState.DeviceNodeRemovePendingCloses: "yellow",
@@ -27,28 +27,32 @@ def _label(node: Devnode) -> Text:
     return text
 
 
+@deferred
 def devnode_tree(root: Devnode) -> Tree:
-    """Every devnode under root, parents above children, each with its stack inline."""
+    """Every devnode under root, parents above children, each with its stack inline; past
+    LIST_LIMIT devnodes, the first ones in that order and a last line counting the rest."""
     tree = Tree(_label(root), guide_style="dim")
-
-    def add(branch: Tree, node: Devnode) -> None:
-        for child in node.children:
-            add(branch.add(_label(child)), child)
-
-    add(tree, root)
+    branches = {id(root): tree}
+    nodes = list(root.walk())
+    for node in nodes[1:LIST_LIMIT]:
+        branches[id(node)] = branches[id(node.parent)].add(_label(node))
+    if len(nodes) > LIST_LIMIT:
+        tree.add(Text(f"… and {len(nodes) - LIST_LIMIT:,} more devnodes: name one with "
+                      "device show DEV", style="dim italic"))
     return tree
 
 
+@deferred
 def power_table(system) -> Table:
     """The system power state, and each devnode's device power state."""
     state = system.system_power
     table = titled(f"power: the machine is in {state.short} ({state.name})", "devnode",
                    "power policy owner", "D state")
-    for node in system.device_root.walk():
-        if node.service:
-            table.add_row(node.instance_path, node.service,
-                          Text(node.power.short, style="green" if node.power.value == 1
-                               else "yellow"))
+    owners = [node for node in system.device_root.walk() if node.service]
+    for node in capped(table, owners, "name one: device show DEV"):
+        table.add_row(node.instance_path, node.service,
+                      Text(node.power.short, style="green" if node.power.value == 1
+                           else "yellow"))
     return table
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -18,7 +20,7 @@ from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
 from kmshell.nt.system import System
-from kmshell.views.layout import capped, fields, titled
+from kmshell.views.layout import LIST_LIMIT, capped, deferred, fields, titled
 from kmshell.views.theme import THREAD_STATE_STYLE
 
 
@@ -42,17 +44,43 @@ def _process_label(process: Process, highlight: set[int]) -> Text:
     return text
 
 
+@deferred
 def process_tree(system: System, highlight: set[int] = frozenset()) -> Tree:
-    """Every process under its parent; exited ones stay, dimmed, until the next boot."""
+    """Every process under its parent; exited ones stay, dimmed, until the next boot. Past
+    LIST_LIMIT processes the tree keeps the highlighted ones with their ancestors, then the
+    running ones, then the latest exited, and its last line says how many it left out."""
     tree = Tree(Text("processes", style="bold"), guide_style="dim")
     nodes = {}
-    for process in system.processes.values():
+    shown = _processes_shown(system, highlight)
+    for pid in sorted(shown):
+        process = system.processes[pid]
         parent = nodes.get(process.parent_pid)
-        node = (parent or tree).add(_process_label(process, highlight))
-        nodes[process.pid] = node
+        nodes[pid] = (parent or tree).add(_process_label(process, highlight))
+    if hidden := len(system.processes) - len(shown):
+        running = len(system.running.keys() - shown)
+        tree.add(Text(f"… and {hidden:,} more ({running:,} of them running): "
+                      "name one with process show P", style="dim italic"))
     return tree
 
 
+def _processes_shown(system: System, highlight: set[int]) -> set[int]:
+    """At most LIST_LIMIT PIDs (more only for a deep highlighted chain), without scanning
+    the whole history: a long session creates tens of thousands of processes."""
+    if len(system.processes) <= LIST_LIMIT:
+        return set(system.processes)
+    shown: set[int] = set()
+    for pid in highlight:
+        while pid in system.processes and pid not in shown:
+            shown.add(pid)
+            pid = system.processes[pid].parent_pid
+    for pid in chain(system.running, reversed(system.processes)):
+        if len(shown) >= LIST_LIMIT:
+            break
+        shown.add(pid)
+    return shown
+
+
+@deferred
 def thread_table(threads: list[Thread], title: str = "threads") -> Table:
     table = titled(title)
     for column in ("TID", "process", "state", "wait reason", "prio", "mode", "TEB", "cpu",
@@ -83,6 +111,7 @@ def _program_position(thread: Thread) -> str:
     return "; ".join(steps)
 
 
+@deferred
 def process_detail(system: System, process: Process) -> Group:
     """In the spirit of `!process PID 7`: the EPROCESS fields, the address space, the threads."""
     state = process.state.value

@@ -48,6 +48,10 @@ def running_thread_on_no_processor(system):
     cpu.current_thread = cpu.idle_thread
 
 
+def exited_process_still_running(system):
+    system.processes[max(system.processes)].state = system.processes[4].state.Terminated
+
+
 def irql_out_of_range(system):
     system.processors[1].irql = 16
 
@@ -85,6 +89,7 @@ def unlisted_named_object(system):
     (pointer_count_below_handles, "is below its handle count"),
     (ready_thread_off_its_queue, "ready queue"),
     (running_thread_on_no_processor, "processors running it"),
+    (exited_process_still_running, "but the live ones are"),
     (irql_out_of_range, "outside 0..15"),
     (broken_stack_link, "whose AttachedDevice is another"),
     (stack_size_too_small, "StackSize 1 is not above"),
