@@ -1,9 +1,10 @@
-"""The power manager: power show|sleep|hibernate|shutdown|wake, power device DEV Dx."""
+"""The power manager: power show|sleep|hibernate|shutdown|wake, power device DEV Dx, and
+power arm DEV (wait-wake)."""
 
 from __future__ import annotations
 
 from kmshell.commands.registry import command
-from kmshell.language.spec import DEVICE, Arg, choice
+from kmshell.language.spec import DEVICE, Arg, Opt, choice
 from kmshell.nt.po import DevicePowerState, SystemPowerState
 from kmshell.views.pnp import power_table
 
@@ -34,10 +35,28 @@ for _verb, _target in TRANSITIONS.items():
     _transition(_verb, _target)
 
 
-@command("power wake", "back to S0: parents first, every device to D0")
+@command("power wake", "back to S0: parents first, every device to D0",
+         options=(Opt("by", DEVICE, "an armed device signals wake: its bus driver completes "
+                      "the IRP_MN_WAIT_WAKE it held (the power button when left out)"),),
+         examples=("power wake", "power wake --by Joystick0"))
 def power_wake(session, cmd):
-    session.system.wake()
-    return [power_table(session.system)]
+    system = session.system
+    system.wake(system.find_device(cmd["by"]) if cmd["by"] else None)
+    return [power_table(system)]
+
+
+@command("power arm", "let a device wake the machine from sleep (wait-wake), or not",
+         args=(Arg("dev", DEVICE, "any device of its stack"),),
+         options=(Opt("off", None, "no longer let it wake the machine"),),
+         details="Device Manager's 'Allow this device to wake the computer'. Before each "
+                 "sleep the power policy owner sends IRP_MN_WAIT_WAKE, which the bus driver "
+                 "holds until the device signals; the device sleeps in D2 (DeviceWake), not "
+                 "D3, so that it still can.",
+         examples=("power arm Joystick0", "power arm Joystick0 --off"))
+def power_arm(session, cmd):
+    system = session.system
+    system.arm_wake(system.find_device(cmd["dev"]), armed=not cmd["off"])
+    return [power_table(system)]
 
 
 @command("power device", "the power policy owner puts one device in a D state (idle)",

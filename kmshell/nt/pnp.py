@@ -84,6 +84,8 @@ class Devnode:
     problem: int = 0
     service: str = ""  # the function driver, from the Enum key
     power: DevicePowerState = DevicePowerState.PowerDeviceD0
+    wake_armed: bool = False  # may wake the machine (power arm DEV)
+    wait_wake: object | None = None  # the IRP_MN_WAIT_WAKE its bus driver holds while asleep
 
     def __repr__(self) -> str:
         return f"<Devnode {self.instance_path} {self.state.short}>"

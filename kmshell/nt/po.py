@@ -7,8 +7,12 @@ function driver) maps the S state to a D state from the device's capabilities an
 a device power IRP for it (PoRequestPowerIrp → IRP_MN_SET_POWER, device state). Waking goes
 the other way: parents first, back to D0. A power IRP that no driver completes is caught by
 the power watchdog: bugcheck 0x9F DRIVER_POWER_STATE_FAILURE.
-Simplifications: one capabilities table for every device (below), no wait-wake IRPs, no
-hibernation file, and the processors go on ticking while the machine "sleeps".
+Wait-wake: a device armed to wake the machine (Device Manager's "Allow this device to wake
+the computer") gets an IRP_MN_WAIT_WAKE from its power policy owner before the machine
+sleeps; its bus driver holds it until the device signals, which completes it and wakes the
+machine. An armed device sleeps in its DeviceWake state (D2), from which it can still signal.
+Simplifications: one capabilities table for every device (below), no hibernation file, and
+the processors go on ticking while the machine "sleeps".
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ DEVICE_STATE = {
     SystemPowerState.PowerSystemHibernate: DevicePowerState.PowerDeviceD3,
     SystemPowerState.PowerSystemShutdown: DevicePowerState.PowerDeviceD3,
 }
+# DEVICE_CAPABILITIES.SystemWake and .DeviceWake of a wake-capable device: it can wake the
+# machine from S3 or lighter, and must stay in D2 or higher to be able to signal.
+SYSTEM_WAKE = SystemPowerState.PowerSystemSleeping3
+DEVICE_WAKE = DevicePowerState.PowerDeviceD2
 POWER_WATCHDOG_TICKS = 10  # the model's stand-in for the power watchdog's minutes
 POWER_IRP_TIMEOUT = 0x3  # 0x9F parameter 1: a device object blocked an IRP too long
 
@@ -76,7 +84,7 @@ class PowerManager:
         self.emit("Po", "power-irp", f"IRP {irp.number}: {minor} ({state.name}) to "
                   f"{node.instance_path}")
         self._call_driver(node.pdo.top(), irp)
-        if not irp.completed:
+        if not irp.completed and minor != "IRP_MN_WAIT_WAKE":  # that one pends by design
             self.pending_power.append(irp)  # the watchdog keeps an eye on it
         return irp
 
@@ -100,21 +108,43 @@ class PowerManager:
                 raise NtError(NtStatus.STATUS_CANCELLED, f"{node.service} vetoed "
                               f"{target.short} ({format_status(irp.status)})")
         for node in self._power_nodes(leaves_first=True):
+            if node.wake_armed and target <= SYSTEM_WAKE:
+                self._arm_wait_wake(node)
+        for node in self._power_nodes(leaves_first=True):
             irp = self._power_irp(node, "IRP_MN_SET_POWER", target)
             if not irp.completed:
                 self.emit("Po", "wait", f"{node.service} holds IRP {irp.number} and has not "
                           f"finished it: the transition to {target.short} waits for it "
                           f"(the power watchdog fires after {POWER_WATCHDOG_TICKS} ticks)")
                 return
-            self._device_power(node, DEVICE_STATE[target], because=target)
+            armed = node.wait_wake is not None
+            self._device_power(node, DEVICE_WAKE if armed else DEVICE_STATE[target],
+                               because=target)
         self.system_power = target
         self.emit("Po", "power", f"the machine is in {target.short} ({target.name})")
 
-    def wake(self) -> None:
-        """power wake: S0 for every stack, parents first, each back to D0."""
+    def wake(self, source=None) -> None:
+        """power wake: S0 for every stack, parents first, each back to D0. With a source
+        device, its bus driver completes the IRP_MN_WAIT_WAKE it held: the device woke us."""
         self._require_running()
         if self.system_power is SystemPowerState.PowerSystemWorking:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, "the machine is already awake")
+        if source is not None:
+            node = self.devnode_of(source)
+            if node.wait_wake is None or node.wait_wake.completed:
+                armed = [n.pdo.top().label for n in self.device_root.walk()
+                         if n.wait_wake is not None and not n.wait_wake.completed]
+                raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE,
+                              f"{source.label} holds no IRP_MN_WAIT_WAKE, so it cannot wake "
+                              "the machine; armed before this sleep: "
+                              + (", ".join(armed) or "none (power arm DEV, then sleep)"))
+            self.emit("Po", "wake-signal", f"{source.label} signals wake (USB resume / PME): "
+                      f"{node.pdo.driver.name}, its bus driver, completes IRP_MN_WAIT_WAKE",
+                      "The wait-wake IRP was held at the PDO the whole sleep; completing it "
+                      "tells the power policy owner, and the power manager, that the device "
+                      "woke the machine.")
+            self.complete_pending(node.wait_wake, NtStatus.STATUS_SUCCESS)
+            node.wait_wake = None
         working = SystemPowerState.PowerSystemWorking
         self.emit("Po", "power", "wake: the power manager sets S0 on every stack, parents "
                   "first, and each power policy owner asks for D0")
@@ -122,6 +152,44 @@ class PowerManager:
             self._power_irp(node, "IRP_MN_SET_POWER", working)
             self._device_power(node, DevicePowerState.PowerDeviceD0, because=working)
         self.system_power = working
+        for node in self._power_nodes(leaves_first=False):
+            if node.wait_wake is not None and not node.wait_wake.completed:  # woken otherwise
+                self.emit("Po", "cancel", f"{node.service} cancels its IRP_MN_WAIT_WAKE "
+                          f"(IRP {node.wait_wake.number}): the machine is awake; it arms "
+                          "again at the next sleep")
+                self.complete_pending(node.wait_wake, NtStatus.STATUS_CANCELLED)
+                node.wait_wake = None
+
+    def arm_wake(self, device, armed: bool = True) -> None:
+        """power arm DEV [--off]: may this device wake the machine from sleep?"""
+        self._require_running()
+        node = self.devnode_of(device)
+        bus = node.pdo.driver
+        if armed and (bus.spec is None or "IRP_MN_WAIT_WAKE" not in bus.spec.pdo_routines):
+            raise NtError(NtStatus.STATUS_NOT_SUPPORTED,
+                          f"{node.instance_path} cannot wake the machine: {bus.name}, its bus "
+                          "driver, reports no wake capability (DEVICE_CAPABILITIES.SystemWake "
+                          "is PowerSystemUnspecified)")
+        if not node.service:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
+                          f"{node.instance_path} has no function driver to own its power")
+        node.wake_armed = armed
+        self.emit("Po", "arm", f"{node.instance_path} {'may' if armed else 'may not'} wake "
+                  f"the machine: {node.service}, its power policy owner, "
+                  + ("will send IRP_MN_WAIT_WAKE before each sleep" if armed
+                     else "no longer sends IRP_MN_WAIT_WAKE"))
+
+    def _arm_wait_wake(self, node) -> None:
+        self.emit("Po", "request", f"{node.service}, power policy owner of "
+                  f"{node.instance_path}, calls PoRequestPowerIrp(IRP_MN_WAIT_WAKE, "
+                  f"{SYSTEM_WAKE.short}) before the sleep, so that the device can wake it")
+        irp = self._power_irp(node, "IRP_MN_WAIT_WAKE", SYSTEM_WAKE)
+        if irp.completed:
+            self.emit("Po", "wake-failed", f"IRP_MN_WAIT_WAKE for {node.instance_path} came "
+                      f"back at once with {format_status(irp.status)}: it cannot wake the "
+                      "machine this time")
+        else:
+            node.wait_wake = irp
 
     def _device_power(self, node, state: DevicePowerState, because=None) -> None:
         """The power policy owner's PoRequestPowerIrp for a D state; node.power follows."""

@@ -47,12 +47,15 @@ def power_table(system) -> Table:
     """The system power state, and each devnode's device power state."""
     state = system.system_power
     table = titled(f"power: the machine is in {state.short} ({state.name})", "devnode",
-                   "power policy owner", "D state")
+                   "power policy owner", "D state", "wake")
     owners = [node for node in system.device_root.walk() if node.service]
     for node in capped(table, owners, "name one: device show DEV"):
+        waiting = node.wait_wake is not None and not node.wait_wake.completed
         table.add_row(node.instance_path, node.service,
                       Text(node.power.short, style="green" if node.power.value == 1
-                           else "yellow"))
+                           else "yellow"),
+                      f"IRP {node.wait_wake.number} held" if waiting
+                      else "armed" if node.wake_armed else "")
     return table
 
 

@@ -92,3 +92,57 @@ def test_a_power_irp_never_completed_ends_in_0x9f_after_the_watchdog():
     assert info.code == BugCheck.DRIVER_POWER_STATE_FAILURE == 0x9F
     assert info.parameters == (0x3, node.pdo.header.address,
                                node.stack()[0].header.address, held.address)
+
+
+D2 = DevicePowerState.PowerDeviceD2
+
+
+def test_an_armed_device_gets_wait_wake_before_sleep_and_sleeps_in_d2_not_d3():
+    system = with_joystick()
+    joystick = system.find_device("Joystick0")
+    system.arm_wake(joystick)
+    start = len(system.log)
+    system.set_system_power(S3)
+    assert power_irps(system, start, "IRP_MN_WAIT_WAKE") == [f"{JOYSTICK}\\0"]
+    node = system.devnode_of(joystick)
+    assert node.wait_wake is not None and not node.wait_wake.completed  # the hub holds it
+    assert node.wait_wake.location.device.is_pdo
+    assert node.power is D2
+    assert system.devnode_of(system.find_device("USBPDO-0")).power is D3
+    system.step(POWER_WATCHDOG_TICKS * 2)  # a held wait-wake is no power failure
+    assert not system.halted
+
+
+def test_the_armed_device_wakes_the_machine_by_completing_its_wait_wake():
+    system = with_joystick()
+    joystick = system.find_device("Joystick0")
+    system.arm_wake(joystick)
+    system.set_system_power(S3)
+    irp = system.devnode_of(joystick).wait_wake
+    start = len(system.log)
+    system.wake(joystick)
+    kinds = [e.kind for e in system.log[start:]]
+    assert kinds.index("wake-signal") < kinds.index("power")  # the signal, then S0
+    assert irp.completed and irp.status == 0
+    assert system.system_power is SystemPowerState.PowerSystemWorking
+    assert system.devnode_of(joystick).power is D0
+
+
+def test_waking_by_the_power_button_cancels_the_held_wait_wake():
+    system = with_joystick()
+    system.arm_wake(system.find_device("Joystick0"))
+    system.set_system_power(S3)
+    irp = system.devnode_of(system.find_device("Joystick0")).wait_wake
+    system.wake()
+    assert irp.completed and irp.status == 0xC0000120  # STATUS_CANCELLED
+    assert irp.number not in system.irps
+
+
+def test_only_an_armed_device_can_wake_and_only_under_a_wake_capable_bus():
+    system = with_joystick()
+    with pytest.raises(NtError, match="reports no wake capability"):
+        system.arm_wake(system.find_device("USBPDO-0"))  # the root hub's bus: USBXHCI
+    system.set_system_power(S3)
+    with pytest.raises(NtError, match="holds no IRP_MN_WAIT_WAKE"):
+        system.wake(system.find_device("Joystick0"))
+    assert system.system_power is S3
