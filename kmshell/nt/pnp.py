@@ -348,7 +348,7 @@ class PlugAndPlay:
     def _remove(self, node: Devnode) -> None:
         """IRP_MN_REMOVE_DEVICE: each driver detaches and deletes its device; the bus driver
         deletes the PDO, since the hardware is gone."""
-        drivers = {d.driver for d in node.stack()}
+        drivers = list(dict.fromkeys(d.driver for d in node.stack()))  # top first, once
         self._pnp_irp(node, "IRP_MN_REMOVE_DEVICE")
         self._set_state(node, DevnodeState.DeviceNodeRemoved)
         for device in node.stack():  # what a driver forgot to delete goes with the devnode

@@ -125,6 +125,16 @@ def test_orderly_removal_removes_children_first_and_unloads_a_driver_left_withou
     assert "hidusb" not in system.drivers and joystick.pdo not in system.devices
 
 
+def test_drivers_left_without_devices_unload_top_of_the_stack_first():
+    """Found by the determinism property test: the order once followed object addresses."""
+    system = System()
+    keyboard = system.devnode_of(system.find_device("KeyboardClass0"))
+    start = len(system.log)
+    system.unplug(keyboard.pdo)
+    unloaded = [e.text.split()[0] for e in system.log[start:] if e.kind == "driver-unload"]
+    assert unloaded == ["kbdclass", "i8042prt"]
+
+
 def test_surprise_removal_fails_pending_irps_and_finishes_when_the_last_handle_closes():
     system = System()
     system.plug(system.find_device("USBPDO-0"), JOYSTICK)
