@@ -80,12 +80,18 @@ def _processes_shown(system: System, highlight: set[int]) -> set[int]:
     return shown
 
 
+THREAD_COLUMNS = (("TID", 5), ("process", 15), ("state", 10), ("wait reason", 14),
+                  ("prio", 4), ("TEB", 10), ("cpu", 3), ("ticks u/k", 9))
+
+
 @deferred
 def thread_table(threads: list[Thread], title: str = "threads") -> Table:
-    table = titled(title)
-    for column in ("TID", "process", "state", "wait reason", "prio", "mode", "TEB", "cpu",
-                   "ticks u/k", "program"):
-        table.add_column(column, overflow="fold")
+    table = titled(title, padding=(0, 1, 0, 0))
+    # Fixed widths for the short columns (rich then measures no cell: a 50-row listing of
+    # a big machine renders in half the time), the program folding in what is left.
+    for column, width in THREAD_COLUMNS:
+        table.add_column(column, width=width, no_wrap=True, overflow="ellipsis")
+    table.add_column("program", overflow="fold", ratio=1)
     for t in capped(table, threads, "name a process: thread list P"):
         table.add_row(
             str(t.tid),
@@ -93,8 +99,7 @@ def thread_table(threads: list[Thread], title: str = "threads") -> Table:
             Text(t.state.name, style=THREAD_STATE_STYLE.get(t.state.name, "")),
             t.wait_reason.name if t.wait_reason is not None else "",
             str(t.priority),
-            "kernel" if t.system_thread else "user",
-            f"{t.teb:#x}" if t.teb is not None else "none",
+            f"{t.teb:#x}" if t.teb is not None else "none",  # kernel and pico threads
             "" if t.last_cpu is None else str(t.last_cpu),
             f"{t.user_ticks}/{t.kernel_ticks}",
             _program_position(t),
