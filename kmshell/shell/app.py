@@ -9,7 +9,6 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from rich.console import Console
 
-from kmshell.scenario.runner import run_directive
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
 from kmshell.shell.keys import key_bindings
@@ -59,6 +58,8 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
             continue
         except EOFError:
             break
+        from kmshell.scenario.runner import run_directive  # after the first prompt is up
+
         if run_directive(session, line, last, console):
             continue
         last = session.execute(line)
