@@ -12,6 +12,9 @@ A command added to the table is covered without touching this file.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -143,3 +146,16 @@ def scenario_prefix(draw) -> list[str]:
     """The first lines of a bundled scenario: a realistic state to go on from."""
     lines = draw(st.sampled_from(SCENARIOS))
     return lines[:draw(st.integers(0, len(lines)))]
+
+
+@contextlib.contextmanager
+def empty_directory():
+    """save, record and export write files: each run starts in an empty directory of its own,
+    out of the repository, so a file one run saved is not there for the next."""
+    before = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        try:
+            yield
+        finally:
+            os.chdir(before)

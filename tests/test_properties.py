@@ -5,12 +5,9 @@ the same events."""
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 
-from commandlines import command_line, scenario_prefix
+from commandlines import command_line, empty_directory, scenario_prefix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,19 +18,6 @@ from kmshell.views.outcome import render_outcome
 
 QUICK = settings(max_examples=120, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-@contextlib.contextmanager
-def empty_directory():
-    """save, record and export write files: each run starts in an empty directory of its own,
-    out of the repository, so a file one run saved is not there for the next."""
-    before = os.getcwd()
-    with tempfile.TemporaryDirectory() as scratch:
-        os.chdir(scratch)
-        try:
-            yield
-        finally:
-            os.chdir(before)
 
 
 def run(session: Session, line: str) -> str:

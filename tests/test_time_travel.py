@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from commandlines import command_line, empty_directory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,3 +150,21 @@ def test_quitting_a_replay_stops_before_the_next_command():
     Replay(load_scenario(SCENARIOS / "01-user-and-kernel-mode.kms"), session,
            control=_scripted("next", "quit")).run()
     assert session.lines() == ["boot --cpus 2"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_goto_and_save_then_load_after_any_lines_equal_a_fresh_replay(data):
+    """Lines drawn from the whole command table (tests/commandlines.py), broken ones too."""
+    session = Session()
+    with empty_directory():
+        for _ in range(data.draw(st.integers(1, 12), label="length")):
+            session.execute(data.draw(command_line(session), label="line"))
+        lines = session.lines()
+        session.execute("save lab.json")
+        loaded = Session()
+        assert loaded.execute("load lab.json").ok
+        assert state(loaded) == state(session) and loaded.lines() == lines
+        n = data.draw(st.integers(0, len(lines)), label="goto")
+        session.execute(f"goto {n}")
+        assert state(session) == state(fresh(lines[:n]))
