@@ -156,6 +156,18 @@ def irp_complete(session, cmd):
     return [irp_table(session.system)]
 
 
+@command("irp cancel", "cancel a pending IRP (IoCancelIrp): its driver's cancel routine runs",
+         args=(Arg("n", NUMBER, "the IRP's number"),),
+         details="IoCancelIrp takes the cancel spin lock (DISPATCH_LEVEL), sets Irp->Cancel "
+                 "and calls the cancel routine the holding driver set with IoSetCancelRoutine; "
+                 "that routine releases the lock and completes the IRP with STATUS_CANCELLED. "
+                 "An IRP without a cancel routine stays pending.",
+         examples=("irp cancel 1",))
+def irp_cancel(session, cmd):
+    session.system.cancel_irp(_irp(session, cmd))
+    return [irp_table(session.system)] if session.system.irps else []
+
+
 def _irp(session, cmd):
     irp = session.system.irps.get(cmd["n"])
     if irp is None:

@@ -140,6 +140,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.devices: list = []  # every DeviceObject, in creation order
         self.irps: dict = {}  # IRP number -> Irp still in progress (completed ones are freed)
         self.irp_count = 0
+        self._cancel_lock: int | None = None  # the cancel spin lock: the IRQL to go back to
         self.vectors_assigned = 0
         self.callbacks: list[NotifyRoutine] = []
         self.work_queue: deque[WorkItem] = deque()
@@ -428,7 +429,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
                           "belongs to the kernel and cannot be terminated")
         for thread in process.live_threads:
             self._terminate_thread(thread, exit_status)
-        closed = process.handle_table.close_all()
+        closed = len(process.handle_table.entries)
+        self.run_down_io(process)
+        process.handle_table.close_all()
         process.state = ProcessState.Terminated
         del self.running[process.pid]
         process.exit_status = exit_status

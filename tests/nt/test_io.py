@@ -31,6 +31,8 @@ def test_every_catalog_spec_is_valid():
     ({"IRP_MJ_READ": ["IoCallDriver lower"]}, "must end with a return step"),
     ({"IRP_MJ_READ": ["IoSetCompletionRoutine Nope", "return STATUS_SUCCESS"]},
      "no completion routine 'Nope'"),
+    ({"IRP_MJ_READ": ["IoSetCancelRoutine Nope", "return STATUS_PENDING"]},
+     "no cancel routine 'Nope' in [cancel] (or NULL to clear it)"),
 ])
 def test_a_spec_mistake_names_the_file_the_routine_and_the_step(routines, message):
     data = {"name": "bad", "type": "function", "routines": routines}
@@ -233,3 +235,83 @@ def test_a_driver_whose_driverentry_fails_is_unloaded_with_its_devices():
     assert system.log[-1].kind == "driver-unload"
     system.load_driver(load_spec("nullsink"))
     assert system.load_driver(spec).devices[0].attached_to is system.find_device("NullSink")
+
+
+# ------------------------------------------------------------------ cancel
+
+
+def _pended(*drivers: str, major: str = "IRP_MJ_READ", device: str = "SlowDisk"):
+    system = loaded(*drivers)
+    irp = system.send_irp(system.find_device(device), major)
+    return system, irp
+
+
+def test_cancel_runs_the_cancel_routine_which_completes_with_status_cancelled():
+    system, irp = _pended("slowdisk")
+    assert system.cancel_irp(irp) is True
+    assert irp.completed and irp.status == 0xC0000120 and irp.cancel
+    assert system.processors[0].irql == 0  # the routine released the cancel spin lock
+    assert system.irps == {}
+
+
+def test_cancel_without_a_cancel_routine_returns_false_and_the_irp_stays_pending():
+    system, irp = _pended("slowdisk", major="IRP_MJ_WRITE")  # slowdisk's writes: no routine
+    assert system.cancel_irp(irp) is False
+    assert not irp.completed and irp.cancel and irp.number in system.irps
+    assert system.processors[0].irql == 0
+
+
+def _filter(flags: str) -> dict:
+    return {"name": "cancelwatch", "type": "filter", "routines": {
+        "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack SlowDisk"],
+        "IRP_MJ_READ": ["IoCopyCurrentIrpStackLocationToNext",
+                        f"IoSetCompletionRoutine Done {flags}", "IoCallDriver lower",
+                        "return status"]},
+        "completion": {"Done": ["return STATUS_SUCCESS"]}}
+
+
+@pytest.mark.parametrize("flags, runs", [("Success Cancel", True), ("Success", False)])
+def test_a_completion_routine_sees_a_cancelled_irp_only_if_set_to_invoke_on_cancel(flags, runs):
+    system = loaded("slowdisk")
+    system.load_driver(spec_from_dict(_filter(flags), "cancelwatch.toml"))
+    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    start = len(system.log)
+    system.cancel_irp(irp)
+    ran = [e for e in system.log[start:] if "completion routine cancelwatch!Done" in e.text]
+    assert bool(ran) is runs and irp.completed
+
+
+def test_a_cancel_routine_that_keeps_the_cancel_lock_bugchecks_0x11b():
+    system, irp = _pended("cancelbug", device="CancelBug")
+    with pytest.raises(SystemHalted):
+        system.cancel_irp(irp)
+    info = system.bugcheck_info
+    assert info.code == 0x11B and info.parameters[0] == irp.address
+    assert info.parameters[1] != 0 and info.driver == "cancelbug.sys"
+
+
+def test_completing_an_irp_whose_cancel_routine_is_still_set_bugchecks_0x48():
+    system = loaded("cancelbug")
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("CancelBug"), "IRP_MJ_WRITE")
+    info = system.bugcheck_info
+    assert info.code == 0x48 and info.parameters[2:] == (0, 0)
+
+
+def test_the_device_finishing_a_cancelable_irp_clears_the_routine_and_completes_it():
+    system, irp = _pended("slowdisk")
+    system.complete_pending(irp, 0)
+    assert irp.completed and irp.status == 0 and not system.halted
+
+
+def test_a_process_that_exits_cancels_its_pending_irps_then_closes_its_files():
+    system = loaded("slowdisk")
+    process = _app(system)
+    handle = system.open_file(process, "\\Device\\SlowDisk", "all")
+    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    read = next(iter(system.irps.values()))
+    start = len(system.log)
+    system.terminate_process(process, 0)
+    assert read.completed and read.status == 0xC0000120
+    majors = [e.text.split()[-1].rstrip(")") for e in system.log[start:] if e.kind == "irp-down"]
+    assert majors == ["IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"]

@@ -4,8 +4,9 @@ NtDeviceIoControlFile and NtClose build IRPs for the device behind a handle.
 `FileIo` is mixed into `System`. The request is made by the process's first thread: the
 trace shows it enter kernel mode, the I/O manager build the IRP, and — when a driver pends
 it — the thread wait (synchronous I/O) until the IRP completes, then return to user mode.
-Simplifications: no buffers or MDLs yet, no overlapped I/O, and a handle names a device
-directly (no file system below it).
+When a process exits, its threads' pending IRPs are cancelled and its file handles closed
+(CLEANUP, then CLOSE). Simplifications: no buffers or MDLs yet, no overlapped I/O, and a
+handle names a device directly (no file system below it).
 """
 
 from __future__ import annotations
@@ -113,12 +114,32 @@ class FileIo:
         self.emit("Io", "syscall", f"{thread.label} calls NtClose({handle:#x}): system call, "
                   "user → kernel", mode="U")
         process.handle_table.close(handle)
+        self._close_file(file)
+        self.emit("Io", "syscall", f"NtClose returns STATUS_SUCCESS: handle {handle:#x} is "
+                  "gone; kernel → user", mode="U")
+
+    def _close_file(self, file: FileObject) -> None:
+        """The last handle: IRP_MJ_CLEANUP; the last reference: IRP_MJ_CLOSE."""
         for major in ("IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"):
             irp = self.build_irp(file.device, major)
             self._call_driver(file.device.top(), irp)
         self.handle_closed(file.device)
-        self.emit("Io", "syscall", f"NtClose returns STATUS_SUCCESS: handle {handle:#x} is "
-                  "gone; kernel → user", mode="U")
+
+    def run_down_io(self, process) -> None:
+        """A process exits, as the I/O manager sees it: the pending IRPs its threads asked
+        for are cancelled (IoCancelThreadIo), then each handle to a file is closed with
+        IRP_MJ_CLEANUP and IRP_MJ_CLOSE, as NtClose would."""
+        for irp in [i for i in self.irps.values()
+                    if i.requester is not None and i.requester.process is process]:
+            self.emit("Io", "cancel", f"{process.image} is exiting: IoCancelThreadIo cancels "
+                      f"IRP {irp.number}, which its thread {irp.requester.tid} is waiting for")
+            self.cancel_irp(irp)
+        for handle, entry in list(process.handle_table.entries.items()):
+            if isinstance(entry.object, FileObject):
+                process.handle_table.close(handle)
+                self.emit("Io", "close", f"{process.image} is exiting: its handle {handle:#x} "
+                          f"to {entry.object.device.label} is closed")
+                self._close_file(entry.object)
 
     def _request(self, thread, device: DeviceObject, major: str, done) -> None:
         """Build the IRP for thread's system call and send it; wait if a driver pends it."""

@@ -77,6 +77,8 @@ class Irp:
     requester: object | None = None  # the thread whose system call built it, if any
     on_done: object | None = None  # what the I/O manager does for the requester at the end
     power_state: object | None = None  # an IRP_MJ_POWER's S or D state
+    cancel: bool = False  # Irp->Cancel: IoCancelIrp was called
+    cancel_routine: Completion | None = None  # Irp->CancelRoutine: who set it, which routine
 
     @property
     def location(self) -> IoStackLocation | None:

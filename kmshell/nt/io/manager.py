@@ -8,6 +8,8 @@ IRPs are sent by a kernel-mode test client (`irp send`), at PASSIVE_LEVEL.
 
 from __future__ import annotations
 
+import zlib
+
 from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, irql_name, nt_success
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject
@@ -19,6 +21,12 @@ STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
+
+
+def routine_address(driver, routine: str) -> int:
+    """Where the model places a driver's routine: in its image, a stable offset per name."""
+    return 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100 \
+        + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10
 
 
 class IoManager:
@@ -282,6 +290,13 @@ class IoManager:
             irp.status = call.status
         elif name == "IoMarkIrpPending":
             irp.location.pending = True
+        elif name == "IoSetCancelRoutine":
+            irp.cancel_routine = None if args[0] == "NULL" else Completion(driver, args[0], device)
+            self.emit("Io", "cancel", f"{driver.name}: IRP {irp.number} is "
+                      + (f"cancelable: IoSetCancelRoutine({args[0]})" if args[0] != "NULL"
+                         else "no longer cancelable: IoSetCancelRoutine(NULL)"))
+        elif name == "IoReleaseCancelSpinLock":
+            self._release_cancel_lock(driver, routine)
         elif name == "IoCallDriver":
             lower = device.attached_to
             if lower is None:
@@ -316,6 +331,17 @@ class IoManager:
 
     def _complete(self, irp: Irp, status: int, by: DriverObject) -> None:
         """IoCompleteRequest: walk the stack upward, calling completion routines."""
+        if irp.cancel_routine is not None and not irp.completed:
+            owner = irp.cancel_routine
+            self.bugcheck(BugCheck.CANCEL_STATE_IN_COMPLETED_IRP,
+                          (irp.address, routine_address(owner.driver, owner.routine), 0, 0),
+                          driver=by.image, routine="IoCompleteRequest",
+                          rule=f"IRP {irp.number} was completed with its cancel routine "
+                          f"{owner.driver.name}!{owner.routine} still set: a cancel now would "
+                          "run it on an IRP that no longer exists.",
+                          fix="Clear the cancel routine (IoSetCancelRoutine NULL) before "
+                          "completing an IRP you made cancelable; if it returns NULL, the "
+                          "cancel routine is already running and will complete the IRP.")
         if irp.completed:
             self.bugcheck(BugCheck.MULTIPLE_IRP_COMPLETE_REQUESTS, (irp.address, 0, 0, 0),
                           driver=by.image, routine="IoCompleteRequest",
@@ -334,7 +360,8 @@ class IoManager:
             irp.current += 1
             completion = location.completion
             runs = completion is not None and (
-                completion.on_success if nt_success(status) else completion.on_error)
+                (completion.on_success if nt_success(status) else completion.on_error)
+                or (irp.cancel and completion.on_cancel))
             if not runs:
                 if irp.pending_returned and irp.current < len(irp.stack):
                     irp.stack[irp.current].pending = True  # propagated for the driver above
@@ -360,7 +387,56 @@ class IoManager:
             irp.on_done(status)
 
     def complete_pending(self, irp: Irp, status: int) -> None:
-        """The device finished a pended request: its driver completes the IRP now."""
+        """The device finished a pended request: its driver completes the IRP now (clearing
+        its cancel routine first, as a correct driver does)."""
         self._require_running()
         location = irp.location
+        if irp.cancel_routine is not None:
+            self.emit("Io", "cancel", f"{location.device.driver.name} clears the cancel "
+                      f"routine of IRP {irp.number} (IoSetCancelRoutine NULL) to complete it")
+            irp.cancel_routine = None
         self._complete(irp, status, location.device.driver)
+
+    def cancel_irp(self, irp: Irp) -> bool:
+        """IoCancelIrp: take the cancel spin lock, set Irp->Cancel, call the cancel routine
+        (which must release the lock). False when the IRP had none: it stays where it is."""
+        self._require_running()
+        cpu = self.processors[self.cpu_context]
+        self._cancel_lock = cpu.irql  # IoAcquireCancelSpinLock: the IRQL to go back to
+        cpu.irql = max(cpu.irql, Irql.DISPATCH_LEVEL)
+        irp.cancel = True
+        where = irp.location.device.label if irp.location else "the I/O manager"
+        self.emit("Io", "cancel", f"IoCancelIrp(IRP {irp.number}): the cancel spin lock is "
+                  "taken (IRQL → DISPATCH_LEVEL) and Irp->Cancel set", "Only the driver that "
+                  "holds an IRP can finish it; cancelling asks that driver, through the cancel "
+                  "routine it registered.")
+        owner, irp.cancel_routine = irp.cancel_routine, None
+        if owner is None:
+            self._release_cancel_lock(None, "IoCancelIrp")
+            self.emit("Io", "cancel", f"IRP {irp.number} has no cancel routine: IoCancelIrp "
+                      f"returns FALSE and the IRP stays at {where} until its driver finishes it",
+                      "A driver that holds IRPs without a cancel routine cannot be hurried: "
+                      "the thread that asked waits on, and its process cannot finish exiting.")
+            return False
+        self.emit("Io", "cancel", f"{owner.driver.name}!{owner.routine} runs for IRP "
+                  f"{irp.number}, holding the cancel spin lock")
+        self._run(owner.driver, owner.routine, owner.driver.spec.cancels[owner.routine], irp,
+                  owner.device)
+        if self._cancel_lock is not None:
+            self.bugcheck(BugCheck.DRIVER_RETURNED_HOLDING_CANCEL_LOCK,
+                          (irp.address, routine_address(owner.driver, owner.routine), 0, 0),
+                          driver=owner.driver.image, routine=owner.routine,
+                          rule=f"{owner.driver.name}!{owner.routine} returned still holding "
+                          "the cancel spin lock: every later cancel would spin forever at "
+                          "DISPATCH_LEVEL.",
+                          fix="Call IoReleaseCancelSpinLock(Irp->CancelIrql) in the cancel "
+                          "routine, before completing the IRP with STATUS_CANCELLED.")
+        return True
+
+    def _release_cancel_lock(self, driver: DriverObject | None, routine: str) -> None:
+        if self._cancel_lock is None:
+            self.emit("Io", "rule", f"{driver.name if driver else 'IoCancelIrp'}!{routine} "
+                      "releases the cancel spin lock, which it does not hold")
+            return
+        self.processors[self.cpu_context].irql = self._cancel_lock
+        self._cancel_lock = None

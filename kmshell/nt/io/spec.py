@@ -12,6 +12,8 @@ a load-time error naming the file, the routine and the step.
     IRP_MJ_READ = ["IoCompleteRequest STATUS_END_OF_FILE", "return STATUS_END_OF_FILE"]
     [completion]
     ReadDone = ["return STATUS_SUCCESS"]
+    [cancel]
+    CancelRead = ["IoReleaseCancelSpinLock", "IoCompleteRequest STATUS_CANCELLED"]
 
 A Plug and Play driver also has `hardware_ids` (the devices it serves; a filter says
 `position = "upper"` or `"lower"`), an `AddDevice` routine that creates its device and
@@ -19,7 +21,9 @@ attaches it to the PDO (`IoAttachDeviceToDeviceStack pdo`), and routines for IRP
 IRP_MJ_POWER minors by their IRP_MN_ names (what its dispatch routine's switch does for
 each). A bus driver has a `[pdo]` table too: what it does with IRPs that reach the PDOs it
 created for its children (it is the bottom of their stacks), and `child_names`, how those
-PDOs are named (`USBPDO-` gives \\Device\\USBPDO-0, -1, ...).
+PDOs are named (`USBPDO-` gives \\Device\\USBPDO-0, -1, ...). A driver that holds IRPs
+makes them cancelable with `IoSetCancelRoutine NAME`, NAME a routine of its `[cancel]`
+table (entered holding the cancel spin lock, at DISPATCH_LEVEL; it returns nothing).
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ DDI = {
                                "run ROUTINE when a lower driver completes the IRP"),
     "IoCallDriver": ("lower", 2, "send the IRP to the next-lower device"),
     "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
+    "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
+                           "ROUTINE, or no longer (NULL) before completing it"),
+    "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
+                                "IoCancelIrp took (the routine is entered holding it)"),
     "IoStatus": ("STATUS", None, "Irp->IoStatus.Status = STATUS (e.g. before passing it down)"),
     "IoCompleteRequest": ("STATUS|status [BOOST]", 2, "complete the IRP with STATUS, or with "
                                                       "`status`: what its IoStatus holds"),
@@ -86,6 +94,7 @@ class DriverSpec:
     start: str = "demand"
     routines: dict[str, list[Call]] = field(default_factory=dict)
     completions: dict[str, list[Call]] = field(default_factory=dict)
+    cancels: dict[str, list[Call]] = field(default_factory=dict)  # cancel routines (VOID)
     hardware_ids: tuple[str, ...] = ()
     position: str = "upper"  # for a filter: above (upper) or below (lower) the function driver
     pdo_routines: dict[str, list[Call]] = field(default_factory=dict)  # a bus driver's PDOs
@@ -96,7 +105,7 @@ class DriverSpec:
         return f"{self.name}.sys"
 
 
-def _call(text: str, where: str, completions: set[str]) -> Call:
+def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     words = text.split()
     if not words:
         raise SpecError(f"{where}: an empty step")
@@ -115,12 +124,15 @@ def _call(text: str, where: str, completions: set[str]) -> Call:
     if ddi == "IoCallDriver" and args[0].lower() != "lower":
         raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device)")
     if ddi == "IoSetCompletionRoutine":
-        if args[0] not in completions:
+        if args[0] not in names["completion"]:
             raise SpecError(f"{where}: no completion routine '{args[0]}' in [completion]; "
-                            f"defined: {', '.join(sorted(completions)) or 'none'}")
+                            f"defined: {', '.join(sorted(names['completion'])) or 'none'}")
         bad = [a for a in args[1:] if a not in COMPLETION_FLAGS]
         if bad:
             raise SpecError(f"{where}: '{bad[0]}' is not a flag; use Success, Error, Cancel")
+    if ddi == "IoSetCancelRoutine" and args[0] != "NULL" and args[0] not in names["cancel"]:
+        raise SpecError(f"{where}: no cancel routine '{args[0]}' in [cancel] (or NULL to "
+                        f"clear it); defined: {', '.join(sorted(names['cancel'])) or 'none'}")
     if ddi in ("IoCompleteRequest", "return", "IoStatus") and args[0] != "status":
         try:
             status = parse_status(args[0])
@@ -131,10 +143,10 @@ def _call(text: str, where: str, completions: set[str]) -> Call:
     return Call(ddi, args, text, status)
 
 
-def _steps(value, where: str, completions: set[str]) -> list[Call]:
+def _steps(value, where: str, names: dict[str, set[str]]) -> list[Call]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(f"{where}: a routine is a list of steps (strings)")
-    calls = [_call(text, f"{where}, step {n} '{text}'", completions)
+    calls = [_call(text, f"{where}, step {n} '{text}'", names)
              for n, text in enumerate(value, start=1)]
     for n, call in enumerate(calls[:-1], start=1):
         if call.ddi == "return":
@@ -152,8 +164,8 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: {key} = '{value}' is not one of {', '.join(choices)}")
         return value
 
-    known = {"name", "type", "description", "start", "routines", "completion", "hardware_ids",
-             "position", "pdo", "child_names"}
+    known = {"name", "type", "description", "start", "routines", "completion", "cancel",
+             "hardware_ids", "position", "pdo", "child_names"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
@@ -167,13 +179,15 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     if not isinstance(prefix, str) or "\\" in prefix:
         raise SpecError(f"{source}: child_names is a name prefix such as \"USBPDO-\"")
     spec.hardware_ids, spec.child_names = tuple(i.upper() for i in ids), prefix
-    completion = data.get("completion", {})
+    completion, cancel = data.get("completion", {}), data.get("cancel", {})
     tables = {"routines": data.get("routines", {}), "pdo": data.get("pdo", {})}
-    if not isinstance(completion, dict) or not all(isinstance(t, dict) for t in tables.values()):
-        raise SpecError(f"{source}: [routines], [pdo] and [completion] must be tables")
-    names = set(completion)
+    if not all(isinstance(t, dict) for t in (completion, cancel, *tables.values())):
+        raise SpecError(f"{source}: [routines], [pdo], [completion] and [cancel] must be tables")
+    names = {"completion": set(completion), "cancel": set(cancel)}
     for name, steps in completion.items():
         spec.completions[name] = _steps(steps, f"{source}: completion routine {name}", names)
+    for name, steps in cancel.items():
+        spec.cancels[name] = _steps(steps, f"{source}: cancel routine {name}", names)
     for table, target in (("routines", spec.routines), ("pdo", spec.pdo_routines)):
         for name, steps in tables[table].items():
             if name not in FIXED_ROUTINES and name not in IRP_MJ and name not in MINORS:
