@@ -212,6 +212,10 @@ class PlugAndPlay:
             number += 1
         pdo = self.create_device(bus, name)
         pdo.devnode, pdo.is_pdo = node, True
+        fdo = next((d for d in node.parent.stack() if d.driver is bus), None) \
+            if node.parent is not None else None
+        if fdo is not None and bus.spec is not None and bus.spec.forwards_to_parent:
+            pdo.stack_size = fdo.stack_size + 1  # room to pass its IRPs on down the parent
         return pdo
 
     def _next_pdo_number(self) -> int:
@@ -369,11 +373,12 @@ class PlugAndPlay:
                   "the handles to close.")
         for each in subtree:
             self._pnp_irp(each, "IRP_MN_SURPRISE_REMOVAL")
-            for irp in [i for i in self.irps.values()
-                        if i.location and i.location.device in each.stack()]:
+            stack = each.stack()
+            for irp in [i for i in self.irps.values()  # held in this stack, or below it
+                        if any(loc.device in stack for loc in i.stack)]:
                 self.emit("Io", "irp", f"{irp.location.device.driver.name} fails IRP "
-                          f"{irp.number}: the device is gone")
-                self._complete(irp, NtStatus.STATUS_NO_SUCH_DEVICE, irp.location.device.driver)
+                          f"{irp.number}: {each.instance_path} is gone")
+                self.complete_pending(irp, NtStatus.STATUS_NO_SUCH_DEVICE)
             if self._open_handles(each):
                 self._set_state(each, DevnodeState.DeviceNodeRemovePendingCloses)
                 self.emit("Pnp", "pending-closes", f"{each.instance_path}: "

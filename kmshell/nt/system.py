@@ -160,7 +160,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
     def emit(self, component: str, kind: str, text: str, why: str = "", *,
              cpu: int | None = None, mode: str = "K", irql: int | None = None) -> Event:
         cpu = self.cpu_context if cpu is None else cpu
-        if irql is None:
+        if mode == "U":
+            irql = 0  # user-mode code always runs at PASSIVE_LEVEL
+        elif irql is None:
             irql = self.processors[cpu].irql if cpu < len(self.processors) else 0
         event = Event(self.tick, cpu, int(irql), mode, component, kind, text, why)
         self.log.append(event)

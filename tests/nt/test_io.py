@@ -184,11 +184,12 @@ def test_an_interrupts_irql_is_its_vector_divided_by_16():
 
 def test_the_dpc_runs_at_dispatch_level_after_the_isr_and_completes_the_irp():
     system = loaded("irqdisk")
-    irp = system.send_irp(system.find_device("IrqDisk"), "IRP_MJ_READ")
+    disk = system.find_device("IrqDisk")
+    irp = system.send_irp(disk, "IRP_MJ_READ")
     start = len(system.log)
-    system.interrupt(system.find_device("IrqDisk"), 1)
+    system.interrupt(disk, 1)
     kinds = [(e.kind, e.irql) for e in system.log[start:]]
-    assert kinds.index(("dpc", 2)) > kinds.index(("interrupt", 8))
+    assert kinds.index(("dpc", 2)) > kinds.index(("interrupt", disk.dirql))
     assert ("irp-complete", 2) in kinds and irp.completed
     assert system.processors[1].irql == 0 and not system.processors[1].dpc_queue
 
@@ -196,9 +197,10 @@ def test_the_dpc_runs_at_dispatch_level_after_the_isr_and_completes_the_irp():
 def test_a_ddi_called_above_its_irql_limit_bugchecks_0xa_with_the_irql():
     system = loaded("hastyisr")
     system.send_irp(system.find_device("HastyDisk"), "IRP_MJ_READ")
+    hasty = system.find_device("HastyDisk")
     with pytest.raises(SystemHalted):
-        system.interrupt(system.find_device("HastyDisk"))
-    assert system.bugcheck_info.code == 0x0A and system.bugcheck_info.parameters[1] == 8
+        system.interrupt(hasty)
+    assert system.bugcheck_info.code == 0x0A and system.bugcheck_info.parameters[1] == hasty.dirql
 
 
 def test_dpcs_wait_while_the_processor_is_at_dispatch_level():

@@ -13,7 +13,7 @@ from kmshell.drivers import driver_store
 from kmshell.nt import System
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
-from kmshell.nt.io.spec import spec_from_dict
+from kmshell.nt.io.spec import SpecError, spec_from_dict
 from kmshell.nt.pnp import CM_PROB_FAILED_INSTALL, DevnodeState
 
 JOYSTICK = "USB\\VID_045E&PID_0008"
@@ -154,3 +154,40 @@ def test_every_hardware_id_the_plug_help_suggests_is_served_by_a_catalog_driver(
     suggested = re.findall(r"USB\\VID_\w+&PID_\w+", TABLE.lookup("device plug").details)
     served = {i for spec in driver_store() for i in spec.hardware_ids}
     assert suggested and set(suggested) <= served
+
+
+def test_the_hubs_pdo_has_a_stack_location_more_than_the_hub_to_pass_irps_on():
+    system = System()
+    hub_fdo = next(d for d in system.find_device("USBPDO-0").stack() if d.driver.name == "USBHUB3")
+    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    assert node.pdo.stack_size == hub_fdo.stack_size + 1
+    assert system.find_device("Joystick0").stack_size == node.pdo.stack_size + 1
+
+
+def test_a_joystick_read_waits_at_the_host_controller_whose_dpc_completes_it():
+    system = System()
+    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    irp = system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
+    assert [hop.split()[3] for hop in irp.path] == \
+        ["\\Device\\Joystick0", "\\Device\\USBPDO-1", "\\Device\\USBPDO-0"]
+    assert irp.location.device.driver.name == "USBXHCI" and not irp.completed
+    start = len(system.log)
+    system.interrupt(system.find_device("USBFDO-0"))
+    assert irp.completed and irp.status == 0
+    ups = [e for e in system.log[start:] if e.kind == "irp-up"]
+    assert "HidUsb!ReadDone" in ups[0].text and ups[0].irql == 2  # in the DPC
+
+
+def test_surprise_removal_fails_an_irp_held_below_the_removed_stack():
+    system = System()
+    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    irp = system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
+    system.unplug(node.pdo, surprise=True)
+    assert irp.completed and irp.status == NtStatus.STATUS_NO_SUCH_DEVICE
+
+
+def test_only_a_pdo_routine_may_pass_an_irp_to_the_parent_stack():
+    data = {"name": "bad", "type": "function",
+            "routines": {"IRP_MJ_READ": ["IoCallDriver parent", "return status"]}}
+    with pytest.raises(SpecError, match="'IoCallDriver parent' is for a bus driver's \\[pdo\\]"):
+        spec_from_dict(data, "bad.toml")

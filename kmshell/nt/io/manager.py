@@ -265,8 +265,10 @@ class IoManager:
         elif name == "IoRequestDpc":
             self.request_dpc(device)
         elif name == "IoCompleteRequest" and irp is None and device is not None:
-            pending = next((i for i in self.irps.values()
-                            if i.location and i.location.device is device), None)
+            held = [i for i in self.irps.values() if i.location and i.location.device.driver
+                    is driver]  # at this device first, else at another of the driver's own
+            pending = next((i for i in held if i.location.device is device),
+                           held[0] if held else None)
             if pending is None:
                 self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
                           f"{device.label}; nothing to complete")
@@ -297,6 +299,8 @@ class IoManager:
                          else "no longer cancelable: IoSetCancelRoutine(NULL)"))
         elif name == "IoReleaseCancelSpinLock":
             self._release_cancel_lock(driver, routine)
+        elif name == "IoCallDriver" and args[0].lower() == "parent":
+            last = self._call_driver(self._parent_target(driver, device), irp)
         elif name == "IoCallDriver":
             lower = device.attached_to
             if lower is None:
@@ -312,6 +316,16 @@ class IoManager:
         elif name == "IoCompleteRequest":
             self._complete(irp, irp.status if call.status is None else call.status, driver)
         return last
+
+    def _parent_target(self, driver: DriverObject, pdo: DeviceObject) -> DeviceObject:
+        """`IoCallDriver parent` from a PDO: the device below the bus driver's own FDO (what
+        IoAttachDeviceToDeviceStack returned it: the hub's TopOfStackDeviceObject)."""
+        parent = pdo.devnode.parent if pdo is not None and pdo.devnode is not None else None
+        fdo = next((d for d in parent.stack() if d.driver is driver), None) if parent else None
+        if fdo is None or fdo.attached_to is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
+                          f"{driver.name} has no stack of its own below a PDO to pass this to")
+        return fdo.attached_to
 
     def _check_irql(self, driver: DriverObject, routine: str, call: Call) -> None:
         """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements)."""
@@ -370,7 +384,7 @@ class IoManager:
                    f"{completion.driver.name}!{completion.routine}"
                    + (" (PendingReturned)" if irp.pending_returned else ""))
             irp.path.append(hop)
-            self.emit("Io", "irp-up", hop, irql=Irql.PASSIVE_LEVEL)
+            self.emit("Io", "irp-up", hop)  # at the IRQL IoCompleteRequest was called at
             calls = completion.driver.spec.completions[completion.routine]
             result = self._run(completion.driver, completion.routine, calls, irp,
                                completion.device)

@@ -52,7 +52,9 @@ DDI = {
                                                    "without the completion routine"),
     "IoSetCompletionRoutine": ("ROUTINE [Success] [Error] [Cancel]", None,
                                "run ROUTINE when a lower driver completes the IRP"),
-    "IoCallDriver": ("lower", 2, "send the IRP to the next-lower device"),
+    "IoCallDriver": ("lower|parent", 2, "send the IRP to the next-lower device; from a bus "
+                     "driver's PDO, `parent`: to the device below its own FDO, in the parent "
+                     "stack (as the USB hub passes its children's transfers on)"),
     "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
     "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
                            "ROUTINE, or no longer (NULL) before completing it"),
@@ -104,6 +106,12 @@ class DriverSpec:
     def image(self) -> str:
         return f"{self.name}.sys"
 
+    @property
+    def forwards_to_parent(self) -> bool:
+        """Its PDOs pass IRPs on to its own stack: they need a stack location more."""
+        return any(c.ddi == "IoCallDriver" and c.args[0].lower() == "parent"
+                   for calls in self.pdo_routines.values() for c in calls)
+
 
 def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     words = text.split()
@@ -121,8 +129,9 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     if not needed <= len(args) <= allowed:
         raise SpecError(f"{where}: {ddi} takes '{signature}', got {len(args)} argument(s)")
     status = None
-    if ddi == "IoCallDriver" and args[0].lower() != "lower":
-        raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device)")
+    if ddi == "IoCallDriver" and args[0].lower() not in ("lower", "parent"):
+        raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device) or, "
+                        "from a bus driver's PDO, to 'parent'")
     if ddi == "IoSetCompletionRoutine":
         if args[0] not in names["completion"]:
             raise SpecError(f"{where}: no completion routine '{args[0]}' in [completion]; "
@@ -196,6 +205,11 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
                                 "IRP_MJ_READ or an IRP_MN_* name such as IRP_MN_START_DEVICE")
             where = f"{source}: routine {name}" + (" of its PDOs" if table == "pdo" else "")
             target[name] = _steps(steps, where, names)
+    for name, calls in spec.routines.items():
+        if any(c.ddi == "IoCallDriver" and c.args[0].lower() == "parent" for c in calls):
+            raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "
+                            "driver's [pdo] routines (its children's PDOs pass IRPs on to the "
+                            "stack it sits on); use 'IoCallDriver lower'")
     for kind, table in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
                         ("completion routine", spec.completions)):
         for name, calls in table.items():
