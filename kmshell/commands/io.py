@@ -182,28 +182,33 @@ def _irp(session, cmd):
 @command("open", "a process opens a device (NtCreateFile): access check, IRP_MJ_CREATE, handle",
          args=(Arg("p", PROCESS, "the process that opens it"),
                Arg("path", OBJECT_PATH, "e.g. \\Device\\SlowDisk")),
-         options=(Opt("access", choice("read", "write", "all"), "the access wanted", "read"),),
+         options=(Opt("access", choice("read", "write", "all"), "the access wanted", "read"),
+                  Opt("overlapped", None, "FILE_FLAG_OVERLAPPED: reads and writes on the "
+                      "handle return STATUS_PENDING at once instead of waiting")),
          examples=("open notepad.exe \\Device\\NullSink", "open 172 \\Device\\SlowDisk "
                    "--access all"))
 def open_(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
-    session.system.open_file(process, cmd["path"], cmd["access"])
+    session.system.open_file(process, cmd["path"], cmd["access"], overlapped=cmd["overlapped"])
     return [handle_table(process)]
 
 
-def _file_op(session, cmd, major: str, api: str):
+def _file_op(session, cmd, major: str, api: str, length: int, code: int = 0):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
-    session.system.file_io(process, cmd["h"], major, api)
+    session.system.file_io(process, cmd["h"], major, api, length, code)
     return [irp_table(session.system)] if session.system.irps else []
 
 
 @command("read", "a process reads from an open handle (NtReadFile → IRP_MJ_READ)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle")),
          options=(Opt("length", NUMBER, "bytes to read", 64),),
-         details="When the driver pends the IRP the calling thread waits (synchronous I/O) "
-                 "until the IRP completes.", examples=("read notepad.exe 0x10",))
+         details="The IRP carries the caller's buffer as the device asks: a system buffer "
+                 "(DO_BUFFERED_IO), an MDL (DO_DIRECT_IO) or the user address (neither). When "
+                 "the driver pends the IRP the calling thread waits (synchronous I/O) until "
+                 "it completes — unless the handle was opened --overlapped.",
+         examples=("read notepad.exe 0x10", "read notepad.exe 0x10 --length 8192"))
 def read(session, cmd):
-    return _file_op(session, cmd, "IRP_MJ_READ", "NtReadFile")
+    return _file_op(session, cmd, "IRP_MJ_READ", "NtReadFile", cmd["length"])
 
 
 @command("write", "a process writes to an open handle (NtWriteFile → IRP_MJ_WRITE)",
@@ -211,16 +216,28 @@ def read(session, cmd):
                Arg("text", TEXT, "what to write", rest=True)),
          examples=("write notepad.exe 0x10 hello",))
 def write(session, cmd):
-    return _file_op(session, cmd, "IRP_MJ_WRITE", "NtWriteFile")
+    return _file_op(session, cmd, "IRP_MJ_WRITE", "NtWriteFile", len(cmd["text"].encode()))
 
 
 @command("ioctl", "a device I/O control request (NtDeviceIoControlFile → IRP_MJ_DEVICE_CONTROL)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle"),
                Arg("code", TEXT, "the control code, e.g. 0x222003")),
          options=(Opt("input", TEXT, "input buffer text"),),
-         examples=("ioctl notepad.exe 0x10 0x222003",))
+         details="The code's two low bits are its transfer method (CTL_CODE): 0 "
+                 "METHOD_BUFFERED, 1 METHOD_IN_DIRECT, 2 METHOD_OUT_DIRECT, 3 METHOD_NEITHER.",
+         examples=("ioctl notepad.exe 0x10 0x222003", "ioctl notepad.exe 0x10 0x222000"))
 def ioctl(session, cmd):
-    return _file_op(session, cmd, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile")
+    try:
+        code = int(cmd["code"], 0)
+    except ValueError:
+        raise KmsError(f"'{cmd['code']}' is not a control code", col=cmd.col("code"),
+                       hint="a number such as 0x222003 (CTL_CODE: device type, function, "
+                       "method, access)") from None
+    if not 0 <= code <= 0xFFFFFFFF:
+        raise KmsError(f"control code {cmd['code']} does not fit in 32 bits",
+                       col=cmd.col("code"), hint="e.g. 0x222003")
+    return _file_op(session, cmd, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile",
+                    len((cmd["input"] or "").encode()) or 64, code)
 
 
 @command("close", "a process closes a handle (NtClose → IRP_MJ_CLEANUP, IRP_MJ_CLOSE)",

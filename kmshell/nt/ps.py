@@ -179,6 +179,7 @@ class Process:
     exit_status: int | None = None
     create_tick: int = 0
     exit_tick: int | None = None
+    io_buffer: tuple[int, int] | None = None  # the user buffer its I/O uses: address, size
 
     @property
     def alive(self) -> bool:

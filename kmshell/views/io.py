@@ -69,6 +69,12 @@ def irp_detail(irp) -> Group:
     rows.add_row("Irp", f"{ptr(irp.address)}  number {irp.number}")
     rows.add_row("Status", format_status(irp.status) if irp.completed else "in progress")
     rows.add_row("PendingReturned", "yes" if irp.pending_returned else "no")
+    if irp.buffer:
+        rows.add_row("Buffer", irp.buffer)
+    if irp.cancel or irp.cancel_routine:
+        rows.add_row("Cancel", ("Irp->Cancel set; " if irp.cancel else "") + (
+            f"CancelRoutine {irp.cancel_routine.driver.name}!{irp.cancel_routine.routine}"
+            if irp.cancel_routine else "no cancel routine"))
     table = titled(f"{len(irp.stack)} stack location(s), current marked >")
     for column in ("", "#", "major", "device", "pending", "completion routine"):
         table.add_column(column)

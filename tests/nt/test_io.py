@@ -317,3 +317,65 @@ def test_a_process_that_exits_cancels_its_pending_irps_then_closes_its_files():
     assert read.completed and read.status == 0xC0000120
     majors = [e.text.split()[-1].rstrip(")") for e in system.log[start:] if e.kind == "irp-down"]
     assert majors == ["IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"]
+
+
+# ------------------------------------------------------------------ buffers and overlapped I/O
+
+
+def _read(system: System, path: str, length: int = 64, overlapped: bool = False, code=None):
+    process = _app(system)
+    handle = system.open_file(process, path, "all", overlapped=overlapped)
+    start = len(system.log)
+    if code is None:
+        system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", length)
+    else:
+        system.file_io(process, handle, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile",
+                       length, code)
+    return process, [e for e in system.log[start:] if e.kind == "buffer"]
+
+
+def test_a_buffered_device_gets_a_system_buffer_copied_to_the_caller_on_completion():
+    system = loaded("nullsink")  # io = "buffered": DO_BUFFERED_IO
+    _, events = _read(system, "\\Device\\NullSink", 64)
+    assert "allocates a 64-byte system buffer in nonpaged pool" in events[0].text
+    assert "frees the system buffer" in events[-1].text
+
+
+def test_a_direct_device_gets_an_mdl_locking_the_callers_pages():
+    system = loaded("slowdisk")  # io = "direct": DO_DIRECT_IO
+    process, events = _read(system, "\\Device\\SlowDisk", 8192)
+    assert "MmProbeAndLockPages locks its 2 page(s)" in events[0].text
+    irp = next(iter(system.irps.values()))
+    assert irp.buffer.startswith("MdlAddress") and f"{process.io_buffer[0]:#x}" in irp.buffer
+
+
+def test_a_filter_takes_the_transfer_method_of_the_device_it_attaches_to():
+    system = loaded("slowdisk", "watchfilter")
+    assert system.find_device("SlowDisk").top().io == "direct"
+
+
+@pytest.mark.parametrize("code, method", [(0x222000, "buffered"), (0x222001, "direct"),
+                                          (0x222002, "direct"), (0x222003, "neither")])
+def test_an_ioctls_transfer_method_is_the_low_two_bits_of_its_code(code, method):
+    system = loaded("nullsink")
+    _, events = _read(system, "\\Device\\NullSink", 16, code=code)
+    assert events[0].text.startswith(f"{method} I/O")
+
+
+def test_an_overlapped_read_returns_pending_at_once_and_the_thread_does_not_wait():
+    system = loaded("slowdisk")
+    process, _ = _read(system, "\\Device\\SlowDisk", overlapped=True)
+    irp = next(iter(system.irps.values()))
+    assert process.threads[0].io_wait is None
+    assert any("returns 0x00000103 STATUS_PENDING" in e.text for e in system.log[-3:])
+    system.complete_pending(irp, 0)
+    assert "sets its OVERLAPPED event" in system.log[-1].text
+
+
+def test_a_transfer_longer_than_a_ulong_is_an_invalid_parameter():
+    system = loaded("nullsink")
+    process = _app(system)
+    handle = system.open_file(process, "\\Device\\NullSink")
+    with pytest.raises(NtError) as error:
+        system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 1 << 40)
+    assert error.value.status == 0xC000000D

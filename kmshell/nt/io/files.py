@@ -5,20 +5,26 @@ NtDeviceIoControlFile and NtClose build IRPs for the device behind a handle.
 trace shows it enter kernel mode, the I/O manager build the IRP, and — when a driver pends
 it — the thread wait (synchronous I/O) until the IRP completes, then return to user mode.
 When a process exits, its threads' pending IRPs are cancelled and its file handles closed
-(CLEANUP, then CLOSE). Simplifications: no buffers or MDLs yet, no overlapped I/O, and a
-handle names a device directly (no file system below it).
+(CLEANUP, then CLOSE). Reads and writes get the caller's buffer as the device asks
+(DO_BUFFERED_IO: a system buffer; DO_DIRECT_IO: an MDL; neither: the user address), an
+IOCTL as its control code's method says; a handle opened overlapped does not wait.
+Simplification: a handle names a device directly (no file system below it).
 """
 
 from __future__ import annotations
 
 from kmshell.nt.constants import NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
+from kmshell.nt.events import ptr
 from kmshell.nt.io.irp import DeviceObject, FileObject
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
 from kmshell.nt.se import ACCESS_WORDS, access_check
 
 FILE_READ_DATA, FILE_WRITE_DATA = 0x0001, 0x0002
+# An IOCTL's transfer type, its two low bits (CTL_CODE): METHOD_BUFFERED 0, METHOD_IN_DIRECT 1,
+# METHOD_OUT_DIRECT 2, METHOD_NEITHER 3.
+METHODS = ("buffered", "direct", "direct", "neither")
 
 
 class FileIo:
@@ -47,8 +53,10 @@ class FileIo:
                           f"{path} is a {obj.header.type_name}, not a device")
         return obj
 
-    def open_file(self, process, path: str, access: str = "read") -> int | None:
-        """NtCreateFile: access check, a file object, IRP_MJ_CREATE, then a handle."""
+    def open_file(self, process, path: str, access: str = "read",
+                  overlapped: bool = False) -> int | None:
+        """NtCreateFile: access check, a file object, IRP_MJ_CREATE, then a handle. Opened
+        overlapped (FILE_FLAG_OVERLAPPED), its reads and writes do not wait."""
         self._require_running()
         thread = self._caller(process)
         self.emit("Io", "syscall", f"{thread.label} calls NtCreateFile({path}): system call, "
@@ -62,7 +70,7 @@ class FileIo:
         if not granted:
             raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"{process.token.user} may not open "
                           f"{device.label} for {access}")
-        file = FileObject(self.ob.header("File"), device, mask)
+        file = FileObject(self.ob.header("File"), device, mask, synchronous=not overlapped)
         result: dict = {}
 
         def done(status: int) -> None:
@@ -88,11 +96,16 @@ class FileIo:
                           f"handle {handle:#x}")
         return entry.object
 
-    def file_io(self, process, handle: int, major: str, api: str) -> None:
-        """NtReadFile / NtWriteFile / NtDeviceIoControlFile on an open handle."""
+    def file_io(self, process, handle: int, major: str, api: str, length: int = 64,
+                code: int = 0) -> None:
+        """NtReadFile / NtWriteFile / NtDeviceIoControlFile on an open handle: the IRP gets
+        the caller's buffer the way the device (or the control code) asks for."""
         self._require_running()
         thread = self._caller(process)
         file = self._file(process, handle)
+        if not 0 < length <= 0xFFFFFFFF:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"a transfer length is a ULONG "
+                          f"of 1 to 0xFFFFFFFF bytes, not {length}")
         needed = {"IRP_MJ_READ": FILE_READ_DATA, "IRP_MJ_WRITE": FILE_WRITE_DATA}.get(major, 0)
         self.emit("Io", "syscall", f"{thread.label} calls {api}(handle {handle:#x}): system "
                   "call, user → kernel", mode="U")
@@ -104,7 +117,10 @@ class FileIo:
             self.emit("Io", "syscall", f"{api} returns {format_status(status)} to "
                       f"{process.image}: kernel → user", mode="U")
 
-        self._request(thread, file.device, major, done)
+        method = METHODS[code & 3] if major == "IRP_MJ_DEVICE_CONTROL" else \
+            file.device.top().io
+        self._request(thread, file.device, major, done, buffer=(method, length),
+                      overlapped=not file.synchronous)
 
     def close_handle(self, process, handle: int) -> None:
         """NtClose: the last handle sends IRP_MJ_CLEANUP, the last reference IRP_MJ_CLOSE."""
@@ -141,22 +157,86 @@ class FileIo:
                           f"to {entry.object.device.label} is closed")
                 self._close_file(entry.object)
 
-    def _request(self, thread, device: DeviceObject, major: str, done) -> None:
-        """Build the IRP for thread's system call and send it; wait if a driver pends it."""
+    def _request(self, thread, device: DeviceObject, major: str, done, buffer=None,
+                 overlapped: bool = False) -> None:
+        """Build the IRP for thread's system call and send it; a synchronous caller waits
+        if a driver pends it, an overlapped one gets STATUS_PENDING back at once."""
         irp = self.build_irp(device, major)
         irp.requester = thread
+        release = self._attach_buffer(irp, thread.process, major, *buffer) if buffer else None
+        returned: list[int] = []  # what the system call returned: STATUS_PENDING, if pended
 
         def finished(status: int) -> None:
+            if release is not None:
+                release(status)
             if thread.state is ThreadState.Terminated:
                 return  # its process ended while the IRP was in flight: nobody to tell
             if thread.io_wait is not None and thread.io_wait[0] is irp:
                 self._end_io_wait(thread)
+            if returned:  # an overlapped caller was told STATUS_PENDING: it is not waiting
+                self.emit("Io", "overlapped", f"IRP {irp.number} done: the I/O manager writes "
+                          f"{format_status(status)} to {thread.process.image}'s "
+                          "IO_STATUS_BLOCK and sets its OVERLAPPED event")
+                return
             done(status)
 
         irp.on_done = finished
         status = self._call_driver(device.top(), irp)
         if status == NtStatus.STATUS_PENDING and not irp.completed:
-            self._begin_io_wait(thread, irp)
+            if overlapped:
+                returned.append(status)
+                api = {"IRP_MJ_READ": "NtReadFile", "IRP_MJ_WRITE": "NtWriteFile"}.get(
+                    major, "NtDeviceIoControlFile")
+                self.emit("Io", "syscall", f"{api} returns 0x00000103 STATUS_PENDING to "
+                          f"{thread.process.image} at once: kernel → user", "Overlapped I/O: "
+                          "the file was opened with FILE_FLAG_OVERLAPPED, so the thread runs "
+                          "on and learns the result later from its OVERLAPPED event (or an "
+                          "I/O completion port).", mode="U")
+            else:
+                self._begin_io_wait(thread, irp)
+
+    def _attach_buffer(self, irp, process, major: str, method: str, length: int):
+        """How the caller's buffer reaches the driver; returns what completion undoes."""
+        size = (length + 0xFFF) & ~0xFFF
+        if process.io_buffer is None or process.io_buffer[1] < size:  # a bigger one, once
+            process.io_buffer = (process.address_space.reserve(size, "I/O buffer").start, size)
+        user = process.io_buffer[0]
+        into = major != "IRP_MJ_WRITE"  # data flows to the caller (a read, an IOCTL's output)
+        if method == "buffered":
+            system = self.allocate_address(length)
+            irp.buffer = f"SystemBuffer {ptr(system)} ({length} bytes of nonpaged pool)"
+            self.emit("Io", "buffer", f"buffered I/O: the I/O manager allocates a {length}-byte "
+                      f"system buffer in nonpaged pool at {ptr(system)}"
+                      + ("" if into else f" and copies the caller's data from {user:#x} into "
+                         "it"), "The driver only ever touches kernel memory; the copy costs "
+                      "time, so buffered I/O suits small transfers.")
+
+            def release(status: int) -> None:
+                copied = f"copies {length} bytes to the caller's buffer at {user:#x} and "                     if into and nt_success(status) else ""
+                self.emit("Io", "buffer", f"IRP {irp.number}: the I/O manager {copied}frees "
+                          "the system buffer")
+        elif method == "direct":
+            mdl = self.allocate_address(0x30)
+            pages = ((user & 0xFFF) + length + 0xFFF) // 0x1000
+            irp.buffer = f"MdlAddress {ptr(mdl)} → {length} bytes at {user:#x}, {pages} page(s)"
+            self.emit("Io", "buffer", f"direct I/O: an MDL at {ptr(mdl)} describes the caller's "
+                      f"{length} bytes at {user:#x}; MmProbeAndLockPages locks its {pages} "
+                      "page(s) in memory", "No copy: the driver (or its DMA) reaches the "
+                      "caller's own pages through the MDL, mapped into system space with "
+                      "MmGetSystemAddressForMdlSafe; direct I/O suits large transfers.")
+
+            def release(status: int) -> None:
+                self.emit("Io", "buffer", f"IRP {irp.number}: MmUnlockPages and IoFreeMdl: "
+                          "the caller's pages are unlocked")
+        else:
+            irp.buffer = f"UserBuffer {user:#x} (the caller's address: neither I/O)"
+            self.emit("Io", "buffer", f"neither I/O: Irp->UserBuffer = {user:#x}, the caller's "
+                      "own address, valid only in its process context", "The driver must "
+                      "probe it (ProbeForRead/ProbeForWrite inside __try) and use it before "
+                      "leaving the caller's context: from a DPC or another thread the same "
+                      "address means another process's memory, or nothing.")
+            return None
+        return release
 
     def _begin_io_wait(self, thread, irp) -> None:
         """Synchronous I/O: the calling thread waits (Executive) until the IRP completes."""

@@ -24,6 +24,7 @@ class DeviceObject:
     dirql: int | None = None  # vector >> 4, the device's DIRQL)
     devnode: object | None = None  # for a PDO: the devnode it stands for
     is_pdo: bool = False  # created by a bus driver for a child: the bottom of that stack
+    io: str = "neither"  # DO_BUFFERED_IO, DO_DIRECT_IO or neither: how reads/writes reach it
 
     def __repr__(self) -> str:  # the graph of devices, drivers and devnodes is cyclic and big
         return f"<DeviceObject {self.label}>"
@@ -79,6 +80,7 @@ class Irp:
     power_state: object | None = None  # an IRP_MJ_POWER's S or D state
     cancel: bool = False  # Irp->Cancel: IoCancelIrp was called
     cancel_routine: Completion | None = None  # Irp->CancelRoutine: who set it, which routine
+    buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
 
     @property
     def location(self) -> IoStackLocation | None:
@@ -92,3 +94,4 @@ class FileObject:
     header: ObjectHeader
     device: DeviceObject
     access: int  # the access granted at open
+    synchronous: bool = True  # FO_SYNCHRONOUS_IO: opened without FILE_FLAG_OVERLAPPED

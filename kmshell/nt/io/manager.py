@@ -85,6 +85,7 @@ class IoManager:
                                    for d in self.devices))
         label = f"\\Device\\{name}" if name else f"{driver.name}#{driver.unnamed}"
         device = DeviceObject(self.ob.header("Device"), driver, label)
+        device.io = driver.spec.io if driver.spec is not None and driver.spec.io else "neither"
         if name:
             try:
                 self.ob.insert(label, device)
@@ -101,6 +102,9 @@ class IoManager:
         top = target.top()
         device.attached_to, top.attached_device = top, device
         device.stack_size = top.stack_size + 1
+        if device.driver.spec is not None and device.driver.spec.type == "filter" and \
+                not device.driver.spec.io:
+            device.io = top.io  # a filter copies DO_BUFFERED_IO / DO_DIRECT_IO from below
         self.emit("Io", "attach", f"{device.label} attaches above {top.label}: the stack is now "
                   f"{len(device.stack())} deep; StackSize {device.stack_size}",
                   "An IRP sent to the stack now reaches this device first.")

@@ -21,7 +21,10 @@ attaches it to the PDO (`IoAttachDeviceToDeviceStack pdo`), and routines for IRP
 IRP_MJ_POWER minors by their IRP_MN_ names (what its dispatch routine's switch does for
 each). A bus driver has a `[pdo]` table too: what it does with IRPs that reach the PDOs it
 created for its children (it is the bottom of their stacks), and `child_names`, how those
-PDOs are named (`USBPDO-` gives \\Device\\USBPDO-0, -1, ...). A driver that holds IRPs
+PDOs are named (`USBPDO-` gives \\Device\\USBPDO-0, -1, ...). `io = "buffered"|"direct"`
+is the flag a driver sets on its devices (DO_BUFFERED_IO, DO_DIRECT_IO): how the I/O manager
+hands it the caller's data for reads and writes; without it, neither I/O (the caller's own
+address). A filter takes the flag of the device it attaches to. A driver that holds IRPs
 makes them cancelable with `IoSetCancelRoutine NAME`, NAME a routine of its `[cancel]`
 table (entered holding the cancel spin lock, at DISPATCH_LEVEL; it returns nothing).
 """
@@ -37,6 +40,7 @@ START_TYPES = ("boot", "system", "auto", "demand", "disabled")
 FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC")
 MINORS = {**IRP_MN_PNP, **IRP_MN_POWER}
 FILTER_POSITIONS = ("upper", "lower")
+IO_METHODS = ("buffered", "direct", "neither")  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
 
 # step -> (arguments, maximum IRQL the real routine may be called at (None: any), meaning).
 # IRQLs from the Requirements of each routine's WDK reference page.
@@ -101,6 +105,7 @@ class DriverSpec:
     position: str = "upper"  # for a filter: above (upper) or below (lower) the function driver
     pdo_routines: dict[str, list[Call]] = field(default_factory=dict)  # a bus driver's PDOs
     child_names: str = ""  # a bus driver's PDO name prefix; "" gives \Device\0000001a names
+    io: str = ""  # the flag it sets on its devices; "" = neither (a filter copies the lower's)
 
     @property
     def image(self) -> str:
@@ -174,13 +179,15 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
         return value
 
     known = {"name", "type", "description", "start", "routines", "completion", "cancel",
-             "hardware_ids", "position", "pdo", "child_names"}
+             "hardware_ids", "position", "pdo", "child_names", "io"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
     spec = DriverSpec(need("name"), need("type", DRIVER_TYPES), need("description", None, "-"),
                       source, need("start", START_TYPES, "demand"),
                       position=need("position", FILTER_POSITIONS, "upper"))
+    if "io" in data:
+        spec.io = need("io", IO_METHODS)
     ids, prefix = data.get("hardware_ids", []), data.get("child_names", "")
     if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
         raise SpecError(f"{source}: hardware_ids must be a list of strings, e.g. "
