@@ -153,7 +153,7 @@ def irp_complete(session, cmd):
     except ValueError as error:
         raise KmsError(str(error), col=cmd.col("status")) from None
     session.system.complete_pending(irp, status)
-    return [irp_table(session.system)]
+    return [irp_detail(irp), irp_table(session.system)]  # its whole path, down and back up
 
 
 @command("irp cancel", "cancel a pending IRP (IoCancelIrp): its driver's cancel routine runs",
@@ -164,8 +164,9 @@ def irp_complete(session, cmd):
                  "An IRP without a cancel routine stays pending.",
          examples=("irp cancel 1",))
 def irp_cancel(session, cmd):
-    session.system.cancel_irp(_irp(session, cmd))
-    return [irp_table(session.system)] if session.system.irps else []
+    irp = _irp(session, cmd)
+    session.system.cancel_irp(irp)
+    return [irp_detail(irp), irp_table(session.system)]
 
 
 def _irp(session, cmd):

@@ -51,8 +51,8 @@ def test_attaching_raises_the_stack_size_by_one():
 def test_an_irp_is_sent_to_the_top_of_the_stack_and_goes_down_one_location_per_device():
     system = loaded("slowdisk", "watchfilter")
     irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    assert irp.path == ["IRP 1 ↓ watchfilter#1 (watchfilter.sys IRP_MJ_READ)",
-                        "IRP 1 ↓ \\Device\\SlowDisk (slowdisk.sys IRP_MJ_READ)"]
+    assert irp.path == ["IRP 1 ↓ watchfilter#1 (watchfilter.sys IRP_MJ_READ) at PASSIVE_LEVEL",
+                        "IRP 1 ↓ \\Device\\SlowDisk (slowdisk.sys IRP_MJ_READ) at PASSIVE_LEVEL"]
     assert irp.current == 0 and irp.stack[1].device.label == "watchfilter#1"
 
 
@@ -61,14 +61,16 @@ def test_completion_routines_run_bottom_up_and_the_irp_is_then_freed():
     irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
     system.complete_pending(irp, 0)
     assert irp.completed and irp.number not in system.irps
-    assert irp.path[-1].startswith("IRP 1 ↑ watchfilter#1: completion routine watchfilter!ReadDone")
+    assert irp.path[-3].startswith("IRP 1 ✓ slowdisk completes it with STATUS_SUCCESS")
+    assert irp.path[-2].startswith("IRP 1 ↑ watchfilter#1: completion routine watchfilter!ReadDone")
+    assert irp.path[-1] == "IRP 1 done: STATUS_SUCCESS back to the requester"
 
 
 def test_pending_returned_reaches_the_completion_routine_of_the_driver_above():
     system = loaded("slowdisk", "watchfilter")
     irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
     system.complete_pending(irp, 0)
-    assert "(PendingReturned)" in irp.path[-1]
+    assert "(PendingReturned)" in irp.path[-2]
 
 
 def test_skip_gives_the_lower_driver_the_same_stack_location():
@@ -218,7 +220,7 @@ def test_dpcs_wait_while_the_processor_is_at_dispatch_level():
 def test_skip_then_set_completion_overwrites_the_routine_of_the_driver_above():
     system = loaded("toaster", "sloppyfilter", "toasterfilter")
     irp = system.send_irp(system.find_device("Toaster"), "IRP_MJ_READ")
-    ran = [hop for hop in irp.path if "↑" in hop]
+    ran = [hop.split(" at ")[0] for hop in irp.path if "↑" in hop]
     assert ran == ["IRP 1 ↑ sloppyfilter#1: completion routine sloppyfilter!Mine"]
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import zlib
 
-from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, irql_name, nt_success
+from kmshell.nt.constants import (
+    BugCheck,
+    Irql,
+    NtStatus,
+    format_status,
+    irql_name,
+    nt_success,
+    status_name,
+)
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject
 from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
@@ -193,7 +201,7 @@ class IoManager:
             location.major, location.minor = upper.major, upper.minor
         driver = device.driver
         hop = f"IRP {irp.number} ↓ {device.label} ({driver.image} {location.major})"
-        irp.path.append(hop)
+        irp.path.append(f"{hop} at {self._irql_here()}")
         self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
                   "its own stack location.")
         calls = None
@@ -321,6 +329,9 @@ class IoManager:
             self._complete(irp, irp.status if call.status is None else call.status, driver)
         return last
 
+    def _irql_here(self) -> str:
+        return irql_name(self.processors[self.cpu_context].irql)
+
     def _parent_target(self, driver: DriverObject, pdo: DeviceObject) -> DeviceObject:
         """`IoCallDriver parent` from a PDO: the device below the bus driver's own FDO (what
         IoAttachDeviceToDeviceStack returned it: the hub's TopOfStackDeviceObject)."""
@@ -369,6 +380,8 @@ class IoManager:
                           "must not complete it too (unless its completion routine returned "
                           "STATUS_MORE_PROCESSING_REQUIRED).")
         irp.status = status
+        irp.path.append(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
+                        f"at {self._irql_here()}")
         self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
                   f"{format_status(status)}", "Completion runs bottom-up: each completion "
                   "routine set by a driver above runs in turn.")
@@ -387,17 +400,18 @@ class IoManager:
             hop = (f"IRP {irp.number} ↑ {completion.device.label}: completion routine "
                    f"{completion.driver.name}!{completion.routine}"
                    + (" (PendingReturned)" if irp.pending_returned else ""))
-            irp.path.append(hop)
             self.emit("Io", "irp-up", hop)  # at the IRQL IoCompleteRequest was called at
             calls = completion.driver.spec.completions[completion.routine]
             result = self._run(completion.driver, completion.routine, calls, irp,
                                completion.device)
+            irp.path.append(f"{hop} at {self._irql_here()}, returns {status_name(result)}")
             if result == STATUS_MORE_PROCESSING_REQUIRED:
                 self.emit("Io", "irp", f"{completion.driver.name}!{completion.routine} returns "
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
                           f"IRP {irp.number} again")
                 return  # CurrentLocation stays the owner's: its IoCompleteRequest goes on up
         irp.completed = True
+        irp.path.append(f"IRP {irp.number} done: {status_name(status)} back to the requester")
         self.irps.pop(irp.number, None)  # freed: the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
                   "back to the requester; the IRP is freed")
