@@ -96,8 +96,10 @@ def irp_table(system) -> Table:
         table.add_column(column)
     for irp in capped(table, list(system.irps.values()), "irp show N shows one"):
         location = irp.location
+        queued = location and location.device and irp in location.device.queue
         table.add_row(str(irp.number), irp.stack[-1].major or "",
                       f"{location.device.label} ({location.device.driver.name})"
+                      + (" device queue" if queued else "")
                       if location and location.device else "not sent",
                       str(system.tick - irp.created_tick))
     if not system.irps:

@@ -9,6 +9,7 @@ from kmshell.nt import System, SystemHalted
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.spec import SpecError, spec_from_dict
 from kmshell.nt.ob import ObjectPathError
+from kmshell.nt.ps import parse_program
 
 
 def loaded(*names: str) -> System:
@@ -381,3 +382,39 @@ def test_a_transfer_longer_than_a_ulong_is_an_invalid_parameter():
     with pytest.raises(NtError) as error:
         system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 1 << 40)
     assert error.value.status == 0xC000000D
+
+
+# ------------------------------------------------------------------ StartIo and priority boosts
+
+
+def test_iostartpacket_runs_startio_for_one_irp_and_queues_the_rest():
+    system = loaded("queuedisk")
+    disk = system.find_device("QueueDisk")
+    first = system.send_irp(disk, "IRP_MJ_READ")
+    second = system.send_irp(disk, "IRP_MJ_READ")
+    assert disk.current_irp is first and disk.queue == [second]
+    system.interrupt(disk)  # the DPC completes the current one and starts the next
+    assert first.completed and disk.current_irp is second and disk.queue == []
+    system.interrupt(disk)
+    assert second.completed and disk.current_irp is None
+
+
+def test_startio_runs_at_dispatch_level():
+    system = loaded("queuedisk")
+    system.send_irp(system.find_device("QueueDisk"), "IRP_MJ_READ")
+    start = next(e for e in system.log if e.kind == "start-io")
+    assert start.irql == 2 and system.processors[0].irql == 0
+
+
+def test_a_thread_woken_by_io_gets_the_drivers_boost_which_decays_at_quantum_end():
+    system = loaded("queuedisk")
+    process = system.create_process("busy.exe", program=parse_program("compute 50"))
+    thread = process.threads[0]
+    handle = system.open_file(process, "\\Device\\QueueDisk", "all")
+    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    assert thread.io_wait is not None
+    system.interrupt(system.find_device("QueueDisk"))  # queuedisk completes with boost 1
+    assert thread.priority == thread.base_priority + 1
+    assert "boost of 1" in next(e for e in system.log if e.kind == "boost").text
+    system.step(6)  # a few quantum ends
+    assert thread.priority == thread.base_priority

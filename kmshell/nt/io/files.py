@@ -172,7 +172,7 @@ class FileIo:
             if thread.state is ThreadState.Terminated:
                 return  # its process ended while the IRP was in flight: nobody to tell
             if thread.io_wait is not None and thread.io_wait[0] is irp:
-                self._end_io_wait(thread)
+                self._end_io_wait(thread, irp.boost)
             if returned:  # an overlapped caller was told STATUS_PENDING: it is not waiting
                 self.emit("Io", "overlapped", f"IRP {irp.number} done: the I/O manager writes "
                           f"{format_status(status)} to {thread.process.image}'s "
@@ -253,12 +253,20 @@ class FileIo:
                   "once returns STATUS_PENDING; the requester waits, using no processor.")
         self.dispatch()
 
-    def _end_io_wait(self, thread) -> None:
+    def _end_io_wait(self, thread, boost: int = 0) -> None:
         _, (state, reason) = thread.io_wait
         thread.io_wait = None
         if state is ThreadState.Waiting:  # it was waiting before (e.g. for input): back to it
             thread.state, thread.wait_reason = state, reason
         else:
+            boosted = min(thread.base_priority + boost, 15)
+            if thread.base_priority < 16 and boosted > thread.priority:  # not real-time ones
+                thread.priority = boosted
+                self.emit("Ke", "boost", f"{thread.label} wakes at priority {boosted}: base "
+                          f"{thread.base_priority} + the driver's boost of {boost} "
+                          "(IoCompleteRequest's PriorityBoost)", "A thread that waited for "
+                          "I/O gets a temporary boost so it runs soon; it decays by one at "
+                          "each quantum end, back to its base.")
             self._ready(thread)
             self.dispatch()
         self.emit("Ke", "wake", f"{thread.label}'s I/O is done: it continues")

@@ -25,6 +25,8 @@ class DeviceObject:
     devnode: object | None = None  # for a PDO: the devnode it stands for
     is_pdo: bool = False  # created by a bus driver for a child: the bottom of that stack
     io: str = "neither"  # DO_BUFFERED_IO, DO_DIRECT_IO or neither: how reads/writes reach it
+    current_irp: Irp | None = None  # CurrentIrp: the one StartIo is working on (busy)
+    queue: list[Irp] = field(default_factory=list)  # DeviceQueue: IoStartPacket's waiting IRPs
 
     def __repr__(self) -> str:  # the graph of devices, drivers and devnodes is cyclic and big
         return f"<DeviceObject {self.label}>"
@@ -80,6 +82,7 @@ class Irp:
     power_state: object | None = None  # an IRP_MJ_POWER's S or D state
     cancel: bool = False  # Irp->Cancel: IoCancelIrp was called
     cancel_routine: Completion | None = None  # Irp->CancelRoutine: who set it, which routine
+    boost: int = 0  # IoCompleteRequest's PriorityBoost for the thread that waited
     buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
 
     @property

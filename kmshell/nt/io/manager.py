@@ -276,15 +276,18 @@ class IoManager:
             self.connect_interrupt(driver.devices[-1])
         elif name == "IoRequestDpc":
             self.request_dpc(device)
+        elif name == "IoStartNextPacket":
+            self._start_next_packet(device)
         elif name == "IoCompleteRequest" and irp is None and device is not None:
             held = [i for i in self.irps.values() if i.location and i.location.device.driver
-                    is driver]  # at this device first, else at another of the driver's own
-            pending = next((i for i in held if i.location.device is device),
-                           held[0] if held else None)
+                    is driver and i not in i.location.device.queue]  # queued: not started
+            pending = device.current_irp or next(
+                (i for i in held if i.location.device is device), held[0] if held else None)
             if pending is None:
                 self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
                           f"{device.label}; nothing to complete")
             else:
+                pending.boost = int(args[1]) if len(args) > 1 else 0
                 self._complete(pending, pending.status if call.status is None else call.status,
                                driver)
         elif irp is None:
@@ -304,6 +307,8 @@ class IoManager:
             irp.status = call.status
         elif name == "IoMarkIrpPending":
             irp.location.pending = True
+        elif name == "IoStartPacket":
+            self._start_packet(device, irp)
         elif name == "IoSetCancelRoutine":
             irp.cancel_routine = None if args[0] == "NULL" else Completion(driver, args[0], device)
             self.emit("Io", "cancel", f"{driver.name}: IRP {irp.number} is "
@@ -326,8 +331,41 @@ class IoManager:
                               fix="Only forward an IRP when the device is attached to one.")
             last = self._call_driver(lower, irp)
         elif name == "IoCompleteRequest":
+            irp.boost = int(args[1]) if len(args) > 1 else 0
             self._complete(irp, irp.status if call.status is None else call.status, driver)
         return last
+
+    def _start_packet(self, device: DeviceObject, irp: Irp) -> None:
+        """IoStartPacket: StartIo at once if the device is idle, else into its device queue."""
+        if device.current_irp is not None:
+            device.queue.append(irp)
+            self.emit("Io", "queue", f"{device.label} is busy with IRP {device.current_irp.number}:"
+                      f" IoStartPacket queues IRP {irp.number} in its device queue "
+                      f"({len(device.queue)} waiting)", "System-queued I/O: the I/O manager "
+                      "keeps the IRPs a device cannot take yet and feeds StartIo one at a time.")
+            return
+        self._start_io(device, irp)
+
+    def _start_next_packet(self, device: DeviceObject) -> None:
+        """IoStartNextPacket: the next queued IRP to StartIo, or the device goes idle."""
+        device.current_irp = None
+        if not device.queue:
+            self.emit("Io", "queue", f"IoStartNextPacket: {device.label}'s device queue is "
+                      "empty; the device is idle")
+            return
+        self._start_io(device, device.queue.pop(0))
+
+    def _start_io(self, device: DeviceObject, irp: Irp) -> None:
+        device.current_irp = irp
+        cpu = self.processors[self.cpu_context]
+        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
+        self.emit("Io", "start-io", f"{device.driver.name}!StartIo starts IRP {irp.number} on "
+                  f"{device.label} at DISPATCH_LEVEL", "StartIo runs one request at a time: it "
+                  "programs the device, which interrupts when it is done.")
+        irp.path.append(f"IRP {irp.number} → {device.driver.name}!StartIo at DISPATCH_LEVEL")
+        self._run(device.driver, "StartIo", device.driver.spec.routines.get("StartIo", []), irp,
+                  device)
+        cpu.irql = before
 
     def _irql_here(self) -> str:
         return irql_name(self.processors[self.cpu_context].irql)
@@ -427,7 +465,11 @@ class IoManager:
             self.emit("Io", "cancel", f"{location.device.driver.name} clears the cancel "
                       f"routine of IRP {irp.number} (IoSetCancelRoutine NULL) to complete it")
             irp.cancel_routine = None
+        if irp in location.device.queue:  # never started: it leaves the device queue
+            location.device.queue.remove(irp)
         self._complete(irp, status, location.device.driver)
+        if location.device.current_irp is irp:  # as its DPC would: the next one to StartIo
+            self._start_next_packet(location.device)
 
     def cancel_irp(self, irp: Irp) -> bool:
         """IoCancelIrp: take the cancel spin lock, set Irp->Cancel, call the cancel routine

@@ -37,7 +37,7 @@ from kmshell.nt.constants import IRP_MJ, IRP_MN_PNP, IRP_MN_POWER, parse_status
 
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
-FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC")
+FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC", "StartIo")
 MINORS = {**IRP_MN_PNP, **IRP_MN_POWER}
 FILTER_POSITIONS = ("upper", "lower")
 IO_METHODS = ("buffered", "direct", "neither")  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
@@ -60,6 +60,10 @@ DDI = {
                      "driver's PDO, `parent`: to the device below its own FDO, in the parent "
                      "stack (as the USB hub passes its children's transfers on)"),
     "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
+    "IoStartPacket": ("", 2, "hand the IRP to StartIo now, or queue it in the device queue "
+                      "while the device is busy (System-queued I/O)"),
+    "IoStartNextPacket": ("", 2, "in the DPC, after completing the current IRP: start the next "
+                          "queued one (StartIo), or mark the device idle"),
     "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
                            "ROUTINE, or no longer (NULL) before completing it"),
     "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "

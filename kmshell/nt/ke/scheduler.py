@@ -143,6 +143,11 @@ class Scheduler:
         self.dispatch()
 
     def _quantum_end(self, cpu: Processor, thread: Thread) -> None:
+        if thread.base_priority < thread.priority < 16:  # a boost decays, one per quantum
+            thread.priority -= 1
+            self.emit("Ke", "decay", f"{thread.label}'s boost decays: priority "
+                      f"{thread.priority} (base {thread.base_priority})", cpu=cpu.number,
+                      irql=Irql.DISPATCH_LEVEL)
         if self.dispatcher.highest_priority() >= thread.priority:
             self._ready(thread)
             self.emit("Ke", "quantum-end", f"{thread.label} used up its quantum; another thread "
