@@ -10,6 +10,7 @@ from kmshell.commands import (  # noqa: F401  (importing registers the commands)
     io,
     machine,
     objects,
+    pool,
     power,
     processes,
     security,

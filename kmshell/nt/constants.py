@@ -227,6 +227,7 @@ class BugCheck(IntEnum):
     """Stop codes (bugcodes.h) raised by the model."""
 
     IRQL_NOT_LESS_OR_EQUAL = 0x0A
+    BAD_POOL_HEADER = 0x19
     KMODE_EXCEPTION_NOT_HANDLED = 0x1E
     NO_MORE_IRP_STACK_LOCATIONS = 0x35
     SYSTEM_SERVICE_EXCEPTION = 0x3B

@@ -18,7 +18,7 @@ from kmshell.nt.pnp import DevnodeState
 
 
 def violations(system) -> list[str]:
-    return [*_processes(system), *_objects(system), *_threads(system), *_processors(system), *_devices(system),
+    return [*_processes(system), *_pool(system), *_objects(system), *_threads(system), *_processors(system), *_devices(system),
             *_devnodes(system), *_irps(system)]
 
 
@@ -28,6 +28,17 @@ def _processes(system) -> list[str]:
     if alive != list(system.running):
         return [f"running processes are {list(system.running)}, but the live ones are {alive}"]
     return []
+
+
+def _pool(system) -> list[str]:
+    """Pool blocks of one kind never overlap: each starts after the previous one's end."""
+    problems, last_end = [], {}
+    for block in system.pool:
+        if block.address - 0x10 < last_end.get(block.paged, 0):
+            problems.append(f"pool block '{block.tag}' of {block.driver} at "
+                            f"{block.address:#x} overlaps the block before it")
+        last_end[block.paged] = block.end
+    return problems
 
 
 def _objects(system) -> list[str]:

@@ -48,6 +48,7 @@ from kmshell.nt.notify import NotifyRoutines
 from kmshell.nt.ob import ObjectManager, build_namespace
 from kmshell.nt.pnp import PlugAndPlay
 from kmshell.nt.po import PowerManager
+from kmshell.nt.pool import Pool
 from kmshell.nt.ps import (
     NotifyRoutine,
     Process,
@@ -103,7 +104,7 @@ class Disk:
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
              TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts, PlugAndPlay,
-             PowerManager):
+             PowerManager, Pool):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:
@@ -140,6 +141,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.devices: list = []  # every DeviceObject, in creation order
         self.irps: dict = {}  # IRP number -> Irp still in progress (completed ones are freed)
         self.irp_count = 0
+        self._pool_init()
         self._cancel_lock: int | None = None  # the cancel spin lock: the IRQL to go back to
         self.vectors_assigned = 0
         self.callbacks: list[NotifyRoutine] = []

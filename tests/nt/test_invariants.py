@@ -52,6 +52,12 @@ def exited_process_still_running(system):
     system.processes[max(system.processes)].state = system.processes[4].state.Terminated
 
 
+def overlapping_pool_blocks(system):
+    first = system.allocate_pool(system.drivers["slowdisk"], False, 64, "One", "test")
+    second = system.allocate_pool(system.drivers["slowdisk"], False, 64, "Two", "test")
+    second.address = first.address + 8
+
+
 def irql_out_of_range(system):
     system.processors[1].irql = 16
 
@@ -90,6 +96,7 @@ def unlisted_named_object(system):
     (ready_thread_off_its_queue, "ready queue"),
     (running_thread_on_no_processor, "processors running it"),
     (exited_process_still_running, "but the live ones are"),
+    (overlapping_pool_blocks, "overlaps the block before it"),
     (irql_out_of_range, "outside 0..15"),
     (broken_stack_link, "whose AttachedDevice is another"),
     (stack_size_too_small, "StackSize 1 is not above"),

@@ -73,6 +73,7 @@ class IoManager:
                 self.ob.remove(device)
             device.header.pointer_count = 0
             self.devices.remove(device)
+        self._report_leaks(driver)
         self.ob.remove(driver)
         driver.header.pointer_count = 0
         del self.drivers[driver.name.lower()]
@@ -140,6 +141,7 @@ class IoManager:
     def unload_driver(self, driver: DriverObject) -> None:
         """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
         self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        self._report_leaks(driver)
         self.ob.remove(driver)
         driver.header.pointer_count = 0
         del self.drivers[driver.name.lower()]
@@ -276,6 +278,12 @@ class IoManager:
             self.connect_interrupt(driver.devices[-1])
         elif name == "IoRequestDpc":
             self.request_dpc(device)
+        elif name == "ExAllocatePool2":
+            self.allocate_pool(driver, args[0].upper() == "PAGED", int(args[1]), args[2], routine)
+        elif name == "ExFreePoolWithTag":
+            self.free_pool(driver, args[0], routine)
+        elif name == "RtlFillMemory":
+            self.fill_memory(driver, args[0], int(args[1]), routine)
         elif name == "IoStartNextPacket":
             self._start_next_packet(device)
         elif name == "IoCompleteRequest" and irp is None and device is not None:
@@ -366,6 +374,15 @@ class IoManager:
         self._run(device.driver, "StartIo", device.driver.spec.routines.get("StartIo", []), irp,
                   device)
         cpu.irql = before
+
+    def _report_leaks(self, driver: DriverObject) -> None:
+        leaked = self.pool_leaks(driver)
+        if leaked:
+            tags = ", ".join(sorted({f"'{b.tag}'" for b in leaked}))
+            self.emit("Mm", "leak", f"{driver.name} unloads without freeing {len(leaked)} pool "
+                      f"block(s), {sum(b.size for b in leaked)} bytes (tag {tags}): that memory "
+                      "is lost until the machine restarts", "Pool a driver forgets is never "
+                      "given back; Driver Verifier turns this into bugcheck 0xC4 at unload.")
 
     def _irql_here(self) -> str:
         return irql_name(self.processors[self.cpu_context].irql)

@@ -33,7 +33,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kmshell.nt.constants import IRP_MJ, IRP_MN_PNP, IRP_MN_POWER, parse_status
+from kmshell.nt.constants import (
+    IRP_MJ,
+    IRP_MN_PNP,
+    IRP_MN_POWER,
+    MM_SYSTEM_RANGE_START,
+    parse_status,
+)
 
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
@@ -64,6 +70,11 @@ DDI = {
                       "while the device is busy (System-queued I/O)"),
     "IoStartNextPacket": ("", 2, "in the DPC, after completing the current IRP: start the next "
                           "queued one (StartIo), or mark the device idle"),
+    "ExAllocatePool2": ("NONPAGED|PAGED SIZE TAG", 2, "allocate SIZE bytes of nonpaged or "
+                        "paged pool (POOL_FLAG_NON_PAGED / POOL_FLAG_PAGED) tagged TAG"),
+    "ExFreePoolWithTag": ("TAG", 2, "free the driver's latest pool block tagged TAG"),
+    "RtlFillMemory": ("TAG|ADDRESS LENGTH", None, "write LENGTH bytes at the start of the "
+                      "driver's TAG block, or at a raw kernel ADDRESS (a wild pointer)"),
     "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
                            "ROUTINE, or no longer (NULL) before completing it"),
     "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
@@ -151,6 +162,25 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     if ddi == "IoSetCancelRoutine" and args[0] != "NULL" and args[0] not in names["cancel"]:
         raise SpecError(f"{where}: no cancel routine '{args[0]}' in [cancel] (or NULL to "
                         f"clear it); defined: {', '.join(sorted(names['cancel'])) or 'none'}")
+    if ddi == "ExAllocatePool2" and (args[0].upper() not in ("NONPAGED", "PAGED")
+                                     or not args[1].isdigit() or int(args[1]) == 0):
+        raise SpecError(f"{where}: ExAllocatePool2 takes NONPAGED or PAGED, a size in bytes "
+                        "(above 0) and a tag, e.g. 'ExAllocatePool2 NONPAGED 64 Tidy'")
+    if ddi in ("ExAllocatePool2", "ExFreePoolWithTag"):
+        tag = args[-1]
+        if not 1 <= len(tag) <= 4 or not tag.isascii() or not tag.isalnum():
+            raise SpecError(f"{where}: a pool tag is one to four letters or digits, e.g. Tidy")
+    if ddi == "RtlFillMemory":
+        if not args[1].isdigit() or int(args[1]) == 0:
+            raise SpecError(f"{where}: RtlFillMemory's LENGTH is a number of bytes above 0")
+        if args[0].lower().startswith("0x"):
+            try:
+                address = int(args[0], 16)
+            except ValueError:
+                address = -1
+            if not MM_SYSTEM_RANGE_START <= address < 1 << 64:
+                raise SpecError(f"{where}: '{args[0]}' is not a kernel address (from "
+                                f"{MM_SYSTEM_RANGE_START:#x})")
     if ddi in ("IoCompleteRequest", "return", "IoStatus") and args[0] != "status":
         try:
             status = parse_status(args[0])

@@ -1,0 +1,187 @@
+"""Pool: the kernel's heap, one for every driver — which is why one driver's bug is another's.
+
+`Pool` is mixed into `System`. Drivers allocate with ExAllocatePool2 (nonpaged or paged,
+with a four-character tag) and free with ExFreePoolWithTag; RtlFillMemory writes into
+memory. Blocks of each kind sit one after another, each behind a 16-byte pool header, so a
+write past the end of one block lands on the header of the next — another driver's, often.
+Nothing notices until the pool next looks at that header: when its owner frees it, the
+machine stops with BAD_POOL_HEADER, naming the victim. A write to an address no pool block
+covers faults at once (PAGE_FAULT_IN_NONPAGED_AREA); touching paged pool at DISPATCH_LEVEL
+or above is DRIVER_IRQL_NOT_LESS_OR_EQUAL. Simplification: paged pool is taken to be paged
+out whenever it is touched at DISPATCH_LEVEL or above (as Driver Verifier forces), so that
+mistake fails every time instead of now and then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kmshell.nt.constants import BugCheck, Irql, NtStatus, irql_name
+from kmshell.nt.errors import NtError
+from kmshell.nt.events import ptr
+from kmshell.nt.io.manager import routine_address
+
+POOL_HEADER = 0x10  # POOL_HEADER on x64: 16 bytes before every block
+POOL_BASE = {False: 0xFFFF_A50F_0B00_0000, True: 0xFFFF_B30C_4E00_0000}  # nonpaged, paged
+POOL_TYPE = {False: 0, True: 1}  # NonPagedPool, PagedPool (POOL_TYPE in wdm.h)
+BAD_POOL_CALLER_ALLOCATE_IRQL, BAD_POOL_CALLER_FREE_IRQL = 0x08, 0x09
+BAD_POOL_CALLER_DOUBLE_FREE = 0x07
+BAD_POOL_HEADER_SIZE_CORRUPT = 0x20
+
+
+@dataclass(eq=False)
+class PoolBlock:
+    address: int  # what ExAllocatePool2 returned: just past the pool header
+    size: int
+    tag: str
+    paged: bool
+    driver: str
+    freed: bool = False
+    overwritten_by: str = ""  # who wrote over its header: the corruption the pool will find
+
+    @property
+    def kind(self) -> str:
+        return "paged" if self.paged else "nonpaged"
+
+    @property
+    def end(self) -> int:  # the next block's header starts here
+        return self.address + (self.size + 0xF & ~0xF)
+
+
+class Pool:
+    """Mixed into `System`."""
+
+    def _pool_init(self) -> None:
+        self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
+        self._pool_next = dict(POOL_BASE)
+
+    def allocate_pool(self, driver, paged: bool, size: int, tag: str, routine: str) -> PoolBlock:
+        """ExAllocatePool2(POOL_FLAG_PAGED or POOL_FLAG_NON_PAGED, size, tag)."""
+        irql = self.processors[self.cpu_context].irql
+        limit = Irql.APC_LEVEL if paged else Irql.DISPATCH_LEVEL
+        if irql > limit:
+            self.bugcheck(BugCheck.BAD_POOL_CALLER,
+                          (BAD_POOL_CALLER_ALLOCATE_IRQL, irql, POOL_TYPE[paged], size),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name} asked for {'paged' if paged else 'nonpaged'} pool "
+                          f"at IRQL {irql} ({irql_name(irql)}); that pool may be allocated at "
+                          f"{irql_name(limit)} at most.",
+                          fix="Allocate before raising the IRQL (in DriverEntry, AddDevice or "
+                          "a dispatch routine), or use nonpaged pool up to DISPATCH_LEVEL.")
+        address = self._pool_next[paged] + POOL_HEADER
+        block = PoolBlock(address, size, tag, paged, driver.name)
+        self._pool_next[paged] = block.end
+        self.pool.append(block)
+        self.emit("Mm", "pool", f"ExAllocatePool2: {driver.name} gets {size} bytes of "
+                  f"{block.kind} pool, tag '{tag}', at {ptr(address)}", "Every driver "
+                  "allocates from the same pool: blocks of different drivers sit side by side.")
+        return block
+
+    def _pool_block(self, driver, tag: str, routine: str, live: bool = True) -> PoolBlock | None:
+        return next((b for b in reversed(self.pool) if b.driver == driver.name and b.tag == tag
+                     and b.freed is not live), None)
+
+    def free_pool(self, driver, tag: str, routine: str) -> None:
+        """ExFreePoolWithTag: the driver's latest block with this tag goes back to the pool."""
+        block = self._pool_block(driver, tag, routine)
+        if block is None:
+            freed = self._pool_block(driver, tag, routine, live=False)
+            if freed is None:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              f"{driver.name} has no pool block tagged '{tag}' to free")
+            self.bugcheck(BugCheck.BAD_POOL_CALLER,
+                          (BAD_POOL_CALLER_DOUBLE_FREE, 0, int.from_bytes(tag.encode(), "little"),
+                           freed.address),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name} freed its '{tag}' block at {ptr(freed.address)} "
+                          "a second time: the pool may already have given that memory to "
+                          "someone else.",
+                          fix="Free each allocation once, and set the pointer to NULL after "
+                          "freeing it.")
+        irql = self.processors[self.cpu_context].irql
+        limit = Irql.APC_LEVEL if block.paged else Irql.DISPATCH_LEVEL
+        if irql > limit:
+            self.bugcheck(BugCheck.BAD_POOL_CALLER,
+                          (BAD_POOL_CALLER_FREE_IRQL, irql, POOL_TYPE[block.paged], block.address),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name} freed {block.kind} pool at IRQL {irql}; it may be "
+                          f"freed at {irql_name(limit)} at most.",
+                          fix="Free pool where you could allocate it, below that IRQL.")
+        if block.overwritten_by:
+            following = next((b for b in self.pool if b.paged == block.paged
+                              and b.address > block.address), None)
+            self.bugcheck(BugCheck.BAD_POOL_HEADER,
+                          (BAD_POOL_HEADER_SIZE_CORRUPT, block.address - POOL_HEADER,
+                           following.address - POOL_HEADER if following else 0, 0),
+                          driver=driver.image, routine=routine,
+                          rule=f"When {driver.name} freed its '{tag}' block, the pool found the "
+                          "block's header overwritten. The crash names "
+                          f"{driver.name}, but the header was overwritten by "
+                          f"{block.overwritten_by}, which wrote past the end of its own block "
+                          "into this one. Kernel memory is shared: nothing stopped it.",
+                          fix=f"Find the driver that overruns its buffer ({block.overwritten_by} "
+                          "here): Driver Verifier's special pool puts each of its allocations "
+                          "at the end of a page, so the overrunning write itself faults.")
+        block.freed = True
+        self.emit("Mm", "pool", f"ExFreePoolWithTag: {driver.name} frees its '{tag}' block at "
+                  f"{ptr(block.address)}")
+
+    def fill_memory(self, driver, target: str, length: int, routine: str) -> None:
+        """RtlFillMemory: write `length` bytes at the driver's TAG block or at a raw address."""
+        if target.lower().startswith("0x"):
+            address = int(target, 16)
+            block = next((b for b in self.pool if not b.freed
+                          and b.address - POOL_HEADER <= address < b.end), None)
+        else:
+            block = self._pool_block(driver, target, routine)
+            if block is None:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              f"{driver.name} has no live pool block tagged '{target}'")
+            address = block.address
+        irql = self.processors[self.cpu_context].irql
+        where = routine_address(driver, routine)
+        if block is None:
+            self.bugcheck(BugCheck.PAGE_FAULT_IN_NONPAGED_AREA, (address, 1, where, 0),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name} wrote to {ptr(address)}, which no pool block and "
+                          "no mapping covers. In kernel mode there is no process to end: a bad "
+                          "pointer stops the whole machine.",
+                          fix="Write only to memory you allocated, and check pointers before "
+                          "use; a freed or uninitialised pointer looks like this.")
+        if block.paged and irql >= Irql.DISPATCH_LEVEL:
+            self.bugcheck(BugCheck.DRIVER_IRQL_NOT_LESS_OR_EQUAL, (address, irql, 1, where),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name} touched paged pool at IRQL {irql} "
+                          f"({irql_name(irql)}). Paged memory may be on disk, and bringing it "
+                          "back needs the memory manager to wait: impossible at DISPATCH_LEVEL "
+                          "or above.",
+                          fix="Use nonpaged pool for anything a DPC, an ISR or code holding a "
+                          "spin lock touches.")
+        if block.driver != driver.name:
+            block.overwritten_by = driver.name
+            self.emit("Mm", "corrupt", f"RtlFillMemory: {driver.name} writes {length} bytes at "
+                      f"{ptr(address)} — inside {block.driver}'s '{block.tag}' block. Nothing "
+                      "notices: kernel memory belongs to everyone", "A wild pointer in one "
+                      "driver silently damages another's data; the victim fails later.")
+            return
+        overrun = address + length - block.end
+        if overrun <= 0:
+            self.emit("Mm", "write", f"RtlFillMemory: {driver.name} writes {length} bytes into "
+                      f"its {block.size}-byte '{block.tag}' block")
+            return
+        victim = next((b for b in self.pool if b.paged == block.paged
+                       and b.address - POOL_HEADER >= block.end), None)
+        if victim is not None and not victim.freed and \
+                victim.address - POOL_HEADER < address + length:
+            victim.overwritten_by = driver.name
+            self.emit("Mm", "corrupt", f"RtlFillMemory: {driver.name} writes {length} bytes into "
+                      f"its {block.size}-byte '{block.tag}' block: {overrun} bytes past its "
+                      f"end, over the pool header of {victim.driver}'s '{victim.tag}' block. "
+                      "Nothing notices yet", "A buffer overrun in kernel mode does not fault: "
+                      "the next block is valid memory, it just belongs to someone else.")
+        else:
+            self.emit("Mm", "corrupt", f"RtlFillMemory: {driver.name} writes {overrun} bytes "
+                      f"past the end of its '{block.tag}' block, into free pool")
+
+    def pool_leaks(self, driver) -> list[PoolBlock]:
+        return [b for b in self.pool if b.driver == driver.name and not b.freed]

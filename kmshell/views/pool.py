@@ -1,0 +1,27 @@
+"""The pool by tag, as !poolused shows it: who holds how much, and what has been damaged."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from kmshell.views.layout import capped, deferred, titled
+
+
+@deferred
+def pool_table(system) -> Table:
+    table = titled("pool in use, by tag", "tag", "driver", "type", "blocks", "bytes", "note")
+    rows: dict[tuple[str, str, str], list] = {}
+    for block in system.pool:
+        if not block.freed:
+            row = rows.setdefault((block.tag, block.driver, block.kind), [0, 0, ""])
+            row[0] += 1
+            row[1] += block.size
+            if block.overwritten_by:
+                row[2] = f"header overwritten by {block.overwritten_by}"
+    for (tag, driver, kind), (count, size, note) in capped(table, sorted(rows.items()),
+                                                            "the rest are left out"):
+        table.add_row(tag, driver, kind, str(count), str(size), Text(note, style="red"))
+    if not rows:
+        table.caption = "no driver holds pool"
+    return table

@@ -1,0 +1,107 @@
+"""Pool rules, one per test: blocks side by side in one pool shared by every driver, an
+overrun found only when the victim frees its block, wild and paged-at-DISPATCH writes, double
+frees, leaks at unload — each bugcheck with its real parameters."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmshell.drivers import load_spec
+from kmshell.nt import System, SystemHalted
+from kmshell.nt.constants import BugCheck
+from kmshell.nt.io.spec import SpecError, spec_from_dict
+from kmshell.nt.pool import POOL_HEADER
+
+
+def loaded(*names: str) -> System:
+    system = System(minimal=True)
+    for name in names:
+        system.load_driver(load_spec(name))
+    return system
+
+
+def test_blocks_of_one_kind_sit_one_after_another_behind_a_pool_header():
+    system = loaded("scribbler", "tidy")
+    scrb, tidy = (next(b for b in system.pool if b.tag == tag) for tag in ("Scrb", "Tidy"))
+    assert tidy.address == scrb.end + POOL_HEADER  # 64 bytes, then Tidy's 16-byte header
+    page = next(b for b in system.pool if b.tag == "Page")
+    assert page.paged and not scrb.paged and page.address != scrb.end + POOL_HEADER
+
+
+def test_an_overrun_is_silent_and_the_victim_crashes_when_it_frees_its_block():
+    system = loaded("scribbler", "tidy")
+    system.send_irp(system.find_device("Scribbler"), "IRP_MJ_WRITE")
+    assert not system.halted  # nothing notices the overrun itself
+    tidy = next(b for b in system.pool if b.tag == "Tidy")
+    assert tidy.overwritten_by == "scribbler"
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("Tidy"), "IRP_MJ_CLEANUP")
+    info = system.bugcheck_info
+    assert info.code == BugCheck.BAD_POOL_HEADER and info.driver == "tidy.sys"
+    assert info.parameters[:2] == (0x20, tidy.address - POOL_HEADER)
+    assert "scribbler" in info.rule
+
+
+def test_a_block_freed_without_damage_frees_quietly():
+    system = loaded("scribbler", "tidy")
+    system.send_irp(system.find_device("Tidy"), "IRP_MJ_CLEANUP")
+    assert not system.halted and next(b for b in system.pool if b.tag == "Tidy").freed
+
+
+def test_a_write_to_an_address_no_block_covers_bugchecks_0x50_at_once():
+    system = loaded("scribbler")
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("Scribbler"), "IRP_MJ_READ")
+    info = system.bugcheck_info
+    assert info.code == 0x50 and info.parameters[:2] == (0xFFFFA50F0BFF0000, 1)
+
+
+def test_touching_paged_pool_at_dispatch_level_bugchecks_0xd1_with_the_irql():
+    system = loaded("scribbler")
+    with pytest.raises(SystemHalted):
+        system.interrupt(system.find_device("Scribbler"))  # its DPC touches paged pool
+    page = next(b for b in system.pool if b.tag == "Page")
+    assert system.bugcheck_info.code == 0xD1
+    assert system.bugcheck_info.parameters[:3] == (page.address, 2, 1)
+
+
+def test_freeing_a_block_twice_bugchecks_0xc2_parameter_7_with_its_address():
+    system = loaded("scribbler")
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("Scribbler"), "IRP_MJ_DEVICE_CONTROL")
+    scrb = next(b for b in system.pool if b.tag == "Scrb")
+    info = system.bugcheck_info
+    assert info.code == 0xC2 and info.parameters[0] == 7 and info.parameters[3] == scrb.address
+
+
+def test_allocating_paged_pool_above_apc_level_bugchecks_0xc2_parameter_8():
+    spec = spec_from_dict({"name": "eager", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Eager", "IoConnectInterruptEx"],
+        "ISR": ["IoRequestDpc"], "DPC": ["ExAllocatePool2 PAGED 16 Eagr"]}}, "eager.toml")
+    system = System(minimal=True)
+    system.load_driver(spec)
+    with pytest.raises(SystemHalted):
+        system.interrupt(system.find_device("Eager"))
+    assert system.bugcheck_info.parameters[:4] == (8, 2, 1, 16)  # IRQL 2, PagedPool, 16 bytes
+
+
+def test_a_driver_that_unloads_holding_pool_leaks_it_and_the_trace_says_so():
+    system = System()
+    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_045E&PID_0008")
+    hidusb = system.drivers["hidusb"]
+    system.allocate_pool(hidusb, False, 128, "HidX", "AddDevice")
+    system.unplug(node.pdo)
+    leak = next(e for e in system.log if e.kind == "leak")
+    assert "HidUsb unloads without freeing 1 pool block(s), 128 bytes (tag 'HidX')" in leak.text
+
+
+@pytest.mark.parametrize("step, message", [
+    ("ExAllocatePool2 SOMETIMES 16 Tag1", "takes NONPAGED or PAGED"),
+    ("ExAllocatePool2 NONPAGED 16 TooLong", "a pool tag is one to four letters or digits"),
+    ("RtlFillMemory 0x1000 8", "is not a kernel address"),
+    ("RtlFillMemory Tag1 lots", "LENGTH is a number of bytes"),
+])
+def test_a_pool_step_written_wrong_is_a_load_time_error(step, message):
+    with pytest.raises(SpecError, match=message):
+        spec_from_dict({"name": "bad", "type": "function",
+                        "routines": {"DriverEntry": [step]}}, "bad.toml")
