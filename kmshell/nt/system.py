@@ -142,7 +142,8 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.irps: dict = {}  # IRP number -> Irp still in progress (completed ones are freed)
         self.irp_count = 0
         self._pool_init()
-        self._cancel_lock: int | None = None  # the cancel spin lock: the IRQL to go back to
+        self._cancel_lock: int | None = None
+        self.dpc_time_us = 0  # how long the running DPC or ISR has spun (the DPC watchdog)  # the cancel spin lock: the IRQL to go back to
         self.vectors_assigned = 0
         self.callbacks: list[NotifyRoutine] = []
         self.work_queue: deque[WorkItem] = deque()

@@ -10,6 +10,7 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.io.spec import SpecError, spec_from_dict
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.ps import parse_program
+from kmshell.session import Session
 
 
 def loaded(*names: str) -> System:
@@ -418,3 +419,31 @@ def test_a_thread_woken_by_io_gets_the_drivers_boost_which_decays_at_quantum_end
     assert "boost of 1" in next(e for e in system.log if e.kind == "boost").text
     system.step(6)  # a few quantum ends
     assert thread.priority == thread.base_priority
+
+
+# ------------------------------------------------------------------ DPC rules
+
+
+def test_a_dpc_that_waits_on_an_unsignaled_event_bugchecks_0xb8():
+    session = Session()
+    for line in ("event create Ready", "driver load sleepydpc", "interrupt SleepyDpc"):
+        session.execute(line)
+    info = session.system.bugcheck_info
+    assert info.code == 0xB8 and info.driver == "sleepydpc.sys"
+    idle = session.system.processors[0].idle_thread
+    assert info.parameters[0] == idle.header.address  # the thread the DPC interrupted
+
+
+def test_a_dpc_that_spins_past_the_watchdog_bugchecks_0x133_with_its_ticks():
+    session = Session()
+    for line in ("event create Ready", "event set Ready", "driver load sleepydpc",
+                 "interrupt SleepyDpc"):
+        session.execute(line)
+    # 25 s of 15.625 ms clock ticks = 1,600 = 0x640, over the 0x500 allotment
+    assert session.system.bugcheck_info.parameters == (0, 0x640, 0x500, 0)
+
+
+def test_stalling_below_dispatch_level_is_not_watched():
+    system = loaded("nullsink")
+    system._stall(system.drivers["nullsink"], "test", 60_000_000)
+    assert not system.halted and system.dpc_time_us == 0

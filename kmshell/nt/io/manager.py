@@ -23,12 +23,17 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject
 from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
 from kmshell.nt.io.spec import DDI, Call, DriverSpec
+from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
+
+
+CLOCK_TICK_US = 15_625  # the clock interrupt's period, 15.625 ms, as the watchdog counts
+DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
 
 
 def routine_address(driver, routine: str) -> int:
@@ -284,6 +289,10 @@ class IoManager:
             self.free_pool(driver, args[0], routine)
         elif name == "RtlFillMemory":
             self.fill_memory(driver, args[0], int(args[1]), routine)
+        elif name == "KeWaitForSingleObject":
+            self._driver_wait(driver, routine, args[0])
+        elif name == "KeStallExecutionProcessor":
+            self._stall(driver, routine, int(args[0]))
         elif name == "IoStartNextPacket":
             self._start_next_packet(device)
         elif name == "IoCompleteRequest" and irp is None and device is not None:
@@ -374,6 +383,57 @@ class IoManager:
         self._run(device.driver, "StartIo", device.driver.spec.routines.get("StartIo", []), irp,
                   device)
         cpu.irql = before
+
+    def _driver_wait(self, driver: DriverObject, routine: str, name: str) -> None:
+        """KeWaitForSingleObject from a driver routine (no timeout)."""
+        obj = self.sync_object(name)
+        if not isinstance(obj, (KEvent, KSemaphore)):
+            raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a {type(obj).__name__}: a "
+                          "driver step waits for an event or a semaphore")
+        cpu = self.processors[self.cpu_context]
+        if obj.signaled:
+            self.emit("Ke", "wait", f"{driver.name}!{routine}: KeWaitForSingleObject({name}) is "
+                      "satisfied at once: it is signaled")
+            self._satisfy(obj)
+            return
+        if cpu.irql >= Irql.DISPATCH_LEVEL:
+            original = cpu.current_thread
+            ready = self.dispatcher.ready_threads()
+            new = ready[0] if ready else cpu.idle_thread
+            self.bugcheck(BugCheck.ATTEMPTED_SWITCH_FROM_DPC,
+                          (original.header.address, new.header.address,
+                           original.header.address + 0x6000, 0),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name}!{routine} waited for {name}, which is not "
+                          f"signaled, at {irql_name(cpu.irql)}. Waiting means switching to "
+                          "another thread, and a DPC runs on no thread of its own: it borrowed "
+                          "whatever was running. The dispatcher cannot switch away from it.",
+                          fix="Never wait in a DPC or an ISR. Queue a work item "
+                          "(IoQueueWorkItem) and wait there, at PASSIVE_LEVEL, or use a "
+                          "zero timeout to only poll.")
+        raise NtError(NtStatus.STATUS_NOT_IMPLEMENTED,
+                      f"{driver.name}!{routine} would wait for {name} here: a driver routine in "
+                      "the model runs to its end, so signal it first (event set NAME)")
+
+    def _stall(self, driver: DriverObject, routine: str, microseconds: int) -> None:
+        """KeStallExecutionProcessor: spin. In a DPC or ISR, the DPC watchdog is counting."""
+        cpu = self.processors[self.cpu_context]
+        self.emit("Ke", "stall", f"{driver.name}!{routine} spins {microseconds:,} µs on "
+                  f"CPU{cpu.number} at {irql_name(cpu.irql)}", "Nothing else runs on this "
+                  "processor meanwhile: not a thread, and at DISPATCH_LEVEL or above not a DPC.")
+        if cpu.irql < Irql.DISPATCH_LEVEL:
+            return
+        self.dpc_time_us += microseconds
+        ticks = -(-self.dpc_time_us // CLOCK_TICK_US)
+        if ticks > DPC_WATCHDOG_TICKS:
+            self.bugcheck(BugCheck.DPC_WATCHDOG_VIOLATION, (0, ticks, DPC_WATCHDOG_TICKS, 0),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name}!{routine} ran {self.dpc_time_us / 1e6:.1f} s at "
+                          f"{irql_name(cpu.irql)}: {ticks} clock ticks, more than the DPC "
+                          f"watchdog's {DPC_WATCHDOG_TICKS} (20 s). Meanwhile no thread could "
+                          "run on this processor.",
+                          fix="A DPC should finish in about 100 µs (an ISR in 25 µs): do the "
+                          "long work in a work item or a system thread, at PASSIVE_LEVEL.")
 
     def _report_leaks(self, driver: DriverObject) -> None:
         leaked = self.pool_leaks(driver)

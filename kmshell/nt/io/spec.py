@@ -75,6 +75,10 @@ DDI = {
     "ExFreePoolWithTag": ("TAG", 2, "free the driver's latest pool block tagged TAG"),
     "RtlFillMemory": ("TAG|ADDRESS LENGTH", None, "write LENGTH bytes at the start of the "
                       "driver's TAG block, or at a raw kernel ADDRESS (a wild pointer)"),
+    "KeWaitForSingleObject": ("OBJECT", None, "wait for an event, mutex, semaphore or timer "
+                              "(no timeout): only at APC_LEVEL or below, never in a DPC"),
+    "KeStallExecutionProcessor": ("MICROSECONDS", None, "busy-wait on this processor; keep "
+                                  "it under 50 microseconds"),
     "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
                            "ROUTINE, or no longer (NULL) before completing it"),
     "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
@@ -170,6 +174,8 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
         tag = args[-1]
         if not 1 <= len(tag) <= 4 or not tag.isascii() or not tag.isalnum():
             raise SpecError(f"{where}: a pool tag is one to four letters or digits, e.g. Tidy")
+    if ddi == "KeStallExecutionProcessor" and not args[0].isdigit():
+        raise SpecError(f"{where}: KeStallExecutionProcessor takes a number of microseconds")
     if ddi == "RtlFillMemory":
         if not args[1].isdigit() or int(args[1]) == 0:
             raise SpecError(f"{where}: RtlFillMemory's LENGTH is a number of bytes above 0")

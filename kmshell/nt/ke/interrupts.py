@@ -50,6 +50,7 @@ class Interrupts:
                   "thread or not; the ISR must be short and may only queue the rest.",
                   cpu=cpu.number)
         try:
+            self.dpc_time_us = 0
             self._run(device.driver, "ISR", device.driver.spec.routines.get("ISR", []), None,
                       device)
             cpu.irql = before
@@ -79,6 +80,7 @@ class Interrupts:
                       f"{device.driver.name}'s DPC runs", "DPCs run when the IRQL drops below "
                       "DISPATCH_LEVEL, before any thread gets the processor back.",
                       cpu=cpu.number)
+            self.dpc_time_us = 0
             self._run(device.driver, "DPC", device.driver.spec.routines.get("DPC", []), None,
                       device)
             cpu.irql = before
