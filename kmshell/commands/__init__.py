@@ -16,6 +16,7 @@ from kmshell.commands import (  # noqa: F401  (importing registers the commands)
     security,
     session_commands,
     sync,
+    verifier,
 )
 from kmshell.commands.registry import TABLE, command
 

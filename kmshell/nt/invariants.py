@@ -31,13 +31,15 @@ def _processes(system) -> list[str]:
 
 
 def _pool(system) -> list[str]:
-    """Pool blocks of one kind never overlap: each starts after the previous one's end."""
+    """Pool blocks of one kind (paged, nonpaged, special) never overlap: each starts after
+    the previous one's end."""
     problems, last_end = [], {}
     for block in system.pool:
-        if block.address - 0x10 < last_end.get(block.paged, 0):
+        kind = "special" if block.special else block.kind
+        if block.address - 0x10 < last_end.get(kind, 0):
             problems.append(f"pool block '{block.tag}' of {block.driver} at "
                             f"{block.address:#x} overlaps the block before it")
-        last_end[block.paged] = block.end
+        last_end[kind] = block.end
     return problems
 
 

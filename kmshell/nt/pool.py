@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kmshell.nt.cm import RegValue
 from kmshell.nt.constants import BugCheck, Irql, NtStatus, irql_name
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
-from kmshell.nt.io.manager import routine_address
+from kmshell.nt.io.driver import routine_address
 
 POOL_HEADER = 0x10  # POOL_HEADER on x64: 16 bytes before every block
 POOL_BASE = {False: 0xFFFF_A50F_0B00_0000, True: 0xFFFF_B30C_4E00_0000}  # nonpaged, paged
@@ -27,6 +28,13 @@ POOL_TYPE = {False: 0, True: 1}  # NonPagedPool, PagedPool (POOL_TYPE in wdm.h)
 BAD_POOL_CALLER_ALLOCATE_IRQL, BAD_POOL_CALLER_FREE_IRQL = 0x08, 0x09
 BAD_POOL_CALLER_DOUBLE_FREE = 0x07
 BAD_POOL_HEADER_SIZE_CORRUPT = 0x20
+# Driver Verifier (bugcheck 0xC4, parameter 1): the checks the model makes for a verified driver.
+VERIFIER_ALLOCATE_PAGED_IRQL, VERIFIER_ALLOCATE_NONPAGED_IRQL = 0x01, 0x02
+VERIFIER_FREE_PAGED_IRQL, VERIFIER_FREE_NONPAGED_IRQL = 0x11, 0x12
+VERIFIER_DOUBLE_FREE = 0x13
+VERIFIER_UNLOAD_LEAKS = 0x62
+SPECIAL_POOL_BASE = 0xFFFF_C30F_8000_0000  # special pool: one block per page, at its end
+VERIFY_DRIVERS_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Memory Management"
 
 
 @dataclass(eq=False)
@@ -38,6 +46,7 @@ class PoolBlock:
     driver: str
     freed: bool = False
     overwritten_by: str = ""  # who wrote over its header: the corruption the pool will find
+    special: bool = False  # Driver Verifier's special pool: the block ends at a page's end
 
     @property
     def kind(self) -> str:
@@ -54,11 +63,52 @@ class Pool:
     def _pool_init(self) -> None:
         self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
         self._pool_next = dict(POOL_BASE)
+        self._special_next = SPECIAL_POOL_BASE
+
+    # ----------------------------------------------------------------- Driver Verifier
+
+    def verified(self, driver) -> bool:
+        """Is the driver on the VerifyDrivers list (read when it loaded)?"""
+        return getattr(driver, "verified", False)
+
+    def verify_drivers(self) -> list[str]:
+        key = self.registry.create(VERIFY_DRIVERS_KEY)
+        value = key.values.get("VERIFYDRIVERS")
+        return value.data.split() if value is not None else []
+
+    def set_verifier(self, name: str, on: bool) -> None:
+        """verifier on|off DRIVER: the VerifyDrivers registry value, as verifier.exe writes
+        it; like Windows, it takes effect when the driver next loads."""
+        image = name if name.lower().endswith(".sys") else f"{name}.sys"
+        names = [n for n in self.verify_drivers() if n.lower() != image.lower()]
+        names += [image] if on else []
+        self.registry.create(VERIFY_DRIVERS_KEY).values["VERIFYDRIVERS"] = \
+            RegValue("VerifyDrivers", "REG_SZ", " ".join(names))
+        loaded = self.drivers.get(image.lower().removesuffix(".sys"))
+        when = ("now: it is not loaded, and is verified when it loads" if loaded is None
+                else "when it next loads (a reboot, as on Windows): it is loaded now")
+        self.emit("Vf", "verifier", f"Driver Verifier {'on' if on else 'off'} for {image}: "
+                  f"VerifyDrivers = \"{' '.join(names)}\"; takes effect {when}",
+                  "Driver Verifier watches the drivers on its list: special pool for their "
+                  "allocations, pool tracking, IRQL checks. It stops at the first rule broken, "
+                  "with bugcheck 0xC4 and the rule in parameter 1.")
+
+    def _verifier_stop(self, driver, routine: str, code: int, parameters: tuple, rule: str,
+                       fix: str) -> None:
+        self.bugcheck(BugCheck.DRIVER_VERIFIER_DETECTED_VIOLATION, (code, *parameters),
+                      driver=driver.image, routine=routine,
+                      rule=f"Driver Verifier caught it at once (0xC4, parameter 1 = {code:#x}): "
+                      + rule, fix=fix)
 
     def allocate_pool(self, driver, paged: bool, size: int, tag: str, routine: str) -> PoolBlock:
         """ExAllocatePool2(POOL_FLAG_PAGED or POOL_FLAG_NON_PAGED, size, tag)."""
         irql = self.processors[self.cpu_context].irql
         limit = Irql.APC_LEVEL if paged else Irql.DISPATCH_LEVEL
+        if irql > limit and self.verified(driver):
+            self._verifier_stop(driver, routine, VERIFIER_ALLOCATE_PAGED_IRQL if paged else
+                                VERIFIER_ALLOCATE_NONPAGED_IRQL, (irql, POOL_TYPE[paged], size),
+                                f"{driver.name} allocated pool at IRQL {irql}.",
+                                "Allocate before raising the IRQL.")
         if irql > limit:
             self.bugcheck(BugCheck.BAD_POOL_CALLER,
                           (BAD_POOL_CALLER_ALLOCATE_IRQL, irql, POOL_TYPE[paged], size),
@@ -68,6 +118,17 @@ class Pool:
                           f"{irql_name(limit)} at most.",
                           fix="Allocate before raising the IRQL (in DriverEntry, AddDevice or "
                           "a dispatch routine), or use nonpaged pool up to DISPATCH_LEVEL.")
+        if self.verified(driver):  # special pool: the block ends where its page ends
+            pages = (size + POOL_HEADER + 0xFFF) // 0x1000
+            address = self._special_next + pages * 0x1000 - size
+            self._special_next += (pages + 1) * 0x1000  # and a no-access guard page after
+            block = PoolBlock(address, size, tag, paged, driver.name, special=True)
+            self.pool.append(block)
+            self.emit("Vf", "pool", f"ExAllocatePool2: {driver.name} (verified) gets {size} "
+                      f"bytes of special pool, tag '{tag}', at {ptr(address)}: the block ends "
+                      "at the end of its page, and the next page is a no-access guard page",
+                      "Special pool makes an overrun fault on the very write that does it.")
+            return block
         address = self._pool_next[paged] + POOL_HEADER
         block = PoolBlock(address, size, tag, paged, driver.name)
         self._pool_next[paged] = block.end
@@ -89,9 +150,14 @@ class Pool:
             if freed is None:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                               f"{driver.name} has no pool block tagged '{tag}' to free")
+            header = int.from_bytes(tag.encode(), "little")
+            if self.verified(driver):
+                self._verifier_stop(driver, routine, VERIFIER_DOUBLE_FREE,
+                                    (0, freed.address - POOL_HEADER, header),
+                                    f"{driver.name} freed its '{tag}' block a second time.",
+                                    "Free each allocation once; set the pointer to NULL.")
             self.bugcheck(BugCheck.BAD_POOL_CALLER,
-                          (BAD_POOL_CALLER_DOUBLE_FREE, 0, int.from_bytes(tag.encode(), "little"),
-                           freed.address),
+                          (BAD_POOL_CALLER_DOUBLE_FREE, 0, header, freed.address),
                           driver=driver.image, routine=routine,
                           rule=f"{driver.name} freed its '{tag}' block at {ptr(freed.address)} "
                           "a second time: the pool may already have given that memory to "
@@ -100,6 +166,12 @@ class Pool:
                           "freeing it.")
         irql = self.processors[self.cpu_context].irql
         limit = Irql.APC_LEVEL if block.paged else Irql.DISPATCH_LEVEL
+        if irql > limit and self.verified(driver):
+            self._verifier_stop(driver, routine, VERIFIER_FREE_PAGED_IRQL if block.paged else
+                                VERIFIER_FREE_NONPAGED_IRQL,
+                                (irql, POOL_TYPE[block.paged], block.address),
+                                f"{driver.name} freed pool at IRQL {irql}.",
+                                "Free pool below the IRQL it may be freed at.")
         if irql > limit:
             self.bugcheck(BugCheck.BAD_POOL_CALLER,
                           (BAD_POOL_CALLER_FREE_IRQL, irql, POOL_TYPE[block.paged], block.address),
@@ -164,7 +236,17 @@ class Pool:
                       "notices: kernel memory belongs to everyone", "A wild pointer in one "
                       "driver silently damages another's data; the victim fails later.")
             return
-        overrun = address + length - block.end
+        overrun = address + length - (block.address + block.size if block.special else block.end)
+        if overrun > 0 and block.special:
+            beyond = block.address + block.size
+            self.bugcheck(BugCheck.DRIVER_PAGE_FAULT_BEYOND_END_OF_ALLOCATION,
+                          (beyond, 1, where, 0), driver=driver.image, routine=routine,
+                          rule=f"{driver.name} wrote {length} bytes into its {block.size}-byte "
+                          f"'{block.tag}' block. Driver Verifier put the block at the end of a "
+                          "page with a no-access page after it, so the first byte past the end "
+                          "faulted — on the write itself, in the driver that made it.",
+                          fix="Write no more than you allocated: check lengths against the "
+                          "buffer's size (the safe string functions do).")
         if overrun <= 0:
             self.emit("Mm", "write", f"RtlFillMemory: {driver.name} writes {length} bytes into "
                       f"its {block.size}-byte '{block.tag}' block")

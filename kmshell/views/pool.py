@@ -14,7 +14,8 @@ def pool_table(system) -> Table:
     rows: dict[tuple[str, str, str], list] = {}
     for block in system.pool:
         if not block.freed:
-            row = rows.setdefault((block.tag, block.driver, block.kind), [0, 0, ""])
+            kind = f"{block.kind}, special pool" if block.special else block.kind
+            row = rows.setdefault((block.tag, block.driver, kind), [0, 0, ""])
             row[0] += 1
             row[1] += block.size
             if block.overwritten_by:

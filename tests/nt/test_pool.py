@@ -105,3 +105,56 @@ def test_a_pool_step_written_wrong_is_a_load_time_error(step, message):
     with pytest.raises(SpecError, match=message):
         spec_from_dict({"name": "bad", "type": "function",
                         "routines": {"DriverEntry": [step]}}, "bad.toml")
+
+
+# ------------------------------------------------------------------ Driver Verifier
+
+
+def verified(*names: str, verify: str = "scribbler") -> System:
+    system = System(minimal=True)
+    system.set_verifier(verify, True)
+    for name in names:
+        system.load_driver(load_spec(name))
+    return system
+
+
+def test_verifier_writes_verifydrivers_and_applies_from_the_next_load():
+    system = loaded("scribbler")
+    system.set_verifier("scribbler", True)
+    assert system.verify_drivers() == ["scribbler.sys"]
+    assert not system.drivers["scribbler"].verified  # loaded before: not yet
+    system.set_verifier("scribbler.sys", False)
+    assert system.verify_drivers() == []
+
+
+def test_a_verified_drivers_overrun_faults_on_the_write_itself_0xd6():
+    system = verified("scribbler", "tidy")
+    scrb = next(b for b in system.pool if b.tag == "Scrb")
+    assert scrb.special and (scrb.address + scrb.size) % 0x1000 == 0  # ends at its page's end
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("Scribbler"), "IRP_MJ_WRITE")
+    info = system.bugcheck_info
+    assert info.code == BugCheck.DRIVER_PAGE_FAULT_BEYOND_END_OF_ALLOCATION
+    assert info.parameters[:2] == (scrb.address + scrb.size, 1) and info.driver == "scribbler.sys"
+    assert not next(b for b in system.pool if b.tag == "Tidy").overwritten_by
+
+
+def test_a_verified_drivers_double_free_is_0xc4_parameter_0x13():
+    system = verified("scribbler")
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("Scribbler"), "IRP_MJ_DEVICE_CONTROL")
+    scrb = next(b for b in system.pool if b.tag == "Scrb")
+    assert system.bugcheck_info.parameters[:3] == (0x13, 0, scrb.address - POOL_HEADER)
+
+
+def test_a_verified_driver_unloading_with_pool_is_0xc4_parameter_0x62_with_the_count():
+    system = System()
+    system.set_verifier("HidUsb", True)
+    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_045E&PID_0008")
+    hidusb = system.drivers["hidusb"]
+    system.allocate_pool(hidusb, False, 128, "HidX", "AddDevice")
+    system.allocate_pool(hidusb, True, 64, "HidY", "AddDevice")
+    with pytest.raises(SystemHalted):
+        system.unplug(node.pdo)
+    info = system.bugcheck_info
+    assert info.code == 0xC4 and info.parameters[0] == 0x62 and info.parameters[3] == 2

@@ -7,6 +7,7 @@ work items are registered by, and blamed on.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 from kmshell.nt.ob import ObjectHeader
@@ -28,6 +29,13 @@ class DriverObject:
     spec: object | None = None  # the DriverSpec it was loaded from; None for boot drivers
     devices: list = field(default_factory=list)  # DeviceObjects it created, oldest first
     unnamed: int = 0  # how many unnamed devices it created (for labels such as filter#1)
+    verified: bool = False  # on Driver Verifier's list when it loaded
 
     def __repr__(self) -> str:
         return f"<DriverObject \\Driver\\{self.name}>"
+
+
+def routine_address(driver, routine: str) -> int:
+    """Where the model places a driver's routine: in its image, a stable offset per name."""
+    return 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100 \
+        + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10

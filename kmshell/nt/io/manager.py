@@ -8,8 +8,6 @@ IRPs are sent by a kernel-mode test client (`irp send`), at PASSIVE_LEVEL.
 
 from __future__ import annotations
 
-import zlib
-
 from kmshell.nt.constants import (
     BugCheck,
     Irql,
@@ -20,11 +18,12 @@ from kmshell.nt.constants import (
     status_name,
 )
 from kmshell.nt.errors import NtError
-from kmshell.nt.io.driver import DriverObject
+from kmshell.nt.io.driver import DriverObject, routine_address
 from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
 from kmshell.nt.io.spec import DDI, Call, DriverSpec
 from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
+from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
@@ -34,12 +33,6 @@ STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
 
 CLOCK_TICK_US = 15_625  # the clock interrupt's period, 15.625 ms, as the watchdog counts
 DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
-
-
-def routine_address(driver, routine: str) -> int:
-    """Where the model places a driver's routine: in its image, a stable offset per name."""
-    return 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100 \
-        + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10
 
 
 class IoManager:
@@ -55,6 +48,7 @@ class IoManager:
                           f"driver {spec.name} is already loaded")
         driver = DriverObject(self.ob.header("Driver", permanent=True), spec.name, spec.image,
                               spec.description, spec=spec)
+        driver.verified = spec.image.lower() in (n.lower() for n in self.verify_drivers())
         self.ob.insert(f"\\Driver\\{spec.name}", driver)
         self.drivers[spec.name.lower()] = driver
         self.registry.install_service(spec.name, spec.image, spec.start)
@@ -437,6 +431,12 @@ class IoManager:
 
     def _report_leaks(self, driver: DriverObject) -> None:
         leaked = self.pool_leaks(driver)
+        if leaked and self.verified(driver):
+            self._verifier_stop(driver, "Unload", VERIFIER_UNLOAD_LEAKS,
+                                (driver.header.address + 0x38, 0, len(leaked)),
+                                f"{driver.name} unloaded with {len(leaked)} pool block(s) it "
+                                "never freed.", "Free everything you allocated in Unload (or "
+                                "when the device is removed).")
         if leaked:
             tags = ", ".join(sorted({f"'{b.tag}'" for b in leaked}))
             self.emit("Mm", "leak", f"{driver.name} unloads without freeing {len(leaked)} pool "
