@@ -10,16 +10,20 @@ from kmshell.views.ke import cpu_table, dpc_table
 
 @command("interrupt", "a device asserts its interrupt: ISR at its DIRQL, then its DPC",
          args=(Arg("dev", DEVICE, "a device whose driver connected an interrupt"),),
-         options=(Opt("cpu", NUMBER, "the processor that takes it", 0),),
+         options=(Opt("cpu", NUMBER, "the processor that takes it (default: 0; an MSI-X "
+                      "message goes to its own processor)"),
+                  Opt("message", NUMBER, "for a message-signaled interrupt: which message", 0)),
          details="The ISR preempts whatever runs on that processor; the DPC it queues runs at "
-                 "DISPATCH_LEVEL once the IRQL falls below it, before any thread resumes.",
-         examples=("interrupt IrqDisk", "interrupt IrqDisk --cpu 1"))
+                 "DISPATCH_LEVEL once the IRQL falls below it, before any thread resumes. An "
+                 "interrupt at or below the processor's IRQL is held until the IRQL drops.",
+         examples=("interrupt IrqDisk", "interrupt IrqDisk --cpu 1",
+                   "interrupt MsixNic --message 1"))
 def interrupt(session, cmd):
     system = session.system
-    if cmd["cpu"] >= len(system.processors):
+    if cmd["cpu"] is not None and cmd["cpu"] >= len(system.processors):
         raise KmsError(f"no processor {cmd['cpu']}; this machine has CPUs 0.."
                        f"{len(system.processors) - 1}", col=cmd.col("cpu"))
-    system.interrupt(system.find_device(cmd["dev"]), cmd["cpu"])
+    system.interrupt(system.find_device(cmd["dev"]), cmd["cpu"], cmd["message"])
     return [cpu_table(system)]
 
 

@@ -447,3 +447,55 @@ def test_stalling_below_dispatch_level_is_not_watched():
     system = loaded("nullsink")
     system._stall(system.drivers["nullsink"], "test", 60_000_000)
     assert not system.halted and system.dpc_time_us == 0
+
+
+# ------------------------------------------------------------------ MSI, pending interrupts
+
+
+def test_an_msix_device_gets_one_vector_per_message_each_on_its_own_processor():
+    system = System(cpus=4, minimal=True)
+    system.load_driver(load_spec("msixnic"))
+    nic = system.find_device("MsixNic")
+    assert nic.vectors == [nic.vector + n for n in range(4)]
+    assert {v >> 4 for v in nic.vectors} == {nic.dirql}
+    start = len(system.log)
+    system.interrupt(nic, message=3)
+    first = next(e for e in system.log[start:] if e.kind == "interrupt")
+    assert first.cpu == 3 and "MessageID 3" in first.text
+
+
+def test_a_message_the_device_does_not_have_is_refused():
+    system = System(minimal=True)
+    system.load_driver(load_spec("msixnic"))
+    with pytest.raises(NtError, match="has 4 message"):
+        system.interrupt(system.find_device("MsixNic"), message=4)
+
+
+def test_an_interrupt_at_or_below_the_irql_waits_until_the_irql_drops():
+    system = loaded("irqdisk")
+    disk = system.find_device("IrqDisk")
+    irp = system.send_irp(disk, "IRP_MJ_READ")
+    cpu = system.processors[0]
+    cpu.irql = disk.dirql  # e.g. a higher or equal interrupt is being served
+    system.interrupt(disk, 0)
+    assert cpu.pending_interrupts and not irp.completed
+    cpu.irql = 0
+    system.drain_dpcs(cpu)  # the IRQL has dropped: the held interrupt arrives, then its DPC
+    assert irp.completed and not cpu.pending_interrupts
+
+
+def test_kesynchronizeexecution_raises_to_the_devices_dirql_around_synchcritsection():
+    system = System(minimal=True)
+    system.load_driver(load_spec("msixnic"))
+    nic = system.find_device("MsixNic")
+    system.send_irp(nic, "IRP_MJ_READ")
+    system.interrupt(nic)
+    sync = [e for e in system.log if e.kind == "sync"]
+    assert sync[0].irql == nic.dirql and sync[1].irql == 2
+
+
+@pytest.mark.parametrize("kind, messages", [("msi", 3), ("msi-x", 17), ("line", 2)])
+def test_a_message_count_the_interrupt_kind_cannot_have_is_a_load_time_error(kind, messages):
+    with pytest.raises(SpecError, match="messages ="):
+        spec_from_dict({"name": "bad", "type": "function", "interrupt": kind,
+                        "messages": messages}, "bad.toml")

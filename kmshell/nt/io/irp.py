@@ -20,6 +20,7 @@ class DeviceObject:
     attached_device: DeviceObject | None = None  # the device above (AttachedDevice)
     attached_to: DeviceObject | None = None  # the device below (what it attached to)
     stack_size: int = 1  # StackSize: locations an IRP for this device needs
+    vectors: list[int] = field(default_factory=list)  # one per message (MSI, MSI-X)
     vector: int | None = None  # the interrupt vector its ISR is connected to (x64: IRQL =
     dirql: int | None = None  # vector >> 4, the device's DIRQL)
     devnode: object | None = None  # for a PDO: the devnode it stands for

@@ -287,6 +287,8 @@ class IoManager:
             self._driver_wait(driver, routine, args[0])
         elif name == "KeStallExecutionProcessor":
             self._stall(driver, routine, int(args[0]))
+        elif name == "KeSynchronizeExecution":
+            self.synchronize_execution(driver, device)
         elif name == "IoStartNextPacket":
             self._start_next_packet(device)
         elif name == "IoCompleteRequest" and irp is None and device is not None:

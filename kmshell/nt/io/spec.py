@@ -43,10 +43,12 @@ from kmshell.nt.constants import (
 
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
-FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC", "StartIo")
+FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC", "StartIo",
+                  "SynchCritSection")
 MINORS = {**IRP_MN_PNP, **IRP_MN_POWER}
 FILTER_POSITIONS = ("upper", "lower")
-IO_METHODS = ("buffered", "direct", "neither")  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
+IO_METHODS = ("buffered", "direct", "neither")
+INTERRUPT_KINDS = ("line", "msi", "msi-x")  # line-based, or message-signaled (MSI, MSI-X)  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
 
 # step -> (arguments, maximum IRQL the real routine may be called at (None: any), meaning).
 # IRQLs from the Requirements of each routine's WDK reference page.
@@ -79,6 +81,8 @@ DDI = {
                               "(no timeout): only at APC_LEVEL or below, never in a DPC"),
     "KeStallExecutionProcessor": ("MICROSECONDS", None, "busy-wait on this processor; keep "
                                   "it under 50 microseconds"),
+    "KeSynchronizeExecution": ("", 2, "run the driver's SynchCritSection routine at the "
+                               "device's DIRQL, holding its interrupt spin lock"),
     "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
                            "ROUTINE, or no longer (NULL) before completing it"),
     "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
@@ -125,6 +129,8 @@ class DriverSpec:
     pdo_routines: dict[str, list[Call]] = field(default_factory=dict)  # a bus driver's PDOs
     child_names: str = ""  # a bus driver's PDO name prefix; "" gives \Device\0000001a names
     io: str = ""  # the flag it sets on its devices; "" = neither (a filter copies the lower's)
+    interrupt: str = "line"  # how IoConnectInterruptEx connects it: line, msi or msi-x
+    messages: int = 1  # message-signaled: how many messages (vectors) it asks for
 
     @property
     def image(self) -> str:
@@ -219,7 +225,7 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
         return value
 
     known = {"name", "type", "description", "start", "routines", "completion", "cancel",
-             "hardware_ids", "position", "pdo", "child_names", "io"}
+             "hardware_ids", "position", "pdo", "child_names", "io", "interrupt", "messages"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
@@ -228,6 +234,16 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
                       position=need("position", FILTER_POSITIONS, "upper"))
     if "io" in data:
         spec.io = need("io", IO_METHODS)
+    spec.interrupt = need("interrupt", INTERRUPT_KINDS, "line")
+    messages = data.get("messages", 1)
+    limit = 1 if spec.interrupt == "line" else 16  # MSI allows 32, MSI-X 2048; the model
+    # grants one block of 16 vectors (one DIRQL) at most
+    if not isinstance(messages, int) or isinstance(messages, bool) or not 1 <= messages <= limit \
+            or (spec.interrupt == "msi" and messages & (messages - 1)):
+        raise SpecError(f"{source}: messages = {messages!r}: a {spec.interrupt} interrupt has "
+                        + ("one message" if limit == 1 else f"1 to {limit} messages in the "
+                           "model" + (", a power of two" if spec.interrupt == "msi" else "")))
+    spec.messages = messages
     ids, prefix = data.get("hardware_ids", []), data.get("child_names", "")
     if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
         raise SpecError(f"{source}: hardware_ids must be a list of strings, e.g. "

@@ -20,6 +20,7 @@ class Processor:
     idle_ticks: int = 0
     busy_ticks: int = 0
     dpc_queue: list = field(default_factory=list)  # devices whose DPC is queued here
+    pending_interrupts: list = field(default_factory=list)  # (device, message) held off by IRQL
 
     @property
     def is_idle(self) -> bool:
