@@ -10,7 +10,7 @@ import pytest
 
 from kmshell.commands import TABLE
 from kmshell.drivers import driver_store
-from kmshell.nt import System
+from kmshell.nt import System, SystemHalted
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.spec import SpecError, spec_from_dict
@@ -191,3 +191,15 @@ def test_only_a_pdo_routine_may_pass_an_irp_to_the_parent_stack():
             "routines": {"IRP_MJ_READ": ["IoCallDriver parent", "return status"]}}
     with pytest.raises(SpecError, match="'IoCallDriver parent' is for a bus driver's \\[pdo\\]"):
         spec_from_dict(data, "bad.toml")
+
+
+def test_completing_an_irp_into_a_driver_that_unloaded_bugchecks_0xce():
+    system = System()
+    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
+    system.unplug(node.pdo)  # HidUsb unloads; its read still pends at the host controller
+    assert "hidusb" not in system.drivers and system.irps
+    with pytest.raises(SystemHalted):
+        system.interrupt(system.find_device("USBFDO-0"))
+    info = system.bugcheck_info
+    assert info.code == 0xCE and info.routine == "ReadDone" and info.parameters[1] == 0

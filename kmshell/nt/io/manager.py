@@ -27,6 +27,7 @@ from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
+IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
 
@@ -75,6 +76,7 @@ class IoManager:
         self._report_leaks(driver)
         self.ob.remove(driver)
         driver.header.pointer_count = 0
+        driver.unloaded = True
         del self.drivers[driver.name.lower()]
         self.emit("Io", "driver-unload", f"DriverEntry of {driver.name} failed with "
                   f"{format_status(error.status)}: the I/O manager deletes \\Driver\\"
@@ -143,6 +145,7 @@ class IoManager:
         self._report_leaks(driver)
         self.ob.remove(driver)
         driver.header.pointer_count = 0
+        driver.unloaded = True
         del self.drivers[driver.name.lower()]
         self.emit("Io", "driver-unload", f"{driver.name} has no device left: its Unload "
                   f"routine runs and {driver.image} is unloaded")
@@ -431,6 +434,19 @@ class IoManager:
                           fix="A DPC should finish in about 100 µs (an ISR in 25 µs): do the "
                           "long work in a work item or a system thread, at PASSIVE_LEVEL.")
 
+    def _call_unloaded(self, driver: DriverObject, routine: str, irp: Irp) -> None:
+        """A completion routine in a driver whose image is gone: the call faults."""
+        self.bugcheck(BugCheck.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS,
+                      (routine_address(driver, routine), 0, IOPF_COMPLETE_REQUEST, 0),
+                      driver=driver.image, routine=routine,
+                      rule=f"IRP {irp.number} was still pending below {driver.name} when "
+                      f"{driver.name} unloaded, with its completion routine {routine} set. When "
+                      "the IRP completed, the I/O manager called that routine — in memory "
+                      "that no longer holds the driver.",
+                      fix="Before unloading (on IRP_MN_REMOVE_DEVICE), cancel the IRPs you "
+                      "sent down (IoCancelIrp) and wait for them to complete; likewise stop "
+                      "timers, DPCs and work items.")
+
     def _report_leaks(self, driver: DriverObject) -> None:
         leaked = self.pool_leaks(driver)
         if leaked and self.verified(driver):
@@ -518,6 +534,8 @@ class IoManager:
                    f"{completion.driver.name}!{completion.routine}"
                    + (" (PendingReturned)" if irp.pending_returned else ""))
             self.emit("Io", "irp-up", hop)  # at the IRQL IoCompleteRequest was called at
+            if completion.driver.unloaded:
+                self._call_unloaded(completion.driver, completion.routine, irp)
             calls = completion.driver.spec.completions[completion.routine]
             result = self._run(completion.driver, completion.routine, calls, irp,
                                completion.device)
