@@ -143,7 +143,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.irp_count = 0
         self._pool_init()
         self._cancel_lock: int | None = None
-        self.dpc_time_us = 0  # how long the running DPC or ISR has spun (the DPC watchdog)  # the cancel spin lock: the IRQL to go back to
+        self.dpc_time_us = 0  # how long the running DPC or ISR has spun (the DPC watchdog)
+        self._raised: dict[int, list[int]] = {}  # per CPU: the IRQLs KeRaiseIrql returned
+        self._driver_locks: dict[str, int] = {}  # spin locks held by driver code: saved IRQL  # the cancel spin lock: the IRQL to go back to
         self.vectors_assigned = 0
         self.callbacks: list[NotifyRoutine] = []
         self.work_queue: deque[WorkItem] = deque()

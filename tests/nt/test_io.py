@@ -499,3 +499,40 @@ def test_a_message_count_the_interrupt_kind_cannot_have_is_a_load_time_error(kin
     with pytest.raises(SpecError, match="messages ="):
         spec_from_dict({"name": "bad", "type": "function", "interrupt": kind,
                         "messages": messages}, "bad.toml")
+
+
+# ------------------------------------------------------------------ IRQL bookkeeping
+
+
+def careless(verify: bool) -> Session:
+    session = Session()
+    for line in (["verifier on careless"] if verify else []) + [
+            "spinlock create CarelessLock", "driver load careless"]:
+        session.execute(line)
+    return session
+
+
+@pytest.mark.parametrize("line, code, fourth", [
+    ("irp send Careless IRP_MJ_READ", 0x32, 0),  # KeReleaseSpinLock of a lock not held
+    ("irp send Careless IRP_MJ_DEVICE_CONTROL", 0x30, 0),  # KeRaiseIrql to a lower IRQL
+    ("interrupt Careless", 0x31, 1),  # KeLowerIrql below the DPC's DISPATCH_LEVEL
+])
+def test_verifier_stops_irql_bookkeeping_mistakes_with_0xc4(line, code, fourth):
+    session = careless(verify=True)
+    session.execute(line)
+    info = session.system.bugcheck_info
+    assert info.code == 0xC4 and info.parameters[0] == code and info.parameters[3] == fourth
+
+
+def test_without_verifier_a_double_release_is_flagged_and_the_irql_falls():
+    session = careless(verify=False)
+    outcome = session.execute("irp send Careless IRP_MJ_READ")
+    assert not session.system.halted
+    assert any("which it does not hold" in e.text for e in outcome.events)
+    assert session.system.processors[0].irql == 0
+
+
+def test_a_balanced_raise_and_lower_leaves_the_irql_where_it_was():
+    session = careless(verify=True)
+    session.execute("irp send Careless IRP_MJ_WRITE")
+    assert not session.system.halted and session.system.processors[0].irql == 0

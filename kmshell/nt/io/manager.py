@@ -8,6 +8,8 @@ IRPs are sent by a kernel-mode test client (`irp send`), at PASSIVE_LEVEL.
 
 from __future__ import annotations
 
+import zlib
+
 from kmshell.nt.constants import (
     BugCheck,
     Irql,
@@ -15,6 +17,7 @@ from kmshell.nt.constants import (
     format_status,
     irql_name,
     nt_success,
+    parse_irql,
     status_name,
 )
 from kmshell.nt.errors import NtError
@@ -290,6 +293,12 @@ class IoManager:
             self._driver_wait(driver, routine, args[0])
         elif name == "KeStallExecutionProcessor":
             self._stall(driver, routine, int(args[0]))
+        elif name in ("KeRaiseIrql", "KeLowerIrql"):
+            self._change_irql(driver, routine, name, parse_irql(args[0]))
+        elif name == "KeAcquireSpinLock":
+            self._driver_acquire(driver, routine, args[0])
+        elif name == "KeReleaseSpinLock":
+            self._driver_release(driver, routine, args[0])
         elif name == "KeSynchronizeExecution":
             self.synchronize_execution(driver, device)
         elif name == "IoStartNextPacket":
@@ -446,6 +455,77 @@ class IoManager:
                       fix="Before unloading (on IRP_MN_REMOVE_DEVICE), cancel the IRPs you "
                       "sent down (IoCancelIrp) and wait for them to complete; likewise stop "
                       "timers, DPCs and work items.")
+
+    def _change_irql(self, driver: DriverObject, routine: str, name: str, level: int) -> None:
+        """KeRaiseIrql / KeLowerIrql. Going the wrong way, or lowering to another IRQL than
+        the matching raise returned, is a fatal error the WDK names; a free build does not
+        check it, Driver Verifier does (0xC4, 0x30 / 0x31)."""
+        cpu = self.processors[self.cpu_context]
+        current = cpu.irql
+        raised = self._raised.setdefault(cpu.number, [])
+        if name == "KeRaiseIrql":
+            wrong = level < current
+            if wrong and driver.verified:
+                self._verifier_stop(driver, routine, 0x30, (current, level, 0),
+                                    f"KeRaiseIrql({level}) at IRQL {current}: a raise may not "
+                                    "lower the IRQL.", "Use KeLowerIrql with the saved IRQL.")
+            raised.append(current)
+        else:
+            expected = raised.pop() if raised else None
+            wrong = level > current or level != expected
+            in_dpc = routine == "DPC"
+            if wrong and driver.verified:
+                self._verifier_stop(driver, routine, 0x31, (current, level, int(in_dpc)),
+                                    f"KeLowerIrql({level}) at IRQL {current}, where the matching "
+                                    f"KeRaiseIrql returned {expected}"
+                                    + (" — inside a DPC" if in_dpc else "") + ".",
+                                    "Lower only to the IRQL KeRaiseIrql gave back, and never "
+                                    "below DISPATCH_LEVEL in a DPC.")
+        cpu.irql = level
+        self.emit("Ke", "irql", f"{driver.name}!{routine}: {name}({irql_name(level)}): IRQL "
+                  f"{current} → {level}" + ("" if not wrong else " — against the rules: on a "
+                  "free build nothing checks, and code that expected the old IRQL now runs "
+                  "unprotected (Driver Verifier stops here)"))
+
+    def _driver_acquire(self, driver: DriverObject, routine: str, name: str) -> None:
+        lock = self._driver_lock(name)
+        if name.lower() in self._driver_locks:
+            raise NtError(NtStatus.STATUS_POSSIBLE_DEADLOCK, f"{driver.name}!{routine}: spin "
+                          f"lock {lock.name} is already held here: acquiring it again would spin "
+                          "forever on this processor")
+        cpu = self.processors[self.cpu_context]
+        self._driver_locks[name.lower()] = cpu.irql
+        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
+        self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeAcquireSpinLock({lock.name}): "
+                  f"IRQL {before} → {cpu.irql}")
+
+    def _driver_release(self, driver: DriverObject, routine: str, name: str) -> None:
+        lock = self._driver_lock(name)
+        cpu = self.processors[self.cpu_context]
+        if name.lower() not in self._driver_locks:
+            if driver.verified:
+                self._verifier_stop(driver, routine, 0x32,
+                                    (cpu.irql, 0xFFFFC50F_0C000000 + zlib.crc32(
+                                        lock.name.encode()) % 0x10000 * 0x10, 0),
+                                    f"KeReleaseSpinLock({lock.name}), which is not held "
+                                    "(a double release).", "Release each spin lock once, "
+                                    "with the IRQL its acquire saved.")
+            self.emit("Ke", "rule", f"{driver.name}!{routine} releases spin lock {lock.name}, "
+                      "which it does not hold: the lock word is cleared under whoever holds it, "
+                      "and the IRQL falls to whatever the OldIrql variable holds (here "
+                      "PASSIVE_LEVEL). Driver Verifier stops this (0xC4, 0x32).")
+            cpu.irql = Irql.PASSIVE_LEVEL
+            return
+        before, cpu.irql = cpu.irql, self._driver_locks.pop(name.lower())
+        self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeReleaseSpinLock({lock.name}): "
+                  f"IRQL {before} → {cpu.irql}")
+
+    def _driver_lock(self, name: str):
+        lock = self.spin_locks.get(name.lower())
+        if lock is None:
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock named '{name}'"
+                          "; create it first (spinlock create NAME)")
+        return lock
 
     def _report_leaks(self, driver: DriverObject) -> None:
         leaked = self.pool_leaks(driver)

@@ -38,6 +38,7 @@ from kmshell.nt.constants import (
     IRP_MN_PNP,
     IRP_MN_POWER,
     MM_SYSTEM_RANGE_START,
+    parse_irql,
     parse_status,
 )
 
@@ -83,6 +84,12 @@ DDI = {
                                   "it under 50 microseconds"),
     "KeSynchronizeExecution": ("", 2, "run the driver's SynchCritSection routine at the "
                                "device's DIRQL, holding its interrupt spin lock"),
+    "KeRaiseIrql": ("LEVEL", None, "raise this processor's IRQL to LEVEL (not lower)"),
+    "KeLowerIrql": ("LEVEL", None, "back to LEVEL: the IRQL the matching KeRaiseIrql returned"),
+    "KeAcquireSpinLock": ("LOCK", 2, "take a spin lock (spinlock create LOCK): IRQL to "
+                          "DISPATCH_LEVEL, the old IRQL saved"),
+    "KeReleaseSpinLock": ("LOCK", 2, "release a spin lock this code holds: IRQL back to the "
+                          "saved one"),
     "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
                            "ROUTINE, or no longer (NULL) before completing it"),
     "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
@@ -180,6 +187,11 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
         tag = args[-1]
         if not 1 <= len(tag) <= 4 or not tag.isascii() or not tag.isalnum():
             raise SpecError(f"{where}: a pool tag is one to four letters or digits, e.g. Tidy")
+    if ddi in ("KeRaiseIrql", "KeLowerIrql"):
+        try:
+            parse_irql(args[0])
+        except ValueError as error:
+            raise SpecError(f"{where}: {error}") from None
     if ddi == "KeStallExecutionProcessor" and not args[0].isdigit():
         raise SpecError(f"{where}: KeStallExecutionProcessor takes a number of microseconds")
     if ddi == "RtlFillMemory":
