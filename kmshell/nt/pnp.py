@@ -164,6 +164,9 @@ class PlugAndPlay:
             new = self._enumerate(parent, {})
         finally:
             self._device_name = ""
+        if not new:
+            raise NtError(NtStatus.STATUS_UNSUCCESSFUL, f"{bus.name} reported no new child for "
+                          f"{hardware_id}")
         return new[0]
 
     def _enumerate(self, parent: Devnode, hardware: dict[str, list[str]]) -> list[Devnode]:
@@ -172,7 +175,8 @@ class PlugAndPlay:
         bus = parent.stack()[0].driver
         if parent is not self.device_root:
             self._pnp_irp(parent, "IRP_MN_QUERY_DEVICE_RELATIONS")
-        known = [child.hardware_ids[0] for child in parent.children]
+        known = [child.hardware_ids[0] for child in parent.children  # a surprise-removed
+                 if child.state is not DevnodeState.DeviceNodeRemovePendingCloses]  # one is gone
         new = []
         for hardware_id in parent.present:
             if hardware_id in known:

@@ -203,3 +203,16 @@ def test_completing_an_irp_into_a_driver_that_unloaded_bugchecks_0xce():
         system.interrupt(system.find_device("USBFDO-0"))
     info = system.bugcheck_info
     assert info.code == 0xCE and info.routine == "ReadDone" and info.parameters[1] == 0
+
+
+def test_the_same_device_plugged_again_while_its_old_devnode_awaits_closes_gets_a_new_one():
+    """Found by the scenario fuzzer: the surprise-removed devnode hid the new arrival."""
+    system = System()
+    old = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    process = system.create_process("app.exe")
+    system.step(3)
+    system.open_file(process, "\\Device\\Joystick0")
+    system.unplug(old.pdo, surprise=True)
+    assert old.state is DevnodeState.DeviceNodeRemovePendingCloses
+    new = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    assert new is not old and new.state is STARTED and new.instance_path.endswith("\\1")
