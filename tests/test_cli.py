@@ -180,3 +180,22 @@ def test_exported_html_opens_in_a_headless_browser_and_shows_the_transcript(tmp_
         capture_output=True, text=True, timeout=60, check=False).stdout
     assert "kmshell&gt; process crash notepad.exe" in dom or "process crash notepad.exe" in dom
     assert "CRITICAL_PROCESS_DIED" not in dom and "SYSTEM_THREAD_EXCEPTION_NOT_HANDLED" in dom
+
+
+def test_irp_status_answers_for_irps_in_progress_and_completed_as_language_md_shows(tmp_path):
+    scenario = tmp_path / "status.kms"
+    scenario.write_text("driver load nullsink\nirp send NullSink IRP_MJ_READ\n"
+                        "expect irp 1 status == STATUS_END_OF_FILE\n"
+                        "expect irp 1 completed == true\n"
+                        "driver load slowdisk\nirp send SlowDisk IRP_MJ_READ\n"
+                        "expect irp 2 status == STATUS_PENDING\n"
+                        "irp complete 2 STATUS_SUCCESS\nexpect irp 2 status == 0x0\n")
+    result = invoke("check", str(scenario))
+    assert result.exit_code == 0, result.output
+
+
+def test_an_irp_number_never_used_is_a_clear_failure(tmp_path):
+    scenario = tmp_path / "none.kms"
+    scenario.write_text("expect irp 7 status == STATUS_SUCCESS\n")
+    result = invoke("check", str(scenario))
+    assert result.exit_code == 1 and "no IRP 7: IRPs so far are 1..0" in result.output

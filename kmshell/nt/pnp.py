@@ -121,6 +121,7 @@ class PlugAndPlay:
         self._enumerate(self.device_root, {} if self.minimal else BOOT_HARDWARE)
         del self.log[start:]
         self.irp_count = 0  # boot's IRPs are all finished: the ones a user sees start at 1
+        self.finished_irps.clear()
         nodes = list(self.device_root.walk())
         started = sum(n.state is DevnodeState.DeviceNodeStarted for n in nodes)
         self.emit("Pnp", "boot", f"PnP manager enumerated the device tree from the root: "

@@ -140,6 +140,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.drivers: dict[str, DriverObject] = {}  # lower-cased service name -> object
         self.devices: list = []  # every DeviceObject, in creation order
         self.irps: dict = {}  # IRP number -> Irp still in progress (completed ones are freed)
+        self.finished_irps: dict = {}  # IRP number -> FinishedIrp: the latest completed ones
         self.irp_count = 0
         self._pool_init()
         self._cancel_lock: int | None = None

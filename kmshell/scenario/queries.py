@@ -110,10 +110,18 @@ def _devnode(device):
 
 
 def _irp(system: System, text: str):
-    irp = system.irps.get(int(text, 0)) if text.isdigit() else None
+    """An IRP in progress, or what is remembered of a completed one."""
+    number = int(text) if text.isdigit() else None
+    irp = system.irps.get(number) or system.finished_irps.get(number)
     if irp is None:
-        raise KmsError(f"no IRP {text} in progress (completed IRPs are freed)")
+        raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.irp_count}"
+                       if number is None or number > system.irp_count or number < 1
+                       else f"IRP {text} finished too long ago to remember")
     return irp
+
+
+def _in_progress(irp) -> bool:
+    return not irp.completed
 
 
 def _bugcheck(system: System, _text: str):
@@ -216,12 +224,17 @@ NOUNS: dict[str, Noun] = {
                        "its devnode's device power state, D0 to D3"),
     }, "a device object"),
     "irp": Noun("N", _irp, {
-        "major": Field(lambda i: i.stack[-1].major, "IRP_MJ_..."),
-        "device": Field(lambda i: i.location.device.label if i.location else "none",
-                        "the device whose stack location is current"),
-        "pending": Field(lambda i: bool(i.location and i.location.pending),
+        "major": Field(lambda i: i.stack[-1].major if _in_progress(i) else i.major,
+                       "IRP_MJ_..."),
+        "status": Field(lambda i: i.status, "Irp->IoStatus.Status: STATUS_PENDING (0x103) "
+                        "while in progress, then the status it was completed with",
+                        parse_status),
+        "completed": Field(lambda i: i.completed, "true once completed (and freed)"),
+        "device": Field(lambda i: i.location.device.label if _in_progress(i) and i.location
+                        else "none", "the device whose stack location is current"),
+        "pending": Field(lambda i: _in_progress(i) and bool(i.location and i.location.pending),
                          "true when marked pending (SL_PENDING_RETURNED)"),
-    }, "an IRP still in progress"),
+    }, "an IRP by number, in progress or completed"),
     "lock": Noun("NAME", _lock, {
         "owner": Field(lambda o: o.owner.tid if getattr(o, "owner", None) else "none",
                        "TID of the owner, or none"),

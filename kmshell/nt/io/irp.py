@@ -99,3 +99,13 @@ class FileObject:
     device: DeviceObject
     access: int  # the access granted at open
     synchronous: bool = True  # FO_SYNCHRONOUS_IO: opened without FILE_FLAG_OVERLAPPED
+
+
+@dataclass(frozen=True)
+class FinishedIrp:
+    """What is remembered of a completed IRP (the IRP itself is freed): for `irp N status`."""
+
+    number: int
+    major: str
+    status: int
+    completed: bool = True

@@ -22,7 +22,7 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject, routine_address
-from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
+from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp
 from kmshell.nt.io.spec import DDI, Call, DriverSpec
 from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
@@ -35,6 +35,7 @@ PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
 
 
+FINISHED_KEEP = 10_000  # completed IRPs whose final status `irp N status` can still answer
 CLOCK_TICK_US = 15_625  # the clock interrupt's period, 15.625 ms, as the watchdog counts
 DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
 
@@ -627,7 +628,10 @@ class IoManager:
                 return  # CurrentLocation stays the owner's: its IoCompleteRequest goes on up
         irp.completed = True
         irp.path.append(f"IRP {irp.number} done: {status_name(status)} back to the requester")
-        self.irps.pop(irp.number, None)  # freed: the model keeps no completed IRP
+        self.irps.pop(irp.number, None)  # freed: the model keeps no completed IRP, only
+        self.finished_irps[irp.number] = FinishedIrp(irp.number, irp.stack[-1].major, status)
+        if len(self.finished_irps) > FINISHED_KEEP:  # its number and status, for a while
+            del self.finished_irps[next(iter(self.finished_irps))]
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
                   "back to the requester; the IRP is freed")
         if irp.on_done is not None:
