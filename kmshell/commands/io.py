@@ -52,6 +52,18 @@ def driver_load(session, cmd):
     return [device_stack(driver.devices[-1])] if driver.devices else [driver_detail(driver)]
 
 
+@command("driver unload", "stop a legacy driver (sc stop): its Unload runs, its devices go",
+         args=(Arg("name", DRIVER, "a loaded legacy driver"),),
+         details="A Plug and Play driver unloads by itself when its last device is removed. "
+                 "IRPs still pending in the driver are not cancelled for it: when they later "
+                 "complete into its code, the machine stops with 0xCE.",
+         examples=("driver unload nullsink",))
+def driver_unload(session, cmd):
+    system = session.system
+    system.stop_driver(resolve_driver(system, cmd["name"], cmd.col("name")))
+    return [device_table(system)]
+
+
 @command("driver show", "a driver object: its devices and dispatch table",
          args=(Arg("name", DRIVER, "a loaded driver"),), aliases=("!drvobj",),
          when_halted=True, examples=("driver show nullsink", "!drvobj slowdisk"))

@@ -536,3 +536,34 @@ def test_a_balanced_raise_and_lower_leaves_the_irql_where_it_was():
     session = careless(verify=True)
     session.execute("irp send Careless IRP_MJ_WRITE")
     assert not session.system.halted and session.system.processors[0].irql == 0
+
+
+# ------------------------------------------------------------------ driver unload
+
+
+def test_driver_unload_runs_unload_deletes_its_devices_and_forgets_the_driver():
+    system = loaded("nullsink")
+    system.stop_driver(system.drivers["nullsink"])
+    assert "nullsink" not in system.drivers
+    assert not any(d.label == "\\Device\\NullSink" for d in system.devices)
+
+
+def test_a_driver_with_a_filter_above_it_cannot_unload_first():
+    system = loaded("slowdisk", "watchfilter")
+    with pytest.raises(NtError, match="unload watchfilter first"):
+        system.stop_driver(system.drivers["slowdisk"])
+
+
+def test_a_plug_and_play_driver_does_not_unload_on_request():
+    system = System()
+    with pytest.raises(NtError, match="unloads when its last device is removed"):
+        system.stop_driver(system.drivers["usbhub3"])
+
+
+def test_an_irp_left_in_an_unloaded_driver_bugchecks_0xce_when_it_finishes():
+    system = loaded("slowdisk")
+    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.stop_driver(system.drivers["slowdisk"])
+    with pytest.raises(SystemHalted):
+        system.complete_pending(irp, 0)
+    assert system.bugcheck_info.code == 0xCE and system.bugcheck_info.driver == "slowdisk.sys"

@@ -143,6 +143,41 @@ class IoManager:
         device.driver.devices.remove(device)
         self.emit("Io", "delete", f"IoDeleteDevice: {device.label} deleted")
 
+    def stop_driver(self, driver: DriverObject) -> None:
+        """driver unload NAME (sc stop): a legacy driver's Unload runs and its devices go. A
+        Plug and Play driver unloads only when its last device is removed."""
+        self._require_running()
+        if driver.spec is None or driver.spec.hardware_ids or any(d.is_pdo or d.devnode
+                                                                   for d in driver.devices):
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} is a Plug "
+                          "and Play or boot driver: it unloads when its last device is removed "
+                          "(device unplug DEV)")
+        above = [d.attached_device for d in driver.devices
+                 if d.attached_device is not None and d.attached_device.driver is not driver]
+        if above:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{above[0].label} "
+                          f"({above[0].driver.name}) is attached above {driver.name}'s device: "
+                          f"unload {above[0].driver.name} first")
+        held = [i for i in self.irps.values()
+                if any(loc.device is not None and loc.device.driver is driver for loc in i.stack)]
+        self.emit("Io", "unload", f"{driver.name} is stopped: the I/O manager calls its Unload "
+                  "routine" + (f"; {len(held)} IRP(s) it has seen are still pending — it does "
+                               "not cancel them" if held else ""),
+                  "Unload must undo everything DriverEntry did: delete devices, free pool, "
+                  "cancel pending IRPs, timers and DPCs. Whatever it leaves points into code "
+                  "that is about to disappear.")
+        self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        for device in list(driver.devices):  # what its Unload would do: IoDeleteDevice
+            if device.attached_to is not None:
+                self.detach_device(device)
+            self.delete_device(device)
+        self._report_leaks(driver)
+        self.ob.remove(driver)
+        driver.header.pointer_count = 0
+        driver.unloaded = True
+        del self.drivers[driver.name.lower()]
+        self.emit("Io", "driver-unload", f"{driver.image} is unloaded")
+
     def unload_driver(self, driver: DriverObject) -> None:
         """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
         self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
@@ -444,15 +479,18 @@ class IoManager:
                           fix="A DPC should finish in about 100 µs (an ISR in 25 µs): do the "
                           "long work in a work item or a system thread, at PASSIVE_LEVEL.")
 
-    def _call_unloaded(self, driver: DriverObject, routine: str, irp: Irp) -> None:
-        """A completion routine in a driver whose image is gone: the call faults."""
+    def _call_unloaded(self, driver: DriverObject, routine: str, irp: Irp,
+                       held: bool = False) -> None:
+        """Code of a driver whose image is gone is called: the call faults."""
+        what = (f"IRP {irp.number} was still held by {driver.name} when it unloaded. When the "
+                f"device finished it, its {routine} ran" if held else
+                f"IRP {irp.number} was still pending below {driver.name} when {driver.name} "
+                f"unloaded, with its completion routine {routine} set. When the IRP "
+                "completed, the I/O manager called that routine")
         self.bugcheck(BugCheck.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS,
                       (routine_address(driver, routine), 0, IOPF_COMPLETE_REQUEST, 0),
                       driver=driver.image, routine=routine,
-                      rule=f"IRP {irp.number} was still pending below {driver.name} when "
-                      f"{driver.name} unloaded, with its completion routine {routine} set. When "
-                      "the IRP completed, the I/O manager called that routine — in memory "
-                      "that no longer holds the driver.",
+                      rule=what + " — in memory that no longer holds the driver.",
                       fix="Before unloading (on IRP_MN_REMOVE_DEVICE), cancel the IRPs you "
                       "sent down (IoCancelIrp) and wait for them to complete; likewise stop "
                       "timers, DPCs and work items.")
@@ -642,6 +680,8 @@ class IoManager:
         its cancel routine first, as a correct driver does)."""
         self._require_running()
         location = irp.location
+        if location.device.driver.unloaded:  # the device finished, but its driver is gone
+            self._call_unloaded(location.device.driver, "DPC", irp, held=True)
         if irp.cancel_routine is not None:
             self.emit("Io", "cancel", f"{location.device.driver.name} clears the cancel "
                       f"routine of IRP {irp.number} (IoSetCancelRoutine NULL) to complete it")
