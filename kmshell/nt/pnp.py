@@ -379,8 +379,12 @@ class PlugAndPlay:
         for each in subtree:
             self._pnp_irp(each, "IRP_MN_SURPRISE_REMOVAL")
             stack = each.stack()
-            for irp in [i for i in self.irps.values()  # held in this stack, or below it
-                        if any(loc.device in stack for loc in i.stack)]:
+            masters = {id(i.master) for i in self.irps.values() if i.master is not None}
+            for irp in [i for i in self.irps.values()  # held in this stack, or below it;
+                        if any(device in stack for device in i.reached)  # a request served by
+                        and id(i) not in masters]:  # its own IRP is completed by its driver
+                if irp.completed:  # finished meanwhile, by another one's completion
+                    continue
                 self.emit("Io", "irp", f"{irp.location.device.driver.name} fails IRP "
                           f"{irp.number}: {each.instance_path} is gone")
                 self.complete_pending(irp, NtStatus.STATUS_NO_SUCH_DEVICE)

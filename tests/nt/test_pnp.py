@@ -164,18 +164,30 @@ def test_the_hubs_pdo_has_a_stack_location_more_than_the_hub_to_pass_irps_on():
     assert system.find_device("Joystick0").stack_size == node.pdo.stack_size + 1
 
 
-def test_a_joystick_read_waits_at_the_host_controller_whose_dpc_completes_it():
+def test_hidusb_serves_a_read_with_its_own_irp_that_waits_at_the_host_controller():
     system = System()
     system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    irp = system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
-    assert [hop.split()[3] for hop in irp.path] == \
-        ["\\Device\\Joystick0", "\\Device\\USBPDO-1", "\\Device\\USBPDO-0"]
-    assert irp.location.device.driver.name == "USBXHCI" and not irp.completed
+    read = system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
+    urb = next(i for i in system.irps.values() if i.master is read)
+    assert read.location.device.label == "\\Device\\Joystick0" and read.location.pending
+    assert urb.stack[-1].major == "IRP_MJ_INTERNAL_DEVICE_CONTROL" and urb.code == 0x220003
+    assert [d.label for d in urb.reached] == ["\\Device\\USBPDO-1", "\\Device\\USBPDO-0"]
+    assert urb.location.device.driver.name == "USBXHCI"
     start = len(system.log)
     system.interrupt(system.find_device("USBFDO-0"))
-    assert irp.completed and irp.status == 0
+    assert read.completed and read.status == 0 and urb.completed and not system.irps
     ups = [e for e in system.log[start:] if e.kind == "irp-up"]
-    assert "HidUsb!ReadDone" in ups[0].text and ups[0].irql == 2  # in the DPC
+    assert "HidUsb!UrbDone" in ups[0].text and ups[0].irql == 2  # in the DPC
+    assert system.finished_irps[urb.number].status == 0  # freed by HidUsb (IoFreeIrp)
+
+
+def test_a_driver_built_irp_freed_without_more_processing_required_is_not_finished_twice():
+    system = System()
+    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
+    system.interrupt(system.find_device("USBFDO-0"))
+    done = [e.text.split()[1] for e in system.log if e.kind == "irp-done"]
+    assert len(done) == len(set(done))
 
 
 def test_surprise_removal_fails_an_irp_held_below_the_removed_stack():
@@ -202,7 +214,7 @@ def test_completing_an_irp_into_a_driver_that_unloaded_bugchecks_0xce():
     with pytest.raises(SystemHalted):
         system.interrupt(system.find_device("USBFDO-0"))
     info = system.bugcheck_info
-    assert info.code == 0xCE and info.routine == "ReadDone" and info.parameters[1] == 0
+    assert info.code == 0xCE and info.routine == "UrbDone" and info.parameters[1] == 0
 
 
 def test_the_same_device_plugged_again_while_its_old_devnode_awaits_closes_gets_a_new_one():

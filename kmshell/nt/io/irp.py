@@ -84,6 +84,9 @@ class Irp:
     cancel: bool = False  # Irp->Cancel: IoCancelIrp was called
     cancel_routine: Completion | None = None  # Irp->CancelRoutine: who set it, which routine
     boost: int = 0  # IoCompleteRequest's PriorityBoost for the thread that waited
+    master: Irp | None = None  # for an IRP a driver built: the request it works for
+    reached: list[DeviceObject] = field(default_factory=list)  # every device it was sent to
+    code: int | None = None  # an IOCTL's control code
     buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
 
     @property

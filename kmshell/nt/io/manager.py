@@ -236,6 +236,7 @@ class IoManager:
                           "must attach before IRPs are built for the stack.")
         location = irp.location
         location.device = device
+        irp.reached.append(device)
         if location.major is None and upper is not None:
             self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
                       "setting up the next stack location (IoSkipCurrentIrpStackLocation or "
@@ -391,9 +392,28 @@ class IoManager:
                               "no lower device, and IoCallDriver got a NULL pointer.",
                               fix="Only forward an IRP when the device is attached to one.")
             last = self._call_driver(lower, irp)
+        elif name == "IoCompleteRequest" and args[0] == "master":
+            if irp.master is None:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} was not "
+                              "built by a driver: it has no master request to complete")
+            self.emit("Io", "irp", f"{driver.name}!{routine}: IRP {irp.number} is done, so "
+                      f"{driver.name} completes IRP {irp.master.number}, the request it served")
+            self._complete(irp.master, irp.status, driver)
         elif name == "IoCompleteRequest":
             irp.boost = int(args[1]) if len(args) > 1 else 0
             self._complete(irp, irp.status if call.status is None else call.status, driver)
+        elif name == "IoBuildDeviceIoControlRequest":
+            last = self._build_and_send(driver, device, irp, int(args[0], 16), args[1])
+        elif name == "IoFreeIrp":
+            if irp.master is None:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IoFreeIrp: IRP {irp.number} "
+                              "was not built by this driver; the I/O manager frees it")
+            irp.completed = True
+            self.irps.pop(irp.number, None)
+            self.finished_irps[irp.number] = FinishedIrp(irp.number, irp.stack[-1].major,
+                                                         irp.status)
+            self.emit("Io", "irp", f"IoFreeIrp: {driver.name} frees IRP {irp.number}, which it "
+                      "built")
         return last
 
     def _start_packet(self, device: DeviceObject, irp: Irp) -> None:
@@ -583,6 +603,29 @@ class IoManager:
 
     def _irql_here(self) -> str:
         return irql_name(self.processors[self.cpu_context].irql)
+
+    def _build_and_send(self, driver: DriverObject, device: DeviceObject, master: Irp,
+                        code: int, completion: str) -> int:
+        """IoBuildDeviceIoControlRequest(internal) for the device below, a completion routine
+        on it, IoCallDriver: the driver's own IRP, serving the one it was given."""
+        lower = device.attached_to if device is not None else None
+        if lower is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} has no "
+                          "device below it to send an IRP to")
+        self.irp_count += 1
+        irp = Irp(self.irp_count, self.allocate_address(0x118),
+                  [IoStackLocation() for _ in range(lower.stack_size)], lower.stack_size,
+                  created_tick=self.tick, master=master, code=code)
+        irp.stack[-1] = IoStackLocation("IRP_MJ_INTERNAL_DEVICE_CONTROL", None, None,
+                                        Completion(driver, completion, device))
+        self.irps[irp.number] = irp
+        self.emit("Io", "irp", f"IoBuildDeviceIoControlRequest: {driver.name} builds IRP "
+                  f"{irp.number} (IRP_MJ_INTERNAL_DEVICE_CONTROL, {code:#x}) for {lower.label}, "
+                  f"{lower.stack_size} stack location(s), with completion routine "
+                  f"{driver.name}!{completion}; IRP {master.number} waits for it",
+                  "A driver that needs something from the device below often builds an IRP "
+                  "of its own rather than passing the one it got.")
+        return self._call_driver(lower, irp)
 
     def _parent_target(self, driver: DriverObject, pdo: DeviceObject) -> DeviceObject:
         """`IoCallDriver parent` from a PDO: the device below the bus driver's own FDO (what

@@ -84,6 +84,12 @@ DDI = {
                                   "it under 50 microseconds"),
     "KeSynchronizeExecution": ("", 2, "run the driver's SynchCritSection routine at the "
                                "device's DIRQL, holding its interrupt spin lock"),
+    "IoBuildDeviceIoControlRequest": ("CODE COMPLETION", 2, "build an IRP_MJ_INTERNAL_DEVICE_"
+                                      "CONTROL IRP for the device below, set this driver's "
+                                      "COMPLETION routine on it and IoCallDriver it; the IRP "
+                                      "being handled becomes its master"),
+    "IoFreeIrp": ("", 2, "in the completion routine of an IRP this driver built: free it "
+                  "(then return STATUS_MORE_PROCESSING_REQUIRED)"),
     "KeRaiseIrql": ("LEVEL", None, "raise this processor's IRQL to LEVEL (not lower)"),
     "KeLowerIrql": ("LEVEL", None, "back to LEVEL: the IRQL the matching KeRaiseIrql returned"),
     "KeAcquireSpinLock": ("LOCK", 2, "take a spin lock (spinlock create LOCK): IRQL to "
@@ -95,8 +101,10 @@ DDI = {
     "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
                                 "IoCancelIrp took (the routine is entered holding it)"),
     "IoStatus": ("STATUS", None, "Irp->IoStatus.Status = STATUS (e.g. before passing it down)"),
-    "IoCompleteRequest": ("STATUS|status [BOOST]", 2, "complete the IRP with STATUS, or with "
-                                                      "`status`: what its IoStatus holds"),
+    "IoCompleteRequest": ("STATUS|status|master [BOOST]", 2, "complete the IRP with STATUS, or "
+                          "with `status`: what its IoStatus holds; `master`: in the completion "
+                          "routine of an IRP this driver built, complete the request it worked "
+                          "for with that IRP's status"),
     "return": ("STATUS|status", None, "return STATUS, or `status`: what IoCallDriver returned"),
     "IoConnectInterruptEx": ("", 0, "connect the device's ISR to an interrupt vector"),
     "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
@@ -169,6 +177,14 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     if ddi == "IoCallDriver" and args[0].lower() not in ("lower", "parent"):
         raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device) or, "
                         "from a bus driver's PDO, to 'parent'")
+    if ddi == "IoBuildDeviceIoControlRequest":
+        if not args[0].lower().startswith("0x") or not all(
+                c in "0123456789abcdef" for c in args[0][2:].lower()) or len(args[0]) < 3:
+            raise SpecError(f"{where}: the control code is hex, e.g. 0x220003 "
+                            "(IOCTL_INTERNAL_USB_SUBMIT_URB)")
+        if args[1] not in names["completion"]:
+            raise SpecError(f"{where}: no completion routine '{args[1]}' in [completion]; "
+                            f"defined: {', '.join(sorted(names['completion'])) or 'none'}")
     if ddi == "IoSetCompletionRoutine":
         if args[0] not in names["completion"]:
             raise SpecError(f"{where}: no completion routine '{args[0]}' in [completion]; "
@@ -205,6 +221,8 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
             if not MM_SYSTEM_RANGE_START <= address < 1 << 64:
                 raise SpecError(f"{where}: '{args[0]}' is not a kernel address (from "
                                 f"{MM_SYSTEM_RANGE_START:#x})")
+    if ddi == "IoCompleteRequest" and args[0] == "master":
+        return Call(ddi, args, text)
     if ddi in ("IoCompleteRequest", "return", "IoStatus") and args[0] != "status":
         try:
             status = parse_status(args[0])
