@@ -41,14 +41,17 @@ def _device(session, cmd, name: str = "dev"):
 @command("driver load", "load a driver from the catalog or a FILE.toml spec; runs DriverEntry",
          args=(Arg("name", TEXT, "a catalog name such as nullsink, or FILE.toml"),),
          details="Catalog: " + ", ".join(catalog()) + ". A spec is data: its routines are "
-                 "lists of DDI steps; a mistake is reported with the file, routine and step.",
+                 "lists of DDI steps; a mistake is reported with the file, routine and step. "
+                 "The logged-on user's shell calls NtLoadDriver: its token must hold "
+                 "SeLoadDriverPrivilege (teacher does, student does not).",
          examples=("driver load nullsink", "driver load mydriver.toml"))
 def driver_load(session, cmd):
     try:
         spec = load_spec(cmd["name"])
     except SpecError as error:
         raise KmsError(str(error), col=cmd.col("name")) from None
-    driver = session.system.load_driver(spec)
+    system = session.system
+    driver = system.load_driver(spec, caller=system.console_shell())
     return [device_stack(driver.devices[-1])] if driver.devices else [driver_detail(driver)]
 
 
@@ -60,7 +63,8 @@ def driver_load(session, cmd):
          examples=("driver unload nullsink",))
 def driver_unload(session, cmd):
     system = session.system
-    system.stop_driver(resolve_driver(system, cmd["name"], cmd.col("name")))
+    system.stop_driver(resolve_driver(system, cmd["name"], cmd.col("name")),
+                       caller=system.console_shell())
     return [device_table(system)]
 
 

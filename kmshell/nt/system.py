@@ -68,7 +68,7 @@ TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
 TRACE_KEEP = 25_000
 FIRST_CID = 100  # PIDs and TIDs come from one table (PspCidTable), in multiples of 4
 
-DEFAULT_USER = "student"  # who is logged on at the console of the default machine
+DEFAULT_USER = "teacher"  # at the console of the default machine: its owner, an administrator
 
 # The processes of a default boot: image, parent image, session, user, critical.
 # In real Windows csrss.exe, wininit.exe and winlogon.exe are started by per-session copies of
@@ -319,7 +319,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
             raise NtError(NtStatus.STATUS_NO_SUCH_USER, f"no user named '{user}'; users: "
                           + ", ".join(USERS))
         if parent is None:
-            parent = self._default_parent()
+            parent = self.console_shell()
         creator = f"{parent.image} (PID {parent.pid})" if parent else "the kernel"
         api = "CreateProcess" if subsystem is Subsystem.Win32 else "the WSL service (lxcore.sys)"
         if parent is not None:
@@ -369,7 +369,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         threads = parent.live_threads if parent else []
         return threads[0].tid if threads else 0
 
-    def _default_parent(self) -> Process | None:
+    def console_shell(self) -> Process | None:
         """The shell of whoever logged on last: the newest explorer.exe still running."""
         explorer = (p for p in reversed(self.running.values()) if p.image == "explorer.exe")
         return next(explorer, self.processes.get(4))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from kmshell.drivers import load_spec
 from kmshell.nt import System
+from kmshell.nt.cm import RegistryError
+from kmshell.nt.constants import NtStatus
+from kmshell.nt.errors import NtError
 from kmshell.nt.ps import parse_program
 from kmshell.nt.se import (
     GENERIC_READ,
@@ -62,6 +66,7 @@ def test_a_user_without_rights_gets_status_access_denied_when_opening():
     system = System()
     event = system.create_named("event", "Go")
     event.header.security = parse_sddl("D:P(A;;GA;;;SY)(A;;GA;;;BA)")
+    system.login("student")
     process = system.create_process("w.exe", program=parse_program("wait Go; exit"))
     system.step(1)
     assert process.exit_status == 0xC0000022
@@ -83,3 +88,35 @@ def test_only_administrators_and_system_hold_the_load_driver_privilege():
     assert token_for("teacher").has("SeLoadDriverPrivilege")
     assert token_for("SYSTEM").has("SeLoadDriverPrivilege")
     assert not token_for("student").has("SeLoadDriverPrivilege")
+
+
+def test_nt_load_driver_without_the_privilege_fails_and_loads_nothing():
+    system = System()
+    system.login("student")
+    with pytest.raises(NtError) as failure:
+        system.load_driver(load_spec("nullsink"), caller=system.console_shell())
+    assert failure.value.status == NtStatus.STATUS_PRIVILEGE_NOT_HELD
+    assert "nullsink" not in system.drivers
+    with pytest.raises(RegistryError):
+        system.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Services\\nullsink")
+
+
+def test_an_administrator_loads_and_unloads_a_driver_through_the_system_call():
+    system = System()  # teacher, an administrator, is at the console after boot
+    shell = system.console_shell()
+    assert shell.token.user == "teacher"
+    driver = system.load_driver(load_spec("nullsink"), caller=shell)
+    system.login("student")
+    with pytest.raises(NtError) as failure:
+        system.stop_driver(driver, caller=system.console_shell())
+    assert failure.value.status == NtStatus.STATUS_PRIVILEGE_NOT_HELD
+    assert not driver.unloaded
+    system.stop_driver(driver, caller=shell)
+    assert driver.unloaded
+
+
+def test_plug_and_play_loads_drivers_from_the_system_process_unchecked():
+    system = System()
+    system.login("student")
+    system.plug(system.find_device("USBPDO-0"), "USB\\VID_045E&PID_0008")
+    assert "hidusb" in system.drivers

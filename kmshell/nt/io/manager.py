@@ -9,6 +9,7 @@ IRPs are sent by a kernel-mode test client (`irp send`), at PASSIVE_LEVEL.
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import (
     BugCheck,
@@ -28,6 +29,9 @@ from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 
+if TYPE_CHECKING:
+    from kmshell.nt.ps import Process
+
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
 IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
@@ -45,9 +49,12 @@ class IoManager:
 
     # ------------------------------------------------------------- drivers and devices
 
-    def load_driver(self, spec: DriverSpec) -> DriverObject:
-        """IopLoadDriver: the driver object, its Services key, then DriverEntry."""
+    def load_driver(self, spec: DriverSpec, caller: Process | None = None) -> DriverObject:
+        """IopLoadDriver: the driver object, its Services key, then DriverEntry. With a
+        caller, NtLoadDriver from that process: its token must hold SeLoadDriverPrivilege
+        (the Plug and Play manager loads drivers from the System process, unchecked)."""
         self._require_running()
+        self._check_load_privilege(caller, "NtLoadDriver", spec.name)
         if spec.name.lower() in self.drivers:
             raise NtError(NtStatus.STATUS_IMAGE_ALREADY_LOADED,
                           f"driver {spec.name} is already loaded")
@@ -65,7 +72,34 @@ class IoManager:
         except NtError as error:
             self._unload_failed(driver, error)
             raise
+        self._syscall_return(caller, "NtLoadDriver")
         return driver
+
+    def _check_load_privilege(self, caller: Process | None, api: str, name: str) -> None:
+        """NtLoadDriver/NtUnloadDriver: SeSinglePrivilegeCheck(SeLoadDriverPrivilege)."""
+        if caller is None:
+            return
+        self.emit("Io", "syscall", f"{caller.image} ({caller.pid}) calls {api}(\\Registry\\"
+                  f"Machine\\System\\CurrentControlSet\\Services\\{name}): system call, "
+                  "user → kernel", mode="U")
+        if caller.token.has("SeLoadDriverPrivilege"):
+            self.emit("Se", "privilege", f"{caller.token.user}'s token holds "
+                      "SeLoadDriverPrivilege: the load may go on")
+            return
+        self.emit("Se", "privilege", f"{caller.token.user}'s token lacks SeLoadDriverPrivilege: "
+                  f"{api} fails", "Loading or unloading a driver puts code into the kernel, "
+                  "where nothing protects the machine from it; only accounts granted "
+                  "SeLoadDriverPrivilege (Administrators by default) may do it.")
+        self._syscall_return(caller, api, NtStatus.STATUS_PRIVILEGE_NOT_HELD)
+        raise NtError(NtStatus.STATUS_PRIVILEGE_NOT_HELD, f"{caller.token.user} does not hold "
+                      f"SeLoadDriverPrivilege, which {api} requires; log on as an "
+                      "administrator (login teacher)")
+
+    def _syscall_return(self, caller: Process | None, api: str,
+                        status: int = NtStatus.STATUS_SUCCESS) -> None:
+        if caller is not None:
+            self.emit("Io", "syscall", f"{api} returns {format_status(status)} to "
+                      f"{caller.image}: kernel → user", mode="U")
 
     def _unload_failed(self, driver: DriverObject, error: NtError) -> None:
         """DriverEntry failed: the I/O manager deletes the driver object and unloads the image.
@@ -143,10 +177,11 @@ class IoManager:
         device.driver.devices.remove(device)
         self.emit("Io", "delete", f"IoDeleteDevice: {device.label} deleted")
 
-    def stop_driver(self, driver: DriverObject) -> None:
-        """driver unload NAME (sc stop): a legacy driver's Unload runs and its devices go. A
-        Plug and Play driver unloads only when its last device is removed."""
+    def stop_driver(self, driver: DriverObject, caller: Process | None = None) -> None:
+        """driver unload NAME (NtUnloadDriver): a legacy driver's Unload runs and its devices
+        go. A Plug and Play driver unloads only when its last device is removed."""
         self._require_running()
+        self._check_load_privilege(caller, "NtUnloadDriver", driver.name)
         if driver.spec is None or driver.spec.hardware_ids or any(d.is_pdo or d.devnode
                                                                    for d in driver.devices):
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} is a Plug "
@@ -177,6 +212,7 @@ class IoManager:
         driver.unloaded = True
         del self.drivers[driver.name.lower()]
         self.emit("Io", "driver-unload", f"{driver.image} is unloaded")
+        self._syscall_return(caller, "NtUnloadDriver")
 
     def unload_driver(self, driver: DriverObject) -> None:
         """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
