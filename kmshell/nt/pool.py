@@ -47,6 +47,7 @@ class PoolBlock:
     freed: bool = False
     overwritten_by: str = ""  # who wrote over its header: the corruption the pool will find
     special: bool = False  # Driver Verifier's special pool: the block ends at a page's end
+    text: str = ""  # the string a string routine left in it (strcpy's may run past its end)
 
     @property
     def kind(self) -> str:
@@ -55,6 +56,27 @@ class PoolBlock:
     @property
     def end(self) -> int:  # the next block's header starts here
         return self.address + (self.size + 0xF & ~0xF)
+
+
+def format_string(fmt: str, args: tuple[str, ...]) -> str:
+    """What a printf-style routine writes: %s, %d, %u and %x take the next argument."""
+    out, rest, i = [], list(args), 0
+    while i < len(fmt):
+        if fmt[i] == "%" and fmt[i + 1:i + 2] == "%":
+            out.append("%")
+        elif fmt[i] == "%" and fmt[i + 1:i + 2] in ("s", "d", "u", "x"):
+            arg = rest.pop(0)
+            out.append(format(int(arg, 0), "x") if fmt[i + 1] == "x" else arg)
+        else:
+            out.append(fmt[i])
+            i -= 1
+        i += 2
+    return "".join(out)
+
+
+def conversions(fmt: str) -> int:
+    """How many arguments a format takes (%% is a percent sign, not a conversion)."""
+    return fmt.replace("%%", "").count("%")
 
 
 class Pool:
@@ -198,8 +220,10 @@ class Pool:
         self.emit("Mm", "pool", f"ExFreePoolWithTag: {driver.name} frees its '{tag}' block at "
                   f"{ptr(block.address)}")
 
-    def fill_memory(self, driver, target: str, length: int, routine: str) -> None:
-        """RtlFillMemory: write `length` bytes at the driver's TAG block or at a raw address."""
+    def fill_memory(self, driver, target: str, length: int, routine: str,
+                    api: str = "RtlFillMemory", offset: int = 0) -> None:
+        """RtlFillMemory: write `length` bytes at the driver's TAG block (from `offset`) or at
+        a raw address. strcpy and strcat write this way too: unchecked."""
         if target.lower().startswith("0x"):
             address = int(target, 16)
             block = next((b for b in self.pool if not b.freed
@@ -209,7 +233,7 @@ class Pool:
             if block is None:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                               f"{driver.name} has no live pool block tagged '{target}'")
-            address = block.address
+            address = block.address + offset
         irql = self.processors[self.cpu_context].irql
         where = routine_address(driver, routine)
         if block is None:
@@ -231,7 +255,7 @@ class Pool:
                           "spin lock touches.")
         if block.driver != driver.name:
             block.overwritten_by = driver.name
-            self.emit("Mm", "corrupt", f"RtlFillMemory: {driver.name} writes {length} bytes at "
+            self.emit("Mm", "corrupt", f"{api}: {driver.name} writes {length} bytes at "
                       f"{ptr(address)} — inside {block.driver}'s '{block.tag}' block. Nothing "
                       "notices: kernel memory belongs to everyone", "A wild pointer in one "
                       "driver silently damages another's data; the victim fails later.")
@@ -248,7 +272,7 @@ class Pool:
                           fix="Write no more than you allocated: check lengths against the "
                           "buffer's size (the safe string functions do).")
         if overrun <= 0:
-            self.emit("Mm", "write", f"RtlFillMemory: {driver.name} writes {length} bytes into "
+            self.emit("Mm", "write", f"{api}: {driver.name} writes {length} bytes into "
                       f"its {block.size}-byte '{block.tag}' block")
             return
         victim = next((b for b in self.pool if b.paged == block.paged
@@ -256,14 +280,53 @@ class Pool:
         if victim is not None and not victim.freed and \
                 victim.address - POOL_HEADER < address + length:
             victim.overwritten_by = driver.name
-            self.emit("Mm", "corrupt", f"RtlFillMemory: {driver.name} writes {length} bytes into "
+            self.emit("Mm", "corrupt", f"{api}: {driver.name} writes {length} bytes into "
                       f"its {block.size}-byte '{block.tag}' block: {overrun} bytes past its "
                       f"end, over the pool header of {victim.driver}'s '{victim.tag}' block. "
                       "Nothing notices yet", "A buffer overrun in kernel mode does not fault: "
                       "the next block is valid memory, it just belongs to someone else.")
         else:
-            self.emit("Mm", "corrupt", f"RtlFillMemory: {driver.name} writes {overrun} bytes "
+            self.emit("Mm", "corrupt", f"{api}: {driver.name} writes {overrun} bytes "
                       f"past the end of its '{block.tag}' block, into free pool")
+
+    def copy_string(self, driver, api: str, tag: str, words: tuple[str, ...],
+                    routine: str) -> int | None:
+        """The string routines on the driver's TAG block. The ntstrsafe ones (RtlStringCb*,
+        RtlStringCch*) know the buffer's size: a string that does not fit is cut, terminated,
+        and the call returns STATUS_BUFFER_OVERFLOW. strcpy and strcat write it all (and
+        return a pointer, not a status: None)."""
+        block = self._pool_block(driver, tag, routine)
+        if block is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                          f"{driver.name} has no live pool block tagged '{tag}'")
+        source = format_string(words[0], words[1:]) if "Printf" in api else words[0]
+        keep = block.text if "cat" in api.lower() else ""
+        wanted = keep + source
+        if not api.startswith("Rtl"):  # the C library: no size, only a terminating NUL
+            self.fill_memory(driver, tag, len(source) + 1, routine, api, len(keep))
+            block.text = wanted
+            return None
+        unit = 2 if api.endswith("W") else 1  # WCHARs are two bytes
+        capacity = block.size // unit  # characters, the NUL included
+        counted = f"{capacity} characters" if "Cch" in api else f"{block.size} bytes"
+        if len(keep) + 1 > capacity or capacity == 0:
+            self.emit("Rtl", "string", f"{api}: {driver.name}'s '{tag}' block is already full; "
+                      "nothing is written, STATUS_INVALID_PARAMETER")
+            return NtStatus.STATUS_INVALID_PARAMETER
+        needed = (len(wanted) + 1) * unit
+        if len(wanted) + 1 <= capacity:
+            block.text = wanted
+            self.emit("Rtl", "string", f"{api}: '{wanted}' and its NUL ({needed} bytes) fit "
+                      f"{driver.name}'s {counted} '{tag}' block: STATUS_SUCCESS")
+            return NtStatus.STATUS_SUCCESS
+        block.text = wanted[:capacity - 1]
+        self.emit("Rtl", "string", f"{api}: '{wanted}' needs {needed} bytes; {driver.name}'s "
+                  f"'{tag}' block has {block.size}. It keeps '{block.text}' and a NUL and "
+                  "returns STATUS_BUFFER_OVERFLOW",
+                  "A safe string function is told the buffer's size: it never writes past "
+                  "the end, always terminates the string, and says so when it had to cut. "
+                  "STATUS_BUFFER_OVERFLOW is a warning: NT_SUCCESS() is false for it.")
+        return NtStatus.STATUS_BUFFER_OVERFLOW
 
     def pool_leaks(self, driver) -> list[PoolBlock]:
         return [b for b in self.pool if b.driver == driver.name and not b.freed]

@@ -20,9 +20,12 @@ def pool_table(system) -> Table:
             row[1] += block.size
             if block.overwritten_by:
                 row[2] = f"header overwritten by {block.overwritten_by}"
+            elif block.text and row[0] == 1:
+                row[2] = f"holds '{block.text}'" + (" — past its end" if len(block.text) + 1 >
+                                                    block.size else "")
     for (tag, driver, kind), (count, size, note) in capped(table, sorted(rows.items()),
                                                             "the rest are left out"):
-        table.add_row(tag, driver, kind, str(count), str(size), Text(note, style="red"))
+        table.add_row(tag, driver, kind, str(count), str(size), Text(note, style="red" if "overwritten" in note or "past" in note else ""))
     if not rows:
         table.caption = "no driver holds pool"
     return table

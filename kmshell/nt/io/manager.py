@@ -24,7 +24,7 @@ from kmshell.nt.constants import (
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject, routine_address
 from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp
-from kmshell.nt.io.spec import DDI, Call, DriverSpec
+from kmshell.nt.io.spec import DDI, STRING_ROUTINES, Call, DriverSpec
 from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
@@ -362,6 +362,9 @@ class IoManager:
             self.free_pool(driver, args[0], routine)
         elif name == "RtlFillMemory":
             self.fill_memory(driver, args[0], int(args[1]), routine)
+        elif name in STRING_ROUTINES:
+            status = self.copy_string(driver, name, args[0], args[1:], routine)
+            last = last if status is None else status
         elif name == "KeWaitForSingleObject":
             self._driver_wait(driver, routine, args[0])
         elif name == "KeStallExecutionProcessor":
@@ -401,8 +404,8 @@ class IoManager:
             irp.stack[irp.current - 1].completion = Completion(
                 driver, args[0], device, "Success" in flags, "Error" in flags,
                 "Cancel" in flags)
-        elif name == "IoStatus":
-            irp.status = call.status
+        elif name == "IoStatus":  # `IoStatus status`: what the last call returned
+            irp.status = last if call.status is None else call.status
         elif name == "IoMarkIrpPending":
             irp.location.pending = True
         elif name == "IoStartPacket":

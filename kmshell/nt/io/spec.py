@@ -41,6 +41,7 @@ from kmshell.nt.constants import (
     parse_irql,
     parse_status,
 )
+from kmshell.nt.pool import conversions
 
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
@@ -78,6 +79,18 @@ DDI = {
     "ExFreePoolWithTag": ("TAG", 2, "free the driver's latest pool block tagged TAG"),
     "RtlFillMemory": ("TAG|ADDRESS LENGTH", None, "write LENGTH bytes at the start of the "
                       "driver's TAG block, or at a raw kernel ADDRESS (a wild pointer)"),
+    "RtlStringCbCopyA": ("TAG SOURCE", 0, "copy the string SOURCE into the driver's TAG block, "
+                         "told its size in bytes: a string that does not fit is cut and "
+                         "terminated, and the call returns STATUS_BUFFER_OVERFLOW"),
+    "RtlStringCbCatA": ("TAG SOURCE", 0, "append SOURCE to the string in the TAG block, within "
+                        "its size (STATUS_BUFFER_OVERFLOW if cut)"),
+    "RtlStringCchCopyW": ("TAG SOURCE", 0, "copy a wide (WCHAR) string: the TAG block holds "
+                          "half its size in characters, the NUL included"),
+    "RtlStringCbPrintfA": ("TAG FORMAT [ARG] [ARG] [ARG]", 0, "format into the TAG block "
+                           "(%s %d %u %x take the next ARG), within its size"),
+    "strcpy": ("TAG SOURCE", None, "the C library's copy: writes SOURCE and its NUL into the "
+               "TAG block whatever its size (ntstrsafe.h deprecates it)"),
+    "strcat": ("TAG SOURCE", None, "the C library's append: unchecked, like strcpy"),
     "KeWaitForSingleObject": ("OBJECT", None, "wait for an event, mutex, semaphore or timer "
                               "(no timeout): only at APC_LEVEL or below, never in a DPC"),
     "KeStallExecutionProcessor": ("MICROSECONDS", None, "busy-wait on this processor; keep "
@@ -100,12 +113,14 @@ DDI = {
                            "ROUTINE, or no longer (NULL) before completing it"),
     "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
                                 "IoCancelIrp took (the routine is entered holding it)"),
-    "IoStatus": ("STATUS", None, "Irp->IoStatus.Status = STATUS (e.g. before passing it down)"),
+    "IoStatus": ("STATUS|status", None, "Irp->IoStatus.Status = STATUS (e.g. before passing "
+                 "it down), or `status`: what the last call returned"),
     "IoCompleteRequest": ("STATUS|status|master [BOOST]", 2, "complete the IRP with STATUS, or "
                           "with `status`: what its IoStatus holds; `master`: in the completion "
                           "routine of an IRP this driver built, complete the request it worked "
                           "for with that IRP's status"),
-    "return": ("STATUS|status", None, "return STATUS, or `status`: what IoCallDriver returned"),
+    "return": ("STATUS|status", None, "return STATUS, or `status`: what the last call that "
+               "returns one returned (IoCallDriver, a safe string routine)"),
     "IoConnectInterruptEx": ("", 0, "connect the device's ISR to an interrupt vector"),
     "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
 }
@@ -158,6 +173,17 @@ class DriverSpec:
                    for calls in self.pdo_routines.values() for c in calls)
 
 
+STRING_ROUTINES = ("RtlStringCbCopyA", "RtlStringCbCatA", "RtlStringCchCopyW",
+                   "RtlStringCbPrintfA", "strcpy", "strcat")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return int(text, 0) >= 0
+    except ValueError:
+        return False
+
+
 def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     words = text.split()
     if not words:
@@ -199,8 +225,21 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
                                      or not args[1].isdigit() or int(args[1]) == 0):
         raise SpecError(f"{where}: ExAllocatePool2 takes NONPAGED or PAGED, a size in bytes "
                         "(above 0) and a tag, e.g. 'ExAllocatePool2 NONPAGED 64 Tidy'")
-    if ddi in ("ExAllocatePool2", "ExFreePoolWithTag"):
-        tag = args[-1]
+    if ddi == "RtlStringCbPrintfA":
+        bad = next((c for c in args[1].replace("%%", "").split("%")[1:]
+                    if c[:1] not in ("s", "d", "u", "x")), None)
+        if bad is not None:
+            raise SpecError(f"{where}: '%{bad[:1]}' is not a conversion the model knows; use "
+                            "%s, %d, %u, %x or %% for a percent sign")
+        if conversions(args[1]) != len(args) - 2:
+            raise SpecError(f"{where}: the format takes {conversions(args[1])} argument(s), "
+                            f"the step gives {len(args) - 2}")
+        numbers = [a for c, a in zip(args[1].replace("%%", "").split("%")[1:], args[2:])
+                   if c[0] != "s"]
+        if any(not _is_number(a) for a in numbers):
+            raise SpecError(f"{where}: %d, %u and %x take a number such as 7 or 0x1F")
+    if ddi in ("ExAllocatePool2", "ExFreePoolWithTag") or ddi in STRING_ROUTINES:
+        tag = args[0] if ddi in STRING_ROUTINES else args[-1]
         if not 1 <= len(tag) <= 4 or not tag.isascii() or not tag.isalnum():
             raise SpecError(f"{where}: a pool tag is one to four letters or digits, e.g. Tidy")
     if ddi in ("KeRaiseIrql", "KeLowerIrql"):
