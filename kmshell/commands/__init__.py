@@ -17,6 +17,7 @@ from kmshell.commands import (  # noqa: F401  (importing registers the commands)
     session_commands,
     sync,
     verifier,
+    wmi,
 )
 from kmshell.commands.registry import TABLE, command
 

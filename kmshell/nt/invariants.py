@@ -18,8 +18,15 @@ from kmshell.nt.pnp import DevnodeState
 
 
 def violations(system) -> list[str]:
-    return [*_processes(system), *_pool(system), *_objects(system), *_threads(system), *_processors(system), *_devices(system),
-            *_devnodes(system), *_irps(system)]
+    return [*_processes(system), *_pool(system), *_objects(system), *_threads(system),
+            *_processors(system), *_devices(system), *_devnodes(system), *_irps(system),
+            *_wmi(system)]
+
+
+def _wmi(system) -> list[str]:
+    """WMI only knows providers that exist: a registered data block's device is live."""
+    return [f"WMI class {block.name} is provided by {block.device.label}, which was deleted"
+            for block in system.wmi_blocks.values() if block.device not in system.devices]
 
 
 def _processes(system) -> list[str]:

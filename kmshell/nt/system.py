@@ -60,6 +60,7 @@ from kmshell.nt.ps import (
 )
 from kmshell.nt.se import USERS, token_for
 from kmshell.nt.tm import Transaction, TransactionManager
+from kmshell.nt.wmi import Wmi
 
 MAX_CPUS = 64
 TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
@@ -104,7 +105,7 @@ class Disk:
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
              TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts, PlugAndPlay,
-             PowerManager, Pool):
+             PowerManager, Pool, Wmi):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:
@@ -143,6 +144,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.finished_irps: dict = {}  # IRP number -> FinishedIrp: the latest completed ones
         self.irp_count = 0
         self._pool_init()
+        self._wmi_init()
         self._cancel_lock: int | None = None
         self.dpc_time_us = 0  # how long the running DPC or ISR has spun (the DPC watchdog)
         self._raised: dict[int, list[int]] = {}  # per CPU: the IRQLs KeRaiseIrql returned

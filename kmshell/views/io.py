@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.nt.constants import IRP_MJ, IRP_MN_PNP, IRP_MN_POWER, format_status
+from kmshell.nt.constants import IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
 from kmshell.views.layout import capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
@@ -24,9 +24,8 @@ def driver_detail(driver) -> Group:
     table.add_column("major")
     table.add_column("routine")
     routines = driver.spec.routines if driver.spec else {}
-    minors = {"IRP_MJ_PNP": IRP_MN_PNP, "IRP_MJ_POWER": IRP_MN_POWER}
     for name, code in IRP_MJ.items():
-        if name in routines or set(minors.get(name, ())) & set(routines):
+        if name in routines or set(MINORS_OF.get(name, ())) & set(routines):
             table.add_row(f"{code:#04x}", name, f"{driver.name}!Dispatch{name[7:].title()}")
     others = len(IRP_MJ) - len(table.rows)
     table.caption = f"the other {others} major functions: nt!IopInvalidDeviceRequest " \
@@ -85,8 +84,12 @@ def irp_detail(irp) -> Group:
                       location.device.label if location.device else "",
                       "SL_PENDING_RETURNED" if location.pending else "",
                       f"{completion.driver.name}!{completion.routine}" if completion else "")
-    path = Text("path:\n" + "\n".join(f"  {hop}" for hop in irp.path))
-    return Group(rows, table, path)
+    return Group(rows, table, irp_path(irp))
+
+
+def irp_path(irp) -> Text:
+    """Each hop down the stack and each completion back up, in order."""
+    return Text("path:\n" + "\n".join(f"  {hop}" for hop in irp.path))
 
 
 @deferred

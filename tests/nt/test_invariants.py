@@ -90,6 +90,11 @@ def unlisted_named_object(system):
     system.ob.lookup("\\KernelObjects\\LowMemoryCondition").header.directory = directory
 
 
+def wmi_provider_deleted(system):
+    system.load_driver(load_spec("toaster"))
+    system.devices.remove(system.find_device("Toaster"))  # gone without IoDeleteDevice
+
+
 @pytest.mark.parametrize("corrupt, complaint", [
     (handle_count_off, "handle-table entries point at it"),
     (pointer_count_below_handles, "is below its handle count"),
@@ -104,6 +109,7 @@ def unlisted_named_object(system):
     (irp_finished_twice, "finished 2 times"),
     (unlisted_named_object, "its directory does not list it"),
     (devnode_without_its_pdo, "its PDO is missing or not its own"),
+    (wmi_provider_deleted, "which was deleted"),
 ], ids=lambda value: getattr(value, "__name__", ""))
 def test_each_broken_rule_is_reported(corrupt, complaint):
     system = busy()

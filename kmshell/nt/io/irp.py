@@ -88,6 +88,7 @@ class Irp:
     reached: list[DeviceObject] = field(default_factory=list)  # every device it was sent to
     code: int | None = None  # an IOCTL's control code
     buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
+    provider: DeviceObject | None = None  # a WMI request's Parameters.WMI.ProviderId
 
     @property
     def location(self) -> IoStackLocation | None:

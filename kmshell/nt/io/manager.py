@@ -176,6 +176,7 @@ class IoManager:
         self.devices.remove(device)
         device.driver.devices.remove(device)
         self.emit("Io", "delete", f"IoDeleteDevice: {device.label} deleted")
+        self.wmi_forget(device)
 
     def stop_driver(self, driver: DriverObject, caller: Process | None = None) -> None:
         """driver unload NAME (NtUnloadDriver): a legacy driver's Unload runs and its devices
@@ -349,6 +350,13 @@ class IoManager:
                 self.detach_device(mine)
             else:
                 self.delete_device(mine)
+        elif name == "IoWMIRegistrationControl":
+            mine = device if device is not None and device.driver is driver else \
+                (driver.devices[-1] if driver.devices else None)
+            if mine is None:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              "IoWMIRegistrationControl before IoCreateDevice")
+            self.wmi_register(mine, args[0] == "REGISTER")
         elif name == "IoConnectInterruptEx":
             if not driver.devices:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER,

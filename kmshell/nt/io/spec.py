@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 
 from kmshell.nt.constants import (
     IRP_MJ,
-    IRP_MN_PNP,
-    IRP_MN_POWER,
+    MINORS_OF,
     MM_SYSTEM_RANGE_START,
     parse_irql,
     parse_status,
@@ -47,7 +46,7 @@ DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
 FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC", "StartIo",
                   "SynchCritSection")
-MINORS = {**IRP_MN_PNP, **IRP_MN_POWER}
+MINORS = {name: code for minors in MINORS_OF.values() for name, code in minors.items()}
 FILTER_POSITIONS = ("upper", "lower")
 IO_METHODS = ("buffered", "direct", "neither")
 INTERRUPT_KINDS = ("line", "msi", "msi-x")  # line-based, or message-signaled (MSI, MSI-X)  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
@@ -121,6 +120,10 @@ DDI = {
                           "for with that IRP's status"),
     "return": ("STATUS|status", None, "return STATUS, or `status`: what the last call that "
                "returns one returned (IoCallDriver, a safe string routine)"),
+    "IoWMIRegistrationControl": ("REGISTER|DEREGISTER", 0, "WMIREG_ACTION_REGISTER: make this "
+                                 "device a WMI provider of the data blocks in the spec's [wmi] "
+                                 "table (WMI asks with IRP_MN_REGINFO_EX at once); "
+                                 "DEREGISTER before the device is deleted"),
     "IoConnectInterruptEx": ("", 0, "connect the device's ISR to an interrupt vector"),
     "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
 }
@@ -161,6 +164,7 @@ class DriverSpec:
     io: str = ""  # the flag it sets on its devices; "" = neither (a filter copies the lower's)
     interrupt: str = "line"  # how IoConnectInterruptEx connects it: line, msi or msi-x
     messages: int = 1  # message-signaled: how many messages (vectors) it asks for
+    wmi: dict[str, dict[str, int | str]] = field(default_factory=dict)  # WMI class -> data
 
     @property
     def image(self) -> str:
@@ -200,6 +204,9 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     if not needed <= len(args) <= allowed:
         raise SpecError(f"{where}: {ddi} takes '{signature}', got {len(args)} argument(s)")
     status = None
+    if ddi == "IoWMIRegistrationControl" and args[0] not in ("REGISTER", "DEREGISTER"):
+        raise SpecError(f"{where}: IoWMIRegistrationControl takes REGISTER "
+                        "(WMIREG_ACTION_REGISTER) or DEREGISTER (WMIREG_ACTION_DEREGISTER)")
     if ddi == "IoCallDriver" and args[0].lower() not in ("lower", "parent"):
         raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device) or, "
                         "from a bus driver's PDO, to 'parent'")
@@ -283,6 +290,22 @@ def _steps(value, where: str, names: dict[str, set[str]]) -> list[Call]:
     return calls
 
 
+def _wmi_blocks(table, source: str) -> dict[str, dict[str, int | str]]:
+    """[wmi.CLASS] tables: the data blocks the driver provides, property = number or text."""
+    example = "e.g. [wmi.ToasterDeviceInformation] with Capacity = 2000"
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise SpecError(f"{source}: [wmi] holds one table per WMI class, {example}")
+    for name, block in table.items():
+        if not name.isidentifier() or not name.isascii():
+            raise SpecError(f"{source}: '{name}' is not a WMI class name (letters, digits, _)")
+        for prop, value in block.items():
+            if not prop.isidentifier() or isinstance(value, bool) or \
+                    not isinstance(value, (int, str)):
+                raise SpecError(f"{source}: [wmi.{name}] {prop}: a property is a name with a "
+                                f"number or a string, {example}")
+    return table
+
+
 def spec_from_dict(data: dict, source: str) -> DriverSpec:
     """Validate a parsed TOML table into a DriverSpec, or raise SpecError."""
     def need(key: str, choices: tuple[str, ...] | None = None, default=None) -> str:
@@ -294,7 +317,8 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
         return value
 
     known = {"name", "type", "description", "start", "routines", "completion", "cancel",
-             "hardware_ids", "position", "pdo", "child_names", "io", "interrupt", "messages"}
+             "hardware_ids", "position", "pdo", "child_names", "io", "interrupt", "messages",
+             "wmi"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
@@ -320,6 +344,7 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     if not isinstance(prefix, str) or "\\" in prefix:
         raise SpecError(f"{source}: child_names is a name prefix such as \"USBPDO-\"")
     spec.hardware_ids, spec.child_names = tuple(i.upper() for i in ids), prefix
+    spec.wmi = _wmi_blocks(data.get("wmi", {}), source)
     completion, cancel = data.get("completion", {}), data.get("cancel", {})
     tables = {"routines": data.get("routines", {}), "pdo": data.get("pdo", {})}
     if not all(isinstance(t, dict) for t in (completion, cancel, *tables.values())):
@@ -337,6 +362,11 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
                                 "IRP_MJ_READ or an IRP_MN_* name such as IRP_MN_START_DEVICE")
             where = f"{source}: routine {name}" + (" of its PDOs" if table == "pdo" else "")
             target[name] = _steps(steps, where, names)
+    registers = any(c.ddi == "IoWMIRegistrationControl" and c.args[0] == "REGISTER"
+                    for calls in spec.routines.values() for c in calls)
+    if registers and not spec.wmi:
+        raise SpecError(f"{source}: IoWMIRegistrationControl REGISTER, but no [wmi.CLASS] table "
+                        "says which data blocks it provides, e.g. [wmi.ToasterDeviceInformation]")
     for name, calls in spec.routines.items():
         if any(c.ddi == "IoCallDriver" and c.args[0].lower() == "parent" for c in calls):
             raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "
