@@ -28,6 +28,7 @@ from kmshell.nt.constants import (
 from kmshell.nt.errors import NtError, SystemHalted
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ex import Workers, WorkItem
+from kmshell.nt.hal import Dma
 from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject
 from kmshell.nt.io.files import FileIo
 from kmshell.nt.io.manager import IoManager
@@ -105,7 +106,7 @@ class Disk:
 
 class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationManager,
              TransactionManager, LogFileSystem, IoManager, FileIo, Interrupts, PlugAndPlay,
-             PowerManager, Pool, Wmi):
+             PowerManager, Pool, Wmi, Dma):
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  disk: Disk | None = None):
         if not 1 <= cpus <= MAX_CPUS:

@@ -31,6 +31,7 @@ class DriverObject:
     unnamed: int = 0  # how many unnamed devices it created (for labels such as filter#1)
     verified: bool = False  # on Driver Verifier's list when it loaded
     unloaded: bool = False  # its image is gone: a call into it faults (0xCE)
+    controller: object | None = None  # its controller object (IoCreateController), if any
 
     def __repr__(self) -> str:
         return f"<DriverObject \\Driver\\{self.name}>"

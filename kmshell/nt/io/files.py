@@ -219,6 +219,7 @@ class FileIo:
             mdl = self.allocate_address(0x30)
             pages = ((user & 0xFFF) + length + 0xFFF) // 0x1000
             irp.buffer = f"MdlAddress {ptr(mdl)} → {length} bytes at {user:#x}, {pages} page(s)"
+            irp.mdl = (process.pid, user, length)
             self.emit("Io", "buffer", f"direct I/O: an MDL at {ptr(mdl)} describes the caller's "
                       f"{length} bytes at {user:#x}; MmProbeAndLockPages locks its {pages} "
                       "page(s) in memory", "No copy: the driver (or its DMA) reaches the "

@@ -28,6 +28,7 @@ class DeviceObject:
     io: str = "neither"  # DO_BUFFERED_IO, DO_DIRECT_IO or neither: how reads/writes reach it
     current_irp: Irp | None = None  # CurrentIrp: the one StartIo is working on (busy)
     queue: list[Irp] = field(default_factory=list)  # DeviceQueue: IoStartPacket's waiting IRPs
+    adapter: object | None = None  # its DMA adapter (IoGetDmaAdapter), if it does DMA
 
     def __repr__(self) -> str:  # the graph of devices, drivers and devnodes is cyclic and big
         return f"<DeviceObject {self.label}>"
@@ -89,6 +90,7 @@ class Irp:
     code: int | None = None  # an IOCTL's control code
     buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
     provider: DeviceObject | None = None  # a WMI request's Parameters.WMI.ProviderId
+    mdl: tuple[int, int, int] | None = None  # MdlAddress: (process id, user address, length)
 
     @property
     def location(self) -> IoStackLocation | None:

@@ -350,6 +350,22 @@ class IoManager:
                 self.detach_device(mine)
             else:
                 self.delete_device(mine)
+        elif name == "IoGetDmaAdapter":
+            if not driver.devices:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                              "IoGetDmaAdapter before IoCreateDevice")
+            self.get_dma_adapter(driver.devices[-1], int(args[0]), int(args[1]))
+        elif name == "GetScatterGatherList":
+            last = self.get_scatter_gather_list(driver, device, irp or device.current_irp,
+                                                routine)
+        elif name == "PutScatterGatherList":
+            self.put_scatter_gather_list(driver, device, routine)
+        elif name == "IoCreateController":
+            self.create_controller(driver)
+        elif name == "IoAllocateController":
+            self.allocate_controller(driver, device, irp or device.current_irp)
+        elif name == "IoFreeController":
+            self.free_controller(driver, device)
         elif name == "IoWMIRegistrationControl":
             mine = device if device is not None and device.driver is driver else \
                 (driver.devices[-1] if driver.devices else None)
@@ -491,8 +507,7 @@ class IoManager:
                   f"{device.label} at DISPATCH_LEVEL", "StartIo runs one request at a time: it "
                   "programs the device, which interrupts when it is done.")
         irp.path.append(f"IRP {irp.number} → {device.driver.name}!StartIo at DISPATCH_LEVEL")
-        self._run(device.driver, "StartIo", device.driver.spec.routines.get("StartIo", []), irp,
-                  device)
+        self._run_at(cpu, before, device.driver, "StartIo", irp, device)
         cpu.irql = before
 
     def _driver_wait(self, driver: DriverObject, routine: str, name: str) -> None:

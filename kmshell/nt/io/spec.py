@@ -45,7 +45,7 @@ from kmshell.nt.pool import conversions
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
 FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC", "StartIo",
-                  "SynchCritSection")
+                  "SynchCritSection", "AdapterListControl", "ControllerControl")
 MINORS = {name: code for minors in MINORS_OF.values() for name, code in minors.items()}
 FILTER_POSITIONS = ("upper", "lower")
 IO_METHODS = ("buffered", "direct", "neither")
@@ -124,6 +124,19 @@ DDI = {
                                  "device a WMI provider of the data blocks in the spec's [wmi] "
                                  "table (WMI asks with IRP_MN_REGINFO_EX at once); "
                                  "DEREGISTER before the device is deleted"),
+    "IoGetDmaAdapter": ("32|64 MAXLENGTH", 0, "get a DMA adapter for this driver's newest "
+                        "device: a bus master with 32- or 64-bit addresses, transfers up to "
+                        "MAXLENGTH bytes"),
+    "GetScatterGatherList": ("", 2, "the physical pieces of the IRP's MDL (map registers for "
+                             "pages a 32-bit device cannot reach); the HAL then calls the "
+                             "driver's AdapterListControl, which programs the device"),
+    "PutScatterGatherList": ("", 2, "after the transfer (in the DPC): free the device's oldest "
+                             "scatter/gather list and its map registers"),
+    "IoCreateController": ("", 0, "create the driver's controller object, shared by its "
+                           "devices"),
+    "IoAllocateController": ("", 2, "ask for the controller: the driver's ControllerControl "
+                             "runs now, or when the device holding it frees it"),
+    "IoFreeController": ("", 2, "release the controller to the next waiting device"),
     "IoConnectInterruptEx": ("", 0, "connect the device's ISR to an interrupt vector"),
     "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
 }
@@ -204,6 +217,10 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     if not needed <= len(args) <= allowed:
         raise SpecError(f"{where}: {ddi} takes '{signature}', got {len(args)} argument(s)")
     status = None
+    if ddi == "IoGetDmaAdapter" and (args[0] not in ("32", "64") or not args[1].isdigit()
+                                     or not 0 < int(args[1]) <= 1 << 24):
+        raise SpecError(f"{where}: IoGetDmaAdapter takes 32 or 64 (address bits) and the "
+                        "longest transfer in bytes (1 to 16 MB), e.g. 'IoGetDmaAdapter 32 65536'")
     if ddi == "IoWMIRegistrationControl" and args[0] not in ("REGISTER", "DEREGISTER"):
         raise SpecError(f"{where}: IoWMIRegistrationControl takes REGISTER "
                         "(WMIREG_ACTION_REGISTER) or DEREGISTER (WMIREG_ACTION_DEREGISTER)")

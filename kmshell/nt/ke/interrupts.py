@@ -79,8 +79,7 @@ class Interrupts:
                   "and may only queue the rest.", cpu=cpu.number)
         try:
             self.dpc_time_us = 0
-            self._run(device.driver, "ISR", device.driver.spec.routines.get("ISR", []), None,
-                      device)
+            self._run_at(cpu, before, device.driver, "ISR", None, device)
             cpu.irql = before
             self.emit("Hal", "interrupt", f"ISR returns; IRQL back to {irql_name(before)}",
                       cpu=cpu.number)
@@ -122,6 +121,16 @@ class Interrupts:
         self.emit("Ke", "dpc", f"{device.driver.name} queues its DPC on CPU{cpu.number} "
                   f"({len(cpu.dpc_queue)} queued)", cpu=cpu.number)
 
+    def _run_at(self, cpu, before: int, driver, routine: str, irp, device) -> None:
+        """Run a driver routine at the raised IRQL; a step that fails (an error, not a
+        bugcheck) leaves the processor at the IRQL it had before, as the routine's return
+        would."""
+        try:
+            self._run(driver, routine, driver.spec.routines.get(routine, []), irp, device)
+        except NtError:
+            cpu.irql = before
+            raise
+
     def drain_dpcs(self, cpu) -> None:
         """Run queued DPCs at DISPATCH_LEVEL, if the IRQL has fallen below it."""
         if cpu.pending_interrupts and cpu.irql < min(d.dirql for d, _ in cpu.pending_interrupts):
@@ -137,6 +146,5 @@ class Interrupts:
                       "DISPATCH_LEVEL, before any thread gets the processor back.",
                       cpu=cpu.number)
             self.dpc_time_us = 0
-            self._run(device.driver, "DPC", device.driver.spec.routines.get("DPC", []), None,
-                      device)
+            self._run_at(cpu, before, device.driver, "DPC", None, device)
             cpu.irql = before

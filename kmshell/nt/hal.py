@@ -1,0 +1,258 @@
+"""HAL DMA: adapter objects, map registers and scatter/gather lists; and controller objects.
+
+`Dma` is mixed into `System`. A bus-master device moves data itself, by physical address. Its
+driver asks the HAL for a DMA adapter (IoGetDmaAdapter) that says how the device addresses
+memory: a 32-bit device cannot reach pages above 4 GB, so for those the HAL lends it map
+registers — pages below 4 GB it transfers through (bounce buffers), copied to or from the real
+pages. For each transfer the driver calls GetScatterGatherList with the IRP's MDL: the HAL
+builds the list of physical (address, length) pieces of the caller's locked pages and calls
+the driver's AdapterListControl routine at DISPATCH_LEVEL, which programs the device. The
+device interrupts when it is done; the DPC calls PutScatterGatherList (map registers back;
+for a read, bounced data copied in) and completes the IRP. Map registers are shared by the
+adapter's transfers: a transfer that needs more than are free waits until one is put back.
+
+A controller object (IoCreateController, IoAllocateController, IoFreeController: the I/O
+manager's) serializes devices that share one piece of hardware, such as two drives on one
+disk controller: the device that holds it runs its ControllerControl routine; another device
+asking meanwhile waits in the controller's queue until IoFreeController.
+
+Simplifications: every adapter is a bus master with scatter/gather; physical pages are
+picked deterministically from an 8 GB machine, not tracked; no common buffers, no DMA
+remapping (IOMMU), no system (slave) DMA; AdapterListControl and ControllerControl return
+KeepObject (the driver frees the list or the controller itself).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+from kmshell.nt.constants import Irql, NtStatus, irql_name
+from kmshell.nt.errors import NtError
+from kmshell.nt.events import ptr
+
+PAGE = 0x1000
+FOUR_GB = 1 << 32
+PHYSICAL_PAGES = (8 << 30) // PAGE  # the model machine has 8 GB of memory
+MAP_REGISTER_BASE = 0x0200_0000  # where the HAL keeps its bounce pages, below 4 GB
+
+
+@dataclass
+class SgElement:
+    """SCATTER_GATHER_ELEMENT: what the device is told; `page` is where the data really is."""
+
+    address: int  # the physical address the device uses
+    length: int
+    page: int  # the caller's physical page; == address unless bounced through a map register
+
+    @property
+    def bounced(self) -> bool:
+        return self.address != self.page
+
+
+@dataclass(eq=False)
+class Transfer:
+    irp: object
+    device: object
+    elements: list[SgElement]
+    map_registers: int  # how many of the adapter's map registers it holds
+    to_device: bool  # WriteToDevice: data flows from memory to the device
+
+
+@dataclass(eq=False)
+class DmaAdapter:
+    address: int
+    device: object
+    bits: int  # 32 or 64: the addresses the device can put on the bus
+    maximum_length: int  # DEVICE_DESCRIPTION.MaximumLength: the longest transfer
+    map_registers: int  # NumberOfMapRegisters: the most one transfer may use
+    transfers: list[Transfer] = field(default_factory=list)
+    waiting: list[Transfer] = field(default_factory=list)  # for map registers to come back
+
+    @property
+    def in_use(self) -> int:
+        return sum(t.map_registers for t in self.transfers)
+
+
+@dataclass(eq=False)
+class ControllerObject:
+    address: int
+    driver: object
+    owner: object | None = None  # the device holding it
+    waiting: list = field(default_factory=list)  # (device, irp) in IoAllocateController order
+
+
+def physical_page(pid: int, virtual_page: int) -> int:
+    """The physical page behind a locked user page: fixed per (process, page), spread over
+    the machine's 8 GB (so about half of all pages are above 4 GB)."""
+    frame = zlib.crc32(f"{pid}:{virtual_page:x}".encode()) % (PHYSICAL_PAGES - 0x400) + 0x400
+    return frame * PAGE
+
+
+class Dma:
+    """Mixed into `System`."""
+
+    # ------------------------------------------------------------------ DMA adapters
+
+    def get_dma_adapter(self, device, bits: int, maximum_length: int) -> DmaAdapter:
+        """IoGetDmaAdapter: a bus-master, scatter/gather DEVICE_DESCRIPTION."""
+        registers = maximum_length // PAGE + 1  # BYTES_TO_PAGES(MaximumLength) + 1
+        device.adapter = DmaAdapter(self.allocate_address(0x80), device, bits, maximum_length,
+                                    registers)
+        self.emit("Hal", "dma", f"IoGetDmaAdapter: the HAL gives {device.label} a DMA adapter "
+                  f"at {ptr(device.adapter.address)} ({bits}-bit addresses, scatter/gather, "
+                  f"transfers up to {maximum_length:,} bytes): NumberOfMapRegisters = "
+                  f"{registers}", "A bus-master device reads and writes memory itself, by "
+                  "physical address; the adapter object is how its driver asks the HAL for "
+                  "the addresses." + (" A 32-bit device cannot reach memory above 4 GB: "
+                                      "the HAL lends it map registers, pages below 4 GB to "
+                                      "transfer through." if bits == 32 else ""))
+        return device.adapter
+
+    def _adapter(self, device):
+        adapter = getattr(device, "adapter", None)
+        if adapter is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} has no DMA "
+                          "adapter: call IoGetDmaAdapter (in DriverEntry or AddDevice) first")
+        return adapter
+
+    def get_scatter_gather_list(self, driver, device, irp, routine: str) -> int:
+        """GetScatterGatherList: the physical pieces of the IRP's MDL, then AdapterListControl
+        (now, or when enough map registers are free)."""
+        adapter = self._adapter(device)
+        if irp is None or irp.mdl is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "GetScatterGatherList needs the "
+                          "IRP's MDL: a read or write from user mode (read P H) to a device "
+                          "with io = \"direct\"")
+        pid, start, length = irp.mdl
+        to_device = irp.stack[-1].major == "IRP_MJ_WRITE"
+        elements, bounce, offset = [], 0, start & (PAGE - 1)
+        for page in range(start - offset, start + length, PAGE):
+            piece = min(PAGE - offset, start + length - page - offset)
+            real = physical_page(pid, page // PAGE) + offset
+            if adapter.bits == 32 and real + piece > FOUR_GB:
+                address = MAP_REGISTER_BASE + (adapter.in_use + bounce) * PAGE + offset
+                bounce += 1
+            else:
+                address = real
+            elements.append(SgElement(address, piece, real))
+            offset = 0
+        if len(elements) > adapter.map_registers:
+            self.emit("Hal", "dma", f"GetScatterGatherList: IRP {irp.number}'s {length:,} bytes "
+                      f"span {len(elements)} pages, more than the adapter's "
+                      f"{adapter.map_registers} map registers allow: "
+                      "STATUS_INSUFFICIENT_RESOURCES", "A driver splits a transfer longer "
+                      "than its adapter's MaximumLength into several.")
+            return NtStatus.STATUS_INSUFFICIENT_RESOURCES
+        transfer = Transfer(irp, device, elements, bounce, to_device)
+        listing = ", ".join(f"{e.address:#x}+{e.length:#x}" + (" (map register)" if e.bounced
+                                                                else "") for e in elements)
+        self.emit("Hal", "dma", f"GetScatterGatherList: IRP {irp.number}'s {length:,} bytes at "
+                  f"{start:#x} are {len(elements)} piece(s) of physical memory: {listing}",
+                  "The caller's pages are locked but scattered in physical memory: the device "
+                  "gets a list of (address, length) pieces instead of one buffer.")
+        if adapter.in_use + bounce > adapter.map_registers:
+            adapter.waiting.append(transfer)
+            self.emit("Hal", "dma", f"IRP {irp.number} needs {bounce} map register(s); "
+                      f"{adapter.map_registers - adapter.in_use} of {adapter.map_registers} "
+                      "are free: it waits for a PutScatterGatherList",
+                      "Map registers are a shared, limited resource; the HAL queues the "
+                      "request and calls AdapterListControl when they come back.")
+            return NtStatus.STATUS_SUCCESS
+        self._start_transfer(adapter, transfer)
+        return NtStatus.STATUS_SUCCESS
+
+    def _start_transfer(self, adapter: DmaAdapter, transfer: Transfer) -> None:
+        adapter.transfers.append(transfer)
+        irp, device = transfer.irp, transfer.device
+        bounced = [e for e in transfer.elements if e.bounced]
+        if bounced and transfer.to_device:
+            self.emit("Hal", "dma", f"the HAL copies {sum(e.length for e in bounced):,} bytes "
+                      f"from the pages above 4 GB into {len(bounced)} map register page(s), "
+                      "where the device can reach them")
+        cpu = self.processors[self.cpu_context]
+        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
+        self.emit("Hal", "dma", f"{device.driver.name}!AdapterListControl runs at "
+                  f"{irql_name(cpu.irql)} with the {len(transfer.elements)}-element list: it "
+                  "programs the device, which moves the data by itself and interrupts when "
+                  "it is done", "While the device transfers, no processor copies anything.")
+        irp.path.append(f"IRP {irp.number} → {device.driver.name}!AdapterListControl "
+                        f"({len(transfer.elements)} S/G element(s)) at {irql_name(cpu.irql)}")
+        self._run_at(cpu, before, device.driver, "AdapterListControl", irp, device)
+        cpu.irql = before
+
+    def put_scatter_gather_list(self, driver, device, routine: str) -> None:
+        """PutScatterGatherList: the transfer is over; map registers go back to the adapter."""
+        adapter = self._adapter(device)
+        transfer = next((t for t in adapter.transfers if t.device is device), None)
+        if transfer is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{device.label} has no "
+                          "scatter/gather list to put back")
+        adapter.transfers.remove(transfer)
+        bounced = [e for e in transfer.elements if e.bounced]
+        if bounced and not transfer.to_device:
+            self.emit("Hal", "dma", f"PutScatterGatherList: the HAL copies "
+                      f"{sum(e.length for e in bounced):,} bytes from {len(bounced)} map "
+                      "register page(s) to the caller's pages above 4 GB")
+        self.emit("Hal", "dma", f"PutScatterGatherList: IRP {transfer.irp.number}'s list is "
+                  f"freed; {transfer.map_registers} map register(s) back "
+                  f"({adapter.map_registers - adapter.in_use} of {adapter.map_registers} free)")
+        while adapter.waiting and adapter.in_use + adapter.waiting[0].map_registers <= \
+                adapter.map_registers:
+            self._start_transfer(adapter, adapter.waiting.pop(0))
+
+    # ------------------------------------------------------------- controller objects
+
+    def create_controller(self, driver) -> ControllerObject:
+        """IoCreateController: one per driver here, shared by all its devices."""
+        driver.controller = ControllerObject(self.allocate_address(0x50), driver)
+        self.emit("Io", "controller", f"IoCreateController: {driver.name} gets a controller "
+                  f"object at {ptr(driver.controller.address)}, shared by its devices",
+                  "A controller object stands for hardware several devices share; holding "
+                  "it means owning that hardware.")
+        return driver.controller
+
+    def _controller(self, driver) -> ControllerObject:
+        controller = getattr(driver, "controller", None)
+        if controller is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
+                          "controller object: call IoCreateController in DriverEntry first")
+        return controller
+
+    def allocate_controller(self, driver, device, irp) -> None:
+        """IoAllocateController: ControllerControl runs now if the controller is free, or
+        when the device holding it calls IoFreeController."""
+        controller = self._controller(driver)
+        if controller.owner is not None:
+            controller.waiting.append((device, irp))
+            self.emit("Io", "controller", f"IoAllocateController: the controller is busy with "
+                      f"{controller.owner.label}; {device.label} waits "
+                      f"({len(controller.waiting)} waiting)", "Two devices on one controller "
+                      "cannot both use it: the second waits its turn.")
+            return
+        self._grant_controller(controller, device, irp)
+
+    def _grant_controller(self, controller: ControllerObject, device, irp) -> None:
+        controller.owner = device
+        self.emit("Io", "controller", f"{device.label} holds the controller: "
+                  f"{device.driver.name}!ControllerControl runs"
+                  + (f" for IRP {irp.number}" if irp is not None else ""))
+        if irp is not None:
+            irp.path.append(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
+                            f"(holds the controller) at {self._irql_here()}")
+        self._run(device.driver, "ControllerControl",
+                  device.driver.spec.routines.get("ControllerControl", []), irp, device)
+
+    def free_controller(self, driver, device) -> None:
+        """IoFreeController: the next waiting device gets the controller."""
+        controller = self._controller(driver)
+        if controller.owner is not device:
+            holder = controller.owner.label if controller.owner else "no device"
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} frees "
+                          f"{driver.name}'s controller, which {holder} holds")
+        self.emit("Io", "controller", f"IoFreeController: {controller.owner.label} releases "
+                  "the controller" + (f"; {controller.waiting[0][0].label} is next"
+                                      if controller.waiting else ""))
+        controller.owner = None
+        if controller.waiting:
+            self._grant_controller(controller, *controller.waiting.pop(0))
