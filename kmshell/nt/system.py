@@ -145,6 +145,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self.finished_irps: dict = {}  # IRP number -> FinishedIrp: the latest completed ones
         self.irp_count = 0
         self._pool_init()
+        self.syscall_thread = None  # whose system call the I/O manager is carrying out now
         self._wmi_init()
         self._cancel_lock: int | None = None
         self.dpc_time_us = 0  # how long the running DPC or ISR has spun (the DPC watchdog)

@@ -13,9 +13,10 @@ Simplification: a handle names a device directly (no file system below it).
 
 from __future__ import annotations
 
-from kmshell.nt.constants import NtStatus, format_status, nt_success
+from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
+from kmshell.nt.io.driver import routine_address
 from kmshell.nt.io.irp import DeviceObject, FileObject
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
@@ -25,6 +26,7 @@ FILE_READ_DATA, FILE_WRITE_DATA = 0x0001, 0x0002
 # An IOCTL's transfer type, its two low bits (CTL_CODE): METHOD_BUFFERED 0, METHOD_IN_DIRECT 1,
 # METHOD_OUT_DIRECT 2, METHOD_NEITHER 3.
 METHODS = ("buffered", "direct", "direct", "neither")
+USER_BUFFER_MARK = 0xDA7A  # what a driver's stray write leaves where `touch` can read it
 
 
 class FileIo:
@@ -181,7 +183,11 @@ class FileIo:
             done(status)
 
         irp.on_done = finished
-        status = self._call_driver(device.top(), irp)
+        outer, self.syscall_thread = self.syscall_thread, thread  # drivers run in its context
+        try:
+            status = self._call_driver(device.top(), irp)
+        finally:
+            self.syscall_thread = outer
         if status == NtStatus.STATUS_PENDING and not irp.completed:
             if overlapped:
                 returned.append(status)
@@ -194,6 +200,53 @@ class FileIo:
                           "I/O completion port).", mode="U")
             else:
                 self._begin_io_wait(thread, irp)
+
+    def copy_to_user_buffer(self, driver, irp, length: int, routine: str) -> None:
+        """RtlCopyMemory(Irp->UserBuffer, ...): a user address, translated through the page
+        tables of whatever process is current on this processor — the caller's only when
+        the driver runs in the caller's thread."""
+        if irp is None or irp.user_buffer is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "Irp->UserBuffer is set only for "
+                          "neither I/O from user mode (a device without io =, or an IOCTL "
+                          "with METHOD_NEITHER)")
+        pid, address, _ = irp.user_buffer
+        cpu = self.processors[self.cpu_context]
+        thread = self.syscall_thread or (None if cpu.is_idle else cpu.current_thread)
+        context = self.processes[4] if thread is None else thread.process
+        requester = self.processes[pid]
+        space = context.address_space
+        vad = space.vad_for(address) if space is not None else None
+        where = routine_address(driver, routine)
+        if context is requester and vad is not None:
+            space.memory[address] = USER_BUFFER_MARK
+            self.emit("Io", "buffer", f"RtlCopyMemory: {driver.name} writes {length} bytes to "
+                      f"UserBuffer {address:#x} in {requester.image}'s own context: the address "
+                      "means the caller's buffer here", "Neither I/O is safe only while the "
+                      "driver runs in the requesting thread (and inside __try, after "
+                      "ProbeForWrite).")
+            return
+        if vad is not None:  # another process's memory at the same address
+            space.memory[address] = USER_BUFFER_MARK
+            self.emit("Mm", "corrupt", f"RtlCopyMemory: {driver.name} writes {length} bytes to "
+                      f"UserBuffer {address:#x} — but {context.image} (PID {context.pid}) is "
+                      f"current on CPU{cpu.number}, so they land in {context.image}'s "
+                      f"{vad.description}, not {requester.image}'s. Nothing notices",
+                      "A user address means something only in one process. From a DPC, a "
+                      "timer or a worker thread the current process is whoever was running: "
+                      "neither I/O there writes into a stranger's memory.")
+            return
+        irql = cpu.irql
+        rule = (f"{driver.name} wrote to UserBuffer {address:#x} from {routine}, running in "
+                f"{context.image}'s context, where nothing is mapped at that address.")
+        fix = ("Use buffered or direct I/O for requests completed later, or copy the data "
+               "while still in the caller's thread (in the dispatch routine).")
+        if irql >= Irql.DISPATCH_LEVEL:
+            self.bugcheck(BugCheck.DRIVER_IRQL_NOT_LESS_OR_EQUAL, (address, irql, 1, where),
+                          driver=driver.image, routine=routine, rule=rule + " At DISPATCH_LEVEL "
+                          "the page fault cannot even be resolved.", fix=fix)
+        self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
+                      (NtStatus.STATUS_ACCESS_VIOLATION, where, 1, address),
+                      driver=driver.image, routine=routine, rule=rule, fix=fix)
 
     def _attach_buffer(self, irp, process, major: str, method: str, length: int):
         """How the caller's buffer reaches the driver; returns what completion undoes."""
@@ -231,6 +284,7 @@ class FileIo:
                           "the caller's pages are unlocked")
         else:
             irp.buffer = f"UserBuffer {user:#x} (the caller's address: neither I/O)"
+            irp.user_buffer = (process.pid, user, length)
             self.emit("Io", "buffer", f"neither I/O: Irp->UserBuffer = {user:#x}, the caller's "
                       "own address, valid only in its process context", "The driver must "
                       "probe it (ProbeForRead/ProbeForWrite inside __try) and use it before "

@@ -91,6 +91,7 @@ class Irp:
     buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
     provider: DeviceObject | None = None  # a WMI request's Parameters.WMI.ProviderId
     mdl: tuple[int, int, int] | None = None  # MdlAddress: (process id, user address, length)
+    user_buffer: tuple[int, int, int] | None = None  # neither I/O's UserBuffer, the same way
 
     @property
     def location(self) -> IoStackLocation | None:

@@ -403,11 +403,11 @@ class IoManager:
             self.synchronize_execution(driver, device)
         elif name == "IoStartNextPacket":
             self._start_next_packet(device)
+        elif name == "RtlCopyMemory":
+            self.copy_to_user_buffer(driver, irp or self._held_irp(driver, device), int(args[1]),
+                                     routine)
         elif name == "IoCompleteRequest" and irp is None and device is not None:
-            held = [i for i in self.irps.values() if i.location and i.location.device.driver
-                    is driver and i not in i.location.device.queue]  # queued: not started
-            pending = device.current_irp or next(
-                (i for i in held if i.location.device is device), held[0] if held else None)
+            pending = self._held_irp(driver, device)
             if pending is None:
                 self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
                           f"{device.label}; nothing to complete")
@@ -478,6 +478,16 @@ class IoManager:
             self.emit("Io", "irp", f"IoFreeIrp: {driver.name} frees IRP {irp.number}, which it "
                       "built")
         return last
+
+    def _held_irp(self, driver: DriverObject, device: DeviceObject | None) -> Irp | None:
+        """In a DPC (no IRP at hand): the one the device is working on, or the oldest this
+        driver holds pended."""
+        if device is None:
+            return None
+        held = [i for i in self.irps.values() if i.location and i.location.device.driver
+                is driver and i not in i.location.device.queue]  # queued: not started
+        return device.current_irp or next(
+            (i for i in held if i.location.device is device), held[0] if held else None)
 
     def _start_packet(self, device: DeviceObject, irp: Irp) -> None:
         """IoStartPacket: StartIo at once if the device is idle, else into its device queue."""

@@ -90,6 +90,8 @@ DDI = {
     "strcpy": ("TAG SOURCE", None, "the C library's copy: writes SOURCE and its NUL into the "
                "TAG block whatever its size (ntstrsafe.h deprecates it)"),
     "strcat": ("TAG SOURCE", None, "the C library's append: unchecked, like strcpy"),
+    "RtlCopyMemory": ("UserBuffer LENGTH", None, "copy LENGTH bytes to Irp->UserBuffer (neither "
+                      "I/O): a user address, meaningful only in the caller's process"),
     "KeWaitForSingleObject": ("OBJECT", None, "wait for an event, mutex, semaphore or timer "
                               "(no timeout): only at APC_LEVEL or below, never in a DPC"),
     "KeStallExecutionProcessor": ("MICROSECONDS", None, "busy-wait on this processor; keep "
@@ -271,6 +273,9 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
             parse_irql(args[0])
         except ValueError as error:
             raise SpecError(f"{where}: {error}") from None
+    if ddi == "RtlCopyMemory" and (args[0] != "UserBuffer" or not args[1].isdigit()):
+        raise SpecError(f"{where}: RtlCopyMemory copies to UserBuffer (Irp->UserBuffer) a number "
+                        "of bytes, e.g. 'RtlCopyMemory UserBuffer 64'")
     if ddi == "KeStallExecutionProcessor" and not args[0].isdigit():
         raise SpecError(f"{where}: KeStallExecutionProcessor takes a number of microseconds")
     if ddi == "RtlFillMemory":
