@@ -110,7 +110,7 @@ class Dma:
         return device.adapter
 
     def _adapter(self, device):
-        adapter = getattr(device, "adapter", None)
+        adapter = device.adapter
         if adapter is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} has no DMA "
                           "adapter: call IoGetDmaAdapter (in DriverEntry or AddDevice) first")
@@ -213,7 +213,7 @@ class Dma:
         return driver.controller
 
     def _controller(self, driver) -> ControllerObject:
-        controller = getattr(driver, "controller", None)
+        controller = driver.controller
         if controller is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
                           "controller object: call IoCreateController in DriverEntry first")

@@ -34,7 +34,7 @@ class WmiBlock:
 
     @property
     def instance(self) -> str:
-        node = getattr(self.device, "devnode", None)
+        node = self.device.devnode
         return f"{node.instance_path if node else self.device.label}_0"
 
 
@@ -61,9 +61,7 @@ class Wmi:
         action = "WMIREG_ACTION_REGISTER" if register else "WMIREG_ACTION_DEREGISTER"
         self.emit("Wmi", "wmi", f"IoWMIRegistrationControl({device.label}, {action})")
         if not register:
-            gone = [b.name for b in self.wmi_blocks.values() if b.device is device]
-            for name in gone:
-                del self.wmi_blocks[name.lower()]
+            gone = self._drop_wmi_blocks(device)
             self.emit("Wmi", "wmi", f"WMI forgets {device.label}'s data blocks: "
                       + (", ".join(gone) or "it had none"))
             return
@@ -87,15 +85,20 @@ class Wmi:
 
     def wmi_forget(self, device) -> None:
         """IoDeleteDevice of a device still registered: the driver broke the rule."""
-        gone = [b.name for b in self.wmi_blocks.values() if b.device is device]
+        gone = self._drop_wmi_blocks(device)
         if not gone:
             return
-        for name in gone:
-            del self.wmi_blocks[name.lower()]
         self.emit("Wmi", "rule", f"{device.label} is deleted while still a WMI provider of "
                   f"{', '.join(gone)}: WMI would send IRPs to a deleted device object",
                   "Rule: call IoWMIRegistrationControl(WMIREG_ACTION_DEREGISTER) before "
                   "IoDeleteDevice (in IRP_MN_REMOVE_DEVICE or Unload).")
+
+    def _drop_wmi_blocks(self, device) -> list[str]:
+        """WMI unregisters every data block the device provides; returns their names."""
+        gone = [b.name for b in self.wmi_blocks.values() if b.device is device]
+        for name in gone:
+            del self.wmi_blocks[name.lower()]
+        return gone
 
     def wmi_query(self, class_name: str, caller=None) -> WmiAnswer:
         """A user-mode query for every instance of a class: IRP_MN_QUERY_ALL_DATA."""

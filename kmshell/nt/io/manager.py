@@ -24,10 +24,10 @@ from kmshell.nt.constants import (
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject, routine_address
 from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp
-from kmshell.nt.io.spec import DDI, STRING_ROUTINES, Call, DriverSpec
+from kmshell.nt.io.spec import DDI, Call, DriverSpec
 from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
-from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
+from kmshell.nt.pool import STRING_ROUTINES, VERIFIER_UNLOAD_LEAKS
 
 if TYPE_CHECKING:
     from kmshell.nt.ps import Process
@@ -111,11 +111,7 @@ class IoManager:
                 self.ob.remove(device)
             device.header.pointer_count = 0
             self.devices.remove(device)
-        self._report_leaks(driver)
-        self.ob.remove(driver)
-        driver.header.pointer_count = 0
-        driver.unloaded = True
-        del self.drivers[driver.name.lower()]
+        self._retire_driver(driver)
         self.emit("Io", "driver-unload", f"DriverEntry of {driver.name} failed with "
                   f"{format_status(error.status)}: the I/O manager deletes \\Driver\\"
                   f"{driver.name}" + (f" and its {len(driver.devices)} device(s)"
@@ -207,24 +203,30 @@ class IoManager:
             if device.attached_to is not None:
                 self.detach_device(device)
             self.delete_device(device)
-        self._report_leaks(driver)
-        self.ob.remove(driver)
-        driver.header.pointer_count = 0
-        driver.unloaded = True
-        del self.drivers[driver.name.lower()]
+        self._retire_driver(driver)
         self.emit("Io", "driver-unload", f"{driver.image} is unloaded")
         self._syscall_return(caller, "NtUnloadDriver")
 
     def unload_driver(self, driver: DriverObject) -> None:
         """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
         self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        self._retire_driver(driver)
+        self.emit("Io", "driver-unload", f"{driver.name} has no device left: its Unload "
+                  f"routine runs and {driver.image} is unloaded")
+
+    def _retire_driver(self, driver: DriverObject) -> None:
+        """The image goes: leaks reported, \\Driver\\NAME deleted, calls into it now fault."""
         self._report_leaks(driver)
         self.ob.remove(driver)
         driver.header.pointer_count = 0
         driver.unloaded = True
         del self.drivers[driver.name.lower()]
-        self.emit("Io", "driver-unload", f"{driver.name} has no device left: its Unload "
-                  f"routine runs and {driver.image} is unloaded")
+
+    def _newest_device(self, driver: DriverObject, ddi: str) -> DeviceObject:
+        """The device a DriverEntry step works on: the one IoCreateDevice made last."""
+        if not driver.devices:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} before IoCreateDevice")
+        return driver.devices[-1]
 
     def find_device(self, text: str) -> DeviceObject:
         for device in self.devices:
@@ -247,17 +249,31 @@ class IoManager:
     def build_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
         """IoAllocateIrp(StackSize of the top device) with the first location filled in."""
         top = device.top()
-        self.irp_count += 1
-        irp = Irp(self.irp_count, self.allocate_address(0x118),
-                  [IoStackLocation() for _ in range(top.stack_size)], top.stack_size,
-                  created_tick=self.tick)
+        irp = self._allocate_irp(top.stack_size)
         first = irp.stack[-1]
         first.major, first.minor = major, minor
-        self.irps[irp.number] = irp
         self.emit("Io", "irp", f"IRP {irp.number} allocated: {major}"
                   + (f"/{minor}" if minor else "") + f", {top.stack_size} stack location(s)",
                   "An IRP has one stack location for each device it will pass through.")
         return irp
+
+    def _allocate_irp(self, stack_size: int, **fields) -> Irp:
+        """IoAllocateIrp: a numbered IRP with StackSize empty locations, in progress."""
+        self.irp_count += 1
+        irp = Irp(self.irp_count, self.allocate_address(0x118),
+                  [IoStackLocation() for _ in range(stack_size)], stack_size,
+                  created_tick=self.tick, **fields)
+        self.irps[irp.number] = irp
+        return irp
+
+    def _free_irp(self, irp: Irp, status: int) -> None:
+        """IoFreeIrp: the IRP is gone; only its number and final status are remembered, for
+        the latest FINISHED_KEEP of them (`expect irp N status`)."""
+        irp.completed = True
+        self.irps.pop(irp.number, None)
+        self.finished_irps[irp.number] = FinishedIrp(irp.number, irp.stack[-1].major, status)
+        if len(self.finished_irps) > FINISHED_KEEP:
+            del self.finished_irps[next(iter(self.finished_irps))]
 
     def _call_driver(self, device: DeviceObject, irp: Irp) -> int:
         """IoCallDriver: move to the next stack location and call that device's driver."""
@@ -333,14 +349,12 @@ class IoManager:
                 driver.spec.type != "filter" else ""
             self.create_device(driver, named or (args[0] if args else None))
         elif name == "IoAttachDeviceToDeviceStack":
-            if not driver.devices:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                              "IoAttachDeviceToDeviceStack before IoCreateDevice")
+            mine = self._newest_device(driver, name)
             if args[0].lower() == "pdo" and routine != "AddDevice":
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                               "only AddDevice is given a PDO to attach to")
             target = device if args[0].lower() == "pdo" else self.find_device(args[0])
-            self.attach_device(driver.devices[-1], target)
+            self.attach_device(mine, target)
         elif name in ("IoDetachDevice", "IoDeleteDevice"):
             mine = device if device is not None and device.driver is driver else None
             if mine is None:
@@ -351,33 +365,24 @@ class IoManager:
             else:
                 self.delete_device(mine)
         elif name == "IoGetDmaAdapter":
-            if not driver.devices:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                              "IoGetDmaAdapter before IoCreateDevice")
-            self.get_dma_adapter(driver.devices[-1], int(args[0]), int(args[1]))
+            self.get_dma_adapter(self._newest_device(driver, name), int(args[0]), int(args[1]))
         elif name == "GetScatterGatherList":
-            last = self.get_scatter_gather_list(driver, device, irp or device.current_irp,
-                                                routine)
+            last = self.get_scatter_gather_list(driver, device,
+                                                irp or self._held_irp(driver, device), routine)
         elif name == "PutScatterGatherList":
             self.put_scatter_gather_list(driver, device, routine)
         elif name == "IoCreateController":
             self.create_controller(driver)
         elif name == "IoAllocateController":
-            self.allocate_controller(driver, device, irp or device.current_irp)
+            self.allocate_controller(driver, device, irp or self._held_irp(driver, device))
         elif name == "IoFreeController":
             self.free_controller(driver, device)
         elif name == "IoWMIRegistrationControl":
             mine = device if device is not None and device.driver is driver else \
-                (driver.devices[-1] if driver.devices else None)
-            if mine is None:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                              "IoWMIRegistrationControl before IoCreateDevice")
+                self._newest_device(driver, name)
             self.wmi_register(mine, args[0] == "REGISTER")
         elif name == "IoConnectInterruptEx":
-            if not driver.devices:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                              "IoConnectInterruptEx before IoCreateDevice")
-            self.connect_interrupt(driver.devices[-1])
+            self.connect_interrupt(self._newest_device(driver, name))
         elif name == "IoRequestDpc":
             self.request_dpc(device)
         elif name == "ExAllocatePool2":
@@ -471,10 +476,7 @@ class IoManager:
             if irp.master is None:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IoFreeIrp: IRP {irp.number} "
                               "was not built by this driver; the I/O manager frees it")
-            irp.completed = True
-            self.irps.pop(irp.number, None)
-            self.finished_irps[irp.number] = FinishedIrp(irp.number, irp.stack[-1].major,
-                                                         irp.status)
+            self._free_irp(irp, irp.status)
             self.emit("Io", "irp", f"IoFreeIrp: {driver.name} frees IRP {irp.number}, which it "
                       "built")
         return last
@@ -684,13 +686,9 @@ class IoManager:
         if lower is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} has no "
                           "device below it to send an IRP to")
-        self.irp_count += 1
-        irp = Irp(self.irp_count, self.allocate_address(0x118),
-                  [IoStackLocation() for _ in range(lower.stack_size)], lower.stack_size,
-                  created_tick=self.tick, master=master, code=code)
+        irp = self._allocate_irp(lower.stack_size, master=master, code=code)
         irp.stack[-1] = IoStackLocation("IRP_MJ_INTERNAL_DEVICE_CONTROL", None, None,
                                         Completion(driver, completion, device))
-        self.irps[irp.number] = irp
         self.emit("Io", "irp", f"IoBuildDeviceIoControlRequest: {driver.name} builds IRP "
                   f"{irp.number} (IRP_MJ_INTERNAL_DEVICE_CONTROL, {code:#x}) for {lower.label}, "
                   f"{lower.stack_size} stack location(s), with completion routine "
@@ -779,12 +777,8 @@ class IoManager:
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
                           f"IRP {irp.number} again")
                 return  # CurrentLocation stays the owner's: its IoCompleteRequest goes on up
-        irp.completed = True
         irp.path.append(f"IRP {irp.number} done: {status_name(status)} back to the requester")
-        self.irps.pop(irp.number, None)  # freed: the model keeps no completed IRP, only
-        self.finished_irps[irp.number] = FinishedIrp(irp.number, irp.stack[-1].major, status)
-        if len(self.finished_irps) > FINISHED_KEEP:  # its number and status, for a while
-            del self.finished_irps[next(iter(self.finished_irps))]
+        self._free_irp(irp, status)  # the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
                   "back to the requester; the IRP is freed")
         if irp.on_done is not None:
