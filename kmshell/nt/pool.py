@@ -54,17 +54,71 @@ class PoolBlock:
         return "paged" if self.paged else "nonpaged"
 
     @property
+    def overrun(self) -> bool:
+        """Its string (strcpy's) ran past the block's end: the NUL does not fit."""
+        return len(self.text) + 1 > self.size
+
+    @property
     def end(self) -> int:  # the next block's header starts here
         return self.address + (self.size + 0xF & ~0xF)
 
 
+@dataclass(frozen=True)
+class StringRoutine:
+    """What a string routine knows and does: the ntstrsafe ones are told the buffer's size."""
+
+    checked: bool  # RtlString*: never writes past the size; the C library does not know it
+    append: bool = False  # Cat: after the string already there
+    unit: int = 1  # bytes a character: 2 for the W (WCHAR) forms
+    printf: bool = False  # the source is a format and its arguments
+
+
+STRING_ROUTINES = {
+    "RtlStringCbCopyA": StringRoutine(checked=True),
+    "RtlStringCbCatA": StringRoutine(checked=True, append=True),
+    "RtlStringCchCopyW": StringRoutine(checked=True, unit=2),
+    "RtlStringCbPrintfA": StringRoutine(checked=True, printf=True),
+    "strcpy": StringRoutine(checked=False),
+    "strcat": StringRoutine(checked=False, append=True),
+}
+CONVERSIONS = ("s", "d", "u", "x")  # what the model's printf formats: text, then numbers
+
+
+def _conversions(fmt: str) -> list[str]:
+    """The conversion letters of a format, in order (%% is a percent sign)."""
+    return [part[:1] for part in fmt.replace("%%", "").split("%")[1:]]
+
+
+def format_problem(fmt: str, args: tuple[str, ...]) -> str | None:
+    """Why a printf step cannot run (None when it can), checked when the spec loads."""
+    letters = _conversions(fmt)
+    bad = next((c for c in letters if c not in CONVERSIONS), None)
+    if bad is not None:
+        return f"'%{bad}' is not a conversion the model knows; use %s, %d, %u, %x or %% for a " \
+               "percent sign"
+    if len(letters) != len(args):
+        return f"the format takes {len(letters)} argument(s), the step gives {len(args)}"
+    for letter, arg in zip(letters, args, strict=True):
+        if letter != "s" and not _is_number(arg):
+            return "%d, %u and %x take a number such as 7 or 0x1F"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    """What format_string can print with %d/%u/%x: a non-negative Python-style literal."""
+    try:
+        return int(text, 0) >= 0
+    except ValueError:
+        return False
+
+
 def format_string(fmt: str, args: tuple[str, ...]) -> str:
-    """What a printf-style routine writes: %s, %d, %u and %x take the next argument."""
+    """What a printf-style routine writes: each conversion takes the next argument."""
     out, rest, i = [], list(args), 0
     while i < len(fmt):
-        if fmt[i] == "%" and fmt[i + 1:i + 2] == "%":
+        if fmt.startswith("%%", i):
             out.append("%")
-        elif fmt[i] == "%" and fmt[i + 1:i + 2] in ("s", "d", "u", "x"):
+        elif fmt[i] == "%":
             arg = rest.pop(0)
             out.append(format(int(arg, 0), "x") if fmt[i + 1] == "x" else arg)
         else:
@@ -72,11 +126,6 @@ def format_string(fmt: str, args: tuple[str, ...]) -> str:
             i -= 1
         i += 2
     return "".join(out)
-
-
-def conversions(fmt: str) -> int:
-    """How many arguments a format takes (%% is a percent sign, not a conversion)."""
-    return fmt.replace("%%", "").count("%")
 
 
 class Pool:
@@ -299,16 +348,17 @@ class Pool:
         if block is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                           f"{driver.name} has no live pool block tagged '{tag}'")
-        source = format_string(words[0], words[1:]) if "Printf" in api else words[0]
-        keep = block.text if "cat" in api.lower() else ""
+        kind = STRING_ROUTINES[api]
+        source = format_string(words[0], words[1:]) if kind.printf else words[0]
+        keep = block.text if kind.append else ""
         wanted = keep + source
-        if not api.startswith("Rtl"):  # the C library: no size, only a terminating NUL
+        if not kind.checked:  # the C library: no size, only a terminating NUL
             self.fill_memory(driver, tag, len(source) + 1, routine, api, len(keep))
             block.text = wanted
             return None
-        unit = 2 if api.endswith("W") else 1  # WCHARs are two bytes
+        unit = kind.unit
         capacity = block.size // unit  # characters, the NUL included
-        counted = f"{capacity} characters" if "Cch" in api else f"{block.size} bytes"
+        counted = f"{capacity} characters" if unit > 1 else f"{block.size} bytes"
         if len(keep) + 1 > capacity or capacity == 0:
             self.emit("Rtl", "string", f"{api}: {driver.name}'s '{tag}' block is already full; "
                       "nothing is written, STATUS_INVALID_PARAMETER")

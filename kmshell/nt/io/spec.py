@@ -40,7 +40,7 @@ from kmshell.nt.constants import (
     parse_irql,
     parse_status,
 )
-from kmshell.nt.pool import conversions
+from kmshell.nt.pool import STRING_ROUTINES, format_problem
 
 DRIVER_TYPES = ("bus", "function", "filter")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
@@ -192,17 +192,6 @@ class DriverSpec:
                    for calls in self.pdo_routines.values() for c in calls)
 
 
-STRING_ROUTINES = ("RtlStringCbCopyA", "RtlStringCbCatA", "RtlStringCchCopyW",
-                   "RtlStringCbPrintfA", "strcpy", "strcat")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return int(text, 0) >= 0
-    except ValueError:
-        return False
-
-
 def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     words = text.split()
     if not words:
@@ -251,19 +240,10 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
                                      or not args[1].isdigit() or int(args[1]) == 0):
         raise SpecError(f"{where}: ExAllocatePool2 takes NONPAGED or PAGED, a size in bytes "
                         "(above 0) and a tag, e.g. 'ExAllocatePool2 NONPAGED 64 Tidy'")
-    if ddi == "RtlStringCbPrintfA":
-        bad = next((c for c in args[1].replace("%%", "").split("%")[1:]
-                    if c[:1] not in ("s", "d", "u", "x")), None)
-        if bad is not None:
-            raise SpecError(f"{where}: '%{bad[:1]}' is not a conversion the model knows; use "
-                            "%s, %d, %u, %x or %% for a percent sign")
-        if conversions(args[1]) != len(args) - 2:
-            raise SpecError(f"{where}: the format takes {conversions(args[1])} argument(s), "
-                            f"the step gives {len(args) - 2}")
-        numbers = [a for c, a in zip(args[1].replace("%%", "").split("%")[1:], args[2:])
-                   if c[0] != "s"]
-        if any(not _is_number(a) for a in numbers):
-            raise SpecError(f"{where}: %d, %u and %x take a number such as 7 or 0x1F")
+    if ddi in STRING_ROUTINES and STRING_ROUTINES[ddi].printf:
+        problem = format_problem(args[1], args[2:])
+        if problem:
+            raise SpecError(f"{where}: {problem}")
     if ddi in ("ExAllocatePool2", "ExFreePoolWithTag") or ddi in STRING_ROUTINES:
         tag = args[0] if ddi in STRING_ROUTINES else args[-1]
         if not 1 <= len(tag) <= 4 or not tag.isascii() or not tag.isalnum():
