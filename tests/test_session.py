@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from kmshell.commands import TABLE
 from kmshell.session import Session
 from kmshell.views.console import make_console
@@ -83,6 +85,15 @@ def test_ambiguous_process_name_is_an_error_listing_the_pids():
     outcome = Session().execute("process show csrss.exe")
     assert "ambiguous" in outcome.error.message
     assert outcome.error.hint == "name one by PID: 116, 148"
+
+
+@pytest.mark.parametrize("line, at", [("power arm Nope", "Nope"), ("interrupt Nope", "Nope"),
+                                      ("device stack Nope", "Nope"),
+                                      ("power wake --by Nope", "--by")])  # an option: its word
+def test_an_unknown_device_is_an_error_at_its_column_naming_the_devices(line, at):
+    outcome = Session().execute(line)
+    assert outcome.error.col == line.index(at) + 1
+    assert "no device 'Nope'" in outcome.error.message and "USBPDO-0" in outcome.error.message
 
 
 def test_analyze_without_a_bugcheck_says_the_machine_is_running():

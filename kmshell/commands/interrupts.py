@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kmshell.commands.names import resolve_device
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import DEVICE, NUMBER, Arg, Opt
@@ -23,7 +24,8 @@ def interrupt(session, cmd):
     if cmd["cpu"] is not None and cmd["cpu"] >= len(system.processors):
         raise KmsError(f"no processor {cmd['cpu']}; this machine has CPUs 0.."
                        f"{len(system.processors) - 1}", col=cmd.col("cpu"))
-    system.interrupt(system.find_device(cmd["dev"]), cmd["cpu"], cmd["message"])
+    system.interrupt(resolve_device(system, cmd["dev"], cmd.col("dev")), cmd["cpu"],
+                     cmd["message"])
     return [cpu_table(system)]
 
 

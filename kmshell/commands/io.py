@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kmshell.commands.names import resolve_driver, resolve_process
+from kmshell.commands.names import resolve_device, resolve_driver, resolve_process
 from kmshell.commands.registry import command
 from kmshell.drivers import catalog, load_spec
 from kmshell.errors import KmsError
@@ -35,7 +35,7 @@ MAJOR = choice(*IRP_MJ, metavar="MAJOR")
 
 
 def _device(session, cmd, name: str = "dev"):
-    return session.system.find_device(cmd[name])
+    return resolve_device(session.system, cmd[name], cmd.col(name))
 
 
 @command("driver load", "load a driver from the catalog or a FILE.toml spec; runs DriverEntry",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kmshell.commands.registry import TABLE
 from kmshell.errors import KmsError
 from kmshell.language.spec import Kind
+from kmshell.nt.errors import NtError
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.ps import Process, Thread
 from kmshell.nt.system import System
@@ -78,6 +79,16 @@ def resolve_driver(system: System, text: str, col: int | None = None):
         raise KmsError(f"no driver named '{text}' is loaded", col=col,
                        hint="loaded: " + ", ".join(system.drivers_names()))
     return driver
+
+
+def resolve_device(system: System, text: str, col: int | None = None):
+    """A device by its name (`Toaster`), its path (`\\Device\\Toaster`) or its label
+    (`toasterfilter#1` for an unnamed one)."""
+    try:
+        return system.find_device(text)
+    except NtError as error:
+        raise KmsError(error.message, col=col,
+                       hint="`device list` shows every device object") from None
 
 
 def driver_names(system: System) -> list[str]:

@@ -3,6 +3,7 @@ power arm DEV (wait-wake)."""
 
 from __future__ import annotations
 
+from kmshell.commands.names import resolve_device
 from kmshell.commands.registry import command
 from kmshell.language.spec import DEVICE, Arg, Opt, choice
 from kmshell.nt.po import DevicePowerState, SystemPowerState
@@ -41,7 +42,7 @@ for _verb, _target in TRANSITIONS.items():
          examples=("power wake", "power wake --by Joystick0"))
 def power_wake(session, cmd):
     system = session.system
-    system.wake(system.find_device(cmd["by"]) if cmd["by"] else None)
+    system.wake(resolve_device(system, cmd["by"], cmd.col("by")) if cmd["by"] else None)
     return [power_table(system)]
 
 
@@ -55,7 +56,7 @@ def power_wake(session, cmd):
          examples=("power arm Joystick0", "power arm Joystick0 --off"))
 def power_arm(session, cmd):
     system = session.system
-    system.arm_wake(system.find_device(cmd["dev"]), armed=not cmd["off"])
+    system.arm_wake(resolve_device(system, cmd["dev"], cmd.col("dev")), armed=not cmd["off"])
     return [power_table(system)]
 
 
@@ -65,5 +66,5 @@ def power_arm(session, cmd):
 def power_device(session, cmd):
     system = session.system
     state = DevicePowerState[f"PowerDevice{cmd['state']}"]
-    system.set_device_power(system.find_device(cmd["dev"]), state)
+    system.set_device_power(resolve_device(system, cmd["dev"], cmd.col("dev")), state)
     return [power_table(system)]
