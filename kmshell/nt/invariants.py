@@ -20,7 +20,25 @@ from kmshell.nt.pnp import DevnodeState
 def violations(system) -> list[str]:
     return [*_processes(system), *_pool(system), *_objects(system), *_threads(system),
             *_processors(system), *_devices(system), *_devnodes(system), *_irps(system),
-            *_wmi(system)]
+            *_wmi(system), *_volumes(system)]
+
+
+def _volumes(system) -> list[str]:
+    """A registered file system and a mounted volume's device are live devices, and a
+    volume device has a stack location more than the stack it sends its requests to."""
+    problems = [f"file system {device.label} is registered, but was deleted"
+                for device in system.file_systems if device not in system.devices]
+    for device in system.devices:
+        volume = device.vpb.device if device.vpb is not None else None
+        if volume is None:
+            continue
+        if volume not in system.devices:
+            problems.append(f"{device.label}'s VPB names {volume.label}, which was deleted")
+        elif volume.stack_size <= volume.target_device.stack_size:
+            problems.append(f"volume device {volume.label} has StackSize {volume.stack_size}, "
+                            f"not above {volume.target_device.label}'s "
+                            f"{volume.target_device.stack_size}")
+    return problems
 
 
 def _wmi(system) -> list[str]:

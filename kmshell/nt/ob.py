@@ -39,9 +39,12 @@ NAMESPACE_DIRECTORIES = {
 SYMBOLIC_LINKS = {
     "\\GLOBAL??\\C:": "\\Device\\HarddiskVolume1",
     "\\GLOBAL??\\GLOBALROOT": "",
-    "\\GLOBAL??\\PhysicalDrive0": "\\Device\\Harddisk0\\DR0",
+    "\\GLOBAL??\\PhysicalDrive0": "\\Device\\Harddisk0",  # Windows: ...\\Harddisk0\\DR0
     "\\DosDevices": "\\??",
     "\\SystemRoot": "\\Device\\HarddiskVolume1\\Windows",
+    # In Windows the volume manager's device for the disk's first partition; the model's disk
+    # is one volume, so the name links to the disk itself.
+    "\\Device\\HarddiskVolume1": "\\Device\\Harddisk0",
 }
 
 KERNEL_OBJECTS = {
@@ -151,21 +154,31 @@ class ObjectManager:
         return ObjectHeader(type_name, name, address=self._allocate(), permanent=permanent)
 
     def lookup(self, path: str):
-        path = normalize_path(path)
-        node = self.root
-        if path == "\\":
-            return node
-        walked = ""
-        for part in path.strip("\\").split("\\"):
+        node, rest, walked = self._walk(path)
+        if rest:
+            raise ObjectPathError(f"{walked} is a {node.header.type_name}, not a directory")
+        return node
+
+    def parse(self, path: str):
+        """The object the path leads to, and what is left of the path past it: a directory
+        is walked, any other object takes the rest of the name (a symbolic link follows it
+        with its target; a device's parse routine hands it on as the file name)."""
+        node, rest, _ = self._walk(path)
+        return node, rest
+
+    def _walk(self, path: str):
+        parts = normalize_path(path).strip("\\").split("\\")
+        node, walked = self.root, ""
+        for index, part in enumerate(parts if parts != [""] else []):
             if not isinstance(node, Directory):
-                raise ObjectPathError(f"{walked} is a {node.header.type_name}, not a directory")
+                return node, "\\" + "\\".join(parts[index:]), walked
             child = node.entries.get(part.upper())
             if child is None:
                 where = walked or "\\"
                 raise ObjectPathError(f"no object named '{part}' in {where}")
             node = child
             walked += "\\" + child.header.name
-        return node
+        return node, "", walked
 
     def insert(self, path: str, obj):
         """Give obj the name `path`; its parent directories must exist."""

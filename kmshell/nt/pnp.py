@@ -119,6 +119,8 @@ class PlugAndPlay:
         self.device_root.pdo = self._create_pdo(manager, self.device_root)
         self._set_state(self.device_root, DevnodeState.DeviceNodeStarted)
         self._enumerate(self.device_root, {} if self.minimal else BOOT_HARDWARE)
+        if not self.minimal:  # a boot-start file system: it mounts C: at its first use
+            self.load_driver(next(s for s in driver_store() if s.type == "filesystem"))
         del self.log[start:]
         self.irp_count = 0  # boot's IRPs are all finished: the ones a user sees start at 1
         self.finished_irps.clear()

@@ -141,6 +141,7 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         # who ran on each processor during each recent tick: (tick, (thread or None, ...))
         self.drivers: dict[str, DriverObject] = {}  # lower-cased service name -> object
         self.devices: list = []  # every DeviceObject, in creation order
+        self.file_systems: list = []  # registered disk file systems' control devices, newest first
         self.irps: dict = {}  # IRP number -> Irp still in progress (completed ones are freed)
         self.finished_irps: dict = {}  # IRP number -> FinishedIrp: the latest completed ones
         self.irp_count = 0

@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.nt.constants import IRP_MJ, MINORS_OF, format_status
+from kmshell.nt.constants import FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
 from kmshell.views.layout import capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
@@ -55,6 +55,14 @@ def device_detail(device) -> Table:
     rows.add_row("AttachedTo", device.attached_to.label if device.attached_to
                  else "(none: bottom of its stack)")
     rows.add_row("StackSize", str(device.stack_size))
+    rows.add_row("DeviceType", f"{device.device_type} ({FILE_DEVICE[device.device_type]:#04x})")
+    if device.vpb is not None:
+        rows.add_row("Vpb", f"mounted by {device.vpb.device.driver.name}: volume device "
+                     f"{device.vpb.device.label}" if device.vpb.mounted else
+                     "not mounted: the first open of a file on it mounts it")
+    if device.target_device is not None:
+        rows.add_row("Volume", f"a file system's volume device for "
+                     f"{device.target_device.label}'s volume: it sends requests there")
     rows.add_row("Security", str(device.header.security or "(none)"))
     node = device.stack()[-1].devnode
     for name, value in devnode_rows(node) if node is not None else ():

@@ -76,7 +76,9 @@ def handle_table(process: Process) -> Table:
     for entry in process.handle_table.entries.values():
         header = entry.object.header
         device = getattr(entry.object, "device", None)  # a file object names its device
-        name = header.path or (f"on {device.label}" if device else ptr(header.address))
+        file_name = getattr(entry.object, "file_name", "")  # and a file on a volume, itself
+        name = header.path or (f"{device.label}{file_name}" if file_name else
+                               f"on {device.label}" if device else ptr(header.address))
         table.add_row(f"{entry.handle:#x}", header.type_name, name,
                       f"{entry.granted_access:#x}", str(header.handle_count),
                       str(header.pointer_count))

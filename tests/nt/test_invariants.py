@@ -95,6 +95,21 @@ def wmi_provider_deleted(system):
     system.devices.remove(system.find_device("Toaster"))  # gone without IoDeleteDevice
 
 
+def mounted_volume_device_deleted(system):
+    system.open_file(system.create_process("edit.exe"), "C:\\notes.txt")
+    volume = system.find_device("Harddisk0").vpb.device
+    system.devices.remove(volume)  # gone without dismounting
+
+
+def registered_file_system_deleted(system):
+    system.devices.remove(system.file_systems[0])  # gone without IoUnregisterFileSystem
+
+
+def volume_device_without_room_to_pass_down(system):
+    system.open_file(system.create_process("edit.exe"), "C:\\notes.txt")
+    system.find_device("Harddisk0").vpb.device.stack_size = 1
+
+
 @pytest.mark.parametrize("corrupt, complaint", [
     (handle_count_off, "handle-table entries point at it"),
     (pointer_count_below_handles, "is below its handle count"),
@@ -110,6 +125,9 @@ def wmi_provider_deleted(system):
     (unlisted_named_object, "its directory does not list it"),
     (devnode_without_its_pdo, "its PDO is missing or not its own"),
     (wmi_provider_deleted, "which was deleted"),
+    (mounted_volume_device_deleted, "VPB names"),
+    (registered_file_system_deleted, "is registered, but was deleted"),
+    (volume_device_without_room_to_pass_down, "StackSize 1, not above"),
 ], ids=lambda value: getattr(value, "__name__", ""))
 def test_each_broken_rule_is_reported(corrupt, complaint):
     system = busy()

@@ -6,6 +6,7 @@ import pytest
 
 from kmshell.drivers import catalog, load_spec
 from kmshell.nt import System, SystemHalted
+from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.spec import SpecError, spec_from_dict
 from kmshell.nt.ob import ObjectPathError
@@ -567,3 +568,80 @@ def test_an_irp_left_in_an_unloaded_driver_bugchecks_0xce_when_it_finishes():
     with pytest.raises(SystemHalted):
         system.complete_pending(irp, 0)
     assert system.bugcheck_info.code == 0xCE and system.bugcheck_info.driver == "slowdisk.sys"
+
+
+def own_irp_driver(completion: list[str], stack_size: str = "") -> dict:
+    """A filter over SlowDisk (and watchfilter) that serves reads with an IRP of its own."""
+    allocate = f"IoAllocateIrp IRP_MJ_READ {stack_size}".strip()
+    return {"name": "packeter", "type": "filter",
+            "routines": {"DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack SlowDisk"],
+                         "IRP_MJ_READ": ["IoMarkIrpPending", allocate,
+                                         "IoSetCompletionRoutine Done", "IoCallDriver lower",
+                                         "return STATUS_PENDING"]},
+            "completion": {"Done": completion}}
+
+
+TAKE_BACK = ["IoCompleteRequest master", "IoFreeIrp", "return STATUS_MORE_PROCESSING_REQUIRED"]
+
+
+def test_ioallocateirp_sends_a_new_irp_down_and_marks_the_original_pending_not_the_new_one():
+    system = loaded("slowdisk", "watchfilter")
+    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
+    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    own = system.irps[read.number + 1]
+    assert own.master is read and own.owner is system.drivers["packeter"]
+    assert len(own.stack) == system.find_device("watchfilter#1").stack_size == 2
+    assert read.location.pending  # packeter's IoMarkIrpPending is for the IRP it was given
+    assert [loc.device.label for loc in own.stack if loc.pending] == ["\\Device\\SlowDisk"]
+    assert [d.label for d in own.reached] == ["watchfilter#1", "\\Device\\SlowDisk"]
+
+
+def test_the_allocating_drivers_completion_routine_completes_the_original_and_frees_its_irp():
+    system = loaded("slowdisk", "watchfilter")
+    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
+    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    own = system.irps[read.number + 1]
+    system.complete_pending(own, NtStatus.STATUS_SUCCESS)
+    assert system.irps == {} and read.completed and read.status == NtStatus.STATUS_SUCCESS
+    assert system.finished_irps[own.number].status == NtStatus.STATUS_SUCCESS
+    assert not any(e.kind == "rule" for e in system.log)
+
+
+def test_an_irp_allocated_with_too_few_stack_locations_bugchecks_0x35_going_down():
+    system = loaded("slowdisk", "watchfilter")
+    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK, "1"), "packeter.toml"))
+    with pytest.raises(SystemHalted):
+        system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    assert system.bugcheck_info.code == 0x35
+    assert system.bugcheck_info.parameters[0] == system.irps[2].address
+
+
+def test_an_allocated_irp_its_driver_does_not_take_back_is_flagged_at_the_top():
+    system = loaded("slowdisk", "watchfilter")
+    lets_go = ["IoCompleteRequest master", "return STATUS_SUCCESS"]
+    system.load_driver(spec_from_dict(own_irp_driver(lets_go), "packeter.toml"))
+    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.complete_pending(system.irps[read.number + 1], NtStatus.STATUS_SUCCESS)
+    rules = [e.text for e in system.log if e.kind == "rule"]
+    assert any("allocated it (IoAllocateIrp)" in text for text in rules)
+
+
+def test_irp_complete_refuses_a_request_that_waits_for_an_irp_its_driver_sent_down():
+    system = loaded("slowdisk", "watchfilter")
+    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
+    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    with pytest.raises(NtError) as error:
+        system.complete_pending(read, NtStatus.STATUS_SUCCESS)
+    assert f"irp complete {read.number + 1}" in error.value.message and not read.completed
+
+
+@pytest.mark.parametrize("step, message", [
+    ("IoAllocateIrp IRP_MJ_REED", "not an IRP major function"),
+    ("IoAllocateIrp IRP_MJ_READ 0", "1 to 127"),
+])
+def test_ioallocateirp_arguments_are_checked_at_load_time(step, message):
+    data = own_irp_driver(TAKE_BACK)
+    data["routines"]["IRP_MJ_READ"][1] = step
+    with pytest.raises(SpecError) as error:
+        spec_from_dict(data, "packeter.toml")
+    assert message in str(error.value) and "routine IRP_MJ_READ, step 2" in str(error.value)

@@ -8,16 +8,27 @@ When a process exits, its threads' pending IRPs are cancelled and its file handl
 (CLEANUP, then CLOSE). Reads and writes get the caller's buffer as the device asks
 (DO_BUFFERED_IO: a system buffer; DO_DIRECT_IO: an MDL; neither: the user address), an
 IOCTL as its control code's method says; a handle opened overlapped does not wait.
-Simplification: a handle names a device directly (no file system below it).
+
+A name that goes on past a device (`C:\\notes.txt`, `\\Device\\Harddisk0\\notes.txt`) names
+a file on the volume that device holds: the first open mounts it (IopMountVolume asks each
+registered file system with IRP_MJ_FILE_SYSTEM_CONTROL/IRP_MN_MOUNT_VOLUME), and the file's
+IRPs go to the file system's volume device, which sends its own requests down the disk's
+stack. Simplifications: files hold no data and every name opens (the file system is not
+asked to look a name up on disk); a volume is mounted at its first file open, also C:
+(Windows mounts the system volume during boot); there is no RAW file system, so a volume no
+file system recognizes fails the open with STATUS_UNRECOGNIZED_VOLUME; the cache manager is
+not modelled, so every read and write goes to the disk.
 """
 
 from __future__ import annotations
+
+import re
 
 from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.io.driver import routine_address
-from kmshell.nt.io.irp import DeviceObject, FileObject
+from kmshell.nt.io.irp import DeviceObject, FileObject, Vpb
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
 from kmshell.nt.se import ACCESS_WORDS, access_check
@@ -39,21 +50,22 @@ class FileIo:
                           f"(PID {process.pid}) has no user-mode thread to make the call")
         return threads[0]
 
-    def _open_device(self, path: str):
-        """Ob parses the name, following symbolic links such as \\GLOBAL??\\X."""
-        obj = None
+    def _open_device(self, path: str) -> tuple[DeviceObject, str]:
+        """Ob parses the name, following symbolic links such as \\GLOBAL??\\C:; the device
+        the name reaches takes the rest of it as a file name (IopParseDevice)."""
+        obj = rest = None
         for _ in range(8):
             try:
-                obj = self.ob.lookup(path)
+                obj, rest = self.ob.parse(path)
             except ObjectPathError as error:
                 raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, str(error)) from None
             if not isinstance(obj, SymbolicLink):
                 break
-            path = obj.target
+            path = obj.target + rest
         if not isinstance(obj, DeviceObject):
             raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH,
                           f"{path} is a {obj.header.type_name}, not a device")
-        return obj
+        return obj, rest
 
     def open_file(self, process, path: str, access: str = "read",
                   overlapped: bool = False) -> int | None:
@@ -61,9 +73,14 @@ class FileIo:
         overlapped (FILE_FLAG_OVERLAPPED), its reads and writes do not wait."""
         self._require_running()
         thread = self._caller(process)
+        if re.match(r"[A-Za-z]:(\\|$)", path):  # what CreateFile does to a Win32 path
+            path = "\\GLOBAL??\\" + path
         self.emit("Io", "syscall", f"{thread.label} calls NtCreateFile({path}): system call, "
                   "user → kernel", mode="U")
-        device = self._open_device(path)
+        device, file_name = self._open_device(path)
+        vpb = device.vpb if file_name else None
+        if vpb is not None and not vpb.mounted:
+            self.mount_volume(vpb)
         granted, mask, why = access_check(device.header.security, process.token,
                                           ACCESS_WORDS[access], "Device")
         self.emit("Se", "access-check", f"SeAccessCheck for {process.token.user} on "
@@ -72,7 +89,14 @@ class FileIo:
         if not granted:
             raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"{process.token.user} may not open "
                           f"{device.label} for {access}")
-        file = FileObject(self.ob.header("File"), device, mask, synchronous=not overlapped)
+        file = FileObject(self.ob.header("File"), device, mask, synchronous=not overlapped,
+                          file_name=file_name, vpb=vpb)
+        if vpb is not None:
+            self.emit("Io", "file", f"{device.label} holds a volume mounted by "
+                      f"{vpb.device.driver.name}: the file object for {file_name} is sent to "
+                      f"its volume device {vpb.device.label}", "A file's name means something "
+                      "only to the file system: the I/O manager hands the name on, and the "
+                      "file system's volume device gets every request for the file.")
         result: dict = {}
 
         def done(status: int) -> None:
@@ -85,7 +109,7 @@ class FileIo:
                           "no handle; kernel → user", mode="U")
             result["status"] = status
 
-        self._request(thread, device, "IRP_MJ_CREATE", done)
+        self._request(thread, file.target, "IRP_MJ_CREATE", done)
         if "status" in result and not nt_success(result["status"]):
             raise NtError(result["status"], f"the driver refused IRP_MJ_CREATE for "
                           f"{device.label}")
@@ -119,9 +143,8 @@ class FileIo:
             self.emit("Io", "syscall", f"{api} returns {format_status(status)} to "
                       f"{process.image}: kernel → user", mode="U")
 
-        method = METHODS[code & 3] if major == "IRP_MJ_DEVICE_CONTROL" else \
-            file.device.top().io
-        self._request(thread, file.device, major, done, buffer=(method, length),
+        method = METHODS[code & 3] if major == "IRP_MJ_DEVICE_CONTROL" else file.target.io
+        self._request(thread, file.target, major, done, buffer=(method, length),
                       overlapped=not file.synchronous)
 
     def close_handle(self, process, handle: int) -> None:
@@ -139,8 +162,8 @@ class FileIo:
     def _close_file(self, file: FileObject) -> None:
         """The last handle: IRP_MJ_CLEANUP; the last reference: IRP_MJ_CLOSE."""
         for major in ("IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"):
-            irp = self.build_irp(file.device, major)
-            self._call_driver(file.device.top(), irp)
+            irp = self.build_irp(file.target, major)
+            self._call_driver(file.target, irp)
         self.handle_closed(file.device)
 
     def run_down_io(self, process) -> None:
@@ -325,3 +348,73 @@ class FileIo:
             self._ready(thread)
             self.dispatch()
         self.emit("Ke", "wake", f"{thread.label}'s I/O is done: it continues")
+
+    # ------------------------------------------------------------- file systems and volumes
+
+    def register_file_system(self, device: DeviceObject) -> None:
+        """IoRegisterFileSystem: the control device joins the head of the disk file systems'
+        queue (IopDiskFileSystemQueueHead), so the newest is asked first."""
+        self.file_systems.insert(0, device)
+        self.emit("Io", "fs", f"IoRegisterFileSystem: {device.driver.name}'s control device "
+                  f"{device.label} is a disk file system; each disk volume not yet mounted "
+                  "will be offered to " + ", ".join(d.driver.name for d in self.file_systems),
+                  "A file system is not in any device stack: it registers, and the I/O "
+                  "manager asks it to mount volumes as they are first used.")
+
+    def unregister_file_system(self, driver) -> None:
+        """IoUnregisterFileSystem: the driver's control devices leave the queue."""
+        for device in [d for d in self.file_systems if d.driver is driver]:
+            self.file_systems.remove(device)
+            self.emit("Io", "fs", f"IoUnregisterFileSystem: {driver.name} is no longer asked "
+                      "to mount volumes")
+
+    def mount_volume(self, vpb: Vpb) -> None:
+        """IopMountVolume: IRP_MJ_FILE_SYSTEM_CONTROL/IRP_MN_MOUNT_VOLUME to each registered
+        disk file system's control device in turn, until one recognizes the volume."""
+        real = vpb.real_device
+        self.emit("Io", "mount", f"{real.label} holds a volume that no file system has mounted "
+                  "(its VPB is not VPB_MOUNTED): IopMountVolume offers it to the disk file "
+                  "systems in turn", "Which file system a volume holds is decided when it is "
+                  "first used: each file system reads the volume's boot sector and says "
+                  "whether it is its own.")
+        for cdo in list(self.file_systems):
+            irp = self.build_irp(cdo, "IRP_MJ_FILE_SYSTEM_CONTROL", "IRP_MN_MOUNT_VOLUME")
+            irp.vpb = vpb
+            self._call_driver(cdo.top(), irp)
+            if irp.completed and nt_success(irp.status) and vpb.mounted:
+                self.emit("Io", "mount", f"{cdo.driver.name} mounted the volume on {real.label}: "
+                          f"Vpb->DeviceObject = {vpb.device.label}, VPB_MOUNTED")
+                return
+            if vpb.mounted:  # it made a volume device, yet failed: the mount did not happen
+                vpb.device = None
+            self.emit("Io", "mount", f"{cdo.driver.name} does not take the volume: "
+                      + (format_status(irp.status) if irp.completed else "it did not complete "
+                         "the mount request"))
+        raise NtError(NtStatus.STATUS_UNRECOGNIZED_VOLUME, f"no file system recognized the "
+                      f"volume on {real.label} (registered: "
+                      + (", ".join(d.driver.name for d in self.file_systems) or "none")
+                      + "); the model has no RAW file system to fall back on")
+
+    def volume_device_created(self, vpb: Vpb, device: DeviceObject) -> None:
+        """In a file system's IRP_MN_MOUNT_VOLUME: the device it creates is the volume device
+        object. It sends its requests to the top of the volume's stack, so an IRP for it needs
+        one stack location more than that stack (VolDo->StackSize = Target->StackSize + 1)."""
+        target = vpb.real_device.top()
+        device.target_device, device.stack_size = target, target.stack_size + 1
+        vpb.device = device
+        self.emit("Io", "mount", f"{device.driver.name} creates volume device {device.label} "
+                  f"for the volume on {vpb.real_device.label}: StackSize {device.stack_size} "
+                  f"(one more than {target.label}'s), Vpb->DeviceObject = {device.label}",
+                  "The volume device is the top of a stack of its own (file system filters "
+                  "attach above it), not part of the disk's stack.")
+
+    def dismount(self, vpb: Vpb) -> None:
+        """The volume's device goes away: its file system deletes the volume device."""
+        volume = vpb.device
+        vpb.device = None
+        self.emit("Io", "mount", f"{vpb.real_device.label} is going away: "
+                  f"{volume.driver.name} dismounts its volume and deletes {volume.label}")
+        for device in volume.stack():
+            if device.attached_to is not None:
+                self.detach_device(device)
+            self.delete_device(device)

@@ -3,6 +3,10 @@
 An IRP carries one IO_STACK_LOCATION per device in the stack it is sent to. IoCallDriver
 moves to the next (lower) location; IoCompleteRequest walks back up, calling each completion
 routine that an upper driver set in the location below its own.
+
+A device that holds a volume (a disk) has a VPB; once a file system has mounted the volume,
+the VPB names the file system's volume device object, a stack of its own that opens of
+files on the volume go to. Simplification: a disk is one volume (no partitions).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ class DeviceObject:
     current_irp: Irp | None = None  # CurrentIrp: the one StartIo is working on (busy)
     queue: list[Irp] = field(default_factory=list)  # DeviceQueue: IoStartPacket's waiting IRPs
     adapter: object | None = None  # its DMA adapter (IoGetDmaAdapter), if it does DMA
+    device_type: str = "FILE_DEVICE_UNKNOWN"  # DeviceType, e.g. FILE_DEVICE_DISK
+    vpb: Vpb | None = None  # a disk's volume parameter block (IoCreateDevice makes one)
+    target_device: DeviceObject | None = None  # a file system's volume device: the top of
+    # the mounted volume's stack, where it sends its requests (Vcb->TargetDeviceObject)
 
     def __repr__(self) -> str:  # the graph of devices, drivers and devnodes is cyclic and big
         return f"<DeviceObject {self.label}>"
@@ -47,6 +55,18 @@ class DeviceObject:
             devices.append(device)
             device = device.attached_to
         return devices
+
+
+@dataclass(eq=False)
+class Vpb:
+    """VPB: links a volume (its real device) to the file system volume device that mounted it."""
+
+    real_device: DeviceObject
+    device: DeviceObject | None = None  # Vpb->DeviceObject: the file system's volume device
+
+    @property
+    def mounted(self) -> bool:  # VPB_MOUNTED
+        return self.device is not None
 
 
 @dataclass
@@ -86,12 +106,14 @@ class Irp:
     cancel_routine: Completion | None = None  # Irp->CancelRoutine: who set it, which routine
     boost: int = 0  # IoCompleteRequest's PriorityBoost for the thread that waited
     master: Irp | None = None  # for an IRP a driver built: the request it works for
+    owner: object | None = None  # the driver that allocated it with IoAllocateIrp (no thread)
     reached: list[DeviceObject] = field(default_factory=list)  # every device it was sent to
     code: int | None = None  # an IOCTL's control code
     buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
     provider: DeviceObject | None = None  # a WMI request's Parameters.WMI.ProviderId
     mdl: tuple[int, int, int] | None = None  # MdlAddress: (process id, user address, length)
     user_buffer: tuple[int, int, int] | None = None  # neither I/O's UserBuffer, the same way
+    vpb: Vpb | None = None  # IRP_MN_MOUNT_VOLUME: the volume to mount (Parameters.MountVolume)
 
     @property
     def location(self) -> IoStackLocation | None:
@@ -106,6 +128,14 @@ class FileObject:
     device: DeviceObject
     access: int  # the access granted at open
     synchronous: bool = True  # FO_SYNCHRONOUS_IO: opened without FILE_FLAG_OVERLAPPED
+    file_name: str = ""  # FileName: the path after the device's name (\\notes.txt)
+    vpb: Vpb | None = None  # a file on a mounted volume: its requests go to Vpb->DeviceObject
+
+    @property
+    def target(self) -> DeviceObject:
+        """Where the I/O manager sends this file's IRPs: the top of the file system's volume
+        device stack for a file on a volume, else the top of the device's own stack."""
+        return (self.vpb.device if self.vpb is not None else self.device).top()
 
 
 @dataclass(frozen=True)

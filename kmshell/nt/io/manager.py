@@ -12,6 +12,7 @@ import zlib
 from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import (
+    VPB_DEVICE_TYPES,
     BugCheck,
     Irql,
     NtStatus,
@@ -23,7 +24,7 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject, routine_address
-from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp
+from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp, Vpb
 from kmshell.nt.io.spec import DDI, Call, DriverSpec
 from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
@@ -61,10 +62,10 @@ class IoManager:
         driver = DriverObject(self.ob.header("Driver", permanent=True), spec.name, spec.image,
                               spec.description, spec=spec)
         driver.verified = spec.image.lower() in (n.lower() for n in self.verify_drivers())
-        self.ob.insert(f"\\Driver\\{spec.name}", driver)
+        self.ob.insert(f"{spec.directory}\\{spec.name}", driver)
         self.drivers[spec.name.lower()] = driver
         self.registry.install_service(spec.name, spec.image, spec.start)
-        self.emit("Io", "driver-load", f"{spec.image} loaded: \\Driver\\{spec.name} created, "
+        self.emit("Io", "driver-load", f"{spec.image} loaded: {spec.directory}\\{spec.name} created, "
                   f"Services key written; calling DriverEntry", "Every driver gets a driver "
                   "object; its dispatch table says which routine handles each IRP_MJ_ code.")
         try:
@@ -129,7 +130,11 @@ class IoManager:
                                    for d in self.devices))
         label = f"\\Device\\{name}" if name else f"{driver.name}#{driver.unnamed}"
         device = DeviceObject(self.ob.header("Device"), driver, label)
-        device.io = driver.spec.io if driver.spec is not None and driver.spec.io else "neither"
+        if driver.spec is not None:
+            device.io = driver.spec.io or "neither"
+            device.device_type = driver.spec.device_type
+        if device.device_type in VPB_DEVICE_TYPES:
+            device.vpb = Vpb(device)  # IopCreateVpb: it holds a volume a file system can mount
         if name:
             try:
                 self.ob.insert(label, device)
@@ -166,6 +171,10 @@ class IoManager:
         """IoDeleteDevice: its name goes, and the driver's and the I/O manager's lists drop it."""
         if device not in self.devices:
             return
+        if device.vpb is not None and device.vpb.mounted:
+            self.dismount(device.vpb)
+        if device in self.file_systems:  # deleted without IoUnregisterFileSystem
+            self.file_systems.remove(device)
         if device.header.directory is not None:
             self.ob.remove(device)
         device.header.pointer_count = 0
@@ -184,6 +193,12 @@ class IoManager:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} is a Plug "
                           "and Play or boot driver: it unloads when its last device is removed "
                           "(device unplug DEV)")
+        mounted = [d for d in driver.devices if d.target_device is not None]
+        if mounted:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has "
+                          f"{len(mounted)} volume(s) mounted ({mounted[0].label} for "
+                          f"{mounted[0].target_device.label}): a file system stays loaded "
+                          "while it serves a volume")
         above = [d.attached_device for d in driver.devices
                  if d.attached_device is not None and d.attached_device.driver is not driver]
         if above:
@@ -281,7 +296,7 @@ class IoManager:
         irp.current -= 1
         if irp.current < 0:
             self.bugcheck(BugCheck.NO_MORE_IRP_STACK_LOCATIONS, (irp.address, 0, 0, 0),
-                          driver=upper.device.driver.image if upper else "",
+                          driver=upper.device.driver.image if upper and upper.device else "",
                           routine="IoCallDriver",
                           rule="The IRP had no stack location left for the lower device: the "
                           "stack is deeper than the StackSize the IRP was allocated with.",
@@ -319,11 +334,19 @@ class IoManager:
 
     def _run(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
              device: DeviceObject | None) -> int:
-        """Interpret a routine's DDI steps; returns the routine's NTSTATUS."""
+        """Interpret a routine's DDI steps; returns the routine's NTSTATUS. After an
+        IoAllocateIrp step the IRP-handling steps work on the new IRP (a second variable in
+        the C code), except IoMarkIrpPending and return, which are about the routine's own."""
         last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
+        given = irp
         for number, call in enumerate(calls, start=1):
             try:
-                last = self._step(driver, routine, call, irp, device, last)
+                if call.ddi == "IoAllocateIrp":
+                    self._check_irql(driver, routine, call)
+                    irp = self._allocate_own_irp(driver, device, given, call.args)
+                    continue
+                target = given if call.ddi in ("IoMarkIrpPending", "return") else irp
+                last = self._step(driver, routine, call, target, device, last)
             except NtError as error:
                 error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
                 raise
@@ -347,7 +370,13 @@ class IoManager:
         if name == "IoCreateDevice":
             named = self._device_name if routine == "AddDevice" and \
                 driver.spec.type != "filter" else ""
-            self.create_device(driver, named or (args[0] if args else None))
+            created = self.create_device(driver, named or (args[0] if args else None))
+            if irp is not None and irp.vpb is not None and not irp.vpb.mounted:
+                self.volume_device_created(irp.vpb, created)  # in IRP_MN_MOUNT_VOLUME
+        elif name == "IoRegisterFileSystem":
+            self.register_file_system(self._newest_device(driver, name))
+        elif name == "IoUnregisterFileSystem":
+            self.unregister_file_system(driver)
         elif name == "IoAttachDeviceToDeviceStack":
             mine = self._newest_device(driver, name)
             if args[0].lower() == "pdo" and routine != "AddDevice":
@@ -425,6 +454,12 @@ class IoManager:
                           f"this step needs an IRP, and {routine} has none")
         elif name == "IoSkipCurrentIrpStackLocation":
             irp.current += 1  # the lower driver gets this very location
+        elif name in ("IoCopyCurrentIrpStackLocationToNext", "IoSetCompletionRoutine") and \
+                irp.current == 0:
+            self.emit("Io", "rule", f"{driver.name}!{routine}: {name} writes the next stack "
+                      f"location, but IRP {irp.number} has none left: the write lands past "
+                      "the IRP's last location", "Each driver that passes an IRP on needs a "
+                      "location below its own: the IRP must have StackSize locations.")
         elif name == "IoCopyCurrentIrpStackLocationToNext":
             here = irp.location
             irp.stack[irp.current - 1] = IoStackLocation(here.major, here.minor)
@@ -448,6 +483,12 @@ class IoManager:
             self._release_cancel_lock(driver, routine)
         elif name == "IoCallDriver" and args[0].lower() == "parent":
             last = self._call_driver(self._parent_target(driver, device), irp)
+        elif name == "IoCallDriver" and args[0].lower() == "volume":
+            if device is None or device.target_device is None:
+                where = device.label if device is not None else driver.name
+                raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{where} is not a file "
+                              "system's volume device: it has no mounted volume to send this to")
+            last = self._call_driver(device.target_device, irp)
         elif name == "IoCallDriver":
             lower = device.attached_to
             if lower is None:
@@ -473,7 +514,7 @@ class IoManager:
         elif name == "IoBuildDeviceIoControlRequest":
             last = self._build_and_send(driver, device, irp, int(args[0], 16), args[1])
         elif name == "IoFreeIrp":
-            if irp.master is None:
+            if irp.master is None and irp.owner is not driver:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IoFreeIrp: IRP {irp.number} "
                               "was not built by this driver; the I/O manager frees it")
             self._free_irp(irp, irp.status)
@@ -697,6 +738,27 @@ class IoManager:
                   "of its own rather than passing the one it got.")
         return self._call_driver(lower, irp)
 
+    def _allocate_own_irp(self, driver: DriverObject, device: DeviceObject | None,
+                          master: Irp | None, args: tuple[str, ...]) -> Irp:
+        """IoAllocateIrp(StackSize, FALSE), then IoGetNextIrpStackLocation(Irp)->MajorFunction:
+        no thread owns the IRP, so its driver must take it back in a completion routine
+        (STATUS_MORE_PROCESSING_REQUIRED) and free it."""
+        lower = device.attached_to if device is not None else None
+        if lower is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} has no "
+                          "device below it to allocate an IRP for")
+        size = int(args[1]) if len(args) > 1 else lower.stack_size
+        irp = self._allocate_irp(size, master=master, owner=driver)
+        irp.stack[-1].major = args[0]
+        self.emit("Io", "irp", f"IoAllocateIrp: {driver.name} allocates IRP {irp.number} "
+                  f"({args[0]}) with {size} stack location(s) for {lower.label}"
+                  + (f", whose stack needs {lower.stack_size}" if size < lower.stack_size
+                     else "") + (f"; IRP {master.number} waits for it" if master else ""),
+                  "An IRP a driver allocates itself belongs to no thread: the driver sets a "
+                  "completion routine, and that routine frees it (IoFreeIrp) and returns "
+                  "STATUS_MORE_PROCESSING_REQUIRED so the I/O manager leaves it alone.")
+        return irp
+
     def _parent_target(self, driver: DriverObject, pdo: DeviceObject) -> DeviceObject:
         """`IoCallDriver parent` from a PDO: the device below the bus driver's own FDO (what
         IoAttachDeviceToDeviceStack returned it: the hub's TopOfStackDeviceObject)."""
@@ -777,6 +839,12 @@ class IoManager:
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
                           f"IRP {irp.number} again")
                 return  # CurrentLocation stays the owner's: its IoCompleteRequest goes on up
+        if irp.owner is not None:
+            self.emit("Io", "rule", f"IRP {irp.number} reached the top of its stack, but "
+                      f"{irp.owner.name} allocated it (IoAllocateIrp) and no thread waits for "
+                      "it: its completion routine should have freed it (IoFreeIrp) and returned "
+                      "STATUS_MORE_PROCESSING_REQUIRED. Windows would now post completion to "
+                      "a thread that does not exist.", "Rule: who allocates an IRP frees it.")
         irp.path.append(f"IRP {irp.number} done: {status_name(status)} back to the requester")
         self._free_irp(irp, status)  # the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
@@ -789,6 +857,13 @@ class IoManager:
         its cancel routine first, as a correct driver does)."""
         self._require_running()
         location = irp.location
+        served_by = next((i for i in self.irps.values() if i.master is irp), None)
+        if served_by is not None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"IRP {irp.number} waits at "
+                          f"{location.device.label} for IRP {served_by.number}, which "
+                          f"{location.device.driver.name} sent down for it: the device finishes "
+                          f"that one (irp complete {served_by.number} STATUS), and "
+                          f"{location.device.driver.name}'s completion routine completes this")
         if location.device.driver.unloaded:  # the device finished, but its driver is gone
             self._call_unloaded(location.device.driver, "DPC", irp, held=True)
         if irp.cancel_routine is not None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kmshell.nt.constants import (
+    FILE_DEVICE,
     IRP_MJ,
     MINORS_OF,
     MM_SYSTEM_RANGE_START,
@@ -42,7 +43,7 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.pool import STRING_ROUTINES, format_problem
 
-DRIVER_TYPES = ("bus", "function", "filter")
+DRIVER_TYPES = ("bus", "function", "filter", "filesystem")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
 FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC", "StartIo",
                   "SynchCritSection", "AdapterListControl", "ControllerControl")
@@ -65,9 +66,17 @@ DDI = {
                                                    "without the completion routine"),
     "IoSetCompletionRoutine": ("ROUTINE [Success] [Error] [Cancel]", None,
                                "run ROUTINE when a lower driver completes the IRP"),
-    "IoCallDriver": ("lower|parent", 2, "send the IRP to the next-lower device; from a bus "
-                     "driver's PDO, `parent`: to the device below its own FDO, in the parent "
-                     "stack (as the USB hub passes its children's transfers on)"),
+    "IoCallDriver": ("lower|parent|volume", 2, "send the IRP to the next-lower device; from a "
+                     "bus driver's PDO, `parent`: to the device below its own FDO, in the "
+                     "parent stack (as the USB hub passes its children's transfers on); from a "
+                     "file system's volume device, `volume`: to the top of the stack of the "
+                     "volume it mounted (Vcb->TargetDeviceObject)"),
+    "IoRegisterFileSystem": ("", 0, "register this driver's newest device, its control device "
+                             "object (device_type FILE_DEVICE_DISK_FILE_SYSTEM): the I/O manager "
+                             "then offers it every disk volume to mount (IRP_MN_MOUNT_VOLUME), "
+                             "the most recently registered file system first"),
+    "IoUnregisterFileSystem": ("", 0, "take this driver's control device off the I/O manager's "
+                               "list of file systems (in Unload)"),
     "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
     "IoStartPacket": ("", 2, "hand the IRP to StartIo now, or queue it in the device queue "
                       "while the device is busy (System-queued I/O)"),
@@ -102,6 +111,11 @@ DDI = {
                                       "CONTROL IRP for the device below, set this driver's "
                                       "COMPLETION routine on it and IoCallDriver it; the IRP "
                                       "being handled becomes its master"),
+    "IoAllocateIrp": ("MAJOR [STACKSIZE]", 2, "allocate an IRP of this driver's own for the "
+                      "device below, with STACKSIZE locations (default: that device's "
+                      "StackSize) and MAJOR in its first one; the IoSetCompletionRoutine, "
+                      "IoStatus and IoCallDriver steps after it work on the new IRP, and the "
+                      "IRP being handled becomes its master"),
     "IoFreeIrp": ("", 2, "in the completion routine of an IRP this driver built: free it "
                   "(then return STATUS_MORE_PROCESSING_REQUIRED)"),
     "KeRaiseIrql": ("LEVEL", None, "raise this processor's IRQL to LEVEL (not lower)"),
@@ -180,6 +194,12 @@ class DriverSpec:
     interrupt: str = "line"  # how IoConnectInterruptEx connects it: line, msi or msi-x
     messages: int = 1  # message-signaled: how many messages (vectors) it asks for
     wmi: dict[str, dict[str, int | str]] = field(default_factory=dict)  # WMI class -> data
+    device_type: str = "FILE_DEVICE_UNKNOWN"  # DeviceType of the devices it creates
+
+    @property
+    def directory(self) -> str:
+        """Where its driver object is named: \\FileSystem for a file system, else \\Driver."""
+        return "\\FileSystem" if self.type == "filesystem" else "\\Driver"
 
     @property
     def image(self) -> str:
@@ -215,9 +235,10 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     if ddi == "IoWMIRegistrationControl" and args[0] not in ("REGISTER", "DEREGISTER"):
         raise SpecError(f"{where}: IoWMIRegistrationControl takes REGISTER "
                         "(WMIREG_ACTION_REGISTER) or DEREGISTER (WMIREG_ACTION_DEREGISTER)")
-    if ddi == "IoCallDriver" and args[0].lower() not in ("lower", "parent"):
-        raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device) or, "
-                        "from a bus driver's PDO, to 'parent'")
+    if ddi == "IoCallDriver" and args[0].lower() not in ("lower", "parent", "volume"):
+        raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device), from "
+                        "a bus driver's PDO to 'parent', or from a file system's volume device "
+                        "to 'volume'")
     if ddi == "IoBuildDeviceIoControlRequest":
         if not args[0].lower().startswith("0x") or not all(
                 c in "0123456789abcdef" for c in args[0][2:].lower()) or len(args[0]) < 3:
@@ -226,6 +247,13 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
         if args[1] not in names["completion"]:
             raise SpecError(f"{where}: no completion routine '{args[1]}' in [completion]; "
                             f"defined: {', '.join(sorted(names['completion'])) or 'none'}")
+    if ddi == "IoAllocateIrp":
+        if args[0] not in IRP_MJ:
+            raise SpecError(f"{where}: '{args[0]}' is not an IRP major function; e.g. "
+                            "IRP_MJ_READ, IRP_MJ_INTERNAL_DEVICE_CONTROL")
+        if len(args) > 1 and not (args[1].isdigit() and 1 <= int(args[1]) <= 127):
+            raise SpecError(f"{where}: the StackSize is a number of stack locations, 1 to 127 "
+                            "(a CCHAR)")
     if ddi == "IoSetCompletionRoutine":
         if args[0] not in names["completion"]:
             raise SpecError(f"{where}: no completion routine '{args[0]}' in [completion]; "
@@ -320,7 +348,7 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
 
     known = {"name", "type", "description", "start", "routines", "completion", "cancel",
              "hardware_ids", "position", "pdo", "child_names", "io", "interrupt", "messages",
-             "wmi"}
+             "wmi", "device_type"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
@@ -330,6 +358,7 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     if "io" in data:
         spec.io = need("io", IO_METHODS)
     spec.interrupt = need("interrupt", INTERRUPT_KINDS, "line")
+    spec.device_type = need("device_type", tuple(FILE_DEVICE), "FILE_DEVICE_UNKNOWN")
     messages = data.get("messages", 1)
     limit = 1 if spec.interrupt == "line" else 16  # MSI allows 32, MSI-X 2048; the model
     # grants one block of 16 vectors (one DIRQL) at most
@@ -369,6 +398,10 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     if registers and not spec.wmi:
         raise SpecError(f"{source}: IoWMIRegistrationControl REGISTER, but no [wmi.CLASS] table "
                         "says which data blocks it provides, e.g. [wmi.ToasterDeviceInformation]")
+    if any(c.ddi == "IoRegisterFileSystem" for calls in spec.routines.values() for c in calls) \
+            and spec.device_type != "FILE_DEVICE_DISK_FILE_SYSTEM":
+        raise SpecError(f"{source}: IoRegisterFileSystem registers a disk file system, whose "
+                        "devices are device_type = \"FILE_DEVICE_DISK_FILE_SYSTEM\"")
     for name, calls in spec.routines.items():
         if any(c.ddi == "IoCallDriver" and c.args[0].lower() == "parent" for c in calls):
             raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "

@@ -1,0 +1,189 @@
+"""File systems and volumes, one rule per test: a file system registers and is asked to mount
+a disk's volume at its first use; a file's requests go to the file system's volume device,
+which sends them down the disk's stack (disk class driver, then the storage port)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmshell.nt import System
+from kmshell.nt.constants import NtStatus
+from kmshell.nt.errors import NtError
+from kmshell.nt.io.spec import SpecError, spec_from_dict
+
+COMPLETE = ["IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"]
+
+
+def fussy_fs(mount: list[str]) -> dict:
+    """A second disk file system whose IRP_MN_MOUNT_VOLUME does what `mount` says."""
+    return {"name": "fussyfs", "type": "filesystem", "device_type": "FILE_DEVICE_DISK_FILE_SYSTEM",
+            "routines": {"DriverEntry": ["IoCreateDevice", "IoRegisterFileSystem"],
+                         "IRP_MN_MOUNT_VOLUME": mount, "IRP_MJ_CREATE": COMPLETE}}
+
+
+def opened(system: System, path: str = "C:\\notes.txt"):
+    process = system.create_process("edit.exe")
+    handle = system.open_file(process, path, "all")
+    return process, handle, process.handle_table.entries[handle].object
+
+
+def test_ntfs_registers_at_boot_as_a_disk_file_system_under_filesystem():
+    system = System()
+    assert [d.driver.name for d in system.file_systems] == ["Ntfs"]
+    assert system.ob.lookup("\\FileSystem\\Ntfs") is system.drivers["ntfs"]
+    assert not system.find_device("Harddisk0").vpb.mounted
+
+
+def test_only_disk_like_devices_get_a_vpb():
+    system = System()
+    assert system.find_device("Harddisk0").device_type == "FILE_DEVICE_DISK"
+    assert system.find_device("USBFDO-0").vpb is None
+
+
+def test_the_first_open_of_a_file_mounts_the_volume_with_irp_mn_mount_volume():
+    system = System()
+    _, _, file = opened(system)
+    disk = system.find_device("Harddisk0")
+    texts = [event.text for event in system.log]
+    assert any("IRP_MJ_FILE_SYSTEM_CONTROL/IRP_MN_MOUNT_VOLUME" in t for t in texts)
+    assert disk.vpb.mounted and disk.vpb.device.driver.name == "Ntfs"
+    assert file.vpb is disk.vpb and file.file_name == "\\notes.txt"
+
+
+def test_a_volume_device_has_one_stack_location_more_than_the_disks_stack():
+    system = System()
+    opened(system)
+    disk = system.find_device("Harddisk0")
+    volume = disk.vpb.device
+    assert volume.target_device is disk.top()
+    assert volume.stack_size == disk.top().stack_size + 1
+    assert volume.attached_to is None  # a stack of its own, not part of the disk's
+
+
+def test_a_mounted_volume_is_not_mounted_again():
+    system = System()
+    opened(system)
+    start = len(system.log)
+    opened(system, "C:\\other.txt")
+    assert not any("IRP_MN_MOUNT_VOLUME" in e.text for e in system.log[start:])
+
+
+def test_drive_letters_and_systemroot_follow_the_symbolic_links_to_the_disk():
+    system = System()
+    for path in ("C:\\notes.txt", "\\GLOBAL??\\C:\\notes.txt", "\\SystemRoot\\win.ini",
+                 "\\Device\\HarddiskVolume1\\notes.txt"):
+        _, _, file = opened(system, path)
+        assert file.device is system.find_device("Harddisk0") and file.vpb is not None
+
+
+def test_opening_the_disk_itself_goes_to_the_disk_stack_without_mounting():
+    system = System()
+    _, _, file = opened(system, "\\GLOBAL??\\PhysicalDrive0")
+    assert file.vpb is None and file.target is system.find_device("Harddisk0")
+    assert not system.find_device("Harddisk0").vpb.mounted
+
+
+def test_a_file_read_goes_through_the_file_system_and_the_disk_class_to_the_storage_port():
+    system = System()
+    process, handle, file = opened(system)
+    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 512)
+    read, packet = sorted(system.irps.values(), key=lambda irp: irp.number)
+    assert [d.label for d in read.reached] == [file.vpb.device.label, "\\Device\\Harddisk0"]
+    assert packet.master is read and packet.owner is system.drivers["disk"]
+    assert packet.location.device.driver.name == "storahci"
+    assert process.threads[0].io_wait is not None  # a synchronous read waits for the disk
+
+
+def test_the_storage_ports_completion_completes_the_read_and_the_packet_is_freed():
+    system = System()
+    process, handle, _ = opened(system)
+    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 512)
+    read, packet = sorted(system.irps.values(), key=lambda irp: irp.number)
+    system.complete_pending(packet, NtStatus.STATUS_SUCCESS)
+    assert system.irps == {} and read.completed and read.status == NtStatus.STATUS_SUCCESS
+    assert process.threads[0].io_wait is None
+
+
+def test_a_file_close_sends_cleanup_and_close_to_the_volume_device():
+    system = System()
+    process, handle, file = opened(system)
+    start = len(system.log)
+    system.close_handle(process, handle)
+    hops = [e.text for e in system.log[start:] if e.kind == "irp-down"]
+    assert [h.split(" (")[0].split(" ↓ ")[1] for h in hops] == [file.vpb.device.label] * 2
+    assert "IRP_MJ_CLEANUP" in hops[0] and "IRP_MJ_CLOSE" in hops[1]
+
+
+def test_the_newest_file_system_is_asked_first_and_a_refusal_passes_the_volume_on():
+    system = System()
+    refuse = ["IoCompleteRequest STATUS_UNRECOGNIZED_VOLUME", "return STATUS_UNRECOGNIZED_VOLUME"]
+    system.load_driver(spec_from_dict(fussy_fs(refuse), "fussyfs.toml"))
+    assert [d.driver.name for d in system.file_systems] == ["fussyfs", "Ntfs"]
+    opened(system)
+    asked = [e.text for e in system.log if "IRP_MJ_FILE_SYSTEM_CONTROL)" in e.text]
+    assert ["fussyfs" in asked[0], "Ntfs" in asked[1]] == [True, True]
+    assert system.find_device("Harddisk0").vpb.device.driver.name == "Ntfs"
+
+
+def test_a_volume_no_file_system_recognizes_fails_the_open_with_unrecognized_volume():
+    system = System()
+    system.unregister_file_system(system.drivers["ntfs"])
+    with pytest.raises(NtError) as error:
+        opened(system)
+    assert error.value.status == NtStatus.STATUS_UNRECOGNIZED_VOLUME == 0xC000014F
+    assert not system.find_device("Harddisk0").vpb.mounted
+
+
+def test_a_mount_that_fails_after_creating_a_volume_device_leaves_the_vpb_unmounted():
+    system = System()
+    system.unregister_file_system(system.drivers["ntfs"])
+    fails = ["IoCreateDevice", "IoCompleteRequest STATUS_UNSUCCESSFUL",
+             "return STATUS_UNSUCCESSFUL"]
+    system.load_driver(spec_from_dict(fussy_fs(fails), "fussyfs.toml"))
+    with pytest.raises(NtError):
+        opened(system)
+    assert not system.find_device("Harddisk0").vpb.mounted
+
+
+def test_a_file_system_serving_a_mounted_volume_refuses_to_unload():
+    system = System()
+    opened(system)
+    with pytest.raises(NtError) as error:
+        system.stop_driver(system.drivers["ntfs"])
+    assert "volume(s) mounted" in error.value.message
+
+
+def test_removing_the_disk_dismounts_its_volume_and_deletes_the_volume_device():
+    system = System()
+    process, handle, _ = opened(system)
+    volume = system.find_device("Harddisk0").vpb.device
+    system.close_handle(process, handle)
+    system.unplug(system.find_device("Harddisk0"))
+    assert volume not in system.devices and volume not in system.drivers["ntfs"].devices
+
+
+def test_an_open_file_on_the_volume_vetoes_removing_the_disk():
+    system = System()
+    opened(system)
+    with pytest.raises(NtError) as error:
+        system.unplug(system.find_device("Harddisk0"))
+    assert error.value.status == NtStatus.STATUS_PLUGPLAY_QUERY_VETOED
+
+
+def test_io_register_file_system_needs_a_file_system_device_type():
+    data = fussy_fs(COMPLETE)
+    del data["device_type"]
+    with pytest.raises(SpecError) as error:
+        spec_from_dict(data, "fussyfs.toml")
+    assert "FILE_DEVICE_DISK_FILE_SYSTEM" in str(error.value)
+
+
+def test_only_a_volume_device_may_call_down_to_its_volume():
+    data = {"name": "lost", "type": "function",
+            "routines": {"DriverEntry": ["IoCreateDevice Lost"],
+                         "IRP_MJ_READ": ["IoCallDriver volume", "return status"]}}
+    system = System()
+    system.load_driver(spec_from_dict(data, "lost.toml"))
+    with pytest.raises(NtError) as error:
+        system.send_irp(system.find_device("Lost"), "IRP_MJ_READ")
+    assert "not a file system's volume device" in error.value.message
