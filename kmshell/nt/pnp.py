@@ -308,7 +308,8 @@ class PlugAndPlay:
         """Orderly removal (query, then remove, children first) or surprise removal."""
         self._require_running()
         node = self.devnode_of(device)
-        if node.parent is None or node.parent is self.device_root:
+        if node.parent is None or node.parent is self.device_root and \
+                not node.hardware_ids[0].startswith("ROOT\\"):  # root-enumerated: removable
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
                           f"{node.instance_path} is part of the machine's board: it cannot "
                           "be unplugged")

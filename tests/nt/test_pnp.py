@@ -228,3 +228,71 @@ def test_the_same_device_plugged_again_while_its_old_devnode_awaits_closes_gets_
     assert old.state is DevnodeState.DeviceNodeRemovePendingCloses
     new = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
     assert new is not old and new.state is STARTED and new.instance_path.endswith("\\1")
+
+
+TOASTER = "{b85b7c50-6a01-11d2-b841-00c04fad5171}\\MsToaster"  # the WDK sample's hardware ID
+
+
+def toaster_bus(system: System):
+    """devcon install bus.inf root\\busenum: a root-enumerated toaster bus."""
+    return system.plug(system.find_device("HTREE\\ROOT\\0"), "ROOT\\BUSENUM")
+
+
+def test_a_devnodes_instance_path_names_its_pdo():
+    system = System()
+    assert system.find_device("HTREE\\ROOT\\0") is system.device_root.pdo
+
+
+def test_the_toaster_bus_is_root_enumerated_and_its_driver_is_a_bus_driver_over_its_pdo():
+    system = System()
+    bus = toaster_bus(system)
+    assert bus.parent is system.device_root and bus.state is STARTED
+    assert [d.driver.name for d in bus.stack()] == ["busenum", "PnpManager"]
+
+
+def test_each_toaster_plugged_into_the_bus_gets_a_pdo_and_the_toaster_family_stack():
+    system = System()
+    bus = toaster_bus(system)
+    fdo = bus.stack()[0]
+    first, second = (system.plug(fdo, TOASTER) for _ in range(2))
+    assert bus.children == [first, second]
+    for node in (first, second):
+        assert node.state is STARTED
+        assert [d.driver.name for d in node.stack()] == ["toasterupper", "toaster", "busenum"]
+        assert node.pdo.is_pdo and node.pdo.driver.name == "busenum"
+
+
+def test_the_toasters_upper_filter_is_installed_as_upperfilters_under_its_enum_key():
+    system = System()
+    node = system.plug(toaster_bus(system).stack()[0], TOASTER)
+    key = system.registry.open(f"HKLM\\SYSTEM\\CurrentControlSet\\Enum\\{node.instance_path}")
+    assert key.values["SERVICE"].data == "toaster"
+    assert key.values["UPPERFILTERS"].data == ["toasterupper"]
+
+
+def test_a_read_of_a_pnp_toaster_passes_its_upper_filter_whose_completion_routine_sees_it():
+    system = System()
+    node = system.plug(toaster_bus(system).stack()[0], TOASTER, name="Toaster1")
+    irp = system.send_irp(system.find_device("Toaster1"), "IRP_MJ_READ")
+    assert [d.driver.name for d in irp.reached] == ["toasterupper", "toaster"]
+    assert any("toasterupper!ReadSeen" in hop for hop in irp.path)
+    assert irp.completed and node.stack()[1].label == "\\Device\\Toaster1"
+
+
+def test_removing_the_bus_removes_its_toasters_first_and_unloads_the_drivers_left_idle():
+    system = System()
+    bus = toaster_bus(system)
+    toaster = system.plug(bus.stack()[0], TOASTER)
+    start = len(system.log)
+    system.unplug(bus.stack()[0])
+    removed = [e.text for e in system.log[start:] if e.kind == "removed"]
+    assert removed[0].startswith(toaster.instance_path) and removed[1].startswith("ROOT\\BUSENUM")
+    assert "busenum" not in system.drivers and "toasterupper" not in system.drivers
+    assert "toaster" in system.drivers  # its control device \Device\Toaster keeps it loaded
+
+
+def test_the_boards_devices_under_the_root_cannot_be_unplugged():
+    system = System()
+    with pytest.raises(NtError) as error:
+        system.unplug(system.device_root.children[0].pdo)
+    assert "part of the machine's board" in error.value.message

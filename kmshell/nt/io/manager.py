@@ -188,11 +188,10 @@ class IoManager:
         go. A Plug and Play driver unloads only when its last device is removed."""
         self._require_running()
         self._check_load_privilege(caller, "NtUnloadDriver", driver.name)
-        if driver.spec is None or driver.spec.hardware_ids or any(d.is_pdo or d.devnode
-                                                                   for d in driver.devices):
-            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} is a Plug "
-                          "and Play or boot driver: it unloads when its last device is removed "
-                          "(device unplug DEV)")
+        if driver.spec is None or any(d.stack()[-1].devnode is not None for d in driver.devices):
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} is a boot "
+                          "driver or serves Plug and Play devices: it unloads when its last "
+                          "device is removed (device unplug DEV)")
         mounted = [d for d in driver.devices if d.target_device is not None]
         if mounted:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has "
@@ -247,6 +246,10 @@ class IoManager:
         for device in self.devices:
             if text.lower() in (device.label.lower(), device.label.lower().rsplit("\\", 1)[-1]):
                 return device
+        root = getattr(self, "device_root", None)  # a devnode's instance path names its PDO
+        for node in root.walk() if root is not None else ():
+            if node.instance_path.lower() == text.lower():
+                return node.pdo
         raise NtError(NtStatus.STATUS_NO_SUCH_DEVICE, f"no device '{text}'; devices: "
                       + (", ".join(d.label for d in self.devices) or "none"))
 
