@@ -145,3 +145,19 @@ def test_the_trace_keeps_the_latest_events_and_counts_the_ones_it_let_go(monkeyp
     assert 50 <= len(system.log) < 100
     assert system.events_dropped > 0 and system.events_dropped % 50 == 0
     assert system.log[-1] == outcome.events[-1]
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("irp send Harddisk0 IRP_MJ_PNP IRP_MN_BOGUS", "IRP_MN_QUERY_CAPABILITIES"),
+    ("irp send Harddisk0 IRP_MJ_READ IRP_MN_START_DEVICE", "has no minor functions"),
+])
+def test_irp_send_refuses_a_minor_its_major_does_not_have_at_the_minors_column(line, hint):
+    outcome = Session().execute(line)
+    assert outcome.error.col == line.index("IRP_MN_") + 1
+    assert "is not a minor function of" in outcome.error.message and hint in outcome.error.hint
+
+
+def test_a_pnp_irp_a_client_sends_starts_as_status_not_supported():
+    session = Session()
+    session.execute("irp send Harddisk0 IRP_MJ_PNP irp_mn_query_capabilities")
+    assert session.system.finished_irps[1].status == 0xC00000BB  # the bus driver left it so

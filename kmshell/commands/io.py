@@ -18,7 +18,7 @@ from kmshell.language.spec import (
     Opt,
     choice,
 )
-from kmshell.nt.constants import IRP_MJ, parse_status
+from kmshell.nt.constants import IRP_MJ, MINORS_OF, parse_status
 from kmshell.nt.io.spec import SpecError
 from kmshell.views.io import (
     device_detail,
@@ -140,10 +140,18 @@ def device_unplug(session, cmd):
 
 @command("irp send", "a kernel-mode client sends an IRP to the top of a device's stack",
          args=(Arg("dev", DEVICE, "a device"), Arg("major", MAJOR, "IRP_MJ_READ, ..."),
-               Arg("minor", TEXT, "a minor function, for IRP_MJ_PNP/POWER", optional=True)),
-         examples=("irp send SlowDisk IRP_MJ_READ",))
+               Arg("minor", TEXT, "a minor function, for IRP_MJ_PNP, IRP_MJ_POWER, "
+                   "IRP_MJ_SYSTEM_CONTROL or IRP_MJ_FILE_SYSTEM_CONTROL", optional=True)),
+         examples=("irp send SlowDisk IRP_MJ_READ",
+                   "irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES"))
 def irp_send(session, cmd):
-    irp = session.system.send_irp(_device(session, cmd), cmd["major"], cmd["minor"])
+    minors = MINORS_OF.get(cmd["major"], {})
+    if cmd["minor"] is not None and cmd["minor"].upper() not in minors:
+        raise KmsError(f"'{cmd['minor']}' is not a minor function of {cmd['major']}",
+                       col=cmd.col("minor"), hint=", ".join(minors) or
+                       f"{cmd['major']} has no minor functions in the model")
+    minor = cmd["minor"].upper() if cmd["minor"] is not None else None
+    irp = session.system.send_irp(_device(session, cmd), cmd["major"], minor)
     return [irp_detail(irp)]
 
 

@@ -259,6 +259,8 @@ class IoManager:
         """A kernel-mode client builds an IRP (IoAllocateIrp) and calls the top of the stack."""
         self._require_running()
         irp = self.build_irp(device, major, minor)
+        if major == "IRP_MJ_PNP":  # whoever sends a PnP IRP must initialise it so
+            irp.status = NtStatus.STATUS_NOT_SUPPORTED
         status = self._call_driver(device.top(), irp)
         self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
                   + ("; the IRP is still in progress" if status == STATUS_PENDING else ""))
