@@ -176,7 +176,7 @@ class Dma:
                   f"{irql_name(cpu.irql)} with the {len(transfer.elements)}-element list: it "
                   "programs the device, which moves the data by itself and interrupts when "
                   "it is done", "While the device transfers, no processor copies anything.")
-        irp.path.append(f"IRP {irp.number} → {device.driver.name}!AdapterListControl "
+        irp.record(f"IRP {irp.number} → {device.driver.name}!AdapterListControl "
                         f"({len(transfer.elements)} S/G element(s)) at {irql_name(cpu.irql)}")
         self._run_at(cpu, before, device.driver, "AdapterListControl", irp, device)
         cpu.irql = before
@@ -238,7 +238,7 @@ class Dma:
                   f"{device.driver.name}!ControllerControl runs"
                   + (f" for IRP {irp.number}" if irp is not None else ""))
         if irp is not None:
-            irp.path.append(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
+            irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
                             f"(holds the controller) at {self._irql_here()}")
         self._run(device.driver, "ControllerControl",
                   device.driver.spec.routines.get("ControllerControl", []), irp, device)

@@ -54,9 +54,26 @@ def test_attaching_raises_the_stack_size_by_one():
 def test_an_irp_is_sent_to_the_top_of_the_stack_and_goes_down_one_location_per_device():
     system = loaded("slowdisk", "watchfilter")
     irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    assert irp.path == ["IRP 1 ↓ watchfilter#1 (watchfilter.sys IRP_MJ_READ) at PASSIVE_LEVEL",
-                        "IRP 1 ↓ \\Device\\SlowDisk (slowdisk.sys IRP_MJ_READ) at PASSIVE_LEVEL"]
+    assert [hop for hop in irp.path if "↓" in hop] == [
+        "IRP 1 ↓ watchfilter#1 (watchfilter.sys IRP_MJ_READ) at PASSIVE_LEVEL",
+        "IRP 1 ↓ \\Device\\SlowDisk (slowdisk.sys IRP_MJ_READ) at PASSIVE_LEVEL"]
     assert irp.current == 0 and irp.stack[1].device.label == "watchfilter#1"
+
+
+def test_the_path_shows_each_dispatch_routines_return_one_call_deeper_for_each_hop_down():
+    system = loaded("slowdisk", "watchfilter")
+    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    assert [(hop.depth, hop.split(" (")[0].split(": ")[0]) for hop in irp.path] == [
+        (0, "IRP 1 ↓ watchfilter#1"), (1, "IRP 1 ↓ \\Device\\SlowDisk"),
+        (1, "IRP 1 ← \\Device\\SlowDisk"), (0, "IRP 1 ← watchfilter#1")]
+    assert irp.path[-1].endswith("watchfilter returns STATUS_PENDING")
+
+
+def test_a_completion_inside_the_lowest_dispatch_routine_happens_before_the_calls_return():
+    system = loaded("nullsink")
+    irp = system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
+    kinds = [hop.split()[2] for hop in irp.path]
+    assert kinds == ["↓", "✓", "done:", "←"] and [h.depth for h in irp.path] == [0, 1, 1, 0]
 
 
 def test_completion_routines_run_bottom_up_and_the_irp_is_then_freed():

@@ -318,9 +318,21 @@ class IoManager:
             location.major, location.minor = upper.major, upper.minor
         driver = device.driver
         hop = f"IRP {irp.number} ↓ {device.label} ({driver.image} {location.major})"
-        irp.path.append(f"{hop} at {self._irql_here()}")
+        irp.record(f"{hop} at {self._irql_here()}")
         self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
                   "its own stack location.")
+        irp.calls += 1
+        try:
+            status = self._dispatch(driver, device, location, irp)
+        finally:
+            irp.calls -= 1
+        irp.record(f"IRP {irp.number} ← {device.label}: {driver.name} returns "
+                   f"{status_name(status)}")
+        return status
+
+    def _dispatch(self, driver: DriverObject, device: DeviceObject, location: IoStackLocation,
+                  irp: Irp) -> int:
+        """The driver's dispatch routine for the location's major (or minor) function."""
         calls = None
         if driver.spec is not None:
             table = driver.spec.pdo_routines if device.is_pdo else driver.spec.routines
@@ -564,7 +576,7 @@ class IoManager:
         self.emit("Io", "start-io", f"{device.driver.name}!StartIo starts IRP {irp.number} on "
                   f"{device.label} at DISPATCH_LEVEL", "StartIo runs one request at a time: it "
                   "programs the device, which interrupts when it is done.")
-        irp.path.append(f"IRP {irp.number} → {device.driver.name}!StartIo at DISPATCH_LEVEL")
+        irp.record(f"IRP {irp.number} → {device.driver.name}!StartIo at DISPATCH_LEVEL")
         self._run_at(cpu, before, device.driver, "StartIo", irp, device)
         cpu.irql = before
 
@@ -812,7 +824,7 @@ class IoManager:
                           "must not complete it too (unless its completion routine returned "
                           "STATUS_MORE_PROCESSING_REQUIRED).")
         irp.status = status
-        irp.path.append(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
+        irp.record(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
                         f"at {self._irql_here()}")
         self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
                   f"{format_status(status)}", "Completion runs bottom-up: each completion "
@@ -838,7 +850,7 @@ class IoManager:
             calls = completion.driver.spec.completions[completion.routine]
             result = self._run(completion.driver, completion.routine, calls, irp,
                                completion.device)
-            irp.path.append(f"{hop} at {self._irql_here()}, returns {status_name(result)}")
+            irp.record(f"{hop} at {self._irql_here()}, returns {status_name(result)}")
             if result == STATUS_MORE_PROCESSING_REQUIRED:
                 self.emit("Io", "irp", f"{completion.driver.name}!{completion.routine} returns "
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
@@ -850,7 +862,7 @@ class IoManager:
                       "it: its completion routine should have freed it (IoFreeIrp) and returned "
                       "STATUS_MORE_PROCESSING_REQUIRED. Windows would now post completion to "
                       "a thread that does not exist.", "Rule: who allocates an IRP frees it.")
-        irp.path.append(f"IRP {irp.number} done: {status_name(status)} back to the requester")
+        irp.record(f"IRP {irp.number} done: {status_name(status)} back to the requester")
         self._free_irp(irp, status)  # the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
                   "back to the requester; the IRP is freed")
