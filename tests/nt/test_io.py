@@ -662,3 +662,9 @@ def test_ioallocateirp_arguments_are_checked_at_load_time(step, message):
     with pytest.raises(SpecError) as error:
         spec_from_dict(data, "packeter.toml")
     assert message in str(error.value) and "routine IRP_MJ_READ, step 2" in str(error.value)
+
+
+def test_every_ddi_a_spec_may_name_has_a_step_in_the_interpreter_and_no_other():
+    from kmshell.nt.io.spec import DDI
+    from kmshell.nt.io.steps import NEEDS_IRP, STEPS
+    assert set(STEPS) == set(DDI) and NEEDS_IRP <= set(DDI)

@@ -19,22 +19,21 @@ from kmshell.nt.constants import (
     format_status,
     irql_name,
     nt_success,
-    parse_irql,
     status_name,
 )
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject, routine_address
 from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp, Vpb
 from kmshell.nt.io.spec import DDI, Call, DriverSpec
+from kmshell.nt.io.steps import IOF_CALL_DRIVER, NEEDS_IRP, STEPS, Frame
 from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
-from kmshell.nt.pool import STRING_ROUTINES, VERIFIER_UNLOAD_LEAKS
+from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 
 if TYPE_CHECKING:
     from kmshell.nt.ps import Process
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
-IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
 IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
@@ -351,19 +350,12 @@ class IoManager:
 
     def _run(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
              device: DeviceObject | None) -> int:
-        """Interpret a routine's DDI steps; returns the routine's NTSTATUS. After an
-        IoAllocateIrp step the IRP-handling steps work on the new IRP (a second variable in
-        the C code), except IoMarkIrpPending and return, which are about the routine's own."""
+        """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS."""
         last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
-        given = irp
+        frame = Frame(driver, routine, irp, device, irp)
         for number, call in enumerate(calls, start=1):
             try:
-                if call.ddi == "IoAllocateIrp":
-                    self._check_irql(driver, routine, call)
-                    irp = self._allocate_own_irp(driver, device, given, call.args)
-                    continue
-                target = given if call.ddi in ("IoMarkIrpPending", "return") else irp
-                last = self._step(driver, routine, call, target, device, last)
+                last = self._step(frame, call, last)
             except NtError as error:
                 error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
                 raise
@@ -371,173 +363,15 @@ class IoManager:
                 return last
         return last
 
-    def _step(self, driver: DriverObject, routine: str, call: Call, irp: Irp | None,
-              device: DeviceObject | None, last: int) -> int:
+    def _step(self, frame: Frame, call: Call, last: int) -> int:
         """One DDI step; returns the status the routine would return if it ended here."""
-        name, args = call.ddi, call.args
-        self._check_irql(driver, routine, call)
-        if name == "return":
-            if call.status == STATUS_PENDING and irp is not None and \
-                    not irp.location.pending:
-                self.emit("Io", "rule", f"{driver.name}!{routine} returns STATUS_PENDING "
-                          "without IoMarkIrpPending: the I/O manager may finish the IRP "
-                          "twice or never", "Rule: a routine that returns STATUS_PENDING "
-                          "must have marked the IRP pending first.")
-            return last if args[0] == "status" else call.status
-        if name == "IoCreateDevice":
-            named = self._device_name if routine == "AddDevice" and \
-                driver.spec.type != "filter" else ""
-            created = self.create_device(driver, named or (args[0] if args else None))
-            if irp is not None and irp.vpb is not None and not irp.vpb.mounted:
-                self.volume_device_created(irp.vpb, created)  # in IRP_MN_MOUNT_VOLUME
-        elif name == "IoRegisterFileSystem":
-            self.register_file_system(self._newest_device(driver, name))
-        elif name == "IoUnregisterFileSystem":
-            self.unregister_file_system(driver)
-        elif name == "IoAttachDeviceToDeviceStack":
-            mine = self._newest_device(driver, name)
-            if args[0].lower() == "pdo" and routine != "AddDevice":
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                              "only AddDevice is given a PDO to attach to")
-            target = device if args[0].lower() == "pdo" else self.find_device(args[0])
-            self.attach_device(mine, target)
-        elif name in ("IoDetachDevice", "IoDeleteDevice"):
-            mine = device if device is not None and device.driver is driver else None
-            if mine is None:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                              f"{name} needs this driver's own device")
-            if name == "IoDetachDevice":
-                self.detach_device(mine)
-            else:
-                self.delete_device(mine)
-        elif name == "IoGetDmaAdapter":
-            self.get_dma_adapter(self._newest_device(driver, name), int(args[0]), int(args[1]))
-        elif name == "GetScatterGatherList":
-            last = self.get_scatter_gather_list(driver, device,
-                                                irp or self._held_irp(driver, device), routine)
-        elif name == "PutScatterGatherList":
-            self.put_scatter_gather_list(driver, device, routine)
-        elif name == "IoCreateController":
-            self.create_controller(driver)
-        elif name == "IoAllocateController":
-            self.allocate_controller(driver, device, irp or self._held_irp(driver, device))
-        elif name == "IoFreeController":
-            self.free_controller(driver, device)
-        elif name == "IoWMIRegistrationControl":
-            mine = device if device is not None and device.driver is driver else \
-                self._newest_device(driver, name)
-            self.wmi_register(mine, args[0] == "REGISTER")
-        elif name == "IoConnectInterruptEx":
-            self.connect_interrupt(self._newest_device(driver, name))
-        elif name == "IoRequestDpc":
-            self.request_dpc(device)
-        elif name == "ExAllocatePool2":
-            self.allocate_pool(driver, args[0].upper() == "PAGED", int(args[1]), args[2], routine)
-        elif name == "ExFreePoolWithTag":
-            self.free_pool(driver, args[0], routine)
-        elif name == "RtlFillMemory":
-            self.fill_memory(driver, args[0], int(args[1]), routine)
-        elif name in STRING_ROUTINES:
-            status = self.copy_string(driver, name, args[0], args[1:], routine)
-            last = last if status is None else status
-        elif name == "KeWaitForSingleObject":
-            self._driver_wait(driver, routine, args[0])
-        elif name == "KeStallExecutionProcessor":
-            self._stall(driver, routine, int(args[0]))
-        elif name in ("KeRaiseIrql", "KeLowerIrql"):
-            self._change_irql(driver, routine, name, parse_irql(args[0]))
-        elif name == "KeAcquireSpinLock":
-            self._driver_acquire(driver, routine, args[0])
-        elif name == "KeReleaseSpinLock":
-            self._driver_release(driver, routine, args[0])
-        elif name == "KeSynchronizeExecution":
-            self.synchronize_execution(driver, device)
-        elif name == "IoStartNextPacket":
-            self._start_next_packet(device)
-        elif name == "RtlCopyMemory":
-            self.copy_to_user_buffer(driver, irp or self._held_irp(driver, device), int(args[1]),
-                                     routine)
-        elif name == "IoCompleteRequest" and irp is None and device is not None:
-            pending = self._held_irp(driver, device)
-            if pending is None:
-                self.emit("Io", "irp", f"{driver.name}!{routine}: no IRP is pending at "
-                          f"{device.label}; nothing to complete")
-            else:
-                pending.boost = int(args[1]) if len(args) > 1 else 0
-                self._complete(pending, pending.status if call.status is None else call.status,
-                               driver)
-        elif irp is None:
+        self._check_irql(frame.driver, frame.routine, call)
+        if call.ddi in NEEDS_IRP and (frame.given if call.ddi == "IoMarkIrpPending"
+                                      else frame.irp) is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                          f"this step needs an IRP, and {routine} has none")
-        elif name == "IoSkipCurrentIrpStackLocation":
-            irp.current += 1  # the lower driver gets this very location
-        elif name in ("IoCopyCurrentIrpStackLocationToNext", "IoSetCompletionRoutine") and \
-                irp.current == 0:
-            self.emit("Io", "rule", f"{driver.name}!{routine}: {name} writes the next stack "
-                      f"location, but IRP {irp.number} has none left: the write lands past "
-                      "the IRP's last location", "Each driver that passes an IRP on needs a "
-                      "location below its own: the IRP must have StackSize locations.")
-        elif name == "IoCopyCurrentIrpStackLocationToNext":
-            here = irp.location
-            irp.stack[irp.current - 1] = IoStackLocation(here.major, here.minor)
-        elif name == "IoSetCompletionRoutine":
-            flags = set(args[1:]) or {"Success", "Error", "Cancel"}
-            irp.stack[irp.current - 1].completion = Completion(
-                driver, args[0], device, "Success" in flags, "Error" in flags,
-                "Cancel" in flags)
-        elif name == "IoStatus":  # `IoStatus status`: what the last call returned
-            irp.status = last if call.status is None else call.status
-        elif name == "IoMarkIrpPending":
-            irp.location.pending = True
-        elif name == "IoStartPacket":
-            self._start_packet(device, irp)
-        elif name == "IoSetCancelRoutine":
-            irp.cancel_routine = None if args[0] == "NULL" else Completion(driver, args[0], device)
-            self.emit("Io", "cancel", f"{driver.name}: IRP {irp.number} is "
-                      + (f"cancelable: IoSetCancelRoutine({args[0]})" if args[0] != "NULL"
-                         else "no longer cancelable: IoSetCancelRoutine(NULL)"))
-        elif name == "IoReleaseCancelSpinLock":
-            self._release_cancel_lock(driver, routine)
-        elif name == "IoCallDriver" and args[0].lower() == "parent":
-            last = self._call_driver(self._parent_target(driver, device), irp)
-        elif name == "IoCallDriver" and args[0].lower() == "volume":
-            if device is None or device.target_device is None:
-                where = device.label if device is not None else driver.name
-                raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{where} is not a file "
-                              "system's volume device: it has no mounted volume to send this to")
-            last = self._call_driver(device.target_device, irp)
-        elif name == "IoCallDriver":
-            lower = device.attached_to
-            if lower is None:
-                # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64)
-                # through the NULL pointer: a read (Arg3 0) of address 0x8 (Arg4).
-                self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
-                              (NtStatus.STATUS_ACCESS_VIOLATION, IOF_CALL_DRIVER, 0, 0x8),
-                              driver=driver.image, routine=routine,
-                              rule=f"{device.label} is at the bottom of its stack: there is "
-                              "no lower device, and IoCallDriver got a NULL pointer.",
-                              fix="Only forward an IRP when the device is attached to one.")
-            last = self._call_driver(lower, irp)
-        elif name == "IoCompleteRequest" and args[0] == "master":
-            if irp.master is None:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} was not "
-                              "built by a driver: it has no master request to complete")
-            self.emit("Io", "irp", f"{driver.name}!{routine}: IRP {irp.number} is done, so "
-                      f"{driver.name} completes IRP {irp.master.number}, the request it served")
-            self._complete(irp.master, irp.status, driver)
-        elif name == "IoCompleteRequest":
-            irp.boost = int(args[1]) if len(args) > 1 else 0
-            self._complete(irp, irp.status if call.status is None else call.status, driver)
-        elif name == "IoBuildDeviceIoControlRequest":
-            last = self._build_and_send(driver, device, irp, int(args[0], 16), args[1])
-        elif name == "IoFreeIrp":
-            if irp.master is None and irp.owner is not driver:
-                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IoFreeIrp: IRP {irp.number} "
-                              "was not built by this driver; the I/O manager frees it")
-            self._free_irp(irp, irp.status)
-            self.emit("Io", "irp", f"IoFreeIrp: {driver.name} frees IRP {irp.number}, which it "
-                      "built")
-        return last
+                          f"this step needs an IRP, and {frame.routine} has none")
+        result = STEPS[call.ddi](self, frame, call, last)
+        return last if result is None else result
 
     def _held_irp(self, driver: DriverObject, device: DeviceObject | None) -> Irp | None:
         """In a DPC (no IRP at hand): the one the device is working on, or the oldest this

@@ -1,0 +1,256 @@
+"""The DDI interpreter: one function per driver step, in one table (`STEPS`).
+
+A driver routine is a list of steps (`Call`s, checked at load time by spec.py). The I/O
+manager runs them one after another (`IoManager._run`): each step's function gets the
+machine, the routine's `Frame` (driver, routine, IRP, device) and the step, and returns the
+status the routine would return if it ended there, or None when the step leaves that as it
+was. Steps in `NEEDS_IRP` work on an IRP and are refused in a routine that has none.
+Each function keeps to what its DDI's WDK page says; the I/O manager's own work (IoCallDriver,
+IoCompleteRequest, ...) is in manager.py, which these call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kmshell.nt.constants import BugCheck, NtStatus, parse_irql
+from kmshell.nt.errors import NtError
+from kmshell.nt.io.irp import Completion, IoStackLocation
+from kmshell.nt.pool import STRING_ROUTINES
+
+STATUS_PENDING = NtStatus.STATUS_PENDING
+IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
+
+
+@dataclass(slots=True)
+class Frame:
+    """What a driver routine runs with. After an IoAllocateIrp step `irp` is the new IRP (a
+    second variable in the C code) while `given` stays the one the routine was called with:
+    IoMarkIrpPending and return are about that one."""
+
+    driver: object
+    routine: str
+    irp: object | None
+    device: object | None
+    given: object | None
+
+
+def _return(io, f: Frame, call, last: int) -> int:
+    if call.status == STATUS_PENDING and f.given is not None and not f.given.location.pending:
+        io.emit("Io", "rule", f"{f.driver.name}!{f.routine} returns STATUS_PENDING without "
+                "IoMarkIrpPending: the I/O manager may finish the IRP twice or never",
+                "Rule: a routine that returns STATUS_PENDING must have marked the IRP "
+                "pending first.")
+    return last if call.args[0] == "status" else call.status
+
+
+def _create_device(io, f: Frame, call, last: int) -> None:
+    named = io._device_name if f.routine == "AddDevice" and f.driver.spec.type != "filter" \
+        else ""
+    created = io.create_device(f.driver, named or (call.args[0] if call.args else None))
+    if f.irp is not None and f.irp.vpb is not None and not f.irp.vpb.mounted:
+        io.volume_device_created(f.irp.vpb, created)  # in IRP_MN_MOUNT_VOLUME
+
+
+def _attach(io, f: Frame, call, last: int) -> None:
+    mine = io._newest_device(f.driver, call.ddi)
+    to_pdo = call.args[0].lower() == "pdo"
+    if to_pdo and f.routine != "AddDevice":
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                      "only AddDevice is given a PDO to attach to")
+    io.attach_device(mine, f.device if to_pdo else io.find_device(call.args[0]))
+
+
+def _own_device(f: Frame, ddi: str):
+    if f.device is None or f.device.driver is not f.driver:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} needs this driver's own device")
+    return f.device
+
+
+def _allocate_irp(io, f: Frame, call, last: int) -> None:
+    f.irp = io._allocate_own_irp(f.driver, f.device, f.given, call.args)
+
+
+def _complete_request(io, f: Frame, call, last: int) -> None:
+    status = call.args[0]
+    if f.irp is None and f.device is None:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                      f"this step needs an IRP, and {f.routine} has none")
+    if f.irp is None:  # in a DPC: the IRP the device was working on
+        pending = io._held_irp(f.driver, f.device)
+        if pending is None:
+            io.emit("Io", "irp", f"{f.driver.name}!{f.routine}: no IRP is pending at "
+                    f"{f.device.label}; nothing to complete")
+            return
+        pending.boost = int(call.args[1]) if len(call.args) > 1 else 0
+        io._complete(pending, pending.status if call.status is None else call.status, f.driver)
+    elif status == "master":
+        irp = f.irp
+        if irp.master is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} was not built "
+                          "by a driver: it has no master request to complete")
+        io.emit("Io", "irp", f"{f.driver.name}!{f.routine}: IRP {irp.number} is done, so "
+                f"{f.driver.name} completes IRP {irp.master.number}, the request it served")
+        io._complete(irp.master, irp.status, f.driver)
+    else:
+        f.irp.boost = int(call.args[1]) if len(call.args) > 1 else 0
+        io._complete(f.irp, f.irp.status if call.status is None else call.status, f.driver)
+
+
+def _skip(io, f: Frame, call, last: int) -> None:
+    f.irp.current += 1  # the lower driver gets this very location
+
+
+def _past_the_last_location(io, f: Frame, call) -> bool:
+    """Writing the next stack location of an IRP that has none left."""
+    if f.irp.current > 0:
+        return False
+    io.emit("Io", "rule", f"{f.driver.name}!{f.routine}: {call.ddi} writes the next stack "
+            f"location, but IRP {f.irp.number} has none left: the write lands past the IRP's "
+            "last location", "Each driver that passes an IRP on needs a location below its "
+            "own: the IRP must have StackSize locations.")
+    return True
+
+
+def _copy_to_next(io, f: Frame, call, last: int) -> None:
+    if not _past_the_last_location(io, f, call):
+        here = f.irp.location
+        f.irp.stack[f.irp.current - 1] = IoStackLocation(here.major, here.minor)
+
+
+def _set_completion(io, f: Frame, call, last: int) -> None:
+    if not _past_the_last_location(io, f, call):
+        flags = set(call.args[1:]) or {"Success", "Error", "Cancel"}
+        f.irp.stack[f.irp.current - 1].completion = Completion(
+            f.driver, call.args[0], f.device, "Success" in flags, "Error" in flags,
+            "Cancel" in flags)
+
+
+def _io_status(io, f: Frame, call, last: int) -> None:  # `IoStatus status`: the last call's
+    f.irp.status = last if call.status is None else call.status
+
+
+def _mark_pending(io, f: Frame, call, last: int) -> None:
+    f.given.location.pending = True
+
+
+def _set_cancel_routine(io, f: Frame, call, last: int) -> None:
+    name, irp = call.args[0], f.irp
+    irp.cancel_routine = None if name == "NULL" else Completion(f.driver, name, f.device)
+    io.emit("Io", "cancel", f"{f.driver.name}: IRP {irp.number} is "
+            + (f"cancelable: IoSetCancelRoutine({name})" if name != "NULL"
+               else "no longer cancelable: IoSetCancelRoutine(NULL)"))
+
+
+def _call_driver(io, f: Frame, call, last: int) -> int:
+    where = call.args[0].lower()
+    if where == "parent":
+        return io._call_driver(io._parent_target(f.driver, f.device), f.irp)
+    if where == "volume":
+        if f.device is None or f.device.target_device is None:
+            name = f.device.label if f.device is not None else f.driver.name
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{name} is not a file "
+                          "system's volume device: it has no mounted volume to send this to")
+        return io._call_driver(f.device.target_device, f.irp)
+    lower = f.device.attached_to
+    if lower is None:
+        # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64) through the
+        # NULL pointer: a read (Arg3 0) of address 0x8 (Arg4).
+        io.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
+                    (NtStatus.STATUS_ACCESS_VIOLATION, IOF_CALL_DRIVER, 0, 0x8),
+                    driver=f.driver.image, routine=f.routine,
+                    rule=f"{f.device.label} is at the bottom of its stack: there is no lower "
+                    "device, and IoCallDriver got a NULL pointer.",
+                    fix="Only forward an IRP when the device is attached to one.")
+    return io._call_driver(lower, f.irp)
+
+
+def _free_irp(io, f: Frame, call, last: int) -> None:
+    irp = f.irp
+    if irp.master is None and irp.owner is not f.driver:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IoFreeIrp: IRP {irp.number} was not "
+                      "built by this driver; the I/O manager frees it")
+    io._free_irp(irp, irp.status)
+    io.emit("Io", "irp", f"IoFreeIrp: {f.driver.name} frees IRP {irp.number}, which it built")
+
+
+def _held(io, f: Frame):
+    """The IRP a step works on: the routine's, or in a DPC the one its device holds."""
+    return f.irp or io._held_irp(f.driver, f.device)
+
+
+def _copy_string(io, f: Frame, call, last: int) -> int | None:
+    return io.copy_string(f.driver, call.ddi, call.args[0], call.args[1:], f.routine)
+
+
+STEPS = {
+    "return": _return,
+    "IoCreateDevice": _create_device,
+    "IoRegisterFileSystem":
+        lambda io, f, call, last: io.register_file_system(io._newest_device(f.driver, call.ddi)),
+    "IoUnregisterFileSystem": lambda io, f, call, last: io.unregister_file_system(f.driver),
+    "IoAttachDeviceToDeviceStack": _attach,
+    "IoDetachDevice": lambda io, f, call, last: io.detach_device(_own_device(f, call.ddi)),
+    "IoDeleteDevice": lambda io, f, call, last: io.delete_device(_own_device(f, call.ddi)),
+    "IoGetDmaAdapter": lambda io, f, call, last: io.get_dma_adapter(
+        io._newest_device(f.driver, call.ddi), int(call.args[0]), int(call.args[1])),
+    "GetScatterGatherList": lambda io, f, call, last: io.get_scatter_gather_list(
+        f.driver, f.device, _held(io, f), f.routine),
+    "PutScatterGatherList":
+        lambda io, f, call, last: io.put_scatter_gather_list(f.driver, f.device, f.routine),
+    "IoCreateController": lambda io, f, call, last: io.create_controller(f.driver),
+    "IoAllocateController":
+        lambda io, f, call, last: io.allocate_controller(f.driver, f.device, _held(io, f)),
+    "IoFreeController": lambda io, f, call, last: io.free_controller(f.driver, f.device),
+    "IoWMIRegistrationControl": lambda io, f, call, last: io.wmi_register(
+        f.device if f.device is not None and f.device.driver is f.driver
+        else io._newest_device(f.driver, call.ddi), call.args[0] == "REGISTER"),
+    "IoConnectInterruptEx":
+        lambda io, f, call, last: io.connect_interrupt(io._newest_device(f.driver, call.ddi)),
+    "IoRequestDpc": lambda io, f, call, last: io.request_dpc(f.device),
+    "ExAllocatePool2": lambda io, f, call, last: io.allocate_pool(
+        f.driver, call.args[0].upper() == "PAGED", int(call.args[1]), call.args[2], f.routine),
+    "ExFreePoolWithTag":
+        lambda io, f, call, last: io.free_pool(f.driver, call.args[0], f.routine),
+    "RtlFillMemory": lambda io, f, call, last: io.fill_memory(
+        f.driver, call.args[0], int(call.args[1]), f.routine),
+    **{name: _copy_string for name in STRING_ROUTINES},
+    "KeWaitForSingleObject":
+        lambda io, f, call, last: io._driver_wait(f.driver, f.routine, call.args[0]),
+    "KeStallExecutionProcessor":
+        lambda io, f, call, last: io._stall(f.driver, f.routine, int(call.args[0])),
+    "KeRaiseIrql": lambda io, f, call, last: io._change_irql(
+        f.driver, f.routine, call.ddi, parse_irql(call.args[0])),
+    "KeLowerIrql": lambda io, f, call, last: io._change_irql(
+        f.driver, f.routine, call.ddi, parse_irql(call.args[0])),
+    "KeAcquireSpinLock":
+        lambda io, f, call, last: io._driver_acquire(f.driver, f.routine, call.args[0]),
+    "KeReleaseSpinLock":
+        lambda io, f, call, last: io._driver_release(f.driver, f.routine, call.args[0]),
+    "KeSynchronizeExecution":
+        lambda io, f, call, last: io.synchronize_execution(f.driver, f.device),
+    "IoStartNextPacket": lambda io, f, call, last: io._start_next_packet(f.device),
+    "RtlCopyMemory": lambda io, f, call, last: io.copy_to_user_buffer(
+        f.driver, _held(io, f), int(call.args[1]), f.routine),
+    "IoCompleteRequest": _complete_request,
+    "IoSkipCurrentIrpStackLocation": _skip,
+    "IoCopyCurrentIrpStackLocationToNext": _copy_to_next,
+    "IoSetCompletionRoutine": _set_completion,
+    "IoStatus": _io_status,
+    "IoMarkIrpPending": _mark_pending,
+    "IoStartPacket": lambda io, f, call, last: io._start_packet(f.device, f.irp),
+    "IoSetCancelRoutine": _set_cancel_routine,
+    "IoReleaseCancelSpinLock": lambda io, f, call, last: io._release_cancel_lock(f.driver,
+                                                                                 f.routine),
+    "IoCallDriver": _call_driver,
+    "IoBuildDeviceIoControlRequest": lambda io, f, call, last: io._build_and_send(
+        f.driver, f.device, f.irp, int(call.args[0], 16), call.args[1]),
+    "IoAllocateIrp": _allocate_irp,
+    "IoFreeIrp": _free_irp,
+}
+# Steps that work on an IRP: a routine without one (DriverEntry, a DPC) cannot run them.
+NEEDS_IRP = frozenset({
+    "IoSkipCurrentIrpStackLocation", "IoCopyCurrentIrpStackLocationToNext",
+    "IoSetCompletionRoutine", "IoStatus", "IoMarkIrpPending", "IoStartPacket",
+    "IoSetCancelRoutine", "IoReleaseCancelSpinLock", "IoCallDriver",
+    "IoBuildDeviceIoControlRequest", "IoFreeIrp"})
