@@ -34,20 +34,20 @@ DIRQL_MIN = 3
 DIRQL_MAX = 12
 
 
-def irql_name(level: int) -> str:
-    """The name a debugger prints for an IRQL value on x64."""
+def _irql_name(level: int) -> str:
     if DIRQL_MIN <= level <= DIRQL_MAX and level != Irql.CMCI_LEVEL:
         return f"DIRQL {level}"
-    names = {
-        0: "PASSIVE_LEVEL",
-        1: "APC_LEVEL",
-        2: "DISPATCH_LEVEL",
-        5: "CMCI_LEVEL",
-        13: "CLOCK_LEVEL",
-        14: "IPI_LEVEL",
-        15: "HIGH_LEVEL",
-    }
+    names = {0: "PASSIVE_LEVEL", 1: "APC_LEVEL", 2: "DISPATCH_LEVEL", 5: "CMCI_LEVEL",
+             13: "CLOCK_LEVEL", 14: "IPI_LEVEL", 15: "HIGH_LEVEL"}
     return names.get(level, f"IRQL {level}")
+
+
+IRQL_NAMES = tuple(_irql_name(level) for level in range(16))  # every hop names its IRQL
+
+
+def irql_name(level: int) -> str:
+    """The name a debugger prints for an IRQL value on x64."""
+    return IRQL_NAMES[level] if 0 <= level < 16 else f"IRQL {level}"
 
 
 def parse_irql(text: str) -> int:

@@ -99,7 +99,8 @@ def irp_path(irp) -> Text:
     """Each hop down the stack, each return and each completion back up, in the order they
     happened, indented by how deep in IoCallDriver calls each one ran: a completion inside
     the lowest driver's dispatch routine is drawn there, one from a later DPC at the left."""
-    return Text("path:\n" + "\n".join(f"  {'  ' * hop.depth}{hop}" for hop in irp.path))
+    return Text("path:\n" + "\n".join(f"  {'  ' * depth}{hop}"
+                                        for depth, hop in zip(irp.depths, irp.path)))
 
 
 @deferred

@@ -63,7 +63,8 @@ def test_an_irp_is_sent_to_the_top_of_the_stack_and_goes_down_one_location_per_d
 def test_the_path_shows_each_dispatch_routines_return_one_call_deeper_for_each_hop_down():
     system = loaded("slowdisk", "watchfilter")
     irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    assert [(hop.depth, hop.split(" (")[0].split(": ")[0]) for hop in irp.path] == [
+    assert [(depth, hop.split(" (")[0].split(": ")[0])
+            for depth, hop in zip(irp.depths, irp.path)] == [
         (0, "IRP 1 ↓ watchfilter#1"), (1, "IRP 1 ↓ \\Device\\SlowDisk"),
         (1, "IRP 1 ← \\Device\\SlowDisk"), (0, "IRP 1 ← watchfilter#1")]
     assert irp.path[-1].endswith("watchfilter returns STATUS_PENDING")
@@ -73,7 +74,7 @@ def test_a_completion_inside_the_lowest_dispatch_routine_happens_before_the_call
     system = loaded("nullsink")
     irp = system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
     kinds = [hop.split()[2] for hop in irp.path]
-    assert kinds == ["↓", "✓", "done:", "←"] and [h.depth for h in irp.path] == [0, 1, 1, 0]
+    assert kinds == ["↓", "✓", "done:", "←"] and irp.depths == [0, 1, 1, 0]
 
 
 def test_completion_routines_run_bottom_up_and_the_irp_is_then_freed():

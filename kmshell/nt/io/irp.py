@@ -12,7 +12,6 @@ files on the volume go to. Simplification: a disk is one volume (no partitions).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Self
 
 from kmshell.nt.ob import ObjectHeader
 
@@ -70,18 +69,6 @@ class Vpb:
         return self.device is not None
 
 
-class Hop(str):
-    """One step of an IRP's path, as text; `depth` is how many IoCallDriver calls for the IRP
-    were running when it happened (0: the requester, or a DPC finishing it later)."""
-
-    depth: int
-
-    def __new__(cls, text: str, depth: int = 0) -> Self:
-        hop = super().__new__(cls, text)
-        hop.depth = depth
-        return hop
-
-
 @dataclass
 class Completion:
     driver: object
@@ -111,8 +98,9 @@ class Irp:
     pending_returned: bool = False
     completed: bool = False
     created_tick: int = 0
-    path: list[Hop] = field(default_factory=list)  # each hop down and up, for the IRP view
-    calls: int = 0  # IoCallDriver calls for it still running (how deep its path is now)
+    path: list[str] = field(default_factory=list)  # each hop down and up, for the IRP view
+    depths: list[int] = field(default_factory=list)  # how deep in IoCallDriver calls each
+    calls: int = 0  # path entry happened; calls: those for it still running now
     requester: object | None = None  # the thread whose system call built it, if any
     on_done: object | None = None  # what the I/O manager does for the requester at the end
     power_state: object | None = None  # an IRP_MJ_POWER's S or D state
@@ -134,8 +122,10 @@ class Irp:
         return self.stack[self.current] if 0 <= self.current < len(self.stack) else None
 
     def record(self, text: str) -> None:
-        """Add a step to its path, at the depth of the calls running now."""
-        self.path.append(Hop(text, self.calls))
+        """Add a step to its path, at the depth of the calls running now (0: the requester,
+        or a DPC finishing it later)."""
+        self.path.append(text)
+        self.depths.append(self.calls)
 
 
 @dataclass(eq=False)

@@ -12,6 +12,7 @@ import zlib
 from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import (
+    IRQL_NAMES,
     VPB_DEVICE_TYPES,
     BugCheck,
     Irql,
@@ -24,7 +25,7 @@ from kmshell.nt.constants import (
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject, routine_address
 from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp, Vpb
-from kmshell.nt.io.spec import DDI, Call, DriverSpec
+from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.io.steps import IOF_CALL_DRIVER, NEEDS_IRP, STEPS, Frame
 from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
@@ -292,7 +293,7 @@ class IoManager:
         self.irps.pop(irp.number, None)
         self.finished_irps[irp.number] = FinishedIrp(irp.number, irp.stack[-1].major, status)
         if len(self.finished_irps) > FINISHED_KEEP:
-            del self.finished_irps[next(iter(self.finished_irps))]
+            self.finished_irps.popitem(last=False)
 
     def _call_driver(self, device: DeviceObject, irp: Irp) -> int:
         """IoCallDriver: move to the next stack location and call that device's driver."""
@@ -306,7 +307,7 @@ class IoManager:
                           "stack is deeper than the StackSize the IRP was allocated with.",
                           fix="Allocate IRPs with the StackSize of the top device; a filter "
                           "must attach before IRPs are built for the stack.")
-        location = irp.location
+        location = irp.stack[irp.current]
         location.device = device
         irp.reached.append(device)
         if location.major is None and upper is not None:
@@ -350,28 +351,29 @@ class IoManager:
 
     def _run(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
              device: DeviceObject | None) -> int:
-        """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS."""
+        """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS. Each
+        step is checked against its DDI's IRQL limit, and one that works on an IRP needs one;
+        it returns what the routine would return if it ended there (None: as it was)."""
         last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
         frame = Frame(driver, routine, irp, device, irp)
         for number, call in enumerate(calls, start=1):
             try:
-                last = self._step(frame, call, last)
+                if call.limit is not None and \
+                        self.processors[self.cpu_context].irql > call.limit:
+                    self._irql_too_high(driver, routine, call)
+                if call.ddi in NEEDS_IRP and (frame.given if call.ddi == "IoMarkIrpPending"
+                                              else frame.irp) is None:
+                    raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                                  f"this step needs an IRP, and {routine} has none")
+                result = STEPS[call.ddi](self, frame, call, last)
             except NtError as error:
                 error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
                 raise
+            if result is not None:
+                last = result
             if call.ddi == "return":
                 return last
         return last
-
-    def _step(self, frame: Frame, call: Call, last: int) -> int:
-        """One DDI step; returns the status the routine would return if it ended here."""
-        self._check_irql(frame.driver, frame.routine, call)
-        if call.ddi in NEEDS_IRP and (frame.given if call.ddi == "IoMarkIrpPending"
-                                      else frame.irp) is None:
-            raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                          f"this step needs an IRP, and {frame.routine} has none")
-        result = STEPS[call.ddi](self, frame, call, last)
-        return last if result is None else result
 
     def _held_irp(self, driver: DriverObject, device: DeviceObject | None) -> Irp | None:
         """In a DPC (no IRP at hand): the one the device is working on, or the oldest this
@@ -568,7 +570,7 @@ class IoManager:
                       "given back; Driver Verifier turns this into bugcheck 0xC4 at unload.")
 
     def _irql_here(self) -> str:
-        return irql_name(self.processors[self.cpu_context].irql)
+        return IRQL_NAMES[self.processors[self.cpu_context].irql]
 
     def _build_and_send(self, driver: DriverObject, device: DeviceObject, master: Irp,
                         code: int, completion: str) -> int:
@@ -620,12 +622,10 @@ class IoManager:
                           f"{driver.name} has no stack of its own below a PDO to pass this to")
         return fdo.attached_to
 
-    def _check_irql(self, driver: DriverObject, routine: str, call: Call) -> None:
-        """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements)."""
-        limit = DDI[call.ddi][1]
-        cpu = self.processors[self.cpu_context]
-        if limit is None or cpu.irql <= limit:
-            return
+    def _irql_too_high(self, driver: DriverObject, routine: str, call: Call) -> None:
+        """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements):
+        called above it, the machine stops."""
+        limit, cpu = call.limit, self.processors[self.cpu_context]
         self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL,
                       (PAGEABLE_KERNEL_DATA, cpu.irql, 0, IOF_CALL_DRIVER),
                       driver=driver.image, routine=routine,

@@ -171,6 +171,7 @@ class Call:
     args: tuple[str, ...]
     text: str
     status: int | None = None  # for IoCompleteRequest and `return STATUS`
+    limit: int | None = None  # the highest IRQL the DDI may be called at (DDI's second item)
 
     def __str__(self) -> str:
         return self.text
@@ -298,7 +299,7 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
                 raise SpecError(f"{where}: '{args[0]}' is not a kernel address (from "
                                 f"{MM_SYSTEM_RANGE_START:#x})")
     if ddi == "IoCompleteRequest" and args[0] == "master":
-        return Call(ddi, args, text)
+        return Call(ddi, args, text, limit=DDI[ddi][1])
     if ddi in ("IoCompleteRequest", "return", "IoStatus") and args[0] != "status":
         try:
             status = parse_status(args[0])
@@ -306,7 +307,7 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
             raise SpecError(f"{where}: {error}") from None
         if ddi == "IoCompleteRequest" and len(args) > 1 and not args[1].isdigit():
             raise SpecError(f"{where}: the priority boost is a number such as 0 or 2")
-    return Call(ddi, args, text, status)
+    return Call(ddi, args, text, status, DDI[ddi][1])
 
 
 def _steps(value, where: str, names: dict[str, set[str]]) -> list[Call]:
