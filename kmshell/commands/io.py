@@ -106,7 +106,8 @@ def device_tree(session, cmd):
 
 
 @command("device plug", "hardware appears on a bus: PnP enumerates it and builds its stack",
-         args=(Arg("parent", DEVICE, "a device of the bus's stack, e.g. USBPDO-0 (root hub)"),
+         args=(Arg("parent", DEVICE, "a device of the bus's stack, e.g. USBPDO-0 (root hub), "
+                   "or a devnode's instance path, e.g. HTREE\\ROOT\\0 (the root)"),
                Arg("hwid", TEXT, "the new device's hardware ID")),
          options=(Opt("name", TEXT, "name for the function driver's device object"),),
          details="The bus driver reports the child (IoInvalidateDeviceRelations); the PnP "
@@ -114,10 +115,14 @@ def device_tree(session, cmd):
                  "AddDevice lower filters → function → upper filters, and sends "
                  "IRP_MN_START_DEVICE. Hardware to try: USB\\VID_045E&PID_0008 (a joystick, "
                  "HidUsb), USB\\VID_05E3&PID_0610 (a hub, USBHUB3), USB\\VID_0BDA&PID_8153 "
-                 "(a network adapter whose driver, stubborn, vetoes removal); anything else "
+                 "(a network adapter whose driver, stubborn, vetoes removal); under "
+                 "HTREE\\ROOT\\0, ROOT\\BUSENUM (the WDK's toaster bus, root-enumerated), "
+                 "and under its busenum#1, {b85b7c50-6a01-11d2-b841-00c04fad5171}\\MsToaster "
+                 "(a toaster: toaster with the upper filter toasterupper); anything else "
                  "gets problem code 28.",
          examples=("device plug USBPDO-0 USB\\VID_045E&PID_0008",
-                   "device plug USBPDO-0 USB\\VID_045E&PID_0008 --name Stick"))
+                   "device plug USBPDO-0 USB\\VID_045E&PID_0008 --name Stick",
+                   "device plug HTREE\\ROOT\\0 ROOT\\BUSENUM"))
 def device_plug(session, cmd):
     system = session.system
     node = system.plug(_device(session, cmd, "parent"), cmd["hwid"], cmd["name"] or "")
@@ -204,14 +209,19 @@ def _irp(session, cmd):
 
 
 
-@command("open", "a process opens a device (NtCreateFile): access check, IRP_MJ_CREATE, handle",
+@command("open", "a process opens a device or a file (NtCreateFile): access check, "
+         "IRP_MJ_CREATE, handle",
          args=(Arg("p", PROCESS, "the process that opens it"),
-               Arg("path", OBJECT_PATH, "e.g. \\Device\\SlowDisk")),
+               Arg("path", OBJECT_PATH, "e.g. \\Device\\SlowDisk, or a file: C:\\notes.txt")),
          options=(Opt("access", choice("read", "write", "all"), "the access wanted", "read"),
                   Opt("overlapped", None, "FILE_FLAG_OVERLAPPED: reads and writes on the "
                       "handle return STATUS_PENDING at once instead of waiting")),
+         details="A name that goes on past a device names a file on the volume the device "
+                 "holds (C:\\notes.txt follows \\GLOBAL??\\C: to the disk): the first such "
+                 "open mounts the volume (IRP_MN_MOUNT_VOLUME to each file system), and the "
+                 "file's requests go to the file system's volume device.",
          examples=("open notepad.exe \\Device\\NullSink", "open 172 \\Device\\SlowDisk "
-                   "--access all"))
+                   "--access all", "open notepad.exe C:\\notes.txt"))
 def open_(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
     session.system.open_file(process, cmd["path"], cmd["access"], overlapped=cmd["overlapped"])

@@ -27,6 +27,13 @@ hands it the caller's data for reads and writes; without it, neither I/O (the ca
 address). A filter takes the flag of the device it attaches to. A driver that holds IRPs
 makes them cancelable with `IoSetCancelRoutine NAME`, NAME a routine of its `[cancel]`
 table (entered holding the cancel spin lock, at DISPATCH_LEVEL; it returns nothing).
+
+`device_type` is the DeviceType of the devices it creates (FILE_DEVICE_UNKNOWN unless said):
+a FILE_DEVICE_DISK device gets a VPB, a volume a file system can mount. A file system is
+`type = "filesystem"` (its driver object is named in \\FileSystem) with `device_type =
+"FILE_DEVICE_DISK_FILE_SYSTEM"`: its DriverEntry creates a control device and calls
+IoRegisterFileSystem, its IRP_MN_MOUNT_VOLUME routine creates the volume device (IoCreateDevice
+there), and its volume device passes requests to the volume with `IoCallDriver volume`.
 """
 
 from __future__ import annotations
