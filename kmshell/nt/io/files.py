@@ -78,9 +78,6 @@ class FileIo:
         self.emit("Io", "syscall", f"{thread.label} calls NtCreateFile({path}): system call, "
                   "user → kernel", mode="U")
         device, file_name = self._open_device(path)
-        vpb = device.vpb if file_name else None
-        if vpb is not None and not vpb.mounted:
-            self.mount_volume(vpb)
         granted, mask, why = access_check(device.header.security, process.token,
                                           ACCESS_WORDS[access], "Device")
         self.emit("Se", "access-check", f"SeAccessCheck for {process.token.user} on "
@@ -89,6 +86,9 @@ class FileIo:
         if not granted:
             raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"{process.token.user} may not open "
                           f"{device.label} for {access}")
+        vpb = device.vpb if file_name else None
+        if vpb is not None and not vpb.mounted:
+            self.mount_volume(vpb)
         file = FileObject(self.ob.header("File"), device, mask, synchronous=not overlapped,
                           file_name=file_name, vpb=vpb)
         if vpb is not None:
