@@ -173,6 +173,13 @@ FILE_DEVICE = {
     "FILE_DEVICE_VIRTUAL_DISK": 0x24,
     "FILE_DEVICE_BUS_EXTENDER": 0x2A,
 }
+# DEVICE_OBJECT.Flags (wdm.h / ntddk.h) the model shows.
+DEVICE_FLAGS = {
+    "DO_BUFFERED_IO": 0x00000004,
+    "DO_DIRECT_IO": 0x00000010,
+    "DO_DEVICE_HAS_NAME": 0x00000040,
+    "DO_BUS_ENUMERATED_DEVICE": 0x00001000,
+}
 # IoCreateDevice gives devices of these types a VPB: they hold volumes a file system mounts.
 VPB_DEVICE_TYPES = ("FILE_DEVICE_DISK", "FILE_DEVICE_CD_ROM", "FILE_DEVICE_TAPE",
                     "FILE_DEVICE_VIRTUAL_DISK")

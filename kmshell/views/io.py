@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.nt.constants import FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
+from kmshell.nt.constants import DEVICE_FLAGS, FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
 from kmshell.views.layout import capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
@@ -56,6 +56,9 @@ def device_detail(device) -> Table:
                  else "(none: bottom of its stack)")
     rows.add_row("StackSize", str(device.stack_size))
     rows.add_row("DeviceType", f"{device.device_type} ({FILE_DEVICE[device.device_type]:#04x})")
+    flags = device.flags
+    rows.add_row("Flags", f"{sum(DEVICE_FLAGS[f] for f in flags):#010x}  "
+                 + (" | ".join(flags) or "(none)"))
     if device.vpb is not None:
         rows.add_row("Vpb", f"mounted by {device.vpb.device.driver.name}: volume device "
                      f"{device.vpb.device.label}" if device.vpb.mounted else

@@ -187,3 +187,13 @@ def test_only_a_volume_device_may_call_down_to_its_volume():
     with pytest.raises(NtError) as error:
         system.send_irp(system.find_device("Lost"), "IRP_MJ_READ")
     assert "not a file system's volume device" in error.value.message
+
+
+def test_iogetcurrentirpstacklocation_shows_the_drivers_own_location_and_its_parameters():
+    system = System()
+    process, handle, file = opened(system)
+    start = len(system.log)
+    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 512)
+    seen = [e.text for e in system.log[start:] if e.kind == "stack-location"]
+    assert len(seen) == 1 and "Ntfs!IRP_MJ_READ: IoGetCurrentIrpStackLocation → location 3 " \
+        "of 3" in seen[0] and "IRP_MJ_READ; UserBuffer" in seen[0]

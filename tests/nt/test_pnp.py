@@ -296,3 +296,11 @@ def test_the_boards_devices_under_the_root_cannot_be_unplugged():
     with pytest.raises(NtError) as error:
         system.unplug(system.device_root.children[0].pdo)
     assert "part of the machine's board" in error.value.message
+
+
+def test_device_flags_say_how_io_reaches_it_whether_it_is_named_and_whether_a_bus_reported_it():
+    system = System()
+    disk = system.find_device("Harddisk0")
+    assert disk.flags == ["DO_DIRECT_IO", "DO_DEVICE_HAS_NAME"]
+    assert disk.attached_to.flags == ["DO_DEVICE_HAS_NAME", "DO_BUS_ENUMERATED_DEVICE"]
+    assert system.find_device("pci#1").flags == []

@@ -41,6 +41,15 @@ class DeviceObject:
     def __repr__(self) -> str:  # the graph of devices, drivers and devnodes is cyclic and big
         return f"<DeviceObject {self.label}>"
 
+    @property
+    def flags(self) -> list[str]:
+        """DEVICE_OBJECT.Flags, by name: how reads and writes reach it, whether it is named,
+        whether a bus driver reported it (a PDO)."""
+        return [name for name, set_ in (
+            ("DO_BUFFERED_IO", self.io == "buffered"), ("DO_DIRECT_IO", self.io == "direct"),
+            ("DO_DEVICE_HAS_NAME", self.header.directory is not None),
+            ("DO_BUS_ENUMERATED_DEVICE", self.is_pdo)) if set_]
+
     def top(self) -> DeviceObject:
         """IoGetAttachedDevice: the highest device in this device's stack."""
         device = self

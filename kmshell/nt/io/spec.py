@@ -85,6 +85,9 @@ DDI = {
     "IoUnregisterFileSystem": ("", 0, "take this driver's control device off the I/O manager's "
                                "list of file systems (in Unload)"),
     "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
+    "IoGetCurrentIrpStackLocation": ("", None, "look at this driver's stack location of the "
+                                     "IRP: its major and minor function and parameters (the "
+                                     "trace shows them; every step works on this location)"),
     "IoStartPacket": ("", 2, "hand the IRP to StartIo now, or queue it in the device queue "
                       "while the device is busy (System-queued I/O)"),
     "IoStartNextPacket": ("", 2, "in the DPC, after completing the current IRP: start the next "

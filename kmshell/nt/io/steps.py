@@ -130,6 +130,19 @@ def _io_status(io, f: Frame, call, last: int) -> None:  # `IoStatus status`: the
     f.irp.status = last if call.status is None else call.status
 
 
+def _current_location(io, f: Frame, call, last: int) -> None:
+    irp = f.irp
+    here = irp.location
+    parameters = [f"IoControlCode {irp.code:#x}"] if irp.code is not None else []
+    parameters += [irp.buffer] if irp.buffer else []
+    io.emit("Io", "stack-location", f"{f.driver.name}!{f.routine}: IoGetCurrentIrpStackLocation"
+            f" → location {irp.current + 1} of {len(irp.stack)} of IRP {irp.number}: "
+            + "/".join(filter(None, (here.major, here.minor)))
+            + (f"; {', '.join(parameters)}" if parameters else ""),
+            "Each driver finds its own instructions in its own stack location: the major "
+            "and minor function and the parameters the driver above set for it.")
+
+
 def _mark_pending(io, f: Frame, call, last: int) -> None:
     f.given.location.pending = True
 
@@ -238,6 +251,7 @@ STEPS = {
     "IoSetCompletionRoutine": _set_completion,
     "IoStatus": _io_status,
     "IoMarkIrpPending": _mark_pending,
+    "IoGetCurrentIrpStackLocation": _current_location,
     "IoStartPacket": lambda io, f, call, last: io._start_packet(f.device, f.irp),
     "IoSetCancelRoutine": _set_cancel_routine,
     "IoReleaseCancelSpinLock": lambda io, f, call, last: io._release_cancel_lock(f.driver,
@@ -252,5 +266,6 @@ STEPS = {
 NEEDS_IRP = frozenset({
     "IoSkipCurrentIrpStackLocation", "IoCopyCurrentIrpStackLocationToNext",
     "IoSetCompletionRoutine", "IoStatus", "IoMarkIrpPending", "IoStartPacket",
+    "IoGetCurrentIrpStackLocation",
     "IoSetCancelRoutine", "IoReleaseCancelSpinLock", "IoCallDriver",
     "IoBuildDeviceIoControlRequest", "IoFreeIrp"})
