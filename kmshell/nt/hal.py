@@ -177,7 +177,7 @@ class Dma:
                   "programs the device, which moves the data by itself and interrupts when "
                   "it is done", "While the device transfers, no processor copies anything.")
         irp.record(f"IRP {irp.number} → {device.driver.name}!AdapterListControl "
-                        f"({len(transfer.elements)} S/G element(s)) at {irql_name(cpu.irql)}")
+                   f"({len(transfer.elements)} S/G element(s)) at {irql_name(cpu.irql)}")
         self._run_at(cpu, before, device.driver, "AdapterListControl", irp, device)
         cpu.irql = before
 
@@ -239,7 +239,7 @@ class Dma:
                   + (f" for IRP {irp.number}" if irp is not None else ""))
         if irp is not None:
             irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
-                            f"(holds the controller) at {self._irql_here()}")
+                       f"(holds the controller) at {self._irql_here()}")
         self._run(device.driver, "ControllerControl",
                   device.driver.spec.routines.get("ControllerControl", []), irp, device)
 

@@ -191,7 +191,7 @@ def test_only_a_volume_device_may_call_down_to_its_volume():
 
 def test_iogetcurrentirpstacklocation_shows_the_drivers_own_location_and_its_parameters():
     system = System()
-    process, handle, file = opened(system)
+    process, handle, _ = opened(system)
     start = len(system.log)
     system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 512)
     seen = [e.text for e in system.log[start:] if e.kind == "stack-location"]

@@ -12,6 +12,7 @@ files on the volume go to. Simplification: a disk is one volume (no partitions).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kmshell.nt.ob import ObjectHeader
 
@@ -155,9 +156,9 @@ class FileObject:
         return (self.vpb.device if self.vpb is not None else self.device).top()
 
 
-@dataclass(frozen=True)
-class FinishedIrp:
-    """What is remembered of a completed IRP (the IRP itself is freed): for `irp N status`."""
+class FinishedIrp(NamedTuple):
+    """What is remembered of a completed IRP (the IRP itself is freed): for `irp N status`.
+    A NamedTuple: one is made for every IRP completed."""
 
     number: int
     major: str

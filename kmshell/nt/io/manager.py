@@ -659,17 +659,18 @@ class IoManager:
                           "STATUS_MORE_PROCESSING_REQUIRED).")
         irp.status = status
         irp.record(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
-                        f"at {self._irql_here()}")
+                   f"at {self._irql_here()}")
         self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
                   f"{format_status(status)}", "Completion runs bottom-up: each completion "
                   "routine set by a driver above runs in turn.")
+        succeeded = nt_success(status)
         while irp.current < len(irp.stack):
             location = irp.stack[irp.current]
             irp.pending_returned = location.pending
             irp.current += 1
             completion = location.completion
             runs = completion is not None and (
-                (completion.on_success if nt_success(status) else completion.on_error)
+                (completion.on_success if succeeded else completion.on_error)
                 or (irp.cancel and completion.on_cancel))
             if not runs:
                 if irp.pending_returned and irp.current < len(irp.stack):
