@@ -1,9 +1,13 @@
 """The I/O manager's core: loading a driver spec, device objects and stacks, and IRPs going
 down a stack (IoCallDriver) and back up (IoCompleteRequest, completion routines).
 
-`IoManager` is mixed into `System`. Simplifications so far: drivers create and attach their
-devices in DriverEntry, as legacy (non-PnP) drivers do — AddDevice comes with Plug and Play;
-IRPs are sent by a kernel-mode test client (`irp send`), at PASSIVE_LEVEL.
+`IoManager` is mixed into `System`. A driver routine's steps are interpreted by steps.py,
+which calls back into the I/O manager's own work here: IoCallDriver, IoCompleteRequest,
+IRPs a driver builds, StartIo and the device queue, cancel, the DPC watchdog and IRQL
+bookkeeping. Legacy drivers create their devices in DriverEntry; Plug and Play drivers in
+AddDevice (pnp.py); file systems in their mount routine (files.py). IRPs come from the
+system-call path (files.py), from the PnP and power managers, or from a kernel-mode test
+client (`irp send`, at PASSIVE_LEVEL).
 """
 
 from __future__ import annotations
