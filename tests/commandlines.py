@@ -30,6 +30,8 @@ from kmshell.scenario.script import load_scenario
 WORDS = ["notepad.exe", "explorer.exe", "System", "csrss.exe", "a.exe", "bash", "L", "M", "E",
          "S", "T", "x", "log1", "WdFilter", "slowdisk", "nullsink", "irqdisk", "doublecomplete",
          "hastyisr", "toaster", "\\Device", "\\Device\\SlowDisk", "\\", "\\GLOBAL??\\C:",
+         "C:\\notes.txt", "\\SystemRoot\\win.ini", "HTREE\\ROOT\\0", "ROOT\\BUSENUM", "Ntfs",
+         "busenum", "IRP_MN_MOUNT_VOLUME",
          "HKLM\\SOFTWARE\\Test", "STATUS_SUCCESS", "IRP_MJ_READ", "0x222003", "state.json",
          "out.html", "rec.kms", "D:(A;;GA;;;BU)", "compute 2; exit", "inc x 3; exit",
          "acquire L; inc x; release L; exit", "wait E 2; exit", "sleep 2; touch 0x0",
