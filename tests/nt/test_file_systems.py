@@ -121,7 +121,7 @@ def test_the_newest_file_system_is_asked_first_and_a_refusal_passes_the_volume_o
     assert [d.driver.name for d in system.file_systems] == ["fussyfs", "Ntfs"]
     opened(system)
     asked = [e.text for e in system.log if "IRP_MJ_FILE_SYSTEM_CONTROL)" in e.text]
-    assert ["fussyfs" in asked[0], "Ntfs" in asked[1]] == [True, True]
+    assert len(asked) == 2 and "fussyfs" in asked[0] and "Ntfs" in asked[1]
     assert system.find_device("Harddisk0").vpb.device.driver.name == "Ntfs"
 
 
@@ -197,3 +197,10 @@ def test_iogetcurrentirpstacklocation_shows_the_drivers_own_location_and_its_par
     seen = [e.text for e in system.log[start:] if e.kind == "stack-location"]
     assert len(seen) == 1 and "Ntfs!IRP_MJ_READ: IoGetCurrentIrpStackLocation → location 3 " \
         "of 3" in seen[0] and "IRP_MJ_READ; UserBuffer" in seen[0]
+
+
+def test_a_file_whose_volume_was_dismounted_sends_its_requests_to_the_disk_itself():
+    system = System()
+    _, _, file = opened(system)
+    file.vpb.device = None  # what dismount leaves
+    assert file.target is system.find_device("Harddisk0").top()

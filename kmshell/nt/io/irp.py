@@ -153,7 +153,8 @@ class FileObject:
     def target(self) -> DeviceObject:
         """Where the I/O manager sends this file's IRPs: the top of the file system's volume
         device stack for a file on a volume, else the top of the device's own stack."""
-        return (self.vpb.device if self.vpb is not None else self.device).top()
+        volume = self.vpb.device if self.vpb is not None else None  # None once dismounted
+        return (volume or self.device).top()
 
 
 class FinishedIrp(NamedTuple):

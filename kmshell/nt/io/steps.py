@@ -72,7 +72,6 @@ def _allocate_irp(io, f: Frame, call, last: int) -> None:
 
 
 def _complete_request(io, f: Frame, call, last: int) -> None:
-    status = call.args[0]
     if f.irp is None and f.device is None:
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                       f"this step needs an IRP, and {f.routine} has none")
@@ -84,7 +83,7 @@ def _complete_request(io, f: Frame, call, last: int) -> None:
             return
         pending.boost = int(call.args[1]) if len(call.args) > 1 else 0
         io._complete(pending, pending.status if call.status is None else call.status, f.driver)
-    elif status == "master":
+    elif call.args[0] == "master":
         irp = f.irp
         if irp.master is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} was not built "
