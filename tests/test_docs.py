@@ -20,6 +20,13 @@ def test_command_reference_is_generated_from_the_current_table():
         "docs/commands.md is stale: python -m kmshell.commands.reference > docs/commands.md")
 
 
+def test_driver_spec_reference_is_generated_from_the_current_tables_and_catalog():
+    from kmshell.drivers.reference import reference_markdown as drivers_markdown
+    committed = (ROOT / "docs" / "drivers.md").read_text(encoding="utf-8")
+    assert committed == drivers_markdown(), (
+        "docs/drivers.md is stale: python -m kmshell.drivers.reference > docs/drivers.md")
+
+
 def test_every_kmshell_package_is_listed_in_pyproject():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
                  ["packages"])

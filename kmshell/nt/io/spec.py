@@ -168,6 +168,32 @@ DDI = {
 }
 COMPLETION_FLAGS = ("Success", "Error", "Cancel")
 
+# The keys a spec may have and what each says (docs/drivers.md is generated from this).
+SPEC_KEYS = {
+    "name": "the service name: \\Driver\\NAME (\\FileSystem\\NAME for a file system), the "
+            "Services key, the image NAME.sys",
+    "type": "bus, function, filter or filesystem",
+    "description": "one line, shown by driver list",
+    "start": "the Services key's Start: boot, system, auto, demand (the default) or disabled",
+    "hardware_ids": "the devices it serves: Plug and Play finds it by these, e.g. "
+                    "[\"USB\\\\VID_045E&PID_0008\"]",
+    "position": "for a filter: upper (the default) or lower, above or below the function driver",
+    "io": "buffered or direct: DO_BUFFERED_IO or DO_DIRECT_IO on its devices (without it, "
+          "neither I/O; a filter takes the flag of the device below)",
+    "device_type": "the DeviceType of its devices, e.g. FILE_DEVICE_DISK (which gets a VPB); "
+                   "FILE_DEVICE_UNKNOWN unless said",
+    "interrupt": "line (the default), msi or msi-x: what IoConnectInterruptEx connects",
+    "messages": "for msi and msi-x: how many messages (vectors) it asks for, 1 to 16",
+    "child_names": "a bus driver's prefix for its PDOs' names, e.g. USBPDO- (without it, "
+                   "\\Device\\0000000N)",
+    "routines": "[routines]: DriverEntry, AddDevice, Unload, ISR, DPC, StartIo, ... and one "
+                "routine per IRP_MJ_* or IRP_MN_* name, each a list of steps",
+    "pdo": "[pdo]: a bus driver's routines for the IRPs that reach its children's PDOs",
+    "completion": "[completion]: completion routines, named by IoSetCompletionRoutine",
+    "cancel": "[cancel]: cancel routines, named by IoSetCancelRoutine",
+    "wmi": "[wmi.CLASS]: a WMI data block it provides, property = number or string",
+}
+
 
 class SpecError(ValueError):
     """A spec mistake; the message already names the file, the routine and the step."""
@@ -357,12 +383,10 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: {key} = '{value}' is not one of {', '.join(choices)}")
         return value
 
-    known = {"name", "type", "description", "start", "routines", "completion", "cancel",
-             "hardware_ids", "position", "pdo", "child_names", "io", "interrupt", "messages",
-             "wmi", "device_type"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - set(SPEC_KEYS))
     if unknown:
-        raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: {', '.join(sorted(known))}")
+        raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: "
+                        f"{', '.join(sorted(SPEC_KEYS))}")
     spec = DriverSpec(need("name"), need("type", DRIVER_TYPES), need("description", None, "-"),
                       source, need("start", START_TYPES, "demand"),
                       position=need("position", FILTER_POSITIONS, "upper"))

@@ -1,0 +1,79 @@
+"""docs/drivers.md, generated from the spec checker's tables and the catalog.
+
+Regenerate with: python -m kmshell.drivers.reference > docs/drivers.md
+(a test fails when the committed file and the tables disagree).
+"""
+
+from __future__ import annotations
+
+from kmshell.drivers import driver_store
+from kmshell.nt.constants import irql_name
+from kmshell.nt.io.spec import DDI, FIXED_ROUTINES, SPEC_KEYS
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a table cell, code spans included (GFM)
+
+
+def reference_markdown() -> str:
+    out = [
+        "# Driver spec reference",
+        "",
+        "Generated from the spec checker's tables and the catalog "
+        "(`python -m kmshell.drivers.reference`); do not edit by hand.",
+        "",
+        "A driver is a TOML file: `driver load FILE.toml` loads one, and the catalog below "
+        "ships with kmshell. Nothing in it is executed as Python: every routine is a list of "
+        "steps, checked when the file is loaded, and a mistake names the file, the routine "
+        "and the step. The catalog's specs (`kmshell/drivers/*.toml`) are the examples.",
+        "",
+        "    name = \"nullsink\"",
+        "    type = \"function\"",
+        "    description = \"completes reads at once\"",
+        "    [routines]",
+        "    DriverEntry = [\"IoCreateDevice NullSink\"]",
+        "    IRP_MJ_READ = [\"IoCompleteRequest STATUS_END_OF_FILE\", "
+        "\"return STATUS_END_OF_FILE\"]",
+        "",
+        "## Keys",
+        "",
+        "| key | meaning |",
+        "|---|---|",
+        *[f"| `{key}` | {_cell(text)} |" for key, text in SPEC_KEYS.items()],
+        "",
+        "## Routines",
+        "",
+        "Named routines: " + ", ".join(f"`{name}`" for name in FIXED_ROUTINES) + "; a dispatch "
+        "routine per major function (`IRP_MJ_READ`) or, for IRP_MJ_PNP, IRP_MJ_POWER, "
+        "IRP_MJ_SYSTEM_CONTROL and IRP_MJ_FILE_SYSTEM_CONTROL, per minor function "
+        "(`IRP_MN_START_DEVICE`), which comes first. A dispatch, PDO or completion routine "
+        "ends with `return STATUS` or `return status` (what the last call returned).",
+        "",
+        "## Steps",
+        "",
+        "Each step is a DDI with its real name and its arguments. Called above its highest "
+        "IRQL (from the routine's WDK page), a step stops the machine with 0xA "
+        "IRQL_NOT_LESS_OR_EQUAL.",
+        "",
+        "| step | arguments | highest IRQL | what it does |",
+        "|---|---|---|---|",
+        *[f"| `{name}` | `{_cell(args)}` | {irql_name(limit) if limit is not None else 'any'} "
+          f"| {_cell(text)} |" if args else
+          f"| `{name}` | | {irql_name(limit) if limit is not None else 'any'} | {_cell(text)} |"
+          for name, (args, limit, text) in DDI.items()],
+        "",
+        "## The catalog",
+        "",
+        "| driver | type | hardware IDs | what it is |",
+        "|---|---|---|---|",
+        *[f"| `{spec.name}` | {spec.type}"
+          + (f" ({spec.position})" if spec.type == "filter" and spec.hardware_ids else "")
+          + f" | {', '.join(f'`{i}`' for i in spec.hardware_ids) or '(none: loaded with driver load)'} "
+          f"| {_cell(spec.description)} |" for spec in driver_store()],
+        "",
+    ]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")
