@@ -150,12 +150,11 @@ def device_unplug(session, cmd):
          examples=("irp send SlowDisk IRP_MJ_READ",
                    "irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES"))
 def irp_send(session, cmd):
-    minors = MINORS_OF.get(cmd["major"], {})
-    if cmd["minor"] is not None and cmd["minor"].upper() not in minors:
+    minors, minor = MINORS_OF.get(cmd["major"], {}), cmd["minor"] and cmd["minor"].upper()
+    if minor is not None and minor not in minors:
         raise KmsError(f"'{cmd['minor']}' is not a minor function of {cmd['major']}",
                        col=cmd.col("minor"), hint=", ".join(minors) or
                        f"{cmd['major']} has no minor functions in the model")
-    minor = cmd["minor"].upper() if cmd["minor"] is not None else None
     irp = session.system.send_irp(_device(session, cmd), cmd["major"], minor)
     return [irp_detail(irp)]
 

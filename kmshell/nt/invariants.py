@@ -29,7 +29,7 @@ def _volumes(system) -> list[str]:
     problems = [f"file system {device.label} is registered, but was deleted"
                 for device in system.file_systems if device not in system.devices]
     for device in system.devices:
-        volume = device.vpb.device if device.vpb is not None else None
+        volume = device.mounted_volume
         if volume is None:
             continue
         if volume not in system.devices:

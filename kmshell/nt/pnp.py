@@ -297,8 +297,7 @@ class PlugAndPlay:
 
     def _pnp_irp(self, node: Devnode, minor: str):
         """An IRP_MJ_PNP from the PnP manager to the top of the node's stack."""
-        irp = self.build_irp(node.pdo, "IRP_MJ_PNP", minor)
-        irp.status = NtStatus.STATUS_NOT_SUPPORTED  # what the PnP manager initialises it to
+        irp = self.build_irp(node.pdo, "IRP_MJ_PNP", minor)  # status: STATUS_NOT_SUPPORTED
         self._call_driver(node.pdo.top(), irp)
         return irp
 
@@ -308,8 +307,9 @@ class PlugAndPlay:
         """Orderly removal (query, then remove, children first) or surprise removal."""
         self._require_running()
         node = self.devnode_of(device)
-        if node.parent is None or node.parent is self.device_root and \
-                not node.hardware_ids[0].startswith("ROOT\\"):  # root-enumerated: removable
+        on_board = node.parent is self.device_root and \
+            not node.hardware_ids[0].startswith("ROOT\\")  # root-enumerated ones can go
+        if node.parent is None or on_board:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
                           f"{node.instance_path} is part of the machine's board: it cannot "
                           "be unplugged")

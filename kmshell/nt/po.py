@@ -78,8 +78,7 @@ class PowerManager:
 
     def _power_irp(self, node, minor: str, state: IntEnum):
         """A power IRP to the top of node's stack: the state it carries is in the trace."""
-        irp = self.build_irp(node.pdo, "IRP_MJ_POWER", minor)
-        irp.status = NtStatus.STATUS_NOT_SUPPORTED
+        irp = self.build_irp(node.pdo, "IRP_MJ_POWER", minor)  # status: STATUS_NOT_SUPPORTED
         irp.power_state = state
         self.emit("Po", "power-irp", f"IRP {irp.number}: {minor} ({state.name}) to "
                   f"{node.instance_path}")

@@ -223,10 +223,10 @@ NOUNS: dict[str, Noun] = {
         "power": Field(lambda d: _devnode(d).power.short if _devnode(d) else "none",
                        "its devnode's device power state, D0 to D3"),
         "type": Field(lambda d: d.device_type, "DeviceType, e.g. FILE_DEVICE_DISK"),
-        "mounted-by": Field(lambda d: d.vpb.device.driver.name if d.vpb and d.vpb.mounted
+        "mounted-by": Field(lambda d: d.mounted_volume.driver.name if d.mounted_volume
                             else "none", "the file system that mounted the volume it holds "
                             "(its VPB), e.g. Ntfs"),
-        "volume-device": Field(lambda d: d.vpb.device.label if d.vpb and d.vpb.mounted
+        "volume-device": Field(lambda d: d.mounted_volume.label if d.mounted_volume
                                else "none", "the file system's volume device its VPB names"),
     }, "a device object"),
     "irp": Noun("N", _irp, {

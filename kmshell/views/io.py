@@ -59,10 +59,10 @@ def device_detail(device) -> Table:
     flags = device.flags
     rows.add_row("Flags", f"{sum(DEVICE_FLAGS[f] for f in flags):#010x}  "
                  + (" | ".join(flags) or "(none)"))
+    volume = device.mounted_volume
     if device.vpb is not None:
-        rows.add_row("Vpb", f"mounted by {device.vpb.device.driver.name}: volume device "
-                     f"{device.vpb.device.label}" if device.vpb.mounted else
-                     "not mounted: the first open of a file on it mounts it")
+        rows.add_row("Vpb", f"mounted by {volume.driver.name}: volume device {volume.label}"
+                     if volume else "not mounted: the first open of a file on it mounts it")
     if device.target_device is not None:
         rows.add_row("Volume", f"a file system's volume device for "
                      f"{device.target_device.label}'s volume: it sends requests there")

@@ -669,3 +669,11 @@ def test_every_ddi_a_spec_may_name_has_a_step_in_the_interpreter_and_no_other():
     from kmshell.nt.io.spec import DDI
     from kmshell.nt.io.steps import NEEDS_IRP, STEPS
     assert set(STEPS) == set(DDI) and NEEDS_IRP <= set(DDI)
+
+
+@pytest.mark.parametrize("major, status", [("IRP_MJ_PNP", NtStatus.STATUS_NOT_SUPPORTED),
+                                           ("IRP_MJ_POWER", NtStatus.STATUS_NOT_SUPPORTED),
+                                           ("IRP_MJ_READ", NtStatus.STATUS_PENDING)])
+def test_a_pnp_or_power_irp_starts_as_status_not_supported_whoever_builds_it(major, status):
+    system = System()
+    assert system.build_irp(system.find_device("Harddisk0"), major).status == status

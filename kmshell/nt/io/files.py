@@ -415,6 +415,4 @@ class FileIo:
         self.emit("Io", "mount", f"{vpb.real_device.label} is going away: "
                   f"{volume.driver.name} dismounts its volume and deletes {volume.label}")
         for device in volume.stack():
-            if device.attached_to is not None:
-                self.detach_device(device)
-            self.delete_device(device)
+            self.detach_and_delete(device)

@@ -43,6 +43,12 @@ class DeviceObject:
         return f"<DeviceObject {self.label}>"
 
     @property
+    def mounted_volume(self) -> DeviceObject | None:
+        """For a device holding a volume: the file system's volume device that mounted it
+        (Vpb->DeviceObject), None while unmounted."""
+        return self.vpb.device if self.vpb is not None else None
+
+    @property
     def flags(self) -> list[str]:
         """DEVICE_OBJECT.Flags, by name: how reads and writes reach it, whether it is named,
         whether a bus driver reported it (a PDO)."""
@@ -109,8 +115,8 @@ class Irp:
     completed: bool = False
     created_tick: int = 0
     path: list[str] = field(default_factory=list)  # each hop down and up, for the IRP view
-    depths: list[int] = field(default_factory=list)  # how deep in IoCallDriver calls each
-    calls: int = 0  # path entry happened; calls: those for it still running now
+    depths: list[int] = field(default_factory=list)  # per path entry: IoCallDriver calls deep
+    calls: int = 0  # IoCallDriver calls for it still running (the depth of a new entry)
     requester: object | None = None  # the thread whose system call built it, if any
     on_done: object | None = None  # what the I/O manager does for the requester at the end
     power_state: object | None = None  # an IRP_MJ_POWER's S or D state

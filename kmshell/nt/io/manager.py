@@ -187,6 +187,13 @@ class IoManager:
         self.emit("Io", "delete", f"IoDeleteDevice: {device.label} deleted")
         self.wmi_forget(device)
 
+    def detach_and_delete(self, device: DeviceObject) -> None:
+        """IoDetachDevice (if it is attached), then IoDeleteDevice: what a driver does to a
+        device it is done with."""
+        if device.attached_to is not None:
+            self.detach_device(device)
+        self.delete_device(device)
+
     def stop_driver(self, driver: DriverObject, caller: Process | None = None) -> None:
         """driver unload NAME (NtUnloadDriver): a legacy driver's Unload runs and its devices
         go. A Plug and Play driver unloads only when its last device is removed."""
@@ -218,9 +225,7 @@ class IoManager:
                   "that is about to disappear.")
         self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
         for device in list(driver.devices):  # what its Unload would do: IoDeleteDevice
-            if device.attached_to is not None:
-                self.detach_device(device)
-            self.delete_device(device)
+            self.detach_and_delete(device)
         self._retire_driver(driver)
         self.emit("Io", "driver-unload", f"{driver.image} is unloaded")
         self._syscall_return(caller, "NtUnloadDriver")
@@ -263,17 +268,19 @@ class IoManager:
         """A kernel-mode client builds an IRP (IoAllocateIrp) and calls the top of the stack."""
         self._require_running()
         irp = self.build_irp(device, major, minor)
-        if major == "IRP_MJ_PNP":  # whoever sends a PnP IRP must initialise it so
-            irp.status = NtStatus.STATUS_NOT_SUPPORTED
         status = self._call_driver(device.top(), irp)
         self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
                   + ("; the IRP is still in progress" if status == STATUS_PENDING else ""))
         return irp
 
     def build_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
-        """IoAllocateIrp(StackSize of the top device) with the first location filled in."""
+        """IoAllocateIrp(StackSize of the top device) with the first location filled in. A
+        PnP or power IRP starts as STATUS_NOT_SUPPORTED, as whoever sends one must set it: a
+        driver that does nothing with it then passes that on unchanged."""
         top = device.top()
         irp = self._allocate_irp(top.stack_size)
+        if major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
+            irp.status = NtStatus.STATUS_NOT_SUPPORTED
         first = irp.stack[-1]
         first.major, first.minor = major, minor
         self.emit("Io", "irp", f"IRP {irp.number} allocated: {major}"
