@@ -151,13 +151,12 @@ def scenario_prefix(draw) -> list[str]:
 
 
 @contextlib.contextmanager
-def empty_directory():
-    """save, record and export write files: each run starts in an empty directory of its own,
-    out of the repository, so a file one run saved is not there for the next."""
+def empty_directory(base):
+    """save, record and export write files: each run starts in an empty directory of its own
+    below the test's tmp_path (base), so a file one run saved is not there for the next."""
     before = os.getcwd()
-    with tempfile.TemporaryDirectory() as scratch:
-        os.chdir(scratch)
-        try:
-            yield
-        finally:
-            os.chdir(before)
+    os.chdir(tempfile.mkdtemp(dir=base))
+    try:
+        yield
+    finally:
+        os.chdir(before)

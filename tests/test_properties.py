@@ -17,7 +17,8 @@ from kmshell.views.console import make_console
 from kmshell.views.outcome import render_outcome
 
 QUICK = settings(max_examples=120, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                         HealthCheck.function_scoped_fixture])
 
 
 def run(session: Session, line: str) -> str:
@@ -29,9 +30,9 @@ def run(session: Session, line: str) -> str:
     return console.file.getvalue()
 
 
-def replay(lines: list[str]) -> list:
+def replay(lines: list[str], base) -> list:
     session = Session()
-    with empty_directory():
+    with empty_directory(base):
         for line in lines:
             run(session, line)
     return [event.to_json() for event in session.system.log]
@@ -39,10 +40,10 @@ def replay(lines: list[str]) -> list:
 
 @QUICK
 @given(st.data())
-def test_random_lines_never_raise_and_keep_every_invariant(data):
+def test_random_lines_never_raise_and_keep_every_invariant(tmp_path, data):
     session, lines = Session(), []
     prefix = data.draw(scenario_prefix(), label="prefix")
-    with empty_directory():
+    with empty_directory(tmp_path):
         for number in range(len(prefix) + data.draw(st.integers(5, 40), label="length")):
             line = prefix[number] if number < len(prefix) else \
                 data.draw(command_line(session), label="line")
@@ -54,21 +55,21 @@ def test_random_lines_never_raise_and_keep_every_invariant(data):
 
 @QUICK
 @given(st.data())
-def test_the_same_lines_give_the_same_events(data):
+def test_the_same_lines_give_the_same_events(tmp_path, data):
     session, lines = Session(), []
-    with empty_directory():
+    with empty_directory(tmp_path):
         for _ in range(data.draw(st.integers(1, 15), label="length")):
             line = data.draw(command_line(session), label="line")
             lines.append(line)
             run(session, line)
-    assert replay(lines) == [event.to_json() for event in session.system.log]
+    assert replay(lines, tmp_path) == [event.to_json() for event in session.system.log]
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
-def test_a_long_session_of_300_lines_keeps_every_invariant(data):
+def test_a_long_session_of_300_lines_keeps_every_invariant(tmp_path, data):
     session = Session()
-    with empty_directory():
+    with empty_directory(tmp_path):
         for number in range(300):
             line = data.draw(command_line(session), label=f"line {number}")
             run(session, line)

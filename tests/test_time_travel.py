@@ -122,8 +122,8 @@ def test_recorded_session_replays_to_the_same_state(tmp_path):
     assert state(replayed) == state(fresh(["process create a.exe", "step 3", "mutex create M"]))
 
 
-def test_history_and_meta_commands_are_not_replayed_by_undo():
-    session = fresh(["process create a.exe", "history", "save /dev/null"])
+def test_history_and_meta_commands_are_not_replayed_by_undo(tmp_path):
+    session = fresh(["process create a.exe", "history", f"save {tmp_path / 'lab.json'}"])
     assert session.lines() == ["process create a.exe"]
 
 
@@ -154,10 +154,10 @@ def test_quitting_a_replay_stops_before_the_next_command():
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
-def test_goto_and_save_then_load_after_any_lines_equal_a_fresh_replay(data):
+def test_goto_and_save_then_load_after_any_lines_equal_a_fresh_replay(tmp_path, data):
     """Lines drawn from the whole command table (tests/commandlines.py), broken ones too."""
     session = Session()
-    with empty_directory():
+    with empty_directory(tmp_path):
         for _ in range(data.draw(st.integers(1, 12), label="length")):
             session.execute(data.draw(command_line(session), label="line"))
         lines = session.lines()
