@@ -91,10 +91,18 @@ class Devnode:
         return f"<Devnode {self.instance_path} {self.state.short}>"
 
     def walk(self):
-        """This devnode and its descendants, parents first."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This devnode and its descendants, parents first. A devnode met twice means the
+        tree's links loop (or a devnode has two parents): an error, not an endless walk."""
+        seen, pending = set(), [self]
+        while pending:
+            node = pending.pop()
+            if id(node) in seen:
+                raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"the device tree under "
+                              f"{self.instance_path} reaches {node.instance_path} twice: its "
+                              "parent and child links form a cycle")
+            seen.add(id(node))
+            yield node
+            pending.extend(reversed(node.children))
 
     def stack(self) -> list[DeviceObject]:
         return self.pdo.stack() if self.pdo is not None else []

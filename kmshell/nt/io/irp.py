@@ -14,7 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kmshell.nt.constants import NtStatus
+from kmshell.nt.errors import NtError
 from kmshell.nt.ob import ObjectHeader
+
+# StackSize is a CCHAR and IoAllocateIrp takes at most 127 locations, so no stack may be deeper
+# (IoAttachDeviceToDeviceStack refuses to make one). A walk that goes further has found a cycle
+# in the attachment links: it stops with an error rather than loop forever.
+MAX_STACK_SIZE = 127
 
 
 @dataclass(eq=False)
@@ -60,17 +67,27 @@ class DeviceObject:
     def top(self) -> DeviceObject:
         """IoGetAttachedDevice: the highest device in this device's stack."""
         device = self
-        while device.attached_device is not None:
+        for _ in range(MAX_STACK_SIZE):  # bounded: called for every IRP, so no visited set
+            if device.attached_device is None:
+                return device
             device = device.attached_device
-        return device
+        raise _cycle(self, "AttachedDevice")
 
     def stack(self) -> list[DeviceObject]:
         """The whole stack, top first."""
         devices, device = [], self.top()
         while device is not None:
             devices.append(device)
+            if len(devices) > MAX_STACK_SIZE:
+                raise _cycle(self, "AttachedToDeviceObject")
             device = device.attached_to
         return devices
+
+
+def _cycle(device: DeviceObject, link: str) -> NtError:
+    return NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"the device stack of {device.label} "
+                   f"goes on past {MAX_STACK_SIZE} devices following {link}: its attachment "
+                   "links form a cycle (a device attached to a stack it was already in)")
 
 
 @dataclass(eq=False)

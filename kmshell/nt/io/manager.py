@@ -28,7 +28,15 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.driver import DriverObject, routine_address
-from kmshell.nt.io.irp import Completion, DeviceObject, FinishedIrp, IoStackLocation, Irp, Vpb
+from kmshell.nt.io.irp import (
+    MAX_STACK_SIZE,
+    Completion,
+    DeviceObject,
+    FinishedIrp,
+    IoStackLocation,
+    Irp,
+    Vpb,
+)
 from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.io.steps import IOF_CALL_DRIVER, NEEDS_IRP, STEPS, Frame
 from kmshell.nt.ke.sync import KEvent, KSemaphore
@@ -47,10 +55,16 @@ STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
 FINISHED_KEEP = 10_000  # completed IRPs whose final status `irp N status` can still answer
 CLOCK_TICK_US = 15_625  # the clock interrupt's period, 15.625 ms, as the watchdog counts
 DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
+# IoCallDriver calls running inside one another (dispatch → lower dispatch, completion routine →
+# IoCallDriver, ...): each takes kernel stack, which is small (24 KB on x64). Past this many the
+# model stops the request; Python's own recursion limit would otherwise end it in a traceback.
+MAX_NESTED_CALLS = 64
 
 
 class IoManager:
     """Mixed into `System`."""
+
+    _nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
 
     # ------------------------------------------------------------- drivers and devices
 
@@ -151,8 +165,28 @@ class IoManager:
         return device
 
     def attach_device(self, device: DeviceObject, target: DeviceObject) -> DeviceObject:
-        """IoAttachDeviceToDeviceStack: on top of the highest device of target's stack."""
+        """IoAttachDeviceToDeviceStack: on top of the highest device of target's stack.
+
+        SourceDevice is the caller's own device, not yet attached, and TargetDevice another
+        driver's device:
+        https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioattachdevicetodevicestack
+        (IoAttachDeviceToDeviceStackSafe's page asks that the AttachedToDeviceObject it fills
+        in be NULL on input). A device attached twice, or onto its own stack, would make the
+        stack a cycle that IoGetAttachedDevice never gets out of, so the model refuses it."""
+        if device.attached_to is not None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{device.label} is already "
+                          f"attached to {device.attached_to.label}: a device is attached once "
+                          "(IoDetachDevice first); attaching it again would make its stack a "
+                          "cycle")
+        if device in target.stack():
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{device.label} is in the stack "
+                          f"of {target.label} already: a device cannot attach onto its own "
+                          "stack (the stack would become a cycle)")
         top = target.top()
+        if top.stack_size >= MAX_STACK_SIZE:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"the stack of {target.label} "
+                          f"needs {top.stack_size} stack locations already: StackSize is a "
+                          f"CCHAR, and an IRP has at most {MAX_STACK_SIZE}")
         device.attached_to, top.attached_device = top, device
         device.stack_size = top.stack_size + 1
         if device.driver.spec is not None and device.driver.spec.type == "filter" and \
@@ -270,7 +304,8 @@ class IoManager:
         irp = self.build_irp(device, major, minor)
         status = self._call_driver(device.top(), irp)
         self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
-                  + ("; the IRP is still in progress" if status == STATUS_PENDING else ""))
+                  + ("; the IRP is still in progress" if status == STATUS_PENDING
+                     and not irp.completed else ""))
         return irp
 
     def build_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
@@ -308,6 +343,8 @@ class IoManager:
 
     def _call_driver(self, device: DeviceObject, irp: Irp) -> int:
         """IoCallDriver: move to the next stack location and call that device's driver."""
+        if self._nested_calls >= MAX_NESTED_CALLS:
+            self._too_deep(device, irp)
         upper = irp.location
         irp.current -= 1
         if irp.current < 0:
@@ -333,13 +370,32 @@ class IoManager:
         self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
                   "its own stack location.")
         irp.calls += 1
+        self._nested_calls += 1
         try:
             status = self._dispatch(driver, device, location, irp)
         finally:
             irp.calls -= 1
+            self._nested_calls -= 1
         irp.record(f"IRP {irp.number} ← {device.label}: {driver.name} returns "
                    f"{status_name(status)}")
         return status
+
+    def _too_deep(self, device: DeviceObject, irp: Irp) -> None:
+        """One IoCallDriver too many inside the others: the kernel stack would overflow.
+        The model stops the request with an error (the step that called is named by _run).
+        Windows would stop the machine: a kernel stack overflow is a double fault, bugcheck
+        0x7F UNEXPECTED_KERNEL_MODE_TRAP with Arg1 8 (EXCEPTION_DOUBLE_FAULT); a later
+        change is to bugcheck here instead."""
+        self.emit("Io", "rule", f"IRP {irp.number} to {device.label}: {MAX_NESTED_CALLS} "
+                  "IoCallDriver calls are already running inside one another; the kernel "
+                  "stack would overflow, so the model stops this request",
+                  "A completion routine that sends the IRP down again (IoCallDriver) runs "
+                  "inside the IoCompleteRequest of the driver below: do it again and again and "
+                  "the kernel stack runs out. Retry from a work item, or return "
+                  "STATUS_MORE_PROCESSING_REQUIRED and send it from the dispatch routine.")
+        raise NtError(NtStatus.STATUS_STACK_OVERFLOW, f"IoCallDriver(IRP {irp.number}) would "
+                      f"nest {MAX_NESTED_CALLS + 1} calls deep: kernel stack overflow; the "
+                      "request is stopped")
 
     def _dispatch(self, driver: DriverObject, device: DeviceObject, location: IoStackLocation,
                   irp: Irp) -> int:
@@ -366,7 +422,7 @@ class IoManager:
         step is checked against its DDI's IRQL limit, and one that works on an IRP needs one;
         it returns what the routine would return if it ended there (None: as it was)."""
         last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
-        frame = Frame(driver, routine, irp, device, irp)
+        frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         for number, call in enumerate(calls, start=1):
             try:
                 if call.limit is not None and \
@@ -694,6 +750,7 @@ class IoManager:
             if completion.driver.unloaded:
                 self._call_unloaded(completion.driver, completion.routine, irp)
             calls = completion.driver.spec.completions[completion.routine]
+            sent = len(irp.reached)
             result = self._run(completion.driver, completion.routine, calls, irp,
                                completion.device)
             irp.record(f"{hop} at {self._irql_here()}, returns {status_name(result)}")
@@ -702,6 +759,19 @@ class IoManager:
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
                           f"IRP {irp.number} again")
                 return  # CurrentLocation stays the owner's: its IoCompleteRequest goes on up
+            if len(irp.reached) != sent:
+                # IoCallDriver is the only step that moves CurrentLocation down; without this
+                # stop the walk would climb the same locations again, forever if the lower
+                # driver pends the IRP each time.
+                self.emit("Io", "rule", f"{completion.driver.name}!{completion.routine} sent "
+                          f"IRP {irp.number} down again but returned {status_name(result)}: "
+                          "a completion routine that reuses the IRP must return "
+                          "STATUS_MORE_PROCESSING_REQUIRED. The model stops completing it here; "
+                          "Windows would go on up the stack too, and the IRP would be completed "
+                          "twice (bugcheck 0x44).",
+                          "Rule: once a completion routine passes the IRP on, it is not done "
+                          "with it: it must keep the I/O manager from finishing it.")
+                return
         if irp.owner is not None:
             self.emit("Io", "rule", f"IRP {irp.number} reached the top of its stack, but "
                       f"{irp.owner.name} allocated it (IoAllocateIrp) and no thread waits for "

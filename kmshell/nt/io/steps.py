@@ -26,17 +26,24 @@ IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the mode
 class Frame:
     """What a driver routine runs with. After an IoAllocateIrp step `irp` is the new IRP (a
     second variable in the C code) while `given` stays the one the routine was called with:
-    IoMarkIrpPending and return are about that one."""
+    IoMarkIrpPending and return are about that one. `here` is given's CurrentLocation on entry:
+    the routine's own stack location (irpSp in the C code), which stays its own even after
+    the IRP was completed under it."""
 
     driver: object
     routine: str
     irp: object | None
     device: object | None
     given: object | None
+    here: int
 
 
 def _return(io, f: Frame, call, last: int) -> int:
-    if call.status == STATUS_PENDING and f.given is not None and not f.given.location.pending:
+    # Checked on the routine's own location, not the IRP's current one: a completion routine
+    # may already have completed the IRP (CurrentLocation past the top). That is legal once it
+    # was marked pending: the requester learns the result from the completion, not this return.
+    if call.status == STATUS_PENDING and f.given is not None and \
+            f.here < len(f.given.stack) and not f.given.stack[f.here].pending:
         io.emit("Io", "rule", f"{f.driver.name}!{f.routine} returns STATUS_PENDING without "
                 "IoMarkIrpPending: the I/O manager may finish the IRP twice or never",
                 "Rule: a routine that returns STATUS_PENDING must have marked the IRP "
@@ -143,7 +150,14 @@ def _current_location(io, f: Frame, call, last: int) -> None:
 
 
 def _mark_pending(io, f: Frame, call, last: int) -> None:
-    f.given.location.pending = True
+    location = f.given.location  # IoGetCurrentIrpStackLocation, as the C macro does
+    if location is None:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {f.given.number} has no current "
+                      "stack location to mark: " + (
+                          "it was already completed (and freed)" if f.given.completed else
+                          "IoSkipCurrentIrpStackLocation moved it past the top")
+                      + "; call IoMarkIrpPending first, before passing the IRP on")
+    location.pending = True
 
 
 def _set_cancel_routine(io, f: Frame, call, last: int) -> None:

@@ -1,0 +1,239 @@
+"""I/O manager rules that keep a bad driver spec from hanging or crashing the model: no
+device stack, devnode tree or IRP walk loops forever, IoCallDriver nesting is bounded, and
+a master IRP may be completed before its dispatch routine returns STATUS_PENDING."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kmshell.drivers import load_spec
+from kmshell.nt import System
+from kmshell.nt.constants import NtStatus
+from kmshell.nt.errors import NtError
+from kmshell.nt.invariants import violations
+from kmshell.nt.io.spec import spec_from_dict
+from kmshell.session import Session
+
+
+def finishes(call, seconds: float = 20):
+    """call(), failing instead of hanging the suite if it never returns: before these rules,
+    some of the walks below looped forever. (A thread, as pytest has no timeout here.)"""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = call()
+        except Exception as error:  # noqa: BLE001 - re-raised in the test's own thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s: it loops forever"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def with_nullsink() -> System:
+    system = System(minimal=True)
+    system.load_driver(load_spec("nullsink"))
+    return system
+
+
+# ------------------------------------------------------------------ stacks and trees
+
+
+@pytest.mark.parametrize("attaches, message", [
+    (["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink",
+      "IoAttachDeviceToDeviceStack NullSink"],
+     "looper!DriverEntry, step 3 'IoAttachDeviceToDeviceStack NullSink': looper#1 is already "
+     "attached to \\Device\\NullSink"),
+    (["IoCreateDevice Looper", "IoAttachDeviceToDeviceStack Looper"],
+     "looper!DriverEntry, step 2 'IoAttachDeviceToDeviceStack Looper': \\Device\\Looper is in "
+     "the stack of \\Device\\Looper already"),
+])
+def test_attaching_a_device_to_a_stack_it_is_already_in_is_refused_naming_the_step(
+        attaches, message):
+    system = with_nullsink()
+    spec = spec_from_dict({"name": "looper", "type": "filter",
+                           "routines": {"DriverEntry": attaches}}, "looper.toml")
+    with pytest.raises(NtError) as error:
+        finishes(lambda: system.load_driver(spec))
+    assert str(error.value).startswith(message) and "cycle" in str(error.value)
+    assert error.value.status == NtStatus.STATUS_INVALID_PARAMETER
+    assert "looper" not in system.drivers  # DriverEntry failed: the driver is unloaded
+    assert [d.label for d in system.find_device("NullSink").stack()] == ["\\Device\\NullSink"]
+    assert violations(system) == []
+
+
+def test_driver_load_of_a_spec_that_attaches_twice_is_an_error_the_user_sees(tmp_path):
+    spec = tmp_path / "twice.toml"
+    spec.write_text('name = "twice"\ntype = "filter"\n[routines]\nDriverEntry = '
+                    '["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink", '
+                    '"IoAttachDeviceToDeviceStack NullSink"]\n', encoding="utf-8")
+    session = Session()
+    assert session.execute("driver load nullsink").ok
+    outcome = finishes(lambda: session.execute(f"driver load {spec}"))
+    assert "twice!DriverEntry, step 3 'IoAttachDeviceToDeviceStack NullSink'" in \
+        str(outcome.error) and not session.system.halted
+
+
+def test_a_stack_may_not_grow_past_127_locations_the_most_an_irp_can_have():
+    system = with_nullsink()
+    system.find_device("NullSink").stack_size = 127
+    spec = spec_from_dict({"name": "deep", "type": "filter", "routines": {
+        "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"]}}, "deep.toml")
+    with pytest.raises(NtError, match="StackSize is a CCHAR"):
+        system.load_driver(spec)
+
+
+def test_a_device_stack_whose_links_loop_stops_a_walk_with_an_error_instead_of_hanging():
+    system = with_nullsink()
+    system.load_driver(spec_from_dict({"name": "filt", "type": "filter", "routines": {
+        "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"]}}, "f.toml"))
+    bottom = system.find_device("NullSink")
+    above = bottom.attached_device
+    above.attached_device, bottom.attached_to = bottom, above  # corrupt: a cycle both ways
+    for walk in (bottom.top, bottom.stack, above.stack):
+        with pytest.raises(NtError, match="form a cycle"):
+            finishes(walk)
+
+
+def test_a_device_tree_whose_links_loop_stops_a_walk_with_an_error_instead_of_recursing():
+    system = System(minimal=True)
+    root = system.device_root
+    child = root.children[0] if root.children else root
+    child.children.append(root)  # corrupt: the root is its own descendant
+    with pytest.raises(NtError, match="HTREE.ROOT.0 twice"):
+        finishes(lambda: list(root.walk()))
+
+
+# ------------------------------------------------------------------ IoCallDriver nesting
+
+
+def resender(completion: list[str], lower: str = "NullSink") -> dict:
+    """A filter whose completion routine sends the IRP down again."""
+    return {"name": "resender", "type": "filter", "routines": {
+        "DriverEntry": ["IoCreateDevice", f"IoAttachDeviceToDeviceStack {lower}"],
+        "IRP_MJ_READ": ["IoCopyCurrentIrpStackLocationToNext", "IoSetCompletionRoutine Again",
+                        "IoCallDriver lower", "return status"]},
+        "completion": {"Again": completion}}
+
+
+def test_a_completion_routine_that_resends_the_irp_forever_is_stopped_at_64_nested_calls():
+    system = with_nullsink()
+    system.load_driver(spec_from_dict(
+        resender(["IoCallDriver lower", "return STATUS_MORE_PROCESSING_REQUIRED"]), "r.toml"))
+    with pytest.raises(NtError) as error:
+        system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
+    assert error.value.status == 0xC00000FD  # STATUS_STACK_OVERFLOW
+    assert str(error.value).startswith("resender!Again, step 1 'IoCallDriver lower': ")
+    assert "65 calls deep: kernel stack overflow" in str(error.value)
+    assert system._nested_calls == 0 and not system.halted
+    assert violations(system) == []
+
+
+def test_irp_send_to_a_driver_that_resends_forever_is_an_error_the_user_sees(tmp_path):
+    spec = tmp_path / "resender.toml"
+    spec.write_text('name = "resender"\ntype = "filter"\n[routines]\nDriverEntry = '
+                    '["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"]\nIRP_MJ_READ = '
+                    '["IoCopyCurrentIrpStackLocationToNext", "IoSetCompletionRoutine Again", '
+                    '"IoCallDriver lower", "return status"]\n[completion]\nAgain = '
+                    '["IoCallDriver lower", "return STATUS_MORE_PROCESSING_REQUIRED"]\n',
+                    encoding="utf-8")
+    session = Session()
+    for line in ("driver load nullsink", f"driver load {spec}"):
+        assert session.execute(line).ok
+    outcome = session.execute("irp send NullSink IRP_MJ_READ")
+    assert "kernel stack overflow" in str(outcome.error)
+    assert session.execute("irp send NullSink IRP_MJ_WRITE").ok  # the machine goes on
+
+
+def test_a_completion_routine_that_resends_a_pended_irp_must_return_more_processing_required():
+    system = System(minimal=True)
+    system.load_driver(load_spec("slowdisk"))  # pends every read
+    system.load_driver(spec_from_dict(
+        resender(["IoCallDriver lower", "return STATUS_SUCCESS"], "SlowDisk"), "r.toml"))
+    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    finishes(lambda: system.complete_pending(read, NtStatus.STATUS_SUCCESS))
+    rules = [e.text for e in system.log if e.kind == "rule"]
+    assert any("resender!Again sent IRP 1 down again but returned STATUS_SUCCESS" in text
+               for text in rules)
+    assert not read.completed and read.location.device.label == "\\Device\\SlowDisk"
+    assert violations(system) == []
+
+
+# ------------------------------------------------------------------ a master IRP
+
+
+def quick_lower() -> dict:
+    """A function driver that completes internal device controls at once."""
+    return {"name": "quick", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Quick"],
+        "IRP_MJ_CREATE": ["IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"],
+        "IRP_MJ_INTERNAL_DEVICE_CONTROL": ["IoCompleteRequest STATUS_SUCCESS",
+                                           "return STATUS_SUCCESS"]}}
+
+
+OWN_IRP = {
+    "IoAllocateIrp": (["IoAllocateIrp IRP_MJ_INTERNAL_DEVICE_CONTROL",
+                       "IoSetCompletionRoutine Done", "IoCallDriver lower"],
+                      ["IoCompleteRequest master", "IoFreeIrp",
+                       "return STATUS_MORE_PROCESSING_REQUIRED"]),
+    "IoBuildDeviceIoControlRequest": (["IoBuildDeviceIoControlRequest 0x220003 Done"],
+                                      ["IoCompleteRequest master", "return STATUS_SUCCESS"]),
+}
+
+
+def master_driver(how: str, read: list[str] | None = None) -> dict:
+    sends, completion = OWN_IRP[how]
+    return {"name": "master", "type": "filter", "routines": {
+        "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack Quick"],
+        "IRP_MJ_CREATE": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower", "return status"],
+        "IRP_MJ_READ": read or ["IoMarkIrpPending", *sends, "return STATUS_PENDING"]},
+        "completion": {"Done": completion}}
+
+
+def with_master(how: str, read: list[str] | None = None) -> System:
+    system = System(minimal=True)
+    system.load_driver(spec_from_dict(quick_lower(), "quick.toml"))
+    system.load_driver(spec_from_dict(master_driver(how, read), "master.toml"))
+    return system
+
+
+@pytest.mark.parametrize("how", list(OWN_IRP))
+def test_a_master_irp_completed_before_its_dispatch_returns_pending_finishes_once(how):
+    system = with_master(how)
+    start = len(system.log)
+    read = system.send_irp(system.find_device("Quick"), "IRP_MJ_READ")
+    assert read.completed and read.status == NtStatus.STATUS_SUCCESS and system.irps == {}
+    assert system.finished_irps[read.number].status == NtStatus.STATUS_SUCCESS
+    events = system.log[start:]
+    assert [e.text.split()[1] for e in events if e.kind == "irp-done"].count("1") == 1
+    assert not [e.text for e in events if e.kind == "rule"]  # it marked the IRP: no warning
+    assert "still in progress" not in events[-1].text
+    assert violations(system) == []
+
+
+def test_a_thread_whose_read_completes_before_the_dispatch_returns_pending_does_not_wait():
+    system = with_master("IoBuildDeviceIoControlRequest")
+    process = system.create_process("app.exe")
+    system.step(3)
+    handle = system.open_file(process, "\\Device\\Quick", "all")
+    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    assert process.threads[0].io_wait is None and system.irps == {}
+    assert violations(system) == []
+
+
+def test_marking_an_irp_pending_after_it_was_completed_is_an_error_naming_the_step():
+    system = with_master("IoBuildDeviceIoControlRequest", [
+        "IoBuildDeviceIoControlRequest 0x220003 Done", "IoMarkIrpPending",
+        "return STATUS_PENDING"])
+    with pytest.raises(NtError) as error:
+        system.send_irp(system.find_device("Quick"), "IRP_MJ_READ")
+    assert str(error.value).startswith("master!IRP_MJ_READ, step 2 'IoMarkIrpPending': IRP 1 "
+                                       "has no current stack location to mark: it was already "
+                                       "completed")
