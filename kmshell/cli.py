@@ -21,13 +21,45 @@ def _interactive() -> bool:
 
 
 def _load(file: str):
+    """The scenario FILE names (a path, or a bundled name), and the path it was read from."""
     from kmshell.scenario import ScenarioError, catalog, load_scenario
 
+    path = catalog.resolve(file)
     try:
-        return load_scenario(catalog.resolve(file))
+        return load_scenario(path), path
     except ScenarioError as error:
         click.echo(str(error), err=True)
         sys.exit(2)
+
+
+def _writes(allow_writes: str | None):
+    """What a scenario's own lines (save, record, export) may write: nothing, unless the user
+    named a directory with --allow-writes; then only below it."""
+    from kmshell.files import WriteRule
+
+    if allow_writes is None:
+        return WriteRule(False, why="a scenario writes files only with --allow-writes DIR")
+    return WriteRule.below(allow_writes)
+
+
+def _write(path: str, text: str) -> None:
+    """A file the user named on the command line (--export-html, --junit)."""
+    from kmshell.files import FileError, write_text
+    from kmshell.nt.rtl import printable
+
+    try:
+        write_text(path, text)
+    except FileError as error:
+        click.echo(printable(str(error)), err=True)
+        sys.exit(2)
+
+
+ALLOW_WRITES = click.option(
+    "--allow-writes", "allow_writes", metavar="DIR",
+    type=click.Path(exists=True, file_okay=False, dir_okay=True),
+    help="Let the scenario's own save, record and export lines write files, only below DIR "
+         "(relative paths are taken there). Without it they are refused.")
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
 
 
 @click.group(invoke_without_command=True,
@@ -36,7 +68,8 @@ def _load(file: str):
 @click.option("--no-color", is_flag=True, help="Plain text, no colours (NO_COLOR works too).")
 @click.option("--cpus", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Processors of the machine the REPL boots.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the model.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+              help="Seed for the model, 0..2**64-1.")
 @click.pass_context
 def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
     """kmshell: watch a model of the Windows kernel react to what you type.
@@ -66,16 +99,22 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
               help="Also save the transcript, with colours, as HTML.")
 @click.option("--delay", type=click.FloatRange(0, 60), default=0, metavar="SECONDS",
               help="Play unattended, waiting this long before each command.")
+@ALLOW_WRITES
 @click.pass_context
 def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool,
-        export_html: str | None, delay: float) -> None:
-    """Replay a scenario FILE (a path, or a bundled name such as 01)."""
+        export_html: str | None, delay: float, allow_writes: str | None) -> None:
+    """Replay a scenario FILE (a path, or a bundled name such as 01).
+
+    Ctrl-C stops it between two ticks or lines: exit status 130, and --export-html still
+    writes what ran.
+    """
+    from kmshell.cancel import catching_ctrl_c
     from kmshell.scenario import Replay
     from kmshell.scenario.control import delayed, step_by_key
     from kmshell.session import Session
     from kmshell.views.console import make_console
 
-    scenario = _load(file)
+    scenario, path = _load(file)
     no_color = no_color or ctx.obj.get("no_color", False)
     console = None if as_json else make_console(no_color=no_color, record=bool(export_html))
     control = None
@@ -85,13 +124,13 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
         control = delayed(delay)
     session = Session()
     session.console = console
-    result = Replay(scenario, session, console=console, control=control).run()
+    with catching_ctrl_c(), session.opening(path, "replay", own_writes=_writes(allow_writes)):
+        result = Replay(scenario, session, console=console, control=control).run()
     if export_html and console is not None:
-        try:
-            console.save_html(export_html, clear=False)
-        except OSError as error:
-            click.echo(f"cannot write {export_html}: {error.strerror or error}", err=True)
-            sys.exit(2)
+        _write(export_html, console.export_html(clear=False))
+    if result.interrupted is not None:
+        click.echo(f"{result.interrupted}", err=True)
+        sys.exit(INTERRUPTED)
     if as_json:
         click.echo(json.dumps({
             "schema": JSON_SCHEMA_VERSION,
@@ -111,23 +150,36 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")
-def check(files: tuple[str, ...], junit: str | None) -> None:
-    """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...)."""
+@ALLOW_WRITES
+def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -> None:
+    """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...).
+
+    Ctrl-C stops it between two ticks or lines, with exit status 130.
+    """
+    from kmshell.cancel import catching_ctrl_c
     from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
     from kmshell.session import Session
 
     scenarios = []
     malformed = False
     for file in files:
+        path = catalog.resolve(file)
         try:
-            scenarios.append(load_scenario(catalog.resolve(file)))
+            scenarios.append((load_scenario(path), path))
         except ScenarioError as error:
             click.echo(str(error), err=True)
             malformed = True
     if malformed:
         sys.exit(2)
-    results = [Replay(scenario, Session(), stop_at_first_failure=True).run()
-               for scenario in scenarios]
+    results = []
+    with catching_ctrl_c():
+        for scenario, path in scenarios:
+            session = Session()
+            with session.opening(path, "replay", own_writes=_writes(allow_writes)):
+                results.append(Replay(scenario, session, stop_at_first_failure=True).run())
+            if results[-1].interrupted is not None:
+                click.echo(f"{results[-1].interrupted}", err=True)
+                sys.exit(INTERRUPTED)
     for result in results:
         if result.ok:
             click.echo(f"ok   {result.path} ({result.expectations} expectations)")
@@ -154,11 +206,7 @@ def _write_junit(path: str, results) -> None:
         if not result.ok:
             failure = ElementTree.SubElement(case, "failure", message=str(result.failures[0]))
             failure.text = "\n".join(str(f) for f in result.failures)
-    try:
-        ElementTree.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
-    except OSError as error:
-        click.echo(f"cannot write {path}: {error.strerror or error}", err=True)
-        sys.exit(2)
+    _write(path, ElementTree.tostring(suite, encoding="unicode", xml_declaration=True))
 
 
 @main.command()
@@ -179,7 +227,8 @@ def scenarios() -> None:
 @main.command()
 @click.argument("topic", type=click.Choice(["scheduling", "irp-completion", "access-check",
                                             "irql", "pnp-order", "power-order"]))
-@click.option("--seed", type=int, default=0, show_default=True, help="Which problem.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+              help="Which problem.")
 @click.option("--answers", "show_answers", is_flag=True,
               help="Show the worked solution, derived from the model.")
 def quiz(topic: str, seed: int, show_answers: bool) -> None:

@@ -27,3 +27,17 @@ class KmsError(Exception):
         if self.usage:
             lines.append(f"usage: {self.usage}")
         return "\n".join(lines)
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a command part-way, at a consistent point (kmshell.cancel).
+
+    `message` says where it stopped; `replay_as` is the command line that does exactly what
+    ran (`step 412` for an interrupted `step 1000000`), which the history keeps so that undo,
+    save and record reproduce the machine as it is.
+    """
+
+    def __init__(self, message: str, replay_as: str):
+        super().__init__(message)
+        self.message = message
+        self.replay_as = replay_as

@@ -1,35 +1,67 @@
-"""`record FILE`: what the student types, written as it happens as a valid scenario."""
+"""`record FILE`: the session's journal, kept as a scenario that reproduces it.
+
+The file always holds a valid scenario: it is rewritten atomically (kmshell.files) after each
+line, so an interrupted session keeps what it typed and a full disk leaves the last good
+version. It starts with the commands typed before `record` (and a `boot` line when the
+session did not start on the default machine), then follows the journal: a command that
+`undo` or `goto` takes back leaves the recording too, and `load` puts the loaded commands in.
+Failed commands and expectations that did not hold are written commented out, with control
+characters escaped, so every line of the file parses back as one line.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TextIO
+from kmshell import files
+from kmshell.nt.rtl import printable
+
+HEADER = ("title Recorded session\n# Written by kmshell's record command; failed commands and "
+          "expectations are commented out.\n")
+
+
+def _commented(line: str, why: str = "") -> str:
+    text = f"# failed: {printable(line)}"
+    return text + (f"\n#   {printable(why)}" if why else "")
 
 
 class Recorder:
-    def __init__(self, path: str):
-        self.path = Path(path)
-        self.file: TextIO = self.path.open("w", encoding="utf-8")
-        self.file.write("title Recorded session\n# Written by kmshell's record command; failed "
-                        "commands and expectations are commented out.\n")
-        self.file.flush()
-        self.lines = 0
+    def __init__(self, path: str, boot_line: str, history) -> None:
+        self.path = path
+        self.boot_line = boot_line  # "" for the default machine
+        self.items: list[tuple[int, str]] = []  # (journal length when written, text)
+        self.follow([], history)
 
-    def write(self, line: str, outcome) -> None:
-        """Each line at once (flushed), so an interrupted session keeps what it typed."""
-        if outcome.ok:
-            self.file.write(line + "\n")
-        else:
-            self.file.write(f"# failed: {line}\n#   {outcome.error.message}\n")
-        self.file.flush()
-        self.lines += 1
+    @property
+    def lines(self) -> int:
+        return len(self.items)
 
-    def write_directive(self, line: str, held: bool) -> None:
+    def text(self) -> str:
+        body = [self.boot_line] if self.boot_line else []
+        return HEADER + "".join(line + "\n" for line in body + [text for _, text in self.items])
+
+    def _save(self) -> None:
+        files.write_text(self.path, self.text())
+
+    def write(self, entry, outcome) -> None:
+        """A line the session ran (entry is its journal entry); FileError if it cannot be
+        written."""
+        why = "" if outcome.ok else outcome.error.message
+        self.items.append((entry.number, entry.line if outcome.ok else _commented(entry.line,
+                                                                                 why)))
+        self._save()
+
+    def write_directive(self, line: str, held: bool, journal_length: int) -> None:
         """say, expect and the other directives are kept as typed; an expectation that did
         not hold is commented out, so the recording replays cleanly."""
-        self.file.write(line + "\n" if held else f"# failed: {line}\n")
-        self.file.flush()
-        self.lines += 1
+        self.items.append((journal_length, line if held else _commented(line)))
+        self._save()
 
-    def close(self) -> None:
-        self.file.close()
+    def follow(self, before: list[str], history) -> None:
+        """The journal changed under the recording (undo, goto, load): keep what both
+        journals share, drop the rest, and add the new journal's later commands."""
+        now = [entry.line for entry in history]
+        shared = next((i for i, (a, b) in enumerate(zip(before, now)) if a != b),
+                      min(len(before), len(now)))
+        self.items = [(at, text) for at, text in self.items if at <= shared]
+        self.items += [(entry.number, entry.line if entry.ok else _commented(entry.line))
+                       for entry in history[shared:]]
+        self._save()

@@ -6,17 +6,26 @@ the same wherever it is typed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from rich.text import Text
+
+from kmshell import cancel
 from kmshell.commands import TABLE
-from kmshell.errors import KmsError
+from kmshell.errors import Interrupted, KmsError
+from kmshell.files import ANYWHERE, FileError, WriteRule
 from kmshell.language import Command, parse_words, split_words
 from kmshell.nt.constants import status_name
 from kmshell.nt.events import Event
 from kmshell.nt.ke.bugcheck import BugcheckInfo
+from kmshell.nt.rtl import printable
 from kmshell.nt.system import NtError, System, SystemHalted
 
 VIEW_MODES = ("full", "auto", "quiet")
+MAX_NESTING = 8  # files replaying or loading other files
 
 
 @dataclass
@@ -44,6 +53,7 @@ class Outcome:
     views: list = field(default_factory=list)
     error: KmsError | None = None
     bugcheck: BugcheckInfo | None = None  # set when this line stopped the machine
+    interrupted: str = ""  # where Ctrl-C stopped it, when it did
 
     @property
     def ok(self) -> bool:
@@ -67,6 +77,8 @@ class Session:
         self.quit_requested = False
         self.recorder = None  # a Recorder while `record FILE` is on
         self.console = None  # the front end's recording console, for `export`
+        self.writes: WriteRule = ANYWHERE  # where lines may write files (kmshell.files)
+        self.opened: list[Path] = []  # the files being replayed or loaded, outermost first
 
     def boot(self, options: BootOptions) -> None:
         """Restart the machine; its disk (registry, logs) carries over, as a disk does."""
@@ -88,14 +100,56 @@ class Session:
                         self.initial_options.seed)
         for line in lines:
             fresh.execute(line)
+            self.raise_if_interrupted("going back", "its commands")
         self.adopt(fresh)
+
+    def boot_line(self) -> str:
+        """The `boot` line that gives this session's first machine; "" for the default one,
+        which a scenario starts on anyway."""
+        first = self.initial_options
+        if first == BootOptions():
+            return ""
+        return f"boot --cpus {first.cpus} --seed {first.seed}" + \
+            (" --minimal" if first.minimal else "")
+
+    @contextmanager
+    def opening(self, path: Path, verb: str, *, own_writes: WriteRule | None = None) \
+            -> Iterator[None]:
+        """While a file's lines run (replay, load, kmshell run): a file that replays or loads
+        itself, at any depth, is refused instead of recursing; and its lines write no files
+        (the user did not type them) unless own_writes says where they may."""
+        real = path.resolve()
+        if real in self.opened or len(self.opened) >= MAX_NESTING:
+            chain = " → ".join(printable(p.name) for p in [*self.opened, real])
+            raise KmsError(f"{printable(str(path))} would {verb} itself ({chain})"
+                           if real in self.opened else
+                           f"files nest more than {MAX_NESTING} deep ({chain})",
+                           hint="a scenario or save file may not replay or load itself")
+        writes, self.writes = self.writes, own_writes or WriteRule(
+            False, why="a replayed scenario writes no files; type the command yourself")
+        self.opened.append(real)
+        try:
+            yield
+        finally:
+            self.opened.pop()
+            self.writes = writes
+
+    def raise_if_interrupted(self, what: str, where: str) -> None:
+        """Between the lines a load or an undo replays into a fresh machine: Ctrl-C abandons
+        that machine, and this session stays as it was."""
+        if cancel.requested():
+            raise KmsError(f"{what} interrupted while replaying {where}",
+                           hint="nothing changed: the session is as it was before")
 
     def adopt(self, other: Session) -> None:
         """Take over another session's machine and journal (the front end's console and an
-        active recording stay)."""
+        active recording stay; the recording follows the new journal)."""
+        before = self.lines()
         self.initial_options = other.initial_options
         self.system, self.history = other.system, other.history
         self.settings, self.boot_options = other.settings, other.boot_options
+        if self.recorder is not None:
+            self.recorder.follow(before, self.history)
 
     def undo(self, count: int) -> int:
         """Go back `count` state-changing commands (queries after them go too); returns the
@@ -133,6 +187,9 @@ class Session:
             outcome.error = KmsError(f"{error} ({status_name(error.status)})")
         except SystemHalted as halt:
             outcome.bugcheck = halt.info
+        except Interrupted as stop:
+            outcome.interrupted = stop.message
+            entry.line = f"{stop.replay_as}  # interrupted: {entry.line}"
         if outcome.command is None:  # it did not parse: still part of what was typed
             self.history.append(entry)
         if self.system is system:
@@ -143,5 +200,14 @@ class Session:
         entry.ok = outcome.ok
         entry.changed = bool(outcome.events) and outcome.command is not None
         if self.recorder is not None and (outcome.command is None or not outcome.command.spec.meta):
-            self.recorder.write(line.strip(), outcome)
+            self._record(entry, outcome)
         return outcome
+
+    def _record(self, entry: HistoryEntry, outcome: Outcome) -> None:
+        try:
+            self.recorder.write(entry, outcome)
+        except FileError as error:  # a full disk: say so, and stop recording
+            recorder, self.recorder = self.recorder, None
+            outcome.views.append(Text(f"recording stopped: {printable(str(error))}; "
+                                      f"{recorder.path} keeps the lines written before",
+                                      style="bold red"))

@@ -38,7 +38,11 @@ WORDS = ["notepad.exe", "explorer.exe", "System", "csrss.exe", "a.exe", "bash", 
          "syscall 2; set E", "IoCompleteRequest", "KeWaitForSingleObject E", ""]
 ADDRESSES = ["0x0", "0x900000", "0xa01000", "0x7FFFFFFEFFFF", "0xFFFFF80000000000"]
 DAMAGE = ["9" * 40, "-1", "-99999999999", "0x", "ñandú漢字🙂", "\x00\x07\x1b[2J\r", "A" * 10240,
-          '"unbalanced', "'", "--", "--bogus", "\\\\\\", "…", "\u202e", "NaN", "1e9"]
+          '"unbalanced', "'", "--", "--bogus", "\\\\\\", "…", "\u202e", "NaN", "1e9",
+          # issue 16's hidden-corpus kinds: non-ASCII digits, huge numbers, empty words, line
+          # separators inside quotes
+          "²", "¹⁷⁶", "١٢", str(10**23), "0x" + "f" * 5000, '""', "''", '"a\vb"', '"a\fb"',
+          '"a\u2028b"', '"a\x85b"', '"a\rb"', "\ufeff"]
 
 
 def _quote(text: str) -> str:

@@ -7,7 +7,7 @@ from rich.text import Text
 
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
-from kmshell.language.spec import KEY, NAME, TEXT, Arg, Opt, choice
+from kmshell.language.spec import FREE_TEXT, KEY, NAME, Arg, Opt, choice
 from kmshell.nt.cm import REG_TYPES, RegistryError, RegistryOperation, RegValue, parse_data
 from kmshell.views.cm import key_view, log_view
 
@@ -49,7 +49,7 @@ def reg_get(session, cmd):
 
 @command("reg set", "set a registry value, creating the key if needed (RegSetValueEx)",
          args=(Arg("key", KEY, "the key"), Arg("value", NAME, "the value's name"),
-               Arg("data", TEXT, "the data; REG_MULTI_SZ parts separated by |")),
+               Arg("data", FREE_TEXT, "the data; REG_MULTI_SZ parts separated by |")),
          options=(Opt("type", choice(*REG_TYPES), "the value's type", "REG_SZ"),),
          details="Inside a transaction (tx begin) the change waits for tx commit. Registry "
                  "callbacks of drivers see it first and may block it.",
@@ -119,7 +119,7 @@ def log_create(session, cmd):
 
 
 @command("log append", "append a record to a log (in memory until flushed)",
-         args=(Arg("name", NAME, "the log"), Arg("text", TEXT, "the record", rest=True)),
+         args=(Arg("name", NAME, "the log"), Arg("text", FREE_TEXT, "the record", rest=True)),
          examples=("log append Journal \"debit 100\"",))
 def log_append(session, cmd):
     session.system.log_append(cmd["name"], cmd["text"])

@@ -9,6 +9,7 @@ from kmshell.errors import KmsError
 from kmshell.language.spec import (
     DEVICE,
     DRIVER,
+    FREE_TEXT,
     HANDLE,
     NUMBER,
     OBJECT_PATH,
@@ -94,14 +95,19 @@ def device_show(session, cmd):
 
 
 @command("device tree", "the Plug and Play device tree: every devnode, its state and stack",
-         args=(Arg("address", TEXT, "as in !devnode 0 1: 0 is the root", optional=True),
-               Arg("flags", TEXT, "as in !devnode 0 1: 1 recurses (always done)",
+         args=(Arg("address", NUMBER, "as in !devnode 0 1: 0 is the root (the one modelled)",
+                   optional=True),
+               Arg("flags", NUMBER, "as in !devnode 0 1: 1 recurses (always done)",
                    optional=True)),
          aliases=("!devnode",), when_halted=True, examples=("device tree", "!devnode 0 1"),
          details="Parents above children, the root enumerator at the top; each devnode shows "
                  "its instance path, PNP_DEVNODE_STATE, function driver and device stack "
                  "(top first, the PDO its bus driver created last).")
 def device_tree(session, cmd):
+    if cmd["address"] not in (None, 0):
+        raise KmsError(f"!devnode {cmd['address']:#x}: only the whole tree, from the root "
+                       "(address 0), is shown", col=cmd.col("address"),
+                       hint="device tree, or !devnode 0 1; device show DEV for one device")
     return [devnode_tree(session.system.device_root)]
 
 
@@ -247,7 +253,7 @@ def read(session, cmd):
 
 @command("write", "a process writes to an open handle (NtWriteFile → IRP_MJ_WRITE)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle"),
-               Arg("text", TEXT, "what to write", rest=True)),
+               Arg("text", FREE_TEXT, "what to write", rest=True)),
          examples=("write notepad.exe 0x10 hello",))
 def write(session, cmd):
     return _file_op(session, cmd, "IRP_MJ_WRITE", "NtWriteFile", len(cmd["text"].encode()))
@@ -256,7 +262,7 @@ def write(session, cmd):
 @command("ioctl", "a device I/O control request (NtDeviceIoControlFile → IRP_MJ_DEVICE_CONTROL)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle"),
                Arg("code", TEXT, "the control code, e.g. 0x222003")),
-         options=(Opt("input", TEXT, "input buffer text"),),
+         options=(Opt("input", FREE_TEXT, "input buffer text"),),
          details="The code's two low bits are its transfer method (CTL_CODE): 0 "
                  "METHOD_BUFFERED, 1 METHOD_IN_DIRECT, 2 METHOD_OUT_DIRECT, 3 METHOD_NEITHER.",
          examples=("ioctl notepad.exe 0x10 0x222003", "ioctl notepad.exe 0x10 0x222000"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from kmshell import cancel
 from kmshell.commands.registry import command
-from kmshell.errors import KmsError
-from kmshell.language.spec import NUMBER, Arg, Opt
+from kmshell.errors import Interrupted, KmsError
+from kmshell.language.spec import NUMBER, SEED, TICKS, Arg, Opt
 from kmshell.nt.system import MAX_CPUS
 from kmshell.views.ke import (
     cpu_table,
@@ -19,7 +20,7 @@ from kmshell.views.ps import process_tree
 @command("boot", "restart the simulated machine",
          options=(Opt("cpus", NUMBER, f"number of processors, 1..{MAX_CPUS}", 2),
                   Opt("minimal", None, "only the System and Idle processes"),
-                  Opt("seed", NUMBER, "seed for every random choice the model makes")),
+                  Opt("seed", SEED, "seed for every random choice the model makes")),
          details="The default machine has 2 processors and the usual system processes: Idle 0, "
                  "System 4, smss.exe, csrss.exe (one per session), wininit.exe, services.exe, "
                  "lsass.exe, winlogon.exe and explorer.exe.",
@@ -43,23 +44,34 @@ def reboot(session, cmd):
 
 
 @command("step", "advance the clock N ticks (default 1): clock interrupt, quantum, dispatching",
-         args=(Arg("n", NUMBER, "ticks to advance", optional=True, default=1),),
+         args=(Arg("n", TICKS, "ticks to advance", optional=True, default=1),),
          examples=("step", "step 10"))
 def step(session, cmd):
-    session.system.step(cmd["n"])
+    asked = cmd["n"]
+    taken = session.system.step(asked, stop=cancel.requested)
+    if taken < asked:
+        raise Interrupted(f"interrupted at tick {session.system.tick}: {taken} of {asked} "
+                          "ticks ran", f"step {taken}")
     return [cpu_table(session.system)]
 
 
 @command("run", "step until nothing is running or ready (or --max ticks pass)",
          options=(Opt("until-idle", None, "stop when every processor is idle (the default)"),
-                  Opt("max", NUMBER, "give up after this many ticks", 1000)),
+                  Opt("max", TICKS, "give up after this many ticks", 1000)),
          examples=("run", "run --max 50"))
 def run(session, cmd):
-    taken = session.system.run_until_idle(cmd["max"])
-    session.system.emit("Ke", "run", f"ran {taken} tick(s); "
-                        + ("the machine is idle" if session.system.idle
-                           else f"stopped after --max {cmd['max']}"))
-    return [cpu_table(session.system)]
+    system = session.system
+    taken = system.run_until_idle(cmd["max"], stop=cancel.requested)
+    interrupted = taken < cmd["max"] and not system.idle
+    # Interrupted after K ticks, it says what `run --max K` says: that is the line the
+    # history keeps, and replaying it must give the same log.
+    limit = taken if interrupted else cmd["max"]
+    system.emit("Ke", "run", f"ran {taken} tick(s); "
+                + ("the machine is idle" if system.idle else f"stopped after --max {limit}"))
+    if interrupted:
+        raise Interrupted(f"interrupted at tick {system.tick}: {taken} of at most "
+                          f"{cmd['max']} ticks ran", f"run --max {taken}")
+    return [cpu_table(system)]
 
 
 @command("status", "one panel: tick, processors with IRQL and running thread, counts",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from kmshell import savefile
+from kmshell import files, savefile
 from kmshell.commands.registry import TABLE, command
-from kmshell.errors import KmsError
-from kmshell.language.spec import COMMAND, NUMBER, TEXT, Arg, Opt, choice
+from kmshell.errors import Interrupted, KmsError
+from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Opt, choice
+from kmshell.nt.rtl import printable
 from kmshell.recorder import Recorder
 from kmshell.views.help import help_detail, help_overview, history_table
 from kmshell.views.ke import analyze
@@ -128,10 +129,13 @@ def record(session, cmd):
         raise KmsError(f"already recording to {session.recorder.path}",
                        hint="type 'record stop' first")
     try:
-        session.recorder = Recorder(cmd["file"])
-    except (OSError, ValueError) as error:
-        raise KmsError.cannot("write", cmd["file"], error, col=cmd.col("file")) from None
-    return [Text(f"recording to {cmd['file']}; 'record stop' ends it")]
+        session.recorder = Recorder(session.writes.check(cmd["file"]), session.boot_line(),
+                                    session.history)
+    except files.FileError as error:
+        raise KmsError(printable(str(error)), col=cmd.col("file")) from None
+    earlier = f" (with the {len(session.history)} command(s) before it)" if session.history \
+        else ""
+    return [Text(f"recording to {cmd['file']}{earlier}; 'record stop' ends it")]
 
 
 @command("record stop", "stop recording", when_halted=True, meta=True)
@@ -139,7 +143,6 @@ def record_stop(session, cmd):
     if session.recorder is None:
         raise KmsError("not recording", hint="start with: record FILE")
     recorder, session.recorder = session.recorder, None
-    recorder.close()
     return [Text(f"recorded {recorder.lines} line(s) to {recorder.path}")]
 
 
@@ -154,17 +157,16 @@ def export(session, cmd):
                        hint="export works in the interactive shell; for a scenario use "
                        "kmshell run FILE --export-html OUT")
     try:
-        if cmd["format"] == "html":
-            console.save_html(cmd["file"], clear=False)
-        else:
-            console.save_svg(cmd["file"], clear=False, title="kmshell")
-    except (OSError, ValueError) as error:
-        raise KmsError.cannot("write", cmd["file"], error, col=cmd.col("file")) from None
+        path = session.writes.check(cmd["file"])
+        files.write_text(path, console.export_html(clear=False) if cmd["format"] == "html"
+                         else console.export_svg(clear=False, title="kmshell"))
+    except files.FileError as error:
+        raise KmsError(printable(str(error)), col=cmd.col("file")) from None
     return [Text(f"transcript written to {cmd['file']}")]
 
 
 @command("seed", "seed the model's random choices: this machine and every later boot",
-         args=(Arg("n", NUMBER, "the seed"),), examples=("seed 7",))
+         args=(Arg("n", SEED, "the seed"),), examples=("seed 7",))
 def seed(session, cmd):
     session.reseed(cmd["n"])
     return []
@@ -181,10 +183,16 @@ def replay(session, cmd):
 
     if session.console is None:
         raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
+    path = catalog.resolve(cmd["file"])
     try:
-        scenario = load_scenario(catalog.resolve(cmd["file"]))
+        scenario = load_scenario(path)
     except ScenarioError as error:
         raise KmsError(str(error), col=cmd.col("file")) from None
     control = step_by_key if cmd["step"] else None
-    result = Replay(scenario, session, console=session.console, control=control).run()
+    with session.opening(path, "replay"):
+        result = Replay(scenario, session, console=session.console, control=control).run()
+    if result.interrupted is not None:
+        raise Interrupted(f"{result.interrupted}", replay_as="")
+    if not result.ok:
+        raise KmsError(result.summary(), hint=f"first: {result.failures[0]}")
     return [Text(result.summary())]

@@ -9,7 +9,9 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+from kmshell import files
 from kmshell.nt.io.spec import DriverSpec, SpecError, spec_from_dict
+from kmshell.nt.rtl import printable
 
 CATALOG = Path(__file__).parent
 
@@ -30,14 +32,16 @@ def load_spec(name_or_path: str) -> DriverSpec:
     if not name_or_path.lower().endswith(".toml"):
         path = CATALOG / f"{name_or_path.lower()}.toml"
         if name_or_path.lower() not in catalog():
-            raise SpecError(f"no driver '{name_or_path}' in the catalog; catalog: "
+            raise SpecError(f"no driver '{printable(name_or_path)}' in the catalog; catalog: "
                             + ", ".join(catalog()) + "; or give a FILE.toml")
+    shown = printable(path.name)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"{name_or_path}: no such file") from None
+        data = tomllib.loads(files.read_text(path, "driver spec"))
+    except files.FileError as error:
+        raise SpecError(printable(str(error))) from None
     except tomllib.TOMLDecodeError as error:
-        raise SpecError(f"{path.name}: not valid TOML: {error}") from None
-    except (OSError, ValueError) as error:  # also bad UTF-8 and a NUL in the name
-        raise SpecError(f"{name_or_path}: cannot read it: {error}") from None
-    return spec_from_dict(data, path.name)
+        raise SpecError(f"{shown}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise SpecError(f"{shown}: not valid TOML: its arrays or tables nest too deeply") \
+            from None
+    return spec_from_dict(data, shown)

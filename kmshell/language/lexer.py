@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kmshell.errors import KmsError
+from kmshell.nt.rtl import control_character
 
 QUOTES = "\"'"
 
@@ -17,7 +18,14 @@ class Word:
 
 
 def split_words(line: str) -> list[Word]:
-    """Split line into words. A quote left open is an error pointing at the opening quote."""
+    """Split line into words. A quote left open is an error pointing at the opening quote; a
+    control character anywhere (an escape sequence, a line separator) is an error too, so no
+    name or text typed or read from a file can reach the terminal or a recording as one."""
+    bad = control_character(line)
+    if bad is not None:
+        raise KmsError(f"control character U+{ord(line[bad]):04X} at column {bad + 1} is not "
+                       "allowed in a command line", col=bad + 1,
+                       hint="names and text are printable characters, spaces and tabs")
     words: list[Word] = []
     i, n = 0, len(line)
     while i < n:

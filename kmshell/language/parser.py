@@ -29,7 +29,7 @@ class Command:
 def _find_spec(words: list[Word], table: CommandTable) -> tuple[CommandSpec, int]:
     """The spec the line names, and how many words the name took."""
     first = words[0].text.lower()
-    if len(words) > 1:
+    if len(words) > 1 and words[1].text and not words[1].quoted:  # "" is never a verb
         spec = table.lookup(f"{first} {words[1].text}")
         if spec:
             return spec, 2
@@ -56,6 +56,9 @@ def _find_spec(words: list[Word], table: CommandTable) -> tuple[CommandSpec, int
 
 
 def _convert(kind, word: Word, spec: CommandSpec, what: str):
+    if not word.text and not kind.empty_ok:
+        raise KmsError(f"{what} is empty", col=word.col, usage=spec.usage,
+                       hint=f"give {kind.description or kind.metavar}")
     try:
         return kind.convert(word.text)
     except ValueError as error:

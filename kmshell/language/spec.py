@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmshell.nt.rtl import U32, U64, parse_number, shown
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -24,16 +26,17 @@ class Kind:
     convert: Callable[[str], Any] = str
     complete: tuple[str, ...] | str = ()
     description: str = ""
+    empty_ok: bool = False  # whether "" is a value (free text) or a mistake (a name, a number)
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a number") from None
-    if value < 0:
-        raise ValueError(f"'{text}' must not be negative")
-    return value
+def number(low: int, high: int, metavar: str = "N", description: str = "a number",
+           complete: tuple[str, ...] | str = ()) -> Kind:
+    """A whole number in low..high, decimal or 0x hex; the range is part of the help."""
+    def convert(text: str) -> int:
+        return parse_number(text, low, high)
+
+    return Kind(metavar, convert, complete,
+                f"{description} ({low}..{shown(high)}, decimal or 0x hex)")
 
 
 def choice(*values: str, metavar: str | None = None) -> Kind:
@@ -46,19 +49,24 @@ def choice(*values: str, metavar: str | None = None) -> Kind:
     return Kind(metavar or "|".join(values), convert, tuple(values))
 
 
-NUMBER = Kind("N", _count, description="a number (decimal or 0x hex)")
-TEXT = Kind("TEXT")
-NAME = Kind("NAME")
+MAX_TICKS = 1_000_000  # `step` and `run --max`: Ctrl-C stops them earlier
+
+NUMBER = number(0, U32)
+TICKS = number(0, MAX_TICKS, description="a number of clock ticks")
+SEED = number(0, U64, description="a seed")
+TEXT = Kind("TEXT", description="a word, or words in quotes")
+FREE_TEXT = Kind("TEXT", description="any text, \"\" for none", empty_ok=True)
+NAME = Kind("NAME", description="a name")
 PROCESS = Kind("P", complete="process", description="a PID or an image name")
-THREAD = Kind("T", _count, complete="thread", description="a thread ID")
+THREAD = number(0, U32, "T", "a thread ID", "thread")
 OBJECT_PATH = Kind("PATH", complete="object", description="an object-namespace path")
 DRIVER = Kind("DRIVER", complete="driver", description="a driver's short name or \\Driver path")
 COMMAND = Kind("CMD", complete="command", description="a command name")
 DEVICE = Kind("DEV", complete="device", description="a device path or its last part")
-HANDLE = Kind("H", _count, complete="handle", description="a handle value, e.g. 0x10")
+HANDLE = number(0, U32, "H", "a handle value, e.g. 0x10", "handle")
 KEY = Kind("KEY", complete="key",
            description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
-ADDRESS = Kind("ADDR", _count, description="an address, e.g. 0x0 or 0xFFFF800000001000")
+ADDRESS = number(0, U64, "ADDR", "an address, e.g. 0x0 or 0xFFFF800000001000")
 
 
 @dataclass(frozen=True)

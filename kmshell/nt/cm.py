@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
+from kmshell.nt.rtl import U32, U64, parse_number
 
 # Value types (winnt.h).
 REG_TYPES = {
@@ -69,11 +70,11 @@ class RegistryError(LookupError):
 def parse_data(type_name: str, text: str):
     """The text a user types -> the data of a value of that type (ValueError if it cannot)."""
     if type_name in ("REG_DWORD", "REG_QWORD"):
-        value = int(text, 0)
-        limit = 2**32 if type_name == "REG_DWORD" else 2**64
-        if not 0 <= value < limit:
-            raise ValueError(f"{text} does not fit a {type_name}")
-        return value
+        limit = U32 if type_name == "REG_DWORD" else U64
+        try:
+            return parse_number(text, 0, limit)
+        except ValueError as error:
+            raise ValueError(f"{error}; a {type_name} is 0..{limit:#x}") from None
     if type_name == "REG_BINARY":
         return bytes.fromhex(text.replace(" ", "").removeprefix("0x"))
     if type_name == "REG_MULTI_SZ":

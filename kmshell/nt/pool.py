@@ -21,6 +21,7 @@ from kmshell.nt.constants import BugCheck, Irql, NtStatus, irql_name
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.io.driver import routine_address
+from kmshell.nt.rtl import U64, is_number, parse_number
 
 POOL_HEADER = 0x10  # POOL_HEADER on x64: 16 bytes before every block
 POOL_BASE = {False: 0xFFFF_A50F_0B00_0000, True: 0xFFFF_B30C_4E00_0000}  # nonpaged, paged
@@ -106,10 +107,7 @@ def format_problem(fmt: str, args: tuple[str, ...]) -> str | None:
 
 def _is_number(text: str) -> bool:
     """What format_string can print with %d/%u/%x: a non-negative Python-style literal."""
-    try:
-        return int(text, 0) >= 0
-    except ValueError:
-        return False
+    return is_number(text, 0, U64)
 
 
 def format_string(fmt: str, args: tuple[str, ...]) -> str:
@@ -120,7 +118,7 @@ def format_string(fmt: str, args: tuple[str, ...]) -> str:
             out.append("%")
         elif fmt[i] == "%":
             arg = rest.pop(0)
-            out.append(format(int(arg, 0), "x") if fmt[i + 1] == "x" else arg)
+            out.append(format(parse_number(arg), "x") if fmt[i + 1] == "x" else arg)
         else:
             out.append(fmt[i])
             i -= 1

@@ -15,6 +15,7 @@ from enum import Enum
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import AddressSpace
 from kmshell.nt.ob import HandleTable, ObjectHeader
+from kmshell.nt.rtl import U64, parse_number
 
 
 class ProcessState(Enum):
@@ -63,10 +64,14 @@ STEPS = {
 TIMED_STEPS = {"compute", "inc", "syscall"}  # steps that take clock ticks; the rest take none
 
 
+MAX_STEP_COUNT = 1_000_000  # a program step's N (ticks, increments): no lesson needs more
+
+
 def _count(text: str, where: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{where}: '{text}' is not a count N >= 1")
-    return int(text)
+    try:
+        return parse_number(text, 1, MAX_STEP_COUNT)
+    except ValueError as error:
+        raise ValueError(f"{where}: a count N here is 1..{MAX_STEP_COUNT:,}: {error}") from None
 
 
 def parse_program(text: str) -> list[Step]:
@@ -93,9 +98,9 @@ def parse_program(text: str) -> list[Step]:
             steps.append(Step(op, _count(args[0], where) if args else 1))
         elif signature == "ADDR":
             try:
-                steps.append(Step(op, int(args[0], 0)))
-            except ValueError:
-                raise ValueError(f"{where}: '{args[0]}' is not an address") from None
+                steps.append(Step(op, parse_number(args[0], 0, U64)))
+            except ValueError as error:
+                raise ValueError(f"{where}: not an address: {error}") from None
         elif args:
             count = _count(args[1], where) if len(args) > 1 else (1 if op == "inc" else 0)
             steps.append(Step(op, count, args[0]))

@@ -16,7 +16,9 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
+from kmshell import cancel, files
 from kmshell.errors import KmsError
+from kmshell.nt.rtl import printable
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
 from kmshell.session import Outcome, Session
@@ -42,14 +44,17 @@ class Result:
     expectations: int = 0
     passed: int = 0  # expectations that held
     failures: list[Failure] = field(default_factory=list)  # failed expectations and commands
+    interrupted: Failure | None = None  # where Ctrl-C stopped the replay
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and self.interrupted is None
 
     def summary(self) -> str:
         text = f"{self.path}: {self.passed} of {self.expectations} expectation(s) held"
-        return text + ("" if self.ok else f"; {len(self.failures)} failure(s)")
+        if self.interrupted is not None:
+            text += f"; interrupted at line {self.interrupted.line}"
+        return text + (f"; {len(self.failures)} failure(s)" if self.failures else "")
 
 
 def plain_output(outcome: Outcome, session: Session) -> str:
@@ -95,6 +100,9 @@ class Replay:
         done: list[tuple[int, int]] = []  # per command run: (its step index, history before it)
         while index < len(steps):
             step = steps[index]
+            if cancel.requested():  # Ctrl-C between two lines: stop before this one
+                self._interrupt(step, "interrupted before this line ran")
+                break
             if step.kind == "command" and self.control is not None:
                 action = self.control(f"next: {step.text.strip()}")
                 if action == "quit":
@@ -109,7 +117,7 @@ class Replay:
                 done.append((index, len(self.session.history)))
             following = steps[index + 1] if index + 1 < len(steps) else None
             handler = getattr(self, "_" + step.kind.replace("-", "_"))
-            if handler(step, following) == "quit":
+            if handler(step, following) == "quit" or self.result.interrupted:
                 break
             if self.result.failures and self.stop_at_first_failure:
                 break
@@ -123,8 +131,13 @@ class Replay:
         outcome = self.session.execute(step.text)
         self.last = outcome
         self._print(*render_outcome(outcome, self.session.settings))
-        if not outcome.ok and (following is None or following.kind != "expect-error"):
+        if outcome.interrupted:
+            self._interrupt(step, outcome.interrupted)
+        elif not outcome.ok and (following is None or following.kind != "expect-error"):
             self._fail(step, f"command failed: {outcome.error.message}")
+
+    def _interrupt(self, step: Step, message: str) -> None:
+        self.result.interrupted = Failure(self.scenario.path, step.number, message)
 
     def _title(self, step: Step, following) -> None:
         self._print(Rule(Text(step.argument, style="bold")))
@@ -204,5 +217,9 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
     replay.last = last
     result = replay.run()
     if session.recorder is not None:
-        session.recorder.write_directive(line.strip(), result.ok)
+        try:
+            session.recorder.write_directive(line.strip(), result.ok, len(session.history))
+        except files.FileError as error:
+            session.recorder = None
+            console.print(Text(f"recording stopped: {printable(str(error))}", style="bold red"))
     return True

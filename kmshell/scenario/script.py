@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmshell import files
 from kmshell.commands import TABLE
 from kmshell.errors import KmsError
 from kmshell.language import parse_words, split_words
 from kmshell.language.lexer import Word
+from kmshell.nt.rtl import U64, control_character, parse_number, printable
 from kmshell.scenario.queries import OPERATORS, Query, parse_query
 
 DIRECTIVES = ("title", "say", "pause", "seed", "expect")
@@ -87,10 +89,13 @@ def _directive(number: int, line: str, words: list[Word]) -> Step:
             raise KmsError("'pause' takes nothing", col=args[0].col)
         return Step(number, line, "pause")
     if name == "seed":
-        if len(args) != 1 or not args[0].text.isdigit():
-            col = args[0].col if args else words[0].col + 4
+        if len(args) != 1:
+            col = args[1].col if args else words[0].col + 4
             raise KmsError("'seed' needs one number, e.g. seed 7", col=col)
-        return Step(number, line, "seed", seed=int(args[0].text))
+        try:
+            return Step(number, line, "seed", seed=parse_number(args[0].text, 0, U64))
+        except ValueError as error:
+            raise KmsError(f"seed: {error}", col=args[0].col) from None
     ops = [i for i, w in enumerate(args) if w.text.lower() in OPERATORS and not w.quoted]
     if not ops:
         raise KmsError("expect needs QUERY OP VALUE", col=words[0].col,
@@ -122,8 +127,13 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     errors: list[tuple[int, str]] = []  # (line number, located message)
     bad_commands: dict[int, tuple[int, str]] = {}  # index in steps -> (line number, message)
     title = ""
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines(text), start=1):
         try:
+            bad = control_character(line)
+            if bad is not None:
+                raise KmsError(f"control character U+{ord(line[bad]):04X} is not allowed in a "
+                               "scenario line", col=bad + 1,
+                               hint="scenario lines are printable characters, spaces and tabs")
             step = _text_directive(number, line) if line.strip() else None
             if step is None:
                 words = split_words(line)
@@ -151,12 +161,16 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     return Scenario(path, title, steps)
 
 
+def lines(text: str) -> list[str]:
+    """A file's lines: broken at LF (CRLF too) only, after a byte-order mark. Not
+    str.splitlines, which also breaks at \v, \f, \x85 and \u2028, so a line would not be
+    where an editor (or the FILE:LINE of an error) says it is."""
+    return [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([f"{path}: no such file"]) from None
-    except (OSError, ValueError) as error:  # also bad UTF-8 and a NUL in the name
-        raise ScenarioError([f"{path}: cannot read it: {error}"]) from None
-    return parse_scenario(text, str(path))
+        text = files.read_text(path, "scenario")
+    except files.FileError as error:
+        raise ScenarioError([printable(str(error))]) from None
+    return parse_scenario(text, printable(str(path)))

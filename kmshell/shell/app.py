@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -9,6 +10,7 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from rich.console import Console
 
+from kmshell.cancel import catching_ctrl_c
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
 from kmshell.shell.keys import key_bindings
@@ -16,6 +18,7 @@ from kmshell.shell.style import STYLE
 from kmshell.shell.toolbar import toolbar_text
 from kmshell.views.outcome import render_outcome
 
+MAX_HISTORY_BYTES = 4 * 1024 * 1024  # prompt_toolkit reads the history file whole at start
 BANNER = ("kmshell — a teaching model of the Windows kernel. Type help for commands, Tab to "
           "complete, Ctrl-D to quit.")
 
@@ -27,7 +30,11 @@ def default_history() -> History:
     path = Path(user_state_dir("kmshell")) / "history"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
+        # Private, as shells keep theirs (bash's HISTFILE is 0600): what you typed is yours.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o600))
+        os.chmod(path, 0o600)
+        if not path.is_file() or path.stat().st_size > MAX_HISTORY_BYTES:
+            return InMemoryHistory()  # not a file we can safely read whole at every start
     except OSError:
         return InMemoryHistory()
     return FileHistory(str(path))
@@ -60,9 +67,11 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
             break
         from kmshell.scenario.runner import run_directive  # after the first prompt is up
 
-        if run_directive(session, line, last, console):
-            continue
-        last = session.execute(line)
-        for part in render_outcome(last, session.settings):
-            console.print(part)
+        # Ctrl-C now stops the line at its next tick or replayed line, and the shell goes on.
+        with catching_ctrl_c():
+            if run_directive(session, line, last, console):
+                continue
+            last = session.execute(line)
+            for part in render_outcome(last, session.settings):
+                console.print(part)
     return 0

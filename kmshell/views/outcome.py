@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from kmshell.errors import KmsError
+from kmshell.nt.rtl import printable
 from kmshell.views.ke import bugcheck_screen
 from kmshell.views.trace import Trace
 
@@ -17,7 +18,9 @@ def error_text(error: KmsError, line: str | None = None, where: str = "") -> Tex
     text.append(f"{where}{': ' if where else ''}error: ", style="bold red")
     text.append(error.message)
     if line is not None and error.col is not None:
-        text.append(f"\n  {line.rstrip()}\n  {' ' * (error.col - 1)}^", style="dim")
+        # The line as typed, its control characters escaped; the caret moves with them.
+        caret = len(printable(line[:error.col - 1]))
+        text.append(f"\n  {printable(line.rstrip())}\n  {' ' * caret}^", style="dim")
     if error.hint:
         text.append(f"\n  {error.hint}")
     if error.usage:
@@ -38,6 +41,9 @@ def render_outcome(outcome, settings) -> list:
         parts.append(bugcheck_screen(outcome.bugcheck))
     elif not quiet or not outcome.events:
         parts.extend(outcome.views)
+    if outcome.interrupted:
+        parts.append(Text(f"^C {outcome.interrupted}; undo takes the command back",
+                          style="bold yellow"))
     if outcome.error is not None:
         parts.append(error_text(outcome.error, outcome.line))
     return parts

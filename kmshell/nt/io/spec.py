@@ -49,6 +49,7 @@ from kmshell.nt.constants import (
     parse_status,
 )
 from kmshell.nt.pool import STRING_ROUTINES, format_problem
+from kmshell.nt.rtl import U32, U64, control_character, is_number, parse_number, printable
 
 DRIVER_TYPES = ("bus", "function", "filter", "filesystem")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
@@ -167,6 +168,10 @@ DDI = {
     "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
 }
 COMPLETION_FLAGS = ("Success", "Error", "Cancel")
+MAX_COPY = 1 << 20  # RtlCopyMemory/RtlFillMemory lengths: a megabyte is more than a lesson needs
+# A driver's name becomes \Driver\NAME and a registry key name: one plain path component.
+NAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+MAX_NAME = 64
 
 # The keys a spec may have and what each says (docs/drivers.md is generated from this).
 SPEC_KEYS = {
@@ -265,8 +270,8 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
     if not needed <= len(args) <= allowed:
         raise SpecError(f"{where}: {ddi} takes '{signature}', got {len(args)} argument(s)")
     status = None
-    if ddi == "IoGetDmaAdapter" and (args[0] not in ("32", "64") or not args[1].isdigit()
-                                     or not 0 < int(args[1]) <= 1 << 24):
+    if ddi == "IoGetDmaAdapter" and (args[0] not in ("32", "64")
+                                     or not is_number(args[1], 1, 1 << 24)):
         raise SpecError(f"{where}: IoGetDmaAdapter takes 32 or 64 (address bits) and the "
                         "longest transfer in bytes (1 to 16 MB), e.g. 'IoGetDmaAdapter 32 65536'")
     if ddi == "IoWMIRegistrationControl" and args[0] not in ("REGISTER", "DEREGISTER"):
@@ -277,9 +282,8 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
                         "a bus driver's PDO to 'parent', or from a file system's volume device "
                         "to 'volume'")
     if ddi == "IoBuildDeviceIoControlRequest":
-        if not args[0].lower().startswith("0x") or not all(
-                c in "0123456789abcdef" for c in args[0][2:].lower()) or len(args[0]) < 3:
-            raise SpecError(f"{where}: the control code is hex, e.g. 0x220003 "
+        if not args[0].lower().startswith("0x") or not is_number(args[0], 0, U32):
+            raise SpecError(f"{where}: the control code is 32-bit hex, e.g. 0x220003 "
                             "(IOCTL_INTERNAL_USB_SUBMIT_URB)")
         if args[1] not in names["completion"]:
             raise SpecError(f"{where}: no completion routine '{args[1]}' in [completion]; "
@@ -288,7 +292,7 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
         if args[0] not in IRP_MJ:
             raise SpecError(f"{where}: '{args[0]}' is not an IRP major function; e.g. "
                             "IRP_MJ_READ, IRP_MJ_INTERNAL_DEVICE_CONTROL")
-        if len(args) > 1 and not (args[1].isdigit() and 1 <= int(args[1]) <= 127):
+        if len(args) > 1 and not is_number(args[1], 1, 127):
             raise SpecError(f"{where}: the StackSize is a number of stack locations, 1 to 127 "
                             "(a CCHAR)")
     if ddi == "IoSetCompletionRoutine":
@@ -302,9 +306,9 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
         raise SpecError(f"{where}: no cancel routine '{args[0]}' in [cancel] (or NULL to "
                         f"clear it); defined: {', '.join(sorted(names['cancel'])) or 'none'}")
     if ddi == "ExAllocatePool2" and (args[0].upper() not in ("NONPAGED", "PAGED")
-                                     or not args[1].isdigit() or int(args[1]) == 0):
+                                     or not is_number(args[1], 1, U32)):
         raise SpecError(f"{where}: ExAllocatePool2 takes NONPAGED or PAGED, a size in bytes "
-                        "(above 0) and a tag, e.g. 'ExAllocatePool2 NONPAGED 64 Tidy'")
+                        "(1..2**32-1) and a tag, e.g. 'ExAllocatePool2 NONPAGED 64 Tidy'")
     if ddi in STRING_ROUTINES and STRING_ROUTINES[ddi].printf:
         problem = format_problem(args[1], args[2:])
         if problem:
@@ -318,20 +322,20 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
             parse_irql(args[0])
         except ValueError as error:
             raise SpecError(f"{where}: {error}") from None
-    if ddi == "RtlCopyMemory" and (args[0] != "UserBuffer" or not args[1].isdigit()):
+    if ddi == "RtlCopyMemory" and (args[0] != "UserBuffer"
+                                   or not is_number(args[1], 0, MAX_COPY)):
         raise SpecError(f"{where}: RtlCopyMemory copies to UserBuffer (Irp->UserBuffer) a number "
-                        "of bytes, e.g. 'RtlCopyMemory UserBuffer 64'")
-    if ddi == "KeStallExecutionProcessor" and not args[0].isdigit():
-        raise SpecError(f"{where}: KeStallExecutionProcessor takes a number of microseconds")
+                        f"of bytes (0..{MAX_COPY}), e.g. 'RtlCopyMemory UserBuffer 64'")
+    if ddi == "KeStallExecutionProcessor" and not is_number(args[0], 0, U32):
+        raise SpecError(f"{where}: KeStallExecutionProcessor takes a number of microseconds "
+                        "(0..2**32-1, a ULONG)")
     if ddi == "RtlFillMemory":
-        if not args[1].isdigit() or int(args[1]) == 0:
-            raise SpecError(f"{where}: RtlFillMemory's LENGTH is a number of bytes above 0")
+        if not is_number(args[1], 1, MAX_COPY):
+            raise SpecError(f"{where}: RtlFillMemory's LENGTH is a number of bytes, "
+                            f"1..{MAX_COPY}")
         if args[0].lower().startswith("0x"):
-            try:
-                address = int(args[0], 16)
-            except ValueError:
-                address = -1
-            if not MM_SYSTEM_RANGE_START <= address < 1 << 64:
+            address = parse_number(args[0], 0, U64) if is_number(args[0], 0, U64) else -1
+            if not MM_SYSTEM_RANGE_START <= address:
                 raise SpecError(f"{where}: '{args[0]}' is not a kernel address (from "
                                 f"{MM_SYSTEM_RANGE_START:#x})")
     if ddi == "IoCompleteRequest" and args[0] == "master":
@@ -341,8 +345,9 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
             status = parse_status(args[0])
         except ValueError as error:
             raise SpecError(f"{where}: {error}") from None
-        if ddi == "IoCompleteRequest" and len(args) > 1 and not args[1].isdigit():
-            raise SpecError(f"{where}: the priority boost is a number such as 0 or 2")
+        if ddi == "IoCompleteRequest" and len(args) > 1 and not is_number(args[1], 0, 31):
+            raise SpecError(f"{where}: the priority boost is a number such as 0 or 2 (a "
+                            "CCHAR added to a priority of at most 31)")
     return Call(ddi, args, text, status, DDI[ddi][1])
 
 
@@ -373,6 +378,22 @@ def _wmi_blocks(table, source: str) -> dict[str, dict[str, int | str]]:
     return table
 
 
+def _refuse_control_characters(data: dict, source: str) -> None:
+    """No string in a spec (a name, a description, a step) may hold a control character:
+    it would reach the terminal as an escape sequence when the spec is shown."""
+    pending: list[object] = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and (at := control_character(value)) is not None:
+            raise SpecError(f"{source}: the string '{printable(value)[:60]}' holds control "
+                            f"character U+{ord(value[at]):04X}; spec strings are printable text")
+
+
 def spec_from_dict(data: dict, source: str) -> DriverSpec:
     """Validate a parsed TOML table into a DriverSpec, or raise SpecError."""
     def need(key: str, choices: tuple[str, ...] | None = None, default=None) -> str:
@@ -383,11 +404,17 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: {key} = '{value}' is not one of {', '.join(choices)}")
         return value
 
+    _refuse_control_characters(data, source)
     unknown = sorted(set(data) - set(SPEC_KEYS))
     if unknown:
         raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: "
                         f"{', '.join(sorted(SPEC_KEYS))}")
-    spec = DriverSpec(need("name"), need("type", DRIVER_TYPES), need("description", None, "-"),
+    name = need("name")
+    if not set(name) <= NAME_CHARACTERS or len(name) > MAX_NAME or name.strip(".") == "":
+        raise SpecError(f"{source}: name = '{name}' is not a driver name: 1 to {MAX_NAME} "
+                        "letters, digits, '_', '-' or '.', not only dots (it becomes "
+                        "\\Driver\\NAME and a Services key)")
+    spec = DriverSpec(name, need("type", DRIVER_TYPES), need("description", None, "-"),
                       source, need("start", START_TYPES, "demand"),
                       position=need("position", FILTER_POSITIONS, "upper"))
     if "io" in data:

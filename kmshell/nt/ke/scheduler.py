@@ -8,6 +8,7 @@ dispatcher database; it uses the system's processors, dispatcher, sleepers and e
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 from kmshell.nt.constants import QUANTUM_TICKS, Irql, NtStatus
 from kmshell.nt.ke.processor import Processor
@@ -61,16 +62,21 @@ class Scheduler:
             self._switch(victim, self.dispatcher.pop(),
                          f", preempting {preempted.label} (priority {preempted.priority})")
 
-    def step(self, ticks: int = 1) -> None:
+    def step(self, ticks: int = 1, stop: Callable[[], bool] | None = None) -> int:
+        """Advance the clock; returns the ticks taken, fewer than asked when `stop` (asked
+        between ticks, where the machine is consistent) said to stop."""
         self._require_running()
-        for _ in range(ticks):
+        for taken in range(ticks):
+            if stop is not None and stop():
+                return taken
             self._clock_tick()
+        return ticks
 
-    def run_until_idle(self, max_ticks: int) -> int:
+    def run_until_idle(self, max_ticks: int, stop: Callable[[], bool] | None = None) -> int:
         """Step until no thread is running or ready; returns the ticks taken."""
         self._require_running()
         taken = 0
-        while taken < max_ticks and not self.idle:
+        while taken < max_ticks and not self.idle and not (stop is not None and stop()):
             self._clock_tick()
             taken += 1
         return taken

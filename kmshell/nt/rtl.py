@@ -1,0 +1,80 @@
+"""Rtl: the run-time library's text and number checks, shared by every layer.
+
+In NT, Rtl routines (RtlCharToInteger, RtlUnicodeStringToInteger) turn text into numbers for
+the whole kernel. Here `parse_number` does that for command lines, thread programs and driver
+specs alike, so they agree on what a number is: ASCII digits only (`²` is not 2), decimal or
+0x hex, within a stated range, and refused by its length before Python's int() ever sees
+thousands of digits. `control_character` and `printable` keep text from files and names
+from reaching the terminal as escape sequences.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_DECIMAL = re.compile(r"[0-9]+", re.ASCII)
+_HEX = re.compile(r"0[xX][0-9a-fA-F]+|[0-9a-fA-F]+", re.ASCII)
+MAX_DIGITS = 40  # far more than any 64-bit value needs; longer text is refused unread
+
+U64 = 2**64 - 1
+U32 = 2**32 - 1
+
+
+def parse_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = False) -> int:
+    """Decimal or 0x hex (hex_only: hex with or without 0x) in low..high; ValueError says why
+    in words a user understands."""
+    if len(text) > MAX_DIGITS:
+        raise ValueError(f"'{printable(text[:12])}…' is {len(text)} characters long; "
+                         f"a number here is {low}..{shown(high)}")
+    if hex_only:
+        if not _HEX.fullmatch(text):
+            raise ValueError(f"'{printable(text)}' is not a hex number (digits 0-9, A-F)")
+        value = int(text, 16)
+    elif _DECIMAL.fullmatch(text):
+        value = int(text, 10)
+    elif text[:2] in ("0x", "0X") and _HEX.fullmatch(text):
+        value = int(text, 16)
+    else:
+        raise ValueError(f"'{printable(text)}' is not a number (decimal digits 0-9, or hex "
+                         "as 0x1F)")
+    if not low <= value <= high:
+        raise ValueError(f"{text} is out of range: {low}..{shown(high)}")
+    return value
+
+
+def shown(limit: int) -> str:
+    """A range's end as a reader takes it in: 2**64-1 rather than twenty digits."""
+    return {U64: "2**64-1", U32: "2**32-1"}.get(limit, f"{limit:,}")
+
+
+def is_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = False) -> bool:
+    try:
+        parse_number(text, low, high, hex_only=hex_only)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_control(char: str) -> bool:
+    # Cc: C0 controls, DEL and C1 (ESC, CR, \x85 …); Zl/Zp: the Unicode line and paragraph
+    # separators, which str.splitlines also breaks lines at. Tab is ordinary white space.
+    return char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+def control_character(text: str) -> int | None:
+    """The index of the first control character in text, or None."""
+    return next((i for i, char in enumerate(text) if _is_control(char)), None)
+
+
+def printable(text: str) -> str:
+    """text with every control character shown as an escape (`\\x1b`, `\\u2028`), so text
+    from a file or a name cannot move the cursor, clear the screen or set the title."""
+    if control_character(text) is None:
+        return text
+    return "".join(_escape(char) if _is_control(char) else char for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
