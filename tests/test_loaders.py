@@ -9,6 +9,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 from commandlines import DAMAGE
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -172,3 +173,40 @@ def test_a_damaged_save_file_is_refused_and_the_session_kept_or_restores_exactly
         return
     assert str(path) in outcome.error.message
     assert snapshot(session) == before
+
+
+NASTY = {  # issue 16's kinds of bad file, each as bytes
+    "bom": b"\xef\xbb\xbf", "crlf": b"\r\n", "nul": b"\x00", "bad utf-8": b"\xff\xfe\xc3",
+    "escape": b"\x1b]0;pwned\x07", "line separator": "\u2028".encode(), "vt": b"\v",
+    "superscript": "²".encode(), "huge number": b"9" * 5000, "deep json": b"[" * 50_000,
+    "deep toml": b"a = " + b"[" * 5000, "long line": b"x" * 100_000,
+}
+
+
+def loaded(kind: str, path: Path) -> str:
+    """Load path as a scenario, a driver spec or a save file; the error text, "" if none."""
+    from kmshell.scenario import load_scenario
+
+    if kind == "scenario":
+        try:
+            Replay(load_scenario(path), Session()).run()
+        except ScenarioError as error:
+            return str(error)
+        return ""
+    outcome = Session().execute(f'{"driver load" if kind == "spec" else "load"} "{path}"')
+    return outcome.error.message if outcome.error else ""
+
+
+@pytest.mark.parametrize("kind", ["scenario", "spec", "save"])
+@pytest.mark.parametrize("nasty", sorted(NASTY))
+def test_each_loader_meets_each_kind_of_bad_file_with_a_clear_error(tmp_path, kind, nasty):
+    good = {"scenario": SCENARIO_TEXTS[0].encode(), "spec": SPEC_TEXTS["nullsink.toml"].encode()}
+    if kind == "save":
+        good["save"] = saved(tmp_path)[0].read_bytes()
+    text = good[kind]
+    for at in (0, len(text) // 2, len(text)):  # at the start, in the middle, at the end
+        path = tmp_path / f"lab-{at}.{'toml' if kind == 'spec' else 'kms'}"
+        path.write_bytes(text[:at] + NASTY[nasty] + text[at:])
+        message = loaded(kind, path)  # no exception escapes
+        assert "Traceback" not in message and "\x1b" not in message
+        assert not any(c in message for c in "\x00\u2028\v")
