@@ -129,3 +129,12 @@ def test_a_file_name_with_escapes_is_shown_escaped_by_the_cli(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "\\x1b[2Jgone.kms: no such file" in result.stderr
     assert "\x1b" not in result.stderr + result.stdout
+
+
+def test_control_characters_are_unicodes_cc_zl_and_zp_except_tab():
+    import unicodedata
+
+    expected = [code for code in range(0x110000) if chr(code) != "\t"
+                and unicodedata.category(chr(code)) in ("Cc", "Zl", "Zp")]
+    found = [code for code in range(0x3000) if control_character(chr(code)) is not None]
+    assert found == expected

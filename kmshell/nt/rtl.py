@@ -11,7 +11,6 @@ from reaching the terminal as escape sequences.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 _DECIMAL = re.compile(r"[0-9]+", re.ASCII)
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+|[0-9a-fA-F]+", re.ASCII)
@@ -56,23 +55,21 @@ def is_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = Fals
     return True
 
 
-def _is_control(char: str) -> bool:
-    # Cc: C0 controls, DEL and C1 (ESC, CR, \x85 …); Zl/Zp: the Unicode line and paragraph
-    # separators, which str.splitlines also breaks lines at. Tab is ordinary white space.
-    return char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp")
+# Unicode's Cc (C0 controls, DEL, C1: ESC, CR, \x85 ...), Zl and Zp (U+2028, U+2029, the line
+# and paragraph separators str.splitlines also breaks at). Tab is ordinary white space.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def control_character(text: str) -> int | None:
     """The index of the first control character in text, or None."""
-    return next((i for i, char in enumerate(text) if _is_control(char)), None)
+    found = _CONTROL.search(text)
+    return None if found is None else found.start()
 
 
 def printable(text: str) -> str:
     """text with every control character shown as an escape (`\\x1b`, `\\u2028`), so text
     from a file or a name cannot move the cursor, clear the screen or set the title."""
-    if control_character(text) is None:
-        return text
-    return "".join(_escape(char) if _is_control(char) else char for char in text)
+    return _CONTROL.sub(lambda found: _escape(found.group()), text)
 
 
 def _escape(char: str) -> str:
