@@ -138,3 +138,15 @@ def test_control_characters_are_unicodes_cc_zl_and_zp_except_tab():
                 and unicodedata.category(chr(code)) in ("Cc", "Zl", "Zp")]
     found = [code for code in range(0x3000) if control_character(chr(code)) is not None]
     assert found == expected
+
+
+@pytest.mark.parametrize("query", ["cpu ² irql == 0", "irp ² status == STATUS_SUCCESS",
+                                   "thread ² state == Ready", "thread 0x" + "f" * 5000 +
+                                   " state == Ready", "cpu " + "9" * 5000 + " irql == 0",
+                                   "bugcheck code == 0x" + "f" * 5000])
+def test_an_expectation_with_a_bad_number_fails_with_a_message(query):
+    from kmshell.scenario import Replay
+
+    result = Replay(parse_scenario(f"step\nexpect {query}\n", "lab.kms"), Session()).run()
+    assert len(result.failures) == 1
+    assert not any(words in str(result.failures[0]) for words in PYTHON_WORDING)

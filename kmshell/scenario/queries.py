@@ -16,6 +16,7 @@ from kmshell.errors import KmsError
 from kmshell.nt.cm import RegistryError
 from kmshell.nt.constants import BugCheck, parse_irql, parse_status
 from kmshell.nt.ke.sync import SpinLock
+from kmshell.nt.rtl import U32, is_number, parse_number, printable
 from kmshell.nt.system import NtError, System
 
 
@@ -24,7 +25,7 @@ def _parse_bugcheck(text: str) -> int:
     if word in BugCheck.__members__:
         return int(BugCheck[word])
     try:
-        return int(word, 16) if word.startswith("0X") else int(word)
+        return parse_number(word, 0, U32)
     except ValueError:
         raise ValueError(f"'{text}' is not a bugcheck code; use hex (0xEF) or a name "
                          "(CRITICAL_PROCESS_DIED)") from None
@@ -54,9 +55,11 @@ class Noun:
 
 
 def _cpu(system: System, text: str):
-    if not text.isdigit() or int(text) >= len(system.processors):
-        raise KmsError(f"no processor {text}; this machine has CPUs 0..{len(system.processors) - 1}")
-    return system.processors[int(text)]
+    count = len(system.processors)
+    if not is_number(text, 0, count - 1):
+        raise KmsError(f"no processor {printable(text)[:40]}; this machine has CPUs "
+                       f"0..{count - 1}")
+    return system.processors[parse_number(text)]
 
 
 def _variable(system: System, text: str):
@@ -109,9 +112,16 @@ def _devnode(device):
     return device.stack()[-1].devnode
 
 
+def _tid(text: str) -> int:
+    try:
+        return parse_number(text, 0, U32)
+    except ValueError as error:
+        raise KmsError(f"thread: {error}") from None
+
+
 def _irp(system: System, text: str):
     """An IRP in progress, or what is remembered of a completed one."""
-    number = int(text) if text.isdigit() else None
+    number = parse_number(text) if is_number(text) else None
     irp = system.irps.get(number) or system.finished_irps.get(number)
     if irp is None:
         raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.irp_count}"
@@ -144,7 +154,7 @@ NOUNS: dict[str, Noun] = {
         "handles": Field(lambda p: len(p.handle_table.entries), "open handles"),
         "critical": Field(lambda p: p.critical, "true for a critical process"),
     }, "a process by PID or image name"),
-    "thread": Noun("T", lambda s, t: resolve_thread(s, int(t, 0)), {
+    "thread": Noun("T", lambda s, t: resolve_thread(s, _tid(t)), {
         "state": Field(lambda t: t.state.name, "Initialized, Ready, Running, Waiting, Terminated"),
         "wait-reason": Field(lambda t: t.wait_reason.name if t.wait_reason is not None else "none",
                              "KWAIT_REASON name, or none"),
@@ -306,10 +316,8 @@ def _number(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    try:
-        return int(str(value), 0)
-    except ValueError:
-        return None
+    text = str(value)
+    return parse_number(text) if is_number(text) else None
 
 
 def show(value: Any) -> str:
