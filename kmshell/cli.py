@@ -45,12 +45,11 @@ def _writes(allow_writes: str | None):
 def _write(path: str, text: str) -> None:
     """A file the user named on the command line (--export-html, --junit)."""
     from kmshell.files import FileError, write_text
-    from kmshell.nt.rtl import printable
 
     try:
         write_text(path, text)
     except FileError as error:
-        click.echo(printable(str(error)), err=True)
+        click.echo(str(error), err=True)
         sys.exit(2)
 
 

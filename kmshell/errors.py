@@ -12,13 +12,6 @@ class KmsError(Exception):
         self.hint = hint  # what would have been valid
         self.usage = usage  # the usage line of the command, when one is known
 
-    @classmethod
-    def cannot(cls, verb: str, path: str, error: Exception, **where) -> KmsError:
-        """`cannot write FILE: reason` for an OSError, or the ValueError a file name with a
-        NUL character gives."""
-        reason = getattr(error, "strerror", None) or error
-        return cls(f"cannot {verb} {path}: {reason}", **where)
-
     def describe(self) -> str:
         """The error as one or more plain lines (without file and line)."""
         lines = [self.message]

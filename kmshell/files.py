@@ -24,11 +24,17 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmshell.nt.rtl import printable
+
 MAX_READ = 4 * 1024 * 1024  # the largest scenario, driver spec or save file read (4 MiB)
 
 
 class FileError(Exception):
-    """A file could not be read or written; the message says which and why."""
+    """A file could not be read or written; the message says which and why, with any control
+    character in a file name escaped, so it is safe to print."""
+
+    def __init__(self, message: str):
+        super().__init__(printable(message))
 
 
 def _kind(mode: int) -> str | None:

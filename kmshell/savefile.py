@@ -35,7 +35,7 @@ def save(session, path: str) -> Path:
     try:
         return files.write_text(session.writes.check(path), json.dumps(data, indent=1))
     except files.FileError as error:
-        raise KmsError(printable(str(error))) from None
+        raise KmsError(str(error)) from None
 
 
 def _is_whole(value: object, low: int, high: int) -> bool:
@@ -51,7 +51,7 @@ def load(session, path: str) -> int:
     try:
         data = json.loads(files.read_text(path, "save file"))
     except files.FileError as error:
-        raise KmsError(printable(str(error))) from None
+        raise KmsError(str(error)) from None
     except RecursionError:
         raise KmsError(f"{shown} is not a kmshell save file: its JSON is nested too deeply") \
             from None

@@ -208,6 +208,6 @@ class Session:
             self.recorder.write(entry, outcome)
         except FileError as error:  # a full disk: say so, and stop recording
             recorder, self.recorder = self.recorder, None
-            outcome.views.append(Text(f"recording stopped: {printable(str(error))}; "
+            outcome.views.append(Text(f"recording stopped: {error!s}; "
                                       f"{recorder.path} keeps the lines written before",
                                       style="bold red"))

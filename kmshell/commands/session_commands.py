@@ -8,7 +8,6 @@ from kmshell import files, savefile
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import Interrupted, KmsError
 from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Opt, choice
-from kmshell.nt.rtl import printable
 from kmshell.recorder import Recorder
 from kmshell.views.help import help_detail, help_overview, history_table
 from kmshell.views.ke import analyze
@@ -132,7 +131,7 @@ def record(session, cmd):
         session.recorder = Recorder(session.writes.check(cmd["file"]), session.boot_line(),
                                     session.history)
     except files.FileError as error:
-        raise KmsError(printable(str(error)), col=cmd.col("file")) from None
+        raise KmsError(str(error), col=cmd.col("file")) from None
     earlier = f" (with the {len(session.history)} command(s) before it)" if session.history \
         else ""
     return [Text(f"recording to {cmd['file']}{earlier}; 'record stop' ends it")]
@@ -161,7 +160,7 @@ def export(session, cmd):
         files.write_text(path, console.export_html(clear=False) if cmd["format"] == "html"
                          else console.export_svg(clear=False, title="kmshell"))
     except files.FileError as error:
-        raise KmsError(printable(str(error)), col=cmd.col("file")) from None
+        raise KmsError(str(error), col=cmd.col("file")) from None
     return [Text(f"transcript written to {cmd['file']}")]
 
 

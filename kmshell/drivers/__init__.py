@@ -38,7 +38,7 @@ def load_spec(name_or_path: str) -> DriverSpec:
     try:
         data = tomllib.loads(files.read_text(path, "driver spec"))
     except files.FileError as error:
-        raise SpecError(printable(str(error))) from None
+        raise SpecError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{shown}: not valid TOML: {error}") from None
     except RecursionError:

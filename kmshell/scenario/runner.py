@@ -18,7 +18,6 @@ from rich.text import Text
 
 from kmshell import cancel, files
 from kmshell.errors import KmsError
-from kmshell.nt.rtl import printable
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
 from kmshell.session import Outcome, Session
@@ -221,5 +220,5 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
             session.recorder.write_directive(line.strip(), result.ok, len(session.history))
         except files.FileError as error:
             session.recorder = None
-            console.print(Text(f"recording stopped: {printable(str(error))}", style="bold red"))
+            console.print(Text(f"recording stopped: {error!s}", style="bold red"))
     return True

@@ -172,5 +172,5 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = files.read_text(path, "scenario")
     except files.FileError as error:
-        raise ScenarioError([printable(str(error))]) from None
+        raise ScenarioError([str(error)]) from None
     return parse_scenario(text, printable(str(path)))
