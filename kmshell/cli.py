@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def _writes(allow_writes: str | None):
 
     if allow_writes is None:
         return WriteRule(False, why="a scenario writes files only with --allow-writes DIR")
+    if not os.path.isdir(allow_writes):  # click's dir_okay lets a FIFO or a device through
+        raise click.BadParameter(f"{allow_writes} is not a directory", param_hint="--allow-writes")
     return WriteRule.below(allow_writes)
 
 
@@ -58,6 +61,7 @@ ALLOW_WRITES = click.option(
     type=click.Path(exists=True, file_okay=False, dir_okay=True),
     help="Let the scenario's own save, record and export lines write files, only below DIR "
          "(relative paths are taken there). Without it they are refused.")
+MAX_ANSWER = 1000  # characters of one quiz answer read from a pipe
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
 
 
@@ -115,7 +119,8 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 
     scenario, path = _load(file)
     no_color = no_color or ctx.obj.get("no_color", False)
-    console = None if as_json else make_console(no_color=no_color, record=bool(export_html))
+    console = None if as_json else make_console(no_color=no_color,
+                                                record=export_html is not None)
     control = None
     if step and _interactive() and not as_json:
         control = step_by_key
@@ -125,7 +130,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
     session.console = console
     with catching_ctrl_c(), session.opening(path, "replay", own_writes=_writes(allow_writes)):
         result = Replay(scenario, session, console=console, control=control).run()
-    if export_html and console is not None:
+    if export_html is not None and console is not None:
         _write(export_html, console.export_html(clear=False))
     if result.interrupted is not None:
         click.echo(f"{result.interrupted}", err=True)
@@ -184,7 +189,7 @@ def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -
             click.echo(f"ok   {result.path} ({result.expectations} expectations)")
         else:
             click.echo(f"FAIL {result.failures[0]}")
-    if junit:
+    if junit is not None:
         _write_junit(junit, results)
     failed = sum(1 for r in results if not r.ok)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
@@ -236,6 +241,7 @@ def quiz(topic: str, seed: int, show_answers: bool) -> None:
     Answers are read one per line from the terminal, or from standard input when it is a
     pipe (for auto-grading). The same seed gives the same problem on every machine.
     """
+    from kmshell.nt.rtl import printable
     from kmshell.quiz import TOPICS, grade
 
     problem = TOPICS[topic](seed)
@@ -247,10 +253,10 @@ def quiz(topic: str, seed: int, show_answers: bool) -> None:
     for question in problem.questions:
         if sys.stdin.isatty():
             given.append(click.prompt(f"{question}: ?", prompt_suffix=" "))
-        else:
-            line = sys.stdin.readline().strip()
+        else:  # a line at most: an answers file must not fill memory or drive the terminal
+            line = sys.stdin.readline(MAX_ANSWER).strip()
             given.append(line)
-            click.echo(f"{question}: ? {line or '(no answer)'}")
+            click.echo(f"{question}: ? {printable(line) or '(no answer)'}")
     marks = grade(problem, given)
     for question, ok, answer in zip(problem.questions, marks, problem.answers, strict=True):
         click.echo(f"{'✓' if ok else '✗'} {question}: {answer}")

@@ -8,7 +8,7 @@ so a file operation must never do more than the user asked:
   the link kept. Every write is atomic: the text goes to a temporary file in the target's
   directory, is synced, and is renamed over the target, so a full disk or a kill leaves the
   old file whole. The temporary file is removed on any error; one that a killed process
-  left is removed by the next write of the same file. A new file gets 0666 less the umask,
+  left (`.NAME.kmshell-PID-N.tmp`) is removed by a later write of the same file. A new file gets 0666 less the umask,
   a replaced one keeps its mode and owner.
 - Reads come only from regular files of at most MAX_READ bytes, decoded as UTF-8 with or
   without a byte-order mark, so `load /dev/zero` is an error instead of an endless read.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,9 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     written (a symbolic link's target). FileError says what is wrong; nothing is changed then.
     """
     name = os.fspath(path)
+    if not name or name.endswith(os.sep):
+        raise FileError(f"cannot write '{name}': " + ("no file name given" if not name else
+                                                      "a name ending in / names a directory"))
     try:
         target = Path(os.path.realpath(name))
         existing = os.stat(target)
@@ -101,12 +105,37 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
         raise FileError(f"cannot write {name}: {_reason(error)}") from None
     if existing is not None and (kind := _kind(existing.st_mode)) is not None:
         raise FileError(f"cannot write {name}: it is {kind}; kmshell writes only regular files")
-    data = text.encode("utf-8")
+    data = text.encode("utf-8", "backslashreplace")  # never fails, whatever text holds
     try:
         _replace(target, data, existing)
     except OSError as error:
         raise FileError(f"cannot write {name}: {_reason(error)}") from None
     return target
+
+
+def append_text(path: Path, text: str) -> None:
+    """Add text at the end of the regular file at path, which write_text returned (a
+    recording, a line at a time, without rewriting what is there). A link put in its place
+    since is not followed; on an error the file is cut back to what it was."""
+    data = text.encode("utf-8", "backslashreplace")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise FileError(f"cannot write {path}: {_reason(error)}") from None
+    try:
+        info = os.fstat(fd)
+        if (kind := _kind(info.st_mode)) is not None:
+            raise FileError(f"cannot write {path}: it is {kind} now")
+        try:
+            _write_all(fd, data)
+        except OSError:
+            os.ftruncate(fd, info.st_size)  # no half line: the file stays a valid scenario
+            raise
+    except OSError as error:
+        raise FileError(f"cannot write {path}: {_reason(error)}") from None
+    finally:
+        os.close(fd)
 
 
 def _replace(target: Path, data: bytes, existing: os.stat_result | None) -> None:
@@ -130,11 +159,11 @@ def _replace(target: Path, data: bytes, existing: os.stat_result | None) -> None
 
 
 def _temporary(target: Path) -> tuple[int, str]:
-    """A new file beside target, named for this process (`.NAME.PID.N.tmp`), with 0666 less
-    the umask as a new file of the user's would have."""
+    """A new file beside target, named as only kmshell names its temporary files
+    (`.NAME.kmshell-PID-N.tmp`), with 0666 less the umask as a new file of the user's gets."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for attempt in range(100):
-        temporary = str(target.parent / f".{target.name}.{os.getpid()}.{attempt}.tmp")
+        temporary = str(target.parent / f".{target.name}.kmshell-{os.getpid()}-{attempt}.tmp")
         try:
             return os.open(temporary, flags, 0o666), temporary
         except FileExistsError:
@@ -142,27 +171,35 @@ def _temporary(target: Path) -> tuple[int, str]:
     raise OSError(errno.EEXIST, "no free temporary file name", str(target.parent))
 
 
+STALE_SECONDS = 60  # a write takes milliseconds: a temporary file this old is abandoned
+
+
 def _sweep(target: Path) -> None:
-    """Remove the temporary files that writes of target by processes now dead left behind: a
-    killed process (SIGKILL, a power cut) cannot clean up after itself, so the next write
-    does. (An unnamed O_TMPFILE would leave nothing even then, but linking one into place
-    through /proc is refused on some file systems, this sandbox's among them.)"""
-    prefix, suffix = f".{target.name}.", ".tmp"
+    """Remove what a killed writer of target left: SIGKILL or a power cut gives a process no
+    chance to clean up, so the next write does. Only files named as kmshell names its
+    temporaries, whose writer is gone from this machine and which nobody has touched for a
+    minute, so a write still under way elsewhere (another container, a network share) is
+    never disturbed. (An unnamed O_TMPFILE would leave nothing at all, but linking one into
+    place through /proc is refused on some file systems, this sandbox's among them.)"""
+    prefix, suffix = f".{target.name}.kmshell-", ".tmp"
     try:
         names = os.listdir(target.parent)
     except OSError:
         return
     for name in names:
-        middle = name[len(prefix):-len(suffix)].split(".")
-        if not (name.startswith(prefix) and name.endswith(suffix) and len(middle) == 2
-                and all(part.isascii() and part.isdigit() for part in middle)):
+        pid, dash, attempt = name[len(prefix):-len(suffix)].partition("-")
+        if not (name.startswith(prefix) and name.endswith(suffix) and dash
+                and pid.isascii() and pid.isdigit() and attempt.isascii() and attempt.isdigit()):
             continue
+        path = str(target.parent / name)
         try:
-            os.kill(int(middle[0]), 0)
+            if time.time() - os.lstat(path).st_mtime < STALE_SECONDS:
+                continue
+            os.kill(int(pid), 0)
         except ProcessLookupError:  # its writer is gone
-            _unlink(str(target.parent / name))
+            _unlink(path)
         except (OSError, OverflowError, ValueError):
-            pass  # alive, or not ours to judge
+            pass  # alive, gone already, or not ours to judge
 
 
 def _unlink(path: str) -> None:

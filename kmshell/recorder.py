@@ -1,8 +1,9 @@
 """`record FILE`: the session's journal, kept as a scenario that reproduces it.
 
-The file always holds a valid scenario: it is rewritten atomically (kmshell.files) after each
-line, so an interrupted session keeps what it typed and a full disk leaves the last good
-version. It starts with the commands typed before `record` (and a `boot` line when the
+The file always holds a valid scenario: it is written atomically (kmshell.files) when the
+recording starts and whenever the journal is rewound, and each new line is appended as it is
+typed (cut back if the disk is full), so an interrupted session keeps what it typed and a
+long replay while recording costs one write a line, not one rewrite of the whole file. It starts with the commands typed before `record` (and a `boot` line when the
 session did not start on the default machine), then follows the journal: a command that
 `undo` or `goto` takes back leaves the recording too, and `load` puts the loaded commands in.
 Failed commands and expectations that did not hold are written commented out, with control
@@ -10,6 +11,8 @@ characters escaped, so every line of the file parses back as one line.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from kmshell import files
 from kmshell.nt.rtl import printable
@@ -26,6 +29,7 @@ def _commented(line: str, why: str = "") -> str:
 class Recorder:
     def __init__(self, path: str, boot_line: str, history) -> None:
         self.path = path
+        self.target = Path(path)  # the regular file written, once a link is followed
         self.boot_line = boot_line  # "" for the default machine
         self.items: list[tuple[int, str]] = []  # (journal length when written, text)
         self.follow([], history)
@@ -39,21 +43,22 @@ class Recorder:
         return HEADER + "".join(line + "\n" for line in body + [text for _, text in self.items])
 
     def _save(self) -> None:
-        files.write_text(self.path, self.text())
+        self.target = files.write_text(self.path, self.text())
+
+    def _add(self, at: int, text: str) -> None:
+        files.append_text(self.target, text + "\n")
+        self.items.append((at, text))
 
     def write(self, entry, outcome) -> None:
         """A line the session ran (entry is its journal entry); FileError if it cannot be
         written."""
         why = "" if outcome.ok else outcome.error.message
-        self.items.append((entry.number, entry.line if outcome.ok else _commented(entry.line,
-                                                                                 why)))
-        self._save()
+        self._add(entry.number, entry.line if outcome.ok else _commented(entry.line, why))
 
     def write_directive(self, line: str, held: bool, journal_length: int) -> None:
         """say, expect and the other directives are kept as typed; an expectation that did
         not hold is commented out, so the recording replays cleanly."""
-        self.items.append((journal_length, line if held else _commented(line)))
-        self._save()
+        self._add(journal_length, line if held else _commented(line))
 
     def follow(self, before: list[str], history) -> None:
         """The journal changed under the recording (undo, goto, load): keep what both

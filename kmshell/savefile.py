@@ -6,7 +6,8 @@ back exactly the saved state — and then checks the result against the snapshot
 or edited file is refused and the current session is kept. Nothing in the file is executed
 except as kmshell command lines, which go through the same parser as typed ones, and the
 whole file is checked before any of them runs: its lines may only be machine commands (no
-save, record, export, load or replay), so loading a file never writes or reads another.
+save, record, export, load or replay), so loading a file never writes one, and reads no
+other file than the driver specs its `driver load` lines name.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -147,9 +148,15 @@ def test_a_killed_writer_leaves_the_old_file_and_the_next_write_removes_its_temp
     target.write_text("old")
     child = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target)], check=False)
     assert child.returncode == -9 and target.read_text() == "old"
-    assert len(leftovers(tmp_path)) == 1  # the dead writer's: nobody could remove it then
-    write_text(target, "newer")
-    assert target.read_text() == "newer" and leftovers(tmp_path) == []
+    [left] = leftovers(tmp_path)  # the dead writer's: nobody could remove it then
+    write_text(target, "newer")  # a minute has not passed: it may be a write under way
+    assert leftovers(tmp_path) == [left]
+    old = time.time() - files.STALE_SECONDS - 1
+    os.utime(tmp_path / left, (old, old))
+    (tmp_path / ".lab.json.12345.0.tmp").write_text("someone else's")
+    write_text(target, "newest")
+    assert target.read_text() == "newest"
+    assert leftovers(tmp_path) == [".lab.json.12345.0.tmp"]  # only kmshell's own are swept
 
 
 def test_the_shell_history_file_is_private_as_shells_keep_theirs(tmp_path, monkeypatch):
@@ -198,3 +205,32 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_read_as_plain_text(tmp_path):
     result = subprocess.run([sys.executable, "-m", "kmshell", "check", str(path)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("option", [["--junit", ""], ["--junit", "sub/"]])
+def test_an_empty_or_directory_output_name_is_an_error_not_ignored(tmp_path, option):
+    (tmp_path / "lab.kms").write_text("step\n")
+    result = subprocess.run([sys.executable, "-m", "kmshell", "check", "lab.kms", *option],
+                            cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "cannot write" in result.stderr
+    assert os.listdir(tmp_path) == ["lab.kms"]
+
+
+def test_save_to_a_name_ending_in_a_slash_writes_nothing(tmp_path):
+    (tmp_path / "ok.json").write_text("mine")
+    outcome = Session().execute(f"save {tmp_path / 'ok.json'}/")
+    assert "a name ending in / names a directory" in outcome.error.message
+    assert (tmp_path / "ok.json").read_text() == "mine"
+
+
+def test_the_history_file_is_not_followed_through_a_link(tmp_path, monkeypatch):
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_state_dir", lambda name: str(tmp_path / name))
+    (tmp_path / "kmshell").mkdir()
+    made = special_files(tmp_path)
+    device = made.get("character device", made["FIFO"])
+    before = os.stat(device)
+    (tmp_path / "kmshell" / "history").symlink_to(device)
+    assert type(default_history()).__name__ == "InMemoryHistory"
+    assert os.stat(device).st_mode == before.st_mode

@@ -131,12 +131,16 @@ def test_a_file_name_with_escapes_is_shown_escaped_by_the_cli(tmp_path):
     assert "\x1b" not in result.stderr + result.stdout
 
 
-def test_control_characters_are_unicodes_cc_zl_and_zp_except_tab():
+INVISIBLE = [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
+
+
+def test_control_characters_are_cc_zl_zp_cs_and_the_invisible_bidi_marks_but_not_tab():
     import unicodedata
 
-    expected = [code for code in range(0x110000) if chr(code) != "\t"
-                and unicodedata.category(chr(code)) in ("Cc", "Zl", "Zp")]
-    found = [code for code in range(0x3000) if control_character(chr(code)) is not None]
+    expected = sorted({code for code in range(0x110000) if chr(code) != "\t"
+                       and unicodedata.category(chr(code)) in ("Cc", "Zl", "Zp", "Cs")}
+                      | set(INVISIBLE))
+    found = [code for code in range(0x110000) if control_character(chr(code)) is not None]
     assert found == expected
 
 
@@ -150,3 +154,18 @@ def test_an_expectation_with_a_bad_number_fails_with_a_message(query):
     result = Replay(parse_scenario(f"step\nexpect {query}\n", "lab.kms"), Session()).run()
     assert len(result.failures) == 1
     assert not any(words in str(result.failures[0]) for words in PYTHON_WORDING)
+
+
+@pytest.mark.parametrize("line", ['help " "', 'event create " "', 'mutex create "\t"',
+                                  'semaphore create " "', 'timer create " "',
+                                  'spinlock create " "', 'event create " x"'])
+def test_a_blank_or_space_padded_name_is_an_error(line):
+    assert "is blank" in error_of(line) or "no spaces at either end" in error_of(line)
+
+
+@pytest.mark.parametrize("name", ["a\\b", "..\\..\\evil", "x\\", ".", ".."])
+def test_a_device_name_in_a_spec_is_one_name_in_one_directory(name):
+    spec = {"name": "devname", "type": "function",
+            "routines": {"DriverEntry": [f"IoCreateDevice {name}"]}}
+    with pytest.raises(SpecError, match="is not a device name"):
+        spec_from_dict(spec, "devname.toml")

@@ -182,3 +182,17 @@ def test_ctrl_c_in_the_shell_stops_the_command_and_the_shell_goes_on(tmp_path):
     shell.expect(pexpect.EOF)
     shell.close()
     assert shell.exitstatus == 0
+
+
+def test_ctrl_c_cuts_a_delay_short_and_no_line_runs_after_it(tmp_path):
+    (tmp_path / "two.kms").write_text("process create a.exe\nprocess create b.exe\n")
+    process = subprocess.Popen([sys.executable, "-m", "kmshell", "run", "two.kms", "--delay",
+                                "30", "--no-color"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    time.sleep(3)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and time.monotonic() - started < 10
+    assert err.decode().startswith("two.kms:1: interrupted before this line ran")
+    assert b"a.exe" not in out

@@ -132,3 +132,10 @@ def test_power_order_answers_put_children_before_parents_to_sleep_and_after_to_w
 
         tree = preorder(children, "")
         assert problem.answers == [", ".join(tree[::-1]), ", ".join(tree)], seed
+
+
+def test_piped_quiz_answers_are_read_a_bounded_line_at_a_time_and_shown_escaped():
+    answers = "\x1b]0;pwned\x07\n" + "7" * 50_000 + "\n"
+    result = CliRunner().invoke(main, ["quiz", "scheduling", "--seed", "5"], input=answers)
+    assert "\x1b" not in result.output and "\\x1b]0;pwned\\x07" in result.output
+    assert "7" * 1001 not in result.output and result.exit_code == 1

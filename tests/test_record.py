@@ -70,3 +70,21 @@ def test_load_while_recording_puts_the_loaded_commands_in_the_recording(tmp_path
         assert session.execute(line).ok
     assert path.read_text().splitlines()[2:] == ["process create a.exe", "step 4"]
     assert state(replay(path)) == state(session)
+
+
+def test_recording_appends_each_line_and_rewrites_the_file_only_when_the_journal_rewinds(
+        tmp_path, monkeypatch):
+    from kmshell import files
+
+    rewrites = []
+    real = files.write_text
+    monkeypatch.setattr(files, "write_text", lambda path, text: rewrites.append(path) or
+                        real(path, text))
+    path = tmp_path / "mine.kms"
+    session = Session()
+    session.execute(f"record {path}")
+    for number in range(200):
+        session.execute(f"step {number}")
+    assert len(rewrites) == 1  # the start; 200 lines were appended, not 200 rewrites
+    assert session.execute("undo").ok
+    assert len(rewrites) == 2 and path.read_text().splitlines()[-1] == "step 198"

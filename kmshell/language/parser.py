@@ -56,8 +56,9 @@ def _find_spec(words: list[Word], table: CommandTable) -> tuple[CommandSpec, int
 
 
 def _convert(kind, word: Word, spec: CommandSpec, what: str):
-    if not word.text and not kind.empty_ok:
-        raise KmsError(f"{what} is empty", col=word.col, usage=spec.usage,
+    if not word.text.strip() and not kind.empty_ok:
+        raise KmsError(f"{what} is {'blank' if word.text else 'empty'}", col=word.col,
+                       usage=spec.usage,
                        hint=f"give {kind.description or kind.metavar}")
     try:
         return kind.convert(word.text)

@@ -6,6 +6,8 @@ import time
 
 import click
 
+from kmshell import cancel
+
 STEP_KEYS = {"\r": "next", "\n": "next", " ": "next", "b": "back", "q": "quit"}
 
 
@@ -24,10 +26,13 @@ def step_by_key(prompt: str) -> str:
 
 
 def delayed(seconds: float):
-    """--delay: play unattended, waiting before each command."""
+    """--delay: play unattended, waiting before each command. The wait is cut short by
+    Ctrl-C (kmshell.cancel), which the replay then honours before the next line runs."""
 
     def control(prompt: str) -> str:
-        time.sleep(seconds)
+        end = time.monotonic() + seconds
+        while not cancel.requested() and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
         return "next"
 
     return control

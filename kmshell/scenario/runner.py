@@ -104,6 +104,9 @@ class Replay:
                 break
             if step.kind == "command" and self.control is not None:
                 action = self.control(f"next: {step.text.strip()}")
+                if cancel.requested():  # Ctrl-C while it waited
+                    self._interrupt(step, "interrupted before this line ran")
+                    break
                 if action == "quit":
                     break
                 if action == "back" and done:

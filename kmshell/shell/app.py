@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -30,13 +31,21 @@ def default_history() -> History:
     path = Path(user_state_dir("kmshell")) / "history"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Private, as shells keep theirs (bash's HISTFILE is 0600): what you typed is yours.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o600))
-        os.chmod(path, 0o600)
-        if not path.is_file() or path.stat().st_size > MAX_HISTORY_BYTES:
-            return InMemoryHistory()  # not a file we can safely read whole at every start
+        # O_NOFOLLOW: a history linked to /dev/null (to switch it off) or to someone's file is
+        # left alone, not made private; O_NONBLOCK: a FIFO does not hang the start.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+                     | os.O_NONBLOCK, 0o600)
     except OSError:
         return InMemoryHistory()
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_HISTORY_BYTES:
+            return InMemoryHistory()  # not a file we can safely read whole at every start
+        os.fchmod(fd, 0o600)  # private, as shells keep theirs (bash's HISTFILE is 0600)
+    except OSError:
+        return InMemoryHistory()
+    finally:
+        os.close(fd)
     return FileHistory(str(path))
 
 

@@ -316,3 +316,16 @@ def test_touch_step_in_a_system_thread_is_a_kernel_fault_that_bugchecks():
     with pytest.raises(SystemHalted):
         system.step(1)
     assert system.bugcheck_info.code == 0x7E
+
+
+def test_a_thread_of_zero_time_steps_does_a_bounded_number_of_them_each_tick():
+    from kmshell.nt.ke.scheduler import INSTANT_STEPS_PER_TICK
+
+    system = machine()
+    system.create_named("event", "E")
+    [thread] = spawn(system, "spin.exe", "set E; repeat 1000000").threads
+    system.step(3)
+    busy = [e for e in system.log if e.kind == "busy"]
+    assert len(busy) == 3  # one per tick: the thread goes on next tick, it is not stuck
+    assert thread.repeats_done == 3 * INSTANT_STEPS_PER_TICK // 2  # two steps a round
+    assert thread.state is ThreadState.Running

@@ -274,6 +274,12 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
                                      or not is_number(args[1], 1, 1 << 24)):
         raise SpecError(f"{where}: IoGetDmaAdapter takes 32 or 64 (address bits) and the "
                         "longest transfer in bytes (1 to 16 MB), e.g. 'IoGetDmaAdapter 32 65536'")
+    if ddi == "IoCreateDevice" and args and (not set(args[0]) <= NAME_CHARACTERS | {"#"}
+                                             or args[0].strip(".") == ""
+                                             or len(args[0]) > MAX_NAME):
+        raise SpecError(f"{where}: '{args[0]}' is not a device name: 1 to {MAX_NAME} letters, "
+                        "digits, '_', '-', '.' or '#' (numbered 0, 1, ...), not only dots; it "
+                        "becomes \\Device\\NAME, one name in one directory")
     if ddi == "IoWMIRegistrationControl" and args[0] not in ("REGISTER", "DEREGISTER"):
         raise SpecError(f"{where}: IoWMIRegistrationControl takes REGISTER "
                         "(WMIREG_ACTION_REGISTER) or DEREGISTER (WMIREG_ACTION_DEREGISTER)")

@@ -15,6 +15,10 @@ from kmshell.nt.ke.processor import Processor
 from kmshell.nt.ke.sync import KSemaphore, SpinLock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ps import TIMED_STEPS, Step, Thread
+
+# A program of steps that take no time (`set E; repeat 1000000`) would otherwise run inside one
+# tick without end, out of reach of Ctrl-C, which is looked at between ticks.
+INSTANT_STEPS_PER_TICK = 256
 from kmshell.nt.se import SYNCHRONIZE
 
 MODIFY_STATE = 0x0002  # EVENT_MODIFY_STATE and SEMAPHORE_MODIFY_STATE
@@ -197,10 +201,11 @@ class Scheduler:
     def _run_instant_steps(self, cpu: Processor, thread: Thread) -> str:
         """Carry out steps that take no clock time, up to the next timed step.
 
-        Returns "timed" (a timed step is next), "spin" (the thread spins on a held spin lock
-        and burns this tick) or "left" (it waited or exited and left the processor).
+        Returns "timed" (a timed step is next), "spin" (the thread spins on a held spin lock,
+        or has used up this tick's steps, and burns this tick) or "left" (it waited or exited
+        and left the processor).
         """
-        while True:
+        for _ in range(INSTANT_STEPS_PER_TICK):
             step = thread.current_step
             if step is None:
                 self._exit_thread(cpu, thread, "its program ended")
@@ -211,6 +216,11 @@ class Scheduler:
             if result != "next":
                 return result
             thread.pc += 1
+        self.emit("Ke", "busy", f"{thread.label} ran {INSTANT_STEPS_PER_TICK} steps that take "
+                  "no clock time of their own; it goes on next tick",
+                  "Every instruction takes time: the model lets a thread do a bounded number "
+                  "of zero-time steps (set, wait, repeat ...) in one tick.", cpu=cpu.number)
+        return "spin"
 
     def _instant_step(self, cpu: Processor, thread: Thread, step: Step) -> str:
         """One step that takes no clock time: "next" when done, else "spin" or "left"."""

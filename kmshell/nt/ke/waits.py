@@ -301,9 +301,12 @@ class Synchronization:
                      count: int = 0, limit: int = 1, due: int = 0, period: int = 0):
         """event/mutex/semaphore/timer/spinlock create NAME."""
         self._require_running()
-        if "\\" in name or not name:
+        # The object manager's paths are trimmed (ob.normalize_path), so a name with spaces at
+        # either end would be stored under another name than the one given.
+        if "\\" in name or not name or name != name.strip():
             raise NtError(NtStatus.STATUS_OBJECT_NAME_INVALID,
-                          f"'{name}' is not a valid object name (no backslashes)")
+                          f"'{name}' is not a valid object name (no backslashes, no spaces "
+                          "at either end)")
         taken = name.lower() in self.spin_locks or \
             name.upper() in self.ob.lookup("\\BaseNamedObjects").entries
         if taken:
