@@ -8,8 +8,9 @@ so a file operation must never do more than the user asked:
   the link kept. Every write is atomic: the text goes to a temporary file in the target's
   directory, is synced, and is renamed over the target, so a full disk or a kill leaves the
   old file whole. The temporary file is removed on any error; one that a killed process
-  left (`.NAME.kmshell-PID-N.tmp`) is removed by a later write of the same file. A new file gets 0666 less the umask,
-  a replaced one keeps its mode and owner.
+  left (`.NAME.kmshell-PID-N.tmp`) is removed by a later write of the same file. A new file
+  gets 0666 less the umask, a replaced one keeps its mode and owner. A recording grows by
+  appending (`append_text`), cut back to its last whole line if the disk fills.
 - Reads come only from regular files of at most MAX_READ bytes, decoded as UTF-8 with or
   without a byte-order mark, so `load /dev/zero` is an error instead of an endless read.
 - Lines run from a scenario or a save file do not write unless the user allowed it

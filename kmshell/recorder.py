@@ -3,8 +3,10 @@
 The file always holds a valid scenario: it is written atomically (kmshell.files) when the
 recording starts and whenever the journal is rewound, and each new line is appended as it is
 typed (cut back if the disk is full), so an interrupted session keeps what it typed and a
-long replay while recording costs one write a line, not one rewrite of the whole file. It starts with the commands typed before `record` (and a `boot` line when the
-session did not start on the default machine), then follows the journal: a command that
+long replay while recording costs one write a line, not one rewrite of the whole file.
+
+It starts with the commands typed before `record` (and a `boot` line when the session did
+not start on the default machine), then follows the journal: a command that
 `undo` or `goto` takes back leaves the recording too, and `load` puts the loaded commands in.
 Failed commands and expectations that did not hold are written commented out, with control
 characters escaped, so every line of the file parses back as one line.

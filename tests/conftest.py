@@ -53,8 +53,6 @@ class _Guard:
         return self.allowed is not None and real.is_relative_to(self.allowed)
 
     def __call__(self, event: str, args: tuple) -> None:
-        if not self.active:
-            return
         if event == "open":
             path, mode, flags = args
             writes = (mode is not None and any(c in mode for c in "wax+")) or \
@@ -76,10 +74,18 @@ class _Guard:
 
 
 GUARD = _Guard()
+WATCHED = frozenset({"open", *PATH_EVENTS})
+
+
+def _audit(event: str, args: tuple) -> None:
+    # Called for every audit event the interpreter raises (imports, compiles, ...): the
+    # cheapest test first, so the guard costs the suite little.
+    if event in WATCHED and GUARD.active:
+        GUARD(event, args)
 
 
 def pytest_configure(config) -> None:
-    sys.addaudithook(GUARD)
+    sys.addaudithook(_audit)
 
 
 def _null_device() -> tuple[int, int]:
