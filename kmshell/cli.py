@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,8 +12,6 @@ from kmshell import __version__
 
 # The model, the command table and rich are imported by the subcommands that use them, so
 # that `kmshell --version` and `--help` cost little more than click (docs/performance.md).
-
-JSON_SCHEMA_VERSION = 1
 
 
 def _interactive() -> bool:
@@ -114,6 +111,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
     from kmshell.cancel import catching_ctrl_c
     from kmshell.scenario import Replay
     from kmshell.scenario.control import delayed, step_by_key
+    from kmshell.scenario.runner import json_report
     from kmshell.session import Session
     from kmshell.views.console import make_console
 
@@ -136,16 +134,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
         click.echo(f"{result.interrupted}", err=True)
         sys.exit(INTERRUPTED)
     if as_json:
-        click.echo(json.dumps({
-            "schema": JSON_SCHEMA_VERSION,
-            "scenario": scenario.path,
-            "title": scenario.title,
-            "expectations": {"total": result.expectations, "passed": result.passed,
-                             "failures": [str(f) for f in result.failures]},
-            "state": session.system.to_json(),
-            "events": [e.to_json() for e in session.system.log],
-            "events_dropped": session.system.events_dropped,
-        }, indent=2))
+        click.echo(json_report(scenario, result, session))
     else:
         click.echo(result.summary())
     sys.exit(0 if result.ok else 1)

@@ -7,6 +7,7 @@ and `kmshell check` (prints nothing but failures, stops a file at its first fail
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from kmshell.session import Outcome, Session
 from kmshell.views.outcome import render_outcome
 
 PROMPT = "kmshell> "
+JSON_SCHEMA_VERSION = 1  # of `kmshell run --json` (docs/state-schema.md)
 
 
 @dataclass
@@ -225,3 +227,17 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
             session.recorder = None
             console.print(Text(f"recording stopped: {error!s}", style="bold red"))
     return True
+
+
+def json_report(scenario: Scenario, result: Result, session: Session) -> str:
+    """`kmshell run --json`: the final state and the event log, for auto-grading."""
+    return json.dumps({
+        "schema": JSON_SCHEMA_VERSION,
+        "scenario": scenario.path,
+        "title": scenario.title,
+        "expectations": {"total": result.expectations, "passed": result.passed,
+                         "failures": [str(f) for f in result.failures]},
+        "state": session.system.to_json(),
+        "events": [e.to_json() for e in session.system.log],
+        "events_dropped": session.system.events_dropped,
+    }, indent=2)

@@ -1,22 +1,23 @@
-"""Every scenario under scenarios/ passes `kmshell check`, and replays byte-identically, also
-in another process with another hash seed and terminal width."""
+"""Every scenario under scenarios/ passes `kmshell check`, replays byte-identically (also in
+another process with another hash seed and terminal width), and prints exactly its golden
+transcript, text and JSON (tests/scenarios/golden.py says how to regenerate them)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from golden import FILES, GOLDEN, ROOT, json_run, plain_run
 
 from kmshell.scenario import Replay, load_scenario
 from kmshell.session import Session
 
-FILES = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.kms"))
+IDS = [p.stem for p in FILES]
+REGENERATE = "regenerate with: python tests/scenarios/golden.py, and review the diff"
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_bundled_scenario_holds_every_expectation(path):
     scenario = load_scenario(path)
     result = Replay(scenario, Session()).run()
@@ -25,24 +26,25 @@ def test_bundled_scenario_holds_every_expectation(path):
     assert scenario.title
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_bundled_scenario_replays_to_an_identical_event_log(path):
-    logs = []
-    for _ in range(2):
-        session = Session()
-        Replay(load_scenario(path), session).run()
-        logs.append([e.to_json() for e in session.system.log])
-    assert logs[0] == logs[1]
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_bundled_scenario_replays_to_an_identical_event_log_and_its_golden_json(path):
+    first = json_run(path)
+    assert json_run(path) == first
+    assert first == (GOLDEN / f"{path.stem}.json").read_text(encoding="utf-8"), REGENERATE
 
 
-def plain_run(path: Path, hash_seed: str, columns: str) -> bytes:
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "COLUMNS": columns, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "kmshell", "run", str(path)], env=env,
-                          capture_output=True, check=False, timeout=60).stdout
+def test_the_golden_json_is_what_the_cli_prints():
+    path = FILES[0]
+    printed = subprocess.run([sys.executable, "-m", "kmshell", "run",
+                              str(path.relative_to(ROOT)), "--json"], cwd=ROOT,
+                             capture_output=True, text=True, check=False, timeout=60).stdout
+    assert printed == (GOLDEN / f"{path.stem}.json").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_bundled_scenario_output_is_byte_identical_across_hash_seeds_and_terminal_widths(path):
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_bundled_scenario_output_is_byte_identical_across_seeds_widths_and_its_golden_text(
+        path):
     first = plain_run(path, "1", "60")
     assert b"kmshell>" in first
     assert plain_run(path, "4242", "200") == first
+    assert first == (GOLDEN / f"{path.stem}.txt").read_bytes(), REGENERATE
