@@ -33,7 +33,8 @@ def scheduling(seed: int) -> Problem:
         work = rng.randint(2, 5)
         program = f"compute {work}; exit"
         if rng.random() < 0.4:
-            program = f"compute {rng.randint(1, 2)}; sleep {rng.randint(1, 3)}; compute {work}; exit"
+            program = (f"compute {rng.randint(1, 2)}; sleep {rng.randint(1, 3)}; "
+                       f"compute {work}; exit")
         setup.append(f"process create {name}.exe --priority {priority} --program \"{program}\"")
     ticks = sorted(rng.sample(range(1, 11), 4))
     session = Session(cpus=1, minimal=True)
@@ -223,7 +224,8 @@ def power_order(seed: int) -> Problem:
 
     sleep, wake = order("power sleep", "PowerSystemSleeping3"), order("power wake",
                                                                       "PowerSystemWorking")
-    lines = [f"  {name}: a {kind}, plugged into {'the root hub' if parent == 'USBPDO-0' else parent}"
+    lines = [f"  {name}: a {kind}, plugged into "
+             + ("the root hub" if parent == "USBPDO-0" else parent)
              for name, kind, parent in devices]
     text = [f"Power order quiz (seed {seed}). Plugged in, in this order:", "", *lines, "",
             "The power manager keeps the device tree in enumeration order (a parent before its",

@@ -70,7 +70,8 @@ def test_check_passes_every_bundled_scenario():
 
 def test_check_reports_file_and_line_of_a_failed_expectation(tmp_path):
     scenario = tmp_path / "wrong.kms"
-    scenario.write_text("process create notepad.exe\nexpect process notepad.exe state == Terminated\n")
+    scenario.write_text("process create notepad.exe\n"
+                        "expect process notepad.exe state == Terminated\n")
     result = invoke("check", str(scenario))
     assert result.exit_code == 1
     assert f"{scenario}:2: expected process notepad.exe state == Terminated, got Active" \

@@ -13,7 +13,8 @@ from kmshell.views.ob import directory_listing, handle_table, namespace_tree, ob
 @command("object ls", "list a directory of the object namespace (default \\)",
          args=(Arg("dir", OBJECT_PATH, "a directory such as \\Device", optional=True,
                    default="\\"),),
-         aliases=("!object",), examples=("object ls", "object ls \\ObjectTypes", "!object \\Device"),
+         aliases=("!object",),
+         examples=("object ls", "object ls \\ObjectTypes", "!object \\Device"),
          when_halted=True)
 def object_ls(session, cmd):
     obj = resolve_object(session.system, cmd["dir"], cmd.col("dir"))

@@ -11,6 +11,10 @@ from kmshell.nt.constants import irql_name
 from kmshell.nt.io.spec import DDI, FIXED_ROUTINES, SPEC_KEYS
 
 
+def _ids(spec) -> str:
+    return ", ".join(f"`{i}`" for i in spec.hardware_ids) or "(none: loaded with driver load)"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")  # a table cell, code spans included (GFM)
 
@@ -68,7 +72,7 @@ def reference_markdown() -> str:
         "|---|---|---|---|",
         *[f"| `{spec.name}` | {spec.type}"
           + (f" ({spec.position})" if spec.type == "filter" and spec.hardware_ids else "")
-          + f" | {', '.join(f'`{i}`' for i in spec.hardware_ids) or '(none: loaded with driver load)'} "
+          + f" | {_ids(spec)} "
           f"| {_cell(spec.description)} |" for spec in driver_store()],
         "",
     ]

@@ -51,7 +51,7 @@ def irql_name(level: int) -> str:
 
 
 def parse_irql(text: str) -> int:
-    """Accept `2`, `DISPATCH_LEVEL`, `dispatch` (any case). Raise ValueError with the valid forms."""
+    """Accept `2`, `DISPATCH_LEVEL`, `dispatch` (any case); ValueError gives the valid forms."""
     word = text.strip().upper()
     if word.isdigit() and 0 <= int(word) <= 15:
         return int(word)

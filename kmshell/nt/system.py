@@ -2,7 +2,8 @@
 
 `System` composes the components (Ke, Ps, Ob, Mm, ...) and is the one object the command
 layer talks to. Ke's scheduler and waits, Ps's notify routines and Ex's worker threads are
-mixed in from the modules named after them; process and thread life cycle lives here. Every change of state goes through a method here or in a component and is
+mixed in from the modules named after them; process and thread life cycle lives here.
+Every change of state goes through a method here or in a component and is
 announced with `emit`. All randomness comes from `self.rng`, seeded at boot, so the same
 commands and seed always give the same events.
 
@@ -154,7 +155,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         self._cancel_lock: int | None = None
         self.dpc_time_us = 0  # how long the running DPC or ISR has spun (the DPC watchdog)
         self._raised: dict[int, list[int]] = {}  # per CPU: the IRQLs KeRaiseIrql returned
-        self._driver_locks: dict[str, int] = {}  # spin locks held by driver code: saved IRQL  # the cancel spin lock: the IRQL to go back to
+        # spin locks held by driver code (the cancel spin lock among them): the IRQL to go
+        # back to when each is released
+        self._driver_locks: dict[str, int] = {}
         self.vectors_assigned = 0
         self.callbacks: list[NotifyRoutine] = []
         self.work_queue: deque[WorkItem] = deque()
@@ -294,7 +297,8 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
         if subsystem is Subsystem.Win32:
             process.peb = space.vad_for(0x0000_0090_0000).start
             for path in ("\\KnownDlls", "\\BaseNamedObjects"):
-                process.handle_table.insert(self.ob.lookup(path), 0x0003)  # DIRECTORY_QUERY|TRAVERSE
+                # 0x0003: DIRECTORY_QUERY | DIRECTORY_TRAVERSE
+                process.handle_table.insert(self.ob.lookup(path), 0x0003)
         self.processes[pid] = process
         self.running[pid] = process
         return process
@@ -515,8 +519,9 @@ class System(Scheduler, Synchronization, NotifyRoutines, Workers, ConfigurationM
                           fix="Kernel code must not touch invalid memory; wrap probes of "
                           "untrusted addresses in __try/__except.")
         kind = "kernel-half" if is_kernel_address(address) else "unmapped"
-        self.emit("Ke", "fault", f"{thread.label} touches {address:#x} in user mode: "
-                  f"{'a kernel-half address, not accessible from user mode' if kind == 'kernel-half' else 'no page is mapped there'}",
+        why = "a kernel-half address, not accessible from user mode" if kind == "kernel-half" \
+            else "no page is mapped there"
+        self.emit("Ke", "fault", f"{thread.label} touches {address:#x} in user mode: {why}",
                   mode="U")
         self.emit("Ke", "trap", "page-fault trap (#PF, vector 14): the processor enters kernel "
                   "mode; MmAccessFault finds no valid access → STATUS_ACCESS_VIOLATION "

@@ -288,7 +288,8 @@ class FileIo:
                       "time, so buffered I/O suits small transfers.")
 
             def release(status: int) -> None:
-                copied = f"copies {length} bytes to the caller's buffer at {user:#x} and "                     if into and nt_success(status) else ""
+                copied = f"copies {length} bytes to the caller's buffer at {user:#x} and " \
+                    if into and nt_success(status) else ""
                 self.emit("Io", "buffer", f"IRP {irp.number}: the I/O manager {copied}frees "
                           "the system buffer")
         elif method == "direct":

@@ -83,9 +83,10 @@ class IoManager:
         self.ob.insert(f"{spec.directory}\\{spec.name}", driver)
         self.drivers[spec.name.lower()] = driver
         self.registry.install_service(spec.name, spec.image, spec.start)
-        self.emit("Io", "driver-load", f"{spec.image} loaded: {spec.directory}\\{spec.name} created, "
-                  f"Services key written; calling DriverEntry", "Every driver gets a driver "
-                  "object; its dispatch table says which routine handles each IRP_MJ_ code.")
+        self.emit("Io", "driver-load", f"{spec.image} loaded: {spec.directory}\\{spec.name} "
+                  "created, Services key written; calling DriverEntry",
+                  "Every driver gets a driver object; its dispatch table says which routine "
+                  "handles each IRP_MJ_ code.")
         try:
             self._run(driver, "DriverEntry", spec.routines.get("DriverEntry", []), None, None)
         except NtError as error:
@@ -487,8 +488,9 @@ class IoManager:
         """KeWaitForSingleObject from a driver routine (no timeout)."""
         obj = self.sync_object(name)
         if not isinstance(obj, (KEvent, KSemaphore)):
-            raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a {type(obj).__name__}: a "
-                          "driver step waits for an event or a semaphore")
+            raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a "
+                          f"{type(obj).__name__}: a driver step waits for an event or a "
+                          "semaphore")
         cpu = self.processors[self.cpu_context]
         if obj.signaled:
             self.emit("Ke", "wait", f"{driver.name}!{routine}: KeWaitForSingleObject({name}) is "

@@ -57,8 +57,8 @@ FIXED_ROUTINES = ("DriverEntry", "AddDevice", "Unload", "ISR", "DPC", "StartIo",
                   "SynchCritSection", "AdapterListControl", "ControllerControl")
 MINORS = {name: code for minors in MINORS_OF.values() for name, code in minors.items()}
 FILTER_POSITIONS = ("upper", "lower")
-IO_METHODS = ("buffered", "direct", "neither")
-INTERRUPT_KINDS = ("line", "msi", "msi-x")  # line-based, or message-signaled (MSI, MSI-X)  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
+IO_METHODS = ("buffered", "direct", "neither")  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
+INTERRUPT_KINDS = ("line", "msi", "msi-x")  # line-based, or message-signaled (MSI, MSI-X)
 
 # step -> (arguments, maximum IRQL the real routine may be called at (None: any), meaning).
 # IRQLs from the Requirements of each routine's WDK reference page.

@@ -47,4 +47,5 @@ class Dispatcher:
 
     def ready_threads(self) -> list:
         """All ready threads, best first, in the order they would run."""
-        return [t for priority in range(MAXIMUM_PRIORITY - 1, -1, -1) for t in self.queues[priority]]
+        return [thread for priority in range(MAXIMUM_PRIORITY - 1, -1, -1)
+                for thread in self.queues[priority]]
