@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -53,12 +55,25 @@ def _write(path: str, text: str) -> None:
         sys.exit(2)
 
 
+@contextmanager
+def _no_traceback() -> Iterator[None]:
+    """A bug in kmshell ends `run` or `check` with one line and status 3, not a traceback."""
+    from kmshell.errors import internal_error
+
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - reported, not hidden: see internal_error
+        click.echo(internal_error(error), err=True)
+        sys.exit(INTERNAL_ERROR)
+
+
 ALLOW_WRITES = click.option(
     "--allow-writes", "allow_writes", metavar="DIR",
     type=click.Path(exists=True, file_okay=False, dir_okay=True),
-    help="Let the scenario's own save, record and export lines write files, only below DIR "
-         "(relative paths are taken there). Without it they are refused.")
+    help="Let the scenario's own save, record and export lines write files, only below DIR. "
+         "Without it they are refused.")
 MAX_ANSWER = 1000  # characters of one quiz answer read from a pipe
+INTERNAL_ERROR = 3  # a bug in kmshell (1: an expectation failed, 2: bad input)
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
 
 
@@ -126,7 +141,8 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
         control = delayed(delay)
     session = Session()
     session.console = console
-    with catching_ctrl_c(), session.opening(path, "replay", own_writes=_writes(allow_writes)):
+    with catching_ctrl_c(), session.opening(path, "replay", own_writes=_writes(allow_writes)), \
+            _no_traceback():
         result = Replay(scenario, session, console=console, control=control).run()
     if export_html is not None and console is not None:
         _write(export_html, console.export_html(clear=False))
@@ -168,7 +184,8 @@ def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -
     with catching_ctrl_c():
         for scenario, path in scenarios:
             session = Session()
-            with session.opening(path, "replay", own_writes=_writes(allow_writes)):
+            with session.opening(path, "replay", own_writes=_writes(allow_writes)), \
+                    _no_traceback():
                 results.append(Replay(scenario, session, stop_at_first_failure=True).run())
             if results[-1].interrupted is not None:
                 click.echo(f"{results[-1].interrupted}", err=True)

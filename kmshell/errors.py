@@ -34,3 +34,18 @@ class Interrupted(Exception):
         super().__init__(message)
         self.message = message
         self.replay_as = replay_as
+
+
+def internal_error(error: Exception) -> str:
+    """One line for a bug in kmshell itself, in place of a traceback (KMSHELL_TRACEBACK=1 in
+    the environment shows the traceback instead, for whoever fixes it)."""
+    import os
+    import traceback
+
+    from kmshell.nt.rtl import printable
+
+    if os.environ.get("KMSHELL_TRACEBACK"):
+        return printable("".join(traceback.format_exception(error)))
+    return printable(f"internal error in kmshell: {type(error).__name__}: {error}"[:500]) + \
+        " — the session goes on; please report it with the commands that led here " \
+        "(KMSHELL_TRACEBACK=1 shows where)"

@@ -231,13 +231,15 @@ class WriteRule:
         return cls(True, Path(os.path.realpath(directory)))
 
     def check(self, path: str) -> str:
-        """The path a line may write (a relative one is taken below root), or FileError."""
+        """The path a line may write, or FileError. A relative path means what it means to
+        every other command (from the current directory), so a scenario can `load` what it
+        `save`d; it must still land below root."""
         if not self.allowed:
             raise FileError(f"refused to write {path}: {self.why}")
         if self.root is None:
             return path
         try:
-            real = Path(os.path.realpath(self.root / path))
+            real = Path(os.path.realpath(path))
         except (OSError, ValueError) as error:
             raise FileError(f"cannot write {path}: {_reason(error)}") from None
         if not real.is_relative_to(self.root):

@@ -200,3 +200,19 @@ def test_an_irp_number_never_used_is_a_clear_failure(tmp_path):
     scenario.write_text("expect irp 7 status == STATUS_SUCCESS\n")
     result = invoke("check", str(scenario))
     assert result.exit_code == 1 and "no IRP 7: IRPs so far are 1..0" in result.output
+
+
+def test_a_bug_in_kmshell_ends_run_and_check_with_one_line_and_status_3(tmp_path, monkeypatch):
+    from kmshell.scenario import runner
+
+    def buggy(self):
+        raise RuntimeError("a model bug")
+
+    monkeypatch.setattr(runner.Replay, "run", buggy)
+    monkeypatch.delenv("KMSHELL_TRACEBACK", raising=False)
+    scenario = tmp_path / "lab.kms"
+    scenario.write_text("step\n")
+    for command in ("run", "check"):
+        result = CliRunner().invoke(main, [command, str(scenario)])
+        assert result.exit_code == 3 and "Traceback" not in result.output
+        assert "internal error in kmshell: RuntimeError: a model bug" in result.output

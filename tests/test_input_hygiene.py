@@ -131,7 +131,7 @@ def test_a_file_name_with_escapes_is_shown_escaped_by_the_cli(tmp_path):
     assert "\x1b" not in result.stderr + result.stdout
 
 
-INVISIBLE = [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
+INVISIBLE = [0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
 
 
 def test_control_characters_are_cc_zl_zp_cs_and_the_invisible_bidi_marks_but_not_tab():
@@ -169,3 +169,26 @@ def test_a_device_name_in_a_spec_is_one_name_in_one_directory(name):
             "routines": {"DriverEntry": [f"IoCreateDevice {name}"]}}
     with pytest.raises(SpecError, match="is not a device name"):
         spec_from_dict(spec, "devname.toml")
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ('sd set \\BaseNamedObjects\\Go "D:P(A;;0x' + "F" * 5000 + ';;;WD)"', "5002 characters"),
+    ('sd set \\BaseNamedObjects\\Go "D:P(A;;0xFFFFFFFFFFFF;;;WD)"', "out of range: 0..2**32-1"),
+    ('sd set \\BaseNamedObjects\\Go "D:P(A;;GA;;;S-1-5-' + "9" * 5000 + ')"', "is not a SID"),
+    ("process kill explorer.exe --exit-code 0x" + "0" * 5000 + "5", "--exit-code"),
+])
+def test_access_masks_sids_and_exit_codes_have_their_windows_widths(line, expected):
+    session = Session()
+    session.execute("event create Go")
+    message = error_of(line, session)
+    assert expected in message and len(message) < 400
+
+
+def test_a_registry_tree_is_at_most_512_levels_deep():
+    deep = "HKLM\\SOFTWARE\\" + "\\".join(["a"] * 1000)
+    assert "a registry tree can be 512 levels deep" in error_of(f"reg set {deep} V x")
+    assert "512 levels deep" in error_of(f"reg ls {deep}")
+    ok = "HKLM\\SOFTWARE\\" + "\\".join(["a"] * 509)  # HKLM, SOFTWARE and 509: 511 names
+    session = Session()
+    assert session.execute(f"reg set {ok} V x").ok
+    assert session.system.registry.open(ok).path.count("\\") == 510

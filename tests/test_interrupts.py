@@ -196,3 +196,17 @@ def test_ctrl_c_cuts_a_delay_short_and_no_line_runs_after_it(tmp_path):
     assert process.returncode == 130 and time.monotonic() - started < 10
     assert err.decode().startswith("two.kms:1: interrupted before this line ran")
     assert b"a.exe" not in out
+
+
+def test_ctrl_c_pressed_as_a_key_in_step_mode_interrupts_the_replay(monkeypatch):
+    import click
+
+    from kmshell.scenario.control import step_by_key
+
+    def ctrl_c():
+        raise KeyboardInterrupt  # what click.getchar does for Ctrl-C in raw mode
+
+    monkeypatch.setattr(click, "getchar", ctrl_c)
+    scenario = parse_scenario("process create a.exe\n", "lab.kms")
+    result = Replay(scenario, Session(), control=step_by_key).run()
+    assert str(result.interrupted) == "lab.kms:1: interrupted before this line ran"

@@ -168,3 +168,10 @@ def test_goto_and_save_then_load_after_any_lines_equal_a_fresh_replay(tmp_path, 
         n = data.draw(st.integers(0, len(lines)), label="goto")
         session.execute(f"goto {n}")
         assert state(session) == state(fresh(lines[:n]))
+
+
+def test_stepping_back_at_the_first_command_runs_nothing_and_asks_again():
+    session = Session()
+    Replay(load_scenario(SCENARIOS / "01-user-and-kernel-mode.kms"), session,
+           control=_scripted("back", "quit")).run()
+    assert session.lines() == []

@@ -43,15 +43,17 @@ def test_a_scenario_writes_no_file_without_allow_writes(tmp_path):
 def test_allow_writes_confines_a_scenarios_writes_below_its_directory(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (tmp_path / "lab.kms").write_text("process create a.exe\nsave lab.json\n"
-                                      "record sub/../mine.kms\nsave ../escape.json\n"
+    (tmp_path / "lab.kms").write_text("process create a.exe\nsave out/lab.json\n"
+                                      "load out/lab.json\nrecord out/sub/../mine.kms\n"
+                                      "save out/../escape.json\nsave here.json\n"
                                       f"save {tmp_path / 'abs.json'}\n")
     result = kmshell("run", "lab.kms", "--no-color", "--allow-writes", "out", cwd=tmp_path)
     assert sorted(p.name for p in out.iterdir()) == ["lab.json", "mine.kms"]
     shown = " ".join(result.stdout.split())  # the terminal width folds long messages
-    for name in ("../escape.json", str(tmp_path / "abs.json")):
+    assert "kmshell> load out/lab.json" in shown and "loaded out/lab.json" in shown
+    for name in ("out/../escape.json", "here.json", str(tmp_path / "abs.json")):
         assert f"refused to write {name}: it is outside" in shown
-    assert not (tmp_path / "escape.json").exists() and not (tmp_path / "abs.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.kms", "out"]
 
 
 def test_replay_in_the_shell_refuses_the_files_writes_but_the_user_may_write(tmp_path):

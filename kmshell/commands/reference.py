@@ -10,6 +10,10 @@ from kmshell.commands.registry import TABLE
 from kmshell.scenario.queries import OPERATORS, query_reference
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a | inside a table cell, code spans too (GFM)
+
+
 def reference_markdown() -> str:
     out = [
         "# kmshell command reference",
@@ -37,7 +41,7 @@ def reference_markdown() -> str:
             rows.append((option.usage.strip("[]"), option.help + default))
         if rows:
             out += ["", "| argument | meaning |", "|---|---|"]
-            out += [f"| `{name}` | {text.replace('|', '/')} |" for name, text in rows]
+            out += [f"| `{_cell(name)}` | {_cell(text)} |" for name, text in rows]
         if spec.examples:
             out += ["", "Examples:", ""] + [f"    {e}" for e in spec.examples]
         out.append("")

@@ -51,16 +51,26 @@ class RegValue:
         return str(self.data)
 
 
+# "A registry tree can be 512 levels deep" (Registry element size limits,
+# https://learn.microsoft.com/en-us/windows/win32/sysinfo/registry-element-size-limits).
+MAX_DEPTH = 512
+
+
 @dataclass(eq=False)
 class Key:
     name: str
-    parent: Key | None = None
-    subkeys: dict[str, Key] = field(default_factory=dict)  # upper-cased name -> key
+    # (not in repr: a key's repr would print the whole tree above and below it)
+    parent: Key | None = field(default=None, repr=False)
+    subkeys: dict[str, Key] = field(default_factory=dict, repr=False)  # upper-cased name -> key
     values: dict[str, RegValue] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
-        return self.name if self.parent is None else f"{self.parent.path}\\{self.name}"
+        names, key = [], self
+        while key is not None:  # a loop, not recursion: a tree may be 512 levels deep
+            names.append(key.name)
+            key = key.parent
+        return "\\".join(reversed(names))
 
 
 class RegistryError(LookupError):
@@ -105,6 +115,9 @@ class Registry:
         if not parts or parts[0].upper() not in ROOT_ALIASES:
             raise RegistryError(f"'{path}' does not start with a root key; use HKLM\\... or "
                                 "HKU\\...")
+        if len(parts) > MAX_DEPTH:
+            raise RegistryError(f"'{path[:40]}…' is {len(parts)} levels deep; a registry "
+                                f"tree can be {MAX_DEPTH} levels deep")
         root = ROOT_ALIASES[parts[0].upper()]
         rest = [CONTROL_SET if p.upper() == "CURRENTCONTROLSET" else p for p in parts[1:]]
         return root, rest

@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import IntEnum
 from functools import cache
 
+from kmshell.nt.rtl import U32, is_number, parse_number, printable
+
 
 class Irql(IntEnum):
     """x64 interrupt request levels (wdm.h, _AMD64_). Device interrupts use 3..12 (DIRQLs)."""
@@ -255,20 +257,15 @@ def format_status(value: int) -> str:
 def parse_status(text: str) -> int:
     """Accept a name (`STATUS_SUCCESS`, any case, `STATUS_` optional) or hex (`0xC0000022`)."""
     word = text.strip().upper()
-    if word.startswith("0X"):
-        try:
-            value = int(word, 16)
-        except ValueError:
-            pass
-        else:
-            if 0 <= value <= 0xFFFFFFFF:
-                return value
+    if word.startswith("0X") and is_number(word, 0, U32):
+        return parse_number(word)
     if not word.startswith("STATUS_"):
         word = "STATUS_" + word
     if word in NtStatus.__members__:
         return int(NtStatus[word])
     raise ValueError(
-        f"'{text}' is not an NTSTATUS; use a name such as STATUS_SUCCESS or hex such as 0xC0000022"
+        f"'{printable(text[:40])}' is not an NTSTATUS; use a name such as STATUS_SUCCESS or hex "
+        "such as 0xC0000022"
     )
 
 

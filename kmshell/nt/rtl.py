@@ -59,11 +59,11 @@ def is_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = Fals
 # - Unicode's Cc (C0 controls, DEL, C1: ESC, CR, \x85 ...), Zl and Zp (U+2028, U+2029, the line
 #   and paragraph separators str.splitlines also breaks at); tab is ordinary white space;
 # - the invisible marks that reorder or hide text ("Trojan Source", CVE-2021-42574): zero-width
-#   spaces and joiners, LRM/RLM, the bidi embeddings, overrides and isolates, and U+FEFF
+#   spaces and joiners, ALM/LRM/RLM, the bidi embeddings, overrides and isolates, and U+FEFF
 #   inside text;
 # - lone surrogates (Cs), which is how Python carries bytes that are not UTF-8 in a file
 #   name: they cannot be printed or written as UTF-8.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e"
                       "\u2066-\u2069\ufeff\ud800-\udfff]")
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kmshell.nt.rtl import U32, is_number, parse_number
+
 # Well-known SIDs by their SDDL aliases.
 SID_ALIASES = {
     "SY": ("S-1-5-18", "NT AUTHORITY\\SYSTEM"),
@@ -111,18 +113,22 @@ class SddlError(ValueError):
 def _sid(text: str, at: int) -> str:
     if text.upper() in SID_ALIASES:
         return SID_ALIASES[text.upper()][0]
-    if text.upper().startswith("S-1-") and all(p.isdigit() for p in text[4:].split("-")):
+    parts = text[4:].split("-")
+    # SID: a 48-bit identifier authority, then at most SID_MAX_SUB_AUTHORITIES (15) 32-bit
+    # sub-authorities (winnt.h).
+    if text.upper().startswith("S-1-") and len(parts) <= 16 and is_number(parts[0], 0, 2**48 - 1) \
+            and all(is_number(part, 0, U32) for part in parts[1:]):
         return text.upper()
-    raise SddlError(f"'{text}' is not a SID; use an alias such as SY, BA, BU, WD or S-1-...",
+    raise SddlError(f"'{text[:40]}' is not a SID; use an alias such as SY, BA, BU, WD or S-1-...",
                     at)
 
 
 def _rights(text: str, at: int) -> int:
     if text.lower().startswith("0x"):
         try:
-            return int(text, 16)
-        except ValueError:
-            raise SddlError(f"'{text}' is not a hex access mask", at) from None
+            return parse_number(text, 0, U32)  # an ACCESS_MASK is 32 bits
+        except ValueError as error:
+            raise SddlError(f"not an access mask: {error}", at) from None
     mask, i = 0, 0
     while i < len(text):
         code = text[i:i + 2].upper()

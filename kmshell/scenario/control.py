@@ -17,7 +17,10 @@ def step_by_key(prompt: str) -> str:
     while True:
         try:
             key = click.getchar()
-        except (KeyboardInterrupt, EOFError):
+        except KeyboardInterrupt:  # Ctrl-C arrives as a key here: stop as SIGINT would
+            cancel.request()
+            key = "q"
+        except EOFError:
             key = "q"
         action = STEP_KEYS.get(key.lower())
         if action:

@@ -111,7 +111,11 @@ class Replay:
                     break
                 if action == "quit":
                     break
-                if action == "back" and done:
+                if action == "back" and not done:
+                    self._print(Text("↶ this is the first command: nothing to go back to",
+                                     style="dim"))
+                    continue
+                if action == "back":
                     index, kept = done.pop()
                     self.session.rebuild(self.session.lines()[:kept])
                     self._print(Text(f"↶ back to before line {steps[index].number}: "

@@ -10,8 +10,10 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from rich.console import Console
+from rich.text import Text
 
 from kmshell.cancel import catching_ctrl_c
+from kmshell.errors import internal_error
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
 from kmshell.shell.keys import key_bindings
@@ -78,9 +80,12 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
 
         # Ctrl-C now stops the line at its next tick or replayed line, and the shell goes on.
         with catching_ctrl_c():
-            if run_directive(session, line, last, console):
-                continue
-            last = session.execute(line)
-            for part in render_outcome(last, session.settings):
-                console.print(part)
+            try:
+                if run_directive(session, line, last, console):
+                    continue
+                last = session.execute(line)
+                for part in render_outcome(last, session.settings):
+                    console.print(part)
+            except Exception as error:  # noqa: BLE001 - a bug must not end the session
+                console.print(Text(internal_error(error), style="bold red"))
     return 0

@@ -237,3 +237,27 @@ def test_marking_an_irp_pending_after_it_was_completed_is_an_error_naming_the_st
     assert str(error.value).startswith("master!IRP_MJ_READ, step 2 'IoMarkIrpPending': IRP 1 "
                                        "has no current stack location to mark: it was already "
                                        "completed")
+
+
+def test_a_completion_routine_that_starts_packets_from_inside_the_last_one_is_stopped():
+    """IoCallDriver returns each time (the IRP is queued), so its nesting never grows; the
+    routines do, StartIo → IoCompleteRequest → completion routine → IoCallDriver → StartIo."""
+    system = System(minimal=True)
+    system.load_driver(spec_from_dict({
+        "name": "queuer", "type": "function", "routines": {
+            "DriverEntry": ["IoCreateDevice Qd"],
+            "IRP_MJ_READ": ["IoMarkIrpPending", "IoStartPacket", "return STATUS_PENDING"],
+            "StartIo": ["IoCompleteRequest STATUS_SUCCESS", "IoStartNextPacket"]}}, "q.toml"))
+    system.load_driver(spec_from_dict({
+        "name": "again", "type": "filter", "routines": {
+            "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack Qd"],
+            "IRP_MJ_READ": ["IoCopyCurrentIrpStackLocationToNext", "IoSetCompletionRoutine Again",
+                            "IoCallDriver lower", "return status"]},
+        "completion": {"Again": ["IoAllocateIrp IRP_MJ_READ", "IoSetCompletionRoutine Again",
+                                 "IoCallDriver lower", "return STATUS_SUCCESS"]}}, "a.toml"))
+    with pytest.raises(NtError) as error:
+        finishes(lambda: system.send_irp(system.find_device("Qd"), "IRP_MJ_READ"))
+    assert error.value.status == NtStatus.STATUS_STACK_OVERFLOW
+    assert "would run inside 128 other driver routines" in str(error.value)
+    assert system._nested_routines == 0 and not system.halted
+    assert violations(system) == []

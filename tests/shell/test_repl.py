@@ -159,3 +159,20 @@ def test_directives_typed_at_the_prompt_check_the_last_command_and_are_recorded(
     assert recorded[2:] == ["process create a.exe", "expect process a.exe state == Active",
                             "expect output NtCreateUserProcess", "say a.exe is running",
                             "# failed: expect system cpus == 7"]
+
+
+def test_a_bug_in_kmshell_prints_one_line_and_the_shell_goes_on(monkeypatch):
+    session = Session()
+    real = session.execute
+
+    def buggy(line):
+        if line.startswith("status"):
+            raise RuntimeError("a model bug")
+        return real(line)
+
+    monkeypatch.setattr(session, "execute", buggy)
+    code, out, _ = type_into_repl("status" + ENTER + "process create a.exe" + ENTER + CTRL_D,
+                                  session)
+    assert code == 0 and "Traceback" not in out
+    assert "internal error in kmshell: RuntimeError: a model bug — the session goes on" in out
+    assert "a.exe" in out  # the next line still ran

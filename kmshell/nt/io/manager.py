@@ -59,12 +59,17 @@ DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
 # IoCallDriver, ...): each takes kernel stack, which is small (24 KB on x64). Past this many the
 # model stops the request; Python's own recursion limit would otherwise end it in a traceback.
 MAX_NESTED_CALLS = 64
+# Driver routines of any kind running inside one another (dispatch, completion, StartIo, ...):
+# IoCallDriver's limit does not see a chain in which each call returns (the IRP queued) but a
+# completion routine starts the next packet from inside the last one.
+MAX_NESTED_ROUTINES = 2 * MAX_NESTED_CALLS
 
 
 class IoManager:
     """Mixed into `System`."""
 
     _nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
+    _nested_routines = 0  # driver routines running now, inside one another
 
     # ------------------------------------------------------------- drivers and devices
 
@@ -422,6 +427,19 @@ class IoManager:
         """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS. Each
         step is checked against its DDI's IRQL limit, and one that works on an IRP needs one;
         it returns what the routine would return if it ended there (None: as it was)."""
+        if self._nested_routines >= MAX_NESTED_ROUTINES:
+            raise NtError(NtStatus.STATUS_STACK_OVERFLOW, f"{driver.name}!{routine} would run "
+                          f"inside {MAX_NESTED_ROUTINES} other driver routines (a completion "
+                          "routine starting the next packet, which completes and starts the "
+                          "next ...): kernel stack overflow; the request is stopped")
+        self._nested_routines += 1
+        try:
+            return self._run_steps(driver, routine, calls, irp, device)
+        finally:
+            self._nested_routines -= 1
+
+    def _run_steps(self, driver: DriverObject, routine: str, calls: list[Call],
+                   irp: Irp | None, device: DeviceObject | None) -> int:
         last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
         frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         for number, call in enumerate(calls, start=1):
