@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import traceback
+
+from kmshell.nt.rtl import printable
+
 
 class KmsError(Exception):
     def __init__(self, message: str, *, col: int | None = None, hint: str = "",
@@ -27,10 +32,11 @@ class Interrupted(Exception):
 
     `message` says where it stopped; `replay_as` is the command line that does exactly what
     ran (`step 412` for an interrupted `step 1000000`), which the history keeps so that undo,
-    save and record reproduce the machine as it is.
+    save and record reproduce the machine as it is. None for a command that is not in the
+    history itself (replay: the lines it ran are).
     """
 
-    def __init__(self, message: str, replay_as: str):
+    def __init__(self, message: str, replay_as: str | None = None):
         super().__init__(message)
         self.message = message
         self.replay_as = replay_as
@@ -39,11 +45,6 @@ class Interrupted(Exception):
 def internal_error(error: Exception) -> str:
     """One line for a bug in kmshell itself, in place of a traceback (KMSHELL_TRACEBACK=1 in
     the environment shows the traceback instead, for whoever fixes it)."""
-    import os
-    import traceback
-
-    from kmshell.nt.rtl import printable
-
     if os.environ.get("KMSHELL_TRACEBACK"):
         return printable("".join(traceback.format_exception(error)))
     return printable(f"internal error in kmshell: {type(error).__name__}: {error}"[:500]) + \

@@ -11,8 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.text import Text
-
 from kmshell import cancel
 from kmshell.commands import TABLE
 from kmshell.errors import Interrupted, KmsError
@@ -54,6 +52,7 @@ class Outcome:
     error: KmsError | None = None
     bugcheck: BugcheckInfo | None = None  # set when this line stopped the machine
     interrupted: str = ""  # where Ctrl-C stopped it, when it did
+    warning: str = ""  # something beside the command went wrong (the recording stopped)
 
     @property
     def ok(self) -> bool:
@@ -189,7 +188,8 @@ class Session:
             outcome.bugcheck = halt.info
         except Interrupted as stop:
             outcome.interrupted = stop.message
-            entry.line = f"{stop.replay_as}  # interrupted: {entry.line}"
+            if stop.replay_as is not None:
+                entry.line = f"{stop.replay_as}  # interrupted: {entry.line}"
         if outcome.command is None:  # it did not parse: still part of what was typed
             self.history.append(entry)
         if self.system is system:
@@ -204,10 +204,21 @@ class Session:
         return outcome
 
     def _record(self, entry: HistoryEntry, outcome: Outcome) -> None:
+        outcome.warning = self._recording(lambda recorder: recorder.write(entry, outcome))
+
+    def record_directive(self, line: str, held: bool) -> str:
+        """A directive typed at the prompt joins the recording; returns a warning, or ""."""
+        if self.recorder is None:
+            return ""
+        return self._recording(
+            lambda recorder: recorder.write_directive(line, held, len(self.history)))
+
+    def _recording(self, write) -> str:
+        """Write to the recording; on a full disk stop recording and say so (the file keeps
+        the lines written before)."""
         try:
-            self.recorder.write(entry, outcome)
-        except FileError as error:  # a full disk: say so, and stop recording
+            write(self.recorder)
+        except FileError as error:
             recorder, self.recorder = self.recorder, None
-            outcome.views.append(Text(f"recording stopped: {error!s}; "
-                                      f"{recorder.path} keeps the lines written before",
-                                      style="bold red"))
+            return f"recording stopped: {error}; {recorder.path} keeps the lines written before"
+        return ""

@@ -24,6 +24,7 @@ from kmshell import files
 from kmshell.files import FileError, read_text, write_text
 from kmshell.session import Session
 from kmshell.shell.app import default_history
+from kmshell.views.outcome import render_outcome
 
 
 def special_files(directory: Path) -> dict[str, Path]:
@@ -120,8 +121,8 @@ def test_recording_onto_a_full_disk_says_so_stops_and_keeps_the_lines_written(tm
     monkeypatch.setattr(files, "_write_all", no_space)
     outcome = session.execute("step 2")
     assert outcome.ok and session.recorder is None
-    assert any("recording stopped" in str(view) and "No space left" in str(view)
-               for view in outcome.views)
+    assert any("recording stopped" in str(part) and "No space left" in str(part)
+               for part in render_outcome(outcome, session.settings))  # what the user sees
     assert path.read_text().splitlines()[-1] == "process create a.exe"
     assert leftovers(tmp_path) == []
 

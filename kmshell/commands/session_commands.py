@@ -191,7 +191,7 @@ def replay(session, cmd):
     with session.opening(path, "replay"):
         result = Replay(scenario, session, console=session.console, control=control).run()
     if result.interrupted is not None:
-        raise Interrupted(f"{result.interrupted}", replay_as="")
+        raise Interrupted(str(result.interrupted))
     if not result.ok:
         raise KmsError(result.summary(), hint=f"first: {result.failures[0]}")
     return [Text(result.summary())]

@@ -47,12 +47,17 @@ def shown(limit: int) -> str:
     return {U64: "2**64-1", U32: "2**32-1"}.get(limit, f"{limit:,}")
 
 
-def is_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = False) -> bool:
+def number_or_none(text: str, low: int = 0, high: int = U64, *,
+                   hex_only: bool = False) -> int | None:
+    """parse_number's value, or None where it would raise."""
     try:
-        parse_number(text, low, high, hex_only=hex_only)
+        return parse_number(text, low, high, hex_only=hex_only)
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def is_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = False) -> bool:
+    return number_or_none(text, low, high, hex_only=hex_only) is not None
 
 
 # What may not appear in a line or a name, and is escaped wherever text from a file is shown:

@@ -16,7 +16,7 @@ from kmshell.errors import KmsError
 from kmshell.nt.cm import RegistryError
 from kmshell.nt.constants import BugCheck, parse_irql, parse_status
 from kmshell.nt.ke.sync import SpinLock
-from kmshell.nt.rtl import U32, is_number, parse_number, printable
+from kmshell.nt.rtl import U32, is_number, number_or_none, parse_number, printable
 from kmshell.nt.system import NtError, System
 
 
@@ -121,7 +121,7 @@ def _tid(text: str) -> int:
 
 def _irp(system: System, text: str):
     """An IRP in progress, or what is remembered of a completed one."""
-    number = parse_number(text) if is_number(text) else None
+    number = number_or_none(text)
     irp = system.irps.get(number) or system.finished_irps.get(number)
     if irp is None:
         raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.irp_count}"
@@ -317,7 +317,7 @@ def _number(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     text = str(value)
-    return parse_number(text) if is_number(text) else None
+    return number_or_none(text)
 
 
 def show(value: Any) -> str:

@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.rule import Rule
 from rich.text import Text
 
-from kmshell import cancel, files
+from kmshell import cancel
 from kmshell.errors import KmsError
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
@@ -101,26 +101,23 @@ class Replay:
         done: list[tuple[int, int]] = []  # per command run: (its step index, history before it)
         while index < len(steps):
             step = steps[index]
-            if cancel.requested():  # Ctrl-C between two lines: stop before this one
+            action = self.control(f"next: {step.text.strip()}") \
+                if step.kind == "command" and self.control is not None else "next"
+            if cancel.requested():  # Ctrl-C since the last line, or while the control waited
                 self._interrupt(step, "interrupted before this line ran")
                 break
-            if step.kind == "command" and self.control is not None:
-                action = self.control(f"next: {step.text.strip()}")
-                if cancel.requested():  # Ctrl-C while it waited
-                    self._interrupt(step, "interrupted before this line ran")
-                    break
-                if action == "quit":
-                    break
-                if action == "back" and not done:
-                    self._print(Text("↶ this is the first command: nothing to go back to",
-                                     style="dim"))
-                    continue
-                if action == "back":
-                    index, kept = done.pop()
-                    self.session.rebuild(self.session.lines()[:kept])
-                    self._print(Text(f"↶ back to before line {steps[index].number}: "
-                                     f"{steps[index].text.strip()}", style="dim"))
-                    continue
+            if action == "quit":
+                break
+            if action == "back" and not done:
+                self._print(Text("↶ this is the first command: nothing to go back to",
+                                 style="dim"))
+                continue
+            if action == "back":
+                index, kept = done.pop()
+                self.session.rebuild(self.session.lines()[:kept])
+                self._print(Text(f"↶ back to before line {steps[index].number}: "
+                                 f"{steps[index].text.strip()}", style="dim"))
+                continue
             if step.kind == "command":
                 done.append((index, len(self.session.history)))
             following = steps[index + 1] if index + 1 < len(steps) else None
@@ -224,12 +221,9 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
     replay = Replay(scenario, session, console=console)
     replay.last = last
     result = replay.run()
-    if session.recorder is not None:
-        try:
-            session.recorder.write_directive(line.strip(), result.ok, len(session.history))
-        except files.FileError as error:
-            session.recorder = None
-            console.print(Text(f"recording stopped: {error!s}", style="bold red"))
+    warning = session.record_directive(line.strip(), result.ok)
+    if warning:
+        console.print(Text(warning, style="bold red"))
     return True
 
 

@@ -44,6 +44,8 @@ def render_outcome(outcome, settings) -> list:
     if outcome.interrupted:
         parts.append(Text(f"^C {outcome.interrupted}; undo takes the command back",
                           style="bold yellow"))
+    if outcome.warning:
+        parts.append(Text(outcome.warning, style="bold red"))
     if outcome.error is not None:
         parts.append(error_text(outcome.error, outcome.line))
     return parts

@@ -49,7 +49,7 @@ from kmshell.nt.constants import (
     parse_status,
 )
 from kmshell.nt.pool import STRING_ROUTINES, format_problem
-from kmshell.nt.rtl import U32, U64, control_character, is_number, parse_number, printable
+from kmshell.nt.rtl import U32, control_character, is_number, number_or_none, printable
 
 DRIVER_TYPES = ("bus", "function", "filter", "filesystem")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
@@ -340,8 +340,8 @@ def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
             raise SpecError(f"{where}: RtlFillMemory's LENGTH is a number of bytes, "
                             f"1..{MAX_COPY}")
         if args[0].lower().startswith("0x"):
-            address = parse_number(args[0], 0, U64) if is_number(args[0], 0, U64) else -1
-            if not MM_SYSTEM_RANGE_START <= address:
+            address = number_or_none(args[0])
+            if address is None or address < MM_SYSTEM_RANGE_START:
                 raise SpecError(f"{where}: '{args[0]}' is not a kernel address (from "
                                 f"{MM_SYSTEM_RANGE_START:#x})")
     if ddi == "IoCompleteRequest" and args[0] == "master":
