@@ -31,25 +31,25 @@ def big_session() -> Session:
     session = Session()
     system = session.system
     waiting = parse_program("wait-input")
-    for number in range(PROCESSES - len(system.live_processes())):
-        system.create_process(f"app{number}.exe", threads=10, program=waiting)
-    last = system.live_processes()[-1]
-    while sum(len(p.live_threads) for p in system.live_processes()) < THREADS:
-        system.create_thread(last, program=waiting, announce=False)
-    system.step(100)  # every thread runs to its wait: an idle machine, as most are
-    hub = system.find_device("USBPDO-0")
-    while len(system.devices) < DEVICES:
-        system.plug(hub, "USB\\VID_045E&PID_0008")
-    system.load_driver(load_spec("slowdisk"))
-    disk = system.find_device("SlowDisk")
+    for number in range(PROCESSES - len(system.ps.live_processes())):
+        system.ps.create_process(f"app{number}.exe", threads=10, program=waiting)
+    last = system.ps.live_processes()[-1]
+    while sum(len(p.live_threads) for p in system.ps.live_processes()) < THREADS:
+        system.ps.create_thread(last, program=waiting, announce=False)
+    system.ke.step(100)  # every thread runs to its wait: an idle machine, as most are
+    hub = system.io.find_device("USBPDO-0")
+    while len(system.io.devices) < DEVICES:
+        system.pnp.plug(hub, "USB\\VID_045E&PID_0008")
+    system.io.load_driver(load_spec("slowdisk"))
+    disk = system.io.find_device("SlowDisk")
     for _ in range(IRPS):
-        system.send_irp(disk, "IRP_MJ_READ")
+        system.io.send_irp(disk, "IRP_MJ_READ")
     return session
 
 
 def commands(session: Session) -> list[str]:
-    app = session.system.live_processes()[PROCESSES // 2].pid
-    irp = next(iter(session.system.irps))
+    app = session.system.ps.live_processes()[PROCESSES // 2].pid
+    irp = next(iter(session.system.io.irps))
     return ["status", "step 1", "ps", "process show 4", f"process show {app}", "thread list",
             f"thread list {app}", "device list", "device tree", "device stack Joystick7",
             "irp list", f"irp show {irp}", "process create bench.exe"]
@@ -75,9 +75,9 @@ def main() -> None:
     start = time.perf_counter()
     session = big_session()
     system = session.system
-    threads = sum(len(p.live_threads) for p in system.live_processes())
-    print(f"machine: {len(system.live_processes()):,} processes, {threads:,} threads, "
-          f"{len(system.devices)} devices, {len(system.irps):,} IRPs in flight "
+    threads = sum(len(p.live_threads) for p in system.ps.live_processes())
+    print(f"machine: {len(system.ps.live_processes()):,} processes, {threads:,} threads, "
+          f"{len(system.io.devices)} devices, {len(system.io.irps):,} IRPs in flight "
           f"(built in {time.perf_counter() - start:.1f} s)\n")
     print(f"| command | median (ms) | of which the model (ms) | slowest (ms) | lines printed | "
           f"≤ {TARGET_MS} ms |")

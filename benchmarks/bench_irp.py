@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 
-from kmshell.drivers import load_spec
-from kmshell.nt import System
+from kmshell.drivers import load_spec, new_system
 from kmshell.nt.io.spec import spec_from_dict
 
 IRPS, RUNS = 100_000, 3
@@ -31,16 +30,16 @@ def pass_through(number: int):
 def measure(depth: int) -> tuple[float, int, int]:
     best, held, events = float("inf"), 0, 0
     for _ in range(RUNS):
-        system = System(minimal=True)
-        system.load_driver(load_spec("nullsink"))
+        system = new_system(minimal=True)
+        system.io.load_driver(load_spec("nullsink"))
         for number in range(depth - 1):
-            system.load_driver(pass_through(number))
-        device = system.find_device("NullSink")
+            system.io.load_driver(pass_through(number))
+        device = system.io.find_device("NullSink")
         start = time.perf_counter()
         for _ in range(IRPS):
-            system.send_irp(device, "IRP_MJ_READ")
+            system.io.send_irp(device, "IRP_MJ_READ")
         best = min(best, time.perf_counter() - start)
-        held, events = len(system.irps), system.events_emitted
+        held, events = len(system.io.irps), system.core.events_emitted
     return best, held, events
 
 

@@ -21,8 +21,7 @@ import gc
 import time
 import tracemalloc
 
-from kmshell.drivers import load_spec
-from kmshell.nt import System
+from kmshell.drivers import load_spec, new_system
 from kmshell.session import Session
 
 BUDGET = 60.0  # seconds: a replay still running then is stopped and reported as such
@@ -52,7 +51,7 @@ def replay(mix: list[str], count: int, budget: float = float("inf")) -> tuple[fl
     session = Session()
     for line in SETUP:
         session.execute(line)
-    work = lines(mix, count, session.system.irp_count + 1)
+    work = lines(mix, count, session.system.io.irp_count + 1)
     start = time.perf_counter()
     for done, line in enumerate(work, 1):
         outcome = session.execute(line)
@@ -72,18 +71,18 @@ def best(mix: list[str], count: int) -> tuple[float, int]:
 def irp_memory() -> tuple[float, float, int, int]:
     """MB that 100,000 completed reads leave behind with the trace as kept, and with the
     trace emptied; the events they emitted, and how many of those the trace still keeps."""
-    system = System(minimal=True)
-    system.load_driver(load_spec("nullsink"))
-    device = system.find_device("NullSink")
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("nullsink"))
+    device = system.io.find_device("NullSink")
     gc.collect()
     tracemalloc.start()
-    before, mark = tracemalloc.get_traced_memory()[0], system.events_emitted
+    before, mark = tracemalloc.get_traced_memory()[0], system.core.events_emitted
     for _ in range(100_000):
-        system.send_irp(device, "IRP_MJ_READ")
+        system.io.send_irp(device, "IRP_MJ_READ")
     gc.collect()
     with_trace = tracemalloc.get_traced_memory()[0] - before
-    emitted, kept = system.events_emitted - mark, len(system.log)
-    system.log.clear()
+    emitted, kept = system.core.events_emitted - mark, len(system.core.log)
+    system.core.log.clear()
     gc.collect()
     without = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
@@ -99,8 +98,8 @@ def history_memory(mix: list[str]) -> tuple[float, str, float]:
     gc.collect()
     used = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    held = (f"undo history of {len(session.history):,} lines, {len(session.system.log):,} "
-            f"events, {len(session.system.processes):,} processes")
+    held = (f"undo history of {len(session.history):,} lines, {len(session.system.core.log):,} "
+            f"events, {len(session.system.ps.processes):,} processes")
     start = time.perf_counter()
     assert session.execute("undo 1").ok
     return used / 1e6, held, time.perf_counter() - start

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from kmshell.nt import System
+from kmshell.drivers import new_system
 from kmshell.nt.ps import parse_program
 
 CPUS, TICKS, RUNS = 64, 1_000, 3
@@ -22,15 +22,15 @@ THREADS = (1_250, 2_500, 5_000, 10_000)
 def measure(threads: int) -> tuple[float, float]:
     best_create = best_step = float("inf")
     for _ in range(RUNS):
-        system = System(cpus=CPUS, minimal=True)
+        system = new_system(cpus=CPUS, minimal=True)
         program = parse_program("compute 1000000")
         start = time.perf_counter()
-        process = system.create_process("load.exe", program=program)
+        process = system.ps.create_process("load.exe", program=program)
         for _ in range(threads - 1):
-            system.create_thread(process, program=program, announce=False)
-        system.dispatch()
+            system.ps.create_thread(process, program=program, announce=False)
+        system.ke.dispatch()
         created = time.perf_counter()
-        system.step(TICKS)
+        system.ke.step(TICKS)
         stepped = time.perf_counter()
         best_create = min(best_create, created - start)
         best_step = min(best_step, stepped - created)

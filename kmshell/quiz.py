@@ -43,7 +43,7 @@ def scheduling(seed: int) -> Problem:
         assert outcome.ok, outcome.error
     session.execute("step 10")
     system = session.system
-    ran = {tick: threads[0] for tick, threads in system.timeline}
+    ran = {tick: threads[0] for tick, threads in system.ke.timeline}
 
     def image(tick: int) -> str:
         return ran[tick].process.image if ran.get(tick) else "idle"
@@ -53,7 +53,7 @@ def scheduling(seed: int) -> Problem:
                "  " + "  ".join(f"{tick}:{image(tick).removesuffix('.exe')}"
                                 for tick in range(1, 11)),
                "Why — the dispatcher's decisions, in order:"]
-    reasons += [f"  tick {e.tick}: {e.text}" for e in system.log
+    reasons += [f"  tick {e.tick}: {e.text}" for e in system.core.log
                 if e.kind in ("context-switch", "quantum-end", "wait", "wake", "thread-exit")]
     text = [f"Scheduling quiz (seed {seed}). One processor; a quantum is 2 clock ticks; a",
             "higher-priority ready thread preempts at once; equal priorities take turns. The",
@@ -66,14 +66,13 @@ def scheduling(seed: int) -> Problem:
 
 def irp_completion(seed: int) -> Problem:
     """Which completion routines run, in which order, for a read through a filtered stack?"""
-    from kmshell.drivers import load_spec
-    from kmshell.nt import System
+    from kmshell.drivers import load_spec, new_system
     from kmshell.nt.io.spec import spec_from_dict
 
     rng = random.Random(seed)
     names = rng.sample(["audit", "cache", "crypt", "meter", "trace"], rng.randint(2, 4))
-    system = System(minimal=True)
-    system.load_driver(load_spec("toaster"))
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("toaster"))
     setup, lines = ["driver load toaster"], []
     for name in names:
         watch = rng.random() < 0.6
@@ -85,15 +84,15 @@ def irp_completion(seed: int) -> Problem:
             "IRP_MJ_READ": read}}
         if watch:
             data["completion"] = {f"{name}Done": ["return STATUS_SUCCESS"]}
-        system.load_driver(spec_from_dict(data, f"{name}.toml"))
+        system.io.load_driver(spec_from_dict(data, f"{name}.toml"))
         lines.append(f"  {name}: IRP_MJ_READ = {'; '.join(read)}")
-    irp = system.send_irp(system.find_device("Toaster"), "IRP_MJ_READ")
+    irp = system.io.send_irp(system.io.find_device("Toaster"), "IRP_MJ_READ")
     ran = [hop.rsplit("!", 1)[1].split()[0] for hop in irp.path if "↑" in hop]
     text = [f"IRP completion quiz (seed {seed}). These filters attach above \\Device\\Toaster, "
             "in this order (the last is on top):", "", *lines, "",
             "The toaster completes a read at once. Which completion routines run, in order?",
             "(answer with their names separated by commas, or none)", ""]
-    stack = " → ".join(d.label for d in system.find_device("Toaster").stack())
+    stack = " → ".join(d.label for d in system.io.find_device("Toaster").stack())
     reasons = [f"The stack, top first: {stack}.", "The IRP's path in the model:",
                *[f"  {hop}" for hop in irp.path],
                "Completion runs bottom-up, and only for drivers that set a routine "
@@ -171,10 +170,11 @@ def pnp_order(seed: int) -> Problem:
                             f"{name}.toml")
              for name, (kind, position) in zip(names, kinds, strict=False)]
     system = Session().system
-    system.driver_store = lambda: tuple(specs)
-    start = len(system.log)
-    node = system.plug(system.find_device("USBPDO-0"), hwid)
-    added = [e.text.split()[2] for e in system.log[start:] if e.kind == "add-device"]
+    for spec in specs:
+        system.pnp.add_driver_package(spec)
+    start = len(system.core.log)
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), hwid)
+    added = [e.text.split()[2] for e in system.core.log[start:] if e.kind == "add-device"]
     stack = [d.driver.name for d in node.stack()]
     lines = [f"  {s.name}: " + (f"{s.position} filter" if s.type == "filter" else "function driver")
              for s in specs]
@@ -188,7 +188,8 @@ def pnp_order(seed: int) -> Problem:
                "upper filters (each group in registry order), and each attaches to the top of "
                "the stack so far — so the stack is that order reversed, above the PDO.",
                "The model's trace:",
-               *[f"  {e.text}" for e in system.log[start:] if e.kind in ("install", "add-device")]]
+               *[f"  {e.text}" for e in system.core.log[start:]
+                 if e.kind in ("install", "add-device")]]
     return Problem("pnp-order", seed, text, [], ["AddDevice order", "stack, top first"],
                    [", ".join(added), ", ".join(stack)], reasons)
 
@@ -212,13 +213,13 @@ def power_order(seed: int) -> Problem:
         assert outcome.ok, outcome.error
     system = session.system
     label = {n.instance_path: n.stack()[0].label.rsplit("\\", 1)[-1]
-             for n in system.device_root.walk() if n.pdo is not None}
+             for n in system.pnp.device_root.walk() if n.pdo is not None}
     named = {name for name, _, _ in devices}
 
     def order(line: str, state: str) -> list[str]:
-        start = len(system.log)
+        start = len(system.core.log)
         session.execute(line)
-        hits = [label.get(e.text.rsplit(" to ", 1)[1]) for e in system.log[start:]
+        hits = [label.get(e.text.rsplit(" to ", 1)[1]) for e in system.core.log[start:]
                 if e.kind == "power-irp" and f"IRP_MN_SET_POWER ({state})" in e.text]
         return [h for h in hits if h in named]
 

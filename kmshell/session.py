@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kmshell import cancel
 from kmshell.commands import TABLE
+from kmshell.drivers import new_system
 from kmshell.errors import Interrupted, KmsError
 from kmshell.files import ANYWHERE, FileError, WriteRule
 from kmshell.language import Command, parse_words, split_words
@@ -20,7 +21,7 @@ from kmshell.nt.constants import status_name
 from kmshell.nt.events import Event
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.rtl import printable
-from kmshell.nt.system import NtError, System, SystemHalted
+from kmshell.nt.system import NtError, SystemHalted
 
 VIEW_MODES = ("full", "auto", "quiet")
 MAX_NESTING = 8  # files replaying or loading other files
@@ -70,7 +71,7 @@ class Session:
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0):
         self.initial_options = BootOptions(cpus, minimal, seed)
         self.boot_options = BootOptions(cpus, minimal, seed)
-        self.system = System(cpus, minimal, seed)
+        self.system = new_system(cpus=cpus, minimal=minimal, seed=seed)
         self.settings = Settings()
         self.history: list[HistoryEntry] = []  # the journal: every non-meta line, in order
         self.quit_requested = False
@@ -82,12 +83,13 @@ class Session:
     def boot(self, options: BootOptions) -> None:
         """Restart the machine; its disk (registry, logs) carries over, as a disk does."""
         self.boot_options = options
-        self.system = System(options.cpus, options.minimal, options.seed, disk=self.system.disk)
+        self.system = new_system(cpus=options.cpus, minimal=options.minimal, seed=options.seed,
+                                 disk=self.system.disk)
 
     def reseed(self, seed: int) -> None:
         """`seed N`: the running machine's generator and every later boot use seed N."""
         self.boot_options.seed = seed
-        self.system.reseed(seed)
+        self.system.core.reseed(seed)
 
     def lines(self) -> list[str]:
         return [entry.line for entry in self.history]
@@ -167,15 +169,15 @@ class Session:
         outcome = Outcome(line)
         if not line.strip() or line.strip().startswith("#"):
             return outcome
-        system, mark = self.system, self.system.events_emitted
-        entry = HistoryEntry(len(self.history) + 1, self.system.tick, line.strip(), ok=True)
+        system, mark = self.system, self.system.core.events_emitted
+        entry = HistoryEntry(len(self.history) + 1, self.system.core.tick, line.strip(), ok=True)
         try:
             command = parse_words(split_words(line), TABLE)
             outcome.command = command
             if not command.spec.meta:
                 self.history.append(entry)
             if self.system.halted and not command.spec.when_halted:
-                info = self.system.bugcheck_info
+                info = self.system.core.bugcheck_info
                 raise KmsError(f"the system is halted by bugcheck 0x{info.code:X} {info.name}",
                                hint="only inspection commands, !analyze, undo, boot and reboot "
                                "work now; type reboot to start again")
@@ -193,9 +195,9 @@ class Session:
         if outcome.command is None:  # it did not parse: still part of what was typed
             self.history.append(entry)
         if self.system is system:
-            outcome.events = system.events_since(mark)
+            outcome.events = system.core.events_since(mark)
         else:  # the line booted or rebuilt the machine: all of its log is this line's
-            outcome.events = list(self.system.log) if outcome.command and \
+            outcome.events = list(self.system.core.log) if outcome.command and \
                 not outcome.command.spec.meta else []
         entry.ok = outcome.ok
         entry.changed = bool(outcome.events) and outcome.command is not None

@@ -191,4 +191,4 @@ def test_a_registry_tree_is_at_most_512_levels_deep():
     ok = "HKLM\\SOFTWARE\\" + "\\".join(["a"] * 509)  # HKLM, SOFTWARE and 509: 511 names
     session = Session()
     assert session.execute(f"reg set {ok} V x").ok
-    assert session.system.registry.open(ok).path.count("\\") == 510
+    assert session.system.cm.registry.open(ok).path.count("\\") == 510

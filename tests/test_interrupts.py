@@ -49,9 +49,10 @@ def test_ctrl_c_stops_step_between_ticks_and_history_keeps_what_ran():
     session.execute("process create busy.exe --program \"compute 1000000\"")
     cancel.request(after_checks=37)
     outcome = session.execute("step 1000000")
-    assert outcome.interrupted == f"interrupted at tick {session.system.tick}: 37 of 1000000 " \
+    tick = session.system.core.tick
+    assert outcome.interrupted == f"interrupted at tick {tick}: 37 of 1000000 " \
         "ticks ran"
-    assert session.system.tick == 37 and not violations(session.system)
+    assert session.system.core.tick == 37 and not violations(session.system)
     assert session.lines()[-1] == "step 37  # interrupted: step 1000000"
     assert state(replayed(session.lines())) == state(session)
 
@@ -74,7 +75,8 @@ def test_ctrl_c_stops_run_and_the_history_replays_to_the_same_log():
     assert "12 of at most 100000 ticks ran" in outcome.interrupted
     assert session.lines()[-1] == "run --max 12  # interrupted: run --max 100000"
     again = replayed(session.lines())
-    assert [e.to_json() for e in again.system.log] == [e.to_json() for e in session.system.log]
+    assert [e.to_json() for e in again.system.core.log] == \
+        [e.to_json() for e in session.system.core.log]
 
 
 def test_ctrl_c_stops_a_replay_between_lines_and_says_which():

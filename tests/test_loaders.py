@@ -54,7 +54,7 @@ def damaged(draw, text: str) -> str:
 
 
 def snapshot(session: Session) -> tuple:
-    return json.dumps(session.system.to_json()), len(session.system.log), session.lines()
+    return json.dumps(session.system.to_json()), len(session.system.core.log), session.lines()
 
 
 @FUZZ
@@ -84,14 +84,14 @@ def test_a_damaged_driver_spec_is_refused_naming_its_file_and_the_machine_is_unt
     message = outcome.error.message if outcome.error else ""
     if re.match(r"\w+!DriverEntry, step \d+ '", message):  # valid, but DriverEntry failed:
         fresh = Session().system                             # the I/O manager unloads it
-        assert list(session.system.drivers) == list(fresh.drivers)
-        assert [d.label for d in session.system.devices] == [d.label for d in fresh.devices]
+        assert list(session.system.io.drivers) == list(fresh.drivers)
+        assert [d.label for d in session.system.io.devices] == [d.label for d in fresh.devices]
     elif "already loaded" in message:  # NtLoadDriver was called and refused: state unchanged
         assert snapshot(session)[0] == before[0]
     elif message:  # refused by the loader, naming the file, before anything ran
         assert snapshot(session)[:2] == before[:2]
         assert message.startswith((path.name, str(path)))
-    for device in list(session.system.devices):  # a spec that loads also runs
+    for device in list(session.system.io.devices):  # a spec that loads also runs
         session.execute(f"irp send {device.label.rsplit(chr(92), 1)[-1]} IRP_MJ_READ")
     assert violations(session.system) == []
 

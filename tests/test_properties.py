@@ -35,7 +35,7 @@ def replay(lines: list[str], base) -> list:
     with empty_directory(base):
         for line in lines:
             run(session, line)
-    return [event.to_json() for event in session.system.log]
+    return [event.to_json() for event in session.system.core.log]
 
 
 @QUICK
@@ -62,7 +62,7 @@ def test_the_same_lines_give_the_same_events(tmp_path, data):
             line = data.draw(command_line(session), label="line")
             lines.append(line)
             run(session, line)
-    assert replay(lines, tmp_path) == [event.to_json() for event in session.system.log]
+    assert replay(lines, tmp_path) == [event.to_json() for event in session.system.core.log]
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))

@@ -22,7 +22,7 @@ def test_scheduling_answers_match_replaying_the_setup_for_hundreds_of_seeds():
         for line in problem.setup:
             assert session.execute(line).ok
         session.execute("step 10")
-        ran = {tick: threads[0] for tick, threads in session.system.timeline}
+        ran = {tick: threads[0] for tick, threads in session.system.ke.timeline}
         for question, answer in zip(problem.questions, problem.answers, strict=True):
             tick = int(question.split()[1])
             thread = ran[tick]

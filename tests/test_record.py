@@ -54,9 +54,9 @@ def test_a_recording_started_mid_session_reproduces_the_whole_session(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[2:] == ["boot --cpus 1 --seed 7", "process create a.exe", "step 3", "step 2"]
     replayed = replay(path)
-    assert [p.image for p in replayed.system.processes.values()] == \
-        [p.image for p in session.system.processes.values()]
-    assert replayed.system.tick == session.system.tick
+    assert [p.image for p in replayed.system.ps.processes.values()] == \
+        [p.image for p in session.system.ps.processes.values()]
+    assert replayed.system.core.tick == session.system.core.tick
 
 
 def test_load_while_recording_puts_the_loaded_commands_in_the_recording(tmp_path):

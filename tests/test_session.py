@@ -128,23 +128,23 @@ def test_semaphore_release_from_the_shell_lets_a_waiter_in():
     session.execute("semaphore create S --count 0 --limit 1")
     session.execute("process create w.exe --program \"wait S; compute 1; exit\"")
     session.execute("step")
-    waiter = session.system.processes[172].threads[0]
+    waiter = session.system.ps.processes[172].threads[0]
     assert waiter.state.name == "Waiting"
     session.execute("semaphore release S")
     assert waiter.state.name in ("Ready", "Running")
 
 
 def test_the_trace_keeps_the_latest_events_and_counts_the_ones_it_let_go(monkeypatch):
-    monkeypatch.setattr("kmshell.nt.system.TRACE_KEEP", 50)
+    monkeypatch.setattr("kmshell.nt.core.TRACE_KEEP", 50)
     session = Session()
     session.execute("driver load nullsink")
     for number in range(1, 41):
         outcome = session.execute("irp send NullSink IRP_MJ_READ")
         assert outcome.events[0].text.startswith(f"IRP {number} allocated")  # each line, whole
     system = session.system
-    assert 50 <= len(system.log) < 100
-    assert system.events_dropped > 0 and system.events_dropped % 50 == 0
-    assert system.log[-1] == outcome.events[-1]
+    assert 50 <= len(system.core.log) < 100
+    assert system.core.events_dropped > 0 and system.core.events_dropped % 50 == 0
+    assert system.core.log[-1] == outcome.events[-1]
 
 
 @pytest.mark.parametrize("line, hint", [
@@ -160,4 +160,4 @@ def test_irp_send_refuses_a_minor_its_major_does_not_have_at_the_minors_column(l
 def test_a_pnp_irp_a_client_sends_starts_as_status_not_supported():
     session = Session()
     session.execute("irp send Harddisk0 IRP_MJ_PNP irp_mn_query_capabilities")
-    assert session.system.finished_irps[1].status == 0xC00000BB  # the bus driver left it so
+    assert session.system.io.finished_irps[1].status == 0xC00000BB  # the bus driver left it so

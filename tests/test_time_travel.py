@@ -61,7 +61,7 @@ def test_undo_works_after_a_bugcheck():
     assert session.system.halted
     assert session.execute("undo").ok
     assert not session.system.halted
-    assert any(p.image == "a.exe" for p in session.system.live_processes())
+    assert any(p.image == "a.exe" for p in session.system.ps.live_processes())
 
 
 def test_save_then_load_restores_the_same_state(tmp_path):

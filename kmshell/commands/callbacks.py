@@ -46,7 +46,7 @@ def callback_register(session, cmd):
     driver = resolve_driver(system, cmd["driver"], cmd.col("driver"))
     steps = _parse(cmd, "steps", parse_callback_steps, "compute 1")
     work = _parse(cmd, "work", parse_program, "compute 3")
-    system.register_callback(cmd["kind"], driver, steps, work, cmd["subsystems"])
+    system.ps.register_callback(cmd["kind"], driver, steps, work, cmd["subsystems"])
     return [callback_table(system)]
 
 
@@ -59,7 +59,7 @@ def callback_list(session, cmd):
 @command("callback remove", "remove a notify routine by its number",
          args=(Arg("id", NUMBER, "the routine's number from callback list"),))
 def callback_remove(session, cmd):
-    session.system.remove_callback(cmd["id"])
+    session.system.ps.remove_callback(cmd["id"])
     return [callback_table(session.system)]
 
 

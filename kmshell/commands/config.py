@@ -14,14 +14,14 @@ from kmshell.views.cm import key_view, log_view
 
 def _key(session, cmd, name: str = "key"):
     try:
-        return session.system.registry.open(cmd[name])
+        return session.system.cm.registry.open(cmd[name])
     except RegistryError as error:
         raise KmsError(str(error), col=cmd.col(name),
                        hint="reg ls HKLM lists the top of the machine's registry") from None
 
 
 def _pending(session):
-    tx = session.system.transaction
+    tx = session.system.tm.transaction
     return tx.operations if tx else []
 
 
@@ -62,12 +62,12 @@ def reg_set(session, cmd):
         raise KmsError(f"{cmd['data']!r} is not {cmd['type']} data: {error}",
                        col=cmd.col("data")) from None
     try:
-        session.system.registry.split(cmd["key"])
+        session.system.cm.registry.split(cmd["key"])
     except RegistryError as error:
         raise KmsError(str(error), col=cmd.col("key")) from None
     op = RegistryOperation("set", cmd["key"], cmd["value"], RegValue(cmd["value"], cmd["type"],
                                                                       data))
-    session.system.reg_apply(op)
+    session.system.cm.reg_apply(op)
     if _exists(session, cmd["key"]):
         return [key_view(_key(session, cmd), _pending(session))]
     return []  # a new key inside an open transaction: it exists only after commit
@@ -75,7 +75,7 @@ def reg_set(session, cmd):
 
 def _exists(session, path: str) -> bool:
     try:
-        session.system.registry.open(path)
+        session.system.cm.registry.open(path)
     except RegistryError:
         return False
     return True
@@ -88,33 +88,33 @@ def _exists(session, path: str) -> bool:
          examples=("reg delete HKLM\\SOFTWARE\\Lab Greeting", "reg delete HKLM\\SOFTWARE\\Lab"))
 def reg_delete(session, cmd):
     _key(session, cmd)
-    session.system.reg_apply(RegistryOperation("delete", cmd["key"], cmd["value"]))
+    session.system.cm.reg_apply(RegistryOperation("delete", cmd["key"], cmd["value"]))
     return []
 
 
 @command("tx begin", "start a transaction: registry changes wait for commit (KTM)",
          examples=("tx begin",))
 def tx_begin(session, cmd):
-    session.system.tx_begin()
+    session.system.tm.tx_begin()
     return []
 
 
 @command("tx commit", "apply every change of the transaction, all together")
 def tx_commit(session, cmd):
-    session.system.tx_end(commit=True)
+    session.system.tm.tx_end(commit=True)
     return []
 
 
 @command("tx rollback", "throw the transaction's changes away")
 def tx_rollback(session, cmd):
-    session.system.tx_end(commit=False)
+    session.system.tm.tx_end(commit=False)
     return []
 
 
 @command("log create", "create a CLFS log", args=(Arg("name", NAME, "the log's name"),),
          examples=("log create Journal",))
 def log_create(session, cmd):
-    session.system.log_create(cmd["name"])
+    session.system.clfs.log_create(cmd["name"])
     return []
 
 
@@ -122,20 +122,20 @@ def log_create(session, cmd):
          args=(Arg("name", NAME, "the log"), Arg("text", FREE_TEXT, "the record", rest=True)),
          examples=("log append Journal \"debit 100\"",))
 def log_append(session, cmd):
-    session.system.log_append(cmd["name"], cmd["text"])
+    session.system.clfs.log_append(cmd["name"], cmd["text"])
     return []
 
 
 @command("log flush", "write a log's records to stable storage (ClfsFlushToLsn)",
          args=(Arg("name", NAME, "the log"),))
 def log_flush(session, cmd):
-    session.system.log_flush(cmd["name"])
-    return [log_view(session.system.clfs_log(cmd["name"]))]
+    session.system.clfs.log_flush(cmd["name"])
+    return [log_view(session.system.clfs.clfs_log(cmd["name"]))]
 
 
 @command("log show", "a log's records with their LSNs, flushed or not",
          args=(Arg("name", NAME, "the log"),), when_halted=True)
 def log_show(session, cmd):
-    return [log_view(session.system.clfs_log(cmd["name"]))]
+    return [log_view(session.system.clfs.clfs_log(cmd["name"]))]
 
 

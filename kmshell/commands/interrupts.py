@@ -21,10 +21,10 @@ from kmshell.views.ke import cpu_table, dpc_table
                    "interrupt MsixNic --message 1"))
 def interrupt(session, cmd):
     system = session.system
-    if cmd["cpu"] is not None and cmd["cpu"] >= len(system.processors):
+    if cmd["cpu"] is not None and cmd["cpu"] >= len(system.core.processors):
         raise KmsError(f"no processor {cmd['cpu']}; this machine has CPUs 0.."
-                       f"{len(system.processors) - 1}", col=cmd.col("cpu"))
-    system.interrupt(resolve_device(system, cmd["dev"], cmd.col("dev")), cmd["cpu"],
+                       f"{len(system.core.processors) - 1}", col=cmd.col("cpu"))
+    system.ke.interrupt(resolve_device(system, cmd["dev"], cmd.col("dev")), cmd["cpu"],
                      cmd["message"])
     return [cpu_table(system)]
 

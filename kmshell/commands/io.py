@@ -52,7 +52,7 @@ def driver_load(session, cmd):
     except SpecError as error:
         raise KmsError(str(error), col=cmd.col("name")) from None
     system = session.system
-    driver = system.load_driver(spec, caller=system.console_shell())
+    driver = system.io.load_driver(spec, caller=system.ps.console_shell())
     return [device_stack(driver.devices[-1])] if driver.devices else [driver_detail(driver)]
 
 
@@ -64,8 +64,8 @@ def driver_load(session, cmd):
          examples=("driver unload nullsink",))
 def driver_unload(session, cmd):
     system = session.system
-    system.stop_driver(resolve_driver(system, cmd["name"], cmd.col("name")),
-                       caller=system.console_shell())
+    system.io.stop_driver(resolve_driver(system, cmd["name"], cmd.col("name")),
+                       caller=system.ps.console_shell())
     return [device_table(system)]
 
 
@@ -108,7 +108,7 @@ def device_tree(session, cmd):
         raise KmsError(f"!devnode {cmd['address']:#x}: only the whole tree, from the root "
                        "(address 0), is shown", col=cmd.col("address"),
                        hint="device tree, or !devnode 0 1; device show DEV for one device")
-    return [devnode_tree(session.system.device_root)]
+    return [devnode_tree(session.system.pnp.device_root)]
 
 
 @command("device plug", "hardware appears on a bus: PnP enumerates it and builds its stack",
@@ -131,8 +131,8 @@ def device_tree(session, cmd):
                    "device plug HTREE\\ROOT\\0 ROOT\\BUSENUM"))
 def device_plug(session, cmd):
     system = session.system
-    node = system.plug(_device(session, cmd, "parent"), cmd["hwid"], cmd["name"] or "")
-    return [device_stack(node.pdo) if node.stack() else devnode_tree(system.device_root)]
+    node = system.pnp.plug(_device(session, cmd, "parent"), cmd["hwid"], cmd["name"] or "")
+    return [device_stack(node.pdo) if node.stack() else devnode_tree(system.pnp.device_root)]
 
 
 @command("device unplug", "take a device away: orderly removal, or --surprise",
@@ -145,8 +145,8 @@ def device_plug(session, cmd):
          examples=("device unplug Joystick0", "device unplug Joystick0 --surprise"))
 def device_unplug(session, cmd):
     system = session.system
-    system.unplug(_device(session, cmd), cmd["surprise"])
-    return [devnode_tree(system.device_root)]
+    system.pnp.unplug(_device(session, cmd), cmd["surprise"])
+    return [devnode_tree(system.pnp.device_root)]
 
 
 @command("irp send", "a kernel-mode client sends an IRP to the top of a device's stack",
@@ -161,7 +161,7 @@ def irp_send(session, cmd):
         raise KmsError(f"'{cmd['minor']}' is not a minor function of {cmd['major']}",
                        col=cmd.col("minor"), hint=", ".join(minors) or
                        f"{cmd['major']} has no minor functions in the model")
-    irp = session.system.send_irp(_device(session, cmd), cmd["major"], minor)
+    irp = session.system.io.send_irp(_device(session, cmd), cmd["major"], minor)
     return [irp_detail(irp)]
 
 
@@ -186,7 +186,7 @@ def irp_complete(session, cmd):
         status = parse_status(cmd["status"])
     except ValueError as error:
         raise KmsError(str(error), col=cmd.col("status")) from None
-    session.system.complete_pending(irp, status)
+    session.system.io.complete_pending(irp, status)
     return [irp_detail(irp), irp_table(session.system)]  # its whole path, down and back up
 
 
@@ -199,14 +199,14 @@ def irp_complete(session, cmd):
          examples=("irp cancel 1",))
 def irp_cancel(session, cmd):
     irp = _irp(session, cmd)
-    session.system.cancel_irp(irp)
+    session.system.io.cancel_irp(irp)
     return [irp_detail(irp), irp_table(session.system)]
 
 
 def _irp(session, cmd):
-    irp = session.system.irps.get(cmd["n"])
+    irp = session.system.io.irps.get(cmd["n"])
     if irp is None:
-        live = ", ".join(str(n) for n in session.system.irps) or "none"
+        live = ", ".join(str(n) for n in session.system.io.irps) or "none"
         raise KmsError(f"no IRP {cmd['n']} in progress (completed IRPs are freed)",
                        col=cmd.col("n"), hint=f"in progress: {live}")
     return irp
@@ -229,14 +229,15 @@ def _irp(session, cmd):
                    "--access all", "open notepad.exe C:\\notes.txt"))
 def open_(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
-    session.system.open_file(process, cmd["path"], cmd["access"], overlapped=cmd["overlapped"])
+    session.system.files.open_file(process, cmd["path"], cmd["access"],
+                                   overlapped=cmd["overlapped"])
     return [handle_table(process)]
 
 
 def _file_op(session, cmd, major: str, api: str, length: int, code: int = 0):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
-    session.system.file_io(process, cmd["h"], major, api, length, code)
-    return [irp_table(session.system)] if session.system.irps else []
+    session.system.files.file_io(process, cmd["h"], major, api, length, code)
+    return [irp_table(session.system)] if session.system.io.irps else []
 
 
 @command("read", "a process reads from an open handle (NtReadFile → IRP_MJ_READ)",
@@ -285,5 +286,5 @@ def ioctl(session, cmd):
          examples=("close notepad.exe 0x10",))
 def close(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
-    session.system.close_handle(process, cmd["h"])
+    session.system.files.close_handle(process, cmd["h"])
     return [handle_table(process)]

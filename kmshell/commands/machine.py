@@ -48,9 +48,9 @@ def reboot(session, cmd):
          examples=("step", "step 10"))
 def step(session, cmd):
     asked = cmd["n"]
-    taken = session.system.step(asked, stop=cancel.requested)
+    taken = session.system.ke.step(asked, stop=cancel.requested)
     if taken < asked:
-        raise Interrupted(f"interrupted at tick {session.system.tick}: {taken} of {asked} "
+        raise Interrupted(f"interrupted at tick {session.system.core.tick}: {taken} of {asked} "
                           "ticks ran", f"step {taken}")
     return [cpu_table(session.system)]
 
@@ -61,15 +61,15 @@ def step(session, cmd):
          examples=("run", "run --max 50"))
 def run(session, cmd):
     system = session.system
-    taken = system.run_until_idle(cmd["max"], stop=cancel.requested)
-    interrupted = taken < cmd["max"] and not system.idle
+    taken = system.ke.run_until_idle(cmd["max"], stop=cancel.requested)
+    interrupted = taken < cmd["max"] and not system.ke.idle
     # Interrupted after K ticks, it says what `run --max K` says: that is the line the
     # history keeps, and replaying it must give the same log.
     limit = taken if interrupted else cmd["max"]
-    system.emit("Ke", "run", f"ran {taken} tick(s); "
-                + ("the machine is idle" if system.idle else f"stopped after --max {limit}"))
+    system.core.emit("Ke", "run", f"ran {taken} tick(s); "
+                + ("the machine is idle" if system.ke.idle else f"stopped after --max {limit}"))
     if interrupted:
-        raise Interrupted(f"interrupted at tick {system.tick}: {taken} of at most "
+        raise Interrupted(f"interrupted at tick {system.core.tick}: {taken} of at most "
                           f"{cmd['max']} ticks ran", f"run --max {taken}")
     return [cpu_table(system)]
 
@@ -104,7 +104,7 @@ def cpu_show(session, cmd):
 
 
 def _cpus(session, cmd):
-    processors = session.system.processors
+    processors = session.system.core.processors
     if cmd["cpu"] is None:
         return processors
     if cmd["cpu"] >= len(processors):

@@ -18,28 +18,28 @@ def resolve_process(system: System, text: str, col: int | None = None) -> Proces
             pid = int(text, 0)
         except ValueError:
             pid = -1
-        process = system.processes.get(pid)
+        process = system.ps.processes.get(pid)
         if process is None:
             raise KmsError(f"no process with PID {text}", col=col,
                            hint="type 'process list' to see PIDs")
         return process
-    live = [p for p in system.running.values() if p.image.lower() == text.lower()]
+    live = [p for p in system.ps.running.values() if p.image.lower() == text.lower()]
     if len(live) > 1:
         pids = ", ".join(str(p.pid) for p in live)
         raise KmsError(f"'{text}' is ambiguous: {len(live)} processes have that image name",
                        col=col, hint=f"name one by PID: {pids}")
     if live:
         return live[0]
-    exited = (p for p in reversed(system.processes.values()) if p.image.lower() == text.lower())
+    exited = (p for p in reversed(system.ps.processes.values()) if p.image.lower() == text.lower())
     if latest := next(exited, None):  # the latest exited one: expectations after a kill work
         return latest
-    names = sorted({p.image for p in system.live_processes()})
+    names = sorted({p.image for p in system.ps.live_processes()})
     raise KmsError(f"no process named '{text}'", col=col,
                    hint="running: " + ", ".join(names))
 
 
 def resolve_thread(system: System, tid: int, col: int | None = None) -> Thread:
-    thread = system.threads.get(tid)
+    thread = system.ps.threads.get(tid)
     if thread is None:
         if tid == 0:
             raise KmsError("TID 0 is shared by every idle thread", col=col,
@@ -59,12 +59,12 @@ def resolve_object(system: System, path: str, col: int | None = None):
 
 def process_names(system: System) -> list[str]:
     """Completion source: PIDs and image names (unique names only once)."""
-    live = system.live_processes()
+    live = system.ps.live_processes()
     return [str(p.pid) for p in live] + sorted({p.image for p in live})
 
 
 def thread_ids(system: System) -> list[str]:
-    return [str(t.tid) for t in system.threads.values()]
+    return [str(t.tid) for t in system.ps.threads.values()]
 
 
 def object_paths(system: System) -> list[str]:
@@ -74,10 +74,10 @@ def object_paths(system: System) -> list[str]:
 def resolve_driver(system: System, text: str, col: int | None = None):
     """A short name (`WdFilter`) or an object path (`\\Driver\\WdFilter`)."""
     name = text.rsplit("\\", 1)[-1].lower()
-    driver = system.drivers.get(name)
+    driver = system.io.drivers.get(name)
     if driver is None:
         raise KmsError(f"no driver named '{text}' is loaded", col=col,
-                       hint="loaded: " + ", ".join(system.drivers_names()))
+                       hint="loaded: " + ", ".join(system.io.drivers_names()))
     return driver
 
 
@@ -85,28 +85,28 @@ def resolve_device(system: System, text: str, col: int | None = None):
     """A device by its name (`Toaster`), its path (`\\Device\\Toaster`) or its label
     (`toasterfilter#1` for an unnamed one)."""
     try:
-        return system.find_device(text)
+        return system.io.find_device(text)
     except NtError as error:
         raise KmsError(error.message, col=col,
                        hint="`device list` shows every device object") from None
 
 
 def driver_names(system: System) -> list[str]:
-    return system.drivers_names()
+    return system.io.drivers_names()
 
 
 def device_names(system: System) -> list[str]:
-    return [d.label.rsplit("\\", 1)[-1] for d in system.devices]
+    return [d.label.rsplit("\\", 1)[-1] for d in system.io.devices]
 
 
 def handle_values(system: System) -> list[str]:
     """Every open handle value in any process (a process's handles start at 0x4)."""
-    values = {h for p in system.live_processes() for h in p.handle_table.entries}
+    values = {h for p in system.ps.live_processes() for h in p.handle_table.entries}
     return [f"{h:#x}" for h in sorted(values)]
 
 
 def registry_keys(system: System) -> list[str]:
-    return sorted(key.path for key in system.registry.walk_keys())
+    return sorted(key.path for key in system.cm.registry.walk_keys())
 
 
 LIVE_SOURCES = {

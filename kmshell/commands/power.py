@@ -28,7 +28,7 @@ def _transition(verb: str, target: SystemPowerState) -> None:
                      "requests the D state the device's capabilities map the S state to "
                      "(PoRequestPowerIrp).")
     def handler(session, cmd):
-        session.system.set_system_power(target)
+        session.system.po.set_system_power(target)
         return [power_table(session.system)]
 
 
@@ -42,7 +42,7 @@ for _verb, _target in TRANSITIONS.items():
          examples=("power wake", "power wake --by Joystick0"))
 def power_wake(session, cmd):
     system = session.system
-    system.wake(resolve_device(system, cmd["by"], cmd.col("by")) if cmd["by"] else None)
+    system.po.wake(resolve_device(system, cmd["by"], cmd.col("by")) if cmd["by"] else None)
     return [power_table(system)]
 
 
@@ -56,7 +56,7 @@ def power_wake(session, cmd):
          examples=("power arm Joystick0", "power arm Joystick0 --off"))
 def power_arm(session, cmd):
     system = session.system
-    system.arm_wake(resolve_device(system, cmd["dev"], cmd.col("dev")), armed=not cmd["off"])
+    system.po.arm_wake(resolve_device(system, cmd["dev"], cmd.col("dev")), armed=not cmd["off"])
     return [power_table(system)]
 
 
@@ -66,5 +66,5 @@ def power_arm(session, cmd):
 def power_device(session, cmd):
     system = session.system
     state = DevicePowerState[f"PowerDevice{cmd['state']}"]
-    system.set_device_power(resolve_device(system, cmd["dev"], cmd.col("dev")), state)
+    system.po.set_device_power(resolve_device(system, cmd["dev"], cmd.col("dev")), state)
     return [power_table(system)]

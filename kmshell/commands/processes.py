@@ -64,7 +64,7 @@ def process_create(session, cmd):
     if not 1 <= threads <= 64:
         raise KmsError(f"--threads must be 1..64, not {threads}", col=cmd.col("threads"))
     subsystem = Subsystem.WSL if cmd["subsystem"] == "wsl" else Subsystem.Win32
-    process = system.create_process(cmd["image"], parent=parent, user=cmd["user"],
+    process = system.ps.create_process(cmd["image"], parent=parent, user=cmd["user"],
                                     subsystem=subsystem, threads=threads,
                                     priority=_priority(cmd), program=_program(cmd))
     return [process_tree(system, highlight={process.pid})]
@@ -106,7 +106,7 @@ def process_kill(session, cmd):
         status = parse_status(cmd["exit-code"])
     except ValueError as error:
         raise KmsError(f"--exit-code: {error}", col=cmd.col("exit-code")) from None
-    system.terminate_process(process, status, reason=" by request")
+    system.ps.terminate_process(process, status, reason=" by request")
     return [process_tree(system, highlight={process.pid})]
 
 
@@ -119,7 +119,7 @@ def process_kill(session, cmd):
 def process_crash(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))
-    system.crash_process(process, cmd["address"])
+    system.ps.crash_process(process, cmd["address"])
     return [process_tree(system, highlight={process.pid}), cpu_table(system)]
 
 
@@ -132,7 +132,7 @@ def process_crash(session, cmd):
 def thread_create(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))
-    system.create_thread(process, priority=_priority(cmd), program=_program(cmd))
+    system.ps.create_thread(process, priority=_priority(cmd), program=_program(cmd))
     return [thread_table(process.threads, title=f"threads of {process.image}"), cpu_table(system)]
 
 
@@ -142,7 +142,7 @@ def thread_create(session, cmd):
 def thread_list(session, cmd):
     system = session.system
     if cmd["p"] is None:
-        return [thread_table(system.all_threads())]
+        return [thread_table(system.ps.all_threads())]
     process = resolve_process(system, cmd["p"], cmd.col("p"))
     return [thread_table(process.threads, title=f"threads of {process.image}")]
 
@@ -170,5 +170,5 @@ def memory_map_(session, cmd):
 def touch(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))
-    system.touch(process, cmd["addr"], cmd["write"])
+    system.mm.touch(process, cmd["addr"], cmd["write"])
     return [] if process.alive else [process_tree(system, highlight={process.pid})]

@@ -13,7 +13,7 @@ from kmshell.views.se import sd_view, token_view
 
 @command("whoami", "who is logged on: the token new processes get", when_halted=True)
 def whoami(session, cmd):
-    user = session.system.console_user
+    user = session.system.ps.console_user
     return [token_view(token_for(user), f"logged on: {user}")]
 
 
@@ -26,7 +26,7 @@ def login(session, cmd):
     if cmd["user"] not in USERS:
         raise KmsError(f"no user named '{cmd['user']}'", col=cmd.col("user"),
                        hint="users: " + ", ".join(u for u in USERS if u != "SYSTEM"))
-    shell = session.system.login(cmd["user"])
+    shell = session.system.ps.login(cmd["user"])
     return [process_tree(session.system, highlight={shell.pid})]
 
 
@@ -60,6 +60,6 @@ def sd_set(session, cmd):
         col = cmd.col("sddl")
         raise KmsError(str(error), col=(col + error.position + 1) if col else None,
                        hint="e.g. D:P(A;;GA;;;SY)(A;;GR;;;BU)") from None
-    session.system.emit("Se", "security", f"{obj.header.path} gets security descriptor "
+    session.system.core.emit("Se", "security", f"{obj.header.path} gets security descriptor "
                         f"{cmd['sddl']}")
     return [sd_view(obj)]

@@ -66,11 +66,11 @@ def quit_(session, cmd):
          when_halted=True, examples=("!analyze",))
 def bang_analyze(session, cmd):
     system = session.system
-    info = system.bugcheck_info
+    info = system.core.bugcheck_info
     if info is None:
         raise KmsError("no bugcheck has happened since boot",
                        hint="!analyze explains a stopped machine; this one is running")
-    trail = [e for e in system.log if e.kind not in ("tick", "boot")][-12:]
+    trail = [e for e in system.core.log if e.kind not in ("tick", "boot")][-12:]
     return [analyze(info, trail)]
 
 
@@ -83,7 +83,7 @@ def undo(session, cmd):
     if cmd["n"] < 1:
         raise KmsError("undo needs N >= 1", col=cmd.col("n"))
     kept = session.undo(cmd["n"])
-    return [Text(f"back to the state after command {kept} (tick {session.system.tick})"),
+    return [Text(f"back to the state after command {kept} (tick {session.system.core.tick})"),
             process_tree(session.system)]
 
 
@@ -95,7 +95,7 @@ def goto(session, cmd):
         raise KmsError(f"history has {len(session.history)} command(s); no command {cmd['n']}",
                        col=cmd.col("n"), hint="type history to see the numbers")
     session.rebuild(session.lines()[:cmd["n"]])
-    return [Text(f"the state after command {cmd['n']} (tick {session.system.tick})"),
+    return [Text(f"the state after command {cmd['n']} (tick {session.system.core.tick})"),
             process_tree(session.system)]
 
 
@@ -114,7 +114,7 @@ def save(session, cmd):
          when_halted=True, meta=True, examples=("load lab1.json",))
 def load(session, cmd):
     count = savefile.load(session, cmd["file"])
-    return [Text(f"loaded {cmd['file']}: {count} command(s), tick {session.system.tick}"),
+    return [Text(f"loaded {cmd['file']}: {count} command(s), tick {session.system.core.tick}"),
             process_tree(session.system)]
 
 

@@ -15,7 +15,7 @@ def _named_objects(session):
 
 
 def _event(session, cmd) -> KEvent:
-    obj = session.system.sync_object(cmd["name"])
+    obj = session.system.ke.sync_object(cmd["name"])
     if not isinstance(obj, KEvent):
         raise KmsError(f"{cmd['name']} is not an event", col=cmd.col("name"))
     return obj
@@ -28,29 +28,29 @@ def _event(session, cmd) -> KEvent:
                  "stays set; a synchronization event releases one waiter and resets itself.",
          examples=("event create Ready", "event create Go --synchronization"))
 def event_create(session, cmd):
-    session.system.create_named("event", cmd["name"], notification=not cmd["synchronization"])
+    session.system.ke.create_named("event", cmd["name"], notification=not cmd["synchronization"])
     return _named_objects(session)
 
 
 @command("event set", "signal an event (SetEvent / KeSetEvent): release its waiters",
          args=(Arg("name", NAME, "event name"),))
 def event_set(session, cmd):
-    session.system.set_event(_event(session, cmd))
-    session.system.dispatch()
+    session.system.ke.set_event(_event(session, cmd))
+    session.system.ke.dispatch()
     return []
 
 
 @command("event reset", "put an event back to not signaled (ResetEvent)",
          args=(Arg("name", NAME, "event name"),))
 def event_reset(session, cmd):
-    session.system.reset_event(_event(session, cmd))
+    session.system.ke.reset_event(_event(session, cmd))
     return []
 
 
 @command("mutex create", "create a named mutex (mutant) in \\BaseNamedObjects (CreateMutex)",
          args=(Arg("name", NAME, "mutex name"),), examples=("mutex create M1",))
 def mutex_create(session, cmd):
-    session.system.create_named("mutex", cmd["name"])
+    session.system.ke.create_named("mutex", cmd["name"])
     return _named_objects(session)
 
 
@@ -60,7 +60,7 @@ def mutex_create(session, cmd):
                  "thread that wants it spins, burning its processor, until it is released.",
          examples=("spinlock create L",))
 def spinlock_create(session, cmd):
-    session.system.create_named("spinlock", cmd["name"])
+    session.system.ke.create_named("spinlock", cmd["name"])
     return [locks_table(session.system)]
 
 
@@ -85,7 +85,7 @@ def var_list(session, cmd):
                  "STATUS_SEMAPHORE_LIMIT_EXCEEDED.",
          examples=("semaphore create Slots --count 2 --limit 2",))
 def semaphore_create(session, cmd):
-    session.system.create_named("semaphore", cmd["name"], count=cmd["count"],
+    session.system.ke.create_named("semaphore", cmd["name"], count=cmd["count"],
                                 limit=cmd["limit"])
     return _named_objects(session)
 
@@ -99,7 +99,7 @@ def semaphore_create(session, cmd):
 def timer_create(session, cmd):
     if cmd["due"] < 1:
         raise KmsError("--due must be at least 1 tick", col=cmd.col("due"))
-    session.system.create_named("timer", cmd["name"], due=cmd["due"],
+    session.system.ke.create_named("timer", cmd["name"], due=cmd["due"],
                                 period=cmd["period"] or 0,
                                 notification=not cmd["synchronization"])
     return _named_objects(session)
@@ -108,9 +108,9 @@ def timer_create(session, cmd):
 @command("semaphore release", "give a semaphore back one unit from the shell (ReleaseSemaphore)",
          args=(Arg("name", NAME, "semaphore name"),), examples=("semaphore release Slots",))
 def semaphore_release(session, cmd):
-    semaphore = session.system.sync_object(cmd["name"])
+    semaphore = session.system.ke.sync_object(cmd["name"])
     if not isinstance(semaphore, KSemaphore):
         raise KmsError(f"{cmd['name']} is not a semaphore", col=cmd.col("name"))
-    session.system.release_semaphore(semaphore)
-    session.system.dispatch()
+    session.system.ke.release_semaphore(semaphore)
+    session.system.ke.dispatch()
     return [locks_table(session.system)]

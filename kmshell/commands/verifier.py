@@ -26,7 +26,7 @@ def _name(cmd) -> str:
 
 
 def _listed(session) -> Text:
-    names = session.system.verify_drivers()
+    names = session.system.mm.verify_drivers()
     return Text("Driver Verifier watches: " + (", ".join(names) if names else "no driver"))
 
 
@@ -40,7 +40,7 @@ def verifier_show(session, cmd):
          args=(Arg("driver", DRIVER, "the driver's name, loaded or not, e.g. scribbler"),),
          details=DETAILS, examples=("verifier on scribbler",))
 def verifier_on(session, cmd):
-    session.system.set_verifier(_name(cmd), True)
+    session.system.mm.set_verifier(_name(cmd), True)
     return [_listed(session)]
 
 
@@ -48,5 +48,5 @@ def verifier_on(session, cmd):
          args=(Arg("driver", DRIVER, "the driver's name"),), details=DETAILS,
          examples=("verifier off scribbler",))
 def verifier_off(session, cmd):
-    session.system.set_verifier(_name(cmd), False)
+    session.system.mm.set_verifier(_name(cmd), False)
     return [_listed(session)]

@@ -17,7 +17,7 @@ from kmshell.views.wmi import wmi_answer, wmi_table
          examples=("wmi query ToasterDeviceInformation",))
 def wmi_query(session, cmd):
     system = session.system
-    return [wmi_answer(system.wmi_query(cmd["cls"], caller=system.console_shell()))]
+    return [wmi_answer(system.wmi.wmi_query(cmd["cls"], caller=system.ps.console_shell()))]
 
 
 @command("wmi list", "the WMI data blocks drivers have registered, and their providers",

@@ -8,10 +8,12 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from kmshell import files
 from kmshell.nt.io.spec import DriverSpec, SpecError, spec_from_dict
 from kmshell.nt.rtl import printable
+from kmshell.nt.system import System
 
 CATALOG = Path(__file__).parent
 
@@ -45,3 +47,9 @@ def load_spec(name_or_path: str) -> DriverSpec:
         raise SpecError(f"{shown}: not valid TOML: its arrays or tables nest too deeply") \
             from None
     return spec_from_dict(data, shown)
+
+
+def new_system(**options: Any) -> System:
+    """A machine whose Plug and Play finds devices' drivers in the built-in catalog (what
+    the session boots; tests and benchmarks boot theirs the same way)."""
+    return System(driver_store=driver_store(), **options)

@@ -9,9 +9,13 @@ plain counter rather than container:block:record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
+
+if TYPE_CHECKING:
+    from kmshell.nt.core import Core
 
 
 @dataclass
@@ -29,25 +33,30 @@ class Log:
 
 
 class LogFileSystem:
-    """Mixed into `System`; the logs live on `self.disk`, which a reboot keeps."""
+    """CLFS. Built with the Core and the logs on the disk, which a restart keeps."""
+
+    def __init__(self, core: Core, logs: dict[str, Log]) -> None:
+        self.core = core
+        self.logs = logs  # lower-cased name -> log, on the disk
+        self.emit = core.emit
 
     def clfs_log(self, name: str) -> Log:
-        log = self.disk.logs.get(name.lower())
+        log = self.logs.get(name.lower())
         if log is None:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no log named '{name}'; "
                           "create it with log create")
         return log
 
     def log_create(self, name: str) -> Log:
-        self._require_running()
-        if name.lower() in self.disk.logs:
+        self.core.require_running()
+        if name.lower() in self.logs:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_COLLISION, f"log '{name}' exists")
-        log = self.disk.logs[name.lower()] = Log(name)
+        log = self.logs[name.lower()] = Log(name)
         self.emit("Clfs", "log", f"log {name} created (ClfsCreateLogFile)")
         return log
 
     def log_append(self, name: str, text: str) -> LogRecord:
-        self._require_running()
+        self.core.require_running()
         log = self.clfs_log(name)
         record = LogRecord(log.next_lsn, text)
         log.next_lsn += 1
@@ -57,7 +66,7 @@ class LogFileSystem:
         return record
 
     def log_flush(self, name: str) -> int:
-        self._require_running()
+        self.core.require_running()
         log = self.clfs_log(name)
         pending = [r for r in log.records if not r.flushed]
         for record in pending:
@@ -68,9 +77,9 @@ class LogFileSystem:
                   "appended but unflushed one does not.")
         return len(pending)
 
-    def _recover_logs(self) -> None:
+    def recover_logs(self) -> None:
         """At boot: what reached the disk is all there is."""
-        for log in self.disk.logs.values():
+        for log in self.logs.values():
             lost = [r for r in log.records if not r.flushed]
             log.records = [r for r in log.records if r.flushed]
             if lost:

@@ -10,10 +10,16 @@ volatile keys; names are matched case-insensitively, as Windows does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.rtl import U32, U64, parse_number
+
+if TYPE_CHECKING:
+    from kmshell.nt.core import Core
+    from kmshell.nt.ps import ProcessManager
+    from kmshell.nt.tm import TransactionManager
 
 # Value types (winnt.h).
 REG_TYPES = {
@@ -182,12 +188,38 @@ class RegistryOperation:
 
 
 class ConfigurationManager:
-    """Mixed into `System`: registry operations, with registry callbacks and transactions."""
+    """Cm. Built with the Core and the registry (kept on the disk across restarts); KTM (an
+    open transaction defers changes) and Ps (which holds the registered callbacks) are wired
+    in by System."""
+
+    tm: TransactionManager
+    ps: ProcessManager
+
+    def __init__(self, core: Core, registry: Registry) -> None:
+        self.core = core
+        self.registry = registry
+        self.emit = core.emit
+
+    def registry_key(self, path: str) -> Key:
+        """ZwCreateKey: the key at path, created with its parents if missing."""
+        return self.registry.create(path)
+
+    def query_value(self, path: str, name: str) -> RegValue | None:
+        """ZwQueryValueKey (the key is created if missing, as ZwCreateKey would)."""
+        return self.registry.create(path).values.get(name.upper())
+
+    def write_value(self, path: str, name: str, kind: str, data: object) -> None:
+        """ZwSetValueKey from the kernel itself (no callbacks: the kernel's own writes)."""
+        self.registry.create(path).values[name.upper()] = RegValue(name, kind, data)
+
+    def install_service(self, name: str, image: str, start: str) -> Key:
+        """The driver's Services key, as its INF (or sc create) writes it."""
+        return self.registry.install_service(name, image, start)
 
     def reg_apply(self, op: RegistryOperation, *, transacted: bool = False) -> None:
         """CmSetValueKey / CmDeleteKey / CmDeleteValueKey, after the pre-callbacks allow it.
         Inside a transaction the change is only recorded, until commit."""
-        self._require_running()
+        self.core.require_running()
         notify = {"set": "RegNtPreSetValueKey", "delete": "RegNtPreDeleteKey"
                   if op.name is None else "RegNtPreDeleteValueKey"}[op.kind]
         self._registry_callbacks(notify, op)
@@ -196,10 +228,7 @@ class ConfigurationManager:
             if op.name is not None and op.name.upper() not in self.registry.open(op.path).values:
                 raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND,
                               f"no value '{op.name}' in {op.path}")
-        if self.transaction is not None and not transacted:
-            self.transaction.operations.append(op)
-            self.emit("Tm", "tx-op", f"transaction {self.transaction.number} records: {op} "
-                      "(not visible to others until commit)")
+        if not transacted and self.tm.enlist(op):
             return
         if op.kind == "set":
             self.registry.create(op.path).values[op.value.name.upper()] = op.value
@@ -214,7 +243,7 @@ class ConfigurationManager:
         self._registry_callbacks(notify.replace("Pre", "Post"), op)
 
     def _registry_callbacks(self, notify: str, op: RegistryOperation) -> None:
-        for routine in [c for c in self.callbacks if c.kind == "registry"]:
+        for routine in self.ps.notify_routines("registry"):
             routine.calls += 1
             denies = any(step.op == "DenyAccess" for step in routine.steps)
             pre = "Pre" in notify

@@ -8,12 +8,18 @@ queue (real Windows has critical, delayed and other priorities, per NUMA node).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from kmshell.nt.core import Core
 from kmshell.nt.io.driver import DriverObject
 from kmshell.nt.ke.processor import Processor
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
-from kmshell.nt.ps import Step, Thread, format_program
+from kmshell.nt.ps import ProcessManager, Step, Thread, format_program
+
+if TYPE_CHECKING:
+    from kmshell.nt.ke.kernel import Kernel
 
 
 @dataclass
@@ -25,27 +31,41 @@ class WorkItem:
     done: bool = False
 
 
-class Workers:
-    """Mixed into `System`: ExQueueWorkItem and the worker threads' loop."""
+class Executive:
+    """Ex. Built with the Core, Ke (to wake and block the workers) and Ps (the System
+    process, whose threads the workers are)."""
+
+    def __init__(self, core: Core, ke: Kernel, ps: ProcessManager) -> None:
+        self.core = core
+        self.ke = ke
+        self.ps = ps
+        self.emit = core.emit
+        self.work_queue: deque[WorkItem] = deque()  # queued, not yet taken by a worker
+        self.work_items: list[WorkItem] = []  # every work item since boot
+
+    def latest_work_item(self, driver: str) -> WorkItem | None:
+        """The newest work item, if `driver` queued it."""
+        item = self.work_items[-1] if self.work_items else None
+        return item if item is not None and item.driver == driver else None
 
     def queue_work_item(self, driver: DriverObject, program: list[Step], by: str) -> WorkItem:
         """ExQueueWorkItem: queue the work and return at once; a waiting worker wakes."""
-        item = WorkItem(len(self.work_items) + 1, driver.name, list(program), self.tick)
+        item = WorkItem(len(self.work_items) + 1, driver.name, list(program), self.core.tick)
         self.work_items.append(item)
         self.work_queue.append(item)
         self.emit("Ex", "work-queued", f"{by} queues work item {item.number} (ExQueueWorkItem) "
                   "and returns at once: a system worker thread will do the slow part",
                   "The right way: the callback stays short, and the slow work runs later in "
                   "a worker thread of the System process.")
-        waiting = [t for t in self.processes[4].threads
+        waiting = [t for t in self.ps.system_process.threads
                    if t.state is ThreadState.Waiting and t.wait_reason is WaitReason.WrQueue]
         if waiting:
             worker = waiting[0]
             worker.program, worker.pc = [Step("dequeue")], -1
-            self._wake(worker, f"work item {item.number} was queued")
+            self.ke.wake_thread(worker, f"work item {item.number} was queued")
         return item
 
-    def _worker_dequeue(self, cpu: Processor, thread: Thread) -> str:
+    def worker_dequeue(self, cpu: Processor, thread: Thread) -> str:
         """A worker thread finishes its work item, then takes the next or waits (WrQueue)."""
         if thread.work_item is not None:
             thread.work_item.done = True
@@ -54,7 +74,7 @@ class Workers:
             thread.work_item = None
         if not self.work_queue:
             thread.program, thread.pc = [Step("dequeue")], 0
-            self._block(cpu, thread, WaitReason.WrQueue, "waits on the work queue")
+            self.ke.block_thread(cpu, thread, WaitReason.WrQueue, "waits on the work queue")
             return "left"
         item = self.work_queue.popleft()
         thread.work_item = item

@@ -26,14 +26,21 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from kmshell.nt.constants import Irql, NtStatus, irql_name
+from kmshell.nt.constants import DIRQL_MAX, Irql, NtStatus, irql_name
+from kmshell.nt.core import Core
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
+
+if TYPE_CHECKING:
+    from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.ke.kernel import Kernel
 
 PAGE = 0x1000
 FOUR_GB = 1 << 32
 PHYSICAL_PAGES = (8 << 30) // PAGE  # the model machine has 8 GB of memory
+FIRST_VECTOR = 0x80  # vectors are handed out from here in blocks of 0x10
 MAP_REGISTER_BASE = 0x0200_0000  # where the HAL keeps its bounce pages, below 4 GB
 
 
@@ -89,15 +96,33 @@ def physical_page(pid: int, virtual_page: int) -> int:
     return frame * PAGE
 
 
-class Dma:
-    """Mixed into `System`."""
+class Hal:
+    """Hal. Built with the Core and Ke (a DMA callback runs at DISPATCH_LEVEL); the I/O
+    manager, which runs the driver's routines, is wired in by System."""
+
+    io: IoManager
+
+    def __init__(self, core: Core, ke: Kernel) -> None:
+        self.core = core
+        self.ke = ke
+        self.emit = core.emit
+        self.vectors_assigned = 0  # blocks of 0x10 vectors handed out, from FIRST_VECTOR
+
+    # ------------------------------------------------------------------ interrupt vectors
+
+    def assign_vector(self) -> int:
+        """HalGetInterruptVector: the next block of vectors (a device's messages share it,
+        so one DIRQL); on x64 a vector's IRQL is its high nibble."""
+        vector = min(FIRST_VECTOR + 0x10 * self.vectors_assigned, DIRQL_MAX << 4)
+        self.vectors_assigned += 1
+        return vector
 
     # ------------------------------------------------------------------ DMA adapters
 
     def get_dma_adapter(self, device, bits: int, maximum_length: int) -> DmaAdapter:
         """IoGetDmaAdapter: a bus-master, scatter/gather DEVICE_DESCRIPTION."""
         registers = maximum_length // PAGE + 1  # BYTES_TO_PAGES(MaximumLength) + 1
-        device.adapter = DmaAdapter(self.allocate_address(0x80), device, bits, maximum_length,
+        device.adapter = DmaAdapter(self.core.allocate_address(0x80), device, bits, maximum_length,
                                     registers)
         self.emit("Hal", "dma", f"IoGetDmaAdapter: the HAL gives {device.label} a DMA adapter "
                   f"at {ptr(device.adapter.address)} ({bits}-bit addresses, scatter/gather, "
@@ -170,16 +195,16 @@ class Dma:
             self.emit("Hal", "dma", f"the HAL copies {sum(e.length for e in bounced):,} bytes "
                       f"from the pages above 4 GB into {len(bounced)} map register page(s), "
                       "where the device can reach them")
-        cpu = self.processors[self.cpu_context]
-        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
+        cpu = self.core.processor()
+        before = self.ke.raise_irql(Irql.DISPATCH_LEVEL)
         self.emit("Hal", "dma", f"{device.driver.name}!AdapterListControl runs at "
                   f"{irql_name(cpu.irql)} with the {len(transfer.elements)}-element list: it "
                   "programs the device, which moves the data by itself and interrupts when "
                   "it is done", "While the device transfers, no processor copies anything.")
         irp.record(f"IRP {irp.number} → {device.driver.name}!AdapterListControl "
                    f"({len(transfer.elements)} S/G element(s)) at {irql_name(cpu.irql)}")
-        self._run_at(cpu, before, device.driver, "AdapterListControl", irp, device)
-        cpu.irql = before
+        self.ke.run_routine_at(cpu, before, device.driver, "AdapterListControl", irp, device)
+        self.ke.lower_irql(before)
 
     def put_scatter_gather_list(self, driver, device, routine: str) -> None:
         """PutScatterGatherList: the transfer is over; map registers go back to the adapter."""
@@ -205,7 +230,7 @@ class Dma:
 
     def create_controller(self, driver) -> ControllerObject:
         """IoCreateController: one per driver here, shared by all its devices."""
-        driver.controller = ControllerObject(self.allocate_address(0x50), driver)
+        driver.controller = ControllerObject(self.core.allocate_address(0x50), driver)
         self.emit("Io", "controller", f"IoCreateController: {driver.name} gets a controller "
                   f"object at {ptr(driver.controller.address)}, shared by its devices",
                   "A controller object stands for hardware several devices share; holding "
@@ -239,8 +264,8 @@ class Dma:
                   + (f" for IRP {irp.number}" if irp is not None else ""))
         if irp is not None:
             irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
-                       f"(holds the controller) at {self._irql_here()}")
-        self._run(device.driver, "ControllerControl",
+                       f"(holds the controller) at {self.io.irql_here()}")
+        self.io.run_routine(device.driver, "ControllerControl",
                   device.driver.spec.routines.get("ControllerControl", []), irp, device)
 
     def free_controller(self, driver, device) -> None:

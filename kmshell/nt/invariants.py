@@ -27,12 +27,12 @@ def _volumes(system) -> list[str]:
     """A registered file system and a mounted volume's device are live devices, and a
     volume device has a stack location more than the stack it sends its requests to."""
     problems = [f"file system {device.label} is registered, but was deleted"
-                for device in system.file_systems if device not in system.devices]
-    for device in system.devices:
+                for device in system.files.file_systems if device not in system.io.devices]
+    for device in system.io.devices:
         volume = device.mounted_volume
         if volume is None:
             continue
-        if volume not in system.devices:
+        if volume not in system.io.devices:
             problems.append(f"{device.label}'s VPB names {volume.label}, which was deleted")
         elif volume.stack_size <= volume.target_device.stack_size:
             problems.append(f"volume device {volume.label} has StackSize {volume.stack_size}, "
@@ -44,14 +44,14 @@ def _volumes(system) -> list[str]:
 def _wmi(system) -> list[str]:
     """WMI only knows providers that exist: a registered data block's device is live."""
     return [f"WMI class {block.name} is provided by {block.device.label}, which was deleted"
-            for block in system.wmi_blocks.values() if block.device not in system.devices]
+            for block in system.wmi.wmi_blocks.values() if block.device not in system.io.devices]
 
 
 def _processes(system) -> list[str]:
     """The index of running processes holds exactly the processes that are alive."""
-    alive = [pid for pid, process in system.processes.items() if process.alive]
-    if alive != list(system.running):
-        return [f"running processes are {list(system.running)}, but the live ones are {alive}"]
+    alive = [pid for pid, process in system.ps.processes.items() if process.alive]
+    if alive != list(system.ps.running):
+        return [f"running processes are {list(system.ps.running)}, but the live ones are {alive}"]
     return []
 
 
@@ -59,7 +59,7 @@ def _pool(system) -> list[str]:
     """Pool blocks of one kind (paged, nonpaged, special) never overlap: each starts after
     the previous one's end."""
     problems, last_end = [], {}
-    for block in system.pool:
+    for block in system.mm.pool:
         kind = "special" if block.special else block.kind
         if block.address - 0x10 < last_end.get(kind, 0):
             problems.append(f"pool block '{block.tag}' of {block.driver} at "
@@ -73,7 +73,7 @@ def _objects(system) -> list[str]:
     was deleted (pointer count 0) is still reachable from the namespace or a handle."""
     handles: Counter = Counter()
     referenced: dict[int, object] = {}
-    for process in system.processes.values():
+    for process in system.ps.processes.values():
         for entry in process.handle_table.entries.values():
             handles[id(entry.object)] += 1
             referenced[id(entry.object)] = entry.object
@@ -104,15 +104,15 @@ def _threads(system) -> list[str]:
     a Waiting one is on the waiter list of what it waits for."""
     problems = []
     queued: Counter = Counter()
-    for priority, queue in enumerate(system.dispatcher.queues):
+    for priority, queue in enumerate(system.ke.dispatcher.queues):
         for thread in queue:
             queued[id(thread)] += 1
             if thread.priority != priority:
                 problems.append(f"thread {thread.label} (priority {thread.priority}) is in the "
                                 f"ready queue of priority {priority}")
-        if bool(queue) != bool(system.dispatcher.summary >> priority & 1):
+        if bool(queue) != bool(system.ke.dispatcher.summary >> priority & 1):
             problems.append(f"KiReadySummary bit {priority} disagrees with its ready queue")
-    current = Counter(id(cpu.current_thread) for cpu in system.processors)
+    current = Counter(id(cpu.current_thread) for cpu in system.core.processors)
     waiters: Counter = Counter()
     for obj in _dispatcher_objects(system):
         for thread in obj.waiters:
@@ -120,7 +120,7 @@ def _threads(system) -> list[str]:
             if thread.waiting_on is not obj:
                 problems.append(f"thread {thread.label} is on a waiter list of an object it "
                                 "does not wait on")
-    for thread in system.threads.values():
+    for thread in system.ps.threads.values():
         key, state = id(thread), thread.state
         if not isinstance(state, ThreadState):
             problems.append(f"thread {thread.label} has no valid state ({state!r})")
@@ -141,7 +141,7 @@ def _threads(system) -> list[str]:
                                 f"holds it {waiters[key]} times")
         if state is ThreadState.Terminated and thread.held_locks:
             problems.append(f"thread {thread.label} ended still holding locks")
-    for lock in system.spin_locks.values():
+    for lock in system.ke.spin_locks.values():
         if lock.owner is not None and lock not in lock.owner.held_locks:
             problems.append(f"spin lock {lock.name} is owned by {lock.owner.label}, which does "
                             "not list it as held")
@@ -151,11 +151,11 @@ def _threads(system) -> list[str]:
 def _dispatcher_objects(system) -> list[DispatcherObject]:
     """Every dispatcher object a thread may wait on: named ones, and ones held by handle."""
     found = {id(obj): obj for obj in system.ob.walk() if isinstance(obj, DispatcherObject)}
-    for process in system.processes.values():
+    for process in system.ps.processes.values():
         for entry in process.handle_table.entries.values():
             if isinstance(entry.object, DispatcherObject):
                 found[id(entry.object)] = entry.object
-    for thread in system.threads.values():
+    for thread in system.ps.threads.values():
         if isinstance(thread.waiting_on, DispatcherObject):
             found[id(thread.waiting_on)] = thread.waiting_on
     return list(found.values())
@@ -164,7 +164,7 @@ def _dispatcher_objects(system) -> list[DispatcherObject]:
 def _processors(system) -> list[str]:
     """x64 IRQLs run from PASSIVE_LEVEL (0) to HIGH_LEVEL (15); a halted machine is at HIGH."""
     problems = []
-    for cpu in system.processors:
+    for cpu in system.core.processors:
         if not Irql.PASSIVE_LEVEL <= cpu.irql <= Irql.HIGH_LEVEL:
             problems.append(f"CPU{cpu.number} is at IRQL {cpu.irql}, outside 0..15")
         if system.halted and cpu.irql != Irql.HIGH_LEVEL:
@@ -176,7 +176,7 @@ def _devices(system) -> list[str]:
     """Device stack links agree both ways (AttachedDevice and AttachedTo), a device needs one
     more stack location than the device it is attached to, and a stack has no cycle."""
     problems = []
-    for device in system.devices:
+    for device in system.io.devices:
         above, below = device.attached_device, device.attached_to
         if above is not None and above.attached_to is not device:
             problems.append(f"{device.label}: AttachedDevice {above.label} is not attached "
@@ -201,8 +201,8 @@ def _devnodes(system) -> list[str]:
     """The device tree: each devnode's PDO is a live device that points back at it, children
     name their parent, and no deleted devnode is still in the tree."""
     problems = []
-    live = set(map(id, system.devices))
-    for node in system.device_root.walk():
+    live = set(map(id, system.io.devices))
+    for node in system.pnp.device_root.walk():
         if node.pdo is None or id(node.pdo) not in live or node.pdo.devnode is not node:
             problems.append(f"devnode {node.instance_path}: its PDO is missing or not its own")
         if node.state is DevnodeState.DeviceNodeDeleted:
@@ -217,9 +217,9 @@ def _irps(system) -> list[str]:
     """An IRP still held by the I/O manager has not been completed, and no IRP finished twice
     unless bugcheck 0x44 says so."""
     problems = [f"IRP {irp.number} is held as in progress but was completed"
-                for irp in system.irps.values() if irp.completed]
-    done = Counter(e.text.split()[1] for e in system.log if e.kind == "irp-done")
-    info = system.bugcheck_info
+                for irp in system.io.irps.values() if irp.completed]
+    done = Counter(e.text.split()[1] for e in system.core.log if e.kind == "irp-done")
+    info = system.core.bugcheck_info
     excused = info is not None and info.code == BugCheck.MULTIPLE_IRP_COMPLETE_REQUESTS
     problems += [f"IRP {number} finished {count} times"
                  for number, count in done.items() if count > 1 and not excused]

@@ -209,6 +209,10 @@ class ObjectManager:
     def create_object(self, path: str, type_name: str) -> KernelObject:
         return self.insert(path, KernelObject(self.header(type_name, permanent=True)))
 
+    def object_count(self) -> int:
+        """Every object in the namespace."""
+        return sum(1 for _ in self.walk())
+
     def walk(self, directory: Directory | None = None):
         """Every named object under directory, depth first, in name order."""
         for child in (directory or self.root).children():

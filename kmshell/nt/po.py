@@ -18,9 +18,16 @@ the processors go on ticking while the machine "sleeps".
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import BugCheck, NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
+
+if TYPE_CHECKING:
+    from kmshell.nt.core import Core
+    from kmshell.nt.io.irp import Irp
+    from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.pnp import PlugAndPlayManager
 
 
 class SystemPowerState(IntEnum):
@@ -70,26 +77,36 @@ POWER_IRP_TIMEOUT = 0x3  # 0x9F parameter 1: a device object blocked an IRP too 
 
 
 class PowerManager:
-    """Mixed into `System`."""
+    """Po. Built with the Core, the I/O manager (which carries the power IRPs) and the PnP
+    manager (whose device tree says the order: parents powered up first, down last)."""
+
+    def __init__(self, core: Core, io: IoManager, pnp: PlugAndPlayManager) -> None:
+        self.core = core
+        self.io = io
+        self.pnp = pnp
+        self.emit = core.emit
+        self.bugcheck = core.bugcheck
+        self.system_power = SystemPowerState.PowerSystemWorking
+        self.pending_power: list[Irp] = []  # power IRPs no driver has finished yet
 
     def _power_nodes(self, leaves_first: bool) -> list:
-        nodes = [n for n in self.device_root.walk() if n.pdo is not None and n.service]
+        nodes = [n for n in self.pnp.device_root.walk() if n.pdo is not None and n.service]
         return nodes[::-1] if leaves_first else nodes
 
     def _power_irp(self, node, minor: str, state: IntEnum):
         """A power IRP to the top of node's stack: the state it carries is in the trace."""
-        irp = self.build_irp(node.pdo, "IRP_MJ_POWER", minor)  # status: STATUS_NOT_SUPPORTED
+        irp = self.io.build_irp(node.pdo, "IRP_MJ_POWER", minor)  # status: STATUS_NOT_SUPPORTED
         irp.power_state = state
         self.emit("Po", "power-irp", f"IRP {irp.number}: {minor} ({state.name}) to "
                   f"{node.instance_path}")
-        self._call_driver(node.pdo.top(), irp)
+        self.io.call_driver(node.pdo.top(), irp)
         if not irp.completed and minor != "IRP_MN_WAIT_WAKE":  # that one pends by design
             self.pending_power.append(irp)  # the watchdog keeps an eye on it
         return irp
 
     def set_system_power(self, target: SystemPowerState) -> None:
         """power sleep|hibernate|shutdown: query every stack, then set, leaves first."""
-        self._require_running()
+        self.core.require_running()
         if self.system_power is not SystemPowerState.PowerSystemWorking:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE,
                           f"the machine is already in {self.system_power.short}; "
@@ -125,13 +142,13 @@ class PowerManager:
     def wake(self, source=None) -> None:
         """power wake: S0 for every stack, parents first, each back to D0. With a source
         device, its bus driver completes the IRP_MN_WAIT_WAKE it held: the device woke us."""
-        self._require_running()
+        self.core.require_running()
         if self.system_power is SystemPowerState.PowerSystemWorking:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, "the machine is already awake")
         if source is not None:
-            node = self.devnode_of(source)
+            node = self.pnp.devnode_of(source)
             if node.wait_wake is None or node.wait_wake.completed:
-                armed = [n.pdo.top().label for n in self.device_root.walk()
+                armed = [n.pdo.top().label for n in self.pnp.device_root.walk()
                          if n.wait_wake is not None and not n.wait_wake.completed]
                 raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE,
                               f"{source.label} holds no IRP_MN_WAIT_WAKE, so it cannot wake "
@@ -142,7 +159,7 @@ class PowerManager:
                       "The wait-wake IRP was held at the PDO the whole sleep; completing it "
                       "tells the power policy owner, and the power manager, that the device "
                       "woke the machine.")
-            self.complete_pending(node.wait_wake, NtStatus.STATUS_SUCCESS)
+            self.io.complete_pending(node.wait_wake, NtStatus.STATUS_SUCCESS)
             node.wait_wake = None
         working = SystemPowerState.PowerSystemWorking
         self.emit("Po", "power", "wake: the power manager sets S0 on every stack, parents "
@@ -156,13 +173,13 @@ class PowerManager:
                 self.emit("Po", "cancel", f"{node.service} cancels its IRP_MN_WAIT_WAKE "
                           f"(IRP {node.wait_wake.number}): the machine is awake; it arms "
                           "again at the next sleep")
-                self.complete_pending(node.wait_wake, NtStatus.STATUS_CANCELLED)
+                self.io.complete_pending(node.wait_wake, NtStatus.STATUS_CANCELLED)
                 node.wait_wake = None
 
     def arm_wake(self, device, armed: bool = True) -> None:
         """power arm DEV [--off]: may this device wake the machine from sleep?"""
-        self._require_running()
-        node = self.devnode_of(device)
+        self.core.require_running()
+        node = self.pnp.devnode_of(device)
         bus = node.pdo.driver
         if armed and (bus.spec is None or "IRP_MN_WAIT_WAKE" not in bus.spec.pdo_routines):
             raise NtError(NtStatus.STATUS_NOT_SUPPORTED,
@@ -203,18 +220,20 @@ class PowerManager:
 
     def set_device_power(self, device, state: DevicePowerState) -> None:
         """power device DEV Dx: the function driver powers an idle device down (or up)."""
-        self._require_running()
-        node = self.devnode_of(device)
+        self.core.require_running()
+        node = self.pnp.devnode_of(device)
         if not node.service:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
                           f"{node.instance_path} has no function driver to own its power")
         self._device_power(node, state)
 
-    def _power_watchdog(self) -> None:
+    def power_watchdog(self) -> None:
         """Every tick: a power IRP held longer than the watchdog allows stops the machine."""
+        if not self.pending_power:
+            return
         self.pending_power = [irp for irp in self.pending_power if not irp.completed]
         for irp in self.pending_power:
-            if self.tick - irp.created_tick < POWER_WATCHDOG_TICKS:
+            if self.core.tick - irp.created_tick < POWER_WATCHDOG_TICKS:
                 continue
             holder = irp.location.device
             stack = holder.stack()
@@ -225,7 +244,7 @@ class PowerManager:
                            irp.address),
                           driver=holder.driver.image, routine="IRP_MJ_POWER",
                           rule=f"{holder.driver.name} held power IRP {irp.number} "
-                          f"({irp.stack[-1].minor}) for {self.tick - irp.created_tick} ticks "
+                          f"({irp.stack[-1].minor}) for {self.core.tick - irp.created_tick} ticks "
                           "without completing or passing it down: the power watchdog "
                           "stops the machine (0x9F, parameter 1 = 3).",
                           fix="Pass every power IRP down (PoCallDriver/IoCallDriver) or "

@@ -9,10 +9,15 @@ Simplification: one transaction at a time, owned by the shell; only the registry
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kmshell.nt.cm import RegistryOperation
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
+
+if TYPE_CHECKING:
+    from kmshell.nt.cm import ConfigurationManager
+    from kmshell.nt.core import Core
 
 
 @dataclass
@@ -22,10 +27,28 @@ class Transaction:
 
 
 class TransactionManager:
-    """Mixed into `System`."""
+    """Tm (KTM). Built with the Core and the configuration manager, whose changes it defers
+    and applies at commit."""
+
+    def __init__(self, core: Core, cm: ConfigurationManager) -> None:
+        self.core = core
+        self.cm = cm
+        self.emit = core.emit
+        self.transaction: Transaction | None = None  # the open one: one at a time
+        self.transactions_started = 0
+
+    def enlist(self, op: RegistryOperation) -> bool:
+        """A registry change made while a transaction is open is only recorded, until commit.
+        False when none is open: the change happens now."""
+        if self.transaction is None:
+            return False
+        self.transaction.operations.append(op)
+        self.emit("Tm", "tx-op", f"transaction {self.transaction.number} records: {op} "
+                  "(not visible to others until commit)")
+        return True
 
     def tx_begin(self) -> Transaction:
-        self._require_running()
+        self.core.require_running()
         if self.transaction is not None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                           f"transaction {self.transaction.number} is still open; commit or "
@@ -37,7 +60,7 @@ class TransactionManager:
         return self.transaction
 
     def tx_end(self, commit: bool) -> Transaction:
-        self._require_running()
+        self.core.require_running()
         tx = self.transaction
         if tx is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "no transaction is open; start "
@@ -51,5 +74,5 @@ class TransactionManager:
                   "change(s) applied together", "Either every change of a transaction "
                   "happens or none does: nobody ever sees half of it.")
         for op in tx.operations:
-            self.reg_apply(op, transacted=True)
+            self.cm.reg_apply(op, transacted=True)
         return tx

@@ -17,9 +17,14 @@ single-instance or set requests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import NtStatus, format_status
 from kmshell.nt.errors import NtError
+
+if TYPE_CHECKING:
+    from kmshell.nt.core import Core
+    from kmshell.nt.io.manager import IoManager
 
 WMIREG_ACTION_REGISTER, WMIREG_ACTION_DEREGISTER = 1, 2
 
@@ -50,9 +55,14 @@ class WmiAnswer:
 
 
 class Wmi:
-    """Mixed into `System`."""
+    """WMI (IoWMI). Built with the Core; the I/O manager, which carries its IRPs, is wired
+    in by System."""
 
-    def _wmi_init(self) -> None:
+    io: IoManager
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.emit = core.emit
         self.wmi_blocks: dict[str, WmiBlock] = {}  # lower-cased class name -> block
 
     def wmi_register(self, device, register: bool) -> None:
@@ -65,9 +75,9 @@ class Wmi:
             self.emit("Wmi", "wmi", f"WMI forgets {device.label}'s data blocks: "
                       + (", ".join(gone) or "it had none"))
             return
-        irp = self.build_irp(device, "IRP_MJ_SYSTEM_CONTROL", "IRP_MN_REGINFO_EX")
+        irp = self.io.build_irp(device, "IRP_MJ_SYSTEM_CONTROL", "IRP_MN_REGINFO_EX")
         irp.provider = device
-        status = self._call_driver(device.top(), irp)
+        status = self.io.call_driver(device.top(), irp)
         if status != NtStatus.STATUS_SUCCESS:
             self.emit("Wmi", "wmi", f"IRP_MN_REGINFO_EX for {device.label} ended with "
                       f"{format_status(status)}: WMI registers nothing for it")
@@ -102,7 +112,7 @@ class Wmi:
 
     def wmi_query(self, class_name: str, caller=None) -> WmiAnswer:
         """A user-mode query for every instance of a class: IRP_MN_QUERY_ALL_DATA."""
-        self._require_running()
+        self.core.require_running()
         who = f"{caller.image} ({caller.pid})" if caller is not None else "a WMI consumer"
         self.emit("Wmi", "syscall", f"{who} asks the WMI service for {class_name}; it calls "
                   "NtDeviceIoControlFile(\\Device\\WMIDataDevice, IOCTL_WMI_QUERY_ALL_DATA): "
@@ -115,11 +125,11 @@ class Wmi:
             raise NtError(NtStatus.STATUS_WMI_GUID_NOT_FOUND,
                           f"no WMI provider has registered {class_name}; registered: "
                           f"{known or 'none (a driver registers with IoWMIRegistrationControl)'}")
-        irp = self.build_irp(block.device, "IRP_MJ_SYSTEM_CONTROL", "IRP_MN_QUERY_ALL_DATA")
+        irp = self.io.build_irp(block.device, "IRP_MJ_SYSTEM_CONTROL", "IRP_MN_QUERY_ALL_DATA")
         irp.provider = block.device
         self.emit("Wmi", "wmi", f"WMI sends IRP {irp.number} to the top of {block.device.label}'s "
                   f"stack with ProviderId = {block.device.label}: drivers above it pass it on")
-        status = self._call_driver(block.device.top(), irp)
+        status = self.io.call_driver(block.device.top(), irp)
         if status == NtStatus.STATUS_PENDING:
             status = irp.status if irp.completed else status
         if status != NtStatus.STATUS_SUCCESS and block.device not in irp.reached:

@@ -55,15 +55,15 @@ class Noun:
 
 
 def _cpu(system: System, text: str):
-    count = len(system.processors)
+    count = len(system.core.processors)
     if not is_number(text, 0, count - 1):
         raise KmsError(f"no processor {printable(text)[:40]}; this machine has CPUs "
                        f"0..{count - 1}")
-    return system.processors[parse_number(text)]
+    return system.core.processors[parse_number(text)]
 
 
 def _variable(system: System, text: str):
-    var = system.variables.get(text.lower())
+    var = system.ke.variables.get(text.lower())
     if var is None:
         raise KmsError(f"no shared variable '{text}' (a thread's 'inc {text}' creates it)")
     return var
@@ -71,14 +71,14 @@ def _variable(system: System, text: str):
 
 def _lock(system: System, text: str):
     try:
-        return system.sync_object(text)
+        return system.ke.sync_object(text)
     except NtError as error:
         raise KmsError(str(error)) from None
 
 
 def _reg_key(system: System, text: str):
     try:
-        return system.registry.open(text)
+        return system.cm.registry.open(text)
     except RegistryError:
         return None  # `exists == false` is a fair thing to expect
 
@@ -96,14 +96,14 @@ def _reg_value(system: System, text: str):
 
 def _clfs_log(system: System, text: str):
     try:
-        return system.clfs_log(text)
+        return system.clfs.clfs_log(text)
     except NtError as error:
         raise KmsError(str(error)) from None
 
 
 def _device(system: System, text: str):
     try:
-        return system.find_device(text)
+        return system.io.find_device(text)
     except NtError as error:
         raise KmsError(str(error)) from None
 
@@ -122,10 +122,10 @@ def _tid(text: str) -> int:
 def _irp(system: System, text: str):
     """An IRP in progress, or what is remembered of a completed one."""
     number = number_or_none(text)
-    irp = system.irps.get(number) or system.finished_irps.get(number)
+    irp = system.io.irps.get(number) or system.io.finished_irps.get(number)
     if irp is None:
-        raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.irp_count}"
-                       if number is None or number > system.irp_count or number < 1
+        raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.io.irp_count}"
+                       if number is None or number > system.io.irp_count or number < 1
                        else f"IRP {text} finished too long ago to remember")
     return irp
 
@@ -135,9 +135,9 @@ def _in_progress(irp) -> bool:
 
 
 def _bugcheck(system: System, _text: str):
-    if system.bugcheck_info is None:
+    if system.core.bugcheck_info is None:
         raise KmsError("no bugcheck has happened")
-    return system.bugcheck_info
+    return system.core.bugcheck_info
 
 
 NOUNS: dict[str, Noun] = {
@@ -181,21 +181,22 @@ NOUNS: dict[str, Noun] = {
     }, "the last bugcheck"),
     "system": Noun("", lambda s, t: s, {
         "halted": Field(lambda s: s.halted, "true after a bugcheck"),
-        "tick": Field(lambda s: s.tick, "clock ticks since boot"),
-        "processes": Field(lambda s: len(s.live_processes()), "processes not yet exited"),
-        "threads": Field(lambda s: sum(len(p.live_threads) for p in s.live_processes()),
+        "tick": Field(lambda s: s.core.tick, "clock ticks since boot"),
+        "processes": Field(lambda s: len(s.ps.live_processes()), "processes not yet exited"),
+        "threads": Field(lambda s: sum(len(p.live_threads) for p in s.ps.live_processes()),
                          "threads not yet terminated"),
-        "cpus": Field(lambda s: len(s.processors), "number of processors"),
-        "idle": Field(lambda s: s.idle, "true when nothing is running, ready or sleeping"),
-        "deadlocked": Field(lambda s: bool(s.deadlocks), "true once a wait-for cycle was found"),
-        "transaction": Field(lambda s: s.transaction.number if s.transaction else "none",
+        "cpus": Field(lambda s: len(s.core.processors), "number of processors"),
+        "idle": Field(lambda s: s.ke.idle, "true when nothing is running, ready or sleeping"),
+        "deadlocked": Field(lambda s: bool(s.ke.deadlocks), "true once a wait-for cycle was found"),
+        "transaction": Field(lambda s: s.tm.transaction.number if s.tm.transaction else "none",
                              "the open transaction's number, or none"),
-        "irps": Field(lambda s: len(s.irps), "IRPs in progress (completed ones are freed)"),
-        "devices": Field(lambda s: len(s.devices), "device objects that exist"),
-        "power": Field(lambda s: s.system_power.short, "the system power state, S0 to S5"),
-        "devnodes": Field(lambda s: sum(1 for _ in s.device_root.walk()),
+        "irps": Field(lambda s: len(s.io.irps), "IRPs in progress (completed ones are freed)"),
+        "devices": Field(lambda s: len(s.io.devices), "device objects that exist"),
+        "power": Field(lambda s: s.po.system_power.short, "the system power state, S0 to S5"),
+        "devnodes": Field(lambda s: sum(1 for _ in s.pnp.device_root.walk()),
                           "devnodes in the device tree"),
-        "drivers": Field(lambda s: ", ".join(s.drivers_names()), "loaded drivers, in load order"),
+        "drivers": Field(lambda s: ", ".join(s.io.drivers_names()),
+                         "loaded drivers, in load order"),
     }, "the machine"),
     "var": Noun("NAME", _variable, {
         "value": Field(lambda v: v.value, "current value"),

@@ -236,6 +236,6 @@ def json_report(scenario: Scenario, result: Result, session: Session) -> str:
         "expectations": {"total": result.expectations, "passed": result.passed,
                          "failures": [str(f) for f in result.failures]},
         "state": session.system.to_json(),
-        "events": [e.to_json() for e in session.system.log],
-        "events_dropped": session.system.events_dropped,
+        "events": [e.to_json() for e in session.system.core.log],
+        "events_dropped": session.system.core.events_dropped,
     }, indent=2)

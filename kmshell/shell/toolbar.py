@@ -8,16 +8,16 @@ SHOWN_CPUS = 8
 
 
 def toolbar_text(system) -> list[tuple[str, str]]:
-    parts = [("class:toolbar", f" tick {system.tick} │ ")]
-    for cpu in system.processors[:SHOWN_CPUS]:
+    parts = [("class:toolbar", f" tick {system.core.tick} │ ")]
+    for cpu in system.core.processors[:SHOWN_CPUS]:
         parts.append(("class:toolbar", f"CPU{cpu.number} {irql_label(cpu.irql)}  "))
-    hidden = len(system.processors) - SHOWN_CPUS
+    hidden = len(system.core.processors) - SHOWN_CPUS
     if hidden > 0:
         parts.append(("class:toolbar", f"+{hidden} more  "))
-    processes = len(system.live_processes())
+    processes = len(system.ps.live_processes())
     parts.append(("class:toolbar", f"│ {processes} processes │ "))
     if system.halted:
-        info = system.bugcheck_info
+        info = system.core.bugcheck_info
         parts.append(("class:toolbar.halted", f" HALTED 0x{info.code:X} {info.name} "))
     else:
         parts.append(("class:toolbar.running", " running "))

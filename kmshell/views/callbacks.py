@@ -13,7 +13,7 @@ def callback_table(system) -> Table:
     table = titled("notify routines")
     for column in ("#", "kind", "driver", "steps", "work item", "subsystems", "calls"):
         table.add_column(column, overflow="fold")
-    for routine in system.callbacks:
+    for routine in system.ps.callbacks:
         table.add_row(str(routine.number), routine.kind, routine.driver.name,
                       format_program(routine.steps), format_program(routine.work),
                       "yes" if routine.subsystems else "no", str(routine.calls))
@@ -24,7 +24,7 @@ def worker_table(system) -> Table:
     table = titled("system worker threads")
     for column in ("TID", "state", "doing"):
         table.add_column(column, overflow="fold")
-    for thread in system.processes[4].threads:
+    for thread in system.ps.processes[4].threads:
         if thread.start_address != "nt!ExpWorkerThread":
             continue
         if thread.work_item is not None:
@@ -34,9 +34,9 @@ def worker_table(system) -> Table:
         else:
             doing = ""
         table.add_row(str(thread.tid), thread.state.name, doing)
-    queued = ", ".join(f"#{i.number} {i.driver}" for i in system.work_queue) or "empty"
+    queued = ", ".join(f"#{i.number} {i.driver}" for i in system.ex.work_queue) or "empty"
     table.caption = f"queue: {queued}; work items done: " \
-                    f"{sum(1 for i in system.work_items if i.done)} of {len(system.work_items)}"
+        f"{sum(1 for i in system.ex.work_items if i.done)} of {len(system.ex.work_items)}"
     table.caption_justify = "left"
     return table
 
@@ -45,6 +45,6 @@ def driver_table(system) -> Table:
     table = titled("drivers")
     for column in ("name", "object", "image", "what"):
         table.add_column(column, overflow="fold")
-    for driver in system.drivers.values():
+    for driver in system.io.drivers.values():
         table.add_row(driver.name, driver.header.path, driver.image, driver.description)
     return table

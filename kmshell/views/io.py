@@ -111,15 +111,15 @@ def irp_table(system) -> Table:
     table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):
         table.add_column(column)
-    for irp in capped(table, list(system.irps.values()), "irp show N shows one"):
+    for irp in capped(table, list(system.io.irps.values()), "irp show N shows one"):
         location = irp.location
         queued = location and location.device and irp in location.device.queue
         table.add_row(str(irp.number), irp.stack[-1].major or "",
                       f"{location.device.label} ({location.device.driver.name})"
                       + (" device queue" if queued else "")
                       if location and location.device else "not sent",
-                      str(system.tick - irp.created_tick))
-    if not system.irps:
+                      str(system.core.tick - irp.created_tick))
+    if not system.io.irps:
         table.caption = "none: every IRP has been completed"
     return table
 
@@ -129,7 +129,7 @@ def device_table(system) -> Table:
     table = titled("devices")
     for column in ("device", "driver", "stack (top first)"):
         table.add_column(column)
-    for device in capped(table, system.devices, "name one: device show DEV"):
+    for device in capped(table, system.io.devices, "name one: device show DEV"):
         table.add_row(device.label, device.driver.name,
                       " → ".join(d.label for d in device.stack()))
     return table

@@ -22,7 +22,7 @@ def cpu_table(system: System) -> Table:
     table = titled("processors")
     for column in ("CPU", "IRQL", "running", "prio", "quantum", "busy/idle ticks"):
         table.add_column(column)
-    for cpu in system.processors:
+    for cpu in system.core.processors:
         thread = cpu.current_thread
         table.add_row(
             str(cpu.number),
@@ -32,7 +32,7 @@ def cpu_table(system: System) -> Table:
             "" if cpu.is_idle else str(thread.quantum),
             f"{cpu.busy_ticks}/{cpu.idle_ticks}",
         )
-    ready = system.dispatcher.ready_threads()
+    ready = system.ke.dispatcher.ready_threads()
     if ready:
         queue = ", ".join(f"{t.label} (prio {t.priority})" for t in ready[:8])
         if len(ready) > 8:
@@ -74,7 +74,7 @@ def processor_detail(system: System, cpu) -> Table:
                  f"{ptr(thread.header.address)} {thread.label} (priority {thread.priority})")
     rows.add_row("IdleThread", f"{ptr(cpu.idle_thread.header.address)} (Idle process, PID 0)")
     rows.add_row("Ticks", f"{cpu.busy_ticks} busy, {cpu.idle_ticks} idle")
-    ready = system.dispatcher.ready_threads()
+    ready = system.ke.dispatcher.ready_threads()
     rows.add_row("Ready (shared)", ", ".join(t.label for t in ready[:6]) + (" …" if len(ready) > 6
                                                                            else "") or "none")
     return rows
@@ -86,13 +86,13 @@ PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "
 
 def timeline_table(system: System, last: int) -> Table:
     """Gantt style: a row per processor, a column per tick, the TID that ran in each cell."""
-    ticks = list(system.timeline)[-last:]
+    ticks = list(system.ke.timeline)[-last:]
     table = titled("schedule (TID that ran each tick; · idle)", padding=(0, 0))
     table.add_column("CPU", style="bold")
     for tick, _ in ticks:
         table.add_column(str(tick), justify="right", no_wrap=True, min_width=4)
     seen: dict[int, object] = {}
-    for number, cpu in enumerate(system.processors):
+    for number, cpu in enumerate(system.core.processors):
         cells = []
         for _, running in ticks:
             thread = running[number]
@@ -114,20 +114,22 @@ def timeline_table(system: System, last: int) -> Table:
 
 @deferred
 def status_panel(system: System) -> Panel:
-    processes = system.live_processes()
+    processes = system.ps.live_processes()
     threads = [t for p in processes for t in p.live_threads]
     state = Text("running", style="green")
     if system.halted:
-        info = system.bugcheck_info
+        info = system.core.bugcheck_info
         state = Text(f"HALTED — bugcheck 0x{info.code:X} {info.name}", style="bold red")
     summary = fields()
-    summary.add_row("tick", str(system.tick))
-    summary.add_row("seed", str(system.seed))
+    summary.add_row("tick", str(system.core.tick))
+    summary.add_row("seed", str(system.core.seed))
     summary.add_row("state", state)
     summary.add_row("processes", f"{len(processes)} running, "
-                    f"{len(system.processes) - len(processes)} exited")
-    summary.add_row("threads", f"{len(threads)} (ready {len(system.dispatcher.ready_threads())})")
-    summary.add_row("objects", f"{system.object_count()} named, {system.handle_count()} handles")
+                    f"{len(system.ps.processes) - len(processes)} exited")
+    ready = len(system.ke.dispatcher.ready_threads())
+    summary.add_row("threads", f"{len(threads)} (ready {ready})")
+    summary.add_row("objects", f"{system.ob.object_count()} named, "
+                    f"{system.ps.handle_count()} handles")
     return Panel(Group(summary, cpu_table(system)), title="status", title_align="left")
 
 
@@ -163,7 +165,7 @@ def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
 
 def dpc_table(system: System) -> Table:
     table = titled("DPC queues", "CPU", "IRQL", "queued DPCs")
-    for cpu in system.processors:
+    for cpu in system.core.processors:
         table.add_row(str(cpu.number), irql_label(cpu.irql),
                       ", ".join(f"{d.driver.name} ({d.label})" for d in cpu.dpc_queue) or "empty")
     return table

@@ -45,10 +45,10 @@ def devnode_tree(root: Devnode) -> Tree:
 @deferred
 def power_table(system) -> Table:
     """The system power state, and each devnode's device power state."""
-    state = system.system_power
+    state = system.po.system_power
     table = titled(f"power: the machine is in {state.short} ({state.name})", "devnode",
                    "power policy owner", "D state", "wake")
-    owners = [node for node in system.device_root.walk() if node.service]
+    owners = [node for node in system.pnp.device_root.walk() if node.service]
     for node in capped(table, owners, "name one: device show DEV"):
         waiting = node.wait_wake is not None and not node.wait_wake.completed
         table.add_row(node.instance_path, node.service,

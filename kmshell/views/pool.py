@@ -12,7 +12,7 @@ from kmshell.views.layout import capped, deferred, titled
 def pool_table(system) -> Table:
     table = titled("pool in use, by tag", "tag", "driver", "type", "blocks", "bytes", "note")
     rows: dict[tuple[str, str, str], list] = {}
-    for block in system.pool:
+    for block in system.mm.pool:
         if not block.freed:
             kind = f"{block.kind}, special pool" if block.special else block.kind
             row = rows.setdefault((block.tag, block.driver, kind), [0, 0, Text("")])

@@ -53,11 +53,11 @@ def process_tree(system: System, highlight: set[int] = frozenset()) -> Tree:
     nodes = {}
     shown = _processes_shown(system, highlight)
     for pid in sorted(shown):
-        process = system.processes[pid]
+        process = system.ps.processes[pid]
         parent = nodes.get(process.parent_pid)
         nodes[pid] = (parent or tree).add(_process_label(process, highlight))
-    if hidden := len(system.processes) - len(shown):
-        running = len(system.running.keys() - shown)
+    if hidden := len(system.ps.processes) - len(shown):
+        running = len(system.ps.running.keys() - shown)
         tree.add(Text(f"… and {hidden:,} more ({running:,} of them running): "
                       "name one with process show P", style="dim italic"))
     return tree
@@ -66,14 +66,14 @@ def process_tree(system: System, highlight: set[int] = frozenset()) -> Tree:
 def _processes_shown(system: System, highlight: set[int]) -> set[int]:
     """At most LIST_LIMIT PIDs (more only for a deep highlighted chain), without scanning
     the whole history: a long session creates tens of thousands of processes."""
-    if len(system.processes) <= LIST_LIMIT:
-        return set(system.processes)
+    if len(system.ps.processes) <= LIST_LIMIT:
+        return set(system.ps.processes)
     shown: set[int] = set()
     for pid in highlight:
-        while pid in system.processes and pid not in shown:
+        while pid in system.ps.processes and pid not in shown:
             shown.add(pid)
-            pid = system.processes[pid].parent_pid
-    for pid in chain(system.running, reversed(system.processes)):
+            pid = system.ps.processes[pid].parent_pid
+    for pid in chain(system.ps.running, reversed(system.ps.processes)):
         if len(shown) >= LIST_LIMIT:
             break
         shown.add(pid)

@@ -11,7 +11,7 @@ def locks_table(system) -> Table:
     table = titled("locks")
     for column in ("name", "kind", "owner", "waiters / spins"):
         table.add_column(column)
-    for lock in system.spin_locks.values():
+    for lock in system.ke.spin_locks.values():
         table.add_row(lock.name, "spin lock", lock.owner.label if lock.owner else "free",
                       f"{lock.spins} tick(s) spun")
     for obj in system.ob.lookup("\\BaseNamedObjects").children():
@@ -28,6 +28,6 @@ def variables_table(system) -> Table:
     table = titled("shared variables")
     for column in ("name", "value", "stores", "lost updates"):
         table.add_column(column)
-    for var in system.variables.values():
+    for var in system.ke.variables.values():
         table.add_row(var.name, str(var.value), str(var.version), str(var.lost_updates))
     return table

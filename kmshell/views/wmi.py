@@ -29,8 +29,8 @@ def wmi_answer(answer) -> Group:
 @deferred
 def wmi_table(system) -> Table:
     table = titled("WMI data blocks registered", "class", "instance", "provider", "driver")
-    for block in sorted(system.wmi_blocks.values(), key=lambda b: b.name.lower()):
+    for block in sorted(system.wmi.wmi_blocks.values(), key=lambda b: b.name.lower()):
         table.add_row(block.name, block.instance, block.device.label, block.device.driver.image)
-    if not system.wmi_blocks:
+    if not system.wmi.wmi_blocks:
         table.caption = "no driver has registered with IoWMIRegistrationControl"
     return table

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmshell.drivers import load_spec
-from kmshell.nt import System
+from kmshell.drivers import load_spec, new_system
 from kmshell.nt.constants import Irql, NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.hal import FOUR_GB, PAGE, physical_page
@@ -16,14 +15,14 @@ from kmshell.nt.hal import FOUR_GB, PAGE, physical_page
 
 def reading(driver: str, device: str, *lengths: int, processes: int = 1):
     """Load DRIVER, open DEVICE overlapped from each process and read LENGTHS in turn."""
-    system = System(minimal=True)
-    system.load_driver(load_spec(driver))
-    apps = [system.create_process(f"app{n}.exe") for n in range(processes)]
-    handles = [system.open_file(app, f"\\Device\\{device}", overlapped=True) for app in apps]
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec(driver))
+    apps = [system.ps.create_process(f"app{n}.exe") for n in range(processes)]
+    handles = [system.files.open_file(app, f"\\Device\\{device}", overlapped=True) for app in apps]
     for n, length in enumerate(lengths):
         app = apps[n % processes]
-        system.file_io(app, handles[n % processes], "IRP_MJ_READ", "NtReadFile", length)
-    return system, system.find_device(device).adapter
+        system.files.file_io(app, handles[n % processes], "IRP_MJ_READ", "NtReadFile", length)
+    return system, system.io.find_device(device).adapter
 
 
 def test_the_adapter_allows_one_map_register_per_page_of_the_longest_transfer_plus_one():
@@ -64,7 +63,7 @@ def test_a_transfer_that_needs_more_map_registers_than_are_free_waits_for_a_put(
     waiting = adapter.waiting[0]
     assert adapter.in_use + waiting.map_registers > adapter.map_registers
     while adapter.waiting and adapter.waiting[0] is waiting:
-        system.interrupt(system.find_device("DmaDisk"))  # each DPC puts one list back
+        system.ke.interrupt(system.io.find_device("DmaDisk"))  # each DPC puts one list back
     assert waiting in adapter.transfers
     assert adapter.in_use <= adapter.map_registers
 
@@ -72,41 +71,41 @@ def test_a_transfer_that_needs_more_map_registers_than_are_free_waits_for_a_put(
 def test_a_transfer_longer_than_the_adapter_allows_is_refused_with_insufficient_resources():
     system, adapter = reading("dmadisk", "DmaDisk", 32768)
     assert adapter.transfers == [] and adapter.waiting == []
-    assert any("STATUS_INSUFFICIENT_RESOURCES" in e.text for e in system.log)
+    assert any("STATUS_INSUFFICIENT_RESOURCES" in e.text for e in system.core.log)
 
 
 def test_a_scatter_gather_list_needs_the_irps_mdl():
-    system = System(minimal=True)
-    system.load_driver(load_spec("dmadisk"))
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("dmadisk"))
     with pytest.raises(NtError, match="needs the IRP's MDL"):
-        system.send_irp(system.find_device("DmaDisk"), "IRP_MJ_READ")
+        system.io.send_irp(system.io.find_device("DmaDisk"), "IRP_MJ_READ")
 
 
 def test_a_failed_dpc_step_leaves_the_processor_at_its_old_irql():
-    system = System(minimal=True)
-    system.load_driver(load_spec("dmadisk"))
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("dmadisk"))
     with pytest.raises(NtError, match="no scatter/gather list"):
-        system.interrupt(system.find_device("DmaDisk"))  # a DPC with nothing to put back
-    assert system.processors[0].irql == Irql.PASSIVE_LEVEL
+        system.ke.interrupt(system.io.find_device("DmaDisk"))  # a DPC with nothing to put back
+    assert system.core.processors[0].irql == Irql.PASSIVE_LEVEL
 
 
 def test_a_controller_object_serializes_two_devices_in_request_order():
-    system = System(minimal=True)
-    driver = system.load_driver(load_spec("fdc"))
-    app = system.create_process("app.exe")
-    first, second = (system.open_file(app, f"\\Device\\Floppy{n}", overlapped=True)
+    system = new_system(minimal=True)
+    driver = system.io.load_driver(load_spec("fdc"))
+    app = system.ps.create_process("app.exe")
+    first, second = (system.files.open_file(app, f"\\Device\\Floppy{n}", overlapped=True)
                      for n in (0, 1))
-    system.file_io(app, first, "IRP_MJ_READ", "NtReadFile")
-    system.file_io(app, second, "IRP_MJ_READ", "NtReadFile")
-    floppy0, floppy1 = system.find_device("Floppy0"), system.find_device("Floppy1")
+    system.files.file_io(app, first, "IRP_MJ_READ", "NtReadFile")
+    system.files.file_io(app, second, "IRP_MJ_READ", "NtReadFile")
+    floppy0, floppy1 = system.io.find_device("Floppy0"), system.io.find_device("Floppy1")
     assert driver.controller.owner is floppy0
     assert [device for device, _ in driver.controller.waiting] == [floppy1]
     with pytest.raises(NtError, match="which \\\\Device\\\\Floppy0 holds"):
-        system.interrupt(floppy1)  # Floppy1 cannot free what Floppy0 holds
-    system.interrupt(floppy0)
+        system.ke.interrupt(floppy1)  # Floppy1 cannot free what Floppy0 holds
+    system.ke.interrupt(floppy0)
     assert driver.controller.owner is floppy1 and driver.controller.waiting == []
-    system.interrupt(floppy1)
-    assert driver.controller.owner is None and system.irps == {}
+    system.ke.interrupt(floppy1)
+    assert driver.controller.owner is None and system.io.irps == {}
 
 
 def test_status_insufficient_resources_is_the_wdk_value():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmshell.drivers import load_spec
+from kmshell.drivers import load_spec, new_system
 from kmshell.nt import System
 from kmshell.nt.invariants import violations
 from kmshell.nt.ke.thread_state import ThreadState
@@ -13,11 +13,11 @@ from kmshell.nt.ke.thread_state import ThreadState
 
 def busy() -> System:
     """A machine with something of everything: processes, a waiter, drivers, a pending IRP."""
-    system = System()
-    system.load_driver(load_spec("slowdisk"))
-    system.load_driver(load_spec("watchfilter"))
-    system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    system.create_process("notepad.exe")
+    system = new_system()
+    system.io.load_driver(load_spec("slowdisk"))
+    system.io.load_driver(load_spec("watchfilter"))
+    system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.ps.create_process("notepad.exe")
     return system
 
 
@@ -26,63 +26,63 @@ def test_a_sound_machine_has_no_violation():
 
 
 def handle_count_off(system):
-    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
+    explorer = next(p for p in system.ps.processes.values() if p.image == "explorer.exe")
     next(iter(explorer.handle_table.entries.values())).object.header.handle_count += 1
 
 
 def pointer_count_below_handles(system):
-    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
+    explorer = next(p for p in system.ps.processes.values() if p.image == "explorer.exe")
     next(iter(explorer.handle_table.entries.values())).object.header.pointer_count = 0
 
 
 def ready_thread_off_its_queue(system):
-    thread = system.create_process("calc.exe").threads[0]
+    thread = system.ps.create_process("calc.exe").threads[0]
     if thread.state is ThreadState.Ready:
-        system.dispatcher.remove(thread)
+        system.ke.dispatcher.remove(thread)
     else:
         thread.state = ThreadState.Ready
 
 
 def running_thread_on_no_processor(system):
-    cpu = next(c for c in system.processors if not c.is_idle)
+    cpu = next(c for c in system.core.processors if not c.is_idle)
     cpu.current_thread = cpu.idle_thread
 
 
 def exited_process_still_running(system):
-    system.processes[max(system.processes)].state = system.processes[4].state.Terminated
+    system.ps.processes[max(system.ps.processes)].state = system.ps.processes[4].state.Terminated
 
 
 def overlapping_pool_blocks(system):
-    first = system.allocate_pool(system.drivers["slowdisk"], False, 64, "One", "test")
-    second = system.allocate_pool(system.drivers["slowdisk"], False, 64, "Two", "test")
+    first = system.mm.allocate_pool(system.io.drivers["slowdisk"], False, 64, "One", "test")
+    second = system.mm.allocate_pool(system.io.drivers["slowdisk"], False, 64, "Two", "test")
     second.address = first.address + 8
 
 
 def irql_out_of_range(system):
-    system.processors[1].irql = 16
+    system.core.processors[1].irql = 16
 
 
 def broken_stack_link(system):
-    filter_device = next(d for d in system.devices if d.attached_to is not None)
+    filter_device = next(d for d in system.io.devices if d.attached_to is not None)
     filter_device.attached_to.attached_device = None
 
 
 def stack_size_too_small(system):
-    filter_device = next(d for d in system.devices if d.attached_to is not None)
+    filter_device = next(d for d in system.io.devices if d.attached_to is not None)
     filter_device.stack_size = 1
 
 
 def completed_irp_still_held(system):
-    next(iter(system.irps.values())).completed = True
+    next(iter(system.io.irps.values())).completed = True
 
 
 def irp_finished_twice(system):
-    system.complete_pending(next(iter(system.irps.values())), 0)
-    system.log.append(next(e for e in system.log if e.kind == "irp-done"))
+    system.io.complete_pending(next(iter(system.io.irps.values())), 0)
+    system.core.log.append(next(e for e in system.core.log if e.kind == "irp-done"))
 
 
 def devnode_without_its_pdo(system):
-    system.device_root.children[0].pdo.devnode = None
+    system.pnp.device_root.children[0].pdo.devnode = None
 
 
 def unlisted_named_object(system):
@@ -91,23 +91,23 @@ def unlisted_named_object(system):
 
 
 def wmi_provider_deleted(system):
-    system.load_driver(load_spec("toaster"))
-    system.devices.remove(system.find_device("Toaster"))  # gone without IoDeleteDevice
+    system.io.load_driver(load_spec("toaster"))
+    system.io.devices.remove(system.io.find_device("Toaster"))  # gone without IoDeleteDevice
 
 
 def mounted_volume_device_deleted(system):
-    system.open_file(system.create_process("edit.exe"), "C:\\notes.txt")
-    volume = system.find_device("Harddisk0").vpb.device
-    system.devices.remove(volume)  # gone without dismounting
+    system.files.open_file(system.ps.create_process("edit.exe"), "C:\\notes.txt")
+    volume = system.io.find_device("Harddisk0").vpb.device
+    system.io.devices.remove(volume)  # gone without dismounting
 
 
 def registered_file_system_deleted(system):
-    system.devices.remove(system.file_systems[0])  # gone without IoUnregisterFileSystem
+    system.io.devices.remove(system.files.file_systems[0])  # gone without IoUnregisterFileSystem
 
 
 def volume_device_without_room_to_pass_down(system):
-    system.open_file(system.create_process("edit.exe"), "C:\\notes.txt")
-    system.find_device("Harddisk0").vpb.device.stack_size = 1
+    system.files.open_file(system.ps.create_process("edit.exe"), "C:\\notes.txt")
+    system.io.find_device("Harddisk0").vpb.device.stack_size = 1
 
 
 @pytest.mark.parametrize("corrupt, complaint", [

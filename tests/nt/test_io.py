@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmshell.drivers import catalog, load_spec
+from kmshell.drivers import catalog, load_spec, new_system
 from kmshell.nt import System, SystemHalted
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
@@ -15,9 +15,9 @@ from kmshell.session import Session
 
 
 def loaded(*names: str) -> System:
-    system = System()
+    system = new_system()
     for name in names:
-        system.load_driver(load_spec(name))
+        system.io.load_driver(load_spec(name))
     return system
 
 
@@ -46,14 +46,14 @@ def test_a_spec_mistake_names_the_file_the_routine_and_the_step(routines, messag
 
 def test_attaching_raises_the_stack_size_by_one():
     system = loaded("slowdisk", "watchfilter")
-    disk = system.find_device("SlowDisk")
+    disk = system.io.find_device("SlowDisk")
     assert [d.label for d in disk.stack()] == ["watchfilter#1", "\\Device\\SlowDisk"]
     assert disk.top().stack_size == disk.stack_size + 1
 
 
 def test_an_irp_is_sent_to_the_top_of_the_stack_and_goes_down_one_location_per_device():
     system = loaded("slowdisk", "watchfilter")
-    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    irp = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
     assert [hop for hop in irp.path if "↓" in hop] == [
         "IRP 1 ↓ watchfilter#1 (watchfilter.sys IRP_MJ_READ) at PASSIVE_LEVEL",
         "IRP 1 ↓ \\Device\\SlowDisk (slowdisk.sys IRP_MJ_READ) at PASSIVE_LEVEL"]
@@ -62,7 +62,7 @@ def test_an_irp_is_sent_to_the_top_of_the_stack_and_goes_down_one_location_per_d
 
 def test_the_path_shows_each_dispatch_routines_return_one_call_deeper_for_each_hop_down():
     system = loaded("slowdisk", "watchfilter")
-    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    irp = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
     assert [(depth, hop.split(" (")[0].split(": ")[0])
             for depth, hop in zip(irp.depths, irp.path)] == [
         (0, "IRP 1 ↓ watchfilter#1"), (1, "IRP 1 ↓ \\Device\\SlowDisk"),
@@ -72,16 +72,16 @@ def test_the_path_shows_each_dispatch_routines_return_one_call_deeper_for_each_h
 
 def test_a_completion_inside_the_lowest_dispatch_routine_happens_before_the_calls_return():
     system = loaded("nullsink")
-    irp = system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
+    irp = system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
     kinds = [hop.split()[2] for hop in irp.path]
     assert kinds == ["↓", "✓", "done:", "←"] and irp.depths == [0, 1, 1, 0]
 
 
 def test_completion_routines_run_bottom_up_and_the_irp_is_then_freed():
     system = loaded("slowdisk", "watchfilter")
-    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    system.complete_pending(irp, 0)
-    assert irp.completed and irp.number not in system.irps
+    irp = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.io.complete_pending(irp, 0)
+    assert irp.completed and irp.number not in system.io.irps
     assert irp.path[-3].startswith("IRP 1 ✓ slowdisk completes it with STATUS_SUCCESS")
     assert irp.path[-2].startswith("IRP 1 ↑ watchfilter#1: completion routine watchfilter!ReadDone")
     assert irp.path[-1] == "IRP 1 done: STATUS_SUCCESS back to the requester"
@@ -89,58 +89,58 @@ def test_completion_routines_run_bottom_up_and_the_irp_is_then_freed():
 
 def test_pending_returned_reaches_the_completion_routine_of_the_driver_above():
     system = loaded("slowdisk", "watchfilter")
-    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    system.complete_pending(irp, 0)
+    irp = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.io.complete_pending(irp, 0)
     assert "(PendingReturned)" in irp.path[-2]
 
 
 def test_skip_gives_the_lower_driver_the_same_stack_location():
     system = loaded("slowdisk", "watchfilter")
-    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_WRITE")
+    irp = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_WRITE")
     assert irp.current == 1 and irp.stack[1].device.label == "\\Device\\SlowDisk"
 
 
 def test_a_major_without_a_routine_is_completed_with_invalid_device_request():
     system = loaded("nullsink")
-    irp = system.send_irp(system.find_device("NullSink"), "IRP_MJ_DEVICE_CONTROL")
+    irp = system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_DEVICE_CONTROL")
     assert irp.completed and irp.status == 0xC0000010
 
 
 def test_completing_an_irp_twice_bugchecks_0x44_with_the_irp_address():
     system = loaded("nullsink", "doublecomplete")
     with pytest.raises(SystemHalted):
-        system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
-    info = system.bugcheck_info
+        system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
+    info = system.core.bugcheck_info
     assert info.code == 0x44 and info.driver == "doublecomplete.sys"
     assert info.parameters[0] >= 0xFFFF800000000000  # a kernel address: the IRP
 
 
 def test_more_stack_locations_needed_than_allocated_bugchecks_0x35():
     system = loaded("nullsink")
-    irp = system.send_irp(system.find_device("NullSink"), "IRP_MJ_DEVICE_CONTROL")
+    irp = system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_DEVICE_CONTROL")
     irp.completed, irp.current = False, 0  # pretend a driver forwards a finished IRP
     with pytest.raises(SystemHalted):
-        system._call_driver(system.find_device("NullSink"), irp)
-    assert system.bugcheck_info.code == 0x35
+        system.io.call_driver(system.io.find_device("NullSink"), irp)
+    assert system.core.bugcheck_info.code == 0x35
 
 
 def test_the_model_keeps_no_completed_irp():
     system = loaded("nullsink")
     for _ in range(100):
-        system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
-    assert system.irps == {}
+        system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
+    assert system.io.irps == {}
 
 
 def _app(system: System):
-    process = system.create_process("app.exe")
-    system.step(3)
+    process = system.ps.create_process("app.exe")
+    system.ke.step(3)
     return process
 
 
 def test_open_sends_irp_mj_create_and_gives_a_handle_to_a_file_object():
     system = loaded("slowdisk", "watchfilter")
     process = _app(system)
-    handle = system.open_file(process, "\\Device\\SlowDisk", "all")
+    handle = system.files.open_file(process, "\\Device\\SlowDisk", "all")
     entry = process.handle_table.entries[handle]
     assert entry.object.header.type_name == "File"
     assert entry.object.device.label == "\\Device\\SlowDisk"
@@ -150,11 +150,11 @@ def test_a_pended_read_makes_the_calling_thread_wait_until_completion():
     system = loaded("slowdisk", "watchfilter")
     process = _app(system)
     thread = process.threads[0]
-    handle = system.open_file(process, "\\Device\\SlowDisk", "all")
-    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
-    irp = next(iter(system.irps.values()))
+    handle = system.files.open_file(process, "\\Device\\SlowDisk", "all")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    irp = next(iter(system.io.irps.values()))
     assert thread.wait_reason.name == "Executive" and thread.io_wait[0] is irp
-    system.complete_pending(irp, 0)
+    system.io.complete_pending(irp, 0)
     assert thread.io_wait is None and thread.wait_reason.name == "UserRequest"
 
 
@@ -163,21 +163,22 @@ def test_opening_a_device_its_dacl_does_not_allow_is_access_denied():
     from kmshell.nt.system import NtError
 
     system = loaded("nullsink")
-    system.find_device("NullSink").header.security = parse_sddl("D:P(A;;GA;;;SY)(A;;GR;;;BU)")
+    system.io.find_device("NullSink").header.security = parse_sddl("D:P(A;;GA;;;SY)(A;;GR;;;BU)")
     process = _app(system)
-    assert system.open_file(process, "\\Device\\NullSink", "read")
+    assert system.files.open_file(process, "\\Device\\NullSink", "read")
     with pytest.raises(NtError) as error:
-        system.open_file(process, "\\Device\\NullSink", "write")
+        system.files.open_file(process, "\\Device\\NullSink", "write")
     assert error.value.status == 0xC0000022
 
 
 def test_closing_a_handle_sends_cleanup_then_close():
     system = loaded("nullsink")
     process = _app(system)
-    handle = system.open_file(process, "\\Device\\NullSink")
-    start = len(system.log)
-    system.close_handle(process, handle)
-    majors = [e.text.split()[-1].rstrip(")") for e in system.log[start:] if e.kind == "irp-down"]
+    handle = system.files.open_file(process, "\\Device\\NullSink")
+    start = len(system.core.log)
+    system.files.close_handle(process, handle)
+    majors = [e.text.split()[-1].rstrip(")") for e in system.core.log[start:]
+              if e.kind == "irp-down"]
     assert majors == ["IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"]
     assert handle not in process.handle_table.entries
 
@@ -185,81 +186,83 @@ def test_closing_a_handle_sends_cleanup_then_close():
 def test_calling_down_from_the_bottom_of_a_stack_bugchecks_0x1e_reading_null_plus_8():
     system = loaded("lonely")
     with pytest.raises(SystemHalted):
-        system.send_irp(system.find_device("Lonely"), "IRP_MJ_READ")
-    code, arg1, _, arg3, arg4 = (system.bugcheck_info.code, *system.bugcheck_info.parameters)
+        system.io.send_irp(system.io.find_device("Lonely"), "IRP_MJ_READ")
+    info = system.core.bugcheck_info
+    code, arg1, _, arg3, arg4 = (info.code, *info.parameters)
     assert (code, arg1, arg3, arg4) == (0x1E, 0xC0000005, 0, 0x8)
 
 
 def test_returning_pending_without_marking_the_irp_is_flagged():
     system = loaded("forgetful")
-    start = len(system.log)
-    system.send_irp(system.find_device("Forgetful"), "IRP_MJ_READ")
+    start = len(system.core.log)
+    system.io.send_irp(system.io.find_device("Forgetful"), "IRP_MJ_READ")
     assert any(e.kind == "rule" and "without IoMarkIrpPending" in e.text
-               for e in system.log[start:])
+               for e in system.core.log[start:])
 
 
 def test_an_interrupts_irql_is_its_vector_divided_by_16():
     system = loaded("irqdisk", "hastyisr")
     for label in ("IrqDisk", "HastyDisk"):
-        device = system.find_device(label)
+        device = system.io.find_device(label)
         assert device.dirql == device.vector >> 4 and 3 <= device.dirql <= 12
 
 
 def test_the_dpc_runs_at_dispatch_level_after_the_isr_and_completes_the_irp():
     system = loaded("irqdisk")
-    disk = system.find_device("IrqDisk")
-    irp = system.send_irp(disk, "IRP_MJ_READ")
-    start = len(system.log)
-    system.interrupt(disk, 1)
-    kinds = [(e.kind, e.irql) for e in system.log[start:]]
+    disk = system.io.find_device("IrqDisk")
+    irp = system.io.send_irp(disk, "IRP_MJ_READ")
+    start = len(system.core.log)
+    system.ke.interrupt(disk, 1)
+    kinds = [(e.kind, e.irql) for e in system.core.log[start:]]
     assert kinds.index(("dpc", 2)) > kinds.index(("interrupt", disk.dirql))
     assert ("irp-complete", 2) in kinds and irp.completed
-    assert system.processors[1].irql == 0 and not system.processors[1].dpc_queue
+    assert system.core.processors[1].irql == 0 and not system.core.processors[1].dpc_queue
 
 
 def test_a_ddi_called_above_its_irql_limit_bugchecks_0xa_with_the_irql():
     system = loaded("hastyisr")
-    system.send_irp(system.find_device("HastyDisk"), "IRP_MJ_READ")
-    hasty = system.find_device("HastyDisk")
+    system.io.send_irp(system.io.find_device("HastyDisk"), "IRP_MJ_READ")
+    hasty = system.io.find_device("HastyDisk")
     with pytest.raises(SystemHalted):
-        system.interrupt(hasty)
-    assert system.bugcheck_info.code == 0x0A and system.bugcheck_info.parameters[1] == hasty.dirql
+        system.ke.interrupt(hasty)
+    info = system.core.bugcheck_info
+    assert info.code == 0x0A and info.parameters[1] == hasty.dirql
 
 
 def test_dpcs_wait_while_the_processor_is_at_dispatch_level():
     system = loaded("irqdisk")
-    cpu = system.processors[0]
+    cpu = system.core.processors[0]
     cpu.irql = 2  # e.g. a spin lock is held
-    system.request_dpc(system.find_device("IrqDisk"))
-    system.drain_dpcs(cpu)
+    system.ke.request_dpc(system.io.find_device("IrqDisk"))
+    system.ke.drain_dpcs(cpu)
     assert len(cpu.dpc_queue) == 1
     cpu.irql = 0
-    system.drain_dpcs(cpu)
+    system.ke.drain_dpcs(cpu)
     assert cpu.dpc_queue == []
 
 
 def test_skip_then_set_completion_overwrites_the_routine_of_the_driver_above():
     system = loaded("toaster", "sloppyfilter", "toasterfilter")
-    irp = system.send_irp(system.find_device("Toaster"), "IRP_MJ_READ")
+    irp = system.io.send_irp(system.io.find_device("Toaster"), "IRP_MJ_READ")
     ran = [hop.split(" at ")[0] for hop in irp.path if "↑" in hop]
     assert ran == [f"IRP {irp.number} ↑ sloppyfilter#1: completion routine sloppyfilter!Mine"]
 
 
 def test_a_driver_whose_driverentry_fails_is_unloaded_with_its_devices():
-    system = System()
-    devices = list(system.devices)
+    system = new_system()
+    devices = list(system.io.devices)
     spec = spec_from_dict({"name": "orphan", "type": "filter", "routines": {
         "DriverEntry": ["IoCreateDevice Orphan", "IoAttachDeviceToDeviceStack NullSink"]}},
         "orphan.toml")
     with pytest.raises(NtError, match=r"orphan!DriverEntry, step 2 'IoAttachDeviceToDeviceStack"
                        r" NullSink': no device 'NullSink'"):
-        system.load_driver(spec)
-    assert "orphan" not in system.drivers and system.devices == devices
+        system.io.load_driver(spec)
+    assert "orphan" not in system.io.drivers and system.io.devices == devices
     with pytest.raises(ObjectPathError):
         system.ob.lookup("\\Device\\Orphan")
-    assert system.log[-1].kind == "driver-unload"
-    system.load_driver(load_spec("nullsink"))
-    assert system.load_driver(spec).devices[0].attached_to is system.find_device("NullSink")
+    assert system.core.log[-1].kind == "driver-unload"
+    system.io.load_driver(load_spec("nullsink"))
+    assert system.io.load_driver(spec).devices[0].attached_to is system.io.find_device("NullSink")
 
 
 # ------------------------------------------------------------------ cancel
@@ -267,23 +270,23 @@ def test_a_driver_whose_driverentry_fails_is_unloaded_with_its_devices():
 
 def _pended(*drivers: str, major: str = "IRP_MJ_READ", device: str = "SlowDisk"):
     system = loaded(*drivers)
-    irp = system.send_irp(system.find_device(device), major)
+    irp = system.io.send_irp(system.io.find_device(device), major)
     return system, irp
 
 
 def test_cancel_runs_the_cancel_routine_which_completes_with_status_cancelled():
     system, irp = _pended("slowdisk")
-    assert system.cancel_irp(irp) is True
+    assert system.io.cancel_irp(irp) is True
     assert irp.completed and irp.status == 0xC0000120 and irp.cancel
-    assert system.processors[0].irql == 0  # the routine released the cancel spin lock
-    assert system.irps == {}
+    assert system.core.processors[0].irql == 0  # the routine released the cancel spin lock
+    assert system.io.irps == {}
 
 
 def test_cancel_without_a_cancel_routine_returns_false_and_the_irp_stays_pending():
     system, irp = _pended("slowdisk", major="IRP_MJ_WRITE")  # slowdisk's writes: no routine
-    assert system.cancel_irp(irp) is False
-    assert not irp.completed and irp.cancel and irp.number in system.irps
-    assert system.processors[0].irql == 0
+    assert system.io.cancel_irp(irp) is False
+    assert not irp.completed and irp.cancel and irp.number in system.io.irps
+    assert system.core.processors[0].irql == 0
 
 
 def _filter(flags: str) -> dict:
@@ -298,19 +301,19 @@ def _filter(flags: str) -> dict:
 @pytest.mark.parametrize("flags, runs", [("Success Cancel", True), ("Success", False)])
 def test_a_completion_routine_sees_a_cancelled_irp_only_if_set_to_invoke_on_cancel(flags, runs):
     system = loaded("slowdisk")
-    system.load_driver(spec_from_dict(_filter(flags), "cancelwatch.toml"))
-    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    start = len(system.log)
-    system.cancel_irp(irp)
-    ran = [e for e in system.log[start:] if "completion routine cancelwatch!Done" in e.text]
+    system.io.load_driver(spec_from_dict(_filter(flags), "cancelwatch.toml"))
+    irp = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    start = len(system.core.log)
+    system.io.cancel_irp(irp)
+    ran = [e for e in system.core.log[start:] if "completion routine cancelwatch!Done" in e.text]
     assert bool(ran) is runs and irp.completed
 
 
 def test_a_cancel_routine_that_keeps_the_cancel_lock_bugchecks_0x11b():
     system, irp = _pended("cancelbug", device="CancelBug")
     with pytest.raises(SystemHalted):
-        system.cancel_irp(irp)
-    info = system.bugcheck_info
+        system.io.cancel_irp(irp)
+    info = system.core.bugcheck_info
     assert info.code == 0x11B and info.parameters[0] == irp.address
     assert info.parameters[1] != 0 and info.driver == "cancelbug.sys"
 
@@ -318,27 +321,28 @@ def test_a_cancel_routine_that_keeps_the_cancel_lock_bugchecks_0x11b():
 def test_completing_an_irp_whose_cancel_routine_is_still_set_bugchecks_0x48():
     system = loaded("cancelbug")
     with pytest.raises(SystemHalted):
-        system.send_irp(system.find_device("CancelBug"), "IRP_MJ_WRITE")
-    info = system.bugcheck_info
+        system.io.send_irp(system.io.find_device("CancelBug"), "IRP_MJ_WRITE")
+    info = system.core.bugcheck_info
     assert info.code == 0x48 and info.parameters[2:] == (0, 0)
 
 
 def test_the_device_finishing_a_cancelable_irp_clears_the_routine_and_completes_it():
     system, irp = _pended("slowdisk")
-    system.complete_pending(irp, 0)
+    system.io.complete_pending(irp, 0)
     assert irp.completed and irp.status == 0 and not system.halted
 
 
 def test_a_process_that_exits_cancels_its_pending_irps_then_closes_its_files():
     system = loaded("slowdisk")
     process = _app(system)
-    handle = system.open_file(process, "\\Device\\SlowDisk", "all")
-    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
-    read = next(iter(system.irps.values()))
-    start = len(system.log)
-    system.terminate_process(process, 0)
+    handle = system.files.open_file(process, "\\Device\\SlowDisk", "all")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    read = next(iter(system.io.irps.values()))
+    start = len(system.core.log)
+    system.ps.terminate_process(process, 0)
     assert read.completed and read.status == 0xC0000120
-    majors = [e.text.split()[-1].rstrip(")") for e in system.log[start:] if e.kind == "irp-down"]
+    majors = [e.text.split()[-1].rstrip(")") for e in system.core.log[start:]
+              if e.kind == "irp-down"]
     assert majors == ["IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"]
 
 
@@ -347,14 +351,14 @@ def test_a_process_that_exits_cancels_its_pending_irps_then_closes_its_files():
 
 def _read(system: System, path: str, length: int = 64, overlapped: bool = False, code=None):
     process = _app(system)
-    handle = system.open_file(process, path, "all", overlapped=overlapped)
-    start = len(system.log)
+    handle = system.files.open_file(process, path, "all", overlapped=overlapped)
+    start = len(system.core.log)
     if code is None:
-        system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", length)
+        system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", length)
     else:
-        system.file_io(process, handle, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile",
+        system.files.file_io(process, handle, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile",
                        length, code)
-    return process, [e for e in system.log[start:] if e.kind == "buffer"]
+    return process, [e for e in system.core.log[start:] if e.kind == "buffer"]
 
 
 def test_a_buffered_device_gets_a_system_buffer_copied_to_the_caller_on_completion():
@@ -368,13 +372,13 @@ def test_a_direct_device_gets_an_mdl_locking_the_callers_pages():
     system = loaded("slowdisk")  # io = "direct": DO_DIRECT_IO
     process, events = _read(system, "\\Device\\SlowDisk", 8192)
     assert "MmProbeAndLockPages locks its 2 page(s)" in events[0].text
-    irp = next(iter(system.irps.values()))
+    irp = next(iter(system.io.irps.values()))
     assert irp.buffer.startswith("MdlAddress") and f"{process.io_buffer[0]:#x}" in irp.buffer
 
 
 def test_a_filter_takes_the_transfer_method_of_the_device_it_attaches_to():
     system = loaded("slowdisk", "watchfilter")
-    assert system.find_device("SlowDisk").top().io == "direct"
+    assert system.io.find_device("SlowDisk").top().io == "direct"
 
 
 @pytest.mark.parametrize("code, method", [(0x222000, "buffered"), (0x222001, "direct"),
@@ -388,19 +392,19 @@ def test_an_ioctls_transfer_method_is_the_low_two_bits_of_its_code(code, method)
 def test_an_overlapped_read_returns_pending_at_once_and_the_thread_does_not_wait():
     system = loaded("slowdisk")
     process, _ = _read(system, "\\Device\\SlowDisk", overlapped=True)
-    irp = next(iter(system.irps.values()))
+    irp = next(iter(system.io.irps.values()))
     assert process.threads[0].io_wait is None
-    assert any("returns 0x00000103 STATUS_PENDING" in e.text for e in system.log[-3:])
-    system.complete_pending(irp, 0)
-    assert "sets its OVERLAPPED event" in system.log[-1].text
+    assert any("returns 0x00000103 STATUS_PENDING" in e.text for e in system.core.log[-3:])
+    system.io.complete_pending(irp, 0)
+    assert "sets its OVERLAPPED event" in system.core.log[-1].text
 
 
 def test_a_transfer_longer_than_a_ulong_is_an_invalid_parameter():
     system = loaded("nullsink")
     process = _app(system)
-    handle = system.open_file(process, "\\Device\\NullSink")
+    handle = system.files.open_file(process, "\\Device\\NullSink")
     with pytest.raises(NtError) as error:
-        system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 1 << 40)
+        system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 1 << 40)
     assert error.value.status == 0xC000000D
 
 
@@ -409,34 +413,34 @@ def test_a_transfer_longer_than_a_ulong_is_an_invalid_parameter():
 
 def test_iostartpacket_runs_startio_for_one_irp_and_queues_the_rest():
     system = loaded("queuedisk")
-    disk = system.find_device("QueueDisk")
-    first = system.send_irp(disk, "IRP_MJ_READ")
-    second = system.send_irp(disk, "IRP_MJ_READ")
+    disk = system.io.find_device("QueueDisk")
+    first = system.io.send_irp(disk, "IRP_MJ_READ")
+    second = system.io.send_irp(disk, "IRP_MJ_READ")
     assert disk.current_irp is first and disk.queue == [second]
-    system.interrupt(disk)  # the DPC completes the current one and starts the next
+    system.ke.interrupt(disk)  # the DPC completes the current one and starts the next
     assert first.completed and disk.current_irp is second and disk.queue == []
-    system.interrupt(disk)
+    system.ke.interrupt(disk)
     assert second.completed and disk.current_irp is None
 
 
 def test_startio_runs_at_dispatch_level():
     system = loaded("queuedisk")
-    system.send_irp(system.find_device("QueueDisk"), "IRP_MJ_READ")
-    start = next(e for e in system.log if e.kind == "start-io")
-    assert start.irql == 2 and system.processors[0].irql == 0
+    system.io.send_irp(system.io.find_device("QueueDisk"), "IRP_MJ_READ")
+    start = next(e for e in system.core.log if e.kind == "start-io")
+    assert start.irql == 2 and system.core.processors[0].irql == 0
 
 
 def test_a_thread_woken_by_io_gets_the_drivers_boost_which_decays_at_quantum_end():
     system = loaded("queuedisk")
-    process = system.create_process("busy.exe", program=parse_program("compute 50"))
+    process = system.ps.create_process("busy.exe", program=parse_program("compute 50"))
     thread = process.threads[0]
-    handle = system.open_file(process, "\\Device\\QueueDisk", "all")
-    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    handle = system.files.open_file(process, "\\Device\\QueueDisk", "all")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
     assert thread.io_wait is not None
-    system.interrupt(system.find_device("QueueDisk"))  # queuedisk completes with boost 1
+    system.ke.interrupt(system.io.find_device("QueueDisk"))  # queuedisk completes with boost 1
     assert thread.priority == thread.base_priority + 1
-    assert "boost of 1" in next(e for e in system.log if e.kind == "boost").text
-    system.step(6)  # a few quantum ends
+    assert "boost of 1" in next(e for e in system.core.log if e.kind == "boost").text
+    system.ke.step(6)  # a few quantum ends
     assert thread.priority == thread.base_priority
 
 
@@ -447,9 +451,9 @@ def test_a_dpc_that_waits_on_an_unsignaled_event_bugchecks_0xb8():
     session = Session()
     for line in ("event create Ready", "driver load sleepydpc", "interrupt SleepyDpc"):
         session.execute(line)
-    info = session.system.bugcheck_info
+    info = session.system.core.bugcheck_info
     assert info.code == 0xB8 and info.driver == "sleepydpc.sys"
-    idle = session.system.processors[0].idle_thread
+    idle = session.system.core.processors[0].idle_thread
     assert info.parameters[0] == idle.header.address  # the thread the DPC interrupted
 
 
@@ -459,57 +463,57 @@ def test_a_dpc_that_spins_past_the_watchdog_bugchecks_0x133_with_its_ticks():
                  "interrupt SleepyDpc"):
         session.execute(line)
     # 25 s of 15.625 ms clock ticks = 1,600 = 0x640, over the 0x500 allotment
-    assert session.system.bugcheck_info.parameters == (0, 0x640, 0x500, 0)
+    assert session.system.core.bugcheck_info.parameters == (0, 0x640, 0x500, 0)
 
 
 def test_stalling_below_dispatch_level_is_not_watched():
     system = loaded("nullsink")
-    system._stall(system.drivers["nullsink"], "test", 60_000_000)
-    assert not system.halted and system.dpc_time_us == 0
+    system.ke.stall_execution_processor(system.io.drivers["nullsink"], "test", 60_000_000)
+    assert not system.halted and system.ke.dpc_time_us == 0
 
 
 # ------------------------------------------------------------------ MSI, pending interrupts
 
 
 def test_an_msix_device_gets_one_vector_per_message_each_on_its_own_processor():
-    system = System(cpus=4, minimal=True)
-    system.load_driver(load_spec("msixnic"))
-    nic = system.find_device("MsixNic")
+    system = new_system(cpus=4, minimal=True)
+    system.io.load_driver(load_spec("msixnic"))
+    nic = system.io.find_device("MsixNic")
     assert nic.vectors == [nic.vector + n for n in range(4)]
     assert {v >> 4 for v in nic.vectors} == {nic.dirql}
-    start = len(system.log)
-    system.interrupt(nic, message=3)
-    first = next(e for e in system.log[start:] if e.kind == "interrupt")
+    start = len(system.core.log)
+    system.ke.interrupt(nic, message=3)
+    first = next(e for e in system.core.log[start:] if e.kind == "interrupt")
     assert first.cpu == 3 and "MessageID 3" in first.text
 
 
 def test_a_message_the_device_does_not_have_is_refused():
-    system = System(minimal=True)
-    system.load_driver(load_spec("msixnic"))
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("msixnic"))
     with pytest.raises(NtError, match="has 4 message"):
-        system.interrupt(system.find_device("MsixNic"), message=4)
+        system.ke.interrupt(system.io.find_device("MsixNic"), message=4)
 
 
 def test_an_interrupt_at_or_below_the_irql_waits_until_the_irql_drops():
     system = loaded("irqdisk")
-    disk = system.find_device("IrqDisk")
-    irp = system.send_irp(disk, "IRP_MJ_READ")
-    cpu = system.processors[0]
+    disk = system.io.find_device("IrqDisk")
+    irp = system.io.send_irp(disk, "IRP_MJ_READ")
+    cpu = system.core.processors[0]
     cpu.irql = disk.dirql  # e.g. a higher or equal interrupt is being served
-    system.interrupt(disk, 0)
+    system.ke.interrupt(disk, 0)
     assert cpu.pending_interrupts and not irp.completed
     cpu.irql = 0
-    system.drain_dpcs(cpu)  # the IRQL has dropped: the held interrupt arrives, then its DPC
+    system.ke.drain_dpcs(cpu)  # the IRQL has dropped: the held interrupt arrives, then its DPC
     assert irp.completed and not cpu.pending_interrupts
 
 
 def test_kesynchronizeexecution_raises_to_the_devices_dirql_around_synchcritsection():
-    system = System(minimal=True)
-    system.load_driver(load_spec("msixnic"))
-    nic = system.find_device("MsixNic")
-    system.send_irp(nic, "IRP_MJ_READ")
-    system.interrupt(nic)
-    sync = [e for e in system.log if e.kind == "sync"]
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("msixnic"))
+    nic = system.io.find_device("MsixNic")
+    system.io.send_irp(nic, "IRP_MJ_READ")
+    system.ke.interrupt(nic)
+    sync = [e for e in system.core.log if e.kind == "sync"]
     assert sync[0].irql == nic.dirql and sync[1].irql == 2
 
 
@@ -539,7 +543,7 @@ def careless(verify: bool) -> Session:
 def test_verifier_stops_irql_bookkeeping_mistakes_with_0xc4(line, code, fourth):
     session = careless(verify=True)
     session.execute(line)
-    info = session.system.bugcheck_info
+    info = session.system.core.bugcheck_info
     assert info.code == 0xC4 and info.parameters[0] == code and info.parameters[3] == fourth
 
 
@@ -548,13 +552,13 @@ def test_without_verifier_a_double_release_is_flagged_and_the_irql_falls():
     outcome = session.execute("irp send Careless IRP_MJ_READ")
     assert not session.system.halted
     assert any("which it does not hold" in e.text for e in outcome.events)
-    assert session.system.processors[0].irql == 0
+    assert session.system.core.processors[0].irql == 0
 
 
 def test_a_balanced_raise_and_lower_leaves_the_irql_where_it_was():
     session = careless(verify=True)
     session.execute("irp send Careless IRP_MJ_WRITE")
-    assert not session.system.halted and session.system.processors[0].irql == 0
+    assert not session.system.halted and session.system.core.processors[0].irql == 0
 
 
 # ------------------------------------------------------------------ driver unload
@@ -562,30 +566,31 @@ def test_a_balanced_raise_and_lower_leaves_the_irql_where_it_was():
 
 def test_driver_unload_runs_unload_deletes_its_devices_and_forgets_the_driver():
     system = loaded("nullsink")
-    system.stop_driver(system.drivers["nullsink"])
-    assert "nullsink" not in system.drivers
-    assert not any(d.label == "\\Device\\NullSink" for d in system.devices)
+    system.io.stop_driver(system.io.drivers["nullsink"])
+    assert "nullsink" not in system.io.drivers
+    assert not any(d.label == "\\Device\\NullSink" for d in system.io.devices)
 
 
 def test_a_driver_with_a_filter_above_it_cannot_unload_first():
     system = loaded("slowdisk", "watchfilter")
     with pytest.raises(NtError, match="unload watchfilter first"):
-        system.stop_driver(system.drivers["slowdisk"])
+        system.io.stop_driver(system.io.drivers["slowdisk"])
 
 
 def test_a_plug_and_play_driver_does_not_unload_on_request():
-    system = System()
+    system = new_system()
     with pytest.raises(NtError, match="unloads when its last device is removed"):
-        system.stop_driver(system.drivers["usbhub3"])
+        system.io.stop_driver(system.io.drivers["usbhub3"])
 
 
 def test_an_irp_left_in_an_unloaded_driver_bugchecks_0xce_when_it_finishes():
     system = loaded("slowdisk")
-    irp = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    system.stop_driver(system.drivers["slowdisk"])
+    irp = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.io.stop_driver(system.io.drivers["slowdisk"])
     with pytest.raises(SystemHalted):
-        system.complete_pending(irp, 0)
-    assert system.bugcheck_info.code == 0xCE and system.bugcheck_info.driver == "slowdisk.sys"
+        system.io.complete_pending(irp, 0)
+    info = system.core.bugcheck_info
+    assert info.code == 0xCE and info.driver == "slowdisk.sys"
 
 
 def own_irp_driver(completion: list[str], stack_size: str = "") -> dict:
@@ -604,11 +609,11 @@ TAKE_BACK = ["IoCompleteRequest master", "IoFreeIrp", "return STATUS_MORE_PROCES
 
 def test_ioallocateirp_sends_a_new_irp_down_and_marks_the_original_pending_not_the_new_one():
     system = loaded("slowdisk", "watchfilter")
-    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
-    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    own = system.irps[read.number + 1]
-    assert own.master is read and own.owner is system.drivers["packeter"]
-    assert len(own.stack) == system.find_device("watchfilter#1").stack_size == 2
+    system.io.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
+    read = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    own = system.io.irps[read.number + 1]
+    assert own.master is read and own.owner is system.io.drivers["packeter"]
+    assert len(own.stack) == system.io.find_device("watchfilter#1").stack_size == 2
     assert read.location.pending  # packeter's IoMarkIrpPending is for the IRP it was given
     assert [loc.device.label for loc in own.stack if loc.pending] == ["\\Device\\SlowDisk"]
     assert [d.label for d in own.reached] == ["watchfilter#1", "\\Device\\SlowDisk"]
@@ -616,40 +621,40 @@ def test_ioallocateirp_sends_a_new_irp_down_and_marks_the_original_pending_not_t
 
 def test_the_allocating_drivers_completion_routine_completes_the_original_and_frees_its_irp():
     system = loaded("slowdisk", "watchfilter")
-    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
-    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    own = system.irps[read.number + 1]
-    system.complete_pending(own, NtStatus.STATUS_SUCCESS)
-    assert system.irps == {} and read.completed and read.status == NtStatus.STATUS_SUCCESS
-    assert system.finished_irps[own.number].status == NtStatus.STATUS_SUCCESS
-    assert not any(e.kind == "rule" for e in system.log)
+    system.io.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
+    read = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    own = system.io.irps[read.number + 1]
+    system.io.complete_pending(own, NtStatus.STATUS_SUCCESS)
+    assert system.io.irps == {} and read.completed and read.status == NtStatus.STATUS_SUCCESS
+    assert system.io.finished_irps[own.number].status == NtStatus.STATUS_SUCCESS
+    assert not any(e.kind == "rule" for e in system.core.log)
 
 
 def test_an_irp_allocated_with_too_few_stack_locations_bugchecks_0x35_going_down():
     system = loaded("slowdisk", "watchfilter")
-    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK, "1"), "packeter.toml"))
+    system.io.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK, "1"), "packeter.toml"))
     with pytest.raises(SystemHalted):
-        system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    assert system.bugcheck_info.code == 0x35
-    assert system.bugcheck_info.parameters[0] == system.irps[2].address
+        system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    assert system.core.bugcheck_info.code == 0x35
+    assert system.core.bugcheck_info.parameters[0] == system.io.irps[2].address
 
 
 def test_an_allocated_irp_its_driver_does_not_take_back_is_flagged_at_the_top():
     system = loaded("slowdisk", "watchfilter")
     lets_go = ["IoCompleteRequest master", "return STATUS_SUCCESS"]
-    system.load_driver(spec_from_dict(own_irp_driver(lets_go), "packeter.toml"))
-    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    system.complete_pending(system.irps[read.number + 1], NtStatus.STATUS_SUCCESS)
-    rules = [e.text for e in system.log if e.kind == "rule"]
+    system.io.load_driver(spec_from_dict(own_irp_driver(lets_go), "packeter.toml"))
+    read = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.io.complete_pending(system.io.irps[read.number + 1], NtStatus.STATUS_SUCCESS)
+    rules = [e.text for e in system.core.log if e.kind == "rule"]
     assert any("allocated it (IoAllocateIrp)" in text for text in rules)
 
 
 def test_irp_complete_refuses_a_request_that_waits_for_an_irp_its_driver_sent_down():
     system = loaded("slowdisk", "watchfilter")
-    system.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
-    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
+    system.io.load_driver(spec_from_dict(own_irp_driver(TAKE_BACK), "packeter.toml"))
+    read = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
     with pytest.raises(NtError) as error:
-        system.complete_pending(read, NtStatus.STATUS_SUCCESS)
+        system.io.complete_pending(read, NtStatus.STATUS_SUCCESS)
     assert f"irp complete {read.number + 1}" in error.value.message and not read.completed
 
 
@@ -675,5 +680,5 @@ def test_every_ddi_a_spec_may_name_has_a_step_in_the_interpreter_and_no_other():
                                            ("IRP_MJ_POWER", NtStatus.STATUS_NOT_SUPPORTED),
                                            ("IRP_MJ_READ", NtStatus.STATUS_PENDING)])
 def test_a_pnp_or_power_irp_starts_as_status_not_supported_whoever_builds_it(major, status):
-    system = System()
-    assert system.build_irp(system.find_device("Harddisk0"), major).status == status
+    system = new_system()
+    assert system.io.build_irp(system.io.find_device("Harddisk0"), major).status == status

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from kmshell.drivers import load_spec
+from kmshell.drivers import load_spec, new_system
 from kmshell.nt import System
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
@@ -38,8 +38,8 @@ def finishes(call, seconds: float = 20):
 
 
 def with_nullsink() -> System:
-    system = System(minimal=True)
-    system.load_driver(load_spec("nullsink"))
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("nullsink"))
     return system
 
 
@@ -61,11 +61,11 @@ def test_attaching_a_device_to_a_stack_it_is_already_in_is_refused_naming_the_st
     spec = spec_from_dict({"name": "looper", "type": "filter",
                            "routines": {"DriverEntry": attaches}}, "looper.toml")
     with pytest.raises(NtError) as error:
-        finishes(lambda: system.load_driver(spec))
+        finishes(lambda: system.io.load_driver(spec))
     assert str(error.value).startswith(message) and "cycle" in str(error.value)
     assert error.value.status == NtStatus.STATUS_INVALID_PARAMETER
-    assert "looper" not in system.drivers  # DriverEntry failed: the driver is unloaded
-    assert [d.label for d in system.find_device("NullSink").stack()] == ["\\Device\\NullSink"]
+    assert "looper" not in system.io.drivers  # DriverEntry failed: the driver is unloaded
+    assert [d.label for d in system.io.find_device("NullSink").stack()] == ["\\Device\\NullSink"]
     assert violations(system) == []
 
 
@@ -83,18 +83,18 @@ def test_driver_load_of_a_spec_that_attaches_twice_is_an_error_the_user_sees(tmp
 
 def test_a_stack_may_not_grow_past_127_locations_the_most_an_irp_can_have():
     system = with_nullsink()
-    system.find_device("NullSink").stack_size = 127
+    system.io.find_device("NullSink").stack_size = 127
     spec = spec_from_dict({"name": "deep", "type": "filter", "routines": {
         "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"]}}, "deep.toml")
     with pytest.raises(NtError, match="StackSize is a CCHAR"):
-        system.load_driver(spec)
+        system.io.load_driver(spec)
 
 
 def test_a_device_stack_whose_links_loop_stops_a_walk_with_an_error_instead_of_hanging():
     system = with_nullsink()
-    system.load_driver(spec_from_dict({"name": "filt", "type": "filter", "routines": {
+    system.io.load_driver(spec_from_dict({"name": "filt", "type": "filter", "routines": {
         "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"]}}, "f.toml"))
-    bottom = system.find_device("NullSink")
+    bottom = system.io.find_device("NullSink")
     above = bottom.attached_device
     above.attached_device, bottom.attached_to = bottom, above  # corrupt: a cycle both ways
     for walk in (bottom.top, bottom.stack, above.stack):
@@ -103,8 +103,8 @@ def test_a_device_stack_whose_links_loop_stops_a_walk_with_an_error_instead_of_h
 
 
 def test_a_device_tree_whose_links_loop_stops_a_walk_with_an_error_instead_of_recursing():
-    system = System(minimal=True)
-    root = system.device_root
+    system = new_system(minimal=True)
+    root = system.pnp.device_root
     child = root.children[0] if root.children else root
     child.children.append(root)  # corrupt: the root is its own descendant
     with pytest.raises(NtError, match="HTREE.ROOT.0 twice"):
@@ -125,14 +125,14 @@ def resender(completion: list[str], lower: str = "NullSink") -> dict:
 
 def test_a_completion_routine_that_resends_the_irp_forever_is_stopped_at_64_nested_calls():
     system = with_nullsink()
-    system.load_driver(spec_from_dict(
+    system.io.load_driver(spec_from_dict(
         resender(["IoCallDriver lower", "return STATUS_MORE_PROCESSING_REQUIRED"]), "r.toml"))
     with pytest.raises(NtError) as error:
-        system.send_irp(system.find_device("NullSink"), "IRP_MJ_READ")
+        system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
     assert error.value.status == 0xC00000FD  # STATUS_STACK_OVERFLOW
     assert str(error.value).startswith("resender!Again, step 1 'IoCallDriver lower': ")
     assert "65 calls deep: kernel stack overflow" in str(error.value)
-    assert system._nested_calls == 0 and not system.halted
+    assert system.io.nested_calls == 0 and not system.halted
     assert violations(system) == []
 
 
@@ -153,13 +153,13 @@ def test_irp_send_to_a_driver_that_resends_forever_is_an_error_the_user_sees(tmp
 
 
 def test_a_completion_routine_that_resends_a_pended_irp_must_return_more_processing_required():
-    system = System(minimal=True)
-    system.load_driver(load_spec("slowdisk"))  # pends every read
-    system.load_driver(spec_from_dict(
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("slowdisk"))  # pends every read
+    system.io.load_driver(spec_from_dict(
         resender(["IoCallDriver lower", "return STATUS_SUCCESS"], "SlowDisk"), "r.toml"))
-    read = system.send_irp(system.find_device("SlowDisk"), "IRP_MJ_READ")
-    finishes(lambda: system.complete_pending(read, NtStatus.STATUS_SUCCESS))
-    rules = [e.text for e in system.log if e.kind == "rule"]
+    read = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    finishes(lambda: system.io.complete_pending(read, NtStatus.STATUS_SUCCESS))
+    rules = [e.text for e in system.core.log if e.kind == "rule"]
     assert any("resender!Again sent IRP 1 down again but returned STATUS_SUCCESS" in text
                for text in rules)
     assert not read.completed and read.location.device.label == "\\Device\\SlowDisk"
@@ -198,20 +198,20 @@ def master_driver(how: str, read: list[str] | None = None) -> dict:
 
 
 def with_master(how: str, read: list[str] | None = None) -> System:
-    system = System(minimal=True)
-    system.load_driver(spec_from_dict(quick_lower(), "quick.toml"))
-    system.load_driver(spec_from_dict(master_driver(how, read), "master.toml"))
+    system = new_system(minimal=True)
+    system.io.load_driver(spec_from_dict(quick_lower(), "quick.toml"))
+    system.io.load_driver(spec_from_dict(master_driver(how, read), "master.toml"))
     return system
 
 
 @pytest.mark.parametrize("how", list(OWN_IRP))
 def test_a_master_irp_completed_before_its_dispatch_returns_pending_finishes_once(how):
     system = with_master(how)
-    start = len(system.log)
-    read = system.send_irp(system.find_device("Quick"), "IRP_MJ_READ")
-    assert read.completed and read.status == NtStatus.STATUS_SUCCESS and system.irps == {}
-    assert system.finished_irps[read.number].status == NtStatus.STATUS_SUCCESS
-    events = system.log[start:]
+    start = len(system.core.log)
+    read = system.io.send_irp(system.io.find_device("Quick"), "IRP_MJ_READ")
+    assert read.completed and read.status == NtStatus.STATUS_SUCCESS and system.io.irps == {}
+    assert system.io.finished_irps[read.number].status == NtStatus.STATUS_SUCCESS
+    events = system.core.log[start:]
     assert [e.text.split()[1] for e in events if e.kind == "irp-done"].count("1") == 1
     assert not [e.text for e in events if e.kind == "rule"]  # it marked the IRP: no warning
     assert "still in progress" not in events[-1].text
@@ -220,11 +220,11 @@ def test_a_master_irp_completed_before_its_dispatch_returns_pending_finishes_onc
 
 def test_a_thread_whose_read_completes_before_the_dispatch_returns_pending_does_not_wait():
     system = with_master("IoBuildDeviceIoControlRequest")
-    process = system.create_process("app.exe")
-    system.step(3)
-    handle = system.open_file(process, "\\Device\\Quick", "all")
-    system.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
-    assert process.threads[0].io_wait is None and system.irps == {}
+    process = system.ps.create_process("app.exe")
+    system.ke.step(3)
+    handle = system.files.open_file(process, "\\Device\\Quick", "all")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    assert process.threads[0].io_wait is None and system.io.irps == {}
     assert violations(system) == []
 
 
@@ -233,7 +233,7 @@ def test_marking_an_irp_pending_after_it_was_completed_is_an_error_naming_the_st
         "IoBuildDeviceIoControlRequest 0x220003 Done", "IoMarkIrpPending",
         "return STATUS_PENDING"])
     with pytest.raises(NtError) as error:
-        system.send_irp(system.find_device("Quick"), "IRP_MJ_READ")
+        system.io.send_irp(system.io.find_device("Quick"), "IRP_MJ_READ")
     assert str(error.value).startswith("master!IRP_MJ_READ, step 2 'IoMarkIrpPending': IRP 1 "
                                        "has no current stack location to mark: it was already "
                                        "completed")
@@ -242,13 +242,13 @@ def test_marking_an_irp_pending_after_it_was_completed_is_an_error_naming_the_st
 def test_a_completion_routine_that_starts_packets_from_inside_the_last_one_is_stopped():
     """IoCallDriver returns each time (the IRP is queued), so its nesting never grows; the
     routines do, StartIo → IoCompleteRequest → completion routine → IoCallDriver → StartIo."""
-    system = System(minimal=True)
-    system.load_driver(spec_from_dict({
+    system = new_system(minimal=True)
+    system.io.load_driver(spec_from_dict({
         "name": "queuer", "type": "function", "routines": {
             "DriverEntry": ["IoCreateDevice Qd"],
             "IRP_MJ_READ": ["IoMarkIrpPending", "IoStartPacket", "return STATUS_PENDING"],
             "StartIo": ["IoCompleteRequest STATUS_SUCCESS", "IoStartNextPacket"]}}, "q.toml"))
-    system.load_driver(spec_from_dict({
+    system.io.load_driver(spec_from_dict({
         "name": "again", "type": "filter", "routines": {
             "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack Qd"],
             "IRP_MJ_READ": ["IoCopyCurrentIrpStackLocationToNext", "IoSetCompletionRoutine Again",
@@ -256,8 +256,8 @@ def test_a_completion_routine_that_starts_packets_from_inside_the_last_one_is_st
         "completion": {"Again": ["IoAllocateIrp IRP_MJ_READ", "IoSetCompletionRoutine Again",
                                  "IoCallDriver lower", "return STATUS_SUCCESS"]}}, "a.toml"))
     with pytest.raises(NtError) as error:
-        finishes(lambda: system.send_irp(system.find_device("Qd"), "IRP_MJ_READ"))
+        finishes(lambda: system.io.send_irp(system.io.find_device("Qd"), "IRP_MJ_READ"))
     assert error.value.status == NtStatus.STATUS_STACK_OVERFLOW
     assert "would run inside 128 other driver routines" in str(error.value)
-    assert system._nested_routines == 0 and not system.halted
+    assert system.io.nested_routines == 0 and not system.halted
     assert violations(system) == []

@@ -9,7 +9,7 @@ from itertools import pairwise
 import pytest
 
 from kmshell.commands import TABLE
-from kmshell.drivers import driver_store
+from kmshell.drivers import driver_store, new_system
 from kmshell.nt import System, SystemHalted
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
@@ -22,12 +22,12 @@ STARTED = DevnodeState.DeviceNodeStarted
 
 
 def texts(system: System, start: int = 0) -> list[str]:
-    return [event.text for event in system.log[start:]]
+    return [event.text for event in system.core.log[start:]]
 
 
 def test_the_default_machine_boots_the_seed_tree_from_the_root_enumerator():
-    system = System()
-    paths = {node.instance_path: node for node in system.device_root.walk()}
+    system = new_system()
+    paths = {node.instance_path: node for node in system.pnp.device_root.walk()}
     chain = ["HTREE\\ROOT\\0", "ACPI_HAL\\PNP0C08\\0", "ACPI\\PNP0A08\\0",
              "PCI\\VEN_8086&DEV_A36D&CC_0C0330\\0", "USB\\ROOT_HUB30\\0"]
     for parent, child in pairwise(chain):
@@ -37,8 +37,8 @@ def test_the_default_machine_boots_the_seed_tree_from_the_root_enumerator():
 
 
 def test_a_plugged_device_gets_a_pdo_from_its_bus_driver_and_a_stack_from_adddevice():
-    system = System()
-    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    system = new_system()
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
     assert node.pdo.driver.name == "USBHUB3" and node.pdo.is_pdo
     assert [d.label for d in node.stack()] == ["\\Device\\Joystick0", "\\Device\\USBPDO-1"]
     assert node.state is STARTED
@@ -48,9 +48,9 @@ def test_a_plugged_device_gets_a_pdo_from_its_bus_driver_and_a_stack_from_adddev
 
 
 def test_the_enum_key_records_the_service_the_pnp_manager_loads():
-    system = System()
-    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    key = system.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Enum\\" + JOYSTICK + "\\0")
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    key = system.cm.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Enum\\" + JOYSTICK + "\\0")
     assert key.values["SERVICE"].data == "HidUsb"
 
 
@@ -65,19 +65,20 @@ def test_adddevice_runs_lower_filters_then_the_function_driver_then_upper_filter
                               f"{name}.toml")
     store = (spec("upper1", "filter"), spec("func", "function"),
              spec("lower1", "filter", "lower"))
-    system = System()
-    system.driver_store = lambda: store
-    start = len(system.log)
-    node = system.plug(system.find_device("USBPDO-0"), "TEST\\GADGET")
+    system = new_system()
+    for package in store:
+        system.pnp.add_driver_package(package)
+    start = len(system.core.log)
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), "TEST\\GADGET")
     added = [t.split()[2] for t in texts(system, start) if t.startswith("AddDevice of")]
     assert added == ["lower1", "func", "upper1"]
     assert [d.driver.name for d in node.stack()] == ["upper1", "func", "lower1", "USBHUB3"]
 
 
 def test_the_function_driver_finishes_start_only_after_the_pdo_completed_it():
-    system = System()
-    start = len(system.log)
-    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    system = new_system()
+    start = len(system.core.log)
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
     log = texts(system, start)
     pdo_done = log.index("USBHUB3 completes IRP 3 with 0x00000000 STATUS_SUCCESS")
     routine = next(i for i, t in enumerate(log) if "completion routine HidUsb!StartDone" in t)
@@ -86,67 +87,67 @@ def test_the_function_driver_finishes_start_only_after_the_pdo_completed_it():
 
 
 def test_hardware_no_driver_serves_gets_problem_code_28():
-    system = System()
-    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_DEAD&PID_BEEF")
+    system = new_system()
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), "USB\\VID_DEAD&PID_BEEF")
     assert node.problem == CM_PROB_FAILED_INSTALL
     assert node.state is DevnodeState.DeviceNodeInitialized
 
 
 def test_an_open_handle_vetoes_an_orderly_removal():
-    system = System()
-    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
-    system.open_file(explorer, "\\Device\\Joystick0")
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    explorer = next(p for p in system.ps.processes.values() if p.image == "explorer.exe")
+    system.files.open_file(explorer, "\\Device\\Joystick0")
     with pytest.raises(NtError) as veto:
-        system.unplug(system.find_device("Joystick0"))
+        system.pnp.unplug(system.io.find_device("Joystick0"))
     assert veto.value.status == NtStatus.STATUS_PLUGPLAY_QUERY_VETOED
     assert "PNP_VetoOutstandingOpen" in str(veto.value)
-    assert system.devnode_of(system.find_device("Joystick0")).state is STARTED
+    assert system.pnp.devnode_of(system.io.find_device("Joystick0")).state is STARTED
 
 
 def test_a_driver_that_fails_query_remove_vetoes_it_and_gets_cancel_remove():
-    system = System()
-    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_0BDA&PID_8153")
-    start = len(system.log)
+    system = new_system()
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), "USB\\VID_0BDA&PID_8153")
+    start = len(system.core.log)
     with pytest.raises(NtError, match="PNP_VetoDevice"):
-        system.unplug(node.pdo)
+        system.pnp.unplug(node.pdo)
     assert any("IRP_MN_CANCEL_REMOVE_DEVICE" in t for t in texts(system, start))
-    assert node.state is STARTED and node.pdo in system.devices
+    assert node.state is STARTED and node.pdo in system.io.devices
 
 
 def test_orderly_removal_removes_children_first_and_unloads_a_driver_left_without_devices():
-    system = System()
-    hub = system.plug(system.find_device("USBPDO-0"), HUB)
-    joystick = system.plug(hub.pdo, JOYSTICK)
-    start = len(system.log)
-    system.unplug(hub.pdo)
+    system = new_system()
+    hub = system.pnp.plug(system.io.find_device("USBPDO-0"), HUB)
+    joystick = system.pnp.plug(hub.pdo, JOYSTICK)
+    start = len(system.core.log)
+    system.pnp.unplug(hub.pdo)
     removed = [t.split()[0] for t in texts(system, start) if t.endswith("DeviceNodeDeleted")]
     assert removed == [joystick.instance_path, hub.instance_path]
-    assert "hidusb" not in system.drivers and joystick.pdo not in system.devices
+    assert "hidusb" not in system.io.drivers and joystick.pdo not in system.io.devices
 
 
 def test_drivers_left_without_devices_unload_top_of_the_stack_first():
     """Found by the determinism property test: the order once followed object addresses."""
-    system = System()
-    keyboard = system.devnode_of(system.find_device("KeyboardClass0"))
-    start = len(system.log)
-    system.unplug(keyboard.pdo)
-    unloaded = [e.text.split()[0] for e in system.log[start:] if e.kind == "driver-unload"]
+    system = new_system()
+    keyboard = system.pnp.devnode_of(system.io.find_device("KeyboardClass0"))
+    start = len(system.core.log)
+    system.pnp.unplug(keyboard.pdo)
+    unloaded = [e.text.split()[0] for e in system.core.log[start:] if e.kind == "driver-unload"]
     assert unloaded == ["kbdclass", "i8042prt"]
 
 
 def test_surprise_removal_fails_pending_irps_and_finishes_when_the_last_handle_closes():
-    system = System()
-    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    explorer = next(p for p in system.processes.values() if p.image == "explorer.exe")
-    handle = system.open_file(explorer, "\\Device\\Joystick0")
-    system.file_io(explorer, handle, "IRP_MJ_READ", "NtReadFile")
-    node = system.devnode_of(system.find_device("Joystick0"))
-    system.unplug(node.pdo, surprise=True)
-    assert not system.irps
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    explorer = next(p for p in system.ps.processes.values() if p.image == "explorer.exe")
+    handle = system.files.open_file(explorer, "\\Device\\Joystick0")
+    system.files.file_io(explorer, handle, "IRP_MJ_READ", "NtReadFile")
+    node = system.pnp.devnode_of(system.io.find_device("Joystick0"))
+    system.pnp.unplug(node.pdo, surprise=True)
+    assert not system.io.irps
     assert any("STATUS_NO_SUCH_DEVICE" in t for t in texts(system))
     assert node.state is DevnodeState.DeviceNodeRemovePendingCloses
-    system.close_handle(explorer, handle)
+    system.files.close_handle(explorer, handle)
     assert node.state is DevnodeState.DeviceNodeDeleted and node not in node.parent.children
 
 
@@ -157,44 +158,45 @@ def test_every_hardware_id_the_plug_help_suggests_is_served_by_a_catalog_driver(
 
 
 def test_the_hubs_pdo_has_a_stack_location_more_than_the_hub_to_pass_irps_on():
-    system = System()
-    hub_fdo = next(d for d in system.find_device("USBPDO-0").stack() if d.driver.name == "USBHUB3")
-    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    system = new_system()
+    hub_fdo = next(d for d in system.io.find_device("USBPDO-0").stack()
+                   if d.driver.name == "USBHUB3")
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
     assert node.pdo.stack_size == hub_fdo.stack_size + 1
-    assert system.find_device("Joystick0").stack_size == node.pdo.stack_size + 1
+    assert system.io.find_device("Joystick0").stack_size == node.pdo.stack_size + 1
 
 
 def test_hidusb_serves_a_read_with_its_own_irp_that_waits_at_the_host_controller():
-    system = System()
-    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    read = system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
-    urb = next(i for i in system.irps.values() if i.master is read)
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    read = system.io.send_irp(system.io.find_device("Joystick0"), "IRP_MJ_READ")
+    urb = next(i for i in system.io.irps.values() if i.master is read)
     assert read.location.device.label == "\\Device\\Joystick0" and read.location.pending
     assert urb.stack[-1].major == "IRP_MJ_INTERNAL_DEVICE_CONTROL" and urb.code == 0x220003
     assert [d.label for d in urb.reached] == ["\\Device\\USBPDO-1", "\\Device\\USBPDO-0"]
     assert urb.location.device.driver.name == "USBXHCI"
-    start = len(system.log)
-    system.interrupt(system.find_device("USBFDO-0"))
-    assert read.completed and read.status == 0 and urb.completed and not system.irps
-    ups = [e for e in system.log[start:] if e.kind == "irp-up"]
+    start = len(system.core.log)
+    system.ke.interrupt(system.io.find_device("USBFDO-0"))
+    assert read.completed and read.status == 0 and urb.completed and not system.io.irps
+    ups = [e for e in system.core.log[start:] if e.kind == "irp-up"]
     assert "HidUsb!UrbDone" in ups[0].text and ups[0].irql == 2  # in the DPC
-    assert system.finished_irps[urb.number].status == 0  # freed by HidUsb (IoFreeIrp)
+    assert system.io.finished_irps[urb.number].status == 0  # freed by HidUsb (IoFreeIrp)
 
 
 def test_a_driver_built_irp_freed_without_more_processing_required_is_not_finished_twice():
-    system = System()
-    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
-    system.interrupt(system.find_device("USBFDO-0"))
-    done = [e.text.split()[1] for e in system.log if e.kind == "irp-done"]
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    system.io.send_irp(system.io.find_device("Joystick0"), "IRP_MJ_READ")
+    system.ke.interrupt(system.io.find_device("USBFDO-0"))
+    done = [e.text.split()[1] for e in system.core.log if e.kind == "irp-done"]
     assert len(done) == len(set(done))
 
 
 def test_surprise_removal_fails_an_irp_held_below_the_removed_stack():
-    system = System()
-    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    irp = system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
-    system.unplug(node.pdo, surprise=True)
+    system = new_system()
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    irp = system.io.send_irp(system.io.find_device("Joystick0"), "IRP_MJ_READ")
+    system.pnp.unplug(node.pdo, surprise=True)
     assert irp.completed and irp.status == NtStatus.STATUS_NO_SUCH_DEVICE
 
 
@@ -206,27 +208,27 @@ def test_only_a_pdo_routine_may_pass_an_irp_to_the_parent_stack():
 
 
 def test_completing_an_irp_into_a_driver_that_unloaded_bugchecks_0xce():
-    system = System()
-    node = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    system.send_irp(system.find_device("Joystick0"), "IRP_MJ_READ")
-    system.unplug(node.pdo)  # HidUsb unloads; its read still pends at the host controller
-    assert "hidusb" not in system.drivers and system.irps
+    system = new_system()
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    system.io.send_irp(system.io.find_device("Joystick0"), "IRP_MJ_READ")
+    system.pnp.unplug(node.pdo)  # HidUsb unloads; its read still pends at the host controller
+    assert "hidusb" not in system.io.drivers and system.io.irps
     with pytest.raises(SystemHalted):
-        system.interrupt(system.find_device("USBFDO-0"))
-    info = system.bugcheck_info
+        system.ke.interrupt(system.io.find_device("USBFDO-0"))
+    info = system.core.bugcheck_info
     assert info.code == 0xCE and info.routine == "UrbDone" and info.parameters[1] == 0
 
 
 def test_the_same_device_plugged_again_while_its_old_devnode_awaits_closes_gets_a_new_one():
     """Found by the scenario fuzzer: the surprise-removed devnode hid the new arrival."""
-    system = System()
-    old = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
-    process = system.create_process("app.exe")
-    system.step(3)
-    system.open_file(process, "\\Device\\Joystick0")
-    system.unplug(old.pdo, surprise=True)
+    system = new_system()
+    old = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    process = system.ps.create_process("app.exe")
+    system.ke.step(3)
+    system.files.open_file(process, "\\Device\\Joystick0")
+    system.pnp.unplug(old.pdo, surprise=True)
     assert old.state is DevnodeState.DeviceNodeRemovePendingCloses
-    new = system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    new = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
     assert new is not old and new.state is STARTED and new.instance_path.endswith("\\1")
 
 
@@ -235,26 +237,26 @@ TOASTER = "{b85b7c50-6a01-11d2-b841-00c04fad5171}\\MsToaster"  # the WDK sample'
 
 def toaster_bus(system: System):
     """devcon install bus.inf root\\busenum: a root-enumerated toaster bus."""
-    return system.plug(system.find_device("HTREE\\ROOT\\0"), "ROOT\\BUSENUM")
+    return system.pnp.plug(system.io.find_device("HTREE\\ROOT\\0"), "ROOT\\BUSENUM")
 
 
 def test_a_devnodes_instance_path_names_its_pdo():
-    system = System()
-    assert system.find_device("HTREE\\ROOT\\0") is system.device_root.pdo
+    system = new_system()
+    assert system.io.find_device("HTREE\\ROOT\\0") is system.pnp.device_root.pdo
 
 
 def test_the_toaster_bus_is_root_enumerated_and_its_driver_is_a_bus_driver_over_its_pdo():
-    system = System()
+    system = new_system()
     bus = toaster_bus(system)
-    assert bus.parent is system.device_root and bus.state is STARTED
+    assert bus.parent is system.pnp.device_root and bus.state is STARTED
     assert [d.driver.name for d in bus.stack()] == ["busenum", "PnpManager"]
 
 
 def test_each_toaster_plugged_into_the_bus_gets_a_pdo_and_the_toaster_family_stack():
-    system = System()
+    system = new_system()
     bus = toaster_bus(system)
     fdo = bus.stack()[0]
-    first, second = (system.plug(fdo, TOASTER) for _ in range(2))
+    first, second = (system.pnp.plug(fdo, TOASTER) for _ in range(2))
     assert bus.children == [first, second]
     for node in (first, second):
         assert node.state is STARTED
@@ -263,44 +265,44 @@ def test_each_toaster_plugged_into_the_bus_gets_a_pdo_and_the_toaster_family_sta
 
 
 def test_the_toasters_upper_filter_is_installed_as_upperfilters_under_its_enum_key():
-    system = System()
-    node = system.plug(toaster_bus(system).stack()[0], TOASTER)
-    key = system.registry.open(f"HKLM\\SYSTEM\\CurrentControlSet\\Enum\\{node.instance_path}")
+    system = new_system()
+    node = system.pnp.plug(toaster_bus(system).stack()[0], TOASTER)
+    key = system.cm.registry.open(f"HKLM\\SYSTEM\\CurrentControlSet\\Enum\\{node.instance_path}")
     assert key.values["SERVICE"].data == "toaster"
     assert key.values["UPPERFILTERS"].data == ["toasterupper"]
 
 
 def test_a_read_of_a_pnp_toaster_passes_its_upper_filter_whose_completion_routine_sees_it():
-    system = System()
-    node = system.plug(toaster_bus(system).stack()[0], TOASTER, name="Toaster1")
-    irp = system.send_irp(system.find_device("Toaster1"), "IRP_MJ_READ")
+    system = new_system()
+    node = system.pnp.plug(toaster_bus(system).stack()[0], TOASTER, name="Toaster1")
+    irp = system.io.send_irp(system.io.find_device("Toaster1"), "IRP_MJ_READ")
     assert [d.driver.name for d in irp.reached] == ["toasterupper", "toaster"]
     assert any("toasterupper!ReadSeen" in hop for hop in irp.path)
     assert irp.completed and node.stack()[1].label == "\\Device\\Toaster1"
 
 
 def test_removing_the_bus_removes_its_toasters_first_and_unloads_the_drivers_left_idle():
-    system = System()
+    system = new_system()
     bus = toaster_bus(system)
-    toaster = system.plug(bus.stack()[0], TOASTER)
-    start = len(system.log)
-    system.unplug(bus.stack()[0])
-    removed = [e.text for e in system.log[start:] if e.kind == "removed"]
+    toaster = system.pnp.plug(bus.stack()[0], TOASTER)
+    start = len(system.core.log)
+    system.pnp.unplug(bus.stack()[0])
+    removed = [e.text for e in system.core.log[start:] if e.kind == "removed"]
     assert removed[0].startswith(toaster.instance_path) and removed[1].startswith("ROOT\\BUSENUM")
-    assert "busenum" not in system.drivers and "toasterupper" not in system.drivers
-    assert "toaster" in system.drivers  # its control device \Device\Toaster keeps it loaded
+    assert "busenum" not in system.io.drivers and "toasterupper" not in system.io.drivers
+    assert "toaster" in system.io.drivers  # its control device \Device\Toaster keeps it loaded
 
 
 def test_the_boards_devices_under_the_root_cannot_be_unplugged():
-    system = System()
+    system = new_system()
     with pytest.raises(NtError) as error:
-        system.unplug(system.device_root.children[0].pdo)
+        system.pnp.unplug(system.pnp.device_root.children[0].pdo)
     assert "part of the machine's board" in error.value.message
 
 
 def test_device_flags_say_how_io_reaches_it_whether_it_is_named_and_whether_a_bus_reported_it():
-    system = System()
-    disk = system.find_device("Harddisk0")
+    system = new_system()
+    disk = system.io.find_device("Harddisk0")
     assert disk.flags == ["DO_DIRECT_IO", "DO_DEVICE_HAS_NAME"]
     assert disk.attached_to.flags == ["DO_DEVICE_HAS_NAME", "DO_BUS_ENUMERATED_DEVICE"]
-    assert system.find_device("pci#1").flags == []
+    assert system.io.find_device("pci#1").flags == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from kmshell.drivers import new_system
 from kmshell.nt import System, SystemHalted
 from kmshell.nt.constants import BugCheck
 from kmshell.nt.errors import NtError
@@ -16,22 +17,22 @@ JOYSTICK = "USB\\VID_045E&PID_0008"
 
 
 def with_joystick() -> System:
-    system = System()
-    system.plug(system.find_device("USBPDO-0"), JOYSTICK)
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
     return system
 
 
 def power_irps(system: System, start: int, minor: str) -> list[str]:
     """The devnodes that got a power IRP of this minor, in order."""
-    return [e.text.rsplit(" to ", 1)[1] for e in system.log[start:]
+    return [e.text.rsplit(" to ", 1)[1] for e in system.core.log[start:]
             if e.kind == "power-irp" and f"{minor} (" in e.text]
 
 
 def test_sleep_queries_every_stack_before_it_sets_any():
     system = with_joystick()
-    start = len(system.log)
-    system.set_system_power(S3)
-    kinds = [e.text.split()[2] for e in system.log[start:] if e.kind == "power-irp"]
+    start = len(system.core.log)
+    system.po.set_system_power(S3)
+    kinds = [e.text.split()[2] for e in system.core.log[start:] if e.kind == "power-irp"]
     first_set = kinds.index("IRP_MN_SET_POWER")
     assert set(kinds[:first_set]) == {"IRP_MN_QUERY_POWER"}
     assert "IRP_MN_QUERY_POWER" not in kinds[first_set:]
@@ -39,13 +40,13 @@ def test_sleep_queries_every_stack_before_it_sets_any():
 
 def test_sleep_goes_leaves_first_and_wake_parents_first():
     system = with_joystick()
-    start = len(system.log)
-    system.set_system_power(S3)
+    start = len(system.core.log)
+    system.po.set_system_power(S3)
     down = power_irps(system, start, "IRP_MN_QUERY_POWER")
     assert down.index(JOYSTICK + "\\0") < down.index("USB\\ROOT_HUB30\\0") < \
         down.index("ACPI_HAL\\PNP0C08\\0")
-    start = len(system.log)
-    system.wake()
+    start = len(system.core.log)
+    system.po.wake()
     up = [p for p in power_irps(system, start, "IRP_MN_SET_POWER")]
     assert up.index("ACPI_HAL\\PNP0C08\\0") < up.index("USB\\ROOT_HUB30\\0") < \
         up.index(JOYSTICK + "\\0")
@@ -53,41 +54,41 @@ def test_sleep_goes_leaves_first_and_wake_parents_first():
 
 def test_the_power_policy_owner_maps_s3_to_d3_and_s0_back_to_d0():
     system = with_joystick()
-    system.set_system_power(S3)
-    nodes = [n for n in system.device_root.walk() if n.service]
-    assert system.system_power is S3 and {n.power for n in nodes} == {D3}
+    system.po.set_system_power(S3)
+    nodes = [n for n in system.pnp.device_root.walk() if n.service]
+    assert system.po.system_power is S3 and {n.power for n in nodes} == {D3}
     assert any("HidUsb, power policy owner" in e.text and "PoRequestPowerIrp(D3)" in e.text
-               for e in system.log)
-    system.wake()
+               for e in system.core.log)
+    system.po.wake()
     assert {n.power for n in nodes} == {D0}
-    assert system.system_power is SystemPowerState.PowerSystemWorking
+    assert system.po.system_power is SystemPowerState.PowerSystemWorking
 
 
 def test_a_driver_that_fails_query_power_vetoes_sleep_and_nothing_is_set():
-    system = System()
-    system.plug(system.find_device("USBPDO-0"), "USB\\VID_0BDA&PID_8153")
-    start = len(system.log)
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), "USB\\VID_0BDA&PID_8153")
+    start = len(system.core.log)
     with pytest.raises(NtError, match="stubborn vetoed S3"):
-        system.set_system_power(S3)
+        system.po.set_system_power(S3)
     assert power_irps(system, start, "IRP_MN_SET_POWER") == []
-    assert system.system_power is SystemPowerState.PowerSystemWorking
+    assert system.po.system_power is SystemPowerState.PowerSystemWorking
 
 
 def test_idle_power_down_changes_one_device_only():
     system = with_joystick()
-    system.set_device_power(system.find_device("Joystick0"), D3)
-    powers = {n.instance_path: n.power for n in system.device_root.walk() if n.service}
+    system.po.set_device_power(system.io.find_device("Joystick0"), D3)
+    powers = {n.instance_path: n.power for n in system.pnp.device_root.walk() if n.service}
     assert powers.pop(JOYSTICK + "\\0") is D3 and set(powers.values()) == {D0}
 
 
 def test_a_power_irp_never_completed_ends_in_0x9f_after_the_watchdog():
-    system = System()
-    node = system.plug(system.find_device("USBPDO-0"), "USB\\VID_046D&PID_C52B")
-    system.set_system_power(S3)
-    held = system.pending_power[0]
-    system.step(POWER_WATCHDOG_TICKS - 1)
+    system = new_system()
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), "USB\\VID_046D&PID_C52B")
+    system.po.set_system_power(S3)
+    held = system.po.pending_power[0]
+    system.ke.step(POWER_WATCHDOG_TICKS - 1)
     with pytest.raises(SystemHalted) as halt:
-        system.step(1)
+        system.ke.step(1)
     info = halt.value.info
     assert info.code == BugCheck.DRIVER_POWER_STATE_FAILURE == 0x9F
     assert info.parameters == (0x3, node.pdo.header.address,
@@ -99,50 +100,50 @@ D2 = DevicePowerState.PowerDeviceD2
 
 def test_an_armed_device_gets_wait_wake_before_sleep_and_sleeps_in_d2_not_d3():
     system = with_joystick()
-    joystick = system.find_device("Joystick0")
-    system.arm_wake(joystick)
-    start = len(system.log)
-    system.set_system_power(S3)
+    joystick = system.io.find_device("Joystick0")
+    system.po.arm_wake(joystick)
+    start = len(system.core.log)
+    system.po.set_system_power(S3)
     assert power_irps(system, start, "IRP_MN_WAIT_WAKE") == [f"{JOYSTICK}\\0"]
-    node = system.devnode_of(joystick)
+    node = system.pnp.devnode_of(joystick)
     assert node.wait_wake is not None and not node.wait_wake.completed  # the hub holds it
     assert node.wait_wake.location.device.is_pdo
     assert node.power is D2
-    assert system.devnode_of(system.find_device("USBPDO-0")).power is D3
-    system.step(POWER_WATCHDOG_TICKS * 2)  # a held wait-wake is no power failure
+    assert system.pnp.devnode_of(system.io.find_device("USBPDO-0")).power is D3
+    system.ke.step(POWER_WATCHDOG_TICKS * 2)  # a held wait-wake is no power failure
     assert not system.halted
 
 
 def test_the_armed_device_wakes_the_machine_by_completing_its_wait_wake():
     system = with_joystick()
-    joystick = system.find_device("Joystick0")
-    system.arm_wake(joystick)
-    system.set_system_power(S3)
-    irp = system.devnode_of(joystick).wait_wake
-    start = len(system.log)
-    system.wake(joystick)
-    kinds = [e.kind for e in system.log[start:]]
+    joystick = system.io.find_device("Joystick0")
+    system.po.arm_wake(joystick)
+    system.po.set_system_power(S3)
+    irp = system.pnp.devnode_of(joystick).wait_wake
+    start = len(system.core.log)
+    system.po.wake(joystick)
+    kinds = [e.kind for e in system.core.log[start:]]
     assert kinds.index("wake-signal") < kinds.index("power")  # the signal, then S0
     assert irp.completed and irp.status == 0
-    assert system.system_power is SystemPowerState.PowerSystemWorking
-    assert system.devnode_of(joystick).power is D0
+    assert system.po.system_power is SystemPowerState.PowerSystemWorking
+    assert system.pnp.devnode_of(joystick).power is D0
 
 
 def test_waking_by_the_power_button_cancels_the_held_wait_wake():
     system = with_joystick()
-    system.arm_wake(system.find_device("Joystick0"))
-    system.set_system_power(S3)
-    irp = system.devnode_of(system.find_device("Joystick0")).wait_wake
-    system.wake()
+    system.po.arm_wake(system.io.find_device("Joystick0"))
+    system.po.set_system_power(S3)
+    irp = system.pnp.devnode_of(system.io.find_device("Joystick0")).wait_wake
+    system.po.wake()
     assert irp.completed and irp.status == 0xC0000120  # STATUS_CANCELLED
-    assert irp.number not in system.irps
+    assert irp.number not in system.io.irps
 
 
 def test_only_an_armed_device_can_wake_and_only_under_a_wake_capable_bus():
     system = with_joystick()
     with pytest.raises(NtError, match="reports no wake capability"):
-        system.arm_wake(system.find_device("USBPDO-0"))  # the root hub's bus: USBXHCI
-    system.set_system_power(S3)
+        system.po.arm_wake(system.io.find_device("USBPDO-0"))  # the root hub's bus: USBXHCI
+    system.po.set_system_power(S3)
     with pytest.raises(NtError, match="holds no IRP_MN_WAIT_WAKE"):
-        system.wake(system.find_device("Joystick0"))
-    assert system.system_power is S3
+        system.po.wake(system.io.find_device("Joystick0"))
+    assert system.po.system_power is S3

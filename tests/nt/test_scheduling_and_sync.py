@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kmshell.drivers import new_system
 from kmshell.nt import System
 from kmshell.nt.constants import Irql
 from kmshell.nt.ke.thread_state import ThreadState
@@ -12,27 +13,27 @@ from kmshell.nt.system import NtError, SystemHalted
 
 
 def machine(cpus: int = 1) -> System:
-    return System(cpus=cpus, minimal=True)
+    return new_system(cpus=cpus, minimal=True)
 
 
 def spawn(system: System, image: str, program: str, *, threads: int = 1, priority: int = 8):
-    return system.create_process(image, program=parse_program(program), threads=threads,
+    return system.ps.create_process(image, program=parse_program(program), threads=threads,
                                  priority=priority)
 
 
 def test_equal_priority_threads_round_robin_at_quantum_end():
     system = machine()
     first, second = spawn(system, "rr.exe", "compute 10; exit", threads=2).threads
-    system.step(2)  # one quantum (2 ticks)
+    system.ke.step(2)  # one quantum (2 ticks)
     assert first.state is ThreadState.Ready and second.state is ThreadState.Running
-    system.step(2)
+    system.ke.step(2)
     assert first.state is ThreadState.Running and second.state is ThreadState.Ready
 
 
 def test_higher_priority_ready_thread_preempts_running_thread():
     system = machine()
     low = spawn(system, "low.exe", "compute 10; exit", priority=8).threads[0]
-    system.step(1)
+    system.ke.step(1)
     high = spawn(system, "high.exe", "compute 3; exit", priority=12).threads[0]
     assert high.state is ThreadState.Running
     assert low.state is ThreadState.Ready
@@ -43,149 +44,149 @@ def test_dispatcher_runs_the_highest_priority_ready_thread_first():
     spawn(system, "busy.exe", "compute 1; exit", priority=8)
     waiting = [spawn(system, f"p{prio}.exe", "compute 1; exit", priority=prio).threads[0]
                for prio in (4, 10, 6)]
-    assert system.processors[0].current_thread is waiting[1]
-    assert [t.priority for t in system.dispatcher.ready_threads()] == [8, 6, 4]
+    assert system.core.processors[0].current_thread is waiting[1]
+    assert [t.priority for t in system.ke.dispatcher.ready_threads()] == [8, 6, 4]
 
 
 def test_one_cpu_runs_one_thread_at_a_time_and_two_cpus_run_two():
     for cpus, running in ((1, 1), (2, 2)):
         system = machine(cpus)
         spawn(system, "pair.exe", "compute 4; exit", threads=2)
-        system.step(1)
-        assert sum(1 for c in system.processors if not c.is_idle) == running
+        system.ke.step(1)
+        assert sum(1 for c in system.core.processors if not c.is_idle) == running
 
 
 def test_sleeping_thread_uses_no_processor_and_wakes_after_its_ticks():
     system = machine()
     thread = spawn(system, "nap.exe", "sleep 3; compute 1; exit").threads[0]
-    system.step(1)
-    assert thread.state is ThreadState.Waiting and system.processors[0].is_idle
-    system.step(3)
+    system.ke.step(1)
+    assert thread.state is ThreadState.Waiting and system.core.processors[0].is_idle
+    system.ke.step(3)
     assert thread.state in (ThreadState.Running, ThreadState.Terminated)
 
 
 def test_process_ends_when_its_last_thread_exits():
     system = machine()
     process = spawn(system, "short.exe", "compute 1; exit", threads=2)
-    system.run_until_idle(50)
+    system.ke.run_until_idle(50)
     assert not process.alive and process.exit_status == 0
 
 
 def test_increments_without_a_lock_lose_updates_on_two_cpus():
     system = machine(2)
     spawn(system, "race.exe", "inc x 20; exit", threads=2)
-    system.run_until_idle(500)
-    assert system.variables["x"].value < 40
-    assert system.variables["x"].lost_updates == 40 - system.variables["x"].value
+    system.ke.run_until_idle(500)
+    assert system.ke.variables["x"].value < 40
+    assert system.ke.variables["x"].lost_updates == 40 - system.ke.variables["x"].value
 
 
 def test_increments_under_a_spin_lock_are_exact():
     system = machine(2)
-    system.create_named("spinlock", "L")
+    system.ke.create_named("spinlock", "L")
     spawn(system, "safe.exe", "acquire L; inc x; release L; repeat 19; exit", threads=2)
-    system.run_until_idle(500)
-    assert system.variables["x"].value == 40 and system.variables["x"].lost_updates == 0
+    system.ke.run_until_idle(500)
+    assert system.ke.variables["x"].value == 40 and system.ke.variables["x"].lost_updates == 0
 
 
 def test_increments_under_a_mutex_are_exact():
     system = machine(2)
-    system.create_named("mutex", "M")
+    system.ke.create_named("mutex", "M")
     spawn(system, "safe.exe", "acquire M; inc x; release M; repeat 19; exit", threads=2)
-    system.run_until_idle(500)
-    assert system.variables["x"].value == 40
+    system.ke.run_until_idle(500)
+    assert system.ke.variables["x"].value == 40
 
 
 def test_holding_a_spin_lock_raises_irql_to_dispatch_level_and_release_lowers_it():
     system = machine()
-    system.create_named("spinlock", "L")
+    system.ke.create_named("spinlock", "L")
     spawn(system, "lock.exe", "acquire L; compute 2; release L; compute 1; exit")
-    system.step(1)
-    assert system.processors[0].irql == Irql.DISPATCH_LEVEL
-    system.step(2)
-    assert system.processors[0].irql == Irql.PASSIVE_LEVEL
+    system.ke.step(1)
+    assert system.core.processors[0].irql == Irql.DISPATCH_LEVEL
+    system.ke.step(2)
+    assert system.core.processors[0].irql == Irql.PASSIVE_LEVEL
 
 
 def test_thread_at_dispatch_level_is_not_preempted():
     system = machine()
-    system.create_named("spinlock", "L")
+    system.ke.create_named("spinlock", "L")
     holder = spawn(system, "hold.exe", "acquire L; compute 5; release L; exit").threads[0]
-    system.step(1)
+    system.ke.step(1)
     spawn(system, "urgent.exe", "compute 1; exit", priority=15)
-    assert system.processors[0].current_thread is holder
+    assert system.core.processors[0].current_thread is holder
 
 
 def test_opposite_lock_order_is_detected_as_a_deadlock_cycle():
     system = machine(2)
-    system.create_named("mutex", "A")
-    system.create_named("mutex", "B")
+    system.ke.create_named("mutex", "A")
+    system.ke.create_named("mutex", "B")
     process = spawn(system, "d.exe", "acquire A; compute 1; acquire B; exit")
-    system.create_thread(process, program=parse_program("acquire B; compute 1; acquire A; exit"))
-    system.step(3)
-    assert len(system.deadlocks) == 1
-    assert set(system.deadlocks[0]) == set(process.threads)
+    system.ps.create_thread(process, program=parse_program("acquire B; compute 1; acquire A; exit"))
+    system.ke.step(3)
+    assert len(system.ke.deadlocks) == 1
+    assert set(system.ke.deadlocks[0]) == set(process.threads)
 
 
 def test_mutex_is_recursive_for_its_owner():
     system = machine()
-    mutex = system.create_named("mutex", "M")
+    mutex = system.ke.create_named("mutex", "M")
     thread = spawn(system, "r.exe", "acquire M; acquire M; compute 2; release M; compute 2; "
                                     "release M; exit").threads[0]
-    system.step(1)
+    system.ke.step(1)
     assert mutex.owner is thread and mutex.recursion == 2
-    system.step(1)
+    system.ke.step(1)
     assert mutex.owner is thread and mutex.recursion == 1
-    system.step(2)
+    system.ke.step(2)
     assert mutex.owner is None
 
 
 def test_notification_event_releases_every_waiter_and_stays_set():
     system = machine(2)
-    event = system.create_named("event", "Go")
+    event = system.ke.create_named("event", "Go")
     waiters = spawn(system, "w.exe", "wait Go; compute 1; exit", threads=3).threads
-    system.step(1)
+    system.ke.step(1)
     assert all(t.state is ThreadState.Waiting for t in waiters)
-    system.set_event(event)
+    system.ke.set_event(event)
     assert all(t.state is not ThreadState.Waiting for t in waiters) and event.signaled
 
 
 def test_synchronization_event_releases_one_waiter_and_resets():
     system = machine(2)
-    event = system.create_named("event", "Go", notification=False)
+    event = system.ke.create_named("event", "Go", notification=False)
     waiters = spawn(system, "w.exe", "wait Go; compute 1; exit", threads=2).threads
-    system.step(1)
-    system.set_event(event)
+    system.ke.step(1)
+    system.ke.set_event(event)
     assert sum(t.state is ThreadState.Waiting for t in waiters) == 1 and not event.signaled
 
 
 def test_waiting_on_a_named_object_opens_a_handle_to_it():
     system = machine()
-    event = system.create_named("event", "Go")
+    event = system.ke.create_named("event", "Go")
     process = spawn(system, "w.exe", "wait Go; exit")
-    system.step(1)
+    system.ke.step(1)
     assert any(e.object is event for e in process.handle_table.entries.values())
     assert event.header.handle_count == 1
 
 
 def test_program_naming_a_missing_lock_is_refused_before_anything_is_created():
     system = machine()
-    before = len(system.processes)
+    before = len(system.ps.processes)
     with pytest.raises(NtError, match="named 'Nope'"):
         spawn(system, "bad.exe", "acquire Nope; exit")
-    assert len(system.processes) == before
+    assert len(system.ps.processes) == before
 
 
 def test_same_user_address_in_two_processes_holds_different_data():
     system = machine()
-    alice, bob = (system.create_process(name) for name in ("alice.exe", "bob.exe"))
-    system.touch(alice, 0x900000, 7)
-    assert system.touch(bob, 0x900000) == 0
-    assert system.touch(alice, 0x900000) == 7
+    alice, bob = (system.ps.create_process(name) for name in ("alice.exe", "bob.exe"))
+    system.mm.touch(alice, 0x900000, 7)
+    assert system.mm.touch(bob, 0x900000) == 0
+    assert system.mm.touch(alice, 0x900000) == 7
 
 
 def test_user_mode_touch_of_a_kernel_address_ends_only_that_process():
     system = machine()
-    victim, bystander = (system.create_process(name) for name in ("v.exe", "b.exe"))
-    assert system.touch(victim, 0xFFFFF800_00001000) is None
+    victim, bystander = (system.ps.create_process(name) for name in ("v.exe", "b.exe"))
+    assert system.mm.touch(victim, 0xFFFFF800_00001000) is None
     assert not victim.alive and victim.exit_status == 0xC0000005
     assert bystander.alive and not system.halted
 
@@ -194,55 +195,55 @@ def test_thread_that_exits_as_its_quantum_ends_is_not_queued_again():
     system = machine()
     thread = spawn(system, "q.exe", "compute 2; exit").threads[0]
     spawn(system, "other.exe", "compute 6; exit")
-    system.step(2)  # q.exe's compute and its quantum end on the same tick
+    system.ke.step(2)  # q.exe's compute and its quantum end on the same tick
     assert thread.state is ThreadState.Terminated
-    assert thread not in system.dispatcher.ready_threads()
+    assert thread not in system.ke.dispatcher.ready_threads()
 
 
 def test_semaphore_lets_in_as_many_waiters_as_it_has_units():
     system = machine(4)
-    semaphore = system.create_named("semaphore", "Slots", count=2, limit=2)
+    semaphore = system.ke.create_named("semaphore", "Slots", count=2, limit=2)
     threads = spawn(system, "s.exe", "wait Slots; compute 5; release Slots; exit",
                     threads=4).threads
-    system.step(1)
+    system.ke.step(1)
     assert sum(t.state is ThreadState.Waiting for t in threads) == 2
     assert semaphore.signal_state == 0
 
 
 def test_releasing_a_semaphore_past_its_limit_changes_nothing():
     system = machine()
-    semaphore = system.create_named("semaphore", "S", count=1, limit=1)
-    system.release_semaphore(semaphore)
+    semaphore = system.ke.create_named("semaphore", "S", count=1, limit=1)
+    system.ke.release_semaphore(semaphore)
     assert semaphore.signal_state == 1
-    assert "STATUS_SEMAPHORE_LIMIT_EXCEEDED" in system.log[-1].text
+    assert "STATUS_SEMAPHORE_LIMIT_EXCEEDED" in system.core.log[-1].text
 
 
 def test_wait_with_a_timeout_ends_with_status_timeout():
     system = machine()
-    system.create_named("event", "Never")
+    system.ke.create_named("event", "Never")
     thread = spawn(system, "t.exe", "wait Never 3; compute 1; exit").threads[0]
-    system.step(2)
+    system.ke.step(2)
     assert thread.state is ThreadState.Waiting
-    system.step(2)
+    system.ke.step(2)
     assert thread.wait_status == 0x102 and thread.waiting_on is None
     assert thread.state is not ThreadState.Waiting
 
 
 def test_periodic_timer_releases_its_waiters_each_period():
     system = machine()
-    system.create_named("timer", "Tick", due=2, period=2, notification=False)
+    system.ke.create_named("timer", "Tick", due=2, period=2, notification=False)
     thread = spawn(system, "w.exe", "wait Tick; inc n; repeat 9; exit").threads[0]
-    system.step(9)
-    assert system.variables["n"].value == 4  # expiries at ticks 2, 4, 6, 8
+    system.ke.step(9)
+    assert system.ke.variables["n"].value == 4  # expiries at ticks 2, 4, 6, 8
     assert thread.state is ThreadState.Waiting
 
 
 def test_syscall_runs_in_kernel_mode_and_returns_to_user_mode():
     system = machine()
     thread = spawn(system, "c.exe", "compute 1; syscall 2; compute 1; exit").threads[0]
-    system.run_until_idle(20)
+    system.ke.run_until_idle(20)
     assert (thread.user_ticks, thread.kernel_ticks) == (2, 2)
-    texts = [e.text for e in system.log if e.kind == "syscall"]
+    texts = [e.text for e in system.core.log if e.kind == "syscall"]
     assert "user → kernel" in texts[0] and "kernel → user" in texts[1]
 
 
@@ -250,7 +251,7 @@ def _callback(system: System, kind: str, steps: str = "compute 1", work: str = "
               subsystems: bool = False):
     from kmshell.nt.ps import parse_callback_steps
 
-    return system.register_callback(kind, system.drivers["wdfilter"],
+    return system.ps.register_callback(kind, system.io.drivers["wdfilter"],
                                     parse_callback_steps(steps), parse_program(work), subsystems)
 
 
@@ -264,39 +265,39 @@ def test_at_most_64_process_notify_routines_can_be_registered():
 
 
 def test_process_notify_routine_runs_in_the_creating_threads_context_with_create_info():
-    system = System()
+    system = new_system()
     _callback(system, "process")
-    system.create_process("notepad.exe")
-    notify = next(e for e in system.log if e.kind == "notify")
+    system.ps.create_process("notepad.exe")
+    notify = next(e for e in system.core.log if e.kind == "notify")
     assert "explorer.exe's creating thread" in notify.text
     assert "ParentProcessId=164" in notify.text and "IsSubsystemProcess=FALSE" in notify.text
     assert notify.irql == 0  # PASSIVE_LEVEL
 
 
 def test_pico_processes_notify_only_routines_registered_for_subsystems():
-    system = System()
+    system = new_system()
     plain = _callback(system, "thread")
     with_subsystems = _callback(system, "thread", subsystems=True)
-    system.create_process("bash", subsystem=Subsystem.WSL)
+    system.ps.create_process("bash", subsystem=Subsystem.WSL)
     assert (plain.calls, with_subsystems.calls) == (0, 1)
 
 
 def test_queued_work_item_runs_later_in_a_system_worker_thread():
-    system = System()
+    system = new_system()
     _callback(system, "process", steps="ExQueueWorkItem", work="compute 2")
-    system.create_process("calc.exe")
-    item = system.work_items[0]
+    system.ps.create_process("calc.exe")
+    item = system.ex.work_items[0]
     assert not item.done
-    system.step(3)
+    system.ke.step(3)
     assert item.done
-    worker = next(e for e in system.log if e.kind == "work")
+    worker = next(e for e in system.core.log if e.kind == "work")
     assert worker.text.startswith("System:")
 
 
 def test_wsl_process_has_no_peb_and_its_threads_no_teb():
-    system = System()
-    bash = system.create_process("bash", subsystem=Subsystem.WSL, threads=2)
-    notepad = system.create_process("notepad.exe")
+    system = new_system()
+    bash = system.ps.create_process("bash", subsystem=Subsystem.WSL, threads=2)
+    notepad = system.ps.create_process("notepad.exe")
     assert bash.peb is None and all(t.teb is None for t in bash.threads)
     assert notepad.peb is not None and all(t.teb is not None for t in notepad.threads)
     assert bash.subsystem.value == "SubsystemInformationTypeWSL"
@@ -305,27 +306,27 @@ def test_wsl_process_has_no_peb_and_its_threads_no_teb():
 def test_touch_step_of_a_kernel_address_ends_the_process_of_that_thread():
     system = machine()
     process = spawn(system, "t.exe", "compute 1; touch 0xFFFFF80000000000; compute 5; exit")
-    system.step(2)
+    system.ke.step(2)
     assert not process.alive and process.exit_status == 0xC0000005
     assert not system.halted
 
 
 def test_touch_step_in_a_system_thread_is_a_kernel_fault_that_bugchecks():
     system = machine()
-    system.create_thread(system.processes[4], program=parse_program("touch 0x0"))
+    system.ps.create_thread(system.ps.processes[4], program=parse_program("touch 0x0"))
     with pytest.raises(SystemHalted):
-        system.step(1)
-    assert system.bugcheck_info.code == 0x7E
+        system.ke.step(1)
+    assert system.core.bugcheck_info.code == 0x7E
 
 
 def test_a_thread_of_zero_time_steps_does_a_bounded_number_of_them_each_tick():
-    from kmshell.nt.ke.scheduler import INSTANT_STEPS_PER_TICK
+    from kmshell.nt.ke.kernel import INSTANT_STEPS_PER_TICK
 
     system = machine()
-    system.create_named("event", "E")
+    system.ke.create_named("event", "E")
     [thread] = spawn(system, "spin.exe", "set E; repeat 1000000").threads
-    system.step(3)
-    busy = [e for e in system.log if e.kind == "busy"]
+    system.ke.step(3)
+    busy = [e for e in system.core.log if e.kind == "busy"]
     assert len(busy) == 3  # one per tick: the thread goes on next tick, it is not stuck
     assert thread.repeats_done == 3 * INSTANT_STEPS_PER_TICK // 2  # two steps a round
     assert thread.state is ThreadState.Running

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmshell.drivers import load_spec
-from kmshell.nt import System
+from kmshell.drivers import load_spec, new_system
 from kmshell.nt.cm import RegistryError
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
@@ -63,23 +62,23 @@ def test_generic_read_maps_through_the_types_generic_mapping():
 
 
 def test_a_user_without_rights_gets_status_access_denied_when_opening():
-    system = System()
-    event = system.create_named("event", "Go")
+    system = new_system()
+    event = system.ke.create_named("event", "Go")
     event.header.security = parse_sddl("D:P(A;;GA;;;SY)(A;;GA;;;BA)")
-    system.login("student")
-    process = system.create_process("w.exe", program=parse_program("wait Go; exit"))
-    system.step(1)
+    system.ps.login("student")
+    process = system.ps.create_process("w.exe", program=parse_program("wait Go; exit"))
+    system.ke.step(1)
     assert process.exit_status == 0xC0000022
     assert event.header.handle_count == 0
 
 
 def test_an_administrator_passes_the_same_check():
-    system = System()
-    event = system.create_named("event", "Go")
+    system = new_system()
+    event = system.ke.create_named("event", "Go")
     event.header.security = parse_sddl("D:P(A;;GA;;;SY)(A;;GA;;;BA)")
-    system.login("teacher")
-    process = system.create_process("t.exe", program=parse_program("wait Go; exit"))
-    system.step(1)
+    system.ps.login("teacher")
+    process = system.ps.create_process("t.exe", program=parse_program("wait Go; exit"))
+    system.ke.step(1)
     assert process.alive and process.token.user == "teacher"
     assert event.header.handle_count == 1
 
@@ -91,32 +90,32 @@ def test_only_administrators_and_system_hold_the_load_driver_privilege():
 
 
 def test_nt_load_driver_without_the_privilege_fails_and_loads_nothing():
-    system = System()
-    system.login("student")
+    system = new_system()
+    system.ps.login("student")
     with pytest.raises(NtError) as failure:
-        system.load_driver(load_spec("nullsink"), caller=system.console_shell())
+        system.io.load_driver(load_spec("nullsink"), caller=system.ps.console_shell())
     assert failure.value.status == NtStatus.STATUS_PRIVILEGE_NOT_HELD
-    assert "nullsink" not in system.drivers
+    assert "nullsink" not in system.io.drivers
     with pytest.raises(RegistryError):
-        system.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Services\\nullsink")
+        system.cm.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Services\\nullsink")
 
 
 def test_an_administrator_loads_and_unloads_a_driver_through_the_system_call():
-    system = System()  # teacher, an administrator, is at the console after boot
-    shell = system.console_shell()
+    system = new_system()  # teacher, an administrator, is at the console after boot
+    shell = system.ps.console_shell()
     assert shell.token.user == "teacher"
-    driver = system.load_driver(load_spec("nullsink"), caller=shell)
-    system.login("student")
+    driver = system.io.load_driver(load_spec("nullsink"), caller=shell)
+    system.ps.login("student")
     with pytest.raises(NtError) as failure:
-        system.stop_driver(driver, caller=system.console_shell())
+        system.io.stop_driver(driver, caller=system.ps.console_shell())
     assert failure.value.status == NtStatus.STATUS_PRIVILEGE_NOT_HELD
     assert not driver.unloaded
-    system.stop_driver(driver, caller=shell)
+    system.io.stop_driver(driver, caller=shell)
     assert driver.unloaded
 
 
 def test_plug_and_play_loads_drivers_from_the_system_process_unchecked():
-    system = System()
-    system.login("student")
-    system.plug(system.find_device("USBPDO-0"), "USB\\VID_045E&PID_0008")
-    assert "hidusb" in system.drivers
+    system = new_system()
+    system.ps.login("student")
+    system.pnp.plug(system.io.find_device("USBPDO-0"), "USB\\VID_045E&PID_0008")
+    assert "hidusb" in system.io.drivers

@@ -35,7 +35,7 @@ def test_typed_command_runs_and_prints_its_trace_and_views():
     assert code == 0
     assert "NtCreateUserProcess" in out
     assert "notepad.exe (172)" in out
-    assert any(p.image == "notepad.exe" for p in session.system.live_processes())
+    assert any(p.image == "notepad.exe" for p in session.system.ps.live_processes())
 
 
 def test_ctrl_d_on_empty_line_exits_with_status_0():
@@ -59,7 +59,7 @@ def test_wrong_arguments_print_the_usage_line():
 def test_ctrl_c_clears_the_line_instead_of_running_it():
     _, _out, session = type_into_repl("process kill explorer.exe" + CTRL_C + "ps" + ENTER + CTRL_D)
     assert [h.line for h in session.history] == ["ps"]
-    assert any(p.image == "explorer.exe" for p in session.system.live_processes())
+    assert any(p.image == "explorer.exe" for p in session.system.ps.live_processes())
 
 
 def test_tab_completes_a_command_name():

@@ -23,15 +23,24 @@ not modelled, so every read and write goes to the disk.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.io.driver import routine_address
 from kmshell.nt.io.irp import DeviceObject, FileObject, Vpb
-from kmshell.nt.ke.thread_state import ThreadState, WaitReason
+from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
 from kmshell.nt.se import ACCESS_WORDS, access_check
+
+if TYPE_CHECKING:
+    from kmshell.nt.core import Core
+    from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.ke.kernel import Kernel
+    from kmshell.nt.ob import ObjectManager
+    from kmshell.nt.pnp import PlugAndPlayManager
+    from kmshell.nt.ps import ProcessManager, Thread
 
 FILE_READ_DATA, FILE_WRITE_DATA = 0x0001, 0x0002
 # An IOCTL's transfer type, its two low bits (CTL_CODE): METHOD_BUFFERED 0, METHOD_IN_DIRECT 1,
@@ -41,7 +50,30 @@ USER_BUFFER_MARK = 0xDA7A  # what a driver's stray write leaves where `touch` ca
 
 
 class FileIo:
-    """Mixed into `System`."""
+    """Io's file-system half and system-call path. Built with the Core, the object manager
+    (names are parsed there), Ke (the caller waits), the I/O manager (which carries the
+    IRPs) and Ps (whose processes make the calls); the PnP manager (told when a handle to a
+    device closes) is wired in by System."""
+
+    pnp: PlugAndPlayManager
+
+    def __init__(self, core: Core, ob: ObjectManager, ke: Kernel, io: IoManager,
+                 ps: ProcessManager) -> None:
+        self.core = core
+        self.ob = ob
+        self.ke = ke
+        self.io = io
+        self.ps = ps
+        self.emit = core.emit
+        self.bugcheck = core.bugcheck
+        # registered disk file systems' control devices, newest first
+        self.file_systems: list[DeviceObject] = []
+        self.syscall_thread: Thread | None = None  # whose system call is being carried out
+
+    def forget_file_system(self, device: DeviceObject) -> None:
+        """A file system's control device is deleted: it is no longer asked to mount."""
+        if device in self.file_systems:
+            self.file_systems.remove(device)
 
     def _caller(self, process):
         threads = process.live_threads
@@ -71,7 +103,7 @@ class FileIo:
                   overlapped: bool = False) -> int | None:
         """NtCreateFile: access check, a file object, IRP_MJ_CREATE, then a handle. Opened
         overlapped (FILE_FLAG_OVERLAPPED), its reads and writes do not wait."""
-        self._require_running()
+        self.core.require_running()
         thread = self._caller(process)
         if re.match(r"[A-Za-z]:(\\|$)", path):  # what CreateFile does to a Win32 path
             path = "\\GLOBAL??\\" + path
@@ -126,7 +158,7 @@ class FileIo:
                 code: int = 0) -> None:
         """NtReadFile / NtWriteFile / NtDeviceIoControlFile on an open handle: the IRP gets
         the caller's buffer the way the device (or the control code) asks for."""
-        self._require_running()
+        self.core.require_running()
         thread = self._caller(process)
         file = self._file(process, handle)
         if not 0 < length <= 0xFFFFFFFF:
@@ -149,7 +181,7 @@ class FileIo:
 
     def close_handle(self, process, handle: int) -> None:
         """NtClose: the last handle sends IRP_MJ_CLEANUP, the last reference IRP_MJ_CLOSE."""
-        self._require_running()
+        self.core.require_running()
         thread = self._caller(process)
         file = self._file(process, handle)
         self.emit("Io", "syscall", f"{thread.label} calls NtClose({handle:#x}): system call, "
@@ -162,19 +194,19 @@ class FileIo:
     def _close_file(self, file: FileObject) -> None:
         """The last handle: IRP_MJ_CLEANUP; the last reference: IRP_MJ_CLOSE."""
         for major in ("IRP_MJ_CLEANUP", "IRP_MJ_CLOSE"):
-            irp = self.build_irp(file.target, major)
-            self._call_driver(file.target, irp)
-        self.handle_closed(file.device)
+            irp = self.io.build_irp(file.target, major)
+            self.io.call_driver(file.target, irp)
+        self.pnp.handle_closed(file.device)
 
     def run_down_io(self, process) -> None:
         """A process exits, as the I/O manager sees it: the pending IRPs its threads asked
         for are cancelled (IoCancelThreadIo), then each handle to a file is closed with
         IRP_MJ_CLEANUP and IRP_MJ_CLOSE, as NtClose would."""
-        for irp in [i for i in self.irps.values()
+        for irp in [i for i in self.io.irps_in_progress()
                     if i.requester is not None and i.requester.process is process]:
             self.emit("Io", "cancel", f"{process.image} is exiting: IoCancelThreadIo cancels "
                       f"IRP {irp.number}, which its thread {irp.requester.tid} is waiting for")
-            self.cancel_irp(irp)
+            self.io.cancel_irp(irp)
         for handle, entry in list(process.handle_table.entries.items()):
             if isinstance(entry.object, FileObject):
                 process.handle_table.close(handle)
@@ -186,7 +218,7 @@ class FileIo:
                  overlapped: bool = False) -> None:
         """Build the IRP for thread's system call and send it; a synchronous caller waits
         if a driver pends it, an overlapped one gets STATUS_PENDING back at once."""
-        irp = self.build_irp(device, major)
+        irp = self.io.build_irp(device, major)
         irp.requester = thread
         release = self._attach_buffer(irp, thread.process, major, *buffer) if buffer else None
         returned: list[int] = []  # what the system call returned: STATUS_PENDING, if pended
@@ -208,7 +240,7 @@ class FileIo:
         irp.on_done = finished
         outer, self.syscall_thread = self.syscall_thread, thread  # drivers run in its context
         try:
-            status = self._call_driver(device.top(), irp)
+            status = self.io.call_driver(device.top(), irp)
         finally:
             self.syscall_thread = outer
         if status == NtStatus.STATUS_PENDING and not irp.completed:
@@ -233,10 +265,10 @@ class FileIo:
                           "neither I/O from user mode (a device without io =, or an IOCTL "
                           "with METHOD_NEITHER)")
         pid, address, _ = irp.user_buffer
-        cpu = self.processors[self.cpu_context]
+        cpu = self.core.processor()
         thread = self.syscall_thread or (None if cpu.is_idle else cpu.current_thread)
-        context = self.processes[4] if thread is None else thread.process
-        requester = self.processes[pid]
+        context = self.ps.system_process if thread is None else thread.process
+        requester = self.ps.processes[pid]
         space = context.address_space
         vad = space.vad_for(address) if space is not None else None
         where = routine_address(driver, routine)
@@ -279,7 +311,7 @@ class FileIo:
         user = process.io_buffer[0]
         into = major != "IRP_MJ_WRITE"  # data flows to the caller (a read, an IOCTL's output)
         if method == "buffered":
-            system = self.allocate_address(length)
+            system = self.core.allocate_address(length)
             irp.buffer = f"SystemBuffer {ptr(system)} ({length} bytes of nonpaged pool)"
             self.emit("Io", "buffer", f"buffered I/O: the I/O manager allocates a {length}-byte "
                       f"system buffer in nonpaged pool at {ptr(system)}"
@@ -293,7 +325,7 @@ class FileIo:
                 self.emit("Io", "buffer", f"IRP {irp.number}: the I/O manager {copied}frees "
                           "the system buffer")
         elif method == "direct":
-            mdl = self.allocate_address(0x30)
+            mdl = self.core.allocate_address(0x30)
             pages = ((user & 0xFFF) + length + 0xFFF) // 0x1000
             irp.buffer = f"MdlAddress {ptr(mdl)} → {length} bytes at {user:#x}, {pages} page(s)"
             irp.mdl = (process.pid, user, length)
@@ -320,17 +352,12 @@ class FileIo:
     def _begin_io_wait(self, thread, irp) -> None:
         """Synchronous I/O: the calling thread waits (Executive) until the IRP completes."""
         previous = (thread.state, thread.wait_reason)
-        for cpu in self.processors:
-            if cpu.current_thread is thread:
-                cpu.current_thread = cpu.idle_thread
-        if thread.state is ThreadState.Ready:
-            self.dispatcher.remove(thread)
-        thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
+        self.ke.wait_executive(thread)
         thread.io_wait = (irp, previous)
         self.emit("Ke", "wait", f"{thread.label} waits for IRP {irp.number} to complete "
                   "(synchronous I/O: Waiting, Executive)", "A driver that cannot finish at "
                   "once returns STATUS_PENDING; the requester waits, using no processor.")
-        self.dispatch()
+        self.ke.dispatch()
 
     def _end_io_wait(self, thread, boost: int = 0) -> None:
         _, (state, reason) = thread.io_wait
@@ -346,8 +373,8 @@ class FileIo:
                           "(IoCompleteRequest's PriorityBoost)", "A thread that waited for "
                           "I/O gets a temporary boost so it runs soon; it decays by one at "
                           "each quantum end, back to its base.")
-            self._ready(thread)
-            self.dispatch()
+            self.ke.ready_thread(thread)
+            self.ke.dispatch()
         self.emit("Ke", "wake", f"{thread.label}'s I/O is done: it continues")
 
     # ------------------------------------------------------------- file systems and volumes
@@ -379,9 +406,9 @@ class FileIo:
                   "first used: each file system reads the volume's boot sector and says "
                   "whether it is its own.")
         for cdo in list(self.file_systems):
-            irp = self.build_irp(cdo, "IRP_MJ_FILE_SYSTEM_CONTROL", "IRP_MN_MOUNT_VOLUME")
+            irp = self.io.build_irp(cdo, "IRP_MJ_FILE_SYSTEM_CONTROL", "IRP_MN_MOUNT_VOLUME")
             irp.vpb = vpb
-            self._call_driver(cdo.top(), irp)
+            self.io.call_driver(cdo.top(), irp)
             if irp.completed and nt_success(irp.status) and vpb.mounted:
                 self.emit("Io", "mount", f"{cdo.driver.name} mounted the volume on {real.label}: "
                           f"Vpb->DeviceObject = {vpb.device.label}, VPB_MOUNTED")
@@ -416,4 +443,4 @@ class FileIo:
         self.emit("Io", "mount", f"{vpb.real_device.label} is going away: "
                   f"{volume.driver.name} dismounts its volume and deletes {volume.label}")
         for device in volume.stack():
-            self.detach_and_delete(device)
+            self.io.detach_and_delete(device)

@@ -12,7 +12,7 @@ client (`irp send`, at PASSIVE_LEVEL).
 
 from __future__ import annotations
 
-import zlib
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import (
@@ -27,7 +27,7 @@ from kmshell.nt.constants import (
     status_name,
 )
 from kmshell.nt.errors import NtError
-from kmshell.nt.io.driver import DriverObject, routine_address
+from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject, routine_address
 from kmshell.nt.io.irp import (
     MAX_STACK_SIZE,
     Completion,
@@ -39,12 +39,20 @@ from kmshell.nt.io.irp import (
 )
 from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.io.steps import IOF_CALL_DRIVER, NEEDS_IRP, STEPS, Frame
-from kmshell.nt.ke.sync import KEvent, KSemaphore
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 
 if TYPE_CHECKING:
+    from kmshell.nt.cm import ConfigurationManager
+    from kmshell.nt.core import Core
+    from kmshell.nt.hal import Hal
+    from kmshell.nt.io.files import FileIo
+    from kmshell.nt.ke.kernel import Kernel
+    from kmshell.nt.mm import MemoryManager
+    from kmshell.nt.ob import ObjectManager
+    from kmshell.nt.pnp import PlugAndPlayManager
     from kmshell.nt.ps import Process
+    from kmshell.nt.wmi import Wmi
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
@@ -66,10 +74,67 @@ MAX_NESTED_ROUTINES = 2 * MAX_NESTED_CALLS
 
 
 class IoManager:
-    """Mixed into `System`."""
+    """Io. Built with the Core and the components a driver's routines use: the object
+    manager (driver and device objects), Ke (IRQL, DPCs, spin locks), Mm (pool), Cm (the
+    Services keys), the HAL (DMA) and WMI. The file-system half (files.py) and the PnP
+    manager are wired in by System."""
 
-    _nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
-    _nested_routines = 0  # driver routines running now, inside one another
+    files: FileIo
+    pnp: PlugAndPlayManager
+
+    def __init__(self, core: Core, ob: ObjectManager, ke: Kernel, mm: MemoryManager,
+                 cm: ConfigurationManager, hal: Hal, wmi: Wmi) -> None:
+        self.core = core
+        self.ob = ob
+        self.ke = ke
+        self.mm = mm
+        self.cm = cm
+        self.hal = hal
+        self.wmi = wmi
+        self.emit = core.emit
+        self.bugcheck = core.bugcheck
+        self.drivers: dict[str, DriverObject] = {}  # lower-cased service name -> object
+        self.devices: list[DeviceObject] = []  # every device object, in creation order
+        self.irps: dict[int, Irp] = {}  # IRP number -> IRP in progress (completed ones freed)
+        # IRP number -> FinishedIrp: the latest completed ones, oldest first. An OrderedDict
+        # drops its oldest in O(1); a dict's first key is found by scanning past the holes
+        # that earlier deletions left, microseconds each once it holds thousands.
+        self.finished_irps: OrderedDict[int, FinishedIrp] = OrderedDict()
+        self.irp_count = 0
+        self._cancel_lock: int | None = None  # held: the IRQL IoAcquireCancelSpinLock saved
+        self.nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
+        self.nested_routines = 0  # driver routines running now, inside one another
+
+    def load_boot_drivers(self) -> None:
+        """The boot loader's drivers: in memory before the I/O manager starts, each with its
+        driver object and Services key (their device objects come from Plug and Play)."""
+        for name, image, description in BOOT_DRIVERS:
+            driver = DriverObject(self.ob.header("Driver", permanent=True), name, image,
+                                  description)
+            self.ob.insert(f"\\Driver\\{name}", driver)
+            self.drivers[name.lower()] = driver
+            self.cm.install_service(name, image, "boot")
+        self.emit("Io", "boot", f"boot drivers loaded: {', '.join(self.drivers_names())}; "
+                  "each has its key under HKLM\\SYSTEM\\CurrentControlSet\\Services")
+
+    def find_driver(self, name: str) -> DriverObject | None:
+        """The loaded driver with this service name (any case), or None."""
+        return self.drivers.get(name.lower())
+
+    def drivers_names(self) -> list[str]:
+        return [d.name for d in self.drivers.values()]
+
+    def device_named(self, path: str) -> DeviceObject | None:
+        """The device object named path (\\Device\\X, any case), or None."""
+        return next((d for d in self.devices if d.label.lower() == path.lower()), None)
+
+    def irps_in_progress(self) -> list[Irp]:
+        return list(self.irps.values())
+
+    def forget_boot_irps(self) -> None:
+        """Boot's IRPs are all finished: the ones a user sees are numbered from 1."""
+        self.irp_count = 0
+        self.finished_irps.clear()
 
     # ------------------------------------------------------------- drivers and devices
 
@@ -77,23 +142,24 @@ class IoManager:
         """IopLoadDriver: the driver object, its Services key, then DriverEntry. With a
         caller, NtLoadDriver from that process: its token must hold SeLoadDriverPrivilege
         (the Plug and Play manager loads drivers from the System process, unchecked)."""
-        self._require_running()
+        self.core.require_running()
         self._check_load_privilege(caller, "NtLoadDriver", spec.name)
         if spec.name.lower() in self.drivers:
             raise NtError(NtStatus.STATUS_IMAGE_ALREADY_LOADED,
                           f"driver {spec.name} is already loaded")
         driver = DriverObject(self.ob.header("Driver", permanent=True), spec.name, spec.image,
                               spec.description, spec=spec)
-        driver.verified = spec.image.lower() in (n.lower() for n in self.verify_drivers())
+        driver.verified = spec.image.lower() in (n.lower() for n in self.mm.verify_drivers())
         self.ob.insert(f"{spec.directory}\\{spec.name}", driver)
         self.drivers[spec.name.lower()] = driver
-        self.registry.install_service(spec.name, spec.image, spec.start)
+        self.cm.install_service(spec.name, spec.image, spec.start)
         self.emit("Io", "driver-load", f"{spec.image} loaded: {spec.directory}\\{spec.name} "
                   "created, Services key written; calling DriverEntry",
                   "Every driver gets a driver object; its dispatch table says which routine "
                   "handles each IRP_MJ_ code.")
         try:
-            self._run(driver, "DriverEntry", spec.routines.get("DriverEntry", []), None, None)
+            self.run_routine(driver, "DriverEntry", spec.routines.get("DriverEntry", []), None,
+                             None)
         except NtError as error:
             self._unload_failed(driver, error)
             raise
@@ -216,16 +282,15 @@ class IoManager:
         if device not in self.devices:
             return
         if device.vpb is not None and device.vpb.mounted:
-            self.dismount(device.vpb)
-        if device in self.file_systems:  # deleted without IoUnregisterFileSystem
-            self.file_systems.remove(device)
+            self.files.dismount(device.vpb)
+        self.files.forget_file_system(device)  # deleted without IoUnregisterFileSystem
         if device.header.directory is not None:
             self.ob.remove(device)
         device.header.pointer_count = 0
         self.devices.remove(device)
         device.driver.devices.remove(device)
         self.emit("Io", "delete", f"IoDeleteDevice: {device.label} deleted")
-        self.wmi_forget(device)
+        self.wmi.wmi_forget(device)
 
     def detach_and_delete(self, device: DeviceObject) -> None:
         """IoDetachDevice (if it is attached), then IoDeleteDevice: what a driver does to a
@@ -237,7 +302,7 @@ class IoManager:
     def stop_driver(self, driver: DriverObject, caller: Process | None = None) -> None:
         """driver unload NAME (NtUnloadDriver): a legacy driver's Unload runs and its devices
         go. A Plug and Play driver unloads only when its last device is removed."""
-        self._require_running()
+        self.core.require_running()
         self._check_load_privilege(caller, "NtUnloadDriver", driver.name)
         if driver.spec is None or any(d.stack()[-1].devnode is not None for d in driver.devices):
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} is a boot "
@@ -263,7 +328,7 @@ class IoManager:
                   "Unload must undo everything DriverEntry did: delete devices, free pool, "
                   "cancel pending IRPs, timers and DPCs. Whatever it leaves points into code "
                   "that is about to disappear.")
-        self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        self.run_routine(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
         for device in list(driver.devices):  # what its Unload would do: IoDeleteDevice
             self.detach_and_delete(device)
         self._retire_driver(driver)
@@ -272,7 +337,7 @@ class IoManager:
 
     def unload_driver(self, driver: DriverObject) -> None:
         """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
-        self._run(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        self.run_routine(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
         self._retire_driver(driver)
         self.emit("Io", "driver-unload", f"{driver.name} has no device left: its Unload "
                   f"routine runs and {driver.image} is unloaded")
@@ -285,7 +350,7 @@ class IoManager:
         driver.unloaded = True
         del self.drivers[driver.name.lower()]
 
-    def _newest_device(self, driver: DriverObject, ddi: str) -> DeviceObject:
+    def newest_device(self, driver: DriverObject, ddi: str) -> DeviceObject:
         """The device a DriverEntry step works on: the one IoCreateDevice made last."""
         if not driver.devices:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} before IoCreateDevice")
@@ -295,8 +360,7 @@ class IoManager:
         for device in self.devices:
             if text.lower() in (device.label.lower(), device.label.lower().rsplit("\\", 1)[-1]):
                 return device
-        root = getattr(self, "device_root", None)  # a devnode's instance path names its PDO
-        for node in root.walk() if root is not None else ():
+        for node in self.pnp.device_root.walk():  # a devnode's instance path names its PDO
             if node.instance_path.lower() == text.lower():
                 return node.pdo
         raise NtError(NtStatus.STATUS_NO_SUCH_DEVICE, f"no device '{text}'; devices: "
@@ -306,9 +370,9 @@ class IoManager:
 
     def send_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
         """A kernel-mode client builds an IRP (IoAllocateIrp) and calls the top of the stack."""
-        self._require_running()
+        self.core.require_running()
         irp = self.build_irp(device, major, minor)
-        status = self._call_driver(device.top(), irp)
+        status = self.call_driver(device.top(), irp)
         self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
                   + ("; the IRP is still in progress" if status == STATUS_PENDING
                      and not irp.completed else ""))
@@ -332,13 +396,13 @@ class IoManager:
     def _allocate_irp(self, stack_size: int, **fields) -> Irp:
         """IoAllocateIrp: a numbered IRP with StackSize empty locations, in progress."""
         self.irp_count += 1
-        irp = Irp(self.irp_count, self.allocate_address(0x118),
+        irp = Irp(self.irp_count, self.core.allocate_address(0x118),
                   [IoStackLocation() for _ in range(stack_size)], stack_size,
-                  created_tick=self.tick, **fields)
+                  created_tick=self.core.tick, **fields)
         self.irps[irp.number] = irp
         return irp
 
-    def _free_irp(self, irp: Irp, status: int) -> None:
+    def free_irp(self, irp: Irp, status: int) -> None:
         """IoFreeIrp: the IRP is gone; only its number and final status are remembered, for
         the latest FINISHED_KEEP of them (`expect irp N status`)."""
         irp.completed = True
@@ -347,9 +411,9 @@ class IoManager:
         if len(self.finished_irps) > FINISHED_KEEP:
             self.finished_irps.popitem(last=False)
 
-    def _call_driver(self, device: DeviceObject, irp: Irp) -> int:
+    def call_driver(self, device: DeviceObject, irp: Irp) -> int:
         """IoCallDriver: move to the next stack location and call that device's driver."""
-        if self._nested_calls >= MAX_NESTED_CALLS:
+        if self.nested_calls >= MAX_NESTED_CALLS:
             self._too_deep(device, irp)
         upper = irp.location
         irp.current -= 1
@@ -372,16 +436,16 @@ class IoManager:
             location.major, location.minor = upper.major, upper.minor
         driver = device.driver
         hop = f"IRP {irp.number} ↓ {device.label} ({driver.image} {location.major})"
-        irp.record(f"{hop} at {self._irql_here()}")
+        irp.record(f"{hop} at {self.irql_here()}")
         self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
                   "its own stack location.")
         irp.calls += 1
-        self._nested_calls += 1
+        self.nested_calls += 1
         try:
             status = self._dispatch(driver, device, location, irp)
         finally:
             irp.calls -= 1
-            self._nested_calls -= 1
+            self.nested_calls -= 1
         irp.record(f"IRP {irp.number} ← {device.label}: {driver.name} returns "
                    f"{status_name(status)}")
         return status
@@ -413,30 +477,30 @@ class IoManager:
         if calls is None and device.is_pdo and location.major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
             self.emit("Io", "irp", f"{driver.name} (the bus driver) has nothing to do for "
                       f"{location.minor} at its PDO: it completes the IRP as it is")
-            self._complete(irp, irp.status, driver)
+            self.complete_request(irp, irp.status, driver)
             return irp.status
         if calls is None:
             self.emit("Io", "irp", f"{driver.name} has no {location.major} routine: "
                       "IopInvalidDeviceRequest completes it")
-            self._complete(irp, NtStatus.STATUS_INVALID_DEVICE_REQUEST, driver)
+            self.complete_request(irp, NtStatus.STATUS_INVALID_DEVICE_REQUEST, driver)
             return NtStatus.STATUS_INVALID_DEVICE_REQUEST
-        return self._run(driver, location.major, calls, irp, device)
+        return self.run_routine(driver, location.major, calls, irp, device)
 
-    def _run(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
+    def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
              device: DeviceObject | None) -> int:
         """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS. Each
         step is checked against its DDI's IRQL limit, and one that works on an IRP needs one;
         it returns what the routine would return if it ended there (None: as it was)."""
-        if self._nested_routines >= MAX_NESTED_ROUTINES:
+        if self.nested_routines >= MAX_NESTED_ROUTINES:
             raise NtError(NtStatus.STATUS_STACK_OVERFLOW, f"{driver.name}!{routine} would run "
                           f"inside {MAX_NESTED_ROUTINES} other driver routines (a completion "
                           "routine starting the next packet, which completes and starts the "
                           "next ...): kernel stack overflow; the request is stopped")
-        self._nested_routines += 1
+        self.nested_routines += 1
         try:
             return self._run_steps(driver, routine, calls, irp, device)
         finally:
-            self._nested_routines -= 1
+            self.nested_routines -= 1
 
     def _run_steps(self, driver: DriverObject, routine: str, calls: list[Call],
                    irp: Irp | None, device: DeviceObject | None) -> int:
@@ -445,7 +509,7 @@ class IoManager:
         for number, call in enumerate(calls, start=1):
             try:
                 if call.limit is not None and \
-                        self.processors[self.cpu_context].irql > call.limit:
+                        self.core.processor().irql > call.limit:
                     self._irql_too_high(driver, routine, call)
                 if call.ddi in NEEDS_IRP and (frame.given if call.ddi == "IoMarkIrpPending"
                                               else frame.irp) is None:
@@ -461,7 +525,7 @@ class IoManager:
                 return last
         return last
 
-    def _held_irp(self, driver: DriverObject, device: DeviceObject | None) -> Irp | None:
+    def held_irp(self, driver: DriverObject, device: DeviceObject | None) -> Irp | None:
         """In a DPC (no IRP at hand): the one the device is working on, or the oldest this
         driver holds pended."""
         if device is None:
@@ -471,7 +535,7 @@ class IoManager:
         return device.current_irp or next(
             (i for i in held if i.location.device is device), held[0] if held else None)
 
-    def _start_packet(self, device: DeviceObject, irp: Irp) -> None:
+    def start_packet(self, device: DeviceObject, irp: Irp) -> None:
         """IoStartPacket: StartIo at once if the device is idle, else into its device queue."""
         if device.current_irp is not None:
             device.queue.append(irp)
@@ -482,7 +546,7 @@ class IoManager:
             return
         self._start_io(device, irp)
 
-    def _start_next_packet(self, device: DeviceObject) -> None:
+    def start_next_packet(self, device: DeviceObject) -> None:
         """IoStartNextPacket: the next queued IRP to StartIo, or the device goes idle."""
         device.current_irp = None
         if not device.queue:
@@ -493,66 +557,14 @@ class IoManager:
 
     def _start_io(self, device: DeviceObject, irp: Irp) -> None:
         device.current_irp = irp
-        cpu = self.processors[self.cpu_context]
-        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
+        cpu = self.core.processor()
+        before = self.ke.raise_irql(Irql.DISPATCH_LEVEL)
         self.emit("Io", "start-io", f"{device.driver.name}!StartIo starts IRP {irp.number} on "
                   f"{device.label} at DISPATCH_LEVEL", "StartIo runs one request at a time: it "
                   "programs the device, which interrupts when it is done.")
         irp.record(f"IRP {irp.number} → {device.driver.name}!StartIo at DISPATCH_LEVEL")
-        self._run_at(cpu, before, device.driver, "StartIo", irp, device)
-        cpu.irql = before
-
-    def _driver_wait(self, driver: DriverObject, routine: str, name: str) -> None:
-        """KeWaitForSingleObject from a driver routine (no timeout)."""
-        obj = self.sync_object(name)
-        if not isinstance(obj, (KEvent, KSemaphore)):
-            raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a "
-                          f"{type(obj).__name__}: a driver step waits for an event or a "
-                          "semaphore")
-        cpu = self.processors[self.cpu_context]
-        if obj.signaled:
-            self.emit("Ke", "wait", f"{driver.name}!{routine}: KeWaitForSingleObject({name}) is "
-                      "satisfied at once: it is signaled")
-            self._satisfy(obj)
-            return
-        if cpu.irql >= Irql.DISPATCH_LEVEL:
-            original = cpu.current_thread
-            ready = self.dispatcher.ready_threads()
-            new = ready[0] if ready else cpu.idle_thread
-            self.bugcheck(BugCheck.ATTEMPTED_SWITCH_FROM_DPC,
-                          (original.header.address, new.header.address,
-                           original.header.address + 0x6000, 0),
-                          driver=driver.image, routine=routine,
-                          rule=f"{driver.name}!{routine} waited for {name}, which is not "
-                          f"signaled, at {irql_name(cpu.irql)}. Waiting means switching to "
-                          "another thread, and a DPC runs on no thread of its own: it borrowed "
-                          "whatever was running. The dispatcher cannot switch away from it.",
-                          fix="Never wait in a DPC or an ISR. Queue a work item "
-                          "(IoQueueWorkItem) and wait there, at PASSIVE_LEVEL, or use a "
-                          "zero timeout to only poll.")
-        raise NtError(NtStatus.STATUS_NOT_IMPLEMENTED,
-                      f"{driver.name}!{routine} would wait for {name} here: a driver routine in "
-                      "the model runs to its end, so signal it first (event set NAME)")
-
-    def _stall(self, driver: DriverObject, routine: str, microseconds: int) -> None:
-        """KeStallExecutionProcessor: spin. In a DPC or ISR, the DPC watchdog is counting."""
-        cpu = self.processors[self.cpu_context]
-        self.emit("Ke", "stall", f"{driver.name}!{routine} spins {microseconds:,} µs on "
-                  f"CPU{cpu.number} at {irql_name(cpu.irql)}", "Nothing else runs on this "
-                  "processor meanwhile: not a thread, and at DISPATCH_LEVEL or above not a DPC.")
-        if cpu.irql < Irql.DISPATCH_LEVEL:
-            return
-        self.dpc_time_us += microseconds
-        ticks = -(-self.dpc_time_us // CLOCK_TICK_US)
-        if ticks > DPC_WATCHDOG_TICKS:
-            self.bugcheck(BugCheck.DPC_WATCHDOG_VIOLATION, (0, ticks, DPC_WATCHDOG_TICKS, 0),
-                          driver=driver.image, routine=routine,
-                          rule=f"{driver.name}!{routine} ran {self.dpc_time_us / 1e6:.1f} s at "
-                          f"{irql_name(cpu.irql)}: {ticks} clock ticks, more than the DPC "
-                          f"watchdog's {DPC_WATCHDOG_TICKS} (20 s). Meanwhile no thread could "
-                          "run on this processor.",
-                          fix="A DPC should finish in about 100 µs (an ISR in 25 µs): do the "
-                          "long work in a work item or a system thread, at PASSIVE_LEVEL.")
+        self.ke.run_routine_at(cpu, before, device.driver, "StartIo", irp, device)
+        self.ke.lower_irql(before)
 
     def _call_unloaded(self, driver: DriverObject, routine: str, irp: Irp,
                        held: bool = False) -> None:
@@ -570,81 +582,10 @@ class IoManager:
                       "sent down (IoCancelIrp) and wait for them to complete; likewise stop "
                       "timers, DPCs and work items.")
 
-    def _change_irql(self, driver: DriverObject, routine: str, name: str, level: int) -> None:
-        """KeRaiseIrql / KeLowerIrql. Going the wrong way, or lowering to another IRQL than
-        the matching raise returned, is a fatal error the WDK names; a free build does not
-        check it, Driver Verifier does (0xC4, 0x30 / 0x31)."""
-        cpu = self.processors[self.cpu_context]
-        current = cpu.irql
-        raised = self._raised.setdefault(cpu.number, [])
-        if name == "KeRaiseIrql":
-            wrong = level < current
-            if wrong and driver.verified:
-                self._verifier_stop(driver, routine, 0x30, (current, level, 0),
-                                    f"KeRaiseIrql({level}) at IRQL {current}: a raise may not "
-                                    "lower the IRQL.", "Use KeLowerIrql with the saved IRQL.")
-            raised.append(current)
-        else:
-            expected = raised.pop() if raised else None
-            wrong = level > current or level != expected
-            in_dpc = routine == "DPC"
-            if wrong and driver.verified:
-                self._verifier_stop(driver, routine, 0x31, (current, level, int(in_dpc)),
-                                    f"KeLowerIrql({level}) at IRQL {current}, where the matching "
-                                    f"KeRaiseIrql returned {expected}"
-                                    + (" — inside a DPC" if in_dpc else "") + ".",
-                                    "Lower only to the IRQL KeRaiseIrql gave back, and never "
-                                    "below DISPATCH_LEVEL in a DPC.")
-        cpu.irql = level
-        self.emit("Ke", "irql", f"{driver.name}!{routine}: {name}({irql_name(level)}): IRQL "
-                  f"{current} → {level}" + ("" if not wrong else " — against the rules: on a "
-                  "free build nothing checks, and code that expected the old IRQL now runs "
-                  "unprotected (Driver Verifier stops here)"))
-
-    def _driver_acquire(self, driver: DriverObject, routine: str, name: str) -> None:
-        lock = self._driver_lock(name)
-        if name.lower() in self._driver_locks:
-            raise NtError(NtStatus.STATUS_POSSIBLE_DEADLOCK, f"{driver.name}!{routine}: spin "
-                          f"lock {lock.name} is already held here: acquiring it again would spin "
-                          "forever on this processor")
-        cpu = self.processors[self.cpu_context]
-        self._driver_locks[name.lower()] = cpu.irql
-        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
-        self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeAcquireSpinLock({lock.name}): "
-                  f"IRQL {before} → {cpu.irql}")
-
-    def _driver_release(self, driver: DriverObject, routine: str, name: str) -> None:
-        lock = self._driver_lock(name)
-        cpu = self.processors[self.cpu_context]
-        if name.lower() not in self._driver_locks:
-            if driver.verified:
-                self._verifier_stop(driver, routine, 0x32,
-                                    (cpu.irql, 0xFFFFC50F_0C000000 + zlib.crc32(
-                                        lock.name.encode()) % 0x10000 * 0x10, 0),
-                                    f"KeReleaseSpinLock({lock.name}), which is not held "
-                                    "(a double release).", "Release each spin lock once, "
-                                    "with the IRQL its acquire saved.")
-            self.emit("Ke", "rule", f"{driver.name}!{routine} releases spin lock {lock.name}, "
-                      "which it does not hold: the lock word is cleared under whoever holds it, "
-                      "and the IRQL falls to whatever the OldIrql variable holds (here "
-                      "PASSIVE_LEVEL). Driver Verifier stops this (0xC4, 0x32).")
-            cpu.irql = Irql.PASSIVE_LEVEL
-            return
-        before, cpu.irql = cpu.irql, self._driver_locks.pop(name.lower())
-        self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeReleaseSpinLock({lock.name}): "
-                  f"IRQL {before} → {cpu.irql}")
-
-    def _driver_lock(self, name: str):
-        lock = self.spin_locks.get(name.lower())
-        if lock is None:
-            raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock named '{name}'"
-                          "; create it first (spinlock create NAME)")
-        return lock
-
     def _report_leaks(self, driver: DriverObject) -> None:
-        leaked = self.pool_leaks(driver)
-        if leaked and self.verified(driver):
-            self._verifier_stop(driver, "Unload", VERIFIER_UNLOAD_LEAKS,
+        leaked = self.mm.pool_leaks(driver)
+        if leaked and self.mm.verified(driver):
+            self.mm.verifier_stop(driver, "Unload", VERIFIER_UNLOAD_LEAKS,
                                 (driver.header.address + 0x38, 0, len(leaked)),
                                 f"{driver.name} unloaded with {len(leaked)} pool block(s) it "
                                 "never freed.", "Free everything you allocated in Unload (or "
@@ -656,10 +597,11 @@ class IoManager:
                       "is lost until the machine restarts", "Pool a driver forgets is never "
                       "given back; Driver Verifier turns this into bugcheck 0xC4 at unload.")
 
-    def _irql_here(self) -> str:
-        return IRQL_NAMES[self.processors[self.cpu_context].irql]
+    def irql_here(self) -> str:
+        return IRQL_NAMES[self.core.processor().irql]
 
-    def _build_and_send(self, driver: DriverObject, device: DeviceObject, master: Irp,
+    def build_device_io_control_request(self, driver: DriverObject, device: DeviceObject,
+                                        master: Irp,
                         code: int, completion: str) -> int:
         """IoBuildDeviceIoControlRequest(internal) for the device below, a completion routine
         on it, IoCallDriver: the driver's own IRP, serving the one it was given."""
@@ -676,9 +618,9 @@ class IoManager:
                   f"{driver.name}!{completion}; IRP {master.number} waits for it",
                   "A driver that needs something from the device below often builds an IRP "
                   "of its own rather than passing the one it got.")
-        return self._call_driver(lower, irp)
+        return self.call_driver(lower, irp)
 
-    def _allocate_own_irp(self, driver: DriverObject, device: DeviceObject | None,
+    def allocate_irp(self, driver: DriverObject, device: DeviceObject | None,
                           master: Irp | None, args: tuple[str, ...]) -> Irp:
         """IoAllocateIrp(StackSize, FALSE), then IoGetNextIrpStackLocation(Irp)->MajorFunction:
         no thread owns the IRP, so its driver must take it back in a completion routine
@@ -699,7 +641,7 @@ class IoManager:
                   "STATUS_MORE_PROCESSING_REQUIRED so the I/O manager leaves it alone.")
         return irp
 
-    def _parent_target(self, driver: DriverObject, pdo: DeviceObject) -> DeviceObject:
+    def parent_target(self, driver: DriverObject, pdo: DeviceObject) -> DeviceObject:
         """`IoCallDriver parent` from a PDO: the device below the bus driver's own FDO (what
         IoAttachDeviceToDeviceStack returned it: the hub's TopOfStackDeviceObject)."""
         parent = pdo.devnode.parent if pdo is not None and pdo.devnode is not None else None
@@ -712,7 +654,7 @@ class IoManager:
     def _irql_too_high(self, driver: DriverObject, routine: str, call: Call) -> None:
         """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements):
         called above it, the machine stops."""
-        limit, cpu = call.limit, self.processors[self.cpu_context]
+        limit, cpu = call.limit, self.core.processor()
         self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL,
                       (PAGEABLE_KERNEL_DATA, cpu.irql, 0, IOF_CALL_DRIVER),
                       driver=driver.image, routine=routine,
@@ -723,7 +665,7 @@ class IoManager:
                       fix="Do only the minimum in an ISR: acknowledge the device and queue a "
                       "DPC (IoRequestDpc); complete the IRP in the DPC, at DISPATCH_LEVEL.")
 
-    def _complete(self, irp: Irp, status: int, by: DriverObject) -> None:
+    def complete_request(self, irp: Irp, status: int, by: DriverObject) -> None:
         """IoCompleteRequest: walk the stack upward, calling completion routines."""
         if irp.cancel_routine is not None and not irp.completed:
             owner = irp.cancel_routine
@@ -746,7 +688,7 @@ class IoManager:
                           "STATUS_MORE_PROCESSING_REQUIRED).")
         irp.status = status
         irp.record(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
-                   f"at {self._irql_here()}")
+                   f"at {self.irql_here()}")
         self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
                   f"{format_status(status)}", "Completion runs bottom-up: each completion "
                   "routine set by a driver above runs in turn.")
@@ -771,9 +713,9 @@ class IoManager:
                 self._call_unloaded(completion.driver, completion.routine, irp)
             calls = completion.driver.spec.completions[completion.routine]
             sent = len(irp.reached)
-            result = self._run(completion.driver, completion.routine, calls, irp,
+            result = self.run_routine(completion.driver, completion.routine, calls, irp,
                                completion.device)
-            irp.record(f"{hop} at {self._irql_here()}, returns {status_name(result)}")
+            irp.record(f"{hop} at {self.irql_here()}, returns {status_name(result)}")
             if result == STATUS_MORE_PROCESSING_REQUIRED:
                 self.emit("Io", "irp", f"{completion.driver.name}!{completion.routine} returns "
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
@@ -799,7 +741,7 @@ class IoManager:
                       "STATUS_MORE_PROCESSING_REQUIRED. Windows would now post completion to "
                       "a thread that does not exist.", "Rule: who allocates an IRP frees it.")
         irp.record(f"IRP {irp.number} done: {status_name(status)} back to the requester")
-        self._free_irp(irp, status)  # the model keeps no completed IRP
+        self.free_irp(irp, status)  # the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
                   "back to the requester; the IRP is freed")
         if irp.on_done is not None:
@@ -808,7 +750,7 @@ class IoManager:
     def complete_pending(self, irp: Irp, status: int) -> None:
         """The device finished a pended request: its driver completes the IRP now (clearing
         its cancel routine first, as a correct driver does)."""
-        self._require_running()
+        self.core.require_running()
         location = irp.location
         served_by = next((i for i in self.irps.values() if i.master is irp), None)
         if served_by is not None:
@@ -825,17 +767,16 @@ class IoManager:
             irp.cancel_routine = None
         if irp in location.device.queue:  # never started: it leaves the device queue
             location.device.queue.remove(irp)
-        self._complete(irp, status, location.device.driver)
+        self.complete_request(irp, status, location.device.driver)
         if location.device.current_irp is irp:  # as its DPC would: the next one to StartIo
-            self._start_next_packet(location.device)
+            self.start_next_packet(location.device)
 
     def cancel_irp(self, irp: Irp) -> bool:
         """IoCancelIrp: take the cancel spin lock, set Irp->Cancel, call the cancel routine
         (which must release the lock). False when the IRP had none: it stays where it is."""
-        self._require_running()
-        cpu = self.processors[self.cpu_context]
-        self._cancel_lock = cpu.irql  # IoAcquireCancelSpinLock: the IRQL to go back to
-        cpu.irql = max(cpu.irql, Irql.DISPATCH_LEVEL)
+        self.core.require_running()
+        # IoAcquireCancelSpinLock: the IRQL to go back to is kept with the lock
+        self._cancel_lock = self.ke.raise_irql(Irql.DISPATCH_LEVEL)
         irp.cancel = True
         where = irp.location.device.label if irp.location else "the I/O manager"
         self.emit("Io", "cancel", f"IoCancelIrp(IRP {irp.number}): the cancel spin lock is "
@@ -844,7 +785,7 @@ class IoManager:
                   "routine it registered.")
         owner, irp.cancel_routine = irp.cancel_routine, None
         if owner is None:
-            self._release_cancel_lock(None, "IoCancelIrp")
+            self.release_cancel_spin_lock(None, "IoCancelIrp")
             self.emit("Io", "cancel", f"IRP {irp.number} has no cancel routine: IoCancelIrp "
                       f"returns FALSE and the IRP stays at {where} until its driver finishes it",
                       "A driver that holds IRPs without a cancel routine cannot be hurried: "
@@ -852,7 +793,7 @@ class IoManager:
             return False
         self.emit("Io", "cancel", f"{owner.driver.name}!{owner.routine} runs for IRP "
                   f"{irp.number}, holding the cancel spin lock")
-        self._run(owner.driver, owner.routine, owner.driver.spec.cancels[owner.routine], irp,
+        self.run_routine(owner.driver, owner.routine, owner.driver.spec.cancels[owner.routine], irp,
                   owner.device)
         if self._cancel_lock is not None:
             self.bugcheck(BugCheck.DRIVER_RETURNED_HOLDING_CANCEL_LOCK,
@@ -865,10 +806,10 @@ class IoManager:
                           "routine, before completing the IRP with STATUS_CANCELLED.")
         return True
 
-    def _release_cancel_lock(self, driver: DriverObject | None, routine: str) -> None:
+    def release_cancel_spin_lock(self, driver: DriverObject | None, routine: str) -> None:
         if self._cancel_lock is None:
             self.emit("Io", "rule", f"{driver.name if driver else 'IoCancelIrp'}!{routine} "
                       "releases the cancel spin lock, which it does not hold")
             return
-        self.processors[self.cpu_context].irql = self._cancel_lock
+        self.ke.lower_irql(self._cancel_lock)
         self._cancel_lock = None

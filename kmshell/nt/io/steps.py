@@ -1,7 +1,7 @@
 """The DDI interpreter: one function per driver step, in one table (`STEPS`).
 
 A driver routine is a list of steps (`Call`s, checked at load time by spec.py). The I/O
-manager runs them one after another (`IoManager._run`): each step's function gets the
+manager runs them one after another (`IoManager.run_routine`): each step's function gets the
 machine, the routine's `Frame` (driver, routine, IRP, device) and the step, and returns the
 status the routine would return if it ended there, or None when the step leaves that as it
 was. Steps in `NEEDS_IRP` work on an IRP and are refused in a routine that has none.
@@ -52,15 +52,15 @@ def _return(io, f: Frame, call, last: int) -> int:
 
 
 def _create_device(io, f: Frame, call, last: int) -> None:
-    named = io._device_name if f.routine == "AddDevice" and f.driver.spec.type != "filter" \
+    named = io.pnp.device_name if f.routine == "AddDevice" and f.driver.spec.type != "filter" \
         else ""
     created = io.create_device(f.driver, named or (call.args[0] if call.args else None))
     if f.irp is not None and f.irp.vpb is not None and not f.irp.vpb.mounted:
-        io.volume_device_created(f.irp.vpb, created)  # in IRP_MN_MOUNT_VOLUME
+        io.files.volume_device_created(f.irp.vpb, created)  # in IRP_MN_MOUNT_VOLUME
 
 
 def _attach(io, f: Frame, call, last: int) -> None:
-    mine = io._newest_device(f.driver, call.ddi)
+    mine = io.newest_device(f.driver, call.ddi)
     to_pdo = call.args[0].lower() == "pdo"
     if to_pdo and f.routine != "AddDevice":
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
@@ -75,7 +75,7 @@ def _own_device(f: Frame, ddi: str):
 
 
 def _allocate_irp(io, f: Frame, call, last: int) -> None:
-    f.irp = io._allocate_own_irp(f.driver, f.device, f.given, call.args)
+    f.irp = io.allocate_irp(f.driver, f.device, f.given, call.args)
 
 
 def _complete_request(io, f: Frame, call, last: int) -> None:
@@ -83,13 +83,14 @@ def _complete_request(io, f: Frame, call, last: int) -> None:
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                       f"this step needs an IRP, and {f.routine} has none")
     if f.irp is None:  # in a DPC: the IRP the device was working on
-        pending = io._held_irp(f.driver, f.device)
+        pending = io.held_irp(f.driver, f.device)
         if pending is None:
             io.emit("Io", "irp", f"{f.driver.name}!{f.routine}: no IRP is pending at "
                     f"{f.device.label}; nothing to complete")
             return
         pending.boost = int(call.args[1]) if len(call.args) > 1 else 0
-        io._complete(pending, pending.status if call.status is None else call.status, f.driver)
+        status = pending.status if call.status is None else call.status
+        io.complete_request(pending, status, f.driver)
     elif call.args[0] == "master":
         irp = f.irp
         if irp.master is None:
@@ -97,10 +98,10 @@ def _complete_request(io, f: Frame, call, last: int) -> None:
                           "by a driver: it has no master request to complete")
         io.emit("Io", "irp", f"{f.driver.name}!{f.routine}: IRP {irp.number} is done, so "
                 f"{f.driver.name} completes IRP {irp.master.number}, the request it served")
-        io._complete(irp.master, irp.status, f.driver)
+        io.complete_request(irp.master, irp.status, f.driver)
     else:
         f.irp.boost = int(call.args[1]) if len(call.args) > 1 else 0
-        io._complete(f.irp, f.irp.status if call.status is None else call.status, f.driver)
+        io.complete_request(f.irp, f.irp.status if call.status is None else call.status, f.driver)
 
 
 def _skip(io, f: Frame, call, last: int) -> None:
@@ -171,13 +172,13 @@ def _set_cancel_routine(io, f: Frame, call, last: int) -> None:
 def _call_driver(io, f: Frame, call, last: int) -> int:
     where = call.args[0].lower()
     if where == "parent":
-        return io._call_driver(io._parent_target(f.driver, f.device), f.irp)
+        return io.call_driver(io.parent_target(f.driver, f.device), f.irp)
     if where == "volume":
         if f.device is None or f.device.target_device is None:
             name = f.device.label if f.device is not None else f.driver.name
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{name} is not a file "
                           "system's volume device: it has no mounted volume to send this to")
-        return io._call_driver(f.device.target_device, f.irp)
+        return io.call_driver(f.device.target_device, f.irp)
     lower = f.device.attached_to
     if lower is None:
         # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64) through the
@@ -188,7 +189,7 @@ def _call_driver(io, f: Frame, call, last: int) -> int:
                     rule=f"{f.device.label} is at the bottom of its stack: there is no lower "
                     "device, and IoCallDriver got a NULL pointer.",
                     fix="Only forward an IRP when the device is attached to one.")
-    return io._call_driver(lower, f.irp)
+    return io.call_driver(lower, f.irp)
 
 
 def _free_irp(io, f: Frame, call, last: int) -> None:
@@ -196,67 +197,69 @@ def _free_irp(io, f: Frame, call, last: int) -> None:
     if irp.master is None and irp.owner is not f.driver:
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IoFreeIrp: IRP {irp.number} was not "
                       "built by this driver; the I/O manager frees it")
-    io._free_irp(irp, irp.status)
+    io.free_irp(irp, irp.status)
     io.emit("Io", "irp", f"IoFreeIrp: {f.driver.name} frees IRP {irp.number}, which it built")
 
 
 def _held(io, f: Frame):
     """The IRP a step works on: the routine's, or in a DPC the one its device holds."""
-    return f.irp or io._held_irp(f.driver, f.device)
+    return f.irp or io.held_irp(f.driver, f.device)
 
 
 def _copy_string(io, f: Frame, call, last: int) -> int | None:
-    return io.copy_string(f.driver, call.ddi, call.args[0], call.args[1:], f.routine)
+    return io.mm.copy_string(f.driver, call.ddi, call.args[0], call.args[1:], f.routine)
 
 
 STEPS = {
     "return": _return,
     "IoCreateDevice": _create_device,
     "IoRegisterFileSystem":
-        lambda io, f, call, last: io.register_file_system(io._newest_device(f.driver, call.ddi)),
-    "IoUnregisterFileSystem": lambda io, f, call, last: io.unregister_file_system(f.driver),
+        lambda io, f, call, last:
+            io.files.register_file_system(io.newest_device(f.driver, call.ddi)),
+    "IoUnregisterFileSystem": lambda io, f, call, last: io.files.unregister_file_system(f.driver),
     "IoAttachDeviceToDeviceStack": _attach,
     "IoDetachDevice": lambda io, f, call, last: io.detach_device(_own_device(f, call.ddi)),
     "IoDeleteDevice": lambda io, f, call, last: io.delete_device(_own_device(f, call.ddi)),
-    "IoGetDmaAdapter": lambda io, f, call, last: io.get_dma_adapter(
-        io._newest_device(f.driver, call.ddi), int(call.args[0]), int(call.args[1])),
-    "GetScatterGatherList": lambda io, f, call, last: io.get_scatter_gather_list(
+    "IoGetDmaAdapter": lambda io, f, call, last: io.hal.get_dma_adapter(
+        io.newest_device(f.driver, call.ddi), int(call.args[0]), int(call.args[1])),
+    "GetScatterGatherList": lambda io, f, call, last: io.hal.get_scatter_gather_list(
         f.driver, f.device, _held(io, f), f.routine),
     "PutScatterGatherList":
-        lambda io, f, call, last: io.put_scatter_gather_list(f.driver, f.device, f.routine),
-    "IoCreateController": lambda io, f, call, last: io.create_controller(f.driver),
+        lambda io, f, call, last: io.hal.put_scatter_gather_list(f.driver, f.device, f.routine),
+    "IoCreateController": lambda io, f, call, last: io.hal.create_controller(f.driver),
     "IoAllocateController":
-        lambda io, f, call, last: io.allocate_controller(f.driver, f.device, _held(io, f)),
-    "IoFreeController": lambda io, f, call, last: io.free_controller(f.driver, f.device),
-    "IoWMIRegistrationControl": lambda io, f, call, last: io.wmi_register(
+        lambda io, f, call, last: io.hal.allocate_controller(f.driver, f.device, _held(io, f)),
+    "IoFreeController": lambda io, f, call, last: io.hal.free_controller(f.driver, f.device),
+    "IoWMIRegistrationControl": lambda io, f, call, last: io.wmi.wmi_register(
         f.device if f.device is not None and f.device.driver is f.driver
-        else io._newest_device(f.driver, call.ddi), call.args[0] == "REGISTER"),
+        else io.newest_device(f.driver, call.ddi), call.args[0] == "REGISTER"),
     "IoConnectInterruptEx":
-        lambda io, f, call, last: io.connect_interrupt(io._newest_device(f.driver, call.ddi)),
-    "IoRequestDpc": lambda io, f, call, last: io.request_dpc(f.device),
-    "ExAllocatePool2": lambda io, f, call, last: io.allocate_pool(
+        lambda io, f, call, last: io.ke.connect_interrupt(io.newest_device(f.driver, call.ddi)),
+    "IoRequestDpc": lambda io, f, call, last: io.ke.request_dpc(f.device),
+    "ExAllocatePool2": lambda io, f, call, last: io.mm.allocate_pool(
         f.driver, call.args[0].upper() == "PAGED", int(call.args[1]), call.args[2], f.routine),
     "ExFreePoolWithTag":
-        lambda io, f, call, last: io.free_pool(f.driver, call.args[0], f.routine),
-    "RtlFillMemory": lambda io, f, call, last: io.fill_memory(
+        lambda io, f, call, last: io.mm.free_pool(f.driver, call.args[0], f.routine),
+    "RtlFillMemory": lambda io, f, call, last: io.mm.fill_memory(
         f.driver, call.args[0], int(call.args[1]), f.routine),
     **{name: _copy_string for name in STRING_ROUTINES},
     "KeWaitForSingleObject":
-        lambda io, f, call, last: io._driver_wait(f.driver, f.routine, call.args[0]),
+        lambda io, f, call, last: io.ke.wait_for_single_object(f.driver, f.routine, call.args[0]),
     "KeStallExecutionProcessor":
-        lambda io, f, call, last: io._stall(f.driver, f.routine, int(call.args[0])),
-    "KeRaiseIrql": lambda io, f, call, last: io._change_irql(
+        lambda io, f, call, last:
+            io.ke.stall_execution_processor(f.driver, f.routine, int(call.args[0])),
+    "KeRaiseIrql": lambda io, f, call, last: io.ke.change_irql(
         f.driver, f.routine, call.ddi, parse_irql(call.args[0])),
-    "KeLowerIrql": lambda io, f, call, last: io._change_irql(
+    "KeLowerIrql": lambda io, f, call, last: io.ke.change_irql(
         f.driver, f.routine, call.ddi, parse_irql(call.args[0])),
     "KeAcquireSpinLock":
-        lambda io, f, call, last: io._driver_acquire(f.driver, f.routine, call.args[0]),
+        lambda io, f, call, last: io.ke.acquire_driver_spin_lock(f.driver, f.routine, call.args[0]),
     "KeReleaseSpinLock":
-        lambda io, f, call, last: io._driver_release(f.driver, f.routine, call.args[0]),
+        lambda io, f, call, last: io.ke.release_driver_spin_lock(f.driver, f.routine, call.args[0]),
     "KeSynchronizeExecution":
-        lambda io, f, call, last: io.synchronize_execution(f.driver, f.device),
-    "IoStartNextPacket": lambda io, f, call, last: io._start_next_packet(f.device),
-    "RtlCopyMemory": lambda io, f, call, last: io.copy_to_user_buffer(
+        lambda io, f, call, last: io.ke.synchronize_execution(f.driver, f.device),
+    "IoStartNextPacket": lambda io, f, call, last: io.start_next_packet(f.device),
+    "RtlCopyMemory": lambda io, f, call, last: io.files.copy_to_user_buffer(
         f.driver, _held(io, f), int(call.args[1]), f.routine),
     "IoCompleteRequest": _complete_request,
     "IoSkipCurrentIrpStackLocation": _skip,
@@ -265,12 +268,12 @@ STEPS = {
     "IoStatus": _io_status,
     "IoMarkIrpPending": _mark_pending,
     "IoGetCurrentIrpStackLocation": _current_location,
-    "IoStartPacket": lambda io, f, call, last: io._start_packet(f.device, f.irp),
+    "IoStartPacket": lambda io, f, call, last: io.start_packet(f.device, f.irp),
     "IoSetCancelRoutine": _set_cancel_routine,
-    "IoReleaseCancelSpinLock": lambda io, f, call, last: io._release_cancel_lock(f.driver,
+    "IoReleaseCancelSpinLock": lambda io, f, call, last: io.release_cancel_spin_lock(f.driver,
                                                                                  f.routine),
     "IoCallDriver": _call_driver,
-    "IoBuildDeviceIoControlRequest": lambda io, f, call, last: io._build_and_send(
+    "IoBuildDeviceIoControlRequest": lambda io, f, call, last: io.build_device_io_control_request(
         f.driver, f.device, f.irp, int(call.args[0], 16), call.args[1]),
     "IoAllocateIrp": _allocate_irp,
     "IoFreeIrp": _free_irp,

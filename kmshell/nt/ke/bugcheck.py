@@ -10,7 +10,7 @@ from kmshell.nt.constants import BugCheck
 @dataclass(frozen=True)
 class BugcheckInfo:
     code: int
-    parameters: tuple[int, int, int, int]
+    parameters: tuple[int, ...]
     cpu: int
     tick: int
     driver: str = ""  # the module blamed, as !analyze's MODULE_NAME / IMAGE_NAME

@@ -1,0 +1,996 @@
+"""Ke, the kernel: the processors and their IRQL, the clock tick and the dispatcher (ready
+queues, quanta, preemption, context switches), waits and dispatcher objects (events, mutexes,
+semaphores, timers), spin locks, interrupts with their ISRs and DPCs, and the IRQL rules of
+the DDIs drivers call for these.
+
+State it owns: the dispatcher's ready queues, the sleepers and the timer queue, the spin
+locks and shared variables threads use, the deadlocks found, the per-tick schedule
+(`timeline`), the DPC watchdog's count, and per processor the IRQLs KeRaiseIrql returned and
+the spin locks driver code holds. The processors themselves are in Core (every component
+reads the current IRQL); only Ke changes them.
+
+How it works: each thread runs a program of steps; a clock tick runs every processor's
+thread for one tick, in two phases (the steps that take no time, then the timed ones), so
+that no processor runs a whole tick ahead of another. An interrupt runs the ISR at the
+device's DIRQL on one processor, the ISR queues a DPC, and the DPC runs at DISPATCH_LEVEL
+once the IRQL falls below it — before any thread runs again. An interrupt that arrives while
+the IRQL is at or above its DIRQL is held and delivered when the IRQL drops.
+
+Simplifications: the clock interrupt is taken on every processor at once, once per tick;
+one DPC per device; no shared interrupt lines; an interrupt asserted from the shell arrives
+between ticks; a driver routine runs to its end (a wait it would block in is refused).
+"""
+
+from __future__ import annotations
+
+import heapq
+import zlib
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kmshell.nt.constants import (
+    QUANTUM_TICKS,
+    BugCheck,
+    Irql,
+    NtStatus,
+    irql_name,
+)
+from kmshell.nt.core import Core
+from kmshell.nt.errors import NtError
+from kmshell.nt.ke.dispatcher import Dispatcher
+from kmshell.nt.ke.processor import Processor
+from kmshell.nt.ke.sync import (
+    KEvent,
+    KMutant,
+    KSemaphore,
+    KTimer,
+    SharedVariable,
+    SpinLock,
+    releases_all,
+)
+from kmshell.nt.ke.thread_state import ThreadState, WaitReason
+from kmshell.nt.ob import ObjectManager
+from kmshell.nt.ps import TIMED_STEPS, Process, Step, Thread
+from kmshell.nt.se import SYNCHRONIZE, access_check
+
+if TYPE_CHECKING:  # the components Ke calls back into, wired after construction
+    from kmshell.nt.ex import Executive
+    from kmshell.nt.hal import Hal
+    from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.mm import MemoryManager
+    from kmshell.nt.po import PowerManager
+    from kmshell.nt.ps import ProcessManager
+
+# A program of steps that take no time (`set E; repeat 1000000`) would otherwise run inside one
+# tick without end, out of reach of Ctrl-C, which is looked at between ticks.
+INSTANT_STEPS_PER_TICK = 256
+MODIFY_STATE = 0x0002  # EVENT_MODIFY_STATE and SEMAPHORE_MODIFY_STATE
+TIMELINE_TICKS = 500  # how many recent ticks the schedule timeline keeps
+CLOCK_TICK_US = 15_625  # the clock interrupt's period, 15.625 ms, as the watchdog counts
+DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
+
+# What each object-naming program step accepts.
+STEP_TARGETS = {
+    "acquire": (SpinLock, KMutant),
+    "release": (SpinLock, KMutant, KSemaphore),
+    "wait": (KEvent, KMutant, KSemaphore, KTimer),
+    "set": (KEvent,),
+}
+
+
+class Kernel:
+    """Ke. Built with the Core and the object manager (named dispatcher objects live in
+    \\BaseNamedObjects); the components it calls back into are wired in by `System`."""
+
+    ps: ProcessManager  # a thread's exit, faults and touches in its program
+    ex: Executive  # a worker thread's dequeue step
+    io: IoManager  # ISRs, DPCs and SynchCritSection are driver routines
+    mm: MemoryManager  # Driver Verifier's IRQL checks
+    po: PowerManager  # the power IRP watchdog, looked at each tick
+    hal: Hal  # interrupt vectors
+
+    def __init__(self, core: Core, ob: ObjectManager) -> None:
+        self.core = core
+        self.ob = ob
+        self.emit = core.emit
+        self.bugcheck = core.bugcheck
+        self.processors = core.processors
+        self.dispatcher = Dispatcher()
+        self.sleepers: list[tuple[int, int, Thread]] = []  # (wake tick, sequence, thread)
+        self.timers: list[tuple[int, int, KTimer]] = []  # (due tick, sequence, timer)
+        self._wait_sequence = 0  # orders sleepers and timers due at the same tick
+        self.spin_locks: dict[str, SpinLock] = {}
+        self.variables: dict[str, SharedVariable] = {}
+        self.deadlocks: list[list[Thread]] = []
+        # who ran on each processor during each recent tick: (tick, (thread or None, ...))
+        self.timeline: deque[tuple[int, tuple[Thread | None, ...]]] = \
+            deque(maxlen=TIMELINE_TICKS)
+        self.dpc_time_us = 0  # how long the running DPC or ISR has spun (the DPC watchdog)
+        self._raised: dict[int, list[int]] = {}  # per CPU: the IRQLs KeRaiseIrql returned
+        # spin locks held by driver code: the IRQL to go back to when each is released
+        self._driver_locks: dict[str, int] = {}
+
+    def start_processor(self, number: int, idle_thread: Thread) -> None:
+        """A processor comes up at PASSIVE_LEVEL running its idle thread."""
+        self.processors.append(Processor(number, idle_thread, idle_thread))
+
+    def terminate_thread(self, thread: Thread) -> None:
+        """KeTerminateThread: off the ready queue, out of its wait, off its processor; its
+        locks are abandoned."""
+        if thread.state is ThreadState.Ready:
+            self.dispatcher.remove(thread)
+        if thread.waiting_on is not None:
+            thread.waiting_on.waiters.remove(thread)
+            thread.waiting_on = None
+        for cpu in self.processors:
+            if cpu.current_thread is thread:
+                cpu.current_thread = cpu.idle_thread
+                cpu.irql = Irql.PASSIVE_LEVEL
+        for lock in list(thread.held_locks):
+            self.abandon_lock(thread, lock)
+        thread.state = ThreadState.Terminated
+        thread.wait_reason = None
+
+    def wait_executive(self, thread: Thread) -> None:
+        """The thread waits in the executive (synchronous I/O: WaitReason Executive): off its
+        processor and out of the ready queue."""
+        for cpu in self.processors:
+            if cpu.current_thread is thread:
+                cpu.current_thread = cpu.idle_thread
+        if thread.state is ThreadState.Ready:
+            self.dispatcher.remove(thread)
+        thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
+
+    def raise_irql(self, level: int) -> int:
+        """KeRaiseIrql for the I/O manager's and HAL's own work (never lowers); returns the
+        IRQL to go back to."""
+        cpu = self.processors[self.core.cpu_context]
+        before, cpu.irql = cpu.irql, max(cpu.irql, level)
+        return before
+
+    def lower_irql(self, level: int) -> None:
+        """KeLowerIrql back to what raise_irql returned."""
+        self.processors[self.core.cpu_context].irql = level
+
+    def current_irql(self) -> int:
+        """KeGetCurrentIrql."""
+        return self.processors[self.core.cpu_context].irql
+
+    # ----------------------------------------------------------------- scheduling
+
+
+    def ready_thread(self, thread: Thread, front: bool = False) -> None:
+        thread.state = ThreadState.Ready
+        thread.wait_reason = None
+        self.dispatcher.insert(thread, front)
+
+    def _switch(self, cpu: Processor, thread: Thread, why: str) -> None:
+        old = cpu.current_thread
+        thread.state = ThreadState.Running
+        thread.last_cpu = cpu.number
+        if thread.quantum <= 0:
+            thread.quantum = QUANTUM_TICKS
+        cpu.current_thread = thread
+        old_label = "idle" if old is cpu.idle_thread else old.label
+        self.emit("Ke", "context-switch", f"CPU{cpu.number}: {old_label} → {thread.label} "
+                  f"(priority {thread.priority}){why}", "The dispatcher runs at DISPATCH_LEVEL "
+                  "and always picks the highest-priority ready thread.",
+                  cpu=cpu.number, irql=Irql.DISPATCH_LEVEL)
+
+    def dispatch(self) -> None:
+        """Give idle processors a ready thread, then preempt lower-priority running threads."""
+        for cpu in self.processors:
+            if not self.dispatcher.summary:
+                return
+            if cpu.is_idle:
+                self._switch(cpu, self.dispatcher.pop(), "")
+        while self.dispatcher.summary:
+            # a processor at DISPATCH_LEVEL or above cannot be preempted: skip it
+            preemptible = [c for c in self.processors if c.irql < Irql.DISPATCH_LEVEL]
+            if not preemptible:
+                return
+            victim = min(preemptible, key=lambda c: (c.current_thread.priority, -c.number))
+            best = self.dispatcher.highest_priority()
+            if best <= victim.current_thread.priority:
+                return
+            preempted = victim.current_thread
+            self.ready_thread(preempted, front=True)
+            self._switch(victim, self.dispatcher.pop(),
+                         f", preempting {preempted.label} (priority {preempted.priority})")
+
+    def step(self, ticks: int = 1, stop: Callable[[], bool] | None = None) -> int:
+        """Advance the clock; returns the ticks taken, fewer than asked when `stop` (asked
+        between ticks, where the machine is consistent) said to stop."""
+        self.core.require_running()
+        for taken in range(ticks):
+            if stop is not None and stop():
+                return taken
+            self._clock_tick()
+        return ticks
+
+    def run_until_idle(self, max_ticks: int, stop: Callable[[], bool] | None = None) -> int:
+        """Step until no thread is running or ready; returns the ticks taken."""
+        self.core.require_running()
+        taken = 0
+        while taken < max_ticks and not self.idle and not (stop is not None and stop()):
+            self._clock_tick()
+            taken += 1
+        return taken
+
+    @property
+    def idle(self) -> bool:
+        return all(cpu.is_idle for cpu in self.processors) and not self.dispatcher.summary and \
+            not self.sleepers
+
+    def _clock_tick(self) -> None:
+        """One tick on every processor at once, in two phases so that no processor runs a
+        whole tick ahead of another: first every thread's instant steps (waits, lock
+        acquisitions, exits), refilling processors that fall idle; then every thread's timed
+        step (compute, or one half of an increment), after which a thread whose step ended
+        goes on with its instant steps."""
+        self.core.tick += 1
+        self.po.power_watchdog()
+        while self.timers and self.timers[0][0] <= self.core.tick:
+            due, _, timer = heapq.heappop(self.timers)
+            if timer.due_tick == due:
+                self._expire_timer(timer)
+        while self.sleepers and self.sleepers[0][0] <= self.core.tick:
+            _, _, thread = heapq.heappop(self.sleepers)
+            if thread.state is ThreadState.Waiting and thread.wake_tick == self.core.tick:
+                if thread.waiting_on is not None:
+                    obj = thread.waiting_on
+                    obj.waiters.remove(thread)
+                    thread.wait_status = NtStatus.STATUS_TIMEOUT
+                    self.wake_thread(thread, f"its wait on {obj.header.name} timed out "
+                                       "(STATUS_TIMEOUT)")
+                else:
+                    self.wake_thread(thread, "its sleep ended")
+        spinning: set[Thread] = set()
+        started: set[Thread] = set()
+        while True:
+            self.dispatch()
+            pending = [c for c in self.processors
+                       if not c.is_idle and c.current_thread not in started]
+            if not pending:
+                break
+            for cpu in pending:
+                thread = cpu.current_thread
+                self.core.cpu_context = cpu.number
+                result = self._run_instant_steps(cpu, thread)
+                if result != "left":
+                    started.add(thread)
+                if result == "spin":
+                    spinning.add(thread)
+        self.core.cpu_context = 0
+        running = " · ".join(f"CPU{c.number} {'idle' if c.is_idle else c.current_thread.label}"
+                             for c in self.processors)
+        self.emit("Ke", "tick", f"tick {self.core.tick}: {running}", "The clock interrupt "
+                  "(CLOCK_LEVEL) "
+                  "charges the running thread one tick of its quantum.", irql=Irql.CLOCK_LEVEL)
+        self.timeline.append((self.core.tick, tuple(None if c.is_idle else c.current_thread
+                                               for c in self.processors)))
+        for cpu in self.processors:
+            if cpu.is_idle:
+                cpu.idle_ticks += 1
+                continue
+            cpu.busy_ticks += 1
+            thread = cpu.current_thread
+            self.core.cpu_context = cpu.number
+            self._run_timed_step(cpu, thread, spinning=thread in spinning)
+            if cpu.current_thread is thread and cpu.irql < Irql.DISPATCH_LEVEL:
+                thread.quantum -= 1
+                if thread.quantum <= 0:
+                    self._quantum_end(cpu, thread)
+        self.core.cpu_context = 0
+        self.dispatch()
+
+    def _quantum_end(self, cpu: Processor, thread: Thread) -> None:
+        if thread.base_priority < thread.priority < 16:  # a boost decays, one per quantum
+            thread.priority -= 1
+            self.emit("Ke", "decay", f"{thread.label}'s boost decays: priority "
+                      f"{thread.priority} (base {thread.base_priority})", cpu=cpu.number,
+                      irql=Irql.DISPATCH_LEVEL)
+        if self.dispatcher.highest_priority() >= thread.priority:
+            self.ready_thread(thread)
+            self.emit("Ke", "quantum-end", f"{thread.label} used up its quantum; another thread "
+                      f"of priority {thread.priority} is ready, so it goes to the back of the "
+                      "queue", "Round robin: threads of equal priority take turns, one quantum "
+                      "each.", cpu=cpu.number, irql=Irql.DISPATCH_LEVEL)
+            self._switch(cpu, self.dispatcher.pop(), "")
+        else:
+            thread.quantum = QUANTUM_TICKS
+
+    def _run_timed_step(self, cpu: Processor, thread: Thread, spinning: bool) -> None:
+        """Spend this tick on the thread's timed step (or on spinning for a lock)."""
+        step = thread.current_step
+        in_kernel = step.op == "syscall" and not spinning
+        if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL or in_kernel:
+            thread.kernel_ticks += 1
+        else:
+            thread.user_ticks += 1
+        if spinning:
+            return
+        if step.op == "syscall" and thread.step_done == 0 and not thread.system_thread:
+            self.emit("Ke", "syscall", f"{thread.label} makes a system call: syscall "
+                      "instruction → KiSystemCall64, user → kernel", "A system call is the "
+                      "only door from user mode into the kernel: the processor switches mode "
+                      "and stack, and the kernel checks every argument.",
+                      cpu=cpu.number, mode="U")
+        if step.op == "inc":
+            self._inc_tick(cpu, thread, step)
+            done = thread.step_done >= 2 * step.count
+        else:
+            thread.step_done += 1
+            done = thread.step_done >= step.count
+        if done:  # the rest of the tick: carry on with the steps that take no time
+            if step.op == "syscall" and not thread.system_thread:
+                self.emit("Ke", "syscall", f"{thread.label}'s system call returns (sysret): "
+                          "kernel → user", cpu=cpu.number)
+            thread.pc += 1
+            thread.step_done = 0
+            self._run_instant_steps(cpu, thread)
+
+    def _run_instant_steps(self, cpu: Processor, thread: Thread) -> str:
+        """Carry out steps that take no clock time, up to the next timed step.
+
+        Returns "timed" (a timed step is next), "spin" (the thread spins on a held spin lock,
+        or has used up this tick's steps, and burns this tick) or "left" (it waited or exited
+        and left the processor).
+        """
+        for _ in range(INSTANT_STEPS_PER_TICK):
+            step = thread.current_step
+            if step is None:
+                self._exit_thread(cpu, thread, "its program ended")
+                return "left"
+            if step.op in TIMED_STEPS:
+                return "timed"
+            result = self._instant_step(cpu, thread, step)
+            if result != "next":
+                return result
+            thread.pc += 1
+        self.emit("Ke", "busy", f"{thread.label} ran {INSTANT_STEPS_PER_TICK} steps that take "
+                  "no clock time of their own; it goes on next tick",
+                  "Every instruction takes time: the model lets a thread do a bounded number "
+                  "of zero-time steps (set, wait, repeat ...) in one tick.", cpu=cpu.number)
+        return "spin"
+
+    def _instant_step(self, cpu: Processor, thread: Thread, step: Step) -> str:
+        """One step that takes no clock time: "next" when done, else "spin" or "left"."""
+        if step.op == "exit":
+            self._exit_thread(cpu, thread, "it called exit")
+            return "left"
+        if step.op == "sleep":
+            self.block_thread(cpu, thread, WaitReason.DelayExecution,
+                        f"NtDelayExecution: sleeps {step.count} tick(s)")
+            self._wake_at(thread, self.core.tick + step.count)
+            return "left"
+        if step.op == "wait-input":
+            self.block_thread(cpu, thread, WaitReason.UserRequest,
+                              "calls GetMessage and waits for input")
+            return "left"
+        if step.op == "dequeue":
+            return self.ex.worker_dequeue(cpu, thread)
+        if step.op == "touch":
+            if thread.process.address_space is None:  # a system thread: a kernel-mode fault
+                self.ps.crash_process(thread.process, step.count, thread=thread)
+            self.mm.touch(thread.process, step.count, thread=thread)
+            return "next" if thread.process.alive else "left"
+        if step.op == "repeat":
+            if thread.repeats_done < step.count:
+                thread.repeats_done += 1
+                thread.pc = -1  # the caller's pc += 1 lands on the first step
+            return "next"
+        obj = self.sync_object(step.name)
+        if step.op == "acquire" and isinstance(obj, SpinLock):
+            return self._acquire_spin_lock(cpu, thread, obj)
+        if step.op == "release" and isinstance(obj, SpinLock):
+            self._release_spin_lock(cpu, thread, obj)
+            return "next"
+        # The first use of a named object opens a handle to it, through an access check.
+        desired = MODIFY_STATE if step.op in ("set", "release") else SYNCHRONIZE
+        if not self._open_handle(thread.process, obj, desired):
+            self._exit_thread(cpu, thread, f"opening {obj.header.name} failed with "
+                              "STATUS_ACCESS_DENIED", NtStatus.STATUS_ACCESS_DENIED)
+            return "left"
+        if step.op in ("acquire", "wait"):
+            return self._wait_for(cpu, thread, obj, timeout=step.count)
+        if step.op == "release" and isinstance(obj, KSemaphore):
+            self.release_semaphore(obj, by=thread)
+            return "next"
+        if step.op == "release":
+            self._release_mutant(cpu, thread, obj)
+            return "next"
+        if step.op == "set":
+            self.set_event(obj, by=thread)
+            return "next"
+        raise AssertionError(f"unhandled step {step.op}")
+
+
+    def block_thread(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str) -> None:
+        thread.state = ThreadState.Waiting
+        thread.wait_reason = reason
+        cpu.current_thread = cpu.idle_thread
+        mode_note = "" if thread.system_thread else ": system call, user → kernel"
+        self.emit("Ke", "wait", f"{thread.label} {text}{mode_note}; state Waiting ({reason.name})",
+                  "A waiting thread uses no processor time; the dispatcher gives the processor "
+                  "to the next ready thread.", cpu=cpu.number)
+
+    def _exit_thread(self, cpu: Processor, thread: Thread, why: str,
+                     status: int = NtStatus.STATUS_SUCCESS) -> None:
+        self.ps.terminate_thread(thread, status)
+        self.emit("Ps", "thread-exit", f"{thread.label} exits ({why})", cpu=cpu.number)
+        process = thread.process
+        if not process.live_threads and process.alive:
+            self.ps.terminate_process(process, status, reason=" because its last thread exited")
+
+
+    def _wake_at(self, thread: Thread, tick: int) -> None:
+        thread.wake_tick = tick
+        self._wait_sequence += 1
+        heapq.heappush(self.sleepers, (tick, self._wait_sequence, thread))
+
+    def wake_thread(self, thread: Thread, why: str) -> None:
+        thread.waiting_on = None
+        thread.wake_tick = None
+        thread.pc += 1
+        self.ready_thread(thread)
+        self.emit("Ke", "wake", f"{thread.label} wakes: {why}; Ready at priority "
+                  f"{thread.priority}")
+
+    # ----------------------------------------------------------------- waits and dispatcher objects
+
+
+    def _inc_tick(self, cpu: Processor, thread: Thread, step: Step) -> None:
+        """One half of a read-modify-write: load on even ticks, store on odd ones."""
+        var = self.variables.setdefault(step.name.lower(), SharedVariable(step.name))
+        locked = " (lock held)" if thread.held_locks else ""
+        if thread.step_done % 2 == 0:
+            thread.register, thread.loaded_version = var.value, var.version
+            self.emit("Ke", "load", f"{thread.label} loads {var.name} = {var.value}{locked}",
+                      "An increment is three machine steps: load, add, store. Another processor "
+                      "can run between them.", cpu=cpu.number, mode=thread.mode)
+        else:
+            stale = var.version != thread.loaded_version
+            var.value, var.version = thread.register + 1, var.version + 1
+            if stale:
+                var.lost_updates += 1
+                self.emit("Ke", "lost-update", f"{thread.label} stores {var.name} = {var.value}: "
+                          f"LOST UPDATE — another thread stored {var.name} after this one loaded "
+                          "it, and that store is now overwritten",
+                          "This is a race: both threads read the same old value. A lock around "
+                          "the load and the store makes the increment atomic.",
+                          cpu=cpu.number, mode=thread.mode)
+            else:
+                self.emit("Ke", "store", f"{thread.label} stores {var.name} = {var.value}{locked}",
+                          cpu=cpu.number, mode=thread.mode)
+        thread.step_done += 1
+
+    def _acquire_spin_lock(self, cpu: Processor, thread: Thread, lock: SpinLock) -> str:
+        if lock.owner is None:
+            lock.owner = thread
+            lock.acquisitions += 1
+            thread.held_locks.append(lock)
+            cpu.irql = Irql.DISPATCH_LEVEL
+            self.emit("Ke", "spinlock", f"{thread.label} KeAcquireSpinLock({lock.name}): IRQL "
+                      "raised to DISPATCH_LEVEL", "At DISPATCH_LEVEL the dispatcher cannot run on "
+                      "this processor, so the holder is never preempted while it holds the lock.",
+                      cpu=cpu.number)
+            return "next"
+        if lock.owner is thread:
+            self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL, (0, Irql.DISPATCH_LEVEL, 0, 0),
+                          routine="KeAcquireSpinLock", driver=thread.process.image,
+                          rule="A spin lock is not recursive: acquiring one you already hold "
+                          "spins forever.", fix="Release the lock before acquiring it again.")
+        lock.spins += 1
+        cpu.irql = Irql.DISPATCH_LEVEL
+        self.emit("Ke", "spin", f"{thread.label} spins on {lock.name}, held by "
+                  f"{lock.owner.label}: this processor does no useful work this tick",
+                  "A spin lock waiter never sleeps: it burns its processor until the lock is "
+                  "free, which is why spin locks are held only briefly.", cpu=cpu.number)
+        return "spin"
+
+    def _release_spin_lock(self, cpu: Processor, thread: Thread, lock: SpinLock) -> None:
+        if lock.owner is not thread:
+            self.emit("Ke", "error", f"{thread.label} releases spin lock {lock.name}, which it "
+                      "does not hold (the model does not bugcheck for this yet)",
+                      cpu=cpu.number)
+            return
+        lock.owner = None
+        thread.held_locks.remove(lock)
+        if not any(isinstance(held, SpinLock) for held in thread.held_locks):
+            cpu.irql = Irql.PASSIVE_LEVEL
+            self.drain_dpcs(cpu)
+        self.emit("Ke", "spinlock", f"{thread.label} KeReleaseSpinLock({lock.name}): IRQL back "
+                  f"to {irql_name(cpu.irql)}", cpu=cpu.number)
+
+    def _wait_for(self, cpu: Processor, thread: Thread, obj, timeout: int = 0) -> str:
+        """KeWaitForSingleObject: satisfied now, or the thread waits (at most timeout ticks)."""
+        name = obj.header.name
+        thread.wait_status = NtStatus.STATUS_WAIT_0
+        if isinstance(obj, KMutant):
+            if obj.owner is None or obj.owner is thread:
+                self._own_mutant(thread, obj)
+                self.emit("Ke", "mutex", f"{thread.label} acquires mutex {name} (recursion "
+                          f"{obj.recursion})", cpu=cpu.number)
+                return "next"
+        elif obj.signaled:
+            self._satisfy(obj)
+            self.emit("Ke", "wait", f"{thread.label} waits on {obj.header.type_name} {name}: "
+                      "signaled, continues" + self._after_wait(obj), cpu=cpu.number)
+            return "next"
+        obj.waiters.append(thread)
+        thread.waiting_on = obj
+        owner = f", owned by {obj.owner.label}" if isinstance(obj, KMutant) else ""
+        limit = f" for at most {timeout} tick(s)" if timeout else ""
+        self.block_thread(cpu, thread, WaitReason.UserRequest,
+                    f"waits on {obj.header.type_name} {name}{owner}{limit}")
+        if timeout:
+            self._wake_at(thread, self.core.tick + timeout)
+        if isinstance(obj, KMutant):
+            self._check_deadlock(thread)
+        return "left"
+
+    @staticmethod
+    def _satisfy(obj) -> None:
+        """What a satisfied wait does to the object: a semaphore gives up a unit, an
+        auto-reset (synchronization) event or timer resets; notification ones stay set."""
+        if isinstance(obj, KSemaphore):
+            obj.signal_state -= 1
+        elif not releases_all(obj):
+            obj.signal_state = 0
+
+    @staticmethod
+    def _after_wait(obj) -> str:
+        if isinstance(obj, KSemaphore):
+            return f"; count now {obj.signal_state}"
+        return "" if releases_all(obj) else "; it resets itself"
+
+    def _signal(self, obj, why: str) -> int:
+        """Release the waiters a newly signaled object satisfies; returns how many."""
+        released = 0
+        while obj.waiters and obj.signaled:
+            waiter = obj.waiters.pop(0)
+            self._satisfy(obj)
+            self.wake_thread(waiter, why)
+            released += 1
+        return released
+
+    def release_semaphore(self, semaphore: KSemaphore, by: Thread | None = None) -> None:
+        """KeReleaseSemaphore by one unit; beyond the limit it fails."""
+        who = by.label if by else "the shell"
+        name = semaphore.header.name
+        if semaphore.signal_state >= semaphore.limit:
+            self.emit("Ke", "error", f"{who} releases semaphore {name} past its limit "
+                      f"{semaphore.limit}: STATUS_SEMAPHORE_LIMIT_EXCEEDED")
+            return
+        semaphore.signal_state += 1
+        released = self._signal(semaphore, f"got a unit of semaphore {name}")
+        self.emit("Ke", "semaphore", f"{who} releases semaphore {name}: count "
+                  f"{semaphore.signal_state}, {released} waiter(s) released")
+
+    def _expire_timer(self, timer: KTimer) -> None:
+        timer.signal_state = 1
+        released = self._signal(timer, f"timer {timer.header.name} expired")
+        self.emit("Ke", "timer", f"timer {timer.header.name} is due: signaled, {released} "
+                  "waiter(s) released", "Timer expiry is found by the clock interrupt and "
+                  "processed in a DPC.", irql=Irql.DISPATCH_LEVEL)
+        timer.due_tick = None
+        if timer.period:
+            self._arm_timer(timer, self.core.tick + timer.period)
+
+    def _arm_timer(self, timer: KTimer, due: int) -> None:
+        timer.due_tick = due
+        self._wait_sequence += 1
+        heapq.heappush(self.timers, (due, self._wait_sequence, timer))
+
+    def _own_mutant(self, thread: Thread, mutant: KMutant) -> None:
+        if mutant.owner is None:
+            thread.held_locks.append(mutant)
+        mutant.owner = thread
+        mutant.recursion += 1
+        mutant.signal_state = 0
+
+    def _release_mutant(self, cpu: Processor, thread: Thread, mutant: KMutant) -> None:
+        if mutant.owner is not thread:
+            self.emit("Ke", "error", f"{thread.label} releases mutex {mutant.header.name}, which "
+                      "it does not own: STATUS_MUTANT_NOT_OWNED", cpu=cpu.number)
+            return
+        mutant.recursion -= 1
+        if mutant.recursion:
+            return
+        mutant.owner = None
+        mutant.signal_state = 1
+        thread.held_locks.remove(mutant)
+        self.emit("Ke", "mutex", f"{thread.label} releases mutex {mutant.header.name}",
+                  cpu=cpu.number)
+        if mutant.waiters:
+            waiter = mutant.waiters.pop(0)
+            self._own_mutant(waiter, mutant)
+            self.wake_thread(waiter, f"now owns mutex {mutant.header.name}")
+
+    def set_event(self, event: KEvent, by: Thread | None = None) -> None:
+        """KeSetEvent: a notification event releases every waiter and stays set; a
+        synchronization event releases one waiter (and resets) or stays set until one comes."""
+        who = by.label if by else "the shell"
+        event.signal_state = 1
+        released = self._signal(event, f"{event.header.name} was set")
+        self.emit("Ke", "event", f"{who} sets {event.kind} {event.header.name}: "
+                  f"{released} waiter(s) released")
+
+    def reset_event(self, event: KEvent) -> None:
+        event.signal_state = 0
+        self.emit("Ke", "event", f"the shell resets {event.header.name}: not signaled")
+
+    def abandon_lock(self, thread: Thread, lock) -> None:
+        """A thread ended holding a lock: a mutex is abandoned to its next waiter."""
+        thread.held_locks.remove(lock)
+        if isinstance(lock, SpinLock):
+            lock.owner = None
+            self.emit("Ke", "abandoned", f"{thread.label} ended holding spin lock {lock.name}")
+            return
+        lock.owner, lock.recursion, lock.signal_state = None, 0, 1
+        self.emit("Ke", "abandoned", f"{thread.label} ended owning mutex {lock.header.name}: "
+                  "abandoned (the next waiter gets STATUS_ABANDONED_WAIT_0)")
+        if lock.waiters:
+            waiter = lock.waiters.pop(0)
+            self._own_mutant(waiter, lock)
+            self.wake_thread(waiter, f"got abandoned mutex {lock.header.name}")
+
+
+    def _check_deadlock(self, start: Thread) -> None:
+        """Follow waits-for edges (thread → owner of the mutex it waits on) back to start."""
+        chain, thread = [start], start
+        while isinstance(thread.waiting_on, KMutant) and thread.waiting_on.owner is not None:
+            thread = thread.waiting_on.owner
+            if thread is start:
+                links = " → ".join(f"{t.label} waits for {t.waiting_on.header.name} owned by "
+                                   f"{t.waiting_on.owner.label}" for t in chain)
+                self.deadlocks.append(chain)
+                self.emit("Ke", "deadlock", f"DEADLOCK: {links}", "Each thread holds what the "
+                          "next one wants, so none can go on. The cure: every thread takes the "
+                          "locks in the same order.")
+                return
+            if thread in chain:
+                return
+            chain.append(thread)
+
+    def _open_handle(self, process: Process, obj, desired: int) -> bool:
+        """The first time a process names an object it opens a handle (OpenEvent...): the
+        security reference monitor checks the process's token against the object's DACL."""
+        if any(e.object is obj for e in process.handle_table.entries.values()):
+            return True
+        granted, mask, why = access_check(obj.header.security, process.token, desired,
+                                          obj.header.type_name)
+        if obj.header.security is not None:
+            self.emit("Se", "access-check", f"{process.image} (as {process.token.user}) opens "
+                      f"{obj.header.path} for {desired:#x}: "
+                      f"{'granted ' + hex(mask) if granted else 'DENIED'} — {why}",
+                      "SeAccessCheck walks the DACL in order: a deny ACE for a wanted right "
+                      "ends the check; allow ACEs add rights until all are granted.")
+        if granted:
+            process.handle_table.insert(obj, mask)
+        return granted
+
+
+
+    def sync_object(self, name: str):
+        """A spin lock by name, or an event or mutex in \\BaseNamedObjects."""
+        lock = self.spin_locks.get(name.lower())
+        if lock is not None:
+            return lock
+        obj = self.ob.lookup("\\BaseNamedObjects").entries.get(name.upper())
+        if isinstance(obj, (KEvent, KMutant, KSemaphore, KTimer)):
+            return obj
+        raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock, event, mutex, "
+                      f"semaphore or timer named '{name}'; create it first (spinlock create, "
+                      "event create, mutex create, semaphore create, timer create)")
+
+    def check_program(self, program: list[Step]) -> None:
+        """Refuse a program that names a lock or event that does not exist, or misuses one."""
+        for step in program:
+            if step.op in ("acquire", "release", "wait", "set"):
+                obj = self.sync_object(step.name)
+                if not isinstance(obj, STEP_TARGETS[step.op]):
+                    raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH,
+                                  f"'{step}': {step.name} is a {self._kind_of(obj)}; acquire "
+                                  "takes a spin lock or mutex, release also a semaphore, wait "
+                                  "any dispatcher object, set an event")
+
+    @staticmethod
+    def _kind_of(obj) -> str:
+        return "spin lock" if isinstance(obj, SpinLock) else obj.header.type_name.lower()
+
+    def create_named(self, kind: str, name: str, *, notification: bool = True,
+                     count: int = 0, limit: int = 1, due: int = 0, period: int = 0):
+        """event/mutex/semaphore/timer/spinlock create NAME."""
+        self.core.require_running()
+        # The object manager's paths are trimmed (ob.normalize_path), so a name with spaces at
+        # either end would be stored under another name than the one given.
+        if "\\" in name or not name or name != name.strip():
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_INVALID,
+                          f"'{name}' is not a valid object name (no backslashes, no spaces "
+                          "at either end)")
+        taken = name.lower() in self.spin_locks or \
+            name.upper() in self.ob.lookup("\\BaseNamedObjects").entries
+        if taken:
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_COLLISION, f"'{name}' already exists")
+        if kind == "spinlock":
+            self.spin_locks[name.lower()] = SpinLock(name)
+            self.emit("Ke", "create", f"spin lock {name} initialized (KeInitializeSpinLock)")
+            return self.spin_locks[name.lower()]
+        if kind == "event":
+            obj = KEvent(self.ob.header("Event", permanent=True), notification=notification)
+        elif kind == "semaphore":
+            if not 0 <= count <= limit or limit < 1:
+                raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"a semaphore needs 0 <= count "
+                              f"<= limit and limit >= 1; got count {count}, limit {limit}")
+            obj = KSemaphore(self.ob.header("Semaphore", permanent=True), count, limit=limit)
+        elif kind == "timer":
+            obj = KTimer(self.ob.header("Timer", permanent=True), period=period,
+                         notification=notification)
+            if due:
+                self._arm_timer(obj, self.core.tick + due)
+        else:
+            obj = KMutant(self.ob.header("Mutant", permanent=True))
+        self.ob.insert(f"\\BaseNamedObjects\\{name}", obj)
+        self.emit("Ob", "create", f"{obj.header.type_name} \\BaseNamedObjects\\{name} created"
+                  + (f" ({obj.kind})" if isinstance(obj, (KEvent, KTimer)) else ""))
+        return obj
+
+    # ----------------------------------------------------------------- interrupts and DPCs
+
+
+    def connect_interrupt(self, device) -> None:
+        """IoConnectInterruptEx: the HAL picks a vector (one per message for MSI and MSI-X);
+        its high nibble is the DIRQL."""
+        spec = device.driver.spec
+        kind, messages = (spec.interrupt, spec.messages) if spec is not None else ("line", 1)
+        vector = self.hal.assign_vector()
+        device.vectors = [vector + n for n in range(messages)]
+        device.vector, device.dirql = vector, vector >> 4
+        if kind == "line":
+            self.emit("Hal", "interrupt", f"IoConnectInterruptEx (line-based): {device.label} "
+                      f"gets vector {vector:#x}, so its ISR runs at DIRQL {device.dirql}",
+                      "On x64 an interrupt's IRQL is its vector divided by 16.")
+            return
+        name = "MSI" if kind == "msi" else "MSI-X"
+        self.emit("Hal", "interrupt", f"IoConnectInterruptEx (CONNECT_MESSAGE_BASED, {name}): "
+                  f"{device.label} gets {messages} message(s), vectors {vector:#x}.."
+                  f"{device.vectors[-1]:#x}, its ISR at DIRQL {device.dirql}",
+                  "A message-signaled interrupt is a memory write by the device, not a wire: "
+                  "it is never shared, each message has its own vector, and with MSI-X each "
+                  "message can go to its own processor.")
+
+    def interrupt(self, device, cpu_number: int | None = None, message: int = 0) -> None:
+        """The device asserts its interrupt (message `message`) on processor cpu_number; by
+        default an MSI-X message goes to its own processor (message mod CPUs), others to 0."""
+        self.core.require_running()
+        if device.vector is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} has no "
+                          "interrupt connected (its driver never called IoConnectInterruptEx)")
+        if not 0 <= message < len(device.vectors):
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{device.label} has "
+                          f"{len(device.vectors)} message(s): 0..{len(device.vectors) - 1}")
+        kind = device.driver.spec.interrupt if device.driver.spec else "line"
+        if cpu_number is None:
+            cpu_number = message % len(self.processors) if kind == "msi-x" else 0
+        cpu = self.processors[cpu_number]
+        vector = device.vectors[message]
+        before = cpu.irql
+        if before >= device.dirql:
+            cpu.pending_interrupts.append((device, message))
+            self.emit("Hal", "interrupt", f"vector {vector:#x} held pending: CPU"
+                      f"{cpu.number} is at {irql_name(before)}, not below DIRQL {device.dirql}; "
+                      "it is delivered when the IRQL drops", cpu=cpu.number)
+            return
+        running = "the idle thread" if cpu.is_idle else cpu.current_thread.label
+        cpu.irql = device.dirql
+        self.core.cpu_context = cpu.number
+        what = f"message {message} (vector {vector:#x})" if kind != "line" else \
+            f"vector {vector:#x}"
+        self.emit("Hal", "interrupt", f"{what} on CPU{cpu.number}: "
+                  f"{running} is interrupted; IRQL {before} → {device.dirql}; "
+                  f"{device.driver.name}'s ISR runs"
+                  + (f" with MessageID {message}" if kind != "line" else ""),
+                  "An interrupt preempts whatever runs, thread or not; the ISR must be short "
+                  "and may only queue the rest.", cpu=cpu.number)
+        try:
+            self.dpc_time_us = 0
+            self.run_routine_at(cpu, before, device.driver, "ISR", None, device)
+            cpu.irql = before
+            self.emit("Hal", "interrupt", f"ISR returns; IRQL back to {irql_name(before)}",
+                      cpu=cpu.number)
+            self.drain_dpcs(cpu)
+        finally:
+            self.core.cpu_context = 0
+        self.dispatch()
+
+    def synchronize_execution(self, driver, device) -> None:
+        """KeSynchronizeExecution: the interrupt spin lock, at the device's DIRQL, around the
+        driver's SynchCritSection: neither this ISR nor any other at that level can run."""
+        if device is None or device.dirql is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
+                          "interrupt to synchronize with (IoConnectInterruptEx first)")
+        cpu = self.processors[self.core.cpu_context]
+        before, cpu.irql = cpu.irql, max(cpu.irql, device.dirql)
+        self.emit("Ke", "sync", f"KeSynchronizeExecution: {driver.name} takes "
+                  f"{device.label}'s interrupt spin lock, IRQL {before} → {device.dirql}; "
+                  "SynchCritSection runs", "A spin lock raises only to DISPATCH_LEVEL, and the "
+                  "ISR (at DIRQL) could still preempt its holder; the interrupt spin lock "
+                  "keeps the ISR out on every processor while data it shares is touched.")
+        self.io.run_routine(driver, "SynchCritSection",
+                  driver.spec.routines.get("SynchCritSection", []), None, device)
+        cpu.irql = before
+        self.emit("Ke", "sync", f"SynchCritSection returns: the interrupt spin lock is "
+                  f"released, IRQL back to {irql_name(before)}")
+        self._deliver_pending(cpu)
+
+    def _deliver_pending(self, cpu) -> None:
+        """Interrupts held off while the IRQL was too high arrive as soon as it drops."""
+        waiting, cpu.pending_interrupts = cpu.pending_interrupts, []
+        for device, message in waiting:
+            self.interrupt(device, cpu.number, message)
+
+    def request_dpc(self, device) -> None:
+        """IoRequestDpc / KeInsertQueueDpc: queue the device's DPC on this processor."""
+        cpu = self.processors[self.core.cpu_context]
+        cpu.dpc_queue.append(device)
+        self.emit("Ke", "dpc", f"{device.driver.name} queues its DPC on CPU{cpu.number} "
+                  f"({len(cpu.dpc_queue)} queued)", cpu=cpu.number)
+
+    def run_routine_at(self, cpu, before: int, driver, routine: str, irp, device) -> None:
+        """Run a driver routine at the raised IRQL; a step that fails (an error, not a
+        bugcheck) leaves the processor at the IRQL it had before, as the routine's return
+        would."""
+        try:
+            self.io.run_routine(driver, routine, driver.spec.routines.get(routine, []), irp, device)
+        except NtError:
+            cpu.irql = before
+            raise
+
+    def drain_dpcs(self, cpu) -> None:
+        """Run queued DPCs at DISPATCH_LEVEL, if the IRQL has fallen below it."""
+        if cpu.pending_interrupts and cpu.irql < min(d.dirql for d, _ in cpu.pending_interrupts):
+            self._deliver_pending(cpu)
+        if cpu.irql >= Irql.DISPATCH_LEVEL:
+            return
+        while cpu.dpc_queue:
+            device = cpu.dpc_queue.pop(0)
+            before, cpu.irql = cpu.irql, Irql.DISPATCH_LEVEL
+            self.core.cpu_context = cpu.number
+            self.emit("Ke", "dpc", f"CPU{cpu.number} drains its DPC queue at DISPATCH_LEVEL: "
+                      f"{device.driver.name}'s DPC runs", "DPCs run when the IRQL drops below "
+                      "DISPATCH_LEVEL, before any thread gets the processor back.",
+                      cpu=cpu.number)
+            self.dpc_time_us = 0
+            self.run_routine_at(cpu, before, device.driver, "DPC", None, device)
+            cpu.irql = before
+
+    # ------------------------------------------- IRQL, spin locks and waits in driver routines
+
+    def wait_for_single_object(self, driver: DriverObject, routine: str, name: str) -> None:
+        """KeWaitForSingleObject from a driver routine (no timeout)."""
+        obj = self.sync_object(name)
+        if not isinstance(obj, (KEvent, KSemaphore)):
+            raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a "
+                          f"{type(obj).__name__}: a driver step waits for an event or a "
+                          "semaphore")
+        cpu = self.processors[self.core.cpu_context]
+        if obj.signaled:
+            self.emit("Ke", "wait", f"{driver.name}!{routine}: KeWaitForSingleObject({name}) is "
+                      "satisfied at once: it is signaled")
+            self._satisfy(obj)
+            return
+        if cpu.irql >= Irql.DISPATCH_LEVEL:
+            original = cpu.current_thread
+            ready = self.dispatcher.ready_threads()
+            new = ready[0] if ready else cpu.idle_thread
+            self.bugcheck(BugCheck.ATTEMPTED_SWITCH_FROM_DPC,
+                          (original.header.address, new.header.address,
+                           original.header.address + 0x6000, 0),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name}!{routine} waited for {name}, which is not "
+                          f"signaled, at {irql_name(cpu.irql)}. Waiting means switching to "
+                          "another thread, and a DPC runs on no thread of its own: it borrowed "
+                          "whatever was running. The dispatcher cannot switch away from it.",
+                          fix="Never wait in a DPC or an ISR. Queue a work item "
+                          "(IoQueueWorkItem) and wait there, at PASSIVE_LEVEL, or use a "
+                          "zero timeout to only poll.")
+        raise NtError(NtStatus.STATUS_NOT_IMPLEMENTED,
+                      f"{driver.name}!{routine} would wait for {name} here: a driver routine in "
+                      "the model runs to its end, so signal it first (event set NAME)")
+
+    def stall_execution_processor(self, driver: DriverObject, routine: str,
+                                  microseconds: int) -> None:
+        """KeStallExecutionProcessor: spin. In a DPC or ISR, the DPC watchdog is counting."""
+        cpu = self.processors[self.core.cpu_context]
+        self.emit("Ke", "stall", f"{driver.name}!{routine} spins {microseconds:,} µs on "
+                  f"CPU{cpu.number} at {irql_name(cpu.irql)}", "Nothing else runs on this "
+                  "processor meanwhile: not a thread, and at DISPATCH_LEVEL or above not a DPC.")
+        if cpu.irql < Irql.DISPATCH_LEVEL:
+            return
+        self.dpc_time_us += microseconds
+        ticks = -(-self.dpc_time_us // CLOCK_TICK_US)
+        if ticks > DPC_WATCHDOG_TICKS:
+            self.bugcheck(BugCheck.DPC_WATCHDOG_VIOLATION, (0, ticks, DPC_WATCHDOG_TICKS, 0),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name}!{routine} ran {self.dpc_time_us / 1e6:.1f} s at "
+                          f"{irql_name(cpu.irql)}: {ticks} clock ticks, more than the DPC "
+                          f"watchdog's {DPC_WATCHDOG_TICKS} (20 s). Meanwhile no thread could "
+                          "run on this processor.",
+                          fix="A DPC should finish in about 100 µs (an ISR in 25 µs): do the "
+                          "long work in a work item or a system thread, at PASSIVE_LEVEL.")
+
+    def change_irql(self, driver: DriverObject, routine: str, name: str, level: int) -> None:
+        """KeRaiseIrql / KeLowerIrql. Going the wrong way, or lowering to another IRQL than
+        the matching raise returned, is a fatal error the WDK names; a free build does not
+        check it, Driver Verifier does (0xC4, 0x30 / 0x31)."""
+        cpu = self.processors[self.core.cpu_context]
+        current = cpu.irql
+        raised = self._raised.setdefault(cpu.number, [])
+        if name == "KeRaiseIrql":
+            wrong = level < current
+            if wrong and driver.verified:
+                self.mm.verifier_stop(driver, routine, 0x30, (current, level, 0),
+                                    f"KeRaiseIrql({level}) at IRQL {current}: a raise may not "
+                                    "lower the IRQL.", "Use KeLowerIrql with the saved IRQL.")
+            raised.append(current)
+        else:
+            expected = raised.pop() if raised else None
+            wrong = level > current or level != expected
+            in_dpc = routine == "DPC"
+            if wrong and driver.verified:
+                self.mm.verifier_stop(driver, routine, 0x31, (current, level, int(in_dpc)),
+                                    f"KeLowerIrql({level}) at IRQL {current}, where the matching "
+                                    f"KeRaiseIrql returned {expected}"
+                                    + (" — inside a DPC" if in_dpc else "") + ".",
+                                    "Lower only to the IRQL KeRaiseIrql gave back, and never "
+                                    "below DISPATCH_LEVEL in a DPC.")
+        cpu.irql = level
+        self.emit("Ke", "irql", f"{driver.name}!{routine}: {name}({irql_name(level)}): IRQL "
+                  f"{current} → {level}" + ("" if not wrong else " — against the rules: on a "
+                  "free build nothing checks, and code that expected the old IRQL now runs "
+                  "unprotected (Driver Verifier stops here)"))
+
+    def acquire_driver_spin_lock(self, driver: DriverObject, routine: str, name: str) -> None:
+        lock = self._driver_lock(name)
+        if name.lower() in self._driver_locks:
+            raise NtError(NtStatus.STATUS_POSSIBLE_DEADLOCK, f"{driver.name}!{routine}: spin "
+                          f"lock {lock.name} is already held here: acquiring it again would spin "
+                          "forever on this processor")
+        cpu = self.processors[self.core.cpu_context]
+        self._driver_locks[name.lower()] = cpu.irql
+        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
+        self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeAcquireSpinLock({lock.name}): "
+                  f"IRQL {before} → {cpu.irql}")
+
+    def release_driver_spin_lock(self, driver: DriverObject, routine: str, name: str) -> None:
+        lock = self._driver_lock(name)
+        cpu = self.processors[self.core.cpu_context]
+        if name.lower() not in self._driver_locks:
+            if driver.verified:
+                self.mm.verifier_stop(driver, routine, 0x32,
+                                    (cpu.irql, 0xFFFFC50F_0C000000 + zlib.crc32(
+                                        lock.name.encode()) % 0x10000 * 0x10, 0),
+                                    f"KeReleaseSpinLock({lock.name}), which is not held "
+                                    "(a double release).", "Release each spin lock once, "
+                                    "with the IRQL its acquire saved.")
+            self.emit("Ke", "rule", f"{driver.name}!{routine} releases spin lock {lock.name}, "
+                      "which it does not hold: the lock word is cleared under whoever holds it, "
+                      "and the IRQL falls to whatever the OldIrql variable holds (here "
+                      "PASSIVE_LEVEL). Driver Verifier stops this (0xC4, 0x32).")
+            cpu.irql = Irql.PASSIVE_LEVEL
+            return
+        before, cpu.irql = cpu.irql, self._driver_locks.pop(name.lower())
+        self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeReleaseSpinLock({lock.name}): "
+                  f"IRQL {before} → {cpu.irql}")
+
+    def _driver_lock(self, name: str):
+        lock = self.spin_locks.get(name.lower())
+        if lock is None:
+            raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock named '{name}'"
+                          "; create it first (spinlock create NAME)")
+        return lock
+
