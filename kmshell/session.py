@@ -8,62 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmshell import cancel
 from kmshell.commands import TABLE
 from kmshell.errors import Interrupted, KmsError
 from kmshell.files import ANYWHERE, FileError, WriteRule
-from kmshell.language import Command, parse_words, split_words
+from kmshell.language import parse_words, split_words
 from kmshell.nt.constants import status_name
-from kmshell.nt.events import Event
-from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.rtl import printable
 from kmshell.nt.system import NtError, System, SystemHalted
+from kmshell.state import BootOptions, HistoryEntry, Outcome, Settings
 
-VIEW_MODES = ("full", "auto", "quiet")
 MAX_NESTING = 8  # files replaying or loading other files
-
-
-@dataclass
-class Settings:
-    explain: bool = False
-    view: str = "auto"
-
-
-@dataclass
-class HistoryEntry:
-    number: int
-    tick: int  # the clock when the command started
-    line: str
-    ok: bool
-    changed: bool = False  # it produced events: undo counts it
-
-
-@dataclass
-class Outcome:
-    """What one line did: its events, the views to show, or the error."""
-
-    line: str
-    command: Command | None = None
-    events: list[Event] = field(default_factory=list)
-    views: list = field(default_factory=list)
-    error: KmsError | None = None
-    bugcheck: BugcheckInfo | None = None  # set when this line stopped the machine
-    interrupted: str = ""  # where Ctrl-C stopped it, when it did
-    warning: str = ""  # something beside the command went wrong (the recording stopped)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass
-class BootOptions:
-    cpus: int = 2
-    minimal: bool = False
-    seed: int = 0
 
 
 class Session:

@@ -21,7 +21,8 @@ from kmshell import cancel
 from kmshell.errors import KmsError
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
-from kmshell.session import Outcome, Session
+from kmshell.session import Session
+from kmshell.state import Outcome
 from kmshell.views.outcome import render_outcome
 
 PROMPT = "kmshell> "
