@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kmshell import cancel
+from kmshell import cancel, savefile
 from kmshell.commands import TABLE
 from kmshell.errors import Interrupted, KmsError
 from kmshell.files import ANYWHERE, FileError, WriteRule
@@ -89,6 +89,28 @@ class Session:
         finally:
             self.opened.pop()
             self.writes = writes
+
+    def save(self, path: str) -> Path:
+        """`save FILE`: the first machine's boot options, the journal and the state."""
+        return savefile.save(path, self.writes, self.initial_options, self.lines(),
+                             self.system.to_json())
+
+    def load(self, path: str) -> int:
+        """`load FILE`: replace this session with the saved one, replayed into a fresh
+        machine; returns the number of lines replayed. A file whose lines do not give the
+        state it recorded is refused and this session stays as it was."""
+        saved = savefile.load(path, TABLE)
+        with self.opening(Path(path), "load"):
+            fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed)
+            fresh.opened, fresh.writes = self.opened, self.writes
+            for line in saved.lines:
+                fresh.execute(line)
+                self.raise_if_interrupted("load", printable(path))
+        if fresh.system.to_json() != saved.state:
+            raise KmsError(f"{path} is damaged: replaying its {len(saved.lines)} lines does not "
+                           "give the state it recorded", hint="the current session is unchanged")
+        self.adopt(fresh)
+        return len(saved.lines)
 
     def raise_if_interrupted(self, what: str, where: str) -> None:
         """Between the lines a load or an undo replays into a fresh machine: Ctrl-C abandons

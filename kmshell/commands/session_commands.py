@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from kmshell import files, savefile
+from kmshell import files
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import Interrupted, KmsError
 from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Opt, choice
@@ -103,7 +103,7 @@ def goto(session, cmd):
          args=(Arg("file", TEXT, "where to write it, e.g. lab1.json"),),
          when_halted=True, meta=True, examples=("save lab1.json",))
 def save(session, cmd):
-    path = savefile.save(session, cmd["file"])
+    path = session.save(cmd["file"])
     return [Text(f"saved {len(session.history)} command(s) to {path}")]
 
 
@@ -113,7 +113,7 @@ def save(session, cmd):
                  "it recorded, is refused and the current session is kept.",
          when_halted=True, meta=True, examples=("load lab1.json",))
 def load(session, cmd):
-    count = savefile.load(session, cmd["file"])
+    count = session.load(cmd["file"])
     return [Text(f"loaded {cmd['file']}: {count} command(s), tick {session.system.tick}"),
             process_tree(session.system)]
 
