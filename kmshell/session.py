@@ -112,6 +112,31 @@ class Session:
         self.adopt(fresh)
         return len(saved.lines)
 
+    def replay(self, name: str, step: bool = False, col: int | None = None) -> str:
+        """`replay FILE`: play a scenario into this session, as kmshell run does; its commands
+        join the history. Returns the summary; an expectation that failed, or Ctrl-C, raises.
+        `col` is where the file's name was typed, for the error when it does not parse."""
+        # Imported here rather than at the top so that the shell's first prompt does not wait
+        # for the scenario runner (docs/performance.md); the runner never imports this module.
+        from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
+        from kmshell.scenario.control import step_by_key
+
+        if self.console is None:
+            raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
+        path = catalog.resolve(name)
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            raise KmsError(str(error), col=col) from None
+        control = step_by_key if step else None
+        with self.opening(path, "replay"):
+            result = Replay(scenario, self, console=self.console, control=control).run()
+        if result.interrupted is not None:
+            raise Interrupted(str(result.interrupted))
+        if not result.ok:
+            raise KmsError(result.summary(), hint=f"first: {result.failures[0]}")
+        return result.summary()
+
     def raise_if_interrupted(self, what: str, where: str) -> None:
         """Between the lines a load or an undo replays into a fresh machine: Ctrl-C abandons
         that machine, and this session stays as it was."""

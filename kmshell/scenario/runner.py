@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rich.console import Console
 from rich.panel import Panel
@@ -19,14 +20,28 @@ from rich.text import Text
 
 from kmshell import cancel
 from kmshell.errors import KmsError
+from kmshell.nt.system import System
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
-from kmshell.session import Session
-from kmshell.state import Outcome
+from kmshell.state import HistoryEntry, Outcome, Settings
 from kmshell.views.outcome import render_outcome
 
 PROMPT = "kmshell> "
 JSON_SCHEMA_VERSION = 1  # of `kmshell run --json` (docs/state-schema.md)
+
+
+class Session(Protocol):
+    """What a replay needs of the session it plays into: kmshell.session.Session, which
+    replays scenarios into itself (`replay FILE`) and so sits above this package."""
+
+    system: System
+    settings: Settings
+    history: list[HistoryEntry]
+
+    def execute(self, line: str) -> Outcome: ...
+    def lines(self) -> list[str]: ...
+    def rebuild(self, lines: list[str]) -> None: ...
+    def record_directive(self, line: str, held: bool) -> str: ...
 
 
 @dataclass
