@@ -125,7 +125,7 @@ class Session:
             raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
         path = catalog.resolve(name)
         try:
-            scenario = load_scenario(path)
+            scenario = load_scenario(path, TABLE)
         except ScenarioError as error:
             raise KmsError(str(error), col=col) from None
         control = step_by_key if step else None

@@ -36,12 +36,14 @@ def test_every_kmshell_package_is_listed_in_pyproject():
 
 
 def test_the_instructor_guides_example_scenario_passes():
+    from kmshell.commands import TABLE
     from kmshell.scenario import Replay, parse_scenario
     from kmshell.session import Session
 
     guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
     block = guide.split("## A small example", 1)[1].split("\n\n")[1]
-    scenario = parse_scenario("\n".join(line[4:] for line in block.splitlines()), "example")
+    scenario = parse_scenario("\n".join(line[4:] for line in block.splitlines()), TABLE,
+                              "example")
     result = Replay(scenario, Session()).run()
     assert result.expectations == 3 and result.failures == []
 

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from kmshell import cancel
 from kmshell.errors import KmsError
+from kmshell.language import CommandTable
 from kmshell.nt.system import System
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
@@ -223,14 +224,15 @@ class Replay:
             self._fail(step, f"expected output containing '{step.argument}', got: {shown}")
 
 
-def run_directive(session: Session, line: str, last: Outcome | None, console: Console) -> bool:
+def run_directive(session: Session, line: str, last: Outcome | None, console: Console,
+                  table: CommandTable) -> bool:
     """In the shell: carry out a scenario directive typed at the prompt (say, expect, seed,
     title, pause) against the last command's outcome. False when the line is not one."""
     words = line.split()
     if not words or words[0].lower() not in DIRECTIVES:
         return False
     try:
-        scenario = parse_scenario(line, "<shell>")
+        scenario = parse_scenario(line, table, "<shell>")
     except ScenarioError as error:
         console.print(Text(str(error).removeprefix("<shell>:1:"), style="red"))
         return True

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kmshell.cancel import catching_ctrl_c
+from kmshell.commands import TABLE
 from kmshell.errors import internal_error
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
@@ -81,7 +82,7 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
         # Ctrl-C now stops the line at its next tick or replayed line, and the shell goes on.
         with catching_ctrl_c():
             try:
-                if run_directive(session, line, last, console):
+                if run_directive(session, line, last, console, TABLE):
                     continue
                 last = session.execute(line)
                 for part in render_outcome(last, session.settings):
