@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kmshell.commands.reference import reference_markdown
+from kmshell.scenario.reference import reference_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_command_reference_is_generated_from_the_current_table():
     committed = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
     assert committed == reference_markdown(), (
-        "docs/commands.md is stale: python -m kmshell.commands.reference > docs/commands.md")
+        "docs/commands.md is stale: python -m kmshell.scenario.reference > docs/commands.md")
 
 
 def test_driver_spec_reference_is_generated_from_the_current_tables_and_catalog():
