@@ -6,9 +6,11 @@ the same wherever it is typed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from rich.console import Console
 
 from kmshell import cancel, savefile
 from kmshell.commands import TABLE
@@ -18,6 +20,7 @@ from kmshell.language import parse_words, split_words
 from kmshell.nt.constants import status_name
 from kmshell.nt.rtl import printable
 from kmshell.nt.system import NtError, System, SystemHalted
+from kmshell.recorder import Recorder
 from kmshell.state import BootOptions, HistoryEntry, Outcome, Settings
 
 MAX_NESTING = 8  # files replaying or loading other files
@@ -31,8 +34,8 @@ class Session:
         self.settings = Settings()
         self.history: list[HistoryEntry] = []  # the journal: every non-meta line, in order
         self.quit_requested = False
-        self.recorder = None  # a Recorder while `record FILE` is on
-        self.console = None  # the front end's recording console, for `export`
+        self.recorder: Recorder | None = None  # while `record FILE` is on
+        self.console: Console | None = None  # the front end's recording console, for `export`
         self.writes: WriteRule = ANYWHERE  # where lines may write files (kmshell.files)
         self.opened: list[Path] = []  # the files being replayed or loaded, outermost first
 
@@ -175,11 +178,13 @@ class Session:
         entry = HistoryEntry(len(self.history) + 1, self.system.tick, line.strip(), ok=True)
         try:
             command = parse_words(split_words(line), TABLE)
+            assert command is not None  # the line has a word: blank and comment lines returned
             outcome.command = command
             if not command.spec.meta:
                 self.history.append(entry)
             if self.system.halted and not command.spec.when_halted:
                 info = self.system.bugcheck_info
+                assert info is not None  # a bugcheck is what halts the machine
                 raise KmsError(f"the system is halted by bugcheck 0x{info.code:X} {info.name}",
                                hint="only inspection commands, !analyze, undo, boot and reboot "
                                "work now; type reboot to start again")
@@ -217,12 +222,14 @@ class Session:
         return self._recording(
             lambda recorder: recorder.write_directive(line, held, len(self.history)))
 
-    def _recording(self, write) -> str:
+    def _recording(self, write: Callable[[Recorder], None]) -> str:
         """Write to the recording; on a full disk stop recording and say so (the file keeps
         the lines written before)."""
+        recorder = self.recorder
+        assert recorder is not None  # the callers write only while recording
         try:
-            write(self.recorder)
+            write(recorder)
         except FileError as error:
-            recorder, self.recorder = self.recorder, None
+            self.recorder = None
             return f"recording stopped: {error}; {recorder.path} keeps the lines written before"
         return ""

@@ -155,7 +155,7 @@ class Replay:
         self._print(*render_outcome(outcome, self.session.settings))
         if outcome.interrupted:
             self._interrupt(step, outcome.interrupted)
-        elif not outcome.ok and (following is None or following.kind != "expect-error"):
+        elif outcome.error is not None and (following is None or following.kind != "expect-error"):
             self._fail(step, f"command failed: {outcome.error.message}")
 
     def _interrupt(self, step: Step, message: str) -> None:
@@ -182,14 +182,16 @@ class Replay:
 
     def _expect(self, step: Step, following) -> None:
         self.result.expectations += 1
-        claim = f"{step.query} {step.op} {step.argument}"
+        query = step.query
+        assert query is not None  # the parser gives every expect step its query
+        claim = f"{query} {step.op} {step.argument}"
         try:
-            actual = step.query.evaluate(self.session.system)
+            actual = query.evaluate(self.session.system)
         except KmsError as error:
             self._fail(step, f"expected {claim}, got: {error.message}")
             return
         try:
-            holds = compare(step.query, actual, step.op, step.argument)
+            holds = compare(query, actual, step.op, step.argument)
         except ValueError as error:
             self._fail(step, f"expected {claim}: {error}")
             return
@@ -202,7 +204,7 @@ class Replay:
         self.result.expectations += 1
         if self.last is None:
             self._fail(step, "expect error: no command ran before it")
-        elif self.last.ok:
+        elif self.last.error is None:
             self._fail(step, f"expected an error containing '{step.argument}', but "
                              f"'{self.last.line.strip()}' succeeded")
         elif _fold(step.argument).lower() not in _fold(self.last.error.describe()).lower():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from rich.console import Console
 from rich.text import Text
@@ -54,7 +55,7 @@ def default_history() -> History:
 
 def run_repl(session: Session, console: Console, *, history: History | None = None,
              input=None, output=None) -> int:
-    prompt = PromptSession(
+    prompt: PromptSession[str] = PromptSession(
         history=history if history is not None else default_history(),
         completer=CommandCompleter(session),
         complete_while_typing=False,
@@ -69,8 +70,8 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
     console.print(BANNER)
     last = None  # the last command's outcome, for `expect` typed at the prompt
     while not session.quit_requested:
-        message = [("class:prompt.halted", "kmshell (halted)> ")] if session.system.halted \
-            else [("class:prompt", "kmshell> ")]
+        message: StyleAndTextTuples = [("class:prompt.halted", "kmshell (halted)> ")] \
+            if session.system.halted else [("class:prompt", "kmshell> ")]
         try:
             line = prompt.prompt(message)
         except KeyboardInterrupt:
