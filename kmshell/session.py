@@ -103,12 +103,13 @@ class Session:
         machine; returns the number of lines replayed. A file whose lines do not give the
         state it recorded is refused and this session stays as it was."""
         saved = savefile.load(path, TABLE)
+        shown = printable(path)
         with self.opening(Path(path), "load"):
             fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed)
             fresh.opened, fresh.writes = self.opened, self.writes
             for line in saved.lines:
                 fresh.execute(line)
-                self.raise_if_interrupted("load", printable(path))
+                self.raise_if_interrupted("load", shown)
         if fresh.system.to_json() != saved.state:
             raise KmsError(f"{path} is damaged: replaying its {len(saved.lines)} lines does not "
                            "give the state it recorded", hint="the current session is unchanged")
