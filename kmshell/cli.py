@@ -22,11 +22,12 @@ def _interactive() -> bool:
 
 def _load(file: str):
     """The scenario FILE names (a path, or a bundled name), and the path it was read from."""
+    from kmshell.commands import TABLE
     from kmshell.scenario import ScenarioError, catalog, load_scenario
 
     path = catalog.resolve(file)
     try:
-        return load_scenario(path), path
+        return load_scenario(path, TABLE), path
     except ScenarioError as error:
         click.echo(str(error), err=True)
         sys.exit(2)
@@ -166,6 +167,7 @@ def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -
     Ctrl-C stops it between two ticks or lines, with exit status 130.
     """
     from kmshell.cancel import catching_ctrl_c
+    from kmshell.commands import TABLE
     from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
     from kmshell.session import Session
 
@@ -174,7 +176,7 @@ def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -
     for file in files:
         path = catalog.resolve(file)
         try:
-            scenarios.append((load_scenario(path), path))
+            scenarios.append((load_scenario(path, TABLE), path))
         except ScenarioError as error:
             click.echo(str(error), err=True)
             malformed = True
@@ -222,9 +224,10 @@ def _write_junit(path: str, results) -> None:
 @main.command()
 def scenarios() -> None:
     """List the bundled curriculum with titles."""
+    from kmshell.commands import TABLE
     from kmshell.scenario import catalog
 
-    entries = catalog.bundled()
+    entries = catalog.bundled(TABLE)
     if not entries:
         click.echo("no bundled scenarios found")
         return

@@ -46,7 +46,8 @@ def scheduling(seed: int) -> Problem:
     ran = {tick: threads[0] for tick, threads in system.ke.timeline}
 
     def image(tick: int) -> str:
-        return ran[tick].process.image if ran.get(tick) else "idle"
+        thread = ran.get(tick)
+        return thread.process.image if thread else "idle"
 
     answers = [image(tick) for tick in ticks]
     reasons = ["What ran, tick by tick (from the model's own timeline):",
@@ -134,14 +135,15 @@ def irql_quiz(seed: int) -> Problem:
 
     rng = random.Random(seed)
     places = [("DriverEntry", 0), ("a dispatch routine", 0), ("a DPC", 2), ("an ISR", 8)]
-    limited = [name for name, (_, limit, _) in DDI.items() if limit is not None]
+    limits = {name: limit for name, (_, limit, _) in DDI.items() if limit is not None}
+    limited = list(limits)
     text = [f"IRQL quiz (seed {seed}). Is each call allowed where it is made? Answer ok, or "
             "the bugcheck code the model stops with (e.g. 0xA).", ""]
     questions, answers, reasons = [], [], []
     for number in range(1, 4):
         ddi = rng.choice(limited)
         place, level = rng.choice(places)
-        limit = DDI[ddi][1]
+        limit = limits[ddi]
         text.append(f"  case {number}: {ddi} called from {place} (IRQL {level})")
         questions.append(f"case {number}")
         answers.append("ok" if level <= limit else "0xA")
@@ -175,7 +177,8 @@ def pnp_order(seed: int) -> Problem:
     start = len(system.core.log)
     node = system.pnp.plug(system.io.find_device("USBPDO-0"), hwid)
     added = [e.text.split()[2] for e in system.core.log[start:] if e.kind == "add-device"]
-    stack = [d.driver.name for d in node.stack()]
+    # The model types DeviceObject.driver as object (nt/io/irp.py); it is a DriverObject.
+    stack = [d.driver.name for d in node.stack()]  # type: ignore[attr-defined]
     lines = [f"  {s.name}: " + (f"{s.position} filter" if s.type == "filter" else "function driver")
              for s in specs]
     text = [f"PnP order quiz (seed {seed}). A device {hwid} is plugged into the USB root hub",

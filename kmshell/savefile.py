@@ -1,9 +1,10 @@
 """`save FILE` / `load FILE`: the session as versioned JSON.
 
 A save holds the boot options and the lines typed since, plus a snapshot of the state.
-Loading replays the lines into a fresh machine — the model is deterministic, so that gives
-back exactly the saved state — and then checks the result against the snapshot: a damaged
-or edited file is refused and the current session is kept. Nothing in the file is executed
+This module writes the file, and reads and checks it; loading (Session.load) then replays
+the lines into a fresh machine — the model is deterministic, so that gives back exactly the
+saved state — and checks the result against the snapshot: a damaged or edited file is
+refused and the current session is kept. Nothing in the file is executed
 except as kmshell command lines, which go through the same parser as typed ones, and the
 whole file is checked before any of them runs: its lines may only be machine commands (no
 save, record, export, load or replay), so loading a file never writes one, and reads no
@@ -13,28 +14,33 @@ other file than the driver specs its `driver load` lines name.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from kmshell import __version__, files
 from kmshell.errors import KmsError
+from kmshell.files import WriteRule
+from kmshell.language import CommandTable, parse_words, split_words
 from kmshell.nt.rtl import U64, printable
+from kmshell.state import BootOptions
 
 FORMAT = "kmshell-session"
 VERSION = 1
 
 
-def save(session, path: str) -> Path:
+def save(path: str, writes: WriteRule, boot: BootOptions, lines: list[str], state: object) \
+        -> Path:
     """Write atomically (kmshell.files): the old file stays whole until the new one is."""
     data = {
         "format": FORMAT,
         "version": VERSION,
         "kmshell": __version__,
-        "boot": vars(session.initial_options),
-        "lines": session.lines(),
-        "state": session.system.to_json(),
+        "boot": vars(boot),
+        "lines": lines,
+        "state": state,
     }
     try:
-        return files.write_text(session.writes.check(path), json.dumps(data, indent=1))
+        return files.write_text(writes.check(path), json.dumps(data, indent=1))
     except files.FileError as error:
         raise KmsError(str(error)) from None
 
@@ -44,10 +50,19 @@ def _is_whole(value: object, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
-def load(session, path: str) -> int:
-    """Replace the session with the saved one; returns the number of lines replayed."""
-    from kmshell.session import Session  # the session module imports the command table
+@dataclass
+class Saved:
+    """A save file, checked: the first machine's boot options, the lines typed since, and
+    the state replaying them must give."""
 
+    boot: BootOptions
+    lines: list[str]
+    state: object
+
+
+def load(path: str, table: CommandTable) -> Saved:
+    """Read and check a save file; the session replays it (Session.load). `table` is the
+    command table its lines are checked against."""
     shown = printable(path)
     try:
         data = json.loads(files.read_text(path, "save file"))
@@ -75,30 +90,18 @@ def load(session, path: str) -> int:
                        "or false) and seed (0..2**64-1)")
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         raise KmsError(f"{shown} is damaged: \"lines\" must be a list of command lines")
-    _check_lines(shown, lines)
-    with session.opening(Path(path), "load"):
-        fresh = Session(boot["cpus"], boot["minimal"], boot["seed"])
-        fresh.opened, fresh.writes = session.opened, session.writes
-        for line in lines:
-            fresh.execute(line)
-            session.raise_if_interrupted("load", shown)
-    if fresh.system.to_json() != data.get("state"):
-        raise KmsError(f"{path} is damaged: replaying its {len(lines)} lines does not give the "
-                       "state it recorded", hint="the current session is unchanged")
-    session.adopt(fresh)
-    return len(lines)
+    _check_lines(shown, lines, table)
+    return Saved(BootOptions(boot["cpus"], boot["minimal"], boot["seed"]), lines,
+                 data.get("state"))
 
 
-def _check_lines(shown: str, lines: list[str]) -> None:
+def _check_lines(shown: str, lines: list[str], table: CommandTable) -> None:
     """The whole file before any line runs: a saved line is a machine command, or a line
     that failed to parse when it was typed. A session command (save, record, export, load,
     replay and the like) was never saved, so one here means the file was edited."""
-    from kmshell.commands import TABLE
-    from kmshell.language import parse_words, split_words
-
     for number, line in enumerate(lines, start=1):
         try:
-            command = parse_words(split_words(line), TABLE)
+            command = parse_words(split_words(line), table)
         except KmsError:
             continue  # typed and failed then; it fails the same way now
         if command is not None and command.spec.meta:

@@ -6,65 +6,25 @@ the same wherever it is typed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmshell import cancel
+from rich.console import Console
+
+from kmshell import cancel, savefile
 from kmshell.commands import TABLE
 from kmshell.drivers import new_system
 from kmshell.errors import Interrupted, KmsError
 from kmshell.files import ANYWHERE, FileError, WriteRule
-from kmshell.language import Command, parse_words, split_words
+from kmshell.language import parse_words, split_words
 from kmshell.nt.constants import status_name
-from kmshell.nt.events import Event
-from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.rtl import printable
 from kmshell.nt.system import NtError, SystemHalted
+from kmshell.recorder import Recorder
+from kmshell.state import BootOptions, HistoryEntry, Outcome, Settings
 
-VIEW_MODES = ("full", "auto", "quiet")
 MAX_NESTING = 8  # files replaying or loading other files
-
-
-@dataclass
-class Settings:
-    explain: bool = False
-    view: str = "auto"
-
-
-@dataclass
-class HistoryEntry:
-    number: int
-    tick: int  # the clock when the command started
-    line: str
-    ok: bool
-    changed: bool = False  # it produced events: undo counts it
-
-
-@dataclass
-class Outcome:
-    """What one line did: its events, the views to show, or the error."""
-
-    line: str
-    command: Command | None = None
-    events: list[Event] = field(default_factory=list)
-    views: list = field(default_factory=list)
-    error: KmsError | None = None
-    bugcheck: BugcheckInfo | None = None  # set when this line stopped the machine
-    interrupted: str = ""  # where Ctrl-C stopped it, when it did
-    warning: str = ""  # something beside the command went wrong (the recording stopped)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass
-class BootOptions:
-    cpus: int = 2
-    minimal: bool = False
-    seed: int = 0
 
 
 class Session:
@@ -75,8 +35,8 @@ class Session:
         self.settings = Settings()
         self.history: list[HistoryEntry] = []  # the journal: every non-meta line, in order
         self.quit_requested = False
-        self.recorder = None  # a Recorder while `record FILE` is on
-        self.console = None  # the front end's recording console, for `export`
+        self.recorder: Recorder | None = None  # while `record FILE` is on
+        self.console: Console | None = None  # the front end's recording console, for `export`
         self.writes: WriteRule = ANYWHERE  # where lines may write files (kmshell.files)
         self.opened: list[Path] = []  # the files being replayed or loaded, outermost first
 
@@ -135,6 +95,54 @@ class Session:
             self.opened.pop()
             self.writes = writes
 
+    def save(self, path: str) -> Path:
+        """`save FILE`: the first machine's boot options, the journal and the state."""
+        return savefile.save(path, self.writes, self.initial_options, self.lines(),
+                             self.system.to_json())
+
+    def load(self, path: str) -> int:
+        """`load FILE`: replace this session with the saved one, replayed into a fresh
+        machine; returns the number of lines replayed. A file whose lines do not give the
+        state it recorded is refused and this session stays as it was."""
+        saved = savefile.load(path, TABLE)
+        shown = printable(path)
+        with self.opening(Path(path), "load"):
+            fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed)
+            fresh.opened, fresh.writes = self.opened, self.writes
+            for line in saved.lines:
+                fresh.execute(line)
+                self.raise_if_interrupted("load", shown)
+        if fresh.system.to_json() != saved.state:
+            raise KmsError(f"{path} is damaged: replaying its {len(saved.lines)} lines does not "
+                           "give the state it recorded", hint="the current session is unchanged")
+        self.adopt(fresh)
+        return len(saved.lines)
+
+    def replay(self, name: str, step: bool = False, col: int | None = None) -> str:
+        """`replay FILE`: play a scenario into this session, as kmshell run does; its commands
+        join the history. Returns the summary; an expectation that failed, or Ctrl-C, raises.
+        `col` is where the file's name was typed, for the error when it does not parse."""
+        # Imported here rather than at the top so that the shell's first prompt does not wait
+        # for the scenario runner (docs/performance.md); the runner never imports this module.
+        from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
+        from kmshell.scenario.control import step_by_key
+
+        if self.console is None:
+            raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
+        path = catalog.resolve(name)
+        try:
+            scenario = load_scenario(path, TABLE)
+        except ScenarioError as error:
+            raise KmsError(str(error), col=col) from None
+        control = step_by_key if step else None
+        with self.opening(path, "replay"):
+            result = Replay(scenario, self, console=self.console, control=control).run()
+        if result.interrupted is not None:
+            raise Interrupted(str(result.interrupted))
+        if not result.ok:
+            raise KmsError(result.summary(), hint=f"first: {result.failures[0]}")
+        return result.summary()
+
     def raise_if_interrupted(self, what: str, where: str) -> None:
         """Between the lines a load or an undo replays into a fresh machine: Ctrl-C abandons
         that machine, and this session stays as it was."""
@@ -173,11 +181,13 @@ class Session:
         entry = HistoryEntry(len(self.history) + 1, self.system.core.tick, line.strip(), ok=True)
         try:
             command = parse_words(split_words(line), TABLE)
+            assert command is not None  # the line has a word: blank and comment lines returned
             outcome.command = command
             if not command.spec.meta:
                 self.history.append(entry)
             if self.system.halted and not command.spec.when_halted:
                 info = self.system.core.bugcheck_info
+                assert info is not None  # a bugcheck is what halts the machine
                 raise KmsError(f"the system is halted by bugcheck 0x{info.code:X} {info.name}",
                                hint="only inspection commands, !analyze, undo, boot and reboot "
                                "work now; type reboot to start again")
@@ -215,12 +225,14 @@ class Session:
         return self._recording(
             lambda recorder: recorder.write_directive(line, held, len(self.history)))
 
-    def _recording(self, write) -> str:
+    def _recording(self, write: Callable[[Recorder], None]) -> str:
         """Write to the recording; on a full disk stop recording and say so (the file keeps
         the lines written before)."""
+        recorder = self.recorder
+        assert recorder is not None  # the callers write only while recording
         try:
-            write(self.recorder)
+            write(recorder)
         except FileError as error:
-            recorder, self.recorder = self.recorder, None
+            self.recorder = None
             return f"recording stopped: {error}; {recorder.path} keeps the lines written before"
         return ""

@@ -80,7 +80,8 @@ def _example_pools() -> dict[tuple[str, str], list[str]]:
 POOLS = _example_pools()
 # The command lines of each bundled scenario: they reach deep states (drivers loaded, IRPs
 # pending, locks held, a bugcheck) that random lines alone seldom build.
-SCENARIOS = [[step.text.strip() for step in load_scenario(path).steps if step.kind == "command"]
+SCENARIOS = [[step.text.strip() for step in load_scenario(path, TABLE).steps
+              if step.kind == "command"]
              for path in sorted(Path(__file__).parent.parent.glob("scenarios/*.kms"))]
 SCENARIO_LINES = sorted({line for lines in SCENARIOS for line in lines})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kmshell.commands.reference import reference_markdown
+from kmshell.scenario.reference import reference_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_command_reference_is_generated_from_the_current_table():
     committed = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
     assert committed == reference_markdown(), (
-        "docs/commands.md is stale: python -m kmshell.commands.reference > docs/commands.md")
+        "docs/commands.md is stale: python -m kmshell.scenario.reference > docs/commands.md")
 
 
 def test_driver_spec_reference_is_generated_from_the_current_tables_and_catalog():
@@ -36,12 +36,14 @@ def test_every_kmshell_package_is_listed_in_pyproject():
 
 
 def test_the_instructor_guides_example_scenario_passes():
+    from kmshell.commands import TABLE
     from kmshell.scenario import Replay, parse_scenario
     from kmshell.session import Session
 
     guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
     block = guide.split("## A small example", 1)[1].split("\n\n")[1]
-    scenario = parse_scenario("\n".join(line[4:] for line in block.splitlines()), "example")
+    scenario = parse_scenario("\n".join(line[4:] for line in block.splitlines()), TABLE,
+                              "example")
     result = Replay(scenario, Session()).run()
     assert result.expectations == 3 and result.failures == []
 

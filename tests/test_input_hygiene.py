@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from kmshell.commands import TABLE
 from kmshell.nt.io.spec import SpecError, spec_from_dict
 from kmshell.nt.rtl import control_character, parse_number, printable
 from kmshell.scenario import ScenarioError, parse_scenario
@@ -47,7 +48,7 @@ def test_every_count_has_a_range_and_only_ascii_digits_are_digits(line, expected
 def test_a_scenarios_seed_takes_ascii_digits_in_range():
     for value, expected in (("²", "'²' is not a number"), (str(2**64), "out of range")):
         with pytest.raises(ScenarioError, match=expected):
-            parse_scenario(f"seed {value}\n", "lab.kms")
+            parse_scenario(f"seed {value}\n", TABLE, "lab.kms")
 
 
 def test_a_spec_step_argument_takes_ascii_digits_only():
@@ -113,7 +114,7 @@ def test_control_characters_in_a_line_are_refused_and_shown_escaped(bad):
 @pytest.mark.parametrize("bad", ESCAPES)
 def test_control_characters_in_scenario_lines_are_located_errors(bad):
     with pytest.raises(ScenarioError, match=r"lab\.kms:2:[56]: control character U\+"):
-        parse_scenario(f"title ok\nsay {bad} here\n", "lab.kms")
+        parse_scenario(f"title ok\nsay {bad} here\n", TABLE, "lab.kms")
 
 
 def test_a_spec_string_with_an_escape_sequence_is_refused():
@@ -151,7 +152,8 @@ def test_control_characters_are_cc_zl_zp_cs_and_the_invisible_bidi_marks_but_not
 def test_an_expectation_with_a_bad_number_fails_with_a_message(query):
     from kmshell.scenario import Replay
 
-    result = Replay(parse_scenario(f"step\nexpect {query}\n", "lab.kms"), Session()).run()
+    result = Replay(parse_scenario(f"step\nexpect {query}\n", TABLE, "lab.kms"),
+                    Session()).run()
     assert len(result.failures) == 1
     assert not any(words in str(result.failures[0]) for words in PYTHON_WORDING)
 

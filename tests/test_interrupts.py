@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmshell import cancel
+from kmshell.commands import TABLE
 from kmshell.nt.invariants import violations
 from kmshell.scenario import Replay, parse_scenario
 from kmshell.session import Session
@@ -80,7 +81,8 @@ def test_ctrl_c_stops_run_and_the_history_replays_to_the_same_log():
 
 
 def test_ctrl_c_stops_a_replay_between_lines_and_says_which():
-    scenario = parse_scenario("process create a.exe\nstep 2\nprocess create b.exe\n", "lab.kms")
+    scenario = parse_scenario("process create a.exe\nstep 2\nprocess create b.exe\n", TABLE,
+                              "lab.kms")
     session = Session()
     cancel.request(after_checks=4)  # a check before each line, then one per tick of step 2
     result = Replay(scenario, session).run()
@@ -209,6 +211,6 @@ def test_ctrl_c_pressed_as_a_key_in_step_mode_interrupts_the_replay(monkeypatch)
         raise KeyboardInterrupt  # what click.getchar does for Ctrl-C in raw mode
 
     monkeypatch.setattr(click, "getchar", ctrl_c)
-    scenario = parse_scenario("process create a.exe\n", "lab.kms")
+    scenario = parse_scenario("process create a.exe\n", TABLE, "lab.kms")
     result = Replay(scenario, Session(), control=step_by_key).run()
     assert str(result.interrupted) == "lab.kms:1: interrupted before this line ran"

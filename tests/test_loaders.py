@@ -14,6 +14,7 @@ from commandlines import DAMAGE
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from kmshell.commands import TABLE
 from kmshell.drivers import CATALOG
 from kmshell.nt.invariants import violations
 from kmshell.nt.io.spec import SpecError, spec_from_dict
@@ -62,7 +63,7 @@ def snapshot(session: Session) -> tuple:
 def test_a_damaged_scenario_is_refused_with_file_line_and_column_or_runs(data):
     text = data.draw(damaged(data.draw(st.sampled_from(SCENARIO_TEXTS))))
     try:
-        scenario = parse_scenario(text, "lab.kms")
+        scenario = parse_scenario(text, TABLE, "lab.kms")
     except ScenarioError as error:
         assert error.messages
         for message in error.messages:
@@ -189,7 +190,7 @@ def loaded(kind: str, path: Path) -> str:
 
     if kind == "scenario":
         try:
-            Replay(load_scenario(path), Session()).run()
+            Replay(load_scenario(path, TABLE), Session()).run()
         except ScenarioError as error:
             return str(error)
         return ""

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kmshell.commands import TABLE
 from kmshell.scenario import Replay, load_scenario
 from kmshell.session import Session
 
@@ -17,7 +18,7 @@ def state(session: Session) -> str:
 
 def replay(path) -> Session:
     session = Session()
-    result = Replay(load_scenario(path), session).run()
+    result = Replay(load_scenario(path, TABLE), session).run()
     assert result.failures == [], result.failures
     return session
 

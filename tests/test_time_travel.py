@@ -10,6 +10,7 @@ from commandlines import command_line, empty_directory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kmshell.commands import TABLE
 from kmshell.scenario import Replay, load_scenario
 from kmshell.session import Session
 
@@ -117,7 +118,7 @@ def test_recorded_session_replays_to_the_same_state(tmp_path):
     text = path.read_text()
     assert "# failed: procss list" in text and "record" not in text.split("\n", 2)[2]
     replayed = Session()
-    result = Replay(load_scenario(path), replayed).run()
+    result = Replay(load_scenario(path, TABLE), replayed).run()
     assert result.failures == []
     assert state(replayed) == state(fresh(["process create a.exe", "step 3", "mutex create M"]))
 
@@ -133,7 +134,7 @@ def _scripted(*answers: str):
 
 
 def test_stepping_back_in_a_replay_undoes_the_last_command_and_offers_it_again():
-    scenario = load_scenario(SCENARIOS / "02-processes-and-threads.kms")
+    scenario = load_scenario(SCENARIOS / "02-processes-and-threads.kms", TABLE)
     straight = Session()
     Replay(scenario, straight).run()
     stepped = Session()
@@ -147,7 +148,7 @@ def test_stepping_back_in_a_replay_undoes_the_last_command_and_offers_it_again()
 
 def test_quitting_a_replay_stops_before_the_next_command():
     session = Session()
-    Replay(load_scenario(SCENARIOS / "01-user-and-kernel-mode.kms"), session,
+    Replay(load_scenario(SCENARIOS / "01-user-and-kernel-mode.kms", TABLE), session,
            control=_scripted("next", "quit")).run()
     assert session.lines() == ["boot --cpus 2"]
 
@@ -172,6 +173,6 @@ def test_goto_and_save_then_load_after_any_lines_equal_a_fresh_replay(tmp_path, 
 
 def test_stepping_back_at_the_first_command_runs_nothing_and_asks_again():
     session = Session()
-    Replay(load_scenario(SCENARIOS / "01-user-and-kernel-mode.kms"), session,
+    Replay(load_scenario(SCENARIOS / "01-user-and-kernel-mode.kms", TABLE), session,
            control=_scripted("back", "quit")).run()
     assert session.lines() == []

@@ -7,6 +7,7 @@ from kmshell.commands.registry import command
 from kmshell.errors import Interrupted, KmsError
 from kmshell.language.spec import NUMBER, SEED, TICKS, Arg, Opt
 from kmshell.nt.system import MAX_CPUS
+from kmshell.state import BootOptions
 from kmshell.views.ke import (
     cpu_table,
     irql_table,
@@ -26,8 +27,6 @@ from kmshell.views.ps import process_tree
                  "lsass.exe, winlogon.exe and explorer.exe.",
          examples=("boot", "boot --cpus 1", "boot --minimal --seed 7"), when_halted=True)
 def boot(session, cmd):
-    from kmshell.session import BootOptions
-
     cpus = cmd["cpus"]
     if not 1 <= cpus <= MAX_CPUS:
         raise KmsError(f"--cpus must be 1..{MAX_CPUS}, not {cpus}", col=cmd.col("cpus"))

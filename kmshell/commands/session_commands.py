@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from kmshell import files, savefile
+from kmshell import files
 from kmshell.commands.registry import TABLE, command
-from kmshell.errors import Interrupted, KmsError
+from kmshell.errors import KmsError
 from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Opt, choice
 from kmshell.recorder import Recorder
 from kmshell.views.help import help_detail, help_overview, history_table
@@ -103,7 +103,7 @@ def goto(session, cmd):
          args=(Arg("file", TEXT, "where to write it, e.g. lab1.json"),),
          when_halted=True, meta=True, examples=("save lab1.json",))
 def save(session, cmd):
-    path = savefile.save(session, cmd["file"])
+    path = session.save(cmd["file"])
     return [Text(f"saved {len(session.history)} command(s) to {path}")]
 
 
@@ -113,7 +113,7 @@ def save(session, cmd):
                  "it recorded, is refused and the current session is kept.",
          when_halted=True, meta=True, examples=("load lab1.json",))
 def load(session, cmd):
-    count = savefile.load(session, cmd["file"])
+    count = session.load(cmd["file"])
     return [Text(f"loaded {cmd['file']}: {count} command(s), tick {session.system.core.tick}"),
             process_tree(session.system)]
 
@@ -177,21 +177,4 @@ def seed(session, cmd):
          details="Its commands join this session's history, so undo and goto reach them.",
          meta=True, examples=("replay 03", "replay mine.kms --step"))
 def replay(session, cmd):
-    from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
-    from kmshell.scenario.control import step_by_key
-
-    if session.console is None:
-        raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
-    path = catalog.resolve(cmd["file"])
-    try:
-        scenario = load_scenario(path)
-    except ScenarioError as error:
-        raise KmsError(str(error), col=cmd.col("file")) from None
-    control = step_by_key if cmd["step"] else None
-    with session.opening(path, "replay"):
-        result = Replay(scenario, session, console=session.console, control=control).run()
-    if result.interrupted is not None:
-        raise Interrupted(str(result.interrupted))
-    if not result.ok:
-        raise KmsError(result.summary(), hint=f"first: {result.failures[0]}")
-    return [Text(result.summary())]
+    return [Text(session.replay(cmd["file"], cmd["step"], cmd.col("file")))]

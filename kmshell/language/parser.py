@@ -48,10 +48,10 @@ def _find_spec(words: list[Word], table: CommandTable) -> tuple[CommandSpec, int
         guess = f" — did you mean '{first} {close[0]}'?" if close else ""
         raise KmsError(f"unknown verb '{word.text}' for '{first}'{guess}", col=word.col,
                        hint=f"valid: {valid}")
-    guess = table.suggest(first)
+    suggestion = table.suggest(first)
     message = f"unknown command '{words[0].text}'"
-    if guess:
-        message += f" — did you mean '{guess}'?"
+    if suggestion:
+        message += f" — did you mean '{suggestion}'?"
     raise KmsError(message, col=words[0].col, hint="type 'help' for the list of commands")
 
 

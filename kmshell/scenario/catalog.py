@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from kmshell.language import CommandTable
 from kmshell.scenario.script import ScenarioError, load_scenario
 
 
@@ -16,12 +17,13 @@ def curriculum_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "scenarios"
 
 
-def bundled() -> list[tuple[Path, str]]:
-    """(path, title) of every bundled scenario, in curriculum order."""
+def bundled(table: CommandTable) -> list[tuple[Path, str]]:
+    """(path, title) of every bundled scenario, in curriculum order; one whose lines do not
+    parse against `table` has its error as its title."""
     entries = []
     for path in sorted(curriculum_dir().glob("*.kms")):
         try:
-            title = load_scenario(path).title
+            title = load_scenario(path, table).title
         except ScenarioError as error:
             title = f"(malformed: {error.messages[0]})"
         entries.append((path, title))
@@ -42,7 +44,7 @@ def resolve(name: str) -> Path:
 
 def find(name: str) -> Path | None:
     """A bundled scenario by file name, stem, or number prefix such as 01."""
-    for path, _ in bundled():
+    for path in sorted(curriculum_dir().glob("*.kms")):
         if name in (path.name, path.stem) or path.stem.startswith(f"{name}-"):
             return path
     return None

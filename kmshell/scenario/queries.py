@@ -140,6 +140,11 @@ def _bugcheck(system: System, _text: str):
     return system.core.bugcheck_info
 
 
+def _bugcheck_parameter(n: int) -> Callable[[Any], str]:
+    """The getter of argN: one function per N (a lambda in the loop would see the last N)."""
+    return lambda info: f"0x{info.parameters[n - 1]:X}"
+
+
 NOUNS: dict[str, Noun] = {
     "process": Noun("P", lambda s, t: resolve_process(s, t), {
         "state": Field(lambda p: p.state.value, "Active or Terminated"),
@@ -175,8 +180,7 @@ NOUNS: dict[str, Noun] = {
         "code": Field(lambda b: b.code, "stop code (hex or name)", _parse_bugcheck),
         "name": Field(lambda b: b.name, "stop code name"),
         "driver": Field(lambda b: b.driver, "module blamed"),
-        **{f"arg{n}": Field(lambda b, n=n: f"0x{b.parameters[n - 1]:X}", f"parameter {n}",
-                            _parse_parameter)
+        **{f"arg{n}": Field(_bugcheck_parameter(n), f"parameter {n}", _parse_parameter)
            for n in range(1, 5)},
     }, "the last bugcheck"),
     "system": Noun("", lambda s, t: s, {

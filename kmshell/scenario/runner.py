@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rich.console import Console
 from rich.panel import Panel
@@ -19,13 +20,29 @@ from rich.text import Text
 
 from kmshell import cancel
 from kmshell.errors import KmsError
+from kmshell.language import CommandTable
+from kmshell.nt.system import System
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
-from kmshell.session import Outcome, Session
+from kmshell.state import HistoryEntry, Outcome, Settings
 from kmshell.views.outcome import render_outcome
 
 PROMPT = "kmshell> "
 JSON_SCHEMA_VERSION = 1  # of `kmshell run --json` (docs/state-schema.md)
+
+
+class Session(Protocol):
+    """What a replay needs of the session it plays into: kmshell.session.Session, which
+    replays scenarios into itself (`replay FILE`) and so sits above this package."""
+
+    system: System
+    settings: Settings
+    history: list[HistoryEntry]
+
+    def execute(self, line: str) -> Outcome: ...
+    def lines(self) -> list[str]: ...
+    def rebuild(self, lines: list[str]) -> None: ...
+    def record_directive(self, line: str, held: bool) -> str: ...
 
 
 @dataclass
@@ -138,7 +155,7 @@ class Replay:
         self._print(*render_outcome(outcome, self.session.settings))
         if outcome.interrupted:
             self._interrupt(step, outcome.interrupted)
-        elif not outcome.ok and (following is None or following.kind != "expect-error"):
+        elif outcome.error is not None and (following is None or following.kind != "expect-error"):
             self._fail(step, f"command failed: {outcome.error.message}")
 
     def _interrupt(self, step: Step, message: str) -> None:
@@ -165,14 +182,16 @@ class Replay:
 
     def _expect(self, step: Step, following) -> None:
         self.result.expectations += 1
-        claim = f"{step.query} {step.op} {step.argument}"
+        query = step.query
+        assert query is not None  # the parser gives every expect step its query
+        claim = f"{query} {step.op} {step.argument}"
         try:
-            actual = step.query.evaluate(self.session.system)
+            actual = query.evaluate(self.session.system)
         except KmsError as error:
             self._fail(step, f"expected {claim}, got: {error.message}")
             return
         try:
-            holds = compare(step.query, actual, step.op, step.argument)
+            holds = compare(query, actual, step.op, step.argument)
         except ValueError as error:
             self._fail(step, f"expected {claim}: {error}")
             return
@@ -185,7 +204,7 @@ class Replay:
         self.result.expectations += 1
         if self.last is None:
             self._fail(step, "expect error: no command ran before it")
-        elif self.last.ok:
+        elif self.last.error is None:
             self._fail(step, f"expected an error containing '{step.argument}', but "
                              f"'{self.last.line.strip()}' succeeded")
         elif _fold(step.argument).lower() not in _fold(self.last.error.describe()).lower():
@@ -207,14 +226,15 @@ class Replay:
             self._fail(step, f"expected output containing '{step.argument}', got: {shown}")
 
 
-def run_directive(session: Session, line: str, last: Outcome | None, console: Console) -> bool:
+def run_directive(session: Session, line: str, last: Outcome | None, console: Console,
+                  table: CommandTable) -> bool:
     """In the shell: carry out a scenario directive typed at the prompt (say, expect, seed,
     title, pause) against the last command's outcome. False when the line is not one."""
     words = line.split()
     if not words or words[0].lower() not in DIRECTIVES:
         return False
     try:
-        scenario = parse_scenario(line, "<shell>")
+        scenario = parse_scenario(line, table, "<shell>")
     except ScenarioError as error:
         console.print(Text(str(error).removeprefix("<shell>:1:"), style="red"))
         return True

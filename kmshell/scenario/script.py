@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmshell import files
-from kmshell.commands import TABLE
 from kmshell.errors import KmsError
-from kmshell.language import parse_words, split_words
+from kmshell.language import CommandTable, parse_words, split_words
 from kmshell.language.lexer import Word
 from kmshell.nt.rtl import U64, control_character, parse_number, printable
 from kmshell.scenario.queries import OPERATORS, Query, parse_query
@@ -117,8 +116,9 @@ def _located(path: str, number: int, error: KmsError) -> str:
     return message
 
 
-def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
-    """Check every line; raise ScenarioError listing all malformed ones.
+def parse_scenario(text: str, table: CommandTable, path: str = "<scenario>") -> Scenario:
+    """Check every line, its commands against `table`; raise ScenarioError listing all
+    malformed ones.
 
     A command that does not parse is allowed only when the next line is `expect error`:
     then showing the error is the point of the line, and it runs (and fails) in order.
@@ -144,7 +144,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                 else:
                     step = Step(number, line, "command")
                     try:
-                        parse_words(words, TABLE)
+                        parse_words(words, table)
                     except KmsError as error:
                         bad_commands[len(steps)] = (number, _located(path, number, error))
             if step.kind == "title" and not title:
@@ -168,9 +168,9 @@ def lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, table: CommandTable) -> Scenario:
     try:
         text = files.read_text(path, "scenario")
     except files.FileError as error:
         raise ScenarioError([str(error)]) from None
-    return parse_scenario(text, printable(str(path)))
+    return parse_scenario(text, table, printable(str(path)))

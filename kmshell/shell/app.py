@@ -8,11 +8,13 @@ from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from rich.console import Console
 from rich.text import Text
 
 from kmshell.cancel import catching_ctrl_c
+from kmshell.commands import TABLE
 from kmshell.errors import internal_error
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
@@ -53,7 +55,7 @@ def default_history() -> History:
 
 def run_repl(session: Session, console: Console, *, history: History | None = None,
              input=None, output=None) -> int:
-    prompt = PromptSession(
+    prompt: PromptSession[str] = PromptSession(
         history=history if history is not None else default_history(),
         completer=CommandCompleter(session),
         complete_while_typing=False,
@@ -68,8 +70,8 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
     console.print(BANNER)
     last = None  # the last command's outcome, for `expect` typed at the prompt
     while not session.quit_requested:
-        message = [("class:prompt.halted", "kmshell (halted)> ")] if session.system.halted \
-            else [("class:prompt", "kmshell> ")]
+        message: StyleAndTextTuples = [("class:prompt.halted", "kmshell (halted)> ")] \
+            if session.system.halted else [("class:prompt", "kmshell> ")]
         try:
             line = prompt.prompt(message)
         except KeyboardInterrupt:
@@ -81,7 +83,7 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
         # Ctrl-C now stops the line at its next tick or replayed line, and the shell goes on.
         with catching_ctrl_c():
             try:
-                if run_directive(session, line, last, console):
+                if run_directive(session, line, last, console, TABLE):
                     continue
                 last = session.execute(line)
                 for part in render_outcome(last, session.settings):

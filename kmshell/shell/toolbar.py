@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+
 from kmshell.views.theme import irql_label
 
 SHOWN_CPUS = 8
 
 
-def toolbar_text(system) -> list[tuple[str, str]]:
-    parts = [("class:toolbar", f" tick {system.core.tick} │ ")]
+def toolbar_text(system) -> StyleAndTextTuples:
+    parts: StyleAndTextTuples = [("class:toolbar", f" tick {system.core.tick} │ ")]
     for cpu in system.core.processors[:SHOWN_CPUS]:
         parts.append(("class:toolbar", f"CPU{cpu.number} {irql_label(cpu.irql)}  "))
     hidden = len(system.core.processors) - SHOWN_CPUS

@@ -29,11 +29,13 @@ def plain_run(path: Path, hash_seed: str = "1", columns: str = "60") -> bytes:
 
 def json_run(path: Path) -> str:
     """What `kmshell run scenarios/NAME.kms --json` prints, computed in this process."""
+    from kmshell.commands import TABLE
     from kmshell.scenario import Replay, parse_scenario
     from kmshell.scenario.runner import json_report
     from kmshell.session import Session
 
-    scenario = parse_scenario(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+    scenario = parse_scenario(path.read_text(encoding="utf-8"), TABLE,
+                              str(path.relative_to(ROOT)))
     session = Session()
     result = Replay(scenario, session).run()
     return json_report(scenario, result, session) + "\n"

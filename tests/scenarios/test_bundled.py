@@ -10,6 +10,7 @@ import sys
 import pytest
 from golden import FILES, GOLDEN, ROOT, json_run, plain_run
 
+from kmshell.commands import TABLE
 from kmshell.scenario import Replay, load_scenario
 from kmshell.session import Session
 
@@ -19,7 +20,7 @@ REGENERATE = "regenerate with: python tests/scenarios/golden.py, and review the 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_bundled_scenario_holds_every_expectation(path):
-    scenario = load_scenario(path)
+    scenario = load_scenario(path, TABLE)
     result = Replay(scenario, Session()).run()
     assert result.failures == []
     assert result.expectations >= 5  # a curriculum scenario is a test, not just a demo

@@ -1,6 +1,6 @@
 """docs/commands.md, generated from the command table and the query table.
 
-Regenerate with: python -m kmshell.commands.reference > docs/commands.md
+Regenerate with: python -m kmshell.scenario.reference > docs/commands.md
 (a test fails when the committed file and the table disagree).
 """
 
@@ -18,7 +18,7 @@ def reference_markdown() -> str:
     out = [
         "# kmshell command reference",
         "",
-        "Generated from the command table (`python -m kmshell.commands.reference`); "
+        "Generated from the command table (`python -m kmshell.scenario.reference`); "
         "do not edit by hand.",
         "",
         "Words split as a shell splits them; `#` starts a comment; command and option names "
