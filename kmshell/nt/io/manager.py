@@ -752,6 +752,12 @@ class IoManager:
         its cancel routine first, as a correct driver does)."""
         self.core.require_running()
         location = irp.location
+        if location is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"IRP {irp.number} is at no "
+                          "device's stack location: it has not been sent down yet "
+                          "(IoCallDriver), or a completion routine took it back "
+                          "(STATUS_MORE_PROCESSING_REQUIRED); no device is working on it, so "
+                          "none can finish it")
         served_by = next((i for i in self.irps.values() if i.master is irp), None)
         if served_by is not None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"IRP {irp.number} waits at "
