@@ -89,6 +89,16 @@ class ControllerObject:
     waiting: list = field(default_factory=list)  # (device, irp) in IoAllocateController order
 
 
+def _given(device, ddi: str):
+    """The device a DMA or controller step works for: the routine's own. DriverEntry and
+    Unload are given none."""
+    if device is None:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} works for the routine's "
+                      "device, and this routine has none (DriverEntry and Unload are given "
+                      "no device)")
+    return device
+
+
 def physical_page(pid: int, virtual_page: int) -> int:
     """The physical page behind a locked user page: fixed per (process, page), spread over
     the machine's 8 GB (so about half of all pages are above 4 GB)."""
@@ -144,6 +154,7 @@ class Hal:
     def get_scatter_gather_list(self, driver, device, irp, routine: str) -> int:
         """GetScatterGatherList: the physical pieces of the IRP's MDL, then AdapterListControl
         (now, or when enough map registers are free)."""
+        device = _given(device, "GetScatterGatherList")
         adapter = self._adapter(device)
         if irp is None or irp.mdl is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "GetScatterGatherList needs the "
@@ -208,6 +219,7 @@ class Hal:
 
     def put_scatter_gather_list(self, driver, device, routine: str) -> None:
         """PutScatterGatherList: the transfer is over; map registers go back to the adapter."""
+        device = _given(device, "PutScatterGatherList")
         adapter = self._adapter(device)
         transfer = next((t for t in adapter.transfers if t.device is device), None)
         if transfer is None:
@@ -248,6 +260,7 @@ class Hal:
         """IoAllocateController: ControllerControl runs now if the controller is free, or
         when the device holding it calls IoFreeController."""
         controller = self._controller(driver)
+        device = _given(device, "IoAllocateController")
         if controller.owner is not None:
             controller.waiting.append((device, irp))
             self.emit("Io", "controller", f"IoAllocateController: the controller is busy with "
@@ -271,6 +284,7 @@ class Hal:
     def free_controller(self, driver, device) -> None:
         """IoFreeController: the next waiting device gets the controller."""
         controller = self._controller(driver)
+        device = _given(device, "IoFreeController")
         if controller.owner is not device:
             holder = controller.owner.label if controller.owner else "no device"
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} frees "
