@@ -34,6 +34,8 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 
 if TYPE_CHECKING:
+    from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ke.kernel import Kernel
 
@@ -59,8 +61,8 @@ class SgElement:
 
 @dataclass(eq=False)
 class Transfer:
-    irp: object
-    device: object
+    irp: Irp
+    device: DeviceObject
     elements: list[SgElement]
     map_registers: int  # how many of the adapter's map registers it holds
     to_device: bool  # WriteToDevice: data flows from memory to the device
@@ -69,7 +71,7 @@ class Transfer:
 @dataclass(eq=False)
 class DmaAdapter:
     address: int
-    device: object
+    device: DeviceObject
     bits: int  # 32 or 64: the addresses the device can put on the bus
     maximum_length: int  # DEVICE_DESCRIPTION.MaximumLength: the longest transfer
     map_registers: int  # NumberOfMapRegisters: the most one transfer may use
@@ -84,12 +86,13 @@ class DmaAdapter:
 @dataclass(eq=False)
 class ControllerObject:
     address: int
-    driver: object
-    owner: object | None = None  # the device holding it
-    waiting: list = field(default_factory=list)  # (device, irp) in IoAllocateController order
+    driver: DriverObject
+    owner: DeviceObject | None = None  # the device holding it
+    # (device, IRP if it has one) in IoAllocateController order
+    waiting: list[tuple[DeviceObject, Irp | None]] = field(default_factory=list)
 
 
-def _given(device, ddi: str):
+def _given(device: DeviceObject | None, ddi: str) -> DeviceObject:
     """The device a DMA or controller step works for: the routine's own. DriverEntry and
     Unload are given none."""
     if device is None:
@@ -129,7 +132,7 @@ class Hal:
 
     # ------------------------------------------------------------------ DMA adapters
 
-    def get_dma_adapter(self, device, bits: int, maximum_length: int) -> DmaAdapter:
+    def get_dma_adapter(self, device: DeviceObject, bits: int, maximum_length: int) -> DmaAdapter:
         """IoGetDmaAdapter: a bus-master, scatter/gather DEVICE_DESCRIPTION."""
         registers = maximum_length // PAGE + 1  # BYTES_TO_PAGES(MaximumLength) + 1
         device.adapter = DmaAdapter(self.core.allocate_address(0x80), device, bits, maximum_length,
@@ -144,14 +147,15 @@ class Hal:
                                       "transfer through." if bits == 32 else ""))
         return device.adapter
 
-    def _adapter(self, device):
+    def _adapter(self, device: DeviceObject) -> DmaAdapter:
         adapter = device.adapter
         if adapter is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} has no DMA "
                           "adapter: call IoGetDmaAdapter (in DriverEntry or AddDevice) first")
         return adapter
 
-    def get_scatter_gather_list(self, driver, device, irp, routine: str) -> int:
+    def get_scatter_gather_list(self, driver: DriverObject, device: DeviceObject | None,
+                                irp: Irp | None, routine: str) -> int:
         """GetScatterGatherList: the physical pieces of the IRP's MDL, then AdapterListControl
         (now, or when enough map registers are free)."""
         device = _given(device, "GetScatterGatherList")
@@ -162,7 +166,8 @@ class Hal:
                           "with io = \"direct\"")
         pid, start, length = irp.mdl
         to_device = irp.stack[-1].major == "IRP_MJ_WRITE"
-        elements, bounce, offset = [], 0, start & (PAGE - 1)
+        elements: list[SgElement] = []
+        bounce, offset = 0, start & (PAGE - 1)
         for page in range(start - offset, start + length, PAGE):
             piece = min(PAGE - offset, start + length - page - offset)
             real = physical_page(pid, page // PAGE) + offset
@@ -217,7 +222,8 @@ class Hal:
         self.ke.run_routine_at(cpu, before, device.driver, "AdapterListControl", irp, device)
         self.ke.lower_irql(before)
 
-    def put_scatter_gather_list(self, driver, device, routine: str) -> None:
+    def put_scatter_gather_list(self, driver: DriverObject, device: DeviceObject | None,
+                                routine: str) -> None:
         """PutScatterGatherList: the transfer is over; map registers go back to the adapter."""
         device = _given(device, "PutScatterGatherList")
         adapter = self._adapter(device)
@@ -240,7 +246,7 @@ class Hal:
 
     # ------------------------------------------------------------- controller objects
 
-    def create_controller(self, driver) -> ControllerObject:
+    def create_controller(self, driver: DriverObject) -> ControllerObject:
         """IoCreateController: one per driver here, shared by all its devices."""
         driver.controller = ControllerObject(self.core.allocate_address(0x50), driver)
         self.emit("Io", "controller", f"IoCreateController: {driver.name} gets a controller "
@@ -249,14 +255,15 @@ class Hal:
                   "it means owning that hardware.")
         return driver.controller
 
-    def _controller(self, driver) -> ControllerObject:
+    def _controller(self, driver: DriverObject) -> ControllerObject:
         controller = driver.controller
         if controller is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
                           "controller object: call IoCreateController in DriverEntry first")
         return controller
 
-    def allocate_controller(self, driver, device, irp) -> None:
+    def allocate_controller(self, driver: DriverObject, device: DeviceObject | None,
+                            irp: Irp | None) -> None:
         """IoAllocateController: ControllerControl runs now if the controller is free, or
         when the device holding it calls IoFreeController."""
         controller = self._controller(driver)
@@ -270,7 +277,8 @@ class Hal:
             return
         self._grant_controller(controller, device, irp)
 
-    def _grant_controller(self, controller: ControllerObject, device, irp) -> None:
+    def _grant_controller(self, controller: ControllerObject, device: DeviceObject,
+                          irp: Irp | None) -> None:
         controller.owner = device
         self.emit("Io", "controller", f"{device.label} holds the controller: "
                   f"{device.driver.name}!ControllerControl runs"
@@ -278,10 +286,12 @@ class Hal:
         if irp is not None:
             irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
                        f"(holds the controller) at {self.io.irql_here()}")
+        # its driver ran IoAllocateController, a step: it was loaded from a spec
+        assert device.driver.spec is not None
         self.io.run_routine(device.driver, "ControllerControl",
-                  device.driver.spec.routines.get("ControllerControl", []), irp, device)
+                            device.driver.spec.routines.get("ControllerControl", []), irp, device)
 
-    def free_controller(self, driver, device) -> None:
+    def free_controller(self, driver: DriverObject, device: DeviceObject | None) -> None:
         """IoFreeController: the next waiting device gets the controller."""
         controller = self._controller(driver)
         device = _given(device, "IoFreeController")
@@ -289,7 +299,7 @@ class Hal:
             holder = controller.owner.label if controller.owner else "no device"
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} frees "
                           f"{driver.name}'s controller, which {holder} holds")
-        self.emit("Io", "controller", f"IoFreeController: {controller.owner.label} releases "
+        self.emit("Io", "controller", f"IoFreeController: {device.label} releases "
                   "the controller" + (f"; {controller.waiting[0][0].label} is next"
                                       if controller.waiting else ""))
         controller.owner = None

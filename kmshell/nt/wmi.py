@@ -24,7 +24,9 @@ from kmshell.nt.errors import NtError
 
 if TYPE_CHECKING:
     from kmshell.nt.core import Core
+    from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.ps import Process
 
 WMIREG_ACTION_REGISTER, WMIREG_ACTION_DEREGISTER = 1, 2
 
@@ -34,7 +36,7 @@ class WmiBlock:
     """One registered data block: a WMI class, the device that provides it, its values."""
 
     name: str
-    device: object  # the DeviceObject given to IoWMIRegistrationControl
+    device: DeviceObject  # the device given to IoWMIRegistrationControl
     values: dict[str, int | str]
 
     @property
@@ -47,7 +49,7 @@ class WmiBlock:
 class WmiAnswer:
     block: WmiBlock
     status: int
-    irp: object  # the IRP_MN_QUERY_ALL_DATA request, with its path
+    irp: Irp  # the IRP_MN_QUERY_ALL_DATA request, with its path
 
     @property
     def values(self) -> dict[str, int | str]:
@@ -65,7 +67,7 @@ class Wmi:
         self.emit = core.emit
         self.wmi_blocks: dict[str, WmiBlock] = {}  # lower-cased class name -> block
 
-    def wmi_register(self, device, register: bool) -> None:
+    def wmi_register(self, device: DeviceObject, register: bool) -> None:
         """IoWMIRegistrationControl(device, WMIREG_ACTION_REGISTER or _DEREGISTER)."""
         driver = device.driver
         action = "WMIREG_ACTION_REGISTER" if register else "WMIREG_ACTION_DEREGISTER"
@@ -82,6 +84,7 @@ class Wmi:
             self.emit("Wmi", "wmi", f"IRP_MN_REGINFO_EX for {device.label} ended with "
                       f"{format_status(status)}: WMI registers nothing for it")
             return
+        assert driver.spec is not None  # it ran IoWMIRegistrationControl, a step of its spec
         for name, values in driver.spec.wmi.items():
             taken = self.wmi_blocks.get(name.lower())
             if taken is not None and taken.device is not device:
@@ -93,7 +96,7 @@ class Wmi:
                   "A WMI provider lists its data blocks once; WMI then sends it "
                   "IRP_MJ_SYSTEM_CONTROL requests whenever someone asks for them.")
 
-    def wmi_forget(self, device) -> None:
+    def wmi_forget(self, device: DeviceObject) -> None:
         """IoDeleteDevice of a device still registered: the driver broke the rule."""
         gone = self._drop_wmi_blocks(device)
         if not gone:
@@ -103,14 +106,14 @@ class Wmi:
                   "Rule: call IoWMIRegistrationControl(WMIREG_ACTION_DEREGISTER) before "
                   "IoDeleteDevice (in IRP_MN_REMOVE_DEVICE or Unload).")
 
-    def _drop_wmi_blocks(self, device) -> list[str]:
+    def _drop_wmi_blocks(self, device: DeviceObject) -> list[str]:
         """WMI unregisters every data block the device provides; returns their names."""
         gone = [b.name for b in self.wmi_blocks.values() if b.device is device]
         for name in gone:
             del self.wmi_blocks[name.lower()]
         return gone
 
-    def wmi_query(self, class_name: str, caller=None) -> WmiAnswer:
+    def wmi_query(self, class_name: str, caller: Process | None = None) -> WmiAnswer:
         """A user-mode query for every instance of a class: IRP_MN_QUERY_ALL_DATA."""
         self.core.require_running()
         who = f"{caller.image} ({caller.pid})" if caller is not None else "a WMI consumer"
