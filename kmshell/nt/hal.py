@@ -1,14 +1,23 @@
-"""HAL DMA: adapter objects, map registers and scatter/gather lists; and controller objects.
+"""The hardware abstraction layer (Hal; routines Hal*, and the DMA operations of the adapter
+IoGetDmaAdapter returns): interrupt vectors, DMA adapter objects, map registers and
+scatter/gather lists; and, beside the adapters, the I/O manager's controller objects.
 
-`Dma` is mixed into `System`. A bus-master device moves data itself, by physical address. Its
-driver asks the HAL for a DMA adapter (IoGetDmaAdapter) that says how the device addresses
-memory: a 32-bit device cannot reach pages above 4 GB, so for those the HAL lends it map
-registers — pages below 4 GB it transfers through (bounce buffers), copied to or from the real
-pages. For each transfer the driver calls GetScatterGatherList with the IRP's MDL: the HAL
-builds the list of physical (address, length) pieces of the caller's locked pages and calls
-the driver's AdapterListControl routine at DISPATCH_LEVEL, which programs the device. The
-device interrupts when it is done; the DPC calls PutScatterGatherList (map registers back;
-for a read, bounced data copied in) and completes the IRP. Map registers are shared by the
+`Hal` owns `vectors_assigned`, how many blocks of interrupt vectors it has handed out. What
+it makes is kept by whoever asked: a DMA adapter on its device object (`adapter`), a
+controller object on its driver object (`controller`). System builds it with the Core and Ke
+(AdapterListControl runs at DISPATCH_LEVEL), then wires in `io` (the I/O manager runs the
+driver's routines). Ke reaches it as `ke.hal` (IoConnectInterruptEx asks it for a vector),
+the I/O manager as `io.hal` (a driver's DMA and controller steps).
+
+A bus-master device moves data itself, by physical address. Its driver asks the HAL for a
+DMA adapter (IoGetDmaAdapter) that says how the device addresses memory: a 32-bit device
+cannot reach pages above 4 GB, so for those the HAL lends it map registers — pages below
+4 GB it transfers through (bounce buffers), copied to or from the real pages. For each
+transfer the driver calls GetScatterGatherList with the IRP's MDL: the HAL builds the list
+of physical (address, length) pieces of the caller's locked pages and calls the driver's
+AdapterListControl routine at DISPATCH_LEVEL, which programs the device. The device
+interrupts when it is done; the DPC calls PutScatterGatherList (map registers back; for a
+read, bounced data copied in) and completes the IRP. Map registers are shared by the
 adapter's transfers: a transfer that needs more than are free waits until one is put back.
 
 A controller object (IoCreateController, IoAllocateController, IoFreeController: the I/O
@@ -16,10 +25,13 @@ manager's) serializes devices that share one piece of hardware, such as two driv
 disk controller: the device that holds it runs its ControllerControl routine; another device
 asking meanwhile waits in the controller's queue until IoFreeController.
 
-Simplifications: every adapter is a bus master with scatter/gather; physical pages are
-picked deterministically from an 8 GB machine, not tracked; no common buffers, no DMA
-remapping (IOMMU), no system (slave) DMA; AdapterListControl and ControllerControl return
-KeepObject (the driver frees the list or the controller itself).
+Simplifications: no interrupt routing or arbitration: each device that connects gets the
+next block of 16 vectors (its DIRQL the block's), and once they run out the last block is
+shared; every adapter is a bus master with scatter/gather; physical pages are picked
+deterministically from an 8 GB machine, not tracked; no common buffers, no DMA remapping
+(IOMMU), no system (slave) DMA; a driver has one controller object, shared by all its
+devices; AdapterListControl and ControllerControl return KeepObject (the driver frees the
+list or the controller itself).
 """
 
 from __future__ import annotations

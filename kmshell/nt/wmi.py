@@ -1,13 +1,19 @@
-"""WMI: drivers as providers of instrumentation data, asked through IRP_MJ_SYSTEM_CONTROL.
+"""WMI's kernel-mode half (routines IoWMI*, internally Wmip*; in NT part of the I/O
+manager): drivers as providers of instrumentation data, asked through IRP_MJ_SYSTEM_CONTROL.
 
-`Wmi` is mixed into `System`. A driver calls IoWMIRegistrationControl(device,
-WMIREG_ACTION_REGISTER); the kernel's WMI component answers with an IRP_MN_REGINFO_EX request
-to that device, and once the driver completes it, the data blocks of its spec's [wmi] table
-are registered with the device as their provider. A query from user mode (`wmi query CLASS`:
-the WMI service on behalf of a program, through \\Device\\WMIDataDevice) becomes an
-IRP_MJ_SYSTEM_CONTROL / IRP_MN_QUERY_ALL_DATA IRP sent to the top of the provider's stack,
-carrying the provider's device object (Parameters.WMI.ProviderId): every driver above it must
-pass the IRP down, and the provider answers with its data block.
+`Wmi` owns `wmi_blocks`, the registered data blocks by lower-cased class name, each with the
+device that provides it. System builds it with the Core, then wires in `io` (the I/O
+manager carries its IRPs); the I/O manager reaches it as `io.wmi` (a driver's
+IoWMIRegistrationControl step, and IoDeleteDevice of a device still registered).
+
+A driver calls IoWMIRegistrationControl(device, WMIREG_ACTION_REGISTER); the kernel's WMI
+component answers with an IRP_MN_REGINFO_EX request to that device, and once the driver
+completes it, the data blocks of its spec's [wmi] table are registered with the device as
+their provider. A query from user mode (`wmi query CLASS`: the WMI service on behalf of a
+program, through \\Device\\WMIDataDevice) becomes an IRP_MJ_SYSTEM_CONTROL /
+IRP_MN_QUERY_ALL_DATA IRP sent to the top of the provider's stack, carrying the provider's
+device object (Parameters.WMI.ProviderId): every driver above it must pass the IRP down, and
+the provider answers with its data block.
 
 Simplifications: classes are named, not registered by GUID with a MOF resource; one instance
 per provider device; data blocks are fixed values from the spec; no events, no methods, no

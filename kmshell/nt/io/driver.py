@@ -1,8 +1,14 @@
-"""Driver objects: one per loaded driver, named \\Driver\\<service name>.
+"""Driver objects (DRIVER_OBJECT): one per loaded driver, named \\Driver\\<service name>
+(\\FileSystem\\<name> for a file system). Not a component of their own: the I/O manager
+(manager.py) creates them and keeps them by service name (`io.drivers`).
 
 A driver object is made when a spec (TOML) is loaded, by `driver load` or by Plug and Play;
 a few boot drivers that own no device (WdFilter) are plain objects that notify callbacks and
 work items are registered by, and blamed on.
+
+Simplifications: no dispatch table of entry points and no image in memory: a driver's
+routines are the step lists of its spec, and a routine's address (for bugcheck parameters)
+is a stable one made up from the driver object's address and the routine's name.
 """
 
 from __future__ import annotations

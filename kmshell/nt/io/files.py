@@ -1,23 +1,36 @@
-"""User-mode I/O through the system-call path: NtCreateFile, NtReadFile, NtWriteFile,
-NtDeviceIoControlFile and NtClose build IRPs for the device behind a handle.
+"""The I/O manager's file-system half and system-call path (Io; the system services
+NtCreateFile, NtReadFile, NtWriteFile, NtDeviceIoControlFile and NtClose, and internally
+IopParseDevice, IopMountVolume, IoRegisterFileSystem): user-mode I/O builds IRPs for the
+device behind a handle, and volumes are mounted by the file systems registered.
 
-`FileIo` is mixed into `System`. The request is made by the process's first thread: the
-trace shows it enter kernel mode, the I/O manager build the IRP, and — when a driver pends
-it — the thread wait (synchronous I/O) until the IRP completes, then return to user mode.
-When a process exits, its threads' pending IRPs are cancelled and its file handles closed
-(CLEANUP, then CLOSE). Reads and writes get the caller's buffer as the device asks
-(DO_BUFFERED_IO: a system buffer; DO_DIRECT_IO: an MDL; neither: the user address), an
-IOCTL as its control code's method says; a handle opened overlapped does not wait.
+`FileIo` owns `file_systems`, the registered disk file systems' control devices, newest
+first (IopDiskFileSystemQueueHead), and `syscall_thread`, the thread whose system call is
+being carried out (drivers run in its context). System builds it with the Core, Ob (names
+are parsed there), Ke (the caller waits), the I/O manager (which carries the IRPs) and Ps
+(whose processes make the calls), then wires in `pnp` (told when a handle to a device
+closes). The I/O manager reaches it as `io.files`, Ps as `ps.io_files` (a process's I/O is
+run down when it exits).
+
+A request is made by the process's first thread: the trace shows it enter kernel mode, the
+I/O manager build the IRP, and — when a driver pends it — the thread wait (synchronous I/O)
+until the IRP completes, then return to user mode. When a process exits, its threads'
+pending IRPs are cancelled and its file handles closed (CLEANUP, then CLOSE). Reads and
+writes get the caller's buffer as the device asks (DO_BUFFERED_IO: a system buffer;
+DO_DIRECT_IO: an MDL; neither: the user address), an IOCTL as its control code's method
+says; a handle opened overlapped does not wait.
 
 A name that goes on past a device (`C:\\notes.txt`, `\\Device\\Harddisk0\\notes.txt`) names
 a file on the volume that device holds: the first open mounts it (IopMountVolume asks each
 registered file system with IRP_MJ_FILE_SYSTEM_CONTROL/IRP_MN_MOUNT_VOLUME), and the file's
 IRPs go to the file system's volume device, which sends its own requests down the disk's
-stack. Simplifications: files hold no data and every name opens (the file system is not
-asked to look a name up on disk); a volume is mounted at its first file open, also C:
-(Windows mounts the system volume during boot); there is no RAW file system, so a volume no
-file system recognizes fails the open with STATUS_UNRECOGNIZED_VOLUME; the cache manager is
-not modelled, so every read and write goes to the disk.
+stack.
+
+Simplifications: files hold no data and every name opens (the file system is not asked to
+look a name up on disk); a volume is mounted at its first file open, also C: (Windows
+mounts the system volume during boot); there is no RAW file system, so a volume no file
+system recognizes fails the open with STATUS_UNRECOGNIZED_VOLUME; the cache manager is not
+modelled, so every read and write goes to the disk; a thread keeps no list of its IRPs
+(IrpList): a process's are found among the IRPs in progress by their requester.
 """
 
 from __future__ import annotations

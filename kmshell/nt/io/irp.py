@@ -1,4 +1,8 @@
-"""Device objects, IRPs and their stack locations.
+"""Device objects, IRPs and their stack locations, VPBs and file objects: the I/O manager's
+data structures (DEVICE_OBJECT, IRP, IO_STACK_LOCATION, VPB, FILE_OBJECT). Not a component
+of their own: the I/O manager (manager.py) creates device objects and IRPs and keeps them
+(`io.devices`, `io.irps`); its file-system half (files.py) makes file objects and mounts
+volumes.
 
 An IRP carries one IO_STACK_LOCATION per device in the stack it is sent to. IoCallDriver
 moves to the next (lower) location; IoCompleteRequest walks back up, calling each completion
@@ -6,7 +10,12 @@ routine that an upper driver set in the location below its own.
 
 A device that holds a volume (a disk) has a VPB; once a file system has mounted the volume,
 the VPB names the file system's volume device object, a stack of its own that opens of
-files on the volume go to. Simplification: a disk is one volume (no partitions).
+files on the volume go to.
+
+Simplifications: a disk is one volume (no partitions); a stack location holds only its
+major and minor function, and the parameters Windows keeps there (an IOCTL's control code,
+WMI's ProviderId, the VPB to mount, a power state) are kept once, on the IRP; an IRP's
+buffers are descriptions and (process, address, length) triples, not memory.
 """
 
 from __future__ import annotations

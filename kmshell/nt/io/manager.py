@@ -1,13 +1,31 @@
-"""The I/O manager's core: loading a driver spec, device objects and stacks, and IRPs going
-down a stack (IoCallDriver) and back up (IoCompleteRequest, completion routines).
+"""The I/O manager (Io; routines Io*, internally Iop*): driver objects, device objects and
+their stacks, and IRPs going down a stack (IoCallDriver) and back up (IoCompleteRequest,
+completion routines).
 
-`IoManager` is mixed into `System`. A driver routine's steps are interpreted by steps.py,
-which calls back into the I/O manager's own work here: IoCallDriver, IoCompleteRequest,
-IRPs a driver builds, StartIo and the device queue, cancel, the DPC watchdog and IRQL
-bookkeeping. Legacy drivers create their devices in DriverEntry; Plug and Play drivers in
-AddDevice (pnp.py); file systems in their mount routine (files.py). IRPs come from the
-system-call path (files.py), from the PnP and power managers, or from a kernel-mode test
-client (`irp send`, at PASSIVE_LEVEL).
+`IoManager` owns `drivers`, the loaded driver objects by service name; `devices`, every
+device object in creation order; `irps`, the IRPs in progress by number, with `irp_count`,
+the last number given; `finished_irps`, the final status of the latest completed ones; the
+cancel spin lock (the IRQL its holder came from); and `nested_calls` and `nested_routines`,
+how many IoCallDriver calls and driver routines are running inside one another.
+
+System builds it with the Core and the components a driver's routines use: Ob (driver and
+device objects are named there), Ke (IRQL, DPCs, StartIo at DISPATCH_LEVEL), Mm (pool,
+Driver Verifier), Cm (the Services keys), the HAL (DMA) and WMI; then it wires in `files`
+(FileIo, io/files.py: the file-system half and the system-call path) and `pnp` (the Plug
+and Play manager). Ke, Mm, the HAL and WMI reach it through their own `io` back-edge.
+
+A driver routine's steps are interpreted by steps.py, which calls back into the work here:
+IoCallDriver, IoCompleteRequest, IRPs a driver builds, StartIo and the device queue,
+cancel and IRQL bookkeeping. Legacy drivers create their devices in DriverEntry; Plug and
+Play drivers in AddDevice (pnp.py); file systems in their mount routine (files.py). IRPs
+come from the system-call path (files.py), from the PnP and power managers, or from a
+kernel-mode test client (`irp send`, at PASSIVE_LEVEL).
+
+Simplifications: a driver is a spec (TOML) whose routines are lists of DDI steps, not code;
+an IRP is freed when it completes and only its final status is kept; IoCallDriver calls
+nested too deep stop the request with an error where Windows would overflow the kernel stack
+and bugcheck (0x7F); a completion routine that sends the IRP down again without returning
+STATUS_MORE_PROCESSING_REQUIRED stops the completion (Windows would complete it twice).
 """
 
 from __future__ import annotations
@@ -58,11 +76,7 @@ STATUS_PENDING = NtStatus.STATUS_PENDING
 IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
-
-
 FINISHED_KEEP = 10_000  # completed IRPs whose final status `irp N status` can still answer
-CLOCK_TICK_US = 15_625  # the clock interrupt's period, 15.625 ms, as the watchdog counts
-DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
 # IoCallDriver calls running inside one another (dispatch → lower dispatch, completion routine →
 # IoCallDriver, ...): each takes kernel stack, which is small (24 KB on x64). Past this many the
 # model stops the request; Python's own recursion limit would otherwise end it in a traceback.
