@@ -177,8 +177,7 @@ def pnp_order(seed: int) -> Problem:
     start = len(system.core.log)
     node = system.pnp.plug(system.io.find_device("USBPDO-0"), hwid)
     added = [e.text.split()[2] for e in system.core.log[start:] if e.kind == "add-device"]
-    # The model types DeviceObject.driver as object (nt/io/irp.py); it is a DriverObject.
-    stack = [d.driver.name for d in node.stack()]  # type: ignore[attr-defined]
+    stack = [d.driver.name for d in node.stack()]
     lines = [f"  {s.name}: " + (f"{s.position} filter" if s.type == "filter" else "function driver")
              for s in specs]
     text = [f"PnP order quiz (seed {seed}). A device {hwid} is plugged into the USB root hub",

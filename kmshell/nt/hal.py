@@ -1,14 +1,23 @@
-"""HAL DMA: adapter objects, map registers and scatter/gather lists; and controller objects.
+"""The hardware abstraction layer (Hal; routines Hal*, and the DMA operations of the adapter
+IoGetDmaAdapter returns): interrupt vectors, DMA adapter objects, map registers and
+scatter/gather lists; and, beside the adapters, the I/O manager's controller objects.
 
-`Dma` is mixed into `System`. A bus-master device moves data itself, by physical address. Its
-driver asks the HAL for a DMA adapter (IoGetDmaAdapter) that says how the device addresses
-memory: a 32-bit device cannot reach pages above 4 GB, so for those the HAL lends it map
-registers — pages below 4 GB it transfers through (bounce buffers), copied to or from the real
-pages. For each transfer the driver calls GetScatterGatherList with the IRP's MDL: the HAL
-builds the list of physical (address, length) pieces of the caller's locked pages and calls
-the driver's AdapterListControl routine at DISPATCH_LEVEL, which programs the device. The
-device interrupts when it is done; the DPC calls PutScatterGatherList (map registers back;
-for a read, bounced data copied in) and completes the IRP. Map registers are shared by the
+`Hal` owns `vectors_assigned`, how many blocks of interrupt vectors it has handed out. What
+it makes is kept by whoever asked: a DMA adapter on its device object (`adapter`), a
+controller object on its driver object (`controller`). System builds it with the Core and Ke
+(AdapterListControl runs at DISPATCH_LEVEL), then wires in `io` (the I/O manager runs the
+driver's routines). Ke reaches it as `ke.hal` (IoConnectInterruptEx asks it for a vector),
+the I/O manager as `io.hal` (a driver's DMA and controller steps).
+
+A bus-master device moves data itself, by physical address. Its driver asks the HAL for a
+DMA adapter (IoGetDmaAdapter) that says how the device addresses memory: a 32-bit device
+cannot reach pages above 4 GB, so for those the HAL lends it map registers — pages below
+4 GB it transfers through (bounce buffers), copied to or from the real pages. For each
+transfer the driver calls GetScatterGatherList with the IRP's MDL: the HAL builds the list
+of physical (address, length) pieces of the caller's locked pages and calls the driver's
+AdapterListControl routine at DISPATCH_LEVEL, which programs the device. The device
+interrupts when it is done; the DPC calls PutScatterGatherList (map registers back; for a
+read, bounced data copied in) and completes the IRP. Map registers are shared by the
 adapter's transfers: a transfer that needs more than are free waits until one is put back.
 
 A controller object (IoCreateController, IoAllocateController, IoFreeController: the I/O
@@ -16,10 +25,13 @@ manager's) serializes devices that share one piece of hardware, such as two driv
 disk controller: the device that holds it runs its ControllerControl routine; another device
 asking meanwhile waits in the controller's queue until IoFreeController.
 
-Simplifications: every adapter is a bus master with scatter/gather; physical pages are
-picked deterministically from an 8 GB machine, not tracked; no common buffers, no DMA
-remapping (IOMMU), no system (slave) DMA; AdapterListControl and ControllerControl return
-KeepObject (the driver frees the list or the controller itself).
+Simplifications: no interrupt routing or arbitration: each device that connects gets the
+next block of 16 vectors (its DIRQL the block's), and once they run out the last block is
+shared; every adapter is a bus master with scatter/gather; physical pages are picked
+deterministically from an 8 GB machine, not tracked; no common buffers, no DMA remapping
+(IOMMU), no system (slave) DMA; a driver has one controller object, shared by all its
+devices; AdapterListControl and ControllerControl return KeepObject (the driver frees the
+list or the controller itself).
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 
 if TYPE_CHECKING:
+    from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ke.kernel import Kernel
 
@@ -59,8 +73,8 @@ class SgElement:
 
 @dataclass(eq=False)
 class Transfer:
-    irp: object
-    device: object
+    irp: Irp
+    device: DeviceObject
     elements: list[SgElement]
     map_registers: int  # how many of the adapter's map registers it holds
     to_device: bool  # WriteToDevice: data flows from memory to the device
@@ -69,7 +83,7 @@ class Transfer:
 @dataclass(eq=False)
 class DmaAdapter:
     address: int
-    device: object
+    device: DeviceObject
     bits: int  # 32 or 64: the addresses the device can put on the bus
     maximum_length: int  # DEVICE_DESCRIPTION.MaximumLength: the longest transfer
     map_registers: int  # NumberOfMapRegisters: the most one transfer may use
@@ -84,9 +98,20 @@ class DmaAdapter:
 @dataclass(eq=False)
 class ControllerObject:
     address: int
-    driver: object
-    owner: object | None = None  # the device holding it
-    waiting: list = field(default_factory=list)  # (device, irp) in IoAllocateController order
+    driver: DriverObject
+    owner: DeviceObject | None = None  # the device holding it
+    # (device, IRP if it has one) in IoAllocateController order
+    waiting: list[tuple[DeviceObject, Irp | None]] = field(default_factory=list)
+
+
+def _given(device: DeviceObject | None, ddi: str) -> DeviceObject:
+    """The device a DMA or controller step works for: the routine's own. DriverEntry and
+    Unload are given none."""
+    if device is None:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} works for the routine's "
+                      "device, and this routine has none (DriverEntry and Unload are given "
+                      "no device)")
+    return device
 
 
 def physical_page(pid: int, virtual_page: int) -> int:
@@ -119,7 +144,7 @@ class Hal:
 
     # ------------------------------------------------------------------ DMA adapters
 
-    def get_dma_adapter(self, device, bits: int, maximum_length: int) -> DmaAdapter:
+    def get_dma_adapter(self, device: DeviceObject, bits: int, maximum_length: int) -> DmaAdapter:
         """IoGetDmaAdapter: a bus-master, scatter/gather DEVICE_DESCRIPTION."""
         registers = maximum_length // PAGE + 1  # BYTES_TO_PAGES(MaximumLength) + 1
         device.adapter = DmaAdapter(self.core.allocate_address(0x80), device, bits, maximum_length,
@@ -134,16 +159,18 @@ class Hal:
                                       "transfer through." if bits == 32 else ""))
         return device.adapter
 
-    def _adapter(self, device):
+    def _adapter(self, device: DeviceObject) -> DmaAdapter:
         adapter = device.adapter
         if adapter is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} has no DMA "
                           "adapter: call IoGetDmaAdapter (in DriverEntry or AddDevice) first")
         return adapter
 
-    def get_scatter_gather_list(self, driver, device, irp, routine: str) -> int:
+    def get_scatter_gather_list(self, driver: DriverObject, device: DeviceObject | None,
+                                irp: Irp | None, routine: str) -> int:
         """GetScatterGatherList: the physical pieces of the IRP's MDL, then AdapterListControl
         (now, or when enough map registers are free)."""
+        device = _given(device, "GetScatterGatherList")
         adapter = self._adapter(device)
         if irp is None or irp.mdl is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "GetScatterGatherList needs the "
@@ -151,7 +178,8 @@ class Hal:
                           "with io = \"direct\"")
         pid, start, length = irp.mdl
         to_device = irp.stack[-1].major == "IRP_MJ_WRITE"
-        elements, bounce, offset = [], 0, start & (PAGE - 1)
+        elements: list[SgElement] = []
+        bounce, offset = 0, start & (PAGE - 1)
         for page in range(start - offset, start + length, PAGE):
             piece = min(PAGE - offset, start + length - page - offset)
             real = physical_page(pid, page // PAGE) + offset
@@ -206,8 +234,10 @@ class Hal:
         self.ke.run_routine_at(cpu, before, device.driver, "AdapterListControl", irp, device)
         self.ke.lower_irql(before)
 
-    def put_scatter_gather_list(self, driver, device, routine: str) -> None:
+    def put_scatter_gather_list(self, driver: DriverObject, device: DeviceObject | None,
+                                routine: str) -> None:
         """PutScatterGatherList: the transfer is over; map registers go back to the adapter."""
+        device = _given(device, "PutScatterGatherList")
         adapter = self._adapter(device)
         transfer = next((t for t in adapter.transfers if t.device is device), None)
         if transfer is None:
@@ -228,7 +258,7 @@ class Hal:
 
     # ------------------------------------------------------------- controller objects
 
-    def create_controller(self, driver) -> ControllerObject:
+    def create_controller(self, driver: DriverObject) -> ControllerObject:
         """IoCreateController: one per driver here, shared by all its devices."""
         driver.controller = ControllerObject(self.core.allocate_address(0x50), driver)
         self.emit("Io", "controller", f"IoCreateController: {driver.name} gets a controller "
@@ -237,17 +267,19 @@ class Hal:
                   "it means owning that hardware.")
         return driver.controller
 
-    def _controller(self, driver) -> ControllerObject:
+    def _controller(self, driver: DriverObject) -> ControllerObject:
         controller = driver.controller
         if controller is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
                           "controller object: call IoCreateController in DriverEntry first")
         return controller
 
-    def allocate_controller(self, driver, device, irp) -> None:
+    def allocate_controller(self, driver: DriverObject, device: DeviceObject | None,
+                            irp: Irp | None) -> None:
         """IoAllocateController: ControllerControl runs now if the controller is free, or
         when the device holding it calls IoFreeController."""
         controller = self._controller(driver)
+        device = _given(device, "IoAllocateController")
         if controller.owner is not None:
             controller.waiting.append((device, irp))
             self.emit("Io", "controller", f"IoAllocateController: the controller is busy with "
@@ -257,7 +289,8 @@ class Hal:
             return
         self._grant_controller(controller, device, irp)
 
-    def _grant_controller(self, controller: ControllerObject, device, irp) -> None:
+    def _grant_controller(self, controller: ControllerObject, device: DeviceObject,
+                          irp: Irp | None) -> None:
         controller.owner = device
         self.emit("Io", "controller", f"{device.label} holds the controller: "
                   f"{device.driver.name}!ControllerControl runs"
@@ -265,17 +298,20 @@ class Hal:
         if irp is not None:
             irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
                        f"(holds the controller) at {self.io.irql_here()}")
+        # its driver ran IoAllocateController, a step: it was loaded from a spec
+        assert device.driver.spec is not None
         self.io.run_routine(device.driver, "ControllerControl",
-                  device.driver.spec.routines.get("ControllerControl", []), irp, device)
+                            device.driver.spec.routines.get("ControllerControl", []), irp, device)
 
-    def free_controller(self, driver, device) -> None:
+    def free_controller(self, driver: DriverObject, device: DeviceObject | None) -> None:
         """IoFreeController: the next waiting device gets the controller."""
         controller = self._controller(driver)
+        device = _given(device, "IoFreeController")
         if controller.owner is not device:
             holder = controller.owner.label if controller.owner else "no device"
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} frees "
                           f"{driver.name}'s controller, which {holder} holds")
-        self.emit("Io", "controller", f"IoFreeController: {controller.owner.label} releases "
+        self.emit("Io", "controller", f"IoFreeController: {device.label} releases "
                   "the controller" + (f"; {controller.waiting[0][0].label} is next"
                                       if controller.waiting else ""))
         controller.owner = None

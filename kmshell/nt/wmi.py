@@ -1,13 +1,19 @@
-"""WMI: drivers as providers of instrumentation data, asked through IRP_MJ_SYSTEM_CONTROL.
+"""WMI's kernel-mode half (routines IoWMI*, internally Wmip*; in NT part of the I/O
+manager): drivers as providers of instrumentation data, asked through IRP_MJ_SYSTEM_CONTROL.
 
-`Wmi` is mixed into `System`. A driver calls IoWMIRegistrationControl(device,
-WMIREG_ACTION_REGISTER); the kernel's WMI component answers with an IRP_MN_REGINFO_EX request
-to that device, and once the driver completes it, the data blocks of its spec's [wmi] table
-are registered with the device as their provider. A query from user mode (`wmi query CLASS`:
-the WMI service on behalf of a program, through \\Device\\WMIDataDevice) becomes an
-IRP_MJ_SYSTEM_CONTROL / IRP_MN_QUERY_ALL_DATA IRP sent to the top of the provider's stack,
-carrying the provider's device object (Parameters.WMI.ProviderId): every driver above it must
-pass the IRP down, and the provider answers with its data block.
+`Wmi` owns `wmi_blocks`, the registered data blocks by lower-cased class name, each with the
+device that provides it. System builds it with the Core, then wires in `io` (the I/O
+manager carries its IRPs); the I/O manager reaches it as `io.wmi` (a driver's
+IoWMIRegistrationControl step, and IoDeleteDevice of a device still registered).
+
+A driver calls IoWMIRegistrationControl(device, WMIREG_ACTION_REGISTER); the kernel's WMI
+component answers with an IRP_MN_REGINFO_EX request to that device, and once the driver
+completes it, the data blocks of its spec's [wmi] table are registered with the device as
+their provider. A query from user mode (`wmi query CLASS`: the WMI service on behalf of a
+program, through \\Device\\WMIDataDevice) becomes an IRP_MJ_SYSTEM_CONTROL /
+IRP_MN_QUERY_ALL_DATA IRP sent to the top of the provider's stack, carrying the provider's
+device object (Parameters.WMI.ProviderId): every driver above it must pass the IRP down, and
+the provider answers with its data block.
 
 Simplifications: classes are named, not registered by GUID with a MOF resource; one instance
 per provider device; data blocks are fixed values from the spec; no events, no methods, no
@@ -24,7 +30,9 @@ from kmshell.nt.errors import NtError
 
 if TYPE_CHECKING:
     from kmshell.nt.core import Core
+    from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.ps import Process
 
 WMIREG_ACTION_REGISTER, WMIREG_ACTION_DEREGISTER = 1, 2
 
@@ -34,7 +42,7 @@ class WmiBlock:
     """One registered data block: a WMI class, the device that provides it, its values."""
 
     name: str
-    device: object  # the DeviceObject given to IoWMIRegistrationControl
+    device: DeviceObject  # the device given to IoWMIRegistrationControl
     values: dict[str, int | str]
 
     @property
@@ -47,7 +55,7 @@ class WmiBlock:
 class WmiAnswer:
     block: WmiBlock
     status: int
-    irp: object  # the IRP_MN_QUERY_ALL_DATA request, with its path
+    irp: Irp  # the IRP_MN_QUERY_ALL_DATA request, with its path
 
     @property
     def values(self) -> dict[str, int | str]:
@@ -65,7 +73,7 @@ class Wmi:
         self.emit = core.emit
         self.wmi_blocks: dict[str, WmiBlock] = {}  # lower-cased class name -> block
 
-    def wmi_register(self, device, register: bool) -> None:
+    def wmi_register(self, device: DeviceObject, register: bool) -> None:
         """IoWMIRegistrationControl(device, WMIREG_ACTION_REGISTER or _DEREGISTER)."""
         driver = device.driver
         action = "WMIREG_ACTION_REGISTER" if register else "WMIREG_ACTION_DEREGISTER"
@@ -82,6 +90,7 @@ class Wmi:
             self.emit("Wmi", "wmi", f"IRP_MN_REGINFO_EX for {device.label} ended with "
                       f"{format_status(status)}: WMI registers nothing for it")
             return
+        assert driver.spec is not None  # it ran IoWMIRegistrationControl, a step of its spec
         for name, values in driver.spec.wmi.items():
             taken = self.wmi_blocks.get(name.lower())
             if taken is not None and taken.device is not device:
@@ -93,7 +102,7 @@ class Wmi:
                   "A WMI provider lists its data blocks once; WMI then sends it "
                   "IRP_MJ_SYSTEM_CONTROL requests whenever someone asks for them.")
 
-    def wmi_forget(self, device) -> None:
+    def wmi_forget(self, device: DeviceObject) -> None:
         """IoDeleteDevice of a device still registered: the driver broke the rule."""
         gone = self._drop_wmi_blocks(device)
         if not gone:
@@ -103,14 +112,14 @@ class Wmi:
                   "Rule: call IoWMIRegistrationControl(WMIREG_ACTION_DEREGISTER) before "
                   "IoDeleteDevice (in IRP_MN_REMOVE_DEVICE or Unload).")
 
-    def _drop_wmi_blocks(self, device) -> list[str]:
+    def _drop_wmi_blocks(self, device: DeviceObject) -> list[str]:
         """WMI unregisters every data block the device provides; returns their names."""
         gone = [b.name for b in self.wmi_blocks.values() if b.device is device]
         for name in gone:
             del self.wmi_blocks[name.lower()]
         return gone
 
-    def wmi_query(self, class_name: str, caller=None) -> WmiAnswer:
+    def wmi_query(self, class_name: str, caller: Process | None = None) -> WmiAnswer:
         """A user-mode query for every instance of a class: IRP_MN_QUERY_ALL_DATA."""
         self.core.require_running()
         who = f"{caller.image} ({caller.pid})" if caller is not None else "a WMI consumer"

@@ -11,6 +11,7 @@ from kmshell.drivers import load_spec, new_system
 from kmshell.nt.constants import Irql, NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.hal import FOUR_GB, PAGE, physical_page
+from kmshell.nt.io.spec import spec_from_dict
 
 
 def reading(driver: str, device: str, *lengths: int, processes: int = 1):
@@ -87,6 +88,18 @@ def test_a_failed_dpc_step_leaves_the_processor_at_its_old_irql():
     with pytest.raises(NtError, match="no scatter/gather list"):
         system.ke.interrupt(system.io.find_device("DmaDisk"))  # a DPC with nothing to put back
     assert system.core.processors[0].irql == Irql.PASSIVE_LEVEL
+
+
+@pytest.mark.parametrize("steps", [["GetScatterGatherList"], ["PutScatterGatherList"],
+                                   ["IoCreateController", "IoAllocateController"],
+                                   ["IoCreateController", "IoFreeController"]])
+def test_a_dma_or_controller_step_in_driverentry_is_refused_it_has_no_device(steps):
+    system = new_system(minimal=True)
+    spec = spec_from_dict({"name": "early", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Early", *steps]}}, "early.toml")
+    with pytest.raises(NtError, match="this routine has none"):
+        system.io.load_driver(spec)
+    assert system.io.find_driver("early") is None
 
 
 def test_a_controller_object_serializes_two_devices_in_request_order():

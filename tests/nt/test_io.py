@@ -658,6 +658,23 @@ def test_irp_complete_refuses_a_request_that_waits_for_an_irp_its_driver_sent_do
     assert f"irp complete {read.number + 1}" in error.value.message and not read.completed
 
 
+@pytest.mark.parametrize("sent", [False, True])
+def test_irp_complete_refuses_an_irp_at_no_device_never_sent_or_taken_back(sent):
+    data = own_irp_driver(["return STATUS_MORE_PROCESSING_REQUIRED"])  # keeps it, never frees
+    if not sent:
+        data["routines"]["IRP_MJ_READ"] = ["IoMarkIrpPending", "IoAllocateIrp IRP_MJ_READ",
+                                           "return STATUS_PENDING"]
+    system = loaded("slowdisk", "watchfilter")
+    system.io.load_driver(spec_from_dict(data, "packeter.toml"))
+    read = system.io.send_irp(system.io.find_device("SlowDisk"), "IRP_MJ_READ")
+    own = system.io.irps[read.number + 1]
+    if sent:  # SlowDisk finishes it; packeter's completion routine takes it back
+        system.io.complete_pending(own, NtStatus.STATUS_SUCCESS)
+    assert own.location is None and not own.completed
+    with pytest.raises(NtError, match="at no device's stack location"):
+        system.io.complete_pending(own, NtStatus.STATUS_SUCCESS)
+
+
 @pytest.mark.parametrize("step, message", [
     ("IoAllocateIrp IRP_MJ_REED", "not an IRP major function"),
     ("IoAllocateIrp IRP_MJ_READ 0", "1 to 127"),

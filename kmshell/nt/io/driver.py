@@ -1,16 +1,28 @@
-"""Driver objects: one per loaded driver, named \\Driver\\<service name>.
+"""Driver objects (DRIVER_OBJECT): one per loaded driver, named \\Driver\\<service name>
+(\\FileSystem\\<name> for a file system). Not a component of their own: the I/O manager
+(manager.py) creates them and keeps them by service name (`io.drivers`).
 
 A driver object is made when a spec (TOML) is loaded, by `driver load` or by Plug and Play;
 a few boot drivers that own no device (WdFilter) are plain objects that notify callbacks and
 work items are registered by, and blamed on.
+
+Simplifications: no dispatch table of entry points and no image in memory: a driver's
+routines are the step lists of its spec, and a routine's address (for bugcheck parameters)
+is a stable one made up from the driver object's address and the routine's name.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from kmshell.nt.io.spec import DriverSpec
 from kmshell.nt.ob import ObjectHeader
+
+if TYPE_CHECKING:
+    from kmshell.nt.hal import ControllerObject
+    from kmshell.nt.io.irp import DeviceObject
 
 # (service name, image, what it is) for the default machine's boot-start drivers.
 # The device drivers (ACPI, pci, disk, ...) come from the catalog's specs when Plug and Play
@@ -26,18 +38,18 @@ class DriverObject:
     name: str  # the service name, as in \Driver\<name> and the Services key
     image: str
     description: str = ""
-    spec: object | None = None  # the DriverSpec it was loaded from; None for boot drivers
-    devices: list = field(default_factory=list)  # DeviceObjects it created, oldest first
+    spec: DriverSpec | None = None  # the spec it was loaded from; None for boot drivers
+    devices: list[DeviceObject] = field(default_factory=list)  # the ones it created, oldest first
     unnamed: int = 0  # how many unnamed devices it created (for labels such as filter#1)
     verified: bool = False  # on Driver Verifier's list when it loaded
     unloaded: bool = False  # its image is gone: a call into it faults (0xCE)
-    controller: object | None = None  # its controller object (IoCreateController), if any
+    controller: ControllerObject | None = None  # its controller object (IoCreateController)
 
     def __repr__(self) -> str:
         return f"<DriverObject \\Driver\\{self.name}>"
 
 
-def routine_address(driver, routine: str) -> int:
+def routine_address(driver: DriverObject, routine: str) -> int:
     """Where the model places a driver's routine: in its image, a stable offset per name."""
     return 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100 \
         + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10

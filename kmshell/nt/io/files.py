@@ -1,23 +1,36 @@
-"""User-mode I/O through the system-call path: NtCreateFile, NtReadFile, NtWriteFile,
-NtDeviceIoControlFile and NtClose build IRPs for the device behind a handle.
+"""The I/O manager's file-system half and system-call path (Io; the system services
+NtCreateFile, NtReadFile, NtWriteFile, NtDeviceIoControlFile and NtClose, and internally
+IopParseDevice, IopMountVolume, IoRegisterFileSystem): user-mode I/O builds IRPs for the
+device behind a handle, and volumes are mounted by the file systems registered.
 
-`FileIo` is mixed into `System`. The request is made by the process's first thread: the
-trace shows it enter kernel mode, the I/O manager build the IRP, and — when a driver pends
-it — the thread wait (synchronous I/O) until the IRP completes, then return to user mode.
-When a process exits, its threads' pending IRPs are cancelled and its file handles closed
-(CLEANUP, then CLOSE). Reads and writes get the caller's buffer as the device asks
-(DO_BUFFERED_IO: a system buffer; DO_DIRECT_IO: an MDL; neither: the user address), an
-IOCTL as its control code's method says; a handle opened overlapped does not wait.
+`FileIo` owns `file_systems`, the registered disk file systems' control devices, newest
+first (IopDiskFileSystemQueueHead), and `syscall_thread`, the thread whose system call is
+being carried out (drivers run in its context). System builds it with the Core, Ob (names
+are parsed there), Ke (the caller waits), the I/O manager (which carries the IRPs) and Ps
+(whose processes make the calls), then wires in `pnp` (told when a handle to a device
+closes). The I/O manager reaches it as `io.files`, Ps as `ps.io_files` (a process's I/O is
+run down when it exits).
+
+A request is made by the process's first thread: the trace shows it enter kernel mode, the
+I/O manager build the IRP, and — when a driver pends it — the thread wait (synchronous I/O)
+until the IRP completes, then return to user mode. When a process exits, its threads'
+pending IRPs are cancelled and its file handles closed (CLEANUP, then CLOSE). Reads and
+writes get the caller's buffer as the device asks (DO_BUFFERED_IO: a system buffer;
+DO_DIRECT_IO: an MDL; neither: the user address), an IOCTL as its control code's method
+says; a handle opened overlapped does not wait.
 
 A name that goes on past a device (`C:\\notes.txt`, `\\Device\\Harddisk0\\notes.txt`) names
 a file on the volume that device holds: the first open mounts it (IopMountVolume asks each
 registered file system with IRP_MJ_FILE_SYSTEM_CONTROL/IRP_MN_MOUNT_VOLUME), and the file's
 IRPs go to the file system's volume device, which sends its own requests down the disk's
-stack. Simplifications: files hold no data and every name opens (the file system is not
-asked to look a name up on disk); a volume is mounted at its first file open, also C:
-(Windows mounts the system volume during boot); there is no RAW file system, so a volume no
-file system recognizes fails the open with STATUS_UNRECOGNIZED_VOLUME; the cache manager is
-not modelled, so every read and write goes to the disk.
+stack.
+
+Simplifications: files hold no data and every name opens (the file system is not asked to
+look a name up on disk); a volume is mounted at its first file open, also C: (Windows
+mounts the system volume during boot); there is no RAW file system, so a volume no file
+system recognizes fails the open with STATUS_UNRECOGNIZED_VOLUME; the cache manager is not
+modelled, so every read and write goes to the disk; a thread keeps no list of its IRPs
+(IrpList): a process's are found among the IRPs in progress by their requester.
 """
 
 from __future__ import annotations
@@ -35,12 +48,16 @@ from kmshell.nt.ob import ObjectPathError, SymbolicLink
 from kmshell.nt.se import ACCESS_WORDS, access_check
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kmshell.nt.core import Core
+    from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.irp import Irp
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ke.kernel import Kernel
     from kmshell.nt.ob import ObjectManager
     from kmshell.nt.pnp import PlugAndPlayManager
-    from kmshell.nt.ps import ProcessManager, Thread
+    from kmshell.nt.ps import Process, ProcessManager, Thread
 
 FILE_READ_DATA, FILE_WRITE_DATA = 0x0001, 0x0002
 # An IOCTL's transfer type, its two low bits (CTL_CODE): METHOD_BUFFERED 0, METHOD_IN_DIRECT 1,
@@ -75,7 +92,7 @@ class FileIo:
         if device in self.file_systems:
             self.file_systems.remove(device)
 
-    def _caller(self, process):
+    def _caller(self, process: Process) -> Thread:
         threads = process.live_threads
         if not process.alive or not threads or process.address_space is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
@@ -85,8 +102,7 @@ class FileIo:
     def _open_device(self, path: str) -> tuple[DeviceObject, str]:
         """Ob parses the name, following symbolic links such as \\GLOBAL??\\C:; the device
         the name reaches takes the rest of it as a file name (IopParseDevice)."""
-        obj = rest = None
-        for _ in range(8):
+        for _ in range(8):  # at least once: obj and rest are always set
             try:
                 obj, rest = self.ob.parse(path)
             except ObjectPathError as error:
@@ -99,7 +115,7 @@ class FileIo:
                           f"{path} is a {obj.header.type_name}, not a device")
         return obj, rest
 
-    def open_file(self, process, path: str, access: str = "read",
+    def open_file(self, process: Process, path: str, access: str = "read",
                   overlapped: bool = False) -> int | None:
         """NtCreateFile: access check, a file object, IRP_MJ_CREATE, then a handle. Opened
         overlapped (FILE_FLAG_OVERLAPPED), its reads and writes do not wait."""
@@ -124,12 +140,14 @@ class FileIo:
         file = FileObject(self.ob.header("File"), device, mask, synchronous=not overlapped,
                           file_name=file_name, vpb=vpb)
         if vpb is not None:
+            volume = vpb.device
+            assert volume is not None  # mounted already, or mount_volume mounted it (or raised)
             self.emit("Io", "file", f"{device.label} holds a volume mounted by "
-                      f"{vpb.device.driver.name}: the file object for {file_name} is sent to "
-                      f"its volume device {vpb.device.label}", "A file's name means something "
+                      f"{volume.driver.name}: the file object for {file_name} is sent to "
+                      f"its volume device {volume.label}", "A file's name means something "
                       "only to the file system: the I/O manager hands the name on, and the "
                       "file system's volume device gets every request for the file.")
-        result: dict = {}
+        result: dict[str, int] = {}
 
         def done(status: int) -> None:
             if nt_success(status):
@@ -147,14 +165,14 @@ class FileIo:
                           f"{device.label}")
         return result.get("handle")
 
-    def _file(self, process, handle: int) -> FileObject:
+    def _file(self, process: Process, handle: int) -> FileObject:
         entry = process.handle_table.entries.get(handle)
         if entry is None or not isinstance(entry.object, FileObject):
             raise NtError(NtStatus.STATUS_INVALID_HANDLE, f"{process.image} has no file "
                           f"handle {handle:#x}")
         return entry.object
 
-    def file_io(self, process, handle: int, major: str, api: str, length: int = 64,
+    def file_io(self, process: Process, handle: int, major: str, api: str, length: int = 64,
                 code: int = 0) -> None:
         """NtReadFile / NtWriteFile / NtDeviceIoControlFile on an open handle: the IRP gets
         the caller's buffer the way the device (or the control code) asks for."""
@@ -179,7 +197,7 @@ class FileIo:
         self._request(thread, file.target, major, done, buffer=(method, length),
                       overlapped=not file.synchronous)
 
-    def close_handle(self, process, handle: int) -> None:
+    def close_handle(self, process: Process, handle: int) -> None:
         """NtClose: the last handle sends IRP_MJ_CLEANUP, the last reference IRP_MJ_CLOSE."""
         self.core.require_running()
         thread = self._caller(process)
@@ -198,14 +216,14 @@ class FileIo:
             self.io.call_driver(file.target, irp)
         self.pnp.handle_closed(file.device)
 
-    def run_down_io(self, process) -> None:
+    def run_down_io(self, process: Process) -> None:
         """A process exits, as the I/O manager sees it: the pending IRPs its threads asked
         for are cancelled (IoCancelThreadIo), then each handle to a file is closed with
         IRP_MJ_CLEANUP and IRP_MJ_CLOSE, as NtClose would."""
-        for irp in [i for i in self.io.irps_in_progress()
-                    if i.requester is not None and i.requester.process is process]:
+        for irp, thread in [(i, i.requester) for i in self.io.irps_in_progress()
+                            if i.requester is not None and i.requester.process is process]:
             self.emit("Io", "cancel", f"{process.image} is exiting: IoCancelThreadIo cancels "
-                      f"IRP {irp.number}, which its thread {irp.requester.tid} is waiting for")
+                      f"IRP {irp.number}, which its thread {thread.tid} is waiting for")
             self.io.cancel_irp(irp)
         for handle, entry in list(process.handle_table.entries.items()):
             if isinstance(entry.object, FileObject):
@@ -214,7 +232,8 @@ class FileIo:
                           f"to {entry.object.device.label} is closed")
                 self._close_file(entry.object)
 
-    def _request(self, thread, device: DeviceObject, major: str, done, buffer=None,
+    def _request(self, thread: Thread, device: DeviceObject, major: str,
+                 done: Callable[[int], None], buffer: tuple[str, int] | None = None,
                  overlapped: bool = False) -> None:
         """Build the IRP for thread's system call and send it; a synchronous caller waits
         if a driver pends it, an overlapped one gets STATUS_PENDING back at once."""
@@ -256,7 +275,8 @@ class FileIo:
             else:
                 self._begin_io_wait(thread, irp)
 
-    def copy_to_user_buffer(self, driver, irp, length: int, routine: str) -> None:
+    def copy_to_user_buffer(self, driver: DriverObject, irp: Irp | None, length: int,
+                            routine: str) -> None:
         """RtlCopyMemory(Irp->UserBuffer, ...): a user address, translated through the page
         tables of whatever process is current on this processor — the caller's only when
         the driver runs in the caller's thread."""
@@ -272,16 +292,16 @@ class FileIo:
         space = context.address_space
         vad = space.vad_for(address) if space is not None else None
         where = routine_address(driver, routine)
-        if context is requester and vad is not None:
+        if space is not None and vad is not None:
             space.memory[address] = USER_BUFFER_MARK
-            self.emit("Io", "buffer", f"RtlCopyMemory: {driver.name} writes {length} bytes to "
-                      f"UserBuffer {address:#x} in {requester.image}'s own context: the address "
-                      "means the caller's buffer here", "Neither I/O is safe only while the "
-                      "driver runs in the requesting thread (and inside __try, after "
-                      "ProbeForWrite).")
-            return
-        if vad is not None:  # another process's memory at the same address
-            space.memory[address] = USER_BUFFER_MARK
+            if context is requester:
+                self.emit("Io", "buffer", f"RtlCopyMemory: {driver.name} writes {length} bytes "
+                          f"to UserBuffer {address:#x} in {requester.image}'s own context: the "
+                          "address means the caller's buffer here", "Neither I/O is safe only "
+                          "while the driver runs in the requesting thread (and inside __try, "
+                          "after ProbeForWrite).")
+                return
+            # another process's memory at the same address
             self.emit("Mm", "corrupt", f"RtlCopyMemory: {driver.name} writes {length} bytes to "
                       f"UserBuffer {address:#x} — but {context.image} (PID {context.pid}) is "
                       f"current on CPU{cpu.number}, so they land in {context.image}'s "
@@ -303,10 +323,12 @@ class FileIo:
                       (NtStatus.STATUS_ACCESS_VIOLATION, where, 1, address),
                       driver=driver.image, routine=routine, rule=rule, fix=fix)
 
-    def _attach_buffer(self, irp, process, major: str, method: str, length: int):
+    def _attach_buffer(self, irp: Irp, process: Process, major: str, method: str,
+                       length: int) -> Callable[[int], None] | None:
         """How the caller's buffer reaches the driver; returns what completion undoes."""
         size = (length + 0xFFF) & ~0xFFF
         if process.io_buffer is None or process.io_buffer[1] < size:  # a bigger one, once
+            assert process.address_space is not None  # _caller refused a process without one
             process.io_buffer = (process.address_space.reserve(size, "I/O buffer").start, size)
         user = process.io_buffer[0]
         into = major != "IRP_MJ_WRITE"  # data flows to the caller (a read, an IOCTL's output)
@@ -349,7 +371,7 @@ class FileIo:
             return None
         return release
 
-    def _begin_io_wait(self, thread, irp) -> None:
+    def _begin_io_wait(self, thread: Thread, irp: Irp) -> None:
         """Synchronous I/O: the calling thread waits (Executive) until the IRP completes."""
         previous = (thread.state, thread.wait_reason)
         self.ke.wait_executive(thread)
@@ -359,7 +381,8 @@ class FileIo:
                   "once returns STATUS_PENDING; the requester waits, using no processor.")
         self.ke.dispatch()
 
-    def _end_io_wait(self, thread, boost: int = 0) -> None:
+    def _end_io_wait(self, thread: Thread, boost: int = 0) -> None:
+        assert thread.io_wait is not None  # called only for a thread that waits for its IRP
         _, (state, reason) = thread.io_wait
         thread.io_wait = None
         if state is ThreadState.Waiting:  # it was waiting before (e.g. for input): back to it
@@ -389,7 +412,7 @@ class FileIo:
                   "A file system is not in any device stack: it registers, and the I/O "
                   "manager asks it to mount volumes as they are first used.")
 
-    def unregister_file_system(self, driver) -> None:
+    def unregister_file_system(self, driver: DriverObject) -> None:
         """IoUnregisterFileSystem: the driver's control devices leave the queue."""
         for device in [d for d in self.file_systems if d.driver is driver]:
             self.file_systems.remove(device)
@@ -409,7 +432,7 @@ class FileIo:
             irp = self.io.build_irp(cdo, "IRP_MJ_FILE_SYSTEM_CONTROL", "IRP_MN_MOUNT_VOLUME")
             irp.vpb = vpb
             self.io.call_driver(cdo.top(), irp)
-            if irp.completed and nt_success(irp.status) and vpb.mounted:
+            if irp.completed and nt_success(irp.status) and vpb.device is not None:  # mounted
                 self.emit("Io", "mount", f"{cdo.driver.name} mounted the volume on {real.label}: "
                           f"Vpb->DeviceObject = {vpb.device.label}, VPB_MOUNTED")
                 return
@@ -439,6 +462,7 @@ class FileIo:
     def dismount(self, vpb: Vpb) -> None:
         """The volume's device goes away: its file system deletes the volume device."""
         volume = vpb.device
+        assert volume is not None  # called for a mounted volume only
         vpb.device = None
         self.emit("Io", "mount", f"{vpb.real_device.label} is going away: "
                   f"{volume.driver.name} dismounts its volume and deletes {volume.label}")

@@ -1,4 +1,8 @@
-"""Device objects, IRPs and their stack locations.
+"""Device objects, IRPs and their stack locations, VPBs and file objects: the I/O manager's
+data structures (DEVICE_OBJECT, IRP, IO_STACK_LOCATION, VPB, FILE_OBJECT). Not a component
+of their own: the I/O manager (manager.py) creates device objects and IRPs and keeps them
+(`io.devices`, `io.irps`); its file-system half (files.py) makes file objects and mounts
+volumes.
 
 An IRP carries one IO_STACK_LOCATION per device in the stack it is sent to. IoCallDriver
 moves to the next (lower) location; IoCompleteRequest walks back up, calling each completion
@@ -6,17 +10,31 @@ routine that an upper driver set in the location below its own.
 
 A device that holds a volume (a disk) has a VPB; once a file system has mounted the volume,
 the VPB names the file system's volume device object, a stack of its own that opens of
-files on the volume go to. Simplification: a disk is one volume (no partitions).
+files on the volume go to.
+
+Simplifications: a disk is one volume (no partitions); a stack location holds only its
+major and minor function, and the parameters Windows keeps there (an IOCTL's control code,
+WMI's ProviderId, the VPB to mount, a power state) are kept once, on the IRP; an IRP's
+buffers are descriptions and (process, address, length) triples, not memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
+from kmshell.nt.io.driver import DriverObject
 from kmshell.nt.ob import ObjectHeader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from enum import IntEnum
+
+    from kmshell.nt.hal import DmaAdapter
+    from kmshell.nt.pnp import Devnode
+    from kmshell.nt.ps import Thread
 
 # StackSize is a CCHAR and IoAllocateIrp takes at most 127 locations, so no stack may be deeper
 # (IoAttachDeviceToDeviceStack refuses to make one). A walk that goes further has found a cycle
@@ -27,7 +45,7 @@ MAX_STACK_SIZE = 127
 @dataclass(eq=False)
 class DeviceObject:
     header: ObjectHeader
-    driver: object  # the DriverObject that created it
+    driver: DriverObject  # the driver that created it
     label: str  # \Device\Name, or driver#N for an unnamed device
     attached_device: DeviceObject | None = None  # the device above (AttachedDevice)
     attached_to: DeviceObject | None = None  # the device below (what it attached to)
@@ -35,12 +53,12 @@ class DeviceObject:
     vectors: list[int] = field(default_factory=list)  # one per message (MSI, MSI-X)
     vector: int | None = None  # the interrupt vector its ISR is connected to (x64: IRQL =
     dirql: int | None = None  # vector >> 4, the device's DIRQL)
-    devnode: object | None = None  # for a PDO: the devnode it stands for
+    devnode: Devnode | None = None  # for a PDO: the devnode it stands for
     is_pdo: bool = False  # created by a bus driver for a child: the bottom of that stack
     io: str = "neither"  # DO_BUFFERED_IO, DO_DIRECT_IO or neither: how reads/writes reach it
     current_irp: Irp | None = None  # CurrentIrp: the one StartIo is working on (busy)
     queue: list[Irp] = field(default_factory=list)  # DeviceQueue: IoStartPacket's waiting IRPs
-    adapter: object | None = None  # its DMA adapter (IoGetDmaAdapter), if it does DMA
+    adapter: DmaAdapter | None = None  # its DMA adapter (IoGetDmaAdapter), if it does DMA
     device_type: str = "FILE_DEVICE_UNKNOWN"  # DeviceType, e.g. FILE_DEVICE_DISK
     vpb: Vpb | None = None  # a disk's volume parameter block (IoCreateDevice makes one)
     target_device: DeviceObject | None = None  # a file system's volume device: the top of
@@ -75,7 +93,8 @@ class DeviceObject:
 
     def stack(self) -> list[DeviceObject]:
         """The whole stack, top first."""
-        devices, device = [], self.top()
+        devices: list[DeviceObject] = []
+        device: DeviceObject | None = self.top()
         while device is not None:
             devices.append(device)
             if len(devices) > MAX_STACK_SIZE:
@@ -104,7 +123,7 @@ class Vpb:
 
 @dataclass
 class Completion:
-    driver: object
+    driver: DriverObject
     routine: str
     device: DeviceObject  # the setter's device: what the routine is called with
     on_success: bool = True
@@ -134,14 +153,15 @@ class Irp:
     path: list[str] = field(default_factory=list)  # each hop down and up, for the IRP view
     depths: list[int] = field(default_factory=list)  # per path entry: IoCallDriver calls deep
     calls: int = 0  # IoCallDriver calls for it still running (the depth of a new entry)
-    requester: object | None = None  # the thread whose system call built it, if any
-    on_done: object | None = None  # what the I/O manager does for the requester at the end
-    power_state: object | None = None  # an IRP_MJ_POWER's S or D state
+    requester: Thread | None = None  # the thread whose system call built it, if any
+    # what the I/O manager does for the requester at the end, given the final status
+    on_done: Callable[[int], None] | None = None
+    power_state: IntEnum | None = None  # an IRP_MJ_POWER's S or D state (po.py's enums)
     cancel: bool = False  # Irp->Cancel: IoCancelIrp was called
     cancel_routine: Completion | None = None  # Irp->CancelRoutine: who set it, which routine
     boost: int = 0  # IoCompleteRequest's PriorityBoost for the thread that waited
     master: Irp | None = None  # for an IRP a driver built: the request it works for
-    owner: object | None = None  # the driver that allocated it with IoAllocateIrp (no thread)
+    owner: DriverObject | None = None  # who allocated it (IoAllocateIrp); no thread owns it
     reached: list[DeviceObject] = field(default_factory=list)  # every device it was sent to
     code: int | None = None  # an IOCTL's control code
     buffer: str = ""  # where the data is: SystemBuffer, MdlAddress or UserBuffer, described
@@ -153,6 +173,18 @@ class Irp:
     @property
     def location(self) -> IoStackLocation | None:
         return self.stack[self.current] if 0 <= self.current < len(self.stack) else None
+
+    @property
+    def holder(self) -> DeviceObject | None:
+        """The device at CurrentLocation, whose driver has the IRP now; None before the first
+        IoCallDriver, and once completion (or IoSkipCurrentIrpStackLocation) went past the top."""
+        location = self.location
+        if location is None:
+            return None
+        # IoCallDriver set the device of every location from CurrentLocation up when the IRP
+        # came down through it; completion and skipping only move CurrentLocation up again.
+        assert location.device is not None
+        return location.device
 
     def record(self, text: str) -> None:
         """Add a step to its path, at the depth of the calls running now (0: the requester,

@@ -1,13 +1,31 @@
-"""The I/O manager's core: loading a driver spec, device objects and stacks, and IRPs going
-down a stack (IoCallDriver) and back up (IoCompleteRequest, completion routines).
+"""The I/O manager (Io; routines Io*, internally Iop*): driver objects, device objects and
+their stacks, and IRPs going down a stack (IoCallDriver) and back up (IoCompleteRequest,
+completion routines).
 
-`IoManager` is mixed into `System`. A driver routine's steps are interpreted by steps.py,
-which calls back into the I/O manager's own work here: IoCallDriver, IoCompleteRequest,
-IRPs a driver builds, StartIo and the device queue, cancel, the DPC watchdog and IRQL
-bookkeeping. Legacy drivers create their devices in DriverEntry; Plug and Play drivers in
-AddDevice (pnp.py); file systems in their mount routine (files.py). IRPs come from the
-system-call path (files.py), from the PnP and power managers, or from a kernel-mode test
-client (`irp send`, at PASSIVE_LEVEL).
+`IoManager` owns `drivers`, the loaded driver objects by service name; `devices`, every
+device object in creation order; `irps`, the IRPs in progress by number, with `irp_count`,
+the last number given; `finished_irps`, the final status of the latest completed ones; the
+cancel spin lock (the IRQL its holder came from); and `nested_calls` and `nested_routines`,
+how many IoCallDriver calls and driver routines are running inside one another.
+
+System builds it with the Core and the components a driver's routines use: Ob (driver and
+device objects are named there), Ke (IRQL, DPCs, StartIo at DISPATCH_LEVEL), Mm (pool,
+Driver Verifier), Cm (the Services keys), the HAL (DMA) and WMI; then it wires in `files`
+(FileIo, io/files.py: the file-system half and the system-call path) and `pnp` (the Plug
+and Play manager). Ke, Mm, the HAL and WMI reach it through their own `io` back-edge.
+
+A driver routine's steps are interpreted by steps.py, which calls back into the work here:
+IoCallDriver, IoCompleteRequest, IRPs a driver builds, StartIo and the device queue,
+cancel and IRQL bookkeeping. Legacy drivers create their devices in DriverEntry; Plug and
+Play drivers in AddDevice (pnp.py); file systems in their mount routine (files.py). IRPs
+come from the system-call path (files.py), from the PnP and power managers, or from a
+kernel-mode test client (`irp send`, at PASSIVE_LEVEL).
+
+Simplifications: a driver is a spec (TOML) whose routines are lists of DDI steps, not code;
+an IRP is freed when it completes and only its final status is kept; IoCallDriver calls
+nested too deep stop the request with an error where Windows would overflow the kernel stack
+and bugcheck (0x7F); a completion routine that sends the IRP down again without returning
+STATUS_MORE_PROCESSING_REQUIRED stops the completion (Windows would complete it twice).
 """
 
 from __future__ import annotations
@@ -58,11 +76,7 @@ STATUS_PENDING = NtStatus.STATUS_PENDING
 IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
-
-
 FINISHED_KEEP = 10_000  # completed IRPs whose final status `irp N status` can still answer
-CLOCK_TICK_US = 15_625  # the clock interrupt's period, 15.625 ms, as the watchdog counts
-DPC_WATCHDOG_TICKS = 0x500  # the single-DPC allotment: 1,280 ticks, 20 s
 # IoCallDriver calls running inside one another (dispatch → lower dispatch, completion routine →
 # IoCallDriver, ...): each takes kernel stack, which is small (24 KB on x64). Past this many the
 # model stops the request; Python's own recursion limit would otherwise end it in a traceback.
@@ -308,12 +322,13 @@ class IoManager:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} is a boot "
                           "driver or serves Plug and Play devices: it unloads when its last "
                           "device is removed (device unplug DEV)")
-        mounted = [d for d in driver.devices if d.target_device is not None]
+        mounted = [(d, d.target_device) for d in driver.devices if d.target_device is not None]
         if mounted:
+            volume, target = mounted[0]
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has "
-                          f"{len(mounted)} volume(s) mounted ({mounted[0].label} for "
-                          f"{mounted[0].target_device.label}): a file system stays loaded "
-                          "while it serves a volume")
+                          f"{len(mounted)} volume(s) mounted ({volume.label} for "
+                          f"{target.label}): a file system stays loaded while it serves a "
+                          "volume")
         above = [d.attached_device for d in driver.devices
                  if d.attached_device is not None and d.attached_device.driver is not driver]
         if above:
@@ -337,6 +352,7 @@ class IoManager:
 
     def unload_driver(self, driver: DriverObject) -> None:
         """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
+        assert driver.spec is not None  # a Plug and Play driver is loaded from its spec
         self.run_routine(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
         self._retire_driver(driver)
         self.emit("Io", "driver-unload", f"{driver.name} has no device left: its Unload "
@@ -362,6 +378,7 @@ class IoManager:
                 return device
         for node in self.pnp.device_root.walk():  # a devnode's instance path names its PDO
             if node.instance_path.lower() == text.lower():
+                assert node.pdo is not None  # its bus driver made it when it reported the node
                 return node.pdo
         raise NtError(NtStatus.STATUS_NO_SUCH_DEVICE, f"no device '{text}'; devices: "
                       + (", ".join(d.label for d in self.devices) or "none"))
@@ -393,12 +410,13 @@ class IoManager:
                   "An IRP has one stack location for each device it will pass through.")
         return irp
 
-    def _allocate_irp(self, stack_size: int, **fields) -> Irp:
+    def _allocate_irp(self, stack_size: int, *, master: Irp | None = None,
+                      owner: DriverObject | None = None, code: int | None = None) -> Irp:
         """IoAllocateIrp: a numbered IRP with StackSize empty locations, in progress."""
         self.irp_count += 1
         irp = Irp(self.irp_count, self.core.allocate_address(0x118),
                   [IoStackLocation() for _ in range(stack_size)], stack_size,
-                  created_tick=self.core.tick, **fields)
+                  created_tick=self.core.tick, master=master, owner=owner, code=code)
         self.irps[irp.number] = irp
         return irp
 
@@ -407,7 +425,9 @@ class IoManager:
         the latest FINISHED_KEEP of them (`expect irp N status`)."""
         irp.completed = True
         self.irps.pop(irp.number, None)
-        self.finished_irps[irp.number] = FinishedIrp(irp.number, irp.stack[-1].major, status)
+        major = irp.stack[-1].major
+        assert major is not None  # whoever allocates an IRP fills in its first location
+        self.finished_irps[irp.number] = FinishedIrp(irp.number, major, status)
         if len(self.finished_irps) > FINISHED_KEEP:
             self.finished_irps.popitem(last=False)
 
@@ -429,6 +449,7 @@ class IoManager:
         location.device = device
         irp.reached.append(device)
         if location.major is None and upper is not None:
+            assert upper.device is not None  # the IRP came down through upper: it is set
             self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
                       "setting up the next stack location (IoSkipCurrentIrpStackLocation or "
                       "IoCopyCurrentIrpStackLocationToNext): the lower driver sees garbage",
@@ -470,10 +491,12 @@ class IoManager:
     def _dispatch(self, driver: DriverObject, device: DeviceObject, location: IoStackLocation,
                   irp: Irp) -> int:
         """The driver's dispatch routine for the location's major (or minor) function."""
+        major = location.major
+        assert major is not None  # set by who built the IRP, or copied down by call_driver
         calls = None
         if driver.spec is not None:
             table = driver.spec.pdo_routines if device.is_pdo else driver.spec.routines
-            calls = table.get(location.minor) or table.get(location.major)
+            calls = (table.get(location.minor) if location.minor else None) or table.get(major)
         if calls is None and device.is_pdo and location.major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
             self.emit("Io", "irp", f"{driver.name} (the bus driver) has nothing to do for "
                       f"{location.minor} at its PDO: it completes the IRP as it is")
@@ -484,7 +507,7 @@ class IoManager:
                       "IopInvalidDeviceRequest completes it")
             self.complete_request(irp, NtStatus.STATUS_INVALID_DEVICE_REQUEST, driver)
             return NtStatus.STATUS_INVALID_DEVICE_REQUEST
-        return self.run_routine(driver, location.major, calls, irp, device)
+        return self.run_routine(driver, major, calls, irp, device)
 
     def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
              device: DeviceObject | None) -> int:
@@ -530,10 +553,10 @@ class IoManager:
         driver holds pended."""
         if device is None:
             return None
-        held = [i for i in self.irps.values() if i.location and i.location.device.driver
-                is driver and i not in i.location.device.queue]  # queued: not started
+        held = [i for i in self.irps.values() if (at := i.holder) is not None
+                and at.driver is driver and i not in at.queue]  # queued: not started
         return device.current_irp or next(
-            (i for i in held if i.location.device is device), held[0] if held else None)
+            (i for i in held if i.holder is device), held[0] if held else None)
 
     def start_packet(self, device: DeviceObject, irp: Irp) -> None:
         """IoStartPacket: StartIo at once if the device is idle, else into its device queue."""
@@ -600,13 +623,12 @@ class IoManager:
     def irql_here(self) -> str:
         return IRQL_NAMES[self.core.processor().irql]
 
-    def build_device_io_control_request(self, driver: DriverObject, device: DeviceObject,
-                                        master: Irp,
-                        code: int, completion: str) -> int:
+    def build_device_io_control_request(self, driver: DriverObject, device: DeviceObject | None,
+                                        master: Irp, code: int, completion: str) -> int:
         """IoBuildDeviceIoControlRequest(internal) for the device below, a completion routine
         on it, IoCallDriver: the driver's own IRP, serving the one it was given."""
         lower = device.attached_to if device is not None else None
-        if lower is None:
+        if device is None or lower is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} has no "
                           "device below it to send an IRP to")
         irp = self._allocate_irp(lower.stack_size, master=master, code=code)
@@ -621,7 +643,7 @@ class IoManager:
         return self.call_driver(lower, irp)
 
     def allocate_irp(self, driver: DriverObject, device: DeviceObject | None,
-                          master: Irp | None, args: tuple[str, ...]) -> Irp:
+                     master: Irp | None, args: tuple[str, ...]) -> Irp:
         """IoAllocateIrp(StackSize, FALSE), then IoGetNextIrpStackLocation(Irp)->MajorFunction:
         no thread owns the IRP, so its driver must take it back in a completion routine
         (STATUS_MORE_PROCESSING_REQUIRED) and free it."""
@@ -641,7 +663,7 @@ class IoManager:
                   "STATUS_MORE_PROCESSING_REQUIRED so the I/O manager leaves it alone.")
         return irp
 
-    def parent_target(self, driver: DriverObject, pdo: DeviceObject) -> DeviceObject:
+    def parent_target(self, driver: DriverObject, pdo: DeviceObject | None) -> DeviceObject:
         """`IoCallDriver parent` from a PDO: the device below the bus driver's own FDO (what
         IoAttachDeviceToDeviceStack returned it: the hub's TopOfStackDeviceObject)."""
         parent = pdo.devnode.parent if pdo is not None and pdo.devnode is not None else None
@@ -655,6 +677,7 @@ class IoManager:
         """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements):
         called above it, the machine stops."""
         limit, cpu = call.limit, self.core.processor()
+        assert limit is not None  # called only for a step whose DDI has a limit, above it
         self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL,
                       (PAGEABLE_KERNEL_DATA, cpu.irql, 0, IOF_CALL_DRIVER),
                       driver=driver.image, routine=routine,
@@ -698,10 +721,9 @@ class IoManager:
             irp.pending_returned = location.pending
             irp.current += 1
             completion = location.completion
-            runs = completion is not None and (
-                (completion.on_success if succeeded else completion.on_error)
-                or (irp.cancel and completion.on_cancel))
-            if not runs:
+            if completion is None or not (
+                    (completion.on_success if succeeded else completion.on_error)
+                    or (irp.cancel and completion.on_cancel)):
                 if irp.pending_returned and irp.current < len(irp.stack):
                     irp.stack[irp.current].pending = True  # propagated for the driver above
                 continue
@@ -711,6 +733,8 @@ class IoManager:
             self.emit("Io", "irp-up", hop)  # at the IRQL IoCompleteRequest was called at
             if completion.driver.unloaded:
                 self._call_unloaded(completion.driver, completion.routine, irp)
+            # the setter ran IoSetCompletionRoutine, a step: it was loaded from a spec
+            assert completion.driver.spec is not None
             calls = completion.driver.spec.completions[completion.routine]
             sent = len(irp.reached)
             result = self.run_routine(completion.driver, completion.routine, calls, irp,
@@ -751,25 +775,31 @@ class IoManager:
         """The device finished a pended request: its driver completes the IRP now (clearing
         its cancel routine first, as a correct driver does)."""
         self.core.require_running()
-        location = irp.location
+        device = irp.holder
+        if device is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"IRP {irp.number} is at no "
+                          "device's stack location: it has not been sent down yet "
+                          "(IoCallDriver), or a completion routine took it back "
+                          "(STATUS_MORE_PROCESSING_REQUIRED); no device is working on it, so "
+                          "none can finish it")
         served_by = next((i for i in self.irps.values() if i.master is irp), None)
         if served_by is not None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"IRP {irp.number} waits at "
-                          f"{location.device.label} for IRP {served_by.number}, which "
-                          f"{location.device.driver.name} sent down for it: the device finishes "
+                          f"{device.label} for IRP {served_by.number}, which "
+                          f"{device.driver.name} sent down for it: the device finishes "
                           f"that one (irp complete {served_by.number} STATUS), and "
-                          f"{location.device.driver.name}'s completion routine completes this")
-        if location.device.driver.unloaded:  # the device finished, but its driver is gone
-            self._call_unloaded(location.device.driver, "DPC", irp, held=True)
+                          f"{device.driver.name}'s completion routine completes this")
+        if device.driver.unloaded:  # the device finished, but its driver is gone
+            self._call_unloaded(device.driver, "DPC", irp, held=True)
         if irp.cancel_routine is not None:
-            self.emit("Io", "cancel", f"{location.device.driver.name} clears the cancel "
+            self.emit("Io", "cancel", f"{device.driver.name} clears the cancel "
                       f"routine of IRP {irp.number} (IoSetCancelRoutine NULL) to complete it")
             irp.cancel_routine = None
-        if irp in location.device.queue:  # never started: it leaves the device queue
-            location.device.queue.remove(irp)
-        self.complete_request(irp, status, location.device.driver)
-        if location.device.current_irp is irp:  # as its DPC would: the next one to StartIo
-            self.start_next_packet(location.device)
+        if irp in device.queue:  # never started: it leaves the device queue
+            device.queue.remove(irp)
+        self.complete_request(irp, status, device.driver)
+        if device.current_irp is irp:  # as its DPC would: the next one to StartIo
+            self.start_next_packet(device)
 
     def cancel_irp(self, irp: Irp) -> bool:
         """IoCancelIrp: take the cancel spin lock, set Irp->Cancel, call the cancel routine
@@ -778,7 +808,8 @@ class IoManager:
         # IoAcquireCancelSpinLock: the IRQL to go back to is kept with the lock
         self._cancel_lock = self.ke.raise_irql(Irql.DISPATCH_LEVEL)
         irp.cancel = True
-        where = irp.location.device.label if irp.location else "the I/O manager"
+        holder = irp.holder
+        where = holder.label if holder is not None else "the I/O manager"
         self.emit("Io", "cancel", f"IoCancelIrp(IRP {irp.number}): the cancel spin lock is "
                   "taken (IRQL → DISPATCH_LEVEL) and Irp->Cancel set", "Only the driver that "
                   "holds an IRP can finish it; cancelling asks that driver, through the cancel "
@@ -793,8 +824,9 @@ class IoManager:
             return False
         self.emit("Io", "cancel", f"{owner.driver.name}!{owner.routine} runs for IRP "
                   f"{irp.number}, holding the cancel spin lock")
+        assert owner.driver.spec is not None  # it set the cancel routine in a step of its spec
         self.run_routine(owner.driver, owner.routine, owner.driver.spec.cancels[owner.routine], irp,
-                  owner.device)
+                         owner.device)
         if self._cancel_lock is not None:
             self.bugcheck(BugCheck.DRIVER_RETURNED_HOLDING_CANCEL_LOCK,
                           (irp.address, routine_address(owner.driver, owner.routine), 0, 0),
