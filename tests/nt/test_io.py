@@ -676,6 +676,28 @@ def test_every_ddi_a_spec_may_name_has_a_step_in_the_interpreter_and_no_other():
     assert set(STEPS) == set(DDI) and NEEDS_IRP <= set(DDI)
 
 
+@pytest.mark.parametrize("step", ["ExAllocatePool2 NONPAGED 16 Tidy", "IoGetDmaAdapter 32 4096",
+                                  "IoCreateController"])
+def test_a_step_that_returns_a_pointer_leaves_return_status_as_it_was(step):
+    system = new_system()
+    system.io.load_driver(spec_from_dict({"name": "keeper", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Keeper"],
+        "IRP_MJ_READ": [step, "IoCompleteRequest STATUS_SUCCESS", "return status"]}},
+        "keeper.toml"))
+    system.io.send_irp(system.io.find_device("Keeper"), "IRP_MJ_READ")
+    assert system.core.log[-1].text == "IoCallDriver returns 0x00000000 STATUS_SUCCESS to the " \
+        "client"
+
+
+@pytest.mark.parametrize("step", ["IoRequestDpc", "IoStartNextPacket", "GetScatterGatherList",
+                                  "PutScatterGatherList"])
+def test_a_step_that_works_on_the_device_is_refused_in_a_routine_without_one(step):
+    spec = spec_from_dict({"name": "early", "type": "function",
+                           "routines": {"DriverEntry": [step]}}, "early.toml")
+    with pytest.raises(NtError, match="this step needs a device, and DriverEntry has none"):
+        new_system().io.load_driver(spec)
+
+
 @pytest.mark.parametrize("major, status", [("IRP_MJ_PNP", NtStatus.STATUS_NOT_SUPPORTED),
                                            ("IRP_MJ_POWER", NtStatus.STATUS_NOT_SUPPORTED),
                                            ("IRP_MJ_READ", NtStatus.STATUS_PENDING)])

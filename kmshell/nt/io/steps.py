@@ -68,6 +68,15 @@ def _attach(io, f: Frame, call, last: int) -> None:
     io.attach_device(mine, f.device if to_pdo else io.find_device(call.args[0]))
 
 
+def _device(f: Frame):
+    """The device the routine runs for. A routine given an IRP is given its device too (and
+    IoAllocateIrp needs one), so only a step in DriverEntry, Unload and the like finds none."""
+    if f.device is None:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                      f"this step needs a device, and {f.routine} has none")
+    return f.device
+
+
 def _own_device(f: Frame, ddi: str):
     if f.device is None or f.device.driver is not f.driver:
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} needs this driver's own device")
@@ -210,6 +219,21 @@ def _copy_string(io, f: Frame, call, last: int) -> int | None:
     return io.mm.copy_string(f.driver, call.ddi, call.args[0], call.args[1:], f.routine)
 
 
+# These return a pointer, not a status: `return status` after them is what came before.
+def _allocate_pool(io, f: Frame, call, last: int) -> None:
+    io.mm.allocate_pool(f.driver, call.args[0].upper() == "PAGED", int(call.args[1]),
+                        call.args[2], f.routine)
+
+
+def _get_dma_adapter(io, f: Frame, call, last: int) -> None:
+    io.hal.get_dma_adapter(io.newest_device(f.driver, call.ddi), int(call.args[0]),
+                           int(call.args[1]))
+
+
+def _create_controller(io, f: Frame, call, last: int) -> None:
+    io.hal.create_controller(f.driver)
+
+
 STEPS = {
     "return": _return,
     "IoCreateDevice": _create_device,
@@ -220,13 +244,12 @@ STEPS = {
     "IoAttachDeviceToDeviceStack": _attach,
     "IoDetachDevice": lambda io, f, call, last: io.detach_device(_own_device(f, call.ddi)),
     "IoDeleteDevice": lambda io, f, call, last: io.delete_device(_own_device(f, call.ddi)),
-    "IoGetDmaAdapter": lambda io, f, call, last: io.hal.get_dma_adapter(
-        io.newest_device(f.driver, call.ddi), int(call.args[0]), int(call.args[1])),
+    "IoGetDmaAdapter": _get_dma_adapter,
     "GetScatterGatherList": lambda io, f, call, last: io.hal.get_scatter_gather_list(
-        f.driver, f.device, _held(io, f), f.routine),
+        f.driver, _device(f), _held(io, f), f.routine),
     "PutScatterGatherList":
-        lambda io, f, call, last: io.hal.put_scatter_gather_list(f.driver, f.device, f.routine),
-    "IoCreateController": lambda io, f, call, last: io.hal.create_controller(f.driver),
+        lambda io, f, call, last: io.hal.put_scatter_gather_list(f.driver, _device(f), f.routine),
+    "IoCreateController": _create_controller,
     "IoAllocateController":
         lambda io, f, call, last: io.hal.allocate_controller(f.driver, f.device, _held(io, f)),
     "IoFreeController": lambda io, f, call, last: io.hal.free_controller(f.driver, f.device),
@@ -235,9 +258,8 @@ STEPS = {
         else io.newest_device(f.driver, call.ddi), call.args[0] == "REGISTER"),
     "IoConnectInterruptEx":
         lambda io, f, call, last: io.ke.connect_interrupt(io.newest_device(f.driver, call.ddi)),
-    "IoRequestDpc": lambda io, f, call, last: io.ke.request_dpc(f.device),
-    "ExAllocatePool2": lambda io, f, call, last: io.mm.allocate_pool(
-        f.driver, call.args[0].upper() == "PAGED", int(call.args[1]), call.args[2], f.routine),
+    "IoRequestDpc": lambda io, f, call, last: io.ke.request_dpc(_device(f)),
+    "ExAllocatePool2": _allocate_pool,
     "ExFreePoolWithTag":
         lambda io, f, call, last: io.mm.free_pool(f.driver, call.args[0], f.routine),
     "RtlFillMemory": lambda io, f, call, last: io.mm.fill_memory(
@@ -258,7 +280,7 @@ STEPS = {
         lambda io, f, call, last: io.ke.release_driver_spin_lock(f.driver, f.routine, call.args[0]),
     "KeSynchronizeExecution":
         lambda io, f, call, last: io.ke.synchronize_execution(f.driver, f.device),
-    "IoStartNextPacket": lambda io, f, call, last: io.start_next_packet(f.device),
+    "IoStartNextPacket": lambda io, f, call, last: io.start_next_packet(_device(f)),
     "RtlCopyMemory": lambda io, f, call, last: io.files.copy_to_user_buffer(
         f.driver, _held(io, f), int(call.args[1]), f.routine),
     "IoCompleteRequest": _complete_request,
