@@ -698,6 +698,19 @@ def test_a_step_that_works_on_the_device_is_refused_in_a_routine_without_one(ste
         new_system().io.load_driver(spec)
 
 
+@pytest.mark.parametrize("step, what", [("IoCopyCurrentIrpStackLocationToNext", "to copy"),
+                                        ("IoGetCurrentIrpStackLocation", "to look at")])
+def test_a_step_on_the_current_location_after_skipping_past_the_top_is_refused(step, what):
+    system = new_system()
+    system.io.load_driver(spec_from_dict({"name": "skipper", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Skipper"],
+        "IRP_MJ_READ": ["IoSkipCurrentIrpStackLocation", step, "return STATUS_SUCCESS"]}},
+        "skipper.toml"))
+    with pytest.raises(NtError, match=f"IRP 1 has no current stack location {what}: "
+                       "IoSkipCurrentIrpStackLocation moved it past the top"):
+        system.io.send_irp(system.io.find_device("Skipper"), "IRP_MJ_READ")
+
+
 @pytest.mark.parametrize("major, status", [("IRP_MJ_PNP", NtStatus.STATUS_NOT_SUPPORTED),
                                            ("IRP_MJ_POWER", NtStatus.STATUS_NOT_SUPPORTED),
                                            ("IRP_MJ_READ", NtStatus.STATUS_PENDING)])

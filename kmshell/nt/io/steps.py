@@ -128,9 +128,19 @@ def _past_the_last_location(io, f: Frame, call) -> bool:
     return True
 
 
+def _no_location(irp, what: str, advice: str = "") -> NtError:
+    """A step that needs the IRP's current stack location, when it has none."""
+    return NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} has no current stack "
+                   f"location {what}: " + ("it was already completed (and freed)" if irp.completed
+                                           else "IoSkipCurrentIrpStackLocation moved it past the "
+                                           "top") + advice)
+
+
 def _copy_to_next(io, f: Frame, call, last: int) -> None:
     if not _past_the_last_location(io, f, call):
         here = f.irp.location
+        if here is None:
+            raise _no_location(f.irp, "to copy")
         f.irp.stack[f.irp.current - 1] = IoStackLocation(here.major, here.minor)
 
 
@@ -149,6 +159,8 @@ def _io_status(io, f: Frame, call, last: int) -> None:  # `IoStatus status`: the
 def _current_location(io, f: Frame, call, last: int) -> None:
     irp = f.irp
     here = irp.location
+    if here is None:
+        raise _no_location(irp, "to look at")
     parameters = [f"IoControlCode {irp.code:#x}"] if irp.code is not None else []
     parameters += [irp.buffer] if irp.buffer else []
     io.emit("Io", "stack-location", f"{f.driver.name}!{f.routine}: IoGetCurrentIrpStackLocation"
@@ -162,11 +174,8 @@ def _current_location(io, f: Frame, call, last: int) -> None:
 def _mark_pending(io, f: Frame, call, last: int) -> None:
     location = f.given.location  # IoGetCurrentIrpStackLocation, as the C macro does
     if location is None:
-        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {f.given.number} has no current "
-                      "stack location to mark: " + (
-                          "it was already completed (and freed)" if f.given.completed else
-                          "IoSkipCurrentIrpStackLocation moved it past the top")
-                      + "; call IoMarkIrpPending first, before passing the IRP on")
+        raise _no_location(f.given, "to mark",
+                           "; call IoMarkIrpPending first, before passing the IRP on")
     location.pending = True
 
 
