@@ -670,10 +670,15 @@ def test_ioallocateirp_arguments_are_checked_at_load_time(step, message):
     assert message in str(error.value) and "routine IRP_MJ_READ, step 2" in str(error.value)
 
 
-def test_every_ddi_a_spec_may_name_has_a_step_in_the_interpreter_and_no_other():
-    from kmshell.nt.io.spec import DDI
-    from kmshell.nt.io.steps import NEEDS_IRP, STEPS
-    assert set(STEPS) == set(DDI) and NEEDS_IRP <= set(DDI)
+def test_every_ddi_a_spec_may_name_is_one_whole_record():
+    from kmshell.nt.constants import Irql
+    from kmshell.nt.io.steps import DDIS
+    from kmshell.nt.pool import STRING_ROUTINES
+    for name, ddi in DDIS.items():
+        assert ddi.name == name and ddi.help and callable(ddi.run), name
+        assert ddi.check is None or callable(ddi.check), name
+        assert ddi.limit is None or ddi.limit in tuple(Irql), name
+    assert set(STRING_ROUTINES) <= set(DDIS)  # Mm's string routines, each a step
 
 
 @pytest.mark.parametrize("step", ["ExAllocatePool2 NONPAGED 16 Tidy", "IoGetDmaAdapter 32 4096",
