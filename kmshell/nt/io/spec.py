@@ -168,7 +168,7 @@ def _call(text: str, where: str, names: Names) -> Call:
     return Call(ddi.name, args, text, status, ddi.limit)
 
 
-def _steps(value, where: str, names: Names) -> list[Call]:
+def _steps(value: object, where: str, names: Names) -> list[Call]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(f"{where}: a routine is a list of steps (strings)")
     calls = [_call(text, f"{where}, step {n} '{text}'", names)
@@ -179,7 +179,7 @@ def _steps(value, where: str, names: Names) -> list[Call]:
     return calls
 
 
-def _wmi_blocks(table, source: str) -> dict[str, dict[str, int | str]]:
+def _wmi_blocks(table: object, source: str) -> dict[str, dict[str, int | str]]:
     """[wmi.CLASS] tables: the data blocks the driver provides, property = number or text."""
     example = "e.g. [wmi.ToasterDeviceInformation] with Capacity = 2000"
     if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
@@ -213,7 +213,8 @@ def _refuse_control_characters(data: dict, source: str) -> None:
 
 def spec_from_dict(data: dict, source: str) -> DriverSpec:
     """Validate a parsed TOML table into a DriverSpec, or raise SpecError."""
-    def need(key: str, choices: tuple[str, ...] | None = None, default=None) -> str:
+    def need(key: str, choices: tuple[str, ...] | None = None,
+             default: str | None = None) -> str:
         value = data.get(key, default)
         if not isinstance(value, str) or not value:
             raise SpecError(f"{source}: '{key}' must be a string")
@@ -286,9 +287,9 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "
                             "driver's [pdo] routines (its children's PDOs pass IRPs on to the "
                             "stack it sits on); use 'IoCallDriver lower'")
-    for kind, table in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
-                        ("completion routine", spec.completions)):
-        for name, calls in table.items():
+    for kind, routines in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
+                           ("completion routine", spec.completions)):
+        for name, calls in routines.items():
             if name not in FIXED_ROUTINES and (not calls or calls[-1].ddi != "return"):
                 raise SpecError(f"{source}: {kind} {name} must end with a return step, e.g. "
                                 "'return STATUS_SUCCESS' or 'return status'")
