@@ -1,4 +1,4 @@
-"""docs/drivers.md, generated from the spec checker's tables and the catalog.
+"""docs/drivers.md, generated from the spec checker's tables, the DDI records and the catalog.
 
 Regenerate with: python -m kmshell.drivers.reference > docs/drivers.md
 (a test fails when the committed file and the tables disagree).
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from kmshell.drivers import driver_store
 from kmshell.nt.constants import irql_name
-from kmshell.nt.io.spec import DDI, FIXED_ROUTINES, SPEC_KEYS
+from kmshell.nt.io.spec import FIXED_ROUTINES, SPEC_KEYS
+from kmshell.nt.io.steps import DDIS, Ddi
 
 
 def _ids(spec) -> str:
@@ -17,6 +18,12 @@ def _ids(spec) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")  # a table cell, code spans included (GFM)
+
+
+def _step_row(ddi: Ddi) -> str:
+    synopsis = f" `{_cell(ddi.synopsis)}` " if ddi.synopsis else " "
+    limit = irql_name(ddi.limit) if ddi.limit is not None else "any"
+    return f"| `{ddi.name}` |{synopsis}| {limit} | {_cell(ddi.help)} |"
 
 
 def reference_markdown() -> str:
@@ -61,10 +68,7 @@ def reference_markdown() -> str:
         "",
         "| step | arguments | highest IRQL | what it does |",
         "|---|---|---|---|",
-        *[f"| `{name}` | `{_cell(args)}` | {irql_name(limit) if limit is not None else 'any'} "
-          f"| {_cell(text)} |" if args else
-          f"| `{name}` | | {irql_name(limit) if limit is not None else 'any'} | {_cell(text)} |"
-          for name, (args, limit, text) in DDI.items()],
+        *[_step_row(ddi) for ddi in DDIS.values()],
         "",
         "## The catalog",
         "",

@@ -687,10 +687,50 @@ def test_ioallocateirp_arguments_are_checked_at_load_time(step, message):
     assert message in str(error.value) and "routine IRP_MJ_READ, step 2" in str(error.value)
 
 
-def test_every_ddi_a_spec_may_name_has_a_step_in_the_interpreter_and_no_other():
-    from kmshell.nt.io.spec import DDI
-    from kmshell.nt.io.steps import NEEDS_IRP, STEPS
-    assert set(STEPS) == set(DDI) and NEEDS_IRP <= set(DDI)
+def test_every_ddi_a_spec_may_name_is_one_whole_record():
+    from kmshell.nt.constants import Irql
+    from kmshell.nt.io.steps import DDIS
+    from kmshell.nt.pool import STRING_ROUTINES
+    for name, ddi in DDIS.items():
+        assert ddi.name == name and ddi.help and callable(ddi.run), name
+        assert ddi.check is None or callable(ddi.check), name
+        assert ddi.limit is None or ddi.limit in tuple(Irql), name
+    assert set(STRING_ROUTINES) <= set(DDIS)  # Mm's string routines, each a step
+
+
+@pytest.mark.parametrize("step", ["ExAllocatePool2 NONPAGED 16 Tidy", "IoGetDmaAdapter 32 4096",
+                                  "IoCreateController"])
+def test_a_step_that_returns_a_pointer_leaves_return_status_as_it_was(step):
+    system = new_system()
+    system.io.load_driver(spec_from_dict({"name": "keeper", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Keeper"],
+        "IRP_MJ_READ": [step, "IoCompleteRequest STATUS_SUCCESS", "return status"]}},
+        "keeper.toml"))
+    system.io.send_irp(system.io.find_device("Keeper"), "IRP_MJ_READ")
+    assert system.core.log[-1].text == "IoCallDriver returns 0x00000000 STATUS_SUCCESS to the " \
+        "client"
+
+
+@pytest.mark.parametrize("step", ["IoRequestDpc", "IoStartNextPacket", "GetScatterGatherList",
+                                  "PutScatterGatherList"])
+def test_a_step_that_works_on_the_device_is_refused_in_a_routine_without_one(step):
+    spec = spec_from_dict({"name": "early", "type": "function",
+                           "routines": {"DriverEntry": [step]}}, "early.toml")
+    with pytest.raises(NtError, match="this step needs a device, and DriverEntry has none"):
+        new_system().io.load_driver(spec)
+
+
+@pytest.mark.parametrize("step, what", [("IoCopyCurrentIrpStackLocationToNext", "to copy"),
+                                        ("IoGetCurrentIrpStackLocation", "to look at")])
+def test_a_step_on_the_current_location_after_skipping_past_the_top_is_refused(step, what):
+    system = new_system()
+    system.io.load_driver(spec_from_dict({"name": "skipper", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Skipper"],
+        "IRP_MJ_READ": ["IoSkipCurrentIrpStackLocation", step, "return STATUS_SUCCESS"]}},
+        "skipper.toml"))
+    with pytest.raises(NtError, match=f"IRP 1 has no current stack location {what}: "
+                       "IoSkipCurrentIrpStackLocation moved it past the top"):
+        system.io.send_irp(system.io.find_device("Skipper"), "IRP_MJ_READ")
 
 
 @pytest.mark.parametrize("major, status", [("IRP_MJ_PNP", NtStatus.STATUS_NOT_SUPPORTED),

@@ -56,7 +56,7 @@ from kmshell.nt.io.irp import (
     Vpb,
 )
 from kmshell.nt.io.spec import Call, DriverSpec
-from kmshell.nt.io.steps import IOF_CALL_DRIVER, NEEDS_IRP, STEPS, Frame
+from kmshell.nt.io.steps import DDIS, IOF_CALL_DRIVER, Frame
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 
@@ -527,18 +527,18 @@ class IoManager:
 
     def _run_steps(self, driver: DriverObject, routine: str, calls: list[Call],
                    irp: Irp | None, device: DeviceObject | None) -> int:
-        last = NtStatus.STATUS_SUCCESS  # what the last IoCallDriver returned
+        last: int = NtStatus.STATUS_SUCCESS  # what the last step that returns a status returned
         frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         for number, call in enumerate(calls, start=1):
             try:
                 if call.limit is not None and \
                         self.core.processor().irql > call.limit:
                     self._irql_too_high(driver, routine, call)
-                if call.ddi in NEEDS_IRP and (frame.given if call.ddi == "IoMarkIrpPending"
-                                              else frame.irp) is None:
+                ddi = DDIS[call.ddi]
+                if ddi.needs_irp and frame.irp is None:
                     raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                                   f"this step needs an IRP, and {routine} has none")
-                result = STEPS[call.ddi](self, frame, call, last)
+                result = ddi.run(self, frame, call, last)
             except NtError as error:
                 error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
                 raise

@@ -34,22 +34,24 @@ a FILE_DEVICE_DISK device gets a VPB, a volume a file system can mount. A file s
 "FILE_DEVICE_DISK_FILE_SYSTEM"`: its DriverEntry creates a control device and calls
 IoRegisterFileSystem, its IRP_MN_MOUNT_VOLUME routine creates the volume device (IoCreateDevice
 there), and its volume device passes requests to the volume with `IoCallDriver volume`.
+
+Part of the I/O manager (Io): a spec stands for what Windows loads for a driver, its image
+(MmLoadSystemImage) and its Services key. This module holds no state: a `DriverSpec` is one
+spec's content and a `Call` one step as written. What a step may be is in steps.py, one
+record per DDI (`DDIS`): `_call` finds the record, counts the arguments against its synopsis
+and runs its check. Specs reach it as parsed TOML from the command layer (kmshell.drivers:
+`driver load`, the catalog) and from the PnP manager's built-in driver; the DriverSpec goes
+to `IoManager.load_driver`. Simplified: a real driver's routines are compiled code and its
+mistakes show when they run; here a routine is a list of DDI names, checked before it loads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kmshell.nt.constants import (
-    FILE_DEVICE,
-    IRP_MJ,
-    MINORS_OF,
-    MM_SYSTEM_RANGE_START,
-    parse_irql,
-    parse_status,
-)
-from kmshell.nt.pool import STRING_ROUTINES, format_problem
-from kmshell.nt.rtl import U32, control_character, is_number, number_or_none, printable
+from kmshell.nt.constants import FILE_DEVICE, IRP_MJ, MINORS_OF
+from kmshell.nt.io.steps import DDIS, MAX_NAME, NAME_CHARACTERS, Names
+from kmshell.nt.rtl import control_character, printable
 
 DRIVER_TYPES = ("bus", "function", "filter", "filesystem")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
@@ -60,118 +62,9 @@ FILTER_POSITIONS = ("upper", "lower")
 IO_METHODS = ("buffered", "direct", "neither")  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
 INTERRUPT_KINDS = ("line", "msi", "msi-x")  # line-based, or message-signaled (MSI, MSI-X)
 
-# step -> (arguments, maximum IRQL the real routine may be called at (None: any), meaning).
-# IRQLs from the Requirements of each routine's WDK reference page.
-DDI = {
-    "IoCreateDevice": ("[NAME]", 0, "create a device object (named \\Device\\NAME, or unnamed)"),
-    "IoAttachDeviceToDeviceStack": ("PATH|pdo", 2, "attach this driver's newest device on top "
-                                                   "of the stack that holds PATH (in AddDevice: "
-                                                   "pdo, the device's PDO)"),
-    "IoDetachDevice": ("", 2, "detach this driver's device from the device below it"),
-    "IoDeleteDevice": ("", 2, "delete this driver's device object"),
-    "IoSkipCurrentIrpStackLocation": ("", None, "let the next driver use this stack location"),
-    "IoCopyCurrentIrpStackLocationToNext": ("", 2, "copy this stack location to the next, "
-                                                   "without the completion routine"),
-    "IoSetCompletionRoutine": ("ROUTINE [Success] [Error] [Cancel]", None,
-                               "run ROUTINE when a lower driver completes the IRP"),
-    "IoCallDriver": ("lower|parent|volume", 2, "send the IRP to the next-lower device; from a "
-                     "bus driver's PDO, `parent`: to the device below its own FDO, in the "
-                     "parent stack (as the USB hub passes its children's transfers on); from a "
-                     "file system's volume device, `volume`: to the top of the stack of the "
-                     "volume it mounted (Vcb->TargetDeviceObject)"),
-    "IoRegisterFileSystem": ("", 0, "register this driver's newest device, its control device "
-                             "object (device_type FILE_DEVICE_DISK_FILE_SYSTEM): the I/O manager "
-                             "then offers it every disk volume to mount (IRP_MN_MOUNT_VOLUME), "
-                             "the most recently registered file system first"),
-    "IoUnregisterFileSystem": ("", 0, "take this driver's control device off the I/O manager's "
-                               "list of file systems (in Unload)"),
-    "IoMarkIrpPending": ("", None, "mark the IRP pending before returning STATUS_PENDING"),
-    "IoGetCurrentIrpStackLocation": ("", None, "look at this driver's stack location of the "
-                                     "IRP: its major and minor function and parameters (the "
-                                     "trace shows them; every step works on this location)"),
-    "IoStartPacket": ("", 2, "hand the IRP to StartIo now, or queue it in the device queue "
-                      "while the device is busy (System-queued I/O)"),
-    "IoStartNextPacket": ("", 2, "in the DPC, after completing the current IRP: start the next "
-                          "queued one (StartIo), or mark the device idle"),
-    "ExAllocatePool2": ("NONPAGED|PAGED SIZE TAG", 2, "allocate SIZE bytes of nonpaged or "
-                        "paged pool (POOL_FLAG_NON_PAGED / POOL_FLAG_PAGED) tagged TAG"),
-    "ExFreePoolWithTag": ("TAG", 2, "free the driver's latest pool block tagged TAG"),
-    "RtlFillMemory": ("TAG|ADDRESS LENGTH", None, "write LENGTH bytes at the start of the "
-                      "driver's TAG block, or at a raw kernel ADDRESS (a wild pointer)"),
-    "RtlStringCbCopyA": ("TAG SOURCE", 0, "copy the string SOURCE into the driver's TAG block, "
-                         "told its size in bytes: a string that does not fit is cut and "
-                         "terminated, and the call returns STATUS_BUFFER_OVERFLOW"),
-    "RtlStringCbCatA": ("TAG SOURCE", 0, "append SOURCE to the string in the TAG block, within "
-                        "its size (STATUS_BUFFER_OVERFLOW if cut)"),
-    "RtlStringCchCopyW": ("TAG SOURCE", 0, "copy a wide (WCHAR) string: the TAG block holds "
-                          "half its size in characters, the NUL included"),
-    "RtlStringCbPrintfA": ("TAG FORMAT [ARG] [ARG] [ARG]", 0, "format into the TAG block "
-                           "(%s %d %u %x take the next ARG), within its size"),
-    "strcpy": ("TAG SOURCE", None, "the C library's copy: writes SOURCE and its NUL into the "
-               "TAG block whatever its size (ntstrsafe.h deprecates it)"),
-    "strcat": ("TAG SOURCE", None, "the C library's append: unchecked, like strcpy"),
-    "RtlCopyMemory": ("UserBuffer LENGTH", None, "copy LENGTH bytes to Irp->UserBuffer (neither "
-                      "I/O): a user address, meaningful only in the caller's process"),
-    "KeWaitForSingleObject": ("OBJECT", None, "wait for an event, mutex, semaphore or timer "
-                              "(no timeout): only at APC_LEVEL or below, never in a DPC"),
-    "KeStallExecutionProcessor": ("MICROSECONDS", None, "busy-wait on this processor; keep "
-                                  "it under 50 microseconds"),
-    "KeSynchronizeExecution": ("", 2, "run the driver's SynchCritSection routine at the "
-                               "device's DIRQL, holding its interrupt spin lock"),
-    "IoBuildDeviceIoControlRequest": ("CODE COMPLETION", 2, "build an IRP_MJ_INTERNAL_DEVICE_"
-                                      "CONTROL IRP for the device below, set this driver's "
-                                      "COMPLETION routine on it and IoCallDriver it; the IRP "
-                                      "being handled becomes its master"),
-    "IoAllocateIrp": ("MAJOR [STACKSIZE]", 2, "allocate an IRP of this driver's own for the "
-                      "device below, with STACKSIZE locations (default: that device's "
-                      "StackSize) and MAJOR in its first one; the IoSetCompletionRoutine, "
-                      "IoStatus and IoCallDriver steps after it work on the new IRP, and the "
-                      "IRP being handled becomes its master"),
-    "IoFreeIrp": ("", 2, "in the completion routine of an IRP this driver built: free it "
-                  "(then return STATUS_MORE_PROCESSING_REQUIRED)"),
-    "KeRaiseIrql": ("LEVEL", None, "raise this processor's IRQL to LEVEL (not lower)"),
-    "KeLowerIrql": ("LEVEL", None, "back to LEVEL: the IRQL the matching KeRaiseIrql returned"),
-    "KeAcquireSpinLock": ("LOCK", 2, "take a spin lock (spinlock create LOCK): IRQL to "
-                          "DISPATCH_LEVEL, the old IRQL saved"),
-    "KeReleaseSpinLock": ("LOCK", 2, "release a spin lock this code holds: IRQL back to the "
-                          "saved one"),
-    "IoSetCancelRoutine": ("ROUTINE|NULL", 2, "make the IRP it holds cancelable with a [cancel] "
-                           "ROUTINE, or no longer (NULL) before completing it"),
-    "IoReleaseCancelSpinLock": ("", 2, "in a cancel routine: release the cancel spin lock "
-                                "IoCancelIrp took (the routine is entered holding it)"),
-    "IoStatus": ("STATUS|status", None, "Irp->IoStatus.Status = STATUS (e.g. before passing "
-                 "it down), or `status`: what the last call returned"),
-    "IoCompleteRequest": ("STATUS|status|master [BOOST]", 2, "complete the IRP with STATUS, or "
-                          "with `status`: what its IoStatus holds; `master`: in the completion "
-                          "routine of an IRP this driver built, complete the request it worked "
-                          "for with that IRP's status"),
-    "return": ("STATUS|status", None, "return STATUS, or `status`: what the last call that "
-               "returns one returned (IoCallDriver, a safe string routine)"),
-    "IoWMIRegistrationControl": ("REGISTER|DEREGISTER", 0, "WMIREG_ACTION_REGISTER: make this "
-                                 "device a WMI provider of the data blocks in the spec's [wmi] "
-                                 "table (WMI asks with IRP_MN_REGINFO_EX at once); "
-                                 "DEREGISTER before the device is deleted"),
-    "IoGetDmaAdapter": ("32|64 MAXLENGTH", 0, "get a DMA adapter for this driver's newest "
-                        "device: a bus master with 32- or 64-bit addresses, transfers up to "
-                        "MAXLENGTH bytes"),
-    "GetScatterGatherList": ("", 2, "the physical pieces of the IRP's MDL (map registers for "
-                             "pages a 32-bit device cannot reach); the HAL then calls the "
-                             "driver's AdapterListControl, which programs the device"),
-    "PutScatterGatherList": ("", 2, "after the transfer (in the DPC): free the device's oldest "
-                             "scatter/gather list and its map registers"),
-    "IoCreateController": ("", 0, "create the driver's controller object, shared by its "
-                           "devices"),
-    "IoAllocateController": ("", 2, "ask for the controller: the driver's ControllerControl "
-                             "runs now, or when the device holding it frees it"),
-    "IoFreeController": ("", 2, "release the controller to the next waiting device"),
-    "IoConnectInterruptEx": ("", 0, "connect the device's ISR to an interrupt vector"),
-    "IoRequestDpc": ("", None, "from the ISR: queue the device's DPC on this processor"),
-}
-COMPLETION_FLAGS = ("Success", "Error", "Cancel")
-MAX_COPY = 1 << 20  # RtlCopyMemory/RtlFillMemory lengths: a megabyte is more than a lesson needs
-# A driver's name becomes \Driver\NAME and a registry key name: one plain path component.
-NAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
-MAX_NAME = 64
+# name -> (arguments, highest IRQL, what it does): a summary of steps.DDIS, the table of
+# records, for the quiz.
+DDI = {ddi.name: (ddi.synopsis, ddi.limit, ddi.help) for ddi in DDIS.values()}
 
 # The keys a spec may have and what each says (docs/drivers.md is generated from this).
 SPEC_KEYS = {
@@ -212,7 +105,7 @@ class Call:
     args: tuple[str, ...]
     text: str
     status: int | None = None  # for IoCompleteRequest and `return STATUS`
-    limit: int | None = None  # the highest IRQL the DDI may be called at (DDI's second item)
+    limit: int | None = None  # the highest IRQL the DDI may be called at (its record's limit)
 
     def __str__(self) -> str:
         return self.text
@@ -254,110 +147,28 @@ class DriverSpec:
                    for calls in self.pdo_routines.values() for c in calls)
 
 
-def _call(text: str, where: str, names: dict[str, set[str]]) -> Call:
+def _call(text: str, where: str, names: Names) -> Call:
     words = text.split()
     if not words:
         raise SpecError(f"{where}: an empty step")
-    ddi = next((name for name in DDI if name.lower() == words[0].lower()), None)
+    ddi = next((d for d in DDIS.values() if d.name.lower() == words[0].lower()), None)
     if ddi is None:
-        close = [n for n in DDI if n.lower().startswith(words[0][:4].lower())]
+        close = [n for n in DDIS if n.lower().startswith(words[0][:4].lower())]
         hint = f" — did you mean {close[0]}?" if close else ""
-        raise SpecError(f"{where}: unknown step '{words[0]}'{hint}; known: {', '.join(DDI)}")
+        raise SpecError(f"{where}: unknown step '{words[0]}'{hint}; known: {', '.join(DDIS)}")
     args = tuple(words[1:])
-    signature = DDI[ddi][0]
-    needed = len([a for a in signature.split() if not a.startswith("[")])
-    allowed = len(signature.split())
-    if not needed <= len(args) <= allowed:
-        raise SpecError(f"{where}: {ddi} takes '{signature}', got {len(args)} argument(s)")
-    status = None
-    if ddi == "IoGetDmaAdapter" and (args[0] not in ("32", "64")
-                                     or not is_number(args[1], 1, 1 << 24)):
-        raise SpecError(f"{where}: IoGetDmaAdapter takes 32 or 64 (address bits) and the "
-                        "longest transfer in bytes (1 to 16 MB), e.g. 'IoGetDmaAdapter 32 65536'")
-    if ddi == "IoCreateDevice" and args and (not set(args[0]) <= NAME_CHARACTERS | {"#"}
-                                             or args[0].strip(".") == ""
-                                             or len(args[0]) > MAX_NAME):
-        raise SpecError(f"{where}: '{args[0]}' is not a device name: 1 to {MAX_NAME} letters, "
-                        "digits, '_', '-', '.' or '#' (numbered 0, 1, ...), not only dots; it "
-                        "becomes \\Device\\NAME, one name in one directory")
-    if ddi == "IoWMIRegistrationControl" and args[0] not in ("REGISTER", "DEREGISTER"):
-        raise SpecError(f"{where}: IoWMIRegistrationControl takes REGISTER "
-                        "(WMIREG_ACTION_REGISTER) or DEREGISTER (WMIREG_ACTION_DEREGISTER)")
-    if ddi == "IoCallDriver" and args[0].lower() not in ("lower", "parent", "volume"):
-        raise SpecError(f"{where}: IoCallDriver sends to 'lower' (the next-lower device), from "
-                        "a bus driver's PDO to 'parent', or from a file system's volume device "
-                        "to 'volume'")
-    if ddi == "IoBuildDeviceIoControlRequest":
-        if not args[0].lower().startswith("0x") or not is_number(args[0], 0, U32):
-            raise SpecError(f"{where}: the control code is 32-bit hex, e.g. 0x220003 "
-                            "(IOCTL_INTERNAL_USB_SUBMIT_URB)")
-        if args[1] not in names["completion"]:
-            raise SpecError(f"{where}: no completion routine '{args[1]}' in [completion]; "
-                            f"defined: {', '.join(sorted(names['completion'])) or 'none'}")
-    if ddi == "IoAllocateIrp":
-        if args[0] not in IRP_MJ:
-            raise SpecError(f"{where}: '{args[0]}' is not an IRP major function; e.g. "
-                            "IRP_MJ_READ, IRP_MJ_INTERNAL_DEVICE_CONTROL")
-        if len(args) > 1 and not is_number(args[1], 1, 127):
-            raise SpecError(f"{where}: the StackSize is a number of stack locations, 1 to 127 "
-                            "(a CCHAR)")
-    if ddi == "IoSetCompletionRoutine":
-        if args[0] not in names["completion"]:
-            raise SpecError(f"{where}: no completion routine '{args[0]}' in [completion]; "
-                            f"defined: {', '.join(sorted(names['completion'])) or 'none'}")
-        bad = [a for a in args[1:] if a not in COMPLETION_FLAGS]
-        if bad:
-            raise SpecError(f"{where}: '{bad[0]}' is not a flag; use Success, Error, Cancel")
-    if ddi == "IoSetCancelRoutine" and args[0] != "NULL" and args[0] not in names["cancel"]:
-        raise SpecError(f"{where}: no cancel routine '{args[0]}' in [cancel] (or NULL to "
-                        f"clear it); defined: {', '.join(sorted(names['cancel'])) or 'none'}")
-    if ddi == "ExAllocatePool2" and (args[0].upper() not in ("NONPAGED", "PAGED")
-                                     or not is_number(args[1], 1, U32)):
-        raise SpecError(f"{where}: ExAllocatePool2 takes NONPAGED or PAGED, a size in bytes "
-                        "(1..2**32-1) and a tag, e.g. 'ExAllocatePool2 NONPAGED 64 Tidy'")
-    if ddi in STRING_ROUTINES and STRING_ROUTINES[ddi].printf:
-        problem = format_problem(args[1], args[2:])
-        if problem:
-            raise SpecError(f"{where}: {problem}")
-    if ddi in ("ExAllocatePool2", "ExFreePoolWithTag") or ddi in STRING_ROUTINES:
-        tag = args[0] if ddi in STRING_ROUTINES else args[-1]
-        if not 1 <= len(tag) <= 4 or not tag.isascii() or not tag.isalnum():
-            raise SpecError(f"{where}: a pool tag is one to four letters or digits, e.g. Tidy")
-    if ddi in ("KeRaiseIrql", "KeLowerIrql"):
-        try:
-            parse_irql(args[0])
-        except ValueError as error:
-            raise SpecError(f"{where}: {error}") from None
-    if ddi == "RtlCopyMemory" and (args[0] != "UserBuffer"
-                                   or not is_number(args[1], 0, MAX_COPY)):
-        raise SpecError(f"{where}: RtlCopyMemory copies to UserBuffer (Irp->UserBuffer) a number "
-                        f"of bytes (0..{MAX_COPY}), e.g. 'RtlCopyMemory UserBuffer 64'")
-    if ddi == "KeStallExecutionProcessor" and not is_number(args[0], 0, U32):
-        raise SpecError(f"{where}: KeStallExecutionProcessor takes a number of microseconds "
-                        "(0..2**32-1, a ULONG)")
-    if ddi == "RtlFillMemory":
-        if not is_number(args[1], 1, MAX_COPY):
-            raise SpecError(f"{where}: RtlFillMemory's LENGTH is a number of bytes, "
-                            f"1..{MAX_COPY}")
-        if args[0].lower().startswith("0x"):
-            address = number_or_none(args[0])
-            if address is None or address < MM_SYSTEM_RANGE_START:
-                raise SpecError(f"{where}: '{args[0]}' is not a kernel address (from "
-                                f"{MM_SYSTEM_RANGE_START:#x})")
-    if ddi == "IoCompleteRequest" and args[0] == "master":
-        return Call(ddi, args, text, limit=DDI[ddi][1])
-    if ddi in ("IoCompleteRequest", "return", "IoStatus") and args[0] != "status":
-        try:
-            status = parse_status(args[0])
-        except ValueError as error:
-            raise SpecError(f"{where}: {error}") from None
-        if ddi == "IoCompleteRequest" and len(args) > 1 and not is_number(args[1], 0, 31):
-            raise SpecError(f"{where}: the priority boost is a number such as 0 or 2 (a "
-                            "CCHAR added to a priority of at most 31)")
-    return Call(ddi, args, text, status, DDI[ddi][1])
+    needed = len([a for a in ddi.synopsis.split() if not a.startswith("[")])
+    if not needed <= len(args) <= len(ddi.synopsis.split()):
+        raise SpecError(f"{where}: {ddi.name} takes '{ddi.synopsis}', got {len(args)} "
+                        "argument(s)")
+    try:
+        status = ddi.check(args, names) if ddi.check is not None else None
+    except ValueError as error:
+        raise SpecError(f"{where}: {error}") from None
+    return Call(ddi.name, args, text, status, ddi.limit)
 
 
-def _steps(value, where: str, names: dict[str, set[str]]) -> list[Call]:
+def _steps(value: object, where: str, names: Names) -> list[Call]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(f"{where}: a routine is a list of steps (strings)")
     calls = [_call(text, f"{where}, step {n} '{text}'", names)
@@ -368,7 +179,7 @@ def _steps(value, where: str, names: dict[str, set[str]]) -> list[Call]:
     return calls
 
 
-def _wmi_blocks(table, source: str) -> dict[str, dict[str, int | str]]:
+def _wmi_blocks(table: object, source: str) -> dict[str, dict[str, int | str]]:
     """[wmi.CLASS] tables: the data blocks the driver provides, property = number or text."""
     example = "e.g. [wmi.ToasterDeviceInformation] with Capacity = 2000"
     if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
@@ -402,7 +213,8 @@ def _refuse_control_characters(data: dict, source: str) -> None:
 
 def spec_from_dict(data: dict, source: str) -> DriverSpec:
     """Validate a parsed TOML table into a DriverSpec, or raise SpecError."""
-    def need(key: str, choices: tuple[str, ...] | None = None, default=None) -> str:
+    def need(key: str, choices: tuple[str, ...] | None = None,
+             default: str | None = None) -> str:
         value = data.get(key, default)
         if not isinstance(value, str) or not value:
             raise SpecError(f"{source}: '{key}' must be a string")
@@ -475,9 +287,9 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "
                             "driver's [pdo] routines (its children's PDOs pass IRPs on to the "
                             "stack it sits on); use 'IoCallDriver lower'")
-    for kind, table in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
-                        ("completion routine", spec.completions)):
-        for name, calls in table.items():
+    for kind, routines in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
+                           ("completion routine", spec.completions)):
+        for name, calls in routines.items():
             if name not in FIXED_ROUTINES and (not calls or calls[-1].ddi != "return"):
                 raise SpecError(f"{source}: {kind} {name} must end with a return step, e.g. "
                                 "'return STATUS_SUCCESS' or 'return status'")

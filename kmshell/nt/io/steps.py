@@ -1,25 +1,60 @@
-"""The DDI interpreter: one function per driver step, in one table (`STEPS`).
+"""The DDIs a driver spec may call and what runs them: the I/O manager's (Io's) interpreter
+of driver code. Each DDI is one record (`Ddi`) in one table (`DDIS`).
 
-A driver routine is a list of steps (`Call`s, checked at load time by spec.py). The I/O
-manager runs them one after another (`IoManager.run_routine`): each step's function gets the
-machine, the routine's `Frame` (driver, routine, IRP, device) and the step, and returns the
-status the routine would return if it ended there, or None when the step leaves that as it
-was. Steps in `NEEDS_IRP` work on an IRP and are refused in a routine that has none.
-Each function keeps to what its DDI's WDK page says; the I/O manager's own work (IoCallDriver,
-IoCompleteRequest, ...) is in manager.py, which these call.
+A driver routine in the model is a list of steps, each a DDI with its real name and its
+arguments. A DDI's record says: its arguments (`synopsis`; [ARG] is optional), the highest
+IRQL the real routine may be called at (`limit`, from the Requirements of its WDK page; None:
+any), what it does (`help`, for docs/drivers.md), its argument rules (`check`) and what it
+does (`run`). When a spec loads, spec.py finds each step's record, counts the arguments
+against the synopsis and calls `check`: it raises ValueError saying what is wrong (spec.py
+adds the file, routine and step) and returns the NTSTATUS the step names, if it names one.
+When a routine runs (`IoManager.run_routine`), a step above its limit stops the machine with
+0xA, one that works on an IRP (`needs_irp`) is refused in a routine without one, and `run`
+gets the I/O manager, the routine's `Frame` and the step, and returns the status the routine
+would return if it ended there (None: as it was). Each run keeps to its DDI's WDK page; the
+I/O manager's own work (IoCallDriver, IoCompleteRequest, ...) is in manager.py and the other
+components, which the runs call.
+
+State: only the constant table; a `Frame` is one running routine's driver, IRP and device.
+
+Simplified: a real driver is compiled code that calls these routines with pointers and
+structures, and branches and loops between the calls; here a routine is its DDI calls alone,
+in order, with words for arguments (a pool tag for a pointer, `lower` for the device below),
+and `status` stands for the variable holding the NTSTATUS the last call returned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
-from kmshell.nt.constants import BugCheck, NtStatus, parse_irql
+from kmshell.nt.constants import (
+    IRP_MJ,
+    MM_SYSTEM_RANGE_START,
+    BugCheck,
+    NtStatus,
+    parse_irql,
+    parse_status,
+)
 from kmshell.nt.errors import NtError
-from kmshell.nt.io.irp import Completion, IoStackLocation
-from kmshell.nt.pool import STRING_ROUTINES
+from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
+from kmshell.nt.pool import format_problem
+from kmshell.nt.rtl import U32, is_number, number_or_none
+
+if TYPE_CHECKING:
+    from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.io.spec import Call, DriverSpec
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
+COMPLETION_FLAGS = ("Success", "Error", "Cancel")
+MAX_COPY = 1 << 20  # RtlCopyMemory/RtlFillMemory lengths: a megabyte is more than a lesson needs
+# A driver's name becomes \Driver\NAME and a registry key name, a device's \Device\NAME: one
+# plain path component.
+NAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+MAX_NAME = 64
 
 
 @dataclass(slots=True)
@@ -30,15 +65,59 @@ class Frame:
     the routine's own stack location (irpSp in the C code), which stays its own even after
     the IRP was completed under it."""
 
-    driver: object
+    driver: DriverObject
     routine: str
-    irp: object | None
-    device: object | None
-    given: object | None
+    irp: Irp | None
+    device: DeviceObject | None
+    given: Irp | None
     here: int
 
 
-def _return(io, f: Frame, call, last: int) -> int:
+Args = tuple[str, ...]
+Names = dict[str, set[str]]  # the routines a spec defines, by table: "completion", "cancel"
+# A DDI's argument rules: raises ValueError (what is wrong); returns the NTSTATUS the step
+# names, for the steps that name one.
+Check = Callable[[Args, Names], "int | None"]
+# A DDI's execution: the status the routine would return if it ended here (None: as it was).
+Run = Callable[["IoManager", Frame, "Call", int], "int | None"]
+
+
+@dataclass(frozen=True)
+class Ddi:
+    """One DDI a spec may call, all of it: synopsis, IRQL limit, help, checks and execution."""
+
+    name: str
+    synopsis: str  # its arguments as the spec writes them; [ARG] is optional
+    limit: int | None  # the highest IRQL it may be called at (its WDK page); None: any
+    help: str  # what it does, for docs/drivers.md
+    run: Run
+    check: Check | None = None  # argument rules beyond their number
+    needs_irp: bool = False  # works on an IRP: refused in a routine that has none
+
+
+# The runs.
+
+def _irp(f: Frame) -> Irp:
+    """The IRP a `needs_irp` step works on."""
+    assert f.irp is not None  # IoManager.run_steps refused the step in a routine without one
+    return f.irp
+
+
+def _device(f: Frame) -> DeviceObject:
+    """The device the routine runs for. A routine given an IRP is given its device too (and
+    IoAllocateIrp needs one), so only a step in DriverEntry, Unload and the like finds none."""
+    if f.device is None:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                      f"this step needs a device, and {f.routine} has none")
+    return f.device
+
+
+def _no_irp(f: Frame) -> NtError:
+    return NtError(NtStatus.STATUS_INVALID_PARAMETER,
+                   f"this step needs an IRP, and {f.routine} has none")
+
+
+def _return(io: IoManager, f: Frame, call: Call, last: int) -> int | None:
     # Checked on the routine's own location, not the IRP's current one: a completion routine
     # may already have completed the IRP (CurrentLocation past the top). That is legal once it
     # was marked pending: the requester learns the result from the completion, not this return.
@@ -51,38 +130,38 @@ def _return(io, f: Frame, call, last: int) -> int:
     return last if call.args[0] == "status" else call.status
 
 
-def _create_device(io, f: Frame, call, last: int) -> None:
-    named = io.pnp.device_name if f.routine == "AddDevice" and f.driver.spec.type != "filter" \
-        else ""
+def _create_device(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    spec = cast("DriverSpec", f.driver.spec)  # a driver that runs routines was loaded from one
+    named = io.pnp.device_name if f.routine == "AddDevice" and spec.type != "filter" else ""
     created = io.create_device(f.driver, named or (call.args[0] if call.args else None))
     if f.irp is not None and f.irp.vpb is not None and not f.irp.vpb.mounted:
         io.files.volume_device_created(f.irp.vpb, created)  # in IRP_MN_MOUNT_VOLUME
 
 
-def _attach(io, f: Frame, call, last: int) -> None:
+def _attach(io: IoManager, f: Frame, call: Call, last: int) -> None:
     mine = io.newest_device(f.driver, call.ddi)
     to_pdo = call.args[0].lower() == "pdo"
     if to_pdo and f.routine != "AddDevice":
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                       "only AddDevice is given a PDO to attach to")
-    io.attach_device(mine, f.device if to_pdo else io.find_device(call.args[0]))
+    io.attach_device(mine, _device(f) if to_pdo else io.find_device(call.args[0]))
 
 
-def _own_device(f: Frame, ddi: str):
+def _own_device(f: Frame, ddi: str) -> DeviceObject:
     if f.device is None or f.device.driver is not f.driver:
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} needs this driver's own device")
     return f.device
 
 
-def _allocate_irp(io, f: Frame, call, last: int) -> None:
+def _allocate_irp(io: IoManager, f: Frame, call: Call, last: int) -> None:
     f.irp = io.allocate_irp(f.driver, f.device, f.given, call.args)
 
 
-def _complete_request(io, f: Frame, call, last: int) -> None:
-    if f.irp is None and f.device is None:
-        raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                      f"this step needs an IRP, and {f.routine} has none")
-    if f.irp is None:  # in a DPC: the IRP the device was working on
+def _complete_request(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    irp = f.irp
+    if irp is None:  # in a DPC: the IRP the device was working on
+        if f.device is None:
+            raise _no_irp(f)
         pending = io.held_irp(f.driver, f.device)
         if pending is None:
             io.emit("Io", "irp", f"{f.driver.name}!{f.routine}: no IRP is pending at "
@@ -92,7 +171,6 @@ def _complete_request(io, f: Frame, call, last: int) -> None:
         status = pending.status if call.status is None else call.status
         io.complete_request(pending, status, f.driver)
     elif call.args[0] == "master":
-        irp = f.irp
         if irp.master is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} was not built "
                           "by a driver: it has no master request to complete")
@@ -100,46 +178,61 @@ def _complete_request(io, f: Frame, call, last: int) -> None:
                 f"{f.driver.name} completes IRP {irp.master.number}, the request it served")
         io.complete_request(irp.master, irp.status, f.driver)
     else:
-        f.irp.boost = int(call.args[1]) if len(call.args) > 1 else 0
-        io.complete_request(f.irp, f.irp.status if call.status is None else call.status, f.driver)
+        irp.boost = int(call.args[1]) if len(call.args) > 1 else 0
+        io.complete_request(irp, irp.status if call.status is None else call.status, f.driver)
 
 
-def _skip(io, f: Frame, call, last: int) -> None:
-    f.irp.current += 1  # the lower driver gets this very location
+def _skip(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    _irp(f).current += 1  # the lower driver gets this very location
 
 
-def _past_the_last_location(io, f: Frame, call) -> bool:
+def _past_the_last_location(io: IoManager, f: Frame, call: Call) -> bool:
     """Writing the next stack location of an IRP that has none left."""
-    if f.irp.current > 0:
+    irp = _irp(f)
+    if irp.current > 0:
         return False
     io.emit("Io", "rule", f"{f.driver.name}!{f.routine}: {call.ddi} writes the next stack "
-            f"location, but IRP {f.irp.number} has none left: the write lands past the IRP's "
+            f"location, but IRP {irp.number} has none left: the write lands past the IRP's "
             "last location", "Each driver that passes an IRP on needs a location below its "
             "own: the IRP must have StackSize locations.")
     return True
 
 
-def _copy_to_next(io, f: Frame, call, last: int) -> None:
-    if not _past_the_last_location(io, f, call):
-        here = f.irp.location
-        f.irp.stack[f.irp.current - 1] = IoStackLocation(here.major, here.minor)
+def _no_location(irp: Irp, what: str, advice: str = "") -> NtError:
+    """A step that needs the IRP's current stack location, when it has none."""
+    return NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} has no current stack "
+                   f"location {what}: " + ("it was already completed (and freed)" if irp.completed
+                                           else "IoSkipCurrentIrpStackLocation moved it past the "
+                                           "top") + advice)
 
 
-def _set_completion(io, f: Frame, call, last: int) -> None:
+def _copy_to_next(io: IoManager, f: Frame, call: Call, last: int) -> None:
     if not _past_the_last_location(io, f, call):
-        flags = set(call.args[1:]) or {"Success", "Error", "Cancel"}
-        f.irp.stack[f.irp.current - 1].completion = Completion(
-            f.driver, call.args[0], f.device, "Success" in flags, "Error" in flags,
+        irp = _irp(f)
+        here = irp.location
+        if here is None:
+            raise _no_location(irp, "to copy")
+        irp.stack[irp.current - 1] = IoStackLocation(here.major, here.minor)
+
+
+def _set_completion(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    if not _past_the_last_location(io, f, call):
+        irp = _irp(f)
+        flags = set(call.args[1:]) or set(COMPLETION_FLAGS)
+        irp.stack[irp.current - 1].completion = Completion(
+            f.driver, call.args[0], _device(f), "Success" in flags, "Error" in flags,
             "Cancel" in flags)
 
 
-def _io_status(io, f: Frame, call, last: int) -> None:  # `IoStatus status`: the last call's
-    f.irp.status = last if call.status is None else call.status
+def _io_status(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    _irp(f).status = last if call.status is None else call.status  # `IoStatus status`: last's
 
 
-def _current_location(io, f: Frame, call, last: int) -> None:
-    irp = f.irp
+def _current_location(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    irp = _irp(f)
     here = irp.location
+    if here is None:
+        raise _no_location(irp, "to look at")
     parameters = [f"IoControlCode {irp.code:#x}"] if irp.code is not None else []
     parameters += [irp.buffer] if irp.buffer else []
     io.emit("Io", "stack-location", f"{f.driver.name}!{f.routine}: IoGetCurrentIrpStackLocation"
@@ -150,50 +243,51 @@ def _current_location(io, f: Frame, call, last: int) -> None:
             "and minor function and the parameters the driver above set for it.")
 
 
-def _mark_pending(io, f: Frame, call, last: int) -> None:
-    location = f.given.location  # IoGetCurrentIrpStackLocation, as the C macro does
+def _mark_pending(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    given = f.given  # the IRP the routine was called with, not one it allocated
+    if given is None:
+        raise _no_irp(f)
+    location = given.location  # IoGetCurrentIrpStackLocation, as the C macro does
     if location is None:
-        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {f.given.number} has no current "
-                      "stack location to mark: " + (
-                          "it was already completed (and freed)" if f.given.completed else
-                          "IoSkipCurrentIrpStackLocation moved it past the top")
-                      + "; call IoMarkIrpPending first, before passing the IRP on")
+        raise _no_location(given, "to mark",
+                           "; call IoMarkIrpPending first, before passing the IRP on")
     location.pending = True
 
 
-def _set_cancel_routine(io, f: Frame, call, last: int) -> None:
-    name, irp = call.args[0], f.irp
-    irp.cancel_routine = None if name == "NULL" else Completion(f.driver, name, f.device)
+def _set_cancel_routine(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    name, irp = call.args[0], _irp(f)
+    irp.cancel_routine = None if name == "NULL" else Completion(f.driver, name, _device(f))
     io.emit("Io", "cancel", f"{f.driver.name}: IRP {irp.number} is "
             + (f"cancelable: IoSetCancelRoutine({name})" if name != "NULL"
                else "no longer cancelable: IoSetCancelRoutine(NULL)"))
 
 
-def _call_driver(io, f: Frame, call, last: int) -> int:
+def _call_driver(io: IoManager, f: Frame, call: Call, last: int) -> int:
     where = call.args[0].lower()
     if where == "parent":
-        return io.call_driver(io.parent_target(f.driver, f.device), f.irp)
+        return io.call_driver(io.parent_target(f.driver, _device(f)), _irp(f))
     if where == "volume":
         if f.device is None or f.device.target_device is None:
             name = f.device.label if f.device is not None else f.driver.name
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{name} is not a file "
                           "system's volume device: it has no mounted volume to send this to")
-        return io.call_driver(f.device.target_device, f.irp)
-    lower = f.device.attached_to
+        return io.call_driver(f.device.target_device, _irp(f))
+    device = _device(f)
+    lower = device.attached_to
     if lower is None:
         # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64) through the
         # NULL pointer: a read (Arg3 0) of address 0x8 (Arg4).
         io.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
                     (NtStatus.STATUS_ACCESS_VIOLATION, IOF_CALL_DRIVER, 0, 0x8),
                     driver=f.driver.image, routine=f.routine,
-                    rule=f"{f.device.label} is at the bottom of its stack: there is no lower "
+                    rule=f"{device.label} is at the bottom of its stack: there is no lower "
                     "device, and IoCallDriver got a NULL pointer.",
                     fix="Only forward an IRP when the device is attached to one.")
-    return io.call_driver(lower, f.irp)
+    return io.call_driver(lower, _irp(f))
 
 
-def _free_irp(io, f: Frame, call, last: int) -> None:
-    irp = f.irp
+def _free_irp(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    irp = _irp(f)
     if irp.master is None and irp.owner is not f.driver:
         raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IoFreeIrp: IRP {irp.number} was not "
                       "built by this driver; the I/O manager frees it")
@@ -201,87 +295,365 @@ def _free_irp(io, f: Frame, call, last: int) -> None:
     io.emit("Io", "irp", f"IoFreeIrp: {f.driver.name} frees IRP {irp.number}, which it built")
 
 
-def _held(io, f: Frame):
+def _held(io: IoManager, f: Frame) -> Irp | None:
     """The IRP a step works on: the routine's, or in a DPC the one its device holds."""
     return f.irp or io.held_irp(f.driver, f.device)
 
 
-def _copy_string(io, f: Frame, call, last: int) -> int | None:
+def _copy_string(io: IoManager, f: Frame, call: Call, last: int) -> int | None:
     return io.mm.copy_string(f.driver, call.ddi, call.args[0], call.args[1:], f.routine)
 
 
-STEPS = {
-    "return": _return,
-    "IoCreateDevice": _create_device,
-    "IoRegisterFileSystem":
-        lambda io, f, call, last:
-            io.files.register_file_system(io.newest_device(f.driver, call.ddi)),
-    "IoUnregisterFileSystem": lambda io, f, call, last: io.files.unregister_file_system(f.driver),
-    "IoAttachDeviceToDeviceStack": _attach,
-    "IoDetachDevice": lambda io, f, call, last: io.detach_device(_own_device(f, call.ddi)),
-    "IoDeleteDevice": lambda io, f, call, last: io.delete_device(_own_device(f, call.ddi)),
-    "IoGetDmaAdapter": lambda io, f, call, last: io.hal.get_dma_adapter(
-        io.newest_device(f.driver, call.ddi), int(call.args[0]), int(call.args[1])),
-    "GetScatterGatherList": lambda io, f, call, last: io.hal.get_scatter_gather_list(
-        f.driver, f.device, _held(io, f), f.routine),
-    "PutScatterGatherList":
-        lambda io, f, call, last: io.hal.put_scatter_gather_list(f.driver, f.device, f.routine),
-    "IoCreateController": lambda io, f, call, last: io.hal.create_controller(f.driver),
-    "IoAllocateController":
-        lambda io, f, call, last: io.hal.allocate_controller(f.driver, f.device, _held(io, f)),
-    "IoFreeController": lambda io, f, call, last: io.hal.free_controller(f.driver, f.device),
-    "IoWMIRegistrationControl": lambda io, f, call, last: io.wmi.wmi_register(
-        f.device if f.device is not None and f.device.driver is f.driver
-        else io.newest_device(f.driver, call.ddi), call.args[0] == "REGISTER"),
-    "IoConnectInterruptEx":
-        lambda io, f, call, last: io.ke.connect_interrupt(io.newest_device(f.driver, call.ddi)),
-    "IoRequestDpc": lambda io, f, call, last: io.ke.request_dpc(f.device),
-    "ExAllocatePool2": lambda io, f, call, last: io.mm.allocate_pool(
-        f.driver, call.args[0].upper() == "PAGED", int(call.args[1]), call.args[2], f.routine),
-    "ExFreePoolWithTag":
-        lambda io, f, call, last: io.mm.free_pool(f.driver, call.args[0], f.routine),
-    "RtlFillMemory": lambda io, f, call, last: io.mm.fill_memory(
-        f.driver, call.args[0], int(call.args[1]), f.routine),
-    **{name: _copy_string for name in STRING_ROUTINES},
-    "KeWaitForSingleObject":
-        lambda io, f, call, last: io.ke.wait_for_single_object(f.driver, f.routine, call.args[0]),
-    "KeStallExecutionProcessor":
-        lambda io, f, call, last:
-            io.ke.stall_execution_processor(f.driver, f.routine, int(call.args[0])),
-    "KeRaiseIrql": lambda io, f, call, last: io.ke.change_irql(
-        f.driver, f.routine, call.ddi, parse_irql(call.args[0])),
-    "KeLowerIrql": lambda io, f, call, last: io.ke.change_irql(
-        f.driver, f.routine, call.ddi, parse_irql(call.args[0])),
-    "KeAcquireSpinLock":
-        lambda io, f, call, last: io.ke.acquire_driver_spin_lock(f.driver, f.routine, call.args[0]),
-    "KeReleaseSpinLock":
-        lambda io, f, call, last: io.ke.release_driver_spin_lock(f.driver, f.routine, call.args[0]),
-    "KeSynchronizeExecution":
-        lambda io, f, call, last: io.ke.synchronize_execution(f.driver, f.device),
-    "IoStartNextPacket": lambda io, f, call, last: io.start_next_packet(f.device),
-    "RtlCopyMemory": lambda io, f, call, last: io.files.copy_to_user_buffer(
-        f.driver, _held(io, f), int(call.args[1]), f.routine),
-    "IoCompleteRequest": _complete_request,
-    "IoSkipCurrentIrpStackLocation": _skip,
-    "IoCopyCurrentIrpStackLocationToNext": _copy_to_next,
-    "IoSetCompletionRoutine": _set_completion,
-    "IoStatus": _io_status,
-    "IoMarkIrpPending": _mark_pending,
-    "IoGetCurrentIrpStackLocation": _current_location,
-    "IoStartPacket": lambda io, f, call, last: io.start_packet(f.device, f.irp),
-    "IoSetCancelRoutine": _set_cancel_routine,
-    "IoReleaseCancelSpinLock": lambda io, f, call, last: io.release_cancel_spin_lock(f.driver,
-                                                                                 f.routine),
-    "IoCallDriver": _call_driver,
-    "IoBuildDeviceIoControlRequest": lambda io, f, call, last: io.build_device_io_control_request(
-        f.driver, f.device, f.irp, int(call.args[0], 16), call.args[1]),
-    "IoAllocateIrp": _allocate_irp,
-    "IoFreeIrp": _free_irp,
-}
-# Steps that work on an IRP: a routine without one (DriverEntry, a DPC) cannot run them.
-NEEDS_IRP = frozenset({
-    "IoSkipCurrentIrpStackLocation", "IoCopyCurrentIrpStackLocationToNext",
-    "IoSetCompletionRoutine", "IoStatus", "IoMarkIrpPending", "IoStartPacket",
-    "IoGetCurrentIrpStackLocation",
-    "IoSetCancelRoutine", "IoReleaseCancelSpinLock", "IoCallDriver",
-    "IoBuildDeviceIoControlRequest", "IoFreeIrp"})
+# These return a pointer, not a status: `return status` after them is what came before.
+def _allocate_pool(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    io.mm.allocate_pool(f.driver, call.args[0].upper() == "PAGED", int(call.args[1]),
+                        call.args[2], f.routine)
+
+
+def _get_dma_adapter(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    io.hal.get_dma_adapter(io.newest_device(f.driver, call.ddi), int(call.args[0]),
+                           int(call.args[1]))
+
+
+def _create_controller(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    io.hal.create_controller(f.driver)
+
+
+def _change_irql(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    io.ke.change_irql(f.driver, f.routine, call.ddi, parse_irql(call.args[0]))
+
+
+# The checks, run when a spec loads. The number of arguments is already right (the synopsis).
+
+def _defined(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def _completion_routine(name: str, names: Names) -> None:
+    if name not in names["completion"]:
+        raise ValueError(f"no completion routine '{name}' in [completion]; defined: "
+                         f"{_defined(names['completion'])}")
+
+
+def _pool_tag(tag: str) -> None:
+    if not 1 <= len(tag) <= 4 or not tag.isascii() or not tag.isalnum():
+        raise ValueError("a pool tag is one to four letters or digits, e.g. Tidy")
+
+
+def _check_device_name(args: Args, names: Names) -> None:
+    if args and (not set(args[0]) <= NAME_CHARACTERS | {"#"} or args[0].strip(".") == ""
+                 or len(args[0]) > MAX_NAME):
+        raise ValueError(f"'{args[0]}' is not a device name: 1 to {MAX_NAME} letters, digits, "
+                         "'_', '-', '.' or '#' (numbered 0, 1, ...), not only dots; it becomes "
+                         "\\Device\\NAME, one name in one directory")
+
+
+def _check_completion(args: Args, names: Names) -> None:
+    _completion_routine(args[0], names)
+    bad = [a for a in args[1:] if a not in COMPLETION_FLAGS]
+    if bad:
+        raise ValueError(f"'{bad[0]}' is not a flag; use Success, Error, Cancel")
+
+
+def _check_call_target(args: Args, names: Names) -> None:
+    if args[0].lower() not in ("lower", "parent", "volume"):
+        raise ValueError("IoCallDriver sends to 'lower' (the next-lower device), from a bus "
+                         "driver's PDO to 'parent', or from a file system's volume device to "
+                         "'volume'")
+
+
+def _check_allocate_pool(args: Args, names: Names) -> None:
+    if args[0].upper() not in ("NONPAGED", "PAGED") or not is_number(args[1], 1, U32):
+        raise ValueError("ExAllocatePool2 takes NONPAGED or PAGED, a size in bytes "
+                         "(1..2**32-1) and a tag, e.g. 'ExAllocatePool2 NONPAGED 64 Tidy'")
+    _pool_tag(args[2])
+
+
+def _check_fill_memory(args: Args, names: Names) -> None:
+    if not is_number(args[1], 1, MAX_COPY):
+        raise ValueError(f"RtlFillMemory's LENGTH is a number of bytes, 1..{MAX_COPY}")
+    if args[0].lower().startswith("0x"):
+        address = number_or_none(args[0])
+        if address is None or address < MM_SYSTEM_RANGE_START:
+            raise ValueError(f"'{args[0]}' is not a kernel address (from "
+                             f"{MM_SYSTEM_RANGE_START:#x})")
+
+
+def _check_pool_tag(args: Args, names: Names) -> None:
+    _pool_tag(args[0])
+
+
+def _check_printf(args: Args, names: Names) -> None:
+    problem = format_problem(args[1], args[2:])
+    if problem:
+        raise ValueError(problem)
+    _pool_tag(args[0])
+
+
+def _check_copy_memory(args: Args, names: Names) -> None:
+    if args[0] != "UserBuffer" or not is_number(args[1], 0, MAX_COPY):
+        raise ValueError("RtlCopyMemory copies to UserBuffer (Irp->UserBuffer) a number of "
+                         f"bytes (0..{MAX_COPY}), e.g. 'RtlCopyMemory UserBuffer 64'")
+
+
+def _check_stall(args: Args, names: Names) -> None:
+    if not is_number(args[0], 0, U32):
+        raise ValueError("KeStallExecutionProcessor takes a number of microseconds "
+                         "(0..2**32-1, a ULONG)")
+
+
+def _check_control_request(args: Args, names: Names) -> None:
+    if not args[0].lower().startswith("0x") or not is_number(args[0], 0, U32):
+        raise ValueError("the control code is 32-bit hex, e.g. 0x220003 "
+                         "(IOCTL_INTERNAL_USB_SUBMIT_URB)")
+    _completion_routine(args[1], names)
+
+
+def _check_allocate_irp(args: Args, names: Names) -> None:
+    if args[0] not in IRP_MJ:
+        raise ValueError(f"'{args[0]}' is not an IRP major function; e.g. IRP_MJ_READ, "
+                         "IRP_MJ_INTERNAL_DEVICE_CONTROL")
+    if len(args) > 1 and not is_number(args[1], 1, 127):
+        raise ValueError("the StackSize is a number of stack locations, 1 to 127 (a CCHAR)")
+
+
+def _check_irql(args: Args, names: Names) -> None:
+    parse_irql(args[0])
+
+
+def _check_cancel_routine(args: Args, names: Names) -> None:
+    if args[0] != "NULL" and args[0] not in names["cancel"]:
+        raise ValueError(f"no cancel routine '{args[0]}' in [cancel] (or NULL to clear it); "
+                         f"defined: {_defined(names['cancel'])}")
+
+
+def _check_status(args: Args, names: Names) -> int | None:
+    """STATUS, or `status`: what the last call returned (known only when the routine runs)."""
+    return None if args[0] == "status" else parse_status(args[0])
+
+
+def _check_complete(args: Args, names: Names) -> int | None:
+    if args[0] in ("status", "master"):  # the boost after them is not checked
+        return None
+    status = parse_status(args[0])
+    if len(args) > 1 and not is_number(args[1], 0, 31):
+        raise ValueError("the priority boost is a number such as 0 or 2 (a CCHAR added to a "
+                         "priority of at most 31)")
+    return status
+
+
+def _check_wmi_action(args: Args, names: Names) -> None:
+    if args[0] not in ("REGISTER", "DEREGISTER"):
+        raise ValueError("IoWMIRegistrationControl takes REGISTER (WMIREG_ACTION_REGISTER) or "
+                         "DEREGISTER (WMIREG_ACTION_DEREGISTER)")
+
+
+def _check_dma_adapter(args: Args, names: Names) -> None:
+    if args[0] not in ("32", "64") or not is_number(args[1], 1, 1 << 24):
+        raise ValueError("IoGetDmaAdapter takes 32 or 64 (address bits) and the longest "
+                         "transfer in bytes (1 to 16 MB), e.g. 'IoGetDmaAdapter 32 65536'")
+
+
+def _records() -> tuple[Ddi, ...]:
+    """Every DDI a spec may call, in the order docs/drivers.md lists them (and a mistake's
+    "known:" list). The limits are the IRQLs in the Requirements of each routine's WDK page.
+    (Built in a function because mypy checks a function's body after the modules in its
+    import cycle: the runs' lambdas then see the types of IoManager's attributes.)"""
+    return (
+        Ddi("IoCreateDevice", "[NAME]", 0,
+            "create a device object (named \\Device\\NAME, or unnamed)",
+            _create_device, check=_check_device_name),
+        Ddi("IoAttachDeviceToDeviceStack", "PATH|pdo", 2,
+            "attach this driver's newest device on top of the stack that holds PATH (in "
+            "AddDevice: pdo, the device's PDO)",
+            _attach),
+        Ddi("IoDetachDevice", "", 2, "detach this driver's device from the device below it",
+            lambda io, f, call, last: io.detach_device(_own_device(f, call.ddi))),
+        Ddi("IoDeleteDevice", "", 2, "delete this driver's device object",
+            lambda io, f, call, last: io.delete_device(_own_device(f, call.ddi))),
+        Ddi("IoSkipCurrentIrpStackLocation", "", None,
+            "let the next driver use this stack location",
+            _skip, needs_irp=True),
+        Ddi("IoCopyCurrentIrpStackLocationToNext", "", 2,
+            "copy this stack location to the next, without the completion routine",
+            _copy_to_next, needs_irp=True),
+        Ddi("IoSetCompletionRoutine", "ROUTINE [Success] [Error] [Cancel]", None,
+            "run ROUTINE when a lower driver completes the IRP",
+            _set_completion, check=_check_completion, needs_irp=True),
+        Ddi("IoCallDriver", "lower|parent|volume", 2,
+            "send the IRP to the next-lower device; from a bus driver's PDO, `parent`: to the "
+            "device below its own FDO, in the parent stack (as the USB hub passes its children's "
+            "transfers on); from a file system's volume device, `volume`: to the top of the stack "
+            "of the volume it mounted (Vcb->TargetDeviceObject)",
+            _call_driver, check=_check_call_target, needs_irp=True),
+        Ddi("IoRegisterFileSystem", "", 0,
+            "register this driver's newest device, its control device object (device_type "
+            "FILE_DEVICE_DISK_FILE_SYSTEM): the I/O manager then offers it every disk volume to "
+            "mount (IRP_MN_MOUNT_VOLUME), the most recently registered file system first",
+            lambda io, f, call, last:
+                io.files.register_file_system(io.newest_device(f.driver, call.ddi))),
+        Ddi("IoUnregisterFileSystem", "", 0,
+            "take this driver's control device off the I/O manager's list of file systems (in "
+            "Unload)",
+            lambda io, f, call, last: io.files.unregister_file_system(f.driver)),
+        Ddi("IoMarkIrpPending", "", None, "mark the IRP pending before returning STATUS_PENDING",
+            _mark_pending, needs_irp=True),
+        Ddi("IoGetCurrentIrpStackLocation", "", None,
+            "look at this driver's stack location of the IRP: its major and minor function and "
+            "parameters (the trace shows them; every step works on this location)",
+            _current_location, needs_irp=True),
+        Ddi("IoStartPacket", "", 2,
+            "hand the IRP to StartIo now, or queue it in the device queue while the device is "
+            "busy (System-queued I/O)",
+            lambda io, f, call, last: io.start_packet(_device(f), _irp(f)), needs_irp=True),
+        Ddi("IoStartNextPacket", "", 2,
+            "in the DPC, after completing the current IRP: start the next queued one (StartIo), "
+            "or mark the device idle",
+            lambda io, f, call, last: io.start_next_packet(_device(f))),
+        Ddi("ExAllocatePool2", "NONPAGED|PAGED SIZE TAG", 2,
+            "allocate SIZE bytes of nonpaged or paged pool (POOL_FLAG_NON_PAGED / "
+            "POOL_FLAG_PAGED) tagged TAG",
+            _allocate_pool, check=_check_allocate_pool),
+        Ddi("ExFreePoolWithTag", "TAG", 2, "free the driver's latest pool block tagged TAG",
+            lambda io, f, call, last: io.mm.free_pool(f.driver, call.args[0], f.routine),
+            check=_check_pool_tag),
+        Ddi("RtlFillMemory", "TAG|ADDRESS LENGTH", None,
+            "write LENGTH bytes at the start of the driver's TAG block, or at a raw kernel "
+            "ADDRESS (a wild pointer)",
+            lambda io, f, call, last:
+                io.mm.fill_memory(f.driver, call.args[0], int(call.args[1]), f.routine),
+            check=_check_fill_memory),
+        Ddi("RtlStringCbCopyA", "TAG SOURCE", 0,
+            "copy the string SOURCE into the driver's TAG block, told its size in bytes: a string "
+            "that does not fit is cut and terminated, and the call returns STATUS_BUFFER_OVERFLOW",
+            _copy_string, check=_check_pool_tag),
+        Ddi("RtlStringCbCatA", "TAG SOURCE", 0,
+            "append SOURCE to the string in the TAG block, within its size "
+            "(STATUS_BUFFER_OVERFLOW if cut)",
+            _copy_string, check=_check_pool_tag),
+        Ddi("RtlStringCchCopyW", "TAG SOURCE", 0,
+            "copy a wide (WCHAR) string: the TAG block holds half its size in characters, the NUL "
+            "included",
+            _copy_string, check=_check_pool_tag),
+        Ddi("RtlStringCbPrintfA", "TAG FORMAT [ARG] [ARG] [ARG]", 0,
+            "format into the TAG block (%s %d %u %x take the next ARG), within its size",
+            _copy_string, check=_check_printf),
+        Ddi("strcpy", "TAG SOURCE", None,
+            "the C library's copy: writes SOURCE and its NUL into the TAG block whatever its size "
+            "(ntstrsafe.h deprecates it)",
+            _copy_string, check=_check_pool_tag),
+        Ddi("strcat", "TAG SOURCE", None, "the C library's append: unchecked, like strcpy",
+            _copy_string, check=_check_pool_tag),
+        Ddi("RtlCopyMemory", "UserBuffer LENGTH", None,
+            "copy LENGTH bytes to Irp->UserBuffer (neither I/O): a user address, meaningful only "
+            "in the caller's process",
+            lambda io, f, call, last:
+                io.files.copy_to_user_buffer(f.driver, _held(io, f), int(call.args[1]), f.routine),
+            check=_check_copy_memory),
+        Ddi("KeWaitForSingleObject", "OBJECT", None,
+            "wait for an event, mutex, semaphore or timer (no timeout): only at APC_LEVEL or "
+            "below, never in a DPC",
+            lambda io, f, call, last:
+                io.ke.wait_for_single_object(f.driver, f.routine, call.args[0])),
+        Ddi("KeStallExecutionProcessor", "MICROSECONDS", None,
+            "busy-wait on this processor; keep it under 50 microseconds",
+            lambda io, f, call, last:
+                io.ke.stall_execution_processor(f.driver, f.routine, int(call.args[0])),
+            check=_check_stall),
+        Ddi("KeSynchronizeExecution", "", 2,
+            "run the driver's SynchCritSection routine at the device's DIRQL, holding its "
+            "interrupt spin lock",
+            lambda io, f, call, last: io.ke.synchronize_execution(f.driver, f.device)),
+        Ddi("IoBuildDeviceIoControlRequest", "CODE COMPLETION", 2,
+            "build an IRP_MJ_INTERNAL_DEVICE_CONTROL IRP for the device below, set this driver's "
+            "COMPLETION routine on it and IoCallDriver it; the IRP being handled becomes its "
+            "master",
+            lambda io, f, call, last: io.build_device_io_control_request(
+                f.driver, _device(f), _irp(f), int(call.args[0], 16), call.args[1]),
+            check=_check_control_request, needs_irp=True),
+        Ddi("IoAllocateIrp", "MAJOR [STACKSIZE]", 2,
+            "allocate an IRP of this driver's own for the device below, with STACKSIZE locations "
+            "(default: that device's StackSize) and MAJOR in its first one; the "
+            "IoSetCompletionRoutine, IoStatus and IoCallDriver steps after it work on the new "
+            "IRP, and the IRP being handled becomes its master",
+            _allocate_irp, check=_check_allocate_irp),
+        Ddi("IoFreeIrp", "", 2,
+            "in the completion routine of an IRP this driver built: free it (then return "
+            "STATUS_MORE_PROCESSING_REQUIRED)",
+            _free_irp, needs_irp=True),
+        Ddi("KeRaiseIrql", "LEVEL", None, "raise this processor's IRQL to LEVEL (not lower)",
+            _change_irql, check=_check_irql),
+        Ddi("KeLowerIrql", "LEVEL", None,
+            "back to LEVEL: the IRQL the matching KeRaiseIrql returned",
+            _change_irql, check=_check_irql),
+        Ddi("KeAcquireSpinLock", "LOCK", 2,
+            "take a spin lock (spinlock create LOCK): IRQL to DISPATCH_LEVEL, the old IRQL saved",
+            lambda io, f, call, last:
+                io.ke.acquire_driver_spin_lock(f.driver, f.routine, call.args[0])),
+        Ddi("KeReleaseSpinLock", "LOCK", 2,
+            "release a spin lock this code holds: IRQL back to the saved one",
+            lambda io, f, call, last:
+                io.ke.release_driver_spin_lock(f.driver, f.routine, call.args[0])),
+        Ddi("IoSetCancelRoutine", "ROUTINE|NULL", 2,
+            "make the IRP it holds cancelable with a [cancel] ROUTINE, or no longer (NULL) before "
+            "completing it",
+            _set_cancel_routine, check=_check_cancel_routine, needs_irp=True),
+        Ddi("IoReleaseCancelSpinLock", "", 2,
+            "in a cancel routine: release the cancel spin lock IoCancelIrp took (the routine is "
+            "entered holding it)",
+            lambda io, f, call, last: io.release_cancel_spin_lock(f.driver, f.routine),
+            needs_irp=True),
+        Ddi("IoStatus", "STATUS|status", None,
+            "Irp->IoStatus.Status = STATUS (e.g. before passing it down), or `status`: what the "
+            "last call returned",
+            _io_status, check=_check_status, needs_irp=True),
+        Ddi("IoCompleteRequest", "STATUS|status|master [BOOST]", 2,
+            "complete the IRP with STATUS, or with `status`: what its IoStatus holds; `master`: "
+            "in the completion routine of an IRP this driver built, complete the request it "
+            "worked for with that IRP's status",
+            _complete_request, check=_check_complete),
+        Ddi("return", "STATUS|status", None,
+            "return STATUS, or `status`: what the last call that returns one returned "
+            "(IoCallDriver, a safe string routine)",
+            _return, check=_check_status),
+        Ddi("IoWMIRegistrationControl", "REGISTER|DEREGISTER", 0,
+            "WMIREG_ACTION_REGISTER: make this device a WMI provider of the data blocks in the "
+            "spec's [wmi] table (WMI asks with IRP_MN_REGINFO_EX at once); DEREGISTER before the "
+            "device is deleted",
+            lambda io, f, call, last: io.wmi.wmi_register(
+                f.device if f.device is not None and f.device.driver is f.driver
+                else io.newest_device(f.driver, call.ddi), call.args[0] == "REGISTER"),
+            check=_check_wmi_action),
+        Ddi("IoGetDmaAdapter", "32|64 MAXLENGTH", 0,
+            "get a DMA adapter for this driver's newest device: a bus master with 32- or 64-bit "
+            "addresses, transfers up to MAXLENGTH bytes",
+            _get_dma_adapter, check=_check_dma_adapter),
+        Ddi("GetScatterGatherList", "", 2,
+            "the physical pieces of the IRP's MDL (map registers for pages a 32-bit device cannot "
+            "reach); the HAL then calls the driver's AdapterListControl, which programs the "
+            "device",
+            lambda io, f, call, last:
+                io.hal.get_scatter_gather_list(f.driver, _device(f), _held(io, f), f.routine)),
+        Ddi("PutScatterGatherList", "", 2,
+            "after the transfer (in the DPC): free the device's oldest scatter/gather list and its "
+            "map registers",
+            lambda io, f, call, last:
+                io.hal.put_scatter_gather_list(f.driver, _device(f), f.routine)),
+        Ddi("IoCreateController", "", 0, "create the driver's controller object, shared by its "
+            "devices",
+            _create_controller),
+        Ddi("IoAllocateController", "", 2,
+            "ask for the controller: the driver's ControllerControl runs now, or when the device "
+            "holding it frees it",
+            lambda io, f, call, last: io.hal.allocate_controller(f.driver, f.device, _held(io, f))),
+        Ddi("IoFreeController", "", 2, "release the controller to the next waiting device",
+            lambda io, f, call, last: io.hal.free_controller(f.driver, f.device)),
+        Ddi("IoConnectInterruptEx", "", 0, "connect the device's ISR to an interrupt vector",
+            lambda io, f, call, last:
+                io.ke.connect_interrupt(io.newest_device(f.driver, call.ddi))),
+        Ddi("IoRequestDpc", "", None, "from the ISR: queue the device's DPC on this processor",
+            lambda io, f, call, last: io.ke.request_dpc(_device(f))),
+    )
+
+
+DDIS = {ddi.name: ddi for ddi in _records()}
