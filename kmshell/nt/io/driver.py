@@ -17,12 +17,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kmshell.nt.io.spec import DriverSpec
 from kmshell.nt.ob import ObjectHeader
 
 if TYPE_CHECKING:
     from kmshell.nt.hal import ControllerObject
     from kmshell.nt.io.irp import DeviceObject
+    from kmshell.nt.io.spec import DriverSpec
 
 # (service name, image, what it is) for the default machine's boot-start drivers.
 # The device drivers (ACPI, pci, disk, ...) come from the catalog's specs when Plug and Play
