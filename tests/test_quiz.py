@@ -82,7 +82,7 @@ def test_access_check_answers_follow_the_printed_dacl_for_every_case():
 
 
 def test_irql_answers_are_ok_exactly_when_the_irql_is_within_the_ddis_limit():
-    from kmshell.nt.io.spec import DDI
+    from kmshell.nt.io.steps import DDIS
     from kmshell.quiz import irql_quiz
 
     for seed in range(100):
@@ -91,7 +91,7 @@ def test_irql_answers_are_ok_exactly_when_the_irql_is_within_the_ddis_limit():
         for line, answer in zip(cases, problem.answers, strict=True):
             ddi = line.split(": ")[1].split()[0]
             level = int(line.rsplit("IRQL ", 1)[1].rstrip(")"))
-            assert answer == ("ok" if level <= DDI[ddi][1] else "0xA"), (seed, line)
+            assert answer == ("ok" if level <= DDIS[ddi].limit else "0xA"), (seed, line)
 
 
 def test_multi_part_answers_ignore_spacing_and_case():

@@ -64,8 +64,6 @@ INTERRUPT_KINDS = ("line", "msi", "msi-x")  # line-based, or message-signaled (M
 
 # name -> (arguments, highest IRQL, what it does): a summary of steps.DDIS, the table of
 # records, for the quiz.
-DDI = {ddi.name: (ddi.synopsis, ddi.limit, ddi.help) for ddi in DDIS.values()}
-
 # The keys a spec may have and what each says (docs/drivers.md is generated from this).
 SPEC_KEYS = {
     "name": "the service name: \\Driver\\NAME (\\FileSystem\\NAME for a file system), the "
