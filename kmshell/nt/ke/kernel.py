@@ -303,9 +303,10 @@ class Kernel:
             thread.quantum = QUANTUM_TICKS
 
     def _run_timed_step(self, cpu: Processor, thread: Thread, spinning: bool) -> None:
-        """Spend this tick on the thread's timed step (or on spinning for a lock)."""
+        """Spend this tick on the thread's timed step (or spinning: on a lock, or having used
+        up the tick's zero-time steps, perhaps on its program's last step)."""
         step = thread.current_step
-        in_kernel = step.op == "syscall" and not spinning
+        in_kernel = not spinning and step.op == "syscall"
         if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL or in_kernel:
             thread.kernel_ticks += 1
         else:
