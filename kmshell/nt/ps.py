@@ -17,16 +17,18 @@ from kmshell.nt.constants import NORMAL_PRIORITY_BASE, BugCheck, NtStatus, forma
 from kmshell.nt.core import Core
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
+from kmshell.nt.ke.sync import DispatcherObject, Lock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
-from kmshell.nt.mm import AddressSpace, is_kernel_address
+from kmshell.nt.mm import USER_REGION_BASE, AddressSpace, is_kernel_address
 from kmshell.nt.ob import HandleTable, ObjectHeader, ObjectManager
 from kmshell.nt.rtl import U64, parse_number
 from kmshell.nt.se import USERS, Token, token_for
 
 if TYPE_CHECKING:  # Ps's partners, wired in by System
-    from kmshell.nt.ex import Executive
+    from kmshell.nt.ex import Executive, WorkItem
     from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.files import FileIo
+    from kmshell.nt.io.irp import Irp
     from kmshell.nt.ke.kernel import Kernel
     from kmshell.nt.mm import MemoryManager
 
@@ -172,14 +174,15 @@ class Thread:
     create_tick: int = 0
     exit_status: int | None = None
     start_address: str = ""
-    waiting_on: object | None = None  # the dispatcher object of the current wait
+    waiting_on: DispatcherObject | None = None  # the dispatcher object of the current wait
     wait_status: int = 0  # how the last wait ended: STATUS_WAIT_0, STATUS_TIMEOUT, ...
     register: int = 0  # the value an `inc` loaded and will store plus one
     loaded_version: int = 0  # the variable's version when it was loaded
     repeats_done: int = 0
-    held_locks: list = field(default_factory=list)  # spin locks and mutexes, in order taken
-    work_item: object | None = None  # the work item a system worker thread is running
-    io_wait: tuple | None = None  # (IRP, state before) while it waits for synchronous I/O
+    held_locks: list[Lock] = field(default_factory=list)  # spin locks and mutexes, in order taken
+    work_item: WorkItem | None = None  # the work item a system worker thread is running
+    # (IRP, (state, wait reason) before) while it waits for synchronous I/O
+    io_wait: tuple[Irp, tuple[ThreadState, WaitReason | None]] | None = None
 
     @property
     def label(self) -> str:
@@ -329,7 +332,10 @@ class ProcessManager:
                           base_priority=base_priority, critical=critical,
                           create_tick=self.core.tick, command_line=image, token=token_for(user))
         if subsystem is Subsystem.Win32:
-            process.peb = space.vad_for(0x0000_0090_0000).start
+            assert space is not None  # a Win32 process has a user half (has_user_half)
+            peb = space.vad_for(USER_REGION_BASE)
+            assert peb is not None  # Mm reserved its PEB first, at USER_REGION_BASE
+            process.peb = peb.start
             for path in ("\\KnownDlls", "\\BaseNamedObjects"):
                 # 0x0003: DIRECTORY_QUERY | DIRECTORY_TRAVERSE
                 process.handle_table.insert(self.ob.lookup(path), 0x0003)
@@ -385,8 +391,10 @@ class ProcessManager:
                   f"PID {pid}, parent {process.parent_pid}, session {process.session_id}, "
                   f"user {process.user}", "PspAllocateProcess builds the process object; the PID "
                   "comes from the same table as thread IDs, so both are multiples of 4.")
+        space = process.address_space
+        assert space is not None  # a Win32 or WSL process has a user half
         self.emit("Mm", "address-space", f"private user half created (CR3 "
-                  f"{process.address_space.directory_table_base:#x}); the kernel half is "
+                  f"{space.directory_table_base:#x}); the kernel half is "
                   "shared, mapped the same in every process", "Each process gets its own "
                   "page tables for the user half; the kernel half is identical in all of them, "
                   "which is why a kernel bug can damage everything.")
@@ -688,7 +696,7 @@ class ProcessManager:
                 self.ex.queue_work_item(routine.driver, routine.work, by=who)
             elif step.op == "KeWaitForSingleObject":
                 obj = self.ke.sync_object(step.name)
-                if getattr(obj, "signaled", False):
+                if isinstance(obj, DispatcherObject) and obj.signaled:
                     self.emit("Ps", "notify-wait", f"{who} waits on {step.name}: signaled, "
                               "returns at once — but " + rule.split(":")[0])
                 else:
