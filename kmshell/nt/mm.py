@@ -132,8 +132,10 @@ class MemoryManager:
         return getattr(driver, "verified", False)
 
     def verify_drivers(self) -> list[str]:
+        """The VerifyDrivers list, read as the REG_SZ it is; a value of another type (which
+        `reg set` can write) names no driver."""
         value = self.cm.query_value(VERIFY_DRIVERS_KEY, "VerifyDrivers")
-        return value.data.split() if value is not None else []
+        return value.data.split() if value is not None and isinstance(value.data, str) else []
 
     def set_verifier(self, name: str, on: bool) -> None:
         """verifier on|off DRIVER: the VerifyDrivers registry value, as verifier.exe writes
