@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import MM_SYSTEM_RANGE_START, BugCheck, Irql, NtStatus, irql_name
 from kmshell.nt.errors import NtError
@@ -95,6 +95,7 @@ KERNEL_REGIONS = (
 if TYPE_CHECKING:
     from kmshell.nt.cm import ConfigurationManager
     from kmshell.nt.core import Core
+    from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ps import Process, ProcessManager, Thread
 
@@ -127,9 +128,9 @@ class MemoryManager:
 
     # ----------------------------------------------------------------- Driver Verifier
 
-    def verified(self, driver) -> bool:
+    def verified(self, driver: DriverObject) -> bool:
         """Is the driver on the VerifyDrivers list (read when it loaded)?"""
-        return getattr(driver, "verified", False)
+        return driver.verified
 
     def verify_drivers(self) -> list[str]:
         """The VerifyDrivers list, read as the REG_SZ it is; a value of another type (which
@@ -153,14 +154,15 @@ class MemoryManager:
                   "allocations, pool tracking, IRQL checks. It stops at the first rule broken, "
                   "with bugcheck 0xC4 and the rule in parameter 1.")
 
-    def verifier_stop(self, driver, routine: str, code: int, parameters: tuple, rule: str,
-                       fix: str) -> None:
+    def verifier_stop(self, driver: DriverObject, routine: str, code: int,
+                      parameters: tuple[int, ...], rule: str, fix: str) -> NoReturn:
         self.bugcheck(BugCheck.DRIVER_VERIFIER_DETECTED_VIOLATION, (code, *parameters),
                       driver=driver.image, routine=routine,
                       rule=f"Driver Verifier caught it at once (0xC4, parameter 1 = {code:#x}): "
                       + rule, fix=fix)
 
-    def allocate_pool(self, driver, paged: bool, size: int, tag: str, routine: str) -> PoolBlock:
+    def allocate_pool(self, driver: DriverObject, paged: bool, size: int, tag: str,
+                      routine: str) -> PoolBlock:
         """ExAllocatePool2(POOL_FLAG_PAGED or POOL_FLAG_NON_PAGED, size, tag)."""
         irql = self.core.processor().irql
         limit = Irql.APC_LEVEL if paged else Irql.DISPATCH_LEVEL
@@ -198,11 +200,12 @@ class MemoryManager:
                   "allocates from the same pool: blocks of different drivers sit side by side.")
         return block
 
-    def _pool_block(self, driver, tag: str, routine: str, live: bool = True) -> PoolBlock | None:
+    def _pool_block(self, driver: DriverObject, tag: str, routine: str,
+                    live: bool = True) -> PoolBlock | None:
         return next((b for b in reversed(self.pool) if b.driver == driver.name and b.tag == tag
                      and b.freed is not live), None)
 
-    def free_pool(self, driver, tag: str, routine: str) -> None:
+    def free_pool(self, driver: DriverObject, tag: str, routine: str) -> None:
         """ExFreePoolWithTag: the driver's latest block with this tag goes back to the pool."""
         block = self._pool_block(driver, tag, routine)
         if block is None:
@@ -258,7 +261,7 @@ class MemoryManager:
         self.emit("Mm", "pool", f"ExFreePoolWithTag: {driver.name} frees its '{tag}' block at "
                   f"{ptr(block.address)}")
 
-    def fill_memory(self, driver, target: str, length: int, routine: str,
+    def fill_memory(self, driver: DriverObject, target: str, length: int, routine: str,
                     api: str = "RtlFillMemory", offset: int = 0) -> None:
         """RtlFillMemory: write `length` bytes at the driver's TAG block (from `offset`) or at
         a raw address. strcpy and strcat write this way too: unchecked."""
@@ -327,7 +330,7 @@ class MemoryManager:
             self.emit("Mm", "corrupt", f"{api}: {driver.name} writes {overrun} bytes "
                       f"past the end of its '{block.tag}' block, into free pool")
 
-    def copy_string(self, driver, api: str, tag: str, words: tuple[str, ...],
+    def copy_string(self, driver: DriverObject, api: str, tag: str, words: tuple[str, ...],
                     routine: str) -> int | None:
         """The string routines on the driver's TAG block. The ntstrsafe ones (RtlStringCb*,
         RtlStringCch*) know the buffer's size: a string that does not fit is cut, terminated,
@@ -367,7 +370,7 @@ class MemoryManager:
                   "STATUS_BUFFER_OVERFLOW is a warning: NT_SUCCESS() is false for it.")
         return NtStatus.STATUS_BUFFER_OVERFLOW
 
-    def pool_leaks(self, driver) -> list[PoolBlock]:
+    def pool_leaks(self, driver: DriverObject) -> list[PoolBlock]:
         return [b for b in self.pool if b.driver == driver.name and not b.freed]
 
     def touch(self, process: Process, address: int, value: int | None = None, *,
