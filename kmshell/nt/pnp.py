@@ -416,6 +416,8 @@ class PlugAndPlayManager:
                         and id(i) not in masters]:  # its own IRP is completed by its driver
                 if irp.completed:  # finished meanwhile, by another one's completion
                     continue
+                if irp.location is None:  # taken back by the driver that allocated it: no
+                    continue  # device holds it, so no driver below fails it; its owner frees it
                 self.emit("Io", "irp", f"{irp.location.device.driver.name} fails IRP "
                           f"{irp.number}: {each.instance_path} is gone")
                 self.io.complete_pending(irp, NtStatus.STATUS_NO_SUCH_DEVICE)
