@@ -2,9 +2,20 @@
 
 Keys live under \\REGISTRY\\MACHINE (HKLM) and \\REGISTRY\\USER (HKU); HKLM\\SYSTEM\\
 CurrentControlSet is a link to ControlSet001, as on a real system. Every loaded driver has
-its Services key with Type, Start, ErrorControl and ImagePath. The registry is kept on the
-machine's disk, so it survives a reboot. Simplifications: no hives or security on keys, no
-volatile keys; names are matched case-insensitively, as Windows does.
+its Services key with Type, Start, ErrorControl and ImagePath; Plug and Play writes each
+device's Enum key; Driver Verifier's list is a value. A change from user mode
+(CmSetValueKey, CmDeleteKey) goes past the drivers' registry callbacks first, which may
+refuse it, and inside an open KTM transaction is only recorded until commit.
+
+State (`ConfigurationManager`): `registry`, the keys and values. The `Registry` object lives
+on the machine's `Disk` (system.py), so it survives a reboot; Cm itself keeps nothing else.
+
+Reached: System builds it with the Core and the disk's registry, and wires in KTM (`tm`: an
+open transaction defers changes) and Ps (`ps`: it holds the registered callbacks). Mm, KTM,
+Pnp and the I/O manager are built with it.
+
+Simplifications: no hives or security on keys, no volatile keys; names are matched
+case-insensitively, as Windows does.
 """
 
 from __future__ import annotations
@@ -43,6 +54,9 @@ SERVICE_ERROR_NORMAL = 1
 # A value's data, by type: REG_DWORD and REG_QWORD an int, REG_BINARY bytes, REG_MULTI_SZ a
 # list of strings, REG_SZ and REG_EXPAND_SZ a string (parse_data makes each from text).
 RegData = str | int | bytes | list[str]
+# "A registry tree can be 512 levels deep" (Registry element size limits,
+# https://learn.microsoft.com/en-us/windows/win32/sysinfo/registry-element-size-limits).
+MAX_DEPTH = 512
 
 
 @dataclass
@@ -60,11 +74,6 @@ class RegValue:
         if isinstance(data, list):  # REG_MULTI_SZ
             return " | ".join(data)
         return data
-
-
-# "A registry tree can be 512 levels deep" (Registry element size limits,
-# https://learn.microsoft.com/en-us/windows/win32/sysinfo/registry-element-size-limits).
-MAX_DEPTH = 512
 
 
 @dataclass(eq=False)

@@ -1,8 +1,24 @@
-"""Memory manager (Mm): a process's virtual address space, as a descriptor.
+"""Memory manager (Mm): processes' address spaces, the kernel pool, and Driver Verifier.
 
 x64 gives each process a private user half (0x10000 .. 0x7FFF'FFFEFFFF) and maps one shared
 kernel half (from 0xFFFF8000'00000000) into every process. The model keeps the regions
-(VADs) of the user half and does not model pages, working sets or the PFN database yet.
+(VADs) of the user half. The pool (ExAllocatePool2, ExFreePoolWithTag, writes into it with
+RtlFillMemory and the string routines) is one heap for every driver; its rules and what a
+block is are in pool.py. Driver Verifier's checks of pool and IRQL for the drivers on its
+list stop the machine with 0xC4 (`verifier_stop`).
+
+State (`MemoryManager`): `pool`, every pool block since boot (freed ones stay, marked), with
+the next free address of each pool and of special pool (`_pool_next`, `_special_next`);
+`_next_dtb`, the page directory (CR3) the next address space gets. An address space itself
+belongs to its process (Process.address_space).
+
+Reached: System builds it with the Core and Cm (Driver Verifier's list is the VerifyDrivers
+registry value), and wires in the I/O manager (`io`: is a driver loaded) and Ps (`ps`: a
+touch that faults ends the process). Ps, Ke and the I/O manager (the pool DDIs of driver
+routines, leaks at unload) call into it.
+
+Simplifications: no pages, working sets, PFN database or paging I/O; paged pool counts as
+paged out whenever it is touched at DISPATCH_LEVEL or above (see pool.py).
 """
 
 from __future__ import annotations
@@ -35,7 +51,23 @@ from kmshell.nt.pool import (
     format_string,
 )
 
+if TYPE_CHECKING:
+    from kmshell.nt.cm import ConfigurationManager
+    from kmshell.nt.core import Core
+    from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.ps import Process, ProcessManager, Thread
+
 USER_REGION_BASE = 0x0000_0090_0000  # private regions (PEB, TEBs, stacks) start here
+FIRST_DIRECTORY_TABLE_BASE = 0x1AD000  # the first process's CR3 (its PML4's frame)
+# The shared kernel half as every process sees it: a simplified map of x64 system space
+# (real Windows randomizes most of these bases). The page tables mark these pages
+# supervisor-only, so user-mode code cannot touch them.
+KERNEL_REGIONS = (
+    (0xFFFF_8000_0000_0000, 0xFFFF_F77F_FFFF_FFFF, "system space: pool, system PTEs, cache"),
+    (0xFFFF_F780_0000_0000, 0xFFFF_F780_0000_0FFF, "KUSER_SHARED_DATA (kernel view)"),
+    (0xFFFF_F800_0000_0000, 0xFFFF_F80F_FFFF_FFFF, "ntoskrnl.exe, hal.dll and boot drivers"),
+)
 
 
 @dataclass
@@ -81,25 +113,6 @@ def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
     if with_peb:
         space.reserve(0x1000, "PEB")
     return space
-
-
-# The shared kernel half as every process sees it: a simplified map of x64 system space
-# (real Windows randomizes most of these bases). The page tables mark these pages
-# supervisor-only, so user-mode code cannot touch them.
-KERNEL_REGIONS = (
-    (0xFFFF_8000_0000_0000, 0xFFFF_F77F_FFFF_FFFF, "system space: pool, system PTEs, cache"),
-    (0xFFFF_F780_0000_0000, 0xFFFF_F780_0000_0FFF, "KUSER_SHARED_DATA (kernel view)"),
-    (0xFFFF_F800_0000_0000, 0xFFFF_F80F_FFFF_FFFF, "ntoskrnl.exe, hal.dll and boot drivers"),
-)
-
-if TYPE_CHECKING:
-    from kmshell.nt.cm import ConfigurationManager
-    from kmshell.nt.core import Core
-    from kmshell.nt.io.driver import DriverObject
-    from kmshell.nt.io.manager import IoManager
-    from kmshell.nt.ps import Process, ProcessManager, Thread
-
-FIRST_DIRECTORY_TABLE_BASE = 0x1AD000  # the first process's CR3 (its PML4's frame)
 
 
 class MemoryManager:

@@ -2,9 +2,21 @@
 
 Every kernel object carries an `ObjectHeader` with a pointer count (references held by
 kernel code) and a handle count (references held through handle tables). Named objects live
-in directories under `\\`. Simplifications: there are no per-session namespaces (named
-objects all go to `\\BaseNamedObjects`), no object security yet, and the object types are a
-fixed list.
+in directories under `\\`; a path is parsed directory by directory, and an object that is
+not a directory (a device, a symbolic link) takes the rest of the path.
+
+State (`ObjectManager`): `root`, the root directory, and through it the whole namespace;
+`_allocate`, where object headers get their addresses. A handle table belongs to its process
+(Process.handle_table), an object header to its object.
+
+Reached: System builds it first, with only the Core's address allocator, and
+`build_namespace` fills it at boot; Ke (named dispatcher objects), Ps (process and thread
+objects), the I/O manager (drivers, devices) and FileIo (opens) are built with it.
+
+Simplifications: there are no per-session namespaces (named objects all go to
+`\\BaseNamedObjects`), no object types as objects with their own procedures (the types are
+a fixed list), no parse procedures beyond a device's (FileIo's), and only dispatcher objects
+and devices are checked against their security descriptor.
 """
 
 from __future__ import annotations

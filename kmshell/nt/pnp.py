@@ -1,15 +1,25 @@
-"""The Plug and Play manager: the device tree of devnodes, enumeration, AddDevice, start and
-removal (orderly and surprise).
+"""Plug and Play manager (Pnp, "the PnP manager"): the device tree of devnodes, enumeration,
+AddDevice, start and removal (orderly and surprise).
 
-`PlugAndPlay` is mixed into `System`. Each devnode stands for one piece of hardware: its
-instance path, hardware IDs, its PDO (created by the parent's bus driver), the state
-(PNP_DEVNODE_STATE, with the values the public symbols give) and the history of its states.
-Hardware is what each bus has attached (`present`); `device plug` attaches more, and the
-bus driver reports it (IoInvalidateDeviceRelations → IRP_MN_QUERY_DEVICE_RELATIONS).
+Each devnode stands for one piece of hardware: its instance path, hardware IDs, its PDO
+(created by the parent's bus driver), the state (PNP_DEVNODE_STATE, with the values the
+public symbols give) and the history of its states. Hardware is what each bus has attached
+(`present`); `device plug` attaches more, and the bus driver reports it
+(IoInvalidateDeviceRelations → IRP_MN_QUERY_DEVICE_RELATIONS).
 
-Drivers are found as an INF install would find them: by hardware ID in the driver catalog;
+Drivers are found as an INF install would find them: by hardware ID in the driver store;
 what was found is written under HKLM\\SYSTEM\\CurrentControlSet\\Enum\\<instance> (Service,
 LowerFilters, UpperFilters), and the PnP manager reads the stack's drivers back from there.
+
+State (`PlugAndPlayManager`): `device_root`, the root devnode (HTREE\\ROOT\\0) and through it
+the tree; `driver_store`, the driver packages devices find their drivers among;
+`pdo_names`, the count that names PDOs by number; `device_name`, the name `device plug
+--name` gives the function device being built.
+
+Reached: System builds it with the Core, the I/O manager (it loads drivers, calls AddDevice
+and sends the PnP IRPs), Cm (the Enum keys), Ps (open handles veto a removal) and the driver
+store, and gives it to the I/O manager and FileIo as their `pnp`; Po walks its tree.
+
 Simplifications: one instance ID per hardware ID (`HWID\\N`), no resource arbitration
 (resources are simply assigned), no rebalancing, no stop/restart.
 """

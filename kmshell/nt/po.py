@@ -1,16 +1,25 @@
-"""The power manager: system power states S0-S5, device power states D0-D3, power IRPs.
+"""Power manager (Po): system power states S0-S5, device power states D0-D3, power IRPs.
 
-`PowerManager` is mixed into `System`. Going to sleep, every devnode is asked first
-(IRP_MN_QUERY_POWER with the system state, leaves before their parents — any driver may
-veto), then told (IRP_MN_SET_POWER, system state); the power policy owner of each stack (its
-function driver) maps the S state to a D state from the device's capabilities and requests
-a device power IRP for it (PoRequestPowerIrp → IRP_MN_SET_POWER, device state). Waking goes
-the other way: parents first, back to D0. A power IRP that no driver completes is caught by
-the power watchdog: bugcheck 0x9F DRIVER_POWER_STATE_FAILURE.
+Going to sleep, every devnode is asked first (IRP_MN_QUERY_POWER with the system state,
+leaves before their parents — any driver may veto), then told (IRP_MN_SET_POWER, system
+state); the power policy owner of each stack (its function driver) maps the S state to a D
+state from the device's capabilities and requests a device power IRP for it
+(PoRequestPowerIrp → IRP_MN_SET_POWER, device state). Waking goes the other way: parents
+first, back to D0. A power IRP that no driver completes is caught by the power watchdog:
+bugcheck 0x9F DRIVER_POWER_STATE_FAILURE.
 Wait-wake: a device armed to wake the machine (Device Manager's "Allow this device to wake
 the computer") gets an IRP_MN_WAIT_WAKE from its power policy owner before the machine
 sleeps; its bus driver holds it until the device signals, which completes it and wakes the
 machine. An armed device sleeps in its DeviceWake state (D2), from which it can still signal.
+
+State (`PowerManager`): `system_power`, the machine's S state; `pending_power`, the power
+IRPs no driver has finished yet, which the watchdog looks at. A device's D state, whether it
+may wake the machine and its held IRP_MN_WAIT_WAKE are on its devnode (pnp.py).
+
+Reached: System builds it with the Core, the I/O manager (which carries the power IRPs) and
+the PnP manager (whose tree gives the order), and gives it to Ke as its `po`: Ke runs the
+power watchdog each clock tick.
+
 Simplifications: one capabilities table for every device (below), no hibernation file, and
 the processors go on ticking while the machine "sleeps".
 """

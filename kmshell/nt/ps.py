@@ -1,10 +1,26 @@
 """Process and thread manager (Ps): EPROCESS and ETHREAD, and the programs threads run.
 
-A process is a container: an address space, a handle table, a token (later), and threads.
-Threads are what the dispatcher schedules. Win32 processes have a PEB and their threads TEBs;
-WSL (pico) processes have neither, because the subsystem's own provider (lxcore.sys) keeps
-that state. A thread runs a small program of steps (`compute 3; sleep 2; exit`), enough to show
-time slicing and waits; the model does not execute real instructions.
+A process is a container: an address space, a handle table, a token, and threads. Threads
+are what the dispatcher schedules. Win32 processes have a PEB and their threads TEBs; WSL
+(pico) processes have neither, because the subsystem's own provider (lxcore.sys) keeps that
+state. A thread runs a small program of steps (`compute 3; sleep 2; exit`), enough to show
+time slicing and waits; the model does not execute real instructions. Drivers register
+notify routines (PsSetCreateProcessNotifyRoutineEx2 and friends) that run, in the creating
+thread, whenever a process, thread or image comes or goes.
+
+State (`ProcessManager`): `processes`, every process since boot by PID, exited ones too;
+`running`, the live ones; `threads`, every thread by TID; `callbacks`, the notify routines
+drivers registered (registry callbacks among them, which Cm calls); `console_user`, who is
+logged on at the console.
+
+Reached: System builds it with the Core, the object manager (process and thread objects,
+handles), Ke (which schedules the threads) and Mm (address spaces), and wires in FileIo
+(`io_files`: a dying process's open files) and Ex (`ex`: the work items notify routines
+queue). Ke, Ex, Mm, Cm, Pnp and FileIo call into it.
+
+Simplifications: no jobs, no impersonation, no APCs; three fixed users (se.USERS), one at
+the console at a time; a thread program stands for the instructions a thread executes;
+Idle and System are "minimal" processes, with no user half.
 """
 
 from __future__ import annotations
@@ -52,6 +68,56 @@ WHY_USER_FAULT = (
     "for that process, and when nothing handles it only that process ends."
 )
 
+# step name -> (its arguments, what it does): the thread-program language.
+STEPS = {
+    "compute": ("N", "run in user mode (kernel mode for system threads) for N ticks"),
+    "sleep": ("N", "wait N ticks (NtDelayExecution: DelayExecution)"),
+    "inc": ("VAR [N]", "add 1 to a shared variable N times: load one tick, store the next"),
+    "acquire": ("LOCK", "take a spin lock (raises to DISPATCH_LEVEL, spins while held) or a "
+                        "mutex (waits while another thread owns it)"),
+    "release": ("LOCK", "release a spin lock or a mutex, or give a semaphore back one unit"),
+    "wait": ("OBJECT [T]", "wait until an event, mutex, semaphore or timer is signaled, at most "
+                           "T ticks (WaitForSingleObject); STATUS_TIMEOUT after T"),
+    "syscall": ("[N]", "a system call: user → kernel mode, N ticks of kernel work (default 1), "
+                       "back to user mode"),
+    "set": ("EVENT", "signal an event (SetEvent)"),
+    "touch": ("ADDR", "read an address in user mode; a kernel or unmapped address is an access "
+                      "violation that ends the process"),
+    "repeat": ("N", "go back to the first step, N more times"),
+    "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
+    "exit": ("", "end the thread (PspExitThread)"),
+}
+TIMED_STEPS = {"compute", "inc", "syscall"}  # steps that take clock ticks; the rest take none
+MAX_STEP_COUNT = 1_000_000  # a program step's N (ticks, increments): no lesson needs more
+
+# Notify routines (PsSetCreateProcessNotifyRoutineEx2, PsSetCreateThreadNotifyRoutineEx,
+# PsSetLoadImageNotifyRoutine): each kind has a fixed-size array of 64 slots in the kernel.
+NOTIFY_KINDS = {
+    "process": ("PsSetCreateProcessNotifyRoutineEx2", 64),
+    "thread": ("PsSetCreateThreadNotifyRoutineEx", 64),
+    "image": ("PsSetLoadImageNotifyRoutine", 64),
+    "registry": ("CmRegisterCallbackEx", None),  # a list ordered by altitude: no fixed limit
+}
+
+# What a notify routine may do, with the guideline each risky step breaks (from the WDK's
+# guidance for process and thread callbacks): step -> (its argument, rule broken or "").
+CALLBACK_STEPS = {
+    "compute": ("N", ""),
+    "ExQueueWorkItem": ("", ""),
+    "DenyAccess": ("", ""),  # a registry callback refusing the operation in its pre-notify
+    "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
+                              "creating thread stalls until OBJECT is signaled"),
+    "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "
+                      "own callbacks and locks can re-enter and deadlock"),
+    "CallUserMode": ("", "do not call into a user-mode service to validate the process: the "
+                     "service may create a process or thread itself and wait on this one — a "
+                     "reentrancy deadlock"),
+    "WaitForWorkItem": ("", "do not synchronize with other threads, not even your own work "
+                        "item: the callback stalls as long as the work takes, and deadlocks "
+                        "if the work needs a lock the creation path holds"),
+}
+SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
+
 
 class ProcessState(Enum):
     Active = "Active"
@@ -75,31 +141,6 @@ class Step:
     def __str__(self) -> str:
         count = f"{self.count:#x}" if self.op == "touch" else self.count or ""
         return " ".join(str(part) for part in (self.op, self.name, count) if part)
-
-
-# step name -> (its arguments, what it does): the thread-program language.
-STEPS = {
-    "compute": ("N", "run in user mode (kernel mode for system threads) for N ticks"),
-    "sleep": ("N", "wait N ticks (NtDelayExecution: DelayExecution)"),
-    "inc": ("VAR [N]", "add 1 to a shared variable N times: load one tick, store the next"),
-    "acquire": ("LOCK", "take a spin lock (raises to DISPATCH_LEVEL, spins while held) or a "
-                        "mutex (waits while another thread owns it)"),
-    "release": ("LOCK", "release a spin lock or a mutex, or give a semaphore back one unit"),
-    "wait": ("OBJECT [T]", "wait until an event, mutex, semaphore or timer is signaled, at most "
-                           "T ticks (WaitForSingleObject); STATUS_TIMEOUT after T"),
-    "syscall": ("[N]", "a system call: user → kernel mode, N ticks of kernel work (default 1), "
-                       "back to user mode"),
-    "set": ("EVENT", "signal an event (SetEvent)"),
-    "touch": ("ADDR", "read an address in user mode; a kernel or unmapped address is an access "
-                      "violation that ends the process"),
-    "repeat": ("N", "go back to the first step, N more times"),
-    "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
-    "exit": ("", "end the thread (PspExitThread)"),
-}
-TIMED_STEPS = {"compute", "inc", "syscall"}  # steps that take clock ticks; the rest take none
-
-
-MAX_STEP_COUNT = 1_000_000  # a program step's N (ticks, increments): no lesson needs more
 
 
 def _count(text: str, where: str) -> int:
@@ -229,35 +270,6 @@ class Process:
     @property
     def live_threads(self) -> list[Thread]:
         return [t for t in self.threads if t.state is not ThreadState.Terminated]
-
-
-# Notify routines (PsSetCreateProcessNotifyRoutineEx2, PsSetCreateThreadNotifyRoutineEx,
-# PsSetLoadImageNotifyRoutine): each kind has a fixed-size array of 64 slots in the kernel.
-NOTIFY_KINDS = {
-    "process": ("PsSetCreateProcessNotifyRoutineEx2", 64),
-    "thread": ("PsSetCreateThreadNotifyRoutineEx", 64),
-    "image": ("PsSetLoadImageNotifyRoutine", 64),
-    "registry": ("CmRegisterCallbackEx", None),  # a list ordered by altitude: no fixed limit
-}
-
-# What a notify routine may do, with the guideline each risky step breaks (from the WDK's
-# guidance for process and thread callbacks): step -> (its argument, rule broken or "").
-CALLBACK_STEPS = {
-    "compute": ("N", ""),
-    "ExQueueWorkItem": ("", ""),
-    "DenyAccess": ("", ""),  # a registry callback refusing the operation in its pre-notify
-    "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
-                              "creating thread stalls until OBJECT is signaled"),
-    "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "
-                      "own callbacks and locks can re-enter and deadlock"),
-    "CallUserMode": ("", "do not call into a user-mode service to validate the process: the "
-                     "service may create a process or thread itself and wait on this one — a "
-                     "reentrancy deadlock"),
-    "WaitForWorkItem": ("", "do not synchronize with other threads, not even your own work "
-                        "item: the callback stalls as long as the work takes, and deadlocks "
-                        "if the work needs a lock the creation path holds"),
-}
-SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
 
 
 def parse_callback_steps(text: str) -> list[Step]:
