@@ -1,9 +1,18 @@
-"""Common Log File System (CLFS): append-only logs whose flushed records survive a crash.
+"""Common Log File System (Clfs, CLFS): append-only logs whose flushed records survive a
+crash.
 
 Records are appended with increasing LSNs (log sequence numbers) into a marshalling buffer
 in memory; ClfsFlushToLsn writes them to stable storage. When the machine restarts, only
-flushed records are still there. Simplification: one container per log, and an LSN is a
-plain counter rather than container:block:record.
+flushed records are still there (`recover_logs`, at boot).
+
+State (`LogFileSystem`): `logs`, the logs by lower-cased name. The dict lives on the
+machine's `Disk` (system.py), so logs survive a reboot; each record says whether it was
+flushed.
+
+Reached: System builds it with the Core and the disk's logs; only the command layer calls it.
+
+Simplification: one container per log, and an LSN is a plain counter rather than
+container:block:record.
 """
 
 from __future__ import annotations

@@ -2,13 +2,25 @@
 
 Keys live under \\REGISTRY\\MACHINE (HKLM) and \\REGISTRY\\USER (HKU); HKLM\\SYSTEM\\
 CurrentControlSet is a link to ControlSet001, as on a real system. Every loaded driver has
-its Services key with Type, Start, ErrorControl and ImagePath. The registry is kept on the
-machine's disk, so it survives a reboot. Simplifications: no hives or security on keys, no
-volatile keys; names are matched case-insensitively, as Windows does.
+its Services key with Type, Start, ErrorControl and ImagePath; Plug and Play writes each
+device's Enum key; Driver Verifier's list is a value. A change from user mode
+(CmSetValueKey, CmDeleteKey) goes past the drivers' registry callbacks first, which may
+refuse it, and inside an open KTM transaction is only recorded until commit.
+
+State (`ConfigurationManager`): `registry`, the keys and values. The `Registry` object lives
+on the machine's `Disk` (system.py), so it survives a reboot; Cm itself keeps nothing else.
+
+Reached: System builds it with the Core and the disk's registry, and wires in KTM (`tm`: an
+open transaction defers changes) and Ps (`ps`: it holds the registered callbacks). Mm, KTM,
+Pnp and the I/O manager are built with it.
+
+Simplifications: no hives or security on keys, no volatile keys; names are matched
+case-insensitively, as Windows does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,27 +51,29 @@ CONTROL_SET = "ControlSet001"
 SERVICE_KERNEL_DRIVER = 1
 START_TYPES = {"boot": 0, "system": 1, "auto": 2, "demand": 3, "disabled": 4}
 SERVICE_ERROR_NORMAL = 1
+# A value's data, by type: REG_DWORD and REG_QWORD an int, REG_BINARY bytes, REG_MULTI_SZ a
+# list of strings, REG_SZ and REG_EXPAND_SZ a string (parse_data makes each from text).
+RegData = str | int | bytes | list[str]
+# "A registry tree can be 512 levels deep" (Registry element size limits,
+# https://learn.microsoft.com/en-us/windows/win32/sysinfo/registry-element-size-limits).
+MAX_DEPTH = 512
 
 
 @dataclass
 class RegValue:
     name: str  # "" is the key's default value
     type: str  # a REG_TYPES name
-    data: object  # str, int, bytes or list[str], by type
+    data: RegData  # of the type's kind
 
     def show(self) -> str:
-        if self.type in ("REG_DWORD", "REG_QWORD"):
-            return f"{self.data:#x} ({self.data})"
-        if self.type == "REG_BINARY":
-            return " ".join(f"{b:02x}" for b in self.data)
-        if self.type == "REG_MULTI_SZ":
-            return " | ".join(self.data)
-        return str(self.data)
-
-
-# "A registry tree can be 512 levels deep" (Registry element size limits,
-# https://learn.microsoft.com/en-us/windows/win32/sysinfo/registry-element-size-limits).
-MAX_DEPTH = 512
+        data = self.data
+        if isinstance(data, int):  # REG_DWORD, REG_QWORD
+            return f"{data:#x} ({data})"
+        if isinstance(data, bytes):  # REG_BINARY
+            return " ".join(f"{b:02x}" for b in data)
+        if isinstance(data, list):  # REG_MULTI_SZ
+            return " | ".join(data)
+        return data
 
 
 @dataclass(eq=False)
@@ -72,7 +86,8 @@ class Key:
 
     @property
     def path(self) -> str:
-        names, key = [], self
+        names: list[str] = []
+        key: Key | None = self
         while key is not None:  # a loop, not recursion: a tree may be 512 levels deep
             names.append(key.name)
             key = key.parent
@@ -83,7 +98,7 @@ class RegistryError(LookupError):
     """A path or value that does not exist; the message says which part."""
 
 
-def parse_data(type_name: str, text: str):
+def parse_data(type_name: str, text: str) -> RegData:
     """The text a user types -> the data of a value of that type (ValueError if it cannot)."""
     if type_name in ("REG_DWORD", "REG_QWORD"):
         limit = U32 if type_name == "REG_DWORD" else U64
@@ -146,7 +161,7 @@ class Registry:
             key = key.subkeys.setdefault(part.upper(), Key(part, key))
         return key
 
-    def walk_keys(self):
+    def walk_keys(self) -> Iterator[Key]:
         """Every key, depth first."""
         stack = list(self.roots.values())
         while stack:
@@ -154,7 +169,7 @@ class Registry:
             yield key
             stack.extend(key.subkeys.values())
 
-    def walk_values(self):
+    def walk_values(self) -> Iterator[tuple[str, RegValue]]:
         """Every (key path, value) pair, for snapshots."""
         for key in self.walk_keys():
             for value in key.values.values():
@@ -183,6 +198,7 @@ class RegistryOperation:
 
     def __str__(self) -> str:
         if self.kind == "set":
+            assert self.value is not None  # a "set" carries the value it sets
             return f"set {self.path} {self.value.name} = {self.value.show()} ({self.value.type})"
         return f"delete {self.path}" + (f" value {self.name}" if self.name is not None else "")
 
@@ -208,7 +224,7 @@ class ConfigurationManager:
         """ZwQueryValueKey (the key is created if missing, as ZwCreateKey would)."""
         return self.registry.create(path).values.get(name.upper())
 
-    def write_value(self, path: str, name: str, kind: str, data: object) -> None:
+    def write_value(self, path: str, name: str, kind: str, data: RegData) -> None:
         """ZwSetValueKey from the kernel itself (no callbacks: the kernel's own writes)."""
         self.registry.create(path).values[name.upper()] = RegValue(name, kind, data)
 
@@ -231,6 +247,7 @@ class ConfigurationManager:
         if not transacted and self.tm.enlist(op):
             return
         if op.kind == "set":
+            assert op.value is not None  # a "set" carries the value it sets
             self.registry.create(op.path).values[op.value.name.upper()] = op.value
         elif op.name is None:
             key = self.registry.open(op.path)

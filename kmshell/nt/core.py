@@ -7,6 +7,12 @@ Not an NT component of its own: in ntoskrnl these are KeTickCount, the processor
 construction. Ke alone advances the clock and says which processor runs now (`cpu_context`);
 the processors' IRQL and current thread are Ke's to change too (test_ownership checks it).
 
+State (`Core`): `tick`, the clock; `processors`, one Processor per CPU, and `cpu_context`,
+the one the code running now runs on; `log`, the trace, and `events_dropped`, how many of
+its oldest events were trimmed; `bugcheck_info`, the stop that halted the machine, if any;
+`seed` and `rng`, the random generator; `minimal`, booted without the default processes and
+hardware; and the next free kernel address and process or thread ID.
+
 Simplifications: a command from the shell happens between two clock ticks, in the context of
 processor 0; addresses come from a bump allocator, so the same commands give the same ones.
 """

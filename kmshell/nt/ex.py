@@ -2,8 +2,18 @@
 
 The System process owns a pool of worker threads (ExpWorkerThread) that wait on a work
 queue (WrQueue). ExQueueWorkItem / IoQueueWorkItem put a work item on the queue; a waiting
-worker takes it and runs it at PASSIVE_LEVEL in the System process. Simplification: one
-queue (real Windows has critical, delayed and other priorities, per NUMA node).
+worker takes it and runs it at PASSIVE_LEVEL in the System process.
+
+State (`Executive`): `work_queue`, the items queued and not yet taken by a worker;
+`work_items`, every work item since boot (what `show` and the notify routines look back on).
+
+Reached: System builds it with the Core, Ke (which wakes and blocks the workers) and Ps (the
+System process, whose threads the workers are); Ke (a worker's `dequeue` step) and Ps (a
+notify routine's ExQueueWorkItem) call into it. Pool allocation, the other half of NT's Ex,
+is Mm's here (mm.py, pool.py).
+
+Simplification: one queue (real Windows has critical, delayed and other priorities, per NUMA
+node); a work item is a thread program run by the worker, not a routine of the driver.
 """
 
 from __future__ import annotations

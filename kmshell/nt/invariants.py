@@ -9,21 +9,26 @@ except that an IRP may then have been completed twice (that is what 0x44 reports
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import BugCheck, Irql
 from kmshell.nt.ke.sync import DispatcherObject
 from kmshell.nt.ke.thread_state import ThreadState
-from kmshell.nt.ob import Directory
+from kmshell.nt.ob import Directory, ObjectBody
 from kmshell.nt.pnp import DevnodeState
 
+if TYPE_CHECKING:
+    from kmshell.nt.io.irp import DeviceObject
+    from kmshell.nt.system import System
 
-def violations(system) -> list[str]:
+
+def violations(system: System) -> list[str]:
     return [*_processes(system), *_pool(system), *_objects(system), *_threads(system),
             *_processors(system), *_devices(system), *_devnodes(system), *_irps(system),
             *_wmi(system), *_volumes(system)]
 
 
-def _volumes(system) -> list[str]:
+def _volumes(system: System) -> list[str]:
     """A registered file system and a mounted volume's device are live devices, and a
     volume device has a stack location more than the stack it sends its requests to."""
     problems = [f"file system {device.label} is registered, but was deleted"
@@ -32,22 +37,25 @@ def _volumes(system) -> list[str]:
         volume = device.mounted_volume
         if volume is None:
             continue
+        target = volume.target_device
         if volume not in system.io.devices:
             problems.append(f"{device.label}'s VPB names {volume.label}, which was deleted")
-        elif volume.stack_size <= volume.target_device.stack_size:
+        elif target is None:
+            problems.append(f"volume device {volume.label} has no target device to send its "
+                            "requests to")
+        elif volume.stack_size <= target.stack_size:
             problems.append(f"volume device {volume.label} has StackSize {volume.stack_size}, "
-                            f"not above {volume.target_device.label}'s "
-                            f"{volume.target_device.stack_size}")
+                            f"not above {target.label}'s {target.stack_size}")
     return problems
 
 
-def _wmi(system) -> list[str]:
+def _wmi(system: System) -> list[str]:
     """WMI only knows providers that exist: a registered data block's device is live."""
     return [f"WMI class {block.name} is provided by {block.device.label}, which was deleted"
             for block in system.wmi.wmi_blocks.values() if block.device not in system.io.devices]
 
 
-def _processes(system) -> list[str]:
+def _processes(system: System) -> list[str]:
     """The index of running processes holds exactly the processes that are alive."""
     alive = [pid for pid, process in system.ps.processes.items() if process.alive]
     if alive != list(system.ps.running):
@@ -55,10 +63,11 @@ def _processes(system) -> list[str]:
     return []
 
 
-def _pool(system) -> list[str]:
+def _pool(system: System) -> list[str]:
     """Pool blocks of one kind (paged, nonpaged, special) never overlap: each starts after
     the previous one's end."""
-    problems, last_end = [], {}
+    problems: list[str] = []
+    last_end: dict[str, int] = {}
     for block in system.mm.pool:
         kind = "special" if block.special else block.kind
         if block.address - 0x10 < last_end.get(kind, 0):
@@ -68,11 +77,11 @@ def _pool(system) -> list[str]:
     return problems
 
 
-def _objects(system) -> list[str]:
+def _objects(system: System) -> list[str]:
     """Handle counts match the handle tables; pointer counts cover the handles; nothing that
     was deleted (pointer count 0) is still reachable from the namespace or a handle."""
-    handles: Counter = Counter()
-    referenced: dict[int, object] = {}
+    handles: Counter[int] = Counter()
+    referenced: dict[int, ObjectBody] = {}
     for process in system.ps.processes.values():
         for entry in process.handle_table.entries.values():
             handles[id(entry.object)] += 1
@@ -98,12 +107,12 @@ def _objects(system) -> list[str]:
     return problems
 
 
-def _threads(system) -> list[str]:
+def _threads(system: System) -> list[str]:
     """Each thread is in exactly one state, and the structures agree with that state: a Ready
     thread is in its priority's ready queue once, a Running one is current on one processor,
     a Waiting one is on the waiter list of what it waits for."""
     problems = []
-    queued: Counter = Counter()
+    queued: Counter[int] = Counter()
     for priority, queue in enumerate(system.ke.dispatcher.queues):
         for thread in queue:
             queued[id(thread)] += 1
@@ -113,7 +122,7 @@ def _threads(system) -> list[str]:
         if bool(queue) != bool(system.ke.dispatcher.summary >> priority & 1):
             problems.append(f"KiReadySummary bit {priority} disagrees with its ready queue")
     current = Counter(id(cpu.current_thread) for cpu in system.core.processors)
-    waiters: Counter = Counter()
+    waiters: Counter[int] = Counter()
     for obj in _dispatcher_objects(system):
         for thread in obj.waiters:
             waiters[id(thread)] += 1
@@ -148,7 +157,7 @@ def _threads(system) -> list[str]:
     return problems
 
 
-def _dispatcher_objects(system) -> list[DispatcherObject]:
+def _dispatcher_objects(system: System) -> list[DispatcherObject]:
     """Every dispatcher object a thread may wait on: named ones, and ones held by handle."""
     found = {id(obj): obj for obj in system.ob.walk() if isinstance(obj, DispatcherObject)}
     for process in system.ps.processes.values():
@@ -161,7 +170,7 @@ def _dispatcher_objects(system) -> list[DispatcherObject]:
     return list(found.values())
 
 
-def _processors(system) -> list[str]:
+def _processors(system: System) -> list[str]:
     """x64 IRQLs run from PASSIVE_LEVEL (0) to HIGH_LEVEL (15); a halted machine is at HIGH."""
     problems = []
     for cpu in system.core.processors:
@@ -172,7 +181,7 @@ def _processors(system) -> list[str]:
     return problems
 
 
-def _devices(system) -> list[str]:
+def _devices(system: System) -> list[str]:
     """Device stack links agree both ways (AttachedDevice and AttachedTo), a device needs one
     more stack location than the device it is attached to, and a stack has no cycle."""
     problems = []
@@ -188,7 +197,8 @@ def _devices(system) -> list[str]:
             if device.stack_size < below.stack_size + 1:
                 problems.append(f"{device.label}: StackSize {device.stack_size} is not above "
                                 f"{below.label}'s {below.stack_size}")
-        seen, walker = set(), device
+        seen: set[int] = set()
+        walker: DeviceObject | None = device
         while walker is not None and id(walker) not in seen:
             seen.add(id(walker))
             walker = walker.attached_to
@@ -197,7 +207,7 @@ def _devices(system) -> list[str]:
     return problems
 
 
-def _devnodes(system) -> list[str]:
+def _devnodes(system: System) -> list[str]:
     """The device tree: each devnode's PDO is a live device that points back at it, children
     name their parent, and no deleted devnode is still in the tree."""
     problems = []
@@ -213,7 +223,7 @@ def _devnodes(system) -> list[str]:
     return problems
 
 
-def _irps(system) -> list[str]:
+def _irps(system: System) -> list[str]:
     """An IRP still held by the I/O manager has not been completed, and no IRP finished twice
     unless bugcheck 0x44 says so."""
     problems = [f"IRP {irp.number} is held as in progress but was completed"

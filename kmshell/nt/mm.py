@@ -1,15 +1,31 @@
-"""Memory manager (Mm): a process's virtual address space, as a descriptor.
+"""Memory manager (Mm): processes' address spaces, the kernel pool, and Driver Verifier.
 
 x64 gives each process a private user half (0x10000 .. 0x7FFF'FFFEFFFF) and maps one shared
 kernel half (from 0xFFFF8000'00000000) into every process. The model keeps the regions
-(VADs) of the user half and does not model pages, working sets or the PFN database yet.
+(VADs) of the user half. The pool (ExAllocatePool2, ExFreePoolWithTag, writes into it with
+RtlFillMemory and the string routines) is one heap for every driver; its rules and what a
+block is are in pool.py. Driver Verifier's checks of pool and IRQL for the drivers on its
+list stop the machine with 0xC4 (`verifier_stop`).
+
+State (`MemoryManager`): `pool`, every pool block since boot (freed ones stay, marked), with
+the next free address of each pool and of special pool (`_pool_next`, `_special_next`);
+`_next_dtb`, the page directory (CR3) the next address space gets. An address space itself
+belongs to its process (Process.address_space).
+
+Reached: System builds it with the Core and Cm (Driver Verifier's list is the VerifyDrivers
+registry value), and wires in the I/O manager (`io`: is a driver loaded) and Ps (`ps`: a
+touch that faults ends the process). Ps, Ke and the I/O manager (the pool DDIs of driver
+routines, leaks at unload) call into it.
+
+Simplifications: no pages, working sets, PFN database or paging I/O; paged pool counts as
+paged out whenever it is touched at DISPATCH_LEVEL or above (see pool.py).
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import MM_SYSTEM_RANGE_START, BugCheck, Irql, NtStatus, irql_name
 from kmshell.nt.errors import NtError
@@ -35,7 +51,23 @@ from kmshell.nt.pool import (
     format_string,
 )
 
+if TYPE_CHECKING:
+    from kmshell.nt.cm import ConfigurationManager
+    from kmshell.nt.core import Core
+    from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.ps import Process, ProcessManager, Thread
+
 USER_REGION_BASE = 0x0000_0090_0000  # private regions (PEB, TEBs, stacks) start here
+FIRST_DIRECTORY_TABLE_BASE = 0x1AD000  # the first process's CR3 (its PML4's frame)
+# The shared kernel half as every process sees it: a simplified map of x64 system space
+# (real Windows randomizes most of these bases). The page tables mark these pages
+# supervisor-only, so user-mode code cannot touch them.
+KERNEL_REGIONS = (
+    (0xFFFF_8000_0000_0000, 0xFFFF_F77F_FFFF_FFFF, "system space: pool, system PTEs, cache"),
+    (0xFFFF_F780_0000_0000, 0xFFFF_F780_0000_0FFF, "KUSER_SHARED_DATA (kernel view)"),
+    (0xFFFF_F800_0000_0000, 0xFFFF_F80F_FFFF_FFFF, "ntoskrnl.exe, hal.dll and boot drivers"),
+)
 
 
 @dataclass
@@ -83,24 +115,6 @@ def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
     return space
 
 
-# The shared kernel half as every process sees it: a simplified map of x64 system space
-# (real Windows randomizes most of these bases). The page tables mark these pages
-# supervisor-only, so user-mode code cannot touch them.
-KERNEL_REGIONS = (
-    (0xFFFF_8000_0000_0000, 0xFFFF_F77F_FFFF_FFFF, "system space: pool, system PTEs, cache"),
-    (0xFFFF_F780_0000_0000, 0xFFFF_F780_0000_0FFF, "KUSER_SHARED_DATA (kernel view)"),
-    (0xFFFF_F800_0000_0000, 0xFFFF_F80F_FFFF_FFFF, "ntoskrnl.exe, hal.dll and boot drivers"),
-)
-
-if TYPE_CHECKING:
-    from kmshell.nt.cm import ConfigurationManager
-    from kmshell.nt.core import Core
-    from kmshell.nt.io.manager import IoManager
-    from kmshell.nt.ps import Process, ProcessManager, Thread
-
-FIRST_DIRECTORY_TABLE_BASE = 0x1AD000  # the first process's CR3 (its PML4's frame)
-
-
 class MemoryManager:
     """Mm. Built with the Core and the configuration manager (Driver Verifier's settings
     are registry values); the I/O manager (which drivers are loaded) is wired in by System."""
@@ -127,13 +141,15 @@ class MemoryManager:
 
     # ----------------------------------------------------------------- Driver Verifier
 
-    def verified(self, driver) -> bool:
+    def verified(self, driver: DriverObject) -> bool:
         """Is the driver on the VerifyDrivers list (read when it loaded)?"""
-        return getattr(driver, "verified", False)
+        return driver.verified
 
     def verify_drivers(self) -> list[str]:
+        """The VerifyDrivers list, read as the REG_SZ it is; a value of another type (which
+        `reg set` can write) names no driver."""
         value = self.cm.query_value(VERIFY_DRIVERS_KEY, "VerifyDrivers")
-        return value.data.split() if value is not None else []
+        return value.data.split() if value is not None and isinstance(value.data, str) else []
 
     def set_verifier(self, name: str, on: bool) -> None:
         """verifier on|off DRIVER: the VerifyDrivers registry value, as verifier.exe writes
@@ -151,14 +167,15 @@ class MemoryManager:
                   "allocations, pool tracking, IRQL checks. It stops at the first rule broken, "
                   "with bugcheck 0xC4 and the rule in parameter 1.")
 
-    def verifier_stop(self, driver, routine: str, code: int, parameters: tuple, rule: str,
-                       fix: str) -> None:
+    def verifier_stop(self, driver: DriverObject, routine: str, code: int,
+                      parameters: tuple[int, ...], rule: str, fix: str) -> NoReturn:
         self.bugcheck(BugCheck.DRIVER_VERIFIER_DETECTED_VIOLATION, (code, *parameters),
                       driver=driver.image, routine=routine,
                       rule=f"Driver Verifier caught it at once (0xC4, parameter 1 = {code:#x}): "
                       + rule, fix=fix)
 
-    def allocate_pool(self, driver, paged: bool, size: int, tag: str, routine: str) -> PoolBlock:
+    def allocate_pool(self, driver: DriverObject, paged: bool, size: int, tag: str,
+                      routine: str) -> PoolBlock:
         """ExAllocatePool2(POOL_FLAG_PAGED or POOL_FLAG_NON_PAGED, size, tag)."""
         irql = self.core.processor().irql
         limit = Irql.APC_LEVEL if paged else Irql.DISPATCH_LEVEL
@@ -196,11 +213,12 @@ class MemoryManager:
                   "allocates from the same pool: blocks of different drivers sit side by side.")
         return block
 
-    def _pool_block(self, driver, tag: str, routine: str, live: bool = True) -> PoolBlock | None:
+    def _pool_block(self, driver: DriverObject, tag: str, routine: str,
+                    live: bool = True) -> PoolBlock | None:
         return next((b for b in reversed(self.pool) if b.driver == driver.name and b.tag == tag
                      and b.freed is not live), None)
 
-    def free_pool(self, driver, tag: str, routine: str) -> None:
+    def free_pool(self, driver: DriverObject, tag: str, routine: str) -> None:
         """ExFreePoolWithTag: the driver's latest block with this tag goes back to the pool."""
         block = self._pool_block(driver, tag, routine)
         if block is None:
@@ -256,7 +274,7 @@ class MemoryManager:
         self.emit("Mm", "pool", f"ExFreePoolWithTag: {driver.name} frees its '{tag}' block at "
                   f"{ptr(block.address)}")
 
-    def fill_memory(self, driver, target: str, length: int, routine: str,
+    def fill_memory(self, driver: DriverObject, target: str, length: int, routine: str,
                     api: str = "RtlFillMemory", offset: int = 0) -> None:
         """RtlFillMemory: write `length` bytes at the driver's TAG block (from `offset`) or at
         a raw address. strcpy and strcat write this way too: unchecked."""
@@ -325,7 +343,7 @@ class MemoryManager:
             self.emit("Mm", "corrupt", f"{api}: {driver.name} writes {overrun} bytes "
                       f"past the end of its '{block.tag}' block, into free pool")
 
-    def copy_string(self, driver, api: str, tag: str, words: tuple[str, ...],
+    def copy_string(self, driver: DriverObject, api: str, tag: str, words: tuple[str, ...],
                     routine: str) -> int | None:
         """The string routines on the driver's TAG block. The ntstrsafe ones (RtlStringCb*,
         RtlStringCch*) know the buffer's size: a string that does not fit is cut, terminated,
@@ -365,7 +383,7 @@ class MemoryManager:
                   "STATUS_BUFFER_OVERFLOW is a warning: NT_SUCCESS() is false for it.")
         return NtStatus.STATUS_BUFFER_OVERFLOW
 
-    def pool_leaks(self, driver) -> list[PoolBlock]:
+    def pool_leaks(self, driver: DriverObject) -> list[PoolBlock]:
         return [b for b in self.pool if b.driver == driver.name and not b.freed]
 
     def touch(self, process: Process, address: int, value: int | None = None, *,

@@ -2,14 +2,30 @@
 
 Every kernel object carries an `ObjectHeader` with a pointer count (references held by
 kernel code) and a handle count (references held through handle tables). Named objects live
-in directories under `\\`. Simplifications: there are no per-session namespaces (named
-objects all go to `\\BaseNamedObjects`), no object security yet, and the object types are a
-fixed list.
+in directories under `\\`; a path is parsed directory by directory, and an object that is
+not a directory (a device, a symbolic link) takes the rest of the path.
+
+State (`ObjectManager`): `root`, the root directory, and through it the whole namespace;
+`_allocate`, where object headers get their addresses. A handle table belongs to its process
+(Process.handle_table), an object header to its object.
+
+Reached: System builds it first, with only the Core's address allocator, and
+`build_namespace` fills it at boot; Ke (named dispatcher objects), Ps (process and thread
+objects), the I/O manager (drivers, devices) and FileIo (opens) are built with it.
+
+Simplifications: there are no per-session namespaces (named objects all go to
+`\\BaseNamedObjects`), no object types as objects with their own procedures (the types are
+a fixed list), no parse procedures beyond a device's (FileIo's), and only dispatcher objects
+and devices are checked against their security descriptor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from kmshell.nt.se import SecurityDescriptor
 
 OBJECT_TYPES = (
     "Type", "Directory", "SymbolicLink", "Token", "Process", "Thread", "Job", "Event",
@@ -71,7 +87,7 @@ class ObjectHeader:
     handle_count: int = 0
     directory: Directory | None = None
     permanent: bool = False
-    security: object | None = None  # a SecurityDescriptor; None: no DACL, open to everyone
+    security: SecurityDescriptor | None = None  # None: no DACL, open to everyone
 
     @property
     def path(self) -> str:
@@ -79,6 +95,17 @@ class ObjectHeader:
             return self.name or ""
         parent = self.directory.header.path
         return ("" if parent == "\\" else parent) + "\\" + self.name
+
+
+class ObjectBody(Protocol):
+    """Any object the object manager keeps: the body that follows an OBJECT_HEADER (a process,
+    a device, an event, a directory...)."""
+
+    @property
+    def header(self) -> ObjectHeader: ...
+
+
+Body = TypeVar("Body", bound=ObjectBody)
 
 
 @dataclass(eq=False)
@@ -91,10 +118,10 @@ class KernelObject:
 @dataclass(eq=False)
 class Directory:
     header: ObjectHeader
-    entries: dict[str, object] = field(default_factory=dict)  # upper-cased name -> object
+    entries: dict[str, ObjectBody] = field(default_factory=dict)  # upper-cased name -> object
     description: str = ""
 
-    def children(self) -> list:
+    def children(self) -> list[ObjectBody]:
         return sorted(self.entries.values(), key=lambda o: o.header.name.upper())
 
 
@@ -107,7 +134,7 @@ class SymbolicLink:
 @dataclass(eq=False)
 class HandleEntry:
     handle: int
-    object: object
+    object: ObjectBody
     granted_access: int
 
 
@@ -118,7 +145,7 @@ class HandleTable:
     entries: dict[int, HandleEntry] = field(default_factory=dict)
     next_handle: int = 4
 
-    def insert(self, obj, granted_access: int) -> int:
+    def insert(self, obj: ObjectBody, granted_access: int) -> int:
         handle = self.next_handle
         self.next_handle += 4
         self.entries[handle] = HandleEntry(handle, obj, granted_access)
@@ -126,7 +153,7 @@ class HandleTable:
         obj.header.pointer_count += 1
         return handle
 
-    def close(self, handle: int) -> object:
+    def close(self, handle: int) -> ObjectBody:
         entry = self.entries.pop(handle)
         entry.object.header.handle_count -= 1
         entry.object.header.pointer_count -= 1
@@ -146,29 +173,37 @@ class ObjectPathError(LookupError):
 class ObjectManager:
     """The namespace. Lookups are case-insensitive, as NT's are for these directories."""
 
-    def __init__(self, allocate_address):
+    def __init__(self, allocate_address: Callable[[], int]) -> None:
         self._allocate = allocate_address
         self.root = Directory(self.header("Directory", "\\", permanent=True))
 
     def header(self, type_name: str, name: str = "", permanent: bool = False) -> ObjectHeader:
         return ObjectHeader(type_name, name, address=self._allocate(), permanent=permanent)
 
-    def lookup(self, path: str):
+    def lookup(self, path: str) -> ObjectBody:
         node, rest, walked = self._walk(path)
         if rest:
             raise ObjectPathError(f"{walked} is a {node.header.type_name}, not a directory")
         return node
 
-    def parse(self, path: str):
+    def directory(self, path: str) -> Directory:
+        """The directory at path; ObjectPathError when path names another kind of object."""
+        node = self.lookup(path)
+        if not isinstance(node, Directory):
+            raise ObjectPathError(f"{path} is not a directory")
+        return node
+
+    def parse(self, path: str) -> tuple[ObjectBody, str]:
         """The object the path leads to, and what is left of the path past it: a directory
         is walked, any other object takes the rest of the name (a symbolic link follows it
         with its target; a device's parse routine hands it on as the file name)."""
         node, rest, _ = self._walk(path)
         return node, rest
 
-    def _walk(self, path: str):
+    def _walk(self, path: str) -> tuple[ObjectBody, str, str]:
         parts = normalize_path(path).strip("\\").split("\\")
-        node, walked = self.root, ""
+        node: ObjectBody = self.root
+        walked = ""
         for index, part in enumerate(parts if parts != [""] else []):
             if not isinstance(node, Directory):
                 return node, "\\" + "\\".join(parts[index:]), walked
@@ -180,13 +215,11 @@ class ObjectManager:
             walked += "\\" + child.header.name
         return node, "", walked
 
-    def insert(self, path: str, obj):
+    def insert(self, path: str, obj: Body) -> Body:
         """Give obj the name `path`; its parent directories must exist."""
         path = normalize_path(path)
         parent_path, _, name = path.rpartition("\\")
-        parent = self.lookup(parent_path or "\\")
-        if not isinstance(parent, Directory):
-            raise ObjectPathError(f"{parent_path} is not a directory")
+        parent = self.directory(parent_path or "\\")
         if name.upper() in parent.entries:
             raise ObjectPathError(f"{path} already exists")
         obj.header.name = name
@@ -194,9 +227,11 @@ class ObjectManager:
         parent.entries[name.upper()] = obj
         return obj
 
-    def remove(self, obj) -> None:
+    def remove(self, obj: ObjectBody) -> None:
         """Take obj's name out of its directory (the object is being deleted)."""
-        del obj.header.directory.entries[obj.header.name.upper()]
+        directory = obj.header.directory
+        assert directory is not None, "only a named object is removed (its callers check)"
+        del directory.entries[obj.header.name.upper()]
         obj.header.directory = None
 
     def create_directory(self, path: str, description: str = "") -> Directory:
@@ -213,7 +248,7 @@ class ObjectManager:
         """Every object in the namespace."""
         return sum(1 for _ in self.walk())
 
-    def walk(self, directory: Directory | None = None):
+    def walk(self, directory: Directory | None = None) -> Iterator[ObjectBody]:
         """Every named object under directory, depth first, in name order."""
         for child in (directory or self.root).children():
             yield child

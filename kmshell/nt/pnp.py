@@ -1,15 +1,25 @@
-"""The Plug and Play manager: the device tree of devnodes, enumeration, AddDevice, start and
-removal (orderly and surprise).
+"""Plug and Play manager (Pnp, "the PnP manager"): the device tree of devnodes, enumeration,
+AddDevice, start and removal (orderly and surprise).
 
-`PlugAndPlay` is mixed into `System`. Each devnode stands for one piece of hardware: its
-instance path, hardware IDs, its PDO (created by the parent's bus driver), the state
-(PNP_DEVNODE_STATE, with the values the public symbols give) and the history of its states.
-Hardware is what each bus has attached (`present`); `device plug` attaches more, and the
-bus driver reports it (IoInvalidateDeviceRelations → IRP_MN_QUERY_DEVICE_RELATIONS).
+Each devnode stands for one piece of hardware: its instance path, hardware IDs, its PDO
+(created by the parent's bus driver), the state (PNP_DEVNODE_STATE, with the values the
+public symbols give) and the history of its states. Hardware is what each bus has attached
+(`present`); `device plug` attaches more, and the bus driver reports it
+(IoInvalidateDeviceRelations → IRP_MN_QUERY_DEVICE_RELATIONS).
 
-Drivers are found as an INF install would find them: by hardware ID in the driver catalog;
+Drivers are found as an INF install would find them: by hardware ID in the driver store;
 what was found is written under HKLM\\SYSTEM\\CurrentControlSet\\Enum\\<instance> (Service,
 LowerFilters, UpperFilters), and the PnP manager reads the stack's drivers back from there.
+
+State (`PlugAndPlayManager`): `device_root`, the root devnode (HTREE\\ROOT\\0) and through it
+the tree; `driver_store`, the driver packages devices find their drivers among;
+`pdo_names`, the count that names PDOs by number; `device_name`, the name `device plug
+--name` gives the function device being built.
+
+Reached: System builds it with the Core, the I/O manager (it loads drivers, calls AddDevice
+and sends the PnP IRPs), Cm (the Enum keys), Ps (open handles veto a removal) and the driver
+store, and gives it to the I/O manager and FileIo as their `pnp`; Po walks its tree.
+
 Simplifications: one instance ID per hardware ID (`HWID\\N`), no resource arbitration
 (resources are simply assigned), no rebalancing, no stop/restart.
 """
@@ -22,15 +32,16 @@ from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
-from kmshell.nt.io.irp import DeviceObject
+from kmshell.nt.io.irp import DeviceObject, FileObject, Irp
 from kmshell.nt.io.spec import DriverSpec, spec_from_dict
 from kmshell.nt.po import DevicePowerState
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
-    from kmshell.nt.cm import ConfigurationManager
+    from kmshell.nt.cm import ConfigurationManager, RegData
     from kmshell.nt.core import Core
+    from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ps import ProcessManager
 
@@ -93,15 +104,16 @@ class Devnode:
     service: str = ""  # the function driver, from the Enum key
     power: DevicePowerState = DevicePowerState.PowerDeviceD0
     wake_armed: bool = False  # may wake the machine (power arm DEV)
-    wait_wake: object | None = None  # the IRP_MN_WAIT_WAKE its bus driver holds while asleep
+    wait_wake: Irp | None = None  # the IRP_MN_WAIT_WAKE its bus driver holds while asleep
 
     def __repr__(self) -> str:
         return f"<Devnode {self.instance_path} {self.state.short}>"
 
-    def walk(self):
+    def walk(self) -> Iterator[Devnode]:
         """This devnode and its descendants, parents first. A devnode met twice means the
         tree's links loop (or a devnode has two parents): an error, not an endless walk."""
-        seen, pending = set(), [self]
+        seen: set[int] = set()
+        pending = [self]
         while pending:
             node = pending.pop()
             if id(node) in seen:
@@ -114,6 +126,19 @@ class Devnode:
 
     def stack(self) -> list[DeviceObject]:
         return self.pdo.stack() if self.pdo is not None else []
+
+    @property
+    def physical_device(self) -> DeviceObject:
+        """Its PDO (PhysicalDeviceObject), which a devnode in the tree has from the moment
+        its bus driver reports it; only `pdo` is None before that."""
+        assert self.pdo is not None, f"{self.instance_path} has no PDO yet"
+        return self.pdo
+
+    @property
+    def is_bus(self) -> bool:
+        """Its function driver (the top of its stack's driver) also enumerates children."""
+        spec = self.stack()[0].driver.spec
+        return spec is not None and spec.type == "bus"
 
 
 class PlugAndPlayManager:
@@ -177,8 +202,7 @@ class PlugAndPlayManager:
         """Attach hardware to a bus; its bus driver reports it and PnP builds its stack."""
         self.core.require_running()
         parent = self.devnode_of(parent_device)
-        if parent.state is not DevnodeState.DeviceNodeStarted or \
-                parent.stack()[0].driver.spec.type != "bus":
+        if parent.state is not DevnodeState.DeviceNodeStarted or not parent.is_bus:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST,
                           f"{parent.instance_path} is not a started bus: nothing can be "
                           "plugged into it")
@@ -221,20 +245,18 @@ class PlugAndPlayManager:
             new.append(node)
         for node in new:
             self._build_stack(node)
-            if node.state is DevnodeState.DeviceNodeStarted and \
-                    node.stack()[0].driver.spec.type == "bus":
+            if node.state is DevnodeState.DeviceNodeStarted and node.is_bus:
                 self._enumerate(node, hardware)
         return new
 
     def _instance_path(self, hardware_id: str) -> str:
-        paths = {node.instance_path for node in self.device_root.walk()} \
-            if hasattr(self, "device_root") else set()
+        paths = {node.instance_path for node in self.device_root.walk()}
         number = 0
         while f"{hardware_id}\\{number}" in paths:
             number += 1
         return f"{hardware_id}\\{number}"
 
-    def _create_pdo(self, bus, node: Devnode) -> DeviceObject:
+    def _create_pdo(self, bus: DriverObject, node: Devnode) -> DeviceObject:
         """The bus driver's IoCreateDevice for a child: a named PDO (FILE_AUTOGENERATED_DEVICE_NAME
         names it \\Device\\%08lx; USB names its PDOs USBPDO-N)."""
         prefix = bus.spec.child_names if bus.spec else ""
@@ -307,8 +329,9 @@ class PlugAndPlayManager:
             return None
         key = f"{ENUM_KEY}\\{node.instance_path}"
         self.cm.registry_key(key)
-        values = {"HardwareID": ("REG_MULTI_SZ", list(node.hardware_ids)),
-                  "Service": ("REG_SZ", function.name)}
+        values: dict[str, tuple[str, RegData]] = {
+            "HardwareID": ("REG_MULTI_SZ", list(node.hardware_ids)),
+            "Service": ("REG_SZ", function.name)}
         for position in ("lower", "upper"):
             names = [s.name for s in matches if s.type == "filter" and s.position == position]
             if names:
@@ -323,10 +346,11 @@ class PlugAndPlayManager:
                   + (f", UpperFilters={','.join(s.name for s in upper)}" if upper else ""))
         return [*lower, function, *upper]
 
-    def _pnp_irp(self, node: Devnode, minor: str):
+    def _pnp_irp(self, node: Devnode, minor: str) -> Irp:
         """An IRP_MJ_PNP from the PnP manager to the top of the node's stack."""
-        irp = self.io.build_irp(node.pdo, "IRP_MJ_PNP", minor)  # status: STATUS_NOT_SUPPORTED
-        self.io.call_driver(node.pdo.top(), irp)
+        pdo = node.physical_device
+        irp = self.io.build_irp(pdo, "IRP_MJ_PNP", minor)  # status: STATUS_NOT_SUPPORTED
+        self.io.call_driver(pdo.top(), irp)
         return irp
 
     # ------------------------------------------------------------- removal
@@ -346,7 +370,7 @@ class PlugAndPlayManager:
         if surprise:
             self._surprise_remove(node, subtree)
             return
-        queried = []
+        queried: list[Devnode] = []
         for each in subtree:
             veto = self._query_remove(each)
             if veto:
@@ -362,7 +386,7 @@ class PlugAndPlayManager:
     def _open_handles(self, node: Devnode) -> int:
         stack = set(map(id, node.stack()))
         return sum(1 for p in self.ps.live_processes() for e in p.handle_table.entries.values()
-                   if id(getattr(e.object, "device", None)) in stack)
+                   if isinstance(e.object, FileObject) and id(e.object.device) in stack)
 
     def _query_remove(self, node: Devnode) -> str:
         """IRP_MN_QUERY_REMOVE_DEVICE; returns the veto, or "" when every driver agrees."""
@@ -393,6 +417,7 @@ class PlugAndPlayManager:
         self._set_state(node, DevnodeState.DeviceNodeRemoved)
         for device in node.stack():  # what a driver forgot to delete goes with the devnode
             self.io.delete_device(device)
+        assert node.parent is not None  # unplug refuses the root, the one devnode without
         node.parent.children.remove(node)
         self._set_state(node, DevnodeState.DeviceNodeDeleted)
         self.emit("Pnp", "removed", f"{node.instance_path} removed: DeviceNodeDeleted")
@@ -416,7 +441,11 @@ class PlugAndPlayManager:
                         and id(i) not in masters]:  # its own IRP is completed by its driver
                 if irp.completed:  # finished meanwhile, by another one's completion
                     continue
-                self.emit("Io", "irp", f"{irp.location.device.driver.name} fails IRP "
+                if irp.location is None:  # taken back by the driver that allocated it: no
+                    continue  # device holds it, so no driver below fails it; its owner frees it
+                holder = irp.location.device
+                assert holder is not None  # an IRP at a location was sent to its device
+                self.emit("Io", "irp", f"{holder.driver.name} fails IRP "
                           f"{irp.number}: {each.instance_path} is gone")
                 self.io.complete_pending(irp, NtStatus.STATUS_NO_SUCH_DEVICE)
             if self._open_handles(each):

@@ -1,16 +1,25 @@
-"""The power manager: system power states S0-S5, device power states D0-D3, power IRPs.
+"""Power manager (Po): system power states S0-S5, device power states D0-D3, power IRPs.
 
-`PowerManager` is mixed into `System`. Going to sleep, every devnode is asked first
-(IRP_MN_QUERY_POWER with the system state, leaves before their parents — any driver may
-veto), then told (IRP_MN_SET_POWER, system state); the power policy owner of each stack (its
-function driver) maps the S state to a D state from the device's capabilities and requests
-a device power IRP for it (PoRequestPowerIrp → IRP_MN_SET_POWER, device state). Waking goes
-the other way: parents first, back to D0. A power IRP that no driver completes is caught by
-the power watchdog: bugcheck 0x9F DRIVER_POWER_STATE_FAILURE.
+Going to sleep, every devnode is asked first (IRP_MN_QUERY_POWER with the system state,
+leaves before their parents — any driver may veto), then told (IRP_MN_SET_POWER, system
+state); the power policy owner of each stack (its function driver) maps the S state to a D
+state from the device's capabilities and requests a device power IRP for it
+(PoRequestPowerIrp → IRP_MN_SET_POWER, device state). Waking goes the other way: parents
+first, back to D0. A power IRP that no driver completes is caught by the power watchdog:
+bugcheck 0x9F DRIVER_POWER_STATE_FAILURE.
 Wait-wake: a device armed to wake the machine (Device Manager's "Allow this device to wake
 the computer") gets an IRP_MN_WAIT_WAKE from its power policy owner before the machine
 sleeps; its bus driver holds it until the device signals, which completes it and wakes the
 machine. An armed device sleeps in its DeviceWake state (D2), from which it can still signal.
+
+State (`PowerManager`): `system_power`, the machine's S state; `pending_power`, the power
+IRPs no driver has finished yet, which the watchdog looks at. A device's D state, whether it
+may wake the machine and its held IRP_MN_WAIT_WAKE are on its devnode (pnp.py).
+
+Reached: System builds it with the Core, the I/O manager (which carries the power IRPs) and
+the PnP manager (whose tree gives the order), and gives it to Ke as its `po`: Ke runs the
+power watchdog each clock tick.
+
 Simplifications: one capabilities table for every device (below), no hibernation file, and
 the processors go on ticking while the machine "sleeps".
 """
@@ -25,9 +34,9 @@ from kmshell.nt.errors import NtError
 
 if TYPE_CHECKING:
     from kmshell.nt.core import Core
-    from kmshell.nt.io.irp import Irp
+    from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
-    from kmshell.nt.pnp import PlugAndPlayManager
+    from kmshell.nt.pnp import Devnode, PlugAndPlayManager
 
 
 class SystemPowerState(IntEnum):
@@ -57,6 +66,8 @@ class DevicePowerState(IntEnum):
     def short(self) -> str:
         return f"D{self.value - 1}"
 
+
+PowerState = SystemPowerState | DevicePowerState  # what a power IRP carries (Parameters.Power)
 
 # DEVICE_CAPABILITIES.DeviceState: the highest-powered D state a device may stay in for each
 # S state. The model gives every device the same table, that of a device without wake-up.
@@ -89,17 +100,18 @@ class PowerManager:
         self.system_power = SystemPowerState.PowerSystemWorking
         self.pending_power: list[Irp] = []  # power IRPs no driver has finished yet
 
-    def _power_nodes(self, leaves_first: bool) -> list:
+    def _power_nodes(self, leaves_first: bool) -> list[Devnode]:
         nodes = [n for n in self.pnp.device_root.walk() if n.pdo is not None and n.service]
         return nodes[::-1] if leaves_first else nodes
 
-    def _power_irp(self, node, minor: str, state: IntEnum):
+    def _power_irp(self, node: Devnode, minor: str, state: PowerState) -> Irp:
         """A power IRP to the top of node's stack: the state it carries is in the trace."""
-        irp = self.io.build_irp(node.pdo, "IRP_MJ_POWER", minor)  # status: STATUS_NOT_SUPPORTED
+        pdo = node.physical_device
+        irp = self.io.build_irp(pdo, "IRP_MJ_POWER", minor)  # status: STATUS_NOT_SUPPORTED
         irp.power_state = state
         self.emit("Po", "power-irp", f"IRP {irp.number}: {minor} ({state.name}) to "
                   f"{node.instance_path}")
-        self.io.call_driver(node.pdo.top(), irp)
+        self.io.call_driver(pdo.top(), irp)
         if not irp.completed and minor != "IRP_MN_WAIT_WAKE":  # that one pends by design
             self.pending_power.append(irp)  # the watchdog keeps an eye on it
         return irp
@@ -139,7 +151,7 @@ class PowerManager:
         self.system_power = target
         self.emit("Po", "power", f"the machine is in {target.short} ({target.name})")
 
-    def wake(self, source=None) -> None:
+    def wake(self, source: DeviceObject | None = None) -> None:
         """power wake: S0 for every stack, parents first, each back to D0. With a source
         device, its bus driver completes the IRP_MN_WAIT_WAKE it held: the device woke us."""
         self.core.require_running()
@@ -148,14 +160,15 @@ class PowerManager:
         if source is not None:
             node = self.pnp.devnode_of(source)
             if node.wait_wake is None or node.wait_wake.completed:
-                armed = [n.pdo.top().label for n in self.pnp.device_root.walk()
+                armed = [n.physical_device.top().label for n in self.pnp.device_root.walk()
                          if n.wait_wake is not None and not n.wait_wake.completed]
                 raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE,
                               f"{source.label} holds no IRP_MN_WAIT_WAKE, so it cannot wake "
                               "the machine; armed before this sleep: "
                               + (", ".join(armed) or "none (power arm DEV, then sleep)"))
             self.emit("Po", "wake-signal", f"{source.label} signals wake (USB resume / PME): "
-                      f"{node.pdo.driver.name}, its bus driver, completes IRP_MN_WAIT_WAKE",
+                      f"{node.physical_device.driver.name}, its bus driver, completes "
+                      "IRP_MN_WAIT_WAKE",
                       "The wait-wake IRP was held at the PDO the whole sleep; completing it "
                       "tells the power policy owner, and the power manager, that the device "
                       "woke the machine.")
@@ -176,11 +189,11 @@ class PowerManager:
                 self.io.complete_pending(node.wait_wake, NtStatus.STATUS_CANCELLED)
                 node.wait_wake = None
 
-    def arm_wake(self, device, armed: bool = True) -> None:
+    def arm_wake(self, device: DeviceObject, armed: bool = True) -> None:
         """power arm DEV [--off]: may this device wake the machine from sleep?"""
         self.core.require_running()
         node = self.pnp.devnode_of(device)
-        bus = node.pdo.driver
+        bus = node.physical_device.driver
         if armed and (bus.spec is None or "IRP_MN_WAIT_WAKE" not in bus.spec.pdo_routines):
             raise NtError(NtStatus.STATUS_NOT_SUPPORTED,
                           f"{node.instance_path} cannot wake the machine: {bus.name}, its bus "
@@ -195,7 +208,7 @@ class PowerManager:
                   + ("will send IRP_MN_WAIT_WAKE before each sleep" if armed
                      else "no longer sends IRP_MN_WAIT_WAKE"))
 
-    def _arm_wait_wake(self, node) -> None:
+    def _arm_wait_wake(self, node: Devnode) -> None:
         self.emit("Po", "request", f"{node.service}, power policy owner of "
                   f"{node.instance_path}, calls PoRequestPowerIrp(IRP_MN_WAIT_WAKE, "
                   f"{SYSTEM_WAKE.short}) before the sleep, so that the device can wake it")
@@ -207,7 +220,8 @@ class PowerManager:
         else:
             node.wait_wake = irp
 
-    def _device_power(self, node, state: DevicePowerState, because=None) -> None:
+    def _device_power(self, node: Devnode, state: DevicePowerState,
+                      because: SystemPowerState | None = None) -> None:
         """The power policy owner's PoRequestPowerIrp for a D state; node.power follows."""
         if node.power is state:
             return
@@ -218,7 +232,7 @@ class PowerManager:
         if irp.completed and nt_success(irp.status):
             node.power = state
 
-    def set_device_power(self, device, state: DevicePowerState) -> None:
+    def set_device_power(self, device: DeviceObject, state: DevicePowerState) -> None:
         """power device DEV Dx: the function driver powers an idle device down (or up)."""
         self.core.require_running()
         node = self.pnp.devnode_of(device)
@@ -235,7 +249,9 @@ class PowerManager:
         for irp in self.pending_power:
             if self.core.tick - irp.created_tick < POWER_WATCHDOG_TICKS:
                 continue
-            holder = irp.location.device
+            # held, not completed: at the location of the device whose driver has it
+            holder = irp.location.device if irp.location is not None else None
+            assert holder is not None
             stack = holder.stack()
             pdo, fdo = stack[-1], next((d for d in stack if d.driver.name == holder.driver.name),
                                        holder)

@@ -1,15 +1,23 @@
 """Pool: the kernel's heap, one for every driver — which is why one driver's bug is another's.
 
-`Pool` is mixed into `System`. Drivers allocate with ExAllocatePool2 (nonpaged or paged,
-with a four-character tag) and free with ExFreePoolWithTag; RtlFillMemory writes into
-memory. Blocks of each kind sit one after another, each behind a 16-byte pool header, so a
-write past the end of one block lands on the header of the next — another driver's, often.
-Nothing notices until the pool next looks at that header: when its owner frees it, the
-machine stops with BAD_POOL_HEADER, naming the victim. A write to an address no pool block
-covers faults at once (PAGE_FAULT_IN_NONPAGED_AREA); touching paged pool at DISPATCH_LEVEL
-or above is DRIVER_IRQL_NOT_LESS_OR_EQUAL. Simplification: paged pool is taken to be paged
-out whenever it is touched at DISPATCH_LEVEL or above (as Driver Verifier forces), so that
-mistake fails every time instead of now and then.
+NT's pool is allocated through Ex (ExAllocatePool2, ExFreePoolWithTag) and managed by Mm;
+here MemoryManager (mm.py) owns the blocks (`mm.pool`) and carries out those routines. This
+module holds what they share with the I/O manager's spec checks and DDI steps: the pool's
+numbers (bases, header size, the bugcheck and Driver Verifier parameters), `PoolBlock`, and
+the string routines' rules (`STRING_ROUTINES`, `format_string`). It keeps no state.
+
+Drivers allocate with ExAllocatePool2 (nonpaged or paged, with a four-character tag) and free
+with ExFreePoolWithTag; RtlFillMemory writes into memory. Blocks of each kind sit one after
+another, each behind a 16-byte pool header, so a write past the end of one block lands on the
+header of the next — another driver's, often. Nothing notices until the pool next looks at
+that header: when its owner frees it, the machine stops with BAD_POOL_HEADER, naming the
+victim. A write to an address no pool block covers faults at once
+(PAGE_FAULT_IN_NONPAGED_AREA); touching paged pool at DISPATCH_LEVEL or above is
+DRIVER_IRQL_NOT_LESS_OR_EQUAL.
+
+Simplifications: paged pool is taken to be paged out whenever it is touched at DISPATCH_LEVEL
+or above (as Driver Verifier forces), so that mistake fails every time instead of now and
+then; blocks are never reused, and a freed block stays in the list, marked.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ VERIFIER_DOUBLE_FREE = 0x13
 VERIFIER_UNLOAD_LEAKS = 0x62
 SPECIAL_POOL_BASE = 0xFFFF_C30F_8000_0000  # special pool: one block per page, at its end
 VERIFY_DRIVERS_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Memory Management"
+CONVERSIONS = ("s", "d", "u", "x")  # what the model's printf formats: text, then numbers
 
 
 @dataclass(eq=False)
@@ -77,7 +86,6 @@ STRING_ROUTINES = {
     "strcpy": StringRoutine(checked=False),
     "strcat": StringRoutine(checked=False, append=True),
 }
-CONVERSIONS = ("s", "d", "u", "x")  # what the model's printf formats: text, then numbers
 
 
 def _conversions(fmt: str) -> list[str]:

@@ -1,10 +1,26 @@
 """Process and thread manager (Ps): EPROCESS and ETHREAD, and the programs threads run.
 
-A process is a container: an address space, a handle table, a token (later), and threads.
-Threads are what the dispatcher schedules. Win32 processes have a PEB and their threads TEBs;
-WSL (pico) processes have neither, because the subsystem's own provider (lxcore.sys) keeps
-that state. A thread runs a small program of steps (`compute 3; sleep 2; exit`), enough to show
-time slicing and waits; the model does not execute real instructions.
+A process is a container: an address space, a handle table, a token, and threads. Threads
+are what the dispatcher schedules. Win32 processes have a PEB and their threads TEBs; WSL
+(pico) processes have neither, because the subsystem's own provider (lxcore.sys) keeps that
+state. A thread runs a small program of steps (`compute 3; sleep 2; exit`), enough to show
+time slicing and waits; the model does not execute real instructions. Drivers register
+notify routines (PsSetCreateProcessNotifyRoutineEx2 and friends) that run, in the creating
+thread, whenever a process, thread or image comes or goes.
+
+State (`ProcessManager`): `processes`, every process since boot by PID, exited ones too;
+`running`, the live ones; `threads`, every thread by TID; `callbacks`, the notify routines
+drivers registered (registry callbacks among them, which Cm calls); `console_user`, who is
+logged on at the console.
+
+Reached: System builds it with the Core, the object manager (process and thread objects,
+handles), Ke (which schedules the threads) and Mm (address spaces), and wires in FileIo
+(`io_files`: a dying process's open files) and Ex (`ex`: the work items notify routines
+queue). Ke, Ex, Mm, Cm, Pnp and FileIo call into it.
+
+Simplifications: no jobs, no impersonation, no APCs; three fixed users (se.USERS), one at
+the console at a time; a thread program stands for the instructions a thread executes;
+Idle and System are "minimal" processes, with no user half.
 """
 
 from __future__ import annotations
@@ -17,16 +33,18 @@ from kmshell.nt.constants import NORMAL_PRIORITY_BASE, BugCheck, NtStatus, forma
 from kmshell.nt.core import Core
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
+from kmshell.nt.ke.sync import DispatcherObject, Lock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
-from kmshell.nt.mm import AddressSpace, is_kernel_address
+from kmshell.nt.mm import USER_REGION_BASE, AddressSpace, is_kernel_address
 from kmshell.nt.ob import HandleTable, ObjectHeader, ObjectManager
 from kmshell.nt.rtl import U64, parse_number
 from kmshell.nt.se import USERS, Token, token_for
 
 if TYPE_CHECKING:  # Ps's partners, wired in by System
-    from kmshell.nt.ex import Executive
+    from kmshell.nt.ex import Executive, WorkItem
     from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.files import FileIo
+    from kmshell.nt.io.irp import Irp
     from kmshell.nt.ke.kernel import Kernel
     from kmshell.nt.mm import MemoryManager
 
@@ -49,6 +67,56 @@ WHY_USER_FAULT = (
     "A fault in user mode is the process's own problem: the kernel turns it into an exception "
     "for that process, and when nothing handles it only that process ends."
 )
+
+# step name -> (its arguments, what it does): the thread-program language.
+STEPS = {
+    "compute": ("N", "run in user mode (kernel mode for system threads) for N ticks"),
+    "sleep": ("N", "wait N ticks (NtDelayExecution: DelayExecution)"),
+    "inc": ("VAR [N]", "add 1 to a shared variable N times: load one tick, store the next"),
+    "acquire": ("LOCK", "take a spin lock (raises to DISPATCH_LEVEL, spins while held) or a "
+                        "mutex (waits while another thread owns it)"),
+    "release": ("LOCK", "release a spin lock or a mutex, or give a semaphore back one unit"),
+    "wait": ("OBJECT [T]", "wait until an event, mutex, semaphore or timer is signaled, at most "
+                           "T ticks (WaitForSingleObject); STATUS_TIMEOUT after T"),
+    "syscall": ("[N]", "a system call: user → kernel mode, N ticks of kernel work (default 1), "
+                       "back to user mode"),
+    "set": ("EVENT", "signal an event (SetEvent)"),
+    "touch": ("ADDR", "read an address in user mode; a kernel or unmapped address is an access "
+                      "violation that ends the process"),
+    "repeat": ("N", "go back to the first step, N more times"),
+    "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
+    "exit": ("", "end the thread (PspExitThread)"),
+}
+TIMED_STEPS = {"compute", "inc", "syscall"}  # steps that take clock ticks; the rest take none
+MAX_STEP_COUNT = 1_000_000  # a program step's N (ticks, increments): no lesson needs more
+
+# Notify routines (PsSetCreateProcessNotifyRoutineEx2, PsSetCreateThreadNotifyRoutineEx,
+# PsSetLoadImageNotifyRoutine): each kind has a fixed-size array of 64 slots in the kernel.
+NOTIFY_KINDS = {
+    "process": ("PsSetCreateProcessNotifyRoutineEx2", 64),
+    "thread": ("PsSetCreateThreadNotifyRoutineEx", 64),
+    "image": ("PsSetLoadImageNotifyRoutine", 64),
+    "registry": ("CmRegisterCallbackEx", None),  # a list ordered by altitude: no fixed limit
+}
+
+# What a notify routine may do, with the guideline each risky step breaks (from the WDK's
+# guidance for process and thread callbacks): step -> (its argument, rule broken or "").
+CALLBACK_STEPS = {
+    "compute": ("N", ""),
+    "ExQueueWorkItem": ("", ""),
+    "DenyAccess": ("", ""),  # a registry callback refusing the operation in its pre-notify
+    "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
+                              "creating thread stalls until OBJECT is signaled"),
+    "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "
+                      "own callbacks and locks can re-enter and deadlock"),
+    "CallUserMode": ("", "do not call into a user-mode service to validate the process: the "
+                     "service may create a process or thread itself and wait on this one — a "
+                     "reentrancy deadlock"),
+    "WaitForWorkItem": ("", "do not synchronize with other threads, not even your own work "
+                        "item: the callback stalls as long as the work takes, and deadlocks "
+                        "if the work needs a lock the creation path holds"),
+}
+SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
 
 
 class ProcessState(Enum):
@@ -73,31 +141,6 @@ class Step:
     def __str__(self) -> str:
         count = f"{self.count:#x}" if self.op == "touch" else self.count or ""
         return " ".join(str(part) for part in (self.op, self.name, count) if part)
-
-
-# step name -> (its arguments, what it does): the thread-program language.
-STEPS = {
-    "compute": ("N", "run in user mode (kernel mode for system threads) for N ticks"),
-    "sleep": ("N", "wait N ticks (NtDelayExecution: DelayExecution)"),
-    "inc": ("VAR [N]", "add 1 to a shared variable N times: load one tick, store the next"),
-    "acquire": ("LOCK", "take a spin lock (raises to DISPATCH_LEVEL, spins while held) or a "
-                        "mutex (waits while another thread owns it)"),
-    "release": ("LOCK", "release a spin lock or a mutex, or give a semaphore back one unit"),
-    "wait": ("OBJECT [T]", "wait until an event, mutex, semaphore or timer is signaled, at most "
-                           "T ticks (WaitForSingleObject); STATUS_TIMEOUT after T"),
-    "syscall": ("[N]", "a system call: user → kernel mode, N ticks of kernel work (default 1), "
-                       "back to user mode"),
-    "set": ("EVENT", "signal an event (SetEvent)"),
-    "touch": ("ADDR", "read an address in user mode; a kernel or unmapped address is an access "
-                      "violation that ends the process"),
-    "repeat": ("N", "go back to the first step, N more times"),
-    "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
-    "exit": ("", "end the thread (PspExitThread)"),
-}
-TIMED_STEPS = {"compute", "inc", "syscall"}  # steps that take clock ticks; the rest take none
-
-
-MAX_STEP_COUNT = 1_000_000  # a program step's N (ticks, increments): no lesson needs more
 
 
 def _count(text: str, where: str) -> int:
@@ -172,14 +215,15 @@ class Thread:
     create_tick: int = 0
     exit_status: int | None = None
     start_address: str = ""
-    waiting_on: object | None = None  # the dispatcher object of the current wait
+    waiting_on: DispatcherObject | None = None  # the dispatcher object of the current wait
     wait_status: int = 0  # how the last wait ended: STATUS_WAIT_0, STATUS_TIMEOUT, ...
     register: int = 0  # the value an `inc` loaded and will store plus one
     loaded_version: int = 0  # the variable's version when it was loaded
     repeats_done: int = 0
-    held_locks: list = field(default_factory=list)  # spin locks and mutexes, in order taken
-    work_item: object | None = None  # the work item a system worker thread is running
-    io_wait: tuple | None = None  # (IRP, state before) while it waits for synchronous I/O
+    held_locks: list[Lock] = field(default_factory=list)  # spin locks and mutexes, in order taken
+    work_item: WorkItem | None = None  # the work item a system worker thread is running
+    # (IRP, (state, wait reason) before) while it waits for synchronous I/O
+    io_wait: tuple[Irp, tuple[ThreadState, WaitReason | None]] | None = None
 
     @property
     def label(self) -> str:
@@ -226,35 +270,6 @@ class Process:
     @property
     def live_threads(self) -> list[Thread]:
         return [t for t in self.threads if t.state is not ThreadState.Terminated]
-
-
-# Notify routines (PsSetCreateProcessNotifyRoutineEx2, PsSetCreateThreadNotifyRoutineEx,
-# PsSetLoadImageNotifyRoutine): each kind has a fixed-size array of 64 slots in the kernel.
-NOTIFY_KINDS = {
-    "process": ("PsSetCreateProcessNotifyRoutineEx2", 64),
-    "thread": ("PsSetCreateThreadNotifyRoutineEx", 64),
-    "image": ("PsSetLoadImageNotifyRoutine", 64),
-    "registry": ("CmRegisterCallbackEx", None),  # a list ordered by altitude: no fixed limit
-}
-
-# What a notify routine may do, with the guideline each risky step breaks (from the WDK's
-# guidance for process and thread callbacks): step -> (its argument, rule broken or "").
-CALLBACK_STEPS = {
-    "compute": ("N", ""),
-    "ExQueueWorkItem": ("", ""),
-    "DenyAccess": ("", ""),  # a registry callback refusing the operation in its pre-notify
-    "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
-                              "creating thread stalls until OBJECT is signaled"),
-    "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "
-                      "own callbacks and locks can re-enter and deadlock"),
-    "CallUserMode": ("", "do not call into a user-mode service to validate the process: the "
-                     "service may create a process or thread itself and wait on this one — a "
-                     "reentrancy deadlock"),
-    "WaitForWorkItem": ("", "do not synchronize with other threads, not even your own work "
-                        "item: the callback stalls as long as the work takes, and deadlocks "
-                        "if the work needs a lock the creation path holds"),
-}
-SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
 
 
 def parse_callback_steps(text: str) -> list[Step]:
@@ -329,7 +344,10 @@ class ProcessManager:
                           base_priority=base_priority, critical=critical,
                           create_tick=self.core.tick, command_line=image, token=token_for(user))
         if subsystem is Subsystem.Win32:
-            process.peb = space.vad_for(0x0000_0090_0000).start
+            assert space is not None  # a Win32 process has a user half (has_user_half)
+            peb = space.vad_for(USER_REGION_BASE)
+            assert peb is not None  # Mm reserved its PEB first, at USER_REGION_BASE
+            process.peb = peb.start
             for path in ("\\KnownDlls", "\\BaseNamedObjects"):
                 # 0x0003: DIRECTORY_QUERY | DIRECTORY_TRAVERSE
                 process.handle_table.insert(self.ob.lookup(path), 0x0003)
@@ -385,8 +403,10 @@ class ProcessManager:
                   f"PID {pid}, parent {process.parent_pid}, session {process.session_id}, "
                   f"user {process.user}", "PspAllocateProcess builds the process object; the PID "
                   "comes from the same table as thread IDs, so both are multiples of 4.")
+        space = process.address_space
+        assert space is not None  # a Win32 or WSL process has a user half
         self.emit("Mm", "address-space", f"private user half created (CR3 "
-                  f"{process.address_space.directory_table_base:#x}); the kernel half is "
+                  f"{space.directory_table_base:#x}); the kernel half is "
                   "shared, mapped the same in every process", "Each process gets its own "
                   "page tables for the user half; the kernel half is identical in all of them, "
                   "which is why a kernel bug can damage everything.")
@@ -688,7 +708,7 @@ class ProcessManager:
                 self.ex.queue_work_item(routine.driver, routine.work, by=who)
             elif step.op == "KeWaitForSingleObject":
                 obj = self.ke.sync_object(step.name)
-                if getattr(obj, "signaled", False):
+                if isinstance(obj, DispatcherObject) and obj.signaled:
                     self.emit("Ps", "notify-wait", f"{who} waits on {step.name}: signaled, "
                               "returns at once — but " + rule.split(":")[0])
                 else:

@@ -1,4 +1,4 @@
-"""Rtl: the run-time library's text and number checks, shared by every layer.
+"""Run-time library (Rtl): the text and number checks every layer shares.
 
 In NT, Rtl routines (RtlCharToInteger, RtlUnicodeStringToInteger) turn text into numbers for
 the whole kernel. Here `parse_number` does that for command lines, thread programs and driver
@@ -6,6 +6,12 @@ specs alike, so they agree on what a number is: ASCII digits only (`²` is not 2
 0x hex, within a stated range, and refused by its length before Python's int() ever sees
 thousands of digits. `control_character` and `printable` keep text from files and names
 from reaching the terminal as escape sequences.
+
+State: none; plain functions, used by the model and by the layers above it alike.
+
+Simplifications: no counted strings (UNICODE_STRING): Python's str stands for them. The
+safe string routines (RtlStringCb*, ntstrsafe) work on pool blocks, so they are Mm's
+(mm.py `copy_string`, with their rules in pool.py).
 """
 
 from __future__ import annotations
@@ -18,6 +24,17 @@ MAX_DIGITS = 40  # far more than any 64-bit value needs; longer text is refused 
 
 U64 = 2**64 - 1
 U32 = 2**32 - 1
+
+# What may not appear in a line or a name, and is escaped wherever text from a file is shown:
+# - Unicode's Cc (C0 controls, DEL, C1: ESC, CR, \x85 ...), Zl and Zp (U+2028, U+2029, the line
+#   and paragraph separators str.splitlines also breaks at); tab is ordinary white space;
+# - the invisible marks that reorder or hide text ("Trojan Source", CVE-2021-42574): zero-width
+#   spaces and joiners, ALM/LRM/RLM, the bidi embeddings, overrides and isolates, and U+FEFF
+#   inside text;
+# - lone surrogates (Cs), which is how Python carries bytes that are not UTF-8 in a file
+#   name: they cannot be printed or written as UTF-8.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e"
+                      "\u2066-\u2069\ufeff\ud800-\udfff]")
 
 
 def parse_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = False) -> int:
@@ -58,18 +75,6 @@ def number_or_none(text: str, low: int = 0, high: int = U64, *,
 
 def is_number(text: str, low: int = 0, high: int = U64, *, hex_only: bool = False) -> bool:
     return number_or_none(text, low, high, hex_only=hex_only) is not None
-
-
-# What may not appear in a line or a name, and is escaped wherever text from a file is shown:
-# - Unicode's Cc (C0 controls, DEL, C1: ESC, CR, \x85 ...), Zl and Zp (U+2028, U+2029, the line
-#   and paragraph separators str.splitlines also breaks at); tab is ordinary white space;
-# - the invisible marks that reorder or hide text ("Trojan Source", CVE-2021-42574): zero-width
-#   spaces and joiners, ALM/LRM/RLM, the bidi embeddings, overrides and isolates, and U+FEFF
-#   inside text;
-# - lone surrogates (Cs), which is how Python carries bytes that are not UTF-8 in a file
-#   name: they cannot be printed or written as UTF-8.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e"
-                      "\u2066-\u2069\ufeff\ud800-\udfff]")
 
 
 def control_character(text: str) -> int | None:

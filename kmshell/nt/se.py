@@ -1,9 +1,18 @@
 """Security reference monitor (Se): SIDs, tokens with privileges, security descriptors in
 SDDL, and the access check.
 
+SeAccessCheck compares a token's SIDs with an object's DACL: it walks the ACEs in order, a
+deny ACE for a wanted right ends the check, allow ACEs add rights until all are granted;
+generic rights are first mapped to the object type's specific ones (GENERIC_MAPPING).
+
+State: none of its own. A token belongs to its process (Process.token, made by `token_for`
+at creation or logon), a security descriptor to its object (ObjectHeader.security, set by
+`sd set`). Se is a set of functions: Ps makes tokens, and Ke (a thread's first use of a
+named dispatcher object) and FileIo (an open of a device) call `access_check`.
+
 Simplifications: three users (SYSTEM, student, teacher) with fixed groups; no integrity
-levels, no impersonation, no auditing, no inheritance of ACEs; an ACE's flags and object
-GUIDs are read but not used.
+levels, no impersonation, no auditing (no SACL), no inheritance of ACEs; an ACE's flags and
+object GUIDs are read but not used.
 """
 
 from __future__ import annotations

@@ -1,9 +1,19 @@
-"""Kernel Transaction Manager (Tm): registry changes that happen all together or not at all.
+"""Kernel Transaction Manager (Tm, KTM): registry changes that happen all together or not at
+all.
 
-`tx begin` starts a transaction (a TmTx object); registry changes made while it is open are
-recorded in it and applied together at `tx commit`, or thrown away at `tx rollback`.
+`tx begin` starts a transaction (NtCreateTransaction, which in NT makes a TmTx object);
+registry changes made while it is open are recorded in it (Cm enlists them) and applied
+together at `tx commit`, or thrown away at `tx rollback`.
+
+State (`TransactionManager`): `transaction`, the open one, if any; `transactions_started`,
+the count that numbers them.
+
+Reached: System builds it with the Core and Cm (whose changes it defers and applies at
+commit), and gives it to Cm as its `tm` back-edge.
+
 Simplification: one transaction at a time, owned by the shell; only the registry takes part
-(no transacted files, no resource managers of drivers).
+(no transacted files, no resource managers of drivers); the transaction is no object of the
+object manager and has no handle.
 """
 
 from __future__ import annotations

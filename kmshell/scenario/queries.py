@@ -15,7 +15,8 @@ from kmshell.commands.names import resolve_object, resolve_process, resolve_thre
 from kmshell.errors import KmsError
 from kmshell.nt.cm import RegistryError
 from kmshell.nt.constants import BugCheck, parse_irql, parse_status
-from kmshell.nt.ke.sync import SpinLock
+from kmshell.nt.ke.sync import DispatcherObject, KMutant, SpinLock
+from kmshell.nt.ob import SymbolicLink
 from kmshell.nt.rtl import U32, is_number, number_or_none, parse_number, printable
 from kmshell.nt.system import NtError, System
 
@@ -122,7 +123,8 @@ def _tid(text: str) -> int:
 def _irp(system: System, text: str):
     """An IRP in progress, or what is remembered of a completed one."""
     number = number_or_none(text)
-    irp = system.io.irps.get(number) or system.io.finished_irps.get(number)
+    irp = None if number is None else \
+        system.io.irps.get(number) or system.io.finished_irps.get(number)
     if irp is None:
         raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.io.irp_count}"
                        if number is None or number > system.io.irp_count or number < 1
@@ -257,9 +259,11 @@ NOUNS: dict[str, Noun] = {
                          "true when marked pending (SL_PENDING_RETURNED)"),
     }, "an IRP by number, in progress or completed"),
     "lock": Noun("NAME", _lock, {
-        "owner": Field(lambda o: o.owner.tid if getattr(o, "owner", None) else "none",
+        "owner": Field(lambda o: o.owner.tid if isinstance(o, (SpinLock, KMutant)) and o.owner
+                       else "none",
                        "TID of the owner, or none"),
-        "waiters": Field(lambda o: len(getattr(o, "waiters", [])), "threads waiting on it"),
+        "waiters": Field(lambda o: len(o.waiters) if isinstance(o, DispatcherObject) else 0,
+                         "threads waiting on it"),
         "signaled": Field(lambda o: o.owner is None if isinstance(o, SpinLock) else o.signaled,
                           "true when acquiring or waiting would not block"),
     }, "a spin lock, mutex or event by name"),
@@ -267,7 +271,8 @@ NOUNS: dict[str, Noun] = {
         "type": Field(lambda o: o.header.type_name, "object type name"),
         "handles": Field(lambda o: o.header.handle_count, "handle count"),
         "pointers": Field(lambda o: o.header.pointer_count, "pointer count"),
-        "target": Field(lambda o: getattr(o, "target", ""), "symbolic link target"),
+        "target": Field(lambda o: o.target if isinstance(o, SymbolicLink) else "",
+                        "symbolic link target"),
     }, "a named object"),
 }
 

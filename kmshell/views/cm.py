@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.nt.cm import RegistryOperation
+from kmshell.nt.clfs import Log
+from kmshell.nt.cm import Key, RegistryOperation
 from kmshell.views.layout import titled
 
 
-def key_view(key, pending: list[RegistryOperation] = ()) -> Group:
+def key_view(key: Key, pending: Sequence[RegistryOperation] = ()) -> Group:
     table = titled(key.path)
     for column in ("name", "type", "data"):
         table.add_column(column, overflow="fold")
@@ -26,7 +29,7 @@ def key_view(key, pending: list[RegistryOperation] = ()) -> Group:
     return Group(*parts)
 
 
-def log_view(log) -> Table:
+def log_view(log: Log) -> Table:
     table = titled(f"log {log.name}")
     for column in ("LSN", "record", "on disk"):
         table.add_column(column)

@@ -11,6 +11,7 @@ from rich.text import Text
 from kmshell.nt.constants import Irql, irql_name
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
+from kmshell.nt.ps import Thread
 from kmshell.nt.system import System
 from kmshell.views.layout import deferred, fields, titled
 from kmshell.views.theme import irql_label, irql_style
@@ -91,7 +92,7 @@ def timeline_table(system: System, last: int) -> Table:
     table.add_column("CPU", style="bold")
     for tick, _ in ticks:
         table.add_column(str(tick), justify="right", no_wrap=True, min_width=4)
-    seen: dict[int, object] = {}
+    seen: dict[int, Thread] = {}
     for number, cpu in enumerate(system.core.processors):
         cells = []
         for _, running in ticks:
@@ -117,8 +118,8 @@ def status_panel(system: System) -> Panel:
     processes = system.ps.live_processes()
     threads = [t for p in processes for t in p.live_threads]
     state = Text("running", style="green")
-    if system.halted:
-        info = system.core.bugcheck_info
+    info = system.core.bugcheck_info
+    if info is not None:  # halted
         state = Text(f"HALTED — bugcheck 0x{info.code:X} {info.name}", style="bold red")
     summary = fields()
     summary.add_row("tick", str(system.core.tick))

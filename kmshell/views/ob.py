@@ -8,6 +8,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from kmshell.nt.events import ptr
+from kmshell.nt.io.irp import FileObject
 from kmshell.nt.ob import Directory, SymbolicLink
 from kmshell.nt.ps import Process
 from kmshell.views.layout import fields, titled
@@ -74,11 +75,12 @@ def handle_table(process: Process) -> Table:
     for column in ("handle", "type", "object", "access", "handles", "pointers"):
         table.add_column(column, overflow="fold")
     for entry in process.handle_table.entries.values():
-        header = entry.object.header
-        device = getattr(entry.object, "device", None)  # a file object names its device
-        file_name = getattr(entry.object, "file_name", "")  # and a file on a volume, itself
-        name = header.path or (f"{device.label}{file_name}" if file_name else
-                               f"on {device.label}" if device else ptr(header.address))
+        obj = entry.object
+        header = obj.header
+        name = header.path or ptr(header.address)
+        if not header.path and isinstance(obj, FileObject):  # a file object names its device
+            device = obj.device.label  # and a file on a volume, itself
+            name = f"{device}{obj.file_name}" if obj.file_name else f"on {device}"
         table.add_row(f"{entry.handle:#x}", header.type_name, name,
                       f"{entry.granted_access:#x}", str(header.handle_count),
                       str(header.pointer_count))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from itertools import chain
 
 from rich.console import Group
@@ -16,6 +17,7 @@ from kmshell.nt.constants import (
     format_status,
 )
 from kmshell.nt.events import ptr
+from kmshell.nt.ke.sync import KMutant, Lock, SpinLock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
@@ -24,7 +26,7 @@ from kmshell.views.layout import LIST_LIMIT, capped, deferred, fields, titled
 from kmshell.views.theme import THREAD_STATE_STYLE
 
 
-def _process_label(process: Process, highlight: set[int]) -> Text:
+def _process_label(process: Process, highlight: AbstractSet[int]) -> Text:
     text = Text()
     style = "bold" if process.alive else "dim"
     if process.pid in highlight:
@@ -45,16 +47,16 @@ def _process_label(process: Process, highlight: set[int]) -> Text:
 
 
 @deferred
-def process_tree(system: System, highlight: set[int] = frozenset()) -> Tree:
+def process_tree(system: System, highlight: AbstractSet[int] = frozenset()) -> Tree:
     """Every process under its parent; exited ones stay, dimmed, until the next boot. Past
     LIST_LIMIT processes the tree keeps the highlighted ones with their ancestors, then the
     running ones, then the latest exited, and its last line says how many it left out."""
     tree = Tree(Text("processes", style="bold"), guide_style="dim")
-    nodes = {}
+    nodes: dict[int, Tree] = {}
     shown = _processes_shown(system, highlight)
     for pid in sorted(shown):
         process = system.ps.processes[pid]
-        parent = nodes.get(process.parent_pid)
+        parent = nodes.get(process.parent_pid) if process.parent_pid is not None else None
         nodes[pid] = (parent or tree).add(_process_label(process, highlight))
     if hidden := len(system.ps.processes) - len(shown):
         running = len(system.ps.running.keys() - shown)
@@ -63,14 +65,15 @@ def process_tree(system: System, highlight: set[int] = frozenset()) -> Tree:
     return tree
 
 
-def _processes_shown(system: System, highlight: set[int]) -> set[int]:
+def _processes_shown(system: System, highlight: AbstractSet[int]) -> set[int]:
     """At most LIST_LIMIT PIDs (more only for a deep highlighted chain), without scanning
     the whole history: a long session creates tens of thousands of processes."""
     if len(system.ps.processes) <= LIST_LIMIT:
         return set(system.ps.processes)
     shown: set[int] = set()
-    for pid in highlight:
-        while pid in system.ps.processes and pid not in shown:
+    for start in highlight:
+        pid: int | None = start
+        while pid is not None and pid in system.ps.processes and pid not in shown:
             shown.add(pid)
             pid = system.ps.processes[pid].parent_pid
     for pid in chain(system.ps.running, reversed(system.ps.processes)):
@@ -142,8 +145,8 @@ def process_detail(system: System, process: Process) -> Group:
     return Group(fields(rows), thread_table(process.threads, title=f"threads of {process.image}"))
 
 
-def _lock_name(lock) -> str:
-    return getattr(lock, "name", "") or lock.header.name
+def _lock_name(lock: Lock) -> str:
+    return lock.name if isinstance(lock, SpinLock) else lock.header.name
 
 
 def _waiting_on(thread: Thread) -> str:
@@ -156,7 +159,7 @@ def _waiting_on(thread: Thread) -> str:
         if thread.wait_reason is WaitReason.WrQueue:
             return "the system work queue"
         return "user input (GetMessage)"
-    owner = getattr(obj, "owner", None)
+    owner = obj.owner if isinstance(obj, KMutant) else None
     return f"{obj.header.type_name} {obj.header.path}" + (f", owned by {owner.label}" if owner
                                                           else "")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from kmshell.nt.constants import format_status
@@ -16,7 +16,7 @@ def wmi_answer(answer) -> Group:
     rows = fields([("Class", block.name), ("InstanceName", block.instance),
                    ("Provider", f"{block.device.label} ({block.device.driver.image})"),
                    ("Status", format_status(answer.status))])
-    parts = [rows]
+    parts: list[RenderableType] = [rows]
     if answer.values:
         table = titled("data block", "property", "value")
         for name, value in answer.values.items():

@@ -517,6 +517,15 @@ def test_kesynchronizeexecution_raises_to_the_devices_dirql_around_synchcritsect
     assert sync[0].irql == nic.dirql and sync[1].irql == 2
 
 
+def test_iorequestdpc_in_driverentry_is_an_error_it_has_no_device_whose_dpc_to_queue():
+    system = new_system(minimal=True)
+    spec = spec_from_dict({"name": "early", "type": "function", "routines": {
+        "DriverEntry": ["IoRequestDpc", "return STATUS_SUCCESS"]}}, "early.toml")
+    with pytest.raises(NtError, match="IoRequestDpc queues the DPC of the routine's device"):
+        system.io.load_driver(spec)
+    assert all(not cpu.dpc_queue for cpu in system.core.processors)
+
+
 @pytest.mark.parametrize("kind, messages", [("msi", 3), ("msi-x", 17), ("line", 2)])
 def test_a_message_count_the_interrupt_kind_cannot_have_is_a_load_time_error(kind, messages):
     with pytest.raises(SpecError, match="messages ="):

@@ -200,6 +200,32 @@ def test_surprise_removal_fails_an_irp_held_below_the_removed_stack():
     assert irp.completed and irp.status == NtStatus.STATUS_NO_SUCH_DEVICE
 
 
+def test_surprise_removal_leaves_an_irp_its_allocating_driver_took_back_to_that_driver():
+    """The filter's own IRP came back up and its completion routine kept it: at no device's
+    stack location, it is the filter's to free, not a pending request to fail."""
+    keep = ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower", "return status"]
+    keeper = {"name": "keeper", "type": "filter", "position": "upper",
+              "hardware_ids": [JOYSTICK], "completion": {
+                  "Keep": ["return STATUS_MORE_PROCESSING_REQUIRED"]}, "routines": {
+                  "AddDevice": ["IoCreateDevice", "IoAttachDeviceToDeviceStack pdo"],
+                  "IRP_MJ_PNP": keep, "IRP_MJ_POWER": keep,
+                  "IRP_MN_REMOVE_DEVICE": [*keep[:2], "IoDetachDevice", "IoDeleteDevice",
+                                           "return status"],
+                  "IRP_MJ_READ": ["IoMarkIrpPending", "IoAllocateIrp IRP_MJ_READ",
+                                  "IoSetCompletionRoutine Keep", "IoCallDriver lower",
+                                  "return STATUS_PENDING"]}}
+    system = new_system()
+    system.pnp.add_driver_package(spec_from_dict(keeper, "keeper.toml"))
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    read = system.io.send_irp(node.pdo.top(), "IRP_MJ_READ")
+    system.ke.interrupt(system.io.find_device("USBFDO-0"))  # HidUsb finishes keeper's IRP
+    own = next(i for i in system.io.irps.values() if i.master is read)
+    assert own.location is None and not own.completed
+    system.pnp.unplug(node.pdo, surprise=True)
+    assert node.state is DevnodeState.DeviceNodeDeleted
+    assert not own.completed and not read.completed  # keeper's leak, not the PnP manager's
+
+
 def test_only_a_pdo_routine_may_pass_an_irp_to_the_parent_stack():
     data = {"name": "bad", "type": "function",
             "routines": {"IRP_MJ_READ": ["IoCallDriver parent", "return status"]}}

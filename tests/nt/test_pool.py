@@ -127,6 +127,18 @@ def test_verifier_writes_verifydrivers_and_applies_from_the_next_load():
     assert system.mm.verify_drivers() == []
 
 
+def test_a_verifydrivers_value_that_is_not_a_string_names_no_driver():
+    from kmshell.nt.pool import VERIFY_DRIVERS_KEY
+
+    system = new_system(minimal=True)
+    system.cm.write_value(VERIFY_DRIVERS_KEY, "VerifyDrivers", "REG_DWORD", 5)  # reg set can
+    assert system.mm.verify_drivers() == []
+    system.io.load_driver(load_spec("scribbler"))
+    assert not system.io.drivers["scribbler"].verified
+    system.mm.set_verifier("scribbler", True)  # verifier.exe writes it back as REG_SZ
+    assert system.mm.verify_drivers() == ["scribbler.sys"]
+
+
 def test_a_verified_drivers_overrun_faults_on_the_write_itself_0xd6():
     system = verified("scribbler", "tidy")
     scrb = next(b for b in system.mm.pool if b.tag == "Scrb")

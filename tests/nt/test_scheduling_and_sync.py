@@ -330,3 +330,16 @@ def test_a_thread_of_zero_time_steps_does_a_bounded_number_of_them_each_tick():
     assert len(busy) == 3  # one per tick: the thread goes on next tick, it is not stuck
     assert thread.repeats_done == 3 * INSTANT_STEPS_PER_TICK // 2  # two steps a round
     assert thread.state is ThreadState.Running
+
+
+def test_a_program_whose_last_step_uses_up_the_ticks_zero_time_steps_exits_next_tick():
+    from kmshell.nt.ke.kernel import INSTANT_STEPS_PER_TICK
+
+    system = machine()
+    system.ke.create_named("event", "E")
+    rounds = INSTANT_STEPS_PER_TICK // 2 - 1  # the final repeat is the tick's last step
+    [thread] = spawn(system, "edge.exe", f"set E; repeat {rounds}").threads
+    system.ke.step(1)
+    assert thread.current_step is None and thread.state is ThreadState.Running  # spun the tick
+    system.ke.step(1)
+    assert thread.state is ThreadState.Terminated

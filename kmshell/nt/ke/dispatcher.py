@@ -7,16 +7,20 @@ thread is one bit_length() — the cost of a dispatch does not grow with the num
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import MAXIMUM_PRIORITY
+
+if TYPE_CHECKING:
+    from kmshell.nt.ps import Thread
 
 
 class Dispatcher:
     def __init__(self) -> None:
-        self.queues: list[deque] = [deque() for _ in range(MAXIMUM_PRIORITY)]
+        self.queues: list[deque[Thread]] = [deque() for _ in range(MAXIMUM_PRIORITY)]
         self.summary = 0
 
-    def insert(self, thread, front: bool = False) -> None:
+    def insert(self, thread: Thread, front: bool = False) -> None:
         """Queue a Ready thread: at the tail, or at the head for a preempted thread."""
         queue = self.queues[thread.priority]
         if front:
@@ -25,7 +29,7 @@ class Dispatcher:
             queue.append(thread)
         self.summary |= 1 << thread.priority
 
-    def remove(self, thread) -> None:
+    def remove(self, thread: Thread) -> None:
         queue = self.queues[thread.priority]
         queue.remove(thread)
         if not queue:
@@ -35,17 +39,17 @@ class Dispatcher:
         """The priority of the best ready thread, or -1 when none is ready."""
         return self.summary.bit_length() - 1
 
-    def pop(self):
+    def pop(self) -> Thread:
+        """Take the best ready thread off its queue; callers pop only when one is ready."""
         priority = self.highest_priority()
-        if priority < 0:
-            return None
+        assert priority >= 0, "pop with no thread ready: the caller looks at summary first"
         queue = self.queues[priority]
         thread = queue.popleft()
         if not queue:
             self.summary &= ~(1 << priority)
         return thread
 
-    def ready_threads(self) -> list:
+    def ready_threads(self) -> list[Thread]:
         """All ready threads, best first, in the order they would run."""
         return [thread for priority in range(MAXIMUM_PRIORITY - 1, -1, -1)
                 for thread in self.queues[priority]]

@@ -9,6 +9,13 @@ locks and shared variables threads use, the deadlocks found, the per-tick schedu
 the spin locks driver code holds. The processors themselves are in Core (every component
 reads the current IRQL); only Ke changes them.
 
+Reached: System builds it with the Core and the object manager (named dispatcher objects
+live in \\BaseNamedObjects), and wires in what it calls back into: Ps (a thread's exit, a
+fault), Ex (a worker's dequeue step), the I/O manager (ISRs, DPCs and SynchCritSection are
+driver routines), Mm (a touch, Driver Verifier's IRQL checks), Po (the power watchdog, each
+tick) and the HAL (interrupt vectors). Ps, Ex, the I/O manager, FileIo and the HAL call into
+it.
+
 How it works: each thread runs a program of steps; a clock tick runs every processor's
 thread for one tick, in two phases (the steps that take no time, then the timed ones), so
 that no processor runs a whole tick ahead of another. An interrupt runs the ISR at the
@@ -41,12 +48,15 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.ke.dispatcher import Dispatcher
 from kmshell.nt.ke.processor import Processor
 from kmshell.nt.ke.sync import (
+    DispatcherObject,
     KEvent,
     KMutant,
     KSemaphore,
     KTimer,
+    Lock,
     SharedVariable,
     SpinLock,
+    SyncObject,
     releases_all,
 )
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
@@ -58,7 +68,9 @@ if TYPE_CHECKING:  # the components Ke calls back into, wired after construction
     from kmshell.nt.ex import Executive
     from kmshell.nt.hal import Hal
     from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
+    from kmshell.nt.io.spec import Call
     from kmshell.nt.mm import MemoryManager
     from kmshell.nt.po import PowerManager
     from kmshell.nt.ps import ProcessManager
@@ -303,15 +315,17 @@ class Kernel:
             thread.quantum = QUANTUM_TICKS
 
     def _run_timed_step(self, cpu: Processor, thread: Thread, spinning: bool) -> None:
-        """Spend this tick on the thread's timed step (or on spinning for a lock)."""
+        """Spend this tick on the thread's timed step (or spinning: on a lock, or having used
+        up the tick's zero-time steps, perhaps on its program's last step)."""
         step = thread.current_step
-        in_kernel = step.op == "syscall" and not spinning
+        in_kernel = not spinning and step is not None and step.op == "syscall"
         if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL or in_kernel:
             thread.kernel_ticks += 1
         else:
             thread.user_ticks += 1
         if spinning:
             return
+        assert step is not None  # not spinning: its instant steps stopped at a timed step
         if step.op == "syscall" and thread.step_done == 0 and not thread.system_thread:
             self.emit("Ke", "syscall", f"{thread.label} makes a system call: syscall "
                       "instruction → KiSystemCall64, user → kernel", "A system call is the "
@@ -388,6 +402,7 @@ class Kernel:
         if step.op == "release" and isinstance(obj, SpinLock):
             self._release_spin_lock(cpu, thread, obj)
             return "next"
+        assert not isinstance(obj, SpinLock)  # check_program: only these two name a spin lock
         # The first use of a named object opens a handle to it, through an access check.
         desired = MODIFY_STATE if step.op in ("set", "release") else SYNCHRONIZE
         if not self._open_handle(thread.process, obj, desired):
@@ -399,10 +414,10 @@ class Kernel:
         if step.op == "release" and isinstance(obj, KSemaphore):
             self.release_semaphore(obj, by=thread)
             return "next"
-        if step.op == "release":
+        if step.op == "release" and isinstance(obj, KMutant):
             self._release_mutant(cpu, thread, obj)
             return "next"
-        if step.op == "set":
+        if step.op == "set" and isinstance(obj, KEvent):
             self.set_event(obj, by=thread)
             return "next"
         raise AssertionError(f"unhandled step {step.op}")
@@ -505,16 +520,19 @@ class Kernel:
         self.emit("Ke", "spinlock", f"{thread.label} KeReleaseSpinLock({lock.name}): IRQL back "
                   f"to {irql_name(cpu.irql)}", cpu=cpu.number)
 
-    def _wait_for(self, cpu: Processor, thread: Thread, obj, timeout: int = 0) -> str:
+    def _wait_for(self, cpu: Processor, thread: Thread, obj: DispatcherObject,
+                  timeout: int = 0) -> str:
         """KeWaitForSingleObject: satisfied now, or the thread waits (at most timeout ticks)."""
         name = obj.header.name
         thread.wait_status = NtStatus.STATUS_WAIT_0
+        owner = ""
         if isinstance(obj, KMutant):
             if obj.owner is None or obj.owner is thread:
                 self._own_mutant(thread, obj)
                 self.emit("Ke", "mutex", f"{thread.label} acquires mutex {name} (recursion "
                           f"{obj.recursion})", cpu=cpu.number)
                 return "next"
+            owner = f", owned by {obj.owner.label}"
         elif obj.signaled:
             self._satisfy(obj)
             self.emit("Ke", "wait", f"{thread.label} waits on {obj.header.type_name} {name}: "
@@ -522,7 +540,6 @@ class Kernel:
             return "next"
         obj.waiters.append(thread)
         thread.waiting_on = obj
-        owner = f", owned by {obj.owner.label}" if isinstance(obj, KMutant) else ""
         limit = f" for at most {timeout} tick(s)" if timeout else ""
         self.block_thread(cpu, thread, WaitReason.UserRequest,
                     f"waits on {obj.header.type_name} {name}{owner}{limit}")
@@ -533,7 +550,7 @@ class Kernel:
         return "left"
 
     @staticmethod
-    def _satisfy(obj) -> None:
+    def _satisfy(obj: DispatcherObject) -> None:
         """What a satisfied wait does to the object: a semaphore gives up a unit, an
         auto-reset (synchronization) event or timer resets; notification ones stay set."""
         if isinstance(obj, KSemaphore):
@@ -542,12 +559,12 @@ class Kernel:
             obj.signal_state = 0
 
     @staticmethod
-    def _after_wait(obj) -> str:
+    def _after_wait(obj: DispatcherObject) -> str:
         if isinstance(obj, KSemaphore):
             return f"; count now {obj.signal_state}"
         return "" if releases_all(obj) else "; it resets itself"
 
-    def _signal(self, obj, why: str) -> int:
+    def _signal(self, obj: DispatcherObject, why: str) -> int:
         """Release the waiters a newly signaled object satisfies; returns how many."""
         released = 0
         while obj.waiters and obj.signaled:
@@ -623,7 +640,7 @@ class Kernel:
         event.signal_state = 0
         self.emit("Ke", "event", f"the shell resets {event.header.name}: not signaled")
 
-    def abandon_lock(self, thread: Thread, lock) -> None:
+    def abandon_lock(self, thread: Thread, lock: Lock) -> None:
         """A thread ended holding a lock: a mutex is abandoned to its next waiter."""
         thread.held_locks.remove(lock)
         if isinstance(lock, SpinLock):
@@ -641,14 +658,15 @@ class Kernel:
 
     def _check_deadlock(self, start: Thread) -> None:
         """Follow waits-for edges (thread → owner of the mutex it waits on) back to start."""
-        chain, thread = [start], start
-        while isinstance(thread.waiting_on, KMutant) and thread.waiting_on.owner is not None:
-            thread = thread.waiting_on.owner
+        chain, links, thread = [start], [], start
+        while isinstance(mutant := thread.waiting_on, KMutant) and mutant.owner is not None:
+            links.append(f"{thread.label} waits for {mutant.header.name} owned by "
+                         f"{mutant.owner.label}")
+            thread = mutant.owner
             if thread is start:
-                links = " → ".join(f"{t.label} waits for {t.waiting_on.header.name} owned by "
-                                   f"{t.waiting_on.owner.label}" for t in chain)
                 self.deadlocks.append(chain)
-                self.emit("Ke", "deadlock", f"DEADLOCK: {links}", "Each thread holds what the "
+                self.emit("Ke", "deadlock", f"DEADLOCK: {' → '.join(links)}", "Each thread "
+                          "holds what the "
                           "next one wants, so none can go on. The cure: every thread takes the "
                           "locks in the same order.")
                 return
@@ -656,7 +674,7 @@ class Kernel:
                 return
             chain.append(thread)
 
-    def _open_handle(self, process: Process, obj, desired: int) -> bool:
+    def _open_handle(self, process: Process, obj: DispatcherObject, desired: int) -> bool:
         """The first time a process names an object it opens a handle (OpenEvent...): the
         security reference monitor checks the process's token against the object's DACL."""
         if any(e.object is obj for e in process.handle_table.entries.values()):
@@ -675,12 +693,12 @@ class Kernel:
 
 
 
-    def sync_object(self, name: str):
+    def sync_object(self, name: str) -> SyncObject:
         """A spin lock by name, or an event or mutex in \\BaseNamedObjects."""
         lock = self.spin_locks.get(name.lower())
         if lock is not None:
             return lock
-        obj = self.ob.lookup("\\BaseNamedObjects").entries.get(name.upper())
+        obj = self.ob.directory("\\BaseNamedObjects").entries.get(name.upper())
         if isinstance(obj, (KEvent, KMutant, KSemaphore, KTimer)):
             return obj
         raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock, event, mutex, "
@@ -699,11 +717,12 @@ class Kernel:
                                   "any dispatcher object, set an event")
 
     @staticmethod
-    def _kind_of(obj) -> str:
+    def _kind_of(obj: SyncObject) -> str:
         return "spin lock" if isinstance(obj, SpinLock) else obj.header.type_name.lower()
 
     def create_named(self, kind: str, name: str, *, notification: bool = True,
-                     count: int = 0, limit: int = 1, due: int = 0, period: int = 0):
+                     count: int = 0, limit: int = 1, due: int = 0,
+                     period: int = 0) -> SyncObject:
         """event/mutex/semaphore/timer/spinlock create NAME."""
         self.core.require_running()
         # The object manager's paths are trimmed (ob.normalize_path), so a name with spaces at
@@ -713,13 +732,14 @@ class Kernel:
                           f"'{name}' is not a valid object name (no backslashes, no spaces "
                           "at either end)")
         taken = name.lower() in self.spin_locks or \
-            name.upper() in self.ob.lookup("\\BaseNamedObjects").entries
+            name.upper() in self.ob.directory("\\BaseNamedObjects").entries
         if taken:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_COLLISION, f"'{name}' already exists")
         if kind == "spinlock":
             self.spin_locks[name.lower()] = SpinLock(name)
             self.emit("Ke", "create", f"spin lock {name} initialized (KeInitializeSpinLock)")
             return self.spin_locks[name.lower()]
+        obj: KEvent | KSemaphore | KTimer | KMutant
         if kind == "event":
             obj = KEvent(self.ob.header("Event", permanent=True), notification=notification)
         elif kind == "semaphore":
@@ -742,7 +762,7 @@ class Kernel:
     # ----------------------------------------------------------------- interrupts and DPCs
 
 
-    def connect_interrupt(self, device) -> None:
+    def connect_interrupt(self, device: DeviceObject) -> None:
         """IoConnectInterruptEx: the HAL picks a vector (one per message for MSI and MSI-X);
         its high nibble is the DIRQL."""
         spec = device.driver.spec
@@ -763,11 +783,13 @@ class Kernel:
                   "it is never shared, each message has its own vector, and with MSI-X each "
                   "message can go to its own processor.")
 
-    def interrupt(self, device, cpu_number: int | None = None, message: int = 0) -> None:
+    def interrupt(self, device: DeviceObject, cpu_number: int | None = None,
+                  message: int = 0) -> None:
         """The device asserts its interrupt (message `message`) on processor cpu_number; by
         default an MSI-X message goes to its own processor (message mod CPUs), others to 0."""
         self.core.require_running()
-        if device.vector is None:
+        dirql = device.dirql  # set with the vector, by connect_interrupt
+        if device.vector is None or dirql is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} has no "
                           "interrupt connected (its driver never called IoConnectInterruptEx)")
         if not 0 <= message < len(device.vectors):
@@ -779,19 +801,19 @@ class Kernel:
         cpu = self.processors[cpu_number]
         vector = device.vectors[message]
         before = cpu.irql
-        if before >= device.dirql:
+        if before >= dirql:
             cpu.pending_interrupts.append((device, message))
             self.emit("Hal", "interrupt", f"vector {vector:#x} held pending: CPU"
-                      f"{cpu.number} is at {irql_name(before)}, not below DIRQL {device.dirql}; "
+                      f"{cpu.number} is at {irql_name(before)}, not below DIRQL {dirql}; "
                       "it is delivered when the IRQL drops", cpu=cpu.number)
             return
         running = "the idle thread" if cpu.is_idle else cpu.current_thread.label
-        cpu.irql = device.dirql
+        cpu.irql = dirql
         self.core.cpu_context = cpu.number
         what = f"message {message} (vector {vector:#x})" if kind != "line" else \
             f"vector {vector:#x}"
         self.emit("Hal", "interrupt", f"{what} on CPU{cpu.number}: "
-                  f"{running} is interrupted; IRQL {before} → {device.dirql}; "
+                  f"{running} is interrupted; IRQL {before} → {dirql}; "
                   f"{device.driver.name}'s ISR runs"
                   + (f" with MessageID {message}" if kind != "line" else ""),
                   "An interrupt preempts whatever runs, thread or not; the ISR must be short "
@@ -807,7 +829,7 @@ class Kernel:
             self.core.cpu_context = 0
         self.dispatch()
 
-    def synchronize_execution(self, driver, device) -> None:
+    def synchronize_execution(self, driver: DriverObject, device: DeviceObject | None) -> None:
         """KeSynchronizeExecution: the interrupt spin lock, at the device's DIRQL, around the
         driver's SynchCritSection: neither this ISR nor any other at that level can run."""
         if device is None or device.dirql is None:
@@ -820,39 +842,45 @@ class Kernel:
                   "SynchCritSection runs", "A spin lock raises only to DISPATCH_LEVEL, and the "
                   "ISR (at DIRQL) could still preempt its holder; the interrupt spin lock "
                   "keeps the ISR out on every processor while data it shares is touched.")
-        self.io.run_routine(driver, "SynchCritSection",
-                  driver.spec.routines.get("SynchCritSection", []), None, device)
+        self.io.run_routine(driver, "SynchCritSection", _routine(driver, "SynchCritSection"),
+                            None, device)
         cpu.irql = before
         self.emit("Ke", "sync", f"SynchCritSection returns: the interrupt spin lock is "
                   f"released, IRQL back to {irql_name(before)}")
         self._deliver_pending(cpu)
 
-    def _deliver_pending(self, cpu) -> None:
+    def _deliver_pending(self, cpu: Processor) -> None:
         """Interrupts held off while the IRQL was too high arrive as soon as it drops."""
         waiting, cpu.pending_interrupts = cpu.pending_interrupts, []
         for device, message in waiting:
             self.interrupt(device, cpu.number, message)
 
-    def request_dpc(self, device) -> None:
+    def request_dpc(self, device: DeviceObject | None) -> None:
         """IoRequestDpc / KeInsertQueueDpc: queue the device's DPC on this processor."""
+        if device is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "IoRequestDpc queues the DPC of "
+                          "the routine's device, and this routine has none (DriverEntry and "
+                          "Unload are given no device)")
         cpu = self.processors[self.core.cpu_context]
         cpu.dpc_queue.append(device)
         self.emit("Ke", "dpc", f"{device.driver.name} queues its DPC on CPU{cpu.number} "
                   f"({len(cpu.dpc_queue)} queued)", cpu=cpu.number)
 
-    def run_routine_at(self, cpu, before: int, driver, routine: str, irp, device) -> None:
+    def run_routine_at(self, cpu: Processor, before: int, driver: DriverObject, routine: str,
+                       irp: Irp | None, device: DeviceObject | None) -> None:
         """Run a driver routine at the raised IRQL; a step that fails (an error, not a
         bugcheck) leaves the processor at the IRQL it had before, as the routine's return
         would."""
         try:
-            self.io.run_routine(driver, routine, driver.spec.routines.get(routine, []), irp, device)
+            self.io.run_routine(driver, routine, _routine(driver, routine), irp, device)
         except NtError:
             cpu.irql = before
             raise
 
-    def drain_dpcs(self, cpu) -> None:
+    def drain_dpcs(self, cpu: Processor) -> None:
         """Run queued DPCs at DISPATCH_LEVEL, if the IRQL has fallen below it."""
-        if cpu.pending_interrupts and cpu.irql < min(d.dirql for d, _ in cpu.pending_interrupts):
+        if cpu.pending_interrupts and \
+                cpu.irql < min(_dirql(d) for d, _ in cpu.pending_interrupts):
             self._deliver_pending(cpu)
         if cpu.irql >= Irql.DISPATCH_LEVEL:
             return
@@ -987,10 +1015,21 @@ class Kernel:
         self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeReleaseSpinLock({lock.name}): "
                   f"IRQL {before} → {cpu.irql}")
 
-    def _driver_lock(self, name: str):
+    def _driver_lock(self, name: str) -> SpinLock:
         lock = self.spin_locks.get(name.lower())
         if lock is None:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock named '{name}'"
                           "; create it first (spinlock create NAME)")
         return lock
 
+
+def _routine(driver: DriverObject, routine: str) -> list[Call]:
+    """The steps of one of the driver's routines (none: it does not have that routine)."""
+    assert driver.spec is not None  # only a driver loaded from a spec has routines that run
+    return driver.spec.routines.get(routine, [])
+
+
+def _dirql(device: DeviceObject) -> int:
+    """The DIRQL of a device whose interrupt is held pending: it was connected to have one."""
+    assert device.dirql is not None
+    return device.dirql

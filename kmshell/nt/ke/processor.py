@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kmshell.nt.constants import Irql
 
 if TYPE_CHECKING:
+    from kmshell.nt.io.irp import DeviceObject
     from kmshell.nt.ps import Thread
 
 
@@ -19,8 +20,9 @@ class Processor:
     irql: int = Irql.PASSIVE_LEVEL
     idle_ticks: int = 0
     busy_ticks: int = 0
-    dpc_queue: list = field(default_factory=list)  # devices whose DPC is queued here
-    pending_interrupts: list = field(default_factory=list)  # (device, message) held off by IRQL
+    dpc_queue: list[DeviceObject] = field(default_factory=list)  # devices whose DPC is queued
+    # (device, message) interrupts held off by the IRQL
+    pending_interrupts: list[tuple[DeviceObject, int]] = field(default_factory=list)
 
     @property
     def is_idle(self) -> bool:

@@ -86,6 +86,11 @@ class SpinLock:
     spins: int = 0  # ticks contenders burned spinning
 
 
+# What a thread program's steps name: a spin lock, or a dispatcher object in \BaseNamedObjects.
+SyncObject = SpinLock | KEvent | KMutant | KSemaphore | KTimer
+Lock = SpinLock | KMutant  # what a thread holds (Thread.held_locks)
+
+
 @dataclass
 class SharedVariable:
     """A variable in memory that several threads increment (read-modify-write)."""
