@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kmshell.nt.core import Core
-from kmshell.nt.io.driver import DriverObject
 from kmshell.nt.ke.processor import Processor
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ps import ProcessManager, Step, Thread, format_program
 
 if TYPE_CHECKING:
+    from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.ke.kernel import Kernel
 
 

@@ -24,13 +24,13 @@ paged out whenever it is touched at DISPATCH_LEVEL or above (see pool.py).
 from __future__ import annotations
 
 import bisect
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import MM_SYSTEM_RANGE_START, BugCheck, Irql, NtStatus, irql_name
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
-from kmshell.nt.io.driver import routine_address
 from kmshell.nt.pool import (
     BAD_POOL_CALLER_ALLOCATE_IRQL,
     BAD_POOL_CALLER_DOUBLE_FREE,
@@ -113,6 +113,13 @@ def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
     if with_peb:
         space.reserve(0x1000, "PEB")
     return space
+
+
+def routine_address(driver: DriverObject, routine: str) -> int:
+    """Where the loader (MmLoadSystemImage) placed a driver's routine: in its image, at a
+    stable offset per name (bugcheck parameters name code by its address)."""
+    return 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100 \
+        + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10
 
 
 class MemoryManager:

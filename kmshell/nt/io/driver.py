@@ -8,12 +8,12 @@ work items are registered by, and blamed on.
 
 Simplifications: no dispatch table of entry points and no image in memory: a driver's
 routines are the step lists of its spec, and a routine's address (for bugcheck parameters)
-is a stable one made up from the driver object's address and the routine's name.
+is a stable one made up from the driver object's address and the routine's name
+(`mm.routine_address`: Mm's loader places images).
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -47,9 +47,3 @@ class DriverObject:
 
     def __repr__(self) -> str:
         return f"<DriverObject \\Driver\\{self.name}>"
-
-
-def routine_address(driver: DriverObject, routine: str) -> int:
-    """Where the model places a driver's routine: in its image, a stable offset per name."""
-    return 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100 \
-        + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10

@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING
 from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, nt_success
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
-from kmshell.nt.io.driver import routine_address
 from kmshell.nt.io.irp import DeviceObject, FileObject, Vpb
 from kmshell.nt.ke.thread_state import ThreadState
+from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
 from kmshell.nt.se import ACCESS_WORDS, access_check
 

@@ -45,7 +45,7 @@ from kmshell.nt.constants import (
     status_name,
 )
 from kmshell.nt.errors import NtError
-from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject, routine_address
+from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject
 from kmshell.nt.io.irp import (
     MAX_STACK_SIZE,
     Completion,
@@ -57,6 +57,7 @@ from kmshell.nt.io.irp import (
 )
 from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.io.steps import DDIS, IOF_CALL_DRIVER, Frame
+from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 
