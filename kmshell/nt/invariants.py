@@ -212,7 +212,7 @@ def _devnodes(system: System) -> list[str]:
     name their parent, and no deleted devnode is still in the tree."""
     problems = []
     live = set(map(id, system.io.devices))
-    for node in system.pnp.device_root.walk():
+    for node in system.pnp.devnodes():
         if node.pdo is None or id(node.pdo) not in live or node.pdo.devnode is not node:
             problems.append(f"devnode {node.instance_path}: its PDO is missing or not its own")
         if node.state is DevnodeState.DeviceNodeDeleted:

@@ -101,7 +101,7 @@ class PowerManager:
         self.pending_power: list[Irp] = []  # power IRPs no driver has finished yet
 
     def _power_nodes(self, leaves_first: bool) -> list[Devnode]:
-        nodes = [n for n in self.pnp.device_root.walk() if n.pdo is not None and n.service]
+        nodes = [n for n in self.pnp.devnodes() if n.pdo is not None and n.service]
         return nodes[::-1] if leaves_first else nodes
 
     def _power_irp(self, node: Devnode, minor: str, state: PowerState) -> Irp:
@@ -160,7 +160,7 @@ class PowerManager:
         if source is not None:
             node = self.pnp.devnode_of(source)
             if node.wait_wake is None or node.wait_wake.completed:
-                armed = [n.physical_device.top().label for n in self.pnp.device_root.walk()
+                armed = [n.physical_device.top().label for n in self.pnp.devnodes()
                          if n.wait_wake is not None and not n.wait_wake.completed]
                 raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE,
                               f"{source.label} holds no IRP_MN_WAIT_WAKE, so it cannot wake "

@@ -572,6 +572,10 @@ class ProcessManager:
         """The routines of kind (process, thread, image, registry), in registration order."""
         return [c for c in self.callbacks if c.kind == kind]
 
+    def lookup_process(self, pid: int) -> Process:
+        """PsLookupProcessByProcessId, for a PID the caller knows exists (exited or not)."""
+        return self.processes[pid]
+
     @property
     def system_process(self) -> Process:
         """PsInitialSystemProcess: PID 4, whose threads run only in kernel mode."""

@@ -288,7 +288,7 @@ class FileIo:
         cpu = self.core.processor()
         thread = self.syscall_thread or (None if cpu.is_idle else cpu.current_thread)
         context = self.ps.system_process if thread is None else thread.process
-        requester = self.ps.processes[pid]
+        requester = self.ps.lookup_process(pid)
         space = context.address_space
         vad = space.vad_for(address) if space is not None else None
         where = routine_address(driver, routine)

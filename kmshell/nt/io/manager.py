@@ -377,7 +377,7 @@ class IoManager:
         for device in self.devices:
             if text.lower() in (device.label.lower(), device.label.lower().rsplit("\\", 1)[-1]):
                 return device
-        for node in self.pnp.device_root.walk():  # a devnode's instance path names its PDO
+        for node in self.pnp.devnodes():  # a devnode's instance path names its PDO
             if node.instance_path.lower() == text.lower():
                 assert node.pdo is not None  # its bus driver made it when it reported the node
                 return node.pdo

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import (
     IRP_MJ,
@@ -45,7 +45,7 @@ from kmshell.nt.rtl import U32, is_number, number_or_none
 if TYPE_CHECKING:
     from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.manager import IoManager
-    from kmshell.nt.io.spec import Call, DriverSpec
+    from kmshell.nt.io.spec import Call
 
 STATUS_PENDING = NtStatus.STATUS_PENDING
 IOF_CALL_DRIVER = 0xFFFFF805_1A2B4F10  # where nt!IofCallDriver sits in the model's kernel
@@ -131,8 +131,10 @@ def _return(io: IoManager, f: Frame, call: Call, last: int) -> int | None:
 
 
 def _create_device(io: IoManager, f: Frame, call: Call, last: int) -> None:
-    spec = cast("DriverSpec", f.driver.spec)  # a driver that runs routines was loaded from one
-    named = io.pnp.device_name if f.routine == "AddDevice" and spec.type != "filter" else ""
+    spec = f.driver.spec
+    assert spec is not None  # a driver that runs routines was loaded from a spec
+    adding_function = f.routine == "AddDevice" and spec.type != "filter"
+    named = io.pnp.function_device_name() if adding_function else ""
     created = io.create_device(f.driver, named or (call.args[0] if call.args else None))
     if f.irp is not None and f.irp.vpb is not None and not f.irp.vpb.mounted:
         io.files.volume_device_created(f.irp.vpb, created)  # in IRP_MN_MOUNT_VOLUME
