@@ -250,8 +250,11 @@ class PowerManager:
             if self.core.tick - irp.created_tick < POWER_WATCHDOG_TICKS:
                 continue
             # held, not completed: at the location of the device whose driver has it
-            holder = irp.location.device if irp.location is not None else None
-            assert holder is not None
+            # (a driver that skipped past the top and returned STATUS_PENDING holds it with
+            # no location of its own: the last device it reached)
+            location = irp.location
+            holder = location.device if location is not None and location.device is not None \
+                else irp.reached[-1]
             stack = holder.stack()
             pdo, fdo = stack[-1], next((d for d in stack if d.driver.name == holder.driver.name),
                                        holder)

@@ -10,7 +10,7 @@ import pytest
 
 from kmshell.drivers import load_spec, new_system
 from kmshell.nt import System
-from kmshell.nt.constants import NtStatus
+from kmshell.nt.constants import Irql, NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.invariants import violations
 from kmshell.nt.io.spec import spec_from_dict
@@ -261,3 +261,33 @@ def test_a_completion_routine_that_starts_packets_from_inside_the_last_one_is_st
     assert "would run inside 128 other driver routines" in str(error.value)
     assert system.io.nested_routines == 0 and not system.halted
     assert violations(system) == []
+
+
+def test_a_synchcritsection_step_that_fails_leaves_the_irql_where_it_was():
+    """KeSynchronizeExecution raises to the DIRQL around SynchCritSection; a step of it that
+    fails ends the routine, and the interrupt spin lock is let go (the IRQL used to stay at
+    the DIRQL after the command)."""
+    system = new_system(minimal=True)
+    system.io.load_driver(spec_from_dict({"name": "syncerr", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice SyncErr", "IoConnectInterruptEx"],
+        "IRP_MJ_READ": ["KeSynchronizeExecution", "IoCompleteRequest STATUS_SUCCESS",
+                        "return STATUS_SUCCESS"],
+        "SynchCritSection": ["IoSkipCurrentIrpStackLocation"]}}, "syncerr.toml"))
+    with pytest.raises(NtError, match="SynchCritSection"):
+        system.io.send_irp(system.io.find_device("SyncErr"), "IRP_MJ_READ")
+    assert [cpu.irql for cpu in system.core.processors] == [Irql.PASSIVE_LEVEL] * 2
+
+
+def test_a_cancel_routine_step_that_fails_releases_the_cancel_spin_lock():
+    """IoCancelIrp calls the cancel routine holding the cancel spin lock; a step of it that
+    fails ends the routine, and the lock is let go with the IRQL it saved."""
+    system = new_system(minimal=True)
+    system.io.load_driver(spec_from_dict({"name": "badcancel", "type": "function",
+                                          "routines": {
+        "DriverEntry": ["IoCreateDevice BadCancel"],
+        "IRP_MJ_READ": ["IoMarkIrpPending", "IoSetCancelRoutine Bad", "return STATUS_PENDING"]},
+        "cancel": {"Bad": ["KeReleaseSpinLock NoSuchLock"]}}, "badcancel.toml"))
+    irp = system.io.send_irp(system.io.find_device("BadCancel"), "IRP_MJ_READ")
+    with pytest.raises(NtError, match="NoSuchLock"):
+        system.io.cancel_irp(irp)
+    assert [cpu.irql for cpu in system.core.processors] == [Irql.PASSIVE_LEVEL] * 2

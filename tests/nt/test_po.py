@@ -9,6 +9,7 @@ from kmshell.drivers import new_system
 from kmshell.nt import System, SystemHalted
 from kmshell.nt.constants import BugCheck
 from kmshell.nt.errors import NtError
+from kmshell.nt.io.spec import spec_from_dict
 from kmshell.nt.po import POWER_WATCHDOG_TICKS, DevicePowerState, SystemPowerState
 
 S3 = SystemPowerState.PowerSystemSleeping3
@@ -147,3 +148,26 @@ def test_only_an_armed_device_can_wake_and_only_under_a_wake_capable_bus():
     with pytest.raises(NtError, match="holds no IRP_MN_WAIT_WAKE"):
         system.po.wake(system.io.find_device("Joystick0"))
     assert system.po.system_power is S3
+
+
+def test_a_power_irp_held_by_a_driver_that_skipped_past_the_top_still_ends_in_0x9f():
+    """IoSkipCurrentIrpStackLocation then STATUS_PENDING leaves the IRP at no stack location:
+    the watchdog blames the last device it reached (it used to fail an internal assert)."""
+    system = new_system()
+    system.pnp.add_driver_package(spec_from_dict({
+        "name": "skipper", "type": "function", "hardware_ids": ["USB\\VID_046D&PID_C99B"],
+        "routines": {
+            "AddDevice": ["IoCreateDevice Mouse#", "IoAttachDeviceToDeviceStack pdo"],
+            "IRP_MJ_PNP": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+                           "return status"],
+            "IRP_MJ_POWER": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+                             "return status"],
+            "IRP_MN_SET_POWER": ["IoSkipCurrentIrpStackLocation", "return STATUS_PENDING"]}},
+        "skipper.toml"))
+    system.pnp.plug(system.io.find_device("USBPDO-0"), "USB\\VID_046D&PID_C99B")
+    system.po.set_system_power(SystemPowerState.PowerSystemSleeping3)
+    with pytest.raises(SystemHalted):
+        system.ke.step(POWER_WATCHDOG_TICKS + 1)
+    info = system.core.bugcheck_info
+    assert info is not None and info.code == BugCheck.DRIVER_POWER_STATE_FAILURE
+    assert info.driver == "skipper.sys"

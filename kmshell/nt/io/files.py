@@ -383,21 +383,9 @@ class FileIo:
 
     def _end_io_wait(self, thread: Thread, boost: int = 0) -> None:
         assert thread.io_wait is not None  # called only for a thread that waits for its IRP
-        _, (state, reason) = thread.io_wait
+        _, previous = thread.io_wait
         thread.io_wait = None
-        if state is ThreadState.Waiting:  # it was waiting before (e.g. for input): back to it
-            thread.state, thread.wait_reason = state, reason
-        else:
-            boosted = min(thread.base_priority + boost, 15)
-            if thread.base_priority < 16 and boosted > thread.priority:  # not real-time ones
-                thread.priority = boosted
-                self.emit("Ke", "boost", f"{thread.label} wakes at priority {boosted}: base "
-                          f"{thread.base_priority} + the driver's boost of {boost} "
-                          "(IoCompleteRequest's PriorityBoost)", "A thread that waited for "
-                          "I/O gets a temporary boost so it runs soon; it decays by one at "
-                          "each quantum end, back to its base.")
-            self.ke.ready_thread(thread)
-            self.ke.dispatch()
+        self.ke.end_executive_wait(thread, previous, boost)
         self.emit("Ke", "wake", f"{thread.label}'s I/O is done: it continues")
 
     # ------------------------------------------------------------- file systems and volumes

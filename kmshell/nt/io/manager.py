@@ -826,8 +826,14 @@ class IoManager:
         self.emit("Io", "cancel", f"{owner.driver.name}!{owner.routine} runs for IRP "
                   f"{irp.number}, holding the cancel spin lock")
         assert owner.driver.spec is not None  # it set the cancel routine in a step of its spec
-        self.run_routine(owner.driver, owner.routine, owner.driver.spec.cancels[owner.routine], irp,
-                         owner.device)
+        try:
+            self.run_routine(owner.driver, owner.routine,
+                             owner.driver.spec.cancels[owner.routine], irp, owner.device)
+        except NtError:  # a step failed: the routine ends there, and the lock is let go
+            if self._cancel_lock is not None:
+                self.ke.lower_irql(self._cancel_lock)
+                self._cancel_lock = None
+            raise
         if self._cancel_lock is not None:
             self.bugcheck(BugCheck.DRIVER_RETURNED_HOLDING_CANCEL_LOCK,
                           (irp.address, routine_address(owner.driver, owner.routine), 0, 0),

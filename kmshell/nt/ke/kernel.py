@@ -155,6 +155,26 @@ class Kernel:
             self.dispatcher.remove(thread)
         thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
 
+    def end_executive_wait(self, thread: Thread,
+                           previous: tuple[ThreadState, WaitReason | None], boost: int) -> None:
+        """KiUnwaitThread for a synchronous I/O wait: the thread goes back to the wait it was
+        in before (e.g. for input), or is readied with the completing driver's boost
+        (IoCompleteRequest's PriorityBoost, passed on as KeSetEvent's Increment)."""
+        state, reason = previous
+        if state is ThreadState.Waiting:
+            thread.state, thread.wait_reason = state, reason
+            return
+        boosted = min(thread.base_priority + boost, 15)
+        if thread.base_priority < 16 and boosted > thread.priority:  # not real-time ones
+            thread.priority = boosted
+            self.emit("Ke", "boost", f"{thread.label} wakes at priority {boosted}: base "
+                      f"{thread.base_priority} + the driver's boost of {boost} "
+                      "(IoCompleteRequest's PriorityBoost)", "A thread that waited for "
+                      "I/O gets a temporary boost so it runs soon; it decays by one at "
+                      "each quantum end, back to its base.")
+        self.ready_thread(thread)
+        self.dispatch()
+
     def raise_irql(self, level: int) -> int:
         """KeRaiseIrql for the I/O manager's and HAL's own work (never lowers); returns the
         IRQL to go back to."""
@@ -842,8 +862,7 @@ class Kernel:
                   "SynchCritSection runs", "A spin lock raises only to DISPATCH_LEVEL, and the "
                   "ISR (at DIRQL) could still preempt its holder; the interrupt spin lock "
                   "keeps the ISR out on every processor while data it shares is touched.")
-        self.io.run_routine(driver, "SynchCritSection", _routine(driver, "SynchCritSection"),
-                            None, device)
+        self.run_routine_at(cpu, before, driver, "SynchCritSection", None, device)
         cpu.irql = before
         self.emit("Ke", "sync", f"SynchCritSection returns: the interrupt spin lock is "
                   f"released, IRQL back to {irql_name(before)}")
