@@ -212,8 +212,6 @@ def _irp(session, cmd):
     return irp
 
 
-
-
 @command("open", "a process opens a device or a file (NtCreateFile): access check, "
          "IRP_MJ_CREATE, handle",
          args=(Arg("p", PROCESS, "the process that opens it"),

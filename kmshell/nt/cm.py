@@ -221,7 +221,8 @@ class ConfigurationManager:
         return self.registry.create(path)
 
     def query_value(self, path: str, name: str) -> RegValue | None:
-        """ZwQueryValueKey (the key is created if missing, as ZwCreateKey would)."""
+        """ZwCreateKey then ZwQueryValueKey: the value, or None; the key is created if
+        missing (Driver Verifier's key is read this way at every driver load)."""
         return self.registry.create(path).values.get(name.upper())
 
     def write_value(self, path: str, name: str, kind: str, data: RegData) -> None:

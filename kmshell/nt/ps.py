@@ -308,6 +308,7 @@ class NotifyRoutine:
     subsystems: bool = False  # registered to see subsystem (pico) processes and threads too
     calls: int = 0
 
+
 class ProcessManager:
     """Ps. Built with the Core and the components a process is made of: the object manager
     (its object and handles), Ke (its threads' scheduling) and Mm (its address space); Io
@@ -643,9 +644,7 @@ class ProcessManager:
     def handle_count(self) -> int:
         return sum(len(p.handle_table.entries) for p in self.running.values())
 
-
     # ----------------------------------------------------------------- notify routines
-
 
     def register_callback(self, kind: str, driver: DriverObject, steps: list[Step],
                           work: list[Step], subsystems: bool = False) -> NotifyRoutine:

@@ -1,9 +1,10 @@
 """The machine: the components wired together, and boot.
 
-`System` builds one object per NT component and hands each the others it needs, the way
-ntoskrnl's phase 0 and phase 1 initialization bring up Ke, Ob, Se, Ps, Mm, Io, Pnp and the
-rest in order. It owns nothing but that wiring, the disk that survives a restart, and
-`to_json` for the command layer; everything else is reached through the components:
+`System` builds one object per NT component and hands each the others it needs (in the order
+their constructors need, not the order of ntoskrnl's phase 0 and phase 1 initialization),
+then boots the machine as those phases do. It owns nothing but that wiring, the disk that
+survives a restart, and `to_json` for the command layer; everything else is reached
+through the components:
 
     core  the clock, processors, trace, bugcheck, random generator, allocation (core.py)
     ke    the kernel: scheduling, waits, IRQL, interrupts and DPCs (ke/kernel.py)
@@ -17,8 +18,9 @@ rest in order. It owns nothing but that wiring, the disk that survives a restart
 
 Each component gets at construction the components it calls; the few that call back into one
 built after them (Ke into Ps, Ex, Io, Mm, Po and the HAL; Io into Pnp and its file-system
-half; Ps into Io and Ex; Mm into Io; Cm into Tm and Ps; the HAL and WMI into Io) get it
-assigned here, once, before anything runs. All randomness comes from `core.rng`, seeded at
+half; Ps into Io's file-system half and Ex; Mm into Io and Ps; Cm into Tm and Ps; the
+file-system half into Pnp; the HAL and WMI into Io) get it assigned here, once, before
+anything runs. All randomness comes from `core.rng`, seeded at
 boot, so the same commands and seed always give the same events.
 """
 

@@ -29,8 +29,6 @@ def irql_label(level: int) -> str:
     return f"{level} {name}" if not name.startswith("DIRQL") else f"{level} DIRQL"
 
 
-
-
 COMPONENT_STYLE = {
     "Ke": "bold blue",
     "Ps": "bold green",

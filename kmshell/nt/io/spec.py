@@ -62,8 +62,6 @@ FILTER_POSITIONS = ("upper", "lower")
 IO_METHODS = ("buffered", "direct", "neither")  # DO_BUFFERED_IO, DO_DIRECT_IO, neither flag
 INTERRUPT_KINDS = ("line", "msi", "msi-x")  # line-based, or message-signaled (MSI, MSI-X)
 
-# name -> (arguments, highest IRQL, what it does): a summary of steps.DDIS, the table of
-# records, for the quiz.
 # The keys a spec may have and what each says (docs/drivers.md is generated from this).
 SPEC_KEYS = {
     "name": "the service name: \\Driver\\NAME (\\FileSystem\\NAME for a file system), the "

@@ -99,7 +99,7 @@ class Ddi:
 
 def _irp(f: Frame) -> Irp:
     """The IRP a `needs_irp` step works on."""
-    assert f.irp is not None  # IoManager.run_steps refused the step in a routine without one
+    assert f.irp is not None  # IoManager._run_steps refused the step in a routine without one
     return f.irp
 
 

@@ -1,4 +1,5 @@
-"""Kernel library (Ke): processors and IRQL, thread states, the dispatcher, bugchecks.
+"""Kernel library (Ke): processors and IRQL, thread states, the dispatcher (ke/kernel.py),
+and what a bugcheck records (KeBugCheckEx itself is Core.bugcheck).
 
 The dispatcher keeps one set of 32 ready queues with a ready-summary bitmask, as the
 classic NT dispatcher database does (newer Windows also keeps per-processor queues; the model

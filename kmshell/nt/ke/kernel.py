@@ -5,9 +5,10 @@ the DDIs drivers call for these.
 
 State it owns: the dispatcher's ready queues, the sleepers and the timer queue, the spin
 locks and shared variables threads use, the deadlocks found, the per-tick schedule
-(`timeline`), the DPC watchdog's count, and per processor the IRQLs KeRaiseIrql returned and
-the spin locks driver code holds. The processors themselves are in Core (every component
-reads the current IRQL); only Ke changes them.
+(`timeline`), the DPC watchdog's count, per processor the IRQLs KeRaiseIrql returned, and the
+spin locks driver code holds (with the IRQL each saved). The processors themselves are in
+Core (every component reads the current IRQL); only Ke changes them, and KeBugCheckEx
+(Core.bugcheck), which raises every one to HIGH_LEVEL.
 
 Reached: System builds it with the Core and the object manager (named dispatcher objects
 live in \\BaseNamedObjects), and wires in what it calls back into: Ps (a thread's exit, a
@@ -186,12 +187,7 @@ class Kernel:
         """KeLowerIrql back to what raise_irql returned."""
         self.processors[self.core.cpu_context].irql = level
 
-    def current_irql(self) -> int:
-        """KeGetCurrentIrql."""
-        return self.processors[self.core.cpu_context].irql
-
     # ----------------------------------------------------------------- scheduling
-
 
     def ready_thread(self, thread: Thread, front: bool = False) -> None:
         thread.state = ThreadState.Ready
@@ -442,7 +438,6 @@ class Kernel:
             return "next"
         raise AssertionError(f"unhandled step {step.op}")
 
-
     def block_thread(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str) -> None:
         thread.state = ThreadState.Waiting
         thread.wait_reason = reason
@@ -460,7 +455,6 @@ class Kernel:
         if not process.live_threads and process.alive:
             self.ps.terminate_process(process, status, reason=" because its last thread exited")
 
-
     def _wake_at(self, thread: Thread, tick: int) -> None:
         thread.wake_tick = tick
         self._wait_sequence += 1
@@ -475,7 +469,6 @@ class Kernel:
                   f"{thread.priority}")
 
     # ----------------------------------------------------------------- waits and dispatcher objects
-
 
     def _inc_tick(self, cpu: Processor, thread: Thread, step: Step) -> None:
         """One half of a read-modify-write: load on even ticks, store on odd ones."""
@@ -675,7 +668,6 @@ class Kernel:
             self._own_mutant(waiter, lock)
             self.wake_thread(waiter, f"got abandoned mutex {lock.header.name}")
 
-
     def _check_deadlock(self, start: Thread) -> None:
         """Follow waits-for edges (thread → owner of the mutex it waits on) back to start."""
         chain, links, thread = [start], [], start
@@ -710,8 +702,6 @@ class Kernel:
         if granted:
             process.handle_table.insert(obj, mask)
         return granted
-
-
 
     def sync_object(self, name: str) -> SyncObject:
         """A spin lock by name, or an event or mutex in \\BaseNamedObjects."""
@@ -780,7 +770,6 @@ class Kernel:
         return obj
 
     # ----------------------------------------------------------------- interrupts and DPCs
-
 
     def connect_interrupt(self, device: DeviceObject) -> None:
         """IoConnectInterruptEx: the HAL picks a vector (one per message for MSI and MSI-X);
