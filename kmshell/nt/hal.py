@@ -1,13 +1,12 @@
 """The hardware abstraction layer (Hal; routines Hal*, and the DMA operations of the adapter
 IoGetDmaAdapter returns): interrupt vectors, DMA adapter objects, map registers and
-scatter/gather lists; and, beside the adapters, the I/O manager's controller objects.
+scatter/gather lists.
 
-`Hal` owns `vectors_assigned`, how many blocks of interrupt vectors it has handed out. What
-it makes is kept by whoever asked: a DMA adapter on its device object (`adapter`), a
-controller object on its driver object (`controller`). System builds it with the Core and Ke
-(AdapterListControl runs at DISPATCH_LEVEL), then wires in `io` (the I/O manager runs the
-driver's routines). Ke reaches it as `ke.hal` (IoConnectInterruptEx asks it for a vector),
-the I/O manager as `io.hal` (a driver's DMA and controller steps).
+`Hal` owns `vectors_assigned`, how many blocks of interrupt vectors it has handed out. A DMA
+adapter it makes is kept on the device object it serves (`adapter`). System builds it with
+the Core and Ke (AdapterListControl runs at DISPATCH_LEVEL), then wires in `io` (the I/O
+manager runs the driver's routines). The I/O manager reaches it as `io.hal`
+(IoConnectInterruptEx asks it for a vector; a driver's DMA steps).
 
 A bus-master device moves data itself, by physical address. Its driver asks the HAL for a
 DMA adapter (IoGetDmaAdapter) that says how the device addresses memory: a 32-bit device
@@ -20,18 +19,12 @@ interrupts when it is done; the DPC calls PutScatterGatherList (map registers ba
 read, bounced data copied in) and completes the IRP. Map registers are shared by the
 adapter's transfers: a transfer that needs more than are free waits until one is put back.
 
-A controller object (IoCreateController, IoAllocateController, IoFreeController: the I/O
-manager's) serializes devices that share one piece of hardware, such as two drives on one
-disk controller: the device that holds it runs its ControllerControl routine; another device
-asking meanwhile waits in the controller's queue until IoFreeController.
-
 Simplifications: no interrupt routing or arbitration: each device that connects gets the
 next block of 16 vectors (its DIRQL the block's), and once they run out the last block is
 shared; every adapter is a bus master with scatter/gather; physical pages are picked
 deterministically from an 8 GB machine, not tracked; no common buffers, no DMA remapping
-(IOMMU), no system (slave) DMA; a driver has one controller object, shared by all its
-devices; AdapterListControl and ControllerControl return KeepObject (the driver frees the
-list or the controller itself).
+(IOMMU), no system (slave) DMA; AdapterListControl returns KeepObject (the driver frees the
+list itself).
 """
 
 from __future__ import annotations
@@ -93,15 +86,6 @@ class DmaAdapter:
     @property
     def in_use(self) -> int:
         return sum(t.map_registers for t in self.transfers)
-
-
-@dataclass(eq=False)
-class ControllerObject:
-    address: int
-    driver: DriverObject
-    owner: DeviceObject | None = None  # the device holding it
-    # (device, IRP if it has one) in IoAllocateController order
-    waiting: list[tuple[DeviceObject, Irp | None]] = field(default_factory=list)
 
 
 def _given(device: DeviceObject | None, ddi: str) -> DeviceObject:
@@ -255,65 +239,3 @@ class Hal:
         while adapter.waiting and adapter.in_use + adapter.waiting[0].map_registers <= \
                 adapter.map_registers:
             self._start_transfer(adapter, adapter.waiting.pop(0))
-
-    # ------------------------------------------------------------- controller objects
-
-    def create_controller(self, driver: DriverObject) -> ControllerObject:
-        """IoCreateController: one per driver here, shared by all its devices."""
-        driver.controller = ControllerObject(self.core.allocate_address(0x50), driver)
-        self.emit("Io", "controller", f"IoCreateController: {driver.name} gets a controller "
-                  f"object at {ptr(driver.controller.address)}, shared by its devices",
-                  "A controller object stands for hardware several devices share; holding "
-                  "it means owning that hardware.")
-        return driver.controller
-
-    def _controller(self, driver: DriverObject) -> ControllerObject:
-        controller = driver.controller
-        if controller is None:
-            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
-                          "controller object: call IoCreateController in DriverEntry first")
-        return controller
-
-    def allocate_controller(self, driver: DriverObject, device: DeviceObject | None,
-                            irp: Irp | None) -> None:
-        """IoAllocateController: ControllerControl runs now if the controller is free, or
-        when the device holding it calls IoFreeController."""
-        controller = self._controller(driver)
-        device = _given(device, "IoAllocateController")
-        if controller.owner is not None:
-            controller.waiting.append((device, irp))
-            self.emit("Io", "controller", f"IoAllocateController: the controller is busy with "
-                      f"{controller.owner.label}; {device.label} waits "
-                      f"({len(controller.waiting)} waiting)", "Two devices on one controller "
-                      "cannot both use it: the second waits its turn.")
-            return
-        self._grant_controller(controller, device, irp)
-
-    def _grant_controller(self, controller: ControllerObject, device: DeviceObject,
-                          irp: Irp | None) -> None:
-        controller.owner = device
-        self.emit("Io", "controller", f"{device.label} holds the controller: "
-                  f"{device.driver.name}!ControllerControl runs"
-                  + (f" for IRP {irp.number}" if irp is not None else ""))
-        if irp is not None:
-            irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
-                       f"(holds the controller) at {self.io.irql_here()}")
-        # its driver ran IoAllocateController, a step: it was loaded from a spec
-        assert device.driver.spec is not None
-        self.io.run_routine(device.driver, "ControllerControl",
-                            device.driver.spec.routines.get("ControllerControl", []), irp, device)
-
-    def free_controller(self, driver: DriverObject, device: DeviceObject | None) -> None:
-        """IoFreeController: the next waiting device gets the controller."""
-        controller = self._controller(driver)
-        device = _given(device, "IoFreeController")
-        if controller.owner is not device:
-            holder = controller.owner.label if controller.owner else "no device"
-            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} frees "
-                          f"{driver.name}'s controller, which {holder} holds")
-        self.emit("Io", "controller", f"IoFreeController: {device.label} releases "
-                  "the controller" + (f"; {controller.waiting[0][0].label} is next"
-                                      if controller.waiting else ""))
-        controller.owner = None
-        if controller.waiting:
-            self._grant_controller(controller, *controller.waiting.pop(0))

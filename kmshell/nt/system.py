@@ -17,7 +17,7 @@ through the components:
     hal   vectors and DMA (hal.py)                           wmi  WMI providers (wmi.py)
 
 Each component gets at construction the components it calls; the few that call back into one
-built after them (Ke into Ps, Ex, Io, Mm, Po and the HAL; Io into Pnp and its file-system
+built after them (Ke into Ps, Ex, Io, Mm and Po; Io into Pnp and its file-system
 half; Ps into Io's file-system half and Ex; Mm into Io and Ps; Cm into Tm and Ps; the
 file-system half into Pnp; the HAL and WMI into Io) get it assigned here, once, before
 anything runs. All randomness comes from `core.rng`, seeded at
@@ -87,7 +87,7 @@ class System:
         self.po = PowerManager(core, self.io, self.pnp)
         # the back-edges: components that call one built after them
         self.ke.ps, self.ke.ex, self.ke.io, self.ke.mm = self.ps, self.ex, self.io, self.mm
-        self.ke.po, self.ke.hal = self.po, self.hal
+        self.ke.po = self.po
         self.cm.tm, self.cm.ps = self.tm, self.ps
         self.mm.io, self.mm.ps = self.io, self.ps
         self.hal.io = self.wmi.io = self.io

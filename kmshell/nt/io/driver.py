@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from kmshell.nt.ob import ObjectHeader
 
 if TYPE_CHECKING:
-    from kmshell.nt.hal import ControllerObject
-    from kmshell.nt.io.irp import DeviceObject
+    from kmshell.nt.io.irp import ControllerObject, DeviceObject
     from kmshell.nt.io.spec import DriverSpec
 
 # (service name, image, what it is) for the default machine's boot-start drivers.

@@ -110,6 +110,18 @@ def _cycle(device: DeviceObject, link: str) -> NtError:
 
 
 @dataclass(eq=False)
+class ControllerObject:
+    """A CONTROLLER_OBJECT (IoCreateController): hardware several of a driver's devices
+    share, held by one device at a time."""
+
+    address: int
+    driver: DriverObject
+    owner: DeviceObject | None = None  # the device holding it
+    # (device, IRP if it has one) in IoAllocateController order
+    waiting: list[tuple[DeviceObject, Irp | None]] = field(default_factory=list)
+
+
+@dataclass(eq=False)
 class Vpb:
     """VPB: links a volume (its real device) to the file system volume device that mounted it."""
 

@@ -16,7 +16,12 @@ and Play manager). Ke, Mm, the HAL and WMI reach it through their own `io` back-
 
 A driver routine's steps are interpreted by steps.py, which calls back into the work here:
 IoCallDriver, IoCompleteRequest, IRPs a driver builds, StartIo and the device queue,
-cancel and IRQL bookkeeping. Legacy drivers create their devices in DriverEntry; Plug and
+cancel and IRQL bookkeeping, IoConnectInterruptEx (the HAL hands out the vector, Ke delivers
+the interrupt), and controller objects (IoCreateController, IoAllocateController,
+IoFreeController: they serialize devices that share one piece of hardware, such as two
+drives on one disk controller; the device that holds it runs its ControllerControl routine,
+another asking meanwhile waits in the controller's queue; a driver has one, and
+ControllerControl returns KeepObject). Legacy drivers create their devices in DriverEntry; Plug and
 Play drivers in AddDevice (pnp.py); file systems in their mount routine (files.py). IRPs
 come from the system-call path (files.py), from the PnP and power managers, or from a
 kernel-mode test client (`irp send`, at PASSIVE_LEVEL).
@@ -45,10 +50,12 @@ from kmshell.nt.constants import (
     status_name,
 )
 from kmshell.nt.errors import NtError
+from kmshell.nt.events import ptr
 from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject
 from kmshell.nt.io.irp import (
     MAX_STACK_SIZE,
     Completion,
+    ControllerObject,
     DeviceObject,
     FinishedIrp,
     IoStackLocation,
@@ -383,6 +390,87 @@ class IoManager:
                 return node.pdo
         raise NtError(NtStatus.STATUS_NO_SUCH_DEVICE, f"no device '{text}'; devices: "
                       + (", ".join(d.label for d in self.devices) or "none"))
+
+    # ------------------------------------------------------------- interrupts and controllers
+
+    def connect_interrupt(self, device: DeviceObject) -> None:
+        """IoConnectInterruptEx: the HAL picks a vector (one per message for MSI and MSI-X);
+        its high nibble is the DIRQL."""
+        spec = device.driver.spec
+        kind, messages = (spec.interrupt, spec.messages) if spec is not None else ("line", 1)
+        vector = self.hal.assign_vector()
+        device.vectors = [vector + n for n in range(messages)]
+        device.vector, device.dirql = vector, vector >> 4
+        if kind == "line":
+            self.emit("Hal", "interrupt", f"IoConnectInterruptEx (line-based): {device.label} "
+                      f"gets vector {vector:#x}, so its ISR runs at DIRQL {device.dirql}",
+                      "On x64 an interrupt's IRQL is its vector divided by 16.")
+            return
+        name = "MSI" if kind == "msi" else "MSI-X"
+        self.emit("Hal", "interrupt", f"IoConnectInterruptEx (CONNECT_MESSAGE_BASED, {name}): "
+                  f"{device.label} gets {messages} message(s), vectors {vector:#x}.."
+                  f"{device.vectors[-1]:#x}, its ISR at DIRQL {device.dirql}",
+                  "A message-signaled interrupt is a memory write by the device, not a wire: "
+                  "it is never shared, each message has its own vector, and with MSI-X each "
+                  "message can go to its own processor.")
+
+    def create_controller(self, driver: DriverObject) -> ControllerObject:
+        """IoCreateController: one per driver here, shared by all its devices."""
+        driver.controller = ControllerObject(self.core.allocate_address(0x50), driver)
+        self.emit("Io", "controller", f"IoCreateController: {driver.name} gets a controller "
+                  f"object at {ptr(driver.controller.address)}, shared by its devices",
+                  "A controller object stands for hardware several devices share; holding "
+                  "it means owning that hardware.")
+        return driver.controller
+
+    def _controller(self, driver: DriverObject) -> ControllerObject:
+        controller = driver.controller
+        if controller is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
+                          "controller object: call IoCreateController in DriverEntry first")
+        return controller
+
+    def allocate_controller(self, driver: DriverObject, device: DeviceObject,
+                            irp: Irp | None) -> None:
+        """IoAllocateController: ControllerControl runs now if the controller is free, or
+        when the device holding it calls IoFreeController."""
+        controller = self._controller(driver)
+        if controller.owner is not None:
+            controller.waiting.append((device, irp))
+            self.emit("Io", "controller", f"IoAllocateController: the controller is busy with "
+                      f"{controller.owner.label}; {device.label} waits "
+                      f"({len(controller.waiting)} waiting)", "Two devices on one controller "
+                      "cannot both use it: the second waits its turn.")
+            return
+        self._grant_controller(controller, device, irp)
+
+    def _grant_controller(self, controller: ControllerObject, device: DeviceObject,
+                          irp: Irp | None) -> None:
+        controller.owner = device
+        self.emit("Io", "controller", f"{device.label} holds the controller: "
+                  f"{device.driver.name}!ControllerControl runs"
+                  + (f" for IRP {irp.number}" if irp is not None else ""))
+        if irp is not None:
+            irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
+                       f"(holds the controller) at {self.irql_here()}")
+        # its driver ran IoAllocateController, a step: it was loaded from a spec
+        assert device.driver.spec is not None
+        self.run_routine(device.driver, "ControllerControl",
+                            device.driver.spec.routines.get("ControllerControl", []), irp, device)
+
+    def free_controller(self, driver: DriverObject, device: DeviceObject) -> None:
+        """IoFreeController: the next waiting device gets the controller."""
+        controller = self._controller(driver)
+        if controller.owner is not device:
+            holder = controller.owner.label if controller.owner else "no device"
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{device.label} frees "
+                          f"{driver.name}'s controller, which {holder} holds")
+        self.emit("Io", "controller", f"IoFreeController: {device.label} releases "
+                  "the controller" + (f"; {controller.waiting[0][0].label} is next"
+                                      if controller.waiting else ""))
+        controller.owner = None
+        if controller.waiting:
+            self._grant_controller(controller, *controller.waiting.pop(0))
 
     # ------------------------------------------------------------- IRPs
 

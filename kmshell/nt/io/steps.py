@@ -318,7 +318,7 @@ def _get_dma_adapter(io: IoManager, f: Frame, call: Call, last: int) -> None:
 
 
 def _create_controller(io: IoManager, f: Frame, call: Call, last: int) -> None:
-    io.hal.create_controller(f.driver)
+    io.create_controller(f.driver)
 
 
 def _change_irql(io: IoManager, f: Frame, call: Call, last: int) -> None:
@@ -647,12 +647,13 @@ def _records() -> tuple[Ddi, ...]:
         Ddi("IoAllocateController", "", 2,
             "ask for the controller: the driver's ControllerControl runs now, or when the device "
             "holding it frees it",
-            lambda io, f, call, last: io.hal.allocate_controller(f.driver, f.device, _held(io, f))),
+            lambda io, f, call, last:
+                io.allocate_controller(f.driver, _device(f), _held(io, f))),
         Ddi("IoFreeController", "", 2, "release the controller to the next waiting device",
-            lambda io, f, call, last: io.hal.free_controller(f.driver, f.device)),
+            lambda io, f, call, last: io.free_controller(f.driver, _device(f))),
         Ddi("IoConnectInterruptEx", "", 0, "connect the device's ISR to an interrupt vector",
             lambda io, f, call, last:
-                io.ke.connect_interrupt(io.newest_device(f.driver, call.ddi))),
+                io.connect_interrupt(io.newest_device(f.driver, call.ddi))),
         Ddi("IoRequestDpc", "", None, "from the ISR: queue the device's DPC on this processor",
             lambda io, f, call, last: io.ke.request_dpc(_device(f))),
     )

@@ -67,7 +67,6 @@ from kmshell.nt.se import SYNCHRONIZE, access_check
 
 if TYPE_CHECKING:  # the components Ke calls back into, wired after construction
     from kmshell.nt.ex import Executive
-    from kmshell.nt.hal import Hal
     from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
@@ -102,7 +101,6 @@ class Kernel:
     io: IoManager  # ISRs, DPCs and SynchCritSection are driver routines
     mm: MemoryManager  # Driver Verifier's IRQL checks
     po: PowerManager  # the power IRP watchdog, looked at each tick
-    hal: Hal  # interrupt vectors
 
     def __init__(self, core: Core, ob: ObjectManager) -> None:
         self.core = core
@@ -770,27 +768,6 @@ class Kernel:
         return obj
 
     # ----------------------------------------------------------------- interrupts and DPCs
-
-    def connect_interrupt(self, device: DeviceObject) -> None:
-        """IoConnectInterruptEx: the HAL picks a vector (one per message for MSI and MSI-X);
-        its high nibble is the DIRQL."""
-        spec = device.driver.spec
-        kind, messages = (spec.interrupt, spec.messages) if spec is not None else ("line", 1)
-        vector = self.hal.assign_vector()
-        device.vectors = [vector + n for n in range(messages)]
-        device.vector, device.dirql = vector, vector >> 4
-        if kind == "line":
-            self.emit("Hal", "interrupt", f"IoConnectInterruptEx (line-based): {device.label} "
-                      f"gets vector {vector:#x}, so its ISR runs at DIRQL {device.dirql}",
-                      "On x64 an interrupt's IRQL is its vector divided by 16.")
-            return
-        name = "MSI" if kind == "msi" else "MSI-X"
-        self.emit("Hal", "interrupt", f"IoConnectInterruptEx (CONNECT_MESSAGE_BASED, {name}): "
-                  f"{device.label} gets {messages} message(s), vectors {vector:#x}.."
-                  f"{device.vectors[-1]:#x}, its ISR at DIRQL {device.dirql}",
-                  "A message-signaled interrupt is a memory write by the device, not a wire: "
-                  "it is never shared, each message has its own vector, and with MSI-X each "
-                  "message can go to its own processor.")
 
     def interrupt(self, device: DeviceObject, cpu_number: int | None = None,
                   message: int = 0) -> None:
