@@ -13,9 +13,8 @@ Core (every component reads the current IRQL); only Ke changes them, and KeBugCh
 Reached: System builds it with the Core and the object manager (named dispatcher objects
 live in \\BaseNamedObjects), and wires in what it calls back into: Ps (a thread's exit, a
 fault), Ex (a worker's dequeue step), the I/O manager (ISRs, DPCs and SynchCritSection are
-driver routines), Mm (a touch, Driver Verifier's IRQL checks), Po (the power watchdog, each
-tick) and the HAL (interrupt vectors). Ps, Ex, the I/O manager, FileIo and the HAL call into
-it.
+driver routines), Mm (a touch, Driver Verifier's IRQL checks) and Po (the power watchdog,
+each tick). Ps, Ex, the I/O manager, FileIo and the HAL call into it.
 
 How it works: each thread runs a program of steps; a clock tick runs every processor's
 thread for one tick, in two phases (the steps that take no time, then the timed ones), so
