@@ -55,11 +55,10 @@ def sd(session, cmd):
 def sd_set(session, cmd):
     obj = resolve_object(session.system, cmd["path"], cmd.col("path"))
     try:
-        obj.header.security = parse_sddl(cmd["sddl"])
+        descriptor = parse_sddl(cmd["sddl"])
     except SddlError as error:
         col = cmd.col("sddl")
         raise KmsError(str(error), col=(col + error.position + 1) if col else None,
                        hint="e.g. D:P(A;;GA;;;SY)(A;;GR;;;BU)") from None
-    session.system.core.emit("Se", "security", f"{obj.header.path} gets security descriptor "
-                        f"{cmd['sddl']}")
+    session.system.ob.set_security(obj, descriptor, cmd["sddl"])
     return [sd_view(obj)]

@@ -9,9 +9,11 @@ State (`ObjectManager`): `root`, the root directory, and through it the whole na
 `_allocate`, where object headers get their addresses. A handle table belongs to its process
 (Process.handle_table), an object header to its object.
 
-Reached: System builds it first, with only the Core's address allocator, and
-`build_namespace` fills it at boot; Ke (named dispatcher objects), Ps (process and thread
-objects), the I/O manager (drivers, devices) and FileIo (opens) are built with it.
+Reached: System builds it first, with the Core (addresses for headers, `emit`), and
+`build_namespace` fills it at boot; Ke (named dispatcher objects, opened by the threads that
+name them: `open_object`, with the access check), Ps (process and thread objects), the I/O
+manager (drivers, devices) and FileIo (opens) are built with it; `sd set` calls
+`set_security`.
 
 Simplifications: there are no per-session namespaces (named objects all go to
 `\\BaseNamedObjects`), no object types as objects with their own procedures (the types are
@@ -21,11 +23,15 @@ and devices are checked against their security descriptor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from kmshell.nt.se import SecurityDescriptor
+from kmshell.nt.se import SecurityDescriptor, access_check
+
+if TYPE_CHECKING:
+    from kmshell.nt.core import Core
+    from kmshell.nt.ps import Process
 
 OBJECT_TYPES = (
     "Type", "Directory", "SymbolicLink", "Token", "Process", "Thread", "Job", "Event",
@@ -173,9 +179,35 @@ class ObjectPathError(LookupError):
 class ObjectManager:
     """The namespace. Lookups are case-insensitive, as NT's are for these directories."""
 
-    def __init__(self, allocate_address: Callable[[], int]) -> None:
-        self._allocate = allocate_address
+    def __init__(self, core: Core) -> None:
+        self._allocate = core.allocate_address
+        self.emit = core.emit
         self.root = Directory(self.header("Directory", "\\", permanent=True))
+
+    def open_object(self, process: Process, obj: ObjectBody, desired: int) -> bool:
+        """ObOpenObjectByName, the first time a process names an object (OpenEvent...): the
+        security reference monitor checks the process's token against the object's DACL
+        (SeAccessCheck), and a handle with the granted access goes into its handle table.
+        True if the process has a handle now."""
+        if any(e.object is obj for e in process.handle_table.entries.values()):
+            return True
+        granted, mask, why = access_check(obj.header.security, process.token, desired,
+                                          obj.header.type_name)
+        if obj.header.security is not None:
+            self.emit("Se", "access-check", f"{process.image} (as {process.token.user}) opens "
+                      f"{obj.header.path} for {desired:#x}: "
+                      f"{'granted ' + hex(mask) if granted else 'DENIED'} — {why}",
+                      "SeAccessCheck walks the DACL in order: a deny ACE for a wanted right "
+                      "ends the check; allow ACEs add rights until all are granted.")
+        if granted:
+            process.handle_table.insert(obj, mask)
+        return granted
+
+    def set_security(self, obj: ObjectBody, descriptor: SecurityDescriptor, sddl: str) -> None:
+        """NtSetSecurityObject: the object's security descriptor is replaced; every open from
+        now on is checked against it."""
+        obj.header.security = descriptor
+        self.emit("Se", "security", f"{obj.header.path} gets security descriptor {sddl}")
 
     def header(self, type_name: str, name: str = "", permanent: bool = False) -> ObjectHeader:
         return ObjectHeader(type_name, name, address=self._allocate(), permanent=permanent)

@@ -71,7 +71,7 @@ class System:
             raise ValueError(f"--cpus must be 1..{MAX_CPUS}, got {cpus}")
         self.disk = disk or Disk()
         self.core = core = Core(seed, minimal)
-        self.ob = ObjectManager(core.allocate_address)
+        self.ob = ObjectManager(core)
         self.cm = ConfigurationManager(core, self.disk.registry)
         self.tm = TransactionManager(core, self.cm)
         self.clfs = LogFileSystem(core, self.disk.logs)

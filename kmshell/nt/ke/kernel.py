@@ -61,8 +61,8 @@ from kmshell.nt.ke.sync import (
 )
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ob import ObjectManager
-from kmshell.nt.ps import TIMED_STEPS, Process, Step, Thread
-from kmshell.nt.se import SYNCHRONIZE, access_check
+from kmshell.nt.ps import TIMED_STEPS, Step, Thread
+from kmshell.nt.se import SYNCHRONIZE
 
 if TYPE_CHECKING:  # the components Ke calls back into, wired after construction
     from kmshell.nt.ex import Executive
@@ -418,7 +418,7 @@ class Kernel:
         assert not isinstance(obj, SpinLock)  # check_program: only these two name a spin lock
         # The first use of a named object opens a handle to it, through an access check.
         desired = MODIFY_STATE if step.op in ("set", "release") else SYNCHRONIZE
-        if not self._open_handle(thread.process, obj, desired):
+        if not self.ob.open_object(thread.process, obj, desired):
             self._exit_thread(cpu, thread, f"opening {obj.header.name} failed with "
                               "STATUS_ACCESS_DENIED", NtStatus.STATUS_ACCESS_DENIED)
             return "left"
@@ -682,23 +682,6 @@ class Kernel:
             if thread in chain:
                 return
             chain.append(thread)
-
-    def _open_handle(self, process: Process, obj: DispatcherObject, desired: int) -> bool:
-        """The first time a process names an object it opens a handle (OpenEvent...): the
-        security reference monitor checks the process's token against the object's DACL."""
-        if any(e.object is obj for e in process.handle_table.entries.values()):
-            return True
-        granted, mask, why = access_check(obj.header.security, process.token, desired,
-                                          obj.header.type_name)
-        if obj.header.security is not None:
-            self.emit("Se", "access-check", f"{process.image} (as {process.token.user}) opens "
-                      f"{obj.header.path} for {desired:#x}: "
-                      f"{'granted ' + hex(mask) if granted else 'DENIED'} — {why}",
-                      "SeAccessCheck walks the DACL in order: a deny ACE for a wanted right "
-                      "ends the check; allow ACEs add rights until all are granted.")
-        if granted:
-            process.handle_table.insert(obj, mask)
-        return granted
 
     def sync_object(self, name: str) -> SyncObject:
         """A spin lock by name, or an event or mutex in \\BaseNamedObjects."""
