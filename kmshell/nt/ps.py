@@ -35,7 +35,7 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.ke.sync import DispatcherObject, Lock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
-from kmshell.nt.mm import USER_REGION_BASE, AddressSpace, is_kernel_address
+from kmshell.nt.mm import USER_REGION_BASE, AddressSpace
 from kmshell.nt.ob import HandleTable, ObjectHeader, ObjectManager
 from kmshell.nt.rtl import U64, parse_number
 from kmshell.nt.se import USERS, Token, token_for
@@ -589,7 +589,9 @@ class ProcessManager:
 
     def crash_process(self, process: Process, address: int = 0, *,
                       thread: Thread | None = None) -> None:
-        """A user-mode access violation that nothing handles: that process ends, nothing else."""
+        """A thread of the process touches an invalid address (`process crash`, or a `touch`
+        Mm refuses): Ke takes the page fault; a user-mode one that nothing handles ends that
+        process, nothing else (`unhandled_exception`)."""
         self.core.require_running()
         if not process.alive:
             raise NtError(NtStatus.STATUS_PROCESS_IS_TERMINATING,
@@ -598,30 +600,13 @@ class ProcessManager:
         if not threads:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                           f"{process.image} (PID {process.pid}) has no thread left to fault")
-        thread = thread or threads[0]
-        if process.subsystem is Subsystem.Minimal:
-            self.emit("Ke", "fault", f"thread {thread.tid} of {process.image} touches "
-                      f"{address:#x}: a page fault in kernel mode, no handler", mode="K")
-            self.bugcheck(BugCheck.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED,
-                          (NtStatus.STATUS_ACCESS_VIOLATION, 0xFFFFF805_1A2B3C40,
-                           self.core.allocate_address(0x98), self.core.allocate_address(0x4D0)),
-                          driver="ntoskrnl.exe", routine=thread.start_address,
-                          rule="A system thread runs only in kernel mode; an exception it does "
-                          "not handle cannot be pinned on one process, so the kernel stops.",
-                          fix="Kernel code must not touch invalid memory; wrap probes of "
-                          "untrusted addresses in __try/__except.")
-        kind = "kernel-half" if is_kernel_address(address) else "unmapped"
-        why = "a kernel-half address, not accessible from user mode" if kind == "kernel-half" \
-            else "no page is mapped there"
-        self.emit("Ke", "fault", f"{thread.label} touches {address:#x} in user mode: {why}",
-                  mode="U")
-        self.emit("Ke", "trap", "page-fault trap (#PF, vector 14): the processor enters kernel "
-                  "mode; MmAccessFault finds no valid access → STATUS_ACCESS_VIOLATION "
-                  "(0xC0000005)", "The trap handler always runs in kernel mode, but it notes "
-                  "the previous mode: here UserMode.")
-        self.emit("Ke", "exception", "KiDispatchException: previous mode is UserMode, so the "
-                  "exception is handed back to the thread's own handlers in user mode",
-                  WHY_USER_FAULT)
+        self.ke.page_fault(thread or threads[0], address)
+
+    def unhandled_exception(self, thread: Thread) -> None:
+        """KiDispatchException handed a user-mode exception back to the thread, and nothing
+        handled it: the unhandled-exception filter (or, for a pico process, the SIGSEGV
+        lxcore.sys delivers) ends the process."""
+        process = thread.process
         if process.subsystem is Subsystem.WSL:
             self.emit("Ps", "exception", f"lxcore.sys delivers SIGSEGV to {process.image}; it "
                       "has no handler and dies", mode="U")
@@ -630,9 +615,6 @@ class ProcessManager:
                       "(Windows Error Reporting) ends the process", mode="U")
         self.terminate_process(process, NtStatus.STATUS_ACCESS_VIOLATION,
                                reason=" after an unhandled access violation")
-        alive = len(self.running)
-        self.emit("Ke", "contained", f"the machine runs on: {alive} other process(es) untouched, "
-                  "every processor still scheduling", WHY_USER_FAULT)
 
     def live_processes(self) -> list[Process]:
         return list(self.running.values())

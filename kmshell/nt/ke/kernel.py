@@ -1,7 +1,8 @@
 """Ke, the kernel: the processors and their IRQL, the clock tick and the dispatcher (ready
 queues, quanta, preemption, context switches), waits and dispatcher objects (events, mutexes,
 semaphores, timers), spin locks, interrupts with their ISRs and DPCs, and the IRQL rules of
-the DDIs drivers call for these.
+the DDIs drivers call for these; and the page-fault trap and exception dispatch
+(KiPageFault, KiDispatchException) for an access Mm finds invalid.
 
 State it owns: the dispatcher's ready queues, the sleepers and the timer queue, the spin
 locks and shared variables threads use, the deadlocks found, the per-tick schedule
@@ -11,10 +12,11 @@ Core (every component reads the current IRQL); only Ke changes them, and KeBugCh
 (Core.bugcheck), which raises every one to HIGH_LEVEL.
 
 Reached: System builds it with the Core and the object manager (named dispatcher objects
-live in \\BaseNamedObjects), and wires in what it calls back into: Ps (a thread's exit, a
-fault), Ex (a worker's dequeue step), the I/O manager (ISRs, DPCs and SynchCritSection are
-driver routines), Mm (a touch, Driver Verifier's IRQL checks) and Po (the power watchdog,
-each tick). Ps, Ex, the I/O manager, FileIo and the HAL call into it.
+live in \\BaseNamedObjects), and wires in what it calls back into: Ps (a thread's exit, the
+end of a process whose fault nothing handled), Ex (a worker's dequeue step), the I/O manager
+(ISRs, DPCs and SynchCritSection are driver routines), Mm (a touch, Driver Verifier's IRQL
+checks) and Po (the power watchdog, each tick). Ps, Ex, the I/O manager, FileIo and the HAL
+call into it.
 
 How it works: each thread runs a program of steps; a clock tick runs every processor's
 thread for one tick, in two phases (the steps that take no time, then the timed ones), so
@@ -60,8 +62,9 @@ from kmshell.nt.ke.sync import (
     releases_all,
 )
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
+from kmshell.nt.mm import is_kernel_address
 from kmshell.nt.ob import ObjectManager
-from kmshell.nt.ps import TIMED_STEPS, Step, Thread
+from kmshell.nt.ps import TIMED_STEPS, WHY_USER_FAULT, Step, Subsystem, Thread
 from kmshell.nt.se import SYNCHRONIZE
 
 if TYPE_CHECKING:  # the components Ke calls back into, wired after construction
@@ -172,6 +175,39 @@ class Kernel:
                       "each quantum end, back to its base.")
         self.ready_thread(thread)
         self.dispatch()
+
+    def page_fault(self, thread: Thread, address: int) -> None:
+        """KiPageFault for an access MmAccessFault finds invalid: in a system thread (kernel
+        mode, no handler) the machine stops; in user mode KiDispatchException hands the
+        exception back to the thread, and Ps ends the process when nothing handles it."""
+        process = thread.process
+        if process.subsystem is Subsystem.Minimal:
+            self.emit("Ke", "fault", f"thread {thread.tid} of {process.image} touches "
+                      f"{address:#x}: a page fault in kernel mode, no handler", mode="K")
+            self.bugcheck(BugCheck.SYSTEM_THREAD_EXCEPTION_NOT_HANDLED,
+                          (NtStatus.STATUS_ACCESS_VIOLATION, 0xFFFFF805_1A2B3C40,
+                           self.core.allocate_address(0x98), self.core.allocate_address(0x4D0)),
+                          driver="ntoskrnl.exe", routine=thread.start_address,
+                          rule="A system thread runs only in kernel mode; an exception it does "
+                          "not handle cannot be pinned on one process, so the kernel stops.",
+                          fix="Kernel code must not touch invalid memory; wrap probes of "
+                          "untrusted addresses in __try/__except.")
+        kind = "kernel-half" if is_kernel_address(address) else "unmapped"
+        why = "a kernel-half address, not accessible from user mode" if kind == "kernel-half" \
+            else "no page is mapped there"
+        self.emit("Ke", "fault", f"{thread.label} touches {address:#x} in user mode: {why}",
+                  mode="U")
+        self.emit("Ke", "trap", "page-fault trap (#PF, vector 14): the processor enters kernel "
+                  "mode; MmAccessFault finds no valid access → STATUS_ACCESS_VIOLATION "
+                  "(0xC0000005)", "The trap handler always runs in kernel mode, but it notes "
+                  "the previous mode: here UserMode.")
+        self.emit("Ke", "exception", "KiDispatchException: previous mode is UserMode, so the "
+                  "exception is handed back to the thread's own handlers in user mode",
+                  WHY_USER_FAULT)
+        self.ps.unhandled_exception(thread)
+        alive = len(self.ps.live_processes())
+        self.emit("Ke", "contained", f"the machine runs on: {alive} other process(es) untouched, "
+                  "every processor still scheduling", WHY_USER_FAULT)
 
     def raise_irql(self, level: int) -> int:
         """KeRaiseIrql for the I/O manager's and HAL's own work (never lowers); returns the
