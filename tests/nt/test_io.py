@@ -292,9 +292,9 @@ def test_cancel_without_a_cancel_routine_returns_false_and_the_irp_stays_pending
 def _filter(flags: str) -> dict:
     return {"name": "cancelwatch", "type": "filter", "routines": {
         "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack SlowDisk"],
-        "IRP_MJ_READ": ["IoCopyCurrentIrpStackLocationToNext",
-                        f"IoSetCompletionRoutine Done {flags}", "IoCallDriver lower",
-                        "return status"]},
+        "IRP_MJ_WRITE": ["IoCopyCurrentIrpStackLocationToNext",
+                         f"IoSetCompletionRoutine Done {flags}", "IoCallDriver lower",
+                         "return status"]},
         "completion": {"Done": ["return STATUS_SUCCESS"]}}
 
 
@@ -748,3 +748,35 @@ def test_a_step_on_the_current_location_after_skipping_past_the_top_is_refused(s
 def test_a_pnp_or_power_irp_starts_as_status_not_supported_whoever_builds_it(major, status):
     system = new_system()
     assert system.io.build_irp(system.io.find_device("Harddisk0"), major).status == status
+
+
+def _filter_over_nullsink(name: str, flags: str, completion: list[str]):
+    return spec_from_dict({"name": name, "type": "filter", "routines": {
+        "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"],
+        "IRP_MJ_WRITE": ["IoCopyCurrentIrpStackLocationToNext",
+                         f"IoSetCompletionRoutine Done {flags}", "IoCallDriver lower",
+                         "return status"]},
+        "completion": {"Done": completion}}, f"{name}.toml")
+
+
+def test_completion_rereads_the_status_a_lower_completion_routine_changed_at_every_level():
+    """IofCompleteRequest tests InvokeOnSuccess / InvokeOnError against Irp->IoStatus.Status
+    as it is at each level (ReactOS ntoskrnl/io/iomgr/irp.c, IofCompleteRequest): nullsink
+    completes the write with success, the filter above it turns that into an error, so the
+    on-success routine above does not run, the on-error one does, and the requester gets
+    the error."""
+    system = new_system(minimal=True)
+    system.io.load_driver(load_spec("nullsink"))
+    system.io.load_driver(_filter_over_nullsink(
+        "changer", "Success", ["IoStatus STATUS_DEVICE_NOT_READY", "return STATUS_SUCCESS"]))
+    system.io.load_driver(_filter_over_nullsink("onsuccess", "Success",
+                                                ["return STATUS_SUCCESS"]))
+    system.io.load_driver(_filter_over_nullsink("onerror", "Error", ["return STATUS_SUCCESS"]))
+    start = system.core.events_emitted
+    irp = system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_WRITE")
+    ran = [e.text.split("completion routine ")[1] for e in system.core.events_since(start)
+           if e.kind == "irp-up"]
+    assert ran == ["changer!Done", "onerror!Done"]
+    assert any(e.kind == "irp-status" and "STATUS_DEVICE_NOT_READY" in e.text
+               for e in system.core.events_since(start))
+    assert system.io.finished_irps[irp.number].status == NtStatus.STATUS_DEVICE_NOT_READY

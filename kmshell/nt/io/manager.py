@@ -804,12 +804,16 @@ class IoManager:
         self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
                   f"{format_status(status)}", "Completion runs bottom-up: each completion "
                   "routine set by a driver above runs in turn.")
-        succeeded = nt_success(status)
         while irp.current < len(irp.stack):
             location = irp.stack[irp.current]
             irp.pending_returned = location.pending
             irp.current += 1
             completion = location.completion
+            # IofCompleteRequest reads Irp->IoStatus.Status afresh at every level: a completion
+            # routine below may have changed it, and InvokeOnSuccess / InvokeOnError are
+            # tested against the status as it is now (ReactOS ntoskrnl/io/iomgr/irp.c,
+            # IofCompleteRequest).
+            succeeded = nt_success(irp.status)
             if completion is None or not (
                     (completion.on_success if succeeded else completion.on_error)
                     or (irp.cancel and completion.on_cancel)):
@@ -825,10 +829,17 @@ class IoManager:
             # the setter ran IoSetCompletionRoutine, a step: it was loaded from a spec
             assert completion.driver.spec is not None
             calls = completion.driver.spec.completions[completion.routine]
-            sent = len(irp.reached)
+            sent, seen = len(irp.reached), irp.status
             result = self.run_routine(completion.driver, completion.routine, calls, irp,
-                               completion.device)
+                                      completion.device)
             irp.record(f"{hop} at {self.irql_here()}, returns {status_name(result)}")
+            if irp.status != seen:
+                self.emit("Io", "irp-status", f"{completion.driver.name}!{completion.routine} "
+                          f"changed IRP {irp.number}'s IoStatus.Status from "
+                          f"{status_name(seen)} to {status_name(irp.status)}: the completion "
+                          "routines above, and the requester, see the new status",
+                          "A completion routine may change the outcome on the way up: that is "
+                          "one reason drivers set them.")
             if result == STATUS_MORE_PROCESSING_REQUIRED:
                 self.emit("Io", "irp", f"{completion.driver.name}!{completion.routine} returns "
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
@@ -853,6 +864,7 @@ class IoManager:
                       "it: its completion routine should have freed it (IoFreeIrp) and returned "
                       "STATUS_MORE_PROCESSING_REQUIRED. Windows would now post completion to "
                       "a thread that does not exist.", "Rule: who allocates an IRP frees it.")
+        status = irp.status  # the final IoStatus, whatever the routines above made of it
         irp.record(f"IRP {irp.number} done: {status_name(status)} back to the requester")
         self.free_irp(irp, status)  # the model keeps no completed IRP
         self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
