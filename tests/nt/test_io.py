@@ -292,9 +292,9 @@ def test_cancel_without_a_cancel_routine_returns_false_and_the_irp_stays_pending
 def _filter(flags: str) -> dict:
     return {"name": "cancelwatch", "type": "filter", "routines": {
         "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack SlowDisk"],
-        "IRP_MJ_WRITE": ["IoCopyCurrentIrpStackLocationToNext",
-                         f"IoSetCompletionRoutine Done {flags}", "IoCallDriver lower",
-                         "return status"]},
+        "IRP_MJ_READ": ["IoCopyCurrentIrpStackLocationToNext",
+                        f"IoSetCompletionRoutine Done {flags}", "IoCallDriver lower",
+                        "return status"]},
         "completion": {"Done": ["return STATUS_SUCCESS"]}}
 
 

@@ -6,10 +6,11 @@ import pytest
 
 from kmshell.drivers import new_system
 from kmshell.nt import System
-from kmshell.nt.constants import Irql
+from kmshell.nt.constants import Irql, NtStatus
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ps import Subsystem, parse_program
 from kmshell.nt.system import NtError, SystemHalted
+from kmshell.session import Session
 
 
 def machine(cpus: int = 1) -> System:
@@ -210,10 +211,12 @@ def test_semaphore_lets_in_as_many_waiters_as_it_has_units():
     assert semaphore.signal_state == 0
 
 
-def test_releasing_a_semaphore_past_its_limit_changes_nothing():
+def test_releasing_a_semaphore_past_its_limit_changes_nothing_and_fails():
     system = machine()
     semaphore = system.ke.create_named("semaphore", "S", count=1, limit=1)
-    system.ke.release_semaphore(semaphore)
+    with pytest.raises(NtError) as error:
+        system.ke.release_semaphore(semaphore)
+    assert error.value.status == NtStatus.STATUS_SEMAPHORE_LIMIT_EXCEEDED
     assert semaphore.signal_state == 1
     assert "STATUS_SEMAPHORE_LIMIT_EXCEEDED" in system.core.log[-1].text
 
@@ -343,3 +346,16 @@ def test_a_program_whose_last_step_uses_up_the_ticks_zero_time_steps_exits_next_
     assert thread.current_step is None and thread.state is ThreadState.Running  # spun the tick
     system.ke.step(1)
     assert thread.state is ThreadState.Terminated
+
+
+def test_releasing_a_semaphore_past_its_limit_from_the_shell_fails_with_limit_exceeded():
+    """KeReleaseSemaphore raises STATUS_SEMAPHORE_LIMIT_EXCEEDED past the limit and the
+    count stays (ReactOS ntoskrnl/ke/semphobj.c): the command fails, so `expect error`
+    can test it."""
+    session = Session()
+    session.execute("semaphore create Slots --count 1 --limit 1")
+    outcome = session.execute("semaphore release Slots")
+    assert not outcome.ok and outcome.error is not None
+    assert "STATUS_SEMAPHORE_LIMIT_EXCEEDED" in outcome.error.message
+    slots = session.system.ke.sync_object("Slots")
+    assert slots.signal_state == 1

@@ -621,12 +621,19 @@ class Kernel:
         return released
 
     def release_semaphore(self, semaphore: KSemaphore, by: Thread | None = None) -> None:
-        """KeReleaseSemaphore by one unit; beyond the limit it fails."""
+        """KeReleaseSemaphore by one unit. Past the limit the count does not change and
+        KeReleaseSemaphore raises STATUS_SEMAPHORE_LIMIT_EXCEEDED (ReactOS
+        ntoskrnl/ke/semphobj.c, KeReleaseSemaphore), which NtReleaseSemaphore returns: from
+        the shell the command fails with it; a thread's step fails and the thread goes on."""
         who = by.label if by else "the shell"
         name = semaphore.header.name
         if semaphore.signal_state >= semaphore.limit:
             self.emit("Ke", "error", f"{who} releases semaphore {name} past its limit "
                       f"{semaphore.limit}: STATUS_SEMAPHORE_LIMIT_EXCEEDED")
+            if by is None:
+                raise NtError(NtStatus.STATUS_SEMAPHORE_LIMIT_EXCEEDED,
+                              f"semaphore {name} is already at its limit of "
+                              f"{semaphore.limit}: a release must give back a unit a wait took")
             return
         semaphore.signal_state += 1
         released = self._signal(semaphore, f"got a unit of semaphore {name}")
