@@ -14,12 +14,15 @@ from kmshell.nt.rtl import U32, is_number, parse_number, printable
 
 
 class Irql(IntEnum):
-    """x64 interrupt request levels (wdm.h, _AMD64_). Device interrupts use 3..12 (DIRQLs)."""
+    """x64 interrupt request levels (wdm.h, _AMD64_). Device interrupts use 3..11 (DIRQLs);
+    SYNCH_LEVEL is IPI_LEVEL - 2 = 12 on a multiprocessor (wdm.h: `#define SYNCH_LEVEL
+    (IPI_LEVEL-2)`), the level of the dispatcher lock and of interprocessor synchronization."""
 
     PASSIVE_LEVEL = 0
     APC_LEVEL = 1
     DISPATCH_LEVEL = 2
     CMCI_LEVEL = 5
+    SYNCH_LEVEL = 12
     CLOCK_LEVEL = 13
     IPI_LEVEL = 14
     PROFILE_LEVEL = 15
@@ -31,16 +34,16 @@ class Irql(IntEnum):
     HIGH_LEVEL = 15
 
 
-# Device interrupt request levels on x64 lie strictly between DISPATCH_LEVEL and CLOCK_LEVEL.
+# Device interrupt request levels on x64 lie strictly between DISPATCH_LEVEL and SYNCH_LEVEL.
 DIRQL_MIN = 3
-DIRQL_MAX = 12
+DIRQL_MAX = 11
 
 
 def _irql_name(level: int) -> str:
     if DIRQL_MIN <= level <= DIRQL_MAX and level != Irql.CMCI_LEVEL:
         return f"DIRQL {level}"
     names = {0: "PASSIVE_LEVEL", 1: "APC_LEVEL", 2: "DISPATCH_LEVEL", 5: "CMCI_LEVEL",
-             13: "CLOCK_LEVEL", 14: "IPI_LEVEL", 15: "HIGH_LEVEL"}
+             12: "SYNCH_LEVEL", 13: "CLOCK_LEVEL", 14: "IPI_LEVEL", 15: "HIGH_LEVEL"}
     return names.get(level, f"IRQL {level}")
 
 
@@ -62,7 +65,8 @@ def parse_irql(text: str) -> int:
     if word in Irql.__members__:
         return int(Irql[word])
     raise ValueError(
-        f"'{text}' is not an IRQL; use 0..15 or a name such as PASSIVE, APC, DISPATCH, CLOCK, HIGH"
+        f"'{text}' is not an IRQL; use 0..15 or a name such as PASSIVE, APC, DISPATCH, SYNCH, "
+        "CLOCK, HIGH"
     )
 
 

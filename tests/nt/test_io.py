@@ -780,3 +780,20 @@ def test_completion_rereads_the_status_a_lower_completion_routine_changed_at_eve
     assert any(e.kind == "irp-status" and "STATUS_DEVICE_NOT_READY" in e.text
                for e in system.core.events_since(start))
     assert system.io.finished_irps[irp.number].status == NtStatus.STATUS_DEVICE_NOT_READY
+
+
+def test_x64_device_irqls_are_3_to_11_and_12_is_synch_level():
+    """wdm.h (_AMD64_): SYNCH_LEVEL is IPI_LEVEL - 2 = 12, so device interrupts use 3..11;
+    however many devices connect, none gets a DIRQL of 12 or above."""
+    from kmshell.nt.constants import irql_name, parse_irql
+
+    assert parse_irql("SYNCH") == parse_irql("SYNCH_LEVEL") == 12
+    assert irql_name(12) == "SYNCH_LEVEL" and irql_name(11) == "DIRQL 11"
+    system = new_system(minimal=True)
+    for number in range(8):
+        system.io.load_driver(spec_from_dict({"name": f"dev{number}", "type": "function",
+                                              "routines": {"DriverEntry": [
+                                                  "IoCreateDevice", "IoConnectInterruptEx"]}},
+                                             f"dev{number}.toml"))
+    dirqls = [d.dirql for d in system.io.devices if d.dirql is not None]
+    assert len(dirqls) == 8 and max(dirqls) == 11 and min(dirqls) == 8
