@@ -332,3 +332,13 @@ def test_device_flags_say_how_io_reaches_it_whether_it_is_named_and_whether_a_bu
     assert disk.flags == ["DO_DIRECT_IO", "DO_DEVICE_HAS_NAME"]
     assert disk.attached_to.flags == ["DO_DEVICE_HAS_NAME", "DO_BUS_ENUMERATED_DEVICE"]
     assert system.io.find_device("pci#1").flags == []
+
+
+def test_every_pnp_minor_code_of_wdm_h_is_known_including_legacy_bus_information():
+    """wdm.h numbers the PnP minor functions 0x00..0x19 with 0x0E unused; 0x18 is
+    IRP_MN_QUERY_LEGACY_BUS_INFORMATION."""
+    from kmshell.nt.constants import MINORS_OF
+
+    codes = sorted(MINORS_OF["IRP_MJ_PNP"].values())
+    assert codes == [code for code in range(0x1A) if code != 0x0E]
+    assert MINORS_OF["IRP_MJ_PNP"]["IRP_MN_QUERY_LEGACY_BUS_INFORMATION"] == 0x18
