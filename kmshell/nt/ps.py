@@ -635,8 +635,14 @@ class ProcessManager:
         api, limit = NOTIFY_KINDS[kind]
         taken = sum(1 for c in self.callbacks if c.kind == kind)
         if limit is not None and taken >= limit:
-            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{api}: all {limit} {kind} "
-                          "notify slots are taken; the kernel refuses more")
+            # PsSetCreateProcessNotifyRoutine[Ex] returns STATUS_INVALID_PARAMETER when its
+            # array is full; the thread and image routines' registration returns
+            # STATUS_INSUFFICIENT_RESOURCES (their WDK pages: nf-ntddk-pssetcreatethread
+            # notifyroutine, nf-ntddk-pssetloadimagenotifyroutine, "Return value").
+            status = NtStatus.STATUS_INVALID_PARAMETER if kind == "process" \
+                else NtStatus.STATUS_INSUFFICIENT_RESOURCES
+            raise NtError(status, f"{api}: all {limit} {kind} notify slots are taken; the "
+                          "kernel refuses more")
         self.ke.check_program(work)
         if any(s.op == "KeWaitForSingleObject" for s in steps):
             for step in steps:

@@ -359,3 +359,16 @@ def test_releasing_a_semaphore_past_its_limit_from_the_shell_fails_with_limit_ex
     assert "STATUS_SEMAPHORE_LIMIT_EXCEEDED" in outcome.error.message
     slots = session.system.ke.sync_object("Slots")
     assert slots.signal_state == 1
+
+
+@pytest.mark.parametrize("kind", ["thread", "image"])
+def test_a_full_thread_or_image_notify_table_refuses_with_insufficient_resources(kind):
+    """PsSetCreateThreadNotifyRoutine[Ex] and PsSetLoadImageNotifyRoutine return
+    STATUS_INSUFFICIENT_RESOURCES when registration fails (their WDK pages); only the
+    process routines' full array gives STATUS_INVALID_PARAMETER."""
+    system = machine()
+    for _ in range(64):
+        _callback(system, kind)
+    with pytest.raises(NtError, match=f"all 64 {kind} notify slots are taken") as error:
+        _callback(system, kind)
+    assert error.value.status == NtStatus.STATUS_INSUFFICIENT_RESOURCES
