@@ -298,7 +298,9 @@ class MemoryManager:
         irql = self.core.processor().irql
         where = routine_address(driver, routine)
         if block is None:
-            self.bugcheck(BugCheck.PAGE_FAULT_IN_NONPAGED_AREA, (address, 1, where, 0),
+            # Arg2 on x64 since Windows 10 1507: 0 read, 2 write, 10 execute (bug check 0x50's
+            # page in the WDK debugger docs; before 1507 a write was 1)
+            self.bugcheck(BugCheck.PAGE_FAULT_IN_NONPAGED_AREA, (address, 2, where, 0),
                           driver=driver.image, routine=routine,
                           rule=f"{driver.name} wrote to {ptr(address)}, which no pool block and "
                           "no mapping covers. In kernel mode there is no process to end: a bad "

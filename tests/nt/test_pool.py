@@ -53,7 +53,8 @@ def test_a_write_to_an_address_no_block_covers_bugchecks_0x50_at_once():
     with pytest.raises(SystemHalted):
         system.io.send_irp(system.io.find_device("Scribbler"), "IRP_MJ_READ")
     info = system.core.bugcheck_info
-    assert info.code == 0x50 and info.parameters[:2] == (0xFFFFA50F0BFF0000, 1)
+    # Arg2 2: a write, on x64 Windows 10 1507 and later (bug check 0x50's WDK page)
+    assert info.code == 0x50 and info.parameters[:2] == (0xFFFFA50F0BFF0000, 2)
 
 
 def test_touching_paged_pool_at_dispatch_level_bugchecks_0xd1_with_the_irql():
