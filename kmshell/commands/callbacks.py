@@ -35,8 +35,10 @@ def _parse(cmd, name: str, parser, default: str):
          details="The routine runs in the creating thread, at PASSIVE_LEVEL, before creation "
                  "goes on. Steps: " + STEP_HELP + ". KeWaitForSingleObject, ZwSetValueKey, "
                  "CallUserMode, WaitForWorkItem and long compute break the guidelines and are "
-                 "flagged; ExQueueWorkItem moves slow work to a system worker thread. At most "
-                 "64 routines of each kind can be registered.",
+                 "flagged; ExQueueWorkItem moves slow work to a system worker thread; "
+                 "CreationStatus STATUS_X in a process routine fails the creation with that "
+                 "status (the process never runs). At most 64 routines of each kind can be "
+                 "registered.",
          examples=("callback register process WdFilter",
                    "callback register process WdFilter --steps \"ExQueueWorkItem\" "
                    "--work \"compute 5\"",

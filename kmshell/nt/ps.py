@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from kmshell.nt.constants import NORMAL_PRIORITY_BASE, BugCheck, NtStatus, format_status
+from kmshell.nt.constants import (
+    NORMAL_PRIORITY_BASE,
+    BugCheck,
+    NtStatus,
+    format_status,
+    nt_success,
+    parse_status,
+)
 from kmshell.nt.core import Core
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
@@ -105,6 +112,8 @@ CALLBACK_STEPS = {
     "compute": ("N", ""),
     "ExQueueWorkItem": ("", ""),
     "DenyAccess": ("", ""),  # a registry callback refusing the operation in its pre-notify
+    # a process routine (Ex/Ex2) failing the creation: CreateInfo->CreationStatus = STATUS
+    "CreationStatus": ("STATUS", ""),
     "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
                               "creating thread stalls until OBJECT is signaled"),
     "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "
@@ -291,6 +300,15 @@ def parse_callback_steps(text: str) -> list[Step]:
             raise ValueError(f"{where}: write it as '{usage}'")
         if argument == "N":
             steps.append(Step(name, _count(words[1], where)))
+        elif argument == "STATUS":
+            try:
+                status = parse_status(words[1])
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from None
+            if nt_success(status):
+                raise ValueError(f"{where}: CreationStatus fails the creation, so it takes an "
+                                 "error status such as STATUS_ACCESS_DENIED")
+            steps.append(Step(name, status, words[1]))
         else:
             steps.append(Step(name, 0, words[1] if argument else ""))
     if not steps:
@@ -424,10 +442,23 @@ class ProcessManager:
         pico = subsystem is not Subsystem.Win32
         context = f"{parent.image}'s creating thread" if parent else "the System process"
         self._notify("image", context, f"image {image} mapped into PID {pid}", pico)
-        self._notify("process", context, f"PS_CREATE_NOTIFY_INFO {{ ImageFileName={image}, "
-                     f"CommandLine=\"{process.command_line}\", ParentProcessId="
-                     f"{process.parent_pid}, CreatingThreadId={self._creator_tid(parent)}, "
-                     f"IsSubsystemProcess={'TRUE' if pico else 'FALSE'} }}", pico)
+        refused = self._notify(
+            "process", context, f"PS_CREATE_NOTIFY_INFO {{ ImageFileName={image}, "
+            f"CommandLine=\"{process.command_line}\", ParentProcessId={process.parent_pid}, "
+            f"CreatingThreadId={self._creator_tid(parent)}, "
+            f"IsSubsystemProcess={'TRUE' if pico else 'FALSE'} }}", pico, creating=True)
+        if refused is not None:
+            # PsSetCreateProcessNotifyRoutineEx: "the operating system ... fails the process
+            # creation" when a routine sets CreateInfo->CreationStatus to an error; the
+            # process never runs (PS_CREATE_NOTIFY_INFO, ntddk.h).
+            self.terminate_process(process, refused, reason=" before it ran: a process notify "
+                                   "routine failed its creation")
+            if parent is not None:
+                self.emit("Ps", "syscall", f"NtCreateUserProcess returns "
+                          f"{format_status(refused)} to {parent.image}: kernel → user",
+                          mode="U")
+            raise NtError(refused, f"a process notify routine set CreationStatus to "
+                          f"{format_status(refused)}: {image} was not created")
         if parent is not None:
             self.emit("Ps", "syscall", f"NtCreateUserProcess returns STATUS_SUCCESS to "
                       f"{parent.image}: kernel → user", mode="U")
@@ -668,9 +699,13 @@ class ProcessManager:
                   f"routine #{number}")
         return routine
 
-    def _notify(self, kind: str, context: str, fields: str, subsystem: bool) -> None:
+    def _notify(self, kind: str, context: str, fields: str, subsystem: bool,
+                creating: bool = False) -> int | None:
         """Call every routine of kind, in registration order, in the creating thread's
-        context at PASSIVE_LEVEL inside a critical region (normal kernel APCs disabled)."""
+        context at PASSIVE_LEVEL inside a critical region (normal kernel APCs disabled).
+        At a process's creation, returns the error status a routine set in
+        CreateInfo->CreationStatus (the first one; the routines after it still run)."""
+        refused = None
         for routine in [c for c in self.callbacks if c.kind == kind]:
             if subsystem and not routine.subsystems:
                 continue
@@ -679,12 +714,31 @@ class ProcessManager:
                       f"#{routine.number} runs in {context}: {fields}",
                       "Notify routines run synchronously in the thread that caused the event; "
                       "whatever they do, that thread — and the creation — waits for.")
-            self._run_callback(routine, context)
+            status = self._run_callback(routine, context, creating)
+            if refused is None:
+                refused = status
+        return refused
 
-    def _run_callback(self, routine: NotifyRoutine, context: str) -> None:
+    def _run_callback(self, routine: NotifyRoutine, context: str,
+                      creating: bool = False) -> int | None:
+        """Run a routine's steps; returns the CreationStatus it set, if it set one."""
         who = f"{routine.driver.name} #{routine.number}"
+        refused = None
         for step in routine.steps:
             rule = CALLBACK_STEPS[step.op][1]
+            if step.op == "CreationStatus":
+                if creating and routine.kind == "process":
+                    refused = step.count
+                    self.emit("Ps", "notify-work", f"{who} sets CreateInfo->CreationStatus = "
+                              f"{format_status(step.count)}: the creation fails",
+                              "A process notify routine registered with "
+                              "PsSetCreateProcessNotifyRoutineEx or Ex2 can refuse a process: "
+                              "NtCreateUserProcess returns that status and the process never "
+                              "runs.")
+                else:
+                    self.emit("Ps", "notify-work", f"{who} sets CreationStatus, which only a "
+                              "process routine's CreateInfo has, at a creation: no effect here")
+                continue
             if step.op == "compute":
                 slow = step.count > SLOW_CALLBACK_TICKS
                 self.emit("Ps", "notify-work", f"{who} works inline for {step.count} tick(s)"
@@ -712,3 +766,4 @@ class ProcessManager:
                           f"({state}): GUIDELINE BROKEN — {rule}")
             else:
                 self.emit("Ps", "guideline", f"{who} calls {step.op}: GUIDELINE BROKEN — {rule}")
+        return refused

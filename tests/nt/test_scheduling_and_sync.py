@@ -372,3 +372,30 @@ def test_a_full_thread_or_image_notify_table_refuses_with_insufficient_resources
     with pytest.raises(NtError, match=f"all 64 {kind} notify slots are taken") as error:
         _callback(system, kind)
     assert error.value.status == NtStatus.STATUS_INSUFFICIENT_RESOURCES
+
+
+def test_a_process_notify_routine_that_sets_creation_status_fails_the_creation():
+    """PsSetCreateProcessNotifyRoutineEx/Ex2: a routine that sets
+    CreateInfo->CreationStatus to an error fails NtCreateUserProcess with it, and the
+    process never runs (PS_CREATE_NOTIFY_INFO in ntddk.h)."""
+    system = new_system()
+    _callback(system, "process", steps="CreationStatus STATUS_ACCESS_DENIED")
+    before = len(system.ps.live_processes())
+    with pytest.raises(NtError) as error:
+        system.ps.create_process("malware.exe")
+    assert error.value.status == NtStatus.STATUS_ACCESS_DENIED
+    assert len(system.ps.live_processes()) == before
+    refused = next(p for p in system.ps.processes.values() if p.image == "malware.exe")
+    assert not refused.alive and refused.exit_status == NtStatus.STATUS_ACCESS_DENIED
+    assert all(t.user_ticks == 0 and t.kernel_ticks == 0 for t in refused.threads)
+
+
+def test_creation_status_takes_an_error_status_and_only_a_creation_can_be_refused():
+    from kmshell.nt.ps import parse_callback_steps
+
+    with pytest.raises(ValueError, match="error status"):
+        parse_callback_steps("CreationStatus STATUS_SUCCESS")
+    system = new_system()
+    _callback(system, "thread", steps="CreationStatus STATUS_ACCESS_DENIED")
+    process = system.ps.create_process("fine.exe")  # a thread routine cannot refuse
+    assert process.alive
