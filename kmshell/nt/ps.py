@@ -746,9 +746,10 @@ class ProcessManager:
                              f"creation now waits {step.count} ticks for this driver" if slow
                              else ""))
             elif step.op == "DenyAccess":
-                self.emit("Ps", "notify-work", f"{who} returns STATUS_ACCESS_DENIED: only a "
-                          "registry callback can refuse an operation this way; here it changes "
-                          "nothing")
+                self.emit("Ps", "notify-work", f"{who} returns STATUS_ACCESS_DENIED: a "
+                          "notify routine returns nothing, so this changes nothing (a registry "
+                          "callback refuses by its return; a process routine refuses a "
+                          "creation with CreationStatus)")
             elif step.op == "ExQueueWorkItem":
                 self.ex.queue_work_item(routine.driver, routine.work, by=who)
             elif step.op == "KeWaitForSingleObject":
