@@ -39,7 +39,6 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 
 if TYPE_CHECKING:
-    from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ke.kernel import Kernel
@@ -86,16 +85,6 @@ class DmaAdapter:
     @property
     def in_use(self) -> int:
         return sum(t.map_registers for t in self.transfers)
-
-
-def _given(device: DeviceObject | None, ddi: str) -> DeviceObject:
-    """The device a DMA or controller step works for: the routine's own. DriverEntry and
-    Unload are given none."""
-    if device is None:
-        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi} works for the routine's "
-                      "device, and this routine has none (DriverEntry and Unload are given "
-                      "no device)")
-    return device
 
 
 def physical_page(pid: int, virtual_page: int) -> int:
@@ -150,11 +139,9 @@ class Hal:
                           "adapter: call IoGetDmaAdapter (in DriverEntry or AddDevice) first")
         return adapter
 
-    def get_scatter_gather_list(self, driver: DriverObject, device: DeviceObject | None,
-                                irp: Irp | None, routine: str) -> int:
+    def get_scatter_gather_list(self, device: DeviceObject, irp: Irp | None) -> int:
         """GetScatterGatherList: the physical pieces of the IRP's MDL, then AdapterListControl
         (now, or when enough map registers are free)."""
-        device = _given(device, "GetScatterGatherList")
         adapter = self._adapter(device)
         if irp is None or irp.mdl is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "GetScatterGatherList needs the "
@@ -218,10 +205,8 @@ class Hal:
         self.ke.run_routine_at(cpu, before, device.driver, "AdapterListControl", irp, device)
         self.ke.lower_irql(before)
 
-    def put_scatter_gather_list(self, driver: DriverObject, device: DeviceObject | None,
-                                routine: str) -> None:
+    def put_scatter_gather_list(self, device: DeviceObject) -> None:
         """PutScatterGatherList: the transfer is over; map registers go back to the adapter."""
-        device = _given(device, "PutScatterGatherList")
         adapter = self._adapter(device)
         transfer = next((t for t in adapter.transfers if t.device is device), None)
         if transfer is None:

@@ -63,7 +63,7 @@ from kmshell.nt.io.irp import (
     Vpb,
 )
 from kmshell.nt.io.spec import Call, DriverSpec
-from kmshell.nt.io.steps import DDIS, IOF_CALL_DRIVER, Frame
+from kmshell.nt.io.steps import DDIS, IOF_CALL_DRIVER, Frame, no_irp
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
@@ -625,8 +625,7 @@ class IoManager:
                     self._irql_too_high(driver, routine, call)
                 ddi = DDIS[call.ddi]
                 if ddi.needs_irp and frame.irp is None:
-                    raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
-                                  f"this step needs an IRP, and {routine} has none")
+                    raise no_irp(frame)
                 result = ddi.run(self, frame, call, last)
             except NtError as error:
                 error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
@@ -696,7 +695,7 @@ class IoManager:
 
     def _report_leaks(self, driver: DriverObject) -> None:
         leaked = self.mm.pool_leaks(driver)
-        if leaked and self.mm.verified(driver):
+        if leaked and driver.verified:
             self.mm.verifier_stop(driver, "Unload", VERIFIER_UNLOAD_LEAKS,
                                 (driver.header.address + 0x38, 0, len(leaked)),
                                 f"{driver.name} unloaded with {len(leaked)} pool block(s) it "

@@ -112,7 +112,8 @@ def _device(f: Frame) -> DeviceObject:
     return f.device
 
 
-def _no_irp(f: Frame) -> NtError:
+def no_irp(f: Frame) -> NtError:
+    """The error for a step that works on an IRP, in a routine given none."""
     return NtError(NtStatus.STATUS_INVALID_PARAMETER,
                    f"this step needs an IRP, and {f.routine} has none")
 
@@ -163,7 +164,7 @@ def _complete_request(io: IoManager, f: Frame, call: Call, last: int) -> None:
     irp = f.irp
     if irp is None:  # in a DPC: the IRP the device was working on
         if f.device is None:
-            raise _no_irp(f)
+            raise no_irp(f)
         pending = io.held_irp(f.driver, f.device)
         if pending is None:
             io.emit("Io", "irp", f"{f.driver.name}!{f.routine}: no IRP is pending at "
@@ -248,7 +249,7 @@ def _current_location(io: IoManager, f: Frame, call: Call, last: int) -> None:
 def _mark_pending(io: IoManager, f: Frame, call: Call, last: int) -> None:
     given = f.given  # the IRP the routine was called with, not one it allocated
     if given is None:
-        raise _no_irp(f)
+        raise no_irp(f)
     location = given.location  # IoGetCurrentIrpStackLocation, as the C macro does
     if location is None:
         raise _no_location(given, "to mark",
@@ -635,12 +636,12 @@ def _records() -> tuple[Ddi, ...]:
             "reach); the HAL then calls the driver's AdapterListControl, which programs the "
             "device",
             lambda io, f, call, last:
-                io.hal.get_scatter_gather_list(f.driver, _device(f), _held(io, f), f.routine)),
+                io.hal.get_scatter_gather_list(_device(f), _held(io, f))),
         Ddi("PutScatterGatherList", "", 2,
             "after the transfer (in the DPC): free the device's oldest scatter/gather list and its "
             "map registers",
             lambda io, f, call, last:
-                io.hal.put_scatter_gather_list(f.driver, _device(f), f.routine)),
+                io.hal.put_scatter_gather_list(_device(f))),
         Ddi("IoCreateController", "", 0, "create the driver's controller object, shared by its "
             "devices",
             _create_controller),

@@ -865,12 +865,8 @@ class Kernel:
         for device, message in waiting:
             self.interrupt(device, cpu.number, message)
 
-    def request_dpc(self, device: DeviceObject | None) -> None:
+    def request_dpc(self, device: DeviceObject) -> None:
         """IoRequestDpc / KeInsertQueueDpc: queue the device's DPC on this processor."""
-        if device is None:
-            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, "IoRequestDpc queues the DPC of "
-                          "the routine's device, and this routine has none (DriverEntry and "
-                          "Unload are given no device)")
         cpu = self.processors[self.core.cpu_context]
         cpu.dpc_queue.append(device)
         self.emit("Ke", "dpc", f"{device.driver.name} queues its DPC on CPU{cpu.number} "
