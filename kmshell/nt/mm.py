@@ -148,10 +148,6 @@ class MemoryManager:
 
     # ----------------------------------------------------------------- Driver Verifier
 
-    def verified(self, driver: DriverObject) -> bool:
-        """Is the driver on the VerifyDrivers list (read when it loaded)?"""
-        return driver.verified
-
     def verify_drivers(self) -> list[str]:
         """The VerifyDrivers list, read as the REG_SZ it is; a value of another type (which
         `reg set` can write) names no driver."""
@@ -186,7 +182,7 @@ class MemoryManager:
         """ExAllocatePool2(POOL_FLAG_PAGED or POOL_FLAG_NON_PAGED, size, tag)."""
         irql = self.core.processor().irql
         limit = Irql.APC_LEVEL if paged else Irql.DISPATCH_LEVEL
-        if irql > limit and self.verified(driver):
+        if irql > limit and driver.verified:
             self.verifier_stop(driver, routine, VERIFIER_ALLOCATE_PAGED_IRQL if paged else
                                 VERIFIER_ALLOCATE_NONPAGED_IRQL, (irql, POOL_TYPE[paged], size),
                                 f"{driver.name} allocated pool at IRQL {irql}.",
@@ -200,7 +196,7 @@ class MemoryManager:
                           f"{irql_name(limit)} at most.",
                           fix="Allocate before raising the IRQL (in DriverEntry, AddDevice or "
                           "a dispatch routine), or use nonpaged pool up to DISPATCH_LEVEL.")
-        if self.verified(driver):  # special pool: the block ends where its page ends
+        if driver.verified:  # special pool: the block ends where its page ends
             pages = (size + POOL_HEADER + 0xFFF) // 0x1000
             address = self._special_next + pages * 0x1000 - size
             self._special_next += (pages + 1) * 0x1000  # and a no-access guard page after
@@ -234,7 +230,7 @@ class MemoryManager:
                 raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                               f"{driver.name} has no pool block tagged '{tag}' to free")
             header = int.from_bytes(tag.encode(), "little")
-            if self.verified(driver):
+            if driver.verified:
                 self.verifier_stop(driver, routine, VERIFIER_DOUBLE_FREE,
                                     (0, freed.address - POOL_HEADER, header),
                                     f"{driver.name} freed its '{tag}' block a second time.",
@@ -249,7 +245,7 @@ class MemoryManager:
                           "freeing it.")
         irql = self.core.processor().irql
         limit = Irql.APC_LEVEL if block.paged else Irql.DISPATCH_LEVEL
-        if irql > limit and self.verified(driver):
+        if irql > limit and driver.verified:
             self.verifier_stop(driver, routine, VERIFIER_FREE_PAGED_IRQL if block.paged else
                                 VERIFIER_FREE_NONPAGED_IRQL,
                                 (irql, POOL_TYPE[block.paged], block.address),
