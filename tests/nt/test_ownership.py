@@ -115,6 +115,11 @@ def test_no_module_writes_state_another_component_owns(path: Path):
     assert writes_into_others(path.read_text(encoding="utf-8"), relative) == []
 
 
+def _in_pnp(line: str) -> str:
+    """line as a statement in a method of the PnP manager's module."""
+    return f"class Pnp:\n    def boot(self):\n        {line}\n"
+
+
 @pytest.mark.parametrize("line", [
     "self.io.irp_count = 0",
     "self.io.irp_count += 1",
@@ -125,8 +130,7 @@ def test_no_module_writes_state_another_component_owns(path: Path):
     "self.po.system_power, x = state, 1",
 ])
 def test_the_ownership_check_finds_a_write_into_another_component(line: str):
-    source = f"class Pnp:\n    def boot(self):\n        {line}\n"
-    assert writes_into_others(source, "kmshell/nt/pnp.py") != []
+    assert writes_into_others(_in_pnp(line), "kmshell/nt/pnp.py") != []
 
 
 @pytest.mark.parametrize("line", [
@@ -145,8 +149,7 @@ def test_the_ownership_check_finds_a_command_writing_a_components_state(line: st
     "self.emit('Io', 'x', 'y')",
 ])
 def test_the_ownership_check_allows_own_state_and_method_calls(line: str):
-    source = f"class Pnp:\n    def boot(self):\n        {line}\n"
-    assert writes_into_others(source, "kmshell/nt/pnp.py") == []
+    assert writes_into_others(_in_pnp(line), "kmshell/nt/pnp.py") == []
 
 
 def test_only_system_init_may_wire_a_back_edge():
