@@ -202,7 +202,7 @@ class Hal:
                   "it is done", "While the device transfers, no processor copies anything.")
         irp.record(f"IRP {irp.number} → {device.driver.name}!AdapterListControl "
                    f"({len(transfer.elements)} S/G element(s)) at {irql_name(cpu.irql)}")
-        self.ke.run_routine_at(cpu, before, device.driver, "AdapterListControl", irp, device)
+        self.io.run_routine_at(before, device.driver, "AdapterListControl", irp, device)
         self.ke.lower_irql(before)
 
     def put_scatter_gather_list(self, device: DeviceObject) -> None:

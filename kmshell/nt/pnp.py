@@ -303,8 +303,7 @@ class PlugAndPlayManager:
                       f"{node.instance_path} ({self._role(spec, node)})",
                       "AddDevice is called bottom-up: lower filters, the function driver, "
                       "upper filters; each attaches its device to the top of the stack.")
-            self.io.run_routine(driver, "AddDevice", spec.routines.get("AddDevice", []), None,
-                                node.pdo)
+            self.io.call_routine(driver, "AddDevice", None, node.pdo)
         self._set_state(node, DevnodeState.DeviceNodeDriversAdded)
         self._set_state(node, DevnodeState.DeviceNodeResourcesAssigned)
         self.emit("Pnp", "resources", f"resources assigned to {node.instance_path}; the stack "

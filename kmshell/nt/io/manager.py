@@ -180,8 +180,7 @@ class IoManager:
                   "Every driver gets a driver object; its dispatch table says which routine "
                   "handles each IRP_MJ_ code.")
         try:
-            self.run_routine(driver, "DriverEntry", spec.routines.get("DriverEntry", []), None,
-                             None)
+            self.call_routine(driver, "DriverEntry", None, None)
         except NtError as error:
             self._unload_failed(driver, error)
             raise
@@ -351,7 +350,7 @@ class IoManager:
                   "Unload must undo everything DriverEntry did: delete devices, free pool, "
                   "cancel pending IRPs, timers and DPCs. Whatever it leaves points into code "
                   "that is about to disappear.")
-        self.run_routine(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        self.call_routine(driver, "Unload", None, None)
         for device in list(driver.devices):  # what its Unload would do: IoDeleteDevice
             self.detach_and_delete(device)
         self._retire_driver(driver)
@@ -360,8 +359,7 @@ class IoManager:
 
     def unload_driver(self, driver: DriverObject) -> None:
         """A PnP driver whose last device is gone: Unload runs and the image is unloaded."""
-        assert driver.spec is not None  # a Plug and Play driver is loaded from its spec
-        self.run_routine(driver, "Unload", driver.spec.routines.get("Unload", []), None, None)
+        self.call_routine(driver, "Unload", None, None)
         self._retire_driver(driver)
         self.emit("Io", "driver-unload", f"{driver.name} has no device left: its Unload "
                   f"routine runs and {driver.image} is unloaded")
@@ -453,10 +451,7 @@ class IoManager:
         if irp is not None:
             irp.record(f"IRP {irp.number} → {device.driver.name}!ControllerControl "
                        f"(holds the controller) at {self.irql_here()}")
-        # its driver ran IoAllocateController, a step: it was loaded from a spec
-        assert device.driver.spec is not None
-        self.run_routine(device.driver, "ControllerControl",
-                            device.driver.spec.routines.get("ControllerControl", []), irp, device)
+        self.call_routine(device.driver, "ControllerControl", irp, device)
 
     def free_controller(self, driver: DriverObject, device: DeviceObject) -> None:
         """IoFreeController: the next waiting device gets the controller."""
@@ -598,6 +593,24 @@ class IoManager:
             return NtStatus.STATUS_INVALID_DEVICE_REQUEST
         return self.run_routine(driver, major, calls, irp, device)
 
+    def call_routine(self, driver: DriverObject, routine: str, irp: Irp | None,
+                     device: DeviceObject | None) -> int:
+        """Run the driver's routine of that name (DriverEntry, AddDevice, StartIo, ISR, ...);
+        a driver whose spec has none does nothing there."""
+        steps = driver.spec.routines.get(routine, []) if driver.spec is not None else []
+        return self.run_routine(driver, routine, steps, irp, device)
+
+    def run_routine_at(self, before: int, driver: DriverObject, routine: str,
+                       irp: Irp | None, device: DeviceObject | None) -> None:
+        """Run the driver's routine at the IRQL its caller raised to (an ISR, a DPC,
+        StartIo, ...); a step that fails (an error, not a bugcheck) leaves the processor at
+        the IRQL it had before, as the routine's return would."""
+        try:
+            self.call_routine(driver, routine, irp, device)
+        except NtError:
+            self.ke.lower_irql(before)
+            raise
+
     def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
              device: DeviceObject | None) -> int:
         """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS. Each
@@ -668,13 +681,12 @@ class IoManager:
 
     def _start_io(self, device: DeviceObject, irp: Irp) -> None:
         device.current_irp = irp
-        cpu = self.core.processor()
         before = self.ke.raise_irql(Irql.DISPATCH_LEVEL)
         self.emit("Io", "start-io", f"{device.driver.name}!StartIo starts IRP {irp.number} on "
                   f"{device.label} at DISPATCH_LEVEL", "StartIo runs one request at a time: it "
                   "programs the device, which interrupts when it is done.")
         irp.record(f"IRP {irp.number} → {device.driver.name}!StartIo at DISPATCH_LEVEL")
-        self.ke.run_routine_at(cpu, before, device.driver, "StartIo", irp, device)
+        self.run_routine_at(before, device.driver, "StartIo", irp, device)
         self.ke.lower_irql(before)
 
     def _call_unloaded(self, driver: DriverObject, routine: str, irp: Irp,

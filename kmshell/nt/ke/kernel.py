@@ -70,9 +70,8 @@ from kmshell.nt.se import SYNCHRONIZE
 if TYPE_CHECKING:  # the components Ke calls back into, wired after construction
     from kmshell.nt.ex import Executive
     from kmshell.nt.io.driver import DriverObject
-    from kmshell.nt.io.irp import DeviceObject, Irp
+    from kmshell.nt.io.irp import DeviceObject
     from kmshell.nt.io.manager import IoManager
-    from kmshell.nt.io.spec import Call
     from kmshell.nt.mm import MemoryManager
     from kmshell.nt.po import PowerManager
     from kmshell.nt.ps import ProcessManager
@@ -831,7 +830,7 @@ class Kernel:
                   "and may only queue the rest.", cpu=cpu.number)
         try:
             self.dpc_time_us = 0
-            self.run_routine_at(cpu, before, device.driver, "ISR", None, device)
+            self.io.run_routine_at(before, device.driver, "ISR", None, device)
             cpu.irql = before
             self.emit("Hal", "interrupt", f"ISR returns; IRQL back to {irql_name(before)}",
                       cpu=cpu.number)
@@ -853,7 +852,7 @@ class Kernel:
                   "SynchCritSection runs", "A spin lock raises only to DISPATCH_LEVEL, and the "
                   "ISR (at DIRQL) could still preempt its holder; the interrupt spin lock "
                   "keeps the ISR out on every processor while data it shares is touched.")
-        self.run_routine_at(cpu, before, driver, "SynchCritSection", None, device)
+        self.io.run_routine_at(before, driver, "SynchCritSection", None, device)
         cpu.irql = before
         self.emit("Ke", "sync", f"SynchCritSection returns: the interrupt spin lock is "
                   f"released, IRQL back to {irql_name(before)}")
@@ -872,17 +871,6 @@ class Kernel:
         self.emit("Ke", "dpc", f"{device.driver.name} queues its DPC on CPU{cpu.number} "
                   f"({len(cpu.dpc_queue)} queued)", cpu=cpu.number)
 
-    def run_routine_at(self, cpu: Processor, before: int, driver: DriverObject, routine: str,
-                       irp: Irp | None, device: DeviceObject | None) -> None:
-        """Run a driver routine at the raised IRQL; a step that fails (an error, not a
-        bugcheck) leaves the processor at the IRQL it had before, as the routine's return
-        would."""
-        try:
-            self.io.run_routine(driver, routine, _routine(driver, routine), irp, device)
-        except NtError:
-            cpu.irql = before
-            raise
-
     def drain_dpcs(self, cpu: Processor) -> None:
         """Run queued DPCs at DISPATCH_LEVEL, if the IRQL has fallen below it."""
         if cpu.pending_interrupts and \
@@ -899,7 +887,7 @@ class Kernel:
                       "DISPATCH_LEVEL, before any thread gets the processor back.",
                       cpu=cpu.number)
             self.dpc_time_us = 0
-            self.run_routine_at(cpu, before, device.driver, "DPC", None, device)
+            self.io.run_routine_at(before, device.driver, "DPC", None, device)
             cpu.irql = before
 
     # ------------------------------------------- IRQL, spin locks and waits in driver routines
@@ -1027,12 +1015,6 @@ class Kernel:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock named '{name}'"
                           "; create it first (spinlock create NAME)")
         return lock
-
-
-def _routine(driver: DriverObject, routine: str) -> list[Call]:
-    """The steps of one of the driver's routines (none: it does not have that routine)."""
-    assert driver.spec is not None  # only a driver loaded from a spec has routines that run
-    return driver.spec.routines.get(routine, [])
 
 
 def _dirql(device: DeviceObject) -> int:
