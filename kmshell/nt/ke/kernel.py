@@ -211,13 +211,13 @@ class Kernel:
     def raise_irql(self, level: int) -> int:
         """KeRaiseIrql for the I/O manager's and HAL's own work (never lowers); returns the
         IRQL to go back to."""
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         before, cpu.irql = cpu.irql, max(cpu.irql, level)
         return before
 
     def lower_irql(self, level: int) -> None:
         """KeLowerIrql back to what raise_irql returned."""
-        self.processors[self.core.cpu_context].irql = level
+        self.core.processor().irql = level
 
     # ----------------------------------------------------------------- scheduling
 
@@ -845,7 +845,7 @@ class Kernel:
         if device is None or device.dirql is None:
             raise NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"{driver.name} has no "
                           "interrupt to synchronize with (IoConnectInterruptEx first)")
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         before, cpu.irql = cpu.irql, max(cpu.irql, device.dirql)
         self.emit("Ke", "sync", f"KeSynchronizeExecution: {driver.name} takes "
                   f"{device.label}'s interrupt spin lock, IRQL {before} → {device.dirql}; "
@@ -866,7 +866,7 @@ class Kernel:
 
     def request_dpc(self, device: DeviceObject) -> None:
         """IoRequestDpc / KeInsertQueueDpc: queue the device's DPC on this processor."""
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         cpu.dpc_queue.append(device)
         self.emit("Ke", "dpc", f"{device.driver.name} queues its DPC on CPU{cpu.number} "
                   f"({len(cpu.dpc_queue)} queued)", cpu=cpu.number)
@@ -899,7 +899,7 @@ class Kernel:
             raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a "
                           f"{type(obj).__name__}: a driver step waits for an event or a "
                           "semaphore")
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         if obj.signaled:
             self.emit("Ke", "wait", f"{driver.name}!{routine}: KeWaitForSingleObject({name}) is "
                       "satisfied at once: it is signaled")
@@ -927,7 +927,7 @@ class Kernel:
     def stall_execution_processor(self, driver: DriverObject, routine: str,
                                   microseconds: int) -> None:
         """KeStallExecutionProcessor: spin. In a DPC or ISR, the DPC watchdog is counting."""
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         self.emit("Ke", "stall", f"{driver.name}!{routine} spins {microseconds:,} µs on "
                   f"CPU{cpu.number} at {irql_name(cpu.irql)}", "Nothing else runs on this "
                   "processor meanwhile: not a thread, and at DISPATCH_LEVEL or above not a DPC.")
@@ -949,7 +949,7 @@ class Kernel:
         """KeRaiseIrql / KeLowerIrql. Going the wrong way, or lowering to another IRQL than
         the matching raise returned, is a fatal error the WDK names; a free build does not
         check it, Driver Verifier does (0xC4, 0x30 / 0x31)."""
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         current = cpu.irql
         raised = self._raised.setdefault(cpu.number, [])
         if name == "KeRaiseIrql":
@@ -982,7 +982,7 @@ class Kernel:
             raise NtError(NtStatus.STATUS_POSSIBLE_DEADLOCK, f"{driver.name}!{routine}: spin "
                           f"lock {lock.name} is already held here: acquiring it again would spin "
                           "forever on this processor")
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         self._driver_locks[name.lower()] = cpu.irql
         before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
         self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeAcquireSpinLock({lock.name}): "
@@ -990,7 +990,7 @@ class Kernel:
 
     def release_driver_spin_lock(self, driver: DriverObject, routine: str, name: str) -> None:
         lock = self._driver_lock(name)
-        cpu = self.processors[self.core.cpu_context]
+        cpu = self.core.processor()
         if name.lower() not in self._driver_locks:
             if driver.verified:
                 self.mm.verifier_stop(driver, routine, 0x32,
