@@ -234,18 +234,25 @@ def open_(session, cmd):
 
 def _file_op(session, cmd, major: str, api: str, length: int, code: int = 0):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
-    session.system.files.file_io(process, cmd["h"], major, api, length, code)
+    session.system.files.file_io(process, cmd["h"], major, api, length, code,
+                                 apc=bool(cmd.values.get("apc")))
     return [irp_table(session.system)] if session.system.io.irps else []
 
 
 @command("read", "a process reads from an open handle (NtReadFile → IRP_MJ_READ)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle")),
-         options=(Opt("length", NUMBER, "bytes to read", 64),),
+         options=(Opt("length", NUMBER, "bytes to read", 64),
+                  Opt("apc", None, "ReadFileEx: a completion routine, queued to the thread "
+                      "as a user APC when the read is done; it runs in the thread's next "
+                      "alertable wait (program step sleepex N)")),
          details="The IRP carries the caller's buffer as the device asks: a system buffer "
                  "(DO_BUFFERED_IO), an MDL (DO_DIRECT_IO) or the user address (neither). When "
                  "the driver pends the IRP the calling thread waits (synchronous I/O) until "
-                 "it completes — unless the handle was opened --overlapped.",
-         examples=("read notepad.exe 0x10", "read notepad.exe 0x10 --length 8192"))
+                 "it completes — unless the handle was opened --overlapped. The end of the "
+                 "request (copy back, IO_STATUS_BLOCK, event) runs in the calling thread, as "
+                 "the special kernel APC IopCompleteRequest.",
+         examples=("read notepad.exe 0x10", "read notepad.exe 0x10 --length 8192",
+                   "read a.exe 0x10 --apc"))
 def read(session, cmd):
     return _file_op(session, cmd, "IRP_MJ_READ", "NtReadFile", cmd["length"])
 

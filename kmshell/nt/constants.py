@@ -279,6 +279,11 @@ def nt_success(status: int) -> bool:
     return status < 0x80000000
 
 
+def nt_error(status: int) -> bool:
+    """NT_ERROR(): severity error (0xC..); a warning (0x8..) is neither success nor error."""
+    return status >= 0xC0000000
+
+
 class BugCheck(IntEnum):
     """Stop codes (bugcodes.h) raised by the model."""
 

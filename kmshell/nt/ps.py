@@ -18,7 +18,7 @@ handles), Ke (which schedules the threads) and Mm (address spaces), and wires in
 (`io_files`: a dying process's open files) and Ex (`ex`: the work items notify routines
 queue). Ke, Ex, Mm, Cm, Pnp and FileIo call into it.
 
-Simplifications: no jobs, no impersonation, no APCs; three fixed users (se.USERS), one at
+Simplifications: no jobs, no impersonation; three fixed users (se.USERS), one at
 the console at a time; a thread program stands for the instructions a thread executes;
 Idle and System are "minimal" processes, with no user half.
 """
@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # Ps's partners, wired in by System
     from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.files import FileIo
     from kmshell.nt.io.irp import Irp
+    from kmshell.nt.ke.apc import Apc
     from kmshell.nt.ke.kernel import Kernel
     from kmshell.nt.mm import MemoryManager
 
@@ -79,6 +80,8 @@ WHY_USER_FAULT = (
 STEPS = {
     "compute": ("N", "run in user mode (kernel mode for system threads) for N ticks"),
     "sleep": ("N", "wait N ticks (NtDelayExecution: DelayExecution)"),
+    "sleepex": ("N", "an alertable wait of N ticks (SleepEx(N, TRUE)): a user APC queued to "
+                     "the thread ends it at once and runs (WAIT_IO_COMPLETION)"),
     "inc": ("VAR [N]", "add 1 to a shared variable N times: load one tick, store the next"),
     "acquire": ("LOCK", "take a spin lock (raises to DISPATCH_LEVEL, spins while held) or a "
                         "mutex (waits while another thread owns it)"),
@@ -233,6 +236,14 @@ class Thread:
     work_item: WorkItem | None = None  # the work item a system worker thread is running
     # (IRP, (state, wait reason) before) while it waits for synchronous I/O
     io_wait: tuple[Irp, tuple[ThreadState, WaitReason | None]] | None = None
+    # its APC queues (KAPC_STATE.ApcListHead): kernel-mode APCs, special ones first, and
+    # user-mode APCs, which wait for an alertable wait
+    kernel_apcs: list[Apc] = field(default_factory=list)
+    user_apcs: list[Apc] = field(default_factory=list)
+    # while a kernel APC took it out of a wait (STATUS_KERNEL_APC): the wait to go back to
+    apc_unwaited: tuple[ThreadState, WaitReason | None] | None = None
+    alertable: bool = False  # in an alertable wait (SleepEx(N, TRUE)): user APCs end it
+    user_apc_pending: bool = False  # UserApcPending: deliver user APCs on return to user mode
 
     @property
     def label(self) -> str:

@@ -173,6 +173,8 @@ def thread_detail(thread: Thread) -> Table:
         ("WaitReason", thread.wait_reason.name if thread.wait_reason is not None else "none"),
         ("Waiting on", _waiting_on(thread)),
         ("Holds", ", ".join(_lock_name(lock) for lock in thread.held_locks) or "nothing"),
+        ("APC queue", "; ".join(str(apc) for apc in thread.kernel_apcs + thread.user_apcs)
+         or "empty"),
         ("Priority", f"{thread.priority} (base {thread.base_priority})"),
         ("Mode", "kernel only (system thread)" if thread.system_thread else "user and kernel"),
         ("Teb", f"{thread.teb:#x}" if thread.teb is not None else "none"),

@@ -395,8 +395,9 @@ def test_an_overlapped_read_returns_pending_at_once_and_the_thread_does_not_wait
     irp = next(iter(system.io.irps.values()))
     assert process.threads[0].io_wait is None
     assert any("returns 0x00000103 STATUS_PENDING" in e.text for e in system.core.log[-3:])
+    start = len(system.core.log)
     system.io.complete_pending(irp, 0)
-    assert "sets its OVERLAPPED event" in system.core.log[-1].text
+    assert any("sets its OVERLAPPED event" in e.text for e in system.core.log[start:])
 
 
 def test_a_transfer_longer_than_a_ulong_is_an_invalid_parameter():

@@ -38,11 +38,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from kmshell.nt.constants import BugCheck, Irql, NtStatus, format_status, nt_success
+from kmshell.nt.constants import (
+    BugCheck,
+    Irql,
+    NtStatus,
+    format_status,
+    nt_error,
+    nt_success,
+)
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.io.irp import DeviceObject, FileObject, Vpb
-from kmshell.nt.ke.thread_state import ThreadState
+from kmshell.nt.ke.apc import Apc, ApcKind
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
 from kmshell.nt.se import ACCESS_WORDS, access_check
@@ -173,12 +180,18 @@ class FileIo:
         return entry.object
 
     def file_io(self, process: Process, handle: int, major: str, api: str, length: int = 64,
-                code: int = 0) -> None:
+                code: int = 0, apc: bool = False) -> None:
         """NtReadFile / NtWriteFile / NtDeviceIoControlFile on an open handle: the IRP gets
-        the caller's buffer the way the device (or the control code) asks for."""
+        the caller's buffer the way the device (or the control code) asks for. With `apc`,
+        as ReadFileEx / WriteFileEx call it: an ApcRoutine, the caller's completion routine,
+        which the I/O manager queues to the thread as a user APC when the request is done."""
         self.core.require_running()
         thread = self._caller(process)
         file = self._file(process, handle)
+        if apc and file.synchronous:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"handle {handle:#x} was opened "
+                          "for synchronous I/O: a completion routine (ReadFileEx, WriteFileEx) "
+                          "needs a handle opened --overlapped")
         if not 0 < length <= 0xFFFFFFFF:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"a transfer length is a ULONG "
                           f"of 1 to 0xFFFFFFFF bytes, not {length}")
@@ -195,7 +208,7 @@ class FileIo:
 
         method = METHODS[code & 3] if major == "IRP_MJ_DEVICE_CONTROL" else file.target.io
         self._request(thread, file.target, major, done, buffer=(method, length),
-                      overlapped=not file.synchronous)
+                      overlapped=not file.synchronous, apc=apc)
 
     def close_handle(self, process: Process, handle: int) -> None:
         """NtClose: the last handle sends IRP_MJ_CLEANUP, the last reference IRP_MJ_CLOSE."""
@@ -234,46 +247,74 @@ class FileIo:
 
     def _request(self, thread: Thread, device: DeviceObject, major: str,
                  done: Callable[[int], None], buffer: tuple[str, int] | None = None,
-                 overlapped: bool = False) -> None:
+                 overlapped: bool = False, apc: bool = False) -> None:
         """Build the IRP for thread's system call and send it; a synchronous caller waits
         if a driver pends it, an overlapped one gets STATUS_PENDING back at once."""
         irp = self.io.build_irp(device, major)
-        irp.requester = thread
+        irp.requester, irp.deferred = thread, True
         release = self._attach_buffer(irp, thread.process, major, *buffer) if buffer else None
         returned: list[int] = []  # what the system call returned: STATUS_PENDING, if pended
 
-        def finished(status: int) -> None:
+        def complete(status: int) -> None:
+            """IopCompleteRequest's part for this call, in the requester's thread: the buffer,
+            the IO_STATUS_BLOCK and the event; a thread waiting for it then returns."""
             if release is not None:
                 release(status)
-            if thread.state is ThreadState.Terminated:
-                return  # its process ended while the IRP was in flight: nobody to tell
-            if thread.io_wait is not None and thread.io_wait[0] is irp:
-                self._end_io_wait(thread, irp.boost)
             if returned:  # an overlapped caller was told STATUS_PENDING: it is not waiting
                 self.emit("Io", "overlapped", f"IRP {irp.number} done: the I/O manager writes "
                           f"{format_status(status)} to {thread.process.image}'s "
                           "IO_STATUS_BLOCK and sets its OVERLAPPED event")
-                return
-            done(status)
+            if apc:  # the caller's ApcRoutine: a user APC to this thread (IopCompleteRequest)
+                def routine() -> None:
+                    self.emit("Io", "apc", f"{thread.process.image}'s completion routine runs "
+                              f"in user mode and learns {format_status(status)} (dwErrorCode, "
+                              "bytes transferred)", mode="U")
 
-        irp.on_done = finished
+                self.ke.insert_queue_apc(thread, Apc(
+                    ApcKind.USER, f"{thread.process.image}!FileIOCompletionRoutine",
+                    f"IRP {irp.number}", routine))
+            if returned:
+                return
+            if thread.io_wait is not None and thread.io_wait[0] is irp:
+                # an error after STATUS_PENDING on a synchronous file object: FinalStatus, no
+                # IO_STATUS_BLOCK write (ReactOS ntoskrnl/io/iomgr/irp.c, IopCompleteRequest)
+                record = (f"records {format_status(status)} as the file object's FinalStatus"
+                          if nt_error(status) else f"writes {format_status(status)} to the "
+                          "caller's IO_STATUS_BLOCK")
+                self.emit("Io", "event", f"IopCompleteRequest {record} and sets the file "
+                          f"object's event: {thread.label}'s wait is satisfied")
+                self._end_io_wait(thread)
+                done(status)
+
+        irp.on_done = complete
         outer, self.syscall_thread = self.syscall_thread, thread  # drivers run in its context
         try:
             status = self.io.call_driver(device.top(), irp)
         finally:
             self.syscall_thread = outer
-        if status == NtStatus.STATUS_PENDING and not irp.completed:
-            if overlapped:
-                returned.append(status)
-                api = {"IRP_MJ_READ": "NtReadFile", "IRP_MJ_WRITE": "NtWriteFile"}.get(
-                    major, "NtDeviceIoControlFile")
-                self.emit("Io", "syscall", f"{api} returns 0x00000103 STATUS_PENDING to "
-                          f"{thread.process.image} at once: kernel → user", "Overlapped I/O: "
-                          "the file was opened with FILE_FLAG_OVERLAPPED, so the thread runs "
-                          "on and learns the result later from its OVERLAPPED event (or an "
-                          "I/O completion port).", mode="U")
-            else:
-                self._begin_io_wait(thread, irp)
+        if irp.completed and irp.number in self.io.irps and not irp.pending_returned:
+            # IopPerformSynchronousRequest / IopSynchronousServiceTail: completed at once,
+            # finished here at APC_LEVEL (ReactOS ntoskrnl/io/iomgr/iofunc.c)
+            before = self.ke.raise_irql(Irql.APC_LEVEL)
+            self.io.finish_request(irp)
+            self.ke.lower_irql(before)
+        self.ke.deliver_apcs(thread)  # back at PASSIVE_LEVEL: an APC queued meanwhile runs
+        if status == NtStatus.STATUS_PENDING and overlapped:
+            returned.append(status)
+            api = {"IRP_MJ_READ": "NtReadFile", "IRP_MJ_WRITE": "NtWriteFile"}.get(
+                major, "NtDeviceIoControlFile")
+            self.emit("Io", "syscall", f"{api} returns 0x00000103 STATUS_PENDING to "
+                      f"{thread.process.image} at once: kernel → user", "Overlapped I/O: "
+                      "the file was opened with FILE_FLAG_OVERLAPPED, so the thread runs "
+                      "on and learns the result later from its OVERLAPPED event (or an "
+                      "I/O completion port).", mode="U")
+            if irp.number not in self.io.irps:  # finished already: its event is set
+                self.emit("Io", "overlapped", f"IRP {irp.number} is already done: its "
+                          "IO_STATUS_BLOCK is written and its OVERLAPPED event set")
+        elif irp.number not in self.io.irps:  # finished: the service returns its status
+            done(irp.status)
+        elif status == NtStatus.STATUS_PENDING:
+            self._begin_io_wait(thread, irp)
 
     def copy_to_user_buffer(self, driver: DriverObject, irp: Irp | None, length: int,
                             routine: str) -> None:
@@ -342,8 +383,10 @@ class FileIo:
                       "time, so buffered I/O suits small transfers.")
 
             def release(status: int) -> None:
+                # IopCompleteRequest copies back unless NT_ERROR: warnings too (ReactOS
+                # ntoskrnl/io/iomgr/irp.c)
                 copied = f"copies {length} bytes to the caller's buffer at {user:#x} and " \
-                    if into and nt_success(status) else ""
+                    if into and not nt_error(status) else ""
                 self.emit("Io", "buffer", f"IRP {irp.number}: the I/O manager {copied}frees "
                           "the system buffer")
         elif method == "direct":
@@ -358,8 +401,8 @@ class FileIo:
                       "MmGetSystemAddressForMdlSafe; direct I/O suits large transfers.")
 
             def release(status: int) -> None:
-                self.emit("Io", "buffer", f"IRP {irp.number}: MmUnlockPages and IoFreeMdl: "
-                          "the caller's pages are unlocked")
+                self.emit("Io", "buffer", f"IRP {irp.number}: IoFreeMdl frees the MDL "
+                          "that described the caller's pages")
         else:
             irp.buffer = f"UserBuffer {user:#x} (the caller's address: neither I/O)"
             irp.user_buffer = (process.pid, user, length)
@@ -381,12 +424,11 @@ class FileIo:
                   "once returns STATUS_PENDING; the requester waits, using no processor.")
         self.ke.dispatch()
 
-    def _end_io_wait(self, thread: Thread, boost: int = 0) -> None:
+    def _end_io_wait(self, thread: Thread) -> None:
         assert thread.io_wait is not None  # called only for a thread that waits for its IRP
         _, previous = thread.io_wait
         thread.io_wait = None
-        self.ke.end_executive_wait(thread, previous, boost)
-        self.emit("Ke", "wake", f"{thread.label}'s I/O is done: it continues")
+        self.ke.end_executive_wait(thread, previous)
 
     # ------------------------------------------------------------- file systems and volumes
 

@@ -166,7 +166,11 @@ class Irp:
     depths: list[int] = field(default_factory=list)  # per path entry: IoCallDriver calls deep
     calls: int = 0  # IoCallDriver calls for it still running (the depth of a new entry)
     requester: Thread | None = None  # the thread whose system call built it, if any
-    # what the I/O manager does for the requester at the end, given the final status
+    # IRP_DEFER_IO_COMPLETION: a system service's IRP; completed before its dispatch routine
+    # returned (not pending), the service itself finishes it, with no APC
+    deferred: bool = False
+    # IopCompleteRequest's work for the requester, given the final status: run in the
+    # requester's thread (an APC, or the system service itself), before the IRP is freed
     on_done: Callable[[int], None] | None = None
     power_state: IntEnum | None = None  # an IRP_MJ_POWER's S or D state (po.py's enums)
     cancel: bool = False  # Irp->Cancel: IoCancelIrp was called

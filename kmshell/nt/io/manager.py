@@ -64,6 +64,8 @@ from kmshell.nt.io.irp import (
 )
 from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.io.steps import DDIS, IOF_CALL_DRIVER, Frame, no_irp
+from kmshell.nt.ke.apc import Apc, ApcKind
+from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
@@ -876,10 +878,68 @@ class IoManager:
                       "STATUS_MORE_PROCESSING_REQUIRED. Windows would now post completion to "
                       "a thread that does not exist.", "Rule: who allocates an IRP frees it.")
         status = irp.status  # the final IoStatus, whatever the routines above made of it
-        irp.record(f"IRP {irp.number} done: {status_name(status)} back to the requester")
+        irp.completed = True
+        thread = irp.requester
+        if irp.mdl is not None:  # IofCompleteRequest: "Unlock MDL Pages" (ReactOS irp.c)
+            self.emit("Io", "buffer", f"IRP {irp.number}: IofCompleteRequest unlocks the "
+                      "pages its MDL locked (MmUnlockPages)")
+        if thread is None:  # no thread asked (a kernel client, PnP, power): freed here
+            self.finish_request(irp)
+            return
+        if irp.deferred and not irp.pending_returned:
+            # IofCompleteRequest: "Check if we should exit because of a Deferred I/O"
+            # (ReactOS ntoskrnl/io/iomgr/irp.c)
+            irp.record(f"IRP {irp.number} completed inside its dispatch path: the system "
+                       "service finishes it")
+            self.emit("Io", "irp", f"IRP {irp.number} was completed before any driver returned "
+                      f"STATUS_PENDING: IofCompleteRequest leaves the rest to {thread.label}'s "
+                      "system service (IRP_DEFER_IO_COMPLETION), which is still running",
+                      "No APC is needed when the requester's own thread is still inside the "
+                      "call: the system service finishes the request itself.")
+            return
+        if thread.state is ThreadState.Terminated:
+            self.emit("Io", "irp", f"IRP {irp.number}: the thread that asked for it has ended; "
+                      "IopCleanupIrp frees it")
+            self.finish_request(irp, requester_gone=True)
+            return
+        # IofCompleteRequest queues IopCompleteRequest as a special kernel APC to the thread
+        # that asked (ReactOS ntoskrnl/io/iomgr/irp.c, IofCompleteRequest)
+        irp.record(f"IRP {irp.number} completed with {status_name(status)}: APC "
+                   f"IopCompleteRequest queued to {thread.label}")
+        self.emit("Io", "irp-apc", f"IRP {irp.number} completed with {format_status(status)} "
+                  f"at {self.irql_here()}: IofCompleteRequest queues the special kernel APC "
+                  f"IopCompleteRequest to {thread.label}, the thread that asked",
+                  "The last part of completion (copying data back to the caller's buffer, "
+                  "writing its IO_STATUS_BLOCK, signaling its event) must run in the "
+                  "requester's own thread: only there do its user addresses mean its memory.")
+        self.ke.insert_queue_apc(
+            thread, Apc(ApcKind.SPECIAL_KERNEL, "nt!IopCompleteRequest", f"IRP {irp.number}",
+                        lambda: self.finish_request(irp),
+                        rundown=lambda: self.finish_request(irp, requester_gone=True)),
+            irp.boost, current=thread is self.files.syscall_thread)
+
+    def finish_request(self, irp: Irp, requester_gone: bool = False) -> None:
+        """IopCompleteRequest for the thread that asked (in that thread: the completion APC,
+        or the system service itself), or the end of an IRP no thread asked for: the
+        requester's part is done and the IRP is freed (ReactOS ntoskrnl/io/iomgr/irp.c,
+        IopCompleteRequest; IopCleanupIrp when the thread is gone)."""
+        status = irp.status
+        thread = irp.requester
         self.free_irp(irp, status)  # the model keeps no completed IRP
-        self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} goes "
-                  "back to the requester; the IRP is freed")
+        if thread is None:
+            irp.record(f"IRP {irp.number} done: {status_name(status)} back to the requester")
+            self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} "
+                      "goes back to the requester; the IRP is freed")
+        elif requester_gone:
+            self.emit("Io", "irp-done", f"IRP {irp.number} finished: {thread.label} has ended, "
+                      "so nobody is told; the IRP is freed")
+            return
+        else:
+            irp.record(f"IRP {irp.number} done in {thread.label}: {status_name(status)} back "
+                       "to the caller")
+            self.emit("Io", "irp-done", f"IRP {irp.number}: IopCompleteRequest runs in "
+                      f"{thread.label} at {self.irql_here()} with {format_status(status)}: it "
+                      "finishes the request for the caller and frees the IRP")
         if irp.on_done is not None:
             irp.on_done(status)
 
@@ -912,6 +972,7 @@ class IoManager:
         self.complete_request(irp, status, device.driver)
         if device.current_irp is irp:  # as its DPC would: the next one to StartIo
             self.start_next_packet(device)
+        self.ke.dispatch()  # a requester readied by its completion APC gets a processor
 
     def cancel_irp(self, irp: Irp) -> bool:
         """IoCancelIrp: take the cancel spin lock, set Irp->Cancel, call the cancel routine
@@ -954,6 +1015,7 @@ class IoManager:
                           "DISPATCH_LEVEL.",
                           fix="Call IoReleaseCancelSpinLock(Irp->CancelIrql) in the cancel "
                           "routine, before completing the IRP with STATUS_CANCELLED.")
+        self.ke.dispatch()  # a requester readied by its completion APC gets a processor
         return True
 
     def release_cancel_spin_lock(self, driver: DriverObject | None, routine: str) -> None:

@@ -1,6 +1,7 @@
 """Ke, the kernel: the processors and their IRQL, the clock tick and the dispatcher (ready
 queues, quanta, preemption, context switches), waits and dispatcher objects (events, mutexes,
-semaphores, timers), spin locks, interrupts with their ISRs and DPCs, and the IRQL rules of
+semaphores, timers), spin locks, interrupts with their ISRs and DPCs, APCs (KeInsertQueueApc,
+KiDeliverApc: apc.py), and the IRQL rules of
 the DDIs drivers call for these; and the page-fault trap and exception dispatch
 (KiPageFault, KiDispatchException) for an access Mm finds invalid.
 
@@ -47,6 +48,7 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.core import Core
 from kmshell.nt.errors import NtError
+from kmshell.nt.ke.apc import Apc, ApcKind
 from kmshell.nt.ke.dispatcher import Dispatcher
 from kmshell.nt.ke.processor import Processor
 from kmshell.nt.ke.sync import (
@@ -123,6 +125,8 @@ class Kernel:
         self._raised: dict[int, list[int]] = {}  # per CPU: the IRQLs KeRaiseIrql returned
         # spin locks held by driver code: the IRQL to go back to when each is released
         self._driver_locks: dict[str, int] = {}
+        # threads waiting (asleep, on an object, for input) with a kernel APC to run
+        self.apc_waiters: list[Thread] = []
 
     def start_processor(self, number: int, idle_thread: Thread) -> None:
         """A processor comes up at PASSIVE_LEVEL running its idle thread."""
@@ -142,6 +146,12 @@ class Kernel:
                 cpu.irql = Irql.PASSIVE_LEVEL
         for lock in list(thread.held_locks):
             self.abandon_lock(thread, lock)
+        for apc in thread.kernel_apcs + thread.user_apcs:  # never delivered: run down
+            if apc.rundown is not None:
+                apc.rundown()
+        thread.kernel_apcs.clear()
+        thread.user_apcs.clear()
+        thread.apc_unwaited = None
         thread.state = ThreadState.Terminated
         thread.wait_reason = None
 
@@ -156,14 +166,25 @@ class Kernel:
         thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
 
     def end_executive_wait(self, thread: Thread,
-                           previous: tuple[ThreadState, WaitReason | None], boost: int) -> None:
-        """KiUnwaitThread for a synchronous I/O wait: the thread goes back to the wait it was
-        in before (e.g. for input), or is readied with the completing driver's boost
-        (IoCompleteRequest's PriorityBoost, passed on as KeSetEvent's Increment)."""
+                           previous: tuple[ThreadState, WaitReason | None]) -> None:
+        """The thread's synchronous I/O wait is satisfied (the completion APC set the file
+        object's event, in the thread itself): it returns to the wait it was in before (e.g.
+        for input), or runs on."""
         state, reason = previous
+        thread.apc_unwaited = None  # the APC ended the wait it took the thread out of
+        cpu = next((c for c in self.processors if c.current_thread is thread), None)
         if state is ThreadState.Waiting:
             thread.state, thread.wait_reason = state, reason
-            return
+            if cpu is not None:
+                cpu.current_thread = cpu.idle_thread
+        elif cpu is None:
+            self.ready_thread(thread)
+        else:
+            thread.state, thread.wait_reason = ThreadState.Running, None
+
+    def _boost(self, thread: Thread, boost: int) -> None:
+        """KiUnwaitThread's priority increment (IoCompleteRequest's PriorityBoost, passed on
+        as KeInsertQueueApc's Increment)."""
         boosted = min(thread.base_priority + boost, 15)
         if thread.base_priority < 16 and boosted > thread.priority:  # not real-time ones
             thread.priority = boosted
@@ -172,8 +193,133 @@ class Kernel:
                       "(IoCompleteRequest's PriorityBoost)", "A thread that waited for "
                       "I/O gets a temporary boost so it runs soon; it decays by one at "
                       "each quantum end, back to its base.")
-        self.ready_thread(thread)
-        self.dispatch()
+
+    # ----------------------------------------------------------------- APCs
+
+    def insert_queue_apc(self, thread: Thread, apc: Apc, boost: int = 0, *,
+                         current: bool = False) -> None:
+        """KeInsertQueueApc / KiInsertQueueApc (ReactOS ntoskrnl/ke/apc.c): into the thread's
+        queue (a special kernel APC ahead of the normal kernel ones), then get it delivered:
+        the running thread (`current`: the one whose code queues it) takes an APC_LEVEL
+        software interrupt when its IRQL falls below APC_LEVEL; a thread waiting at
+        PASSIVE_LEVEL is unwaited with STATUS_KERNEL_APC and the boost; a ready thread runs
+        it when it is next switched in (Ke.dispatch delivers)."""
+        if apc.kind is ApcKind.USER:
+            thread.user_apcs.append(apc)
+        elif apc.kind is ApcKind.SPECIAL_KERNEL:
+            special = sum(1 for a in thread.kernel_apcs if a.kind is ApcKind.SPECIAL_KERNEL)
+            thread.kernel_apcs.insert(special, apc)
+        else:
+            thread.kernel_apcs.append(apc)
+        queued = len(thread.kernel_apcs) + len(thread.user_apcs)
+        self.emit("Ke", "apc", f"KeInsertQueueApc: {apc} queued to {thread.label} "
+                  f"({queued} in its APC queue)", "An APC runs in one particular thread: the "
+                  "only place where that thread's user addresses mean its own process's "
+                  "memory.")
+        if apc.kind is ApcKind.USER:
+            if thread.state is ThreadState.Waiting and thread.alertable:
+                thread.user_apc_pending = True
+                self._boost(thread, boost)
+                self.wake_thread(thread, "a user APC ends its alertable wait (STATUS_USER_APC; "
+                                 "SleepEx returns WAIT_IO_COMPLETION)")
+            elif thread.alertable and thread.apc_unwaited is not None:
+                self.emit("Ke", "apc", f"{thread.label} is in an alertable wait, out of it for "
+                          "a kernel APC just now: that wait will end with STATUS_USER_APC")
+            else:
+                self.emit("Ke", "apc", f"{thread.label} is not in an alertable wait: the user "
+                          "APC waits in its queue until it is (SleepEx, WaitForSingleObjectEx "
+                          "with bAlertable TRUE)", "User APCs never interrupt a thread: it "
+                          "says when it is ready for them by waiting alertably.")
+            return
+        if current:
+            self.emit("Ke", "apc", f"{thread.label} is the thread running this code: an "
+                      "APC_LEVEL software interrupt is requested, taken as soon as its IRQL "
+                      "falls below APC_LEVEL")
+        elif thread.state is ThreadState.Waiting:
+            thread.apc_unwaited = (thread.state, thread.wait_reason)
+            self.emit("Ke", "apc", f"{thread.label} waits at PASSIVE_LEVEL "
+                      f"({thread.wait_reason.name if thread.wait_reason else 'Waiting'}): "
+                      "KiUnwaitThread takes it out of its wait with STATUS_KERNEL_APC to run "
+                      "the APC", "A kernel APC does not wait for the wait to end: the thread "
+                      "runs the APC and then waits again, unless the APC ended the wait.")
+            if thread.io_wait is not None:  # it waits in the executive for its I/O
+                self._boost(thread, boost)
+                self.ready_thread(thread)
+            else:  # its wait (sleep, object, input) is kept: an idle processor runs the APC
+                self.apc_waiters.append(thread)
+        elif thread.state is ThreadState.Ready:
+            self.emit("Ke", "apc", f"{thread.label} is ready: it runs the APC when it is next "
+                      "switched in")
+
+    def deliver_apcs(self, thread: Thread) -> None:
+        """KiDeliverApc for the thread whose system call this is, its IRQL back at
+        PASSIVE_LEVEL: the model runs the call on the current processor."""
+        if thread.kernel_apcs:
+            cpu = self.core.processor()
+            running, cpu.current_thread = cpu.current_thread, thread
+            try:
+                self._deliver_apcs(cpu, thread)
+            finally:
+                cpu.current_thread = running
+
+    def _deliver_apcs(self, cpu: Processor, thread: Thread) -> None:
+        """KiDeliverApc (ReactOS ntoskrnl/ke/apc.c): the kernel-mode APCs in queue order, at
+        APC_LEVEL; if one took the thread out of a wait it did not end, the thread waits
+        again (an alertable wait with user APCs queued ends instead); then, on its way back
+        to user mode, its user APCs if they are pending."""
+        outer, self.core.cpu_context = self.core.cpu_context, cpu.number
+        before, cpu.irql = cpu.irql, max(cpu.irql, Irql.APC_LEVEL)
+        try:
+            while thread.kernel_apcs:
+                apc = thread.kernel_apcs.pop(0)
+                self.emit("Ke", "apc", f"CPU{cpu.number}: APC_LEVEL software interrupt in "
+                          f"{thread.label}: KiDeliverApc runs the {apc}",
+                          "Kernel APCs run as soon as their thread runs below APC_LEVEL, "
+                          "before it goes on with anything else.")
+                apc.run()
+        finally:
+            cpu.irql = before
+            self.core.cpu_context = outer
+        if cpu.current_thread is not thread:
+            return
+        if thread.apc_unwaited is not None:
+            state, reason = thread.apc_unwaited
+            thread.apc_unwaited = None
+            if thread.alertable and thread.user_apcs:  # KeDelayExecutionThread: it ends
+                thread.alertable, thread.wake_tick, thread.user_apc_pending = False, None, True
+                thread.pc += 1
+                self.emit("Ke", "apc", f"{thread.label}'s alertable wait ends instead of "
+                          "going on: a user APC is queued (STATUS_USER_APC; SleepEx returns "
+                          "WAIT_IO_COMPLETION)", cpu=cpu.number)
+            else:
+                thread.state, thread.wait_reason = state, reason
+                cpu.current_thread = cpu.idle_thread
+                self.emit("Ke", "wait", f"{thread.label} goes back to its wait "
+                          f"({reason.name if reason else 'Waiting'})", cpu=cpu.number)
+                return
+        if thread.user_apc_pending:  # KiDeliverApc(UserMode)
+            thread.user_apc_pending = False
+            while thread.user_apcs:
+                apc = thread.user_apcs.pop(0)
+                self.emit("Ke", "apc", f"CPU{cpu.number}: {thread.label} returns to user mode "
+                          f"through KiDeliverApc: the {apc} runs", cpu=cpu.number, mode="U")
+                apc.run()
+
+    def _run_waiters_apcs(self) -> bool:
+        """A thread taken out of a sleep or an object wait to run a kernel APC runs it on an
+        idle processor and waits again. Simplified: Windows would schedule it by priority;
+        here it waits for a processor to be idle, keeping its wait as it was."""
+        cpu = next((c for c in self.processors if c.is_idle and c.irql < Irql.APC_LEVEL), None)
+        while cpu is not None and self.apc_waiters:
+            thread = self.apc_waiters.pop(0)
+            if thread.state is not ThreadState.Waiting or not thread.kernel_apcs:
+                continue  # its wait ended, or it ended, meanwhile
+            thread.state, cpu.current_thread = ThreadState.Running, thread
+            self.emit("Ke", "context-switch", f"CPU{cpu.number}: idle → {thread.label} to run "
+                      "its kernel APC", cpu=cpu.number, irql=Irql.DISPATCH_LEVEL)
+            self._deliver_apcs(cpu, thread)
+            return True
+        return False
 
     def page_fault(self, thread: Thread, address: int) -> None:
         """KiPageFault for an access MmAccessFault finds invalid: in a system thread (kernel
@@ -240,7 +386,18 @@ class Kernel:
                   cpu=cpu.number, irql=Irql.DISPATCH_LEVEL)
 
     def dispatch(self) -> None:
-        """Give idle processors a ready thread, then preempt lower-priority running threads."""
+        """Give idle processors a ready thread and preempt lower-priority running threads;
+        then every running thread below APC_LEVEL with kernel APCs queued runs them."""
+        while True:
+            self._assign_processors()
+            cpu = next((c for c in self.processors if c.irql < Irql.APC_LEVEL and (
+                c.current_thread.kernel_apcs or c.current_thread.user_apc_pending)), None)
+            if cpu is not None:
+                self._deliver_apcs(cpu, cpu.current_thread)
+            elif not (self.apc_waiters and self._run_waiters_apcs()):
+                return
+
+    def _assign_processors(self) -> None:
         for cpu in self.processors:
             if not self.dispatcher.summary:
                 return
@@ -428,6 +585,20 @@ class Kernel:
                         f"NtDelayExecution: sleeps {step.count} tick(s)")
             self._wake_at(thread, self.core.tick + step.count)
             return "left"
+        if step.op == "sleepex":
+            if thread.user_apcs:  # KeDelayExecutionThread: alertable, user APCs queued
+                thread.user_apc_pending = True
+                self.emit("Ke", "apc", f"{thread.label} calls SleepEx({step.count}, TRUE) with "
+                          "a user APC already queued: the wait ends at once "
+                          "(STATUS_USER_APC)", cpu=cpu.number)
+                self._deliver_apcs(cpu, thread)
+                return "next"
+            self.block_thread(cpu, thread, WaitReason.DelayExecution,
+                              f"SleepEx({step.count}, TRUE): an alertable wait of {step.count} "
+                              "tick(s)")
+            thread.alertable = True
+            self._wake_at(thread, self.core.tick + step.count)
+            return "left"
         if step.op == "wait-input":
             self.block_thread(cpu, thread, WaitReason.UserRequest,
                               "calls GetMessage and waits for input")
@@ -495,6 +666,7 @@ class Kernel:
     def wake_thread(self, thread: Thread, why: str) -> None:
         thread.waiting_on = None
         thread.wake_tick = None
+        thread.alertable = False
         thread.pc += 1
         self.ready_thread(thread)
         self.emit("Ke", "wake", f"{thread.label} wakes: {why}; Ready at priority "
