@@ -131,11 +131,12 @@ def access_check_quiz(seed: int) -> Problem:
 def irql_quiz(seed: int) -> Problem:
     """May this routine be called here? ok, or the bugcheck the model raises."""
     from kmshell.nt.constants import irql_name
-    from kmshell.nt.io.steps import DDIS
+    from kmshell.nt.io.steps import DDIS, DIRQL
 
     rng = random.Random(seed)
     places = [("DriverEntry", 0), ("a dispatch routine", 0), ("a DPC", 2), ("an ISR", 8)]
-    limits = {ddi.name: ddi.limit for ddi in DDIS.values() if ddi.limit is not None}
+    # Not those limited to their device's DIRQL: in each of these places that is allowed.
+    limits = {ddi.name: ddi.limit for ddi in DDIS.values() if ddi.limit not in (None, DIRQL)}
     limited = list(limits)
     text = [f"IRQL quiz (seed {seed}). Is each call allowed where it is made? Answer ok, or "
             "the bugcheck code the model stops with (e.g. 0xA).", ""]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from kmshell.drivers import driver_store
 from kmshell.nt.constants import irql_name
 from kmshell.nt.io.spec import FIXED_ROUTINES, SPEC_KEYS
-from kmshell.nt.io.steps import DDIS, Ddi
+from kmshell.nt.io.steps import DDIS, DIRQL, Ddi
 
 
 def _ids(spec) -> str:
@@ -20,10 +20,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")  # a table cell, code spans included (GFM)
 
 
+def _limit(ddi: Ddi) -> str:
+    """The step's highest IRQL, linked to the WDK page it is from."""
+    if not ddi.source:
+        return "any (no WDK page: not a DDI)"
+    limit = "any" if ddi.limit is None else "the device's DIRQL" if ddi.limit == DIRQL \
+        else irql_name(ddi.limit)
+    return f"[{limit}]({ddi.source})"
+
+
 def _step_row(ddi: Ddi) -> str:
     synopsis = f" `{_cell(ddi.synopsis)}` " if ddi.synopsis else " "
-    limit = irql_name(ddi.limit) if ddi.limit is not None else "any"
-    return f"| `{ddi.name}` |{synopsis}| {limit} | {_cell(ddi.help)} |"
+    return f"| `{ddi.name}` |{synopsis}| {_limit(ddi)} | {_cell(ddi.help)} |"
 
 
 def reference_markdown() -> str:
@@ -63,8 +71,8 @@ def reference_markdown() -> str:
         "## Steps",
         "",
         "Each step is a DDI with its real name and its arguments. Called above its highest "
-        "IRQL (from the routine's WDK page), a step stops the machine with 0xA "
-        "IRQL_NOT_LESS_OR_EQUAL.",
+        "IRQL (from the Requirements of the routine's WDK page, which it links to), a step "
+        "stops the machine with 0xA IRQL_NOT_LESS_OR_EQUAL.",
         "",
         "| step | arguments | highest IRQL | what it does |",
         "|---|---|---|---|",

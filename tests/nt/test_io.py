@@ -699,12 +699,12 @@ def test_ioallocateirp_arguments_are_checked_at_load_time(step, message):
 
 def test_every_ddi_a_spec_may_name_is_one_whole_record():
     from kmshell.nt.constants import Irql
-    from kmshell.nt.io.steps import DDIS
+    from kmshell.nt.io.steps import DDIS, DIRQL
     from kmshell.nt.pool import STRING_ROUTINES
     for name, ddi in DDIS.items():
         assert ddi.name == name and ddi.help and callable(ddi.run), name
         assert ddi.check is None or callable(ddi.check), name
-        assert ddi.limit is None or ddi.limit in tuple(Irql), name
+        assert ddi.limit in (None, DIRQL, *Irql), name
     assert set(STRING_ROUTINES) <= set(DDIS)  # Mm's string routines, each a step
 
 

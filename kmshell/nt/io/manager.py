@@ -63,7 +63,7 @@ from kmshell.nt.io.irp import (
     Vpb,
 )
 from kmshell.nt.io.spec import Call, DriverSpec
-from kmshell.nt.io.steps import DDIS, IOF_CALL_DRIVER, Frame, no_irp
+from kmshell.nt.io.steps import DDIS, DIRQL, IOF_CALL_DRIVER, Frame, no_irp, step_limit
 from kmshell.nt.ke.apc import Apc, ApcKind
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.mm import routine_address
@@ -635,9 +635,9 @@ class IoManager:
         frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         for number, call in enumerate(calls, start=1):
             try:
-                if call.limit is not None and \
-                        self.core.processor().irql > call.limit:
-                    self._irql_too_high(driver, routine, call)
+                limit = step_limit(call.limit, device)
+                if limit is not None and self.core.processor().irql > limit:
+                    self._irql_too_high(driver, routine, call, limit)
                 ddi = DDIS[call.ddi]
                 if ddi.needs_irp and frame.irp is None:
                     raise no_irp(frame)
@@ -775,18 +775,18 @@ class IoManager:
                           f"{driver.name} has no stack of its own below a PDO to pass this to")
         return fdo.attached_to
 
-    def _irql_too_high(self, driver: DriverObject, routine: str, call: Call) -> None:
+    def _irql_too_high(self, driver: DriverObject, routine: str, call: Call, limit: int) -> None:
         """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements):
-        called above it, the machine stops."""
-        limit, cpu = call.limit, self.core.processor()
-        assert limit is not None  # called only for a step whose DDI has a limit, above it
+        called above it, the machine stops. `limit` is the step's, DIRQL resolved."""
+        cpu = self.core.processor()
+        name = f"the device's DIRQL {limit}" if call.limit == DIRQL else irql_name(limit)
         self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL,
                       (PAGEABLE_KERNEL_DATA, cpu.irql, 0, IOF_CALL_DRIVER),
                       driver=driver.image, routine=routine,
-                      rule=f"{call.ddi} may be called at IRQL {limit} "
-                      f"({irql_name(limit)}) at most; {driver.name}!{routine} called it at "
-                      f"{cpu.irql} ({irql_name(cpu.irql)}). Code that runs at too high an IRQL "
-                      "touches memory or locks that need a lower one, and the system stops.",
+                      rule=f"{call.ddi} may be called at IRQL {limit} ({name}) at most; "
+                      f"{driver.name}!{routine} called it at {cpu.irql} ({irql_name(cpu.irql)}). "
+                      "Code that runs at too high an IRQL touches memory or locks that need a "
+                      "lower one, and the system stops.",
                       fix="Do only the minimum in an ISR: acknowledge the device and queue a "
                       "DPC (IoRequestDpc); complete the IRP in the DPC, at DISPATCH_LEVEL.")
 

@@ -101,7 +101,7 @@ class Call:
     args: tuple[str, ...]
     text: str
     status: int | None = None  # for IoCompleteRequest and `return STATUS`
-    limit: int | None = None  # the highest IRQL the DDI may be called at (its record's limit)
+    limit: int | None = None  # its record's limit: the highest IRQL, or DIRQL (the device's)
 
     def __str__(self) -> str:
         return self.text

@@ -4,16 +4,17 @@ of driver code. Each DDI is one record (`Ddi`) in one table (`DDIS`).
 A driver routine in the model is a list of steps, each a DDI with its real name and its
 arguments. A DDI's record says: its arguments (`synopsis`; [ARG] is optional), the highest
 IRQL the real routine may be called at (`limit`, from the Requirements of its WDK page; None:
-any), what it does (`help`, for docs/drivers.md), its argument rules (`check`) and what it
-does (`run`). When a spec loads, spec.py finds each step's record, counts the arguments
-against the synopsis and calls `check`: it raises ValueError saying what is wrong (spec.py
-adds the file, routine and step) and returns the NTSTATUS the step names, if it names one.
-When a routine runs (`IoManager.run_routine`), a step above its limit stops the machine with
-0xA, one that works on an IRP (`needs_irp`) is refused in a routine without one, and `run`
-gets the I/O manager, the routine's `Frame` and the step, and returns the status the routine
-would return if it ended there (None: as it was). Each run keeps to its DDI's WDK page; the
-I/O manager's own work (IoCallDriver, IoCompleteRequest, ...) is in manager.py and the other
-components, which the runs call.
+any; DIRQL: the device's), that page's address (`source`), what it does (`help`, for
+docs/drivers.md), its argument rules (`check`) and what it does (`run`). When a spec loads,
+spec.py finds each step's record, counts the arguments against the synopsis and calls `check`:
+it raises ValueError saying what is wrong (spec.py adds the file, routine and step) and
+returns the NTSTATUS the step names, if it names one. When a routine runs
+(`IoManager.run_routine`), a step above its limit stops the machine with 0xA, one that works
+on an IRP (`needs_irp`) is refused in a routine without one, and `run` gets the I/O manager,
+the routine's `Frame` and the step, and returns the status the routine would return if it
+ended there (None: as it was). Each run keeps to its DDI's WDK page; the I/O manager's own
+work (IoCallDriver, IoCompleteRequest, ...) is in manager.py and the other components, which
+the runs call.
 
 State: only the constant table; a `Frame` is one running routine's driver, IRP and device.
 
@@ -33,6 +34,7 @@ from kmshell.nt.constants import (
     IRP_MJ,
     MM_SYSTEM_RANGE_START,
     BugCheck,
+    Irql,
     NtStatus,
     parse_irql,
     parse_status,
@@ -55,6 +57,10 @@ MAX_COPY = 1 << 20  # RtlCopyMemory/RtlFillMemory lengths: a megabyte is more th
 # plain path component.
 NAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
 MAX_NAME = 64
+WDK = "https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/"  # the WDK's DDI pages
+# A limit that is no one level: "<= DIRQL", the DIRQL of the device the routine runs for (the
+# SynchronizeIrql its interrupt was connected with). Not an IRQL: `step_limit` resolves it.
+DIRQL = -1
 
 
 @dataclass(slots=True)
@@ -89,10 +95,19 @@ class Ddi:
     name: str
     synopsis: str  # its arguments as the spec writes them; [ARG] is optional
     limit: int | None  # the highest IRQL it may be called at (its WDK page); None: any
+    source: str  # the address of its WDK page; "": a step of the model with no page of its own
     help: str  # what it does, for docs/drivers.md
     run: Run
     check: Check | None = None  # argument rules beyond their number
     needs_irp: bool = False  # works on an IRP: refused in a routine that has none
+
+
+def step_limit(limit: int | None, device: DeviceObject | None) -> int | None:
+    """The highest IRQL a step may run at: its DDI's limit, DIRQL resolved to the device's
+    (None, no check, for a device with no interrupt connected: the step itself says so)."""
+    if limit != DIRQL:
+        return limit
+    return device.dirql if device is not None else None
 
 
 # The runs.
@@ -459,167 +474,221 @@ def _check_dma_adapter(args: Args, names: Names) -> None:
 
 def _records() -> tuple[Ddi, ...]:
     """Every DDI a spec may call, in the order docs/drivers.md lists them (and a mistake's
-    "known:" list). The limits are the IRQLs in the Requirements of each routine's WDK page.
+    "known:" list). The limits are the IRQLs in the Requirements of each routine's WDK page,
+    whose address stands beside each (`source`).
     (Built in a function because mypy checks a function's body after the modules in its
     import cycle: the runs' lambdas then see the types of IoManager's attributes.)"""
     return (
-        Ddi("IoCreateDevice", "[NAME]", 0,
+        Ddi("IoCreateDevice", "[NAME]",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-iocreatedevice",
             "create a device object (named \\Device\\NAME, or unnamed)",
             _create_device, check=_check_device_name),
-        Ddi("IoAttachDeviceToDeviceStack", "PATH|pdo", 2,
+        Ddi("IoAttachDeviceToDeviceStack", "PATH|pdo",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioattachdevicetodevicestack",
             "attach this driver's newest device on top of the stack that holds PATH (in "
             "AddDevice: pdo, the device's PDO)",
             _attach),
-        Ddi("IoDetachDevice", "", 2, "detach this driver's device from the device below it",
+        Ddi("IoDetachDevice", "",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-iodetachdevice",
+            "detach this driver's device from the device below it",
             lambda io, f, call, last: io.detach_device(_own_device(f, call.ddi))),
-        Ddi("IoDeleteDevice", "", 2, "delete this driver's device object",
+        Ddi("IoDeleteDevice", "",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-iodeletedevice",
+            "delete this driver's device object",
             lambda io, f, call, last: io.delete_device(_own_device(f, call.ddi))),
-        Ddi("IoSkipCurrentIrpStackLocation", "", None,
+        Ddi("IoSkipCurrentIrpStackLocation", "",
+            None, WDK + "wdm/nf-wdm-ioskipcurrentirpstacklocation",
             "let the next driver use this stack location",
             _skip, needs_irp=True),
-        Ddi("IoCopyCurrentIrpStackLocationToNext", "", 2,
+        Ddi("IoCopyCurrentIrpStackLocationToNext", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iocopycurrentirpstacklocationtonext",
             "copy this stack location to the next, without the completion routine",
             _copy_to_next, needs_irp=True),
-        Ddi("IoSetCompletionRoutine", "ROUTINE [Success] [Error] [Cancel]", None,
+        Ddi("IoSetCompletionRoutine", "ROUTINE [Success] [Error] [Cancel]",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iosetcompletionroutine",
             "run ROUTINE when a lower driver completes the IRP",
             _set_completion, check=_check_completion, needs_irp=True),
-        Ddi("IoCallDriver", "lower|parent|volume", 2,
+        Ddi("IoCallDriver", "lower|parent|volume",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iocalldriver",
             "send the IRP to the next-lower device; from a bus driver's PDO, `parent`: to the "
             "device below its own FDO, in the parent stack (as the USB hub passes its children's "
             "transfers on); from a file system's volume device, `volume`: to the top of the stack "
             "of the volume it mounted (Vcb->TargetDeviceObject)",
             _call_driver, check=_check_call_target, needs_irp=True),
-        Ddi("IoRegisterFileSystem", "", 0,
+        Ddi("IoRegisterFileSystem", "",
+            Irql.APC_LEVEL, WDK + "ntifs/nf-ntifs-ioregisterfilesystem",
             "register this driver's newest device, its control device object (device_type "
             "FILE_DEVICE_DISK_FILE_SYSTEM): the I/O manager then offers it every disk volume to "
             "mount (IRP_MN_MOUNT_VOLUME), the most recently registered file system first",
             lambda io, f, call, last:
                 io.files.register_file_system(io.newest_device(f.driver, call.ddi))),
-        Ddi("IoUnregisterFileSystem", "", 0,
+        Ddi("IoUnregisterFileSystem", "",
+            Irql.APC_LEVEL, WDK + "ntifs/nf-ntifs-iounregisterfilesystem",
             "take this driver's control device off the I/O manager's list of file systems (in "
             "Unload)",
             lambda io, f, call, last: io.files.unregister_file_system(f.driver)),
-        Ddi("IoMarkIrpPending", "", None, "mark the IRP pending before returning STATUS_PENDING",
+        Ddi("IoMarkIrpPending", "",
+            None, WDK + "wdm/nf-wdm-iomarkirppending",
+            "mark the IRP pending before returning STATUS_PENDING",
             _mark_pending, needs_irp=True),
-        Ddi("IoGetCurrentIrpStackLocation", "", None,
+        Ddi("IoGetCurrentIrpStackLocation", "",
+            None, WDK + "wdm/nf-wdm-iogetcurrentirpstacklocation",
             "look at this driver's stack location of the IRP: its major and minor function and "
             "parameters (the trace shows them; every step works on this location)",
             _current_location, needs_irp=True),
-        Ddi("IoStartPacket", "", 2,
+        Ddi("IoStartPacket", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iostartpacket",
             "hand the IRP to StartIo now, or queue it in the device queue while the device is "
             "busy (System-queued I/O)",
             lambda io, f, call, last: io.start_packet(_device(f), _irp(f)), needs_irp=True),
-        Ddi("IoStartNextPacket", "", 2,
+        Ddi("IoStartNextPacket", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iostartnextpacket",
             "in the DPC, after completing the current IRP: start the next queued one (StartIo), "
             "or mark the device idle",
             lambda io, f, call, last: io.start_next_packet(_device(f))),
-        Ddi("ExAllocatePool2", "NONPAGED|PAGED SIZE TAG", 2,
+        Ddi("ExAllocatePool2", "NONPAGED|PAGED SIZE TAG",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-exallocatepool2",
             "allocate SIZE bytes of nonpaged or paged pool (POOL_FLAG_NON_PAGED / "
             "POOL_FLAG_PAGED) tagged TAG",
             _allocate_pool, check=_check_allocate_pool),
-        Ddi("ExFreePoolWithTag", "TAG", 2, "free the driver's latest pool block tagged TAG",
+        Ddi("ExFreePoolWithTag", "TAG",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-exfreepoolwithtag",
+            "free the driver's latest pool block tagged TAG",
             lambda io, f, call, last: io.mm.free_pool(f.driver, call.args[0], f.routine),
             check=_check_pool_tag),
-        Ddi("RtlFillMemory", "TAG|ADDRESS LENGTH", None,
+        Ddi("RtlFillMemory", "TAG|ADDRESS LENGTH",
+            None, WDK + "wdm/nf-wdm-rtlfillmemory",
             "write LENGTH bytes at the start of the driver's TAG block, or at a raw kernel "
             "ADDRESS (a wild pointer)",
             lambda io, f, call, last:
                 io.mm.fill_memory(f.driver, call.args[0], int(call.args[1]), f.routine),
             check=_check_fill_memory),
-        Ddi("RtlStringCbCopyA", "TAG SOURCE", 0,
+        Ddi("RtlStringCbCopyA", "TAG SOURCE",
+            Irql.PASSIVE_LEVEL, WDK + "ntstrsafe/nf-ntstrsafe-rtlstringcbcopya",
             "copy the string SOURCE into the driver's TAG block, told its size in bytes: a string "
             "that does not fit is cut and terminated, and the call returns STATUS_BUFFER_OVERFLOW",
             _copy_string, check=_check_pool_tag),
-        Ddi("RtlStringCbCatA", "TAG SOURCE", 0,
+        Ddi("RtlStringCbCatA", "TAG SOURCE",
+            Irql.PASSIVE_LEVEL, WDK + "ntstrsafe/nf-ntstrsafe-rtlstringcbcata",
             "append SOURCE to the string in the TAG block, within its size "
             "(STATUS_BUFFER_OVERFLOW if cut)",
             _copy_string, check=_check_pool_tag),
-        Ddi("RtlStringCchCopyW", "TAG SOURCE", 0,
+        Ddi("RtlStringCchCopyW", "TAG SOURCE",
+            Irql.PASSIVE_LEVEL, WDK + "ntstrsafe/nf-ntstrsafe-rtlstringcchcopyw",
             "copy a wide (WCHAR) string: the TAG block holds half its size in characters, the NUL "
             "included",
             _copy_string, check=_check_pool_tag),
-        Ddi("RtlStringCbPrintfA", "TAG FORMAT [ARG] [ARG] [ARG]", 0,
+        Ddi("RtlStringCbPrintfA", "TAG FORMAT [ARG] [ARG] [ARG]",
+            Irql.PASSIVE_LEVEL, WDK + "ntstrsafe/nf-ntstrsafe-rtlstringcbprintfa",
             "format into the TAG block (%s %d %u %x take the next ARG), within its size",
             _copy_string, check=_check_printf),
-        Ddi("strcpy", "TAG SOURCE", None,
+        # strcpy and strcat are the C library's, not DDIs: no WDK page, no IRQL of their own.
+        Ddi("strcpy", "TAG SOURCE",
+            None, "",
             "the C library's copy: writes SOURCE and its NUL into the TAG block whatever its size "
             "(ntstrsafe.h deprecates it)",
             _copy_string, check=_check_pool_tag),
-        Ddi("strcat", "TAG SOURCE", None, "the C library's append: unchecked, like strcpy",
+        Ddi("strcat", "TAG SOURCE",
+            None, "",
+            "the C library's append: unchecked, like strcpy",
             _copy_string, check=_check_pool_tag),
-        Ddi("RtlCopyMemory", "UserBuffer LENGTH", None,
+        Ddi("RtlCopyMemory", "UserBuffer LENGTH",
+            None, WDK + "wdm/nf-wdm-rtlcopymemory",
             "copy LENGTH bytes to Irp->UserBuffer (neither I/O): a user address, meaningful only "
             "in the caller's process",
             lambda io, f, call, last:
                 io.files.copy_to_user_buffer(f.driver, _held(io, f), int(call.args[1]), f.routine),
             check=_check_copy_memory),
-        Ddi("KeWaitForSingleObject", "OBJECT", None,
+        # The page: <= DISPATCH_LEVEL, and <= APC_LEVEL for a wait with no timeout (this one).
+        # The run enforces the second itself: a wait at DISPATCH_LEVEL on an object that is not
+        # signaled stops with 0xB8 ATTEMPTED_SWITCH_FROM_DPC, what Windows does, not 0xA.
+        Ddi("KeWaitForSingleObject", "OBJECT",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-kewaitforsingleobject",
             "wait for an event, mutex, semaphore or timer (no timeout): only at APC_LEVEL or "
             "below, never in a DPC",
             lambda io, f, call, last:
                 io.ke.wait_for_single_object(f.driver, f.routine, call.args[0])),
-        Ddi("KeStallExecutionProcessor", "MICROSECONDS", None,
+        Ddi("KeStallExecutionProcessor", "MICROSECONDS",
+            None, WDK + "wdm/nf-wdm-kestallexecutionprocessor",
             "busy-wait on this processor; keep it under 50 microseconds",
             lambda io, f, call, last:
                 io.ke.stall_execution_processor(f.driver, f.routine, int(call.args[0])),
             check=_check_stall),
-        Ddi("KeSynchronizeExecution", "", 2,
+        # <= DIRQL: at most the SynchronizeIrql the device's interrupt was connected with.
+        Ddi("KeSynchronizeExecution", "",
+            DIRQL, WDK + "wdm/nf-wdm-kesynchronizeexecution",
             "run the driver's SynchCritSection routine at the device's DIRQL, holding its "
             "interrupt spin lock",
             lambda io, f, call, last: io.ke.synchronize_execution(f.driver, f.device)),
-        Ddi("IoBuildDeviceIoControlRequest", "CODE COMPLETION", 2,
+        Ddi("IoBuildDeviceIoControlRequest", "CODE COMPLETION",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-iobuilddeviceiocontrolrequest",
             "build an IRP_MJ_INTERNAL_DEVICE_CONTROL IRP for the device below, set this driver's "
             "COMPLETION routine on it and IoCallDriver it; the IRP being handled becomes its "
             "master",
             lambda io, f, call, last: io.build_device_io_control_request(
                 f.driver, _device(f), _irp(f), int(call.args[0], 16), call.args[1]),
             check=_check_control_request, needs_irp=True),
-        Ddi("IoAllocateIrp", "MAJOR [STACKSIZE]", 2,
+        Ddi("IoAllocateIrp", "MAJOR [STACKSIZE]",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioallocateirp",
             "allocate an IRP of this driver's own for the device below, with STACKSIZE locations "
             "(default: that device's StackSize) and MAJOR in its first one; the "
             "IoSetCompletionRoutine, IoStatus and IoCallDriver steps after it work on the new "
             "IRP, and the IRP being handled becomes its master",
             _allocate_irp, check=_check_allocate_irp),
-        Ddi("IoFreeIrp", "", 2,
+        Ddi("IoFreeIrp", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iofreeirp",
             "in the completion routine of an IRP this driver built: free it (then return "
             "STATUS_MORE_PROCESSING_REQUIRED)",
             _free_irp, needs_irp=True),
-        Ddi("KeRaiseIrql", "LEVEL", None, "raise this processor's IRQL to LEVEL (not lower)",
+        Ddi("KeRaiseIrql", "LEVEL",
+            None, WDK + "wdm/nf-wdm-keraiseirql",
+            "raise this processor's IRQL to LEVEL (not lower)",
             _change_irql, check=_check_irql),
-        Ddi("KeLowerIrql", "LEVEL", None,
+        Ddi("KeLowerIrql", "LEVEL",
+            None, WDK + "wdm/nf-wdm-kelowerirql",
             "back to LEVEL: the IRQL the matching KeRaiseIrql returned",
             _change_irql, check=_check_irql),
-        Ddi("KeAcquireSpinLock", "LOCK", 2,
+        Ddi("KeAcquireSpinLock", "LOCK",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-keacquirespinlock",
             "take a spin lock (spinlock create LOCK): IRQL to DISPATCH_LEVEL, the old IRQL saved",
             lambda io, f, call, last:
                 io.ke.acquire_driver_spin_lock(f.driver, f.routine, call.args[0])),
-        Ddi("KeReleaseSpinLock", "LOCK", 2,
+        Ddi("KeReleaseSpinLock", "LOCK",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-kereleasespinlock",
             "release a spin lock this code holds: IRQL back to the saved one",
             lambda io, f, call, last:
                 io.ke.release_driver_spin_lock(f.driver, f.routine, call.args[0])),
-        Ddi("IoSetCancelRoutine", "ROUTINE|NULL", 2,
+        Ddi("IoSetCancelRoutine", "ROUTINE|NULL",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iosetcancelroutine",
             "make the IRP it holds cancelable with a [cancel] ROUTINE, or no longer (NULL) before "
             "completing it",
             _set_cancel_routine, check=_check_cancel_routine, needs_irp=True),
-        Ddi("IoReleaseCancelSpinLock", "", 2,
+        Ddi("IoReleaseCancelSpinLock", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioreleasecancelspinlock",
             "in a cancel routine: release the cancel spin lock IoCancelIrp took (the routine is "
             "entered holding it)",
             lambda io, f, call, last: io.release_cancel_spin_lock(f.driver, f.routine),
             needs_irp=True),
-        Ddi("IoStatus", "STATUS|status", None,
+        # A write of Irp->IoStatus.Status, not a call: no page, any IRQL.
+        Ddi("IoStatus", "STATUS|status",
+            None, "",
             "Irp->IoStatus.Status = STATUS (e.g. before passing it down), or `status`: what the "
             "last call returned",
             _io_status, check=_check_status, needs_irp=True),
-        Ddi("IoCompleteRequest", "STATUS|status|master [BOOST]", 2,
+        Ddi("IoCompleteRequest", "STATUS|status|master [BOOST]",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iocompleterequest",
             "complete the IRP with STATUS, or with `status`: what its IoStatus holds; `master`: "
             "in the completion routine of an IRP this driver built, complete the request it "
             "worked for with that IRP's status",
             _complete_request, check=_check_complete),
-        Ddi("return", "STATUS|status", None,
+        # C's return statement: no page, any IRQL.
+        Ddi("return", "STATUS|status",
+            None, "",
             "return STATUS, or `status`: what the last call that returns one returned "
             "(IoCallDriver, a safe string routine)",
             _return, check=_check_status),
-        Ddi("IoWMIRegistrationControl", "REGISTER|DEREGISTER", 0,
+        Ddi("IoWMIRegistrationControl", "REGISTER|DEREGISTER",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-iowmiregistrationcontrol",
             "WMIREG_ACTION_REGISTER: make this device a WMI provider of the data blocks in the "
             "spec's [wmi] table (WMI asks with IRP_MN_REGINFO_EX at once); DEREGISTER before the "
             "device is deleted",
@@ -627,35 +696,49 @@ def _records() -> tuple[Ddi, ...]:
                 f.device if f.device is not None and f.device.driver is f.driver
                 else io.newest_device(f.driver, call.ddi), call.args[0] == "REGISTER"),
             check=_check_wmi_action),
-        Ddi("IoGetDmaAdapter", "32|64 MAXLENGTH", 0,
+        Ddi("IoGetDmaAdapter", "32|64 MAXLENGTH",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-iogetdmaadapter",
             "get a DMA adapter for this driver's newest device: a bus master with 32- or 64-bit "
             "addresses, transfers up to MAXLENGTH bytes",
             _get_dma_adapter, check=_check_dma_adapter),
-        Ddi("GetScatterGatherList", "", 2,
+        # The DMA adapter's DMA_OPERATIONS members, called through the adapter IoGetDmaAdapter
+        # returned: their pages are the callback types' (PGET_/PPUT_SCATTER_GATHER_LIST).
+        Ddi("GetScatterGatherList", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nc-wdm-pget_scatter_gather_list",
             "the physical pieces of the IRP's MDL (map registers for pages a 32-bit device cannot "
             "reach); the HAL then calls the driver's AdapterListControl, which programs the "
             "device",
             lambda io, f, call, last:
                 io.hal.get_scatter_gather_list(_device(f), _held(io, f))),
-        Ddi("PutScatterGatherList", "", 2,
+        Ddi("PutScatterGatherList", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nc-wdm-pput_scatter_gather_list",
             "after the transfer (in the DPC): free the device's oldest scatter/gather list and its "
             "map registers",
             lambda io, f, call, last:
                 io.hal.put_scatter_gather_list(_device(f))),
-        Ddi("IoCreateController", "", 0, "create the driver's controller object, shared by its "
-            "devices",
+        Ddi("IoCreateController", "",
+            Irql.PASSIVE_LEVEL, WDK + "ntddk/nf-ntddk-iocreatecontroller",
+            "create the driver's controller object, shared by its devices",
             _create_controller),
-        Ddi("IoAllocateController", "", 2,
+        Ddi("IoAllocateController", "",
+            Irql.DISPATCH_LEVEL, WDK + "ntddk/nf-ntddk-ioallocatecontroller",
             "ask for the controller: the driver's ControllerControl runs now, or when the device "
             "holding it frees it",
             lambda io, f, call, last:
                 io.allocate_controller(f.driver, _device(f), _held(io, f))),
-        Ddi("IoFreeController", "", 2, "release the controller to the next waiting device",
+        Ddi("IoFreeController", "",
+            Irql.DISPATCH_LEVEL, WDK + "ntddk/nf-ntddk-iofreecontroller",
+            "release the controller to the next waiting device",
             lambda io, f, call, last: io.free_controller(f.driver, _device(f))),
-        Ddi("IoConnectInterruptEx", "", 0, "connect the device's ISR to an interrupt vector",
+        Ddi("IoConnectInterruptEx", "",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-ioconnectinterruptex",
+            "connect the device's ISR to an interrupt vector",
             lambda io, f, call, last:
                 io.connect_interrupt(io.newest_device(f.driver, call.ddi))),
-        Ddi("IoRequestDpc", "", None, "from the ISR: queue the device's DPC on this processor",
+        # The page: called at DIRQL, from the ISR; here at most the device's DIRQL.
+        Ddi("IoRequestDpc", "",
+            DIRQL, WDK + "wdm/nf-wdm-iorequestdpc",
+            "from the ISR: queue the device's DPC on this processor",
             lambda io, f, call, last: io.ke.request_dpc(_device(f))),
     )
 
