@@ -32,8 +32,12 @@ def _parse(cmd, name: str, parser, default: str):
                   Opt("work", TEXT, "the program its ExQueueWorkItem queues", "compute 3"),
                   Opt("subsystems", None, "also notify for subsystem (WSL pico) processes "
                                           "and threads")),
-         details="The routine runs in the creating thread, at PASSIVE_LEVEL, before creation "
-                 "goes on. Steps: " + STEP_HELP + ". KeWaitForSingleObject, ZwSetValueKey, "
+         details="The routine runs at PASSIVE_LEVEL, before the creation goes on: a process "
+                 "routine in the creating thread, a thread routine (PsCreateThreadNotifyNonSystem) "
+                 "on the new thread, an image routine in the new process; at exit, in the exiting "
+                 "thread. Its compute and waits are that thread's time: the creating thread runs "
+                 "them in kernel mode before the new threads can start. Steps: " + STEP_HELP
+                 + ". KeWaitForSingleObject, ZwSetValueKey, "
                  "CallUserMode, WaitForWorkItem and long compute break the guidelines and are "
                  "flagged; ExQueueWorkItem moves slow work to a system worker thread; "
                  "CreationStatus STATUS_X in a process routine fails the creation with that "

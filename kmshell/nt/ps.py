@@ -5,8 +5,16 @@ are what the dispatcher schedules. Win32 processes have a PEB and their threads 
 (pico) processes have neither, because the subsystem's own provider (lxcore.sys) keeps that
 state. A thread runs a small program of steps (`compute 3; sleep 2; exit`), enough to show
 time slicing and waits; the model does not execute real instructions. Drivers register
-notify routines (PsSetCreateProcessNotifyRoutineEx2 and friends) that run, in the creating
-thread, whenever a process, thread or image comes or goes.
+notify routines (PsSetCreateProcessNotifyRoutineEx2 and friends) that run whenever a process,
+thread or image comes or goes, each in the thread the WDK names: process routines in the
+creating thread, then (PsCreateThreadNotifyNonSystem) thread routines on the new thread and
+the main image's routines in the new process, before its entry point; at exit, each thread's
+routines in that thread (Create = FALSE), the process routines in its last one.
+
+A routine's cost is real: its inline `compute` and blocking `KeWaitForSingleObject` are kernel
+work the thread it runs in must do (Ke runs them as a `Detour` of that thread's program,
+kernel ticks and a wait with WaitReason Executive), and the new process's threads cannot start
+until the creating thread's share is done and NtCreateUserProcess returns.
 
 State (`ProcessManager`): `processes`, every process since boot by PID, exited ones too;
 `running`, the live ones; `threads`, every thread by TID; `callbacks`, the notify routines
@@ -20,7 +28,12 @@ queue). Ke, Ex, Mm, Cm, Pnp and FileIo call into it.
 
 Simplifications: no jobs, no impersonation; three fixed users (se.USERS), one at
 the console at a time; a thread program stands for the instructions a thread executes;
-Idle and System are "minimal" processes, with no user half.
+Idle and System are "minimal" processes, with no user half. A notify routine's trace lines
+appear when the command runs, in the order Windows calls the routines; only its time and
+waits are deferred to the thread that pays them. The creating thread is the parent's first
+thread that could have made the call (running, ready, or waiting for input); a System
+parent's worker threads are not charged. Routines at exit, and at a creation another routine
+refused, are not charged: the thread ends at once.
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ from kmshell.nt.constants import (
 from kmshell.nt.core import Core
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
-from kmshell.nt.ke.sync import DispatcherObject, Lock
+from kmshell.nt.ke.sync import DispatcherObject, KEvent, KSemaphore, KTimer, Lock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import USER_REGION_BASE, AddressSpace
 from kmshell.nt.ob import HandleTable, ObjectHeader, ObjectManager
@@ -97,7 +110,11 @@ STEPS = {
     "wait-input": ("", "wait for user input, as a GUI thread in GetMessage (UserRequest)"),
     "exit": ("", "end the thread (PspExitThread)"),
 }
-TIMED_STEPS = {"compute", "inc", "syscall"}  # steps that take clock ticks; the rest take none
+TIMED_STEPS = {"compute", "inc", "syscall", "kernel-work"}  # take clock ticks; the rest none
+# Steps only Ps puts in a thread's program (a Detour), never typed: a notify routine's inline
+# work (kernel mode, timed), its kernel-mode wait, and the return to what the thread was doing.
+KERNEL_MODE_STEPS = ("syscall", "kernel-work")
+DETOUR_STEPS = ("KeWaitForSingleObject", "return")
 MAX_STEP_COUNT = 1_000_000  # a program step's N (ticks, increments): no lesson needs more
 
 # Notify routines (PsSetCreateProcessNotifyRoutineEx2, PsSetCreateThreadNotifyRoutineEx,
@@ -117,7 +134,7 @@ CALLBACK_STEPS = {
     "DenyAccess": ("", ""),  # a registry callback refusing the operation in its pre-notify
     # a process routine (Ex/Ex2) failing the creation: CreateInfo->CreationStatus = STATUS
     "CreationStatus": ("STATUS", ""),
-    "KeWaitForSingleObject": ("OBJECT", "do not make blocking calls from a notify routine: the "
+    "KeWaitForSingleObject": ("OBJECT [T]", "do not make blocking calls from a notify routine: the "
                               "creating thread stalls until OBJECT is signaled"),
     "ZwSetValueKey": ("", "do not make registry calls from a notify routine: the registry's "
                       "own callbacks and locks can re-enter and deadlock"),
@@ -128,6 +145,7 @@ CALLBACK_STEPS = {
                         "item: the callback stalls as long as the work takes, and deadlocks "
                         "if the work needs a lock the creation path holds"),
 }
+PICO_CREATE = "PspCreatePicoProcess"  # PS_PICO_ROUTINES.CreateProcess, the provider calls it
 SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
 
 
@@ -234,6 +252,8 @@ class Thread:
     repeats_done: int = 0
     held_locks: list[Lock] = field(default_factory=list)  # spin locks and mutexes, in order taken
     work_item: WorkItem | None = None  # the work item a system worker thread is running
+    detour: Detour | None = None  # kernel work it does before going on with its program
+    create_reported: bool = True  # False while a creation's notify routines may refuse it
     # (IRP, (state, wait reason) before) while it waits for synchronous I/O
     io_wait: tuple[Irp, tuple[ThreadState, WaitReason | None]] | None = None
     # its APC queues (KAPC_STATE.ApcListHead): kernel-mode APCs, special ones first, and
@@ -256,6 +276,22 @@ class Thread:
     @property
     def current_step(self) -> Step | None:
         return self.program[self.pc] if self.pc < len(self.program) else None
+
+
+@dataclass(eq=False)
+class Detour:
+    """Kernel work a thread does before it goes on with its own program: the notify routines
+    that run in it. Ke runs `steps` then a `return` step, which puts back the program as it
+    was and readies `releases` (a new process's threads: none starts before its creation
+    returns)."""
+
+    steps: list[Step]
+    api: str  # what returns at the end: NtCreateUserProcess, or the new thread's start
+    releases: list[Thread] = field(default_factory=list)
+    program: list[Step] = field(default_factory=list)  # the thread's own, put aside
+    pc: int = 0
+    step_done: int = 0
+    repeats_done: int = 0
 
 
 @dataclass(eq=False)
@@ -306,10 +342,14 @@ def parse_callback_steps(text: str) -> list[Step]:
             valid = ", ".join(f"{n} {a}".strip() for n, (a, _) in CALLBACK_STEPS.items())
             raise ValueError(f"{where}: unknown step; valid: {valid}")
         argument = CALLBACK_STEPS[name][0]
-        if len(words) != (2 if argument else 1):
+        needed = len(argument.split()) - argument.count("[")
+        if not needed <= len(words) - 1 <= len(argument.split()):
             usage = f"{name} {argument}".strip()
             raise ValueError(f"{where}: write it as '{usage}'")
-        if argument == "N":
+        if argument == "OBJECT [T]":  # KeWaitForSingleObject with an optional timeout
+            timeout = _count(words[2], where) if len(words) > 2 else 0
+            steps.append(Step(name, timeout, words[1]))
+        elif argument == "N":
             steps.append(Step(name, _count(words[1], where)))
         elif argument == "STATUS":
             try:
@@ -361,6 +401,7 @@ class ProcessManager:
         self.threads: dict[int, Thread] = {}
         self.callbacks: list[NotifyRoutine] = []  # the notify routines drivers registered
         self.console_user = DEFAULT_USER  # who is logged on: new processes run as them
+        self.pico_provider_seen = False  # lxcore.sys's registration is told at first WSL use
 
     def new_process(self, image: str, *, pid: int, parent: Process | None, session: int,
                      user: str, subsystem: Subsystem, critical: bool = False,
@@ -387,7 +428,7 @@ class ProcessManager:
 
     def new_thread(self, process: Process, priority: int, program: list[Step], *,
                     system_thread: bool = False, waiting: WaitReason | None = None,
-                    start_address: str = "") -> Thread:
+                    start_address: str = "", held: bool = False) -> Thread:
         thread = Thread(self.ob.header("Thread"), self.core.allocate_cid(), process, priority,
                         priority, program, system_thread=system_thread,
                         create_tick=self.core.tick, start_address=start_address)
@@ -397,18 +438,19 @@ class ProcessManager:
                 thread.teb = process.address_space.reserve(0x2000, "TEB").start
         process.threads.append(thread)
         self.threads[thread.tid] = thread
-        if waiting is None:
-            self.ke.ready_thread(thread)
-        else:
+        if waiting is not None:
             thread.state = ThreadState.Waiting
             thread.wait_reason = waiting
+        elif not held:  # a held thread stays Initialized until its creation returns
+            self.ke.ready_thread(thread)
         return thread
 
     def create_process(self, image: str, *, parent: Process | None = None, user: str | None = None,
                        subsystem: Subsystem = Subsystem.Win32, threads: int = 1,
                        priority: int = NORMAL_PRIORITY_BASE,
                        program: list[Step] | None = None) -> Process:
-        """NtCreateUserProcess, as the parent's CreateProcess (or the WSL service) calls it."""
+        """NtCreateUserProcess as the parent's CreateProcess calls it; for WSL, the pico
+        provider's create routine (PspCreatePicoProcess)."""
         self.core.require_running()
         if program is not None:
             self.ke.check_program(program)
@@ -417,13 +459,16 @@ class ProcessManager:
                           + ", ".join(USERS))
         if parent is None:
             parent = self.console_shell()
-        creator = f"{parent.image} (PID {parent.pid})" if parent else "the kernel"
-        api = "CreateProcess" if subsystem is Subsystem.Win32 else "the WSL service (lxcore.sys)"
-        if parent is not None:
-            self.emit("Ps", "syscall", f"{creator} calls {api} → NtCreateUserProcess: "
-                      "system call, user → kernel", "Creating a process is kernel work: the "
-                      "caller's thread switches to kernel mode through the system-call path.",
-                      mode="U")
+        creator = self._creating_thread(parent)
+        pico = subsystem is Subsystem.WSL
+        api = PICO_CREATE if pico else "NtCreateUserProcess"
+        if pico:
+            self._pico_create(parent)
+        elif parent is not None:
+            self.emit("Ps", "syscall", f"{parent.image} (PID {parent.pid}) calls CreateProcess → "
+                      "NtCreateUserProcess: system call, user → kernel", "Creating a process is "
+                      "kernel work: the caller's thread switches to kernel mode through the "
+                      "system-call path.", mode="U")
         pid = self.core.allocate_cid()
         process = self.new_process(image, pid=pid, parent=parent,
                                     session=parent.session_id if parent else 0,
@@ -448,16 +493,21 @@ class ProcessManager:
                       "TEB; the pico provider lxcore.sys keeps the Linux state",
                       "Subsystem processes are minimal processes whose user half is managed by "
                       "a subsystem provider, not by ntdll and the Win32 subsystem.")
-        for _ in range(threads):
-            self.create_thread(process, priority=priority, program=program, announce=False)
-        pico = subsystem is not Subsystem.Win32
-        context = f"{parent.image}'s creating thread" if parent else "the System process"
-        self._notify("image", context, f"image {image} mapped into PID {pid}", pico)
+        new = [self._new_thread(process, priority, program, held=True) for _ in range(threads)]
+        context = self._context(parent, creator)
+        costs: dict[Thread, list[Step]] = {}
+        # Process routines first, in the creating thread; then each new thread's routines; then
+        # the main image's, in the new process (ReactOS ps/process.c PspCreateProcess calls
+        # PspRunCreateProcessNotifyRoutines before ps/thread.c PspCreateThread calls
+        # PspRunCreateThreadNotifyRoutines; dbgk/dbgkutil.c DbgkCreateThread calls the image
+        # routines for the main image as the first thread starts; WDK
+        # nc-ntddk-pload_image_notify_routine: "runs in the context of the new process").
         refused = self._notify(
-            "process", context, f"PS_CREATE_NOTIFY_INFO {{ ImageFileName={image}, "
+            "process", f"PS_CREATE_NOTIFY_INFO {{ ImageFileName={image}, "
             f"CommandLine=\"{process.command_line}\", ParentProcessId={process.parent_pid}, "
-            f"CreatingThreadId={self._creator_tid(parent)}, "
-            f"IsSubsystemProcess={'TRUE' if pico else 'FALSE'} }}", pico, creating=True)
+            f"CreatingThreadId={creator.tid if creator else self._creator_tid(parent)}, "
+            f"IsSubsystemProcess={'TRUE' if pico else 'FALSE'} }}", pico, context, creator, costs,
+            creating=True)
         if refused is not None:
             # PsSetCreateProcessNotifyRoutineEx: "the operating system ... fails the process
             # creation" when a routine sets CreateInfo->CreationStatus to an error; the
@@ -465,16 +515,94 @@ class ProcessManager:
             self.terminate_process(process, refused, reason=" before it ran: a process notify "
                                    "routine failed its creation")
             if parent is not None:
-                self.emit("Ps", "syscall", f"NtCreateUserProcess returns "
-                          f"{format_status(refused)} to {parent.image}: kernel → user",
-                          mode="U")
+                self.emit("Ps", "syscall", f"{api} returns {format_status(refused)} to "
+                          f"{parent.image}: kernel → user", mode="U")
             raise NtError(refused, f"a process notify routine set CreationStatus to "
                           f"{format_status(refused)}: {image} was not created")
-        if parent is not None:
-            self.emit("Ps", "syscall", f"NtCreateUserProcess returns STATUS_SUCCESS to "
-                      f"{parent.image}: kernel → user", mode="U")
-        self.ke.dispatch()
+        for thread in new:
+            self._notify_thread_created(thread, context, creator, costs)
+        self._notify("image", f"image {image} mapped into PID {pid}", pico,
+                     f"the new process, on its thread {new[0].label}, before the image's entry "
+                     "point", new[0], costs)
+        self._start(new, creator, costs, api, parent.image if parent else "")
         return process
+
+    def _pico_create(self, parent: Process | None) -> None:
+        """How a pico process comes to be: lxcore.sys, registered with the kernel as the pico
+        provider (PsRegisterPicoProvider, open only to a boot driver: later callers get
+        STATUS_TOO_LATE), calls the kernel's PS_PICO_ROUTINES.CreateProcess; no
+        NtCreateUserProcess, no ntdll, no PEB (thinkcz/pico-toolbox picostruct.h, from
+        ntosp.h; learn.microsoft.com/archive/blogs/wsl/pico-process-overview)."""
+        if not self.pico_provider_seen:
+            self.pico_provider_seen = True
+            self.emit("Ps", "pico", "lxcore.sys registered with the kernel as the pico provider "
+                      "at boot (PsRegisterPicoProvider): the kernel gave it PS_PICO_ROUTINES "
+                      "(CreateProcess, CreateThread, ...) and will send it its processes' "
+                      "system calls and exceptions", "Only a boot driver can become a pico "
+                      "provider; a later PsRegisterPicoProvider returns STATUS_TOO_LATE.")
+        if parent is not None and parent.subsystem is Subsystem.WSL:
+            caller = f"{parent.image} (PID {parent.pid}) forks/execs: a Linux system call"
+        elif parent is not None:
+            caller = (f"{parent.image} (PID {parent.pid}) asks the WSL service (LxssManager), "
+                      "which asks lxcore.sys through its device")
+        else:
+            caller = "the WSL service asks lxcore.sys"
+        self.emit("Ps", "pico", f"{caller}; lxcore.sys creates the process with "
+                  "PS_PICO_ROUTINES.CreateProcess (PspCreatePicoProcess), not "
+                  "NtCreateUserProcess", "A pico process is built by its provider: the kernel "
+                  "makes a minimal process and leaves the user half to the provider.")
+
+    def _start(self, threads: list[Thread], creator: Thread | None,
+               costs: dict[Thread, list[Step]], api: str, caller: str) -> None:
+        """The creation returns: at once, or once the creating thread has done the notify
+        routines' work charged to it. New threads pay their own share before their start."""
+        for thread, steps in costs.items():
+            if thread is not creator and steps:
+                self.ke.detour_thread(thread, Detour(_merged(steps), thread.start_address))
+        own = _merged(costs.get(creator, [])) if creator is not None else []
+        if creator is not None and own:
+            ticks = sum(s.count for s in own if s.op == "kernel-work")
+            waits = [s.name for s in own if s.op == "KeWaitForSingleObject"]
+            self.emit("Ps", "notify-cost", f"{creator.label} must do the notify routines' "
+                      f"work before {api} returns: {ticks} tick(s) in kernel mode"
+                      + (f", a wait on {', '.join(waits)}" if waits else "")
+                      + f"; {', '.join(t.label for t in threads)} cannot start until then",
+                      "A notify routine is a call inside the creation: its time is the "
+                      "creating thread's time, and the new thread is not readied before the "
+                      "creation returns.")
+            self.ke.detour_thread(creator, Detour(own, api, releases=threads))
+        else:
+            self.creation_returns(Detour([], api, releases=threads), caller)
+        self.ke.dispatch()
+
+    def creation_returns(self, detour: Detour, caller: str) -> None:
+        """The end of a creation (Ke calls it at a detour's `return`): its threads may run."""
+        for thread in detour.releases:
+            if thread.state is ThreadState.Initialized:
+                self.ke.ready_thread(thread)
+        if detour.api == PICO_CREATE and detour.releases:
+            self.emit("Ps", "pico", f"{PICO_CREATE} returns STATUS_SUCCESS to lxcore.sys; the "
+                      "new thread(s) are Ready")
+        elif caller and detour.releases:
+            self.emit("Ps", "syscall", f"{detour.api} returns STATUS_SUCCESS to {caller}: "
+                      "kernel → user", mode="U")
+
+    @staticmethod
+    def _context(parent: Process | None, creator: Thread | None) -> str:
+        if creator is not None:
+            return f"{creator.process.image}'s creating thread ({creator.label})"
+        return f"{parent.image}'s creating thread" if parent else "the System process"
+
+    def _creating_thread(self, process: Process | None) -> Thread | None:
+        """The thread that makes the call: the process's first thread that could have (one
+        running, ready or waiting for input, not already inside a creation)."""
+        for thread in process.live_threads if process else []:
+            free = thread.state in (ThreadState.Running, ThreadState.Ready) or (
+                thread.wait_reason is WaitReason.UserRequest and thread.waiting_on is None
+                and thread.wake_tick is None)
+            if free and not thread.system_thread and thread.detour is None:
+                return thread
+        return None
 
     @staticmethod
     def _creator_tid(parent: Process | None) -> int:
@@ -510,13 +638,25 @@ class ProcessManager:
         return shell
 
     def create_thread(self, process: Process, *, priority: int | None = None,
-                      program: list[Step] | None = None, announce: bool = True) -> Thread:
-        """PspCreateThread: a new thread in process, Ready at its priority."""
+                      program: list[Step] | None = None) -> Thread:
+        """PspCreateThread: a new thread in process (CreateThread from one of its threads),
+        Ready at its priority once its notify routines have run."""
         self.core.require_running()
         if not process.alive:
             raise NtError(NtStatus.STATUS_PROCESS_IS_TERMINATING,
                           f"{process.image} (PID {process.pid}) has exited; it can get no new "
                           "threads")
+        creator = self._creating_thread(process)
+        thread = self._new_thread(process, priority, program, held=True)
+        costs: dict[Thread, list[Step]] = {}
+        self._notify_thread_created(thread, self._context(process, creator), creator, costs)
+        self._start([thread], creator, costs, "NtCreateThreadEx", "")
+        return thread
+
+    def _new_thread(self, process: Process, priority: int | None, program: list[Step] | None,
+                    held: bool) -> Thread:
+        """The thread object, its stack and TEB; held (Initialized) until its creation
+        returns."""
         if priority is None:
             priority = process.base_priority
         system_thread = process.subsystem is Subsystem.Minimal
@@ -524,22 +664,30 @@ class ProcessManager:
             program = [Step("compute", 2), Step("wait-input")]
         self.ke.check_program(program)
         thread = self.new_thread(process, priority, program, system_thread=system_thread,
-                                  start_address=f"{process.image}!ThreadStart")
+                                  start_address=f"{process.image}!ThreadStart", held=held)
+        thread.create_reported = False
         teb = (f"TEB at {thread.teb:#x}" if thread.teb is not None
                else "no TEB" + (" (system thread)" if system_thread else " (pico thread)"))
         self.emit("Ps", "thread-create", f"thread {thread.tid} created in {process.image} "
                   f"(PID {process.pid}): {teb}, priority {priority}, program "
                   f"'{format_program(program)}'", "A thread is what the processor runs; its "
                   "kernel stack and KTHREAD live in the kernel half, its TEB in the user half.")
-        self._notify("thread", f"{process.image}'s creating thread",
-                     f"ProcessId={process.pid}, ThreadId={thread.tid}, Create=TRUE",
-                     process.subsystem is Subsystem.WSL)
-        if announce:
-            self.ke.dispatch()
         return thread
 
+    def _notify_thread_created(self, thread: Thread, context: str, creator: Thread | None,
+                               costs: dict[Thread, list[Step]]) -> None:
+        process = thread.process
+        self._notify("thread", f"ProcessId={process.pid}, ThreadId={thread.tid}, Create=TRUE",
+                     process.subsystem is Subsystem.WSL, context, creator, costs,
+                     new_thread=thread)
+        thread.create_reported = True
+
     def terminate_process(self, process: Process, exit_status: int, *, reason: str = "") -> None:
-        """PspTerminateProcess: end every thread, close every handle, tear down the user half."""
+        """PspTerminateProcess: every thread exits (PspExitThread, each calling the thread
+        notify routines); the last one calls the process routines, and only then are the
+        handles closed (ObKillProcess) and the user half torn down (ReactOS ps/kill.c:
+        PspExitThread → PspExitProcess(TRUE) → PspRunCreateProcessNotifyRoutines, before
+        ObKillProcess and MmCleanProcessAddressSpace)."""
         self.core.require_running()
         if not process.alive:
             raise NtError(NtStatus.STATUS_PROCESS_IS_TERMINATING,
@@ -549,6 +697,10 @@ class ProcessManager:
                           "belongs to the kernel and cannot be terminated")
         for thread in process.live_threads:
             self.terminate_thread(thread, exit_status)
+        last = process.threads[-1].label if process.threads else process.image
+        self._notify("process", f"ProcessId={process.pid}, CreateInfo=NULL (the process is "
+                     "exiting)", process.subsystem is Subsystem.WSL,
+                     f"the last thread of {process.image} ({last}) as it exits", None, {})
         closed = len(process.handle_table.entries)
         self.io_files.run_down_io(process)
         process.handle_table.close_all()
@@ -558,9 +710,6 @@ class ProcessManager:
         process.exit_tick = self.core.tick
         if process.address_space is not None:
             process.address_space.vads.clear()
-        self._notify("process", f"the last thread of {process.image}",
-                     f"ProcessId={process.pid}, CreateInfo=NULL (the process is exiting)",
-                     process.subsystem is Subsystem.WSL)
         self.emit("Ps", "process-exit", f"{process.image} (PID {process.pid}) terminated with "
                   f"exit status {format_status(exit_status)}{reason}: "
                   f"{len(process.threads)} thread(s) ended, {closed} handle(s) closed, user "
@@ -625,9 +774,23 @@ class ProcessManager:
         return self.processes[4]
 
     def terminate_thread(self, thread: Thread, exit_status: int) -> None:
-        """PspTerminateThreadByPointer: Ke takes the thread off the processors."""
+        """PspExitThread: the thread notify routines run in the exiting thread, Create =
+        FALSE (ReactOS ps/kill.c PspExitThread → PspRunCreateThreadNotifyRoutines(Thread,
+        FALSE); WDK nc-ntddk-pcreate_thread_notify_routine: "in the context of this thread
+        when the thread exits"), then Ke takes it off the processors. A thread whose creation
+        was refused before its routines saw it never ran, so nothing is reported."""
+        if thread.create_reported:
+            self._notify("thread", f"ProcessId={thread.process.pid}, ThreadId={thread.tid}, "
+                         "Create=FALSE", thread.process.subsystem is Subsystem.WSL,
+                         f"the exiting thread {thread.label}", None, {})
+        detour = thread.detour
         self.ke.terminate_thread(thread)
         thread.exit_status = exit_status
+        if detour is not None and detour.releases:
+            # Termination reaches a thread when its system call returns: the creation it was
+            # making completes first.
+            thread.detour = None
+            self.creation_returns(detour, thread.process.image)
 
     def crash_process(self, process: Process, address: int = 0, *,
                       thread: Thread | None = None) -> None:
@@ -686,10 +849,12 @@ class ProcessManager:
             raise NtError(status, f"{api}: all {limit} {kind} notify slots are taken; the "
                           "kernel refuses more")
         self.ke.check_program(work)
-        if any(s.op == "KeWaitForSingleObject" for s in steps):
-            for step in steps:
-                if step.op == "KeWaitForSingleObject":
-                    self.ke.sync_object(step.name)
+        for step in steps:
+            if step.op == "KeWaitForSingleObject" and \
+                    not isinstance(self.ke.sync_object(step.name), (KEvent, KSemaphore, KTimer)):
+                raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"'{step}': a notify "
+                              "routine's KeWaitForSingleObject waits for an event, a semaphore "
+                              "or a timer")
         number = max((c.number for c in self.callbacks), default=0) + 1
         routine = NotifyRoutine(number, kind, driver, steps, work, subsystems)
         self.callbacks.append(routine)
@@ -710,31 +875,46 @@ class ProcessManager:
                   f"routine #{number}")
         return routine
 
-    def _notify(self, kind: str, context: str, fields: str, subsystem: bool,
-                creating: bool = False) -> int | None:
-        """Call every routine of kind, in registration order, in the creating thread's
-        context at PASSIVE_LEVEL inside a critical region (normal kernel APCs disabled).
-        At a process's creation, returns the error status a routine set in
-        CreateInfo->CreationStatus (the first one; the routines after it still run)."""
+    def _notify(self, kind: str, fields: str, subsystem: bool, context: str,
+                payer: Thread | None, costs: dict[Thread, list[Step]], *,
+                new_thread: Thread | None = None, creating: bool = False) -> int | None:
+        """Call every routine of kind, in registration order, at PASSIVE_LEVEL inside a
+        critical region, in `context`; the inline work and waits each does go in costs, for
+        the thread that pays them (payer; a PsCreateThreadNotifyNonSystem thread routine
+        runs on the new thread itself: WDK ne-ntddk-_pscreatethreadnotifytype, "executed on
+        the new non-system thread"; the classic PsSetCreateThreadNotifyRoutine, and here the
+        Subsystems flavour, in the creating thread). At a process's creation, returns the
+        error status a routine set in CreateInfo->CreationStatus (the first one; the routines
+        after it still run)."""
         refused = None
         for routine in [c for c in self.callbacks if c.kind == kind]:
             if subsystem and not routine.subsystems:
                 continue
+            where, who = context, payer
+            if new_thread is not None and not routine.subsystems and \
+                    not new_thread.system_thread:
+                where = (f"the new thread {new_thread.label} (PsCreateThreadNotifyNonSystem), "
+                         "before its start address")
+                who = new_thread
             routine.calls += 1
             self.emit("Ps", "notify", f"{routine.driver.name}'s {kind} notify routine "
-                      f"#{routine.number} runs in {context}: {fields}",
-                      "Notify routines run synchronously in the thread that caused the event; "
-                      "whatever they do, that thread — and the creation — waits for.")
-            status = self._run_callback(routine, context, creating)
+                      f"#{routine.number} runs in {where}: {fields}",
+                      "Notify routines run synchronously in the thread the event happens in; "
+                      "whatever they do, that thread — and a creation — waits for.")
+            status, work = self._run_callback(routine, where, creating)
+            if who is not None:
+                costs.setdefault(who, []).extend(work)
             if refused is None:
                 refused = status
         return refused
 
     def _run_callback(self, routine: NotifyRoutine, context: str,
-                      creating: bool = False) -> int | None:
-        """Run a routine's steps; returns the CreationStatus it set, if it set one."""
+                      creating: bool = False) -> tuple[int | None, list[Step]]:
+        """Run a routine's steps: the CreationStatus it set, if any, and the kernel work and
+        waits it costs the thread it runs in (Ke's `kernel-work` and KeWaitForSingleObject)."""
         who = f"{routine.driver.name} #{routine.number}"
         refused = None
+        work: list[Step] = []
         for step in routine.steps:
             rule = CALLBACK_STEPS[step.op][1]
             if step.op == "CreationStatus":
@@ -751,11 +931,12 @@ class ProcessManager:
                               "process routine's CreateInfo has, at a creation: no effect here")
                 continue
             if step.op == "compute":
+                work.append(Step("kernel-work", step.count))
                 slow = step.count > SLOW_CALLBACK_TICKS
                 self.emit("Ps", "notify-work", f"{who} works inline for {step.count} tick(s)"
-                          + (": GUIDELINE BROKEN — keep notify routines short; every process "
-                             f"creation now waits {step.count} ticks for this driver" if slow
-                             else ""))
+                          + (": GUIDELINE BROKEN — keep notify routines short; "
+                             f"{context} spends {step.count} ticks in kernel mode for this "
+                             "driver" if slow else ""))
             elif step.op == "DenyAccess":
                 self.emit("Ps", "notify-work", f"{who} returns STATUS_ACCESS_DENIED: a "
                           "notify routine returns nothing, so this changes nothing (a registry "
@@ -764,13 +945,11 @@ class ProcessManager:
             elif step.op == "ExQueueWorkItem":
                 self.ex.queue_work_item(routine.driver, routine.work, by=who)
             elif step.op == "KeWaitForSingleObject":
-                obj = self.ke.sync_object(step.name)
-                if isinstance(obj, DispatcherObject) and obj.signaled:
-                    self.emit("Ps", "notify-wait", f"{who} waits on {step.name}: signaled, "
-                              "returns at once — but " + rule.split(":")[0])
-                else:
-                    self.emit("Ps", "guideline", f"{who} waits on {step.name}, not signaled: "
-                              f"GUIDELINE BROKEN — {rule}. Consequence: a stall of {context}")
+                work.append(step)
+                limit = f" (at most {step.count} tick(s))" if step.count else ""
+                self.emit("Ps", "guideline", f"{who} calls KeWaitForSingleObject({step.name})"
+                          f"{limit}: GUIDELINE BROKEN — {rule}. Consequence: {context} waits "
+                          f"(Executive) until {step.name} is signaled")
             elif step.op == "WaitForWorkItem":
                 item = self.ex.latest_work_item(routine.driver.name)
                 state = "already done" if item and item.done else "not done yet"
@@ -778,4 +957,15 @@ class ProcessManager:
                           f"({state}): GUIDELINE BROKEN — {rule}")
             else:
                 self.emit("Ps", "guideline", f"{who} calls {step.op}: GUIDELINE BROKEN — {rule}")
-        return refused
+        return refused, work
+
+
+def _merged(steps: list[Step]) -> list[Step]:
+    """Consecutive inline work as one kernel-work step."""
+    merged: list[Step] = []
+    for step in steps:
+        if merged and step.op == merged[-1].op == "kernel-work":
+            merged[-1] = Step("kernel-work", merged[-1].count + step.count)
+        else:
+            merged.append(step)
+    return merged

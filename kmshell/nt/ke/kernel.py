@@ -66,7 +66,16 @@ from kmshell.nt.ke.sync import (
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import is_kernel_address
 from kmshell.nt.ob import ObjectManager
-from kmshell.nt.ps import TIMED_STEPS, WHY_USER_FAULT, Step, Subsystem, Thread
+from kmshell.nt.ps import (
+    DETOUR_STEPS,
+    KERNEL_MODE_STEPS,
+    TIMED_STEPS,
+    WHY_USER_FAULT,
+    Detour,
+    Step,
+    Subsystem,
+    Thread,
+)
 from kmshell.nt.se import SYNCHRONIZE
 
 if TYPE_CHECKING:  # the components Ke calls back into, wired after construction
@@ -523,7 +532,7 @@ class Kernel:
         """Spend this tick on the thread's timed step (or spinning: on a lock, or having used
         up the tick's zero-time steps, perhaps on its program's last step)."""
         step = thread.current_step
-        in_kernel = not spinning and step is not None and step.op == "syscall"
+        in_kernel = not spinning and step is not None and step.op in KERNEL_MODE_STEPS
         if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL or in_kernel:
             thread.kernel_ticks += 1
         else:
@@ -577,6 +586,8 @@ class Kernel:
 
     def _instant_step(self, cpu: Processor, thread: Thread, step: Step) -> str:
         """One step that takes no clock time: "next" when done, else "spin" or "left"."""
+        if step.op in DETOUR_STEPS:
+            return self._detour_step(cpu, thread, step)
         if step.op == "exit":
             self._exit_thread(cpu, thread, "it called exit")
             return "left"
@@ -962,6 +973,55 @@ class Kernel:
         self.emit("Ob", "create", f"{obj.header.type_name} \\BaseNamedObjects\\{name} created"
                   + (f" ({obj.kind})" if isinstance(obj, (KEvent, KTimer)) else ""))
         return obj
+
+    # ------------------------------------- kernel work Ps charges a thread (notify routines)
+
+    def detour_thread(self, thread: Thread, detour: Detour) -> None:
+        """Put the thread's program aside for kernel work it must do first (detour.steps); the
+        `return` step at the end puts it back. A thread waiting for input is woken for it
+        (the user's request is what it takes); a held new thread stays held."""
+        detour.program, detour.pc = thread.program, thread.pc
+        detour.step_done, detour.repeats_done = thread.step_done, thread.repeats_done
+        thread.detour = detour
+        thread.program = [*detour.steps, Step("return", 0, detour.api)]
+        thread.pc = thread.step_done = thread.repeats_done = 0
+        if thread.state is ThreadState.Waiting:
+            self.ready_thread(thread)
+            self.emit("Ke", "wake", f"{thread.label} wakes for the user's request; Ready at "
+                      f"priority {thread.priority}")
+
+    def _detour_step(self, cpu: Processor, thread: Thread, step: Step) -> str:
+        """A detour's zero-time steps: KeWaitForSingleObject in kernel mode (WaitReason
+        Executive, no handle: a driver waits on the object itself), and the return."""
+        if step.op == "return":
+            detour = thread.detour
+            assert detour is not None  # only detour_thread puts a return step in a program
+            thread.detour = None
+            thread.program, thread.pc = detour.program, detour.pc - 1  # the caller adds 1
+            thread.step_done, thread.repeats_done = detour.step_done, detour.repeats_done
+            self.ps.creation_returns(detour, thread.process.image)
+            return "next"
+        obj = self.sync_object(step.name)
+        assert isinstance(obj, DispatcherObject)  # Ps admits events, semaphores and timers
+        name = f"{obj.header.type_name} {obj.header.name}"
+        thread.wait_status = NtStatus.STATUS_WAIT_0
+        if obj.signaled:
+            self._satisfy(obj)
+            self.emit("Ke", "wait", f"{thread.label} KeWaitForSingleObject({name}) in kernel "
+                      "mode: signaled, goes on" + self._after_wait(obj), cpu=cpu.number)
+            return "next"
+        obj.waiters.append(thread)
+        thread.waiting_on = obj
+        thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
+        cpu.current_thread = cpu.idle_thread
+        limit = f" for at most {step.count} tick(s)" if step.count else ""
+        self.emit("Ke", "wait", f"{thread.label} waits on {name} in kernel mode, inside a "
+                  f"notify routine (KeWaitForSingleObject){limit}; state Waiting (Executive)",
+                  "The thread is stuck in the driver's routine: it runs nothing, and what it "
+                  "was doing (a process creation) waits with it.", cpu=cpu.number)
+        if step.count:
+            self._wake_at(thread, self.core.tick + step.count)
+        return "left"
 
     # ----------------------------------------------------------------- interrupts and DPCs
 
