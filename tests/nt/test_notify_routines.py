@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kmshell.drivers import new_system
 from kmshell.nt import System
+from kmshell.nt.invariants import violations
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.ps import NotifyRoutine, Subsystem, parse_callback_steps, parse_program
 
@@ -109,3 +110,19 @@ def test_a_pico_process_is_created_by_the_pico_provider_not_by_nt_create_user_pr
     assert any("PS_PICO_ROUTINES.CreateProcess (PspCreatePicoProcess)" in t for t in texts)
     system.ps.create_process("ls", subsystem=Subsystem.WSL)
     assert sum("PsRegisterPicoProvider" in e.text for e in system.core.log) == 1  # told once
+
+
+def test_a_parent_whose_thread_waits_on_an_object_makes_no_call_and_keeps_its_wait():
+    system = new_system()
+    event = system.ke.create_named("event", "Go")
+    parent = system.ps.create_process("waiter.exe", program=parse_program("wait Go; exit"))
+    system.ke.step(2)
+    waiter = parent.threads[0]
+    _routine(system, "process", steps="compute 2")
+    system.ps.create_process("child.exe", parent=parent)
+    system.ke.step(4)
+    assert waiter.waiting_on is event and waiter.kernel_ticks == 0
+    assert violations(system) == []
+    system.ke.set_event(event)
+    system.ke.step(2)
+    assert waiter.state is ThreadState.Terminated and violations(system) == []
