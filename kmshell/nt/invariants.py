@@ -225,12 +225,15 @@ def _devnodes(system: System) -> list[str]:
 
 def _irps(system: System) -> list[str]:
     """An IRP still held by the I/O manager has not been completed, or waits for its
-    completion APC in the thread that asked; no IRP finished twice unless bugcheck 0x44
+    completion APC in the thread that asked (or for a system service that already returned,
+    when a completion routine lost the pending mark); no IRP finished twice unless bugcheck 0x44
     says so."""
     problems = [f"IRP {irp.number} is held as in progress but was completed"
                 for irp in system.io.irps.values() if irp.completed and not (
-                    irp.requester is not None and any(
-                        a.purpose == f"IRP {irp.number}" for a in irp.requester.kernel_apcs))]
+                    irp.requester is not None and (any(
+                        a.purpose == f"IRP {irp.number}" for a in irp.requester.kernel_apcs)
+                        # a driver lost the pending mark: left to a service that returned
+                        or (irp.deferred and not irp.pending_returned)))]
     done = Counter(e.text.split()[1] for e in system.core.log if e.kind == "irp-done")
     info = system.core.bugcheck_info
     excused = info is not None and info.code == BugCheck.MULTIPLE_IRP_COMPLETE_REQUESTS

@@ -177,9 +177,13 @@ class MemoryManager:
                       rule=f"Driver Verifier caught it at once (0xC4, parameter 1 = {code:#x}): "
                       + rule, fix=fix)
 
-    def allocate_pool(self, driver: DriverObject, paged: bool, size: int, tag: str,
-                      routine: str) -> PoolBlock:
-        """ExAllocatePool2(POOL_FLAG_PAGED or POOL_FLAG_NON_PAGED, size, tag)."""
+    def check_allocate_irql(self, driver: DriverObject, paged: bool, size: int,
+                            routine: str) -> None:
+        """ExAllocatePool2's own IRQL check, made before the generic one for every DDI: paged
+        pool up to APC_LEVEL, nonpaged up to DISPATCH_LEVEL; above it 0xC4 (parameter 1 = 1
+        or 2) under Driver Verifier, else 0xC2 BAD_POOL_CALLER (parameter 1 = 8)
+        (https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc2--bad-pool-caller,
+        .../bug-check-0xc4--driver-verifier-detected-violation)."""
         irql = self.core.processor().irql
         limit = Irql.APC_LEVEL if paged else Irql.DISPATCH_LEVEL
         if irql > limit and driver.verified:
@@ -196,6 +200,11 @@ class MemoryManager:
                           f"{irql_name(limit)} at most.",
                           fix="Allocate before raising the IRQL (in DriverEntry, AddDevice or "
                           "a dispatch routine), or use nonpaged pool up to DISPATCH_LEVEL.")
+
+    def allocate_pool(self, driver: DriverObject, paged: bool, size: int, tag: str,
+                      routine: str) -> PoolBlock:
+        """ExAllocatePool2(POOL_FLAG_PAGED or POOL_FLAG_NON_PAGED, size, tag)."""
+        self.check_allocate_irql(driver, paged, size, routine)
         if driver.verified:  # special pool: the block ends where its page ends
             pages = (size + POOL_HEADER + 0xFFF) // 0x1000
             address = self._special_next + pages * 0x1000 - size
@@ -221,6 +230,28 @@ class MemoryManager:
         return next((b for b in reversed(self.pool) if b.driver == driver.name and b.tag == tag
                      and b.freed is not live), None)
 
+    def check_free_irql(self, driver: DriverObject, tag: str, routine: str) -> None:
+        """ExFreePoolWithTag's own IRQL check for the block it would free (none: nothing to
+        check), before the generic one: 0xC4 (parameter 1 = 0x11 or 0x12) under Driver
+        Verifier, else 0xC2 (parameter 1 = 9)."""
+        block = self._pool_block(driver, tag, routine)
+        irql = self.core.processor().irql
+        limit = Irql.APC_LEVEL if block is not None and block.paged else Irql.DISPATCH_LEVEL
+        if block is None or irql <= limit:
+            return
+        if driver.verified:
+            self.verifier_stop(driver, routine, VERIFIER_FREE_PAGED_IRQL if block.paged else
+                                VERIFIER_FREE_NONPAGED_IRQL,
+                                (irql, POOL_TYPE[block.paged], block.address),
+                                f"{driver.name} freed pool at IRQL {irql}.",
+                                "Free pool below the IRQL it may be freed at.")
+        self.bugcheck(BugCheck.BAD_POOL_CALLER,
+                      (BAD_POOL_CALLER_FREE_IRQL, irql, POOL_TYPE[block.paged], block.address),
+                      driver=driver.image, routine=routine,
+                      rule=f"{driver.name} freed {block.kind} pool at IRQL {irql}; it may be "
+                      f"freed at {irql_name(limit)} at most.",
+                      fix="Free pool where you could allocate it, below that IRQL.")
+
     def free_pool(self, driver: DriverObject, tag: str, routine: str) -> None:
         """ExFreePoolWithTag: the driver's latest block with this tag goes back to the pool."""
         block = self._pool_block(driver, tag, routine)
@@ -243,21 +274,7 @@ class MemoryManager:
                           "someone else.",
                           fix="Free each allocation once, and set the pointer to NULL after "
                           "freeing it.")
-        irql = self.core.processor().irql
-        limit = Irql.APC_LEVEL if block.paged else Irql.DISPATCH_LEVEL
-        if irql > limit and driver.verified:
-            self.verifier_stop(driver, routine, VERIFIER_FREE_PAGED_IRQL if block.paged else
-                                VERIFIER_FREE_NONPAGED_IRQL,
-                                (irql, POOL_TYPE[block.paged], block.address),
-                                f"{driver.name} freed pool at IRQL {irql}.",
-                                "Free pool below the IRQL it may be freed at.")
-        if irql > limit:
-            self.bugcheck(BugCheck.BAD_POOL_CALLER,
-                          (BAD_POOL_CALLER_FREE_IRQL, irql, POOL_TYPE[block.paged], block.address),
-                          driver=driver.image, routine=routine,
-                          rule=f"{driver.name} freed {block.kind} pool at IRQL {irql}; it may be "
-                          f"freed at {irql_name(limit)} at most.",
-                          fix="Free pool where you could allocate it, below that IRQL.")
+        self.check_free_irql(driver, tag, routine)
         if block.overwritten_by:
             following = next((b for b in self.pool if b.paged == block.paged
                               and b.address > block.address), None)

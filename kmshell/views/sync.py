@@ -12,7 +12,7 @@ def locks_table(system) -> Table:
     for column in ("name", "kind", "owner", "waiters / spins"):
         table.add_column(column)
     for lock in system.ke.spin_locks.values():
-        table.add_row(lock.name, "spin lock", lock.owner.label if lock.owner else "free",
+        table.add_row(lock.name, "spin lock", lock.holder or "free",
                       f"{lock.spins} tick(s) spun")
     for obj in system.ob.lookup("\\BaseNamedObjects").children():
         if obj.header.type_name == "Mutant":

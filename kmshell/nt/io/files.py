@@ -43,6 +43,7 @@ from kmshell.nt.constants import (
     Irql,
     NtStatus,
     format_status,
+    irql_name,
     nt_error,
     nt_success,
 )
@@ -71,6 +72,12 @@ FILE_READ_DATA, FILE_WRITE_DATA = 0x0001, 0x0002
 # METHOD_OUT_DIRECT 2, METHOD_NEITHER 3.
 METHODS = ("buffered", "direct", "direct", "neither")
 USER_BUFFER_MARK = 0xDA7A  # what a driver's stray write leaves where `touch` can read it
+# The system service that builds each IRP a thread asks for, and where it sits in the model's
+# ntoskrnl (0x4A's first parameter: the address of the system call routine).
+SERVICES = {"IRP_MJ_CREATE": ("NtCreateFile", 0xFFFFF805_1A6E4010),
+            "IRP_MJ_READ": ("NtReadFile", 0xFFFFF805_1A6E5020),
+            "IRP_MJ_WRITE": ("NtWriteFile", 0xFFFFF805_1A6E6030),
+            "IRP_MJ_DEVICE_CONTROL": ("NtDeviceIoControlFile", 0xFFFFF805_1A6E7040)}
 
 
 class FileIo:
@@ -292,6 +299,8 @@ class FileIo:
             status = self.io.call_driver(device.top(), irp)
         finally:
             self.syscall_thread = outer
+        api, service = SERVICES[major]
+        self._check_return_irql(thread, api, service)
         if irp.completed and irp.number in self.io.irps and not irp.pending_returned:
             # IopPerformSynchronousRequest / IopSynchronousServiceTail: completed at once,
             # finished here at APC_LEVEL (ReactOS ntoskrnl/io/iomgr/iofunc.c)
@@ -301,8 +310,6 @@ class FileIo:
         self.ke.deliver_apcs(thread)  # back at PASSIVE_LEVEL: an APC queued meanwhile runs
         if status == NtStatus.STATUS_PENDING and overlapped:
             returned.append(status)
-            api = {"IRP_MJ_READ": "NtReadFile", "IRP_MJ_WRITE": "NtWriteFile"}.get(
-                major, "NtDeviceIoControlFile")
             self.emit("Io", "syscall", f"{api} returns 0x00000103 STATUS_PENDING to "
                       f"{thread.process.image} at once: kernel → user", "Overlapped I/O: "
                       "the file was opened with FILE_FLAG_OVERLAPPED, so the thread runs "
@@ -315,6 +322,26 @@ class FileIo:
             done(irp.status)
         elif status == NtStatus.STATUS_PENDING:
             self._begin_io_wait(thread, irp)
+
+    def _check_return_irql(self, thread: Thread, api: str, service: int) -> None:
+        """KiSystemServiceExit: a thread goes back to user mode only at PASSIVE_LEVEL; a
+        driver that returned with a spin lock held or the IRQL raised stops the machine with
+        0x4A IRQL_GT_ZERO_AT_SYSTEM_SERVICE (the system call routine, the current IRQL)
+        (https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x4a--irql-gt-zero-at-system-service)."""
+        irql = self.core.processor().irql
+        if irql == Irql.PASSIVE_LEVEL:
+            return
+        held = self.ke.driver_locks_held()
+        locks = ", ".join(f"{lock.name} (taken by {lock.held_by})" for lock in held)
+        self.bugcheck(BugCheck.IRQL_GT_ZERO_AT_SYSTEM_SERVICE, (service, irql, 0, 0),
+                      driver=self.ke.irql_raised_by or "ntoskrnl.exe", routine=api,
+                      rule=f"{thread.label}'s {api} was about to return to user mode at IRQL "
+                      f"{irql} ({irql_name(irql)})" + (f", with spin lock {locks} still held"
+                                                       if held else "")
+                      + ": a driver's dispatch routine returned without lowering the IRQL it "
+                      "raised. User mode runs only at PASSIVE_LEVEL.",
+                      fix="On every path out of a dispatch routine, release each spin lock "
+                      "(KeReleaseSpinLock with the IRQL it saved) and undo each KeRaiseIrql.")
 
     def copy_to_user_buffer(self, driver: DriverObject, irp: Irp | None, length: int,
                             routine: str) -> None:
@@ -360,9 +387,7 @@ class FileIo:
             self.bugcheck(BugCheck.DRIVER_IRQL_NOT_LESS_OR_EQUAL, (address, irql, 1, where),
                           driver=driver.image, routine=routine, rule=rule + " At DISPATCH_LEVEL "
                           "the page fault cannot even be resolved.", fix=fix)
-        self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
-                      (NtStatus.STATUS_ACCESS_VIOLATION, where, 1, address),
-                      driver=driver.image, routine=routine, rule=rule, fix=fix)
+        self.io.unhandled_exception(driver, routine, where, True, address, rule, fix)
 
     def _attach_buffer(self, irp: Irp, process: Process, major: str, method: str,
                        length: int) -> Callable[[int], None] | None:

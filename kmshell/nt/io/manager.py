@@ -36,7 +36,7 @@ STATUS_MORE_PROCESSING_REQUIRED stops the completion (Windows would complete it 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import (
     IRQL_NAMES,
@@ -63,7 +63,7 @@ from kmshell.nt.io.irp import (
     Vpb,
 )
 from kmshell.nt.io.spec import Call, DriverSpec
-from kmshell.nt.io.steps import DDIS, DIRQL, IOF_CALL_DRIVER, Frame, no_irp, step_limit
+from kmshell.nt.io.steps import DDIS, DIRQL, Frame, no_irp, step_limit
 from kmshell.nt.ke.apc import Apc, ApcKind
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.mm import routine_address
@@ -635,10 +635,12 @@ class IoManager:
         frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         for number, call in enumerate(calls, start=1):
             try:
+                ddi = DDIS[call.ddi]
                 limit = step_limit(call.limit, device)
                 if limit is not None and self.core.processor().irql > limit:
+                    if ddi.irql_check is not None:  # its own bugcheck comes first
+                        ddi.irql_check(self, frame, call, last)
                     self._irql_too_high(driver, routine, call, limit)
-                ddi = DDIS[call.ddi]
                 if ddi.needs_irp and frame.irp is None:
                     raise no_irp(frame)
                 result = ddi.run(self, frame, call, last)
@@ -780,15 +782,64 @@ class IoManager:
         called above it, the machine stops. `limit` is the step's, DIRQL resolved."""
         cpu = self.core.processor()
         name = f"the device's DIRQL {limit}" if call.limit == DIRQL else irql_name(limit)
+        if routine == "ISR":
+            fix = ("Do only the minimum in an ISR: acknowledge the device and queue a DPC "
+                   "(IoRequestDpc); complete the IRP in the DPC, at DISPATCH_LEVEL.")
+        elif limit < Irql.DISPATCH_LEVEL <= cpu.irql:
+            fix = (f"Call {call.ddi} at {name} or below: from a DPC or with a spin lock held, "
+                   "queue a work item (IoQueueWorkItem), which runs at PASSIVE_LEVEL.")
+        else:
+            fix = f"Call {call.ddi} only where the IRQL is {name} or lower."
+        # Arg4: the address of the code that made the access — the routine (0xA's page,
+        # https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xa--irql-not-less-or-equal)
         self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL,
-                      (PAGEABLE_KERNEL_DATA, cpu.irql, 0, IOF_CALL_DRIVER),
+                      (PAGEABLE_KERNEL_DATA, cpu.irql, 0, routine_address(driver, routine)),
                       driver=driver.image, routine=routine,
                       rule=f"{call.ddi} may be called at IRQL {limit} ({name}) at most; "
                       f"{driver.name}!{routine} called it at {cpu.irql} ({irql_name(cpu.irql)}). "
                       "Code that runs at too high an IRQL touches memory or locks that need a "
-                      "lower one, and the system stops.",
-                      fix="Do only the minimum in an ISR: acknowledge the device and queue a "
-                      "DPC (IoRequestDpc); complete the IRP in the DPC, at DISPATCH_LEVEL.")
+                      "lower one, and the system stops.", fix=fix)
+
+    def io_verifier_stop(self, driver: DriverObject, routine: str, code: int, irp: Irp,
+                         problem: str) -> None:
+        """Driver Verifier's I/O Verification, for a verified driver: 0xC9
+        DRIVER_VERIFIER_IOMANAGER_VIOLATION with the WDM DRIVER ERROR code, the address in the
+        driver's code, the IRP and the device (bug check 0xC9's page, "I/O Verification
+        errors", https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc9--driver-verifier-iomanager-violation)."""
+        if not driver.verified:
+            return
+        holder = irp.holder
+        self.bugcheck(BugCheck.DRIVER_VERIFIER_IOMANAGER_VIOLATION,
+                      (code, routine_address(driver, routine), irp.address,
+                       holder.header.address if holder is not None else 0),
+                      driver=driver.image, routine=routine,
+                      rule=f"Driver Verifier's I/O Verification stops the machine (WDM DRIVER "
+                      f"ERROR {code:#x}): {driver.name}!{routine} handled IRP {irp.number} "
+                      f"wrongly: {problem}",
+                      fix="Mark an IRP pending exactly when you return STATUS_PENDING; in a "
+                      "completion routine that lets completion go on, call IoMarkIrpPending "
+                      "if Irp->PendingReturned is set.")
+
+    def unhandled_exception(self, driver: DriverObject, routine: str, at: int, write: bool,
+                            address: int, rule: str, fix: str) -> NoReturn:
+        """A driver's access violation that no __try handles. Inside a system service (a
+        thread's system call is being carried out) it is 0x3B SYSTEM_SERVICE_EXCEPTION
+        (exception code, the faulting instruction, its context record, 0); elsewhere 0x1E
+        KMODE_EXCEPTION_NOT_HANDLED (exception code, the instruction, read 0 / write 1, the
+        address referenced) — bug check pages 0x3B and 0x1E,
+        https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x3b--system-service-exception
+        and .../bug-check-0x1e--kmode-exception-not-handled."""
+        thread = self.files.syscall_thread
+        if thread is not None:
+            self.bugcheck(BugCheck.SYSTEM_SERVICE_EXCEPTION,
+                          (NtStatus.STATUS_ACCESS_VIOLATION, at,
+                           self.core.allocate_address(0x4D0), 0),
+                          driver=driver.image, routine=routine,
+                          rule=rule + f" It happened inside {thread.label}'s system call, so "
+                          "the stop is SYSTEM_SERVICE_EXCEPTION.", fix=fix)
+        self.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
+                      (NtStatus.STATUS_ACCESS_VIOLATION, at, int(write), address),
+                      driver=driver.image, routine=routine, rule=rule, fix=fix)
 
     def complete_request(self, irp: Irp, status: int, by: DriverObject) -> None:
         """IoCompleteRequest: walk the stack upward, calling completion routines."""
@@ -842,7 +893,7 @@ class IoManager:
             # the setter ran IoSetCompletionRoutine, a step: it was loaded from a spec
             assert completion.driver.spec is not None
             calls = completion.driver.spec.completions[completion.routine]
-            sent, seen = len(irp.reached), irp.status
+            sent, seen, pending = len(irp.reached), irp.status, irp.pending_returned
             result = self.run_routine(completion.driver, completion.routine, calls, irp,
                                       completion.device)
             irp.record(f"{hop} at {self.irql_here()}, returns {status_name(result)}")
@@ -871,6 +922,8 @@ class IoManager:
                           "Rule: once a completion routine passes the IRP on, it is not done "
                           "with it: it must keep the I/O manager from finishing it.")
                 return
+            if pending and irp.current < len(irp.stack) and not irp.stack[irp.current].pending:
+                self._pending_not_propagated(completion, irp)
         if irp.owner is not None:
             self.emit("Io", "rule", f"IRP {irp.number} reached the top of its stack, but "
                       f"{irp.owner.name} allocated it (IoAllocateIrp) and no thread waits for "
@@ -889,6 +942,16 @@ class IoManager:
         if irp.deferred and not irp.pending_returned:
             # IofCompleteRequest: "Check if we should exit because of a Deferred I/O"
             # (ReactOS ntoskrnl/io/iomgr/irp.c)
+            if self.files.syscall_thread is not thread:  # the service returned long ago
+                irp.record(f"IRP {irp.number} completed, but nobody finishes it")
+                self.emit("Io", "rule", f"IRP {irp.number} is complete, but PendingReturned is "
+                          "clear at the top of its stack: a completion routine did not pass "
+                          "the pending mark up. IofCompleteRequest leaves the rest to the "
+                          f"system service, which already returned STATUS_PENDING: nobody "
+                          f"copies the data, writes the status or wakes {thread.label}. It "
+                          "hangs.", "Rule: every completion routine that lets completion go "
+                          "on must call IoMarkIrpPending when Irp->PendingReturned is set.")
+                return
             irp.record(f"IRP {irp.number} completed inside its dispatch path: the system "
                        "service finishes it")
             self.emit("Io", "irp", f"IRP {irp.number} was completed before any driver returned "
@@ -942,6 +1005,21 @@ class IoManager:
                       "finishes the request for the caller and frees the IRP")
         if irp.on_done is not None:
             irp.on_done(status)
+
+    def _pending_not_propagated(self, completion: Completion, irp: Irp) -> None:
+        """IoMarkIrpPending's page: a completion routine that does not return
+        STATUS_MORE_PROCESSING_REQUIRED must call IoMarkIrpPending when Irp->PendingReturned is
+        set. Without it the levels above, and the I/O manager, believe the IRP was finished
+        before anyone returned STATUS_PENDING (Driver Verifier: WDM DRIVER ERROR 0x228)."""
+        who = f"{completion.driver.name}!{completion.routine}"
+        self.emit("Io", "rule", f"{who} let completion of IRP {irp.number} go on with "
+                  "Irp->PendingReturned set but did not call IoMarkIrpPending: the pending mark "
+                  "stops here, and the levels above see an IRP that seems never to have pended",
+                  "Rule: if (Irp->PendingReturned) IoMarkIrpPending(Irp); in every completion "
+                  "routine that does not return STATUS_MORE_PROCESSING_REQUIRED.")
+        self.io_verifier_stop(completion.driver, completion.routine, 0x228, irp,
+                              "its completion routine did not mark the IRP pending though "
+                              "PendingReturned was set.")
 
     def complete_pending(self, irp: Irp, status: int) -> None:
         """The device finished a pended request: its driver completes the IRP now (clearing

@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING
 from kmshell.nt.constants import (
     IRP_MJ,
     MM_SYSTEM_RANGE_START,
-    BugCheck,
     Irql,
     NtStatus,
     parse_irql,
     parse_status,
+    status_name,
 )
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
@@ -77,6 +77,7 @@ class Frame:
     device: DeviceObject | None
     given: Irp | None
     here: int
+    marked: bool = False  # it called IoMarkIrpPending on `given`
 
 
 Args = tuple[str, ...]
@@ -100,6 +101,9 @@ class Ddi:
     run: Run
     check: Check | None = None  # argument rules beyond their number
     needs_irp: bool = False  # works on an IRP: refused in a routine that has none
+    # its own IRQL check, with its own bugcheck (pool: 0xC2; Driver Verifier: 0xC4), made
+    # before the generic 0xA for a step above `limit`
+    irql_check: Run | None = None
 
 
 def step_limit(limit: int | None, device: DeviceObject | None) -> int | None:
@@ -137,12 +141,23 @@ def _return(io: IoManager, f: Frame, call: Call, last: int) -> int | None:
     # Checked on the routine's own location, not the IRP's current one: a completion routine
     # may already have completed the IRP (CurrentLocation past the top). That is legal once it
     # was marked pending: the requester learns the result from the completion, not this return.
-    if call.status == STATUS_PENDING and f.given is not None and \
-            f.here < len(f.given.stack) and not f.given.stack[f.here].pending:
+    given = f.given
+    if call.status == STATUS_PENDING and given is not None and \
+            f.here < len(given.stack) and not given.stack[f.here].pending:
         io.emit("Io", "rule", f"{f.driver.name}!{f.routine} returns STATUS_PENDING without "
                 "IoMarkIrpPending: the I/O manager may finish the IRP twice or never",
                 "Rule: a routine that returns STATUS_PENDING must have marked the IRP "
                 "pending first.")
+        io.io_verifier_stop(f.driver, f.routine, 0x23D, given, "it returned STATUS_PENDING "
+                            "but did not mark the IRP pending (IoMarkIrpPending).")
+    # IoMarkIrpPending's page: "the dispatch routine must return STATUS_PENDING"
+    if f.marked and given is not None and f.routine.startswith("IRP_M") and \
+            call.status is not None and call.status != STATUS_PENDING:
+        io.emit("Io", "rule", f"{f.driver.name}!{f.routine} marked IRP {given.number} pending "
+                f"but returns {status_name(call.status)}: after IoMarkIrpPending a dispatch "
+                "routine must return STATUS_PENDING, even if the IRP is already complete")
+        io.io_verifier_stop(f.driver, f.routine, 0x23E, given, "it marked the IRP pending but "
+                            f"returned {status_name(call.status)}, not STATUS_PENDING.")
     return last if call.args[0] == "status" else call.status
 
 
@@ -269,7 +284,19 @@ def _mark_pending(io: IoManager, f: Frame, call: Call, last: int) -> None:
     if location is None:
         raise _no_location(given, "to mark",
                            "; call IoMarkIrpPending first, before passing the IRP on")
-    location.pending = True
+    location.pending, f.marked = True, True
+    spec = f.driver.spec
+    if spec is not None and f.routine in spec.completions:
+        why = ("Irp->PendingReturned is set, so it marks" if given.pending_returned else
+               "Irp->PendingReturned is clear, yet it marks")
+        io.emit("Io", "pending", f"{f.driver.name}!{f.routine}: {why} IRP {given.number} pending "
+                "in its own stack location (IoMarkIrpPending): the pending mark goes on up",
+                "A completion routine that lets completion go on must pass the lower driver's "
+                "pending mark up: if (Irp->PendingReturned) IoMarkIrpPending(Irp).")
+    else:
+        io.emit("Io", "pending", f"{f.driver.name}!{f.routine}: IoMarkIrpPending(IRP "
+                f"{given.number}): SL_PENDING_RETURNED in its stack location; it will return "
+                "STATUS_PENDING and finish the IRP later")
 
 
 def _set_cancel_routine(io: IoManager, f: Frame, call: Call, last: int) -> None:
@@ -295,12 +322,10 @@ def _call_driver(io: IoManager, f: Frame, call: Call, last: int) -> int:
     if lower is None:
         # IofCallDriver reads DeviceObject->DriverObject (offset 0x8 on x64) through the
         # NULL pointer: a read (Arg3 0) of address 0x8 (Arg4).
-        io.bugcheck(BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
-                    (NtStatus.STATUS_ACCESS_VIOLATION, IOF_CALL_DRIVER, 0, 0x8),
-                    driver=f.driver.image, routine=f.routine,
-                    rule=f"{device.label} is at the bottom of its stack: there is no lower "
-                    "device, and IoCallDriver got a NULL pointer.",
-                    fix="Only forward an IRP when the device is attached to one.")
+        io.unhandled_exception(f.driver, f.routine, IOF_CALL_DRIVER, False, 0x8,
+                               f"{device.label} is at the bottom of its stack: there is no "
+                               "lower device, and IoCallDriver got a NULL pointer.",
+                               "Only forward an IRP when the device is attached to one.")
     return io.call_driver(lower, _irp(f))
 
 
@@ -550,12 +575,16 @@ def _records() -> tuple[Ddi, ...]:
             Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-exallocatepool2",
             "allocate SIZE bytes of nonpaged or paged pool (POOL_FLAG_NON_PAGED / "
             "POOL_FLAG_PAGED) tagged TAG",
-            _allocate_pool, check=_check_allocate_pool),
+            _allocate_pool, check=_check_allocate_pool,
+            irql_check=lambda io, f, call, last: io.mm.check_allocate_irql(
+                f.driver, call.args[0].upper() == "PAGED", int(call.args[1]), f.routine)),
         Ddi("ExFreePoolWithTag", "TAG",
             Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-exfreepoolwithtag",
             "free the driver's latest pool block tagged TAG",
             lambda io, f, call, last: io.mm.free_pool(f.driver, call.args[0], f.routine),
-            check=_check_pool_tag),
+            check=_check_pool_tag,
+            irql_check=lambda io, f, call, last:
+                io.mm.check_free_irql(f.driver, call.args[0], f.routine)),
         Ddi("RtlFillMemory", "TAG|ADDRESS LENGTH",
             None, WDK + "wdm/nf-wdm-rtlfillmemory",
             "write LENGTH bytes at the start of the driver's TAG block, or at a raw kernel "
@@ -652,7 +681,9 @@ def _records() -> tuple[Ddi, ...]:
             Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-keacquirespinlock",
             "take a spin lock (spinlock create LOCK): IRQL to DISPATCH_LEVEL, the old IRQL saved",
             lambda io, f, call, last:
-                io.ke.acquire_driver_spin_lock(f.driver, f.routine, call.args[0])),
+                io.ke.acquire_driver_spin_lock(f.driver, f.routine, call.args[0]),
+            irql_check=lambda io, f, call, last:
+                io.ke.verify_spin_lock_irql(f.driver, f.routine, call.args[0])),
         Ddi("KeReleaseSpinLock", "LOCK",
             Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-kereleasespinlock",
             "release a spin lock this code holds: IRQL back to the saved one",

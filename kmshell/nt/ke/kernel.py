@@ -136,6 +136,7 @@ class Kernel:
         self._driver_locks: dict[str, int] = {}
         # threads waiting (asleep, on an object, for input) with a kernel APC to run
         self.apc_waiters: list[Thread] = []
+        self.irql_raised_by = ""  # the image whose code last raised the IRQL (a lock, a raise)
 
     def start_processor(self, number: int, idle_thread: Thread) -> None:
         """A processor comes up at PASSIVE_LEVEL running its idle thread."""
@@ -711,7 +712,7 @@ class Kernel:
         thread.step_done += 1
 
     def _acquire_spin_lock(self, cpu: Processor, thread: Thread, lock: SpinLock) -> str:
-        if lock.owner is None:
+        if not lock.holder:
             lock.owner = thread
             lock.acquisitions += 1
             thread.held_locks.append(lock)
@@ -729,7 +730,7 @@ class Kernel:
         lock.spins += 1
         cpu.irql = Irql.DISPATCH_LEVEL
         self.emit("Ke", "spin", f"{thread.label} spins on {lock.name}, held by "
-                  f"{lock.owner.label}: this processor does no useful work this tick",
+                  f"{lock.holder}: this processor does no useful work this tick",
                   "A spin lock waiter never sleeps: it burns its processor until the lock is "
                   "free, which is why spin locks are held only briefly.", cpu=cpu.number)
         return "spin"
@@ -1191,6 +1192,7 @@ class Kernel:
                                     f"KeRaiseIrql({level}) at IRQL {current}: a raise may not "
                                     "lower the IRQL.", "Use KeLowerIrql with the saved IRQL.")
             raised.append(current)
+            self.irql_raised_by = driver.image
         else:
             expected = raised.pop() if raised else None
             wrong = level > current or level != expected
@@ -1208,6 +1210,19 @@ class Kernel:
                   "free build nothing checks, and code that expected the old IRQL now runs "
                   "unprotected (Driver Verifier stops here)"))
 
+    def verify_spin_lock_irql(self, driver: DriverObject, routine: str, name: str) -> None:
+        """Driver Verifier's check of KeAcquireSpinLock above DISPATCH_LEVEL, made before
+        the generic IRQL check: 0xC4, parameter 1 = 0x42 (current IRQL, the lock's address)
+        (https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation)."""
+        irql = self.core.processor().irql
+        if driver.verified and irql > Irql.DISPATCH_LEVEL:
+            lock = self._driver_lock(name)
+            self.mm.verifier_stop(driver, routine, 0x42, (irql, _address(lock), 0),
+                                  f"KeAcquireSpinLock({lock.name}) at IRQL {irql}: a spin lock "
+                                  "is taken at DISPATCH_LEVEL or below, and taking it would "
+                                  "lower the IRQL.", "At DIRQL, use the interrupt spin lock "
+                                  "(KeSynchronizeExecution) instead.")
+
     def acquire_driver_spin_lock(self, driver: DriverObject, routine: str, name: str) -> None:
         lock = self._driver_lock(name)
         if name.lower() in self._driver_locks:
@@ -1216,6 +1231,8 @@ class Kernel:
                           "forever on this processor")
         cpu = self.core.processor()
         self._driver_locks[name.lower()] = cpu.irql
+        lock.held_by = f"{driver.name}!{routine} on CPU{cpu.number}"
+        self.irql_raised_by = driver.image
         before, cpu.irql = cpu.irql, max(cpu.irql, Irql.DISPATCH_LEVEL)
         self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeAcquireSpinLock({lock.name}): "
                   f"IRQL {before} → {cpu.irql}")
@@ -1225,9 +1242,7 @@ class Kernel:
         cpu = self.core.processor()
         if name.lower() not in self._driver_locks:
             if driver.verified:
-                self.mm.verifier_stop(driver, routine, 0x32,
-                                    (cpu.irql, 0xFFFFC50F_0C000000 + zlib.crc32(
-                                        lock.name.encode()) % 0x10000 * 0x10, 0),
+                self.mm.verifier_stop(driver, routine, 0x32, (cpu.irql, _address(lock), 0),
                                     f"KeReleaseSpinLock({lock.name}), which is not held "
                                     "(a double release).", "Release each spin lock once, "
                                     "with the IRQL its acquire saved.")
@@ -1238,8 +1253,13 @@ class Kernel:
             cpu.irql = Irql.PASSIVE_LEVEL
             return
         before, cpu.irql = cpu.irql, self._driver_locks.pop(name.lower())
+        lock.held_by = ""
         self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeReleaseSpinLock({lock.name}): "
                   f"IRQL {before} → {cpu.irql}")
+
+    def driver_locks_held(self) -> list[SpinLock]:
+        """The spin locks driver code holds now."""
+        return [self.spin_locks[name] for name in self._driver_locks]
 
     def _driver_lock(self, name: str) -> SpinLock:
         lock = self.spin_locks.get(name.lower())
@@ -1247,6 +1267,11 @@ class Kernel:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock named '{name}'"
                           "; create it first (spinlock create NAME)")
         return lock
+
+
+def _address(lock: SpinLock) -> int:
+    """Where the model says a named spin lock lives, for bugcheck parameters."""
+    return 0xFFFFC50F_0C000000 + zlib.crc32(lock.name.encode()) % 0x10000 * 0x10
 
 
 def _dirql(device: DeviceObject) -> int:

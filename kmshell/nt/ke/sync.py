@@ -84,6 +84,12 @@ class SpinLock:
     owner: Thread | None = None
     acquisitions: int = 0
     spins: int = 0  # ticks contenders burned spinning
+    held_by: str = ""  # driver code holding it (KeAcquireSpinLock in a routine), e.g. "x!DPC"
+
+    @property
+    def holder(self) -> str:
+        """Who holds it, for views and messages; "" when it is free."""
+        return self.owner.label if self.owner is not None else self.held_by
 
 
 # What a thread program's steps name: a spin lock, or a dispatcher object in \BaseNamedObjects.
