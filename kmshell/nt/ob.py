@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     from kmshell.nt.core import Core
     from kmshell.nt.ps import Process
 
+# Windows 10's object types that the model uses or shows (a selection of \ObjectTypes). There
+# is no "Port": LPC ports gave way to ALPC ports ("ALPC Port") in Windows Vista.
 OBJECT_TYPES = (
     "Type", "Directory", "SymbolicLink", "Token", "Process", "Thread", "Job", "Event",
     "Mutant", "Semaphore", "Timer", "KeyedEvent", "WindowStation", "Desktop", "Section",
-    "Key", "Port", "ALPC Port", "Callback", "File", "Device", "Driver", "IoCompletion",
+    "Key", "ALPC Port", "Callback", "File", "Device", "Driver", "IoCompletion",
     "Controller", "Adapter", "WmiGuid", "TmTm", "TmTx", "TmRm", "TmEn", "EtwRegistration",
 )
 
@@ -46,6 +48,7 @@ NAMESPACE_DIRECTORIES = {
     "\\Device": "device objects created by drivers (IoCreateDevice)",
     "\\Driver": "driver objects, one per loaded driver",
     "\\FileSystem": "file system driver objects and recognizers",
+    "\\FileSystem\\Filters": "the filter manager's objects (FltMgr): file system filters",
     "\\GLOBAL??": "DOS device names: symbolic links such as C: to \\Device\\...",
     "\\BaseNamedObjects": "named events, mutexes, semaphores and sections from Win32",
     "\\KernelObjects": "objects the kernel itself names, e.g. LowMemoryCondition",

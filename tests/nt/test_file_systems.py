@@ -35,6 +35,13 @@ def test_ntfs_registers_at_boot_as_a_disk_file_system_under_filesystem():
     assert not system.io.find_device("Harddisk0").vpb.mounted
 
 
+def test_the_namespace_has_filesystem_filters_and_no_pre_vista_port_type():
+    system = new_system()
+    assert system.ob.lookup("\\FileSystem\\Filters").header.type_name == "Directory"
+    types = {name.lower() for name in system.ob.lookup("\\ObjectTypes").entries}
+    assert "alpc port" in types and "port" not in types  # LPC's Port went with Vista
+
+
 def test_only_disk_like_devices_get_a_vpb():
     system = new_system()
     assert system.io.find_device("Harddisk0").device_type == "FILE_DEVICE_DISK"
