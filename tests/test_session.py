@@ -157,6 +157,21 @@ def test_irp_send_refuses_a_minor_its_major_does_not_have_at_the_minors_column(l
     assert "is not a minor function of" in outcome.error.message and hint in outcome.error.hint
 
 
+@pytest.mark.parametrize("minor", ["IRP_MN_REMOVE_DEVICE", "irp_mn_start_device",
+                                   "IRP_MN_SURPRISE_REMOVAL", "IRP_MN_QUERY_STOP_DEVICE"])
+def test_only_the_pnp_manager_sends_state_changing_pnp_irps_irp_send_refuses_them(minor):
+    session = Session()
+    line = f"irp send Harddisk0 IRP_MJ_PNP {minor}"
+    outcome = session.execute(line)
+    assert outcome.error is not None and outcome.error.col == line.index(minor) + 1
+    assert "sent only by the PnP manager" in outcome.error.message
+    assert "device unplug" in outcome.error.hint
+    system = session.system
+    node = system.pnp.devnode_of(system.io.find_device("Harddisk0"))  # the tree is untouched
+    assert node.state.name == "DeviceNodeStarted" and not system.io.finished_irps
+    assert session.execute("irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_ID").error is None
+
+
 def test_a_pnp_irp_a_client_sends_starts_as_status_not_supported():
     session = Session()
     session.execute("irp send Harddisk0 IRP_MJ_PNP irp_mn_query_capabilities")

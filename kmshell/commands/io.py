@@ -21,6 +21,7 @@ from kmshell.language.spec import (
 )
 from kmshell.nt.constants import IRP_MJ, MINORS_OF, parse_status
 from kmshell.nt.io.spec import SpecError
+from kmshell.nt.pnp import SENT_ONLY_BY_PNP_MANAGER
 from kmshell.views.io import (
     device_detail,
     device_stack,
@@ -153,6 +154,10 @@ def device_unplug(session, cmd):
          args=(Arg("dev", DEVICE, "a device"), Arg("major", MAJOR, "IRP_MJ_READ, ..."),
                Arg("minor", TEXT, "a minor function, for IRP_MJ_PNP, IRP_MJ_POWER, "
                    "IRP_MJ_SYSTEM_CONTROL or IRP_MJ_FILE_SYSTEM_CONTROL", optional=True)),
+         details="The PnP IRPs that change a device's state (IRP_MN_START_DEVICE, the "
+                 "remove, stop and surprise-removal ones) are sent only by the PnP manager "
+                 "and are refused here: `device plug` and `device unplug` ask it to send "
+                 "them. A client may send the PnP queries.",
          examples=("irp send SlowDisk IRP_MJ_READ",
                    "irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES"))
 def irp_send(session, cmd):
@@ -161,6 +166,15 @@ def irp_send(session, cmd):
         raise KmsError(f"'{cmd['minor']}' is not a minor function of {cmd['major']}",
                        col=cmd.col("minor"), hint=", ".join(minors) or
                        f"{cmd['major']} has no minor functions in the model")
+    if cmd["major"] == "IRP_MJ_PNP" and minor in SENT_ONLY_BY_PNP_MANAGER:
+        raise KmsError(f"{minor} is sent only by the PnP manager (its WDK page: \"Reserved "
+                       "for system use. Drivers must not send this IRP.\"): sent by a client, "
+                       "the drivers would change the device's state behind the PnP manager's "
+                       "back and leave the device tree stale", col=cmd.col("minor"),
+                       hint="device plug and device unplug [--surprise] make the PnP manager "
+                       "send it; a client may send the queries, such as "
+                       "IRP_MN_QUERY_CAPABILITIES, IRP_MN_QUERY_ID, IRP_MN_QUERY_INTERFACE, "
+                       "IRP_MN_QUERY_DEVICE_RELATIONS")
     irp = session.system.io.send_irp(_device(session, cmd), cmd["major"], minor)
     return [irp_detail(irp)]
 

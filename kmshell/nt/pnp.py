@@ -48,6 +48,24 @@ if TYPE_CHECKING:
 ENUM_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Enum"
 CM_PROB_FAILED_START = 10  # "This device cannot start. (Code 10)"
 CM_PROB_FAILED_INSTALL = 28  # "The drivers for this device are not installed. (Code 28)"
+# After IRP_MN_SURPRISE_REMOVAL a driver "must fail any subsequent IRPs that the driver would
+# have handled if the device were present, besides close, clean-up, and PnP IRPs", and goes on
+# handling power IRPs; the usual status is STATUS_NO_SUCH_DEVICE (STATUS_DELETE_PENDING is
+# what IoAcquireRemoveLock returns once IRP_MN_REMOVE_DEVICE is under way, which the model
+# sends only after the last handle closed, when no new request can come).
+# https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/handling-an-irp-mn-surprise-removal-request
+SERVED_AFTER_SURPRISE_REMOVAL = frozenset({"IRP_MJ_CLEANUP", "IRP_MJ_CLOSE", "IRP_MJ_POWER",
+                                           "IRP_MJ_PNP"})
+# The PnP IRPs that change a device's state: each one's WDK page says "Reserved for system
+# use. Drivers must not send this IRP." (e.g. https://learn.microsoft.com/en-us/
+# windows-hardware/drivers/kernel/irp-mn-remove-device); only the PnP manager sends them, as
+# part of the state changes it tracks in the devnode. Queries (capabilities, IDs, interfaces,
+# TargetDeviceRelation, ...) a driver may send.
+# https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/plug-and-play-minor-irps
+SENT_ONLY_BY_PNP_MANAGER = frozenset({
+    "IRP_MN_START_DEVICE", "IRP_MN_QUERY_REMOVE_DEVICE", "IRP_MN_REMOVE_DEVICE",
+    "IRP_MN_CANCEL_REMOVE_DEVICE", "IRP_MN_STOP_DEVICE", "IRP_MN_QUERY_STOP_DEVICE",
+    "IRP_MN_CANCEL_STOP_DEVICE", "IRP_MN_SURPRISE_REMOVAL"})
 PROBLEMS = {CM_PROB_FAILED_START: "CM_PROB_FAILED_START (Code 10): the device cannot start",
             CM_PROB_FAILED_INSTALL: "CM_PROB_FAILED_INSTALL (Code 28): no driver is installed "
                                     "for it"}
@@ -105,6 +123,9 @@ class Devnode:
     power: DevicePowerState = DevicePowerState.PowerDeviceD0
     wake_armed: bool = False  # may wake the machine (power arm DEV)
     wait_wake: Irp | None = None  # the IRP_MN_WAIT_WAKE its bus driver holds while asleep
+    # IRP_MN_SURPRISE_REMOVAL came: the "device removed" bit a WDM function driver sets in
+    # its device extension, kept here for the model's drivers (specs have no extension)
+    surprise_removed: bool = False
 
     def __repr__(self) -> str:
         return f"<Devnode {self.instance_path} {self.state.short}>"
@@ -442,6 +463,7 @@ class PlugAndPlayManager:
                   "the handles to close.")
         for each in subtree:
             self._pnp_irp(each, "IRP_MN_SURPRISE_REMOVAL")
+            each.surprise_removed = True  # its drivers fail new I/O from now on
             stack = each.stack()
             masters = {id(i.master) for i in self.io.irps_in_progress() if i.master is not None}
             for irp in [i for i in self.io.irps_in_progress()  # held in this stack, or below it;
@@ -464,6 +486,22 @@ class PlugAndPlayManager:
                           "(DeviceNodeRemovePendingCloses)")
             else:
                 self._remove(each)
+
+    def fails_new_request(self, device: DeviceObject, major: str) -> tuple[int, str] | None:
+        """What the function driver of a surprise-removed device does with a new request that
+        reaches its device: fails it at once, STATUS_NO_SUCH_DEVICE and the reason for the
+        trace (its dispatch routine checks the "removed" bit). None: it serves the request
+        (not removed, one of CLEANUP/CLOSE/POWER/PNP, or another driver of the stack: a
+        filter passes it on down to the function driver)."""
+        if device.is_pdo or major in SERVED_AFTER_SURPRISE_REMOVAL:
+            return None
+        node = device.stack()[-1].devnode
+        if node is None or not node.surprise_removed or device.driver.name != node.service:
+            return None
+        return NtStatus.STATUS_NO_SUCH_DEVICE, (
+            f"{device.driver.name} fails {major} with STATUS_NO_SUCH_DEVICE: "
+            f"{node.instance_path} was surprise-removed, and after IRP_MN_SURPRISE_REMOVAL a "
+            "driver fails every new request but CLEANUP, CLOSE, POWER and PNP")
 
     def handle_closed(self, device: DeviceObject) -> None:
         """After NtClose: a surprise-removed device's last handle lets the removal finish."""

@@ -84,7 +84,15 @@ DEVICE_STATE = {
 SYSTEM_WAKE = SystemPowerState.PowerSystemSleeping3
 DEVICE_WAKE = DevicePowerState.PowerDeviceD2
 POWER_WATCHDOG_TICKS = 10  # the model's stand-in for the power watchdog's minutes
-POWER_IRP_TIMEOUT = 0x3  # 0x9F parameter 1: a device object blocked an IRP too long
+# Bugcheck 0x9F with Arg1 = 3, "a device object has been blocking an IRP for too long a time":
+# Arg2 the physical device object of the stack, Arg3 nt!TRIAGE_9F_POWER (Windows 7 and later;
+# the functional device object before), Arg4 the blocked IRP.
+# https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x9f--driver-power-state-failure
+POWER_IRP_TIMEOUT = 0x3
+# Where nt!TRIAGE_9F_POWER sits in the model's ntoskrnl: a global that gives the debugger the
+# list of outstanding power IRPs, the power IRP worker threads and the delayed work queue
+# (`dt nt!TRIAGE_9F_POWER <Arg3>` on Windows). The model has no such block, only its address.
+TRIAGE_9F_POWER = 0xFFFFF805_1AC3_D3D8
 
 
 class PowerManager:
@@ -141,9 +149,11 @@ class PowerManager:
         for node in self._power_nodes(leaves_first=True):
             irp = self._power_irp(node, "IRP_MN_SET_POWER", target)
             if not irp.completed:
-                self.emit("Po", "wait", f"{node.service} holds IRP {irp.number} and has not "
-                          f"finished it: the transition to {target.short} waits for it "
-                          f"(the power watchdog fires after {POWER_WATCHDOG_TICKS} ticks)")
+                holder = self._holder(irp)
+                self.emit("Po", "wait", f"{holder.driver.name} holds IRP {irp.number} at "
+                          f"{holder.label} and has not finished it: the transition to "
+                          f"{target.short} waits for it (the power watchdog fires after "
+                          f"{POWER_WATCHDOG_TICKS} ticks)")
                 return
             armed = node.wait_wake is not None
             self._device_power(node, DEVICE_WAKE if armed else DEVICE_STATE[target],
@@ -241,6 +251,13 @@ class PowerManager:
                           f"{node.instance_path} has no function driver to own its power")
         self._device_power(node, state)
 
+    @staticmethod
+    def _holder(irp: Irp) -> DeviceObject:
+        """The device whose driver holds a power IRP it has not finished: the one at its
+        CurrentLocation; a driver that skipped past the top of the stack and returned
+        STATUS_PENDING holds it with no location of its own: the last device it reached."""
+        return irp.holder or irp.reached[-1]
+
     def power_watchdog(self) -> None:
         """Every tick: a power IRP held longer than the watchdog allows stops the machine."""
         if not self.pending_power:
@@ -249,22 +266,21 @@ class PowerManager:
         for irp in self.pending_power:
             if self.core.tick - irp.created_tick < POWER_WATCHDOG_TICKS:
                 continue
-            # held, not completed: at the location of the device whose driver has it
-            # (a driver that skipped past the top and returned STATUS_PENDING holds it with
-            # no location of its own: the last device it reached)
-            location = irp.location
-            holder = location.device if location is not None and location.device is not None \
-                else irp.reached[-1]
-            stack = holder.stack()
-            pdo, fdo = stack[-1], next((d for d in stack if d.driver.name == holder.driver.name),
-                                       holder)
+            holder = self._holder(irp)
+            pdo = irp.reached[0].stack()[-1]  # the PDO of the stack it was sent to
+            ticks = self.core.tick - irp.created_tick
+            self.emit("Po", "watchdog", f"power watchdog: IRP {irp.number} "
+                      f"({irp.stack[-1].minor}) has been held by {holder.driver.name} at "
+                      f"{holder.label} for {ticks} ticks",
+                      "The power manager times every power IRP it sent; the one to blame is "
+                      "the driver whose device holds it now, not the stack's function driver.")
             self.bugcheck(BugCheck.DRIVER_POWER_STATE_FAILURE,
-                          (POWER_IRP_TIMEOUT, pdo.header.address, fdo.header.address,
-                           irp.address),
+                          (POWER_IRP_TIMEOUT, pdo.header.address, TRIAGE_9F_POWER, irp.address),
                           driver=holder.driver.image, routine="IRP_MJ_POWER",
                           rule=f"{holder.driver.name} held power IRP {irp.number} "
-                          f"({irp.stack[-1].minor}) for {self.core.tick - irp.created_tick} ticks "
+                          f"({irp.stack[-1].minor}) at {holder.label} for {ticks} ticks "
                           "without completing or passing it down: the power watchdog "
-                          "stops the machine (0x9F, parameter 1 = 3).",
+                          "stops the machine (0x9F, parameter 1 = 3: Arg2 the stack's PDO, "
+                          "Arg3 nt!TRIAGE_9F_POWER, Arg4 the IRP).",
                           fix="Pass every power IRP down (PoCallDriver/IoCallDriver) or "
                           "complete it; a driver that pends one must finish it promptly.")

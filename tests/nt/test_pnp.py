@@ -151,6 +151,35 @@ def test_surprise_removal_fails_pending_irps_and_finishes_when_the_last_handle_c
     assert node.state is DevnodeState.DeviceNodeDeleted and node not in node.parent.children
 
 
+def test_after_surprise_removal_new_io_fails_at_once_and_no_interrupt_completes_it():
+    """The function driver fails a new request with STATUS_NO_SUCH_DEVICE (an open too),
+    nothing is left pending below for the controller's interrupt to complete with success,
+    and CLEANUP and CLOSE still reach the stack so the removal can finish."""
+    system = new_system()
+    system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    explorer = next(p for p in system.ps.processes.values() if p.image == "explorer.exe")
+    handle = system.files.open_file(explorer, "\\Device\\Joystick0")
+    node = system.pnp.devnode_of(system.io.find_device("Joystick0"))
+    system.pnp.unplug(node.pdo, surprise=True)
+    start = len(system.core.log)
+    system.files.file_io(explorer, handle, "IRP_MJ_READ", "NtReadFile")
+    read = list(system.io.finished_irps.values())[-1]
+    assert read.major == "IRP_MJ_READ" and read.status == NtStatus.STATUS_NO_SUCH_DEVICE
+    assert not system.io.irps  # failed at HidUsb: no IRP of its own went down to the controller
+    failed = [t for t in texts(system, start) if "fails IRP_MJ_READ" in t]
+    assert failed and failed[0].startswith("HidUsb fails IRP_MJ_READ with STATUS_NO_SUCH_DEVICE")
+    assert any("NtReadFile returns 0xC000000E STATUS_NO_SUCH_DEVICE" in t
+               for t in texts(system, start))
+    with pytest.raises(NtError, match="refused IRP_MJ_CREATE") as refused:
+        system.files.open_file(explorer, "\\Device\\Joystick0")
+    assert refused.value.status == NtStatus.STATUS_NO_SUCH_DEVICE
+    start = len(system.core.log)
+    system.ke.interrupt(system.io.find_device("USBFDO-0"))
+    assert not [e for e in system.core.log[start:] if e.kind in ("irp-done", "irp-up")]
+    system.files.close_handle(explorer, handle)
+    assert node.state is DevnodeState.DeviceNodeDeleted
+
+
 def test_every_hardware_id_the_plug_help_suggests_is_served_by_a_catalog_driver():
     suggested = re.findall(r"USB\\VID_\w+&PID_\w+", TABLE.lookup("device plug").details)
     served = {i for spec in driver_store() for i in spec.hardware_ids}

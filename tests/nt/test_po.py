@@ -10,7 +10,12 @@ from kmshell.nt import System, SystemHalted
 from kmshell.nt.constants import BugCheck
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.spec import spec_from_dict
-from kmshell.nt.po import POWER_WATCHDOG_TICKS, DevicePowerState, SystemPowerState
+from kmshell.nt.po import (
+    POWER_WATCHDOG_TICKS,
+    TRIAGE_9F_POWER,
+    DevicePowerState,
+    SystemPowerState,
+)
 
 S3 = SystemPowerState.PowerSystemSleeping3
 D0, D3 = DevicePowerState.PowerDeviceD0, DevicePowerState.PowerDeviceD3
@@ -92,8 +97,7 @@ def test_a_power_irp_never_completed_ends_in_0x9f_after_the_watchdog():
         system.ke.step(1)
     info = halt.value.info
     assert info.code == BugCheck.DRIVER_POWER_STATE_FAILURE == 0x9F
-    assert info.parameters == (0x3, node.pdo.header.address,
-                               node.stack()[0].header.address, held.address)
+    assert info.parameters == (0x3, node.pdo.header.address, TRIAGE_9F_POWER, held.address)
 
 
 D2 = DevicePowerState.PowerDeviceD2
@@ -171,3 +175,36 @@ def test_a_power_irp_held_by_a_driver_that_skipped_past_the_top_still_ends_in_0x
     info = system.core.bugcheck_info
     assert info is not None and info.code == BugCheck.DRIVER_POWER_STATE_FAILURE
     assert info.driver == "skipper.sys"
+
+
+def test_0x9f_blames_the_driver_whose_device_holds_the_irp_in_trace_and_analyze_alike():
+    """The function driver (HidUsb) passes the power IRP down; a lower filter under it holds
+    it. The wait line, the watchdog line and the bugcheck all name the filter, and the
+    parameters are the WDK's for Arg1 = 3: the stack's PDO, nt!TRIAGE_9F_POWER, the IRP."""
+    system = new_system()
+    system.pnp.add_driver_package(spec_from_dict({
+        "name": "powerhog", "type": "filter", "position": "lower", "hardware_ids": [JOYSTICK],
+        "routines": {
+            "AddDevice": ["IoCreateDevice", "IoAttachDeviceToDeviceStack pdo"],
+            "IRP_MJ_PNP": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+                           "return status"],
+            "IRP_MJ_POWER": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+                             "return status"],
+            "IRP_MN_SET_POWER": ["IoMarkIrpPending", "return STATUS_PENDING"]}},
+        "powerhog.toml"))
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), JOYSTICK)
+    hog = next(d for d in node.stack() if d.driver.name == "powerhog")
+    assert node.service == "HidUsb"  # the function driver, which is not the one to blame
+    start = len(system.core.log)
+    system.po.set_system_power(S3)
+    held = system.po.pending_power[0]
+    assert held.holder is hog
+    with pytest.raises(SystemHalted) as halt:
+        system.ke.step(POWER_WATCHDOG_TICKS)
+    blamed = [e.text for e in system.core.log[start:] if e.kind in ("wait", "watchdog")]
+    assert len(blamed) == 2 and all("held by powerhog" in t or t.startswith("powerhog holds")
+                                    for t in blamed), blamed
+    assert not any("HidUsb" in t for t in blamed)
+    info = halt.value.info
+    assert info.driver == "powerhog.sys" and info.rule.startswith("powerhog held power IRP")
+    assert info.parameters == (0x3, node.pdo.header.address, TRIAGE_9F_POWER, held.address)

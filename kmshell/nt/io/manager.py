@@ -593,6 +593,12 @@ class IoManager:
                       "IopInvalidDeviceRequest completes it")
             self.complete_request(irp, NtStatus.STATUS_INVALID_DEVICE_REQUEST, driver)
             return NtStatus.STATUS_INVALID_DEVICE_REQUEST
+        refused = self.pnp.fails_new_request(device, major)  # a surprise-removed device
+        if refused is not None:
+            status, reason = refused
+            self.emit("Io", "irp", reason)
+            self.complete_request(irp, status, driver)
+            return status
         return self.run_routine(driver, major, calls, irp, device)
 
     def call_routine(self, driver: DriverObject, routine: str, irp: Irp | None,
