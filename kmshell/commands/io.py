@@ -154,7 +154,9 @@ def device_unplug(session, cmd):
          args=(Arg("dev", DEVICE, "a device"), Arg("major", MAJOR, "IRP_MJ_READ, ..."),
                Arg("minor", TEXT, "a minor function, for IRP_MJ_PNP, IRP_MJ_POWER, "
                    "IRP_MJ_SYSTEM_CONTROL or IRP_MJ_FILE_SYSTEM_CONTROL", optional=True)),
-         details="The PnP IRPs that change a device's state (IRP_MN_START_DEVICE, the "
+         details="The client is a work item in a System worker thread, at PASSIVE_LEVEL; a "
+                 "driver that returns to it at a raised IRQL stops the machine with 0xE1. "
+                 "The PnP IRPs that change a device's state (IRP_MN_START_DEVICE, the "
                  "remove, stop and surprise-removal ones) are sent only by the PnP manager "
                  "and are refused here: `device plug` and `device unplug` ask it to send "
                  "them. A client may send the PnP queries.",

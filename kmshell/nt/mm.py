@@ -428,10 +428,11 @@ class MemoryManager:
         else:
             space.memory[address] = value
             verb = f"writes {value} to"
+        raised = self.core.processor().irql >= Irql.DISPATCH_LEVEL  # kernel code, a lock held
         self.emit("Mm", "touch", f"{process.image} (PID {process.pid}) {verb} {address:#x} "
                   f"({vad.description}): translated through its own page tables (CR3 "
                   f"{space.directory_table_base:#x})", "The same user address in two processes "
                   "maps to two different physical pages: each process has a private user half.",
-                  mode="U")
+                  mode="K" if raised else "U")
         return value
 

@@ -901,15 +901,15 @@ class ProcessManager:
                       f"#{routine.number} runs in {where}: {fields}",
                       "Notify routines run synchronously in the thread the event happens in; "
                       "whatever they do, that thread — and a creation — waits for.")
-            status, work = self._run_callback(routine, where, creating)
+            status, work = self._run_callback(routine, where, creating, who is not None)
             if who is not None:
                 costs.setdefault(who, []).extend(work)
             if refused is None:
                 refused = status
         return refused
 
-    def _run_callback(self, routine: NotifyRoutine, context: str,
-                      creating: bool = False) -> tuple[int | None, list[Step]]:
+    def _run_callback(self, routine: NotifyRoutine, context: str, creating: bool = False,
+                      charged: bool = True) -> tuple[int | None, list[Step]]:
         """Run a routine's steps: the CreationStatus it set, if any, and the kernel work and
         waits it costs the thread it runs in (Ke's `kernel-work` and KeWaitForSingleObject)."""
         who = f"{routine.driver.name} #{routine.number}"
@@ -935,8 +935,9 @@ class ProcessManager:
                 slow = step.count > SLOW_CALLBACK_TICKS
                 self.emit("Ps", "notify-work", f"{who} works inline for {step.count} tick(s)"
                           + (": GUIDELINE BROKEN — keep notify routines short; "
-                             f"{context} spends {step.count} ticks in kernel mode for this "
-                             "driver" if slow else ""))
+                             + (f"{context} spends {step.count} ticks in kernel mode for this "
+                                "driver" if charged else "the model does not charge a routine "
+                                "run at exit to the clock") if slow else ""))
             elif step.op == "DenyAccess":
                 self.emit("Ps", "notify-work", f"{who} returns STATUS_ACCESS_DENIED: a "
                           "notify routine returns nothing, so this changes nothing (a registry "

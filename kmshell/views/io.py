@@ -107,6 +107,15 @@ def irp_path(irp) -> Text:
 
 
 @deferred
+def _where(irp) -> str:
+    """A completed IRP still held: its completion APC waits for the thread that asked, or
+    (a completion routine lost the pending mark) nobody will finish it."""
+    thread = irp.requester
+    if thread is not None and any(a.purpose == f"IRP {irp.number}" for a in thread.kernel_apcs):
+        return f"completed; IopCompleteRequest queued to {thread.label}"
+    return "completed; nobody finishes it (the pending mark was lost)"
+
+
 def irp_table(system) -> Table:
     table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):
@@ -115,6 +124,7 @@ def irp_table(system) -> Table:
         location = irp.location
         queued = location and location.device and irp in location.device.queue
         table.add_row(str(irp.number), irp.stack[-1].major or "",
+                      _where(irp) if irp.completed else
                       f"{location.device.label} ({location.device.driver.name})"
                       + (" device queue" if queued else "")
                       if location and location.device else "not sent",

@@ -154,6 +154,8 @@ def _waiting_on(thread: Thread) -> str:
     if thread.state is not ThreadState.Waiting:
         return "nothing"
     if obj is None:
+        if thread.io_wait is not None:
+            return f"IRP {thread.io_wait[0].number}: the file object's event (synchronous I/O)"
         if thread.wake_tick is not None:
             return f"the clock (until tick {thread.wake_tick})"
         if thread.wait_reason is WaitReason.WrQueue:

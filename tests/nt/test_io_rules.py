@@ -68,7 +68,7 @@ def test_a_completion_routine_that_loses_the_pending_mark_is_flagged_and_the_cal
     rules = [e.text for e in system.core.log if e.kind == "rule"]
     assert any("lossy!Done let completion of IRP" in t and "did not call IoMarkIrpPending" in t
                for t in rules)
-    assert any("nobody copies the data" in t and "It hangs" in t for t in rules)
+    assert any("Nobody copies the data" in t and "It hangs" in t for t in rules)
     assert process.threads[0].io_wait is not None  # never woken: IopCompleteRequest never ran
     assert not system.halted
 
@@ -119,11 +119,6 @@ def test_a_system_call_returning_with_a_spin_lock_held_is_0x4a_with_the_irql():
 
 def test_an_access_violation_inside_a_system_service_is_0x3b_and_outside_one_0x1e():
     system = loaded("lonely")
-    system.io.load_driver(spec_from_dict({"name": "opener", "type": "filter", "routines": {
-        "DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack Lonely"],
-        "IRP_MJ_CREATE": ["IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"],
-        "IRP_MJ_READ": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
-                        "return status"]}}, "<test>"))
     with pytest.raises(SystemHalted):
         _read(system, "\\Device\\Lonely")  # a thread's NtReadFile reaches lonely's NULL
     info = system.core.bugcheck_info
@@ -175,3 +170,48 @@ def test_kespinlock_above_dispatch_level_is_0xc4_0x42_under_verifier_and_0xa_wit
     assert verified.parameters[1] > Irql.DISPATCH_LEVEL  # the IRQL it was called at
     free = _isr_does("KeAcquireSpinLock IsrLock", False, lock=True).core.bugcheck_info
     assert free.code == 0xA
+
+
+def test_a_thread_holding_a_spin_lock_runs_kernel_code_and_a_bad_touch_there_is_0xa():
+    system = new_system()
+    system.ke.create_named("spinlock", "L")
+    system.ps.create_process("a.exe", program=parse_program(
+        "acquire L; syscall 1; touch 0x10; release L; exit"))
+    with pytest.raises(SystemHalted):
+        system.ke.step(4)
+    held = [e for e in system.core.log if e.text.startswith("a.exe") and e.component == "Ke"
+            and e.kind in ("syscall", "spinlock")]
+    assert held and all(e.mode == "K" and e.irql == Irql.DISPATCH_LEVEL for e in held)
+    info = system.core.bugcheck_info
+    assert (info.code, info.parameters[:2]) == (0xA, (0x10, Irql.DISPATCH_LEVEL))
+
+
+def test_a_driver_returning_to_irp_sends_client_at_dispatch_level_is_0xe1():
+    system = new_system()
+    system.ke.create_named("spinlock", "GreedyLock")
+    system.io.load_driver(spec_from_dict(GREEDY, "<test>"))
+    with pytest.raises(SystemHalted):
+        system.io.send_irp(system.io.find_device("Greedy"), "IRP_MJ_READ")
+    info = system.core.bugcheck_info
+    assert info.code == BugCheck.WORKER_THREAD_RETURNED_AT_BAD_IRQL == 0xE1
+    assert info.parameters[1] == Irql.DISPATCH_LEVEL and info.driver == "greedy.sys"
+
+
+def test_a_readfileex_that_fails_without_pending_queues_no_completion_routine():
+    # IopCompleteRequest queues the ApcRoutine for a success or a warning, or for an error
+    # that followed STATUS_PENDING; an error straight from the dispatch routine skips it.
+    mute = {"name": "mute", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Mute"],
+        "IRP_MJ_CREATE": ["IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"],
+        "IRP_MJ_READ": ["IoCompleteRequest STATUS_BUFFER_OVERFLOW",
+                        "return STATUS_BUFFER_OVERFLOW"],
+        "IRP_MJ_WRITE": ["IoCompleteRequest STATUS_END_OF_FILE", "return STATUS_END_OF_FILE"]}}
+    system = loaded(specs=(mute,))
+    process = system.ps.create_process("app.exe", program=parse_program("wait-input"))
+    system.ke.step(1)
+    handle = system.files.open_file(process, "\\Device\\Mute", "all", overlapped=True)
+    thread = process.threads[0]
+    system.files.file_io(process, handle, "IRP_MJ_WRITE", "NtWriteFile", 8, apc=True)
+    assert thread.user_apcs == []  # an error at once: ReadFileEx/WriteFileEx return FALSE
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 8, apc=True)
+    assert len(thread.user_apcs) == 1  # STATUS_BUFFER_OVERFLOW, a warning: the routine runs

@@ -243,7 +243,7 @@ class FileIo:
         for irp, thread in [(i, i.requester) for i in self.io.irps_in_progress()
                             if i.requester is not None and i.requester.process is process]:
             self.emit("Io", "cancel", f"{process.image} is exiting: IoCancelThreadIo cancels "
-                      f"IRP {irp.number}, which its thread {thread.tid} is waiting for")
+                      f"IRP {irp.number}, which its thread {thread.tid} asked for")
             self.io.cancel_irp(irp)
         for handle, entry in list(process.handle_table.entries.items()):
             if isinstance(entry.object, FileObject):
@@ -267,11 +267,16 @@ class FileIo:
             the IO_STATUS_BLOCK and the event; a thread waiting for it then returns."""
             if release is not None:
                 release(status)
+            # IopCompleteRequest writes the IO_STATUS_BLOCK, sets the event and queues the
+            # ApcRoutine only for a status that is not an error, or an error after
+            # STATUS_PENDING (ReactOS ntoskrnl/io/iomgr/irp.c)
+            told = not nt_error(status) or irp.pending_returned
             if returned:  # an overlapped caller was told STATUS_PENDING: it is not waiting
+                event = "the file object's event" if apc else "its OVERLAPPED event"
                 self.emit("Io", "overlapped", f"IRP {irp.number} done: the I/O manager writes "
                           f"{format_status(status)} to {thread.process.image}'s "
-                          "IO_STATUS_BLOCK and sets its OVERLAPPED event")
-            if apc:  # the caller's ApcRoutine: a user APC to this thread (IopCompleteRequest)
+                          f"IO_STATUS_BLOCK and sets {event}")
+            if apc and told:  # the caller's ApcRoutine: a user APC to this thread
                 def routine() -> None:
                     self.emit("Io", "apc", f"{thread.process.image}'s completion routine runs "
                               f"in user mode and learns {format_status(status)} (dwErrorCode, "

@@ -86,6 +86,8 @@ STATUS_PENDING = NtStatus.STATUS_PENDING
 IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
+# `irp send`'s client: a work item (and its routine) that a System worker thread runs
+TEST_CLIENT_ROUTINE, TEST_CLIENT_WORK_ITEM = 0xFFFFF805_1A6F1000, 0xFFFFC50F_0A0F0000
 FINISHED_KEEP = 10_000  # completed IRPs whose final status `irp N status` can still answer
 # IoCallDriver calls running inside one another (dispatch → lower dispatch, completion routine →
 # IoCallDriver, ...): each takes kernel stack, which is small (24 KB on x64). Past this many the
@@ -472,10 +474,26 @@ class IoManager:
     # ------------------------------------------------------------- IRPs
 
     def send_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
-        """A kernel-mode client builds an IRP (IoAllocateIrp) and calls the top of the stack."""
+        """A kernel-mode client builds an IRP (IoAllocateIrp) and calls the top of the stack.
+        The client is a work item in a System worker thread, at PASSIVE_LEVEL: if a driver
+        returns to it at a raised IRQL, the worker stops the machine with 0xE1
+        WORKER_THREAD_RETURNED_AT_BAD_IRQL (the routine, the IRQL, its parameter, the work
+        item; https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xe1--worker-thread-returned-at-bad-irql)."""
         self.core.require_running()
         irp = self.build_irp(device, major, minor)
         status = self.call_driver(device.top(), irp)
+        irql = self.core.processor().irql
+        if irql > Irql.PASSIVE_LEVEL:
+            self.bugcheck(BugCheck.WORKER_THREAD_RETURNED_AT_BAD_IRQL,
+                          (TEST_CLIENT_ROUTINE, irql, irp.address, TEST_CLIENT_WORK_ITEM),
+                          driver=self.ke.irql_raised_by or "ntoskrnl.exe",
+                          routine="ExpWorkerThread",
+                          rule=f"The test client's work item returned at IRQL {irql} "
+                          f"({irql_name(irql)}): a driver it called returned without lowering "
+                          "the IRQL it raised (a spin lock still held?). A worker thread must "
+                          "be back at PASSIVE_LEVEL after each work item.",
+                          fix="On every path out of a dispatch routine, release each spin lock "
+                          "and undo each KeRaiseIrql.")
         self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
                   + ("; the IRP is still in progress" if status == STATUS_PENDING
                      and not irp.completed else ""))
@@ -953,7 +971,8 @@ class IoManager:
                 self.emit("Io", "rule", f"IRP {irp.number} is complete, but PendingReturned is "
                           "clear at the top of its stack: a completion routine did not pass "
                           "the pending mark up. IofCompleteRequest leaves the rest to the "
-                          f"system service, which already returned STATUS_PENDING: nobody "
+                          "system service — which is past that point: it returned "
+                          "STATUS_PENDING, or waits for the file object's event. Nobody "
                           f"copies the data, writes the status or wakes {thread.label}. It "
                           "hangs.", "Rule: every completion routine that lets completion go "
                           "on must call IoMarkIrpPending when Irp->PendingReturned is set.")

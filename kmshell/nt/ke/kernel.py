@@ -159,6 +159,9 @@ class Kernel:
         for apc in thread.kernel_apcs + thread.user_apcs:  # never delivered: run down
             if apc.rundown is not None:
                 apc.rundown()
+            else:
+                self.emit("Ke", "apc", f"{thread.label} ends with the {apc} never run: it is "
+                          "discarded")
         thread.kernel_apcs.clear()
         thread.user_apcs.clear()
         thread.apc_unwaited = None
@@ -541,7 +544,9 @@ class Kernel:
         if spinning:
             return
         assert step is not None  # not spinning: its instant steps stopped at a timed step
-        if step.op == "syscall" and thread.step_done == 0 and not thread.system_thread:
+        # a thread holding a spin lock runs kernel code already: no mode switch to show
+        user = not thread.system_thread and cpu.irql < Irql.DISPATCH_LEVEL
+        if step.op == "syscall" and thread.step_done == 0 and user:
             self.emit("Ke", "syscall", f"{thread.label} makes a system call: syscall "
                       "instruction → KiSystemCall64, user → kernel", "A system call is the "
                       "only door from user mode into the kernel: the processor switches mode "
@@ -554,7 +559,7 @@ class Kernel:
             thread.step_done += 1
             done = thread.step_done >= step.count
         if done:  # the rest of the tick: carry on with the steps that take no time
-            if step.op == "syscall" and not thread.system_thread:
+            if step.op == "syscall" and user:
                 self.emit("Ke", "syscall", f"{thread.label}'s system call returns (sysret): "
                           "kernel → user", cpu=cpu.number)
             thread.pc += 1
@@ -620,6 +625,8 @@ class Kernel:
         if step.op == "touch":
             if thread.process.address_space is None:  # a system thread: a kernel-mode fault
                 self.ps.crash_process(thread.process, step.count, thread=thread)
+            if cpu.irql >= Irql.DISPATCH_LEVEL:  # it holds a spin lock: kernel code
+                self._touch_at_dispatch(cpu, thread, step.count)
             self.mm.touch(thread.process, step.count, thread=thread)
             return "next" if thread.process.alive else "left"
         if step.op == "repeat":
@@ -652,6 +659,25 @@ class Kernel:
             self.set_event(obj, by=thread)
             return "next"
         raise AssertionError(f"unhandled step {step.op}")
+
+    def _touch_at_dispatch(self, cpu: Processor, thread: Thread, address: int) -> None:
+        """A thread that holds a spin lock runs kernel code at DISPATCH_LEVEL: an access to an
+        address with nothing behind it is a page fault that cannot be served at that IRQL,
+        and the trap handler stops the machine with 0xA: the address, the IRQL, read (0) or
+        write, the instruction (bug check 0xA's page: "a page fault at an IRQL that was too
+        high", https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xa--irql-not-less-or-equal)."""
+        space = thread.process.address_space
+        if space is not None and space.vad_for(address) is not None:
+            return  # mapped (the model keeps every page resident): the access succeeds
+        held = ", ".join(lock.name for lock in thread.held_locks if isinstance(lock, SpinLock))
+        self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL, (address, cpu.irql, 0, 0),
+                      driver=thread.process.image, routine=thread.start_address,
+                      rule=f"{thread.label} holds spin lock {held}, so it runs kernel code at "
+                      f"{irql_name(cpu.irql)}; it touched {address:#x}, where nothing is "
+                      "mapped. The page fault cannot be handled at that IRQL (the handler would "
+                      "have to wait), so the machine stops instead of the process.",
+                      fix="Touch only nonpaged, valid memory while holding a spin lock; "
+                      "validate and lock user buffers before acquiring it.")
 
     def block_thread(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str) -> None:
         thread.state = ThreadState.Waiting
