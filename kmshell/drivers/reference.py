@@ -9,7 +9,7 @@ from __future__ import annotations
 from kmshell.drivers import driver_store
 from kmshell.nt.constants import irql_name
 from kmshell.nt.io.spec import FIXED_ROUTINES, SPEC_KEYS
-from kmshell.nt.io.steps import DDIS, DIRQL, Ddi
+from kmshell.nt.io.steps import CONDITIONS, DDIS, DIRQL, Ddi
 
 
 def _ids(spec) -> str:
@@ -67,6 +67,22 @@ def reference_markdown() -> str:
         "IRP_MJ_SYSTEM_CONTROL and IRP_MJ_FILE_SYSTEM_CONTROL, per minor function "
         "(`IRP_MN_START_DEVICE`), which comes first. A dispatch, PDO or completion routine "
         "ends with `return STATUS` or `return status` (what the last call returned).",
+        "",
+        "## Conditions",
+        "",
+        "A step may be guarded, as the C code tests before it calls: `if COND: STEP` runs "
+        "STEP only when COND holds, and an `else: STEP` right after it runs only when it did "
+        "not. A routine may end with `if COND: return X` then `else: return Y`. The trace "
+        "shows each test and its answer.",
+        "",
+        "| condition | true when |",
+        "|---|---|",
+        *[f"| `{_cell(name)}` | {_cell(text)} |" for name, text in CONDITIONS.items()],
+        "",
+        "    [completion]",
+        "    ReadDone = [\"if PendingReturned: IoMarkIrpPending\", \"return STATUS_SUCCESS\"]",
+        "    [ioctl]",
+        "    \"0x222003\" = [\"IoCompleteRequest STATUS_SUCCESS\", \"return STATUS_SUCCESS\"]",
         "",
         "## Steps",
         "",

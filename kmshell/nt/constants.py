@@ -180,6 +180,21 @@ FILE_DEVICE = {
     "FILE_DEVICE_VIRTUAL_DISK": 0x24,
     "FILE_DEVICE_BUS_EXTENDER": 0x2A,
 }
+# CTL_CODE(DeviceType, Function, Method, Access) (devioctl.h): DeviceType << 16 | Access << 14
+# | Function << 2 | Method.
+IOCTL_METHODS = ("METHOD_BUFFERED", "METHOD_IN_DIRECT", "METHOD_OUT_DIRECT", "METHOD_NEITHER")
+IOCTL_ACCESS = ("FILE_ANY_ACCESS", "FILE_READ_ACCESS", "FILE_WRITE_ACCESS",
+                "FILE_READ_ACCESS | FILE_WRITE_ACCESS")
+
+
+def describe_ioctl(code: int) -> str:
+    """0x222003 -> 'CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_NEITHER, FILE_ANY_ACCESS)'."""
+    device = code >> 16
+    name = next((n for n, v in FILE_DEVICE.items() if v == device), f"{device:#x}")
+    return (f"CTL_CODE({name}, {(code >> 2) & 0xFFF:#x}, {IOCTL_METHODS[code & 3]}, "
+            f"{IOCTL_ACCESS[(code >> 14) & 3]})")
+
+
 # DEVICE_OBJECT.Flags (wdm.h / ntddk.h) the model shows.
 DEVICE_FLAGS = {
     "DO_BUFFERED_IO": 0x00000004,

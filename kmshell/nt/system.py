@@ -92,7 +92,7 @@ class System:
         self.mm.io, self.mm.ps = self.io, self.ps
         self.hal.io = self.wmi.io = self.io
         self.ps.io_files, self.ps.ex = self.files, self.ex
-        self.io.files, self.io.pnp = self.files, self.pnp
+        self.io.files, self.io.pnp, self.io.ex = self.files, self.pnp, self.ex
         self.files.pnp = self.pnp
         self._boot(cpus)
 

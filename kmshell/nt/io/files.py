@@ -203,9 +203,16 @@ class FileIo:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"a transfer length is a ULONG "
                           f"of 1 to 0xFFFFFFFF bytes, not {length}")
         needed = {"IRP_MJ_READ": FILE_READ_DATA, "IRP_MJ_WRITE": FILE_WRITE_DATA}.get(major, 0)
+        if major == "IRP_MJ_DEVICE_CONTROL":  # the code's RequiredAccess bits (14-15) against
+            # the handle: FILE_READ_ACCESS needs FILE_READ_DATA, FILE_WRITE_ACCESS
+            # FILE_WRITE_DATA; "the I/O manager does not send IOCTLs if the caller has
+            # insufficient access rights" (https://learn.microsoft.com/en-us/windows-hardware/
+            # drivers/kernel/security-issues-for-i-o-control-codes)
+            needed = (FILE_READ_DATA if code >> 14 & 1 else 0) | \
+                (FILE_WRITE_DATA if code >> 15 & 1 else 0)
         self.emit("Io", "syscall", f"{thread.label} calls {api}(handle {handle:#x}): system "
                   "call, user → kernel", mode="U")
-        if needed and not process.handle_table.entries[handle].granted_access & needed:
+        if needed and process.handle_table.entries[handle].granted_access & needed != needed:
             raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"handle {handle:#x} was not opened "
                           f"with the access {api} needs")
 
@@ -213,9 +220,10 @@ class FileIo:
             self.emit("Io", "syscall", f"{api} returns {format_status(status)} to "
                       f"{process.image}: kernel → user", mode="U")
 
-        method = METHODS[code & 3] if major == "IRP_MJ_DEVICE_CONTROL" else file.target.io
+        ioctl = major == "IRP_MJ_DEVICE_CONTROL"
+        method = METHODS[code & 3] if ioctl else file.target.io
         self._request(thread, file.target, major, done, buffer=(method, length),
-                      overlapped=not file.synchronous, apc=apc)
+                      overlapped=not file.synchronous, apc=apc, code=code if ioctl else None)
 
     def close_handle(self, process: Process, handle: int) -> None:
         """NtClose: the last handle sends IRP_MJ_CLEANUP, the last reference IRP_MJ_CLOSE."""
@@ -254,11 +262,11 @@ class FileIo:
 
     def _request(self, thread: Thread, device: DeviceObject, major: str,
                  done: Callable[[int], None], buffer: tuple[str, int] | None = None,
-                 overlapped: bool = False, apc: bool = False) -> None:
+                 overlapped: bool = False, apc: bool = False, code: int | None = None) -> None:
         """Build the IRP for thread's system call and send it; a synchronous caller waits
         if a driver pends it, an overlapped one gets STATUS_PENDING back at once."""
         irp = self.io.build_irp(device, major)
-        irp.requester, irp.deferred = thread, True
+        irp.requester, irp.deferred, irp.code = thread, True, code  # Parameters.DeviceIoControl
         release = self._attach_buffer(irp, thread.process, major, *buffer) if buffer else None
         returned: list[int] = []  # what the system call returned: STATUS_PENDING, if pended
 

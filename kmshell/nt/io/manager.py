@@ -44,6 +44,7 @@ from kmshell.nt.constants import (
     BugCheck,
     Irql,
     NtStatus,
+    describe_ioctl,
     format_status,
     irql_name,
     nt_success,
@@ -63,16 +64,18 @@ from kmshell.nt.io.irp import (
     Vpb,
 )
 from kmshell.nt.io.spec import Call, DriverSpec
-from kmshell.nt.io.steps import DDIS, DIRQL, Frame, no_irp, step_limit
+from kmshell.nt.io.steps import DDIS, DIRQL, Frame, condition_holds, no_irp, step_limit
 from kmshell.nt.ke.apc import Apc, ApcKind
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
+from kmshell.nt.ps import Step
 
 if TYPE_CHECKING:
     from kmshell.nt.cm import ConfigurationManager
     from kmshell.nt.core import Core
+    from kmshell.nt.ex import Executive
     from kmshell.nt.hal import Hal
     from kmshell.nt.io.files import FileIo
     from kmshell.nt.ke.kernel import Kernel
@@ -107,6 +110,7 @@ class IoManager:
 
     files: FileIo
     pnp: PlugAndPlayManager
+    ex: Executive  # work items
 
     def __init__(self, core: Core, ob: ObjectManager, ke: Kernel, mm: MemoryManager,
                  cm: ConfigurationManager, hal: Hal, wmi: Wmi) -> None:
@@ -130,6 +134,9 @@ class IoManager:
         self._cancel_lock: int | None = None  # held: the IRQL IoAcquireCancelSpinLock saved
         self.nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
         self.nested_routines = 0  # driver routines running now, inside one another
+        self.work_item_count: dict[str, int] = {}  # driver -> IO_WORKITEMs it holds
+        # what each IoQueueWorkItem asked for: (driver, routine, device, IRP as context)
+        self.work_requests: list[tuple[DriverObject, str, DeviceObject | None, Irp | None]] = []
 
     def load_boot_drivers(self) -> None:
         """The boot loader's drivers: in memory before the I/O manager starts, each with its
@@ -601,6 +608,8 @@ class IoManager:
         if driver.spec is not None:
             table = driver.spec.pdo_routines if device.is_pdo else driver.spec.routines
             calls = (table.get(location.minor) if location.minor else None) or table.get(major)
+            if major == "IRP_MJ_DEVICE_CONTROL" and driver.spec.ioctls and not device.is_pdo:
+                calls = self._ioctl_case(driver, irp, calls)
         if calls is None and device.is_pdo and location.major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
             self.emit("Io", "irp", f"{driver.name} (the bus driver) has nothing to do for "
                       f"{location.minor} at its PDO: it completes the IRP as it is")
@@ -618,6 +627,79 @@ class IoManager:
             self.complete_request(irp, status, driver)
             return status
         return self.run_routine(driver, major, calls, irp, device)
+
+    def _ioctl_case(self, driver: DriverObject, irp: Irp,
+                    default: list[Call] | None) -> list[Call]:
+        """The driver's switch on IoControlCode: its [ioctl] case for the code, else its
+        IRP_MJ_DEVICE_CONTROL routine (the default: case), else the usual answer to a code it
+        does not know, STATUS_INVALID_DEVICE_REQUEST."""
+        assert driver.spec is not None  # the caller looked at its [ioctl] table
+        code = irp.code
+        case = driver.spec.ioctls.get(code) if code is not None else None
+        what = (f"IoControlCode {code:#x} = {describe_ioctl(code)}" if code is not None
+                else "no IoControlCode")
+        if case is not None:
+            self.emit("Io", "ioctl", f"{driver.name}: switch on {what}: its case for {code:#x} "
+                      "runs", "The control code's two low bits are the transfer method and "
+                      "bits 14-15 the access the caller's handle needs.")
+            return case
+        if default is not None:
+            self.emit("Io", "ioctl", f"{driver.name}: switch on {what}: no case for it; the "
+                      "default branch runs")
+            return default
+        self.emit("Io", "ioctl", f"{driver.name}: switch on {what}: no case for it: "
+                  "STATUS_INVALID_DEVICE_REQUEST")
+        return [Call("IoCompleteRequest", ("STATUS_INVALID_DEVICE_REQUEST",),
+                     "IoCompleteRequest STATUS_INVALID_DEVICE_REQUEST",
+                     NtStatus.STATUS_INVALID_DEVICE_REQUEST, Irql.DISPATCH_LEVEL),
+                Call("return", ("STATUS_INVALID_DEVICE_REQUEST",),
+                     "return STATUS_INVALID_DEVICE_REQUEST",
+                     NtStatus.STATUS_INVALID_DEVICE_REQUEST)]
+
+    # ------------------------------------------------------------- work items
+
+    def allocate_work_item(self, driver: DriverObject, routine: str) -> None:
+        """IoAllocateWorkItem: one more IO_WORKITEM the driver holds."""
+        self.work_item_count[driver.name] = self.work_item_count.get(driver.name, 0) + 1
+        self.emit("Io", "work-item", f"{driver.name}!{routine}: IoAllocateWorkItem "
+                  f"({self.work_item_count[driver.name]} allocated)")
+
+    def queue_work_item(self, driver: DriverObject, routine: str, work: str,
+                        device: DeviceObject | None, irp: Irp | None) -> None:
+        """IoQueueWorkItem: Ex queues it; a System worker thread calls the driver's routine
+        at PASSIVE_LEVEL (the I/O manager holds a reference on the device until then)."""
+        if not self.work_item_count.get(driver.name):
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} queues a work "
+                          "item it never allocated: call IoAllocateWorkItem first")
+        self.work_requests.append((driver, work, device, irp))
+        number = len(self.work_requests)
+        self.ex.queue_work_item(driver, [Step("io-work", number, f"{driver.name}!{work}")],
+                                by=f"{driver.name}!{routine} (IoQueueWorkItem {work})")
+
+    def run_work_item(self, number: int) -> None:
+        """A System worker thread runs the driver's work routine, at PASSIVE_LEVEL."""
+        driver, work, device, irp = self.work_requests[number - 1]
+        if driver.unloaded:  # its image is gone: the worker calls into nothing
+            self.bugcheck(BugCheck.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS,
+                          (routine_address(driver, work), 0, 0, 0), driver=driver.image,
+                          routine=work, rule=f"{driver.name} queued work item routine {work} "
+                          "and unloaded before a worker thread ran it: the worker called into "
+                          "memory that no longer holds the driver.",
+                          fix="Wait for your work items to finish before unloading "
+                          "(IoQueueWorkItem holds a reference on the device object for this).")
+        assert driver.spec is not None  # it queued the routine from a step of its spec
+        context = irp if irp is not None and not irp.completed else None
+        self.emit("Io", "work-item", f"the worker thread calls {driver.name}!{work} at "
+                  "PASSIVE_LEVEL" + (f" for IRP {context.number}" if context else ""))
+        self.run_routine(driver, work, driver.spec.work_routines[work], context, device)
+
+    def free_work_item(self, driver: DriverObject, routine: str) -> None:
+        """IoFreeWorkItem."""
+        if not self.work_item_count.get(driver.name):
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} frees a work item "
+                          "it does not hold")
+        self.work_item_count[driver.name] -= 1
+        self.emit("Io", "work-item", f"{driver.name}!{routine}: IoFreeWorkItem")
 
     def call_routine(self, driver: DriverObject, routine: str, irp: Irp | None,
                      device: DeviceObject | None) -> int:
@@ -657,8 +739,17 @@ class IoManager:
                    irp: Irp | None, device: DeviceObject | None) -> int:
         last: int = NtStatus.STATUS_SUCCESS  # what the last step that returns a status returned
         frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
+        taken = False  # whether the last `if` step's condition held
         for number, call in enumerate(calls, start=1):
             try:
+                if call.condition is not None:
+                    taken = condition_holds(call.condition, frame, last)
+                    self.emit("Io", "branch", f"{driver.name}!{routine}: "
+                              f"{call.text.partition(':')[0]} → {'yes' if taken else 'no'}")
+                    if not taken:
+                        continue
+                elif call.otherwise and taken:
+                    continue
                 ddi = DDIS[call.ddi]
                 limit = step_limit(call.limit, device)
                 if limit is not None and self.core.processor().irql > limit:

@@ -47,11 +47,18 @@ mistakes show when they run; here a routine is a list of DDI names, checked befo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kmshell.nt.constants import FILE_DEVICE, IRP_MJ, MINORS_OF
-from kmshell.nt.io.steps import DDIS, MAX_NAME, NAME_CHARACTERS, Names
-from kmshell.nt.rtl import control_character, printable
+from kmshell.nt.io.steps import (
+    DDIS,
+    MAX_NAME,
+    NAME_CHARACTERS,
+    Condition,
+    Names,
+    parse_condition,
+)
+from kmshell.nt.rtl import control_character, number_or_none, printable
 
 DRIVER_TYPES = ("bus", "function", "filter", "filesystem")
 START_TYPES = ("boot", "system", "auto", "demand", "disabled")
@@ -85,6 +92,11 @@ SPEC_KEYS = {
     "pdo": "[pdo]: a bus driver's routines for the IRPs that reach its children's PDOs",
     "completion": "[completion]: completion routines, named by IoSetCompletionRoutine",
     "cancel": "[cancel]: cancel routines, named by IoSetCancelRoutine",
+    "workitem": "[workitem]: work item routines, named by IoQueueWorkItem; a System worker "
+                "thread runs one at PASSIVE_LEVEL",
+    "ioctl": "[ioctl]: IRP_MJ_DEVICE_CONTROL dispatched by control code, \"0x222003\" = "
+             "[steps], as the C code's switch on IoControlCode; other codes go to the "
+             "IRP_MJ_DEVICE_CONTROL routine, or fail with STATUS_INVALID_DEVICE_REQUEST",
     "wmi": "[wmi.CLASS]: a WMI data block it provides, property = number or string",
 }
 
@@ -102,6 +114,13 @@ class Call:
     text: str
     status: int | None = None  # for IoCompleteRequest and `return STATUS`
     limit: int | None = None  # its record's limit: the highest IRQL, or DIRQL (the device's)
+    condition: Condition | None = None  # `if COND: STEP`: runs only when COND holds
+    otherwise: bool = False  # `else: STEP`: runs only when the `if` before it did not
+
+    @property
+    def always(self) -> bool:
+        """It runs whatever happened before: neither guarded by an if nor an else."""
+        return self.condition is None and not self.otherwise
 
     def __str__(self) -> str:
         return self.text
@@ -117,6 +136,8 @@ class DriverSpec:
     routines: dict[str, list[Call]] = field(default_factory=dict)
     completions: dict[str, list[Call]] = field(default_factory=dict)
     cancels: dict[str, list[Call]] = field(default_factory=dict)  # cancel routines (VOID)
+    ioctls: dict[int, list[Call]] = field(default_factory=dict)  # control code -> its case
+    work_routines: dict[str, list[Call]] = field(default_factory=dict)  # [workitem]
     hardware_ids: tuple[str, ...] = ()
     position: str = "upper"  # for a filter: above (upper) or below (lower) the function driver
     pdo_routines: dict[str, list[Call]] = field(default_factory=dict)  # a bus driver's PDOs
@@ -144,6 +165,20 @@ class DriverSpec:
 
 
 def _call(text: str, where: str, names: Names) -> Call:
+    """One step; `if COND: STEP` and `else: STEP` guard the step after the colon."""
+    head, colon, rest = text.partition(":")
+    words = head.split()
+    if colon and words and words[0] in ("if", "else"):
+        if words[0] == "else" and len(words) > 1:
+            raise SpecError(f"{where}: write 'else: STEP' (else takes no condition)")
+        try:
+            condition = parse_condition(" ".join(words[1:])) if words[0] == "if" else None
+        except ValueError as error:
+            raise SpecError(f"{where}: {error}") from None
+        call = _call(rest.strip(), where, names)
+        if not call.always:
+            raise SpecError(f"{where}: one condition per step: 'if COND: STEP'")
+        return replace(call, text=text, condition=condition, otherwise=condition is None)
     words = text.split()
     if not words:
         raise SpecError(f"{where}: an empty step")
@@ -169,10 +204,41 @@ def _steps(value: object, where: str, names: Names) -> list[Call]:
         raise SpecError(f"{where}: a routine is a list of steps (strings)")
     calls = [_call(text, f"{where}, step {n} '{text}'", names)
              for n, text in enumerate(value, start=1)]
-    for n, call in enumerate(calls[:-1], start=1):
-        if call.ddi == "return":
+    for n, call in enumerate(calls, start=1):
+        if call.otherwise and (n == 1 or calls[n - 2].condition is None):
+            raise SpecError(f"{where}, step {n} '{call}': an else step follows an 'if COND: "
+                            "STEP' step")
+        if n < len(calls) and call.ddi == "return" and _ends(calls, n):
             raise SpecError(f"{where}, step {n} '{call}': steps after a return never run")
     return calls
+
+
+def _ends(calls: list[Call], n: int) -> bool:
+    """Step n (1-based) is a return every path reaches: unguarded, or an else whose if
+    returns too."""
+    call = calls[n - 1]
+    if call.ddi != "return":
+        return False
+    return call.always or (call.otherwise and calls[n - 2].ddi == "return")
+
+
+def _ioctls(table: object, source: str, names: Names) -> dict[int, list[Call]]:
+    """[ioctl]: "0x222003" = [steps], one case of the IRP_MJ_DEVICE_CONTROL switch each."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{source}: [ioctl] is a table of control codes, e.g. "
+                        "\"0x222003\" = [\"IoCompleteRequest STATUS_SUCCESS\", ...]")
+    cases: dict[int, list[Call]] = {}
+    for key, steps in table.items():
+        code = number_or_none(key)
+        if code is None or not 0 < code <= 0xFFFFFFFF:
+            raise SpecError(f"{source}: [ioctl] '{key}' is not a control code; write it in "
+                            "hex, e.g. \"0x222003\" (CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, "
+                            "METHOD_NEITHER, FILE_ANY_ACCESS))")
+        where = f"{source}: [ioctl] case {code:#x}"
+        cases[code] = _steps(steps, where, names)
+        if not _ends(cases[code], len(cases[code])):
+            raise SpecError(f"{where} must end with a return step, e.g. 'return STATUS_SUCCESS'")
+    return cases
 
 
 def _wmi_blocks(table: object, source: str) -> dict[str, dict[str, int | str]]:
@@ -253,14 +319,19 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     spec.hardware_ids, spec.child_names = tuple(i.upper() for i in ids), prefix
     spec.wmi = _wmi_blocks(data.get("wmi", {}), source)
     completion, cancel = data.get("completion", {}), data.get("cancel", {})
+    work = data.get("workitem", {})
     tables = {"routines": data.get("routines", {}), "pdo": data.get("pdo", {})}
-    if not all(isinstance(t, dict) for t in (completion, cancel, *tables.values())):
-        raise SpecError(f"{source}: [routines], [pdo], [completion] and [cancel] must be tables")
-    names = {"completion": set(completion), "cancel": set(cancel)}
+    if not all(isinstance(t, dict) for t in (completion, cancel, work, *tables.values())):
+        raise SpecError(f"{source}: [routines], [pdo], [completion], [cancel] and [workitem] "
+                        "must be tables")
+    names = {"completion": set(completion), "cancel": set(cancel), "workitem": set(work)}
+    for name, steps in work.items():
+        spec.work_routines[name] = _steps(steps, f"{source}: work item routine {name}", names)
     for name, steps in completion.items():
         spec.completions[name] = _steps(steps, f"{source}: completion routine {name}", names)
     for name, steps in cancel.items():
         spec.cancels[name] = _steps(steps, f"{source}: cancel routine {name}", names)
+    spec.ioctls = _ioctls(data.get("ioctl", {}), source, names)
     for table, target in (("routines", spec.routines), ("pdo", spec.pdo_routines)):
         for name, steps in tables[table].items():
             if name not in FIXED_ROUTINES and name not in IRP_MJ and name not in MINORS:
@@ -286,7 +357,7 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     for kind, routines in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
                            ("completion routine", spec.completions)):
         for name, calls in routines.items():
-            if name not in FIXED_ROUTINES and (not calls or calls[-1].ddi != "return"):
+            if name not in FIXED_ROUTINES and (not calls or not _ends(calls, len(calls))):
                 raise SpecError(f"{source}: {kind} {name} must end with a return step, e.g. "
                                 "'return STATUS_SUCCESS' or 'return status'")
     return spec

@@ -131,6 +131,56 @@ def _device(f: Frame) -> DeviceObject:
     return f.device
 
 
+# Conditions a step may be guarded by (`if COND: STEP`, then optionally `else: STEP`), as the
+# C code of a driver routine tests them. Each is (what it reads, the operator, the value).
+CONDITIONS = {
+    "PendingReturned": "Irp->PendingReturned: a driver below returned STATUS_PENDING",
+    "Cancel": "Irp->Cancel: IoCancelIrp was called for the IRP",
+    "NT_SUCCESS(status)": "what the last call returned is a success or an information status",
+    "status == STATUS": "what the last call returned is STATUS (status != STATUS: is not)",
+    "IoStatus.Status == STATUS": "the IRP's Irp->IoStatus.Status is STATUS (in a completion "
+                                 "routine: how the driver below completed it)",
+    "IoControlCode == CODE": "the IOCTL's control code is CODE, e.g. 0x222003",
+}
+Condition = tuple[str, str, int]  # (subject, operator, value): ("status", "==", 0x103)
+
+
+def parse_condition(text: str) -> Condition:
+    """`PendingReturned`, `!Cancel`, `NT_SUCCESS(status)`, `status == STATUS_PENDING`,
+    `IoControlCode != 0x222003` -> a Condition; ValueError says what is valid."""
+    words = text.replace("==", " == ").replace("!=", " != ").split()
+    negated = len(words) == 1 and words[0].startswith("!")
+    word = words[0].lstrip("!") if words else ""
+    if len(words) == 1 and word in ("PendingReturned", "Cancel", "NT_SUCCESS(status)"):
+        return (word, "!=" if negated else "==", 1)
+    if len(words) == 3 and words[0] in ("status", "IoStatus.Status", "IoControlCode") and \
+            words[1] in ("==", "!="):
+        value = number_or_none(words[2]) if words[0] == "IoControlCode" else \
+            parse_status(words[2])
+        if value is not None and 0 <= value <= U32:
+            return (words[0], words[1], value)
+    raise ValueError(f"'{text}' is not a condition; write one of: " + ", ".join(CONDITIONS)
+                     + " (or its negation: !PendingReturned, status != STATUS)")
+
+
+def condition_holds(condition: Condition, f: Frame, last: int) -> bool:
+    subject, operator, value = condition
+    if subject == "status":
+        actual = last
+    elif subject == "NT_SUCCESS(status)":
+        actual = int(last < 0x80000000)
+    else:  # a field of the IRP the routine was given
+        irp = f.given if f.given is not None else f.irp
+        if irp is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"'{subject}' is a field of the "
+                          f"IRP, and {f.routine} has none")
+        fields = {"PendingReturned": int(irp.pending_returned), "Cancel": int(irp.cancel),
+                  "IoControlCode": -1 if irp.code is None else irp.code,
+                  "IoStatus.Status": irp.status}
+        actual = fields[subject]
+    return (actual == value) == (operator == "==")
+
+
 def no_irp(f: Frame) -> NtError:
     """The error for a step that works on an IRP, in a routine given none."""
     return NtError(NtStatus.STATUS_INVALID_PARAMETER,
@@ -470,6 +520,19 @@ def _check_cancel_routine(args: Args, names: Names) -> None:
                          f"defined: {_defined(names['cancel'])}")
 
 
+def _check_work_routine(args: Args, names: Names) -> None:
+    if args[0] not in names.get("workitem", set()):
+        raise ValueError(f"no work item routine '{args[0]}' in [workitem]; defined: "
+                         f"{_defined(names.get('workitem', set()))}")
+
+
+def _check_initialize_event(args: Args, names: Names) -> None:
+    if args[1] not in ("NotificationEvent", "SynchronizationEvent") or \
+            args[2:] not in ((), ("TRUE",), ("FALSE",)):
+        raise ValueError("write 'KeInitializeEvent NAME NotificationEvent' (or "
+                         "SynchronizationEvent), then TRUE for an event that starts signaled")
+
+
 def _check_status(args: Args, names: Names) -> int | None:
     """STATUS, or `status`: what the last call returned (known only when the routine runs)."""
     return None if args[0] == "status" else parse_status(args[0])
@@ -637,6 +700,40 @@ def _records() -> tuple[Ddi, ...]:
             "below, never in a DPC",
             lambda io, f, call, last:
                 io.ke.wait_for_single_object(f.driver, f.routine, call.args[0])),
+        Ddi("KeInitializeEvent", "NAME NotificationEvent|SynchronizationEvent [TRUE|FALSE]",
+            None, WDK + "wdm/nf-wdm-keinitializeevent",
+            "initialize an event in the driver's own memory, named NAME in the spec, not "
+            "signaled (or TRUE: signaled)",
+            lambda io, f, call, last: io.ke.initialize_event(
+                f.driver, f.routine, call.args[0], call.args[1] == "NotificationEvent",
+                len(call.args) > 2 and call.args[2] == "TRUE"),
+            check=_check_initialize_event),
+        # KeSetEvent's page: "See Remarks": with Wait FALSE (as here), <= DISPATCH_LEVEL
+        Ddi("KeSetEvent", "NAME",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-kesetevent",
+            "signal the driver's event NAME (KeSetEvent(&Event, IO_NO_INCREMENT, FALSE)): its "
+            "waiters wake",
+            lambda io, f, call, last: io.ke.set_driver_event(f.driver, f.routine, call.args[0])),
+        Ddi("KeClearEvent", "NAME",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-keclearevent",
+            "set the driver's event NAME to not signaled",
+            lambda io, f, call, last:
+                io.ke.clear_driver_event(f.driver, f.routine, call.args[0])),
+        Ddi("IoAllocateWorkItem", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioallocateworkitem",
+            "allocate an IO_WORKITEM for the device (freed with IoFreeWorkItem)",
+            lambda io, f, call, last: io.allocate_work_item(f.driver, f.routine)),
+        Ddi("IoQueueWorkItem", "ROUTINE",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioqueueworkitem",
+            "queue the allocated work item: a System worker thread runs the driver's "
+            "[workitem] ROUTINE later, at PASSIVE_LEVEL, with the IRP being handled as context",
+            lambda io, f, call, last: io.queue_work_item(
+                f.driver, f.routine, call.args[0], f.device, f.given),
+            check=_check_work_routine),
+        Ddi("IoFreeWorkItem", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iofreeworkitem",
+            "free a work item this driver allocated (in its work routine, when it is done)",
+            lambda io, f, call, last: io.free_work_item(f.driver, f.routine)),
         Ddi("KeStallExecutionProcessor", "MICROSECONDS",
             None, WDK + "wdm/nf-wdm-kestallexecutionprocessor",
             "busy-wait on this processor; keep it under 50 microseconds",

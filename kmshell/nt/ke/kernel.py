@@ -137,6 +137,8 @@ class Kernel:
         # threads waiting (asleep, on an object, for input) with a kernel APC to run
         self.apc_waiters: list[Thread] = []
         self.irql_raised_by = ""  # the image whose code last raised the IRQL (a lock, a raise)
+        # events drivers keep in their own memory (KeInitializeEvent): (driver, name) -> event
+        self.driver_events: dict[tuple[str, str], KEvent] = {}
 
     def start_processor(self, number: int, idle_thread: Thread) -> None:
         """A processor comes up at PASSIVE_LEVEL running its idle thread."""
@@ -622,6 +624,9 @@ class Kernel:
             return "left"
         if step.op == "dequeue":
             return self.ex.worker_dequeue(cpu, thread)
+        if step.op == "io-work":  # a driver's work item routine (IoQueueWorkItem)
+            self.io.run_work_item(step.count)
+            return "next"
         if step.op == "touch":
             if thread.process.address_space is None:  # a system thread: a kernel-mode fault
                 self.ps.crash_process(thread.process, step.count, thread=thread)
@@ -889,10 +894,10 @@ class Kernel:
             self._own_mutant(waiter, mutant)
             self.wake_thread(waiter, f"now owns mutex {mutant.header.name}")
 
-    def set_event(self, event: KEvent, by: Thread | None = None) -> None:
+    def set_event(self, event: KEvent, by: Thread | None = None, by_label: str = "") -> None:
         """KeSetEvent: a notification event releases every waiter and stays set; a
         synchronization event releases one waiter (and resets) or stays set until one comes."""
-        who = by.label if by else "the shell"
+        who = by.label if by else by_label or "the shell"
         event.signal_state = 1
         released = self._signal(event, f"{event.header.name} was set")
         self.emit("Ke", "event", f"{who} sets {event.kind} {event.header.name}: "
@@ -1151,9 +1156,40 @@ class Kernel:
 
     # ------------------------------------------- IRQL, spin locks and waits in driver routines
 
+    # ------------------------------------------- a driver's own events (KeInitializeEvent)
+
+    def initialize_event(self, driver: DriverObject, routine: str, name: str,
+                         notification: bool, signaled: bool) -> None:
+        """KeInitializeEvent on an event in the driver's own memory (its device extension, a
+        local variable): not an object-manager object, known to the driver by NAME."""
+        event = KEvent(self.ob.header("Event"), int(signaled), notification=notification)
+        self.driver_events[(driver.name.lower(), name.lower())] = event
+        event.header.name = name
+        self.emit("Ke", "event", f"{driver.name}!{routine}: KeInitializeEvent({name}, "
+                  f"{event.kind}, {'TRUE' if signaled else 'FALSE'})")
+
+    def driver_event(self, driver: DriverObject, name: str) -> KEvent:
+        event = self.driver_events.get((driver.name.lower(), name.lower()))
+        if event is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no event "
+                          f"'{name}': initialize it first (KeInitializeEvent {name} "
+                          "NotificationEvent)")
+        return event
+
+    def set_driver_event(self, driver: DriverObject, routine: str, name: str) -> None:
+        """KeSetEvent(Event, IO_NO_INCREMENT, FALSE) on the driver's event."""
+        self.set_event(self.driver_event(driver, name), by_label=f"{driver.name}!{routine}")
+
+    def clear_driver_event(self, driver: DriverObject, routine: str, name: str) -> None:
+        """KeClearEvent: not signaled."""
+        self.driver_event(driver, name).signal_state = 0
+        self.emit("Ke", "event", f"{driver.name}!{routine}: KeClearEvent({name}): not signaled")
+
     def wait_for_single_object(self, driver: DriverObject, routine: str, name: str) -> None:
-        """KeWaitForSingleObject from a driver routine (no timeout)."""
-        obj = self.sync_object(name)
+        """KeWaitForSingleObject from a driver routine (no timeout), on one of its own events
+        or a named object."""
+        obj: SyncObject = self.driver_events.get((driver.name.lower(), name.lower())) or \
+            self.sync_object(name)
         if not isinstance(obj, (KEvent, KSemaphore)):
             raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a "
                           f"{type(obj).__name__}: a driver step waits for an event or a "

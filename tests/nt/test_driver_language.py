@@ -1,0 +1,146 @@
+"""The driver language's control flow and kernel objects (issue 19, item 3): `if COND:` and
+`else:` steps, the switch on IoControlCode ([ioctl]), a driver's own events
+(KeInitializeEvent, KeSetEvent, KeClearEvent, KeWaitForSingleObject) and work items
+(IoAllocateWorkItem, IoQueueWorkItem, IoFreeWorkItem)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmshell.drivers import load_spec, new_system
+from kmshell.nt import System
+from kmshell.nt.constants import NtStatus, describe_ioctl
+from kmshell.nt.errors import NtError
+from kmshell.nt.io.spec import SpecError, spec_from_dict
+from kmshell.nt.ke.thread_state import WaitReason
+from kmshell.nt.ps import parse_program
+
+
+def _filter(**tables) -> dict:
+    """An upper filter over NullSink (which answers reads at once with STATUS_END_OF_FILE)."""
+    routines = {"DriverEntry": ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"],
+                "IRP_MJ_CREATE": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+                                  "return status"]}
+    routines.update(tables.pop("routines", {}))
+    return {"name": "lab", "type": "filter", "routines": routines, **tables}
+
+
+def _system(spec: dict) -> System:
+    system = new_system()
+    system.io.load_driver(load_spec("nullsink"))
+    system.io.load_driver(spec_from_dict(spec, "lab.toml"))
+    return system
+
+
+def _caller(system: System, access: str = "all"):
+    process = system.ps.create_process("app.exe", program=parse_program("wait-input"))
+    system.ke.step(1)
+    return process, system.files.open_file(process, "\\Device\\NullSink", access)
+
+
+def _texts(system: System, kind: str) -> list[str]:
+    return [e.text for e in system.core.log if e.kind == kind]
+
+
+def test_an_if_step_runs_only_when_its_condition_holds_and_else_otherwise():
+    system = _system(_filter(routines={"IRP_MJ_READ": [
+        "IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+        "if status == STATUS_END_OF_FILE: KeInitializeEvent Eof NotificationEvent",
+        "else: KeInitializeEvent Data NotificationEvent",
+        "if NT_SUCCESS(status): KeInitializeEvent Good NotificationEvent",
+        "return status"]}))
+    process, handle = _caller(system)
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    assert set(system.ke.driver_events) == {("lab", "eof")}  # not Data, not Good
+    assert any("if status == STATUS_END_OF_FILE → yes" in t for t in _texts(system, "branch"))
+
+
+@pytest.mark.parametrize("step, error", [
+    ("if Pending: return STATUS_SUCCESS", "is not a condition"),
+    ("else: return STATUS_SUCCESS", "an else step follows"),
+    ("if status == 7 9: return status", "is not a condition"),
+    ("if Cancel: if Cancel: return status", "one condition per step"),
+])
+def test_a_malformed_condition_is_a_load_error_naming_the_step(step, error):
+    spec = _filter(routines={"IRP_MJ_READ": [step, "return status"]})
+    with pytest.raises(SpecError, match=error):
+        spec_from_dict(spec, "lab.toml")
+
+
+def test_a_routine_may_end_with_an_if_return_and_an_else_return():
+    spec = spec_from_dict(_filter(routines={"IRP_MJ_READ": [
+        "IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+        "if status == STATUS_PENDING: return STATUS_PENDING", "else: return status"]}),
+        "lab.toml")
+    assert [c.otherwise for c in spec.routines["IRP_MJ_READ"]][-1] is True
+
+
+def test_the_ioctl_table_runs_the_case_for_the_control_code_and_decodes_it():
+    done = ["IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"]
+    system = _system(_filter(ioctl={"0x222003": ["KeInitializeEvent Case3 NotificationEvent",
+                                                 *done]}))
+    process, handle = _caller(system)
+    system.files.file_io(process, handle, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile", 8,
+                         0x222003)
+    assert ("lab", "case3") in system.ke.driver_events
+    assert describe_ioctl(0x222003) == ("CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_NEITHER, "
+                                        "FILE_ANY_ACCESS)")
+    assert any(describe_ioctl(0x222003) in t for t in _texts(system, "ioctl"))
+    system.files.file_io(process, handle, "IRP_MJ_DEVICE_CONTROL", "NtDeviceIoControlFile", 8,
+                         0x222007)  # no case, no IRP_MJ_DEVICE_CONTROL routine
+    assert system.io.finished_irps[max(system.io.finished_irps)].status == \
+        NtStatus.STATUS_INVALID_DEVICE_REQUEST
+
+
+def test_an_ioctl_needing_write_access_is_refused_on_a_read_only_handle():
+    system = _system(_filter())
+    process, handle = _caller(system, access="read")
+    with pytest.raises(NtError) as error:  # 0x22A004: FILE_WRITE_ACCESS (bits 14-15 = 2)
+        system.files.file_io(process, handle, "IRP_MJ_DEVICE_CONTROL",
+                             "NtDeviceIoControlFile", 8, 0x22A004)
+    assert error.value.status == NtStatus.STATUS_ACCESS_DENIED
+
+
+def test_the_synchronous_forward_pattern_sets_the_event_in_the_completion_routine():
+    system = _system(_filter(routines={"IRP_MJ_READ": [
+        "KeInitializeEvent Done NotificationEvent", "IoCopyCurrentIrpStackLocationToNext",
+        "IoSetCompletionRoutine ReadDone", "IoCallDriver lower",
+        "if status == STATUS_PENDING: KeWaitForSingleObject Done",
+        "IoCompleteRequest status", "return status"]},
+        completion={"ReadDone": ["KeSetEvent Done", "return STATUS_MORE_PROCESSING_REQUIRED"]}))
+    process, handle = _caller(system)
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    assert system.ke.driver_events[("lab", "done")].signaled
+    assert system.io.irps == {}
+    assert any("NtReadFile returns 0xC0000011" in e.text for e in system.core.log)
+
+
+def test_a_driver_event_must_be_initialized_before_it_is_set():
+    system = _system(_filter(routines={"IRP_MJ_READ": ["KeSetEvent Nope",
+                                                       "IoCompleteRequest STATUS_SUCCESS",
+                                                       "return STATUS_SUCCESS"]}))
+    process, handle = _caller(system)
+    with pytest.raises(NtError, match="KeInitializeEvent Nope"):
+        system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+
+
+def test_a_work_item_runs_later_in_a_system_worker_thread_at_passive_level():
+    system = _system(_filter(routines={"IRP_MJ_READ": [
+        "IoAllocateWorkItem", "IoMarkIrpPending", "IoQueueWorkItem Later",
+        "return STATUS_PENDING"]},
+        workitem={"Later": ["IoFreeWorkItem", "IoCompleteRequest STATUS_SUCCESS",
+                            "return STATUS_SUCCESS"]}))
+    process, handle = _caller(system)
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    thread = process.threads[0]
+    assert thread.wait_reason is WaitReason.Executive and system.io.irps  # not yet run
+    system.ke.step(2)
+    called = next(e for e in system.core.log if "calls lab!Later" in e.text)
+    assert called.irql == 0 and system.io.irps == {} and system.io.work_item_count["lab"] == 0
+    assert any("NtReadFile returns 0x00000000 STATUS_SUCCESS" in e.text for e in system.core.log)
+
+
+def test_a_work_item_routine_must_be_in_the_workitem_table():
+    spec = _filter(routines={"IRP_MJ_READ": ["IoQueueWorkItem Missing", "return status"]})
+    with pytest.raises(SpecError, match="no work item routine 'Missing'"):
+        spec_from_dict(spec, "lab.toml")
