@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from kmshell.drivers import load_spec, new_system
-from kmshell.nt import System
+from kmshell.nt import System, SystemHalted
 from kmshell.nt.constants import NtStatus, describe_ioctl
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.spec import SpecError, spec_from_dict
@@ -144,3 +144,69 @@ def test_a_work_item_routine_must_be_in_the_workitem_table():
     spec = _filter(routines={"IRP_MJ_READ": ["IoQueueWorkItem Missing", "return status"]})
     with pytest.raises(SpecError, match="no work item routine 'Missing'"):
         spec_from_dict(spec, "lab.toml")
+
+
+def _locked(**routines) -> System:
+    spec = _filter(routines={"AddDevice": [], **routines})
+    spec["routines"]["DriverEntry"] = ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink",
+                                       "IoInitializeRemoveLock"]
+    return _system(spec)
+
+
+def test_a_remove_lock_is_held_per_request_and_refused_once_removal_began():
+    system = _locked(IRP_MJ_READ=[
+        "IoAcquireRemoveLock",
+        "if status == STATUS_DELETE_PENDING: IoCompleteRequest STATUS_DELETE_PENDING",
+        "if status == STATUS_DELETE_PENDING: return status",
+        "IoSkipCurrentIrpStackLocation", "IoCallDriver lower", "IoReleaseRemoveLock",
+        "return status"],
+        IRP_MJ_CLEANUP=["IoAcquireRemoveLock", "IoReleaseRemoveLockAndWait",
+                        "IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"])
+    process, handle = _caller(system)
+    lab = next(d for d in system.io.devices if d.driver.name == "lab")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    assert lab.remove_lock is not None and lab.remove_lock.count == 1  # the bias only
+    system.io.send_irp(lab, "IRP_MJ_CLEANUP")  # stands in for IRP_MN_REMOVE_DEVICE
+    assert lab.remove_lock.removed and lab.remove_lock.count == 0
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    assert any("NtReadFile returns 0xC0000056 STATUS_DELETE_PENDING" in e.text
+               for e in system.core.log)
+
+
+def test_releasing_a_remove_lock_more_often_than_acquiring_it_is_an_error():
+    system = _locked(IRP_MJ_READ=["IoReleaseRemoveLock", "IoCompleteRequest STATUS_SUCCESS",
+                                  "return STATUS_SUCCESS"])
+    process, handle = _caller(system)
+    with pytest.raises(NtError, match="more often than it acquired it"):
+        system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+
+
+def test_keinsertqueuedpc_below_dispatch_runs_the_dpc_at_once_and_a_second_insert_is_false():
+    system = new_system()
+    system.io.load_driver(spec_from_dict({"name": "dpcs", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Dpcs"],
+        "IRP_MJ_READ": ["KeInsertQueueDpc", "KeRaiseIrql DISPATCH_LEVEL", "KeInsertQueueDpc",
+                        "KeInsertQueueDpc", "KeLowerIrql PASSIVE_LEVEL",
+                        "IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"],
+        "DPC": []}}, "dpcs.toml"))
+    system.io.send_irp(system.io.find_device("Dpcs"), "IRP_MJ_READ")
+    texts = [e.text for e in system.core.log if e.kind == "dpc"]
+    assert sum("KeInsertQueueDpc returns TRUE" in t for t in texts) == 2
+    assert sum("KeInsertQueueDpc returns FALSE" in t for t in texts) == 1
+    assert sum("'s DPC runs" in t for t in texts) == 2  # once at PASSIVE, once after lowering
+
+
+def test_completing_an_irp_with_status_pending_is_flagged_and_under_verifier_0xc9_0x06():
+    spec = {"name": "pendy", "type": "function", "routines": {
+        "DriverEntry": ["IoCreateDevice Pendy"],
+        "IRP_MJ_READ": ["IoCompleteRequest STATUS_PENDING", "return STATUS_SUCCESS"]}}
+    system = new_system()
+    system.io.load_driver(spec_from_dict(spec, "pendy.toml"))
+    system.io.send_irp(system.io.find_device("Pendy"), "IRP_MJ_READ")
+    assert any("completes IRP 1 with STATUS_PENDING" in t for t in _texts(system, "rule"))
+    verified = new_system()
+    verified.mm.set_verifier("pendy", True)
+    verified.io.load_driver(spec_from_dict(spec, "pendy.toml"))
+    with pytest.raises(SystemHalted):
+        verified.io.send_irp(verified.io.find_device("Pendy"), "IRP_MJ_READ")
+    assert verified.core.bugcheck_info.parameters[:2] == (0x06, 0x103)

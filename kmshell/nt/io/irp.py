@@ -61,6 +61,7 @@ class DeviceObject:
     adapter: DmaAdapter | None = None  # its DMA adapter (IoGetDmaAdapter), if it does DMA
     device_type: str = "FILE_DEVICE_UNKNOWN"  # DeviceType, e.g. FILE_DEVICE_DISK
     vpb: Vpb | None = None  # a disk's volume parameter block (IoCreateDevice makes one)
+    remove_lock: RemoveLock | None = None  # its IO_REMOVE_LOCK (IoInitializeRemoveLock)
     target_device: DeviceObject | None = None  # a file system's volume device: the top of
     # the mounted volume's stack, where it sends its requests (Vcb->TargetDeviceObject)
 
@@ -107,6 +108,15 @@ def _cycle(device: DeviceObject, link: str) -> NtError:
     return NtError(NtStatus.STATUS_INVALID_DEVICE_STATE, f"the device stack of {device.label} "
                    f"goes on past {MAX_STACK_SIZE} devices following {link}: its attachment "
                    "links form a cycle (a device attached to a stack it was already in)")
+
+
+@dataclass
+class RemoveLock:
+    """IO_REMOVE_LOCK in a device extension: IoInitializeRemoveLock sets the count to 1 (a
+    bias the final IoReleaseRemoveLockAndWait takes away); each acquire adds one."""
+
+    count: int = 1
+    removed: bool = False  # IoReleaseRemoveLockAndWait was called: new acquires fail
 
 
 @dataclass(eq=False)

@@ -61,6 +61,7 @@ from kmshell.nt.io.irp import (
     FinishedIrp,
     IoStackLocation,
     Irp,
+    RemoveLock,
     Vpb,
 )
 from kmshell.nt.io.spec import Call, DriverSpec
@@ -656,6 +657,61 @@ class IoManager:
                      "return STATUS_INVALID_DEVICE_REQUEST",
                      NtStatus.STATUS_INVALID_DEVICE_REQUEST)]
 
+    # ------------------------------------------------------------- remove locks
+
+    def initialize_remove_lock(self, driver: DriverObject, device: DeviceObject) -> None:
+        """IoInitializeRemoveLock: in AddDevice, for the device the driver just created."""
+        device.remove_lock = RemoveLock()
+        self.emit("Io", "remove-lock", f"{driver.name}: IoInitializeRemoveLock for "
+                  f"{device.label} (count 1)", "A remove lock counts the requests a driver is "
+                  "working on, so that IRP_MN_REMOVE_DEVICE can wait for them before the device "
+                  "goes.")
+
+    def _remove_lock(self, driver: DriverObject, device: DeviceObject | None) -> RemoveLock:
+        lock = device.remove_lock if device is not None else None
+        if device is None or lock is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no remove lock "
+                          "on this device: call IoInitializeRemoveLock in AddDevice first")
+        return lock
+
+    def acquire_remove_lock(self, driver: DriverObject, device: DeviceObject | None) -> int:
+        """IoAcquireRemoveLock: STATUS_SUCCESS and one more holder, or STATUS_DELETE_PENDING
+        once IoReleaseRemoveLockAndWait was called (ReactOS ntoskrnl/io/iomgr/remlock.c)."""
+        lock = self._remove_lock(driver, device)
+        assert device is not None  # _remove_lock found its lock
+        if lock.removed:
+            self.emit("Io", "remove-lock", f"{driver.name}: IoAcquireRemoveLock on "
+                      f"{device.label} fails: STATUS_DELETE_PENDING, the device is being "
+                      "removed")
+            return NtStatus.STATUS_DELETE_PENDING
+        lock.count += 1
+        self.emit("Io", "remove-lock", f"{driver.name}: IoAcquireRemoveLock on {device.label} "
+                  f"(count {lock.count})")
+        return NtStatus.STATUS_SUCCESS
+
+    def release_remove_lock(self, driver: DriverObject, device: DeviceObject | None,
+                            wait: bool = False) -> None:
+        """IoReleaseRemoveLock, or IoReleaseRemoveLockAndWait: marks the lock removed, drops
+        the caller's hold and the initial bias, and waits until no one holds it."""
+        lock = self._remove_lock(driver, device)
+        assert device is not None  # _remove_lock found its lock
+        # the initial bias of 1 stays until IoReleaseRemoveLockAndWait takes it
+        left = lock.count - (2 if wait else 1)
+        if (wait and lock.removed) or left < (0 if lock.removed or wait else 1):
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} releases the remove "
+                          f"lock of {device.label} more often than it acquired it")
+        lock.count -= 2 if wait else 1
+        lock.removed = lock.removed or wait
+        api = "IoReleaseRemoveLockAndWait" if wait else "IoReleaseRemoveLock"
+        self.emit("Io", "remove-lock", f"{driver.name}: {api} on {device.label} (count "
+                  f"{lock.count})" + (": no request holds it, the removal goes on"
+                                      if wait and lock.count == 0 else ""))
+        if wait and lock.count:
+            raise NtError(NtStatus.STATUS_NOT_IMPLEMENTED, f"{driver.name}: "
+                          f"IoReleaseRemoveLockAndWait would wait for {lock.count} request(s) "
+                          f"still holding the remove lock of {device.label}; a driver routine in "
+                          "the model runs to its end, so complete them first")
+
     # ------------------------------------------------------------- work items
 
     def allocate_work_item(self, driver: DriverObject, routine: str) -> None:
@@ -977,6 +1033,17 @@ class IoManager:
                           fix="Complete each IRP exactly once; a driver that forwards an IRP "
                           "must not complete it too (unless its completion routine returned "
                           "STATUS_MORE_PROCESSING_REQUIRED).")
+        if status == STATUS_PENDING:  # 0xC9's page: parameter 1 = 0x06
+            self.emit("Io", "rule", f"{by.name} completes IRP {irp.number} with STATUS_PENDING: "
+                      "a completed IRP needs its final status; the requester would be told "
+                      "the request is still running", "Rule: IoCompleteRequest takes the final "
+                      "status, never STATUS_PENDING.")
+            if by.verified:
+                self.bugcheck(BugCheck.DRIVER_VERIFIER_IOMANAGER_VIOLATION,
+                              (0x06, status, irp.address, 0), driver=by.image,
+                              routine="IoCompleteRequest", rule=f"Driver Verifier: {by.name} "
+                              "called IoCompleteRequest with a status marked as pending.",
+                              fix="Set Irp->IoStatus.Status to the final status first.")
         irp.status = status
         irp.record(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
                    f"at {self.irql_here()}")

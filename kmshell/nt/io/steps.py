@@ -719,6 +719,27 @@ def _records() -> tuple[Ddi, ...]:
             "set the driver's event NAME to not signaled",
             lambda io, f, call, last:
                 io.ke.clear_driver_event(f.driver, f.routine, call.args[0])),
+        Ddi("IoInitializeRemoveLock", "",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-ioinitializeremovelock",
+            "in AddDevice: initialize the remove lock in the new device's extension",
+            lambda io, f, call, last: io.initialize_remove_lock(
+                f.driver, f.device if f.device is not None and f.device.driver is f.driver
+                else io.newest_device(f.driver, call.ddi))),
+        Ddi("IoAcquireRemoveLock", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioacquireremovelock",
+            "at the start of a dispatch routine: hold the device's remove lock; `status` is "
+            "STATUS_DELETE_PENDING once the device is being removed (then fail the IRP)",
+            lambda io, f, call, last: io.acquire_remove_lock(f.driver, f.device)),
+        Ddi("IoReleaseRemoveLock", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioreleaseremovelock",
+            "when done with the request (often in the completion routine): let go of the "
+            "remove lock",
+            lambda io, f, call, last: io.release_remove_lock(f.driver, f.device)),
+        Ddi("IoReleaseRemoveLockAndWait", "",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-ioreleaseremovelockandwait",
+            "in IRP_MN_REMOVE_DEVICE: release it, refuse new acquires, and wait until no "
+            "request holds it",
+            lambda io, f, call, last: io.release_remove_lock(f.driver, f.device, wait=True)),
         Ddi("IoAllocateWorkItem", "",
             Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-ioallocateworkitem",
             "allocate an IO_WORKITEM for the device (freed with IoFreeWorkItem)",
@@ -868,6 +889,11 @@ def _records() -> tuple[Ddi, ...]:
             DIRQL, WDK + "wdm/nf-wdm-iorequestdpc",
             "from the ISR: queue the device's DPC on this processor",
             lambda io, f, call, last: io.ke.request_dpc(_device(f))),
+        Ddi("KeInsertQueueDpc", "",
+            None, WDK + "wdm/nf-wdm-keinsertqueuedpc",
+            "queue the device's DPC on this processor, unless it is queued already (then "
+            "FALSE: it runs once); below DISPATCH_LEVEL it runs at once",
+            lambda io, f, call, last: io.ke.insert_queue_dpc(f.driver, f.routine, _device(f))),
     )
 
 

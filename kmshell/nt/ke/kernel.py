@@ -1135,6 +1135,22 @@ class Kernel:
         self.emit("Ke", "dpc", f"{device.driver.name} queues its DPC on CPU{cpu.number} "
                   f"({len(cpu.dpc_queue)} queued)", cpu=cpu.number)
 
+    def insert_queue_dpc(self, driver: DriverObject, routine: str,
+                         device: DeviceObject) -> None:
+        """KeInsertQueueDpc: FALSE, and nothing queued, when the DPC is in a queue already; a
+        DPC queued below DISPATCH_LEVEL runs at once, the IRQL falling back past it (ReactOS
+        kmtests ntos_ke/KeDpc.c; https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-keinsertqueuedpc)."""
+        cpu = self.core.processor()
+        if any(device in other.dpc_queue for other in self.processors):
+            self.emit("Ke", "dpc", f"{driver.name}!{routine}: KeInsertQueueDpc returns FALSE: "
+                      f"{device.driver.name}'s DPC is queued already and will run once",
+                      "A KDPC is in at most one queue at a time.")
+            return
+        cpu.dpc_queue.append(device)
+        self.emit("Ke", "dpc", f"{driver.name}!{routine}: KeInsertQueueDpc returns TRUE: its DPC "
+                  f"is queued on CPU{cpu.number}", cpu=cpu.number)
+        self.drain_dpcs(cpu)  # at once when the processor is below DISPATCH_LEVEL
+
     def drain_dpcs(self, cpu: Processor) -> None:
         """Run queued DPCs at DISPATCH_LEVEL, if the IRQL has fallen below it."""
         if cpu.pending_interrupts and \
@@ -1271,6 +1287,7 @@ class Kernel:
                   f"{current} → {level}" + ("" if not wrong else " — against the rules: on a "
                   "free build nothing checks, and code that expected the old IRQL now runs "
                   "unprotected (Driver Verifier stops here)"))
+        self.drain_dpcs(cpu)  # below DISPATCH_LEVEL the queued DPCs run at once (KeDpc.c)
 
     def verify_spin_lock_irql(self, driver: DriverObject, routine: str, name: str) -> None:
         """Driver Verifier's check of KeAcquireSpinLock above DISPATCH_LEVEL, made before
@@ -1318,6 +1335,7 @@ class Kernel:
         lock.held_by = ""
         self.emit("Ke", "spinlock", f"{driver.name}!{routine}: KeReleaseSpinLock({lock.name}): "
                   f"IRQL {before} → {cpu.irql}")
+        self.drain_dpcs(cpu)  # the DPCs queued meanwhile run as the IRQL falls
 
     def driver_locks_held(self) -> list[SpinLock]:
         """The spin locks driver code holds now."""
