@@ -137,6 +137,8 @@ class FileIo:
         thread = self._caller(process)
         if re.match(r"[A-Za-z]:(\\|$)", path):  # what CreateFile does to a Win32 path
             path = "\\GLOBAL??\\" + path
+        elif path.startswith("\\\\.\\"):  # \\.\NAME, a device's Win32 name: \GLOBAL??\NAME
+            path = "\\GLOBAL??\\" + path[4:]
         self.emit("Io", "syscall", f"{thread.label} calls NtCreateFile({path}): system call, "
                   "user → kernel", mode="U")
         device, file_name = self._open_device(path)
