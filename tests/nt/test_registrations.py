@@ -17,7 +17,6 @@ from kmshell.nt.io.steps import DDIS
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ps import CALLERS
 
-
 CREATE = ["IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"]
 
 
