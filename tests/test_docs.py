@@ -49,6 +49,22 @@ def test_the_instructor_guides_example_scenario_passes():
     assert result.expectations == 3 and result.failures == []
 
 
+def test_the_instructor_guides_driver_registration_examples_pass():
+    from kmshell.commands import TABLE
+    from kmshell.scenario import Replay, parse_scenario
+    from kmshell.session import Session
+
+    guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
+    section = guide.split("## Examples: drivers that register with the kernel", 1)[1]
+    blocks = [b for b in section.split("\n\n") if b.startswith("    ")]
+    assert len(blocks) == 2
+    for number, block in enumerate(blocks, start=1):
+        scenario = parse_scenario("\n".join(line[4:] for line in block.splitlines()), TABLE,
+                                  f"example {number}")
+        result = Replay(scenario, Session()).run()
+        assert result.expectations >= 2 and result.failures == [], number
+
+
 def test_every_command_the_tutorial_shows_runs_without_error():
     from kmshell.session import Session
 

@@ -95,10 +95,16 @@ def bang_process(session, cmd):
 
 @command("process kill", "terminate a process (NtTerminateProcess)",
          args=(Arg("p", PROCESS, "PID or image name"),),
-         options=(Opt("exit-code", TEXT, "exit status, a name or hex", "STATUS_SUCCESS"),),
+         options=(Opt("exit-code", TEXT, "exit status, a name or hex", "STATUS_SUCCESS"),
+                  Opt("by", PROCESS, "the process that kills it: OpenProcess(PROCESS_TERMINATE)"
+                                     " then TerminateProcess, as taskkill does")),
          details="Killing a critical process (smss, csrss, wininit, services, lsass, winlogon) "
-                 "stops the machine with bugcheck 0xEF CRITICAL_PROCESS_DIED.",
-         examples=("process kill notepad.exe", "process kill 172 --exit-code 0xC0000005"))
+                 "stops the machine with bugcheck 0xEF CRITICAL_PROCESS_DIED. With --by, the "
+                 "handle is opened from user mode: a driver's ObRegisterCallbacks "
+                 "pre-operation callback may strip PROCESS_TERMINATE from it, and "
+                 "TerminateProcess then fails with STATUS_ACCESS_DENIED.",
+         examples=("process kill notepad.exe", "process kill 172 --exit-code 0xC0000005",
+                   "process kill MsMpEng.exe --by explorer.exe"))
 def process_kill(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))
@@ -106,7 +112,11 @@ def process_kill(session, cmd):
         status = parse_status(cmd["exit-code"])
     except ValueError as error:
         raise KmsError(f"--exit-code: {error}", col=cmd.col("exit-code")) from None
-    system.ps.terminate_process(process, status, reason=" by request")
+    if cmd["by"] is not None:
+        caller = resolve_process(system, cmd["by"], cmd.col("by"))
+        system.ps.open_and_terminate(caller, process, status)
+    else:
+        system.ps.terminate_process(process, status, reason=" by request")
     return [process_tree(system, highlight={process.pid})]
 
 

@@ -263,6 +263,9 @@ class ConfigurationManager:
     def _registry_callbacks(self, notify: str, op: RegistryOperation) -> None:
         for routine in self.ps.notify_routines("registry"):
             routine.calls += 1
+            if routine.driver.unloaded:
+                self.ps.call_unloaded(routine.driver, routine.name or "RegistryCallback",
+                                      "registry")
             denies = any(step.op == "DenyAccess" for step in routine.steps)
             pre = "Pre" in notify
             self.emit("Cm", "notify", f"{routine.driver.name}'s registry callback "

@@ -6,8 +6,9 @@ in directories under `\\`; a path is parsed directory by directory, and an objec
 not a directory (a device, a symbolic link) takes the rest of the path.
 
 State (`ObjectManager`): `root`, the root directory, and through it the whole namespace;
-`_allocate`, where object headers get their addresses. A handle table belongs to its process
-(Process.handle_table), an object header to its object.
+`_allocate`, where object headers get their addresses; `callbacks`, the pre-operation
+callbacks drivers registered for process handles (ObRegisterCallbacks), by altitude. A
+handle table belongs to its process (Process.handle_table), an object header to its object.
 
 Reached: System builds it first, with the Core (addresses for headers, `emit`), and
 `build_namespace` fills it at boot; Ke (named dispatcher objects, opened by the threads that
@@ -18,7 +19,10 @@ manager (drivers, devices) and FileIo (opens) are built with it; `sd set` calls
 Simplifications: there are no per-session namespaces (named objects all go to
 `\\BaseNamedObjects`), no object types as objects with their own procedures (the types are
 a fixed list), no parse procedures beyond a device's (FileIo's), and only dispatcher objects
-and devices are checked against their security descriptor.
+and devices are checked against their security descriptor. An ObRegisterCallbacks
+registration is one pre-operation callback on PsProcessType for handle creation and
+duplication, which strips the rights it names from handles opened to one image; handles
+are opened in the model only by `process kill --by` (OpenProcess, then TerminateProcess).
 """
 
 from __future__ import annotations
@@ -27,11 +31,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from kmshell.nt.constants import NtStatus
+from kmshell.nt.errors import NtError
 from kmshell.nt.se import SecurityDescriptor, access_check
 
 if TYPE_CHECKING:
     from kmshell.nt.core import Core
+    from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.ps import Process
+
+# Process-specific access rights (winnt.h) that a pre-operation callback may strip.
+PROCESS_RIGHTS = {
+    "PROCESS_TERMINATE": 0x0001, "PROCESS_CREATE_THREAD": 0x0002,
+    "PROCESS_VM_OPERATION": 0x0008, "PROCESS_VM_READ": 0x0010, "PROCESS_VM_WRITE": 0x0020,
+    "PROCESS_DUP_HANDLE": 0x0040, "PROCESS_CREATE_PROCESS": 0x0080,
+    "PROCESS_SET_QUOTA": 0x0100, "PROCESS_SET_INFORMATION": 0x0200,
+    "PROCESS_SUSPEND_RESUME": 0x0800,
+}
+PROCESS_ALL_ACCESS = 0x001FFFFF
 
 # Windows 10's object types that the model uses or shows (a selection of \ObjectTypes). There
 # is no "Port": LPC ports gave way to ALPC ports ("ALPC Port") in Windows Vista.
@@ -141,6 +158,22 @@ class SymbolicLink:
 
 
 @dataclass(eq=False)
+class ObCallback:
+    """One ObRegisterCallbacks registration: its driver's pre-operation callback strips
+    `rights` from user-mode handles opened to processes running `image`."""
+
+    driver: DriverObject
+    altitude: str
+    image: str
+    rights: int
+    calls: int = 0
+
+
+def rights_text(mask: int) -> str:
+    return "|".join(name for name, bit in PROCESS_RIGHTS.items() if mask & bit) or hex(mask)
+
+
+@dataclass(eq=False)
 class HandleEntry:
     handle: int
     object: ObjectBody
@@ -186,6 +219,62 @@ class ObjectManager:
         self._allocate = core.allocate_address
         self.emit = core.emit
         self.root = Directory(self.header("Directory", "\\", permanent=True))
+        self.callbacks: list[ObCallback] = []  # ObRegisterCallbacks, highest altitude first
+
+    def register_callbacks(self, driver: DriverObject, altitude: str, image: str,
+                           rights: int) -> ObCallback:
+        """ObRegisterCallbacks: one altitude, one registration (WDK nf-wdm-obregistercallbacks:
+        STATUS_FLT_INSTANCE_ALTITUDE_COLLISION when a driver already holds that altitude)."""
+        taken = next((c for c in self.callbacks if c.altitude == altitude), None)
+        if taken is not None:
+            raise NtError(NtStatus.STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, f"ObRegisterCallbacks"
+                          f": {taken.driver.name} already registered callbacks at altitude "
+                          f"{altitude}; each registration needs an altitude of its own")
+        callback = ObCallback(driver, altitude, image, rights)
+        self.callbacks.append(callback)
+        self.callbacks.sort(key=lambda c: -float(c.altitude))
+        self.emit("Ob", "callback", f"ObRegisterCallbacks: {driver.name} registers a "
+                  f"pre-operation callback on process handles (altitude {altitude}): it strips "
+                  f"{rights_text(rights)} from handles opened to {image}",
+                  "Ob callbacks see every handle created or duplicated to a process or thread, "
+                  "before it is made, and may take rights out of the access it grants.")
+        return callback
+
+    def unregister_callbacks(self, driver: DriverObject) -> None:
+        """ObUnRegisterCallbacks (its handle: the driver's one registration)."""
+        mine = [c for c in self.callbacks if c.driver is driver]
+        if not mine:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"ObUnRegisterCallbacks: "
+                          f"{driver.name} has no registration to remove (ObRegisterCallbacks "
+                          "first; unregistering twice is a double free)")
+        self.callbacks.remove(mine[0])
+        self.emit("Ob", "callback", f"ObUnRegisterCallbacks: {driver.name}'s pre-operation "
+                  "callback is removed")
+
+    def pre_operation_callbacks(self, image: str) -> list[ObCallback]:
+        """The registrations whose callback acts on handles to processes running image."""
+        return [c for c in self.callbacks if c.image.lower() == image.lower()]
+
+    def open_process(self, opener: Process, target: Process, desired: int) -> tuple[int, int]:
+        """NtOpenProcess from user mode: the pre-operation callbacks (at PASSIVE_LEVEL, highest
+        altitude first) may clear bits of DesiredAccess (OB_PRE_CREATE_HANDLE_INFORMATION);
+        the handle gets what is left. Returns (handle, granted access). A kernel handle
+        (OBJ_KERNEL_HANDLE) is not opened here: drivers leave those alone. The process's own
+        DACL is not modelled."""
+        granted = desired
+        for callback in self.pre_operation_callbacks(target.image):
+            callback.calls += 1
+            stripped = granted & callback.rights
+            granted &= ~callback.rights
+            self.emit("Ob", "callback", f"ObRegisterCallbacks: {callback.driver.name}'s "
+                      "pre-operation callback strips "
+                      f"{rights_text(stripped) if stripped else 'nothing'} from the handle "
+                      f"{opener.image} ({opener.pid}) opens to {target.image} ({target.pid}): "
+                      f"DesiredAccess {desired:#x} → {granted:#x}",
+                      "A pre-operation callback may only take rights away: the handle is made "
+                      "with the DesiredAccess it leaves, and the caller is not told.")
+        handle = opener.handle_table.insert(target, granted)
+        return handle, granted
 
     def open_object(self, process: Process, obj: ObjectBody, desired: int) -> bool:
         """ObOpenObjectByName, the first time a process names an object (OpenEvent...): the
@@ -273,8 +362,11 @@ class ObjectManager:
         directory = Directory(self.header("Directory", permanent=True), description=description)
         return self.insert(path, directory)
 
-    def create_symbolic_link(self, path: str, target: str) -> SymbolicLink:
-        return self.insert(path, SymbolicLink(self.header("SymbolicLink", permanent=True), target))
+    def create_symbolic_link(self, path: str, target: str,
+                             permanent: bool = True) -> SymbolicLink:
+        """A link made at boot is permanent; a driver's (IoCreateSymbolicLink) is not."""
+        return self.insert(path, SymbolicLink(self.header("SymbolicLink", permanent=permanent),
+                                              target))
 
     def create_object(self, path: str, type_name: str) -> KernelObject:
         return self.insert(path, KernelObject(self.header(type_name, permanent=True)))

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import (
     NORMAL_PRIORITY_BASE,
@@ -55,7 +55,7 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.ke.sync import DispatcherObject, KEvent, KSemaphore, KTimer, Lock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
-from kmshell.nt.mm import USER_REGION_BASE, AddressSpace
+from kmshell.nt.mm import USER_REGION_BASE, AddressSpace, routine_address
 from kmshell.nt.ob import HandleTable, ObjectHeader, ObjectManager
 from kmshell.nt.rtl import U64, parse_number
 from kmshell.nt.se import USERS, Token, token_for
@@ -145,6 +145,13 @@ CALLBACK_STEPS = {
                         "item: the callback stalls as long as the work takes, and deadlocks "
                         "if the work needs a lock the creation path holds"),
 }
+# Where the kernel calls each kind of routine from (nt!PspCallProcessNotifyRoutines, ...,
+# nt!CmpCallCallBacks, nt!ObpCallPreOperationCallbacks, in the model's ntoskrnl): the
+# address that references a routine, 0xCE's third parameter when the routine is gone.
+CALLERS = {"process": 0xFFFFF805_1A2C1010, "thread": 0xFFFFF805_1A2C1120,
+           "image": 0xFFFFF805_1A2C1230, "registry": 0xFFFFF805_1A2C1340,
+           "object": 0xFFFFF805_1A2C1450}
+PROCESS_TERMINATE = 0x0001  # winnt.h
 PICO_CREATE = "PspCreatePicoProcess"  # PS_PICO_ROUTINES.CreateProcess, the provider calls it
 SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
 
@@ -376,6 +383,8 @@ class NotifyRoutine:
     work: list[Step]  # what its ExQueueWorkItem queues
     subsystems: bool = False  # registered to see subsystem (pico) processes and threads too
     calls: int = 0
+    name: str = ""  # the routine's name in its driver's spec ([notify]); "" for `callback`
+    altitude: str = ""  # a registry callback's (CmRegisterCallbackEx)
 
 
 class ProcessManager:
@@ -834,10 +843,23 @@ class ProcessManager:
     # ----------------------------------------------------------------- notify routines
 
     def register_callback(self, kind: str, driver: DriverObject, steps: list[Step],
-                          work: list[Step], subsystems: bool = False) -> NotifyRoutine:
-        """PsSetCreateProcessNotifyRoutineEx2 and friends: a slot in a fixed-size array."""
+                          work: list[Step], subsystems: bool = False, *, name: str = "",
+                          api: str = "", altitude: str = "") -> NotifyRoutine:
+        """PsSetCreateProcessNotifyRoutineEx2 and friends: a slot in a fixed-size array. A
+        driver's own routine (name, from its spec) is registered once; a registry callback
+        takes an altitude no other one holds (CmRegisterCallbackEx's page)."""
         self.core.require_running()
-        api, limit = NOTIFY_KINDS[kind]
+        default_api, limit = NOTIFY_KINDS[kind]
+        api = api or default_api
+        if name and any(c.kind == kind and c.driver is driver and c.name == name
+                        for c in self.callbacks):
+            status = NtStatus.STATUS_INVALID_PARAMETER if kind == "process" \
+                else NtStatus.STATUS_INSUFFICIENT_RESOURCES
+            raise NtError(status, f"{api}: {driver.name}'s {name} is already registered")
+        held = next((c for c in self.callbacks if altitude and c.altitude == altitude), None)
+        if held is not None:
+            raise NtError(NtStatus.STATUS_FLT_INSTANCE_ALTITUDE_COLLISION, f"{api}: "
+                          f"{held.driver.name} already holds altitude {altitude}")
         taken = sum(1 for c in self.callbacks if c.kind == kind)
         if limit is not None and taken >= limit:
             # PsSetCreateProcessNotifyRoutine[Ex] returns STATUS_INVALID_PARAMETER when its
@@ -856,15 +878,84 @@ class ProcessManager:
                               "routine's KeWaitForSingleObject waits for an event, a semaphore "
                               "or a timer")
         number = max((c.number for c in self.callbacks), default=0) + 1
-        routine = NotifyRoutine(number, kind, driver, steps, work, subsystems)
+        routine = NotifyRoutine(number, kind, driver, steps, work, subsystems, name=name,
+                                altitude=altitude)
         self.callbacks.append(routine)
         flavour = ""
         if subsystems:
             flavour = (" with PsCreateThreadNotifySubsystems" if kind == "thread"
                        else " with PsCreateProcessNotifySubsystems")
         self.emit("Ps", "callback", f"{driver.name} registers {kind} notify routine #{number} "
-                  f"({api}{flavour})" + (f": slot {taken + 1} of {limit}" if limit else ""))
+                  + (f"{name} " if name else "") + f"({api}{flavour})"
+                  + (f": slot {taken + 1} of {limit}" if limit else "")
+                  + (f" at altitude {altitude}" if altitude else ""))
         return routine
+
+    def remove_routine(self, kind: str, driver: DriverObject, name: str, api: str) -> None:
+        """PsSetCreateProcessNotifyRoutineEx(Remove = TRUE), PsRemoveCreateThreadNotifyRoutine,
+        PsRemoveLoadImageNotifyRoutine, CmUnRegisterCallback: the driver's routine `name`.
+        Not registered: STATUS_PROCEDURE_NOT_FOUND (the Ps pages), STATUS_INVALID_PARAMETER
+        for CmUnRegisterCallback (its page: a cookie that matches no callback)."""
+        routine = next((c for c in self.callbacks
+                        if c.kind == kind and c.driver is driver and c.name == name), None)
+        if routine is None:
+            status = NtStatus.STATUS_INVALID_PARAMETER if kind == "registry" \
+                else NtStatus.STATUS_PROCEDURE_NOT_FOUND
+            raise NtError(status, f"{api}: {driver.name} has no {kind} routine {name} "
+                          "registered")
+        self.callbacks.remove(routine)
+        self.emit("Ps", "callback", f"{api}: {driver.name} removes its {kind} notify routine "
+                  f"#{routine.number} {name}: the kernel will not call it again")
+
+    def call_unloaded(self, driver: DriverObject, routine: str, kind: str) -> NoReturn:
+        """A routine of a driver that has unloaded is called: its code is gone, the call
+        faults. 0xCE's parameters: the address referenced, 0 (a read), the address that
+        referenced it (the kernel's caller of that kind of routine), reserved."""
+        undo = {"process": "PsSetCreateProcessNotifyRoutineEx(..., TRUE)",
+                "thread": "PsRemoveCreateThreadNotifyRoutine",
+                "image": "PsRemoveLoadImageNotifyRoutine", "registry": "CmUnRegisterCallback",
+                "object": "ObUnRegisterCallbacks"}[kind]
+        self.bugcheck(BugCheck.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS,
+                      (routine_address(driver, routine), 0, CALLERS[kind], 0),
+                      driver=driver.image, routine=routine,
+                      rule=f"{driver.name} unloaded without removing its {kind} callback "
+                      f"{routine} ({undo}); the next time the kernel called it, it ran into "
+                      "memory that no longer holds the driver.",
+                      fix=f"Call {undo} in Unload for every callback DriverEntry registered.")
+
+    def open_and_terminate(self, caller: Process, target: Process, exit_status: int) -> None:
+        """TerminateProcess from user mode: OpenProcess(PROCESS_TERMINATE) runs Ob's
+        pre-operation callbacks, which may strip the right; NtTerminateProcess then checks the
+        handle's granted access (STATUS_ACCESS_DENIED without PROCESS_TERMINATE)."""
+        self.core.require_running()
+        if not caller.alive or caller.address_space is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{caller.image} "
+                          f"(PID {caller.pid}) has no user-mode thread to make the call")
+        if caller is target:  # NtCurrentProcess(): a pseudo-handle, no open, no callbacks
+            self.terminate_process(target, exit_status, reason=" by itself")
+            return
+        self.emit("Ps", "syscall", f"{caller.image} ({caller.pid}) calls OpenProcess("
+                  f"PROCESS_TERMINATE, {target.pid}): system call, user → kernel", mode="U")
+        for callback in self.ob.pre_operation_callbacks(target.image):
+            if callback.driver.unloaded:
+                self.call_unloaded(callback.driver, "ObjectPreCallback", "object")
+        handle, granted = self.ob.open_process(caller, target, PROCESS_TERMINATE)
+        self.emit("Ps", "syscall", f"OpenProcess returns handle {handle:#x} with access "
+                  f"{granted:#x}; {caller.image} calls TerminateProcess({handle:#x})", mode="U")
+        if not granted & PROCESS_TERMINATE:
+            caller.handle_table.close(handle)
+            self.emit("Ps", "syscall", f"NtTerminateProcess fails with STATUS_ACCESS_DENIED: "
+                      f"handle {handle:#x} lacks PROCESS_TERMINATE; {target.image} runs on",
+                      "The access a handle was granted at open is checked at every use: a "
+                      "right stripped when the handle was made is missing for good.",
+                      mode="U")
+            raise NtError(NtStatus.STATUS_ACCESS_DENIED, f"{caller.image}'s handle to "
+                          f"{target.image} lacks PROCESS_TERMINATE (an ObRegisterCallbacks "
+                          "pre-operation callback stripped it)")
+        self.terminate_process(target, exit_status, reason=f" by {caller.image} "
+                               f"({caller.pid}) through handle {handle:#x}")
+        if caller.alive:
+            caller.handle_table.close(handle)
 
     def remove_callback(self, number: int) -> NotifyRoutine:
         routine = next((c for c in self.callbacks if c.number == number), None)
@@ -897,6 +988,9 @@ class ProcessManager:
                          "before its start address")
                 who = new_thread
             routine.calls += 1
+            if routine.driver.unloaded:
+                self.call_unloaded(routine.driver, routine.name or f"{kind} notify routine",
+                                   kind)
             self.emit("Ps", "notify", f"{routine.driver.name}'s {kind} notify routine "
                       f"#{routine.number} runs in {where}: {fields}",
                       "Notify routines run synchronously in the thread the event happens in; "

@@ -29,6 +29,7 @@ SID_ALIASES = {
     "WD": ("S-1-1-0", "Everyone"),
     "AU": ("S-1-5-11", "NT AUTHORITY\\Authenticated Users"),
     "IU": ("S-1-5-4", "NT AUTHORITY\\INTERACTIVE"),
+    "RC": ("S-1-5-12", "NT AUTHORITY\\RESTRICTED"),  # restricted code (restricted tokens)
 }
 MACHINE = "S-1-5-21-1004336348-1177238915-682003330"
 SID_NAMES = {sid: name for sid, name in SID_ALIASES.values()} | {
@@ -52,6 +53,31 @@ GENERIC_MAPPINGS = {
     "Timer": (0x00120001, 0x00120002, 0x00100000, 0x001F0003),
     "Device": (0x00120089, 0x00120116, 0x001200A0, 0x001F01FF),
 }
+
+# The SDDL_DEVOBJ_* strings of wdmsec.h that IoCreateDeviceSecure takes ("SDDL for Device
+# Objects", https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/sddl-for-device-objects):
+# "D:P" and allow ACEs only, the subset that routine understands.
+SDDL_DEVOBJ = {
+    "SDDL_DEVOBJ_KERNEL_ONLY": "D:P",
+    "SDDL_DEVOBJ_SYS_ALL": "D:P(A;;GA;;;SY)",
+    "SDDL_DEVOBJ_SYS_ALL_ADM_ALL": "D:P(A;;GA;;;SY)(A;;GA;;;BA)",
+    "SDDL_DEVOBJ_SYS_ALL_ADM_RX": "D:P(A;;GA;;;SY)(A;;GRGX;;;BA)",
+    "SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R": "D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)",
+    "SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R_RES_R":
+        "D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)(A;;GR;;;RC)",
+    "SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RW_RES_R":
+        "D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)",
+    "SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RWX_RES_RWX":
+        "D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGWGX;;;WD)(A;;GRGWGX;;;RC)",
+}
+# What a device created by IoCreateDevice, with no security descriptor of its own, gets: "for
+# most device types and characteristics, the default security descriptor gives full access
+# (GENERIC_ALL) to administrators, and read, write, and execute access (GENERIC_READ |
+# GENERIC_WRITE | GENERIC_EXECUTE) to everyone else" (WDK, "Controlling Device Access",
+# https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/controlling-device-access).
+# Windows picks it by device type and characteristics (IopCreateDefaultDeviceSecurityDescriptor);
+# the model gives every device this one.
+DEFAULT_DEVICE_SDDL = "D:P(A;;GA;;;BA)(A;;GRGWGX;;;WD)"
 
 ACCESS_WORDS = {"read": GENERIC_READ, "write": GENERIC_WRITE, "all": GENERIC_ALL}
 

@@ -19,6 +19,9 @@ writes get the caller's buffer as the device asks (DO_BUFFERED_IO: a system buff
 DO_DIRECT_IO: an MDL; neither: the user address), an IOCTL as its control code's method
 says; a handle opened overlapped does not wait.
 
+Win32 names become NT names as CreateFile makes them: `C:\\...` and `\\\\.\\NAME` are looked up in
+`\\GLOBAL??`, where the boot's links and a driver's IoCreateSymbolicLink put them.
+
 A name that goes on past a device (`C:\\notes.txt`, `\\Device\\Harddisk0\\notes.txt`) names
 a file on the volume that device holds: the first open mounts it (IopMountVolume asks each
 registered file system with IRP_MJ_FILE_SYSTEM_CONTROL/IRP_MN_MOUNT_VOLUME), and the file's
@@ -137,6 +140,8 @@ class FileIo:
         thread = self._caller(process)
         if re.match(r"[A-Za-z]:(\\|$)", path):  # what CreateFile does to a Win32 path
             path = "\\GLOBAL??\\" + path
+        elif path.startswith("\\\\.\\"):  # \\.\NAME, a device's Win32 name: \GLOBAL??\NAME
+            path = "\\GLOBAL??\\" + path[4:]
         self.emit("Io", "syscall", f"{thread.label} calls NtCreateFile({path}): system call, "
                   "user → kernel", mode="U")
         device, file_name = self._open_device(path)

@@ -72,6 +72,7 @@ from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
 from kmshell.nt.ps import Step
+from kmshell.nt.se import DEFAULT_DEVICE_SDDL, parse_sddl
 
 if TYPE_CHECKING:
     from kmshell.nt.cm import ConfigurationManager
@@ -101,6 +102,7 @@ MAX_NESTED_CALLS = 64
 # IoCallDriver's limit does not see a chain in which each call returns (the IRP queued) but a
 # completion routine starts the next packet from inside the last one.
 MAX_NESTED_ROUTINES = 2 * MAX_NESTED_CALLS
+DEFAULT_DEVICE_SD = parse_sddl(DEFAULT_DEVICE_SDDL)  # what IoCreateDevice gives a device
 
 
 class IoManager:
@@ -253,6 +255,9 @@ class IoManager:
                                    for d in self.devices))
         label = f"\\Device\\{name}" if name else f"{driver.name}#{driver.unnamed}"
         device = DeviceObject(self.ob.header("Device"), driver, label)
+        # The I/O manager's default security descriptor (se.DEFAULT_DEVICE_SDDL); a driver
+        # that wants another calls IoCreateDeviceSecure.
+        device.header.security = DEFAULT_DEVICE_SD
         if driver.spec is not None:
             device.io = driver.spec.io or "neither"
             device.device_type = driver.spec.device_type

@@ -27,6 +27,10 @@ hands it the caller's data for reads and writes; without it, neither I/O (the ca
 address). A filter takes the flag of the device it attaches to. A driver that holds IRPs
 makes them cancelable with `IoSetCancelRoutine NAME`, NAME a routine of its `[cancel]`
 table (entered holding the cancel spin lock, at DISPATCH_LEVEL; it returns nothing).
+The notify and registry callbacks a driver registers (PsSetCreateProcessNotifyRoutineEx
+NAME, CmRegisterCallbackEx NAME ALTITUDE, ...) are routines of its `[notify]` table, written
+in the steps `callback register --steps` takes (compute, CreationStatus, DenyAccess, ...):
+the process manager runs them as it runs any notify routine.
 
 `device_type` is the DeviceType of the devices it creates (FILE_DEVICE_UNKNOWN unless said):
 a FILE_DEVICE_DISK device gets a VPB, a volume a file system can mount. A file system is
@@ -58,6 +62,7 @@ from kmshell.nt.io.steps import (
     Names,
     parse_condition,
 )
+from kmshell.nt.ps import Step, parse_callback_steps
 from kmshell.nt.rtl import control_character, number_or_none, printable
 
 DRIVER_TYPES = ("bus", "function", "filter", "filesystem")
@@ -97,6 +102,11 @@ SPEC_KEYS = {
     "ioctl": "[ioctl]: IRP_MJ_DEVICE_CONTROL dispatched by control code, \"0x222003\" = "
              "[steps], as the C code's switch on IoControlCode; other codes go to the "
              "IRP_MJ_DEVICE_CONTROL routine, or fail with STATUS_INVALID_DEVICE_REQUEST",
+    "notify": "[notify]: notify and registry callbacks, named by "
+              "PsSetCreateProcessNotifyRoutineEx, PsSetCreateThreadNotifyRoutine, "
+              "PsSetLoadImageNotifyRoutine and CmRegisterCallbackEx; their steps are those of "
+              "`callback register --steps`, e.g. [\"compute 1\", "
+              "\"CreationStatus STATUS_ACCESS_DENIED\"]",
     "wmi": "[wmi.CLASS]: a WMI data block it provides, property = number or string",
 }
 
@@ -138,6 +148,7 @@ class DriverSpec:
     cancels: dict[str, list[Call]] = field(default_factory=dict)  # cancel routines (VOID)
     ioctls: dict[int, list[Call]] = field(default_factory=dict)  # control code -> its case
     work_routines: dict[str, list[Call]] = field(default_factory=dict)  # [workitem]
+    notify: dict[str, list[Step]] = field(default_factory=dict)  # notify/registry callbacks
     hardware_ids: tuple[str, ...] = ()
     position: str = "upper"  # for a filter: above (upper) or below (lower) the function driver
     pdo_routines: dict[str, list[Call]] = field(default_factory=dict)  # a bus driver's PDOs
@@ -324,7 +335,19 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     if not all(isinstance(t, dict) for t in (completion, cancel, work, *tables.values())):
         raise SpecError(f"{source}: [routines], [pdo], [completion], [cancel] and [workitem] "
                         "must be tables")
-    names = {"completion": set(completion), "cancel": set(cancel), "workitem": set(work)}
+    notify = data.get("notify", {})
+    if not isinstance(notify, dict):
+        raise SpecError(f"{source}: [notify] must be a table of routines")
+    for name, steps in notify.items():
+        if not isinstance(steps, list) or not all(isinstance(v, str) for v in steps):
+            raise SpecError(f"{source}: notify routine {name}: a routine is a list of steps "
+                            "(strings)")
+        try:
+            spec.notify[name] = parse_callback_steps(";".join(steps))
+        except ValueError as error:
+            raise SpecError(f"{source}: notify routine {name}: {error}") from None
+    names = {"completion": set(completion), "cancel": set(cancel), "workitem": set(work),
+             "notify": set(notify)}
     for name, steps in work.items():
         spec.work_routines[name] = _steps(steps, f"{source}: work item routine {name}", names)
     for name, steps in completion.items():

@@ -26,6 +26,7 @@ and `status` stands for the variable holding the NTSTATUS the last call returned
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -41,8 +42,11 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.errors import NtError
 from kmshell.nt.io.irp import Completion, DeviceObject, IoStackLocation, Irp
+from kmshell.nt.ob import PROCESS_RIGHTS, ObjectPathError, SymbolicLink
 from kmshell.nt.pool import format_problem
+from kmshell.nt.ps import Step
 from kmshell.nt.rtl import U32, is_number, number_or_none
+from kmshell.nt.se import SDDL_DEVOBJ, SddlError, parse_sddl
 
 if TYPE_CHECKING:
     from kmshell.nt.io.driver import DriverObject
@@ -560,6 +564,141 @@ def _check_dma_adapter(args: Args, names: Names) -> None:
                          "transfer in bytes (1 to 16 MB), e.g. 'IoGetDmaAdapter 32 65536'")
 
 
+# -- registrations, symbolic links and device security (issue 19): checks and runs
+
+# The notify and registry callback DDIs: DDI -> the kind of routine (ps.NOTIFY_KINDS).
+NOTIFY_DDIS = {
+    "PsSetCreateProcessNotifyRoutineEx": "process", "PsSetCreateThreadNotifyRoutine": "thread",
+    "PsRemoveCreateThreadNotifyRoutine": "thread", "PsSetLoadImageNotifyRoutine": "image",
+    "PsRemoveLoadImageNotifyRoutine": "image", "CmRegisterCallbackEx": "registry",
+    "CmUnRegisterCallback": "registry",
+}
+WORK_ITEM = [Step("compute", 3)]  # what a [notify] routine's ExQueueWorkItem queues
+LINK_PREFIXES = ("\\??\\", "\\DosDevices\\", "\\GLOBAL??\\")  # where a driver names a DOS device
+
+
+def _check_notify(args: Args, names: Names) -> None:
+    routines = names.get("notify", set())
+    if args[0] not in routines:
+        raise ValueError(f"'{args[0]}' is not a routine of the spec's [notify] table; "
+                         + (f"it has {', '.join(sorted(routines))}" if routines else
+                            "add one, e.g. [notify] OnProcess = [\"compute 1\"]"))
+    if len(args) > 1 and args[1].upper() not in ("TRUE", "FALSE"):
+        raise ValueError(f"Remove is TRUE (remove the routine) or FALSE (register it), not "
+                         f"'{args[1]}'")
+
+
+def _check_altitude(text: str) -> None:
+    if not re.fullmatch(r"\d{1,6}(\.\d{1,6})?", text):
+        raise ValueError(f"'{text}' is not an altitude: a number such as 320000 or 385200.5 "
+                         "(Microsoft assigns drivers their altitudes)")
+
+
+def _check_registry_callback(args: Args, names: Names) -> None:
+    _check_notify(args[:1], names)
+    _check_altitude(args[1])
+
+
+def _notify(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    kind, name, ps = NOTIFY_DDIS[call.ddi], call.args[0], io.files.ps
+    remove = call.ddi.startswith(("PsRemove", "CmUnRegister")) or \
+        (len(call.args) > 1 and call.args[1].upper() == "TRUE")
+    if remove:
+        ps.remove_routine(kind, f.driver, name, call.ddi)
+        return
+    spec = f.driver.spec
+    assert spec is not None  # a driver that runs routines was loaded from a spec
+    ps.register_callback(kind, f.driver, spec.notify[name], WORK_ITEM, name=name, api=call.ddi,
+                         altitude=call.args[1] if kind == "registry" else "")
+
+
+def _check_object_callbacks(args: Args, names: Names) -> None:
+    _check_altitude(args[0])
+    if not set(args[1]) <= NAME_CHARACTERS or len(args[1]) > MAX_NAME:
+        raise ValueError(f"'{args[1]}' is not an image name such as MsMpEng.exe")
+    bad = [r for r in args[2].split("|") if r not in PROCESS_RIGHTS]
+    if bad:
+        raise ValueError(f"'{bad[0]}' is not a process access right; use "
+                         f"{', '.join(PROCESS_RIGHTS)}, joined with |")
+
+
+def _register_object_callbacks(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    rights = 0
+    for right in call.args[2].split("|"):
+        rights |= PROCESS_RIGHTS[right]
+    io.ob.register_callbacks(f.driver, call.args[0], call.args[1], rights)
+
+
+def _link_name(text: str) -> str | None:
+    """\\??\\NAME, \\DosDevices\\NAME or \\GLOBAL??\\NAME -> NAME (None: not such a name)."""
+    prefix = next((p for p in LINK_PREFIXES if text.upper().startswith(p.upper())), None)
+    name = text[len(prefix):] if prefix else ""
+    ok = name and set(name) <= NAME_CHARACTERS | {":"} and len(name) <= MAX_NAME
+    return name if ok else None
+
+
+def _check_link(args: Args, names: Names) -> None:
+    if _link_name(args[0]) is None:
+        raise ValueError(f"'{args[0]}' is not a DOS device name: \\??\\NAME (or "
+                         "\\DosDevices\\NAME), which is \\GLOBAL??\\NAME")
+    if len(args) > 1 and not re.fullmatch(r"\\Device\\[A-Za-z0-9_.\-]{1,64}", args[1]):
+        raise ValueError(f"'{args[1]}' is not a device name: \\Device\\NAME, the name "
+                         "IoCreateDevice gave the device")
+
+
+def _create_link(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    path = f"\\GLOBAL??\\{_link_name(call.args[0])}"
+    try:
+        io.ob.create_symbolic_link(path, call.args[1], permanent=False)
+    except ObjectPathError:
+        raise NtError(NtStatus.STATUS_OBJECT_NAME_COLLISION, f"{path} already exists (did a "
+                      "driver unload without IoDeleteSymbolicLink?)") from None
+    io.emit("Io", "symlink", f"IoCreateSymbolicLink: {path} → {call.args[1]}; user mode can "
+            f"now open \\\\.\\{path.rsplit(chr(92), 1)[1]}",
+            "Win32 names (\\\\.\\NAME, C:) are symbolic links in \\GLOBAL??; a device is "
+            "reachable from user mode only through one.")
+
+
+def _delete_link(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    path = f"\\GLOBAL??\\{_link_name(call.args[0])}"
+    try:
+        link = io.ob.lookup(path)
+    except ObjectPathError:
+        link = None
+    if not isinstance(link, SymbolicLink):
+        raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no symbolic link {path}")
+    io.ob.remove(link)
+    io.emit("Io", "symlink", f"IoDeleteSymbolicLink: {path} deleted")
+
+
+def _device_sddl(text: str) -> str:
+    """An SDDL_DEVOBJ_* name, or an SDDL string, -> the SDDL string."""
+    return SDDL_DEVOBJ.get(text.upper(), text)
+
+
+def _check_device_secure(args: Args, names: Names) -> None:
+    _check_device_name(args[:1], names)
+    sddl = _device_sddl(args[1])
+    subset = ("IoCreateDeviceSecure takes \"D:P\" and allow ACEs (A;;ACCESS;;;SID), or one "
+              f"of {', '.join(SDDL_DEVOBJ)}")
+    if not sddl.upper().startswith("D:P"):
+        raise ValueError(f"'{args[1]}': {subset}")
+    try:
+        descriptor = parse_sddl(sddl)
+    except SddlError as error:
+        raise ValueError(f"'{args[1]}': {error}; {subset}") from None
+    if descriptor.owner or descriptor.group or not all(a.allow for a in descriptor.dacl or ()):
+        raise ValueError(f"'{args[1]}': {subset}")
+
+
+def _create_device_secure(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    _create_device(io, f, call, last)
+    sddl = _device_sddl(call.args[1])
+    named = f"{call.args[1].upper()} = {sddl}" if sddl != call.args[1] else sddl
+    io.ob.set_security(io.newest_device(f.driver, call.ddi), parse_sddl(sddl),
+                       f"{named} (IoCreateDeviceSecure)")
+
+
 def _records() -> tuple[Ddi, ...]:
     """Every DDI a spec may call, in the order docs/drivers.md lists them (and a mistake's
     "known:" list). The limits are the IRQLs in the Requirements of each routine's WDK page,
@@ -894,6 +1033,65 @@ def _records() -> tuple[Ddi, ...]:
             "queue the device's DPC on this processor, unless it is queued already (then "
             "FALSE: it runs once); below DISPATCH_LEVEL it runs at once",
             lambda io, f, call, last: io.ke.insert_queue_dpc(f.driver, f.routine, _device(f))),
+        # -- registrations, symbolic links and device security (issue 19)
+        Ddi("PsSetCreateProcessNotifyRoutineEx", "ROUTINE [TRUE|FALSE]",
+            Irql.PASSIVE_LEVEL, WDK + "ntddk/nf-ntddk-pssetcreateprocessnotifyroutineex",
+            "register the [notify] ROUTINE as a process notify routine (Remove = FALSE); TRUE "
+            "removes it, which Unload must do: a routine left behind faults (0xCE) at the next "
+            "process creation or exit",
+            _notify, check=_check_notify),
+        Ddi("PsSetCreateThreadNotifyRoutine", "ROUTINE",
+            Irql.PASSIVE_LEVEL, WDK + "ntddk/nf-ntddk-pssetcreatethreadnotifyroutine",
+            "register the [notify] ROUTINE as a thread notify routine",
+            _notify, check=_check_notify),
+        Ddi("PsRemoveCreateThreadNotifyRoutine", "ROUTINE",
+            Irql.APC_LEVEL, WDK + "ntddk/nf-ntddk-psremovecreatethreadnotifyroutine",
+            "remove the thread notify routine (in Unload); STATUS_PROCEDURE_NOT_FOUND if it is "
+            "not registered",
+            _notify, check=_check_notify),
+        Ddi("PsSetLoadImageNotifyRoutine", "ROUTINE",
+            Irql.PASSIVE_LEVEL, WDK + "ntddk/nf-ntddk-pssetloadimagenotifyroutine",
+            "register the [notify] ROUTINE as an image-load notify routine",
+            _notify, check=_check_notify),
+        Ddi("PsRemoveLoadImageNotifyRoutine", "ROUTINE",
+            Irql.APC_LEVEL, WDK + "ntddk/nf-ntddk-psremoveloadimagenotifyroutine",
+            "remove the image-load notify routine (in Unload)",
+            _notify, check=_check_notify),
+        Ddi("CmRegisterCallbackEx", "ROUTINE ALTITUDE",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-cmregistercallbackex",
+            "register the [notify] ROUTINE as a registry callback at ALTITUDE (one driver per "
+            "altitude: STATUS_FLT_INSTANCE_ALTITUDE_COLLISION); DenyAccess in it blocks "
+            "registry writes",
+            _notify, check=_check_registry_callback),
+        Ddi("CmUnRegisterCallback", "ROUTINE",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-cmunregistercallback",
+            "remove the registry callback (in Unload); STATUS_INVALID_PARAMETER if it is not "
+            "registered",
+            _notify, check=_check_notify),
+        Ddi("ObRegisterCallbacks", "ALTITUDE IMAGE RIGHT[|RIGHT...]",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-obregistercallbacks",
+            "register a pre-operation callback on process handle creation and duplication that "
+            "strips the RIGHTs (PROCESS_TERMINATE|PROCESS_VM_WRITE ...) from user-mode handles "
+            "opened to IMAGE, as anti-malware drivers protect their service",
+            _register_object_callbacks, check=_check_object_callbacks),
+        Ddi("ObUnRegisterCallbacks", "",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-obunregistercallbacks",
+            "remove the driver's ObRegisterCallbacks registration (in Unload)",
+            lambda io, f, call, last: io.ob.unregister_callbacks(f.driver)),
+        Ddi("IoCreateSymbolicLink", "\\??\\NAME \\Device\\DEVICE",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-iocreatesymboliclink",
+            "name the device for user mode: \\GLOBAL??\\NAME → \\Device\\DEVICE, which CreateFile "
+            "opens as \\\\.\\NAME; STATUS_OBJECT_NAME_COLLISION if the name exists",
+            _create_link, check=_check_link),
+        Ddi("IoDeleteSymbolicLink", "\\??\\NAME",
+            Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-iodeletesymboliclink",
+            "delete the link (in Unload): a link left behind names a device that is gone",
+            _delete_link, check=_check_link),
+        Ddi("IoCreateDeviceSecure", "NAME SDDL",
+            Irql.PASSIVE_LEVEL, WDK + "wdmsec/nf-wdmsec-wdmlibiocreatedevicesecure",
+            "create the device \\Device\\NAME with its own security descriptor: an SDDL_DEVOBJ_* "
+            "name (e.g. SDDL_DEVOBJ_SYS_ALL_ADM_ALL) or a \"D:P(A;;GA;;;SY)...\" string",
+            _create_device_secure, check=_check_device_secure),
     )
 
 
