@@ -230,16 +230,19 @@ class WriteRule:
     def below(cls, directory: str | os.PathLike[str]) -> WriteRule:
         return cls(True, Path(os.path.realpath(directory)))
 
-    def check(self, path: str) -> str:
-        """The path a line may write, or FileError. A relative path means what it means to
-        every other command (from the current directory), so a scenario can `load` what it
-        `save`d; it must still land below root."""
+    def check(self, path: str, folder: str | os.PathLike[str] | None = None) -> str:
+        """The path a line may write, or FileError. A relative path is taken from folder (the
+        folder of the scenario the line comes from, as every other command takes it, so a
+        scenario can `load` what it `save`d) or, without one, the current directory; it must
+        still land below root. Messages name the path as the line gave it."""
         if not self.allowed:
             raise FileError(f"refused to write {path}: {self.why}")
+        full = os.path.join(folder, path) if folder is not None and path and \
+            not os.path.isabs(path) else path
         if self.root is None:
-            return path
+            return full
         try:
-            real = Path(os.path.realpath(path))
+            real = Path(os.path.realpath(full))
         except (OSError, ValueError) as error:
             raise FileError(f"cannot write {path}: {_reason(error)}") from None
         if not real.is_relative_to(self.root):

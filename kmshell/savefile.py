@@ -28,9 +28,10 @@ FORMAT = "kmshell-session"
 VERSION = 1
 
 
-def save(path: str, writes: WriteRule, boot: BootOptions, lines: list[str], state: object) \
-        -> Path:
-    """Write atomically (kmshell.files): the old file stays whole until the new one is."""
+def save(path: str, writes: WriteRule, folder: Path | None, boot: BootOptions,
+         lines: list[str], state: object) -> Path:
+    """Write atomically (kmshell.files): the old file stays whole until the new one is. A
+    relative path is taken from folder (the scenario's), or the current directory."""
     data = {
         "format": FORMAT,
         "version": VERSION,
@@ -40,7 +41,7 @@ def save(path: str, writes: WriteRule, boot: BootOptions, lines: list[str], stat
         "state": state,
     }
     try:
-        return files.write_text(writes.check(path), json.dumps(data, indent=1))
+        return files.write_text(writes.check(path, folder), json.dumps(data, indent=1))
     except files.FileError as error:
         raise KmsError(str(error)) from None
 
@@ -60,10 +61,11 @@ class Saved:
     state: object
 
 
-def load(path: str, table: CommandTable) -> Saved:
+def load(path: str, table: CommandTable, name: str | None = None) -> Saved:
     """Read and check a save file; the session replays it (Session.load). `table` is the
-    command table its lines are checked against."""
-    shown = printable(path)
+    command table its lines are checked against; `name`, the file as the user gave it (path
+    is where it was found: from a scenario's folder), for messages."""
+    shown = printable(name or path)
     try:
         data = json.loads(files.read_text(path, "save file"))
     except files.FileError as error:

@@ -6,6 +6,7 @@ the same wherever it is typed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from kmshell.language import parse_words, split_words
 from kmshell.nt.constants import status_name
 from kmshell.nt.rtl import printable
 from kmshell.nt.system import NtError, SystemHalted
-from kmshell.recorder import Recorder
+from kmshell.recorder import Recorder, relocate
 from kmshell.state import BootOptions, HistoryEntry, Outcome, Settings
 
 MAX_NESTING = 8  # files replaying or loading other files
@@ -39,6 +40,7 @@ class Session:
         self.console: Console | None = None  # the front end's recording console, for `export`
         self.writes: WriteRule = ANYWHERE  # where lines may write files (kmshell.files)
         self.opened: list[Path] = []  # the files being replayed or loaded, outermost first
+        self.folder: Path | None = None  # where the running line's file names are taken from
 
     def boot(self, options: BootOptions) -> None:
         """Restart the machine; its disk (registry, logs) carries over, as a disk does."""
@@ -55,14 +57,25 @@ class Session:
         return [entry.line for entry in self.history]
 
     def rebuild(self, lines: list[str]) -> None:
-        """Time travel: the state after typing only `lines` into a fresh session. The model
-        is deterministic, so replaying the journal reproduces the state exactly."""
+        """Time travel: the state after typing only `lines` (the start of the journal) into a
+        fresh session. The model is deterministic, so replaying the journal reproduces the
+        state exactly; each line takes its file names from where it first did."""
         fresh = Session(self.initial_options.cpus, self.initial_options.minimal,
                         self.initial_options.seed)
-        for line in lines:
-            fresh.execute(line)
+        for number, line in enumerate(lines):
+            entry = self.history[number] if number < len(self.history) else None
+            fresh.execute(line, entry.folder if entry is not None and entry.line == line
+                          else None)
             self.raise_if_interrupted("going back", "its commands")
         self.adopt(fresh)
+
+    def path(self, name: str) -> str:
+        """A file name as the running line means it: a relative one is taken from the folder
+        of the scenario or save file the line comes from, so a course folder works from any
+        working directory; typed at the prompt, from the working directory."""
+        if self.folder is None or not name or os.path.isabs(name):
+            return name
+        return os.path.join(self.folder, name)
 
     def boot_line(self) -> str:
         """The `boot` line that gives this session's first machine; "" for the default one,
@@ -74,15 +87,15 @@ class Session:
             (" --minimal" if first.minimal else "")
 
     @contextmanager
-    def opening(self, path: Path, verb: str, *, own_writes: WriteRule | None = None) \
-            -> Iterator[None]:
+    def opening(self, path: Path, verb: str, *, own_writes: WriteRule | None = None,
+                shown: str | None = None) -> Iterator[None]:
         """While a file's lines run (replay, load, kmshell run): a file that replays or loads
         itself, at any depth, is refused instead of recursing; and its lines write no files
         (the user did not type them) unless own_writes says where they may."""
         real = path.resolve()
         if real in self.opened or len(self.opened) >= MAX_NESTING:
             chain = " → ".join(printable(p.name) for p in [*self.opened, real])
-            raise KmsError(f"{printable(str(path))} would {verb} itself ({chain})"
+            raise KmsError(f"{printable(shown or str(path))} would {verb} itself ({chain})"
                            if real in self.opened else
                            f"files nest more than {MAX_NESTING} deep ({chain})",
                            hint="a scenario or save file may not replay or load itself")
@@ -96,24 +109,32 @@ class Session:
             self.writes = writes
 
     def save(self, path: str) -> Path:
-        """`save FILE`: the first machine's boot options, the journal and the state."""
-        return savefile.save(path, self.writes, self.initial_options, self.lines(),
+        """`save FILE`: the first machine's boot options, the journal and the state. File
+        names in the journal are written relative to the save file's folder, where `load`
+        takes them from."""
+        try:
+            folder = Path(os.path.realpath(self.path(path))).parent
+        except (OSError, ValueError):  # a NUL in the name: the write refuses it below
+            folder = Path.cwd()
+        return savefile.save(path, self.writes, self.folder, self.initial_options,
+                             [relocate(e.line, e.folder, folder) for e in self.history],
                              self.system.to_json())
 
-    def load(self, path: str) -> int:
+    def load(self, name: str) -> int:
         """`load FILE`: replace this session with the saved one, replayed into a fresh
         machine; returns the number of lines replayed. A file whose lines do not give the
         state it recorded is refused and this session stays as it was."""
-        saved = savefile.load(path, TABLE)
-        shown = printable(path)
-        with self.opening(Path(path), "load"):
+        path = self.path(name)
+        saved = savefile.load(path, TABLE, name)
+        shown = printable(name)
+        with self.opening(Path(path), "load", shown=name):
             fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed)
             fresh.opened, fresh.writes = self.opened, self.writes
             for line in saved.lines:
                 fresh.execute(line)
                 self.raise_if_interrupted("load", shown)
         if fresh.system.to_json() != saved.state:
-            raise KmsError(f"{path} is damaged: replaying its {len(saved.lines)} lines does not "
+            raise KmsError(f"{shown} is damaged: replaying its {len(saved.lines)} lines does not "
                            "give the state it recorded", hint="the current session is unchanged")
         self.adopt(fresh)
         return len(saved.lines)
@@ -129,13 +150,19 @@ class Session:
 
         if self.console is None:
             raise KmsError("replay needs the interactive shell", hint="use kmshell run FILE")
-        path = catalog.resolve(name)
+        path = Path(self.path(name))
+        try:
+            found = path.is_file()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL in it
+            found = False
+        if not found:
+            path = catalog.find(name) or path
         try:
             scenario = load_scenario(path, TABLE)
         except ScenarioError as error:
             raise KmsError(str(error), col=col) from None
         control = step_by_key if step else None
-        with self.opening(path, "replay"):
+        with self.opening(path, "replay", shown=name):
             result = Replay(scenario, self, console=self.console, control=control).run()
         if result.interrupted is not None:
             raise Interrupted(str(result.interrupted))
@@ -173,12 +200,24 @@ class Session:
         self.rebuild(self.lines()[:keep])
         return keep
 
-    def execute(self, line: str) -> Outcome:
+    def execute(self, line: str, folder: Path | None = None) -> Outcome:
+        """Run one line. Its relative file names are taken from `folder` when given, else
+        from the folder of the file being replayed or loaded, else the working directory."""
         outcome = Outcome(line)
         if not line.strip() or line.strip().startswith("#"):
             return outcome
+        outer = self.folder
+        self.folder = folder if folder is not None else \
+            self.opened[-1].parent if self.opened else None
+        try:
+            return self._execute(line, outcome)
+        finally:
+            self.folder = outer
+
+    def _execute(self, line: str, outcome: Outcome) -> Outcome:
         system, mark = self.system, self.system.core.events_emitted
-        entry = HistoryEntry(len(self.history) + 1, self.system.core.tick, line.strip(), ok=True)
+        entry = HistoryEntry(len(self.history) + 1, self.system.core.tick, line.strip(), ok=True,
+                             folder=self.folder)
         try:
             command = parse_words(split_words(line), TABLE)
             assert command is not None  # the line has a word: blank and comment lines returned

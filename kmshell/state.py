@@ -7,6 +7,7 @@ of them can use these types without importing the session (which imports all of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kmshell.errors import KmsError
 from kmshell.language import Command
@@ -29,6 +30,9 @@ class HistoryEntry:
     line: str
     ok: bool
     changed: bool = False  # it produced events: undo counts it
+    # where its relative file names were taken from: the folder of the scenario or save file
+    # it came from; None, the working directory (it was typed at the prompt)
+    folder: Path | None = None
 
 
 @dataclass

@@ -40,21 +40,60 @@ def _device(session, cmd, name: str = "dev"):
     return resolve_device(session.system, cmd[name], cmd.col(name))
 
 
+def _spec(session, cmd):
+    """The spec a catalog name or a FILE.toml names (a file from the scenario's folder)."""
+    name = cmd["name"]
+    try:
+        return load_spec(session.path(name) if name.lower().endswith(".toml") else name)
+    except SpecError as error:
+        raise KmsError(str(error), col=cmd.col("name")) from None
+
+
 @command("driver load", "load a driver from the catalog or a FILE.toml spec; runs DriverEntry",
          args=(Arg("name", TEXT, "a catalog name such as nullsink, or FILE.toml"),),
          details="Catalog: " + ", ".join(catalog()) + ". A spec is data: its routines are "
                  "lists of DDI steps; a mistake is reported with the file, routine and step. "
                  "The logged-on user's shell calls NtLoadDriver: its token must hold "
-                 "SeLoadDriverPrivilege (teacher does, student does not).",
+                 "SeLoadDriverPrivilege (teacher does, student does not). A FILE.toml with "
+                 "hardware_ids (or a class filter) is a Plug and Play driver: its package "
+                 "also joins the driver store, as driver install does, so the devices it "
+                 "serves find it. In a scenario, FILE is taken from the scenario's folder.",
          examples=("driver load nullsink", "driver load mydriver.toml"))
 def driver_load(session, cmd):
-    try:
-        spec = load_spec(cmd["name"])
-    except SpecError as error:
-        raise KmsError(str(error), col=cmd.col("name")) from None
+    spec = _spec(session, cmd)
     system = session.system
     driver = system.io.load_driver(spec, caller=system.ps.console_shell())
-    return [device_stack(driver.devices[-1])] if driver.devices else [driver_detail(driver)]
+    views = [device_stack(driver.devices[-1])] if driver.devices else [driver_detail(driver)]
+    if spec.plug_and_play and cmd["name"].lower().endswith(".toml"):
+        views += [device_stack(node.pdo) for node in system.pnp.install_driver_package(spec)]
+    return views
+
+
+@command("driver install", "add a Plug and Play driver package to the driver store "
+         "(pnputil /add-driver FILE /install)",
+         args=(Arg("name", TEXT, "a FILE.toml with hardware_ids, or a class filter; or a "
+                   "catalog name"),),
+         details="The spec's hardware_ids (a class filter: its class) join the driver store, "
+                 "where the PnP manager looks up each device that arrives: `device plug "
+                 "PARENT HWID` then builds the stack with it (lower filters, function driver, "
+                 "upper filters). A device already present with no driver (Code 28) that it "
+                 "serves gets it now; a started device keeps its stack until it arrives again. "
+                 "DriverEntry runs when the first device needs the driver, not before. Needs "
+                 "an administrator (SeLoadDriverPrivilege). In a scenario, FILE is taken from "
+                 "the scenario's folder.",
+         examples=("driver install mytoaster.toml", "driver install lab/upper.toml"))
+def driver_install(session, cmd):
+    spec = _spec(session, cmd)
+    system = session.system
+    shell = system.ps.console_shell()
+    token = shell.token if shell is not None else None
+    if token is not None and not token.has("SeLoadDriverPrivilege"):
+        raise KmsError(f"{token.user} may not install a driver package: pnputil needs an "
+                       "administrator, whose token holds SeLoadDriverPrivilege",
+                       hint="login teacher, then driver install again")
+    installed = system.pnp.install_driver_package(spec)
+    return [device_stack(node.pdo) for node in installed if node.stack()] or \
+        [devnode_tree(system.pnp.device_root)]
 
 
 @command("driver unload", "stop a legacy driver (sc stop): its Unload runs, its devices go",
@@ -125,8 +164,9 @@ def device_tree(session, cmd):
                  "(a network adapter whose driver, stubborn, vetoes removal); under "
                  "HTREE\\ROOT\\0, ROOT\\BUSENUM (the WDK's toaster bus, root-enumerated), "
                  "and under its busenum#1, {b85b7c50-6a01-11d2-b841-00c04fad5171}\\MsToaster "
-                 "(a toaster: toaster with the upper filter toasterupper); anything else "
-                 "gets problem code 28.",
+                 "(a toaster: toaster with the upper filter toasterupper); or the hardware ID "
+                 "of a driver you added with driver install (or driver load FILE.toml). "
+                 "Anything else gets problem code 28: a devnode and a PDO, no driver.",
          examples=("device plug USBPDO-0 USB\\VID_045E&PID_0008",
                    "device plug USBPDO-0 USB\\VID_045E&PID_0008 --name Stick",
                    "device plug HTREE\\ROOT\\0 ROOT\\BUSENUM"))

@@ -128,7 +128,8 @@ def record(session, cmd):
         raise KmsError(f"already recording to {session.recorder.path}",
                        hint="type 'record stop' first")
     try:
-        session.recorder = Recorder(session.writes.check(cmd["file"]), session.boot_line(),
+        session.recorder = Recorder(session.writes.check(cmd["file"], session.folder),
+                                    session.boot_line(),
                                     session.history)
     except files.FileError as error:
         raise KmsError(str(error), col=cmd.col("file")) from None
@@ -156,7 +157,7 @@ def export(session, cmd):
                        hint="export works in the interactive shell; for a scenario use "
                        "kmshell run FILE --export-html OUT")
     try:
-        path = session.writes.check(cmd["file"])
+        path = session.writes.check(cmd["file"], session.folder)
         files.write_text(path, console.export_html(clear=False) if cmd["format"] == "html"
                          else console.export_svg(clear=False, title="kmshell"))
     except files.FileError as error:

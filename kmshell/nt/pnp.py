@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from kmshell.nt.ps import ProcessManager
 
 ENUM_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Enum"
+# A device setup class's key, which lists its class filters (UpperFilters, LowerFilters).
+# Windows names it by the class GUID (Control\Class\{4d36e96b-...}); the model by its name.
+CLASS_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Class"
 CM_PROB_FAILED_START = 10  # "This device cannot start. (Code 10)"
 CM_PROB_FAILED_INSTALL = 28  # "The drivers for this device are not installed. (Code 28)"
 # After IRP_MN_SURPRISE_REMOVAL a driver "must fail any subsequent IRPs that the driver would
@@ -191,10 +194,83 @@ class PlugAndPlayManager:
         driver names it itself), read by IoCreateDevice in AddDevice."""
         return self.device_name
 
-    def add_driver_package(self, spec: DriverSpec) -> None:
-        """pnputil /add-driver: the package joins the driver store, where devices plugged
-        from now on find it by hardware ID."""
+    def add_driver_package(self, spec: DriverSpec) -> bool:
+        """pnputil /add-driver: the package joins the driver store (in place of one with the
+        same service name), where devices plugged from now on find it by hardware ID, or a
+        class filter by their setup class, whose Class key lists it. False: the store holds
+        this package already."""
+        if any(s is spec or s == spec for s in self.driver_store):
+            return False
+        self.driver_store = [s for s in self.driver_store if s.name.lower() != spec.name.lower()]
         self.driver_store.append(spec)
+        if spec.type == "filter" and spec.device_class and not spec.hardware_ids:
+            key, value = f"{CLASS_KEY}\\{spec.device_class}", f"{spec.position.title()}Filters"
+            listed = self.cm.query_value(key, value)
+            names = list(listed.data) if listed is not None and isinstance(listed.data, list) \
+                else []
+            if spec.name.lower() not in (n.lower() for n in names):
+                self.cm.write_value(key, value, "REG_MULTI_SZ", [*names, spec.name])
+        return True
+
+    def install_driver_package(self, spec: DriverSpec) -> list[Devnode]:
+        """pnputil /add-driver FILE.inf /install: stage the package in the driver store, then
+        install it on the devices present that it serves and that have no driver (problem
+        Code 28); returns those devnodes. A started device keeps its stack: the new package
+        is used when the device arrives again (the model restarts no stack)."""
+        self.core.require_running()
+        if not spec.plug_and_play:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{spec.name} ({spec.source}) "
+                          "serves no device: a driver package for Plug and Play names "
+                          "hardware_ids, or, a class filter, a class")
+        loaded = self.io.find_driver(spec.name)
+        if loaded is not None and loaded.spec is not spec and loaded.spec != spec:
+            raise NtError(NtStatus.STATUS_IMAGE_ALREADY_LOADED, f"a driver named {spec.name} "
+                          "is loaded from another spec: its package cannot be replaced while "
+                          "it runs (unload it, unplug its devices, or rename this one)")
+        added = self.add_driver_package(spec)
+        serves = f"hardware IDs {', '.join(spec.hardware_ids)}" if spec.hardware_ids else \
+            f"every device of class {spec.device_class}"
+        role = self._role(spec, None)
+        self.emit("Pnp", "driver-store", f"driver package {spec.name} ({spec.source}, {role}) "
+                  + ("added to" if added else "already in") + f" the driver store: it serves "
+                  f"{serves}", "pnputil /add-driver stages a package in the driver store; "
+                  "the PnP manager looks a device's hardware ID (and setup class, for class "
+                  "filters) up there when the device arrives.")
+        installed = []
+        for node in self.devnodes():
+            if node.state is not DevnodeState.DeviceNodeInitialized or \
+                    node.problem != CM_PROB_FAILED_INSTALL:
+                if node.state is DevnodeState.DeviceNodeStarted and self._serves(spec, node):
+                    self.emit("Pnp", "driver-store", f"{node.instance_path} is started with "
+                              f"{node.service}: {spec.name} joins its stack when the device "
+                              "arrives again (device unplug, then device plug)")
+                continue
+            if not self._serves(spec, node) or self._function_driver(node) is None:
+                continue  # a filter alone gives a device no driver
+            self.emit("Pnp", "install", f"{node.instance_path} had no driver (Code 28); "
+                      f"{spec.name} serves {node.hardware_ids[0]}: installing it",
+                      "pnputil /install installs the package on the matching devices already "
+                      "present.")
+            node.problem = 0
+            self._build_stack(node)
+            installed.append(node)
+            if node.state is DevnodeState.DeviceNodeStarted and node.is_bus:
+                self._enumerate(node, {})
+        return installed
+
+    def _serves(self, spec: DriverSpec, node: Devnode) -> bool:
+        if set(spec.hardware_ids) & set(node.hardware_ids):
+            return True
+        return spec.type == "filter" and not spec.hardware_ids and bool(spec.device_class) \
+            and spec.device_class.lower() == self._class_of(node).lower()
+
+    def _class_of(self, node: Devnode) -> str:
+        function = self._function_driver(node)
+        return function.device_class if function is not None else ""
+
+    def _function_driver(self, node: Devnode) -> DriverSpec | None:
+        return next((s for s in self.driver_store if s.type not in ("filter", "filesystem")
+                     and set(s.hardware_ids) & set(node.hardware_ids)), None)
 
     # ------------------------------------------------------------- the tree at boot
 
@@ -319,7 +395,11 @@ class PlugAndPlayManager:
         if specs is None:
             node.problem = CM_PROB_FAILED_INSTALL
             self.emit("Pnp", "problem", f"no driver serves {node.hardware_ids[0]}: "
-                      f"{node.instance_path} gets problem {PROBLEMS[node.problem]}")
+                      f"{node.instance_path} gets problem {PROBLEMS[node.problem]}",
+                      "No package in the driver store names this hardware ID, so the device "
+                      "gets a devnode and a PDO but no function driver; `driver install "
+                      "FILE.toml` (pnputil /add-driver /install) adds one and installs it "
+                      "here.")
             return
         for spec in specs:
             driver = self.io.find_driver(spec.name) or self.io.load_driver(spec)
@@ -345,38 +425,54 @@ class PlugAndPlayManager:
                       f"{format_status(irp.status)}: {PROBLEMS[node.problem]}")
 
     @staticmethod
-    def _role(spec: DriverSpec, node: Devnode) -> str:
+    def _role(spec: DriverSpec, node: Devnode | None) -> str:
         if spec.type == "filter":
-            return f"{spec.position} filter"
+            return f"{spec.position} " + ("class filter" if not spec.hardware_ids else "filter")
         return "function driver" + (", a bus driver for its children" if spec.type == "bus"
                                     else "")
 
     def _install(self, node: Devnode) -> list[DriverSpec] | None:
-        """Match the hardware ID in the catalog (the INF's job), write the Enum key, and
-        return the drivers in AddDevice order, read back from the registry."""
-        matches = [s for s in self.driver_store
-                   if set(s.hardware_ids) & set(node.hardware_ids)]
-        function = next((s for s in matches if s.type != "filter"), None)
+        """Match the hardware ID in the driver store (the INF's job), write the Enum key, and
+        return the drivers in AddDevice order: lower device filters, lower class filters, the
+        function driver, upper device filters, upper class filters (the order Windows
+        Internals gives for the values of the Enum and Class keys)."""
+        function = self._function_driver(node)
         if function is None:
             return None
+        setup_class = function.device_class
+        device = [s for s in self.driver_store
+                  if s.type == "filter" and set(s.hardware_ids) & set(node.hardware_ids)]
+        by_class = [s for s in self.driver_store if s.type == "filter" and not s.hardware_ids
+                    and setup_class and s.device_class.lower() == setup_class.lower()]
         key = f"{ENUM_KEY}\\{node.instance_path}"
         self.cm.registry_key(key)
         values: dict[str, tuple[str, RegData]] = {
             "HardwareID": ("REG_MULTI_SZ", list(node.hardware_ids)),
             "Service": ("REG_SZ", function.name)}
+        if setup_class:
+            values["Class"] = ("REG_SZ", setup_class)
         for position in ("lower", "upper"):
-            names = [s.name for s in matches if s.type == "filter" and s.position == position]
+            names = [s.name for s in device if s.position == position]
             if names:
                 values[f"{position.title()}Filters"] = ("REG_MULTI_SZ", names)
         for name, (kind, data) in values.items():
             self.cm.write_value(key, name, kind, data)
         node.service = function.name
-        lower = [s for s in matches if s.type == "filter" and s.position == "lower"]
-        upper = [s for s in matches if s.type == "filter" and s.position == "upper"]
+
+        def at(specs: list[DriverSpec], position: str) -> list[DriverSpec]:
+            return [s for s in specs if s.position == position]
+
+        def listed(specs: list[DriverSpec], what: str) -> str:
+            return f", {what}={','.join(s.name for s in specs)}" if specs else ""
+
         self.emit("Pnp", "install", f"{key}: Service={function.name}"
-                  + (f", LowerFilters={','.join(s.name for s in lower)}" if lower else "")
-                  + (f", UpperFilters={','.join(s.name for s in upper)}" if upper else ""))
-        return [*lower, function, *upper]
+                  + listed(at(device, "lower"), "LowerFilters")
+                  + listed(at(device, "upper"), "UpperFilters")
+                  + (f"; class {setup_class}" if setup_class else "")
+                  + listed(at(by_class, "lower"), " class LowerFilters")
+                  + listed(at(by_class, "upper"), " class UpperFilters"))
+        return [*at(device, "lower"), *at(by_class, "lower"), function, *at(device, "upper"),
+                *at(by_class, "upper")]
 
     def _pnp_irp(self, node: Devnode, minor: str) -> Irp:
         """An IRP_MJ_PNP from the PnP manager to the top of the node's stack."""
@@ -454,7 +550,7 @@ class PlugAndPlayManager:
         self._set_state(node, DevnodeState.DeviceNodeDeleted)
         self.emit("Pnp", "removed", f"{node.instance_path} removed: DeviceNodeDeleted")
         for driver in drivers:
-            if not driver.devices and driver.spec is not None and driver.spec.hardware_ids:
+            if not driver.devices and driver.spec is not None and driver.spec.plug_and_play:
                 self.io.unload_driver(driver)
 
     def _surprise_remove(self, node: Devnode, subtree: list[Devnode]) -> None:

@@ -371,3 +371,90 @@ def test_every_pnp_minor_code_of_wdm_h_is_known_including_legacy_bus_information
     codes = sorted(MINORS_OF["IRP_MJ_PNP"].values())
     assert codes == [code for code in range(0x1A) if code != 0x0E]
     assert MINORS_OF["IRP_MJ_PNP"]["IRP_MN_QUERY_LEGACY_BUS_INFORMATION"] == 0x18
+
+
+def _pnp_spec(name, kind, position="upper", ids=("TEST\\GADGET",), setup_class=None):
+    data = {"name": name, "type": kind, "position": position, "hardware_ids": list(ids),
+            "routines": {"AddDevice": ["IoCreateDevice", "IoAttachDeviceToDeviceStack pdo"],
+                         "IRP_MJ_PNP": ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower",
+                                        "return status"]}}
+    if setup_class:
+        data["class"] = setup_class
+    return spec_from_dict(data, f"{name}.toml")
+
+
+def test_class_filters_run_after_the_device_filters_of_their_position():
+    system = new_system()
+    for package in (_pnp_spec("func", "function", setup_class="Gadget"),
+                    _pnp_spec("upperdev", "filter"), _pnp_spec("lowerdev", "filter", "lower"),
+                    _pnp_spec("upperclass", "filter", ids=(), setup_class="gadget"),
+                    _pnp_spec("lowerclass", "filter", "lower", ids=(), setup_class="Gadget"),
+                    _pnp_spec("otherclass", "filter", ids=(), setup_class="Keyboard")):
+        system.pnp.install_driver_package(package)
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), "TEST\\GADGET")
+    assert [d.driver.name for d in node.stack()] == [
+        "upperclass", "upperdev", "func", "lowerclass", "lowerdev", "USBHUB3"]
+    classes = system.cm.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Control\\Class\\Gadget")
+    assert classes.values["UPPERFILTERS"].data == ["upperclass"]
+    enum = system.cm.registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Enum\\TEST\\GADGET\\0")
+    assert enum.values["CLASS"].data == "Gadget"
+
+
+def test_installing_a_package_gives_a_code_28_device_present_its_driver():
+    system = new_system()
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), "TEST\\GADGET")
+    assert node.problem == CM_PROB_FAILED_INSTALL
+    assert system.pnp.install_driver_package(_pnp_spec("func", "function")) == [node]
+    assert node.problem == 0 and node.state is STARTED and node.service == "func"
+
+
+def test_a_package_added_for_a_started_device_waits_for_its_next_arrival():
+    system = new_system()
+    system.pnp.install_driver_package(_pnp_spec("func", "function"))
+    node = system.pnp.plug(system.io.find_device("USBPDO-0"), "TEST\\GADGET")
+    start = len(system.core.log)
+    assert system.pnp.install_driver_package(_pnp_spec("late", "filter")) == []
+    assert [d.driver.name for d in node.stack()] == ["func", "USBHUB3"]
+    assert any("joins its stack when the device arrives again" in t
+               for t in texts(system, start))
+
+
+def test_a_package_that_serves_no_device_is_refused_with_what_it_needs():
+    system = new_system()
+    with pytest.raises(NtError, match="names hardware_ids, or, a class filter, a class"):
+        system.pnp.install_driver_package(_pnp_spec("legacy", "function", ids=()))
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"class": "Not A Class"}, "is not a device setup class name"),
+    ({"class": 7}, "is not a device setup class name"),
+    ({"class": "Gadget", "hardware_ids": ["X\\Y"]}, "hardware_ids .* or class .*not both"),
+])
+def test_a_bad_class_in_a_spec_says_what_a_class_is(extra, message):
+    data = {"name": "f", "type": "filter", "routines": {}} | extra
+    with pytest.raises(SpecError, match=message):
+        spec_from_dict(data, "f.toml")
+
+
+def test_driver_install_needs_an_administrator():
+    from kmshell.session import Session
+
+    session = Session()
+    assert session.execute("login student").ok
+    outcome = session.execute("driver install toaster")
+    assert not outcome.ok and "SeLoadDriverPrivilege" in outcome.error.message
+
+
+def test_driver_load_of_a_plug_and_play_spec_file_puts_it_in_the_driver_store(tmp_path):
+    from kmshell.session import Session
+
+    (tmp_path / "gadget.toml").write_text(
+        'name = "gadget"\ntype = "function"\nhardware_ids = ["TEST\\\\GADGET"]\n'
+        '[routines]\nAddDevice = ["IoCreateDevice", "IoAttachDeviceToDeviceStack pdo"]\n'
+        'IRP_MJ_PNP = ["IoSkipCurrentIrpStackLocation", "IoCallDriver lower", '
+        '"return status"]\n', encoding="utf-8")
+    session = Session()
+    assert session.execute(f"driver load {tmp_path / 'gadget.toml'}").ok
+    outcome = session.execute("device plug USBPDO-0 TEST\\GADGET")
+    assert outcome.ok
+    assert any(e.text.startswith("AddDevice of gadget") for e in outcome.events)

@@ -16,17 +16,19 @@ a load-time error naming the file, the routine and the step.
     CancelRead = ["IoReleaseCancelSpinLock", "IoCompleteRequest STATUS_CANCELLED"]
 
 A Plug and Play driver also has `hardware_ids` (the devices it serves; a filter says
-`position = "upper"` or `"lower"`), an `AddDevice` routine that creates its device and
-attaches it to the PDO (`IoAttachDeviceToDeviceStack pdo`), and routines for IRP_MJ_PNP and
-IRP_MJ_POWER minors by their IRP_MN_ names (what its dispatch routine's switch does for
-each). A bus driver has a `[pdo]` table too: what it does with IRPs that reach the PDOs it
-created for its children (it is the bottom of their stacks), and `child_names`, how those
-PDOs are named (`USBPDO-` gives \\Device\\USBPDO-0, -1, ...). `io = "buffered"|"direct"`
-is the flag a driver sets on its devices (DO_BUFFERED_IO, DO_DIRECT_IO): how the I/O manager
-hands it the caller's data for reads and writes; without it, neither I/O (the caller's own
-address). A filter takes the flag of the device it attaches to. A driver that holds IRPs
-makes them cancelable with `IoSetCancelRoutine NAME`, NAME a routine of its `[cancel]`
-table (entered holding the cancel spin lock, at DISPATCH_LEVEL; it returns nothing).
+`position = "upper"` or `"lower"`; `class` names the device setup class a function driver's
+devices belong to, or, on a filter without hardware_ids, the class it filters), an
+`AddDevice` routine that creates its device and attaches it to the PDO
+(`IoAttachDeviceToDeviceStack pdo`), and routines for IRP_MJ_PNP and IRP_MJ_POWER minors by
+their IRP_MN_ names (what its dispatch routine's switch does for each). A bus driver has a
+`[pdo]` table too: what it does with IRPs that reach the PDOs it created for its children
+(it is the bottom of their stacks), and `child_names`, how those PDOs are named (`USBPDO-`
+gives \\Device\\USBPDO-0, -1, ...). `io = "buffered"|"direct"` is the flag a driver sets on
+its devices (DO_BUFFERED_IO, DO_DIRECT_IO): how the I/O manager hands it the caller's data
+for reads and writes; without it, neither I/O (the caller's own address). A filter takes the
+flag of the device it attaches to. A driver that holds IRPs makes them cancelable with
+`IoSetCancelRoutine NAME`, NAME a routine of its `[cancel]` table (entered holding the
+cancel spin lock, at DISPATCH_LEVEL; it returns nothing).
 The notify and registry callbacks a driver registers (PsSetCreateProcessNotifyRoutineEx
 NAME, CmRegisterCallbackEx NAME ALTITUDE, ...) are routines of its `[notify]` table, written
 in the steps `callback register --steps` takes (compute, CreationStatus, DenyAccess, ...):
@@ -84,6 +86,9 @@ SPEC_KEYS = {
     "hardware_ids": "the devices it serves: Plug and Play finds it by these, e.g. "
                     "[\"USB\\\\VID_045E&PID_0008\"]",
     "position": "for a filter: upper (the default) or lower, above or below the function driver",
+    "class": "the device setup class (the INF's Class=), e.g. Toaster: for a function or bus "
+             "driver, the class of the devices it serves; for a filter without hardware_ids, "
+             "the class it filters (a class filter, on every device of that class)",
     "io": "buffered or direct: DO_BUFFERED_IO or DO_DIRECT_IO on its devices (without it, "
           "neither I/O; a filter takes the flag of the device below)",
     "device_type": "the DeviceType of its devices, e.g. FILE_DEVICE_DISK (which gets a VPB); "
@@ -151,6 +156,7 @@ class DriverSpec:
     notify: dict[str, list[Step]] = field(default_factory=dict)  # notify/registry callbacks
     hardware_ids: tuple[str, ...] = ()
     position: str = "upper"  # for a filter: above (upper) or below (lower) the function driver
+    device_class: str = ""  # the setup class (INF Class=) it serves; a filter's: it filters it
     pdo_routines: dict[str, list[Call]] = field(default_factory=dict)  # a bus driver's PDOs
     child_names: str = ""  # a bus driver's PDO name prefix; "" gives \Device\0000001a names
     io: str = ""  # the flag it sets on its devices; "" = neither (a filter copies the lower's)
@@ -167,6 +173,12 @@ class DriverSpec:
     @property
     def image(self) -> str:
         return f"{self.name}.sys"
+
+    @property
+    def plug_and_play(self) -> bool:
+        """Plug and Play finds it for devices: by hardware ID, or, a class filter, by the
+        devices' setup class."""
+        return bool(self.hardware_ids) or (self.type == "filter" and bool(self.device_class))
 
     @property
     def forwards_to_parent(self) -> bool:
@@ -284,6 +296,23 @@ def _refuse_control_characters(data: dict, source: str) -> None:
                             f"character U+{ord(value[at]):04X}; spec strings are printable text")
 
 
+def _setup_class(value: object, spec: DriverSpec, source: str) -> str:
+    """A setup class name as an INF's Class= gives it (letters, digits, '_'); a filter names
+    the class it filters by it or the devices by hardware_ids, not both."""
+    if not isinstance(value, str) or not value or len(value) > 32 or \
+            not all(c.isascii() and (c.isalnum() or c == "_") for c in value):
+        raise SpecError(f"{source}: class = {printable(repr(value))[:60]} is not a device "
+                        "setup class name: 1 to 32 letters, digits or '_', e.g. \"Toaster\"")
+    if spec.type == "filter" and spec.hardware_ids:
+        raise SpecError(f"{source}: a filter has hardware_ids (a device filter, on those "
+                        "devices) or class (a class filter, on every device of the class), "
+                        "not both")
+    if spec.type == "filesystem":
+        raise SpecError(f"{source}: a file system has no device setup class; class is for "
+                        "bus, function and filter drivers")
+    return value
+
+
 def spec_from_dict(data: dict, source: str) -> DriverSpec:
     """Validate a parsed TOML table into a DriverSpec, or raise SpecError."""
     def need(key: str, choices: tuple[str, ...] | None = None,
@@ -328,6 +357,8 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     if not isinstance(prefix, str) or "\\" in prefix:
         raise SpecError(f"{source}: child_names is a name prefix such as \"USBPDO-\"")
     spec.hardware_ids, spec.child_names = tuple(i.upper() for i in ids), prefix
+    if "class" in data:
+        spec.device_class = _setup_class(data["class"], spec, source)
     spec.wmi = _wmi_blocks(data.get("wmi", {}), source)
     completion, cancel = data.get("completion", {}), data.get("cancel", {})
     work = data.get("workitem", {})
