@@ -133,3 +133,67 @@ def test_a_failed_bugcheck_code_expectation_prints_the_stop_codes_name():
     message = only_failure(replay("boot\ndriver load scribbler\ninterrupt Scribbler\n"
                                   "expect bugcheck code == 0xA\n"))
     assert message.endswith("got 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL")
+
+
+# ------------------------------------------------------------------ directives
+
+def printed(session: Session, line: str) -> str:
+    outcome = session.execute(line)
+    assert outcome.ok, outcome.error
+    out = io.StringIO()
+    console = Console(file=out, width=200, no_color=True)
+    for part in render_outcome(outcome, session.settings):
+        console.print(part)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("typo", "directive"), [("expct system halted == false", "expect"),
+                                                 ("titel A lesson", "title"), ("paus", "pause"),
+                                                 ("sya hello", "say"), ("sed 7", "seed")])
+def test_a_mistyped_directive_suggests_the_directive(typo, directive):
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(f"boot\n{typo}\n", TABLE, "lab.kms")
+    assert f"lab.kms:2:1: unknown command '{typo.split()[0]}' — did you mean '{directive}'?" \
+        in str(caught.value)
+
+
+def test_a_mistyped_directive_at_the_prompt_suggests_the_directive_too():
+    outcome = Session().execute("expct cpu 0 irql == 0")
+    assert "did you mean 'expect'?" in outcome.error.message
+
+
+@pytest.mark.parametrize(("directive", "says"), [
+    ("expect", "expect order \"A\" before \"B\""), ("say", "usage: say TEXT"),
+    ("pause", "with kmshell run --step, wait for a key"), ("seed", "makes no random choices"),
+    ("title", "usage: title TEXT")])
+def test_help_documents_each_directive(directive, says):
+    out = printed(Session(), f"help {directive}")
+    assert says in " ".join(out.split())
+    assert "scenario directive" in out
+
+
+def test_a_utf8_byte_order_mark_before_the_first_directive_is_ignored(tmp_path):
+    from kmshell.scenario import load_scenario
+
+    path = tmp_path / "bom.kms"
+    path.write_bytes("\ufefftitle Saved by Notepad\nboot\nexpect cpu 0 irql == 0\n"
+                     .encode("utf-8"))
+    scenario = load_scenario(path, TABLE)
+    assert scenario.title == "Saved by Notepad"
+    assert [s.kind for s in scenario.steps] == ["title", "command", "expect"]
+
+
+# ------------------------------------------------------------------ seed
+
+def test_seed_says_the_model_makes_no_random_choices_and_two_seeds_trace_alike():
+    lines = ('boot --cpus 2\nprocess create a.exe --program "compute 3; exit"\n'
+             "interrupt USBFDO-0\nstep 5\n")
+    traces = []
+    for seed in (1, 2):
+        session = Session()
+        assert "the model makes no random choices" in printed(session, f"seed {seed}")
+        for line in lines.splitlines():
+            assert session.execute(line).ok, line
+        assert session.system.core.seed == seed  # kept: status and --json report it
+        traces.append([(e.tick, e.cpu, e.text) for e in session.system.core.log])
+    assert traces[0] == traces[1]

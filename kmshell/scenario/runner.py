@@ -204,7 +204,8 @@ class Replay:
         return None
 
     def _seed(self, step: Step, following) -> None:
-        self.session.execute(f"seed {step.seed}")  # through the session, so undo replays it
+        outcome = self.session.execute(f"seed {step.seed}")  # so undo replays it too
+        self._print(*render_outcome(outcome, self.session.settings))
 
     def _passed(self, step: Step, text: str) -> None:
         self.result.passed += 1
