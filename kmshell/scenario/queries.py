@@ -153,7 +153,9 @@ def _irp(system: System, text: str):
     irp = None if number is None else \
         system.io.irps.get(number) or system.io.finished_irps.get(number)
     if irp is None:
-        raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.io.irp_count}"
+        so_far = f"IRPs so far are 1..{system.io.irp_count}" if system.io.irp_count \
+            else "no IRP has been sent yet"
+        raise KmsError(f"no IRP {printable(text)[:40]}: {so_far}"
                        if number is None or number > system.io.irp_count or number < 1
                        else f"IRP {text} finished too long ago to remember")
     return irp

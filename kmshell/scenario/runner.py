@@ -22,6 +22,7 @@ from kmshell import cancel
 from kmshell.errors import KmsError
 from kmshell.language import CommandTable
 from kmshell.nt.system import System
+from kmshell.scenario.grading import grading_state
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
 from kmshell.state import HistoryEntry, Outcome, Settings
@@ -310,7 +311,7 @@ def json_report(scenario: Scenario, result: Result, session: Session) -> str:
         "title": scenario.title,
         "expectations": {"total": result.expectations, "passed": result.passed,
                          "failures": [str(f) for f in result.failures]},
-        "state": session.system.to_json(),
+        "state": {**session.system.to_json(), **grading_state(session.system)},
         "events": [e.to_json() for e in session.system.core.log],
         "events_dropped": session.system.core.events_dropped,
     }, indent=2)
