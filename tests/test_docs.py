@@ -49,6 +49,25 @@ def test_the_instructor_guides_example_scenario_passes():
     assert result.expectations == 3 and result.failures == []
 
 
+def test_every_example_scenario_in_the_instructor_guides_directives_section_passes():
+    from kmshell.commands import TABLE
+    from kmshell.scenario import Replay, parse_scenario
+    from kmshell.session import Session
+
+    guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
+    section = guide.split("### Examples", 1)[1].split("\n## ", 1)[0]
+    blocks = [block for block in section.split("\n\n") if block.startswith("    title ")]
+    assert len(blocks) >= 3
+    for block in blocks:
+        text = "\n".join(line[4:] for line in block.splitlines())
+        result = Replay(parse_scenario(text, TABLE, "example"), Session()).run()
+        assert result.failures == [] and result.expectations >= 2, (text, result.failures)
+    examples = "\n".join(blocks)
+    for directive in ("title", "say", "pause", "seed", "expect order", "expect output",
+                      "expect error", "expect bugcheck arg2 == DISPATCH_LEVEL"):
+        assert f"    {directive}" in examples, f"no example shows {directive}"
+
+
 def test_every_command_the_tutorial_shows_runs_without_error():
     from kmshell.session import Session
 
