@@ -155,19 +155,57 @@ def test_json_output_has_exactly_the_keys_the_schema_documents():
     assert set(data["expectations"]) == {"total", "passed", "failures"}
 
 
-def test_check_junit_report_has_a_testcase_per_scenario_and_the_failure(tmp_path):
+def test_check_junit_report_has_a_testcase_per_expectation_for_partial_credit(tmp_path):
     from xml.etree import ElementTree
 
     bad = tmp_path / "bad.kms"
-    bad.write_text("expect system cpus == 3\n")
+    bad.write_text("expect system cpus == 3\nexpect system cpus == 2\nprocess kill nosuch.exe\n"
+                   "expect cpu 0 irql == DISPATCH_LEVEL\n")
     report = tmp_path / "report.xml"
     result = invoke("check", FIRST, str(bad), "--junit", str(report))
     assert result.exit_code == 1
-    suite = ElementTree.parse(report).getroot()
-    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
-    cases = {case.get("name"): case for case in suite.iter("testcase")}
-    assert cases["01-user-and-kernel-mode"].find("failure") is None
-    assert "expected system cpus == 3, got 2" in cases["bad"].find("failure").get("message")
+    root = ElementTree.parse(report).getroot()
+    suites = {suite.get("name"): suite for suite in root.iter("testsuite")}
+    first = suites["01-user-and-kernel-mode"]
+    assert first.get("failures") == "0" and int(first.get("tests")) > 10
+    cases = [(case.get("line"), case.get("name"), case.find("failure"))
+             for case in suites["bad"].iter("testcase")]
+    assert [(line, name) for line, name, _ in cases] == [
+        ("1", "line 1: system cpus == 3"), ("2", "line 2: system cpus == 2"),
+        ("3", "line 3: process kill nosuch.exe"), ("4", "line 4: cpu 0 irql == DISPATCH_LEVEL")]
+    assert [failure is None for _, _, failure in cases] == [False, True, False, False]
+    assert cases[0][2].get("message") == "expected system cpus == 3, got 2"
+    assert cases[3][2].get("message").endswith("got 0 PASSIVE_LEVEL")
+    assert (root.get("tests"), root.get("failures")) == (str(int(first.get("tests")) + 4), "3")
+
+
+def test_check_without_junit_still_stops_a_file_at_its_first_failure(tmp_path):
+    bad = tmp_path / "bad.kms"
+    bad.write_text("expect system cpus == 3\nexpect system cpus == 4\n")
+    result = invoke("check", str(bad))
+    assert result.exit_code == 1
+    assert "bad.kms:1: expected system cpus == 3, got 2" in result.output
+    assert "bad.kms:2" not in result.output
+
+
+def test_json_state_lists_irps_in_progress_legacy_devices_pool_blocks_and_locks(tmp_path):
+    lab = tmp_path / "lab.kms"
+    lab.write_text("driver load slowdisk\ndriver load watchfilter\nprocess create app.exe\n"
+                   "step 3\nopen app.exe \\Device\\SlowDisk --access all\nread app.exe 0xc\n"
+                   "mutex create M\nspinlock create S\n")
+    state = json.loads(invoke("run", str(lab), "--json").output)["state"]
+    (irp,) = state["irps"]
+    assert (irp["number"], irp["major"], irp["status"], irp["device"], irp["thread"]) == (
+        2, "IRP_MJ_READ", 0x103, "\\Device\\SlowDisk", 176)
+    assert [(s["device"], s["pending"], s["completion"]) for s in irp["stack"]] == [
+        ("watchfilter#1", False, None), ("\\Device\\SlowDisk", True, "watchfilter!ReadDone")]
+    devices = {d["label"]: d for d in state["devices"]}
+    assert devices["\\Device\\SlowDisk"]["devnode"] is None  # a legacy driver's device
+    assert devices["watchfilter#1"]["attached_to"] == "\\Device\\SlowDisk"
+    assert {(lock["name"], lock["kind"]) for lock in state["locks"]} >= {("S", "spinlock"),
+                                                                        ("M", "mutex")}
+    assert all(set(block) == {"address", "size", "tag", "kind", "driver"}
+               for block in state["pool"])
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no headless Chromium here")
@@ -199,7 +237,7 @@ def test_an_irp_number_never_used_is_a_clear_failure(tmp_path):
     scenario = tmp_path / "none.kms"
     scenario.write_text("expect irp 7 status == STATUS_SUCCESS\n")
     result = invoke("check", str(scenario))
-    assert result.exit_code == 1 and "no IRP 7: IRPs so far are 1..0" in result.output
+    assert result.exit_code == 1 and "no IRP 7: no IRP has been sent yet" in result.output
 
 
 def test_a_bug_in_kmshell_ends_run_and_check_with_one_line_and_status_3(tmp_path, monkeypatch):

@@ -49,21 +49,39 @@ def test_the_instructor_guides_example_scenario_passes():
     assert result.expectations == 3 and result.failures == []
 
 
-def test_the_instructor_guides_driver_registration_examples_pass():
+def _replay_guide_example(text: str, name: str):
     from kmshell.commands import TABLE
     from kmshell.scenario import Replay, parse_scenario
     from kmshell.session import Session
 
+    return Replay(parse_scenario(text, TABLE, name), Session()).run()
+
+
+def test_the_instructor_guides_driver_registration_examples_pass():
     guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
     section = guide.split("## Examples: drivers that register with the kernel", 1)[1]
     section = section.split("\n## ", 1)[0]  # up to the next section
     blocks = [b for b in section.split("\n\n") if b.startswith("    ")]
     assert len(blocks) == 2
     for number, block in enumerate(blocks, start=1):
-        scenario = parse_scenario("\n".join(line[4:] for line in block.splitlines()), TABLE,
-                                  f"example {number}")
-        result = Replay(scenario, Session()).run()
+        text = "\n".join(line[4:] for line in block.splitlines())
+        result = _replay_guide_example(text, f"example {number}")
         assert result.expectations >= 2 and result.failures == [], number
+
+
+def test_every_example_scenario_in_the_instructor_guides_directives_section_passes():
+    guide = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
+    section = guide.split("### Examples", 1)[1].split("\n## ", 1)[0]
+    blocks = [block for block in section.split("\n\n") if block.startswith("    title ")]
+    assert len(blocks) >= 3
+    for block in blocks:
+        text = "\n".join(line[4:] for line in block.splitlines())
+        result = _replay_guide_example(text, "example")
+        assert result.failures == [] and result.expectations >= 2, (text, result.failures)
+    examples = "\n".join(blocks)
+    for directive in ("title", "say", "pause", "seed", "expect order", "expect output",
+                      "expect error", "expect bugcheck arg2 == DISPATCH_LEVEL"):
+        assert f"    {directive}" in examples, f"no example shows {directive}"
 
 
 def test_every_command_the_tutorial_shows_runs_without_error():

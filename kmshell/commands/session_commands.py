@@ -1,4 +1,5 @@
-"""The session itself: help, explain, view, history, quit, !analyze."""
+"""The session itself: help, explain, view, history, quit, !analyze, and the scenario
+directives (title, say, pause, expect, seed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rich.text import Text
 from kmshell import files
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
-from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Opt, choice
+from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Kind, Opt, choice
 from kmshell.recorder import Recorder
 from kmshell.views.help import help_detail, help_overview, history_table
 from kmshell.views.ke import analyze
@@ -165,11 +166,73 @@ def export(session, cmd):
     return [Text(f"transcript written to {cmd['file']}")]
 
 
-@command("seed", "seed the model's random choices: this machine and every later boot",
-         args=(Arg("n", SEED, "the seed"),), examples=("seed 7",))
+# The scenario directives. A scenario file, and the prompt, take these lines before any
+# command (kmshell.scenario.script, run_directive); they are in the table too, so that help,
+# completion, the did-you-mean of a typo and docs/commands.md know them.
+
+DIRECTIVE = ("A scenario directive: it works in a .kms file and at the kmshell prompt. "
+             "Directives: title, say, pause, seed, expect (help expect).")
+WORDS = Kind("TEXT", description="the rest of the line, as written")
+QUERY = Kind("QUERY", description="a noun, a selector and a field: cpu 0 irql")
+OP = Kind("OP", complete=("==", "!=", "contains", "<", ">"), description="== != contains < >")
+
+
+@command("title", "a scenario's title: shown first, and listed by kmshell scenarios",
+         args=(Arg("text", WORDS, "the title", rest=True),), details=DIRECTIVE, meta=True,
+         when_halted=True, examples=("title Waiting uses no processor",))
+def title(session, cmd):
+    return [Text(cmd["text"], style="bold")]
+
+
+@command("say", "narration: printed as a panel, the rest of the line taken as written",
+         args=(Arg("text", WORDS, "what to say; apostrophes and # are fine", rest=True),),
+         details=DIRECTIVE, meta=True, when_halted=True,
+         examples=("say The thread waits on Go: it is Waiting, and the processor is idle.",))
+def say(session, cmd):
+    return [Text(cmd["text"])]
+
+
+@command("pause", "with kmshell run --step, wait for a key; kmshell check goes straight on",
+         details=DIRECTIVE, meta=True, when_halted=True, examples=("pause",))
+def pause(session, cmd):
+    return []
+
+
+@command("expect", "check the state, or what the previous command did: a scenario's test",
+         args=(Arg("query", QUERY, "what to look at, e.g. cpu 0 irql, irp 3 status"),
+               Arg("op", OP, "==, !=, contains, < or >"),
+               Arg("value", WORDS, "a number (decimal or hex), a name or a word; fields that "
+                   "hold codes take names: DISPATCH_LEVEL, STATUS_PENDING", rest=True)),
+         details=DIRECTIVE + " Its forms: `expect QUERY OP VALUE` checks the state; `expect "
+                 "error TEXT`: the previous command failed with TEXT in its message; `expect "
+                 "output TEXT`: its whole output (every event and view, whatever the view "
+                 "mode; case and spacing ignored) contains TEXT; `expect order \"A\" before "
+                 "\"B\" [before \"C\" ...]`: in its trace, B appears after A (and C after "
+                 "B), e.g. completion routines running bottom-up. A failure prints FILE:LINE: "
+                 "expected ..., got ...; codes print with their names (got 0x103 "
+                 "STATUS_PENDING). The queries are listed in docs/commands.md (Queries).",
+         meta=True, when_halted=True,
+         examples=("expect cpu 0 irql == DISPATCH_LEVEL", "expect irp 2 status == STATUS_SUCCESS",
+                   "expect bugcheck arg2 == DISPATCH_LEVEL", "expect error no such process",
+                   "expect output IRP 2 completed",
+                   'expect order "slowdisk completes IRP 2" before "watchfilter!ReadDone"'))
+def expect(session, cmd):
+    raise KmsError("'expect' checks what the command before it did; it runs in a scenario "
+                   "file or at the kmshell prompt", col=1, hint="help expect shows its forms")
+
+
+@command("seed", "seed the model: kept for this machine and every later boot",
+         args=(Arg("n", SEED, "the seed"),), examples=("seed 7",),
+         details=DIRECTIVE + " The model makes no random choices: PIDs, addresses, which "
+                 "processor runs what and the order of events follow from the commands alone, "
+                 "so a scenario gives the same output under every seed. The seed is kept "
+                 "(status, --json's state.seed, later boots) for random choices to come; "
+                 "kmshell quiz TOPIC --seed N is where a seed picks a problem.")
 def seed(session, cmd):
     session.reseed(cmd["n"])
-    return []
+    return [Text(f"seed {cmd['n']} kept for this machine and later boots; the model makes no "
+                 "random choices, so what follows is the same under every seed (help seed)",
+                 style="dim")]
 
 
 @command("replay", "play a scenario into this session, as kmshell run does",

@@ -14,7 +14,7 @@ from typing import Any
 from kmshell.commands.names import resolve_object, resolve_process, resolve_thread
 from kmshell.errors import KmsError
 from kmshell.nt.cm import RegistryError
-from kmshell.nt.constants import BugCheck, parse_irql, parse_status
+from kmshell.nt.constants import BugCheck, irql_name, parse_irql, parse_status, status_name
 from kmshell.nt.ke.sync import DispatcherObject, KMutant, SpinLock
 from kmshell.nt.ob import SymbolicLink
 from kmshell.nt.rtl import U32, is_number, number_or_none, parse_number, printable
@@ -28,16 +28,42 @@ def _parse_bugcheck(text: str) -> int:
     try:
         return parse_number(word, 0, U32)
     except ValueError:
-        raise ValueError(f"'{text}' is not a bugcheck code; use hex (0xEF) or a name "
-                         "(CRITICAL_PROCESS_DIED)") from None
+        raise ValueError(f"'{printable(text[:40])}' is not a bugcheck code; use hex (0xEF) or "
+                         "a name (CRITICAL_PROCESS_DIED)") from None
 
 
-def _parse_parameter(text: str) -> int | str:
-    """A bugcheck parameter: a number, or an NTSTATUS name such as STATUS_ACCESS_VIOLATION."""
+def _parse_parameter(text: str) -> int:
+    """A bugcheck parameter: a number, an IRQL name (DISPATCH_LEVEL) or an NTSTATUS name
+    (STATUS_ACCESS_VIOLATION): a parameter's meaning depends on the stop code, so any of them."""
+    number = number_or_none(text)
+    if number is not None:
+        return number
+    for parse in (parse_irql, parse_status):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    raise ValueError(f"'{printable(text[:40])}' is not a number, an IRQL name (DISPATCH_LEVEL) "
+                     "or an NTSTATUS name (STATUS_PENDING)")
+
+
+def _show_status(value: int | None) -> str:
+    """`0x103 STATUS_PENDING`: the number a debugger prints and the name a scenario writes."""
+    if value is None:
+        return "none"
+    name = status_name(value)
+    return f"0x{value:X}" + ("" if name.startswith("0x") else f" {name}")
+
+
+def _show_irql(value: int) -> str:
+    return f"{value} {irql_name(value)}"
+
+
+def _show_bugcheck(value: int) -> str:
     try:
-        return parse_status(text) if not text[:1].isdigit() else text
+        return f"0x{value:X} {BugCheck(value).name}"
     except ValueError:
-        return text
+        return f"0x{value:X}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,7 @@ class Field:
     get: Callable[[Any], Any]
     help: str
     parse: Callable[[str], Any] | None = None  # how to read the expected value
+    show: Callable[[Any], str] | None = None  # how a failure prints the actual value
 
 
 @dataclass(frozen=True)
@@ -126,7 +153,9 @@ def _irp(system: System, text: str):
     irp = None if number is None else \
         system.io.irps.get(number) or system.io.finished_irps.get(number)
     if irp is None:
-        raise KmsError(f"no IRP {text}: IRPs so far are 1..{system.io.irp_count}"
+        so_far = f"IRPs so far are 1..{system.io.irp_count}" if system.io.irp_count \
+            else "no IRP has been sent yet"
+        raise KmsError(f"no IRP {printable(text)[:40]}: {so_far}"
                        if number is None or number > system.io.irp_count or number < 1
                        else f"IRP {text} finished too long ago to remember")
     return irp
@@ -150,7 +179,8 @@ def _bugcheck_parameter(n: int) -> Callable[[Any], str]:
 NOUNS: dict[str, Noun] = {
     "process": Noun("P", lambda s, t: resolve_process(s, t), {
         "state": Field(lambda p: p.state.value, "Active or Terminated"),
-        "exit-status": Field(lambda p: p.exit_status, "NTSTATUS it exited with", parse_status),
+        "exit-status": Field(lambda p: p.exit_status, "NTSTATUS it exited with", parse_status,
+                             _show_status),
         "threads": Field(lambda p: len(p.live_threads), "number of threads not yet terminated"),
         "pid": Field(lambda p: p.pid, "process ID"),
         "parent": Field(lambda p: p.parent_pid, "parent's PID"),
@@ -172,17 +202,20 @@ NOUNS: dict[str, Noun] = {
         "kernel-ticks": Field(lambda t: t.kernel_ticks, "ticks run in kernel mode"),
     }, "a thread by TID"),
     "cpu": Noun("N", _cpu, {
-        "irql": Field(lambda c: c.irql, "current IRQL (number or name)", parse_irql),
+        "irql": Field(lambda c: c.irql, "current IRQL (number or name)", parse_irql,
+                      _show_irql),
         "thread": Field(lambda c: "idle" if c.is_idle else c.current_thread.tid,
                         "TID running there, or idle"),
         "process": Field(lambda c: "Idle" if c.is_idle else c.current_thread.process.image,
                          "image of the process running there"),
     }, "a processor by number"),
     "bugcheck": Noun("", _bugcheck, {
-        "code": Field(lambda b: b.code, "stop code (hex or name)", _parse_bugcheck),
+        "code": Field(lambda b: b.code, "stop code (hex or name)", _parse_bugcheck,
+                      _show_bugcheck),
         "name": Field(lambda b: b.name, "stop code name"),
         "driver": Field(lambda b: b.driver, "module blamed"),
-        **{f"arg{n}": Field(_bugcheck_parameter(n), f"parameter {n}", _parse_parameter)
+        **{f"arg{n}": Field(_bugcheck_parameter(n), f"parameter {n} (a number, an IRQL "
+                           "or an NTSTATUS name)", _parse_parameter)
            for n in range(1, 5)},
     }, "the last bugcheck"),
     "system": Noun("", lambda s, t: s, {
@@ -251,7 +284,7 @@ NOUNS: dict[str, Noun] = {
                        "IRP_MJ_..."),
         "status": Field(lambda i: i.status, "Irp->IoStatus.Status: STATUS_PENDING (0x103) "
                         "while in progress, then the status it was completed with",
-                        parse_status),
+                        parse_status, _show_status),
         "completed": Field(lambda i: i.completed, "true once completed (and freed)"),
         "device": Field(lambda i: i.location.device.label if _in_progress(i) and i.location
                         else "none", "the device whose stack location is current"),
@@ -301,7 +334,7 @@ def parse_query(words) -> Query:
     noun = NOUNS.get(noun_word.text.lower())
     if noun is None:
         raise KmsError(f"unknown query '{noun_word.text}'", col=noun_word.col,
-                       hint="valid nouns: " + ", ".join(NOUNS) + ", error, output")
+                       hint="valid nouns: " + ", ".join(NOUNS) + ", error, output, order")
     rest = words[1:]
     selector = ""
     if noun.selector:
@@ -330,8 +363,12 @@ def _number(value: Any) -> int | None:
     return number_or_none(text)
 
 
-def show(value: Any) -> str:
-    """A state value as a scenario writes it."""
+def show(value: Any, query: Query | None = None) -> str:
+    """A state value as a scenario writes it; a code with its name when the query's field
+    holds one (`0x103 STATUS_PENDING`, `2 DISPATCH_LEVEL`)."""
+    shown = None if query is None else NOUNS[query.noun].fields[query.field].show
+    if shown is not None:
+        return shown(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -339,10 +376,17 @@ def show(value: Any) -> str:
     return str(value)
 
 
+def check_value(query: Query, op: str, text: str) -> None:
+    """Before anything runs: the expected value is one the field can hold (ValueError)."""
+    parse = NOUNS[query.noun].fields[query.field].parse
+    if parse is not None and op != "contains":
+        parse(text)
+
+
 def compare(query: Query, actual: Any, op: str, expected_text: str) -> bool:
     parse = NOUNS[query.noun].fields[query.field].parse
     expected: Any = expected_text
-    if parse is not None:
+    if parse is not None and op != "contains":
         expected = parse(expected_text)  # ValueError is reported by the caller
     if op == "contains":
         if isinstance(actual, (list, tuple)):

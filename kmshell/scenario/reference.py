@@ -48,15 +48,21 @@ def reference_markdown() -> str:
     out += [
         "# Scenario directives",
         "",
+        "A scenario file, and the prompt, take these lines as directives (each has its section "
+        "above, and `help NAME`):",
+        "",
         "- `title TEXT` — shown when the replay starts",
         "- `say TEXT` — narration, printed as a panel (apostrophes are fine: the rest of the "
         "line is taken as written)",
         "- `pause` — with `kmshell run --step`, wait for Enter; ignored by `kmshell check`",
-        "- `seed N` — seed the model's random choices (this machine and later boots)",
+        "- `seed N` — kept for this machine and later boots; the model makes no random "
+        "choices, so it does not change the output",
         "- `expect QUERY OP VALUE` — OP is one of " + ", ".join(f"`{o}`" for o in OPERATORS),
         "- `expect error TEXT` — the previous command failed with TEXT in its message",
-        "- `expect output TEXT` — the previous command's printed output contains TEXT "
-        "(whitespace folded, case ignored)",
+        "- `expect output TEXT` — the previous command's whole output (every event and view, "
+        "whatever the view mode) contains TEXT (whitespace folded, case ignored)",
+        "- `expect order \"A\" before \"B\" [before \"C\" ...]` — in the previous command's "
+        "trace, B appears after A (and C after B)",
         "",
         "A command that fails with no `expect error` on the next line fails the scenario. A "
         "malformed line stops the file before anything runs, unless the next line is "

@@ -22,6 +22,7 @@ from kmshell import cancel
 from kmshell.errors import KmsError
 from kmshell.language import CommandTable
 from kmshell.nt.system import System
+from kmshell.scenario.grading import grading_state
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
 from kmshell.state import HistoryEntry, Outcome, Settings
@@ -56,12 +57,26 @@ class Failure:
 
 
 @dataclass
+class Check:
+    """One expectation's verdict, or a failed command's: a JUnit test case of its own."""
+
+    line: int
+    name: str  # the claim, e.g. `irp 3 status == STATUS_SUCCESS`
+    failure: str = ""  # "" when it held
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure
+
+
+@dataclass
 class Result:
     path: str
     title: str
     expectations: int = 0
     passed: int = 0  # expectations that held
     failures: list[Failure] = field(default_factory=list)  # failed expectations and commands
+    checks: list[Check] = field(default_factory=list)  # each expectation and failed command
     interrupted: Failure | None = None  # where Ctrl-C stopped the replay
 
     @property
@@ -75,18 +90,32 @@ class Result:
         return text + (f"; {len(self.failures)} failure(s)" if self.failures else "")
 
 
+OUTPUT_LINES_SHOWN = 40  # of a command's output, in an `expect output` or `order` failure
+
+
 def plain_output(outcome: Outcome, session: Session) -> str:
-    """The outcome as plain text with whitespace folded, for `expect output`."""
+    """The command's whole output as plain text, for `expect output` and `expect order`: every
+    event and view as `view full` prints them, whatever the view mode (so a folded or quiet
+    trace hides nothing from the check), with explain's lines when explain is on."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=400, no_color=True, highlight=False,
                       color_system=None, emoji=False)
-    for part in render_outcome(outcome, session.settings):
+    for part in render_outcome(outcome, Settings(session.settings.explain, "full")):
         console.print(part)
-    return " ".join(buffer.getvalue().split())
+    return buffer.getvalue()
 
 
 def _fold(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
+
+
+def _shown(output: str) -> str:
+    """A command's output for a failure message: its non-blank lines, indented, the first
+    OUTPUT_LINES_SHOWN of them (a table's rule is no line of its own)."""
+    lines = [line.rstrip() for line in output.splitlines() if line.strip(" ─")]
+    more = len(lines) - OUTPUT_LINES_SHOWN
+    lines = lines[:OUTPUT_LINES_SHOWN] + ([f"... {more} more line(s)"] if more > 0 else [])
+    return "\n".join("    " + line for line in lines) if lines else "    (no output)"
 
 
 class Replay:
@@ -107,9 +136,11 @@ class Replay:
             for part in parts:
                 self.console.print(part)
 
-    def _fail(self, step: Step, message: str) -> None:
+    def _fail(self, step: Step, message: str, claim: str = "") -> None:
+        """A failed expectation (its claim given) or a failed command."""
         failure = Failure(self.scenario.path, step.number, message)
         self.result.failures.append(failure)
+        self.result.checks.append(Check(step.number, claim or step.text.strip(), message))
         self._print(Text(f"✗ {failure}", style="bold red"))
 
     def run(self) -> Result:
@@ -174,10 +205,12 @@ class Replay:
         return None
 
     def _seed(self, step: Step, following) -> None:
-        self.session.execute(f"seed {step.seed}")  # through the session, so undo replays it
+        outcome = self.session.execute(f"seed {step.seed}")  # so undo replays it too
+        self._print(*render_outcome(outcome, self.session.settings))
 
     def _passed(self, step: Step, text: str) -> None:
         self.result.passed += 1
+        self.result.checks.append(Check(step.number, text))
         self._print(Text(f"✓ {text}", style="green"))
 
     def _expect(self, step: Step, following) -> None:
@@ -188,42 +221,65 @@ class Replay:
         try:
             actual = query.evaluate(self.session.system)
         except KmsError as error:
-            self._fail(step, f"expected {claim}, got: {error.message}")
+            self._fail(step, f"expected {claim}, got: {error.message}", claim)
             return
         try:
             holds = compare(query, actual, step.op, step.argument)
         except ValueError as error:
-            self._fail(step, f"expected {claim}: {error}")
+            self._fail(step, f"expected {claim}: {error}", claim)
             return
         if holds:
             self._passed(step, claim)
         else:
-            self._fail(step, f"expected {claim}, got {show(actual)}")
+            self._fail(step, f"expected {claim}, got {show(actual, query)}", claim)
 
     def _expect_error(self, step: Step, following) -> None:
         self.result.expectations += 1
+        claim = f"error contains '{step.argument}'"
         if self.last is None:
-            self._fail(step, "expect error: no command ran before it")
+            self._fail(step, "expect error: no command ran before it", claim)
         elif self.last.error is None:
             self._fail(step, f"expected an error containing '{step.argument}', but "
-                             f"'{self.last.line.strip()}' succeeded")
+                             f"'{self.last.line.strip()}' succeeded", claim)
         elif _fold(step.argument).lower() not in _fold(self.last.error.describe()).lower():
             self._fail(step, f"expected an error containing '{step.argument}', got: "
-                             f"{self.last.error.message}")
+                             f"{self.last.error.message}", claim)
         else:
-            self._passed(step, f"error contains '{step.argument}'")
+            self._passed(step, claim)
 
     def _expect_output(self, step: Step, following) -> None:
         self.result.expectations += 1
+        claim = f"output contains '{step.argument}'"
         if self.last is None:
-            self._fail(step, "expect output: no command ran before it")
+            self._fail(step, "expect output: no command ran before it", claim)
             return
-        text = plain_output(self.last, self.session)
-        if _fold(step.argument).lower() in text.lower():
-            self._passed(step, f"output contains '{step.argument}'")
+        output = plain_output(self.last, self.session)
+        if _fold(step.argument).lower() in _fold(output).lower():
+            self._passed(step, claim)
         else:
-            shown = text if len(text) <= 160 else text[:157] + "..."
-            self._fail(step, f"expected output containing '{step.argument}', got: {shown}")
+            self._fail(step, f"expected output containing '{step.argument}'; "
+                             f"'{self.last.line.strip()}' printed:\n{_shown(output)}", claim)
+
+    def _expect_order(self, step: Step, following) -> None:
+        """Each text appears in the previous command's trace after the one before it: the
+        events, in the order they happened; the views after them show state, not time."""
+        self.result.expectations += 1
+        claim = "order " + " before ".join(f"'{t}'" for t in step.order)
+        if self.last is None:
+            self._fail(step, "expect order: no command ran before it", claim)
+            return
+        output = "\n".join(event.text for event in self.last.events)
+        folded, at, previous = _fold(output).lower(), 0, ""
+        for text in step.order:
+            found = folded.find(_fold(text).lower(), at)
+            if found < 0:
+                where = f" after '{previous}'" if previous and _fold(text).lower() in folded else ""
+                self._fail(step, f"expected {claim}: '{text}' does not appear{where} in "
+                                 f"the events of '{self.last.line.strip()}':\n{_shown(output)}",
+                           claim)
+                return
+            at, previous = found + len(_fold(text)), text
+        self._passed(step, claim)
 
 
 def run_directive(session: Session, line: str, last: Outcome | None, console: Console,
@@ -255,7 +311,7 @@ def json_report(scenario: Scenario, result: Result, session: Session) -> str:
         "title": scenario.title,
         "expectations": {"total": result.expectations, "passed": result.passed,
                          "failures": [str(f) for f in result.failures]},
-        "state": session.system.to_json(),
+        "state": {**session.system.to_json(), **grading_state(session.system)},
         "events": [e.to_json() for e in session.system.core.log],
         "events_dropped": session.system.core.events_dropped,
     }, indent=2)

@@ -14,7 +14,7 @@ from kmshell.errors import KmsError
 from kmshell.language import CommandTable, parse_words, split_words
 from kmshell.language.lexer import Word
 from kmshell.nt.rtl import U64, control_character, parse_number, printable
-from kmshell.scenario.queries import OPERATORS, Query, parse_query
+from kmshell.scenario.queries import OPERATORS, Query, check_value, parse_query
 
 DIRECTIVES = ("title", "say", "pause", "seed", "expect")
 
@@ -26,11 +26,12 @@ class Step:
     number: int  # 1-based line number in the file
     text: str  # the line as written
     kind: str  # "command", "title", "say", "pause", "seed", "expect", "expect-error",
-    #            "expect-output"
+    #            "expect-output", "expect-order"
     argument: str = ""  # text of title/say, expected text of expect-error/output, or VALUE
     query: Query | None = None
     op: str = ""
     seed: int = 0
+    order: tuple[str, ...] = ()  # expect order: the texts, in the order they must appear
 
 
 @dataclass
@@ -95,17 +96,40 @@ def _directive(number: int, line: str, words: list[Word]) -> Step:
             return Step(number, line, "seed", seed=parse_number(args[0].text, 0, U64))
         except ValueError as error:
             raise KmsError(f"seed: {error}", col=args[0].col) from None
+    if args and args[0].text.lower() == "order" and not args[0].quoted:
+        return Step(number, line, "expect-order", order=_order(args[0], args[1:]))
     ops = [i for i, w in enumerate(args) if w.text.lower() in OPERATORS and not w.quoted]
     if not ops:
         raise KmsError("expect needs QUERY OP VALUE", col=words[0].col,
                        hint="OP is one of " + " ".join(OPERATORS) + "; or: expect error TEXT, "
-                       "expect output TEXT")
+                       "expect output TEXT, expect order \"A\" before \"B\"")
     at = ops[0]
     if at + 1 >= len(args):
         raise KmsError(f"'{args[at].text}' needs a value after it", col=args[at].col)
     query = parse_query(args[:at])
     value = " ".join(w.text for w in args[at + 1:])
-    return Step(number, line, "expect", value, query=query, op=args[at].text.lower())
+    op = args[at].text.lower()
+    try:
+        check_value(query, op, value)
+    except ValueError as error:
+        raise KmsError(f"{query}: {error}", col=args[at + 1].col) from None
+    return Step(number, line, "expect", value, query=query, op=op)
+
+
+def _order(keyword: Word, words: list[Word]) -> tuple[str, ...]:
+    """`"A" before "B" [before "C" ...]`: the texts, checked to alternate with `before`."""
+    form = 'expect order "A" before "B": each text appears after the one before it'
+    if len(words) < 3:
+        raise KmsError("'expect order' needs two texts or more", col=keyword.col, hint=form)
+    for i, word in enumerate(words):
+        if i % 2 and (word.quoted or word.text.lower() != "before"):
+            raise KmsError(f"expected 'before' here, not '{printable(word.text)[:40]}'",
+                           col=word.col, hint=form)
+        if not i % 2 and not word.text.strip():
+            raise KmsError("an empty text matches anywhere", col=word.col, hint=form)
+    if len(words) % 2 == 0:
+        raise KmsError("'before' needs a text after it", col=words[-1].col, hint=form)
+    return tuple(w.text for w in words[::2])
 
 
 def _located(path: str, number: int, error: KmsError) -> str:
