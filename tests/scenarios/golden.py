@@ -37,7 +37,8 @@ def json_run(path: Path) -> str:
     scenario = parse_scenario(path.read_text(encoding="utf-8"), TABLE,
                               str(path.relative_to(ROOT)))
     session = Session()
-    result = Replay(scenario, session).run()
+    with session.opening(path, "replay"):  # as kmshell run: file names from its folder
+        result = Replay(scenario, session).run()
     return json_report(scenario, result, session) + "\n"
 
 

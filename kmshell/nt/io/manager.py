@@ -611,17 +611,18 @@ class IoManager:
         major = location.major
         assert major is not None  # set by who built the IRP, or copied down by call_driver
         calls = None
+        switch = False  # its [ioctl] table decides (after the checks below)
         if driver.spec is not None:
             table = driver.spec.pdo_routines if device.is_pdo else driver.spec.routines
             calls = (table.get(location.minor) if location.minor else None) or table.get(major)
-            if major == "IRP_MJ_DEVICE_CONTROL" and driver.spec.ioctls and not device.is_pdo:
-                calls = self._ioctl_case(driver, irp, calls)
+            switch = major == "IRP_MJ_DEVICE_CONTROL" and bool(driver.spec.ioctls) and \
+                not device.is_pdo
         if calls is None and device.is_pdo and location.major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
             self.emit("Io", "irp", f"{driver.name} (the bus driver) has nothing to do for "
                       f"{location.minor} at its PDO: it completes the IRP as it is")
             self.complete_request(irp, irp.status, driver)
             return irp.status
-        if calls is None:
+        if calls is None and not switch:
             self.emit("Io", "irp", f"{driver.name} has no {location.major} routine: "
                       "IopInvalidDeviceRequest completes it")
             self.complete_request(irp, NtStatus.STATUS_INVALID_DEVICE_REQUEST, driver)
@@ -632,6 +633,9 @@ class IoManager:
             self.emit("Io", "irp", reason)
             self.complete_request(irp, status, driver)
             return status
+        if switch:
+            calls = self._ioctl_case(driver, irp, calls)
+        assert calls is not None  # a routine, or the switch's case or default
         return self.run_routine(driver, major, calls, irp, device)
 
     def _ioctl_case(self, driver: DriverObject, irp: Irp,

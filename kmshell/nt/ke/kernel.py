@@ -900,8 +900,10 @@ class Kernel:
         who = by.label if by else by_label or "the shell"
         event.signal_state = 1
         released = self._signal(event, f"{event.header.name} was set")
-        self.emit("Ke", "event", f"{who} sets {event.kind} {event.header.name}: "
-                  f"{released} waiter(s) released")
+        call = f"KeSetEvent({event.header.name})" if by_label else \
+            f"sets {event.kind} {event.header.name}"
+        self.emit("Ke", "event", f"{who}: {call}: {released} waiter(s) released" if by_label
+                  else f"{who} {call}: {released} waiter(s) released")
 
     def reset_event(self, event: KEvent) -> None:
         event.signal_state = 0
