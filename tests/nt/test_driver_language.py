@@ -210,3 +210,37 @@ def test_completing_an_irp_with_status_pending_is_flagged_and_under_verifier_0xc
     with pytest.raises(SystemHalted):
         verified.io.send_irp(verified.io.find_device("Pendy"), "IRP_MJ_READ")
     assert verified.core.bugcheck_info.parameters[:2] == (0x06, 0x103)
+
+
+def _queued(**routines) -> System:
+    spec = _filter(routines={
+        "IRP_MJ_READ": ["IoCsqInsertIrp", "return STATUS_PENDING"], **routines})
+    spec["routines"]["DriverEntry"] = ["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink",
+                                       "IoCsqInitialize"]
+    return _system(spec)
+
+
+def test_a_cancel_safe_queue_holds_the_irp_pending_and_remove_next_hands_it_back():
+    system = _queued(IRP_MJ_WRITE=["IoCsqRemoveNextIrp",
+                                   "if status == STATUS_SUCCESS: IoCompleteRequest STATUS_SUCCESS",
+                                   "IoCsqRemoveNextIrp", "return STATUS_SUCCESS"])
+    process, handle = _caller(system)
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    read = next(iter(system.io.irps.values()))
+    assert read.cancel_routine is not None and read.stack[-1].pending  # queued, cancelable
+    lab = next(d for d in system.io.devices if d.driver.name == "lab")
+    system.io.send_irp(lab, "IRP_MJ_WRITE")  # its routine dequeues the read and completes it
+    assert read.completed and read.cancel_routine is None
+    assert any("IoCsqRemoveNextIrp returns NULL" in t for t in _texts(system, "csq"))
+    assert any("NtReadFile returns 0x00000000 STATUS_SUCCESS" in e.text for e in system.core.log)
+
+
+def test_an_irp_cancelled_in_a_cancel_safe_queue_is_completed_with_status_cancelled():
+    system = _queued()
+    process, handle = _caller(system)
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    read = next(iter(system.io.irps.values()))
+    assert system.io.cancel_irp(read) is True
+    assert system.io.irps == {} and system.core.processors[0].irql == 0
+    assert any("NtReadFile returns 0xC0000120 STATUS_CANCELLED" in e.text
+               for e in system.core.log)

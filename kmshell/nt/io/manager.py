@@ -91,6 +91,7 @@ STATUS_PENDING = NtStatus.STATUS_PENDING
 IOPF_COMPLETE_REQUEST = 0xFFFFF805_1A2B6C20  # and nt!IopfCompleteRequest
 PAGEABLE_KERNEL_DATA = 0xFFFFF805_1A700000  # a pageable page of ntoskrnl in the model
 STATUS_MORE_PROCESSING_REQUIRED = NtStatus.STATUS_MORE_PROCESSING_REQUIRED
+CSQ_CANCEL = "IoCsqCancel"  # the cancel routine a cancel-safe queue sets: the queue's own
 # `irp send`'s client: a work item (and its routine) that a System worker thread runs
 TEST_CLIENT_ROUTINE, TEST_CLIENT_WORK_ITEM = 0xFFFFF805_1A6F1000, 0xFFFFC50F_0A0F0000
 FINISHED_KEEP = 10_000  # completed IRPs whose final status `irp N status` can still answer
@@ -137,6 +138,7 @@ class IoManager:
         self._cancel_lock: int | None = None  # held: the IRQL IoAcquireCancelSpinLock saved
         self.nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
         self.nested_routines = 0  # driver routines running now, inside one another
+        self.csqs: dict[int, list[Irp]] = {}  # id(device) -> its cancel-safe queue
         self.work_item_count: dict[str, int] = {}  # driver -> IO_WORKITEMs it holds
         # what each IoQueueWorkItem asked for: (driver, routine, device, IRP as context)
         self.work_requests: list[tuple[DriverObject, str, DeviceObject | None, Irp | None]] = []
@@ -510,6 +512,7 @@ class IoManager:
         self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
                   + ("; the IRP is still in progress" if status == STATUS_PENDING
                      and not irp.completed else ""))
+        self.ke.dispatch()  # a requester readied by a completion APC (another IRP's) runs
         return irp
 
     def build_irp(self, device: DeviceObject, major: str, minor: str | None = None) -> Irp:
@@ -665,6 +668,63 @@ class IoManager:
                 Call("return", ("STATUS_INVALID_DEVICE_REQUEST",),
                      "return STATUS_INVALID_DEVICE_REQUEST",
                      NtStatus.STATUS_INVALID_DEVICE_REQUEST)]
+
+    # ------------------------------------------------------------- cancel-safe queues
+
+    def csq_initialize(self, driver: DriverObject, device: DeviceObject) -> None:
+        """IoCsqInitialize: the device's cancel-safe queue (its callbacks are the I/O
+        manager's here: insert at the tail, remove from the head, complete a cancelled IRP
+        with STATUS_CANCELLED)."""
+        self.csqs[id(device)] = []
+        self.emit("Io", "csq", f"{driver.name}: IoCsqInitialize for {device.label}: a "
+                  "cancel-safe queue", "The queue sets and clears the cancel routine itself, "
+                  "under its lock: the races of IoSetCancelRoutine cannot happen.")
+
+    def _csq(self, driver: DriverObject, device: DeviceObject | None) -> list[Irp]:
+        queue = self.csqs.get(id(device)) if device is not None else None
+        if queue is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no cancel-safe "
+                          "queue on this device: call IoCsqInitialize first")
+        return queue
+
+    def csq_insert(self, driver: DriverObject, device: DeviceObject | None, irp: Irp) -> None:
+        """IoCsqInsertIrp: marks the IRP pending, queues it, makes it cancelable (the caller
+        returns STATUS_PENDING)."""
+        queue = self._csq(driver, device)
+        assert device is not None  # _csq found its queue
+        location = irp.location
+        if location is not None:
+            location.pending = True
+        irp.cancel_routine = Completion(driver, CSQ_CANCEL, device)
+        queue.append(irp)
+        self.emit("Io", "csq", f"{driver.name}: IoCsqInsertIrp(IRP {irp.number}): marked pending "
+                  f"and queued ({len(queue)} in {device.label}'s queue), cancelable")
+
+    def csq_remove_next(self, driver: DriverObject, device: DeviceObject | None) -> Irp | None:
+        """IoCsqRemoveNextIrp: the next IRP not cancelled, its cancel routine cleared; None
+        when the queue is empty."""
+        queue = self._csq(driver, device)
+        if not queue:
+            self.emit("Io", "csq", f"{driver.name}: IoCsqRemoveNextIrp returns NULL: the queue "
+                      "is empty")
+            return None
+        irp = queue.pop(0)
+        irp.cancel_routine = None
+        self.emit("Io", "csq", f"{driver.name}: IoCsqRemoveNextIrp returns IRP {irp.number} "
+                  f"({len(queue)} left): no longer cancelable, the driver finishes it")
+        return irp
+
+    def _csq_cancel(self, owner: Completion, irp: Irp) -> None:
+        """The queue's own cancel routine: out of the queue, then CsqCompleteCanceledIrp."""
+        queue = self.csqs.get(id(owner.device), [])
+        if irp in queue:
+            queue.remove(irp)
+        self.release_cancel_spin_lock(owner.driver, "IoCsqCancel")
+        self.emit("Io", "cancel", f"the cancel-safe queue of {owner.device.label} removes IRP "
+                  f"{irp.number} and calls {owner.driver.name}'s CsqCompleteCanceledIrp, which "
+                  "completes it with STATUS_CANCELLED")
+        self.complete_request(irp, NtStatus.STATUS_CANCELLED, owner.driver)
+        self.ke.dispatch()
 
     # ------------------------------------------------------------- remove locks
 
@@ -1265,6 +1325,9 @@ class IoManager:
                       "A driver that holds IRPs without a cancel routine cannot be hurried: "
                       "the thread that asked waits on, and its process cannot finish exiting.")
             return False
+        if owner.routine == CSQ_CANCEL:
+            self._csq_cancel(owner, irp)
+            return True
         self.emit("Io", "cancel", f"{owner.driver.name}!{owner.routine} runs for IRP "
                   f"{irp.number}, holding the cancel spin lock")
         assert owner.driver.spec is not None  # it set the cancel routine in a step of its spec

@@ -392,6 +392,14 @@ def _free_irp(io: IoManager, f: Frame, call: Call, last: int) -> None:
     io.emit("Io", "irp", f"IoFreeIrp: {f.driver.name} frees IRP {irp.number}, which it built")
 
 
+def _csq_remove_next(io: IoManager, f: Frame, call: Call, last: int) -> int:
+    irp = io.csq_remove_next(f.driver, _device(f))
+    if irp is None:
+        return NtStatus.STATUS_NOT_FOUND
+    f.irp = irp  # the steps after it work on the IRP it returned
+    return NtStatus.STATUS_SUCCESS
+
+
 def _held(io: IoManager, f: Frame) -> Irp | None:
     """The IRP a step works on: the routine's, or in a DPC the one its device holds."""
     return f.irp or io.held_irp(f.driver, f.device)
@@ -858,6 +866,23 @@ def _records() -> tuple[Ddi, ...]:
             "set the driver's event NAME to not signaled",
             lambda io, f, call, last:
                 io.ke.clear_driver_event(f.driver, f.routine, call.args[0])),
+        Ddi("IoCsqInitialize", "",
+            None, WDK + "wdm/nf-wdm-iocsqinitialize",
+            "give the device a cancel-safe queue (in AddDevice or DriverEntry)",
+            lambda io, f, call, last: io.csq_initialize(
+                f.driver, f.device if f.device is not None and f.device.driver is f.driver
+                else io.newest_device(f.driver, call.ddi))),
+        Ddi("IoCsqInsertIrp", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iocsqinsertirp",
+            "mark the IRP pending and queue it, cancelable (then return STATUS_PENDING); "
+            "cancelled while queued, the queue completes it with STATUS_CANCELLED",
+            lambda io, f, call, last: io.csq_insert(f.driver, f.device, _irp(f)),
+            needs_irp=True),
+        Ddi("IoCsqRemoveNextIrp", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iocsqremovenextirp",
+            "take the next queued IRP (no longer cancelable): the steps after it work on it; "
+            "`status` is STATUS_SUCCESS, or STATUS_NOT_FOUND when the queue is empty (NULL)",
+            _csq_remove_next),
         Ddi("IoInitializeRemoveLock", "",
             Irql.PASSIVE_LEVEL, WDK + "wdm/nf-wdm-ioinitializeremovelock",
             "in AddDevice: initialize the remove lock in the new device's extension",
