@@ -1,4 +1,5 @@
-"""The command line: `kmshell` (the REPL), `kmshell run`, `kmshell check`, `kmshell scenarios`."""
+"""The command line: `kmshell` (the REPL), `kmshell run`, `kmshell check`, `kmshell scenarios`,
+`kmshell quiz`, `kmshell schema`."""
 
 from __future__ import annotations
 
@@ -246,6 +247,27 @@ def scenarios() -> None:
     for path, title in entries:
         click.echo(f"{path.stem:<{width}}  {title}")
     click.echo("\nreplay one with: kmshell run NAME (e.g. kmshell run 01)")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["driver"]), metavar="KIND")
+@click.option("-o", "--output", metavar="FILE", help="Write it to FILE instead of printing it.")
+def schema(kind: str, output: str | None) -> None:
+    """Print the JSON Schema of a KIND of file (driver: a driver spec, FILE.toml).
+
+    An editor with a TOML language server (Taplo, Even Better TOML) then checks and
+    completes specs: put `#:schema ./driver.schema.json` on a spec's first line
+    (docs/instructors.md).
+    """
+    import json
+
+    from kmshell.drivers.schema import driver_schema
+
+    text = json.dumps(driver_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write(output, text)
 
 
 @main.command()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kmshell import files
+from kmshell.drivers.locate import locate, syntax_error
 from kmshell.nt.io.spec import DriverSpec, SpecError, spec_from_dict
 from kmshell.nt.rtl import printable
 from kmshell.nt.system import System
@@ -38,15 +39,28 @@ def load_spec(name_or_path: str) -> DriverSpec:
                             + ", ".join(catalog()) + "; or give a FILE.toml")
     shown = printable(path.name)
     try:
-        data = tomllib.loads(files.read_text(path, "driver spec"))
+        text = files.read_text(path, "driver spec")
+        data = tomllib.loads(text)
     except files.FileError as error:
         raise SpecError(str(error)) from None
     except tomllib.TOMLDecodeError as error:
-        raise SpecError(f"{shown}: not valid TOML: {error}") from None
+        where = syntax_error(error, text)
+        if where is None:
+            raise SpecError(f"{shown}: not valid TOML: {error}") from None
+        reason, line, column = where
+        raise SpecError(f"{shown}:{line}:{column}: not valid TOML: {reason}") from None
     except RecursionError:
         raise SpecError(f"{shown}: not valid TOML: its arrays or tables nest too deeply") \
             from None
-    return spec_from_dict(data, shown)
+    try:
+        return spec_from_dict(data, shown)
+    except SpecError as error:
+        # FILE: MESSAGE becomes FILE:LINE:COL: MESSAGE, as scenario errors are reported
+        message, place = str(error), locate(text, data, error.at)
+        if place is None or not message.startswith(f"{shown}: "):
+            raise
+        raise SpecError(f"{shown}:{place[0]}:{place[1]}: {message[len(shown) + 2:]}",
+                        error.at) from None
 
 
 def new_system(**options: Any) -> System:

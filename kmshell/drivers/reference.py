@@ -43,8 +43,15 @@ def reference_markdown() -> str:
         "",
         "A driver is a TOML file: `driver load FILE.toml` loads one, and the catalog below "
         "ships with kmshell. Nothing in it is executed as Python: every routine is a list of "
-        "steps, checked when the file is loaded, and a mistake names the file, the routine "
-        "and the step. The catalog's specs (`kmshell/drivers/*.toml`) are the examples.",
+        "steps, checked when the file is loaded, and a mistake is reported as FILE:LINE:COL "
+        "with the routine and the step, and the closest valid name when there is one "
+        "(`lab.toml:9:5: routine IRP_MJ_READ, step 2 'IoCompleteRequst STATUS_SUCCESS': "
+        "unknown step 'IoCompleteRequst' — did you mean 'IoCompleteRequest'?`). The "
+        "catalog's specs (`kmshell/drivers/*.toml`) are the examples.",
+        "",
+        "`kmshell schema driver -o driver.schema.json` writes this reference as a JSON "
+        "Schema, from the same tables, so that an editor checks and completes specs as you "
+        "type ([instructors.md](instructors.md#editor-support-for-driver-specs)).",
         "",
         "    name = \"nullsink\"",
         "    type = \"function\"",

@@ -7,6 +7,7 @@ that a student meets them again, unchanged, in WinDbg and the documentation.
 
 from __future__ import annotations
 
+import difflib
 from enum import IntEnum
 from functools import cache
 
@@ -286,6 +287,10 @@ def parse_status(text: str) -> int:
         word = "STATUS_" + word
     if word in NtStatus.__members__:
         return int(NtStatus[word])
+    close = difflib.get_close_matches(word, NtStatus.__members__, n=1)
+    if close:
+        raise ValueError(f"'{printable(text[:40])}' is not an NTSTATUS — did you mean "
+                         f"'{close[0]}'?")
     raise ValueError(
         f"'{printable(text[:40])}' is not an NTSTATUS; use a name such as STATUS_SUCCESS or hex "
         "such as 0xC0000022"

@@ -53,10 +53,13 @@ mistakes show when they run; here a routine is a list of DDI names, checked befo
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from kmshell.nt.constants import FILE_DEVICE, IRP_MJ, MINORS_OF
 from kmshell.nt.io.steps import (
+    CONDITIONS,
     DDIS,
     MAX_NAME,
     NAME_CHARACTERS,
@@ -117,7 +120,26 @@ SPEC_KEYS = {
 
 
 class SpecError(ValueError):
-    """A spec mistake; the message already names the file, the routine and the step."""
+    """A spec mistake; the message already names the file, the routine and the step.
+
+    `at` is where in the TOML it is, as keys (and a step's 1-based number): ("routines",
+    "IRP_MJ_READ", 2) is the second step of [routines] IRP_MJ_READ, ("type",) the key type.
+    The loader, which has the file's text, turns it into a line and column."""
+
+    def __init__(self, message: str, at: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.at = at
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """" — did you mean 'X'?" for the choice closest to word (case ignored), or ""."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), by_lower, n=1)
+    return f" — did you mean '{by_lower[close[0]]}'?" if close else ""
+
+
+# What an `if` may test: the first word of each CONDITIONS entry (PendingReturned, status, ...)
+CONDITION_SUBJECTS = tuple(dict.fromkeys(key.split()[0] for key in CONDITIONS))
 
 
 @dataclass(frozen=True)
@@ -197,6 +219,12 @@ def _call(text: str, where: str, names: Names) -> Call:
         try:
             condition = parse_condition(" ".join(words[1:])) if words[0] == "if" else None
         except ValueError as error:
+            subject = words[1].lstrip("!").split("=")[0].split("!")[0] if len(words) > 1 else ""
+            hint = "" if subject in CONDITION_SUBJECTS else \
+                did_you_mean(subject, CONDITION_SUBJECTS)
+            if hint:  # a misspelt subject: the one meant, rather than the list of all
+                raise SpecError(f"{where}: '{' '.join(words[1:])}' is not a condition{hint}") \
+                    from None
             raise SpecError(f"{where}: {error}") from None
         call = _call(rest.strip(), where, names)
         if not call.always:
@@ -207,9 +235,8 @@ def _call(text: str, where: str, names: Names) -> Call:
         raise SpecError(f"{where}: an empty step")
     ddi = next((d for d in DDIS.values() if d.name.lower() == words[0].lower()), None)
     if ddi is None:
-        close = [n for n in DDIS if n.lower().startswith(words[0][:4].lower())]
-        hint = f" — did you mean {close[0]}?" if close else ""
-        raise SpecError(f"{where}: unknown step '{words[0]}'{hint}; known: {', '.join(DDIS)}")
+        hint = did_you_mean(words[0], DDIS) or f"; known: {', '.join(DDIS)}"
+        raise SpecError(f"{where}: unknown step '{words[0]}'{hint}")
     args = tuple(words[1:])
     needed = len([a for a in ddi.synopsis.split() if not a.startswith("[")])
     if not needed <= len(args) <= len(ddi.synopsis.split()):
@@ -222,17 +249,23 @@ def _call(text: str, where: str, names: Names) -> Call:
     return Call(ddi.name, args, text, status, ddi.limit)
 
 
-def _steps(value: object, where: str, names: Names) -> list[Call]:
+def _steps(value: object, where: str, names: Names, at: tuple[str, ...]) -> list[Call]:
+    """A routine's steps; `at` is its place in the TOML, as SpecError takes it."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SpecError(f"{where}: a routine is a list of steps (strings)")
-    calls = [_call(text, f"{where}, step {n} '{text}'", names)
-             for n, text in enumerate(value, start=1)]
+        raise SpecError(f"{where}: a routine is a list of steps (strings)", at)
+    calls = []
+    for n, text in enumerate(value, start=1):
+        try:
+            calls.append(_call(text, f"{where}, step {n} '{text}'", names))
+        except SpecError as error:
+            raise SpecError(str(error), (*at, n)) from None
     for n, call in enumerate(calls, start=1):
         if call.otherwise and (n == 1 or calls[n - 2].condition is None):
             raise SpecError(f"{where}, step {n} '{call}': an else step follows an 'if COND: "
-                            "STEP' step")
+                            "STEP' step", (*at, n))
         if n < len(calls) and call.ddi == "return" and _ends(calls, n):
-            raise SpecError(f"{where}, step {n} '{call}': steps after a return never run")
+            raise SpecError(f"{where}, step {n} '{call}': steps after a return never run",
+                            (*at, n))
     return calls
 
 
@@ -249,18 +282,20 @@ def _ioctls(table: object, source: str, names: Names) -> dict[int, list[Call]]:
     """[ioctl]: "0x222003" = [steps], one case of the IRP_MJ_DEVICE_CONTROL switch each."""
     if not isinstance(table, dict):
         raise SpecError(f"{source}: [ioctl] is a table of control codes, e.g. "
-                        "\"0x222003\" = [\"IoCompleteRequest STATUS_SUCCESS\", ...]")
+                        "\"0x222003\" = [\"IoCompleteRequest STATUS_SUCCESS\", ...]",
+                        ("ioctl",))
     cases: dict[int, list[Call]] = {}
     for key, steps in table.items():
         code = number_or_none(key)
         if code is None or not 0 < code <= 0xFFFFFFFF:
             raise SpecError(f"{source}: [ioctl] '{key}' is not a control code; write it in "
                             "hex, e.g. \"0x222003\" (CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, "
-                            "METHOD_NEITHER, FILE_ANY_ACCESS))")
+                            "METHOD_NEITHER, FILE_ANY_ACCESS))", ("ioctl", key))
         where = f"{source}: [ioctl] case {code:#x}"
-        cases[code] = _steps(steps, where, names)
+        cases[code] = _steps(steps, where, names, ("ioctl", key))
         if not _ends(cases[code], len(cases[code])):
-            raise SpecError(f"{where} must end with a return step, e.g. 'return STATUS_SUCCESS'")
+            raise SpecError(f"{where} must end with a return step, e.g. 'return STATUS_SUCCESS'",
+                            ("ioctl", key))
     return cases
 
 
@@ -268,15 +303,16 @@ def _wmi_blocks(table: object, source: str) -> dict[str, dict[str, int | str]]:
     """[wmi.CLASS] tables: the data blocks the driver provides, property = number or text."""
     example = "e.g. [wmi.ToasterDeviceInformation] with Capacity = 2000"
     if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
-        raise SpecError(f"{source}: [wmi] holds one table per WMI class, {example}")
+        raise SpecError(f"{source}: [wmi] holds one table per WMI class, {example}", ("wmi",))
     for name, block in table.items():
         if not name.isidentifier() or not name.isascii():
-            raise SpecError(f"{source}: '{name}' is not a WMI class name (letters, digits, _)")
+            raise SpecError(f"{source}: '{name}' is not a WMI class name (letters, digits, _)",
+                            ("wmi", name))
         for prop, value in block.items():
             if not prop.isidentifier() or isinstance(value, bool) or \
                     not isinstance(value, (int, str)):
                 raise SpecError(f"{source}: [wmi.{name}] {prop}: a property is a name with a "
-                                f"number or a string, {example}")
+                                f"number or a string, {example}", ("wmi", name, prop))
     return table
 
 
@@ -302,14 +338,15 @@ def _setup_class(value: object, spec: DriverSpec, source: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 32 or \
             not all(c.isascii() and (c.isalnum() or c == "_") for c in value):
         raise SpecError(f"{source}: class = {printable(repr(value))[:60]} is not a device "
-                        "setup class name: 1 to 32 letters, digits or '_', e.g. \"Toaster\"")
+                        "setup class name: 1 to 32 letters, digits or '_', e.g. \"Toaster\"",
+                        ("class",))
     if spec.type == "filter" and spec.hardware_ids:
         raise SpecError(f"{source}: a filter has hardware_ids (a device filter, on those "
                         "devices) or class (a class filter, on every device of the class), "
-                        "not both")
+                        "not both", ("class",))
     if spec.type == "filesystem":
         raise SpecError(f"{source}: a file system has no device setup class; class is for "
-                        "bus, function and filter drivers")
+                        "bus, function and filter drivers", ("class",))
     return value
 
 
@@ -319,21 +356,23 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
              default: str | None = None) -> str:
         value = data.get(key, default)
         if not isinstance(value, str) or not value:
-            raise SpecError(f"{source}: '{key}' must be a string")
+            raise SpecError(f"{source}: '{key}' must be a string", (key,))
         if choices and value not in choices:
-            raise SpecError(f"{source}: {key} = '{value}' is not one of {', '.join(choices)}")
+            raise SpecError(f"{source}: {key} = '{value}' is not one of {', '.join(choices)}"
+                            + did_you_mean(value, choices), (key,))
         return value
 
     _refuse_control_characters(data, source)
     unknown = sorted(set(data) - set(SPEC_KEYS))
     if unknown:
-        raise SpecError(f"{source}: unknown key '{unknown[0]}'; known: "
-                        f"{', '.join(sorted(SPEC_KEYS))}")
+        raise SpecError(f"{source}: unknown key '{unknown[0]}'"
+                        + (did_you_mean(unknown[0], SPEC_KEYS)
+                           or f"; known: {', '.join(sorted(SPEC_KEYS))}"), (unknown[0],))
     name = need("name")
     if not set(name) <= NAME_CHARACTERS or len(name) > MAX_NAME or name.strip(".") == "":
         raise SpecError(f"{source}: name = '{name}' is not a driver name: 1 to {MAX_NAME} "
                         "letters, digits, '_', '-' or '.', not only dots (it becomes "
-                        "\\Driver\\NAME and a Services key)")
+                        "\\Driver\\NAME and a Services key)", ("name",))
     spec = DriverSpec(name, need("type", DRIVER_TYPES), need("description", None, "-"),
                       source, need("start", START_TYPES, "demand"),
                       position=need("position", FILTER_POSITIONS, "upper"))
@@ -348,14 +387,16 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             or (spec.interrupt == "msi" and messages & (messages - 1)):
         raise SpecError(f"{source}: messages = {messages!r}: a {spec.interrupt} interrupt has "
                         + ("one message" if limit == 1 else f"1 to {limit} messages in the "
-                           "model" + (", a power of two" if spec.interrupt == "msi" else "")))
+                           "model" + (", a power of two" if spec.interrupt == "msi" else "")),
+                        ("messages",))
     spec.messages = messages
     ids, prefix = data.get("hardware_ids", []), data.get("child_names", "")
     if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
         raise SpecError(f"{source}: hardware_ids must be a list of strings, e.g. "
-                        "[\"USB\\\\VID_045E&PID_0040\"]")
+                        "[\"USB\\\\VID_045E&PID_0040\"]", ("hardware_ids",))
     if not isinstance(prefix, str) or "\\" in prefix:
-        raise SpecError(f"{source}: child_names is a name prefix such as \"USBPDO-\"")
+        raise SpecError(f"{source}: child_names is a name prefix such as \"USBPDO-\"",
+                        ("child_names",))
     spec.hardware_ids, spec.child_names = tuple(i.upper() for i in ids), prefix
     if "class" in data:
         spec.device_class = _setup_class(data["class"], spec, source)
@@ -368,32 +409,38 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
                         "must be tables")
     notify = data.get("notify", {})
     if not isinstance(notify, dict):
-        raise SpecError(f"{source}: [notify] must be a table of routines")
+        raise SpecError(f"{source}: [notify] must be a table of routines", ("notify",))
     for name, steps in notify.items():
         if not isinstance(steps, list) or not all(isinstance(v, str) for v in steps):
             raise SpecError(f"{source}: notify routine {name}: a routine is a list of steps "
-                            "(strings)")
+                            "(strings)", ("notify", name))
         try:
             spec.notify[name] = parse_callback_steps(";".join(steps))
         except ValueError as error:
-            raise SpecError(f"{source}: notify routine {name}: {error}") from None
+            raise SpecError(f"{source}: notify routine {name}: {error}", ("notify", name)) \
+                from None
     names = {"completion": set(completion), "cancel": set(cancel), "workitem": set(work),
              "notify": set(notify)}
     for name, steps in work.items():
-        spec.work_routines[name] = _steps(steps, f"{source}: work item routine {name}", names)
+        spec.work_routines[name] = _steps(steps, f"{source}: work item routine {name}", names,
+                                          ("workitem", name))
     for name, steps in completion.items():
-        spec.completions[name] = _steps(steps, f"{source}: completion routine {name}", names)
+        spec.completions[name] = _steps(steps, f"{source}: completion routine {name}", names,
+                                        ("completion", name))
     for name, steps in cancel.items():
-        spec.cancels[name] = _steps(steps, f"{source}: cancel routine {name}", names)
+        spec.cancels[name] = _steps(steps, f"{source}: cancel routine {name}", names,
+                                    ("cancel", name))
     spec.ioctls = _ioctls(data.get("ioctl", {}), source, names)
     for table, target in (("routines", spec.routines), ("pdo", spec.pdo_routines)):
         for name, steps in tables[table].items():
             if name not in FIXED_ROUTINES and name not in IRP_MJ and name not in MINORS:
-                raise SpecError(f"{source}: unknown routine '{name}' in [{table}]; use "
+                hint = did_you_mean(name, (*FIXED_ROUTINES, *IRP_MJ, *MINORS))
+                raise SpecError(f"{source}: unknown routine '{name}' in [{table}]{hint}; use "
                                 "DriverEntry, AddDevice, Unload, an IRP_MJ_* name such as "
-                                "IRP_MJ_READ or an IRP_MN_* name such as IRP_MN_START_DEVICE")
+                                "IRP_MJ_READ or an IRP_MN_* name such as IRP_MN_START_DEVICE",
+                                (table, name))
             where = f"{source}: routine {name}" + (" of its PDOs" if table == "pdo" else "")
-            target[name] = _steps(steps, where, names)
+            target[name] = _steps(steps, where, names, (table, name))
     registers = any(c.ddi == "IoWMIRegistrationControl" and c.args[0] == "REGISTER"
                     for calls in spec.routines.values() for c in calls)
     if registers and not spec.wmi:
@@ -407,11 +454,12 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
         if any(c.ddi == "IoCallDriver" and c.args[0].lower() == "parent" for c in calls):
             raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "
                             "driver's [pdo] routines (its children's PDOs pass IRPs on to the "
-                            "stack it sits on); use 'IoCallDriver lower'")
-    for kind, routines in (("routine", spec.routines), ("PDO routine", spec.pdo_routines),
-                           ("completion routine", spec.completions)):
+                            "stack it sits on); use 'IoCallDriver lower'", ("routines", name))
+    for kind, table, routines in (("routine", "routines", spec.routines),
+                                  ("PDO routine", "pdo", spec.pdo_routines),
+                                  ("completion routine", "completion", spec.completions)):
         for name, calls in routines.items():
             if name not in FIXED_ROUTINES and (not calls or not _ends(calls, len(calls))):
                 raise SpecError(f"{source}: {kind} {name} must end with a return step, e.g. "
-                                "'return STATUS_SUCCESS' or 'return status'")
+                                "'return STATUS_SUCCESS' or 'return status'", (table, name))
     return spec
