@@ -105,8 +105,12 @@ def irp_completion(seed: int, size: int | None = None, difficulty: str = "medium
     names = rng.sample(["audit", "cache", "crypt", "meter", "trace"], size or count)
     kinds = [("watch" if rng.random() < 0.6 else "skip") for _ in names]
     if difficulty == "medium":  # one or two of them take the IRP back
-        for index in rng.sample(range(len(names)), min(len(names), rng.randint(1, 2))):
-            kinds[index] = rng.choice(("mpr", "mpr", "keep"))
+        chosen = sorted(rng.sample(range(len(names)), min(len(names), rng.randint(1, 2))))
+        kinds[chosen[0]] = "mpr"
+        # Only the upper one may keep it: a forward-and-wait filter above one that keeps the
+        # IRP would wait for ever (the model, which has no wait there, would complete an IRP
+        # its driver does not own).
+        kinds[chosen[-1]] = rng.choice(("mpr", "mpr", "keep"))
     if difficulty == "hard":
         kinds = [rng.choice(("mark", "mark", "watch", "skip")) for _ in names]
     bottom, target = ("slowdisk", "SlowDisk") if difficulty == "hard" else ("toaster", "Toaster")
