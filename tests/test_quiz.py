@@ -275,3 +275,16 @@ def test_a_size_the_topic_cannot_take_is_a_clear_error():
     result = CliRunner().invoke(main, ["quiz", "irp-completion", "--size", "9"])
     assert result.exit_code == 2 and "takes a size of 1 to 5 (filters), not 9" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_instructor_guides_quiz_example_is_what_the_command_prints():
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "instructors.md").read_text(
+        encoding="utf-8")
+    block = guide.split("## Quizzes", 1)[1].split("    $ printf '", 1)[1].split("\n## ")[0]
+    command, shown = block.split("\n", 1)
+    answers, args = command.split("' | kmshell ")
+    result = CliRunner().invoke(main, args.split(),
+                                input=answers.encode().decode("unicode_escape"))
+    assert result.output.rstrip("\n") == "\n".join(line[4:] for line in shown.rstrip().split("\n"))
