@@ -273,22 +273,41 @@ def schema(kind: str, output: str | None) -> None:
 @main.command()
 @click.argument("topic", type=click.Choice(["scheduling", "irp-completion", "access-check",
                                             "irql", "pnp-order", "power-order"]))
-@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+@click.option("--seed", "-s", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
               help="Which problem.")
-@click.option("--answers", "show_answers", is_flag=True,
-              help="Show the worked solution, derived from the model.")
-def quiz(topic: str, seed: int, show_answers: bool) -> None:
+@click.option("--size", "-n", type=int, default=None, metavar="N",
+              help="How big: processes (scheduling, 1-6), filters (irp-completion, 1-5), "
+                   "cases (access-check, irql, 1-10), drivers (pnp-order, 1-7), devices "
+                   "(power-order, 1-7). Default: the topic's own, picked by the seed.")
+@click.option("--difficulty", "-d", type=click.Choice(["easy", "medium", "hard"]),
+              default="medium", show_default=True,
+              help="Which features appear. irp-completion: easy, the device completes at "
+                   "once; medium, completion routines that return "
+                   "STATUS_MORE_PROCESSING_REQUIRED; hard, a pended read and the pending "
+                   "mark. Elsewhere: fewer or more priorities and sleeps, ACEs, places, "
+                   "filter kinds, hubs.")
+@click.option("--answers", "-c", "show_answers", is_flag=True,
+              help="Show the answers and the worked solution, derived from the model.")
+def quiz(topic: str, seed: int, size: int | None, difficulty: str, show_answers: bool) -> None:
     """A generated exercise on TOPIC: answer each `?`; the model grades it.
 
     Answers are read one per line from the terminal, or from standard input when it is a
-    pipe (for auto-grading). The same seed gives the same problem on every machine.
+    pipe (for auto-grading). Write them as the trace does: `meter!meterDone` (or just
+    `meterDone`), `DISPATCH_LEVEL` or `2`, `STATUS_PENDING` or `0x103`; lists separated by
+    commas; any case. The same seed, size and difficulty give the same problem on every
+    machine.
     """
     from kmshell.nt.rtl import printable
-    from kmshell.quiz import TOPICS, grade
+    from kmshell.quiz import grade, make
 
-    problem = TOPICS[topic](seed)
+    try:
+        problem = make(topic, seed, size, difficulty)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--size") from None
     click.echo("\n".join(problem.text))
     if show_answers:
+        click.echo("\n".join(f"{question}: {answer}" for question, answer
+                             in zip(problem.questions, problem.answers, strict=True)))
         click.echo("\n".join(problem.reasons))
         return
     given = []
@@ -300,9 +319,13 @@ def quiz(topic: str, seed: int, show_answers: bool) -> None:
             given.append(line)
             click.echo(f"{question}: ? {printable(line) or '(no answer)'}")
     marks = grade(problem, given)
-    for question, ok, answer in zip(problem.questions, marks, problem.answers, strict=True):
-        click.echo(f"{'✓' if ok else '✗'} {question}: {answer}")
+    for question, ok, answer, said in zip(problem.questions, marks, problem.answers, given,
+                                          strict=True):
+        click.echo(f"✓ {question}: {answer}" if ok else
+                   f"✗ {question}: expected {answer}, not {printable(said) or '(no answer)'}")
+    options = f"--seed {seed}" + (f" --size {size}" if size is not None else "") \
+        + (f" --difficulty {difficulty}" if difficulty != "medium" else "")
     click.echo(f"{sum(marks)} of {len(marks)} right"
-               + ("" if all(marks) else f" — kmshell quiz {topic} --seed {seed} --answers "
+               + ("" if all(marks) else f" — kmshell quiz {topic} {options} --answers "
                   "shows why"))
     sys.exit(0 if all(marks) else 1)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from kmshell.cli import main
-from kmshell.quiz import grade, scheduling
+from kmshell.nt.constants import parse_irql, parse_status
+from kmshell.quiz import Problem, grade, scheduling
 from kmshell.session import Session
 
 
@@ -57,10 +58,10 @@ def test_irp_completion_answers_list_the_watching_filters_from_the_bottom_up():
     from kmshell.quiz import irp_completion
 
     for seed in range(100):
-        problem = irp_completion(seed)
+        problem = irp_completion(seed, difficulty="easy")
         filters = [line.split(":")[0].strip() for line in problem.text
                    if "IRP_MJ_READ =" in line]
-        watching = [f"{name}Done" for name in filters
+        watching = [f"{name}!{name}Done" for name in filters
                     if f"IoSetCompletionRoutine {name}Done" in " ".join(problem.text)]
         assert problem.answers == [", ".join(watching) or "none"], seed
 
@@ -97,7 +98,8 @@ def test_irql_answers_are_ok_exactly_when_the_irql_is_within_the_ddis_limit():
 def test_multi_part_answers_ignore_spacing_and_case():
     from kmshell.quiz import irp_completion
 
-    problem = next(p for p in map(irp_completion, range(50)) if "," in p.answers[0])
+    problem = next(p for p in (irp_completion(seed, difficulty="easy") for seed in range(50))
+                   if "," in p.answers[0])
     assert grade(problem, [problem.answers[0].upper().replace(", ", " ,")]) == [True]
 
 
@@ -139,3 +141,150 @@ def test_piped_quiz_answers_are_read_a_bounded_line_at_a_time_and_shown_escaped(
     result = CliRunner().invoke(main, ["quiz", "scheduling", "--seed", "5"], input=answers)
     assert "\x1b" not in result.output and "\\x1b]0;pwned\\x07" in result.output
     assert "7" * 1001 not in result.output and result.exit_code == 1
+
+
+def test_answers_are_accepted_in_the_notation_the_trace_uses():
+    from kmshell.quiz import irp_completion, irql_quiz, right
+
+    assert right("names", " METER!meterdone , traceDone ", "meter!meterDone, trace!traceDone")
+    assert right("names", "meterDone → traceDone", "meter!meterDone, trace!traceDone")
+    assert not right("names", "traceDone, meterDone", "meter!meterDone, trace!traceDone")
+    assert not right("names", "audit!meterDone", "meter!meterDone")
+    assert right("names", "0x0000000a", "0xA") and right("names", "10", "0xA")
+    assert right("irql", " 2 ", "DISPATCH_LEVEL") and right("irql", "dispatch_level", "2")
+    assert not right("irql", "APC_LEVEL", "DISPATCH_LEVEL") and not right("irql", "x", "2")
+    assert right("status", "0x103", "STATUS_PENDING")
+    assert right("status", " status_pending", "0x00000103")
+    assert not right("status", "STATUS_SUCCESS", "STATUS_PENDING")
+    hard = irql_quiz(2, difficulty="hard")
+    limits = [answer for question, answer in zip(hard.questions, hard.answers, strict=True)
+              if question.endswith("limit")]
+    assert limits and all(grade(hard, [str(parse_irql(a)) if q.endswith("limit") else a
+                                      for q, a in zip(hard.questions, hard.answers, strict=True)]))
+    pended = irp_completion(1, difficulty="hard")
+    numbers = [f"{parse_status(a):#x}" if kind == "status" else a.replace(", ", ",")
+               for kind, a in zip(pended.kinds, pended.answers, strict=True)]
+    assert "status" in pended.kinds and all(grade(pended, numbers))
+
+
+def test_a_wrong_answer_is_graded_with_what_was_expected():
+    problem = scheduling(5)
+    result = CliRunner().invoke(main, ["quiz", "scheduling", "--seed", "5"],
+                                input="nobody\n" * len(problem.answers))
+    assert f"✗ {problem.questions[0]}: expected {problem.answers[0]}, not nobody" \
+        in result.output and result.exit_code == 1
+
+
+def filters_of(problem: Problem) -> list[tuple[str, str, str]]:
+    """(name, IRP_MJ_READ steps, completion steps) of each filter, bottom first, as printed."""
+    found: list[tuple[str, str, str]] = []
+    for line in problem.text:
+        if "IRP_MJ_READ = " in line:
+            name, read = line.strip().split(": IRP_MJ_READ = ")
+            found.append((name, read, ""))
+        elif line.strip().startswith(f"{found[-1][0]}Done = " if found else "\0"):
+            found[-1] = (*found[-1][:2], line.split(" = ", 1)[1])
+    return found
+
+
+def test_more_processing_required_stops_completion_until_the_driver_completes_again():
+    from kmshell.quiz import irp_completion
+
+    asked = 0
+    for seed in range(60):
+        problem = irp_completion(seed, difficulty="medium")
+        ran, later, again, back = [], [], False, "yes"
+        for name, read, done in filters_of(problem):  # the rule, walked bottom-up
+            if not done:
+                continue
+            ran.append(f"{name}!{name}Done")
+            later += ran[-1:] if again else []
+            if "MORE_PROCESSING_REQUIRED" in done:
+                if "IoCompleteRequest status" not in read:
+                    back = "no"  # it keeps the IRP: nothing above ever runs
+                    break
+                again = True
+        asked += "MORE_PROCESSING_REQUIRED" in " ".join(problem.text)
+        assert problem.answers == [", ".join(ran) or "none", ", ".join(later) or "none",
+                                   back], seed
+    assert asked == 60
+
+
+def test_a_pended_irp_sets_pending_returned_for_the_routines_its_mark_reaches():
+    from kmshell.quiz import irp_completion
+
+    for seed in range(60):
+        problem = irp_completion(seed, difficulty="hard")
+        ran, seen, pending = [], [], True  # slowdisk marks the read pending
+        for name, _, done in filters_of(problem):
+            if done:
+                ran.append(f"{name}!{name}Done")
+                seen += ran[-1:] if pending else []
+                pending = pending and "IoMarkIrpPending" in done  # the mark goes on up, or not
+        assert problem.answers == [", ".join(ran) or "none", ", ".join(seen) or "none",
+                                   "STATUS_PENDING"], seed
+
+
+def test_size_sets_how_many_processes_filters_cases_drivers_and_devices():
+    from kmshell.quiz import SIZES, make
+
+    counted = {"scheduling": "process create", "irp-completion": "IRP_MJ_READ =",
+               "access-check": "case", "irql": "case", "pnp-order": ": ",
+               "power-order": "plugged into"}
+    for topic, (_, low, high) in SIZES.items():
+        for size in (low, high):
+            problem = make(topic, 3, size)
+            lines = [line for line in problem.text if line.startswith("  ")]
+            assert sum(counted[topic] in line for line in lines) == size, (topic, size)
+
+
+def test_difficulty_decides_which_features_appear():
+    from kmshell.quiz import make
+
+    def text(topic: str, difficulty: str) -> str:
+        return "\n".join(line for seed in range(10)
+                         for line in make(topic, seed, None, difficulty).text)
+
+    easy, medium, hard = (text("irp-completion", d) for d in ("easy", "medium", "hard"))
+    assert "MORE_PROCESSING_REQUIRED" not in easy and "SlowDisk" not in easy
+    assert "MORE_PROCESSING_REQUIRED" in medium and "PendingReturned" not in medium
+    assert "PendingReturned" in hard and "SlowDisk" in hard
+    assert "sleep" not in text("scheduling", "easy") and "sleep" in text("scheduling", "hard")
+    assert "--priority 8 " in text("scheduling", "easy") and \
+        "--priority 1" not in text("scheduling", "easy")
+    assert "lower filter" not in text("pnp-order", "easy")
+    assert "a hub" not in text("power-order", "easy") and "a hub" in text("power-order", "hard")
+    assert "an ISR" not in text("irql", "easy") and "spin lock" in text("irql", "hard")
+
+
+def test_the_same_options_give_the_same_problem_and_other_options_another():
+    from kmshell.quiz import TOPICS, make
+
+    for topic in TOPICS:
+        assert make(topic, 11, 3, "hard") == make(topic, 11, 3, "hard")
+        assert make(topic, 11, 3, "hard") != make(topic, 11, 3, "easy")
+    runner = CliRunner()
+    args = ["quiz", "irp-completion", "--seed", "11", "--size", "4", "--difficulty", "hard",
+            "-c"]
+    first, second = runner.invoke(main, args), runner.invoke(main, args)
+    assert first.exit_code == 0 and first.output == second.output
+    assert "see PendingReturned: " in first.output  # -c prints the answers
+
+
+def test_a_size_the_topic_cannot_take_is_a_clear_error():
+    result = CliRunner().invoke(main, ["quiz", "irp-completion", "--size", "9"])
+    assert result.exit_code == 2 and "takes a size of 1 to 5 (filters), not 9" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_instructor_guides_quiz_example_is_what_the_command_prints():
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "instructors.md").read_text(
+        encoding="utf-8")
+    block = guide.split("## Quizzes", 1)[1].split("    $ printf '", 1)[1].split("\n## ")[0]
+    command, shown = block.split("\n", 1)
+    answers, args = command.split("' | kmshell ")
+    result = CliRunner().invoke(main, args.split(),
+                                input=answers.encode().decode("unicode_escape"))
+    assert result.output.rstrip("\n") == "\n".join(line[4:] for line in shown.rstrip().split("\n"))
