@@ -86,6 +86,7 @@ def _value_schemas() -> dict[str, dict]:
         "cancel": _named_routines(SPEC_KEYS["cancel"]),
         "workitem": _named_routines(SPEC_KEYS["workitem"]),
         "ioctl": _named_routines(SPEC_KEYS["ioctl"]),
+        "power_completion": _named_routines(SPEC_KEYS["power_completion"]),
         "notify": {"type": "object", "additionalProperties": {
             "type": "array", "items": {"type": "string"}}},
         "wmi": {"type": "object", "additionalProperties": {

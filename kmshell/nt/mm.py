@@ -115,11 +115,19 @@ def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
     return space
 
 
+IMAGE_SIZE = 0x10_0000  # a driver image's extent in the model: its code and its globals
+
+
+def image_range(driver: DriverObject) -> tuple[int, int]:
+    """Where the loader (MmLoadSystemImage) placed a driver's image: its start and end."""
+    start = 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100
+    return start, start + IMAGE_SIZE
+
+
 def routine_address(driver: DriverObject, routine: str) -> int:
-    """Where the loader (MmLoadSystemImage) placed a driver's routine: in its image, at a
-    stable offset per name (bugcheck parameters name code by its address)."""
-    return 0xFFFFF805_2000_0000 + driver.header.address % 0x100_0000 * 0x100 \
-        + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10
+    """Where a driver's routine (or global variable) is: in its image, at a stable offset per
+    name (bugcheck parameters name code and data by their address)."""
+    return image_range(driver)[0] + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10
 
 
 class MemoryManager:

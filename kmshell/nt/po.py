@@ -26,6 +26,7 @@ the processors go on ticking while the machine "sleeps".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ from kmshell.nt.errors import NtError
 
 if TYPE_CHECKING:
     from kmshell.nt.core import Core
+    from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.irp import DeviceObject, Irp
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.pnp import Devnode, PlugAndPlayManager
@@ -112,11 +114,13 @@ class PowerManager:
         nodes = [n for n in self.pnp.devnodes() if n.pdo is not None and n.service]
         return nodes[::-1] if leaves_first else nodes
 
-    def _power_irp(self, node: Devnode, minor: str, state: PowerState) -> Irp:
-        """A power IRP to the top of node's stack: the state it carries is in the trace."""
+    def _power_irp(self, node: Devnode, minor: str, state: PowerState,
+                   on_done: Callable[[int], None] | None = None) -> Irp:
+        """A power IRP to the top of node's stack: the state it carries is in the trace;
+        `on_done` gets its final status once it is complete (a PowerCompletion routine)."""
         pdo = node.physical_device
         irp = self.io.build_irp(pdo, "IRP_MJ_POWER", minor)  # status: STATUS_NOT_SUPPORTED
-        irp.power_state = state
+        irp.power_state, irp.on_done = state, on_done
         self.emit("Po", "power-irp", f"IRP {irp.number}: {minor} ({state.name}) to "
                   f"{node.instance_path}")
         self.io.call_driver(pdo.top(), irp)
@@ -236,11 +240,41 @@ class PowerManager:
         if node.power is state:
             return
         reason = f"for {because.short}" if because is not None else "(idle)"
-        self.emit("Po", "request", f"{node.service}, power policy owner of "
-                  f"{node.instance_path}, calls PoRequestPowerIrp({state.short}) {reason}")
-        irp = self._power_irp(node, "IRP_MN_SET_POWER", state)
-        if irp.completed and nt_success(irp.status):
-            node.power = state
+        self._request_device_power(node, state, f"{node.service}, power policy owner of "
+                                   f"{node.instance_path}, calls PoRequestPowerIrp("
+                                   f"{state.short}) {reason}")
+
+    def _request_device_power(self, node: Devnode, state: DevicePowerState, text: str,
+                              on_done: Callable[[int], None] | None = None) -> None:
+        """PoRequestPowerIrp(IRP_MN_SET_POWER, state): node.power follows when it succeeds."""
+        def done(status: int) -> None:
+            if nt_success(status):
+                node.power = state
+            if on_done is not None:
+                on_done(status)
+        self.emit("Po", "request", text)
+        self._power_irp(node, "IRP_MN_SET_POWER", state, done)
+
+    def request_power_irp(self, driver: DriverObject, routine: str, device: DeviceObject,
+                          dx: str, on_done: Callable[[int], None] | None = None) -> None:
+        """PoRequestPowerIrp from a driver's step: a device set-power IRP for D state `dx`
+        ("D3") to the top of the device's stack; `on_done` (its PowerCompletion routine) runs
+        when it is complete."""
+        node, state = self.pnp.devnode_of(device), DevicePowerState[f"PowerDevice{dx}"]
+        self._request_device_power(node, state, f"{driver.name}!{routine}: PoRequestPowerIrp("
+                                   f"IRP_MN_SET_POWER, {state.short}) for "
+                                   f"{node.instance_path}: the power manager allocates a "
+                                   "device power IRP and sends it to the top of the stack",
+                                   on_done)
+
+    def set_power_state(self, driver: DriverObject, routine: str, device: DeviceObject,
+                        dx: str) -> None:
+        """PoSetPowerState: a driver tells the power manager its device's new D state `dx`."""
+        node, state = self.pnp.devnode_of(device), DevicePowerState[f"PowerDevice{dx}"]
+        previous, node.power = node.power, state
+        self.emit("Po", "power-state", f"{driver.name}!{routine}: PoSetPowerState("
+                  f"{state.short}) returns {previous.short}, the previous state: the power "
+                  f"manager records {node.instance_path} in {state.short}")
 
     def set_device_power(self, device: DeviceObject, state: DevicePowerState) -> None:
         """power device DEV Dx: the function driver powers an idle device down (or up)."""

@@ -93,6 +93,7 @@ class System:
         self.hal.io = self.wmi.io = self.io
         self.ps.io_files, self.ps.ex = self.files, self.ex
         self.io.files, self.io.pnp, self.io.ex = self.files, self.pnp, self.ex
+        self.io.po = self.po
         self.files.pnp = self.pnp
         self._boot(cpus)
 

@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from kmshell.nt.mm import MemoryManager
     from kmshell.nt.ob import ObjectManager
     from kmshell.nt.pnp import PlugAndPlayManager
+    from kmshell.nt.po import PowerManager
     from kmshell.nt.ps import Process
     from kmshell.nt.wmi import Wmi
 
@@ -109,12 +110,13 @@ DEFAULT_DEVICE_SD = parse_sddl(DEFAULT_DEVICE_SDDL)  # what IoCreateDevice gives
 class IoManager:
     """Io. Built with the Core and the components a driver's routines use: the object
     manager (driver and device objects), Ke (IRQL, DPCs, spin locks), Mm (pool), Cm (the
-    Services keys), the HAL (DMA) and WMI. The file-system half (files.py) and the PnP
-    manager are wired in by System."""
+    Services keys), the HAL (DMA) and WMI. The file-system half (files.py), the PnP
+    manager and the power manager are wired in by System."""
 
     files: FileIo
     pnp: PlugAndPlayManager
     ex: Executive  # work items
+    po: PowerManager  # PoRequestPowerIrp and PoSetPowerState steps
 
     def __init__(self, core: Core, ob: ObjectManager, ke: Kernel, mm: MemoryManager,
                  cm: ConfigurationManager, hal: Hal, wmi: Wmi) -> None:
@@ -384,7 +386,9 @@ class IoManager:
                   f"routine runs and {driver.image} is unloaded")
 
     def _retire_driver(self, driver: DriverObject) -> None:
-        """The image goes: leaks reported, \\Driver\\NAME deleted, calls into it now fault."""
+        """The image goes: a timer left set in it stops the machine (0xC7), leaks are reported,
+        \\Driver\\NAME deleted, calls into it now fault."""
+        self.ke.check_for_timer(driver)
         self._report_leaks(driver)
         self.ob.remove(driver)
         driver.header.pointer_count = 0
@@ -845,7 +849,7 @@ class IoManager:
             raise
 
     def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
-             device: DeviceObject | None) -> int:
+             device: DeviceObject | None, last: int = NtStatus.STATUS_SUCCESS) -> int:
         """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS. Each
         step is checked against its DDI's IRQL limit, and one that works on an IRP needs one;
         it returns what the routine would return if it ended there (None: as it was)."""
@@ -856,13 +860,14 @@ class IoManager:
                           "next ...): kernel stack overflow; the request is stopped")
         self.nested_routines += 1
         try:
-            return self._run_steps(driver, routine, calls, irp, device)
+            return self._run_steps(driver, routine, calls, irp, device, last)
         finally:
             self.nested_routines -= 1
 
     def _run_steps(self, driver: DriverObject, routine: str, calls: list[Call],
-                   irp: Irp | None, device: DeviceObject | None) -> int:
-        last: int = NtStatus.STATUS_SUCCESS  # what the last step that returns a status returned
+                   irp: Irp | None, device: DeviceObject | None, last: int) -> int:
+        # `last`: what the last step that returns a status returned (a callback given a
+        # status, such as a PowerCompletion routine, starts with it)
         frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         taken = False  # whether the last `if` step's condition held
         for number, call in enumerate(calls, start=1):
@@ -880,7 +885,7 @@ class IoManager:
                 if limit is not None and self.core.processor().irql > limit:
                     if ddi.irql_check is not None:  # its own bugcheck comes first
                         ddi.irql_check(self, frame, call, last)
-                    self._irql_too_high(driver, routine, call, limit)
+                    self.irql_too_high(driver, routine, call, limit)
                 if ddi.needs_irp and frame.irp is None:
                     raise no_irp(frame)
                 result = ddi.run(self, frame, call, last)
@@ -1017,7 +1022,7 @@ class IoManager:
                           f"{driver.name} has no stack of its own below a PDO to pass this to")
         return fdo.attached_to
 
-    def _irql_too_high(self, driver: DriverObject, routine: str, call: Call, limit: int) -> None:
+    def irql_too_high(self, driver: DriverObject, routine: str, call: Call, limit: int) -> None:
         """Every DDI has a highest IRQL it may be called at (its WDK page's Requirements):
         called above it, the machine stops. `limit` is the step's, DIRQL resolved."""
         cpu = self.core.processor()

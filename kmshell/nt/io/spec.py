@@ -105,6 +105,9 @@ SPEC_KEYS = {
     "pdo": "[pdo]: a bus driver's routines for the IRPs that reach its children's PDOs",
     "completion": "[completion]: completion routines, named by IoSetCompletionRoutine",
     "cancel": "[cancel]: cancel routines, named by IoSetCancelRoutine",
+    "power_completion": "[power_completion]: PowerCompletion routines, named by "
+                        "PoRequestPowerIrp: each runs when the device power IRP it asked for "
+                        "is complete, with `status` its final status; they return nothing",
     "workitem": "[workitem]: work item routines, named by IoQueueWorkItem; a System worker "
                 "thread runs one at PASSIVE_LEVEL",
     "ioctl": "[ioctl]: IRP_MJ_DEVICE_CONTROL dispatched by control code, \"0x222003\" = "
@@ -173,6 +176,7 @@ class DriverSpec:
     routines: dict[str, list[Call]] = field(default_factory=dict)
     completions: dict[str, list[Call]] = field(default_factory=dict)
     cancels: dict[str, list[Call]] = field(default_factory=dict)  # cancel routines (VOID)
+    power_completions: dict[str, list[Call]] = field(default_factory=dict)  # VOID as well
     ioctls: dict[int, list[Call]] = field(default_factory=dict)  # control code -> its case
     work_routines: dict[str, list[Call]] = field(default_factory=dict)  # [workitem]
     notify: dict[str, list[Step]] = field(default_factory=dict)  # notify/registry callbacks
@@ -402,11 +406,12 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
         spec.device_class = _setup_class(data["class"], spec, source)
     spec.wmi = _wmi_blocks(data.get("wmi", {}), source)
     completion, cancel = data.get("completion", {}), data.get("cancel", {})
-    work = data.get("workitem", {})
+    work, power = data.get("workitem", {}), data.get("power_completion", {})
     tables = {"routines": data.get("routines", {}), "pdo": data.get("pdo", {})}
-    if not all(isinstance(t, dict) for t in (completion, cancel, work, *tables.values())):
-        raise SpecError(f"{source}: [routines], [pdo], [completion], [cancel] and [workitem] "
-                        "must be tables")
+    if not all(isinstance(t, dict) for t in (completion, cancel, work, power,
+                                             *tables.values())):
+        raise SpecError(f"{source}: [routines], [pdo], [completion], [cancel], [workitem] and "
+                        "[power_completion] must be tables")
     notify = data.get("notify", {})
     if not isinstance(notify, dict):
         raise SpecError(f"{source}: [notify] must be a table of routines", ("notify",))
@@ -420,7 +425,7 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: notify routine {name}: {error}", ("notify", name)) \
                 from None
     names = {"completion": set(completion), "cancel": set(cancel), "workitem": set(work),
-             "notify": set(notify)}
+             "notify": set(notify), "power_completion": set(power)}
     for name, steps in work.items():
         spec.work_routines[name] = _steps(steps, f"{source}: work item routine {name}", names,
                                           ("workitem", name))
@@ -430,6 +435,9 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     for name, steps in cancel.items():
         spec.cancels[name] = _steps(steps, f"{source}: cancel routine {name}", names,
                                     ("cancel", name))
+    for name, steps in power.items():
+        spec.power_completions[name] = _steps(steps, f"{source}: power completion routine "
+                                              f"{name}", names, ("power_completion", name))
     spec.ioctls = _ioctls(data.get("ioctl", {}), source, names)
     for table, target in (("routines", spec.routines), ("pdo", spec.pdo_routines)):
         for name, steps in tables[table].items():

@@ -707,6 +707,95 @@ def _create_device_secure(io: IoManager, f: Frame, call: Call, last: int) -> Non
                        f"{named} (IoCreateDeviceSecure)")
 
 
+# -- timers and power (issue 19): checks and runs
+
+DEVICE_STATES = ("D0", "D1", "D2", "D3")  # DEVICE_POWER_STATE: PowerDeviceD0 ... D3
+
+
+def _check_timer(args: Args, names: Names) -> None:
+    if not set(args[0]) <= NAME_CHARACTERS or len(args[0]) > MAX_NAME:
+        raise ValueError(f"'{args[0]}' is not a timer name: 1 to {MAX_NAME} letters, digits, "
+                         "'_', '-' or '.' (the name of the KTIMER variable in the driver)")
+    if len(args) > 1 and args[1] not in ("NotificationTimer", "SynchronizationTimer"):
+        raise ValueError(f"'{args[1]}' is not a timer type: NotificationTimer or "
+                         "SynchronizationTimer")
+
+
+def _check_set_timer(args: Args, names: Names) -> None:
+    _check_timer(args[:1], names)
+    if not is_number(args[1], 1, U32) or (len(args) > 2 and not is_number(args[2], 0, U32)):
+        raise ValueError("the due time is a number of clock ticks from now, 1 or more, and "
+                         "KeSetTimerEx's period a number of ticks, 0 (not periodic) or more, "
+                         "e.g. 'KeSetTimerEx Poll 2 5'")
+
+
+def _timer_dpc(io: IoManager, f: Frame, ddi: str) -> DeviceObject:
+    """The device whose DPC a timer queues: the routine's own device, or the driver's newest
+    (KeInitializeDpc(&Extension->Dpc, DpcRoutine, DeviceObject), implied)."""
+    spec = f.driver.spec
+    if spec is None or "DPC" not in spec.routines:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{ddi}: the timer's DPC is the "
+                      f"driver's DPC routine, and {f.driver.name} has none: add DPC to "
+                      "[routines]")
+    if f.device is not None and f.device.driver is f.driver:
+        return f.device
+    return io.newest_device(f.driver, ddi)
+
+
+def _set_timer(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    period = int(call.args[2]) if len(call.args) > 2 else 0
+    io.ke.set_timer(f.driver, f.routine, call.args[0], _timer_dpc(io, f, call.ddi),
+                    int(call.args[1]), period)
+
+
+def _check_device_state(args: Args, names: Names) -> None:
+    if args[0] not in DEVICE_STATES:
+        raise ValueError(f"'{args[0]}' is not a device power state; use "
+                         f"{', '.join(DEVICE_STATES)}")
+    routines = names.get("power_completion", set())
+    if len(args) > 1 and args[1] not in routines:
+        raise ValueError(f"no power completion routine '{args[1]}' in [power_completion]; "
+                         f"defined: {_defined(routines)}")
+
+
+def _check_lower(args: Args, names: Names) -> None:
+    if args[0].lower() != "lower":
+        raise ValueError("PoCallDriver sends the power IRP to 'lower', the next-lower device")
+
+
+def _request_power_irp(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    given, device = f.given, _device(f)
+    if given is not None and given.power_state is not None and given.power_state.name \
+            .startswith("PowerDevice"):
+        raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{f.driver.name}!{f.routine} "
+                      f"is handling IRP {given.number}, a device power IRP: asking for another "
+                      "here would send IRPs without end. A power policy owner requests a "
+                      "device power IRP from elsewhere (an idle timer's DPC, an IOCTL), or in "
+                      "C only when Parameters.Power.Type is SystemPowerState")
+    driver, name = f.driver, call.args[1] if len(call.args) > 1 else ""
+
+    def power_completion(status: int) -> None:
+        assert driver.spec is not None  # the check found NAME in its [power_completion]
+        io.emit("Po", "power-completion", f"the device power IRP is complete "
+                f"({status_name(status)}): the power manager calls {driver.name}!{name}")
+        io.run_routine(driver, name, driver.spec.power_completions[name], None, device, status)
+
+    io.po.request_power_irp(driver, f.routine, device, call.args[0],
+                            power_completion if name else None)
+
+
+def _start_next_power_irp(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    io.emit("Po", "power", f"{f.driver.name}!{f.routine}: PoStartNextPowerIrp does nothing since "
+            "Windows Vista")
+
+
+def _set_power_state(io: IoManager, f: Frame, call: Call, last: int) -> None:
+    # The page: at most APC_LEVEL, except for D0: at most DISPATCH_LEVEL (the record's limit).
+    if call.args[0] != "D0" and io.core.processor().irql > Irql.APC_LEVEL:
+        io.irql_too_high(f.driver, f.routine, call, Irql.APC_LEVEL)
+    io.po.set_power_state(f.driver, f.routine, _device(f), call.args[0])
+
+
 def _records() -> tuple[Ddi, ...]:
     """Every DDI a spec may call, in the order docs/drivers.md lists them (and a mistake's
     "known:" list). The limits are the IRQLs in the Requirements of each routine's WDK page,
@@ -1117,6 +1206,66 @@ def _records() -> tuple[Ddi, ...]:
             "create the device \\Device\\NAME with its own security descriptor: an SDDL_DEVOBJ_* "
             "name (e.g. SDDL_DEVOBJ_SYS_ALL_ADM_ALL) or a \"D:P(A;;GA;;;SY)...\" string",
             _create_device_secure, check=_check_device_secure),
+        # -- timers and power (issue 19)
+        # KeInitializeTimer(Ex)'s page: <= DISPATCH_LEVEL (best at PASSIVE_LEVEL).
+        Ddi("KeInitializeTimer", "NAME",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-keinitializetimer",
+            "initialize a notification timer in the driver's own memory (a global of its "
+            "image), named NAME in the spec: not signaled, not set",
+            lambda io, f, call, last:
+                io.ke.initialize_timer(f.driver, f.routine, call.args[0], True),
+            check=_check_timer),
+        Ddi("KeInitializeTimerEx", "NAME NotificationTimer|SynchronizationTimer",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-keinitializetimerex",
+            "initialize a notification or synchronization timer NAME",
+            lambda io, f, call, last: io.ke.initialize_timer(
+                f.driver, f.routine, call.args[0], call.args[1] == "NotificationTimer"),
+            check=_check_timer),
+        Ddi("KeSetTimer", "NAME TICKS",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-kesettimer",
+            "set the timer to expire TICKS clock ticks from now (a relative DueTime), with the "
+            "driver's DPC routine as its DPC for this device (KeInitializeDpc is implied): when "
+            "the clock interrupt finds it due, the DPC runs at DISPATCH_LEVEL in whatever "
+            "thread is running; returns TRUE if it was set already (it is set anew)",
+            _set_timer, check=_check_set_timer),
+        Ddi("KeSetTimerEx", "NAME TICKS PERIOD",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-kesettimerex",
+            "KeSetTimer with a period: after the first expiry the timer is set again every "
+            "PERIOD ticks (the page's Period is in milliseconds; the model counts ticks), until "
+            "KeCancelTimer",
+            _set_timer, check=_check_set_timer),
+        Ddi("KeCancelTimer", "NAME",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-kecanceltimer",
+            "take the timer out of the timer queue, and its DPC with it: TRUE if it was in the "
+            "queue (a periodic timer always is). Unload must cancel every timer: one left set "
+            "is bugcheck 0xC7 TIMER_OR_DPC_INVALID when the image is freed",
+            lambda io, f, call, last: io.ke.cancel_timer(f.driver, f.routine, call.args[0]),
+            check=_check_timer),
+        # PoCallDriver's page: "See Remarks": PASSIVE_LEVEL for a DO_POWER_PAGABLE device,
+        # else up to DISPATCH_LEVEL; the model's devices are not pageable.
+        Ddi("PoCallDriver", "lower",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-pocalldriver",
+            "pass a power IRP to the next-lower device: since Windows Vista the same as "
+            "IoCallDriver (which drivers should call instead)",
+            _call_driver, check=_check_lower, needs_irp=True),
+        Ddi("PoStartNextPowerIrp", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-postartnextpowerirp",
+            "does nothing since Windows Vista (its page says so); Windows Server 2003, XP and "
+            "2000 needed it once per driver for every power IRP, before completing or passing "
+            "it on",
+            _start_next_power_irp, needs_irp=True),
+        Ddi("PoRequestPowerIrp", "D0|D1|D2|D3 [ROUTINE]",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-porequestpowerirp",
+            "as the device's power policy owner, ask the power manager for a device power IRP "
+            "(IRP_MN_SET_POWER, Dx) sent to the top of the device's stack; when it is complete "
+            "the [power_completion] ROUTINE runs, `status` its final status",
+            _request_power_irp, check=_check_device_state),
+        # PoSetPowerState's page: <= APC_LEVEL, but <= DISPATCH_LEVEL when setting D0.
+        Ddi("PoSetPowerState", "D0|D1|D2|D3",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-posetpowerstate",
+            "tell the power manager the device's new power state (before leaving D0, after "
+            "reaching it); `power` and `!devnode` show it. Above APC_LEVEL only for D0",
+            _set_power_state, check=_check_device_state),
     )
 
 

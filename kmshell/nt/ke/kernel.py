@@ -64,7 +64,7 @@ from kmshell.nt.ke.sync import (
     releases_all,
 )
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
-from kmshell.nt.mm import is_kernel_address
+from kmshell.nt.mm import image_range, is_kernel_address, routine_address
 from kmshell.nt.ob import ObjectManager
 from kmshell.nt.ps import (
     DETOUR_STEPS,
@@ -139,6 +139,8 @@ class Kernel:
         self.irql_raised_by = ""  # the image whose code last raised the IRQL (a lock, a raise)
         # events drivers keep in their own memory (KeInitializeEvent): (driver, name) -> event
         self.driver_events: dict[tuple[str, str], KEvent] = {}
+        # timers drivers keep in their own memory (KeInitializeTimer): (driver, name) -> timer
+        self.driver_timers: dict[tuple[str, str], KTimer] = {}
 
     def start_processor(self, number: int, idle_thread: Thread) -> None:
         """A processor comes up at PASSIVE_LEVEL running its idle thread."""
@@ -863,6 +865,14 @@ class Kernel:
         timer.due_tick = None
         if timer.period:
             self._arm_timer(timer, self.core.tick + timer.period)
+        if timer.dpc is not None:  # a driver's timer: KiTimerExpiration queues its DPC
+            cpu = self.core.processor()
+            if not any(timer.dpc in other.dpc_queue for other in self.processors):
+                cpu.dpc_queue.append(timer.dpc)
+            self.emit("Ke", "dpc", f"timer {timer.header.name}'s DPC ({timer.dpc.driver.name}"
+                      f"!DPC for {timer.dpc.label}) is queued on CPU{cpu.number}",
+                      cpu=cpu.number)
+            self.drain_dpcs(cpu)
 
     def _arm_timer(self, timer: KTimer, due: int) -> None:
         timer.due_tick = due
@@ -1236,6 +1246,72 @@ class Kernel:
         raise NtError(NtStatus.STATUS_NOT_IMPLEMENTED,
                       f"{driver.name}!{routine} would wait for {name} here: a driver routine in "
                       "the model runs to its end, so signal it first (event set NAME)")
+
+    # ------------------------------------------- a driver's own timers (KeInitializeTimer)
+
+    def initialize_timer(self, driver: DriverObject, routine: str, name: str,
+                         notification: bool) -> None:
+        """KeInitializeTimer(Ex) on a timer in the driver's own memory (a global of its image,
+        where 0xC7 looks at unload): not an object-manager object, known to it by NAME."""
+        timer = KTimer(self.ob.header("Timer"), notification=notification)
+        timer.header.name = name
+        timer.header.address = routine_address(driver, f"KTIMER {name}")
+        old = self.driver_timers.get((driver.name.lower(), name.lower()))
+        if old is not None:  # initializing a timer that is set: the queue loses track of it
+            old.due_tick = None
+        self.driver_timers[(driver.name.lower(), name.lower())] = timer
+        self.emit("Ke", "timer", f"{driver.name}!{routine}: KeInitializeTimer({name}): a "
+                  f"{timer.kind}, not signaled, not set")
+
+    def driver_timer(self, driver: DriverObject, name: str) -> KTimer:
+        timer = self.driver_timers.get((driver.name.lower(), name.lower()))
+        if timer is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no timer "
+                          f"'{name}': initialize it first (KeInitializeTimer {name})")
+        return timer
+
+    def set_timer(self, driver: DriverObject, routine: str, name: str, dpc: DeviceObject,
+                  ticks: int, period: int = 0) -> None:
+        """KeSetTimer(Ex) with the device's DPC: TRUE if the timer was in the timer queue
+        already (then it is canceled and set anew)."""
+        timer = self.driver_timer(driver, name)
+        was_set = timer.due_tick is not None
+        timer.signal_state, timer.period, timer.dpc = 0, period, dpc
+        self._arm_timer(timer, self.core.tick + ticks)
+        self.emit("Ke", "timer", f"{driver.name}!{routine}: KeSetTimer{'Ex' if period else ''}"
+                  f"({name}, {ticks} tick(s)" + (f", period {period}" if period else "")
+                  + f", its DPC) returns {'TRUE' if was_set else 'FALSE'}: due at tick "
+                  f"{timer.due_tick}, when {driver.name}!DPC runs for {dpc.label}",
+                  "The clock interrupt finds the timer due; its DPC then runs at "
+                  "DISPATCH_LEVEL on that processor, in whatever thread was running.")
+
+    def cancel_timer(self, driver: DriverObject, routine: str, name: str) -> None:
+        """KeCancelTimer: TRUE if the timer was in the timer queue (a periodic one always is)."""
+        timer = self.driver_timer(driver, name)
+        was_set = timer.due_tick is not None
+        timer.due_tick = None  # its entry in the heap is stale now: _clock_tick skips it
+        self.emit("Ke", "timer", f"{driver.name}!{routine}: KeCancelTimer({name}) returns "
+                  + ("TRUE: taken out of the timer queue, its DPC will not run" if was_set
+                     else "FALSE: it was not set (or has expired and its DPC was queued)"))
+
+    def check_for_timer(self, driver: DriverObject) -> None:
+        """The image is unloaded: a timer still set in its memory is found by KeCheckForTimer
+        and stops the machine with 0xC7, Arg1 0: the timer, the range being freed."""
+        mine = [(key, t) for key, t in self.driver_timers.items() if key[0] == driver.name.lower()]
+        for key, _ in mine:
+            del self.driver_timers[key]
+        timer = next((t for _, t in mine if t.due_tick is not None), None)
+        if timer is None:
+            return
+        start, end = image_range(driver)
+        self.bugcheck(BugCheck.TIMER_OR_DPC_INVALID, (0, timer.header.address, start, end),
+                      driver=driver.image, routine="Unload",
+                      rule=f"{driver.name} unloaded with its timer {timer.header.name} still "
+                      f"set (due at tick {timer.due_tick}). The timer lives in the driver's "
+                      "image, which is being freed, and its DPC is the driver's code: when it "
+                      "expired, the kernel would run code that is gone.",
+                      fix="Cancel every timer in Unload (KeCancelTimer), and for a periodic "
+                      "timer wait for its DPC to finish (KeFlushQueuedDpcs).")
 
     def stall_execution_processor(self, driver: DriverObject, routine: str,
                                   microseconds: int) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from kmshell.nt.ob import ObjectHeader
 
 if TYPE_CHECKING:
+    from kmshell.nt.io.irp import DeviceObject
     from kmshell.nt.ps import Thread
 
 
@@ -70,6 +71,7 @@ class KTimer(DispatcherObject):
     due_tick: int | None = None
     period: int = 0
     notification: bool = True
+    dpc: DeviceObject | None = None  # a driver's timer (KeSetTimer): whose DPC runs when due
 
     @property
     def kind(self) -> str:
