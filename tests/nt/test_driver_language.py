@@ -244,3 +244,22 @@ def test_an_irp_cancelled_in_a_cancel_safe_queue_is_completed_with_status_cancel
     assert system.io.irps == {} and system.core.processors[0].irql == 0
     assert any("NtReadFile returns 0xC0000120 STATUS_CANCELLED" in e.text
                for e in system.core.log)
+
+
+def test_iobuildsynchronousfsdrequest_sends_an_irp_below_whose_completion_sets_the_event():
+    system = _system(_filter(routines={"IRP_MJ_WRITE": [
+        "KeInitializeEvent Done NotificationEvent", "IoBuildSynchronousFsdRequest IRP_MJ_READ Done",
+        "if status == STATUS_PENDING: KeWaitForSingleObject Done",
+        "IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"]}))
+    lab = next(d for d in system.io.devices if d.driver.name == "lab")
+    system.io.send_irp(lab, "IRP_MJ_WRITE")
+    assert system.ke.driver_events[("lab", "done")].signaled  # NullSink completed it at once
+    assert system.io.irps == {}
+    assert any("sets its event Done" in e.text for e in system.core.log)
+
+
+def test_iobuildsynchronousfsdrequest_builds_only_the_majors_its_page_lists():
+    spec = _filter(routines={"IRP_MJ_WRITE": ["IoBuildSynchronousFsdRequest IRP_MJ_CREATE Done",
+                                               "return status"]})
+    with pytest.raises(SpecError, match="IRP_MJ_FLUSH_BUFFERS"):
+        spec_from_dict(spec, "lab.toml")

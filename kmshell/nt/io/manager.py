@@ -1012,6 +1012,35 @@ class IoManager:
                   "STATUS_MORE_PROCESSING_REQUIRED so the I/O manager leaves it alone.")
         return irp
 
+    def build_synchronous_fsd_request(self, driver: DriverObject, device: DeviceObject | None,
+                                      routine: str, major: str, event: str) -> int:
+        """IoBuildSynchronousFsdRequest(MAJOR, the device below, ..., &Event, &IoStatus) and
+        IoCallDriver: an IRP for the device below whose completion the I/O manager reports
+        by setting the driver's event; returns what IoCallDriver returned (the driver waits
+        on the event if that is STATUS_PENDING). Simplified: Windows queues the IRP to the
+        caller's thread and sets the event from IopCompleteRequest there."""
+        lower = device.attached_to if device is not None else None
+        if lower is None:
+            raise NtError(NtStatus.STATUS_INVALID_DEVICE_REQUEST, f"{driver.name} has no "
+                          "device below it to build an IRP for")
+        self.ke.driver_event(driver, event)  # initialized first (KeInitializeEvent)
+        irp = self._allocate_irp(lower.stack_size)
+        irp.stack[-1].major = major
+
+        def done(status: int) -> None:
+            self.emit("Io", "irp", f"IRP {irp.number} is done: the I/O manager writes "
+                      f"{format_status(status)} to {driver.name}'s IO_STATUS_BLOCK and sets "
+                      f"its event {event}")
+            self.ke.set_driver_event(driver, routine, event)
+
+        irp.on_done = done
+        self.emit("Io", "irp", f"IoBuildSynchronousFsdRequest: {driver.name} builds IRP "
+                  f"{irp.number} ({major}) for {lower.label}; the I/O manager will set event "
+                  f"{event} when it completes; IoCallDriver sends it", "The synchronous "
+                  "pattern: send it down and, if IoCallDriver returns STATUS_PENDING, wait on "
+                  "the event.")
+        return self.call_driver(lower, irp)
+
     def parent_target(self, driver: DriverObject, pdo: DeviceObject | None) -> DeviceObject:
         """`IoCallDriver parent` from a PDO: the device below the bus driver's own FDO (what
         IoAttachDeviceToDeviceStack returned it: the hub's TopOfStackDeviceObject)."""

@@ -522,6 +522,13 @@ def _check_allocate_irp(args: Args, names: Names) -> None:
         raise ValueError("the StackSize is a number of stack locations, 1 to 127 (a CCHAR)")
 
 
+def _check_fsd_request(args: Args, names: Names) -> None:
+    if args[0] not in ("IRP_MJ_READ", "IRP_MJ_WRITE", "IRP_MJ_FLUSH_BUFFERS",
+                       "IRP_MJ_SHUTDOWN", "IRP_MJ_PNP"):
+        raise ValueError(f"IoBuildSynchronousFsdRequest builds IRP_MJ_READ, IRP_MJ_WRITE, "
+                         f"IRP_MJ_FLUSH_BUFFERS, IRP_MJ_SHUTDOWN or IRP_MJ_PNP, not '{args[0]}'")
+
+
 def _check_irql(args: Args, names: Names) -> None:
     parse_irql(args[0])
 
@@ -1035,6 +1042,14 @@ def _records() -> tuple[Ddi, ...]:
             "IoSetCompletionRoutine, IoStatus and IoCallDriver steps after it work on the new "
             "IRP, and the IRP being handled becomes its master",
             _allocate_irp, check=_check_allocate_irp),
+        Ddi("IoBuildSynchronousFsdRequest", "MAJOR EVENT",
+            Irql.APC_LEVEL, WDK + "wdm/nf-wdm-iobuildsynchronousfsdrequest",
+            "build an IRP (MAJOR) for the device below whose completion sets the driver's "
+            "EVENT (KeInitializeEvent first), and IoCallDriver it: `status` is what that "
+            "returned; then 'if status == STATUS_PENDING: KeWaitForSingleObject EVENT'",
+            lambda io, f, call, last: io.build_synchronous_fsd_request(
+                f.driver, f.device, f.routine, call.args[0], call.args[1]),
+            check=_check_fsd_request),
         Ddi("IoFreeIrp", "",
             Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-iofreeirp",
             "in the completion routine of an IRP this driver built: free it (then return "
