@@ -287,7 +287,8 @@ def parse_status(text: str) -> int:
         word = "STATUS_" + word
     if word in NtStatus.__members__:
         return int(NtStatus[word])
-    close = difflib.get_close_matches(word, NtStatus.__members__, n=1)
+    # a close spelling only: every name starts STATUS_, which alone makes names look alike
+    close = difflib.get_close_matches(word, NtStatus.__members__, n=1, cutoff=0.85)
     if close:
         raise ValueError(f"'{printable(text[:40])}' is not an NTSTATUS — did you mean "
                          f"'{close[0]}'?")

@@ -263,3 +263,19 @@ def test_iobuildsynchronousfsdrequest_builds_only_the_majors_its_page_lists():
                                                "return status"]})
     with pytest.raises(SpecError, match="IRP_MJ_FLUSH_BUFFERS"):
         spec_from_dict(spec, "lab.toml")
+
+
+def test_a_power_irps_type_tells_an_s_irp_from_a_d_irp():
+    from kmshell.nt.io.irp import IoStackLocation, Irp
+    from kmshell.nt.io.steps import Frame, condition_holds, parse_condition
+    from kmshell.nt.po import DevicePowerState, SystemPowerState
+
+    system = new_system()
+    driver = system.io.drivers["acpi"]
+    is_system = parse_condition("Parameters.Power.Type == SystemPowerState")
+    for state, expected in ((SystemPowerState.PowerSystemSleeping3, True),
+                            (DevicePowerState.PowerDeviceD3, False), (None, False)):
+        irp = Irp(1, 0, [IoStackLocation("IRP_MJ_POWER", "IRP_MN_SET_POWER")], 0,
+                  power_state=state)
+        frame = Frame(driver, "IRP_MN_SET_POWER", irp, None, irp, 0)
+        assert condition_holds(is_system, frame, 0) is expected

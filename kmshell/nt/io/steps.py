@@ -145,7 +145,10 @@ CONDITIONS = {
     "IoStatus.Status == STATUS": "the IRP's Irp->IoStatus.Status is STATUS (in a completion "
                                  "routine: how the driver below completed it)",
     "IoControlCode == CODE": "the IOCTL's control code is CODE, e.g. 0x222003",
+    "Parameters.Power.Type == SystemPowerState": "a power IRP is about a system state (an "
+        "S-IRP); == DevicePowerState: a device state (a D-IRP)",
 }
+POWER_TYPES = ("SystemPowerState", "DevicePowerState")  # POWER_STATE_TYPE's values
 Condition = tuple[str, str, int]  # (subject, operator, value): ("status", "==", 0x103)
 
 
@@ -157,6 +160,9 @@ def parse_condition(text: str) -> Condition:
     word = words[0].lstrip("!") if words else ""
     if len(words) == 1 and word in ("PendingReturned", "Cancel", "NT_SUCCESS(status)"):
         return (word, "!=" if negated else "==", 1)
+    if len(words) == 3 and words[0] == "Parameters.Power.Type" and words[1] in ("==", "!=") \
+            and words[2] in POWER_TYPES:
+        return (words[0], words[1], POWER_TYPES.index(words[2]))
     if len(words) == 3 and words[0] in ("status", "IoStatus.Status", "IoControlCode") and \
             words[1] in ("==", "!="):
         value = number_or_none(words[2]) if words[0] == "IoControlCode" else \
@@ -178,9 +184,12 @@ def condition_holds(condition: Condition, f: Frame, last: int) -> bool:
         if irp is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"'{subject}' is a field of the "
                           f"IRP, and {f.routine} has none")
+        state = irp.power_state  # an S state or a D state (po.py's enums), or none
         fields = {"PendingReturned": int(irp.pending_returned), "Cancel": int(irp.cancel),
                   "IoControlCode": -1 if irp.code is None else irp.code,
-                  "IoStatus.Status": irp.status}
+                  "IoStatus.Status": irp.status,
+                  "Parameters.Power.Type": -1 if state is None else
+                  POWER_TYPES.index(f"{type(state).__name__}")}
         actual = fields[subject]
     return (actual == value) == (operator == "==")
 
