@@ -279,3 +279,30 @@ def test_a_power_irps_type_tells_an_s_irp_from_a_d_irp():
                   power_state=state)
         frame = Frame(driver, "IRP_MN_SET_POWER", irp, None, irp, 0)
         assert condition_holds(is_system, frame, 0) is expected
+
+
+def test_a_routine_waiting_on_its_event_goes_on_when_the_completion_routine_sets_it():
+    system = new_system()
+    system.io.load_driver(load_spec("slowdisk"))  # pends reads until `irp complete`
+    spec = _filter(routines={"IRP_MJ_READ": [
+        "KeInitializeEvent Done NotificationEvent", "IoCopyCurrentIrpStackLocationToNext",
+        "IoSetCompletionRoutine ReadDone", "IoCallDriver lower",
+        "if status == STATUS_PENDING: KeWaitForSingleObject Done",
+        "IoCompleteRequest status", "return status"]},
+        completion={"ReadDone": ["KeSetEvent Done", "return STATUS_MORE_PROCESSING_REQUIRED"]})
+    spec["routines"]["DriverEntry"] = ["IoCreateDevice", "IoAttachDeviceToDeviceStack SlowDisk"]
+    system.io.load_driver(spec_from_dict(spec, "lab.toml"))
+    process = system.ps.create_process("app.exe", program=parse_program("wait-input"))
+    system.ke.step(1)
+    handle = system.files.open_file(process, "\\Device\\SlowDisk", "all")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 16)
+    thread = process.threads[0]
+    assert thread.wait_reason is WaitReason.Executive and system.ke.suspended
+    irp = next(iter(system.io.irps.values()))
+    start = len(system.core.log)
+    system.io.complete_pending(irp, 0)
+    texts = [e.text for e in system.core.log[start:]]
+    goes_on = next(i for i, t in enumerate(texts) if "lab!IRP_MJ_READ goes on" in t)
+    completes = next(i for i, t in enumerate(texts) if t.startswith("lab completes IRP"))
+    returns = next(i for i, t in enumerate(texts) if "NtReadFile returns 0x00000000" in t)
+    assert goes_on < completes < returns and system.io.irps == {} and not system.ke.suspended

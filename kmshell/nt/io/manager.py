@@ -67,6 +67,7 @@ from kmshell.nt.io.irp import (
 from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.io.steps import DDIS, DIRQL, Frame, condition_holds, no_irp, step_limit
 from kmshell.nt.ke.apc import Apc, ApcKind
+from kmshell.nt.ke.kernel import RoutineWaits
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
@@ -865,11 +866,14 @@ class IoManager:
             self.nested_routines -= 1
 
     def _run_steps(self, driver: DriverObject, routine: str, calls: list[Call],
-                   irp: Irp | None, device: DeviceObject | None, last: int) -> int:
+                   irp: Irp | None, device: DeviceObject | None, last: int,
+                   frame: Frame | None = None, taken: bool = False) -> int:
         # `last`: what the last step that returns a status returned (a callback given a
-        # status, such as a PowerCompletion routine, starts with it)
-        frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
-        taken = False  # whether the last `if` step's condition held
+        # status, such as a PowerCompletion routine, starts with it); `frame` and `taken`:
+        # a routine going on after a wait (_suspend) keeps its own
+        if frame is None:
+            frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
+        # taken: whether the last `if` step's condition held
         for number, call in enumerate(calls, start=1):
             try:
                 if call.condition is not None:
@@ -889,6 +893,9 @@ class IoManager:
                 if ddi.needs_irp and frame.irp is None:
                     raise no_irp(frame)
                 result = ddi.run(self, frame, call, last)
+            except RoutineWaits as wait:
+                self._suspend(frame, calls[number:], last, taken, wait)
+                return STATUS_PENDING
             except NtError as error:
                 error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
                 raise
@@ -897,6 +904,41 @@ class IoManager:
             if call.ddi == "return":
                 return last
         return last
+
+    def _suspend(self, frame: Frame, rest: list[Call], last: int, taken: bool,
+                 wait: RoutineWaits) -> None:
+        """KeWaitForSingleObject in a routine, below DISPATCH_LEVEL, on an object not yet
+        signaled: the thread the routine runs in waits there (Executive) until the object is
+        signaled, then the routine goes on. Simplified: the interpreter cannot stop in the
+        middle of a routine, so to the caller the routine returns STATUS_PENDING with its
+        stack location marked pending — what a driver above, and the I/O manager, would see
+        of a request still in progress — and the rest of its steps run once the object is
+        signaled, in the next dispatch."""
+        driver, routine = frame.driver, frame.routine
+        given = frame.given
+        if given is not None and frame.here < len(given.stack):
+            given.stack[frame.here].pending = True
+        thread = self.files.syscall_thread
+        who = thread.label if thread is not None else "its thread"
+        self.emit("Ke", "wait", f"{driver.name}!{routine}: KeWaitForSingleObject({wait.name}): "
+                  f"not signaled; {who} waits in the routine (Executive) until it is",
+                  "A dispatch routine at PASSIVE_LEVEL may wait: its caller's thread blocks "
+                  "there. (The model hands its caller STATUS_PENDING meanwhile, and runs the "
+                  "rest of the routine when the object is signaled.)")
+
+        def resume() -> None:
+            self.emit("Ke", "wake", f"{wait.name} is signaled: {driver.name}!{routine} goes on "
+                      f"after its KeWaitForSingleObject, in {who}, at PASSIVE_LEVEL")
+            self.nested_routines += 1
+            try:
+                status = self._run_steps(driver, routine, rest, frame.irp, frame.device, last,
+                                         frame, taken)
+            finally:
+                self.nested_routines -= 1
+            self.emit("Io", "irp", f"{driver.name}!{routine} ends, returning "
+                      f"{status_name(status)} (its caller was handed STATUS_PENDING)")
+
+        self.ke.suspend_routine(wait.obj, resume)
 
     def held_irp(self, driver: DriverObject, device: DeviceObject | None) -> Irp | None:
         """In a DPC (no IRP at hand): the one the device is working on, or the oldest this

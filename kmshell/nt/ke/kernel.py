@@ -28,7 +28,8 @@ the IRQL is at or above its DIRQL is held and delivered when the IRQL drops.
 
 Simplifications: the clock interrupt is taken on every processor at once, once per tick;
 one DPC per device; no shared interrupt lines; an interrupt asserted from the shell arrives
-between ticks; a driver routine runs to its end (a wait it would block in is refused).
+between ticks; a driver routine that waits (KeWaitForSingleObject below DISPATCH_LEVEL) hands its
+caller STATUS_PENDING and goes on when the object is signaled (IoManager._suspend).
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ class Kernel:
         # threads waiting (asleep, on an object, for input) with a kernel APC to run
         self.apc_waiters: list[Thread] = []
         self.irql_raised_by = ""  # the image whose code last raised the IRQL (a lock, a raise)
+        # driver routines waiting (KeWaitForSingleObject) for an object, and how each goes on;
+        # those whose object was signaled, to go on at the next dispatch
+        self.suspended: list[tuple[DispatcherObject, Callable[[], None]]] = []
+        self.resumable: list[Callable[[], None]] = []
         # events drivers keep in their own memory (KeInitializeEvent): (driver, name) -> event
         self.driver_events: dict[tuple[str, str], KEvent] = {}
         # timers drivers keep in their own memory (KeInitializeTimer): (driver, name) -> timer
@@ -254,8 +259,8 @@ class Kernel:
                       "falls below APC_LEVEL")
         elif thread.state is ThreadState.Waiting:
             thread.apc_unwaited = (thread.state, thread.wait_reason)
-            self.emit("Ke", "apc", f"{thread.label} waits at PASSIVE_LEVEL "
-                      f"({thread.wait_reason.name if thread.wait_reason else 'Waiting'}): "
+            reason = thread.wait_reason.name if thread.wait_reason is not None else "Waiting"
+            self.emit("Ke", "apc", f"{thread.label} waits at PASSIVE_LEVEL ({reason}): "
                       "KiUnwaitThread takes it out of its wait with STATUS_KERNEL_APC to run "
                       "the APC", "A kernel APC does not wait for the wait to end: the thread "
                       "runs the APC and then waits again, unless the APC ended the wait.")
@@ -312,7 +317,7 @@ class Kernel:
                 thread.state, thread.wait_reason = state, reason
                 cpu.current_thread = cpu.idle_thread
                 self.emit("Ke", "wait", f"{thread.label} goes back to its wait "
-                          f"({reason.name if reason else 'Waiting'})", cpu=cpu.number)
+                          f"({reason.name if reason is not None else 'Waiting'})", cpu=cpu.number)
                 return
         if thread.user_apc_pending:  # KiDeliverApc(UserMode)
             thread.user_apc_pending = False
@@ -407,6 +412,9 @@ class Kernel:
         then every running thread below APC_LEVEL with kernel APCs queued runs them."""
         while True:
             self._assign_processors()
+            if self.resumable and self.core.processor().irql < Irql.DISPATCH_LEVEL:
+                self.resumable.pop(0)()  # a driver routine whose wait is satisfied goes on
+                continue
             cpu = next((c for c in self.processors if c.irql < Irql.APC_LEVEL and (
                 c.current_thread.kernel_apcs or c.current_thread.user_apc_pending)), None)
             if cpu is not None:
@@ -853,6 +861,7 @@ class Kernel:
             return
         semaphore.signal_state += 1
         released = self._signal(semaphore, f"got a unit of semaphore {name}")
+        self._wake_routines(semaphore)
         self.emit("Ke", "semaphore", f"{who} releases semaphore {name}: count "
                   f"{semaphore.signal_state}, {released} waiter(s) released")
 
@@ -910,6 +919,7 @@ class Kernel:
         who = by.label if by else by_label or "the shell"
         event.signal_state = 1
         released = self._signal(event, f"{event.header.name} was set")
+        self._wake_routines(event)
         call = f"KeSetEvent({event.header.name})" if by_label else \
             f"sets {event.kind} {event.header.name}"
         self.emit("Ke", "event", f"{who}: {call}: {released} waiter(s) released" if by_label
@@ -1243,9 +1253,22 @@ class Kernel:
                           fix="Never wait in a DPC or an ISR. Queue a work item "
                           "(IoQueueWorkItem) and wait there, at PASSIVE_LEVEL, or use a "
                           "zero timeout to only poll.")
-        raise NtError(NtStatus.STATUS_NOT_IMPLEMENTED,
-                      f"{driver.name}!{routine} would wait for {name} here: a driver routine in "
-                      "the model runs to its end, so signal it first (event set NAME)")
+        raise RoutineWaits(obj, name)
+
+    def suspend_routine(self, obj: KEvent | KSemaphore, resume: Callable[[], None]) -> None:
+        """A driver routine waits for obj below DISPATCH_LEVEL: its thread waits, and the
+        rest of the routine runs once obj is signaled (see IoManager._suspend)."""
+        self.suspended.append((obj, resume))
+
+    def _wake_routines(self, obj: DispatcherObject) -> None:
+        """obj was signaled: the driver routines waiting for it may go on (satisfying it,
+        as KiWaitSatisfy does), at the next dispatch, below DISPATCH_LEVEL."""
+        for entry in [e for e in self.suspended if e[0] is obj]:
+            if not obj.signaled:
+                break
+            self._satisfy(obj)
+            self.suspended.remove(entry)
+            self.resumable.append(entry[1])
 
     # ------------------------------------------- a driver's own timers (KeInitializeTimer)
 
@@ -1425,6 +1448,15 @@ class Kernel:
             raise NtError(NtStatus.STATUS_OBJECT_NAME_NOT_FOUND, f"no spin lock named '{name}'"
                           "; create it first (spinlock create NAME)")
         return lock
+
+
+class RoutineWaits(Exception):
+    """KeWaitForSingleObject in a driver routine, below DISPATCH_LEVEL, on an object that is
+    not signaled: the I/O manager's interpreter suspends the routine (IoManager._suspend)."""
+
+    def __init__(self, obj: KEvent | KSemaphore, name: str) -> None:
+        super().__init__(name)
+        self.obj, self.name = obj, name
 
 
 def _address(lock: SpinLock) -> int:
