@@ -407,6 +407,7 @@ class ProcessManager:
         # The live ones, kept at creation and exit: per-command work (status, the default
         # parent, name lookups) scans these, never the whole history.
         self.running: dict[int, Process] = {}
+        self.shells: list[Process] = []  # explorer.exe processes, newest last (console_shell)
         self.threads: dict[int, Thread] = {}
         self.callbacks: list[NotifyRoutine] = []  # the notify routines drivers registered
         self.console_user = DEFAULT_USER  # who is logged on: new processes run as them
@@ -433,6 +434,8 @@ class ProcessManager:
                 process.handle_table.insert(self.ob.lookup(path), 0x0003)
         self.processes[pid] = process
         self.running[pid] = process
+        if image == "explorer.exe":
+            self.shells.append(process)
         return process
 
     def new_thread(self, process: Process, priority: int, program: list[Step], *,
@@ -619,9 +622,12 @@ class ProcessManager:
         return threads[0].tid if threads else 0
 
     def console_shell(self) -> Process | None:
-        """The shell of whoever logged on last: the newest explorer.exe still running."""
-        explorer = (p for p in reversed(self.running.values()) if p.image == "explorer.exe")
-        return next(explorer, self.processes.get(4))
+        """The shell of whoever logged on last: the newest explorer.exe still running. Found
+        from the shells' own list, newest last, not by scanning every live process: every
+        creation asks, and a lab may run thousands of processes."""
+        while self.shells and not self.shells[-1].alive:
+            self.shells.pop()
+        return self.shells[-1] if self.shells else self.processes.get(4)
 
     def login(self, user: str) -> Process:
         """An interactive logon: winlogon (after lsass checks the password) starts the user's

@@ -119,3 +119,14 @@ def test_plug_and_play_loads_drivers_from_the_system_process_unchecked():
     system.ps.login("student")
     system.pnp.plug(system.io.find_device("USBPDO-0"), "USB\\VID_045E&PID_0008")
     assert "hidusb" in system.io.drivers
+
+
+def test_the_console_shell_is_the_newest_explorer_still_running_whatever_exits_between():
+    system = new_system()
+    teacher = system.ps.console_shell()
+    student = system.ps.login("student")
+    assert system.ps.console_shell() is student
+    system.ps.terminate_process(teacher, 0)  # an older shell ends: the newest stays
+    assert system.ps.console_shell() is student
+    system.ps.terminate_process(student, 0)
+    assert system.ps.console_shell() is system.ps.system_process  # no shell left
