@@ -82,3 +82,16 @@ def test_device_views_past_the_limit_count_what_they_leave_out(crowded):
     assert f"… and {devnodes - LIST_LIMIT:,} more devnodes" in text(
         devnode_tree(crowded.pnp.device_root))
     assert f"the first {LIST_LIMIT} of" in text(power_table(crowded))
+
+
+def test_a_recording_console_keeps_a_bounded_transcript_of_the_latest_output(monkeypatch):
+    from kmshell.views import console as console_module
+
+    monkeypatch.setattr(console_module, "TRANSCRIPT_SEGMENTS", 50)
+    recording = console_module.make_console(file=io.StringIO(), record=True, no_color=True)
+    for n in range(1000):
+        recording.print(f"line {n}")
+    assert len(recording._record_buffer) <= 50  # however long the session
+    text = recording.export_text(clear=False)
+    assert "line 999" in text and "line 0\n" not in text
+    assert text.splitlines()[0].startswith("line ")  # whole lines kept

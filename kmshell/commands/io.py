@@ -181,8 +181,10 @@ def device_plug(session, cmd):
          options=(Opt("surprise", None, "pulled out without warning: no query, no veto"),),
          details="Orderly: IRP_MN_QUERY_REMOVE_DEVICE to the device and its children (an open "
                  "handle or a failing driver vetoes it), then IRP_MN_REMOVE_DEVICE, children "
-                 "first. Surprise: IRP_MN_SURPRISE_REMOVAL, pending IRPs fail, and the removal "
-                 "finishes when the last handle is closed.",
+                 "first. Surprise: IRP_MN_SURPRISE_REMOVAL; each driver fails the IRPs it holds "
+                 "(one whose spec has an IRP_MN_SURPRISE_REMOVAL routine does it there, the "
+                 "model does it for the others), and the removal finishes when the last "
+                 "handle is closed.",
          examples=("device unplug Joystick0", "device unplug Joystick0 --surprise"))
 def device_unplug(session, cmd):
     system = session.system

@@ -150,6 +150,8 @@ def record_stop(session, cmd):
 @command("export", "save this session's transcript, with colours, as HTML or SVG",
          args=(Arg("format", choice("html", "svg"), "html or svg"),
                Arg("file", TEXT, "where to write it")),
+         details="The transcript is the latest output, a few hundred commands at most: a "
+                 "session keeps no more, however long it runs.",
          when_halted=True, meta=True, examples=("export html lab1.html", "export svg slide.svg"))
 def export(session, cmd):
     console = session.console

@@ -554,8 +554,11 @@ class PlugAndPlayManager:
                 self.io.unload_driver(driver)
 
     def _surprise_remove(self, node: Devnode, subtree: list[Devnode]) -> None:
-        """IRP_MN_SURPRISE_REMOVAL (no query, no veto); pending IRPs fail; REMOVE_DEVICE
-        waits for the last handle."""
+        """IRP_MN_SURPRISE_REMOVAL (no query, no veto); REMOVE_DEVICE waits for the last
+        handle. The drivers fail the IRPs they hold: a driver whose spec has its own
+        IRP_MN_SURPRISE_REMOVAL routine does it there; for the others (the catalog's) the
+        model fails them on the driver's behalf. An IRP a completion routine took back
+        belongs to that driver, which finishes it."""
         self.emit("Pnp", "surprise", f"{node.instance_path} is gone without warning: the bus "
                   "driver stops reporting it", "Surprise removal cannot be vetoed: the "
                   "hardware is already gone. Drivers fail their pending I/O and wait for "
@@ -571,10 +574,14 @@ class PlugAndPlayManager:
                         and id(i) not in masters]:  # its own IRP is completed by its driver
                 if irp.completed:  # finished meanwhile, by another one's completion
                     continue
-                if irp.location is None:  # taken back by the driver that allocated it: no
-                    continue  # device holds it, so no driver below fails it; its owner frees it
+                if irp.location is None or irp.taken_back:  # taken back by a completion
+                    continue  # routine (MORE_PROCESSING_REQUIRED): the driver that took it
+                    # back finishes it, as its own IRP or after its wait
                 holder = irp.location.device
                 assert holder is not None  # an IRP at a location was sent to its device
+                spec = holder.driver.spec
+                if spec is not None and "IRP_MN_SURPRISE_REMOVAL" in spec.routines:
+                    continue  # a driver that handles surprise removal drains its own queue
                 self.emit("Io", "irp", f"{holder.driver.name} fails IRP "
                           f"{irp.number}: {each.instance_path} is gone")
                 self.io.complete_pending(irp, NtStatus.STATUS_NO_SUCH_DEVICE)

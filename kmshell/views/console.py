@@ -15,12 +15,30 @@ from typing import IO
 from rich.console import Console
 
 PLAIN_WIDTH = 100
+# What a recording console keeps for `export`: the latest output, at most this many segments
+# (about the last few hundred commands). A lab-long REPL session would otherwise keep all it
+# printed, some 38 KB per command.
+TRANSCRIPT_SEGMENTS = 200_000
+
+
+class _Console(Console):
+    """rich's Console, whose recording (for `export`) keeps only the latest output."""
+
+    def _write_buffer(self) -> None:
+        super()._write_buffer()
+        if self.record and len(self._record_buffer) > TRANSCRIPT_SEGMENTS:
+            with self._record_buffer_lock:
+                record = self._record_buffer
+                cut = len(record) - TRANSCRIPT_SEGMENTS // 2  # half: trimmed now and then
+                while cut < len(record) and not record[cut - 1].text.endswith("\n"):
+                    cut += 1  # keep whole lines
+                del record[:cut]
 
 
 def make_console(*, no_color: bool = False, file: IO[str] | None = None,
                  width: int | None = None, record: bool = False) -> Console:
-    console = Console(file=file, no_color=no_color, color_system=None if no_color else "auto",
-                      highlight=False, emoji=False, width=width, record=record)
+    console = _Console(file=file, no_color=no_color, color_system=None if no_color else "auto",
+                       highlight=False, emoji=False, width=width, record=record)
     if width is None and not console.is_terminal:
         console.width = PLAIN_WIDTH
     return console

@@ -13,7 +13,8 @@ from kmshell.nt.io.spec import spec_from_dict
 from kmshell.nt.io.steps import DDIS, DIRQL, WDK
 
 DRIVERS_MD = Path(__file__).resolve().parents[2] / "docs" / "drivers.md"
-MODEL_STEPS = {"IoStatus", "return", "strcpy", "strcat"}  # not DDIs: no WDK page of their own
+# not DDIs: no WDK page of their own
+MODEL_STEPS = {"IoStatus", "ReadIoStatus", "return", "strcpy", "strcat"}
 
 
 def loaded(*names: str) -> System:

@@ -287,7 +287,7 @@ def test_a_routine_waiting_on_its_event_goes_on_when_the_completion_routine_sets
     spec = _filter(routines={"IRP_MJ_READ": [
         "KeInitializeEvent Done NotificationEvent", "IoCopyCurrentIrpStackLocationToNext",
         "IoSetCompletionRoutine ReadDone", "IoCallDriver lower",
-        "if status == STATUS_PENDING: KeWaitForSingleObject Done",
+        "if status == STATUS_PENDING: KeWaitForSingleObject Done", "ReadIoStatus",
         "IoCompleteRequest status", "return status"]},
         completion={"ReadDone": ["KeSetEvent Done", "return STATUS_MORE_PROCESSING_REQUIRED"]})
     spec["routines"]["DriverEntry"] = ["IoCreateDevice", "IoAttachDeviceToDeviceStack SlowDisk"]
@@ -306,3 +306,25 @@ def test_a_routine_waiting_on_its_event_goes_on_when_the_completion_routine_sets
     completes = next(i for i, t in enumerate(texts) if t.startswith("lab completes IRP"))
     returns = next(i for i, t in enumerate(texts) if "NtReadFile returns 0x00000000" in t)
     assert goes_on < completes < returns and system.io.irps == {} and not system.ke.suspended
+    assert any("KeSetEvent(Done): 1 waiter(s) released" in t for t in texts)
+    assert any("lab!IRP_MJ_READ ends, returning STATUS_SUCCESS" in t for t in texts)
+
+
+
+def test_a_correct_filter_keeps_the_irp_it_took_back_through_a_surprise_removal():
+    """An instructor's course (tests/data/surprise_course, from a trial run): a read pends in
+    the function driver's cancel-safe queue under a filter that forwards it synchronously;
+    the device is surprise-removed; the driver drains its own queue, the filter's completion
+    routine takes the IRP back and the filter completes it once — no 0x44."""
+    from pathlib import Path
+
+    from kmshell.commands import TABLE
+    from kmshell.scenario import Replay, load_scenario
+    from kmshell.session import Session
+
+    path = Path(__file__).resolve().parents[1] / "data" / "surprise_course" / "lab.kms"
+    session = Session()
+    with session.opening(path, "replay"):
+        result = Replay(load_scenario(path, TABLE), session).run()
+    assert result.failures == [] and result.expectations >= 10
+    assert not session.system.halted

@@ -573,6 +573,7 @@ class IoManager:
         location = irp.stack[irp.current]
         location.device = device
         irp.reached.append(device)
+        irp.taken_back = False
         if location.major is None and upper is not None:
             assert upper.device is not None  # the IRP came down through upper: it is set
             self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
@@ -1232,6 +1233,7 @@ class IoManager:
                           "A completion routine may change the outcome on the way up: that is "
                           "one reason drivers set them.")
             if result == STATUS_MORE_PROCESSING_REQUIRED:
+                irp.taken_back = True
                 self.emit("Io", "irp", f"{completion.driver.name}!{completion.routine} returns "
                           "STATUS_MORE_PROCESSING_REQUIRED: completion stops, the driver owns "
                           f"IRP {irp.number} again")

@@ -1108,6 +1108,12 @@ def _records() -> tuple[Ddi, ...]:
             "worked for with that IRP's status",
             _complete_request, check=_check_complete),
         # C's return statement: no page, any IRQL.
+        Ddi("ReadIoStatus", "",
+            None, "",
+            "status = Irp->IoStatus.Status: after waiting for a request sent down, `status` "
+            "holds how the driver below completed it (then IoCompleteRequest status; return "
+            "status)",
+            lambda io, f, call, last: _irp(f).status, needs_irp=True),
         Ddi("return", "STATUS|status",
             None, "",
             "return STATUS, or `status`: what the last call that returns one returned "

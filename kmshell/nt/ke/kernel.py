@@ -861,7 +861,7 @@ class Kernel:
             return
         semaphore.signal_state += 1
         released = self._signal(semaphore, f"got a unit of semaphore {name}")
-        self._wake_routines(semaphore)
+        released += self._wake_routines(semaphore)
         self.emit("Ke", "semaphore", f"{who} releases semaphore {name}: count "
                   f"{semaphore.signal_state}, {released} waiter(s) released")
 
@@ -919,7 +919,7 @@ class Kernel:
         who = by.label if by else by_label or "the shell"
         event.signal_state = 1
         released = self._signal(event, f"{event.header.name} was set")
-        self._wake_routines(event)
+        released += self._wake_routines(event)  # threads waiting in a driver routine
         call = f"KeSetEvent({event.header.name})" if by_label else \
             f"sets {event.kind} {event.header.name}"
         self.emit("Ke", "event", f"{who}: {call}: {released} waiter(s) released" if by_label
@@ -1260,15 +1260,18 @@ class Kernel:
         rest of the routine runs once obj is signaled (see IoManager._suspend)."""
         self.suspended.append((obj, resume))
 
-    def _wake_routines(self, obj: DispatcherObject) -> None:
+    def _wake_routines(self, obj: DispatcherObject) -> int:
         """obj was signaled: the driver routines waiting for it may go on (satisfying it,
-        as KiWaitSatisfy does), at the next dispatch, below DISPATCH_LEVEL."""
+        as KiWaitSatisfy does), at the next dispatch, below DISPATCH_LEVEL; how many."""
+        woken = 0
         for entry in [e for e in self.suspended if e[0] is obj]:
             if not obj.signaled:
                 break
             self._satisfy(obj)
             self.suspended.remove(entry)
             self.resumable.append(entry[1])
+            woken += 1
+        return woken
 
     # ------------------------------------------- a driver's own timers (KeInitializeTimer)
 
