@@ -694,14 +694,17 @@ class Kernel:
                       fix="Touch only nonpaged, valid memory while holding a spin lock; "
                       "validate and lock user buffers before acquiring it.")
 
-    def block_thread(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str) -> None:
+    def block_thread(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str,
+                     in_kernel: bool = False, why: str = "") -> None:
+        """The thread waits and leaves its processor; `in_kernel`: it was in kernel mode
+        already (no system call to enter)."""
         thread.state = ThreadState.Waiting
         thread.wait_reason = reason
         cpu.current_thread = cpu.idle_thread
-        mode_note = "" if thread.system_thread else ": system call, user → kernel"
+        mode_note = "" if thread.system_thread or in_kernel else ": system call, user → kernel"
         self.emit("Ke", "wait", f"{thread.label} {text}{mode_note}; state Waiting ({reason.name})",
-                  "A waiting thread uses no processor time; the dispatcher gives the processor "
-                  "to the next ready thread.", cpu=cpu.number)
+                  why or "A waiting thread uses no processor time; the dispatcher gives the "
+                  "processor to the next ready thread.", cpu=cpu.number)
 
     def _exit_thread(self, cpu: Processor, thread: Thread, why: str,
                      status: int = NtStatus.STATUS_SUCCESS) -> None:
@@ -791,9 +794,11 @@ class Kernel:
                   f"to {irql_name(cpu.irql)}", cpu=cpu.number)
 
     def _wait_for(self, cpu: Processor, thread: Thread, obj: DispatcherObject,
-                  timeout: int = 0) -> str:
-        """KeWaitForSingleObject: satisfied now, or the thread waits (at most timeout ticks)."""
-        name = obj.header.name
+                  timeout: int = 0, kernel: str = "", why: str = "") -> str:
+        """KeWaitForSingleObject: satisfied now, or the thread waits (at most timeout ticks):
+        for its program (UserRequest), or, with `kernel` saying where, in kernel mode
+        (Executive)."""
+        name = obj.header.name + (f" {kernel}" if kernel else "")
         thread.wait_status = NtStatus.STATUS_WAIT_0
         owner = ""
         if isinstance(obj, KMutant):
@@ -811,8 +816,9 @@ class Kernel:
         obj.waiters.append(thread)
         thread.waiting_on = obj
         limit = f" for at most {timeout} tick(s)" if timeout else ""
-        self.block_thread(cpu, thread, WaitReason.UserRequest,
-                    f"waits on {obj.header.type_name} {name}{owner}{limit}")
+        self.block_thread(cpu, thread, WaitReason.Executive if kernel else WaitReason.UserRequest,
+                          f"waits on {obj.header.type_name} {name}{owner}{limit}",
+                          in_kernel=bool(kernel), why=why)
         if timeout:
             self._wake_at(thread, self.core.tick + timeout)
         if isinstance(obj, KMutant):
@@ -1057,25 +1063,12 @@ class Kernel:
             return "next"
         obj = self.sync_object(step.name)
         assert isinstance(obj, DispatcherObject)  # Ps admits events, semaphores and timers
-        name = f"{obj.header.type_name} {obj.header.name}"
-        thread.wait_status = NtStatus.STATUS_WAIT_0
-        if obj.signaled:
-            self._satisfy(obj)
-            self.emit("Ke", "wait", f"{thread.label} KeWaitForSingleObject({name}) in kernel "
-                      "mode: signaled, goes on" + self._after_wait(obj), cpu=cpu.number)
-            return "next"
-        obj.waiters.append(thread)
-        thread.waiting_on = obj
-        thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
-        cpu.current_thread = cpu.idle_thread
-        limit = f" for at most {step.count} tick(s)" if step.count else ""
-        self.emit("Ke", "wait", f"{thread.label} waits on {name} in kernel mode, inside a "
-                  f"notify routine (KeWaitForSingleObject){limit}; state Waiting (Executive)",
-                  "The thread is stuck in the driver's routine: it runs nothing, and what it "
-                  "was doing (a process creation) waits with it.", cpu=cpu.number)
-        if step.count:
-            self._wake_at(thread, self.core.tick + step.count)
-        return "left"
+        return self._wait_for(cpu, thread, obj, step.count,
+                              kernel="in kernel mode, inside a notify routine "
+                              "(KeWaitForSingleObject)",
+                              why="The thread is stuck in the driver's routine: it runs "
+                              "nothing, and what it was doing (a process creation) waits with "
+                              "it.")
 
     # ----------------------------------------------------------------- interrupts and DPCs
 
