@@ -65,7 +65,8 @@ def driver_load(session, cmd):
     driver = system.io.load_driver(spec, caller=system.ps.console_shell())
     views = [device_stack(driver.devices[-1])] if driver.devices else [driver_detail(driver)]
     if spec.plug_and_play and cmd["name"].lower().endswith(".toml"):
-        views += [device_stack(node.pdo) for node in system.pnp.install_driver_package(spec)]
+        views += [device_stack(node.pdo) for node in
+                  system.pnp.install_driver_package(spec, caller=system.ps.console_shell())]
     return views
 
 
@@ -85,13 +86,7 @@ def driver_load(session, cmd):
 def driver_install(session, cmd):
     spec = _spec(session, cmd)
     system = session.system
-    shell = system.ps.console_shell()
-    token = shell.token if shell is not None else None
-    if token is not None and not token.has("SeLoadDriverPrivilege"):
-        raise KmsError(f"{token.user} may not install a driver package: pnputil needs an "
-                       "administrator, whose token holds SeLoadDriverPrivilege",
-                       hint="login teacher, then driver install again")
-    installed = system.pnp.install_driver_package(spec)
+    installed = system.pnp.install_driver_package(spec, caller=system.ps.console_shell())
     return [device_stack(node.pdo) for node in installed if node.stack()] or \
         [devnode_tree(system.pnp.device_root)]
 

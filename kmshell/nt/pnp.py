@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from kmshell.nt.core import Core
     from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.manager import IoManager
-    from kmshell.nt.ps import ProcessManager
+    from kmshell.nt.ps import Process, ProcessManager
 
 ENUM_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Enum"
 # A device setup class's key, which lists its class filters (UpperFilters, LowerFilters).
@@ -212,12 +212,19 @@ class PlugAndPlayManager:
                 self.cm.write_value(key, value, "REG_MULTI_SZ", [*names, spec.name])
         return True
 
-    def install_driver_package(self, spec: DriverSpec) -> list[Devnode]:
-        """pnputil /add-driver FILE.inf /install: stage the package in the driver store, then
-        install it on the devices present that it serves and that have no driver (problem
-        Code 28); returns those devnodes. A started device keeps its stack: the new package
-        is used when the device arrives again (the model restarts no stack)."""
+    def install_driver_package(self, spec: DriverSpec,
+                               caller: Process | None = None) -> list[Devnode]:
+        """pnputil /add-driver FILE.inf /install, run by caller (an administrator: its token
+        must hold SeLoadDriverPrivilege): stage the package in the driver store, then install
+        it on the devices present that it serves and that have no driver (problem Code 28);
+        returns those devnodes. A started device keeps its stack: the new package is used
+        when the device arrives again (the model restarts no stack)."""
         self.core.require_running()
+        token = caller.token if caller is not None else None
+        if token is not None and not token.has("SeLoadDriverPrivilege"):
+            raise NtError(NtStatus.STATUS_PRIVILEGE_NOT_HELD, f"{token.user} may not install a "
+                          "driver package: pnputil needs an administrator, whose token holds "
+                          "SeLoadDriverPrivilege; login teacher, then driver install again")
         if not spec.plug_and_play:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{spec.name} ({spec.source}) "
                           "serves no device: a driver package for Plug and Play names "
