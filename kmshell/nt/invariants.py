@@ -230,10 +230,10 @@ def _irps(system: System) -> list[str]:
     says so."""
     problems = [f"IRP {irp.number} is held as in progress but was completed"
                 for irp in system.io.irps.values() if irp.completed and not (
-                    irp.requester is not None and (any(
-                        a.purpose == f"IRP {irp.number}" for a in irp.requester.kernel_apcs)
-                        # a driver lost the pending mark: left to a service that returned
-                        or (irp.deferred and not irp.pending_returned)))]
+                    irp.apc_to is not None
+                    # a driver lost the pending mark: left to a service that returned
+                    or (irp.requester is not None and irp.deferred
+                        and not irp.pending_returned))]
     done = Counter(e.text.split()[1] for e in system.core.log if e.kind == "irp-done")
     info = system.core.bugcheck_info
     excused = info is not None and info.code == BugCheck.MULTIPLE_IRP_COMPLETE_REQUESTS

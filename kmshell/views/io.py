@@ -110,9 +110,8 @@ def irp_path(irp) -> Text:
 def _where(irp) -> str:
     """A completed IRP still held: its completion APC waits for the thread that asked, or
     (a completion routine lost the pending mark) nobody will finish it."""
-    thread = irp.requester
-    if thread is not None and any(a.purpose == f"IRP {irp.number}" for a in thread.kernel_apcs):
-        return f"completed; IopCompleteRequest queued to {thread.label}"
+    if irp.apc_to is not None:
+        return f"completed; IopCompleteRequest queued to {irp.apc_to.label}"
     return "completed; nobody finishes it (the pending mark was lost)"
 
 

@@ -184,6 +184,7 @@ class Irp:
     on_done: Callable[[int], None] | None = None
     power_state: IntEnum | None = None  # an IRP_MJ_POWER's S or D state (po.py's enums)
     cancel: bool = False  # Irp->Cancel: IoCancelIrp was called
+    apc_to: Thread | None = None  # completed: the thread its IopCompleteRequest APC waits in
     taken_back: bool = False  # a completion routine returned MORE_PROCESSING_REQUIRED: its
     # driver owns the IRP again until it sends it down or completes it
     cancel_routine: Completion | None = None  # Irp->CancelRoutine: who set it, which routine

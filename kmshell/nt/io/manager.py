@@ -644,14 +644,16 @@ class IoManager:
             return status
         if switch:
             calls = self._ioctl_case(driver, irp, calls)
-        assert calls is not None  # a routine, or the switch's case or default
+        if calls is None:  # the switch has neither a case nor a default for the code
+            self.complete_request(irp, NtStatus.STATUS_INVALID_DEVICE_REQUEST, driver)
+            return NtStatus.STATUS_INVALID_DEVICE_REQUEST
         return self.run_routine(driver, major, calls, irp, device)
 
     def _ioctl_case(self, driver: DriverObject, irp: Irp,
-                    default: list[Call] | None) -> list[Call]:
+                    default: list[Call] | None) -> list[Call] | None:
         """The driver's switch on IoControlCode: its [ioctl] case for the code, else its
-        IRP_MJ_DEVICE_CONTROL routine (the default: case), else the usual answer to a code it
-        does not know, STATUS_INVALID_DEVICE_REQUEST."""
+        IRP_MJ_DEVICE_CONTROL routine (the default: case); None: neither, and the driver
+        gives a code it does not know the usual answer, STATUS_INVALID_DEVICE_REQUEST."""
         assert driver.spec is not None  # the caller looked at its [ioctl] table
         code = irp.code
         case = driver.spec.ioctls.get(code) if code is not None else None
@@ -666,14 +668,9 @@ class IoManager:
             self.emit("Io", "ioctl", f"{driver.name}: switch on {what}: no case for it; the "
                       "default branch runs")
             return default
-        self.emit("Io", "ioctl", f"{driver.name}: switch on {what}: no case for it: "
-                  "STATUS_INVALID_DEVICE_REQUEST")
-        return [Call("IoCompleteRequest", ("STATUS_INVALID_DEVICE_REQUEST",),
-                     "IoCompleteRequest STATUS_INVALID_DEVICE_REQUEST",
-                     NtStatus.STATUS_INVALID_DEVICE_REQUEST, Irql.DISPATCH_LEVEL),
-                Call("return", ("STATUS_INVALID_DEVICE_REQUEST",),
-                     "return STATUS_INVALID_DEVICE_REQUEST",
-                     NtStatus.STATUS_INVALID_DEVICE_REQUEST)]
+        self.emit("Io", "ioctl", f"{driver.name}: switch on {what}: no case for it, no "
+                  "default: it completes the IRP with STATUS_INVALID_DEVICE_REQUEST")
+        return None
 
     # ------------------------------------------------------------- cancel-safe queues
 
@@ -1305,6 +1302,7 @@ class IoManager:
                   "The last part of completion (copying data back to the caller's buffer, "
                   "writing its IO_STATUS_BLOCK, signaling its event) must run in the "
                   "requester's own thread: only there do its user addresses mean its memory.")
+        irp.apc_to = thread
         self.ke.insert_queue_apc(
             thread, Apc(ApcKind.SPECIAL_KERNEL, "nt!IopCompleteRequest", f"IRP {irp.number}",
                         lambda: self.finish_request(irp),
