@@ -73,17 +73,23 @@ def test_a_request_completed_before_its_dispatch_routine_returns_needs_no_apc():
     assert "NtReadFile returns" in events[-1][3]
 
 
-def test_the_completion_apc_waits_in_the_queue_until_the_requesting_thread_gets_a_processor():
+def _completed_behind_hogs():
+    """app.exe's overlapped read of msixnic, completed while two threads at priority 12 keep
+    both processors from it (it computes at 8): its completion APC cannot run yet."""
     system = loaded("msixnic")
-    # the requester computes at priority 8; two threads at 12 take both processors from it
     process, handle = _open(system, "\\Device\\MsixNic", overlapped=True, program="compute 40")
     system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 64)
     irp = next(iter(system.io.irps.values()))
     system.ps.create_process("hog.exe", threads=2, priority=12,
                              program=parse_program("compute 3"))
-    thread = process.threads[0]
-    assert thread.state is ThreadState.Ready
+    assert process.threads[0].state is ThreadState.Ready
     system.io.complete_pending(irp, 0)
+    return system, process, irp
+
+
+def test_the_completion_apc_waits_in_the_queue_until_the_requesting_thread_gets_a_processor():
+    system, process, irp = _completed_behind_hogs()
+    thread = process.threads[0]
     assert [a.routine for a in thread.kernel_apcs] == ["nt!IopCompleteRequest"]
     assert irp.completed and irp.number in system.io.irps  # not freed: the APC has not run
     console = Console(width=120, file=io.StringIO(), color_system=None)
@@ -96,13 +102,7 @@ def test_the_completion_apc_waits_in_the_queue_until_the_requesting_thread_gets_
 
 
 def test_an_apc_queued_to_a_thread_that_ends_is_run_down_and_its_irp_freed():
-    system = loaded("msixnic")
-    process, handle = _open(system, "\\Device\\MsixNic", overlapped=True, program="compute 40")
-    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", 64)
-    irp = next(iter(system.io.irps.values()))
-    system.ps.create_process("hog.exe", threads=2, priority=12,
-                             program=parse_program("compute 3"))
-    system.io.complete_pending(irp, 0)
+    system, process, irp = _completed_behind_hogs()
     system.ps.terminate_process(process, 1)
     assert system.io.irps == {} and irp.number in system.io.finished_irps
     assert any("has ended, so nobody is told" in e.text for e in system.core.log)
