@@ -96,12 +96,13 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
     ctx.ensure_object(dict)
     ctx.obj["no_color"] = no_color
     if ctx.invoked_subcommand is None:
-        from kmshell.session import Session
+        from kmshell.session import CHECKPOINT_EVERY, Session
         from kmshell.shell import run_repl
         from kmshell.views.console import make_console
 
         console = make_console(no_color=no_color, record=True)
-        sys.exit(run_repl(Session(cpus=cpus, seed=seed), console))
+        sys.exit(run_repl(Session(cpus=cpus, seed=seed, checkpoint_every=CHECKPOINT_EVERY),
+                          console))
 
 
 @main.command()

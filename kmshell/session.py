@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -21,20 +22,56 @@ from kmshell.files import ANYWHERE, FileError, WriteRule
 from kmshell.language import parse_words, split_words
 from kmshell.nt.constants import status_name
 from kmshell.nt.rtl import printable
-from kmshell.nt.system import NtError, SystemHalted
+from kmshell.nt.system import NtError, Snapshot, SystemHalted
 from kmshell.recorder import Recorder, relocate
 from kmshell.state import BootOptions, HistoryEntry, Outcome, Settings
 
 MAX_NESTING = 8  # files replaying or loading other files
 
+# Checkpoints for undo and goto: the machine is snapshotted every CHECKPOINT_EVERY lines of
+# the journal, and the snapshots kept thin out with age (checkpoints_kept), so that going
+# back a little replays at most CHECKPOINT_EVERY lines and the checkpoints kept never number
+# more than 2 × CHECKPOINT_LEVELS, however long the session.
+CHECKPOINT_EVERY = 500
+CHECKPOINT_LEVELS = 8  # spacings 500, 1,000, 2,000 … 64,000 lines
+
+
+def checkpoints_kept(length: int, every: int = CHECKPOINT_EVERY) -> set[int]:
+    """The journal lengths whose checkpoints are kept once the journal is `length` lines
+    long: at each level k, the latest two multiples of every × 2^k. A checkpoint dropped
+    is never wanted back: a later length keeps a subset of the older checkpoints."""
+    kept = set()
+    for level in range(CHECKPOINT_LEVELS):
+        spacing = every << level
+        latest = length // spacing * spacing
+        kept |= {latest, latest - spacing}
+    return {n for n in kept if n > 0}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The state the first lines of the journal give, as a fresh replay of them would:
+    the machine, the boot options (`boot`, `seed`) and the settings (`view`, `explain`)."""
+
+    machine: Snapshot
+    boot_options: BootOptions
+    settings: Settings
+
 
 class Session:
-    def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0):
+    def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
+                 checkpoint_every: int | None = None):
+        """checkpoint_every: snapshot the machine every so many lines of the journal, so
+        that undo and goto replay only the lines since a checkpoint. The interactive shell
+        asks for it (CHECKPOINT_EVERY); headless runs, which rarely go back, do not pay for
+        the snapshots (one costs about as much as replaying 500 lines)."""
         self.initial_options = BootOptions(cpus, minimal, seed)
         self.boot_options = BootOptions(cpus, minimal, seed)
         self.system = new_system(cpus=cpus, minimal=minimal, seed=seed)
         self.settings = Settings()
         self.history: list[HistoryEntry] = []  # the journal: every non-meta line, in order
+        self.checkpoints: dict[int, Checkpoint] = {}  # journal length → the state it gave
+        self.checkpoint_every = checkpoint_every
         self.quit_requested = False
         self.recorder: Recorder | None = None  # while `record FILE` is on
         self.console: Console | None = None  # the front end's recording console, for `export`
@@ -59,10 +96,21 @@ class Session:
     def rebuild(self, lines: list[str]) -> None:
         """Time travel: the state after typing only `lines` (the start of the journal) into a
         fresh session. The model is deterministic, so replaying the journal reproduces the
-        state exactly; each line takes its file names from where it first did."""
+        state exactly; each line takes its file names from where it first did. The replay
+        starts at the latest checkpoint within `lines`, not at the first line."""
         fresh = Session(self.initial_options.cpus, self.initial_options.minimal,
-                        self.initial_options.seed)
-        for number, line in enumerate(lines):
+                        self.initial_options.seed, self.checkpoint_every)
+        start = max((n for n in self.checkpoints if n <= len(lines)), default=0)
+        if start and self.lines()[:start] == lines[:start]:
+            checkpoint = self.checkpoints[start]
+            fresh.system = checkpoint.machine.restore()
+            fresh.boot_options = replace(checkpoint.boot_options)
+            fresh.settings = replace(checkpoint.settings)
+            fresh.history = self.history[:start]
+            fresh.checkpoints = {n: c for n, c in self.checkpoints.items() if n <= start}
+        else:
+            start = 0
+        for number, line in enumerate(lines[start:], start):
             entry = self.history[number] if number < len(self.history) else None
             fresh.execute(line, entry.folder if entry is not None and entry.line == line
                           else None)
@@ -128,7 +176,8 @@ class Session:
         saved = savefile.load(path, TABLE, name)
         shown = printable(name)
         with self.opening(Path(path), "load", shown=name):
-            fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed)
+            fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed,
+                            self.checkpoint_every)
             fresh.opened, fresh.writes = self.opened, self.writes
             for line in saved.lines:
                 fresh.execute(line)
@@ -183,6 +232,7 @@ class Session:
         before = self.lines()
         self.initial_options = other.initial_options
         self.system, self.history = other.system, other.history
+        self.checkpoints, self.checkpoint_every = other.checkpoints, other.checkpoint_every
         self.settings, self.boot_options = other.settings, other.boot_options
         if self.recorder is not None:
             self.recorder.follow(before, self.history)
@@ -252,7 +302,20 @@ class Session:
         entry.changed = bool(outcome.events) and outcome.command is not None
         if self.recorder is not None and (outcome.command is None or not outcome.command.spec.meta):
             self._record(entry, outcome)
+        if self.history and self.history[-1] is entry:
+            self._checkpoint()
         return outcome
+
+    def _checkpoint(self) -> None:
+        """After a journalled line: snapshot the machine every checkpoint_every lines, and
+        let the older checkpoints thin out (checkpoints_kept)."""
+        length, every = len(self.history), self.checkpoint_every
+        if every is None or length % every:
+            return
+        self.checkpoints[length] = Checkpoint(self.system.snapshot(), replace(self.boot_options),
+                                              replace(self.settings))
+        kept = checkpoints_kept(length, every)
+        self.checkpoints = {n: c for n, c in self.checkpoints.items() if n in kept}
 
     def _record(self, entry: HistoryEntry, outcome: Outcome) -> None:
         outcome.warning = self._recording(lambda recorder: recorder.write(entry, outcome))

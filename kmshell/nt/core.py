@@ -20,6 +20,8 @@ processor 0; addresses come from a bump allocator, so the same commands give the
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
 from kmshell.nt.constants import Irql, NtStatus
@@ -69,6 +71,20 @@ class Core:
             del self.log[:TRACE_KEEP]
             self.events_dropped += TRACE_KEEP
         return event
+
+    @contextmanager
+    def trace_set_aside(self) -> Iterator[list[Event]]:
+        """The trace taken out of the machine while a snapshot copies the rest
+        (System.snapshot): its events are immutable, so a snapshot keeps them by reference."""
+        log, self.log = self.log, []
+        try:
+            yield log
+        finally:
+            self.log = log
+
+    def restore_trace(self, events: Sequence[Event]) -> None:
+        """The trace of a machine rebuilt from a snapshot: the events it kept."""
+        self.log = list(events)
 
     @property
     def events_emitted(self) -> int:

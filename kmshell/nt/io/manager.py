@@ -141,7 +141,7 @@ class IoManager:
         self._cancel_lock: int | None = None  # held: the IRQL IoAcquireCancelSpinLock saved
         self.nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
         self.nested_routines = 0  # driver routines running now, inside one another
-        self.csqs: dict[int, list[Irp]] = {}  # id(device) -> its cancel-safe queue
+        self.csqs: dict[DeviceObject, list[Irp]] = {}  # a device -> its cancel-safe queue
         self.work_item_count: dict[str, int] = {}  # driver -> IO_WORKITEMs it holds
         # what each IoQueueWorkItem asked for: (driver, routine, device, IRP as context)
         self.work_requests: list[tuple[DriverObject, str, DeviceObject | None, Irp | None]] = []
@@ -678,13 +678,13 @@ class IoManager:
         """IoCsqInitialize: the device's cancel-safe queue (its callbacks are the I/O
         manager's here: insert at the tail, remove from the head, complete a cancelled IRP
         with STATUS_CANCELLED)."""
-        self.csqs[id(device)] = []
+        self.csqs[device] = []
         self.emit("Io", "csq", f"{driver.name}: IoCsqInitialize for {device.label}: a "
                   "cancel-safe queue", "The queue sets and clears the cancel routine itself, "
                   "under its lock: the races of IoSetCancelRoutine cannot happen.")
 
     def _csq(self, driver: DriverObject, device: DeviceObject | None) -> list[Irp]:
-        queue = self.csqs.get(id(device)) if device is not None else None
+        queue = self.csqs.get(device) if device is not None else None
         if queue is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no cancel-safe "
                           "queue on this device: call IoCsqInitialize first")
@@ -719,7 +719,7 @@ class IoManager:
 
     def _csq_cancel(self, owner: Completion, irp: Irp) -> None:
         """The queue's own cancel routine: out of the queue, then CsqCompleteCanceledIrp."""
-        queue = self.csqs.get(id(owner.device), [])
+        queue = self.csqs.get(owner.device, [])
         if irp in queue:
             queue.remove(irp)
         self.release_cancel_spin_lock(owner.driver, "IoCsqCancel")
