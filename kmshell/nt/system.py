@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gc
 import pickle
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ class System:
 
         with self.core.trace_set_aside() as trace, _collector_paused():
             machine = cloudpickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        return Snapshot(machine, tuple(trace))
+        return Snapshot(zlib.compress(machine, 1), tuple(trace))
 
     def to_json(self) -> dict:
         """The state as plain data, for grading and `--json`."""
@@ -184,9 +185,10 @@ class System:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A machine at one moment: every component pickled but the trace, whose events are
-    immutable tuples and so are kept by reference; a snapshot costs the bytes of the
-    machine's objects, not of its trace. A snapshot lives in memory only, and pickle is
+    """A machine at one moment: every component pickled (and compressed: a tenth of the
+    size, for a few milliseconds) but the trace, whose events are immutable tuples and so
+    are kept by reference; a snapshot costs the bytes of the machine's objects, not of its
+    trace. A snapshot lives in memory only, and pickle is
     only ever given what this process pickled: nothing a user loads is unpickled."""
 
     machine: bytes
@@ -195,7 +197,7 @@ class Snapshot:
     def restore(self) -> System:
         """A new machine in the state snapshotted; the snapshot can be restored again."""
         with _collector_paused():
-            system: System = pickle.loads(self.machine)
+            system: System = pickle.loads(zlib.decompress(self.machine))
         system.core.restore_trace(self.trace)
         return system
 
