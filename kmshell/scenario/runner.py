@@ -136,6 +136,11 @@ class Replay:
             for part in parts:
                 self.console.print(part)
 
+    def _show(self, outcome: Outcome) -> None:
+        """Print an outcome; headless, not even its renderables are made."""
+        if self.console is not None:
+            self._print(*render_outcome(outcome, self.session.settings))
+
     def _fail(self, step: Step, message: str, claim: str = "") -> None:
         """A failed expectation (its claim given) or a failed command."""
         failure = Failure(self.scenario.path, step.number, message)
@@ -183,7 +188,7 @@ class Replay:
         self._print(Text(PROMPT + step.text.strip(), style="bold"))
         outcome = self.session.execute(step.text)
         self.last = outcome
-        self._print(*render_outcome(outcome, self.session.settings))
+        self._show(outcome)
         if outcome.interrupted:
             self._interrupt(step, outcome.interrupted)
         elif outcome.error is not None and (following is None or following.kind != "expect-error"):
@@ -206,7 +211,7 @@ class Replay:
 
     def _seed(self, step: Step, following) -> None:
         outcome = self.session.execute(f"seed {step.seed}")  # so undo replays it too
-        self._print(*render_outcome(outcome, self.session.settings))
+        self._show(outcome)
 
     def _passed(self, step: Step, text: str) -> None:
         self.result.passed += 1
