@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kmshell.errors import KmsError
 from kmshell.nt.rtl import control_character
 
 QUOTES = "\"'"
+
+# One match a word, from the start of a line or past spaces: a word (runs of ordinary
+# characters and closed quotes; `#` only past its first character), a `#` that begins a
+# comment, or a quote left open. Whatever finditer skips between matches is whitespace.
+_TOKEN = re.compile(r"""(?P<word>(?:[^\s"'#]|"[^"]*"|'[^']*')(?:[^\s"']+|"[^"]*"|'[^']*')*)"""
+                    r"""|(?P<comment>\#)|(?P<open>["'])""")
+_PIECE = re.compile(r""""([^"]*)"|'([^']*)'|([^"']+)""")  # of a word that has quotes
 
 
 @dataclass(frozen=True)
@@ -27,27 +35,17 @@ def split_words(line: str) -> list[Word]:
                        "allowed in a command line", col=bad + 1,
                        hint="names and text are printable characters, spaces and tabs")
     words: list[Word] = []
-    i, n = 0, len(line)
-    while i < n:
-        if line[i].isspace():
-            i += 1
-            continue
-        if line[i] == "#":
-            break
-        start, text, quoted = i, [], False
-        while i < n and not line[i].isspace():
-            if line[i] in QUOTES:
-                quote, opened = line[i], i
-                close = line.find(quote, i + 1)
-                if close < 0:
-                    raise KmsError(f"unterminated {quote} quote", col=opened + 1,
-                                   hint=f"close the quote that opens at column {opened + 1}")
-                text.append(line[i + 1:close])
-                quoted = True
-                i = close + 1
-            else:
-                text.append(line[i])
-                i += 1
-        words.append(Word("".join(text), start + 1, quoted))
+    for token in _TOKEN.finditer(line):
+        text = token.group("word")
+        if text is None:
+            if token.group("comment"):
+                break
+            opened = token.start()
+            raise KmsError(f"unterminated {line[opened]} quote", col=opened + 1,
+                           hint=f"close the quote that opens at column {opened + 1}")
+        if '"' in text or "'" in text:
+            words.append(Word("".join(a or b or c for a, b, c in _PIECE.findall(text)),
+                              token.start() + 1, True))
+        else:
+            words.append(Word(text, token.start() + 1))
     return words
-
