@@ -128,7 +128,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
     from kmshell.cancel import catching_ctrl_c
     from kmshell.scenario import Replay
     from kmshell.scenario.control import delayed, step_by_key
-    from kmshell.scenario.runner import json_report
+    from kmshell.scenario.runner import write_json_report
     from kmshell.session import Session
     from kmshell.views.console import make_console
 
@@ -152,7 +152,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
         click.echo(f"{result.interrupted}", err=True)
         sys.exit(INTERRUPTED)
     if as_json:
-        click.echo(json_report(scenario, result, session))
+        write_json_report(scenario, result, session, sys.stdout)
     else:
         click.echo(result.summary())
     sys.exit(0 if result.ok else 1)

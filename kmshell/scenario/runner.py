@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.panel import Panel
@@ -30,6 +30,7 @@ from kmshell.views.outcome import render_outcome
 
 PROMPT = "kmshell> "
 JSON_SCHEMA_VERSION = 1  # of `kmshell run --json` (docs/state-schema.md)
+JSON_CHUNKS = 4096  # pieces of the --json report written at a time
 
 
 class Session(Protocol):
@@ -308,9 +309,12 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
     return True
 
 
-def json_report(scenario: Scenario, result: Result, session: Session) -> str:
-    """`kmshell run --json`: the final state and the event log, for auto-grading."""
-    return json.dumps({
+def write_json_report(scenario: Scenario, result: Result, session: Session,
+                      out: TextIO) -> None:
+    """`kmshell run --json`: the final state and the event log, for auto-grading, indented
+    and ended by a newline. Written as it is encoded: the text of a long session is ~20 MB,
+    and json.dumps with an indent holds it as millions of small strings (7 times that)."""
+    report = {
         "schema": JSON_SCHEMA_VERSION,
         "scenario": scenario.path,
         "title": scenario.title,
@@ -319,4 +323,11 @@ def json_report(scenario: Scenario, result: Result, session: Session) -> str:
         "state": {**session.system.to_json(), **grading_state(session.system)},
         "events": [e.to_json() for e in session.system.core.log],
         "events_dropped": session.system.core.events_dropped,
-    }, indent=2)
+    }
+    chunks: list[str] = []
+    for chunk in json.JSONEncoder(indent=2).iterencode(report):
+        chunks.append(chunk)
+        if len(chunks) == JSON_CHUNKS:
+            out.write("".join(chunks))
+            chunks.clear()
+    out.write("".join(chunks) + "\n")
