@@ -1,6 +1,6 @@
-"""The lexer (one compiled regular expression) splits a line exactly as a shell-style walk
-character by character does: the same words, columns and quoting, and the same error, at
-the same column, for a quote left open."""
+"""The lexer (str.split, or a compiled regular expression where quotes or `#` appear) splits a
+line exactly as a shell-style walk character by character does: the same words, columns and
+quoting, and the same error, at the same column, for a quote left open."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kmshell.errors import KmsError
 from kmshell.nt.rtl import control_character
@@ -18,8 +18,7 @@ _TOKEN = re.compile(r"""(?P<word>(?:[^\s"'#]|"[^"]*"|'[^']*')(?:[^\s"']+|"[^"]*"
 _PIECE = re.compile(r""""([^"]*)"|'([^']*)'|([^"']+)""")  # of a word that has quotes
 
 
-@dataclass(frozen=True)
-class Word:
+class Word(NamedTuple):  # a tuple: made for every word of every line replayed
     text: str
     col: int  # 1-based column of the word's first character
     quoted: bool = False
@@ -34,7 +33,14 @@ def split_words(line: str) -> list[Word]:
         raise KmsError(f"control character U+{ord(line[bad]):04X} at column {bad + 1} is not "
                        "allowed in a command line", col=bad + 1,
                        hint="names and text are printable characters, spaces and tabs")
-    words: list[Word] = []
+    if '"' not in line and "'" not in line and "#" not in line:  # most lines: plain words
+        words, at = [], 0
+        for text in line.split():
+            at = line.find(text, at)
+            words.append(Word(text, at + 1))
+            at += len(text)
+        return words
+    words = []
     for token in _TOKEN.finditer(line):
         text = token.group("word")
         if text is None:
