@@ -131,6 +131,9 @@ class Replay:
         self.control = control
         self.result = Result(scenario.path, scenario.title)
         self.last: Outcome | None = None
+        # The last command's plain output, (outcome, explain, text): an `expect output`
+        # renders it, and the next one after the same command reads it again.
+        self.output: tuple[Outcome, bool, str] | None = None
 
     def _print(self, *parts) -> None:
         if self.console is not None:
@@ -259,7 +262,10 @@ class Replay:
         if self.last is None:
             self._fail(step, "expect output: no command ran before it", claim)
             return
-        output = plain_output(self.last, self.session)
+        explain = self.session.settings.explain
+        if self.output is None or self.output[0] is not self.last or self.output[1] != explain:
+            self.output = (self.last, explain, plain_output(self.last, self.session))
+        output = self.output[2]
         if _fold(step.argument).lower() in _fold(output).lower():
             self._passed(step, claim)
         else:
