@@ -9,7 +9,10 @@
    an event set and reset, `status`. The same mix without its three process lines is timed
    too. Best of 3; a replay still running after BUDGET (60) seconds is stopped there, not
    repeated, and shown as "> seconds (stopped after N)". The 100,000 figure should be
-   10 × the 10,000 one if replay is linear.
+   10 × the 10,000 one if replay is linear. Then, when valgrind is installed, the
+   instructions one command of the mix costs (`valgrind --tool=callgrind`: a replay of
+   CALLGRIND_LINES lines minus one of none, divided by CALLGRIND_LINES), a figure that is
+   the same on any machine and under any load (`--replay N` is that child process).
 2. Memory (tracemalloc): what 100,000 completed IRPs leave behind, with the event trace
    and without it; and what a session holds after 10,000 commands (its undo history, the
    journal, and the machine they built), with the time one `undo 1` then takes.
@@ -18,6 +21,12 @@
 from __future__ import annotations
 
 import gc
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 
@@ -25,6 +34,7 @@ from kmshell.drivers import load_spec, new_system
 from kmshell.session import Session
 
 BUDGET = 60.0  # seconds: a replay still running then is stopped and reported as such
+CALLGRIND_LINES = 1_800  # 150 rounds of the mix: a minute or two under valgrind
 SETUP = ["driver load slowdisk", "driver load watchfilter", "driver load nullsink",
          "event create Go"]
 PROCESS_LINES = ['process create worker.exe --program "compute 2; exit"',
@@ -52,7 +62,7 @@ def replay(mix: list[str], count: int, budget: float = float("inf")) -> tuple[fl
     for line in SETUP:
         session.execute(line)
     work = lines(mix, count, session.system.io.irp_count + 1)
-    start = time.perf_counter()
+    start, done = time.perf_counter(), 0
     for done, line in enumerate(work, 1):
         outcome = session.execute(line)
         assert outcome.ok, (line, outcome.error)
@@ -66,6 +76,25 @@ def best(mix: list[str], count: int) -> tuple[float, int]:
     if seconds < BUDGET:
         seconds = min([seconds] + [replay(mix, count)[0] for _ in range(2)])
     return seconds, done
+
+
+def instructions_per_command(mix_name: str) -> float | None:
+    """Instructions (callgrind) one line of the mix costs, or None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    counts = []
+    with tempfile.TemporaryDirectory(prefix="kmshell-callgrind-") as scratch:
+        for count in (0, CALLGRIND_LINES):
+            out = os.path.join(scratch, f"callgrind.{count}")
+            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                            sys.executable, __file__, "--replay", mix_name, str(count)],
+                           check=True, capture_output=True,
+                           env=dict(os.environ, PYTHONHASHSEED="0"))
+            with open(out, encoding="utf-8") as file:
+                totals = re.search(r"^(?:summary|totals): (\d+)", file.read(), re.MULTILINE)
+            assert totals is not None, "callgrind wrote no total"
+            counts.append(int(totals.group(1)))
+    return (counts[1] - counts[0]) / CALLGRIND_LINES
 
 
 def irp_memory() -> tuple[float, float, int, int]:
@@ -116,6 +145,11 @@ def main() -> None:
             shown = f"> {seconds:.0f}{stopped}" if stopped else f"{seconds:.2f}"
             ratio = f"> {seconds / small:.0f}" if stopped else f"{seconds / small:.1f}"
             print(f"| {name} | {count:,} | {shown} | {ratio} | {seconds / done * 1e6:.0f} |")
+    for name, mix in (("with processes", MIX), ("without the process lines", BOUNDED)):
+        instructions = instructions_per_command("all" if mix is MIX else "bounded")
+        if instructions is not None:
+            print(f"| {name}: one command (callgrind, {CALLGRIND_LINES:,} commands) | "
+                  f"{instructions:,.0f} instructions | | | |")
     with_trace, without, emitted, kept = irp_memory()
     print()
     print("| memory | MB | `undo 1` then (s) |")
@@ -129,4 +163,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--replay"]:  # the child callgrind counts
+        replay(MIX if sys.argv[2] == "all" else BOUNDED, int(sys.argv[3]))
+    else:
+        main()

@@ -2,10 +2,13 @@
 
     python benchmarks/bench_startup.py
 
-Times (best of 7, each a fresh process) `python -c "import rich, prompt_toolkit, click"`,
-`kmshell --version`, `kmshell check` and `kmshell run` (plain, and --json) of scenario 01
-with output to /dev/null, and the interactive shell's first prompt: `kmshell` started in a
-pseudo-terminal, timed until `kmshell>` appears, then sent Ctrl-D.
+Times, each a fresh process, `kmshell --version`, `kmshell check` and `kmshell run` (plain,
+and --json) of scenario 01 with output to /dev/null, and the interactive shell's first
+prompt: `kmshell` started in a pseudo-terminal, timed until `kmshell>` appears, then sent
+Ctrl-D. Each is run in PAIRS (9) with the bare `python -c "import rich, prompt_toolkit,
+click"`, interleaved (bare, kmshell, bare, kmshell ...), so that a slow moment of a shared
+machine slows both halves of a pair: the figures are the medians of each and the median of
+the pairwise ratios.
 
 Each is timed twice: with kmshell's bytecode cached, as an installed copy runs (the .pyc
 files go to a temporary PYTHONPYCACHEPREFIX, warmed by one run first), and with
@@ -20,12 +23,13 @@ import os
 import pty
 import select
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-RUNS = 7
+PAIRS = 9
 PYTHON = sys.executable
 SCRIPT = os.path.join(os.path.dirname(PYTHON), "kmshell")
 KMSHELL = [SCRIPT] if os.path.exists(SCRIPT) else [PYTHON, "-m", "kmshell"]
@@ -80,10 +84,21 @@ def first_prompt(env: dict[str, str]) -> float:
         os.close(fd)
 
 
-def measure(env: dict[str, str]) -> dict[str, float]:
-    results = {name: min(timed(command, env) for _ in range(RUNS))
-               for name, command in CASES.items()}
-    results["the shell's first prompt (pty)"] = min(first_prompt(env) for _ in range(RUNS))
+def paired(run, env: dict[str, str]) -> tuple[float, float, float]:
+    """Median seconds of the bare imports and of run(), and the median of their pairwise
+    ratios, from PAIRS interleaved runs."""
+    bare, timed_runs = [], []
+    for _ in range(PAIRS):
+        bare.append(timed(CASES[BARE], env))
+        timed_runs.append(run())
+    ratios = [t / b for t, b in zip(timed_runs, bare, strict=True)]
+    return statistics.median(bare), statistics.median(timed_runs), statistics.median(ratios)
+
+
+def measure(env: dict[str, str]) -> dict[str, tuple[float, float, float]]:
+    results = {name: paired(lambda command=command: timed(command, env), env)
+               for name, command in CASES.items() if name != BARE}
+    results["the shell's first prompt (pty)"] = paired(lambda: first_prompt(env), env)
     return results
 
 
@@ -99,17 +114,19 @@ def main() -> None:
         cached = environment(scratch, cached=True)
         for command in CASES.values():  # fill the bytecode cache
             timed(command, cached)
+        first_prompt(cached)
         warm, cold = measure(cached), measure(environment(scratch, cached=False))
         probes = [(args, imports_prompt_toolkit(args, cached))
                   for args in (["check", SCENARIO], ["run", SCENARIO, "--json"],
                                ["run", SCENARIO, "--no-color"])]
     finally:
         shutil.rmtree(scratch)
-    print("| what | .pyc cached (s) | × bare imports | kmshell compiled (s) | × bare imports |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"| what | .pyc cached (s) | bare (s) | × bare, median of {PAIRS} pairs | "
+          "kmshell compiled (s) | bare (s) | × bare |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in warm:
-        print(f"| {name} | {warm[name]:.3f} | {warm[name] / warm[BARE]:.2f} | "
-              f"{cold[name]:.3f} | {cold[name] / cold[BARE]:.2f} |")
+        (wb, wt, wr), (cb, ct, cr) = warm[name], cold[name]
+        print(f"| {name} | {wt:.3f} | {wb:.3f} | {wr:.2f} | {ct:.3f} | {cb:.3f} | {cr:.2f} |")
     print()
     print("| command | imports prompt_toolkit |")
     print("|---|---|")

@@ -20,7 +20,12 @@ CATALOG = Path(__file__).parent
 
 
 def catalog() -> list[str]:
-    return sorted(path.stem for path in CATALOG.glob("*.toml"))
+    return list(_catalog())
+
+
+@cache
+def _catalog() -> tuple[str, ...]:  # read once: the store asks at every spec it loads
+    return tuple(sorted(path.stem for path in CATALOG.glob("*.toml")))
 
 
 @cache

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from typing import NamedTuple
 
 from kmshell.errors import KmsError
 from kmshell.nt.rtl import control_character
 
 QUOTES = "\"'"
 
+# One match a word, from the start of a line or past spaces: a word (runs of ordinary
+# characters and closed quotes; `#` only past its first character), a `#` that begins a
+# comment, or a quote left open. Whatever finditer skips between matches is whitespace.
+_TOKEN = re.compile(r"""(?P<word>(?:[^\s"'#]|"[^"]*"|'[^']*')(?:[^\s"']+|"[^"]*"|'[^']*')*)"""
+                    r"""|(?P<comment>\#)|(?P<open>["'])""")
+_PIECE = re.compile(r""""([^"]*)"|'([^']*)'|([^"']+)""")  # of a word that has quotes
 
-@dataclass(frozen=True)
-class Word:
+
+class Word(NamedTuple):  # a tuple: made for every word of every line replayed
     text: str
     col: int  # 1-based column of the word's first character
     quoted: bool = False
@@ -26,28 +33,25 @@ def split_words(line: str) -> list[Word]:
         raise KmsError(f"control character U+{ord(line[bad]):04X} at column {bad + 1} is not "
                        "allowed in a command line", col=bad + 1,
                        hint="names and text are printable characters, spaces and tabs")
-    words: list[Word] = []
-    i, n = 0, len(line)
-    while i < n:
-        if line[i].isspace():
-            i += 1
-            continue
-        if line[i] == "#":
-            break
-        start, text, quoted = i, [], False
-        while i < n and not line[i].isspace():
-            if line[i] in QUOTES:
-                quote, opened = line[i], i
-                close = line.find(quote, i + 1)
-                if close < 0:
-                    raise KmsError(f"unterminated {quote} quote", col=opened + 1,
-                                   hint=f"close the quote that opens at column {opened + 1}")
-                text.append(line[i + 1:close])
-                quoted = True
-                i = close + 1
-            else:
-                text.append(line[i])
-                i += 1
-        words.append(Word("".join(text), start + 1, quoted))
+    if '"' not in line and "'" not in line and "#" not in line:  # most lines: plain words
+        words, at = [], 0
+        for text in line.split():
+            at = line.find(text, at)
+            words.append(Word(text, at + 1))
+            at += len(text)
+        return words
+    words = []
+    for token in _TOKEN.finditer(line):
+        text = token.group("word")
+        if text is None:
+            if token.group("comment"):
+                break
+            opened = token.start()
+            raise KmsError(f"unterminated {line[opened]} quote", col=opened + 1,
+                           hint=f"close the quote that opens at column {opened + 1}")
+        if '"' in text or "'" in text:
+            words.append(Word("".join(a or b or c for a, b, c in _PIECE.findall(text)),
+                              token.start() + 1, True))
+        else:
+            words.append(Word(text, token.start() + 1))
     return words
-

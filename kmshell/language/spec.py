@@ -127,19 +127,20 @@ class CommandSpec:
 @dataclass
 class CommandTable:
     specs: list[CommandSpec] = field(default_factory=list)
+    by_name: dict[str, CommandSpec] = field(default_factory=dict, repr=False)  # and aliases
 
     def add(self, spec: CommandSpec) -> CommandSpec:
         names = [spec.name, *spec.aliases]
-        for existing in self.specs:
-            clash = set(names) & {existing.name, *existing.aliases}
-            if clash:
-                raise ValueError(f"command name {clash} registered twice")
+        clash = {name for name in names if name in self.by_name}
+        if clash:
+            raise ValueError(f"command name {clash} registered twice")
         self.specs.append(spec)
+        self.by_name.update(dict.fromkeys(names, spec))
         return spec
 
     def lookup(self, name: str) -> CommandSpec | None:
-        name = " ".join(name.lower().split())
-        return next((s for s in self.specs if name == s.name or name in s.aliases), None)
+        """One dict look-up: every line replayed asks for its command once or twice."""
+        return self.by_name.get(" ".join(name.lower().split()))
 
     def nouns(self) -> dict[str, list[CommandSpec]]:
         """Multi-word commands grouped by their first word."""

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.panel import Panel
@@ -30,6 +30,7 @@ from kmshell.views.outcome import render_outcome
 
 PROMPT = "kmshell> "
 JSON_SCHEMA_VERSION = 1  # of `kmshell run --json` (docs/state-schema.md)
+JSON_CHUNKS = 4096  # pieces of the --json report written at a time
 
 
 class Session(Protocol):
@@ -130,11 +131,19 @@ class Replay:
         self.control = control
         self.result = Result(scenario.path, scenario.title)
         self.last: Outcome | None = None
+        # The last command's plain output, (outcome, explain, text): an `expect output`
+        # renders it, and the next one after the same command reads it again.
+        self.output: tuple[Outcome, bool, str] | None = None
 
     def _print(self, *parts) -> None:
         if self.console is not None:
             for part in parts:
                 self.console.print(part)
+
+    def _show(self, outcome: Outcome) -> None:
+        """Print an outcome; headless, not even its renderables are made."""
+        if self.console is not None:
+            self._print(*render_outcome(outcome, self.session.settings))
 
     def _fail(self, step: Step, message: str, claim: str = "") -> None:
         """A failed expectation (its claim given) or a failed command."""
@@ -183,7 +192,7 @@ class Replay:
         self._print(Text(PROMPT + step.text.strip(), style="bold"))
         outcome = self.session.execute(step.text)
         self.last = outcome
-        self._print(*render_outcome(outcome, self.session.settings))
+        self._show(outcome)
         if outcome.interrupted:
             self._interrupt(step, outcome.interrupted)
         elif outcome.error is not None and (following is None or following.kind != "expect-error"):
@@ -206,7 +215,7 @@ class Replay:
 
     def _seed(self, step: Step, following) -> None:
         outcome = self.session.execute(f"seed {step.seed}")  # so undo replays it too
-        self._print(*render_outcome(outcome, self.session.settings))
+        self._show(outcome)
 
     def _passed(self, step: Step, text: str) -> None:
         self.result.passed += 1
@@ -253,7 +262,10 @@ class Replay:
         if self.last is None:
             self._fail(step, "expect output: no command ran before it", claim)
             return
-        output = plain_output(self.last, self.session)
+        explain = self.session.settings.explain
+        if self.output is None or self.output[0] is not self.last or self.output[1] != explain:
+            self.output = (self.last, explain, plain_output(self.last, self.session))
+        output = self.output[2]
         if _fold(step.argument).lower() in _fold(output).lower():
             self._passed(step, claim)
         else:
@@ -303,9 +315,12 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
     return True
 
 
-def json_report(scenario: Scenario, result: Result, session: Session) -> str:
-    """`kmshell run --json`: the final state and the event log, for auto-grading."""
-    return json.dumps({
+def write_json_report(scenario: Scenario, result: Result, session: Session,
+                      out: TextIO) -> None:
+    """`kmshell run --json`: the final state and the event log, for auto-grading, indented
+    and ended by a newline. Written as it is encoded: the text of a long session is ~20 MB,
+    and json.dumps with an indent holds it as millions of small strings (7 times that)."""
+    report = {
         "schema": JSON_SCHEMA_VERSION,
         "scenario": scenario.path,
         "title": scenario.title,
@@ -314,4 +329,11 @@ def json_report(scenario: Scenario, result: Result, session: Session) -> str:
         "state": {**session.system.to_json(), **grading_state(session.system)},
         "events": [e.to_json() for e in session.system.core.log],
         "events_dropped": session.system.core.events_dropped,
-    }, indent=2)
+    }
+    chunks: list[str] = []
+    for chunk in json.JSONEncoder(indent=2).iterencode(report):
+        chunks.append(chunk)
+        if len(chunks) == JSON_CHUNKS:
+            out.write("".join(chunks))
+            chunks.clear()
+    out.write("".join(chunks) + "\n")

@@ -6,9 +6,10 @@ from rich.table import Table
 
 from kmshell.nt.ke.thread_state import WaitReason
 from kmshell.nt.ps import format_program
-from kmshell.views.layout import titled
+from kmshell.views.layout import deferred, titled
 
 
+@deferred
 def callback_table(system) -> Table:
     table = titled("notify routines")
     for column in ("#", "kind", "driver", "steps", "work item", "subsystems", "calls"):
@@ -20,6 +21,7 @@ def callback_table(system) -> Table:
     return table
 
 
+@deferred
 def worker_table(system) -> Table:
     table = titled("system worker threads")
     for column in ("TID", "state", "doing"):
@@ -41,6 +43,7 @@ def worker_table(system) -> Table:
     return table
 
 
+@deferred
 def driver_table(system) -> Table:
     table = titled("drivers")
     for column in ("name", "object", "image", "what"):

@@ -10,9 +10,10 @@ from rich.text import Text
 
 from kmshell.nt.clfs import Log
 from kmshell.nt.cm import Key, RegistryOperation
-from kmshell.views.layout import titled
+from kmshell.views.layout import deferred, titled
 
 
+@deferred
 def key_view(key: Key, pending: Sequence[RegistryOperation] = ()) -> Group:
     table = titled(key.path)
     for column in ("name", "type", "data"):
@@ -29,6 +30,7 @@ def key_view(key: Key, pending: Sequence[RegistryOperation] = ()) -> Group:
     return Group(*parts)
 
 
+@deferred
 def log_view(log: Log) -> Table:
     table = titled(f"log {log.name}")
     for column in ("LSN", "record", "on disk"):

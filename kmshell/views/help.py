@@ -7,9 +7,10 @@ from rich.table import Table
 from rich.text import Text
 
 from kmshell.language.spec import CommandSpec, CommandTable
-from kmshell.views.layout import fields, titled
+from kmshell.views.layout import deferred, fields, titled
 
 
+@deferred
 def help_overview(table: CommandTable) -> Table:
     grid = titled("commands (help CMD for one)")
     grid.add_column("command", style="bold", no_wrap=True)
@@ -20,6 +21,7 @@ def help_overview(table: CommandTable) -> Table:
     return grid
 
 
+@deferred
 def help_detail(spec: CommandSpec) -> Group:
     parts: list = [Text(f"usage: {spec.usage}", style="bold"), Text(spec.help)]
     if spec.details:
@@ -39,6 +41,7 @@ def help_detail(spec: CommandSpec) -> Group:
     return Group(*parts)
 
 
+@deferred
 def history_table(history) -> Table:
     table = titled("history", "#", "tick", "command", "")
     for entry in history:

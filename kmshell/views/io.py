@@ -12,6 +12,7 @@ from kmshell.views.layout import capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
 
 
+@deferred
 def driver_detail(driver) -> Group:
     rows = fields()
     rows.add_row("Driver object", f"{ptr(driver.header.address)}  {driver.header.path}")
@@ -46,6 +47,7 @@ def device_stack(device) -> Table:
     return table
 
 
+@deferred
 def device_detail(device) -> Table:
     rows = fields()
     rows.add_row("Device object", f"{ptr(device.header.address)}  {device.label}")
@@ -115,6 +117,7 @@ def _where(irp) -> str:
     return "completed; nobody finishes it (the pending mark was lost)"
 
 
+@deferred
 def irp_table(system) -> Table:
     table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):

@@ -43,6 +43,7 @@ def cpu_table(system: System) -> Table:
     return table
 
 
+@deferred
 def irql_table(system: System, processors) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("CPU", "IRQL", "name", "what may run"):
@@ -65,6 +66,7 @@ def _irql_meaning(level: int) -> str:
     return "only interrupts above this level"
 
 
+@deferred
 def processor_detail(system: System, cpu) -> Table:
     """In the spirit of !pcr / !prcb: the processor's IRQL and threads."""
     rows = fields()
@@ -85,6 +87,7 @@ PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "
            "bright_yellow", "bright_magenta")
 
 
+@deferred
 def timeline_table(system: System, last: int) -> Table:
     """Gantt style: a row per processor, a column per tick, the TID that ran in each cell."""
     ticks = list(system.ke.timeline)[-last:]
@@ -148,6 +151,7 @@ def bugcheck_screen(info: BugcheckInfo) -> Panel:
     return Panel(body, style="bold white on blue", title="BUGCHECK", title_align="left")
 
 
+@deferred
 def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
     """!analyze -v, for students: the code, its parameters, the broken rule, the fix, the trail."""
     rows = fields()
@@ -164,6 +168,7 @@ def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
     return Group(rows, Text("\nevents that led here:", style="bold"), trace_table(trail))
 
 
+@deferred
 def dpc_table(system: System) -> Table:
     table = titled("DPC queues", "CPU", "IRQL", "queued DPCs")
     for cpu in system.core.processors:

@@ -11,7 +11,7 @@ from kmshell.nt.events import ptr
 from kmshell.nt.io.irp import FileObject
 from kmshell.nt.ob import Directory, SymbolicLink
 from kmshell.nt.ps import Process
-from kmshell.views.layout import fields, titled
+from kmshell.views.layout import deferred, fields, titled
 
 
 def _describe(obj) -> str:
@@ -22,6 +22,7 @@ def _describe(obj) -> str:
     return ""
 
 
+@deferred
 def directory_listing(directory: Directory) -> Table:
     table = titled(f"Directory {directory.header.path}")
     for column in ("name", "type", "handles", "pointers", ""):
@@ -34,6 +35,7 @@ def directory_listing(directory: Directory) -> Table:
     return table
 
 
+@deferred
 def namespace_tree(directory: Directory, depth: int) -> Tree:
     """The namespace below directory as a tree, `depth` levels deep."""
     tree = Tree(Text(directory.header.path, style="bold"), guide_style="dim")
@@ -54,6 +56,7 @@ def namespace_tree(directory: Directory, depth: int) -> Tree:
     return tree
 
 
+@deferred
 def object_detail(obj) -> Group:
     header = obj.header
     rows = fields()
@@ -70,6 +73,7 @@ def object_detail(obj) -> Group:
     return Group(*parts)
 
 
+@deferred
 def handle_table(process: Process) -> Table:
     table = titled(f"handle table of {process.image} ({process.pid})")
     for column in ("handle", "type", "object", "access", "handles", "pointers"):

@@ -166,6 +166,7 @@ def _waiting_on(thread: Thread) -> str:
                                                           else "")
 
 
+@deferred
 def thread_detail(thread: Thread) -> Table:
     """In the spirit of `!thread`: state, wait reason, priority, TEB, program position."""
     rows = [
@@ -191,6 +192,7 @@ def thread_detail(thread: Thread) -> Table:
     return fields(rows)
 
 
+@deferred
 def memory_map(process: Process) -> Group:
     """The address space: the private user half (its regions) and the shared kernel half."""
     space = process.address_space

@@ -6,9 +6,10 @@ from rich.console import Group
 from rich.text import Text
 
 from kmshell.nt.se import sid_name
-from kmshell.views.layout import titled
+from kmshell.views.layout import deferred, titled
 
 
+@deferred
 def token_view(token, title: str) -> Group:
     table = titled(title)
     table.add_column("what")
@@ -22,6 +23,7 @@ def token_view(token, title: str) -> Group:
     return Group(table)
 
 
+@deferred
 def sd_view(obj) -> Group:
     sd = obj.header.security
     lines = [Text(f"{obj.header.path}  ({obj.header.type_name})", style="bold")]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from kmshell.views.layout import titled
+from kmshell.views.layout import deferred, titled
 
 
+@deferred
 def locks_table(system) -> Table:
     table = titled("locks")
     for column in ("name", "kind", "owner", "waiters / spins"):
@@ -24,6 +25,7 @@ def locks_table(system) -> Table:
     return table
 
 
+@deferred
 def variables_table(system) -> Table:
     table = titled("shared variables")
     for column in ("name", "value", "stores", "lost updates"):

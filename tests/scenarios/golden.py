@@ -9,6 +9,7 @@ and read the diff before committing it.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def json_run(path: Path) -> str:
     """What `kmshell run scenarios/NAME.kms --json` prints, computed in this process."""
     from kmshell.commands import TABLE
     from kmshell.scenario import Replay, parse_scenario
-    from kmshell.scenario.runner import json_report
+    from kmshell.scenario.runner import write_json_report
     from kmshell.session import Session
 
     scenario = parse_scenario(path.read_text(encoding="utf-8"), TABLE,
@@ -39,7 +40,9 @@ def json_run(path: Path) -> str:
     session = Session()
     with session.opening(path, "replay"):  # as kmshell run: file names from its folder
         result = Replay(scenario, session).run()
-    return json_report(scenario, result, session) + "\n"
+    out = io.StringIO()
+    write_json_report(scenario, result, session, out)
+    return out.getvalue()
 
 
 def main() -> None:
