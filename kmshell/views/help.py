@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from kmshell.language.spec import CommandSpec, CommandTable
-from kmshell.views.layout import fields, titled
+from kmshell.views.layout import LIST_LIMIT, fields, titled
 
 
 def help_overview(table: CommandTable) -> Table:
@@ -39,9 +41,31 @@ def help_detail(spec: CommandSpec) -> Group:
     return Group(*parts)
 
 
-def history_table(history) -> Table:
+def history_table(history: list, text: str | None = None,
+                  start: int | None = None) -> Table | Group | Text:
+    """At most LIST_LIMIT commands: the latest, or those from command `start` on; with `text`,
+    only the lines that contain it (any case). Rows are built for the shown ones only, so a
+    session of 100,000 commands lists as fast as one of 100. When some are left out, a line
+    under the table says how many and how to see them (as wide as the screen, not the
+    table: a table of short commands is narrow)."""
+    found = history if text is None else [e for e in history if text.lower() in e.line.lower()]
+    first = max(0, len(found) - LIST_LIMIT) if start is None else \
+        bisect_left(found, start, key=lambda entry: entry.number)
+    end = min(first + LIST_LIMIT, len(found))
+    which = f" containing '{text}'" if text is not None else ""
+    if first == end:
+        return Text(f"no command{which}" + (f" from {start} on" if start else ""))
     table = titled("history", "#", "tick", "command", "")
-    for entry in history:
+    for entry in found[first:end]:
         table.add_row(str(entry.number), str(entry.tick), entry.line,
                       "" if entry.ok else "failed")
-    return table
+    if end - first == len(found):
+        return table
+    left = f"({len(found) - end + first:,} left out)"
+    if end == len(found):
+        note = (f"the latest {end - first} of {len(found):,}{which} {left}; "
+                "history --from N or history TEXT narrows")
+    else:
+        note = (f"{found[first].number}–{found[end - 1].number} of {len(found):,}{which} "
+                f"{left}; next: history --from {found[end].number}")
+    return Group(table, Text(note, style="table.caption"))
