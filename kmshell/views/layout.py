@@ -8,6 +8,7 @@ from functools import partial, wraps
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,30 @@ def capped(table: Table, items: list, narrow: str) -> list:
         table.caption = f"the first {LIST_LIMIT} of {len(items):,}; {narrow}"
         table.caption_justify = "left"
     return items[:LIST_LIMIT]
+
+
+CELL_GAP = "  "  # between two columns of a titled table with padding (0, 1, 0, 0)
+
+
+def fixed_width(widths) -> int:
+    """The width of the one column fixed_cells draws for columns of these widths."""
+    return sum(widths) + len(CELL_GAP) * (len(widths) - 1)
+
+
+def fixed_cells(cells, widths) -> Text:
+    """Cells (str or Text) in columns of fixed widths, each cut with … as
+    rich cuts a no_wrap cell: for a table whose first columns have fixed widths, one cell
+    that rich renders once instead of a cell per column, the same characters: CELL_GAP
+    apart, a cell's right padding and the box's divider (its width: fixed_width). A 50-row
+    listing of 9 columns then renders in a fraction of the time."""
+    line = Text()
+    for number, (cell, width) in enumerate(zip(cells, widths)):
+        text = cell.copy() if isinstance(cell, Text) else Text(cell)
+        text.truncate(width, overflow="ellipsis", pad=True)
+        if number:
+            line.append(CELL_GAP)
+        line.append_text(text)
+    return line
 
 
 def fields(rows=()) -> Table:
