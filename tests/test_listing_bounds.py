@@ -1,5 +1,6 @@
 """Listings that grow with the session (history, object tree) show at most LIST_LIMIT rows,
-say how many they left out, and can be narrowed or paged."""
+say how many they left out, and can be narrowed or paged; a listing drawn packed (one cell
+a row) prints what its table prints."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import io
 import re
 
 import pytest
+from rich.text import Text
 
 from kmshell.session import Session
 from kmshell.views.console import make_console
-from kmshell.views.layout import LIST_LIMIT
+from kmshell.views.layout import LIST_LIMIT, Packed, titled
 from kmshell.views.outcome import render_outcome
 
 ROW = re.compile(r"^\s*(\d+)\s+\d+\s+(\S.*?)\s*$")  # a history row: number, tick, command
@@ -104,3 +106,27 @@ def test_object_tree_of_a_directory_narrows_to_it():
     names = [obj.header.name for obj in device.children()]
     assert len(names) < LIST_LIMIT and "more: name a directory" not in out
     assert all(name in out for name in names)
+
+
+def drawn(renderable, width: int) -> str:
+    buffer = io.StringIO()
+    make_console(no_color=True, file=buffer, width=width).print(renderable)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("width", [100, 60, 30])
+def test_a_packed_listing_prints_the_same_characters_as_its_table_at_any_width(width):
+    table = titled("IRPs in progress", "IRP", "major", "where it sits", "")
+    for number in range(1, 8):
+        table.add_row(str(number), "IRP_MJ_READ", Text(f"SlowDisk (slowdisk) queue {number}",
+                                                        style="green"), "x" * number)
+    table.caption = "the first 7 of 1,000; irp show N shows one"
+    assert drawn(Packed(table), width) == drawn(table, width)
+
+
+def test_a_packed_listing_draws_one_cell_a_row_only_when_its_columns_fit():
+    table = titled("t", "a", "b")
+    table.add_row("one", "two")
+    assert Packed(table).packed(100) is not None and Packed(table).packed(8) is None
+    table.add_row("[bold]markup[/bold]", "two")  # rich reads markup in str cells: left to it
+    assert Packed(table).packed(100) is None

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kmshell.language.spec import CommandSpec, CommandTable
-from kmshell.views.layout import LIST_LIMIT, fields, titled
+from kmshell.views.layout import LIST_LIMIT, Packed, fields, titled
 
 
 def help_overview(table: CommandTable) -> Table:
@@ -42,7 +42,7 @@ def help_detail(spec: CommandSpec) -> Group:
 
 
 def history_table(history: list, text: str | None = None,
-                  start: int | None = None) -> Table | Group | Text:
+                  start: int | None = None) -> Packed | Group | Text:
     """At most LIST_LIMIT commands: the latest, or those from command `start` on; with `text`,
     only the lines that contain it (any case). Rows are built for the shown ones only, so a
     session of 100,000 commands lists as fast as one of 100. When some are left out, a line
@@ -60,7 +60,7 @@ def history_table(history: list, text: str | None = None,
         table.add_row(str(entry.number), str(entry.tick), entry.line,
                       "" if entry.ok else "failed")
     if end - first == len(found):
-        return table
+        return Packed(table)
     left = f"({len(found) - end + first:,} left out)"
     if end == len(found):
         note = (f"the latest {end - first} of {len(found):,}{which} {left}; "
@@ -68,4 +68,4 @@ def history_table(history: list, text: str | None = None,
     else:
         note = (f"{found[first].number}–{found[end - 1].number} of {len(found):,}{which} "
                 f"{left}; next: history --from {found[end].number}")
-    return Group(table, Text(note, style="table.caption"))
+    return Group(Packed(table), Text(note, style="table.caption"))

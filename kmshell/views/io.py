@@ -8,7 +8,7 @@ from rich.text import Text
 
 from kmshell.nt.constants import DEVICE_FLAGS, FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
-from kmshell.views.layout import capped, deferred, fields, titled
+from kmshell.views.layout import Packed, capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
 
 
@@ -115,7 +115,7 @@ def _where(irp) -> str:
     return "completed; nobody finishes it (the pending mark was lost)"
 
 
-def irp_table(system) -> Table:
+def irp_table(system) -> Packed:
     table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):
         table.add_column(column)
@@ -130,15 +130,15 @@ def irp_table(system) -> Table:
                       str(system.core.tick - irp.created_tick))
     if not system.io.irps:
         table.caption = "none: every IRP has been completed"
-    return table
+    return Packed(table)
 
 
 @deferred
-def device_table(system) -> Table:
+def device_table(system) -> Packed:
     table = titled("devices")
     for column in ("device", "driver", "stack (top first)"):
         table.add_column(column)
     for device in capped(table, system.io.devices, "name one: device show DEV"):
         table.add_row(device.label, device.driver.name,
                       " → ".join(d.label for d in device.stack()))
-    return table
+    return Packed(table)

@@ -14,13 +14,13 @@ from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ps import Thread
 from kmshell.nt.system import System
-from kmshell.views.layout import deferred, fields, titled
+from kmshell.views.layout import Packed, deferred, fields, titled
 from kmshell.views.theme import irql_label, irql_style
 from kmshell.views.trace import trace_table
 
 
 @deferred
-def cpu_table(system: System) -> Table:
+def cpu_table(system: System) -> Packed:
     table = titled("processors")
     for column in ("CPU", "IRQL", "running", "prio", "quantum", "busy/idle ticks"):
         table.add_column(column)
@@ -41,7 +41,7 @@ def cpu_table(system: System) -> Table:
             queue += f", … {len(ready) - 8} more"
         table.caption = f"ready: {queue}"
         table.caption_justify = "left"
-    return table
+    return Packed(table)
 
 
 def irql_table(system: System, processors) -> Table:
