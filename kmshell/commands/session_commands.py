@@ -10,7 +10,7 @@ from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
 from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Kind, Opt, choice
 from kmshell.recorder import Recorder
-from kmshell.views.help import help_detail, help_overview, history_table
+from kmshell.views.help import HelpOverview, help_detail, history_table
 from kmshell.views.ke import analyze
 from kmshell.views.layout import LIST_LIMIT
 from kmshell.views.ps import process_tree
@@ -22,7 +22,7 @@ from kmshell.views.ps import process_tree
 def help_(session, cmd):
     name = cmd["cmd"]
     if name is None:
-        return [help_overview(TABLE)]
+        return [HelpOverview(TABLE)]
     spec = TABLE.lookup(name)
     if spec:
         return [help_detail(spec)]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -12,14 +14,35 @@ from kmshell.language.spec import CommandSpec, CommandTable
 from kmshell.views.layout import LIST_LIMIT, Packed, fields, titled
 
 
-def help_overview(table: CommandTable) -> Table:
+@dataclass(frozen=True)
+class HelpOverview:
+    """Every command and what it does, laid out for the width it is drawn at."""
+
+    table: CommandTable
+
+    def __rich_console__(self, console, options):
+        yield help_overview(self.table, options.max_width)
+
+
+def help_overview(table: CommandTable, max_width: int | None = None) -> Table:
+    """Given the width, the columns get the widths rich would measure (the command as long
+    as the longest, the text the rest), so rich measures no cell: 110 rows render a third
+    faster."""
+    names = [spec.name + (f"  ({', '.join(spec.aliases)})" if spec.aliases else "")
+             for spec in table.specs]
     grid = titled("commands (help CMD for one)")
-    grid.add_column("command", style="bold", no_wrap=True)
-    grid.add_column("what it does", overflow="fold")
-    for spec in table.specs:
-        name = spec.name + (f"  ({', '.join(spec.aliases)})" if spec.aliases else "")
+    command = max(map(cell_len, [*names, "command"]))
+    text = max(map(cell_len, [*(spec.help for spec in table.specs), "what it does"]))
+    text = min(text, max_width - command - 5) if max_width else text  # edges, pads, divider
+    fixed = max_width is not None and text >= MIN_TEXT
+    grid.add_column("command", style="bold", no_wrap=True, width=command if fixed else None)
+    grid.add_column("what it does", overflow="fold", width=text if fixed else None)
+    for name, spec in zip(names, table.specs):
         grid.add_row(name, spec.help)
     return grid
+
+
+MIN_TEXT = 20  # narrower than this, rich lays the help out as it can
 
 
 def help_detail(spec: CommandSpec) -> Group:
