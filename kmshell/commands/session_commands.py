@@ -10,8 +10,9 @@ from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
 from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Kind, Opt, choice
 from kmshell.recorder import Recorder
-from kmshell.views.help import help_detail, help_overview, history_table
+from kmshell.views.help import HelpOverview, help_detail, history_table
 from kmshell.views.ke import analyze
+from kmshell.views.layout import LIST_LIMIT
 from kmshell.views.ps import process_tree
 
 
@@ -21,7 +22,7 @@ from kmshell.views.ps import process_tree
 def help_(session, cmd):
     name = cmd["cmd"]
     if name is None:
-        return [help_overview(TABLE)]
+        return [HelpOverview(TABLE)]
     spec = TABLE.lookup(name)
     if spec:
         return [help_detail(spec)]
@@ -52,9 +53,16 @@ def view(session, cmd):
 
 
 @command("history", "the commands of this session, with the tick each started at",
-         when_halted=True, meta=True)
+         args=(Arg("text", TEXT, "only the commands that contain TEXT (any case)",
+                   optional=True, rest=True),),
+         options=(Opt("from", NUMBER, "list from command N on, instead of the latest"),),
+         details=f"It lists at most {LIST_LIMIT} commands, the latest unless --from says where "
+                 "to start; its last line says how many it left out and where the next ones "
+                 "start.",
+         when_halted=True, meta=True,
+         examples=("history", "history irp send", "history --from 200"))
 def history(session, cmd):
-    return [history_table(session.history)]
+    return [history_table(session.history, cmd["text"], cmd["from"])]
 
 
 @command("quit", "leave kmshell", aliases=("exit",), when_halted=True, meta=True)

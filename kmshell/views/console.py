@@ -16,9 +16,11 @@ from rich.console import Console
 
 PLAIN_WIDTH = 100
 # What a recording console keeps for `export`: the latest output, at most this many segments
-# (about the last few hundred commands). A lab-long REPL session would otherwise keep all it
-# printed, some 38 KB per command.
-TRANSCRIPT_SEGMENTS = 200_000
+# (a segment, a run of text in one style, holds about 130 bytes: 50,000 are some 6.5 MB, the
+# last few hundred commands of a small machine, a few dozen big listings). A lab-long REPL
+# session would otherwise keep all it printed, some 38 KB per command; 200,000 (26 MB) made
+# the shell's memory after 10,000 commands 1.55 times that after 100 (benchmarks/bench_repl.py).
+TRANSCRIPT_SEGMENTS = 50_000
 
 
 class _Console(Console):

@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from kmshell.language.spec import CommandSpec, CommandTable
-from kmshell.views.layout import deferred, fields, titled
+from kmshell.views.layout import LIST_LIMIT, Packed, deferred, fields, titled
 
 
-@deferred
-def help_overview(table: CommandTable) -> Table:
+@dataclass(frozen=True)
+class HelpOverview:
+    """Every command and what it does, laid out for the width it is drawn at. The command
+    table never changes, so what rich draws is kept for the next help at that width (the
+    first takes some 20 ms, 126 lines)."""
+
+    table: CommandTable
+
+    def __rich_console__(self, console, options):
+        key = (id(self.table), options.max_width, options.encoding, options.legacy_windows,
+               console.color_system, console.no_color)
+        if key not in _DRAWN:
+            _DRAWN[key] = list(console.render(help_overview(self.table, options.max_width),
+                                              options))
+        yield from _DRAWN[key]
+
+
+_DRAWN: dict[tuple, list] = {}  # a few entries: one per width the terminal has had
+
+
+def help_overview(table: CommandTable, max_width: int | None = None) -> Table:
+    """Given the width, the columns get the widths rich would measure (the command as long
+    as the longest, the text the rest), so rich measures no cell: 110 rows render a third
+    faster."""
+    names = [spec.name + (f"  ({', '.join(spec.aliases)})" if spec.aliases else "")
+             for spec in table.specs]
     grid = titled("commands (help CMD for one)")
-    grid.add_column("command", style="bold", no_wrap=True)
-    grid.add_column("what it does", overflow="fold")
-    for spec in table.specs:
-        name = spec.name + (f"  ({', '.join(spec.aliases)})" if spec.aliases else "")
+    command = max(map(cell_len, [*names, "command"]))
+    text = max(map(cell_len, [*(spec.help for spec in table.specs), "what it does"]))
+    text = min(text, max_width - command - 5) if max_width else text  # edges, pads, divider
+    fixed = max_width is not None and text >= MIN_TEXT
+    grid.add_column("command", style="bold", no_wrap=True, width=command if fixed else None)
+    grid.add_column("what it does", overflow="fold", width=text if fixed else None)
+    for name, spec in zip(names, table.specs):
         grid.add_row(name, spec.help)
     return grid
+
+
+MIN_TEXT = 20  # narrower than this, rich lays the help out as it can
 
 
 @deferred
@@ -42,9 +76,31 @@ def help_detail(spec: CommandSpec) -> Group:
 
 
 @deferred
-def history_table(history) -> Table:
+def history_table(history: list, text: str | None = None,
+                  start: int | None = None) -> Packed | Group | Text:
+    """At most LIST_LIMIT commands: the latest, or those from command `start` on; with `text`,
+    only the lines that contain it (any case). Rows are built for the shown ones only, so a
+    session of 100,000 commands lists as fast as one of 100. When some are left out, a line
+    under the table says how many and how to see them (as wide as the screen, not the
+    table: a table of short commands is narrow)."""
+    found = history if text is None else [e for e in history if text.lower() in e.line.lower()]
+    first = max(0, len(found) - LIST_LIMIT) if start is None else \
+        bisect_left(found, start, key=lambda entry: entry.number)
+    end = min(first + LIST_LIMIT, len(found))
+    which = f" containing '{text}'" if text is not None else ""
+    if first == end:
+        return Text(f"no command{which}" + (f" from {start} on" if start else ""))
     table = titled("history", "#", "tick", "command", "")
-    for entry in history:
+    for entry in found[first:end]:
         table.add_row(str(entry.number), str(entry.tick), entry.line,
                       "" if entry.ok else "failed")
-    return table
+    if end - first == len(found):
+        return Packed(table)
+    left = f"({len(found) - end + first:,} left out)"
+    if end == len(found):
+        note = (f"the latest {end - first} of {len(found):,}{which} {left}; "
+                "history --from N or history TEXT narrows")
+    else:
+        note = (f"{found[first].number}–{found[end - 1].number} of {len(found):,}{which} "
+                f"{left}; next: history --from {found[end].number}")
+    return Group(Packed(table), Text(note, style="table.caption"))

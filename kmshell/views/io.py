@@ -8,7 +8,7 @@ from rich.text import Text
 
 from kmshell.nt.constants import DEVICE_FLAGS, FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
-from kmshell.views.layout import capped, deferred, fields, titled
+from kmshell.views.layout import Packed, capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
 
 
@@ -108,7 +108,6 @@ def irp_path(irp) -> Text:
                                         for depth, hop in zip(irp.depths, irp.path)))
 
 
-@deferred
 def _where(irp) -> str:
     """A completed IRP still held: its completion APC waits for the thread that asked, or
     (a completion routine lost the pending mark) nobody will finish it."""
@@ -118,7 +117,7 @@ def _where(irp) -> str:
 
 
 @deferred
-def irp_table(system) -> Table:
+def irp_table(system) -> Packed:
     table = titled("IRPs in progress")
     for column in ("IRP", "major", "where it sits", "age (ticks)"):
         table.add_column(column)
@@ -133,15 +132,15 @@ def irp_table(system) -> Table:
                       str(system.core.tick - irp.created_tick))
     if not system.io.irps:
         table.caption = "none: every IRP has been completed"
-    return table
+    return Packed(table)
 
 
 @deferred
-def device_table(system) -> Table:
+def device_table(system) -> Packed:
     table = titled("devices")
     for column in ("device", "driver", "stack (top first)"):
         table.add_column(column)
     for device in capped(table, system.io.devices, "name one: device show DEV"):
         table.add_row(device.label, device.driver.name,
                       " → ".join(d.label for d in device.stack()))
-    return table
+    return Packed(table)

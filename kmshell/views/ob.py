@@ -11,7 +11,7 @@ from kmshell.nt.events import ptr
 from kmshell.nt.io.irp import FileObject
 from kmshell.nt.ob import Directory, SymbolicLink
 from kmshell.nt.ps import Process
-from kmshell.views.layout import deferred, fields, titled
+from kmshell.views.layout import LIST_LIMIT, deferred, fields, titled
 
 
 def _describe(obj) -> str:
@@ -37,23 +37,45 @@ def directory_listing(directory: Directory) -> Table:
 
 @deferred
 def namespace_tree(directory: Directory, depth: int) -> Tree:
-    """The namespace below directory as a tree, `depth` levels deep."""
+    """The namespace below directory as a tree, `depth` levels deep: its first LIST_LIMIT
+    lines in name order, depth first; a last line counts the objects left out (counting them
+    builds nothing) and says how to narrow."""
     tree = Tree(Text(directory.header.path, style="bold"), guide_style="dim")
+    shown = 0
 
-    def add(node: Tree, parent: Directory, level: int) -> None:
+    def add(node: Tree, parent: Directory, level: int) -> int:
+        """Adds parent's children while there is room; returns how many were left out."""
+        nonlocal shown
+        left = 0
         for child in parent.children():
+            if shown >= LIST_LIMIT:
+                left += 1 + _below(child, depth - level)
+                continue
+            shown += 1
             label = Text(child.header.name, style="bold" if isinstance(child, Directory) else "")
             label.append(f"  {child.header.type_name}", style="dim")
             if isinstance(child, SymbolicLink):
                 label.append(f"  {_describe(child)}")
             branch = node.add(label)
             if isinstance(child, Directory) and level < depth:
-                add(branch, child, level + 1)
-            elif isinstance(child, Directory) and child.entries:
+                left += add(branch, child, level + 1)
+            elif isinstance(child, Directory) and child.entries and shown < LIST_LIMIT:
+                shown += 1
                 branch.add(Text(f"… {len(child.entries)} more", style="dim"))
+        return left
 
-    add(tree, directory, 1)
+    if left := add(tree, directory, 1):
+        tree.add(Text(f"… and {left:,} more: name a directory (object tree \\Device) or "
+                      "open fewer levels (--depth 1)", style="dim italic"))
     return tree
+
+
+def _below(obj, levels: int) -> int:
+    """How many objects the tree would list below obj, `levels` more levels deep."""
+    if not isinstance(obj, Directory) or levels <= 0:
+        return 0
+    return len(obj.entries) + sum(_below(child, levels - 1) for child in obj.entries.values()
+                                  if isinstance(child, Directory))
 
 
 @deferred

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from kmshell.nt.pnp import PROBLEMS, Devnode, DevnodeState
-from kmshell.views.layout import LIST_LIMIT, capped, deferred, titled
+from kmshell.views.layout import LIST_LIMIT, Packed, capped, deferred, titled
 
 STATE_STYLE = {DevnodeState.DeviceNodeStarted: "green",
                DevnodeState.DeviceNodeRemovePendingCloses: "yellow",
@@ -43,7 +42,7 @@ def devnode_tree(root: Devnode) -> Tree:
 
 
 @deferred
-def power_table(system) -> Table:
+def power_table(system) -> Packed:
     """The system power state, and each devnode's device power state."""
     state = system.po.system_power
     table = titled(f"power: the machine is in {state.short} ({state.name})", "devnode",
@@ -56,7 +55,7 @@ def power_table(system) -> Table:
                            else "yellow"),
                       f"IRP {node.wait_wake.number} held" if waiting
                       else "armed" if node.wake_armed else "")
-    return table
+    return Packed(table)
 
 
 def devnode_rows(node: Devnode) -> list[tuple[str, str]]:

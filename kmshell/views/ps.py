@@ -22,7 +22,15 @@ from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
 from kmshell.nt.system import System
-from kmshell.views.layout import LIST_LIMIT, capped, deferred, fields, titled
+from kmshell.views.layout import (
+    LIST_LIMIT,
+    capped,
+    deferred,
+    fields,
+    fixed_cells,
+    fixed_width,
+    titled,
+)
 from kmshell.views.theme import THREAD_STATE_STYLE
 
 
@@ -90,13 +98,14 @@ THREAD_COLUMNS = (("TID", 5), ("process", 15), ("state", 10), ("wait reason", 14
 @deferred
 def thread_table(threads: list[Thread], title: str = "threads") -> Table:
     table = titled(title, padding=(0, 1, 0, 0))
-    # Fixed widths for the short columns (rich then measures no cell: a 50-row listing of
-    # a big machine renders in half the time), the program folding in what is left.
-    for column, width in THREAD_COLUMNS:
-        table.add_column(column, width=width, no_wrap=True, overflow="ellipsis")
+    # The short columns have fixed widths, drawn as one cell (fixed_cells), the program
+    # folding in what is left: rich measures no cell and renders two per row.
+    widths = [width for _, width in THREAD_COLUMNS]
+    table.add_column(fixed_cells([name for name, _ in THREAD_COLUMNS], widths),
+                     width=fixed_width(widths), no_wrap=True)
     table.add_column("program", overflow="fold", ratio=1)
     for t in capped(table, threads, "name a process: thread list P"):
-        table.add_row(
+        table.add_row(fixed_cells((
             str(t.tid),
             f"{t.process.image} ({t.process.pid})",
             Text(t.state.name, style=THREAD_STATE_STYLE.get(t.state.name, "")),
@@ -105,8 +114,7 @@ def thread_table(threads: list[Thread], title: str = "threads") -> Table:
             f"{t.teb:#x}" if t.teb is not None else "none",  # kernel and pico threads
             "" if t.last_cpu is None else str(t.last_cpu),
             f"{t.user_ticks}/{t.kernel_ticks}",
-            _program_position(t),
-        )
+        ), widths), _program_position(t))
     return table
 
 
