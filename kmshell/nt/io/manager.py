@@ -514,9 +514,9 @@ class IoManager:
                           "be back at PASSIVE_LEVEL after each work item.",
                           fix="On every path out of a dispatch routine, release each spin lock "
                           "and undo each KeRaiseIrql.")
-        self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
-                  + ("; the IRP is still in progress" if status == STATUS_PENDING
-                     and not irp.completed else ""))
+        self.emit("Io", "irp", "IoCallDriver returns {} to the client{}", args=(
+            format_status(status), "; the IRP is still in progress"
+            if status == STATUS_PENDING and not irp.completed else ""))
         self.ke.dispatch()  # a requester readied by a completion APC (another IRP's) runs
         return irp
 
@@ -530,9 +530,9 @@ class IoManager:
             irp.status = NtStatus.STATUS_NOT_SUPPORTED
         first = irp.stack[-1]
         first.major, first.minor = major, minor
-        self.emit("Io", "irp", f"IRP {irp.number} allocated: {major}"
-                  + (f"/{minor}" if minor else "") + f", {top.stack_size} stack location(s)",
-                  "An IRP has one stack location for each device it will pass through.")
+        self.emit("Io", "irp", "IRP {} allocated: {}{}, {} stack location(s)",
+                  "An IRP has one stack location for each device it will pass through.",
+                  args=(irp.number, major, f"/{minor}" if minor else "", top.stack_size))
         return irp
 
     def _allocate_irp(self, stack_size: int, *, master: Irp | None = None,
@@ -582,10 +582,11 @@ class IoManager:
                       irql=Irql.PASSIVE_LEVEL)
             location.major, location.minor = upper.major, upper.minor
         driver = device.driver
-        hop = f"IRP {irp.number} ↓ {device.label} ({driver.image} {location.major})"
-        irp.record(f"{hop} at {self.irql_here()}")
-        self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
-                  "its own stack location.")
+        irp.record("IRP {} ↓ {} ({} {}) at {}", irp.number, device.label, driver.image,
+                   location.major, self.irql_here())
+        self.emit("Io", "irp-down", "IRP {} ↓ {} ({} {})", "Going down the stack, each driver "
+                  "sees the IRP in its own stack location.",
+                  args=(irp.number, device.label, driver.image, location.major))
         irp.calls += 1
         self.nested_calls += 1
         try:
@@ -593,8 +594,8 @@ class IoManager:
         finally:
             irp.calls -= 1
             self.nested_calls -= 1
-        irp.record(f"IRP {irp.number} ← {device.label}: {driver.name} returns "
-                   f"{status_name(status)}")
+        irp.record("IRP {} ← {}: {} returns {}", irp.number, device.label, driver.name,
+                   status_name(status))
         return status
 
     def _too_deep(self, device: DeviceObject, irp: Irp) -> None:
@@ -1188,11 +1189,11 @@ class IoManager:
                               "called IoCompleteRequest with a status marked as pending.",
                               fix="Set Irp->IoStatus.Status to the final status first.")
         irp.status = status
-        irp.record(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
-                   f"at {self.irql_here()}")
-        self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
-                  f"{format_status(status)}", "Completion runs bottom-up: each completion "
-                  "routine set by a driver above runs in turn.")
+        irp.record("IRP {} ✓ {} completes it with {} at {}", irp.number, by.name,
+                   status_name(status), self.irql_here())
+        self.emit("Io", "irp-complete", "{} completes IRP {} with {}", "Completion runs "
+                  "bottom-up: each completion routine set by a driver above runs in turn.",
+                  args=(by.name, irp.number, format_status(status)))
         while irp.current < len(irp.stack):
             location = irp.stack[irp.current]
             irp.pending_returned = location.pending
@@ -1318,9 +1319,9 @@ class IoManager:
         thread = irp.requester
         self.free_irp(irp, status)  # the model keeps no completed IRP
         if thread is None:
-            irp.record(f"IRP {irp.number} done: {status_name(status)} back to the requester")
-            self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} "
-                      "goes back to the requester; the IRP is freed")
+            irp.record("IRP {} done: {} back to the requester", irp.number, status_name(status))
+            self.emit("Io", "irp-done", "IRP {} finished: {} goes back to the requester; the "
+                      "IRP is freed", args=(irp.number, format_status(status)))
         elif requester_gone:
             self.emit("Io", "irp-done", f"IRP {irp.number} finished: {thread.label} has ended, "
                       "so nobody is told; the IRP is freed")
