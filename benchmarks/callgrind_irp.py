@@ -21,8 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import kmshell
 from bench_irp import stack
+
+import kmshell
 
 
 def collected(irps: int, depth: int, default: bool) -> int:
