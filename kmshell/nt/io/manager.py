@@ -500,8 +500,9 @@ class IoManager:
         WORKER_THREAD_RETURNED_AT_BAD_IRQL (the routine, the IRQL, its parameter, the work
         item; https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xe1--worker-thread-returned-at-bad-irql)."""
         self.core.require_running()
-        irp = self.build_irp(device, major, minor)
-        status = self.call_driver(device.top(), irp)
+        top = device.top()
+        irp = self.build_irp(top, major, minor)
+        status = self.call_driver(top, irp)
         irql = self.core.processor().irql
         if irql > Irql.PASSIVE_LEVEL:
             self.bugcheck(BugCheck.WORKER_THREAD_RETURNED_AT_BAD_IRQL,
@@ -560,27 +561,15 @@ class IoManager:
         """IoCallDriver: move to the next stack location and call that device's driver."""
         if self.nested_calls >= MAX_NESTED_CALLS:
             self._too_deep(device, irp)
-        upper = irp.location
         irp.current -= 1
         if irp.current < 0:
-            self.bugcheck(BugCheck.NO_MORE_IRP_STACK_LOCATIONS, (irp.address, 0, 0, 0),
-                          driver=upper.device.driver.image if upper and upper.device else "",
-                          routine="IoCallDriver",
-                          rule="The IRP had no stack location left for the lower device: the "
-                          "stack is deeper than the StackSize the IRP was allocated with.",
-                          fix="Allocate IRPs with the StackSize of the top device; a filter "
-                          "must attach before IRPs are built for the stack.")
+            self._no_location_left(irp)
         location = irp.stack[irp.current]
         location.device = device
         irp.reached.append(device)
         irp.taken_back = False
-        if location.major is None and upper is not None:
-            assert upper.device is not None  # the IRP came down through upper: it is set
-            self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
-                      "setting up the next stack location (IoSkipCurrentIrpStackLocation or "
-                      "IoCopyCurrentIrpStackLocationToNext): the lower driver sees garbage",
-                      irql=Irql.PASSIVE_LEVEL)
-            location.major, location.minor = upper.major, upper.minor
+        if location.major is None:
+            self._next_location_not_set(irp, location)
         driver = device.driver
         irp.record("IRP {} ↓ {} ({} {}) at {}", irp.number, device.label, driver.image,
                    location.major, self.irql_here())
@@ -597,6 +586,30 @@ class IoManager:
         irp.record("IRP {} ← {}: {} returns {}", irp.number, device.label, driver.name,
                    status_name(status))
         return status
+
+    def _no_location_left(self, irp: Irp) -> NoReturn:
+        """IoCallDriver with CurrentLocation already at the last location: 0x35."""
+        upper = irp.stack[0] if irp.stack else None  # the caller's location
+        self.bugcheck(BugCheck.NO_MORE_IRP_STACK_LOCATIONS, (irp.address, 0, 0, 0),
+                      driver=upper.device.driver.image if upper and upper.device else "",
+                      routine="IoCallDriver",
+                      rule="The IRP had no stack location left for the lower device: the "
+                      "stack is deeper than the StackSize the IRP was allocated with.",
+                      fix="Allocate IRPs with the StackSize of the top device; a filter "
+                      "must attach before IRPs are built for the stack.")
+
+    def _next_location_not_set(self, irp: Irp, location: IoStackLocation) -> None:
+        """IoCallDriver moved to a location the caller did not fill in: the lower driver
+        reads what the caller's own location says (the model copies it down)."""
+        upper = irp.stack[irp.current + 1] if irp.current + 1 < len(irp.stack) else None
+        if upper is None:
+            return
+        assert upper.device is not None  # the IRP came down through upper: it is set
+        self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
+                  "setting up the next stack location (IoSkipCurrentIrpStackLocation or "
+                  "IoCopyCurrentIrpStackLocationToNext): the lower driver sees garbage",
+                  irql=Irql.PASSIVE_LEVEL)
+        location.major, location.minor = upper.major, upper.minor
 
     def _too_deep(self, device: DeviceObject, irp: Irp) -> None:
         """One IoCallDriver too many inside the others: the kernel stack would overflow.
@@ -849,60 +862,57 @@ class IoManager:
             raise
 
     def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
-             device: DeviceObject | None, last: int = NtStatus.STATUS_SUCCESS) -> int:
+                    device: DeviceObject | None, last: int = NtStatus.STATUS_SUCCESS,
+                    frame: Frame | None = None, taken: bool = False) -> int:
         """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS. Each
         step is checked against its DDI's IRQL limit, and one that works on an IRP needs one;
-        it returns what the routine would return if it ended there (None: as it was)."""
+        it returns what the routine would return if it ended there (None: as it was).
+        `last`: what the last step that returns a status returned (a callback given a status,
+        such as a PowerCompletion routine, starts with it); `frame` and `taken` (whether the
+        last `if` step's condition held): a routine going on after a wait (_suspend) keeps
+        its own."""
         if self.nested_routines >= MAX_NESTED_ROUTINES:
             raise NtError(NtStatus.STATUS_STACK_OVERFLOW, f"{driver.name}!{routine} would run "
                           f"inside {MAX_NESTED_ROUTINES} other driver routines (a completion "
                           "routine starting the next packet, which completes and starts the "
                           "next ...): kernel stack overflow; the request is stopped")
-        self.nested_routines += 1
-        try:
-            return self._run_steps(driver, routine, calls, irp, device, last)
-        finally:
-            self.nested_routines -= 1
-
-    def _run_steps(self, driver: DriverObject, routine: str, calls: list[Call],
-                   irp: Irp | None, device: DeviceObject | None, last: int,
-                   frame: Frame | None = None, taken: bool = False) -> int:
-        # `last`: what the last step that returns a status returned (a callback given a
-        # status, such as a PowerCompletion routine, starts with it); `frame` and `taken`:
-        # a routine going on after a wait (_suspend) keeps its own
         if frame is None:
             frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
-        # taken: whether the last `if` step's condition held
-        for number, call in enumerate(calls, start=1):
-            try:
-                if call.condition is not None:
-                    taken = condition_holds(call.condition, frame, last)
-                    self.emit("Io", "branch", f"{driver.name}!{routine}: "
-                              f"{call.text.partition(':')[0]} → {'yes' if taken else 'no'}")
-                    if not taken:
+        core = self.core
+        self.nested_routines += 1
+        try:
+            for number, call in enumerate(calls, start=1):
+                try:
+                    if call.condition is not None:
+                        taken = condition_holds(call.condition, frame, last)
+                        self.emit("Io", "branch", f"{driver.name}!{routine}: "
+                                  f"{call.text.partition(':')[0]} → {'yes' if taken else 'no'}")
+                        if not taken:
+                            continue
+                    elif call.otherwise and taken:
                         continue
-                elif call.otherwise and taken:
-                    continue
-                ddi = DDIS[call.ddi]
-                limit = step_limit(call.limit, device)
-                if limit is not None and self.core.processor().irql > limit:
-                    if ddi.irql_check is not None:  # its own bugcheck comes first
-                        ddi.irql_check(self, frame, call, last)
-                    self.irql_too_high(driver, routine, call, limit)
-                if ddi.needs_irp and frame.irp is None:
-                    raise no_irp(frame)
-                result = ddi.run(self, frame, call, last)
-            except RoutineWaits as wait:
-                self._suspend(frame, calls[number:], last, taken, wait)
-                return STATUS_PENDING
-            except NtError as error:
-                error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
-                raise
-            if result is not None:
-                last = result
-            if call.ddi == "return":
-                return last
-        return last
+                    ddi = DDIS[call.ddi]
+                    limit = call.limit if call.limit != DIRQL else step_limit(DIRQL, device)
+                    if limit is not None and core.processors[core.cpu_context].irql > limit:
+                        if ddi.irql_check is not None:  # its own bugcheck comes first
+                            ddi.irql_check(self, frame, call, last)
+                        self.irql_too_high(driver, routine, call, limit)
+                    if ddi.needs_irp and frame.irp is None:
+                        raise no_irp(frame)
+                    result = ddi.run(self, frame, call, last)
+                except RoutineWaits as wait:
+                    self._suspend(frame, calls[number:], last, taken, wait)
+                    return STATUS_PENDING
+                except NtError as error:
+                    error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
+                    raise
+                if result is not None:
+                    last = result
+                if call.ddi == "return":
+                    return last
+            return last
+        finally:
+            self.nested_routines -= 1
 
     def _suspend(self, frame: Frame, rest: list[Call], last: int, taken: bool,
                  wait: RoutineWaits) -> None:
@@ -928,12 +938,8 @@ class IoManager:
         def resume() -> None:
             self.emit("Ke", "wake", f"{wait.name} is signaled: {driver.name}!{routine} goes on "
                       f"after its KeWaitForSingleObject, in {who}, at PASSIVE_LEVEL")
-            self.nested_routines += 1
-            try:
-                status = self._run_steps(driver, routine, rest, frame.irp, frame.device, last,
-                                         frame, taken)
-            finally:
-                self.nested_routines -= 1
+            status = self.run_routine(driver, routine, rest, frame.irp, frame.device, last,
+                                      frame, taken)
             self.emit("Io", "irp", f"{driver.name}!{routine} ends, returning "
                       f"{status_name(status)} (its caller was handed STATUS_PENDING)")
 
@@ -1011,7 +1017,9 @@ class IoManager:
                       "given back; Driver Verifier turns this into bugcheck 0xC4 at unload.")
 
     def irql_here(self) -> str:
-        return IRQL_NAMES[self.core.processor().irql]
+        """The name of the IRQL the processor running now is at."""
+        core = self.core
+        return IRQL_NAMES[core.processors[core.cpu_context].irql]
 
     def build_device_io_control_request(self, driver: DriverObject, device: DeviceObject | None,
                                         master: Irp, code: int, completion: str) -> int:

@@ -122,7 +122,7 @@ def step_limit(limit: int | None, device: DeviceObject | None) -> int | None:
 
 def _irp(f: Frame) -> Irp:
     """The IRP a `needs_irp` step works on."""
-    assert f.irp is not None  # IoManager._run_steps refused the step in a routine without one
+    assert f.irp is not None  # IoManager.run_routine refused the step in a routine without one
     return f.irp
 
 
