@@ -31,6 +31,7 @@ from kmshell.nt.ke.processor import Processor
 # The trace keeps the latest 25,000 to 50,000 events (about 6 to 12 MB): enough for any
 # lesson's whole session, and a long run (100,000 IRPs, 500,000 events) stays flat.
 TRACE_KEEP = 25_000
+TRACE_LIMIT = 2 * TRACE_KEEP  # the log is trimmed when it reaches this many
 FIRST_CID = 100  # PIDs and TIDs come from one table (PspCidTable), in multiples of 4
 FIRST_ADDRESS = 0xFFFF_C50F_0A00_0080  # where the model's kernel structures start
 
@@ -63,14 +64,17 @@ class Core:
         if mode == "U":
             irql = 0  # user-mode code always runs at PASSIVE_LEVEL
         elif irql is None:
-            irql = self.processors[cpu].irql if cpu < len(self.processors) else 0
+            try:
+                irql = self.processors[cpu].irql
+            except IndexError:  # booting: the processors are not there yet
+                irql = 0
         # tuple.__new__ makes the Event without the NamedTuple's Python-level __new__: a
         # benchmark run emits hundreds of thousands of them.
         event = tuple.__new__(Event, (self.tick, cpu, int(irql), mode, component, kind, text,
                                       why, args))
         log = self.log
         log.append(event)
-        if len(log) >= 2 * TRACE_KEEP:  # like the kernel logger's circular buffers
+        if len(log) >= TRACE_LIMIT:  # like the kernel logger's circular buffers
             del log[:TRACE_KEEP]
             self.events_dropped += TRACE_KEEP
         return event

@@ -144,7 +144,7 @@ class Vpb:
         return self.device is not None
 
 
-@dataclass
+@dataclass(slots=True)
 class Completion:
     driver: DriverObject
     routine: str
@@ -154,7 +154,7 @@ class Completion:
     on_cancel: bool = True
 
 
-@dataclass
+@dataclass(slots=True)
 class IoStackLocation:
     major: str | None = None
     minor: str | None = None
@@ -163,7 +163,7 @@ class IoStackLocation:
     pending: bool = False  # SL_PENDING_RETURNED in Control
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Irp:
     number: int
     address: int

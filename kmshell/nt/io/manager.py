@@ -503,7 +503,7 @@ class IoManager:
         top = device.top()
         irp = self.build_irp(top, major, minor)
         status = self.call_driver(top, irp)
-        irql = self.core.processor().irql
+        irql = self.core.processors[self.core.cpu_context].irql
         if irql > Irql.PASSIVE_LEVEL:
             self.bugcheck(BugCheck.WORKER_THREAD_RETURNED_AT_BAD_IRQL,
                           (TEST_CLIENT_ROUTINE, irql, irp.address, TEST_CLIENT_WORK_ITEM),
@@ -553,7 +553,9 @@ class IoManager:
         self.irps.pop(irp.number, None)
         major = irp.stack[-1].major
         assert major is not None  # whoever allocates an IRP fills in its first location
-        self.finished_irps[irp.number] = FinishedIrp(irp.number, major, status)
+        # tuple.__new__ makes the record without the NamedTuple's Python-level __new__
+        self.finished_irps[irp.number] = tuple.__new__(FinishedIrp, (irp.number, major, status,
+                                                                     True))
         if len(self.finished_irps) > FINISHED_KEEP:
             self.finished_irps.popitem(last=False)
 
@@ -635,10 +637,11 @@ class IoManager:
         assert major is not None  # set by who built the IRP, or copied down by call_driver
         calls = None
         switch = False  # its [ioctl] table decides (after the checks below)
-        if driver.spec is not None:
-            table = driver.spec.pdo_routines if device.is_pdo else driver.spec.routines
+        spec = driver.spec
+        if spec is not None:
+            table = spec.pdo_routines if device.is_pdo else spec.routines
             calls = (table.get(location.minor) if location.minor else None) or table.get(major)
-            switch = major == "IRP_MJ_DEVICE_CONTROL" and bool(driver.spec.ioctls) and \
+            switch = major == "IRP_MJ_DEVICE_CONTROL" and bool(spec.ioctls) and \
                 not device.is_pdo
         if calls is None and device.is_pdo and location.major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
             self.emit("Io", "irp", f"{driver.name} (the bus driver) has nothing to do for "
@@ -1211,9 +1214,8 @@ class IoManager:
             # routine below may have changed it, and InvokeOnSuccess / InvokeOnError are
             # tested against the status as it is now (ReactOS ntoskrnl/io/iomgr/irp.c,
             # IofCompleteRequest).
-            succeeded = nt_success(irp.status)
             if completion is None or not (
-                    (completion.on_success if succeeded else completion.on_error)
+                    (completion.on_success if nt_success(irp.status) else completion.on_error)
                     or (irp.cancel and completion.on_cancel)):
                 if irp.pending_returned and irp.current < len(irp.stack):
                     irp.stack[irp.current].pending = True  # propagated for the driver above
