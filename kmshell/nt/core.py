@@ -54,11 +54,14 @@ class Core:
     def halted(self) -> bool:
         return self.bugcheck_info is not None
 
-    def emit(self, component: str, kind: str, text: str, why: str = "", *,
+    def emit(self, component: str, kind: str, text: str, why: str = "",
              cpu: int | None = None, mode: str = "K", irql: int | None = None,
              args: tuple = ()) -> Event:
         """Append an event to the trace. With `args`, `text` is a str.format template for
-        them, formatted when the event's text is read (the IRP path's events)."""
+        them, formatted when the event's text is read (the IRP path's events). Pass `cpu`,
+        `mode`, `irql` and `args` by keyword. (They are not keyword-only: a keyword-only
+        parameter's default costs a dictionary look-up at every call, and a busy run
+        emits hundreds of thousands of events.)"""
         if cpu is None:
             cpu = self.cpu_context
         if mode == "U":
@@ -70,8 +73,8 @@ class Core:
                 irql = 0
         # tuple.__new__ makes the Event without the NamedTuple's Python-level __new__: a
         # benchmark run emits hundreds of thousands of them.
-        event = tuple.__new__(Event, (self.tick, cpu, int(irql), mode, component, kind, text,
-                                      why, args))
+        event = tuple.__new__(Event, (self.tick, cpu, irql, mode, component, kind, text, why,
+                                      args))
         log = self.log
         log.append(event)
         if len(log) >= TRACE_LIMIT:  # like the kernel logger's circular buffers

@@ -15,7 +15,7 @@ class Event(NamedTuple):
 
     tick: int
     cpu: int
-    irql: int
+    irql: int  # an int, or an Irql: an IntEnum, which prints and compares as its number
     mode: str  # "U" user mode or "K" kernel mode: the processor mode the code ran in
     component: str  # NT routine prefix of who acted: Ke, Ps, Ob, Mm, Io, ...
     kind: str  # a stable machine-readable label, e.g. "process-create"
@@ -28,7 +28,7 @@ class Event(NamedTuple):
         return formatted(self.template, self.args)
 
     def to_json(self) -> dict:
-        return {"tick": self.tick, "cpu": self.cpu, "irql": self.irql, "mode": self.mode,
+        return {"tick": self.tick, "cpu": self.cpu, "irql": int(self.irql), "mode": self.mode,
                 "component": self.component, "kind": self.kind, "text": self.text,
                 "why": self.why}
 
