@@ -895,11 +895,14 @@ class IoManager:
                     elif call.otherwise and taken:
                         continue
                     ddi = DDIS[call.ddi]
-                    limit = call.limit if call.limit != DIRQL else step_limit(DIRQL, device)
-                    if limit is not None and core.processors[core.cpu_context].irql > limit:
-                        if ddi.irql_check is not None:  # its own bugcheck comes first
-                            ddi.irql_check(self, frame, call, last)
-                        self.irql_too_high(driver, routine, call, limit)
+                    limit = call.limit
+                    if limit is not None:
+                        if limit == DIRQL:
+                            limit = step_limit(limit, device)
+                        if limit is not None and core.processors[core.cpu_context].irql > limit:
+                            if ddi.irql_check is not None:  # its own bugcheck comes first
+                                ddi.irql_check(self, frame, call, last)
+                            self.irql_too_high(driver, routine, call, limit)
                     if ddi.needs_irp and frame.irp is None:
                         raise no_irp(frame)
                     result = ddi.run(self, frame, call, last)
