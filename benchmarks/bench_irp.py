@@ -8,10 +8,10 @@ The bottom driver (nullsink) completes each read at once; the filters above it s
 stack location and call down, as pass-through filters do. Prints a Markdown table (best of 3)
 with times relative to the 1-deep stack on the same machine, the IRPs still held afterwards
 (0: completed IRPs are freed), and the events emitted; with `--instructions`, also the
-instructions one IRP costs, counted with callgrind (callgrind_irp.py: slow, but the same
-whatever the machine is doing). Then the time of a fixed pure-Python loop in the same run,
-and the 4-deep minimal figure as a multiple of it, so that figures taken on machines of
-different speeds (or on one machine on a busy day) can be compared.
+instructions one IRP costs, counted with callgrind (callgrind_irp.py, 3,000 IRPs minus none:
+slow, but the same whatever the machine is doing). Then the time of a fixed pure-Python loop
+in the same run, and the 4-deep minimal figure as a multiple of it, so that figures taken on
+machines of different speeds (or on one machine on a busy day) can be compared.
 
 `--against TREE` compares this checkout with another one instead (paired.py): each case runs
 once in a fresh process per side, before and after interleaved, PAIRS times; the table gives
@@ -92,7 +92,7 @@ def table(instructions: bool) -> None:
             count = ""
             if instructions:
                 from callgrind_irp import per_irp  # runs valgrind: only when asked
-                count = f" {per_irp(3000, depth, machine == 'default'):,.0f} |"
+                count = f" {per_irp(3000, depth, machine):,.0f} |"
             print(f"| {machine} | {depth} | {seconds:.2f} | {seconds / base:.2f} | {held} | "
                   f"{events:,} |{count}", flush=True)
     loop = reference_loop()
@@ -109,9 +109,10 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--depth", type=int, default=4, help=argparse.SUPPRESS)
     parser.add_argument("--machine", choices=MACHINES, default="minimal", help=argparse.SUPPRESS)
+    parser.add_argument("--irps", type=int, default=IRPS, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    if options.child:  # one run, for paired.compare: print its seconds
-        print(run(options.depth, options.machine == "minimal")[0])
+    if options.child:  # one run, for paired.py: print its seconds
+        print(run(options.depth, options.machine == "minimal", options.irps)[0])
     elif options.against is not None:
         from paired import compare
         compare(__file__, options.against.resolve(), [

@@ -1,4 +1,5 @@
-"""Before/after timings that survive a noisy machine: two checkouts run interleaved.
+"""Before/after figures that survive a noisy machine: two checkouts run interleaved, and
+instruction counts, which do not depend on the machine at all.
 
 A benchmark script that supports `--against TREE` hands its cases to `compare`. Each case is
 run as a fresh process of the same script (`--child` and the case's arguments) with
@@ -11,9 +12,11 @@ of each side are printed beside it.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent  # the checkout these scripts belong to
@@ -25,6 +28,22 @@ def child(tree: Path, script: str, arguments: list[str]) -> float:
                             env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
                             text=True, check=True)
     return float(result.stdout.split()[-1])
+
+
+def instructions(tree: Path, script: str, arguments: list[str]) -> int:
+    """The instructions `valgrind --tool=callgrind` counts in one run of `script --child
+    ARGUMENTS` with kmshell from `tree`, the whole process (PYTHONHASHSEED fixed, so that two
+    runs hash alike). A benchmark counts a run with work and one without, and divides the
+    difference."""
+    with tempfile.TemporaryDirectory() as folder:
+        result = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/out",
+             sys.executable, script, "--child", *arguments], capture_output=True, text=True,
+            check=True, env={**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"})
+    found = re.search(r"Collected : (\d+)", result.stderr)
+    if found is None:
+        raise SystemExit(f"valgrind printed no instruction count:\n{result.stderr}")
+    return int(found.group(1))
 
 
 def compare(script: str, before: Path, cases: list[tuple[str, list[str]]], pairs: int,
