@@ -31,7 +31,6 @@ from kmshell.nt.ke.processor import Processor
 # The trace keeps the latest 25,000 to 50,000 events (about 6 to 12 MB): enough for any
 # lesson's whole session, and a long run (100,000 IRPs, 500,000 events) stays flat.
 TRACE_KEEP = 25_000
-TRACE_LIMIT = 2 * TRACE_KEEP  # the log is trimmed when it reaches this many
 FIRST_CID = 100  # PIDs and TIDs come from one table (PspCidTable), in multiples of 4
 FIRST_ADDRESS = 0xFFFF_C50F_0A00_0080  # where the model's kernel structures start
 
@@ -77,7 +76,7 @@ class Core:
                                       args))
         log = self.log
         log.append(event)
-        if len(log) >= TRACE_LIMIT:  # like the kernel logger's circular buffers
+        if len(log) >= 2 * TRACE_KEEP:  # like the kernel logger's circular buffers
             del log[:TRACE_KEEP]
             self.events_dropped += TRACE_KEEP
         return event
