@@ -55,20 +55,31 @@ class Core:
     def halted(self) -> bool:
         return self.bugcheck_info is not None
 
-    def emit(self, component: str, kind: str, text: str, why: str = "", *,
-             cpu: int | None = None, mode: str = "K", irql: int | None = None) -> Event:
-        cpu = self.cpu_context if cpu is None else cpu
+    def emit(self, component: str, kind: str, text: str, why: str = "",
+             cpu: int | None = None, mode: str = "K", irql: int | None = None,
+             args: tuple = ()) -> Event:
+        """Append an event to the trace. With `args`, `text` is a str.format template for
+        them, formatted when the event's text is read (the IRP path's events). Pass `cpu`,
+        `mode`, `irql` and `args` by keyword. (They are not keyword-only: a keyword-only
+        parameter's default costs a dictionary look-up at every call, and a busy run
+        emits hundreds of thousands of events.)"""
+        if cpu is None:
+            cpu = self.cpu_context
         if mode == "U":
             irql = 0  # user-mode code always runs at PASSIVE_LEVEL
         elif irql is None:
-            irql = self.processors[cpu].irql if cpu < len(self.processors) else 0
+            try:
+                irql = self.processors[cpu].irql
+            except IndexError:  # booting: the processors are not there yet
+                irql = 0
         # tuple.__new__ makes the Event without the NamedTuple's Python-level __new__: a
         # benchmark run emits hundreds of thousands of them.
-        event = tuple.__new__(Event, (self.tick, cpu, int(irql), mode, component, kind, text,
-                                      why))
-        self.log.append(event)
-        if len(self.log) >= 2 * TRACE_KEEP:  # like the kernel logger's circular buffers
-            del self.log[:TRACE_KEEP]
+        event = tuple.__new__(Event, (self.tick, cpu, irql, mode, component, kind, text, why,
+                                      args))
+        log = self.log
+        log.append(event)
+        if len(log) >= 2 * TRACE_KEEP:  # like the kernel logger's circular buffers
+            del log[:TRACE_KEEP]
             self.events_dropped += TRACE_KEEP
         return event
 

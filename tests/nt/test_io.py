@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from kmshell.drivers import catalog, load_spec, new_system
@@ -129,6 +131,31 @@ def test_the_model_keeps_no_completed_irp():
     for _ in range(100):
         system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
     assert system.io.irps == {}
+
+
+def test_an_irps_events_and_path_read_as_when_they_happened_after_the_irp_is_freed():
+    system = loaded("nullsink")
+    mark = system.core.events_emitted
+    irp = system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
+    system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")  # IRP 2, after
+    events = system.core.events_since(mark)
+    assert [event.text for event in events[:3]] == [
+        "IRP 1 allocated: IRP_MJ_READ, 1 stack location(s)",
+        "IRP 1 ↓ \\Device\\NullSink (nullsink.sys IRP_MJ_READ)",
+        "nullsink completes IRP 1 with 0xC0000011 STATUS_END_OF_FILE"]
+    assert events[1].to_json()["text"] == events[1].text
+    assert irp.path == ["IRP 1 ↓ \\Device\\NullSink (nullsink.sys IRP_MJ_READ) at PASSIVE_LEVEL",
+                        "IRP 1 ✓ nullsink completes it with STATUS_END_OF_FILE at PASSIVE_LEVEL",
+                        "IRP 1 done: STATUS_END_OF_FILE back to the requester",
+                        "IRP 1 ← \\Device\\NullSink: nullsink returns STATUS_END_OF_FILE"]
+
+
+def test_the_trace_and_an_irp_survive_pickling_with_the_same_texts():
+    system = loaded("nullsink")
+    irp = system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
+    copy, irp_copy = pickle.loads(pickle.dumps((system, irp)))
+    assert [e.to_json() for e in copy.core.log] == [e.to_json() for e in system.core.log]
+    assert irp_copy.path == irp.path and irp_copy.depths == irp.depths
 
 
 def _app(system: System):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
+from kmshell.nt.events import formatted
 from kmshell.nt.io.driver import DriverObject
 from kmshell.nt.ob import ObjectHeader
 
@@ -143,7 +144,7 @@ class Vpb:
         return self.device is not None
 
 
-@dataclass
+@dataclass(slots=True)
 class Completion:
     driver: DriverObject
     routine: str
@@ -153,7 +154,7 @@ class Completion:
     on_cancel: bool = True
 
 
-@dataclass
+@dataclass(slots=True)
 class IoStackLocation:
     major: str | None = None
     minor: str | None = None
@@ -162,7 +163,7 @@ class IoStackLocation:
     pending: bool = False  # SL_PENDING_RETURNED in Control
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Irp:
     number: int
     address: int
@@ -172,8 +173,9 @@ class Irp:
     pending_returned: bool = False
     completed: bool = False
     created_tick: int = 0
-    path: list[str] = field(default_factory=list)  # each hop down and up, for the IRP view
-    depths: list[int] = field(default_factory=list)  # per path entry: IoCallDriver calls deep
+    # each hop down and up, for the IRP view: (IoCallDriver calls deep, template, arguments),
+    # its text formatted only when read (`path`): most IRPs are freed unseen
+    hops: list[tuple[int, str, tuple]] = field(default_factory=list)
     calls: int = 0  # IoCallDriver calls for it still running (the depth of a new entry)
     requester: Thread | None = None  # the thread whose system call built it, if any
     # IRP_DEFER_IO_COMPLETION: a system service's IRP; completed before its dispatch routine
@@ -215,11 +217,20 @@ class Irp:
         assert location.device is not None
         return location.device
 
-    def record(self, text: str) -> None:
+    def record(self, text: str, *args: object) -> None:
         """Add a step to its path, at the depth of the calls running now (0: the requester,
-        or a DPC finishing it later)."""
-        self.path.append(text)
-        self.depths.append(self.calls)
+        or a DPC finishing it later). With `args`, `text` is a str.format template for them."""
+        self.hops.append((self.calls, text, args))
+
+    @property
+    def path(self) -> list[str]:
+        """Each hop down and up the stack, in order, as the IRP view shows them."""
+        return [formatted(text, args) for _, text, args in self.hops]
+
+    @property
+    def depths(self) -> list[int]:
+        """Per path entry: how many IoCallDriver calls deep it happened."""
+        return [depth for depth, _, _ in self.hops]
 
 
 @dataclass(eq=False)

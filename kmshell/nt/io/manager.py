@@ -500,9 +500,10 @@ class IoManager:
         WORKER_THREAD_RETURNED_AT_BAD_IRQL (the routine, the IRQL, its parameter, the work
         item; https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xe1--worker-thread-returned-at-bad-irql)."""
         self.core.require_running()
-        irp = self.build_irp(device, major, minor)
-        status = self.call_driver(device.top(), irp)
-        irql = self.core.processor().irql
+        top = device.top()
+        irp = self.build_irp(top, major, minor)
+        status = self.call_driver(top, irp)
+        irql = self.core.processors[self.core.cpu_context].irql
         if irql > Irql.PASSIVE_LEVEL:
             self.bugcheck(BugCheck.WORKER_THREAD_RETURNED_AT_BAD_IRQL,
                           (TEST_CLIENT_ROUTINE, irql, irp.address, TEST_CLIENT_WORK_ITEM),
@@ -514,9 +515,9 @@ class IoManager:
                           "be back at PASSIVE_LEVEL after each work item.",
                           fix="On every path out of a dispatch routine, release each spin lock "
                           "and undo each KeRaiseIrql.")
-        self.emit("Io", "irp", f"IoCallDriver returns {format_status(status)} to the client"
-                  + ("; the IRP is still in progress" if status == STATUS_PENDING
-                     and not irp.completed else ""))
+        self.emit("Io", "irp", "IoCallDriver returns {} to the client{}", args=(
+            format_status(status), "; the IRP is still in progress"
+            if status == STATUS_PENDING and not irp.completed else ""))
         self.ke.dispatch()  # a requester readied by a completion APC (another IRP's) runs
         return irp
 
@@ -530,9 +531,9 @@ class IoManager:
             irp.status = NtStatus.STATUS_NOT_SUPPORTED
         first = irp.stack[-1]
         first.major, first.minor = major, minor
-        self.emit("Io", "irp", f"IRP {irp.number} allocated: {major}"
-                  + (f"/{minor}" if minor else "") + f", {top.stack_size} stack location(s)",
-                  "An IRP has one stack location for each device it will pass through.")
+        self.emit("Io", "irp", "IRP {} allocated: {}{}, {} stack location(s)",
+                  "An IRP has one stack location for each device it will pass through.",
+                  args=(irp.number, major, f"/{minor}" if minor else "", top.stack_size))
         return irp
 
     def _allocate_irp(self, stack_size: int, *, master: Irp | None = None,
@@ -552,7 +553,9 @@ class IoManager:
         self.irps.pop(irp.number, None)
         major = irp.stack[-1].major
         assert major is not None  # whoever allocates an IRP fills in its first location
-        self.finished_irps[irp.number] = FinishedIrp(irp.number, major, status)
+        # tuple.__new__ makes the record without the NamedTuple's Python-level __new__
+        self.finished_irps[irp.number] = tuple.__new__(FinishedIrp, (irp.number, major, status,
+                                                                     True))
         if len(self.finished_irps) > FINISHED_KEEP:
             self.finished_irps.popitem(last=False)
 
@@ -560,32 +563,21 @@ class IoManager:
         """IoCallDriver: move to the next stack location and call that device's driver."""
         if self.nested_calls >= MAX_NESTED_CALLS:
             self._too_deep(device, irp)
-        upper = irp.location
         irp.current -= 1
         if irp.current < 0:
-            self.bugcheck(BugCheck.NO_MORE_IRP_STACK_LOCATIONS, (irp.address, 0, 0, 0),
-                          driver=upper.device.driver.image if upper and upper.device else "",
-                          routine="IoCallDriver",
-                          rule="The IRP had no stack location left for the lower device: the "
-                          "stack is deeper than the StackSize the IRP was allocated with.",
-                          fix="Allocate IRPs with the StackSize of the top device; a filter "
-                          "must attach before IRPs are built for the stack.")
+            self._no_location_left(irp)
         location = irp.stack[irp.current]
         location.device = device
         irp.reached.append(device)
         irp.taken_back = False
-        if location.major is None and upper is not None:
-            assert upper.device is not None  # the IRP came down through upper: it is set
-            self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
-                      "setting up the next stack location (IoSkipCurrentIrpStackLocation or "
-                      "IoCopyCurrentIrpStackLocationToNext): the lower driver sees garbage",
-                      irql=Irql.PASSIVE_LEVEL)
-            location.major, location.minor = upper.major, upper.minor
+        if location.major is None:
+            self._next_location_not_set(irp, location)
         driver = device.driver
-        hop = f"IRP {irp.number} ↓ {device.label} ({driver.image} {location.major})"
-        irp.record(f"{hop} at {self.irql_here()}")
-        self.emit("Io", "irp-down", hop, "Going down the stack, each driver sees the IRP in "
-                  "its own stack location.")
+        irp.record("IRP {} ↓ {} ({} {}) at {}", irp.number, device.label, driver.image,
+                   location.major, self.irql_here())
+        self.emit("Io", "irp-down", "IRP {} ↓ {} ({} {})", "Going down the stack, each driver "
+                  "sees the IRP in its own stack location.",
+                  args=(irp.number, device.label, driver.image, location.major))
         irp.calls += 1
         self.nested_calls += 1
         try:
@@ -593,9 +585,33 @@ class IoManager:
         finally:
             irp.calls -= 1
             self.nested_calls -= 1
-        irp.record(f"IRP {irp.number} ← {device.label}: {driver.name} returns "
-                   f"{status_name(status)}")
+        irp.record("IRP {} ← {}: {} returns {}", irp.number, device.label, driver.name,
+                   status_name(status))
         return status
+
+    def _no_location_left(self, irp: Irp) -> NoReturn:
+        """IoCallDriver with CurrentLocation already at the last location: 0x35."""
+        upper = irp.stack[0] if irp.stack else None  # the caller's location
+        self.bugcheck(BugCheck.NO_MORE_IRP_STACK_LOCATIONS, (irp.address, 0, 0, 0),
+                      driver=upper.device.driver.image if upper and upper.device else "",
+                      routine="IoCallDriver",
+                      rule="The IRP had no stack location left for the lower device: the "
+                      "stack is deeper than the StackSize the IRP was allocated with.",
+                      fix="Allocate IRPs with the StackSize of the top device; a filter "
+                      "must attach before IRPs are built for the stack.")
+
+    def _next_location_not_set(self, irp: Irp, location: IoStackLocation) -> None:
+        """IoCallDriver moved to a location the caller did not fill in: the lower driver
+        reads what the caller's own location says (the model copies it down)."""
+        upper = irp.stack[irp.current + 1] if irp.current + 1 < len(irp.stack) else None
+        if upper is None:
+            return
+        assert upper.device is not None  # the IRP came down through upper: it is set
+        self.emit("Io", "rule", f"{upper.device.driver.name} called IoCallDriver without "
+                  "setting up the next stack location (IoSkipCurrentIrpStackLocation or "
+                  "IoCopyCurrentIrpStackLocationToNext): the lower driver sees garbage",
+                  irql=Irql.PASSIVE_LEVEL)
+        location.major, location.minor = upper.major, upper.minor
 
     def _too_deep(self, device: DeviceObject, irp: Irp) -> None:
         """One IoCallDriver too many inside the others: the kernel stack would overflow.
@@ -621,10 +637,11 @@ class IoManager:
         assert major is not None  # set by who built the IRP, or copied down by call_driver
         calls = None
         switch = False  # its [ioctl] table decides (after the checks below)
-        if driver.spec is not None:
-            table = driver.spec.pdo_routines if device.is_pdo else driver.spec.routines
+        spec = driver.spec
+        if spec is not None:
+            table = spec.pdo_routines if device.is_pdo else spec.routines
             calls = (table.get(location.minor) if location.minor else None) or table.get(major)
-            switch = major == "IRP_MJ_DEVICE_CONTROL" and bool(driver.spec.ioctls) and \
+            switch = major == "IRP_MJ_DEVICE_CONTROL" and bool(spec.ioctls) and \
                 not device.is_pdo
         if calls is None and device.is_pdo and location.major in ("IRP_MJ_PNP", "IRP_MJ_POWER"):
             self.emit("Io", "irp", f"{driver.name} (the bus driver) has nothing to do for "
@@ -848,60 +865,60 @@ class IoManager:
             raise
 
     def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
-             device: DeviceObject | None, last: int = NtStatus.STATUS_SUCCESS) -> int:
+                    device: DeviceObject | None, last: int = NtStatus.STATUS_SUCCESS,
+                    frame: Frame | None = None, taken: bool = False) -> int:
         """Interpret a routine's DDI steps (steps.py); returns the routine's NTSTATUS. Each
         step is checked against its DDI's IRQL limit, and one that works on an IRP needs one;
-        it returns what the routine would return if it ended there (None: as it was)."""
+        it returns what the routine would return if it ended there (None: as it was).
+        `last`: what the last step that returns a status returned (a callback given a status,
+        such as a PowerCompletion routine, starts with it); `frame` and `taken` (whether the
+        last `if` step's condition held): a routine going on after a wait (_suspend) keeps
+        its own."""
         if self.nested_routines >= MAX_NESTED_ROUTINES:
             raise NtError(NtStatus.STATUS_STACK_OVERFLOW, f"{driver.name}!{routine} would run "
                           f"inside {MAX_NESTED_ROUTINES} other driver routines (a completion "
                           "routine starting the next packet, which completes and starts the "
                           "next ...): kernel stack overflow; the request is stopped")
-        self.nested_routines += 1
-        try:
-            return self._run_steps(driver, routine, calls, irp, device, last)
-        finally:
-            self.nested_routines -= 1
-
-    def _run_steps(self, driver: DriverObject, routine: str, calls: list[Call],
-                   irp: Irp | None, device: DeviceObject | None, last: int,
-                   frame: Frame | None = None, taken: bool = False) -> int:
-        # `last`: what the last step that returns a status returned (a callback given a
-        # status, such as a PowerCompletion routine, starts with it); `frame` and `taken`:
-        # a routine going on after a wait (_suspend) keeps its own
         if frame is None:
             frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
-        # taken: whether the last `if` step's condition held
-        for number, call in enumerate(calls, start=1):
-            try:
-                if call.condition is not None:
-                    taken = condition_holds(call.condition, frame, last)
-                    self.emit("Io", "branch", f"{driver.name}!{routine}: "
-                              f"{call.text.partition(':')[0]} → {'yes' if taken else 'no'}")
-                    if not taken:
+        core = self.core
+        self.nested_routines += 1
+        try:
+            for number, call in enumerate(calls, start=1):
+                try:
+                    if call.condition is not None:
+                        taken = condition_holds(call.condition, frame, last)
+                        self.emit("Io", "branch", f"{driver.name}!{routine}: "
+                                  f"{call.text.partition(':')[0]} → {'yes' if taken else 'no'}")
+                        if not taken:
+                            continue
+                    elif call.otherwise and taken:
                         continue
-                elif call.otherwise and taken:
-                    continue
-                ddi = DDIS[call.ddi]
-                limit = step_limit(call.limit, device)
-                if limit is not None and self.core.processor().irql > limit:
-                    if ddi.irql_check is not None:  # its own bugcheck comes first
-                        ddi.irql_check(self, frame, call, last)
-                    self.irql_too_high(driver, routine, call, limit)
-                if ddi.needs_irp and frame.irp is None:
-                    raise no_irp(frame)
-                result = ddi.run(self, frame, call, last)
-            except RoutineWaits as wait:
-                self._suspend(frame, calls[number:], last, taken, wait)
-                return STATUS_PENDING
-            except NtError as error:
-                error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
-                raise
-            if result is not None:
-                last = result
-            if call.ddi == "return":
-                return last
-        return last
+                    ddi = DDIS[call.ddi]
+                    limit = call.limit
+                    if limit is not None:
+                        if limit == DIRQL:
+                            limit = step_limit(limit, device)
+                        if limit is not None and core.processors[core.cpu_context].irql > limit:
+                            if ddi.irql_check is not None:  # its own bugcheck comes first
+                                ddi.irql_check(self, frame, call, last)
+                            self.irql_too_high(driver, routine, call, limit)
+                    if ddi.needs_irp and frame.irp is None:
+                        raise no_irp(frame)
+                    result = ddi.run(self, frame, call, last)
+                except RoutineWaits as wait:
+                    self._suspend(frame, calls[number:], last, taken, wait)
+                    return STATUS_PENDING
+                except NtError as error:
+                    error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
+                    raise
+                if result is not None:
+                    last = result
+                if call.ddi == "return":
+                    return last
+            return last
+        finally:
+            self.nested_routines -= 1
 
     def _suspend(self, frame: Frame, rest: list[Call], last: int, taken: bool,
                  wait: RoutineWaits) -> None:
@@ -927,12 +944,8 @@ class IoManager:
         def resume() -> None:
             self.emit("Ke", "wake", f"{wait.name} is signaled: {driver.name}!{routine} goes on "
                       f"after its KeWaitForSingleObject, in {who}, at PASSIVE_LEVEL")
-            self.nested_routines += 1
-            try:
-                status = self._run_steps(driver, routine, rest, frame.irp, frame.device, last,
-                                         frame, taken)
-            finally:
-                self.nested_routines -= 1
+            status = self.run_routine(driver, routine, rest, frame.irp, frame.device, last,
+                                      frame, taken)
             self.emit("Io", "irp", f"{driver.name}!{routine} ends, returning "
                       f"{status_name(status)} (its caller was handed STATUS_PENDING)")
 
@@ -1010,7 +1023,9 @@ class IoManager:
                       "given back; Driver Verifier turns this into bugcheck 0xC4 at unload.")
 
     def irql_here(self) -> str:
-        return IRQL_NAMES[self.core.processor().irql]
+        """The name of the IRQL the processor running now is at."""
+        core = self.core
+        return IRQL_NAMES[core.processors[core.cpu_context].irql]
 
     def build_device_io_control_request(self, driver: DriverObject, device: DeviceObject | None,
                                         master: Irp, code: int, completion: str) -> int:
@@ -1188,11 +1203,11 @@ class IoManager:
                               "called IoCompleteRequest with a status marked as pending.",
                               fix="Set Irp->IoStatus.Status to the final status first.")
         irp.status = status
-        irp.record(f"IRP {irp.number} ✓ {by.name} completes it with {status_name(status)} "
-                   f"at {self.irql_here()}")
-        self.emit("Io", "irp-complete", f"{by.name} completes IRP {irp.number} with "
-                  f"{format_status(status)}", "Completion runs bottom-up: each completion "
-                  "routine set by a driver above runs in turn.")
+        irp.record("IRP {} ✓ {} completes it with {} at {}", irp.number, by.name,
+                   status_name(status), self.irql_here())
+        self.emit("Io", "irp-complete", "{} completes IRP {} with {}", "Completion runs "
+                  "bottom-up: each completion routine set by a driver above runs in turn.",
+                  args=(by.name, irp.number, format_status(status)))
         while irp.current < len(irp.stack):
             location = irp.stack[irp.current]
             irp.pending_returned = location.pending
@@ -1202,9 +1217,8 @@ class IoManager:
             # routine below may have changed it, and InvokeOnSuccess / InvokeOnError are
             # tested against the status as it is now (ReactOS ntoskrnl/io/iomgr/irp.c,
             # IofCompleteRequest).
-            succeeded = nt_success(irp.status)
             if completion is None or not (
-                    (completion.on_success if succeeded else completion.on_error)
+                    (completion.on_success if nt_success(irp.status) else completion.on_error)
                     or (irp.cancel and completion.on_cancel)):
                 if irp.pending_returned and irp.current < len(irp.stack):
                     irp.stack[irp.current].pending = True  # propagated for the driver above
@@ -1318,9 +1332,9 @@ class IoManager:
         thread = irp.requester
         self.free_irp(irp, status)  # the model keeps no completed IRP
         if thread is None:
-            irp.record(f"IRP {irp.number} done: {status_name(status)} back to the requester")
-            self.emit("Io", "irp-done", f"IRP {irp.number} finished: {format_status(status)} "
-                      "goes back to the requester; the IRP is freed")
+            irp.record("IRP {} done: {} back to the requester", irp.number, status_name(status))
+            self.emit("Io", "irp-done", "IRP {} finished: {} goes back to the requester; the "
+                      "IRP is freed", args=(irp.number, format_status(status)))
         elif requester_gone:
             self.emit("Io", "irp-done", f"IRP {irp.number} finished: {thread.label} has ended, "
                       "so nobody is told; the IRP is freed")

@@ -122,7 +122,7 @@ def step_limit(limit: int | None, device: DeviceObject | None) -> int | None:
 
 def _irp(f: Frame) -> Irp:
     """The IRP a `needs_irp` step works on."""
-    assert f.irp is not None  # IoManager._run_steps refused the step in a routine without one
+    assert f.irp is not None  # IoManager.run_routine refused the step in a routine without one
     return f.irp
 
 
@@ -279,7 +279,9 @@ def _complete_request(io: IoManager, f: Frame, call: Call, last: int) -> None:
 
 
 def _skip(io: IoManager, f: Frame, call: Call, last: int) -> None:
-    _irp(f).current += 1  # the lower driver gets this very location
+    irp = f.irp
+    assert irp is not None  # IoManager.run_routine refused the step in a routine without one
+    irp.current += 1  # the lower driver gets this very location
 
 
 def _past_the_last_location(io: IoManager, f: Frame, call: Call) -> bool:

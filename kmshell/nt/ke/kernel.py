@@ -415,12 +415,19 @@ class Kernel:
             if self.resumable and self.core.processor().irql < Irql.DISPATCH_LEVEL:
                 self.resumable.pop(0)()  # a driver routine whose wait is satisfied goes on
                 continue
-            cpu = next((c for c in self.processors if c.irql < Irql.APC_LEVEL and (
-                c.current_thread.kernel_apcs or c.current_thread.user_apc_pending)), None)
+            cpu = self._apcs_due()
             if cpu is not None:
                 self._deliver_apcs(cpu, cpu.current_thread)
             elif not (self.apc_waiters and self._run_waiters_apcs()):
                 return
+
+    def _apcs_due(self) -> Processor | None:
+        """The first processor below APC_LEVEL whose running thread has APCs to run."""
+        for cpu in self.processors:
+            thread = cpu.current_thread
+            if cpu.irql < Irql.APC_LEVEL and (thread.kernel_apcs or thread.user_apc_pending):
+                return cpu
+        return None
 
     def _assign_processors(self) -> None:
         for cpu in self.processors:
