@@ -16,10 +16,21 @@ work the thread it runs in must do (Ke runs them as a `Detour` of that thread's 
 kernel ticks and a wait with WaitReason Executive), and the new process's threads cannot start
 until the creating thread's share is done and NtCreateUserProcess returns.
 
-State (`ProcessManager`): `processes`, every process since boot by PID, exited ones too;
-`running`, the live ones; `threads`, every thread by TID; `callbacks`, the notify routines
-drivers registered (registry callbacks among them, which Cm calls); `console_user`, who is
-logged on at the console.
+State (`ProcessManager`): `processes`, by PID, the live ones and the exited ones the model
+still keeps (below); `running`, the live ones; `exited`, the latest exited ones, oldest first;
+`held`, older exited ones something still references; `threads`, the threads of every process
+kept, by TID; `callbacks`, the notify routines drivers registered (registry callbacks among
+them, which Cm calls); `console_user`, who is logged on at the console.
+
+An exited process is kept while something references it, as Windows keeps a process object
+until its last reference goes (ObDereferenceObject; the object's delete procedure,
+PspDeleteProcess, then frees its PID: ReactOS ntoskrnl/ps/kill.c), and the latest
+EXITED_KEEP exited ones are kept besides, so that `ps` can show them dimmed and `process show`
+and expectations can name them. Older ones that nothing references are forgotten, PID and
+threads: a long lab creates tens of thousands of processes. What references one in the
+model: a handle in another process's table (OpenProcess; its header's handle and pointer
+counts), and an IRP one of its threads asked for that no driver has completed yet (a thread
+keeps its process referenced until it is deleted: PspDeleteThread's ObDereferenceObject).
 
 Reached: System builds it with the Core, the object manager (process and thread objects,
 handles), Ke (which schedules the threads) and Mm (address spaces), and wires in FileIo
@@ -38,6 +49,7 @@ refused, are not charged: the thread ends at once.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, NoReturn
@@ -154,6 +166,10 @@ CALLERS = {"process": 0xFFFFF805_1A2C1010, "thread": 0xFFFFF805_1A2C1120,
 PROCESS_TERMINATE = 0x0001  # winnt.h
 PICO_CREATE = "PspCreatePicoProcess"  # PS_PICO_ROUTINES.CreateProcess, the provider calls it
 SLOW_CALLBACK_TICKS = 1  # keep notify routines short: more inline work than this is flagged
+# Exited processes kept besides those still referenced: the latest ones, for `ps` (which shows
+# the latest exited after the running ones), `process show` and expectations. Every lesson
+# ends far fewer processes; a long lab's older ones are forgotten (see the module docstring).
+EXITED_KEEP = 1_000
 
 
 class ProcessState(Enum):
@@ -403,10 +419,13 @@ class ProcessManager:
         self.mm = mm
         self.emit = core.emit
         self.bugcheck = core.bugcheck
-        self.processes: dict[int, Process] = {}  # every process since boot, exited ones too
+        self.processes: dict[int, Process] = {}  # the live ones and the exited ones kept
         # The live ones, kept at creation and exit: per-command work (status, the default
         # parent, name lookups) scans these, never the whole history.
         self.running: dict[int, Process] = {}
+        self.exited: deque[Process] = deque()  # the latest EXITED_KEEP exited, oldest first
+        self.held: list[Process] = []  # exited before those, and still referenced
+        self.sessions = 0  # the highest session number so far (a logon takes the next)
         self.shells: list[Process] = []  # explorer.exe processes, newest last (console_shell)
         self.threads: dict[int, Thread] = {}
         self.callbacks: list[NotifyRoutine] = []  # the notify routines drivers registered
@@ -434,6 +453,7 @@ class ProcessManager:
                 process.handle_table.insert(self.ob.lookup(path), 0x0003)
         self.processes[pid] = process
         self.running[pid] = process
+        self.sessions = max(self.sessions, session)
         if image == "explorer.exe":
             self.shells.append(process)
         return process
@@ -639,7 +659,7 @@ class ProcessManager:
         winlogon = next((p for p in self.processes.values()
                          if p.image == "winlogon.exe" and p.alive), None)
         self.console_user = user
-        session = max(p.session_id for p in self.processes.values()) + 1
+        session = self.sessions + 1
         self.emit("Se", "logon", f"lsass.exe authenticates {user}: a token with "
                   f"{len(USERS[user][1])} group SIDs and {len(token_for(user).privileges)} "
                   f"privileges; new logon session {session}", "Everything a user runs carries "
@@ -730,6 +750,8 @@ class ProcessManager:
                   f"{len(process.threads)} thread(s) ended, {closed} handle(s) closed, user "
                   "half freed", "Ending a process ends its threads and closes its handles; the "
                   "process object itself lives on while anyone still references it.")
+        self.exited.append(process)
+        self._forget_exited()
         if process.critical:
             self.bugcheck(BugCheck.CRITICAL_PROCESS_DIED, (process.header.address, 0, 0, 0),
                           driver=process.image, routine="PspCatchCriticalBreak",
@@ -739,6 +761,38 @@ class ProcessManager:
                           fix="Never end a critical system process; find why it died (a crash "
                           "dump of that process, not of the kernel).")
         self.ke.dispatch()
+
+    def _forget_exited(self) -> None:
+        """Forget exited processes past the latest EXITED_KEEP that nothing references any
+        more (their PIDs and threads go, as PspDeleteProcess and PspDeleteThread free them);
+        one still referenced is held until its last reference goes."""
+        if len(self.exited) <= EXITED_KEEP and not self.held:
+            return
+        asked = {id(irp.requester.process) for irp in self.io_files.io.irps_in_progress()
+                 if irp.requester is not None}
+        while len(self.exited) > EXITED_KEEP:
+            self.held.append(self.exited.popleft())
+        held, self.held = self.held, []
+        for process in held:
+            if self._referenced(process, asked):
+                self.held.append(process)
+            else:
+                self._forget(process)
+
+    @staticmethod
+    def _referenced(process: Process, asked: set[int]) -> bool:
+        """A handle to it is open (its object's handle and pointer counts: the 1 left is the
+        reference its own record stands for), or an IRP one of its threads asked for is
+        still in progress."""
+        header = process.header
+        return header.handle_count > 0 or header.pointer_count > 1 or id(process) in asked
+
+    def _forget(self, process: Process) -> None:
+        """The last reference went: the process object and its threads are deleted."""
+        del self.processes[process.pid]
+        for thread in process.threads:
+            del self.threads[thread.tid]
+        process.header.pointer_count = 0
 
     # ----------------------------------------------------------------- boot
 

@@ -56,9 +56,10 @@ def _process_label(process: Process, highlight: AbstractSet[int]) -> Text:
 
 @deferred
 def process_tree(system: System, highlight: AbstractSet[int] = frozenset()) -> Tree:
-    """Every process under its parent; exited ones stay, dimmed, until the next boot. Past
-    LIST_LIMIT processes the tree keeps the highlighted ones with their ancestors, then the
-    running ones, then the latest exited, and its last line says how many it left out."""
+    """Every process under its parent; exited ones the model keeps (ps.EXITED_KEEP) stay,
+    dimmed. Past LIST_LIMIT processes the tree keeps the highlighted ones with their
+    ancestors, then the running ones, then the latest exited, and its last line says how
+    many it left out (counting the running ones left out without walking them all)."""
     tree = Tree(Text("processes", style="bold"), guide_style="dim")
     nodes: dict[int, Tree] = {}
     shown = _processes_shown(system, highlight)
@@ -67,7 +68,7 @@ def process_tree(system: System, highlight: AbstractSet[int] = frozenset()) -> T
         parent = nodes.get(process.parent_pid) if process.parent_pid is not None else None
         nodes[pid] = (parent or tree).add(_process_label(process, highlight))
     if hidden := len(system.ps.processes) - len(shown):
-        running = len(system.ps.running.keys() - shown)
+        running = len(system.ps.running) - sum(pid in system.ps.running for pid in shown)
         tree.add(Text(f"… and {hidden:,} more ({running:,} of them running): "
                       "name one with process show P", style="dim italic"))
     return tree
