@@ -56,10 +56,14 @@ def _wmi(system: System) -> list[str]:
 
 
 def _processes(system: System) -> list[str]:
-    """The index of running processes holds exactly the processes that are alive."""
+    """The index of running processes holds exactly the processes that are alive, and the
+    count of live threads counts exactly their threads not yet terminated."""
     alive = [pid for pid, process in system.ps.processes.items() if process.alive]
     if alive != list(system.ps.running):
         return [f"running processes are {list(system.ps.running)}, but the live ones are {alive}"]
+    threads = sum(len(process.live_threads) for process in system.ps.running.values())
+    if threads != system.ps.live_thread_count:
+        return [f"Ps counts {system.ps.live_thread_count} live threads, but there are {threads}"]
     return []
 
 

@@ -350,6 +350,12 @@ class Process:
     def live_threads(self) -> list[Thread]:
         return [t for t in self.threads if t.state is not ThreadState.Terminated]
 
+    @property
+    def first_live_thread(self) -> Thread | None:
+        """The oldest thread not yet terminated, found without listing them all: creating
+        thread after thread in one process asks each time."""
+        return next((t for t in self.threads if t.state is not ThreadState.Terminated), None)
+
 
 def parse_callback_steps(text: str) -> list[Step]:
     """`compute 1; ExQueueWorkItem` -> steps; names are matched case-insensitively."""
@@ -428,6 +434,7 @@ class ProcessManager:
         self.sessions = 0  # the highest session number so far (a logon takes the next)
         self.shells: list[Process] = []  # explorer.exe processes, newest last (console_shell)
         self.threads: dict[int, Thread] = {}
+        self.live_thread_count = 0  # threads not yet terminated, for `status` (an invariant)
         self.callbacks: list[NotifyRoutine] = []  # the notify routines drivers registered
         self.console_user = DEFAULT_USER  # who is logged on: new processes run as them
         self.pico_provider_seen = False  # lxcore.sys's registration is told at first WSL use
@@ -470,6 +477,7 @@ class ProcessManager:
                 thread.teb = process.address_space.reserve(0x2000, "TEB").start
         process.threads.append(thread)
         self.threads[thread.tid] = thread
+        self.live_thread_count += 1
         if waiting is not None:
             thread.state = ThreadState.Waiting
             thread.wait_reason = waiting
@@ -628,7 +636,9 @@ class ProcessManager:
     def _creating_thread(self, process: Process | None) -> Thread | None:
         """The thread that makes the call: the process's first thread that could have (one
         running, ready or waiting for input, not already inside a creation)."""
-        for thread in process.live_threads if process else []:
+        for thread in process.threads if process else []:
+            if thread.state is ThreadState.Terminated:
+                continue
             free = thread.state in (ThreadState.Running, ThreadState.Ready) or (
                 thread.wait_reason is WaitReason.UserRequest and thread.waiting_on is None
                 and thread.wake_tick is None)
@@ -638,8 +648,8 @@ class ProcessManager:
 
     @staticmethod
     def _creator_tid(parent: Process | None) -> int:
-        threads = parent.live_threads if parent else []
-        return threads[0].tid if threads else 0
+        thread = parent.first_live_thread if parent else None
+        return thread.tid if thread else 0
 
     def console_shell(self) -> Process | None:
         """The shell of whoever logged on last: the newest explorer.exe still running. Found
@@ -804,6 +814,7 @@ class ProcessManager:
             thread = Thread(self.ob.header("Thread"), 0, idle, 0, 0, [], system_thread=True,
                             state=ThreadState.Running, start_address="nt!KiIdleLoop")
             idle.threads.append(thread)
+            self.live_thread_count += 1
             self.ke.start_processor(number, thread)
 
     def create_system_process(self, workers: int) -> None:
@@ -854,6 +865,7 @@ class ProcessManager:
                          f"the exiting thread {thread.label}", None, {})
         detour = thread.detour
         self.ke.terminate_thread(thread)
+        self.live_thread_count -= 1
         thread.exit_status = exit_status
         if detour is not None and detour.releases:
             # Termination reaches a thread when its system call returns: the creation it was
@@ -870,11 +882,11 @@ class ProcessManager:
         if not process.alive:
             raise NtError(NtStatus.STATUS_PROCESS_IS_TERMINATING,
                           f"{process.image} (PID {process.pid}) has already exited")
-        threads = process.live_threads
-        if not threads:
+        first = process.first_live_thread
+        if first is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER,
                           f"{process.image} (PID {process.pid}) has no thread left to fault")
-        self.ke.page_fault(thread or threads[0], address)
+        self.ke.page_fault(thread or first, address)
 
     def unhandled_exception(self, thread: Thread) -> None:
         """KiDispatchException handed a user-mode exception back to the thread, and nothing

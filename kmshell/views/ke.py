@@ -11,7 +11,6 @@ from rich.text import Text
 from kmshell.nt.constants import Irql, irql_name
 from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
-from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ps import Thread
 from kmshell.nt.system import System
 from kmshell.views.layout import Packed, deferred, fields, titled
@@ -120,10 +119,7 @@ def timeline_table(system: System, last: int) -> Table:
 @deferred
 def status_panel(system: System) -> Panel:
     processes = system.ps.running
-    # Ps keeps no count of live threads: count them without building lists (10,000 threads:
-    # a fraction of a millisecond).
-    threads = sum(t.state is not ThreadState.Terminated for p in processes.values()
-                  for t in p.threads)
+    threads = system.ps.live_thread_count
     state = Text("running", style="green")
     info = system.core.bugcheck_info
     if info is not None:  # halted

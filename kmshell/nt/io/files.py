@@ -110,11 +110,11 @@ class FileIo:
             self.file_systems.remove(device)
 
     def _caller(self, process: Process) -> Thread:
-        threads = process.live_threads
-        if not process.alive or not threads or process.address_space is None:
+        thread = process.first_live_thread
+        if not process.alive or thread is None or process.address_space is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
                           f"(PID {process.pid}) has no user-mode thread to make the call")
-        return threads[0]
+        return thread
 
     def _open_device(self, path: str) -> tuple[DeviceObject, str]:
         """Ob parses the name, following symbolic links such as \\GLOBAL??\\C:; the device

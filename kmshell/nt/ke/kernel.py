@@ -718,7 +718,7 @@ class Kernel:
         self.ps.terminate_thread(thread, status)
         self.emit("Ps", "thread-exit", f"{thread.label} exits ({why})", cpu=cpu.number)
         process = thread.process
-        if not process.live_threads and process.alive:
+        if process.first_live_thread is None and process.alive:
             self.ps.terminate_process(process, status, reason=" because its last thread exited")
 
     def _wake_at(self, thread: Thread, tick: int) -> None:
