@@ -34,8 +34,8 @@ def big_session() -> Session:
     for number in range(PROCESSES - len(system.ps.live_processes())):
         system.ps.create_process(f"app{number}.exe", threads=10, program=waiting)
     last = system.ps.live_processes()[-1]
-    while sum(len(p.live_threads) for p in system.ps.live_processes()) < THREADS:
-        system.ps.create_thread(last, program=waiting, announce=False)
+    while system.ps.live_thread_count < THREADS:
+        system.ps.create_thread(last, program=waiting)
     system.ke.step(100)  # every thread runs to its wait: an idle machine, as most are
     hub = system.io.find_device("USBPDO-0")
     while len(system.io.devices) < DEVICES:

@@ -17,8 +17,8 @@
    (ps.EXITED_KEEP), so what grows is only the journal itself.
 
 With --against TREE, each case runs as a command in both trees (PYTHONPATH=TREE, then this
-tree), interleaved A B A B … (`pairs.py`), and the table gives both medians and the median
-of the pairwise ratios B ÷ A: below 1 means this tree is faster.
+tree), interleaved A B A B … (`paired.py`), and the table gives both medians and the
+median of the pairwise ratios B ÷ A: below 1 means this tree is faster.
 
 With --instructions, each creation case runs once under `valgrind --tool=callgrind` instead,
 and the table gives the instructions per creation (the case's count minus a case creating
@@ -30,15 +30,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from pairs import HEADER, compare_commands
+from paired import compare, instructions
 
 HERE = Path(__file__).resolve()
 TREE = HERE.parent.parent
@@ -98,11 +96,6 @@ def case(words: list[str]) -> None:
         print(f"{kept} {seconds:.6f}")
 
 
-def command(tree: Path, words: list[str]) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    return [sys.executable, str(HERE), "--case", *words], env
-
-
 def cases(sizes: list[int]) -> list[tuple[str, list[str]]]:
     out = []
     for kind in PROGRAMS:
@@ -112,27 +105,16 @@ def cases(sizes: list[int]) -> list[tuple[str, list[str]]]:
     return out
 
 
-def instructions(tree: Path, words: list[str]) -> int:
-    """Instructions callgrind counts for one case run in tree (the whole process)."""
-    argv, env = command(tree, words)
-    with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run(["valgrind", "--tool=callgrind",
-                               f"--callgrind-out-file={folder}/out", *argv], env=env,
-                              capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    assert found, done.stderr[-500:]
-    return int(found.group(1))
-
-
 def counted(trees: list[Path], sizes: list[int]) -> None:
     names = " | ".join(f"{tree.name}: instructions per creation" for tree in trees)
     print(f"| processes | kind | through | {names} |")
     print("|---:|---|---|" + "---:|" * len(trees))
     for kind in PROGRAMS:
         for path in ("session", "model"):
-            bases = [instructions(tree, [kind, path, "0"]) for tree in trees]
+            bases = [instructions(tree, str(HERE), [kind, path, "0"]) for tree in trees]
             for count in sizes:
-                each = [(instructions(tree, [kind, path, str(count)]) - base) / count
+                each = [(instructions(tree, str(HERE), [kind, path, str(count)]) - base)
+                        / count
                         for tree, base in zip(trees, bases, strict=True)]
                 print(f"| {count:,} | {kind} | {path} | "
                       + " | ".join(f"{n:,.0f}" for n in each) + " |", flush=True)
@@ -161,13 +143,8 @@ def alone(sizes: list[int]) -> None:
 
 
 def against(other: Path, sizes: list[int], pairs: int) -> None:
-    print(f"A = {other}, B = {TREE}; {pairs} pairs each, interleaved; seconds\n")
-    print(HEADER)
-    work = cases(sizes) + [(f"`save` after {n:,} commands", ["save", str(n)])
-                           for n in SAVE_AFTER]
-    for name, words in work:
-        (a, env_a), (b, env_b) = command(other, words), command(TREE, words)
-        print(compare_commands(a, b, pairs, env_a, env_b).row(name, 4), flush=True)
+    compare(str(HERE), other, cases(sizes) + [(f"`save` after {n:,} commands", ["save", str(n)])
+                                              for n in SAVE_AFTER], pairs)
 
 
 def main() -> None:
@@ -177,10 +154,10 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per creation with callgrind")
-    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # one case: paired.py
     args = parser.parse_args()
-    if args.case:
-        case(args.case)
+    if args.child:
+        case(args.child)
         return
     sizes = [int(size) for size in args.sizes.split(",")]
     if args.instructions:
