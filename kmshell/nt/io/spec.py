@@ -61,6 +61,7 @@ from kmshell.nt.constants import FILE_DEVICE, IRP_MJ, MINORS_OF
 from kmshell.nt.io.steps import (
     CONDITIONS,
     DDIS,
+    DDIS_BY_LOWER_NAME,
     MAX_NAME,
     NAME_CHARACTERS,
     Condition,
@@ -237,7 +238,7 @@ def _call(text: str, where: str, names: Names) -> Call:
     words = text.split()
     if not words:
         raise SpecError(f"{where}: an empty step")
-    ddi = next((d for d in DDIS.values() if d.name.lower() == words[0].lower()), None)
+    ddi = DDIS_BY_LOWER_NAME.get(words[0].lower())
     if ddi is None:
         hint = did_you_mean(words[0], DDIS) or f"; known: {', '.join(DDIS)}"
         raise SpecError(f"{where}: unknown step '{words[0]}'{hint}")

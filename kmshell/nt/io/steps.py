@@ -1302,3 +1302,4 @@ def _records() -> tuple[Ddi, ...]:
 
 
 DDIS = {ddi.name: ddi for ddi in _records()}
+DDIS_BY_LOWER_NAME = {name.lower(): ddi for name, ddi in DDIS.items()}  # steps match any case
