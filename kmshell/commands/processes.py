@@ -70,7 +70,7 @@ def process_create(session, cmd):
     return [process_tree(system, highlight={process.pid})]
 
 
-@command("process list", "the process tree (exited processes stay, dimmed)",
+@command("process list", "the process tree (the latest exited processes stay, dimmed)",
          aliases=("ps",), when_halted=True)
 def process_list(session, cmd):
     return [process_tree(session.system)]
