@@ -72,6 +72,7 @@ class Session:
         self.history: list[HistoryEntry] = []  # the journal: every non-meta line, in order
         self.checkpoints: dict[int, Checkpoint] = {}  # journal length → the state it gave
         self.checkpoint_every = checkpoint_every
+        self.replaying_to: int | None = None  # while undo, goto or load replay: the length
         self.quit_requested = False
         self.recorder: Recorder | None = None  # while `record FILE` is on
         self.console: Console | None = None  # the front end's recording console, for `export`
@@ -110,6 +111,7 @@ class Session:
             fresh.checkpoints = {n: c for n, c in self.checkpoints.items() if n <= start}
         else:
             start = 0
+        fresh.replaying_to = len(lines)
         for number, line in enumerate(lines[start:], start):
             entry = self.history[number] if number < len(self.history) else None
             fresh.execute(line, entry.folder if entry is not None and entry.line == line
@@ -179,6 +181,7 @@ class Session:
             fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed,
                             self.checkpoint_every)
             fresh.opened, fresh.writes = self.opened, self.writes
+            fresh.replaying_to = len(saved.lines)
             for line in saved.lines:
                 fresh.execute(line)
                 self.raise_if_interrupted("load", shown)
@@ -308,9 +311,11 @@ class Session:
 
     def _checkpoint(self) -> None:
         """After a journalled line: snapshot the machine every checkpoint_every lines, and
-        let the older checkpoints thin out (checkpoints_kept)."""
+        let the older checkpoints thin out (checkpoints_kept). A replay towards a known
+        length (undo, goto, load) takes only the snapshots that length keeps."""
         length, every = len(self.history), self.checkpoint_every
-        if every is None or length % every:
+        if every is None or length % every or \
+                length not in checkpoints_kept(max(length, self.replaying_to or 0), every):
             return
         self.checkpoints[length] = Checkpoint(self.system.snapshot(), replace(self.boot_options),
                                               replace(self.settings))

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmshell.commands import TABLE
+from kmshell.nt.system import System
 from kmshell.scenario import Replay, load_scenario
 from kmshell.session import CHECKPOINT_EVERY, CHECKPOINT_LEVELS, Session, checkpoints_kept
 from kmshell.views.console import make_console
@@ -140,3 +141,15 @@ def test_a_lesson_gone_back_to_a_checkpoint_goes_on_as_a_fresh_replay_does(path)
     for entry in entries[back:]:
         assert shown(session, entry.line) == shown(again, entry.line), entry.line
     assert session.system.to_json() == again.system.to_json()
+
+
+def test_going_far_back_takes_only_the_snapshots_the_shorter_journal_keeps(monkeypatch):
+    session = Session(checkpoint_every=2)
+    for _ in range(64):
+        session.execute("step 1")
+    taken = []
+    snapshot = System.snapshot
+    monkeypatch.setattr(System, "snapshot", lambda self: taken.append(1) or snapshot(self))
+    session.execute("goto 24")  # none at or before 24 is kept at 64 lines (32 is)
+    assert set(session.checkpoints) == checkpoints_kept(24, 2)
+    assert len(taken) == len(checkpoints_kept(24, 2)) < 12  # not one every 2 lines
