@@ -26,7 +26,8 @@ ROUND = ['process create worker.exe --program "compute 1; exit"',
          "event create E{n}", "irp send SlowDisk IRP_MJ_READ", "irp send NullSink IRP_MJ_READ",
          "reg set HKLM\\SOFTWARE\\Bounds Count {n} --type REG_DWORD", "status"]
 LISTINGS = ["history", "ps", "thread list", "object tree", "irp list", "device list",
-            "handles explorer.exe", "trace"]
+            "handles explorer.exe", "trace", "object ls \\BaseNamedObjects",
+            "event create Zulu"]
 
 
 def run_session(lines: int) -> tuple[Session, object]:
@@ -63,6 +64,19 @@ def test_what_a_session_keeps_and_prints_has_a_fixed_maximum_whatever_its_length
         view = make_console(file=printed, width=200, no_color=True)  # no row wraps
         for part in render_outcome(session.execute(listing), session.settings):
             view.print(part)
-        # the rows, a title, a header, its rule, the blank lines and a line saying what was
-        # left out and how to narrow it
-        assert len(printed.getvalue().splitlines()) <= LIST_LIMIT + 8, listing
+        # the rows, a title, a header, its rule, the blank lines, a caption saying what was
+        # left out and how to narrow it, and (event create) the command's short trace
+        assert len(printed.getvalue().splitlines()) <= LIST_LIMIT + 12, listing
+
+
+def test_creating_a_named_object_shows_it_among_at_most_the_listing_limit_of_its_directory():
+    session = Session()
+    for n in range(LIST_LIMIT + 20):
+        session.execute(f"event create E{n:03}")
+    printed = io.StringIO()
+    view = make_console(file=printed, width=200, no_color=True)
+    for part in render_outcome(session.execute("event create Zulu"), session.settings):
+        view.print(part)
+    text = printed.getvalue()
+    assert "Zulu" in text and "E000" in text and f"E{LIST_LIMIT + 19:03}" not in text
+    assert "left out" in text and len(text.splitlines()) <= LIST_LIMIT + 12

@@ -25,7 +25,7 @@ def object_ls(session, cmd):
 
 @command("object tree", "the namespace below a directory as a tree (default \\, 2 levels)",
          args=(Arg("dir", OBJECT_PATH, "a directory", optional=True, default="\\"),),
-         options=(Opt("depth", NUMBER, "how many levels to open", 2),),
+         options=(Opt("depth", NUMBER, "how many levels to open (1 or more)", 2),),
          examples=("object tree", "object tree \\KernelObjects --depth 1"), when_halted=True)
 def object_tree(session, cmd):
     obj = resolve_object(session.system, cmd["dir"], cmd.col("dir"))

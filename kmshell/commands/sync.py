@@ -10,8 +10,9 @@ from kmshell.views.ob import directory_listing
 from kmshell.views.sync import locks_table, variables_table
 
 
-def _named_objects(session):
-    return [directory_listing(session.system.ob.lookup("\\BaseNamedObjects"))]
+def _named_objects(session, cmd):
+    """\\BaseNamedObjects, the object just created in view however many there are."""
+    return [directory_listing(session.system.ob.lookup("\\BaseNamedObjects"), cmd["name"])]
 
 
 def _event(session, cmd) -> KEvent:
@@ -29,7 +30,7 @@ def _event(session, cmd) -> KEvent:
          examples=("event create Ready", "event create Go --synchronization"))
 def event_create(session, cmd):
     session.system.ke.create_named("event", cmd["name"], notification=not cmd["synchronization"])
-    return _named_objects(session)
+    return _named_objects(session, cmd)
 
 
 @command("event set", "signal an event (SetEvent / KeSetEvent): release its waiters",
@@ -51,7 +52,7 @@ def event_reset(session, cmd):
          args=(Arg("name", NAME, "mutex name"),), examples=("mutex create M1",))
 def mutex_create(session, cmd):
     session.system.ke.create_named("mutex", cmd["name"])
-    return _named_objects(session)
+    return _named_objects(session, cmd)
 
 
 @command("spinlock create", "initialize a spin lock that thread programs can acquire",
@@ -87,7 +88,7 @@ def var_list(session, cmd):
 def semaphore_create(session, cmd):
     session.system.ke.create_named("semaphore", cmd["name"], count=cmd["count"],
                                 limit=cmd["limit"])
-    return _named_objects(session)
+    return _named_objects(session, cmd)
 
 
 @command("timer create", "create a named timer that becomes signaled after --due ticks",
@@ -102,7 +103,7 @@ def timer_create(session, cmd):
     session.system.ke.create_named("timer", cmd["name"], due=cmd["due"],
                                 period=cmd["period"] or 0,
                                 notification=not cmd["synchronization"])
-    return _named_objects(session)
+    return _named_objects(session, cmd)
 
 
 @command("semaphore release", "give a semaphore back one unit from the shell (ReleaseSemaphore)",

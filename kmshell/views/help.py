@@ -99,7 +99,8 @@ def history_table(history: list, text: str | None = None,
     left = f"({len(found) - end + first:,} left out)"
     if end == len(found):
         note = (f"the latest {end - first} of {len(found):,}{which} {left}; "
-                "history --from N or history TEXT narrows")
+                + (f"history {text} --from N pages" if text is not None else
+                   "history --from N or history TEXT narrows"))
     else:
         note = (f"{found[first].number}–{found[end - 1].number} of {len(found):,}{which} "
                 f"{left}; next: history --from {found[end].number}")

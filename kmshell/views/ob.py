@@ -23,14 +23,23 @@ def _describe(obj) -> str:
 
 
 @deferred
-def directory_listing(directory: Directory) -> Table:
+def directory_listing(directory: Directory, focus: str | None = None) -> Table:
+    """The directory's objects in name order, at most LIST_LIMIT of them: the first, and the
+    one named `focus` (just created) in its place if it is further down."""
     table = titled(f"Directory {directory.header.path}")
     for column in ("name", "type", "handles", "pointers", ""):
         table.add_column(column, overflow="fold")
-    for child in directory.children():
+    children = directory.children()
+    shown = children[:LIST_LIMIT]
+    wanted = directory.entries.get(focus.upper()) if focus else None
+    if wanted is not None and wanted not in shown:
+        shown = [*shown[:LIST_LIMIT - 1], wanted]
+    for child in shown:
         table.add_row(child.header.name, child.header.type_name, str(child.header.handle_count),
                       str(child.header.pointer_count), _describe(child))
-    table.caption = f"{len(directory.entries)} objects"
+    table.caption = f"{len(children)} objects" if len(shown) == len(children) else (
+        f"{len(shown)} of {len(children):,} objects ({len(children) - len(shown):,} left out); "
+        f"object show {directory.header.path}\\NAME shows one")
     table.caption_justify = "left"
     return table
 
@@ -65,8 +74,9 @@ def namespace_tree(directory: Directory, depth: int) -> Tree:
         return left
 
     if left := add(tree, directory, 1):
-        tree.add(Text(f"… and {left:,} more: name a directory (object tree \\Device) or "
-                      "open fewer levels (--depth 1)", style="dim italic"))
+        tree.add(Text(f"… and {left:,} more: name a directory below (object tree \\Device), "
+                      "open fewer levels (--depth 1), or list one directory (object ls DIR) or "
+                      "object (object show PATH)", style="dim italic"))
     return tree
 
 
