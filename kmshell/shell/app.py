@@ -10,6 +10,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.output import ColorDepth
 from rich.console import Console
 from rich.text import Text
 
@@ -63,6 +64,8 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
         bottom_toolbar=lambda: toolbar_text(session.system),
         key_bindings=key_bindings(),
         style=STYLE,
+        # --no-color or NO_COLOR (rich's console decided): the prompt and toolbar too
+        color_depth=ColorDepth.MONOCHROME if console.no_color else None,
         input=input,
         output=output,
     )

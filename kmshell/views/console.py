@@ -1,7 +1,9 @@
 """The one way to make a console: colour only where it helps, plain text everywhere else.
 
 Colour is off with --no-color, with the NO_COLOR environment variable (rich honours it), and
-when the output is not a terminal (a pipe or a file).
+when the output is not a terminal (a pipe or a file); FORCE_COLOR forces it on a pipe, and
+TERM=dumb gives plain text. The shell's prompt and toolbar follow the console
+(kmshell/shell/app.py).
 
 Output that is not a terminal is laid out PLAIN_WIDTH columns wide whatever the terminal
 setting (COLUMNS), so a transcript, a diff against it, or a grader's copy is the same on
@@ -39,8 +41,11 @@ class _Console(Console):
 
 def make_console(*, no_color: bool = False, file: IO[str] | None = None,
                  width: int | None = None, record: bool = False) -> Console:
-    console = _Console(file=file, no_color=no_color, color_system=None if no_color else "auto",
-                       highlight=False, emoji=False, width=width, record=record)
+    # no_color=None, not False, unless --no-color: rich then honours NO_COLOR itself (False
+    # would override it), as it honours FORCE_COLOR and TERM=dumb (https://no-color.org)
+    console = _Console(file=file, no_color=True if no_color else None,
+                       color_system=None if no_color else "auto", highlight=False, emoji=False,
+                       width=width, record=record)
     if width is None and not console.is_terminal:
         console.width = PLAIN_WIDTH
     return console
