@@ -29,12 +29,17 @@ def _interactive() -> bool:
 
 
 def _load(file: str):
-    """The scenario FILE names (a path, or a bundled name), and the path it was read from."""
+    """The scenario FILE names (a path, a bundled name, or - for standard input), and the
+    path it was read from (for -, `<stdin>` in the working directory, where its relative
+    file names are taken from)."""
     from kmshell.commands import TABLE
     from kmshell.scenario import ScenarioError, catalog, load_scenario
+    from kmshell.scenario.script import parse_scenario
 
-    path = catalog.resolve(file)
+    path = Path("<stdin>") if file == "-" else catalog.resolve(file)
     try:
+        if file == "-":
+            return parse_scenario(sys.stdin.read(), TABLE, "<stdin>"), path
         return load_scenario(path, TABLE), path
     except ScenarioError as error:
         click.echo(str(error), err=True)
@@ -98,14 +103,22 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
 def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
     """kmshell: watch a model of the Windows kernel react to what you type.
 
-    With no command, starts the interactive shell.
+    With no command, starts the interactive shell; with its input from a pipe or a file
+    (kmshell < lab.txt), runs each line as if typed and exits 1 if any failed.
     """
     ctx.ensure_object(dict)
     ctx.obj["no_color"] = no_color
     if ctx.invoked_subcommand is None:
         from kmshell.session import CHECKPOINT_EVERY, Session
-        from kmshell.shell import run_repl
         from kmshell.views.console import make_console
+
+        if not sys.stdin.isatty():  # `kmshell < lab.txt`, `echo ... | kmshell`: plain lines
+            from kmshell.commands import TABLE
+            from kmshell.scenario.runner import run_piped
+
+            sys.exit(run_piped(Session(cpus=cpus, seed=seed), sys.stdin,
+                               make_console(no_color=no_color), TABLE))
+        from kmshell.shell import run_repl
 
         console = make_console(no_color=no_color, record=True)
         sys.exit(run_repl(Session(cpus=cpus, seed=seed, checkpoint_every=CHECKPOINT_EVERY),
@@ -128,7 +141,7 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
 @click.pass_context
 def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool,
         export_html: str | None, delay: float, allow_writes: str | None) -> None:
-    """Replay a scenario FILE (a path, or a bundled name such as 01).
+    """Replay a scenario FILE (a path, a bundled name such as 01, or - for standard input).
 
     Ctrl-C stops it between two ticks or lines: exit status 130, and --export-html still
     writes what ran.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
@@ -21,6 +21,7 @@ from rich.text import Text
 from kmshell import cancel
 from kmshell.errors import KmsError
 from kmshell.language import CommandTable
+from kmshell.nt.rtl import printable
 from kmshell.nt.system import System
 from kmshell.scenario.grading import grading_state
 from kmshell.scenario.queries import compare, show
@@ -40,6 +41,7 @@ class Session(Protocol):
     system: System
     settings: Settings
     history: list[HistoryEntry]
+    quit_requested: bool
 
     def execute(self, line: str) -> Outcome: ...
     def lines(self) -> list[str]: ...
@@ -295,24 +297,48 @@ class Replay:
 
 
 def run_directive(session: Session, line: str, last: Outcome | None, console: Console,
-                  table: CommandTable) -> bool:
+                  table: CommandTable) -> bool | None:
     """In the shell: carry out a scenario directive typed at the prompt (say, expect, seed,
-    title, pause) against the last command's outcome. False when the line is not one."""
+    title, pause) against the last command's outcome; whether it held (or parsed). None
+    when the line is not a directive."""
     words = line.split()
     if not words or words[0].lower() not in DIRECTIVES:
-        return False
+        return None
     try:
         scenario = parse_scenario(line, table, "<shell>")
     except ScenarioError as error:
         console.print(Text(str(error).removeprefix("<shell>:1:"), style="red"))
-        return True
+        return False
     replay = Replay(scenario, session, console=console)
     replay.last = last
     result = replay.run()
     warning = session.record_directive(line.strip(), result.ok)
     if warning:
         console.print(Text(warning, style="bold red"))
-    return True
+    return result.ok
+
+
+def run_piped(session: Session, lines: Iterable[str], console: Console,
+              table: CommandTable) -> int:
+    """`kmshell` with its input from a pipe or a file (`kmshell < lab.txt`): each line runs
+    as if typed at the prompt, its output plain, with no prompt or toolbar drawn. The exit
+    status is 1 if any line failed (an error, or an expectation that did not hold), else 0."""
+    failed, last = False, None
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        console.print(Text(PROMPT + printable(line), style="bold"))
+        held = run_directive(session, line, last, console, table)
+        if held is None:
+            last = session.execute(line)
+            for part in render_outcome(last, session.settings):
+                console.print(part)
+            held = last.ok
+        failed = failed or not held
+        if session.quit_requested:
+            break
+    return 1 if failed else 0
 
 
 def write_json_report(scenario: Scenario, result: Result, session: Session,

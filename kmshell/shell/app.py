@@ -86,7 +86,7 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
         # Ctrl-C now stops the line at its next tick or replayed line, and the shell goes on.
         with catching_ctrl_c():
             try:
-                if run_directive(session, line, last, console, TABLE):
+                if run_directive(session, line, last, console, TABLE) is not None:
                     continue
                 last = session.execute(line)
                 for part in render_outcome(last, session.settings):

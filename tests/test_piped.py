@@ -1,0 +1,47 @@
+"""kmshell with its input from a pipe or a file, as other command-line tools take it: plain
+lines in, plain output, no prompt or toolbar, and an exit status that says if a line failed;
+`kmshell run -` reads a scenario from standard input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def kmshell(tmp_path, text: str, *arguments: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    return subprocess.run([sys.executable, "-m", "kmshell", *arguments], input=text,
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+                          check=False)
+
+
+def test_piped_lines_run_as_typed_and_print_plain_text_without_prompt_or_toolbar(tmp_path):
+    done = kmshell(tmp_path, "process create notepad.exe\nexpect process notepad.exe state "
+                   "== Active\nstatus\n")
+    assert done.returncode == 0, done.stderr
+    assert "kmshell> process create notepad.exe" in done.stdout
+    assert "NtCreateUserProcess" in done.stdout and "✓ process notepad.exe state" in done.stdout
+    assert "\x1b[" not in done.stdout + done.stderr  # no colour, no cursor movement
+    assert "terminal" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_piped_session_exits_1_when_any_line_failed_and_goes_on_after_it(tmp_path):
+    done = kmshell(tmp_path, "procss\nprocess create a.exe\n")
+    assert done.returncode == 1
+    assert "unknown command 'procss'" in done.stdout and "a.exe (172)" in done.stdout
+    assert kmshell(tmp_path, "process create a.exe\nexpect process a.exe state == "
+                   "Terminated\n").returncode == 1
+
+
+def test_quit_in_a_piped_session_stops_before_the_next_line(tmp_path):
+    done = kmshell(tmp_path, "quit\nprocess create a.exe\n")
+    assert done.returncode == 0 and "a.exe" not in done.stdout
+
+
+def test_run_dash_reads_a_scenario_from_standard_input(tmp_path):
+    done = kmshell(tmp_path, "title piped\nprocess create a.exe\nexpect process a.exe state "
+                   "== Active\n", "run", "-", "--no-color")
+    assert done.returncode == 0 and "<stdin>: 1 of 1 expectation(s) held" in done.stdout
+    bad = kmshell(tmp_path, "procss\n", "run", "-")
+    assert bad.returncode == 2 and bad.stderr.startswith("<stdin>:1:1: unknown command")
