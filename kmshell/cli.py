@@ -214,14 +214,16 @@ def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -
                 # the file goes on past a failure. Without it a file stops at its first.
                 results.append(Replay(scenario, session,
                                       stop_at_first_failure=junit is None).run())
-            if results[-1].interrupted is not None:
-                click.echo(f"{results[-1].interrupted}", err=True)
+            result = results[-1]
+            if result.interrupted is not None:
+                click.echo(f"{result.interrupted}", err=True)
                 sys.exit(INTERRUPTED)
-    for result in results:
-        if result.ok:
-            click.echo(f"ok   {result.path} ({result.expectations} expectations)")
-        else:
-            click.echo("\n".join(f"FAIL {failure}" for failure in result.failures))
+            # each file's result as it finishes (click.echo flushes): a curriculum takes
+            # tens of seconds
+            if result.ok:
+                click.echo(f"ok   {result.path} ({result.expectations} expectations)")
+            else:
+                click.echo("\n".join(f"FAIL {failure}" for failure in result.failures))
     if junit is not None:
         _write_junit(junit, results)
     failed = sum(1 for r in results if not r.ok)

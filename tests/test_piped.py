@@ -5,6 +5,7 @@ lines in, plain output, no prompt or toolbar, and an exit status that says if a 
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 
@@ -45,3 +46,22 @@ def test_run_dash_reads_a_scenario_from_standard_input(tmp_path):
     assert done.returncode == 0 and "<stdin>: 1 of 1 expectation(s) held" in done.stdout
     bad = kmshell(tmp_path, "procss\n", "run", "-")
     assert bad.returncode == 2 and bad.stderr.startswith("<stdin>:1:1: unknown command")
+
+
+def test_check_prints_each_files_result_as_it_finishes(tmp_path):
+    (tmp_path / "quick.kms").write_text("title quick\nprocess create a.exe\n"
+                                        "expect process a.exe state == Active\n")
+    (tmp_path / "endless.kms").write_text(  # some 10 s a step of a million ticks
+        "title endless\n" + 'process create busy.exe --program "compute 1000000"\n' * 4
+        + "step 1000000\n" * 100)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    with subprocess.Popen([sys.executable, "-m", "kmshell", "check", "quick.kms",
+                           "endless.kms"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                          text=True) as checking:
+        try:
+            # printed at the end, nothing would come for minutes: wait 20 s at most
+            assert select.select([checking.stdout], [], [], 20)[0], "nothing printed yet"
+            assert checking.stdout.readline().startswith("ok   quick.kms")
+            assert checking.poll() is None  # the second file is still running
+        finally:
+            checking.kill()
