@@ -130,7 +130,7 @@ def status_panel(system: System) -> Panel:
     summary.add_row("state", state)
     summary.add_row("processes", f"{len(processes)} running, "
                     f"{len(system.ps.processes) - len(processes)} exited")
-    ready = sum(len(queue) for queue in system.ke.dispatcher.queues)
+    ready = system.ke.dispatcher.ready_count
     summary.add_row("threads", f"{threads} (ready {ready})")
     summary.add_row("objects", f"{system.ob.object_count()} named, "
                     f"{system.ps.handle_count()} handles")

@@ -49,6 +49,11 @@ class Dispatcher:
             self.summary &= ~(1 << priority)
         return thread
 
+    @property
+    def ready_count(self) -> int:
+        """How many threads are ready, without listing them."""
+        return sum(len(queue) for queue in self.queues)
+
     def ready_threads(self) -> list[Thread]:
         """All ready threads, best first, in the order they would run."""
         return [thread for priority in range(MAXIMUM_PRIORITY - 1, -1, -1)
