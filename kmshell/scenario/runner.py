@@ -19,7 +19,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from kmshell import cancel
-from kmshell.errors import KmsError
+from kmshell.errors import KmsError, internal_error
 from kmshell.language import CommandTable
 from kmshell.nt.rtl import printable
 from kmshell.nt.system import System
@@ -318,6 +318,26 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
     return result.ok
 
 
+def run_typed(session: Session, line: str, last: Outcome | None, console: Console,
+              table: CommandTable) -> tuple[Outcome | None, bool]:
+    """One line as typed at the prompt (the shell, or a pipe): a directive checked against
+    the last command's outcome, or a command run and printed. Returns the last outcome now
+    and whether the line held. Ctrl-C stops the line at its next tick and the session goes
+    on; a bug in kmshell is reported and does not end it."""
+    with cancel.catching_ctrl_c():
+        try:
+            held = run_directive(session, line, last, console, table)
+            if held is not None:
+                return last, held
+            outcome = session.execute(line)
+            for part in render_outcome(outcome, session.settings):
+                console.print(part)
+            return outcome, outcome.ok
+        except Exception as error:  # noqa: BLE001 - a bug must not end the session
+            console.print(Text(internal_error(error), style="bold red"))
+            return last, False
+
+
 def run_piped(session: Session, lines: Iterable[str], console: Console,
               table: CommandTable) -> int:
     """`kmshell` with its input from a pipe or a file (`kmshell < lab.txt`): each line runs
@@ -329,12 +349,7 @@ def run_piped(session: Session, lines: Iterable[str], console: Console,
         if not line.strip():
             continue
         console.print(Text(PROMPT + printable(line), style="bold"))
-        held = run_directive(session, line, last, console, table)
-        if held is None:
-            last = session.execute(line)
-            for part in render_outcome(last, session.settings):
-                console.print(part)
-            held = last.ok
+        last, held = run_typed(session, line, last, console, table)
         failed = failed or not held
         if session.quit_requested:
             break

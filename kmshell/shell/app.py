@@ -12,17 +12,13 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.output import ColorDepth
 from rich.console import Console
-from rich.text import Text
 
-from kmshell.cancel import catching_ctrl_c
 from kmshell.commands import TABLE
-from kmshell.errors import internal_error
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
 from kmshell.shell.keys import key_bindings
 from kmshell.shell.style import STYLE
 from kmshell.shell.toolbar import toolbar_text
-from kmshell.views.outcome import render_outcome
 
 MAX_HISTORY_BYTES = 4 * 1024 * 1024  # prompt_toolkit reads the history file whole at start
 BANNER = ("kmshell — a teaching model of the Windows kernel. Type help for commands, Tab to "
@@ -81,16 +77,7 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
             continue
         except EOFError:
             break
-        from kmshell.scenario.runner import run_directive  # after the first prompt is up
+        from kmshell.scenario.runner import run_typed  # after the first prompt is up
 
-        # Ctrl-C now stops the line at its next tick or replayed line, and the shell goes on.
-        with catching_ctrl_c():
-            try:
-                if run_directive(session, line, last, console, TABLE) is not None:
-                    continue
-                last = session.execute(line)
-                for part in render_outcome(last, session.settings):
-                    console.print(part)
-            except Exception as error:  # noqa: BLE001 - a bug must not end the session
-                console.print(Text(internal_error(error), style="bold red"))
+        last = run_typed(session, line, last, console, TABLE)[0]
     return 0
