@@ -38,7 +38,7 @@ import heapq
 import zlib
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from kmshell.nt.constants import (
     QUANTUM_TICKS,
@@ -1201,18 +1201,14 @@ class Kernel:
         """KeInitializeEvent on an event in the driver's own memory (its device extension, a
         local variable): not an object-manager object, known to the driver by NAME."""
         event = KEvent(self.ob.header("Event"), int(signaled), notification=notification)
-        self.driver_events[(driver.name.lower(), name.lower())] = event
+        self.driver_events[_owned(driver, name)] = event
         event.header.name = name
         self.emit("Ke", "event", f"{driver.name}!{routine}: KeInitializeEvent({name}, "
                   f"{event.kind}, {'TRUE' if signaled else 'FALSE'})")
 
     def driver_event(self, driver: DriverObject, name: str) -> KEvent:
-        event = self.driver_events.get((driver.name.lower(), name.lower()))
-        if event is None:
-            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no event "
-                          f"'{name}': initialize it first (KeInitializeEvent {name} "
-                          "NotificationEvent)")
-        return event
+        return _initialized(self.driver_events, driver, name, "event",
+                            f"KeInitializeEvent {name} NotificationEvent")
 
     def set_driver_event(self, driver: DriverObject, routine: str, name: str) -> None:
         """KeSetEvent(Event, IO_NO_INCREMENT, FALSE) on the driver's event."""
@@ -1226,7 +1222,7 @@ class Kernel:
     def wait_for_single_object(self, driver: DriverObject, routine: str, name: str) -> None:
         """KeWaitForSingleObject from a driver routine (no timeout), on one of its own events
         or a named object."""
-        obj: SyncObject = self.driver_events.get((driver.name.lower(), name.lower())) or \
+        obj: SyncObject = self.driver_events.get(_owned(driver, name)) or \
             self.sync_object(name)
         if not isinstance(obj, (KEvent, KSemaphore)):
             raise NtError(NtStatus.STATUS_OBJECT_TYPE_MISMATCH, f"{name} is a "
@@ -1282,19 +1278,16 @@ class Kernel:
         timer = KTimer(self.ob.header("Timer"), notification=notification)
         timer.header.name = name
         timer.header.address = routine_address(driver, f"KTIMER {name}")
-        old = self.driver_timers.get((driver.name.lower(), name.lower()))
+        old = self.driver_timers.get(_owned(driver, name))
         if old is not None:  # initializing a timer that is set: the queue loses track of it
             old.due_tick = None
-        self.driver_timers[(driver.name.lower(), name.lower())] = timer
+        self.driver_timers[_owned(driver, name)] = timer
         self.emit("Ke", "timer", f"{driver.name}!{routine}: KeInitializeTimer({name}): a "
                   f"{timer.kind}, not signaled, not set")
 
     def driver_timer(self, driver: DriverObject, name: str) -> KTimer:
-        timer = self.driver_timers.get((driver.name.lower(), name.lower()))
-        if timer is None:
-            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no timer "
-                          f"'{name}': initialize it first (KeInitializeTimer {name})")
-        return timer
+        return _initialized(self.driver_timers, driver, name, "timer",
+                            f"KeInitializeTimer {name}")
 
     def set_timer(self, driver: DriverObject, routine: str, name: str, dpc: DeviceObject,
                   ticks: int, period: int = 0) -> None:
@@ -1471,3 +1464,22 @@ def _dirql(device: DeviceObject) -> int:
     """The DIRQL of a device whose interrupt is held pending: it was connected to have one."""
     assert device.dirql is not None
     return device.dirql
+
+
+Owned = TypeVar("Owned", KEvent, KTimer)
+
+
+def _owned(driver: DriverObject, name: str) -> tuple[str, str]:
+    """The key of an object in a driver's own memory (an event, a timer): names match in
+    any case, as the spec's steps do."""
+    return driver.name.lower(), name.lower()
+
+
+def _initialized(objects: dict[tuple[str, str], Owned], driver: DriverObject, name: str,
+                 what: str, initialize: str) -> Owned:
+    """The driver's `what` called name; a step using one it never initialized is refused."""
+    found = objects.get(_owned(driver, name))
+    if found is None:
+        raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{driver.name} has no {what} "
+                      f"'{name}': initialize it first ({initialize})")
+    return found
