@@ -778,8 +778,7 @@ class ProcessManager:
         one still referenced is held until its last reference goes."""
         if len(self.exited) <= EXITED_KEEP and not self.held:
             return
-        asked = {id(irp.requester.process) for irp in self.io_files.io.irps_in_progress()
-                 if irp.requester is not None}
+        asked = self.io_files.processes_with_io_in_progress()
         while len(self.exited) > EXITED_KEEP:
             self.held.append(self.exited.popleft())
         held, self.held = self.held, []
@@ -790,12 +789,12 @@ class ProcessManager:
                 self._forget(process)
 
     @staticmethod
-    def _referenced(process: Process, asked: set[int]) -> bool:
+    def _referenced(process: Process, asked: set[Process]) -> bool:
         """A handle to it is open (its object's handle and pointer counts: the 1 left is the
         reference its own record stands for), or an IRP one of its threads asked for is
         still in progress."""
         header = process.header
-        return header.handle_count > 0 or header.pointer_count > 1 or id(process) in asked
+        return header.handle_count > 0 or header.pointer_count > 1 or process in asked
 
     def _forget(self, process: Process) -> None:
         """The last reference went: the process object and its threads are deleted."""

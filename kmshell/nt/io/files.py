@@ -249,6 +249,12 @@ class FileIo:
             self.io.call_driver(file.target, irp)
         self.pnp.handle_closed(file.device)
 
+    def processes_with_io_in_progress(self) -> set[Process]:
+        """The processes one of whose threads asked for an IRP that is still in progress: each
+        IRP holds a reference on its thread, and the thread on its process."""
+        return {irp.requester.process for irp in self.io.irps_in_progress()
+                if irp.requester is not None}
+
     def run_down_io(self, process: Process) -> None:
         """A process exits, as the I/O manager sees it: the pending IRPs its threads asked
         for are cancelled (IoCancelThreadIo), then each handle to a file is closed with
