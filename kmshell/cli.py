@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from click.shell_completion import CompletionItem
 
 from kmshell import __version__
 
@@ -86,6 +87,20 @@ ALLOW_WRITES = click.option(
     type=click.Path(exists=True, file_okay=False, dir_okay=True),
     help="Let the scenario's own save, record and export lines write files, only below DIR. "
          "Without it they are refused.")
+OUTPUT_FILE = click.Path(dir_okay=False)  # a file kmshell writes: completes paths in the shell
+
+
+def _complete_scenario(ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[CompletionItem]:
+    """Shell completion of a scenario argument: the bundled names (01-user-and-kernel-mode),
+    then the shell's own path completion (`type="file"`)."""
+    from kmshell.scenario.catalog import curriculum_dir
+
+    names = [CompletionItem(path.stem) for path in sorted(curriculum_dir().glob("*.kms"))
+             if path.stem.startswith(incomplete)]
+    return [*names, CompletionItem(incomplete, type="file")]
+
+
 MAX_ANSWER = 1000  # characters of one quiz answer read from a pipe
 INTERNAL_ERROR = 3  # a bug in kmshell (1: an expectation failed, 2: bad input)
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
@@ -126,14 +141,14 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
 
 
 @main.command()
-@click.argument("file")
+@click.argument("file", shell_complete=_complete_scenario)
 @click.option("--step", is_flag=True,
               help="Before each command wait for a key: Enter or space runs it, b steps back, "
                    "q quits.")
 @click.option("--no-color", is_flag=True, help="Plain text, no colours.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print only the final state and event log as JSON.")
-@click.option("--export-html", "export_html", metavar="OUT",
+@click.option("--export-html", "export_html", metavar="OUT", type=OUTPUT_FILE,
               help="Also save the transcript, with colours, as HTML.")
 @click.option("--delay", type=click.FloatRange(0, 60), default=0, metavar="SECONDS",
               help="Play unattended, waiting this long before each command.")
@@ -180,8 +195,9 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True)
-@click.option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")
+@click.argument("files", nargs=-1, required=True, shell_complete=_complete_scenario)
+@click.option("--junit", metavar="FILE", type=OUTPUT_FILE,
+              help="Also write the results as JUnit XML.")
 @ALLOW_WRITES
 def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -> None:
     """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...).
@@ -274,7 +290,8 @@ def scenarios() -> None:
 
 @main.command()
 @click.argument("kind", type=click.Choice(["driver"]), metavar="KIND")
-@click.option("-o", "--output", metavar="FILE", help="Write it to FILE instead of printing it.")
+@click.option("-o", "--output", metavar="FILE", type=OUTPUT_FILE,
+              help="Write it to FILE instead of printing it.")
 def schema(kind: str, output: str | None) -> None:
     """Print the JSON Schema of a KIND of file (driver: a driver spec, FILE.toml).
 

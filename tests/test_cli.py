@@ -254,3 +254,26 @@ def test_a_bug_in_kmshell_ends_run_and_check_with_one_line_and_status_3(tmp_path
         result = CliRunner().invoke(main, [command, str(scenario)])
         assert result.exit_code == 3 and "Traceback" not in result.output
         assert "internal error in kmshell: RuntimeError: a model bug" in result.output
+
+
+def _shell_completions(args: list[str], incomplete: str) -> list[tuple[str, str]]:
+    """What `_KMSHELL_COMPLETE=bash_complete` answers the shell for a partly typed word."""
+    from click.shell_completion import ShellComplete
+
+    from kmshell.cli import main
+
+    completer = ShellComplete(main, {}, "kmshell", "_KMSHELL_COMPLETE")
+    return [(item.type, item.value) for item in completer.get_completions(args, incomplete)]
+
+
+def test_shell_completion_of_run_and_check_offers_bundled_scenarios_then_the_shells_paths():
+    for command in ("run", "check"):
+        offered = _shell_completions([command], "01")
+        assert offered == [("plain", "01-user-and-kernel-mode"), ("file", "01")], command
+    assert _shell_completions(["check", "scenarios/01.kms"], "zz") == [("file", "zz")]
+
+
+def test_shell_completion_of_files_kmshell_writes_asks_the_shell_for_paths():
+    assert _shell_completions(["check", "01", "--junit"], "res") == [("file", "res")]
+    assert _shell_completions(["run", "01", "--export-html"], "o") == [("file", "o")]
+    assert _shell_completions(["schema", "driver", "-o"], "d") == [("file", "d")]

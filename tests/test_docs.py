@@ -36,6 +36,12 @@ def test_every_kmshell_package_is_listed_in_pyproject():
     assert found <= listed, f"add to pyproject.toml packages: {sorted(found - listed)}"
 
 
+def test_the_license_pyproject_declares_is_a_file_that_ships_and_names_that_license():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for name in project["license-files"]:
+        assert (ROOT / name).read_text(encoding="utf-8").startswith(f"{project['license']} ")
+
+
 def test_the_instructor_guides_example_scenario_passes():
     from kmshell.commands import TABLE
     from kmshell.scenario import Replay, parse_scenario

@@ -30,6 +30,7 @@ from kmshell.state import HistoryEntry, Outcome, Settings
 from kmshell.views.outcome import render_outcome
 
 PROMPT = "kmshell> "
+HALTED_PROMPT = "kmshell (halted)> "  # the shell's own, so a piped transcript reads the same
 JSON_SCHEMA_VERSION = 1  # of `kmshell run --json` (docs/state-schema.md)
 JSON_CHUNKS = 4096  # pieces of the --json report written at a time
 
@@ -348,7 +349,8 @@ def run_piped(session: Session, lines: Iterable[str], console: Console,
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
-        console.print(Text(PROMPT + printable(line), style="bold"))
+        prompt = HALTED_PROMPT if session.system.halted else PROMPT
+        console.print(Text(prompt + printable(line), style="bold"))
         last, held = run_typed(session, line, last, console, table)
         failed = failed or not held
         if session.quit_requested:
