@@ -65,3 +65,25 @@ def test_check_prints_each_files_result_as_it_finishes(tmp_path):
             assert checking.poll() is None  # the second file is still running
         finally:
             checking.kill()
+
+
+def test_lines_piped_into_kmshell_on_a_terminal_draw_no_prompt_toolkit_screen(tmp_path):
+    """`echo ... | kmshell` typed at a terminal: stdin is a pipe but stdout the terminal (a
+    real pty here). The lines run as typed, with no toolbar, no cursor-position request or
+    bracketed-paste switch of prompt_toolkit's, and no 'not a terminal' warning."""
+    import shlex
+
+    import pexpect
+
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    line = (f"printf 'process create x.exe\\nprocss\\n' | {shlex.quote(sys.executable)} "
+            "-m kmshell; echo status=$?")
+    shell = pexpect.spawn("bash", ["-c", line], cwd=str(tmp_path), env=env,
+                          dimensions=(24, 80), encoding="utf-8", timeout=60)
+    shell.expect(pexpect.EOF)
+    screen = shell.before
+    assert "kmshell> process create x.exe" in screen.replace("\x1b[0m", "").replace("\x1b[1m", "")
+    assert "x.exe (172)" in screen and "unknown command 'procss'" in screen
+    for drawn in ("\x1b[6n", "\x1b[?2004h", "\x1b[?25l", "terminal", "Traceback"):
+        assert drawn not in screen, repr(drawn)
+    assert screen.rstrip().endswith("status=1")
