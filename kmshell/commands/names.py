@@ -123,15 +123,19 @@ LIVE_SOURCES = {
 }
 
 
-def live_values(system: System, kind: Kind) -> list[str]:
+def live_values(system: System, kind: Kind, windbg: bool = False) -> list[str]:
     """What may stand where a value of `kind` goes, now: its fixed choices or the live names
-    the model has (shared by tab completion and the property tests)."""
+    the model has (shared by tab completion and the property tests). For a `!` command
+    (windbg), PIDs and TIDs in hex, as the command reads them."""
     if isinstance(kind.complete, tuple):
         return list(kind.complete)
     if kind.complete == "command":
         return [s.name for s in TABLE.specs] + list(TABLE.nouns())
     source = LIVE_SOURCES.get(kind.complete)
-    return source(system) if source else []
+    values = source(system) if source else []
+    if windbg and kind.number:
+        return [f"{int(v):x}" if v.isdigit() else v for v in values]
+    return values
 
 
 # The structures whose addresses kmshell prints, and the `!` command that takes each one.
