@@ -236,3 +236,22 @@ def test_tab_completion_offers_hex_ids_to_a_bang_command_and_decimal_to_a_plain_
     assert "a4" in offered("!process ") and "164" not in offered("!process ")
     assert "164" in offered("process show ")
     assert "notepad.exe" in offered("!process ")
+
+
+def test_bang_thread_and_process_alone_show_processor_0s_current_thread_and_process(session):
+    current = session.system.core.processors[0].current_thread
+    assert f"Cid {current.process.pid:04x}.{current.tid:04x}" in printed(session, "!thread")
+    assert f"Image: {current.process.image}" in printed(session, "!process")
+
+
+def test_poolused_verbose_lists_each_block_address_whole_at_80_columns():
+    session = Session()
+    assert session.execute("driver load tidy").ok
+    outcome = session.execute("!poolused 1")
+    buffer = io.StringIO()
+    console = make_console(no_color=True, file=buffer, width=80)
+    for part in render_outcome(outcome, session.settings):
+        console.print(part)
+    block = next(b for b in session.system.mm.pool if b.tag == "Tidy")
+    text = f"{block.address:016x}"
+    assert f"{text[:8]}`{text[8:]}" in buffer.getvalue()

@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from kmshell.nt.events import ptr
 from kmshell.views.layout import capped, deferred, titled
 
 
@@ -66,15 +67,16 @@ def poolused_table(system, flags: int = 0, tag: str | None = None) -> Group:
         table.add_column(column, justify="right")
     table.add_column("driver", overflow="fold")  # WinDbg: "Binary:", from pooltag.txt
     if flags & POOLUSED_VERBOSE:
-        table.add_column("blocks", overflow="fold")
+        table.add_column("blocks", no_wrap=True, min_width=17)  # an address a line
     for name, (np_count, np_bytes, p_count, p_bytes, drivers, addresses, damage) in \
             capped(table, items, "name a tag: !poolused 0 TAG"):
         cells = [name, str(np_count), str(np_bytes), str(p_count), str(p_bytes),
                  Text(", ".join(sorted(drivers)) + (f" — {damage}" if damage else ""),
                       style="red" if damage else "")]
         if flags & POOLUSED_VERBOSE:
-            cells.append(" ".join(f"{a:x}" for a in addresses[:4])
-                         + (f" … ({len(addresses)})" if len(addresses) > 4 else ""))
+            cells.append("\n".join([ptr(a) for a in addresses[:4]]
+                                    + ([f"… {len(addresses)} in all"] if len(addresses) > 4
+                                       else [])))
         table.add_row(*cells)
     if not items:
         table.caption = f"no pool in use tagged {tag}" if tag else "no driver holds pool"
