@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from kmshell.commands.names import resolve_device, resolve_driver, resolve_process
+from kmshell.commands.names import (
+    is_kernel_address,
+    resolve_address,
+    resolve_device,
+    resolve_driver,
+    resolve_process,
+)
 from kmshell.commands.registry import command
 from kmshell.drivers import catalog, load_spec
 from kmshell.errors import KmsError
@@ -18,10 +24,13 @@ from kmshell.language.spec import (
     Arg,
     Opt,
     choice,
+    masm_number,
+    number,
 )
 from kmshell.nt.constants import IRP_MJ, MINORS_OF, parse_status
 from kmshell.nt.io.spec import SpecError
 from kmshell.nt.pnp import SENT_ONLY_BY_PNP_MANAGER
+from kmshell.nt.rtl import U64
 from kmshell.views.io import (
     device_detail,
     device_stack,
@@ -29,6 +38,7 @@ from kmshell.views.io import (
     driver_detail,
     irp_detail,
     irp_table,
+    windbg_driver,
 )
 from kmshell.views.ob import handle_table
 from kmshell.views.pnp import devnode_tree
@@ -105,10 +115,36 @@ def driver_unload(session, cmd):
 
 
 @command("driver show", "a driver object: its devices and dispatch table",
-         args=(Arg("name", DRIVER, "a loaded driver"),), aliases=("!drvobj",),
-         when_halted=True, examples=("driver show nullsink", "!drvobj slowdisk"))
+         args=(Arg("name", DRIVER, "a loaded driver"),),
+         when_halted=True, examples=("driver show nullsink",))
 def driver_show(session, cmd):
     return [driver_detail(resolve_driver(session.system, cmd["name"], cmd.col("name")))]
+
+
+def _address(text: str) -> int | None:
+    """A DRIVER_OBJECT or DEVICE_OBJECT address typed for a name, as WinDbg's !drvobj and
+    !devobj accept one (hex, with or without 0x or the grave accent); None for a name."""
+    value = masm_number(text)
+    return value if value is not None and is_kernel_address(value) else None
+
+
+@command("!drvobj", "WinDbg's !drvobj: a driver object, its devices and dispatch routines",
+         args=(Arg("name", DRIVER, "a driver's name, \\Driver path or DRIVER_OBJECT address"),
+               Arg("flags", number(0, 0x7, "FLAGS", "WinDbg's !drvobj flags"),
+                   "bit 0 (0x1) its device objects, bit 1 (0x2) its dispatch routines, bit 2 "
+                   "(0x4) the device objects in detail (with bit 0)", optional=True)),
+         details="Left out, FLAGS shows what 3 shows (devices and dispatch routines); "
+                 "WinDbg's own default is 1.",
+         when_halted=True, examples=("!drvobj nullsink", "!drvobj slowdisk 2",
+                                     "!drvobj slowdisk 7"))
+def bang_drvobj(session, cmd):
+    system, text = session.system, cmd["name"]
+    address = _address(text)
+    driver = (resolve_address(system, address, "DRIVER_OBJECT", cmd.col("name"))
+              if address is not None else resolve_driver(system, text, cmd.col("name")))
+    if cmd["flags"] is None:
+        return [driver_detail(driver)]
+    return [windbg_driver(driver, cmd["flags"])]
 
 
 @command("device list", "every device object and its driver", when_halted=True)
@@ -124,9 +160,20 @@ def device_stack_(session, cmd):
 
 
 @command("device show", "one device object: driver, attachments, StackSize",
-         args=(Arg("dev", DEVICE, "a device"),), aliases=("!devobj",), when_halted=True)
+         args=(Arg("dev", DEVICE, "a device"),), when_halted=True)
 def device_show(session, cmd):
     return [device_detail(_device(session, cmd))]
+
+
+@command("!devobj", "WinDbg's !devobj: one device object, by name or DEVICE_OBJECT address",
+         args=(Arg("dev", DEVICE, "a device's name or path, or its DEVICE_OBJECT address"),),
+         when_halted=True, examples=("!devobj SlowDisk",))
+def bang_devobj(session, cmd):
+    address = _address(cmd["dev"])
+    if address is None:
+        return [device_detail(_device(session, cmd))]
+    return [device_detail(resolve_address(session.system, address, "DEVICE_OBJECT",
+                                          cmd.col("dev")))]
 
 
 @command("device tree", "the Plug and Play device tree: every devnode, its state and stack",
@@ -225,8 +272,20 @@ def irp_list(session, cmd):
 
 
 @command("irp show", "one IRP in progress: stack locations and the path it took",
-         args=(Arg("n", NUMBER, "the IRP's number"),), aliases=("!irp",), when_halted=True)
+         args=(Arg("n", NUMBER, "the IRP's number"),), when_halted=True)
 def irp_show(session, cmd):
+    return [irp_detail(_irp(session, cmd))]
+
+
+@command("!irp", "WinDbg's !irp: an IRP in progress, by its address or its number",
+         args=(Arg("n", number(0, U64, "ADDR", "an IRP's address, or its number (hex)"),
+                   "the IRP's address as kmshell prints it, or its number (hex: 0n12 is "
+                   "IRP 12 of the trace)"),),
+         when_halted=True, examples=("!irp 1",))
+def bang_irp(session, cmd):
+    value = cmd["n"]
+    if is_kernel_address(value):
+        return [irp_detail(resolve_address(session.system, value, "IRP", cmd.col("n")))]
     return [irp_detail(_irp(session, cmd))]
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from kmshell.commands.registry import TABLE
 from kmshell.errors import KmsError
 from kmshell.language.spec import Kind
+from kmshell.nt.constants import MM_SYSTEM_RANGE_START
 from kmshell.nt.errors import NtError
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.ps import Process, Thread
@@ -120,12 +123,59 @@ LIVE_SOURCES = {
 }
 
 
-def live_values(system: System, kind: Kind) -> list[str]:
+def live_values(system: System, kind: Kind, windbg: bool = False) -> list[str]:
     """What may stand where a value of `kind` goes, now: its fixed choices or the live names
-    the model has (shared by tab completion and the property tests)."""
+    the model has (shared by tab completion and the property tests). For a `!` command
+    (windbg), PIDs and TIDs in hex, as the command reads them."""
     if isinstance(kind.complete, tuple):
         return list(kind.complete)
     if kind.complete == "command":
         return [s.name for s in TABLE.specs] + list(TABLE.nouns())
     source = LIVE_SOURCES.get(kind.complete)
-    return source(system) if source else []
+    values = source(system) if source else []
+    if windbg and kind.number:
+        return [f"{int(v):x}" if v.isdigit() else v for v in values]
+    return values
+
+
+# The structures whose addresses kmshell prints, and the `!` command that takes each one.
+BANG_COMMAND = {"EPROCESS": "!process", "ETHREAD": "!thread", "DRIVER_OBJECT": "!drvobj",
+                "DEVICE_OBJECT": "!devobj", "IRP": "!irp"}
+
+
+def structure_at(system: System, address: int) -> tuple[str, object] | None:
+    """The process, thread, driver, device or IRP in progress at a kernel address, with its
+    structure's name; None when none is there."""
+    groups: list[tuple[str, Iterable]] = [
+        ("EPROCESS", system.ps.processes.values()), ("ETHREAD", system.ps.threads.values()),
+        ("DRIVER_OBJECT", system.io.drivers.values()), ("DEVICE_OBJECT", system.io.devices)]
+    for name, objects in groups:
+        for obj in objects:
+            if obj.header.address == address:
+                return name, obj
+    irp = next((i for i in system.io.irps.values() if i.address == address), None)
+    return ("IRP", irp) if irp is not None else None
+
+
+def resolve_address(system: System, address: int, wanted: str, col: int | None = None):
+    """The `wanted` structure (EPROCESS, ETHREAD, ...) at address, or an error that says
+    what is there instead, if anything."""
+    found = structure_at(system, address)
+    if found is not None and found[0] == wanted:
+        return found[1]
+    shown = f"{address:016x}"
+    if found is not None:
+        raise KmsError(f"{shown} is the address of {_a(found[0])}, not of {_a(wanted)}",
+                       col=col, hint=f"try {BANG_COMMAND[found[0]]} {shown}")
+    raise KmsError(f"no {wanted} at {shown}", col=col,
+                   hint=f"{BANG_COMMAND[wanted]} takes the addresses kmshell prints for "
+                        "live objects; an object freed since then is gone")
+
+
+def _a(name: str) -> str:
+    return f"{'an' if name[0] in 'AEIOU' else 'a'} {name}"
+
+
+def is_kernel_address(value: int) -> bool:
+    """Above MM_SYSTEM_RANGE_START: an address, not an ID (WinDbg tells them apart so too)."""
+    return value >= MM_SYSTEM_RANGE_START

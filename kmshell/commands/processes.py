@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from kmshell.commands.names import resolve_process, resolve_thread
+from kmshell.commands.names import (
+    is_kernel_address,
+    resolve_address,
+    resolve_process,
+    resolve_thread,
+)
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
-from kmshell.language.spec import ADDRESS, NAME, NUMBER, PROCESS, TEXT, THREAD, Arg, Opt, choice
+from kmshell.language.spec import (
+    ADDRESS,
+    NAME,
+    NUMBER,
+    PROCESS,
+    TEXT,
+    THREAD,
+    Arg,
+    Opt,
+    choice,
+    number,
+)
 from kmshell.nt.constants import HIGH_PRIORITY, parse_status
 from kmshell.nt.ps import STEPS, Subsystem, parse_program
+from kmshell.nt.rtl import U64
 from kmshell.views.ke import cpu_table
 from kmshell.views.ps import (
     memory_map,
     process_detail,
+    process_dump,
     process_tree,
     thread_detail,
     thread_table,
+    windbg_process,
+    windbg_thread,
 )
 
 PROGRAM_HELP = ("A program is steps separated by ';'. A thread whose program ends exits. Steps: "
@@ -83,14 +103,50 @@ def process_show(session, cmd):
                                                            cmd.col("p")))]
 
 
-@command("!process", "WinDbg style: '!process 0 0' lists processes, '!process P' shows one",
-         args=(Arg("p", PROCESS, "PID or image name; 0 for all", optional=True),
-               Arg("flags", NUMBER, "ignored; accepted as WinDbg does", optional=True)),
-         examples=("!process 0 0", "!process notepad.exe"), when_halted=True)
+PROCESS_FLAGS = number(0, 0x1F, "FLAGS", "WinDbg's !process flags")
+
+
+def _current_thread(system):
+    """The thread on processor 0: the current thread at WinDbg's `0: kd>` prompt."""
+    return system.core.processors[0].current_thread
+
+
+@command("!process", "WinDbg's !process: PROCESS blocks, with their threads for flags 7",
+         args=(Arg("p", PROCESS, "0 for every process; or a PID (hex), an EPROCESS address "
+                   "or an image name; left out, the current process (processor 0's)",
+                   optional=True),
+               Arg("flags", PROCESS_FLAGS, "bit 0 (0x1) times and priority, bit 1 (0x2) "
+                   "threads with their wait states, bit 2 (0x4) threads one line each",
+                   optional=True),
+               Arg("image", NAME, "with 0: only processes of this image name", optional=True)),
+         details="As in WinDbg, numbers are hex (a4 is PID 164; 0n164 is decimal), a value "
+                 "above the system range start is an EPROCESS address, FLAGS defaults to 3 "
+                 "for 0 and 0xF for one process, and client IDs print in hex (Cid 00a4). "
+                 "What the model has is shown: no ObjectTable, Win32Thread or stacks, times "
+                 "in ticks. Bits 3 and 4 (stack details) have nothing more to show here.",
+         examples=("!process 0 0", "!process 0 7", "!process 0 0 notepad.exe",
+                   "!process notepad.exe"), when_halted=True)
 def bang_process(session, cmd):
-    if cmd["p"] in (None, "0"):
-        return [process_tree(session.system)]
-    return process_show(session, cmd)
+    system = session.system
+    text, flags = cmd["p"], cmd["flags"]
+    if text == "0x0":
+        if cmd["image"] is None:
+            processes, what = system.ps.live_processes(), "process is running"
+        else:
+            processes = [p for p in system.ps.live_processes()
+                         if p.image.lower() == cmd["image"].lower()]
+            what = f"running process has the image name {cmd['image']}"
+        return [process_dump(processes, 0x3 if flags is None else flags, what)]
+    if cmd["image"] is not None:
+        raise KmsError("an image name goes with !process 0 FLAGS IMAGE", col=cmd.col("image"),
+                       hint=f"!process 0 {flags or 0:x} {cmd['image']}")
+    if text is None or text == "-1":
+        process = _current_thread(system).process
+    elif text.startswith("0x") and is_kernel_address(int(text, 16)):
+        process = resolve_address(system, int(text, 16), "EPROCESS", cmd.col("p"))
+    else:
+        process = resolve_process(system, text, cmd.col("p"))
+    return [windbg_process(process, 0xF if flags is None else flags)]
 
 
 @command("process kill", "terminate a process (NtTerminateProcess)",
@@ -158,9 +214,31 @@ def thread_list(session, cmd):
 
 
 @command("thread show", "one thread: state, wait reason, priority, TEB, program",
-         args=(Arg("t", THREAD, "thread ID"),), aliases=("!thread",), when_halted=True)
+         args=(Arg("t", THREAD, "thread ID"),), when_halted=True)
 def thread_show(session, cmd):
     return [thread_detail(resolve_thread(session.system, cmd["t"], cmd.col("t")))]
+
+
+@command("!thread", "WinDbg's !thread: the THREAD line, what it waits on, its priority",
+         args=(Arg("t", number(0, U64, "ADDR", "an ETHREAD address or a TID (hex)", "thread"),
+                   "an ETHREAD address as kmshell prints it, or a TID; left out, the thread "
+                   "running on processor 0", optional=True),
+               Arg("flags", PROCESS_FLAGS, "bit 1 (0x2) wait state and details; 0 gives the "
+                   "THREAD line alone", optional=True)),
+         details="As in WinDbg, numbers are hex: !thread c8 is TID 200, 0n200 too. WinDbg "
+                 "takes a TID only after -t; kmshell reads a value below the system range "
+                 "start as a TID. FLAGS defaults to 6; bits 2-4 (the stack) have nothing "
+                 "more to show here.",
+         examples=("!thread", "!thread c8", "!thread c8 0"), when_halted=True)
+def bang_thread(session, cmd):
+    system, value = session.system, cmd["t"]
+    if value is None:
+        thread = _current_thread(system)
+    elif is_kernel_address(value):
+        thread = resolve_address(system, value, "ETHREAD", cmd.col("t"))
+    else:
+        thread = resolve_thread(system, value, cmd.col("t"))
+    return [windbg_thread(thread, 0x6 if cmd["flags"] is None else cmd["flags"])]
 
 
 @command("memory map", "a process's address space: private user half, shared kernel half",

@@ -72,7 +72,9 @@ def quit_(session, cmd):
 
 
 @command("!analyze", "explain the last bugcheck: code, parameters, the rule broken, the driver",
-         when_halted=True, examples=("!analyze",))
+         args=(Arg("-v", choice("-v", metavar="-v"), "verbose, as WinDbg's !analyze -v: "
+                   "kmshell's analysis is always the full one", optional=True),),
+         when_halted=True, examples=("!analyze", "!analyze -v"))
 def bang_analyze(session, cmd):
     system = session.system
     info = system.core.bugcheck_info

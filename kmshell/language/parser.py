@@ -8,7 +8,7 @@ from typing import Any
 
 from kmshell.errors import KmsError
 from kmshell.language.lexer import Word
-from kmshell.language.spec import CommandSpec, CommandTable
+from kmshell.language.spec import CommandSpec, CommandTable, masm_number
 
 
 @dataclass
@@ -55,15 +55,27 @@ def _find_spec(words: list[Word], table: CommandTable) -> tuple[CommandSpec, int
     raise KmsError(message, col=words[0].col, hint="type 'help' for the list of commands")
 
 
-def _convert(kind, word: Word, spec: CommandSpec, what: str):
+def _convert(kind, word: Word, spec: CommandSpec, what: str, windbg: bool = False):
+    """word's value for kind. In a WinDbg `!` command a number is hex unless 0n marks it
+    decimal (masm_number); it reaches the kind's converter as 0x hex, so a range error
+    shows the value that was read."""
     if not word.text.strip() and not kind.empty_ok:
         raise KmsError(f"{what} is {'blank' if word.text else 'empty'}", col=word.col,
                        usage=spec.usage,
                        hint=f"give {kind.description or kind.metavar}")
+    text = word.text
+    value = masm_number(text) if windbg and kind.number and not word.quoted else None
+    if value is not None:
+        text = f"{value:#x}"
     try:
-        return kind.convert(word.text)
+        return kind.convert(text)
     except ValueError as error:
-        raise KmsError(f"{what}: {error}", col=word.col, usage=spec.usage) from None
+        hint = ""
+        if windbg and kind.number:
+            hint = ("a ! command reads numbers as WinDbg does: hex (a4, 0xa4), 0n for "
+                    "decimal (0n164)")
+        raise KmsError(f"{what}: {error}", col=word.col, usage=spec.usage, hint=hint) \
+            from None
 
 
 def parse_words(words: list[Word], table: CommandTable) -> Command | None:
@@ -71,6 +83,7 @@ def parse_words(words: list[Word], table: CommandTable) -> Command | None:
     if not words:
         return None
     spec, used = _find_spec(words, table)
+    windbg = words[0].text.startswith("!")  # a debugger extension command: hex numbers
     command = Command(spec, words=words)
     positional: list[Word] = []
     rest = words[used:]
@@ -102,7 +115,7 @@ def parse_words(words: list[Word], table: CommandTable) -> Command | None:
                     raise KmsError(f"--{option.name} needs a value ({option.kind.metavar})",
                                    col=word.col + len(word.text), usage=spec.usage)
                 command.values[option.name] = _convert(option.kind, value_word, spec,
-                                                       f"--{option.name}")
+                                                       f"--{option.name}", windbg)
             command.cols[option.name] = word.col
         else:
             positional.append(word)
@@ -111,12 +124,14 @@ def parse_words(words: list[Word], table: CommandTable) -> Command | None:
         if arg.rest and positional:
             first = positional[0]
             joined = Word(" ".join(w.text for w in positional), first.col)
-            command.values[arg.name] = _convert(arg.kind, joined, spec, arg.name.upper())
+            command.values[arg.name] = _convert(arg.kind, joined, spec, arg.name.upper(),
+                                                windbg)
             command.cols[arg.name] = first.col
             positional = []
         elif positional:
             word = positional.pop(0)
-            command.values[arg.name] = _convert(arg.kind, word, spec, arg.name.upper())
+            command.values[arg.name] = _convert(arg.kind, word, spec, arg.name.upper(),
+                                                windbg)
             command.cols[arg.name] = word.col
         elif not arg.optional:
             last = words[-1]

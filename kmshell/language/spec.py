@@ -6,11 +6,12 @@ Help, completion and docs/commands.md are all generated from the table, so they 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmshell.nt.rtl import U32, U64, parse_number, shown
+from kmshell.nt.rtl import MAX_DIGITS, U32, U64, parse_number, shown
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,28 @@ class Kind:
     complete: tuple[str, ...] | str = ()
     description: str = ""
     empty_ok: bool = False  # whether "" is a value (free text) or a mistake (a name, a number)
+    number: bool = False  # a number may stand here: in a `!` command it is hex (masm_number)
+
+
+# WinDbg's MASM syntax: "The default radix is set to 16 when the debugger is started ... You
+# can override the default radix by specifying the 0x prefix (hexadecimal), the 0n prefix
+# (decimal), the 0t prefix (octal), or the 0y prefix (binary)"; a 64-bit value may be split
+# by a grave accent, as WinDbg prints it (ffffc50f`0a002980). Source: Debugger Reference,
+# "n (Set Number Base)" and "MASM Numbers and Operators".
+_MASM = re.compile(r"(?:0x)?([0-9a-f]+(?:`[0-9a-f]+)?)|0n([0-9]+)|0t([0-7]+)|0y([01]+)",
+                   re.ASCII | re.IGNORECASE)
+
+
+def masm_number(text: str) -> int | None:
+    """The value of a number as WinDbg reads it in a `!` command (hex unless prefixed), or
+    None when text is not one (a name such as notepad.exe)."""
+    found = _MASM.fullmatch(text) if len(text) <= MAX_DIGITS else None
+    if found is None:
+        return None
+    hexa, decimal, octal, binary = found.groups()
+    if hexa is not None:
+        return int(hexa.replace("`", ""), 16)
+    return int(decimal, 10) if decimal is not None else int(octal or binary, 8 if octal else 2)
 
 
 def number(low: int, high: int, metavar: str = "N", description: str = "a number",
@@ -36,7 +59,7 @@ def number(low: int, high: int, metavar: str = "N", description: str = "a number
         return parse_number(text, low, high)
 
     return Kind(metavar, convert, complete,
-                f"{description} ({low}..{shown(high)}, decimal or 0x hex)")
+                f"{description} ({low}..{shown(high)}, decimal or 0x hex)", number=True)
 
 
 def choice(*values: str, metavar: str | None = None) -> Kind:
@@ -57,7 +80,7 @@ SEED = number(0, U64, description="a seed")
 TEXT = Kind("TEXT", description="a word, or words in quotes")
 FREE_TEXT = Kind("TEXT", description="any text, \"\" for none", empty_ok=True)
 NAME = Kind("NAME", description="a name")
-PROCESS = Kind("P", complete="process", description="a PID or an image name")
+PROCESS = Kind("P", complete="process", description="a PID or an image name", number=True)
 THREAD = number(0, U32, "T", "a thread ID", "thread")
 OBJECT_PATH = Kind("PATH", complete="object", description="an object-namespace path")
 DRIVER = Kind("DRIVER", complete="driver", description="a driver's short name or \\Driver path")

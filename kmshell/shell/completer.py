@@ -21,9 +21,10 @@ def _words(text: str) -> list[str]:
 class CommandCompleter(Completer):
     def __init__(self, session):
         self.session = session
+        self.windbg = False  # completing a `!` command: its numbers are hex
 
     def _kind_values(self, kind: Kind) -> list[str]:
-        return live_values(self.session.system, kind)
+        return live_values(self.session.system, kind, self.windbg)
 
     def candidates(self, text: str) -> tuple[str, list[str]]:
         """The word being completed and what may go there."""
@@ -32,6 +33,7 @@ class CommandCompleter(Completer):
         if not words:
             return current, TABLE.words()
         first = words[0].lower()
+        self.windbg = first.startswith("!")
         if len(words) == 1 and first in TABLE.nouns():
             return current, [s.name.split()[1] for s in TABLE.nouns()[first]]
         spec = TABLE.lookup(" ".join(words[:2])) if len(words) >= 2 else None

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from kmshell.nt.constants import DEVICE_FLAGS, FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
-from kmshell.views.layout import Packed, capped, deferred, fields, titled
+from kmshell.views.layout import LIST_LIMIT, Packed, capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
 
 
@@ -144,3 +144,31 @@ def device_table(system) -> Packed:
         table.add_row(device.label, device.driver.name,
                       " → ".join(d.label for d in device.stack()))
     return Packed(table)
+
+
+# !drvobj's flags (Debugger Reference, "!drvobj"): bit 0 the device objects the driver owns,
+# bit 1 its dispatch routines, bit 2 those device objects in detail (it needs bit 0).
+DRVOBJ_DEVICES, DRVOBJ_DISPATCH, DRVOBJ_DETAIL = 0x1, 0x2, 0x4
+
+
+@deferred
+def windbg_driver(driver, flags: int) -> Group:
+    """`!drvobj DRIVER FLAGS`: what each bit asks for, and a line when bit 2 lacks bit 0."""
+    parts: list = []
+    if flags & DRVOBJ_DISPATCH:
+        parts.append(driver_detail(driver))  # with the device list and the MajorFunction table
+    else:
+        rows = fields()
+        rows.add_row("Driver object", f"{ptr(driver.header.address)}  {driver.header.path}")
+        rows.add_row("Image", driver.image)
+        if flags & DRVOBJ_DEVICES:
+            rows.add_row("Device Object list", "\n".join(
+                f"{ptr(d.header.address)}  {d.label}" for d in driver.devices) or "none")
+        parts.append(rows)
+    if flags & DRVOBJ_DETAIL:
+        if flags & DRVOBJ_DEVICES:
+            parts += [device_detail(d) for d in driver.devices[:LIST_LIMIT]]
+        else:
+            parts.append(Text("bit 2 (0x4) lists the device objects in detail only with bit 0 "
+                              "(0x1), as in WinDbg: try 5 or 7", style="dim"))
+    return Group(*parts)

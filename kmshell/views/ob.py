@@ -12,6 +12,7 @@ from kmshell.nt.io.irp import FileObject
 from kmshell.nt.ob import Directory, SymbolicLink
 from kmshell.nt.ps import Process
 from kmshell.views.layout import LIST_LIMIT, deferred, fields, titled
+from kmshell.views.ps import process_block, thread_block
 
 
 def _describe(obj) -> str:
@@ -123,3 +124,77 @@ def handle_table(process: Process) -> Table:
     table.caption = f"{len(process.handle_table.entries)} handle(s)"
     table.caption_justify = "left"
     return table
+
+
+# !handle's kernel-mode flags (Debugger Reference, "!handle"): bit 0 basic handle
+# information, bit 1 the object, bit 2 free entries, bit 4 the kernel handle table, bit 5
+# the handle read as a PID or TID.
+HANDLE_BASIC, HANDLE_OBJECT, HANDLE_FREE, HANDLE_KERNEL = 0x1, 0x2, 0x4, 0x10
+
+
+def _matching(process: Process, handle: int, type_name: str | None) -> list:
+    return [e for h, e in process.handle_table.entries.items()
+            if handle in (0, h) and (type_name is None or
+                                     e.object.header.type_name.lower() == type_name.lower())]
+
+
+def _handle_lines(process: Process, entries: list, handle: int, flags: int,
+                  type_name: str | None) -> Text:
+    """A PROCESS block, then each handle (or the one asked for) as !handle prints them."""
+    text = process_block(process, 0)
+    text.append(f"\nHandle table: {len(process.handle_table.entries)} entries in use\n")
+    for entry in entries[:LIST_LIMIT]:
+        header = entry.object.header
+        text.append(f"\n{entry.handle:04x}: Object: {header.address:016x}  "
+                    f"GrantedAccess: {entry.granted_access:08x}")
+        if flags & HANDLE_OBJECT:
+            name = header.path
+            if not name and isinstance(entry.object, FileObject):
+                device = entry.object.device.label
+                name = f"{device}{entry.object.file_name}" if entry.object.file_name \
+                    else f"on {device}"
+            text.append(f"\n    Type: {header.type_name}  HandleCount: {header.handle_count}"
+                        f"  PointerCount: {header.pointer_count}"
+                        + (f"  Name: {name}" if name else ""))
+    if len(entries) > LIST_LIMIT:
+        text.append(f"\n… the first {LIST_LIMIT} of {len(entries):,}: name one handle",
+                    style="dim italic")
+    if not entries:
+        what = f"handle {handle:#x}" if handle else "handle"
+        text.append(f"\nno {what}" + (f" of type {type_name}" if type_name else "")
+                    + " in this table", style="dim")
+    return text
+
+
+@deferred
+def windbg_handles(processes: list[Process], handle: int, flags: int,
+                   type_name: str | None) -> Group:
+    """`!handle HANDLE FLAGS PROCESS [TYPE]`, and a line for the bits the model cannot show."""
+    found = [(p, _matching(p, handle, type_name)) for p in processes]
+    if len(found) > 1:  # every process: those that have such handles
+        found = [(p, entries) for p, entries in found if entries]
+    parts: list = []
+    for process, entries in found[:LIST_LIMIT]:
+        if parts:
+            parts.append(Text(""))
+        parts.append(_handle_lines(process, entries, handle, flags, type_name))
+    if not found:
+        parts.append(Text("no process has such a handle", style="dim"))
+    if len(found) > LIST_LIMIT:
+        parts.append(Text(f"… the first {LIST_LIMIT} of {len(found):,} processes: name "
+                          "one", style="dim italic"))
+    if flags & HANDLE_FREE:
+        parts.append(Text("bit 2 (0x4), free entries: none to show, the model drops an entry "
+                          "when its handle is closed", style="dim"))
+    if flags & HANDLE_KERNEL:
+        parts.append(Text("bit 4 (0x10), the kernel handle table: not modelled; the process's "
+                          "own table is shown", style="dim"))
+    return Group(*parts)
+
+
+@deferred
+def client_id_object(obj, cid: int) -> Text:
+    """`!handle CID 20`: the process or thread whose client ID the handle value is."""
+    if obj is None:
+        return Text(f"no process or thread has the client ID {cid:04x}", style="dim")
+    return process_block(obj, 0) if isinstance(obj, Process) else thread_block(obj, 0)

@@ -223,3 +223,124 @@ def memory_map(process: Process) -> Group:
         note = Text(f"{process.image} has no user half: only the shared kernel half.",
                     style="dim")
     return Group(table, note)
+
+
+# WinDbg's `!process` and `!thread` blocks (Debugger Reference, "!process" and "!thread"):
+# addresses as those extensions print them (16 hex digits, no grave accent), client IDs in
+# hex (`Cid 00ac.00b0`). Only what the model has is printed: no Win32Thread, ObjectTable or
+# stack, and times in clock ticks rather than h:mm:ss.
+PROCESS_THREADS = 0x4  # !process flags bit 2: its threads, one line each
+PROCESS_WAITS = 0x2  # bit 1: the threads' wait states (with the details the model keeps)
+PROCESS_TIMES = 0x1  # bit 0: time and priority statistics
+
+
+def windbg_ptr(address: int | None) -> str:
+    """An address as !process and !thread print it: ffffc50f0a002980, 0 as 0000000000000000."""
+    return f"{address or 0:016x}"
+
+
+def cid(number: int | None) -> str:
+    """A client ID (a PID or a TID) as WinDbg prints it: hex, at least four digits."""
+    return f"{number or 0:04x}"
+
+
+def _thread_state(thread: Thread) -> str:
+    if thread.state is ThreadState.Running:
+        return f"RUNNING on processor {thread.last_cpu}"
+    if thread.state is ThreadState.Waiting:
+        reason = thread.wait_reason.name if thread.wait_reason is not None else "Executive"
+        return f"WAIT: ({reason}) {'Alertable' if thread.alertable else 'Non-Alertable'}"
+    return thread.state.name.upper()  # READY, STANDBY, TERMINATED, INITIALIZED, ...
+
+
+def thread_block(thread: Thread, flags: int = 0x6, indent: str = "") -> Text:
+    """`!thread ADDR FLAGS`: the THREAD line, and with bit 1 (0x2) what it waits on, holds,
+    its priority, times and program."""
+    text = Text(f"{indent}THREAD ", style="bold")
+    text.append(windbg_ptr(thread.header.address))
+    text.append(f"  Cid {cid(thread.process.pid)}.{cid(thread.tid)}"
+                f"  Teb: {windbg_ptr(thread.teb)} ")
+    text.append(_thread_state(thread), style=THREAD_STATE_STYLE.get(thread.state.name, ""))
+    if not flags & PROCESS_WAITS:
+        return text
+    pad = indent + "    "
+    lines = [f"Owning Process  {windbg_ptr(thread.process.header.address)}  "
+             f"Image: {thread.process.image}"]
+    if thread.state is ThreadState.Waiting:
+        obj = thread.waiting_on
+        where = f"{windbg_ptr(obj.header.address)}  " if obj is not None else ""
+        lines.append(f"Waiting on      {where}{_waiting_on(thread)}")
+    if thread.held_locks:
+        lines.append("Holds           " + ", ".join(_lock_name(lock)
+                                                    for lock in thread.held_locks))
+    if thread.kernel_apcs or thread.user_apcs:
+        lines.append("APC queue       " + "; ".join(str(apc) for apc in
+                                                    thread.kernel_apcs + thread.user_apcs))
+    lines += [f"Priority        {thread.priority}  BasePriority {thread.base_priority}",
+              f"UserTime        {thread.user_ticks} tick(s)  KernelTime "
+              f"{thread.kernel_ticks} tick(s)",
+              f"Start Address   {thread.start_address or '(none)'}"]
+    if thread.program:
+        lines.append(f"Program         {_program_position(thread)}")
+    for line in lines:
+        text.append(f"\n{pad}{line}")
+    return text
+
+
+def process_block(process: Process, flags: int = 0xF) -> Text:
+    """`!process P FLAGS` for one process: the PROCESS block, then its threads (bit 2)."""
+    space = process.address_space
+    text = Text("PROCESS ", style="bold")
+    text.append(windbg_ptr(process.header.address))
+    text.append(f"\n    SessionId: {process.session_id}  Cid: {cid(process.pid)}"
+                f"    Peb: {process.peb or 0:08x}  ParentCid: {cid(process.parent_pid)}")
+    text.append("\n    " + (f"DirBase: {space.directory_table_base:08x}  " if space else "")
+                + f"HandleCount: {len(process.handle_table.entries)}.")
+    text.append(f"\n    Image: {process.image}")
+    if not process.alive:
+        text.append(f"\n    Exited with {format_status(process.exit_status)}", style="red")
+    if flags & PROCESS_TIMES:
+        threads = process.threads
+        text.append(f"\n    BasePriority                      {process.base_priority}"
+                    f"\n    UserTime                          "
+                    f"{sum(t.user_ticks for t in threads)} tick(s)"
+                    f"\n    KernelTime                        "
+                    f"{sum(t.kernel_ticks for t in threads)} tick(s)")
+    if flags & (PROCESS_THREADS | PROCESS_WAITS):
+        for thread in process.threads:
+            text.append("\n\n" if flags & PROCESS_WAITS else "\n")
+            text.append_text(thread_block(thread, flags, indent="        "))
+    return text
+
+
+@deferred
+def process_dump(processes: list[Process], flags: int, what: str) -> Group:
+    """`!process 0 FLAGS [IMAGE]`: a block a process, as WinDbg's "NT ACTIVE PROCESS DUMP"."""
+    parts: list[Text] = [Text("**** NT ACTIVE PROCESS DUMP ****")]
+    parts += [process_block(p, flags) for p in processes[:LIST_LIMIT]]
+    if len(processes) > LIST_LIMIT:
+        parts.append(Text(f"… the first {LIST_LIMIT} of {len(processes):,} processes: name "
+                          "one with !process 0 0 IMAGE", style="dim italic"))
+    if not processes:
+        parts.append(Text(f"no {what}", style="dim"))
+    return Group(*_spaced(parts))
+
+
+def _spaced(parts: list[Text]) -> list[Text]:
+    """Blocks one blank line apart, as WinDbg prints them."""
+    spaced: list[Text] = []
+    for part in parts:
+        if spaced:
+            spaced.append(Text(""))
+        spaced.append(part)
+    return spaced
+
+
+@deferred
+def windbg_process(process: Process, flags: int) -> Text:
+    return process_block(process, flags)
+
+
+@deferred
+def windbg_thread(thread: Thread, flags: int) -> Text:
+    return thread_block(thread, flags)
