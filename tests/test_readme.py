@@ -16,7 +16,7 @@ from kmshell.language.parser import parse_words
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PLACEHOLDER = re.compile(r"^\[?[A-Z][A-Z0-9_]*(\.\.\.)?\]?$|^\.\.\.$|^…$")
+PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(\.\.\.)?$|^\[.*\]$|^\.\.\.$|^…$")  # N, [-v], …
 DIRECTIVES = ("expect",)  # parsed by the scenario reader, checked by the directive tests
 
 
