@@ -16,7 +16,8 @@ from kmshell.language.parser import parse_words
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(\.\.\.)?$|^\[.*\]$|^\.\.\.$|^…$")  # N, [-v], …
+PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(\.\.\.)?$|^\.\.\.$|^…$|\|")  # N, TEXT..., 0|7
+OPTIONAL = re.compile(r"\s*\[[^]]*\]")  # `[--max N]`, `[-v]`: optional, checked as left out
 DIRECTIVES = ("expect",)  # parsed by the scenario reader, checked by the directive tests
 
 
@@ -45,7 +46,7 @@ def _alternatives(span: str) -> list[str]:
 def _problem(example: str) -> str | None:
     """What is wrong with a backquoted command, or None. A bare command name, or a command
     and one of its options, is a mention; anything more is an example and must be complete."""
-    words = split_words(example)
+    words = split_words(OPTIONAL.sub("", example))
     texts = [w.text for w in words]
     spec, used = TABLE.lookup(" ".join(texts[:2])) if len(texts) > 1 else None, 2
     if spec is None:
@@ -58,7 +59,7 @@ def _problem(example: str) -> str | None:
         return None
     if len(rest) == 1 and rest[0].startswith("--"):
         return None if spec.option(rest[0][2:]) else f"no option {rest[0]} on '{spec.name}'"
-    if any(PLACEHOLDER.match(word) for word in rest):
+    if any(PLACEHOLDER.search(word) for word in rest):
         given = [word for word in rest if not word.startswith("--")]
         needed = [arg for arg in spec.args if not arg.optional]
         return None if len(given) >= len(needed) else f"'{spec.name}' needs {spec.usage}"
