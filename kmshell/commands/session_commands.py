@@ -13,6 +13,7 @@ from kmshell.recorder import Recorder
 from kmshell.views.help import HelpOverview, help_detail, history_table
 from kmshell.views.ke import analyze
 from kmshell.views.layout import LIST_LIMIT
+from kmshell.views.outcome import AUTO_TRACE_LIMIT
 from kmshell.views.ps import process_tree
 
 
@@ -38,7 +39,16 @@ def help_(session, cmd):
          args=(Arg("state", choice("on", "off"), "on or off"),), when_halted=True)
 def explain(session, cmd):
     session.settings.explain = cmd["state"] == "on"
-    return []
+    return [Text("explain on: each event gets a plain-language 'why' line"
+                 if session.settings.explain else
+                 "explain off: events print without their 'why' lines", style="dim")]
+
+
+VIEW_MODES = {"full": "every event and the views of what changed, no trace folded",
+              "auto": f"every event and view, traces over {AUTO_TRACE_LIMIT} events folded in "
+                      "the middle",
+              "quiet": "no trace and no views after commands that change state; queries still "
+                       "print"}
 
 
 @command("view", "how much to print after a command: full, auto or quiet",
@@ -49,7 +59,7 @@ def explain(session, cmd):
          when_halted=True)
 def view(session, cmd):
     session.settings.view = cmd["mode"]
-    return []
+    return [Text(f"view {cmd['mode']}: {VIEW_MODES[cmd['mode']]}", style="dim")]
 
 
 @command("history", "the commands of this session, with the tick each started at",
@@ -240,9 +250,8 @@ def expect(session, cmd):
                  "kmshell quiz TOPIC --seed N is where a seed picks a problem.")
 def seed(session, cmd):
     session.reseed(cmd["n"])
-    return [Text(f"seed {cmd['n']} kept for this machine and later boots; the model makes no "
-                 "random choices, so what follows is the same under every seed (help seed)",
-                 style="dim")]
+    return [Text(f"seed {cmd['n']}: kept for this boot and later ones; no command makes a "
+                 "random choice", style="dim")]
 
 
 @command("replay", "play a scenario into this session, as kmshell run does",
