@@ -96,11 +96,21 @@ def bang_analyze(session, cmd):
 @command("undo", "go back N commands that changed the machine (default 1), even after a crash",
          args=(Arg("n", NUMBER, "how many", optional=True, default=1),),
          details="The machine is rebuilt by replaying the commands before them into a fresh "
-                 "machine: the result is exactly what typing only those commands gives.",
+                 "machine: the result is exactly what typing only those commands gives. "
+                 "Right after a goto, undo undoes the goto: the commands it dropped come back.",
          when_halted=True, meta=True, examples=("undo", "undo 3"))
 def undo(session, cmd):
     if cmd["n"] < 1:
-        raise KmsError("undo needs N >= 1", col=cmd.col("n"))
+        raise KmsError("undo needs N >= 1", col=cmd.col("n"), usage=cmd.spec.usage)
+    if session.goto_undoable():
+        restored = session.undo_goto()
+        text = f"goto undone: {restored} command(s) back, the state after command " \
+               f"{len(session.history)} (tick {session.system.core.tick})"
+        if cmd["n"] > 1:
+            kept = session.undo(cmd["n"] - 1)
+            text += f"; then back to the state after command {kept} " \
+                    f"(tick {session.system.core.tick})"
+        return [Text(text), process_tree(session.system)]
     kept = session.undo(cmd["n"])
     return [Text(f"back to the state after command {kept} (tick {session.system.core.tick})"),
             process_tree(session.system)]
@@ -108,14 +118,18 @@ def undo(session, cmd):
 
 @command("goto", "jump to the state right after command N of history (0: the fresh machine)",
          args=(Arg("n", NUMBER, "a command number from history"),),
+         details="The commands after N are dropped from history; undo, typed before any "
+                 "command changes the machine, brings them back.",
          when_halted=True, meta=True, examples=("goto 3", "goto 0"))
 def goto(session, cmd):
     if cmd["n"] > len(session.history):
         raise KmsError(f"history has {len(session.history)} command(s); no command {cmd['n']}",
                        col=cmd.col("n"), hint="type history to see the numbers")
-    session.rebuild(session.lines()[:cmd["n"]])
-    return [Text(f"the state after command {cmd['n']} (tick {session.system.core.tick})"),
-            process_tree(session.system)]
+    dropped = session.goto(cmd["n"])
+    text = f"the state after command {cmd['n']} (tick {session.system.core.tick})"
+    if dropped:
+        text += f"; {dropped} later command(s) dropped: undo brings them back"
+    return [Text(text), process_tree(session.system)]
 
 
 @command("save", "save this session (the commands and the state) as versioned JSON",
