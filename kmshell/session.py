@@ -339,6 +339,7 @@ class Session:
             self.history.append(entry)
         if self.system is system:
             outcome.events = system.core.events_since(mark)
+            outcome.dropped = system.core.events_emitted - mark - len(outcome.events)
         else:  # the line booted or rebuilt the machine: all of its log is this line's
             outcome.events = list(self.system.core.log) if outcome.command and \
                 not outcome.command.spec.meta else []
