@@ -33,11 +33,11 @@ def state(session: Session) -> dict:
     return session.system.to_json()
 
 
-def test_seed_confirms_the_seed_and_says_no_command_makes_a_random_choice():
+def test_seed_confirms_the_seed_and_says_the_model_makes_no_random_choices():
     session = Session()
     out = printed(session, "seed 42")
     assert out.startswith("seed 42: kept for this boot and later ones") and out.count("\n") == 1
-    assert "no command makes a random choice" in out and session.system.core.seed == 42
+    assert "the model makes no random choices" in out and session.system.core.seed == 42
 
 
 @pytest.mark.parametrize("line, said", [

@@ -264,8 +264,8 @@ def expect(session, cmd):
                  "kmshell quiz TOPIC --seed N is where a seed picks a problem.")
 def seed(session, cmd):
     session.reseed(cmd["n"])
-    return [Text(f"seed {cmd['n']}: kept for this boot and later ones; no command makes a "
-                 "random choice", style="dim")]
+    return [Text(f"seed {cmd['n']}: kept for this boot and later ones; the model makes no "
+                 "random choices", style="dim")]
 
 
 @command("replay", "play a scenario into this session, as kmshell run does",
