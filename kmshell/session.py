@@ -22,7 +22,7 @@ from kmshell.files import ANYWHERE, FileError, WriteRule
 from kmshell.language import parse_words, split_words
 from kmshell.nt.constants import status_name
 from kmshell.nt.rtl import printable
-from kmshell.nt.system import NtError, Snapshot, SystemHalted
+from kmshell.nt.system import NtError, Snapshot, System, SystemHalted
 from kmshell.recorder import Recorder, relocate
 from kmshell.state import BootOptions, HistoryEntry, Outcome, Settings
 
@@ -58,6 +58,23 @@ class Checkpoint:
     settings: Settings
 
 
+@dataclass(frozen=True)
+class BeforeGoto:
+    """The session as it was before a `goto` went back: its machine (untouched since, as a
+    rebuild makes a fresh one) and its whole journal, so that `undo` can bring back the
+    commands the goto dropped, exactly as they were. Kept until a command changes the
+    machine again."""
+
+    system: System
+    history: list[HistoryEntry]
+    checkpoints: dict[int, Checkpoint]
+    checkpoint_every: int | None
+    settings: Settings
+    boot_options: BootOptions
+    initial_options: BootOptions
+    length: int  # the journal's length right after the goto
+
+
 class Session:
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
                  checkpoint_every: int | None = None):
@@ -79,6 +96,7 @@ class Session:
         self.writes: WriteRule = ANYWHERE  # where lines may write files (kmshell.files)
         self.opened: list[Path] = []  # the files being replayed or loaded, outermost first
         self.folder: Path | None = None  # where the running line's file names are taken from
+        self.before_goto: BeforeGoto | None = None  # what `undo` of a `goto` brings back
 
     def boot(self, options: BootOptions) -> None:
         """Restart the machine; its disk (registry, logs) carries over, as a disk does."""
@@ -229,9 +247,10 @@ class Session:
             raise KmsError(f"{what} interrupted while replaying {where}",
                            hint="nothing changed: the session is as it was before")
 
-    def adopt(self, other: Session) -> None:
+    def adopt(self, other: Session | BeforeGoto) -> None:
         """Take over another session's machine and journal (the front end's console and an
         active recording stay; the recording follows the new journal)."""
+        self.before_goto = None
         before = self.lines()
         self.initial_options = other.initial_options
         self.system, self.history = other.system, other.history
@@ -239,6 +258,28 @@ class Session:
         self.settings, self.boot_options = other.settings, other.boot_options
         if self.recorder is not None:
             self.recorder.follow(before, self.history)
+
+    def goto(self, n: int) -> int:
+        """`goto N`: the state right after command N of the journal; returns how many later
+        commands that drops. `undo` right after brings them back (undo_goto)."""
+        kept = BeforeGoto(self.system, self.history, self.checkpoints, self.checkpoint_every,
+                          self.settings, self.boot_options, self.initial_options, n)
+        self.rebuild(self.lines()[:n])
+        self.before_goto = kept
+        return len(kept.history) - n
+
+    def goto_undoable(self) -> bool:
+        """Whether `undo` now undoes a goto: no command has changed the machine since."""
+        kept = self.before_goto
+        return kept is not None and not any(e.changed for e in self.history[kept.length:])
+
+    def undo_goto(self) -> int:
+        """Undo the last goto: the session as it was before it (queries typed since go);
+        returns how many commands came back."""
+        kept = self.before_goto
+        assert kept is not None  # the caller asked goto_undoable
+        self.adopt(kept)
+        return len(kept.history) - kept.length
 
     def undo(self, count: int) -> int:
         """Go back `count` state-changing commands (queries after them go too); returns the
@@ -298,11 +339,14 @@ class Session:
             self.history.append(entry)
         if self.system is system:
             outcome.events = system.core.events_since(mark)
+            outcome.dropped = system.core.events_emitted - mark - len(outcome.events)
         else:  # the line booted or rebuilt the machine: all of its log is this line's
             outcome.events = list(self.system.core.log) if outcome.command and \
                 not outcome.command.spec.meta else []
         entry.ok = outcome.ok
         entry.changed = bool(outcome.events) and outcome.command is not None
+        if entry.changed:
+            self.before_goto = None  # a new branch: what the goto dropped cannot come back
         if self.recorder is not None and (outcome.command is None or not outcome.command.spec.meta):
             self._record(entry, outcome)
         if self.history and self.history[-1] is entry:

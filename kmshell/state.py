@@ -42,6 +42,7 @@ class Outcome:
     line: str
     command: Command | None = None
     events: list[Event] = field(default_factory=list)
+    dropped: int = 0  # its first events, let go of by the bounded trace before it ended
     views: list = field(default_factory=list)
     error: KmsError | None = None
     bugcheck: BugcheckInfo | None = None  # set when this line stopped the machine

@@ -61,7 +61,16 @@ def power_arm(session, cmd):
 
 
 @command("power device", "the power policy owner puts one device in a D state (idle)",
-         args=(Arg("dev", DEVICE, "any device of its stack"), Arg("state", D_STATE)),
+         args=(Arg("dev", DEVICE, "any device of its stack"),
+               Arg("state", D_STATE, "D0 on; D1, D2 light sleep; D3 off")),
+         details="The device power states (DEVICE_POWER_STATE, wdm.h; WDK \"Device Power "
+                 "States\"): D0, working, fully on. D1 and D2, intermediate sleeping states: "
+                 "less power than D0, D2 less than D1, the device keeps more of its context "
+                 "in D1 and comes back to D0 sooner; many devices define neither. D3, off: the "
+                 "lowest power, the device's context is lost and its driver restores it on "
+                 "the way back to D0. The function driver, the stack's power policy owner, "
+                 "requests the state (PoRequestPowerIrp), and an IRP_MN_SET_POWER goes down "
+                 "the stack.",
          examples=("power device Joystick0 D3", "power device Joystick0 D0"))
 def power_device(session, cmd):
     system = session.system

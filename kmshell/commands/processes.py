@@ -179,8 +179,10 @@ def process_kill(session, cmd):
 @command("process crash", "a user-mode access violation in the process: it dies, nothing else",
          args=(Arg("p", PROCESS, "PID or image name"),),
          options=(Opt("address", ADDRESS, "the address the thread touches", 0),),
-         details="The seed's first lesson: a fault in user mode ends one process. Crash the "
-                 "System process (4) instead and the fault is in kernel mode: the machine stops.",
+         details="A fault in user mode ends one process and leaves the others running: the "
+                 "kernel catches it and terminates only the process that faulted. Crash the "
+                 "System process (4) instead and the fault is in kernel mode: the machine stops "
+                 "with a bugcheck.",
          examples=("process crash notepad.exe", "process crash 172 --address 0xFFFF800000001000"))
 def process_crash(session, cmd):
     system = session.system

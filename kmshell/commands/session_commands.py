@@ -13,6 +13,7 @@ from kmshell.recorder import Recorder
 from kmshell.views.help import HelpOverview, help_detail, history_table
 from kmshell.views.ke import analyze
 from kmshell.views.layout import LIST_LIMIT
+from kmshell.views.outcome import AUTO_TRACE_LIMIT
 from kmshell.views.ps import process_tree
 
 
@@ -38,7 +39,16 @@ def help_(session, cmd):
          args=(Arg("state", choice("on", "off"), "on or off"),), when_halted=True)
 def explain(session, cmd):
     session.settings.explain = cmd["state"] == "on"
-    return []
+    return [Text("explain on: each event gets a plain-language 'why' line"
+                 if session.settings.explain else
+                 "explain off: events print without their 'why' lines", style="dim")]
+
+
+VIEW_MODES = {"full": "every event and the views of what changed, no trace folded",
+              "auto": f"every event and view, traces over {AUTO_TRACE_LIMIT} events folded in "
+                      "the middle",
+              "quiet": "no trace and no views after commands that change state; queries still "
+                       "print"}
 
 
 @command("view", "how much to print after a command: full, auto or quiet",
@@ -49,7 +59,7 @@ def explain(session, cmd):
          when_halted=True)
 def view(session, cmd):
     session.settings.view = cmd["mode"]
-    return []
+    return [Text(f"view {cmd['mode']}: {VIEW_MODES[cmd['mode']]}", style="dim")]
 
 
 @command("history", "the commands of this session, with the tick each started at",
@@ -88,11 +98,21 @@ def bang_analyze(session, cmd):
 @command("undo", "go back N commands that changed the machine (default 1), even after a crash",
          args=(Arg("n", NUMBER, "how many", optional=True, default=1),),
          details="The machine is rebuilt by replaying the commands before them into a fresh "
-                 "machine: the result is exactly what typing only those commands gives.",
+                 "machine: the result is exactly what typing only those commands gives. "
+                 "Right after a goto, undo undoes the goto: the commands it dropped come back.",
          when_halted=True, meta=True, examples=("undo", "undo 3"))
 def undo(session, cmd):
     if cmd["n"] < 1:
-        raise KmsError("undo needs N >= 1", col=cmd.col("n"))
+        raise KmsError("undo needs N >= 1", col=cmd.col("n"), usage=cmd.spec.usage)
+    if session.goto_undoable():
+        restored = session.undo_goto()
+        text = f"goto undone: {restored} command(s) back, the state after command " \
+               f"{len(session.history)} (tick {session.system.core.tick})"
+        if cmd["n"] > 1:
+            kept = session.undo(cmd["n"] - 1)
+            text += f"; then back to the state after command {kept} " \
+                    f"(tick {session.system.core.tick})"
+        return [Text(text), process_tree(session.system)]
     kept = session.undo(cmd["n"])
     return [Text(f"back to the state after command {kept} (tick {session.system.core.tick})"),
             process_tree(session.system)]
@@ -100,14 +120,18 @@ def undo(session, cmd):
 
 @command("goto", "jump to the state right after command N of history (0: the fresh machine)",
          args=(Arg("n", NUMBER, "a command number from history"),),
+         details="The commands after N are dropped from history; undo, typed before any "
+                 "command changes the machine, brings them back.",
          when_halted=True, meta=True, examples=("goto 3", "goto 0"))
 def goto(session, cmd):
     if cmd["n"] > len(session.history):
         raise KmsError(f"history has {len(session.history)} command(s); no command {cmd['n']}",
                        col=cmd.col("n"), hint="type history to see the numbers")
-    session.rebuild(session.lines()[:cmd["n"]])
-    return [Text(f"the state after command {cmd['n']} (tick {session.system.core.tick})"),
-            process_tree(session.system)]
+    dropped = session.goto(cmd["n"])
+    text = f"the state after command {cmd['n']} (tick {session.system.core.tick})"
+    if dropped:
+        text += f"; {dropped} later command(s) dropped: undo brings them back"
+    return [Text(text), process_tree(session.system)]
 
 
 @command("save", "save this session (the commands and the state) as versioned JSON",
@@ -242,9 +266,8 @@ def expect(session, cmd):
                  "kmshell quiz TOPIC --seed N is where a seed picks a problem.")
 def seed(session, cmd):
     session.reseed(cmd["n"])
-    return [Text(f"seed {cmd['n']} kept for this machine and later boots; the model makes no "
-                 "random choices, so what follows is the same under every seed (help seed)",
-                 style="dim")]
+    return [Text(f"seed {cmd['n']}: kept for this boot and later ones; the model makes no "
+                 "random choices", style="dim")]
 
 
 @command("replay", "play a scenario into this session, as kmshell run does",

@@ -82,6 +82,17 @@ if TYPE_CHECKING:  # Ps's partners, wired in by System
     from kmshell.nt.mm import MemoryManager
 
 DEFAULT_USER = "teacher"  # at the console of the default machine: its owner, an administrator
+# The longest image name CreateProcess takes: the module name of its command line "is limited
+# to MAX_PATH characters" (CreateProcessW, lpCommandLine, https://learn.microsoft.com/en-us/
+# windows/win32/api/processthreadsapi/nf-processthreadsapi-createprocessw), and MAX_PATH, 260
+# (minwindef.h), counts the terminating NUL ("Maximum Path Length Limitation",
+# https://learn.microsoft.com/en-us/windows/win32/fileio/maximum-file-path-limitation), so 259
+# characters. NtCreateUserProcess would take more (ImagePathName is a UNICODE_STRING, up to
+# 32,767 characters), but a CreateProcess caller never gets that far: kernel32 fails the call
+# with STATUS_NAME_TOO_LONG, which GetLastError gives as ERROR_FILENAME_EXCED_RANGE (206).
+# A WSL image name is not checked (Linux's limits are NAME_MAX per component, PATH_MAX).
+MAX_PATH = 260
+
 # The processes of a default boot: image, parent image, session, user, critical.
 # In real Windows csrss.exe, wininit.exe and winlogon.exe are started by per-session copies of
 # smss.exe that exit at once, and explorer.exe by userinit.exe, which exits too; the model
@@ -497,6 +508,10 @@ class ProcessManager:
         if user is not None and user not in USERS:
             raise NtError(NtStatus.STATUS_NO_SUCH_USER, f"no user named '{user}'; users: "
                           + ", ".join(USERS))
+        if subsystem is Subsystem.Win32 and len(image) >= MAX_PATH:
+            raise NtError(NtStatus.STATUS_NAME_TOO_LONG, f"the image name is {len(image)} "
+                          f"characters; CreateProcess takes at most {MAX_PATH - 1} (MAX_PATH, "
+                          f"{MAX_PATH}, counts the terminating NUL)")
         if parent is None:
             parent = self.console_shell()
         creator = self._creating_thread(parent)

@@ -27,7 +27,7 @@ from kmshell.scenario.grading import grading_state
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
 from kmshell.state import HistoryEntry, Outcome, Settings
-from kmshell.views.outcome import render_outcome
+from kmshell.views.outcome import error_text, render_outcome
 
 PROMPT = "kmshell> "
 HALTED_PROMPT = "kmshell (halted)> "  # the shell's own, so a piped transcript reads the same
@@ -307,8 +307,9 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
         return None
     try:
         scenario = parse_scenario(line, table, "<shell>")
-    except ScenarioError as error:
-        console.print(Text(str(error).removeprefix("<shell>:1:"), style="red"))
+    except ScenarioError as error:  # as a malformed command: the line, a caret, the usage
+        console.print(error_text(error.errors[0], line) if error.errors else
+                      Text(str(error), style="red"))
         return False
     replay = Replay(scenario, session, console=console)
     replay.last = last

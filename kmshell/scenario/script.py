@@ -6,7 +6,7 @@ line, command or directive, is reported as FILE:LINE:COL with what would be vali
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kmshell import files
@@ -43,9 +43,11 @@ class Scenario:
 
 @dataclass
 class ScenarioError(Exception):
-    """One or more malformed lines, each as FILE:LINE:COL: message."""
+    """One or more malformed lines, each as FILE:LINE:COL: message; `errors` holds each
+    line's KmsError, in the same order, for a front end that shows the line with a caret."""
 
     messages: list[str]
+    errors: list[KmsError] = field(default_factory=list)
 
     def __str__(self) -> str:
         return "\n".join(self.messages)
@@ -91,7 +93,7 @@ def _directive(number: int, line: str, words: list[Word]) -> Step:
     if name == "seed":
         if len(args) != 1:
             col = args[1].col if args else words[0].col + 4
-            raise KmsError("'seed' needs one number, e.g. seed 7", col=col)
+            raise KmsError("'seed' needs one number", col=col)
         try:
             return Step(number, line, "seed", seed=parse_number(args[0].text, 0, U64))
         except ValueError as error:
@@ -148,8 +150,8 @@ def parse_scenario(text: str, table: CommandTable, path: str = "<scenario>") -> 
     then showing the error is the point of the line, and it runs (and fails) in order.
     """
     steps: list[Step] = []
-    errors: list[tuple[int, str]] = []  # (line number, located message)
-    bad_commands: dict[int, tuple[int, str]] = {}  # index in steps -> (line number, message)
+    errors: list[tuple[int, str, KmsError]] = []  # (line number, located message, error)
+    bad_commands: dict[int, tuple[int, str, KmsError]] = {}  # index in steps -> the same
     title = ""
     for number, line in enumerate(lines(text), start=1):
         try:
@@ -158,31 +160,50 @@ def parse_scenario(text: str, table: CommandTable, path: str = "<scenario>") -> 
                 raise KmsError(f"control character U+{ord(line[bad]):04X} is not allowed in a "
                                "scenario line", col=bad + 1,
                                hint="scenario lines are printable characters, spaces and tabs")
-            step = _text_directive(number, line) if line.strip() else None
+            step = parse_directive(number, line, table)
             if step is None:
                 words = split_words(line)
                 if not words:
                     continue
-                if words[0].text.lower() in DIRECTIVES and not words[0].quoted:
-                    step = _directive(number, line, words)
-                else:
-                    step = Step(number, line, "command")
-                    try:
-                        parse_words(words, table)
-                    except KmsError as error:
-                        bad_commands[len(steps)] = (number, _located(path, number, error))
+                step = Step(number, line, "command")
+                try:
+                    parse_words(words, table)
+                except KmsError as error:
+                    bad_commands[len(steps)] = (number, _located(path, number, error), error)
             if step.kind == "title" and not title:
                 title = step.argument
             steps.append(step)
         except KmsError as error:
-            errors.append((number, _located(path, number, error)))
+            errors.append((number, _located(path, number, error), error))
     for index, located in bad_commands.items():
         following = steps[index + 1] if index + 1 < len(steps) else None
         if following is None or following.kind != "expect-error":
             errors.append(located)
     if errors:
-        raise ScenarioError([message for _, message in sorted(errors)])
+        errors.sort(key=lambda e: e[0])
+        raise ScenarioError([message for _, message, _ in errors],
+                            [error for _, _, error in errors])
     return Scenario(path, title, steps)
+
+
+def parse_directive(number: int, line: str, table: CommandTable) -> Step | None:
+    """A directive line (title, say, pause, seed, expect) as its Step; None when the line is
+    not a directive. A malformed one raises KmsError with the column at fault and the
+    directive's usage line, as a malformed command does."""
+    try:
+        step = _text_directive(number, line) if line.strip() else None
+        if step is not None:
+            return step
+        words = split_words(line)
+        if not words or words[0].quoted or words[0].text.lower() not in DIRECTIVES:
+            return None
+        return _directive(number, line, words)
+    except KmsError as error:
+        name = line.split()[0].lower() if line.split() else ""
+        spec = table.lookup(name) if name in DIRECTIVES else None
+        if spec is not None and not error.usage:
+            error.usage = spec.usage
+        raise
 
 
 def lines(text: str) -> list[str]:

@@ -91,7 +91,8 @@ PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "
 def timeline_table(system: System, last: int) -> Table:
     """Gantt style: a row per processor, a column per tick, the TID that ran in each cell."""
     ticks = list(system.ke.timeline)[-last:]
-    table = titled("schedule (TID that ran each tick; · idle)", padding=(0, 0))
+    window = f", ticks {ticks[0][0]}–{ticks[-1][0]} of {system.core.tick}" if ticks else ""
+    table = titled(f"schedule{window} (TID that ran each tick; · idle)", padding=(0, 0))
     table.add_column("CPU", style="bold")
     for tick, _ in ticks:
         table.add_column(str(tick), justify="right", no_wrap=True, min_width=4)

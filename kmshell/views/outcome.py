@@ -34,7 +34,8 @@ def render_outcome(outcome, settings) -> list:
     quiet = settings.view == "quiet"
     if outcome.events and not quiet:
         limit = None if settings.view == "full" else AUTO_TRACE_LIMIT
-        parts.append(Trace(outcome.events, explain=settings.explain, limit=limit))
+        parts.append(Trace(outcome.events, explain=settings.explain, limit=limit,
+                           dropped=outcome.dropped))
     elif outcome.events and quiet and outcome.ok:
         parts.append(Text(outcome.events[-1].text, style="dim"))
     if outcome.bugcheck is not None:

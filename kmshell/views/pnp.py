@@ -15,7 +15,7 @@ STATE_STYLE = {DevnodeState.DeviceNodeStarted: "green",
 
 def _label(node: Devnode) -> Text:
     text = Text(node.instance_path, style="bold")
-    text.append(f"  {node.state.short}", style=STATE_STYLE.get(node.state, "red"))
+    text.append(f"  {node.state.name}", style=STATE_STYLE.get(node.state, "red"))
     if node.service:
         text.append(f"  {node.service}")
     if node.problem:

@@ -8,6 +8,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from kmshell.nt.core import TRACE_KEEP
 from kmshell.nt.events import Event
 from kmshell.views.theme import COMPONENT_STYLE, MODE_NAME, MODE_STYLE, irql_label, irql_style
 
@@ -18,16 +19,21 @@ class Trace:
     """The event trace, laid out for the width it is printed at: a table on a normal
     terminal, and on a narrow one a heading line per event with its text indented below."""
 
-    def __init__(self, events: list[Event], *, explain: bool = False, limit: int | None = None):
+    def __init__(self, events: list[Event], *, explain: bool = False, limit: int | None = None,
+                 dropped: int = 0):
         self.events, self.explain, self.limit = events, explain, limit
+        self.dropped = dropped  # this command's earliest events, gone from the bounded trace
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if options.max_width >= NARROW:
-            yield trace_table(self.events, explain=self.explain, limit=self.limit)
+            yield trace_table(self.events, explain=self.explain, limit=self.limit,
+                              dropped=self.dropped)
             return
+        if self.dropped:
+            yield Text(dropped_note(self.dropped), style="dim")
         for event in _fold_middle(self.events, self.limit):
             if isinstance(event, int):
-                yield Text(f"… {event} more events (view full shows them all)", style="dim")
+                yield Text(fold_note(event, self.dropped), style="dim")
                 continue
             head = Text(f"t{event.tick} cpu{event.cpu} ")
             head.append(irql_label(event.irql), style=irql_style(event.irql))
@@ -51,8 +57,22 @@ def _fold_middle(events: list[Event], limit: int | None) -> list[Event | int]:
     return [*events[:head], len(events) - head - tail, *events[-tail:]]
 
 
-def trace_table(events: list[Event], *, explain: bool = False, limit: int | None = None) -> Table:
-    """One row per event; in explain mode a `why` line follows each event that has one."""
+def dropped_note(dropped: int) -> str:
+    """Above a trace whose first events the bounded log has let go of."""
+    return (f"… {dropped} earlier events of this command are gone: the trace keeps only the "
+            f"latest {TRACE_KEEP} to {2 * TRACE_KEEP}")
+
+
+def fold_note(count: int, dropped: int) -> str:
+    """In place of the middle of a long trace (view auto)."""
+    return f"… {count} more events (view full shows them" + \
+        (")" if dropped else " all)")
+
+
+def trace_table(events: list[Event], *, explain: bool = False, limit: int | None = None,
+                dropped: int = 0) -> Table:
+    """One row per event; in explain mode a `why` line follows each event that has one;
+    `dropped`: how many of the command's first events the bounded trace no longer has."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("tick", justify="right")
     table.add_column("cpu", justify="right")
@@ -60,10 +80,11 @@ def trace_table(events: list[Event], *, explain: bool = False, limit: int | None
     table.add_column("mode")
     table.add_column("who")
     table.add_column("event", overflow="fold")
+    if dropped:
+        table.add_row("", "", "", "", "", Text(dropped_note(dropped), style="dim"))
     for event in _fold_middle(events, limit):
         if isinstance(event, int):
-            table.add_row("", "", "", "", "", Text(f"… {event} more events (view full shows "
-                                                   "them all)", style="dim"))
+            table.add_row("", "", "", "", "", Text(fold_note(event, dropped), style="dim"))
             continue
         table.add_row(
             str(event.tick),
