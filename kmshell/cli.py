@@ -222,11 +222,12 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
     jobs = min(jobs or os.cpu_count() or 1, len(paths))
     results: list = [None] * len(paths)  # in the order the files were given
     stopped: tuple[str, int] | None = None  # what stopped the check early, and its status
-    with catching_ctrl_c(), FileBar(make_console(no_color=ctx.obj.get("no_color", False)),
-                                    len(paths)) as bar:
-        # For JUnit every expectation is a test case of its own (partial credit): a file goes
-        # on past a failure. Without it a file stops at its first.
-        for index, result in _checked(paths, jobs, junit is not None, allow_writes, bar):
+    # For JUnit every expectation is a test case of its own (partial credit): a file goes on
+    # past a failure. Without it a file stops at its first.
+    go_on = junit is not None
+    with catching_ctrl_c(), _workers(paths, jobs, go_on, allow_writes) as futures, \
+            FileBar(make_console(no_color=ctx.obj.get("no_color", False)), len(paths)) as bar:
+        for index, result in _checked(paths, futures, go_on, allow_writes, bar):
             if isinstance(result, str):
                 stopped = (result, INTERNAL_ERROR)
                 break
@@ -273,47 +274,63 @@ def _worker_start() -> None:
     signal.signal(signal.SIGINT, lambda number, frame: cancel.request())
 
 
-def _checked(paths: list[Path], jobs: int, go_on: bool, allow_writes: str | None, bar):
-    """Each file's index and Result (or a bug's report), as the files finish: one after
-    another, or `jobs` at a time in processes of their own."""
+@contextmanager
+def _workers(paths: list[Path], jobs: int, go_on: bool,
+             allow_writes: str | None) -> Iterator[dict]:
+    """check -j N: each file handed to a pool of N processes, which are started here, before
+    the progress bar's thread (a process forked while another thread runs may inherit a lock
+    that thread held). Left early (Ctrl-C, a bug), it does not wait for the files running."""
     if jobs <= 1:
+        yield {}
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(jobs, initializer=_worker_start)
+    futures = {}
+    try:
+        futures = {pool.submit(check_file, str(path), go_on, allow_writes): index
+                   for index, path in enumerate(paths)}
+        yield futures
+    finally:
+        finished = all(future.done() for future in futures)
+        pool.shutdown(wait=finished, cancel_futures=True)
+        if not finished:
+            for child in multiprocessing.active_children():
+                child.terminate()
+
+
+def _checked(paths: list[Path], futures: dict, go_on: bool, allow_writes: str | None, bar):
+    """Each file's index and Result (or a bug's report), as the files finish: one after
+    another, or as the workers' futures complete."""
+    if not futures:
         for index, path in enumerate(paths):
             bar.running([str(path)])
             yield index, check_file(str(path), go_on, allow_writes)
         return
     import multiprocessing
     import signal
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     from kmshell import cancel
 
-    pool = ProcessPoolExecutor(jobs, initializer=_worker_start)
-    futures = {pool.submit(check_file, str(path), go_on, allow_writes): index
-               for index, path in enumerate(paths)}
-    pending, forwarded, finished = set(futures), False, False
-    try:
-        while pending:
-            bar.running([str(paths[futures[f]]) for f in sorted(pending, key=futures.__getitem__)
-                         if f.running()][:jobs])
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            if cancel.requested() and not forwarded:  # a Ctrl-C sent to this process alone
-                forwarded = True
-                for child in multiprocessing.active_children():
-                    if child.pid is not None:
-                        os.kill(child.pid, signal.SIGINT)
-            for future in sorted(done, key=futures.__getitem__):
-                try:
-                    yield futures[future], future.result()
-                except BrokenProcessPool as error:  # a worker killed (out of memory, kill -9)
-                    yield futures[future], f"check -j {jobs}: a worker process ended " \
-                                           f"abruptly ({error})"
-        finished = True
-    finally:
-        pool.shutdown(wait=finished, cancel_futures=True)
-        if not finished:  # stopped early: the files still running are not waited for
+    pending, forwarded = set(futures), False
+    while pending:
+        bar.running([str(paths[futures[f]]) for f in sorted(pending, key=futures.__getitem__)
+                     if f.running()])
+        done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        if cancel.requested() and not forwarded:  # a Ctrl-C sent to this process alone
+            forwarded = True
             for child in multiprocessing.active_children():
-                child.terminate()
+                if child.pid is not None:
+                    os.kill(child.pid, signal.SIGINT)
+        for future in sorted(done, key=futures.__getitem__):
+            try:
+                result = future.result()
+            except BrokenProcessPool as error:  # a worker killed (out of memory, kill -9)
+                result = f"a worker process of check -j ended abruptly ({error})"
+            yield futures[future], result
 
 
 def _write_junit(path: str, results) -> None:
