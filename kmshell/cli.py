@@ -206,28 +206,27 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
     from kmshell.views.console import make_console
     from kmshell.views.progress import FileBar
 
-    paths = []
+    scenarios = []  # each file's (scenario, path)
     malformed = False
     for file in files:
         path = catalog.resolve(file)
         try:
-            load_scenario(path, TABLE)
-            paths.append(path)
+            scenarios.append((load_scenario(path, TABLE), path))
         except ScenarioError as error:
             click.echo(str(error), err=True)
             malformed = True
     if malformed:
         sys.exit(2)
     _writes(allow_writes)  # a bad DIR is refused before any file runs
-    jobs = min(jobs or os.cpu_count() or 1, len(paths))
-    results: list = [None] * len(paths)  # in the order the files were given
+    jobs = min(jobs or os.cpu_count() or 1, len(scenarios))
+    results: list = [None] * len(scenarios)  # in the order the files were given
     stopped: tuple[str, int] | None = None  # what stopped the check early, and its status
     # For JUnit every expectation is a test case of its own (partial credit): a file goes on
     # past a failure. Without it a file stops at its first.
     go_on = junit is not None
-    with catching_ctrl_c(), _workers(paths, jobs, go_on, allow_writes) as futures, \
-            FileBar(make_console(no_color=ctx.obj.get("no_color", False)), len(paths)) as bar:
-        for index, result in _checked(paths, futures, go_on, allow_writes, bar):
+    with catching_ctrl_c(), _workers(scenarios, jobs, go_on, allow_writes) as futures, \
+            FileBar(make_console(no_color=ctx.obj.get("no_color", False)), len(scenarios)) as bar:
+        for index, result in _checked(scenarios, futures, go_on, allow_writes, bar):
             if isinstance(result, str):
                 stopped = (result, INTERNAL_ERROR)
                 break
@@ -247,19 +246,17 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
     sys.exit(0 if failed == 0 else 1)
 
 
-def check_file(path: str, go_on: bool, allow_writes: str | None):
+def _check_file(scenario, path: Path, go_on: bool, allow_writes: str | None):
     """One file of `kmshell check`, in this process or in a worker of -j N: its Result, or
     the one-line report of a bug in kmshell."""
-    from kmshell.commands import TABLE
     from kmshell.errors import internal_error
-    from kmshell.scenario import Replay, load_scenario
+    from kmshell.scenario import Replay
     from kmshell.session import Session
 
     try:
         session = Session()
-        with session.opening(Path(path), "replay", own_writes=_writes(allow_writes)):
-            return Replay(load_scenario(Path(path), TABLE), session,
-                          stop_at_first_failure=not go_on).run()
+        with session.opening(path, "replay", own_writes=_writes(allow_writes)):
+            return Replay(scenario, session, stop_at_first_failure=not go_on).run()
     except Exception as error:  # noqa: BLE001 - reported, not hidden: see internal_error
         return internal_error(error)
 
@@ -275,7 +272,7 @@ def _worker_start() -> None:
 
 
 @contextmanager
-def _workers(paths: list[Path], jobs: int, go_on: bool,
+def _workers(scenarios: list, jobs: int, go_on: bool,
              allow_writes: str | None) -> Iterator[dict]:
     """check -j N: each file handed to a pool of N processes, which are started here, before
     the progress bar's thread (a process forked while another thread runs may inherit a lock
@@ -289,8 +286,8 @@ def _workers(paths: list[Path], jobs: int, go_on: bool,
     pool = ProcessPoolExecutor(jobs, initializer=_worker_start)
     futures = {}
     try:
-        futures = {pool.submit(check_file, str(path), go_on, allow_writes): index
-                   for index, path in enumerate(paths)}
+        futures = {pool.submit(_check_file, scenario, path, go_on, allow_writes): index
+                   for index, (scenario, path) in enumerate(scenarios)}
         yield futures
     finally:
         finished = all(future.done() for future in futures)
@@ -300,13 +297,13 @@ def _workers(paths: list[Path], jobs: int, go_on: bool,
                 child.terminate()
 
 
-def _checked(paths: list[Path], futures: dict, go_on: bool, allow_writes: str | None, bar):
+def _checked(scenarios: list, futures: dict, go_on: bool, allow_writes: str | None, bar):
     """Each file's index and Result (or a bug's report), as the files finish: one after
     another, or as the workers' futures complete."""
     if not futures:
-        for index, path in enumerate(paths):
+        for index, (scenario, path) in enumerate(scenarios):
             bar.running([str(path)])
-            yield index, check_file(str(path), go_on, allow_writes)
+            yield index, _check_file(scenario, path, go_on, allow_writes)
         return
     import multiprocessing
     import signal
@@ -317,8 +314,8 @@ def _checked(paths: list[Path], futures: dict, go_on: bool, allow_writes: str | 
 
     pending, forwarded = set(futures), False
     while pending:
-        bar.running([str(paths[futures[f]]) for f in sorted(pending, key=futures.__getitem__)
-                     if f.running()])
+        bar.running([str(scenarios[futures[f]][1])
+                     for f in sorted(pending, key=futures.__getitem__) if f.running()])
         done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
         if cancel.requested() and not forwarded:  # a Ctrl-C sent to this process alone
             forwarded = True
