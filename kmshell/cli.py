@@ -134,10 +134,12 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
             sys.exit(run_piped(Session(cpus=cpus, seed=seed), sys.stdin,
                                make_console(no_color=no_color), TABLE))
         from kmshell.shell import run_repl
+        from kmshell.views.progress import meter
 
         console = make_console(no_color=no_color, record=True)
-        sys.exit(run_repl(Session(cpus=cpus, seed=seed, checkpoint_every=CHECKPOINT_EVERY),
-                          console))
+        session = Session(cpus=cpus, seed=seed, checkpoint_every=CHECKPOINT_EVERY)
+        session.meter = meter(console)  # a long step's progress, on its own console
+        sys.exit(run_repl(session, console))
 
 
 @main.command()
@@ -167,6 +169,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
     from kmshell.scenario.runner import write_json_report
     from kmshell.session import Session
     from kmshell.views.console import make_console
+    from kmshell.views.progress import meter
 
     scenario, path = _load(file)
     no_color = no_color or ctx.obj.get("no_color", False)
@@ -179,6 +182,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
         control = delayed(delay)
     session = Session()
     session.console = console
+    session.meter = meter(console or make_console(no_color=no_color))
     with catching_ctrl_c(), session.opening(path, "replay", own_writes=_writes(allow_writes)), \
             _no_traceback():
         result = Replay(scenario, session, console=console, control=control).run()
@@ -196,20 +200,29 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, shell_complete=_complete_scenario)
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
+              metavar="N",
+              help="Check N files at a time, each in a process of its own (0: one per "
+                   "processor). Results print as files finish; the summary, --junit and the "
+                   "exit status are those of -j 1.")
 @click.option("--junit", metavar="FILE", type=OUTPUT_FILE,
               help="Also write the results as JUnit XML.")
 @ALLOW_WRITES
-def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -> None:
+@click.pass_context
+def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | None,
+          allow_writes: str | None) -> None:
     """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...).
 
-    Ctrl-C stops it between two ticks or lines, with exit status 130.
+    Each file's result prints as it finishes; on a terminal a progress bar below them counts
+    the files. Ctrl-C stops it between two ticks or lines, with exit status 130.
     """
     from kmshell.cancel import catching_ctrl_c
     from kmshell.commands import TABLE
-    from kmshell.scenario import Replay, ScenarioError, catalog, load_scenario
-    from kmshell.session import Session
+    from kmshell.scenario import ScenarioError, catalog, load_scenario
+    from kmshell.views.console import make_console
+    from kmshell.views.progress import FileBar
 
-    scenarios = []
+    scenarios = []  # each file's (scenario, path)
     malformed = False
     for file in files:
         path = catalog.resolve(file)
@@ -220,31 +233,117 @@ def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -
             malformed = True
     if malformed:
         sys.exit(2)
-    results = []
-    with catching_ctrl_c():
-        for scenario, path in scenarios:
-            session = Session()
-            with session.opening(path, "replay", own_writes=_writes(allow_writes)), \
-                    _no_traceback():
-                # For JUnit every expectation is a test case of its own (partial credit):
-                # the file goes on past a failure. Without it a file stops at its first.
-                results.append(Replay(scenario, session,
-                                      stop_at_first_failure=junit is None).run())
-            result = results[-1]
+    _writes(allow_writes)  # a bad DIR is refused before any file runs
+    jobs = min(jobs or os.cpu_count() or 1, len(scenarios))
+    results: list = [None] * len(scenarios)  # in the order the files were given
+    stopped: tuple[str, int] | None = None  # what stopped the check early, and its status
+    # For JUnit every expectation is a test case of its own (partial credit): a file goes on
+    # past a failure. Without it a file stops at its first.
+    go_on = junit is not None
+    with catching_ctrl_c(), _workers(scenarios, jobs, go_on, allow_writes) as futures, \
+            FileBar(make_console(no_color=ctx.obj.get("no_color", False)), len(scenarios)) as bar:
+        for index, result in _checked(scenarios, futures, go_on, allow_writes, bar):
+            if isinstance(result, str):
+                stopped = (result, INTERNAL_ERROR)
+                break
             if result.interrupted is not None:
-                click.echo(f"{result.interrupted}", err=True)
-                sys.exit(INTERRUPTED)
-            # each file's result as it finishes (click.echo flushes): a curriculum takes
-            # tens of seconds
-            if result.ok:
-                click.echo(f"ok   {result.path} ({result.expectations} expectations)")
-            else:
-                click.echo("\n".join(f"FAIL {failure}" for failure in result.failures))
+                stopped = (str(result.interrupted), INTERRUPTED)
+                break
+            results[index] = result
+            bar.done(f"ok   {result.path} ({result.expectations} expectations)" if result.ok
+                     else "\n".join(f"FAIL {failure}" for failure in result.failures))
+    if stopped is not None:
+        click.echo(stopped[0], err=True)
+        sys.exit(stopped[1])
     if junit is not None:
         _write_junit(junit, results)
     failed = sum(1 for r in results if not r.ok)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(0 if failed == 0 else 1)
+
+
+def _check_file(scenario, path: Path, go_on: bool, allow_writes: str | None):
+    """One file of `kmshell check`, in this process or in a worker of -j N: its Result, or
+    the one-line report of a bug in kmshell."""
+    from kmshell.errors import internal_error
+    from kmshell.scenario import Replay
+    from kmshell.session import Session
+
+    try:
+        session = Session()
+        with session.opening(path, "replay", own_writes=_writes(allow_writes)):
+            return Replay(scenario, session, stop_at_first_failure=not go_on).run()
+    except Exception as error:  # noqa: BLE001 - reported, not hidden: see internal_error
+        return internal_error(error)
+
+
+def _worker_start() -> None:
+    """In a worker of check -j N: Ctrl-C (the terminal sends it to the workers too) asks the
+    running file to stop, and every later one to stop before its first line."""
+    import signal
+
+    from kmshell import cancel
+
+    signal.signal(signal.SIGINT, lambda number, frame: cancel.request())
+
+
+@contextmanager
+def _workers(scenarios: list, jobs: int, go_on: bool,
+             allow_writes: str | None) -> Iterator[dict]:
+    """check -j N: each file handed to a pool of N processes, which are started here, before
+    the progress bar's thread (a process forked while another thread runs may inherit a lock
+    that thread held). Left early (Ctrl-C, a bug), it does not wait for the files running."""
+    if jobs <= 1:
+        yield {}
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(jobs, initializer=_worker_start)
+    futures = {}
+    try:
+        futures = {pool.submit(_check_file, scenario, path, go_on, allow_writes): index
+                   for index, (scenario, path) in enumerate(scenarios)}
+        yield futures
+    finally:
+        finished = all(future.done() for future in futures)
+        pool.shutdown(wait=finished, cancel_futures=True)
+        if not finished:
+            for child in multiprocessing.active_children():
+                child.terminate()
+
+
+def _checked(scenarios: list, futures: dict, go_on: bool, allow_writes: str | None, bar):
+    """Each file's index and Result (or a bug's report), as the files finish: one after
+    another, or as the workers' futures complete."""
+    if not futures:
+        for index, (scenario, path) in enumerate(scenarios):
+            bar.running([str(path)])
+            yield index, _check_file(scenario, path, go_on, allow_writes)
+        return
+    import multiprocessing
+    import signal
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from kmshell import cancel
+
+    pending, forwarded = set(futures), False
+    while pending:
+        bar.running([str(scenarios[futures[f]][1])
+                     for f in sorted(pending, key=futures.__getitem__) if f.running()])
+        done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        if cancel.requested() and not forwarded:  # a Ctrl-C sent to this process alone
+            forwarded = True
+            for child in multiprocessing.active_children():
+                if child.pid is not None:
+                    os.kill(child.pid, signal.SIGINT)
+        for future in sorted(done, key=futures.__getitem__):
+            try:
+                result = future.result()
+            except BrokenProcessPool as error:  # a worker killed (out of memory, kill -9)
+                result = f"a worker process of check -j ended abruptly ({error})"
+            yield futures[future], result
 
 
 def _write_junit(path: str, results) -> None:

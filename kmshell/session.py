@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -25,6 +26,9 @@ from kmshell.nt.rtl import printable
 from kmshell.nt.system import NtError, Snapshot, System, SystemHalted
 from kmshell.recorder import Recorder, relocate
 from kmshell.state import BootOptions, HistoryEntry, Outcome, Settings
+
+if TYPE_CHECKING:
+    from kmshell.views.progress import Meter
 
 MAX_NESTING = 8  # files replaying or loading other files
 
@@ -93,6 +97,7 @@ class Session:
         self.quit_requested = False
         self.recorder: Recorder | None = None  # while `record FILE` is on
         self.console: Console | None = None  # the front end's recording console, for `export`
+        self.meter: Meter | None = None  # on a terminal, the front end's meter of long lines
         self.writes: WriteRule = ANYWHERE  # where lines may write files (kmshell.files)
         self.opened: list[Path] = []  # the files being replayed or loaded, outermost first
         self.folder: Path | None = None  # where the running line's file names are taken from
@@ -304,9 +309,17 @@ class Session:
         self.folder = folder if folder is not None else \
             self.opened[-1].parent if self.opened else None
         try:
-            return self._execute(line, outcome)
+            with self.meter.line(line.strip()) if self.meter is not None else nullcontext():
+                return self._execute(line, outcome)
         finally:
             self.folder = outer
+
+    def ticking(self, total: int) -> Callable[[], bool]:
+        """What a command that runs the clock for up to `total` ticks asks between ticks:
+        whether Ctrl-C asked it to stop (kmshell.cancel); on a terminal the meter counts them."""
+        if self.meter is None:
+            return cancel.requested
+        return self.meter.ticks(total, cancel.requested)
 
     def _execute(self, line: str, outcome: Outcome) -> Outcome:
         system, mark = self.system, self.system.core.events_emitted

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from kmshell import cancel
 from kmshell.commands.registry import command
 from kmshell.errors import Interrupted, KmsError
 from kmshell.language.spec import NUMBER, SEED, TICKS, Arg, Opt
@@ -47,7 +46,7 @@ def reboot(session, cmd):
          examples=("step", "step 10"))
 def step(session, cmd):
     asked = cmd["n"]
-    taken = session.system.ke.step(asked, stop=cancel.requested)
+    taken = session.system.ke.step(asked, stop=session.ticking(asked))
     if taken < asked:
         raise Interrupted(f"interrupted at tick {session.system.core.tick}: {taken} of {asked} "
                           "ticks ran", f"step {taken}")
@@ -60,7 +59,7 @@ def step(session, cmd):
          examples=("run", "run --max 50"))
 def run(session, cmd):
     system = session.system
-    taken = system.ke.run_until_idle(cmd["max"], stop=cancel.requested)
+    taken = system.ke.run_until_idle(cmd["max"], stop=session.ticking(cmd["max"]))
     interrupted = taken < cmd["max"] and not system.ke.idle
     # Interrupted after K ticks, it says what `run --max K` says: that is the line the
     # history keeps, and replaying it must give the same log.
