@@ -58,7 +58,7 @@ def _spec(session, cmd):
                  "hardware_ids (or a class filter) is a Plug and Play driver: its package "
                  "also joins the driver store, as driver install does, so the devices it "
                  "serves find it. In a scenario, FILE is taken from the scenario's folder.",
-         examples=("driver load nullsink", "driver load mydriver.toml"))
+         examples=("driver load nullsink", "driver load mydriver.toml"), component="Io")
 def driver_load(session, cmd):
     spec = _spec(session, cmd)
     system = session.system
@@ -82,7 +82,8 @@ def driver_load(session, cmd):
                  "DriverEntry runs when the first device needs the driver, not before. Needs "
                  "an administrator (SeLoadDriverPrivilege). In a scenario, FILE is taken from "
                  "the scenario's folder.",
-         examples=("driver install mytoaster.toml", "driver install lab/upper.toml"))
+         examples=("driver install mytoaster.toml", "driver install lab/upper.toml"),
+         component="PnP")
 def driver_install(session, cmd):
     spec = _spec(session, cmd)
     system = session.system
@@ -96,7 +97,7 @@ def driver_install(session, cmd):
          details="A Plug and Play driver unloads by itself when its last device is removed. "
                  "IRPs still pending in the driver are not cancelled for it: when they later "
                  "complete into its code, the machine stops with 0xCE.",
-         examples=("driver unload nullsink",))
+         examples=("driver unload nullsink",), component="Io")
 def driver_unload(session, cmd):
     system = session.system
     system.io.stop_driver(resolve_driver(system, cmd["name"], cmd.col("name")),
@@ -106,25 +107,26 @@ def driver_unload(session, cmd):
 
 @command("driver show", "a driver object: its devices and dispatch table",
          args=(Arg("name", DRIVER, "a loaded driver"),), aliases=("!drvobj",),
-         when_halted=True, examples=("driver show nullsink", "!drvobj slowdisk"))
+         when_halted=True, examples=("driver show nullsink", "!drvobj slowdisk"), component="Io")
 def driver_show(session, cmd):
     return [driver_detail(resolve_driver(session.system, cmd["name"], cmd.col("name")))]
 
 
-@command("device list", "every device object and its driver", when_halted=True)
+@command("device list", "every device object and its driver", when_halted=True, component="Io")
 def device_list(session, cmd):
     return [device_table(session.system)]
 
 
 @command("device stack", "the device stack a device belongs to, top first",
          args=(Arg("dev", DEVICE, "a device"),), aliases=("!devstack",), when_halted=True,
-         examples=("device stack SlowDisk",))
+         examples=("device stack SlowDisk",), component="Io")
 def device_stack_(session, cmd):
     return [device_stack(_device(session, cmd))]
 
 
 @command("device show", "one device object: driver, attachments, StackSize",
-         args=(Arg("dev", DEVICE, "a device"),), aliases=("!devobj",), when_halted=True)
+         args=(Arg("dev", DEVICE, "a device"),), aliases=("!devobj",), when_halted=True,
+         component="Io")
 def device_show(session, cmd):
     return [device_detail(_device(session, cmd))]
 
@@ -137,7 +139,7 @@ def device_show(session, cmd):
          aliases=("!devnode",), when_halted=True, examples=("device tree", "!devnode 0 1"),
          details="Parents above children, the root enumerator at the top; each devnode shows "
                  "its instance path, PNP_DEVNODE_STATE, function driver and device stack "
-                 "(top first, the PDO its bus driver created last).")
+                 "(top first, the PDO its bus driver created last).", component="PnP")
 def device_tree(session, cmd):
     if cmd["address"] not in (None, 0):
         raise KmsError(f"!devnode {cmd['address']:#x}: only the whole tree, from the root "
@@ -164,7 +166,7 @@ def device_tree(session, cmd):
                  "Anything else gets problem code 28: a devnode and a PDO, no driver.",
          examples=("device plug USBPDO-0 USB\\VID_045E&PID_0008",
                    "device plug USBPDO-0 USB\\VID_045E&PID_0008 --name Stick",
-                   "device plug HTREE\\ROOT\\0 ROOT\\BUSENUM"))
+                   "device plug HTREE\\ROOT\\0 ROOT\\BUSENUM"), component="PnP")
 def device_plug(session, cmd):
     system = session.system
     node = system.pnp.plug(_device(session, cmd, "parent"), cmd["hwid"], cmd["name"] or "")
@@ -180,7 +182,8 @@ def device_plug(session, cmd):
                  "(one whose spec has an IRP_MN_SURPRISE_REMOVAL routine does it there, the "
                  "model does it for the others), and the removal finishes when the last "
                  "handle is closed.",
-         examples=("device unplug Joystick0", "device unplug Joystick0 --surprise"))
+         examples=("device unplug Joystick0", "device unplug Joystick0 --surprise"),
+         component="PnP")
 def device_unplug(session, cmd):
     system = session.system
     system.pnp.unplug(_device(session, cmd), cmd["surprise"])
@@ -198,7 +201,7 @@ def device_unplug(session, cmd):
                  "and are refused here: `device plug` and `device unplug` ask it to send "
                  "them. A client may send the PnP queries.",
          examples=("irp send SlowDisk IRP_MJ_READ",
-                   "irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES"))
+                   "irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES"), component="Io")
 def irp_send(session, cmd):
     minors, minor = MINORS_OF.get(cmd["major"], {}), cmd["minor"] and cmd["minor"].upper()
     if minor is not None and minor not in minors:
@@ -219,20 +222,21 @@ def irp_send(session, cmd):
 
 
 @command("irp list", "IRPs still in progress: where each sits and for how long",
-         when_halted=True)
+         when_halted=True, component="Io")
 def irp_list(session, cmd):
     return [irp_table(session.system)]
 
 
 @command("irp show", "one IRP in progress: stack locations and the path it took",
-         args=(Arg("n", NUMBER, "the IRP's number"),), aliases=("!irp",), when_halted=True)
+         args=(Arg("n", NUMBER, "the IRP's number"),), aliases=("!irp",), when_halted=True,
+         component="Io")
 def irp_show(session, cmd):
     return [irp_detail(_irp(session, cmd))]
 
 
 @command("irp complete", "the device finishes a pended IRP: its driver completes it",
          args=(Arg("n", NUMBER, "the IRP's number"), Arg("status", TEXT, "e.g. STATUS_SUCCESS")),
-         examples=("irp complete 1 STATUS_SUCCESS",))
+         examples=("irp complete 1 STATUS_SUCCESS",), component="Io")
 def irp_complete(session, cmd):
     irp = _irp(session, cmd)
     try:
@@ -249,7 +253,7 @@ def irp_complete(session, cmd):
                  "and calls the cancel routine the holding driver set with IoSetCancelRoutine; "
                  "that routine releases the lock and completes the IRP with STATUS_CANCELLED. "
                  "An IRP without a cancel routine stays pending.",
-         examples=("irp cancel 1",))
+         examples=("irp cancel 1",), component="Io")
 def irp_cancel(session, cmd):
     irp = _irp(session, cmd)
     session.system.io.cancel_irp(irp)
@@ -277,7 +281,7 @@ def _irp(session, cmd):
                  "open mounts the volume (IRP_MN_MOUNT_VOLUME to each file system), and the "
                  "file's requests go to the file system's volume device.",
          examples=("open notepad.exe \\Device\\NullSink", "open 172 \\Device\\SlowDisk "
-                   "--access all", "open notepad.exe C:\\notes.txt"))
+                   "--access all", "open notepad.exe C:\\notes.txt"), component="Io")
 def open_(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
     session.system.files.open_file(process, cmd["path"], cmd["access"],
@@ -305,7 +309,7 @@ def _file_op(session, cmd, major: str, api: str, length: int, code: int = 0):
                  "request (copy back, IO_STATUS_BLOCK, event) runs in the calling thread, as "
                  "the special kernel APC IopCompleteRequest.",
          examples=("read notepad.exe 0x10", "read notepad.exe 0x10 --length 8192",
-                   "read a.exe 0x10 --apc"))
+                   "read a.exe 0x10 --apc"), component="Io")
 def read(session, cmd):
     return _file_op(session, cmd, "IRP_MJ_READ", "NtReadFile", cmd["length"])
 
@@ -313,7 +317,7 @@ def read(session, cmd):
 @command("write", "a process writes to an open handle (NtWriteFile → IRP_MJ_WRITE)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle"),
                Arg("text", FREE_TEXT, "what to write", rest=True)),
-         examples=("write notepad.exe 0x10 hello",))
+         examples=("write notepad.exe 0x10 hello",), component="Io")
 def write(session, cmd):
     return _file_op(session, cmd, "IRP_MJ_WRITE", "NtWriteFile", len(cmd["text"].encode()))
 
@@ -324,7 +328,8 @@ def write(session, cmd):
          options=(Opt("input", FREE_TEXT, "input buffer text"),),
          details="The code's two low bits are its transfer method (CTL_CODE): 0 "
                  "METHOD_BUFFERED, 1 METHOD_IN_DIRECT, 2 METHOD_OUT_DIRECT, 3 METHOD_NEITHER.",
-         examples=("ioctl notepad.exe 0x10 0x222003", "ioctl notepad.exe 0x10 0x222000"))
+         examples=("ioctl notepad.exe 0x10 0x222003", "ioctl notepad.exe 0x10 0x222000"),
+         component="Io")
 def ioctl(session, cmd):
     try:
         code = int(cmd["code"], 0)
@@ -341,7 +346,7 @@ def ioctl(session, cmd):
 
 @command("close", "a process closes a handle (NtClose → IRP_MJ_CLEANUP, IRP_MJ_CLOSE)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle")),
-         examples=("close notepad.exe 0x10",))
+         examples=("close notepad.exe 0x10",), component="Io")
 def close(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
     session.system.files.close_handle(process, cmd["h"])

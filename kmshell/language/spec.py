@@ -98,6 +98,29 @@ class Opt:
         return f"[--{self.name}]" if self.kind is None else f"[--{self.name} {self.kind.metavar}]"
 
 
+# The groups of `help`: Windows's kernel-mode components, named by the prefix of their
+# routines as the WDK names them ("Kernel-Mode Components",
+# https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/), then the session's own
+# commands. Every command names its group (CommandSpec.component); the table refuses others.
+COMPONENTS = {
+    "Ps": "process and thread manager",
+    "Ke": "kernel: processors, IRQL, clock, interrupts, DPCs, bugchecks",
+    "Io": "I/O manager: drivers, devices, IRPs, handles' I/O",
+    "PnP": "Plug and Play manager: the device tree",
+    "Po": "power manager",
+    "Mm": "memory manager: address spaces, pool",
+    "Ob": "object manager: namespace, handles",
+    "Cm": "configuration manager: the registry",
+    "Se": "security reference monitor: users, tokens, descriptors",
+    "Ex": "executive: named events, mutexes, semaphores, timers; worker threads",
+    "KTM": "kernel transaction manager",
+    "CLFS": "common log file system",
+    "WMI": "Windows Management Instrumentation",
+    "Verifier": "Driver Verifier",
+    "session": "this session: help, history, time travel, files, scenarios",
+}
+
+
 @dataclass
 class CommandSpec:
     name: str  # "process create": noun and verb, or one word
@@ -110,6 +133,7 @@ class CommandSpec:
     examples: tuple[str, ...] = ()
     when_halted: bool = False  # allowed after a bugcheck (inspection commands)
     meta: bool = False  # acts on the session, not the machine: kept out of history and replay
+    component: str = "session"  # its group in `help`: a key of COMPONENTS
 
     @property
     def noun(self) -> str:
@@ -130,6 +154,9 @@ class CommandTable:
     by_name: dict[str, CommandSpec] = field(default_factory=dict, repr=False)  # and aliases
 
     def add(self, spec: CommandSpec) -> CommandSpec:
+        if spec.component not in COMPONENTS:
+            raise ValueError(f"command {spec.name!r}: component {spec.component!r} is not one "
+                             f"of {', '.join(COMPONENTS)}")
         names = [spec.name, *spec.aliases]
         clash = {name for name in names if name in self.by_name}
         if clash:
