@@ -51,7 +51,7 @@ def reg_get(session, cmd):
 @command("reg set", "set a registry value, creating the key if needed (RegSetValueEx)",
          args=(Arg("key", KEY, "the key"), Arg("value", NAME, "the value's name"),
                Arg("data", FREE_TEXT, "the data; REG_MULTI_SZ parts separated by |")),
-         options=(Opt("type", choice(*REG_TYPES), "the value's type", "REG_SZ"),),
+         options=(Opt("type", choice(*REG_TYPES, metavar="TYPE"), "the value's type", "REG_SZ"),),
          details="Inside a transaction (tx begin) the change waits for tx commit. Registry "
                  "callbacks of drivers see it first and may block it.",
          examples=("reg set HKLM\\SOFTWARE\\Lab Greeting hello",

@@ -8,28 +8,46 @@ from rich.text import Text
 from kmshell import files
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
-from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Kind, Opt, choice
+from kmshell.language.spec import COMMAND, COMPONENTS, NUMBER, SEED, TEXT, Arg, Kind, Opt, choice
 from kmshell.recorder import Recorder
-from kmshell.views.help import HelpOverview, help_detail, history_table
+from kmshell.views.help import (
+    HelpOverview,
+    help_by_component,
+    help_component,
+    help_detail,
+    history_table,
+)
 from kmshell.views.ke import analyze
 from kmshell.views.layout import LIST_LIMIT
 from kmshell.views.ps import process_tree
 
 
-@command("help", "list the commands, or explain one: help process create",
-         args=(Arg("cmd", COMMAND, "a command or noun", optional=True, rest=True),),
-         when_halted=True, examples=("help", "help process", "help process create"),
+@command("help", "list the commands by component, or explain one: help process create",
+         args=(Arg("cmd", COMMAND, "a command, a noun, a component such as Ps, or all",
+                   optional=True, rest=True),),
+         details="Alone, it lists the commands' words by the NT component they belong to "
+                 "(Ps, Ke, Io, PnP, ...) and the session's own; help all lists every command "
+                 "with what it does.",
+         when_halted=True,
+         examples=("help", "help all", "help Ps", "help process", "help process create"),
          component="session")
 def help_(session, cmd):
     name = cmd["cmd"]
     if name is None:
+        return [help_by_component(TABLE)]
+    if name.lower() == "all":
         return [HelpOverview(TABLE)]
+    if name in COMPONENTS:  # as written (Ps, not ps: the alias of process list)
+        return [help_component(TABLE, name)]
     spec = TABLE.lookup(name)
     if spec:
         return [help_detail(spec)]
     verbs = TABLE.nouns().get(name.lower().split()[0])
     if verbs and len(name.split()) == 1:
         return [help_detail(s) for s in verbs]
+    component = next((c for c in COMPONENTS if c.lower() == name.lower()), None)
+    if component:
+        return [help_component(TABLE, component)]
     guess = TABLE.suggest(name.split()[0])
     raise KmsError(f"no command '{name}'" + (f" — did you mean '{guess}'?" if guess else ""),
                    col=cmd.col("cmd"), hint="type 'help' for the list of commands")
