@@ -9,8 +9,10 @@ from kmshell.errors import KmsError
 from kmshell.language.spec import (
     DEVICE,
     DRIVER,
+    DRIVER_SPEC,
     FREE_TEXT,
     HANDLE,
+    HARDWARE_ID,
     NUMBER,
     OBJECT_PATH,
     PROCESS,
@@ -50,7 +52,7 @@ def _spec(session, cmd):
 
 
 @command("driver load", "load a driver from the catalog or a FILE.toml spec; runs DriverEntry",
-         args=(Arg("name", TEXT, "a catalog name such as nullsink, or FILE.toml"),),
+         args=(Arg("name", DRIVER_SPEC, "a catalog name such as nullsink, or FILE.toml"),),
          details="Catalog: " + ", ".join(catalog()) + ". A spec is data: its routines are "
                  "lists of DDI steps; a mistake is reported with the file, routine and step. "
                  "The logged-on user's shell calls NtLoadDriver: its token must hold "
@@ -72,7 +74,7 @@ def driver_load(session, cmd):
 
 @command("driver install", "add a Plug and Play driver package to the driver store "
          "(pnputil /add-driver FILE /install)",
-         args=(Arg("name", TEXT, "a FILE.toml with hardware_ids, or a class filter; or a "
+         args=(Arg("name", DRIVER_SPEC, "a FILE.toml with hardware_ids, or a class filter; or a "
                    "catalog name"),),
          details="The spec's hardware_ids (a class filter: its class) join the driver store, "
                  "where the PnP manager looks up each device that arrives: `device plug "
@@ -151,7 +153,7 @@ def device_tree(session, cmd):
 @command("device plug", "hardware appears on a bus: PnP enumerates it and builds its stack",
          args=(Arg("parent", DEVICE, "a device of the bus's stack, e.g. USBPDO-0 (root hub), "
                    "or a devnode's instance path, e.g. HTREE\\ROOT\\0 (the root)"),
-               Arg("hwid", TEXT, "the new device's hardware ID")),
+               Arg("hwid", HARDWARE_ID, "the new device's hardware ID")),
          options=(Opt("name", TEXT, "name for the function driver's device object"),),
          details="The bus driver reports the child (IoInvalidateDeviceRelations); the PnP "
                  "manager creates its devnode, finds the drivers by hardware ID, calls "

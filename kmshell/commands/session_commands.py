@@ -8,7 +8,18 @@ from rich.text import Text
 from kmshell import files
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
-from kmshell.language.spec import COMMAND, COMPONENTS, NUMBER, SEED, TEXT, Arg, Kind, Opt, choice
+from kmshell.language.spec import (
+    COMMAND,
+    COMPONENTS,
+    NUMBER,
+    SCENARIO,
+    SEED,
+    TEXT,
+    Arg,
+    Kind,
+    Opt,
+    choice,
+)
 from kmshell.recorder import Recorder
 from kmshell.views.help import (
     HelpOverview,
@@ -271,7 +282,7 @@ def seed(session, cmd):
 
 
 @command("replay", "play a scenario into this session, as kmshell run does",
-         args=(Arg("file", TEXT, "a .kms file, or a bundled name such as 03"),),
+         args=(Arg("file", SCENARIO, "a .kms file, or a bundled name such as 03"),),
          options=(Opt("step", None, "wait for a key before each command (b: back, q: quit)"),),
          details="Its commands join this session's history, so undo and goto reach them.",
          meta=True, examples=("replay 03", "replay mine.kms --step"), component="session")

@@ -20,6 +20,8 @@ class Kind:
     `complete` is either a tuple of fixed choices or the name of a live source ('process',
     'thread', 'object', 'driver', 'device', 'handle', 'key', 'command'): see
     `kmshell.commands.names.live_values`, which completion and the property tests share.
+    The shell's completer adds three of its own ('driver spec': catalog names and .toml
+    files; 'hardware id': the driver store's; 'scenario': bundled names and .kms files).
     """
 
     metavar: str
@@ -66,6 +68,11 @@ DEVICE = Kind("DEV", complete="device", description="a device path or its last p
 HANDLE = number(0, U32, "H", "a handle value, e.g. 0x10", "handle")
 KEY = Kind("KEY", complete="key",
            description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
+DRIVER_SPEC = Kind("NAME", complete="driver spec",
+                   description="a catalog driver's name, or a FILE.toml spec")
+HARDWARE_ID = Kind("HWID", complete="hardware id",
+                   description="a hardware ID, e.g. USB\\VID_045E&PID_0008")
+SCENARIO = Kind("FILE", complete="scenario", description="a .kms file or a bundled scenario")
 ADDRESS = number(0, U64, "ADDR", "an address, e.g. 0x0 or 0xFFFF800000001000")
 
 
