@@ -125,8 +125,20 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
                           console))
 
 
+def _scenarios(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of a scenario (`_KMSHELL_COMPLETE=bash_source kmshell`): the bundled
+    names, then the shell's own file names."""
+    from click.shell_completion import CompletionItem
+
+    from kmshell.scenario import catalog
+
+    names = [path.stem for path in sorted(catalog.curriculum_dir().glob("*.kms"))]
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)] + \
+        [CompletionItem(incomplete, type="file")]
+
+
 @main.command()
-@click.argument("file")
+@click.argument("file", shell_complete=_scenarios)
 @click.option("--step", is_flag=True,
               help="Before each command wait for a key: Enter or space runs it, b steps back, "
                    "q quits.")
@@ -180,7 +192,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1, required=True, shell_complete=_scenarios)
 @click.option("--junit", metavar="FILE", help="Also write the results as JUnit XML.")
 @ALLOW_WRITES
 def check(files: tuple[str, ...], junit: str | None, allow_writes: str | None) -> None:
