@@ -105,6 +105,19 @@ class Opt:
         return f"[--{self.name}]" if self.kind is None else f"[--{self.name} {self.kind.metavar}]"
 
 
+MAX_CHOICES = 12  # more (the 28 IRP_MJ_ codes) would fill the screen: Tab completes them
+
+
+def with_choices(field: Arg | Opt, text: str) -> str:
+    """For help and docs: `text` (what the field is) and the fixed values it takes, unless
+    its usage or the text already shows them all (`reg set --type TYPE`: the REG_ types)."""
+    kind = field.kind
+    if kind is None or not isinstance(kind.complete, tuple) or len(kind.complete) > MAX_CHOICES \
+            or all(value in f"{field.usage} {text}" for value in kind.complete):
+        return text
+    return "; ".join(filter(None, [text, "one of: " + ", ".join(kind.complete)]))
+
+
 # The groups of `help`: Windows's kernel-mode components, named by the prefix of their
 # routines as the WDK names them ("Kernel-Mode Components",
 # https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/), then the session's own

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.language.spec import COMPONENTS, Arg, CommandSpec, CommandTable, Opt
+from kmshell.language.spec import COMPONENTS, CommandSpec, CommandTable, with_choices
 from kmshell.views.layout import LIST_LIMIT, Packed, deferred, fields, titled
 
 HELP_HINT = ("help WORD explains a command (help process create) or lists a noun's (help "
@@ -120,30 +120,14 @@ def help_detail(spec: CommandSpec) -> Group:
     if spec.args or spec.options:
         grid = fields()
         for arg in spec.args:
-            grid.add_row(arg.usage, arg.help + _choices(arg, arg.help))
+            grid.add_row(arg.usage, with_choices(arg, arg.help))
         for option in spec.options:
             default = "" if option.default in (None, False) else f" (default {option.default})"
-            grid.add_row(option.usage.strip("[]"), option.help + default
-                         + _choices(option, option.help))
+            grid.add_row(option.usage.strip("[]"), with_choices(option, option.help + default))
         parts.append(grid)
     if spec.examples:
         parts.append(Text("examples:\n" + "\n".join(f"  {e}" for e in spec.examples)))
     return Group(*parts)
-
-
-MAX_CHOICES = 12  # more (the 28 IRP_MJ_ codes) would fill the screen: Tab completes them
-
-
-def _choices(field: Arg | Opt, text: str) -> str:
-    """The fixed values a field takes, unless its usage or its help already shows them all
-    (`reg set --type TYPE`: the six REG_ types)."""
-    kind = field.kind
-    if kind is None or not isinstance(kind.complete, tuple) or len(kind.complete) > MAX_CHOICES:
-        return ""
-    shown = field.usage + " " + text
-    if not kind.complete or all(value in shown for value in kind.complete):
-        return ""
-    return "; one of: " + ", ".join(kind.complete)
 
 
 @deferred
