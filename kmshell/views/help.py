@@ -13,8 +13,7 @@ from rich.text import Text
 from kmshell.language.spec import COMPONENTS, CommandSpec, CommandTable, with_choices
 from kmshell.views.layout import LIST_LIMIT, Packed, deferred, fields, titled
 
-HELP_HINT = ("help WORD explains a command (help process create) or lists a noun's (help "
-             "process) or a component's (help Ps); help all lists every command")
+HELP_HINT = "help WORD: one command, noun or component (help Ps) · help all: every command"
 
 
 def help_groups(table: CommandTable) -> dict[str, list[CommandSpec]]:
