@@ -65,7 +65,7 @@ def paging(console: Console, command: str | None) -> Iterator[None]:
             terminal.flush()
 
 
-NOT_FOUND = 127  # the shell's status for a command it cannot find
+NOT_RUN = (126, 127)  # the shell's status for a command it cannot run, or cannot find
 
 
 def show(text: str, command: str) -> bool:
@@ -87,7 +87,7 @@ def show(text: str, command: str) -> bool:
         pass  # the user left the pager before the end
     while True:
         try:
-            return pager.wait() != NOT_FOUND
+            return pager.wait() not in NOT_RUN
         except KeyboardInterrupt:
             continue
 
