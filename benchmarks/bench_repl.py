@@ -38,7 +38,7 @@ import pexpect
 
 TARGET_MS = 30
 PROCESSES, THREADS_EACH, JOYSTICKS, IRPS = 990, 10, 241, 1_000
-COMMANDS = ["status", "thread list", "irp list", "power show", "help", "object tree",
+COMMANDS = ["status", "thread list", "irp list", "power show", "help all", "object tree",
             "history", "ps", "device list", "device tree"]
 MIX = ["status", "step 1", "irp send NullSink IRP_MJ_READ", "ps"]
 ROWS, COLUMNS = 50, 100
@@ -64,7 +64,7 @@ class Shell:
         self.target = target
         path = Path(target)
         env = dict(os.environ, XDG_STATE_HOME=str(scratch), HOME=str(scratch), TERM="xterm",
-                   NO_COLOR="1")
+                   NO_COLOR="1", KMSHELL_PAGER="off")  # a listing taller than ROWS would page
         if path.is_dir():
             env["PYTHONPATH"] = str(path.resolve())
             self.argv = [sys.executable, "-m", "kmshell"]

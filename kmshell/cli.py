@@ -10,11 +10,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from click.shell_completion import CompletionItem
 
 from kmshell import __version__
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 # The model, the command table and rich are imported by the subcommands that use them, so
 # that `kmshell --version` and `--help` cost little more than click (docs/performance.md).
@@ -94,6 +97,8 @@ def _complete_scenario(ctx: click.Context, param: click.Parameter,
                        incomplete: str) -> list[CompletionItem]:
     """Shell completion of a scenario argument: the bundled names (01-user-and-kernel-mode),
     then the shell's own path completion (`type="file"`)."""
+    from click.shell_completion import CompletionItem  # only when the shell asks
+
     from kmshell.scenario.catalog import curriculum_dir
 
     names = [CompletionItem(path.stem) for path in sorted(curriculum_dir().glob("*.kms"))

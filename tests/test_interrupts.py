@@ -165,7 +165,8 @@ def test_sigint_ends_kmshell_check_with_status_130(tmp_path):
 
 def test_ctrl_c_in_the_shell_stops_the_command_and_the_shell_goes_on(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path),
-           "NO_COLOR": "1", "TERM": "xterm"}
+           "NO_COLOR": "1", "TERM": "xterm",
+           "KMSHELL_PAGER": "off"}  # the step's trace, taller than the terminal, is printed
     shell = pexpect.spawn(sys.executable, ["-m", "kmshell"], cwd=str(tmp_path), env=env,
                           timeout=60, dimensions=(40, 120))
     shell.expect("kmshell> ")

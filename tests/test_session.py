@@ -54,8 +54,8 @@ def test_history_lists_every_line_with_its_starting_tick_and_failures():
     assert "failed" in printed(session, "history")
 
 
-def test_help_lists_every_command_in_the_table():
-    out = printed(Session(), "help")
+def test_help_all_lists_every_command_in_the_table():
+    out = printed(Session(), "help all")
     for spec in TABLE.specs:
         assert spec.name in out
 

@@ -46,7 +46,7 @@ def _parse(cmd, name: str, parser, default: str):
          examples=("callback register process WdFilter",
                    "callback register process WdFilter --steps \"ExQueueWorkItem\" "
                    "--work \"compute 5\"",
-                   "callback register thread WdFilter --subsystems"))
+                   "callback register thread WdFilter --subsystems"), component="Ps")
 def callback_register(session, cmd):
     system = session.system
     driver = resolve_driver(system, cmd["driver"], cmd.col("driver"))
@@ -57,24 +57,25 @@ def callback_register(session, cmd):
 
 
 @command("callback list", "registered notify routines: kind, driver, steps, calls",
-         when_halted=True)
+         when_halted=True, component="Ps")
 def callback_list(session, cmd):
     return [callback_table(session.system)]
 
 
 @command("callback remove", "remove a notify routine by its number",
-         args=(Arg("id", NUMBER, "the routine's number from callback list"),))
+         args=(Arg("id", NUMBER, "the routine's number from callback list"),), component="Ps")
 def callback_remove(session, cmd):
     session.system.ps.remove_callback(cmd["id"])
     return [callback_table(session.system)]
 
 
 @command("worker list", "the System process's worker threads and their work queue",
-         when_halted=True)
+         when_halted=True, component="Ex")
 def worker_list(session, cmd):
     return [worker_table(session.system)]
 
 
-@command("driver list", "loaded drivers: their objects in \\Driver", when_halted=True)
+@command("driver list", "loaded drivers: their objects in \\Driver", when_halted=True,
+         component="Io")
 def driver_list(session, cmd):
     return [driver_table(session.system)]

@@ -28,7 +28,8 @@ def _pending(session):
 @command("reg ls", "list a registry key: its subkeys and values",
          args=(Arg("key", KEY, "e.g. HKLM\\SYSTEM\\CurrentControlSet\\Services", optional=True,
                    default="HKLM"),),
-         when_halted=True, examples=("reg ls HKLM\\SYSTEM\\CurrentControlSet\\Services\\pci",))
+         when_halted=True, examples=("reg ls HKLM\\SYSTEM\\CurrentControlSet\\Services\\pci",),
+         component="Cm")
 def reg_ls(session, cmd):
     return [key_view(_key(session, cmd), _pending(session))]
 
@@ -36,7 +37,7 @@ def reg_ls(session, cmd):
 @command("reg get", "one registry value: its type and data",
          args=(Arg("key", KEY, "the key"), Arg("value", NAME, "the value's name")),
          when_halted=True, examples=("reg get HKLM\\SYSTEM\\CurrentControlSet\\Services\\disk "
-                                     "Start",))
+                                     "Start",), component="Cm")
 def reg_get(session, cmd):
     key = _key(session, cmd)
     value = key.values.get(cmd["value"].upper())
@@ -50,11 +51,11 @@ def reg_get(session, cmd):
 @command("reg set", "set a registry value, creating the key if needed (RegSetValueEx)",
          args=(Arg("key", KEY, "the key"), Arg("value", NAME, "the value's name"),
                Arg("data", FREE_TEXT, "the data; REG_MULTI_SZ parts separated by |")),
-         options=(Opt("type", choice(*REG_TYPES), "the value's type", "REG_SZ"),),
+         options=(Opt("type", choice(*REG_TYPES, metavar="TYPE"), "the value's type", "REG_SZ"),),
          details="Inside a transaction (tx begin) the change waits for tx commit. Registry "
                  "callbacks of drivers see it first and may block it.",
          examples=("reg set HKLM\\SOFTWARE\\Lab Greeting hello",
-                   "reg set HKLM\\SOFTWARE\\Lab Count 7 --type REG_DWORD"))
+                   "reg set HKLM\\SOFTWARE\\Lab Count 7 --type REG_DWORD"), component="Cm")
 def reg_set(session, cmd):
     try:
         data = parse_data(cmd["type"], cmd["data"])
@@ -85,7 +86,8 @@ def _exists(session, path: str) -> bool:
          args=(Arg("key", KEY, "the key"),
                Arg("value", NAME, "the value to delete; the whole key when left out",
                    optional=True)),
-         examples=("reg delete HKLM\\SOFTWARE\\Lab Greeting", "reg delete HKLM\\SOFTWARE\\Lab"))
+         examples=("reg delete HKLM\\SOFTWARE\\Lab Greeting", "reg delete HKLM\\SOFTWARE\\Lab"),
+         component="Cm")
 def reg_delete(session, cmd):
     _key(session, cmd)
     session.system.cm.reg_apply(RegistryOperation("delete", cmd["key"], cmd["value"]))
@@ -93,26 +95,26 @@ def reg_delete(session, cmd):
 
 
 @command("tx begin", "start a transaction: registry changes wait for commit (KTM)",
-         examples=("tx begin",))
+         examples=("tx begin",), component="KTM")
 def tx_begin(session, cmd):
     session.system.tm.tx_begin()
     return []
 
 
-@command("tx commit", "apply every change of the transaction, all together")
+@command("tx commit", "apply every change of the transaction, all together", component="KTM")
 def tx_commit(session, cmd):
     session.system.tm.tx_end(commit=True)
     return []
 
 
-@command("tx rollback", "throw the transaction's changes away")
+@command("tx rollback", "throw the transaction's changes away", component="KTM")
 def tx_rollback(session, cmd):
     session.system.tm.tx_end(commit=False)
     return []
 
 
 @command("log create", "create a CLFS log", args=(Arg("name", NAME, "the log's name"),),
-         examples=("log create Journal",))
+         examples=("log create Journal",), component="CLFS")
 def log_create(session, cmd):
     session.system.clfs.log_create(cmd["name"])
     return []
@@ -120,21 +122,21 @@ def log_create(session, cmd):
 
 @command("log append", "append a record to a log (in memory until flushed)",
          args=(Arg("name", NAME, "the log"), Arg("text", FREE_TEXT, "the record", rest=True)),
-         examples=("log append Journal \"debit 100\"",))
+         examples=("log append Journal \"debit 100\"",), component="CLFS")
 def log_append(session, cmd):
     session.system.clfs.log_append(cmd["name"], cmd["text"])
     return []
 
 
 @command("log flush", "write a log's records to stable storage (ClfsFlushToLsn)",
-         args=(Arg("name", NAME, "the log"),))
+         args=(Arg("name", NAME, "the log"),), component="CLFS")
 def log_flush(session, cmd):
     session.system.clfs.log_flush(cmd["name"])
     return [log_view(session.system.clfs.clfs_log(cmd["name"]))]
 
 
 @command("log show", "a log's records with their LSNs, flushed or not",
-         args=(Arg("name", NAME, "the log"),), when_halted=True)
+         args=(Arg("name", NAME, "the log"),), when_halted=True, component="CLFS")
 def log_show(session, cmd):
     return [log_view(session.system.clfs.clfs_log(cmd["name"]))]
 

@@ -18,7 +18,7 @@ from kmshell.views.ke import cpu_table, dpc_table
                  "DISPATCH_LEVEL once the IRQL falls below it, before any thread resumes. An "
                  "interrupt at or below the processor's IRQL is held until the IRQL drops.",
          examples=("interrupt IrqDisk", "interrupt IrqDisk --cpu 1",
-                   "interrupt MsixNic --message 1"))
+                   "interrupt MsixNic --message 1"), component="Ke")
 def interrupt(session, cmd):
     system = session.system
     if cmd["cpu"] is not None and cmd["cpu"] >= len(system.core.processors):
@@ -30,6 +30,6 @@ def interrupt(session, cmd):
 
 
 @command("dpc list", "each processor's queue of DPCs waiting to run", aliases=("!dpcs",),
-         when_halted=True)
+         when_halted=True, component="Ke")
 def dpc_list(session, cmd):
     return [dpc_table(session.system)]

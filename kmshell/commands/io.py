@@ -15,8 +15,10 @@ from kmshell.errors import KmsError
 from kmshell.language.spec import (
     DEVICE,
     DRIVER,
+    DRIVER_SPEC,
     FREE_TEXT,
     HANDLE,
+    HARDWARE_ID,
     NUMBER,
     OBJECT_PATH,
     PROCESS,
@@ -60,7 +62,7 @@ def _spec(session, cmd):
 
 
 @command("driver load", "load a driver from the catalog or a FILE.toml spec; runs DriverEntry",
-         args=(Arg("name", TEXT, "a catalog name such as nullsink, or FILE.toml"),),
+         args=(Arg("name", DRIVER_SPEC, "a catalog name such as nullsink, or FILE.toml"),),
          details="Catalog: " + ", ".join(catalog()) + ". A spec is data: its routines are "
                  "lists of DDI steps; a mistake is reported with the file, routine and step. "
                  "The logged-on user's shell calls NtLoadDriver: its token must hold "
@@ -68,7 +70,7 @@ def _spec(session, cmd):
                  "hardware_ids (or a class filter) is a Plug and Play driver: its package "
                  "also joins the driver store, as driver install does, so the devices it "
                  "serves find it. In a scenario, FILE is taken from the scenario's folder.",
-         examples=("driver load nullsink", "driver load mydriver.toml"))
+         examples=("driver load nullsink", "driver load mydriver.toml"), component="Io")
 def driver_load(session, cmd):
     spec = _spec(session, cmd)
     system = session.system
@@ -82,7 +84,7 @@ def driver_load(session, cmd):
 
 @command("driver install", "add a Plug and Play driver package to the driver store "
          "(pnputil /add-driver FILE /install)",
-         args=(Arg("name", TEXT, "a FILE.toml with hardware_ids, or a class filter; or a "
+         args=(Arg("name", DRIVER_SPEC, "a FILE.toml with hardware_ids, or a class filter; or a "
                    "catalog name"),),
          details="The spec's hardware_ids (a class filter: its class) join the driver store, "
                  "where the PnP manager looks up each device that arrives: `device plug "
@@ -92,7 +94,8 @@ def driver_load(session, cmd):
                  "DriverEntry runs when the first device needs the driver, not before. Needs "
                  "an administrator (SeLoadDriverPrivilege). In a scenario, FILE is taken from "
                  "the scenario's folder.",
-         examples=("driver install mytoaster.toml", "driver install lab/upper.toml"))
+         examples=("driver install mytoaster.toml", "driver install lab/upper.toml"),
+         component="PnP")
 def driver_install(session, cmd):
     spec = _spec(session, cmd)
     system = session.system
@@ -106,7 +109,7 @@ def driver_install(session, cmd):
          details="A Plug and Play driver unloads by itself when its last device is removed. "
                  "IRPs still pending in the driver are not cancelled for it: when they later "
                  "complete into its code, the machine stops with 0xCE.",
-         examples=("driver unload nullsink",))
+         examples=("driver unload nullsink",), component="Io")
 def driver_unload(session, cmd):
     system = session.system
     system.io.stop_driver(resolve_driver(system, cmd["name"], cmd.col("name")),
@@ -116,7 +119,8 @@ def driver_unload(session, cmd):
 
 @command("driver show", "a driver object: its devices and dispatch table",
          args=(Arg("name", DRIVER, "a loaded driver"),),
-         when_halted=True, examples=("driver show nullsink",))
+         when_halted=True, examples=("driver show nullsink",),
+         component="Io")
 def driver_show(session, cmd):
     return [driver_detail(resolve_driver(session.system, cmd["name"], cmd.col("name")))]
 
@@ -136,7 +140,7 @@ def _address(text: str) -> int | None:
          details="Left out, FLAGS shows what 3 shows (devices and dispatch routines); "
                  "WinDbg's own default is 1.",
          when_halted=True, examples=("!drvobj nullsink", "!drvobj slowdisk 2",
-                                     "!drvobj slowdisk 7"))
+                                     "!drvobj slowdisk 7"), component="Io")
 def bang_drvobj(session, cmd):
     system, text = session.system, cmd["name"]
     address = _address(text)
@@ -147,27 +151,29 @@ def bang_drvobj(session, cmd):
     return [windbg_driver(driver, cmd["flags"])]
 
 
-@command("device list", "every device object and its driver", when_halted=True)
+@command("device list", "every device object and its driver", when_halted=True, component="Io")
 def device_list(session, cmd):
     return [device_table(session.system)]
 
 
 @command("device stack", "the device stack a device belongs to, top first",
          args=(Arg("dev", DEVICE, "a device"),), aliases=("!devstack",), when_halted=True,
-         examples=("device stack SlowDisk",))
+         examples=("device stack SlowDisk",), component="Io")
 def device_stack_(session, cmd):
     return [device_stack(_device(session, cmd))]
 
 
 @command("device show", "one device object: driver, attachments, StackSize",
-         args=(Arg("dev", DEVICE, "a device"),), when_halted=True)
+         args=(Arg("dev", DEVICE, "a device"),), when_halted=True,
+         component="Io")
 def device_show(session, cmd):
     return [device_detail(_device(session, cmd))]
 
 
 @command("!devobj", "WinDbg's !devobj: one device object, by name or DEVICE_OBJECT address",
          args=(Arg("dev", DEVICE, "a device's name or path, or its DEVICE_OBJECT address"),),
-         when_halted=True, examples=("!devobj SlowDisk",))
+         when_halted=True, examples=("!devobj SlowDisk",),
+         component="Io")
 def bang_devobj(session, cmd):
     address = _address(cmd["dev"])
     if address is None:
@@ -184,7 +190,7 @@ def bang_devobj(session, cmd):
          aliases=("!devnode",), when_halted=True, examples=("device tree", "!devnode 0 1"),
          details="Parents above children, the root enumerator at the top; each devnode shows "
                  "its instance path, PNP_DEVNODE_STATE, function driver and device stack "
-                 "(top first, the PDO its bus driver created last).")
+                 "(top first, the PDO its bus driver created last).", component="PnP")
 def device_tree(session, cmd):
     if cmd["address"] not in (None, 0):
         raise KmsError(f"!devnode {cmd['address']:#x}: only the whole tree, from the root "
@@ -196,7 +202,7 @@ def device_tree(session, cmd):
 @command("device plug", "hardware appears on a bus: PnP enumerates it and builds its stack",
          args=(Arg("parent", DEVICE, "a device of the bus's stack, e.g. USBPDO-0 (root hub), "
                    "or a devnode's instance path, e.g. HTREE\\ROOT\\0 (the root)"),
-               Arg("hwid", TEXT, "the new device's hardware ID")),
+               Arg("hwid", HARDWARE_ID, "the new device's hardware ID")),
          options=(Opt("name", TEXT, "name for the function driver's device object"),),
          details="The bus driver reports the child (IoInvalidateDeviceRelations); the PnP "
                  "manager creates its devnode, finds the drivers by hardware ID, calls "
@@ -211,7 +217,7 @@ def device_tree(session, cmd):
                  "Anything else gets problem code 28: a devnode and a PDO, no driver.",
          examples=("device plug USBPDO-0 USB\\VID_045E&PID_0008",
                    "device plug USBPDO-0 USB\\VID_045E&PID_0008 --name Stick",
-                   "device plug HTREE\\ROOT\\0 ROOT\\BUSENUM"))
+                   "device plug HTREE\\ROOT\\0 ROOT\\BUSENUM"), component="PnP")
 def device_plug(session, cmd):
     system = session.system
     node = system.pnp.plug(_device(session, cmd, "parent"), cmd["hwid"], cmd["name"] or "")
@@ -227,7 +233,8 @@ def device_plug(session, cmd):
                  "(one whose spec has an IRP_MN_SURPRISE_REMOVAL routine does it there, the "
                  "model does it for the others), and the removal finishes when the last "
                  "handle is closed.",
-         examples=("device unplug Joystick0", "device unplug Joystick0 --surprise"))
+         examples=("device unplug Joystick0", "device unplug Joystick0 --surprise"),
+         component="PnP")
 def device_unplug(session, cmd):
     system = session.system
     system.pnp.unplug(_device(session, cmd), cmd["surprise"])
@@ -245,7 +252,7 @@ def device_unplug(session, cmd):
                  "and are refused here: `device plug` and `device unplug` ask it to send "
                  "them. A client may send the PnP queries.",
          examples=("irp send SlowDisk IRP_MJ_READ",
-                   "irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES"))
+                   "irp send Harddisk0 IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES"), component="Io")
 def irp_send(session, cmd):
     minors, minor = MINORS_OF.get(cmd["major"], {}), cmd["minor"] and cmd["minor"].upper()
     if minor is not None and minor not in minors:
@@ -266,13 +273,14 @@ def irp_send(session, cmd):
 
 
 @command("irp list", "IRPs still in progress: where each sits and for how long",
-         when_halted=True)
+         when_halted=True, component="Io")
 def irp_list(session, cmd):
     return [irp_table(session.system)]
 
 
 @command("irp show", "one IRP in progress: stack locations and the path it took",
-         args=(Arg("n", NUMBER, "the IRP's number"),), when_halted=True)
+         args=(Arg("n", NUMBER, "the IRP's number"),), when_halted=True,
+         component="Io")
 def irp_show(session, cmd):
     return [irp_detail(_irp(session, cmd))]
 
@@ -281,7 +289,8 @@ def irp_show(session, cmd):
          args=(Arg("n", number(0, U64, "ADDR", "an IRP's address, or its number (hex)"),
                    "the IRP's address as kmshell prints it, or its number (hex: 0n12 is "
                    "IRP 12 of the trace)"),),
-         when_halted=True, examples=("!irp 1",))
+         when_halted=True, examples=("!irp 1",),
+         component="Io")
 def bang_irp(session, cmd):
     value = cmd["n"]
     if is_kernel_address(value):
@@ -291,7 +300,7 @@ def bang_irp(session, cmd):
 
 @command("irp complete", "the device finishes a pended IRP: its driver completes it",
          args=(Arg("n", NUMBER, "the IRP's number"), Arg("status", TEXT, "e.g. STATUS_SUCCESS")),
-         examples=("irp complete 1 STATUS_SUCCESS",))
+         examples=("irp complete 1 STATUS_SUCCESS",), component="Io")
 def irp_complete(session, cmd):
     irp = _irp(session, cmd)
     try:
@@ -308,7 +317,7 @@ def irp_complete(session, cmd):
                  "and calls the cancel routine the holding driver set with IoSetCancelRoutine; "
                  "that routine releases the lock and completes the IRP with STATUS_CANCELLED. "
                  "An IRP without a cancel routine stays pending.",
-         examples=("irp cancel 1",))
+         examples=("irp cancel 1",), component="Io")
 def irp_cancel(session, cmd):
     irp = _irp(session, cmd)
     session.system.io.cancel_irp(irp)
@@ -336,7 +345,7 @@ def _irp(session, cmd):
                  "open mounts the volume (IRP_MN_MOUNT_VOLUME to each file system), and the "
                  "file's requests go to the file system's volume device.",
          examples=("open notepad.exe \\Device\\NullSink", "open 172 \\Device\\SlowDisk "
-                   "--access all", "open notepad.exe C:\\notes.txt"))
+                   "--access all", "open notepad.exe C:\\notes.txt"), component="Io")
 def open_(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
     session.system.files.open_file(process, cmd["path"], cmd["access"],
@@ -364,7 +373,7 @@ def _file_op(session, cmd, major: str, api: str, length: int, code: int = 0):
                  "request (copy back, IO_STATUS_BLOCK, event) runs in the calling thread, as "
                  "the special kernel APC IopCompleteRequest.",
          examples=("read notepad.exe 0x10", "read notepad.exe 0x10 --length 8192",
-                   "read a.exe 0x10 --apc"))
+                   "read a.exe 0x10 --apc"), component="Io")
 def read(session, cmd):
     return _file_op(session, cmd, "IRP_MJ_READ", "NtReadFile", cmd["length"])
 
@@ -372,7 +381,7 @@ def read(session, cmd):
 @command("write", "a process writes to an open handle (NtWriteFile → IRP_MJ_WRITE)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle"),
                Arg("text", FREE_TEXT, "what to write", rest=True)),
-         examples=("write notepad.exe 0x10 hello",))
+         examples=("write notepad.exe 0x10 hello",), component="Io")
 def write(session, cmd):
     return _file_op(session, cmd, "IRP_MJ_WRITE", "NtWriteFile", len(cmd["text"].encode()))
 
@@ -383,7 +392,8 @@ def write(session, cmd):
          options=(Opt("input", FREE_TEXT, "input buffer text"),),
          details="The code's two low bits are its transfer method (CTL_CODE): 0 "
                  "METHOD_BUFFERED, 1 METHOD_IN_DIRECT, 2 METHOD_OUT_DIRECT, 3 METHOD_NEITHER.",
-         examples=("ioctl notepad.exe 0x10 0x222003", "ioctl notepad.exe 0x10 0x222000"))
+         examples=("ioctl notepad.exe 0x10 0x222003", "ioctl notepad.exe 0x10 0x222000"),
+         component="Io")
 def ioctl(session, cmd):
     try:
         code = int(cmd["code"], 0)
@@ -400,7 +410,7 @@ def ioctl(session, cmd):
 
 @command("close", "a process closes a handle (NtClose → IRP_MJ_CLEANUP, IRP_MJ_CLOSE)",
          args=(Arg("p", PROCESS, "the process"), Arg("h", HANDLE, "its handle")),
-         examples=("close notepad.exe 0x10",))
+         examples=("close notepad.exe 0x10",), component="Io")
 def close(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
     session.system.files.close_handle(process, cmd["h"])

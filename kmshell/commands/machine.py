@@ -24,7 +24,8 @@ from kmshell.views.ps import process_tree
          details="The default machine has 2 processors and the usual system processes: Idle 0, "
                  "System 4, smss.exe, csrss.exe (one per session), wininit.exe, services.exe, "
                  "lsass.exe, winlogon.exe and explorer.exe.",
-         examples=("boot", "boot --cpus 1", "boot --minimal --seed 7"), when_halted=True)
+         examples=("boot", "boot --cpus 1", "boot --minimal --seed 7"), when_halted=True,
+         component="Ke")
 def boot(session, cmd):
     cpus = cmd["cpus"]
     if not 1 <= cpus <= MAX_CPUS:
@@ -35,7 +36,7 @@ def boot(session, cmd):
 
 
 @command("reboot", "boot again with the same options (after a bugcheck, for example)",
-         when_halted=True)
+         when_halted=True, component="Ke")
 def reboot(session, cmd):
     session.boot(session.boot_options)
     return [process_tree(session.system), cpu_table(session.system)]
@@ -43,7 +44,7 @@ def reboot(session, cmd):
 
 @command("step", "advance the clock N ticks (default 1): clock interrupt, quantum, dispatching",
          args=(Arg("n", TICKS, "ticks to advance", optional=True, default=1),),
-         examples=("step", "step 10"))
+         examples=("step", "step 10"), component="Ke")
 def step(session, cmd):
     asked = cmd["n"]
     taken = session.system.ke.step(asked, stop=session.ticking(asked))
@@ -56,7 +57,7 @@ def step(session, cmd):
 @command("run", "step until nothing is running or ready (or --max ticks pass)",
          options=(Opt("until-idle", None, "stop when every processor is idle (the default)"),
                   Opt("max", TICKS, "give up after this many ticks", 1000)),
-         examples=("run", "run --max 50"))
+         examples=("run", "run --max 50"), component="Ke")
 def run(session, cmd):
     system = session.system
     taken = system.ke.run_until_idle(cmd["max"], stop=session.ticking(cmd["max"]))
@@ -73,7 +74,7 @@ def run(session, cmd):
 
 
 @command("status", "one panel: tick, processors with IRQL and running thread, counts",
-         when_halted=True)
+         when_halted=True, component="Ke")
 def status(session, cmd):
     return [status_panel(session.system)]
 
@@ -82,21 +83,21 @@ def status(session, cmd):
          options=(Opt("last", NUMBER, "how many recent ticks to show", 16),),
          details="One CPU gives the illusion of parallelism: threads take turns, one quantum "
                  "each. With two or more, threads really run at the same time.",
-         examples=("timeline", "timeline --last 60"), when_halted=True)
+         examples=("timeline", "timeline --last 60"), when_halted=True, component="Ke")
 def timeline(session, cmd):
     return [timeline_table(session.system, max(1, cmd["last"]))]
 
 
 @command("irql", "the current IRQL of each processor, or of one",
          args=(Arg("cpu", NUMBER, "a processor number", optional=True),), aliases=("!irql",),
-         when_halted=True, examples=("irql", "!irql 1"))
+         when_halted=True, examples=("irql", "!irql 1"), component="Ke")
 def irql(session, cmd):
     return [irql_table(session.system, _cpus(session, cmd))]
 
 
 @command("cpu show", "a processor's state, in the spirit of !pcr: IRQL, threads, ticks",
          args=(Arg("cpu", NUMBER, "a processor number (default all)", optional=True),),
-         aliases=("!pcr",), when_halted=True, examples=("cpu show 0", "!pcr 1"))
+         aliases=("!pcr",), when_halted=True, examples=("cpu show 0", "!pcr 1"), component="Ke")
 def cpu_show(session, cmd):
     return [processor_detail(session.system, cpu) for cpu in _cpus(session, cmd)]
 

@@ -27,7 +27,7 @@ from kmshell.views.ob import (
                    default="\\"),),
          aliases=("!object",),
          examples=("object ls", "object ls \\ObjectTypes", "!object \\Device"),
-         when_halted=True)
+         when_halted=True, component="Ob")
 def object_ls(session, cmd):
     obj = resolve_object(session.system, cmd["dir"], cmd.col("dir"))
     if isinstance(obj, Directory):
@@ -38,7 +38,8 @@ def object_ls(session, cmd):
 @command("object tree", "the namespace below a directory as a tree (default \\, 2 levels)",
          args=(Arg("dir", OBJECT_PATH, "a directory", optional=True, default="\\"),),
          options=(Opt("depth", NUMBER, "how many levels to open (1 or more)", 2),),
-         examples=("object tree", "object tree \\KernelObjects --depth 1"), when_halted=True)
+         examples=("object tree", "object tree \\KernelObjects --depth 1"), when_halted=True,
+         component="Ob")
 def object_tree(session, cmd):
     obj = resolve_object(session.system, cmd["dir"], cmd.col("dir"))
     if not isinstance(obj, Directory):
@@ -49,14 +50,16 @@ def object_tree(session, cmd):
 
 @command("object show", "one object: type, header counts, target of a symbolic link",
          args=(Arg("path", OBJECT_PATH, "object path such as \\GLOBAL??\\C:"),),
-         examples=("object show \\KernelObjects\\LowMemoryCondition",), when_halted=True)
+         examples=("object show \\KernelObjects\\LowMemoryCondition",), when_halted=True,
+         component="Ob")
 def object_show(session, cmd):
     return [object_detail(resolve_object(session.system, cmd["path"], cmd.col("path")))]
 
 
 @command("handle list", "a process's handle table: handle values, objects, access",
          args=(Arg("p", PROCESS, "PID or image name"),),
-         examples=("handle list explorer.exe",), when_halted=True)
+         examples=("handle list explorer.exe",), when_halted=True,
+         component="Ob")
 def handle_list(session, cmd):
     return [handle_table(resolve_process(session.system, cmd["p"], cmd.col("p")))]
 
@@ -80,7 +83,8 @@ HANDLE_CID = 0x20  # !handle bit 5: the handle value is a PID or a TID
                  "process, as handle list does (the form !handle P). Free entries and the "
                  "kernel handle table are not modelled: those bits say so.",
          examples=("!handle 4", "!handle 0 f explorer.exe", "!handle 0 3 0 File",
-                   "!handle a4 20"), when_halted=True)
+                   "!handle a4 20"), when_halted=True,
+         component="Ob")
 def bang_handle(session, cmd):
     system, text, flags = session.system, cmd["handle"], cmd["flags"]
     if flags is None:

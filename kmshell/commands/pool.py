@@ -11,7 +11,7 @@ from kmshell.views.pool import POOLUSED_NONPAGED, POOLUSED_PAGED, pool_table, po
 @command("pool", "pool in use by tag and driver, and any block whose header was overwritten",
          when_halted=True,
          details="Drivers allocate with ExAllocatePool2 (a four-character tag) and free with "
-                 "ExFreePoolWithTag; every driver shares the same pool.")
+                 "ExFreePoolWithTag; every driver shares the same pool.", component="Mm")
 def pool(session, cmd):
     return [pool_table(session.system)]
 
@@ -27,7 +27,8 @@ def pool(session, cmd):
                  "cannot be used together; a TAG without * is exactly four characters. The "
                  "session pool (bit 3) is not modelled: the standard pool is shown.",
          when_halted=True, examples=("!poolused", "!poolused 2", "!poolused 1 Tidy",
-                                     "!poolused 0 T*"))
+                                     "!poolused 0 T*"),
+         component="Mm")
 def bang_poolused(session, cmd):
     flags, tag = cmd["flags"], cmd["tag"]
     if flags & POOLUSED_NONPAGED and flags & POOLUSED_PAGED:

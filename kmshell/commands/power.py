@@ -15,7 +15,8 @@ TRANSITIONS = {"sleep": SystemPowerState.PowerSystemSleeping3,
                "shutdown": SystemPowerState.PowerSystemShutdown}
 
 
-@command("power show", "the system power state, and each device's D state", when_halted=True)
+@command("power show", "the system power state, and each device's D state", when_halted=True,
+         component="Po")
 def power_show(session, cmd):
     return [power_table(session.system)]
 
@@ -26,7 +27,7 @@ def _transition(verb: str, target: SystemPowerState) -> None:
              details="IRP_MN_QUERY_POWER to every stack, children before parents (any "
                      "driver may veto), then IRP_MN_SET_POWER; each power policy owner "
                      "requests the D state the device's capabilities map the S state to "
-                     "(PoRequestPowerIrp).")
+                     "(PoRequestPowerIrp).", component="Po")
     def handler(session, cmd):
         session.system.po.set_system_power(target)
         return [power_table(session.system)]
@@ -39,7 +40,7 @@ for _verb, _target in TRANSITIONS.items():
 @command("power wake", "back to S0: parents first, every device to D0",
          options=(Opt("by", DEVICE, "an armed device signals wake: its bus driver completes "
                       "the IRP_MN_WAIT_WAKE it held (the power button when left out)"),),
-         examples=("power wake", "power wake --by Joystick0"))
+         examples=("power wake", "power wake --by Joystick0"), component="Po")
 def power_wake(session, cmd):
     system = session.system
     system.po.wake(resolve_device(system, cmd["by"], cmd.col("by")) if cmd["by"] else None)
@@ -53,7 +54,7 @@ def power_wake(session, cmd):
                  "sleep the power policy owner sends IRP_MN_WAIT_WAKE, which the bus driver "
                  "holds until the device signals; the device sleeps in D2 (DeviceWake), not "
                  "D3, so that it still can.",
-         examples=("power arm Joystick0", "power arm Joystick0 --off"))
+         examples=("power arm Joystick0", "power arm Joystick0 --off"), component="Po")
 def power_arm(session, cmd):
     system = session.system
     system.po.arm_wake(resolve_device(system, cmd["dev"], cmd.col("dev")), armed=not cmd["off"])
@@ -71,7 +72,8 @@ def power_arm(session, cmd):
                  "the way back to D0. The function driver, the stack's power policy owner, "
                  "requests the state (PoRequestPowerIrp), and an IRP_MN_SET_POWER goes down "
                  "the stack.",
-         examples=("power device Joystick0 D3", "power device Joystick0 D0"))
+         examples=("power device Joystick0 D3", "power device Joystick0 D0"),
+         component="Po")
 def power_device(session, cmd):
     system = session.system
     state = DevicePowerState[f"PowerDevice{cmd['state']}"]

@@ -71,7 +71,8 @@ def _priority(cmd):
                   Opt("program", TEXT, "what its threads run, e.g. \"compute 3; sleep 2; exit\"")),
          details=PROGRAM_HELP,
          examples=("process create notepad.exe", "process create bash --subsystem wsl",
-                   "process create calc.exe --threads 2 --program \"compute 4; exit\""))
+                   "process create calc.exe --threads 2 --program \"compute 4; exit\""),
+         component="Ps")
 def process_create(session, cmd):
     system = session.system
     parent = None
@@ -91,13 +92,13 @@ def process_create(session, cmd):
 
 
 @command("process list", "the process tree (the latest exited processes stay, dimmed)",
-         aliases=("ps",), when_halted=True)
+         aliases=("ps",), when_halted=True, component="Ps")
 def process_list(session, cmd):
     return [process_tree(session.system)]
 
 
 @command("process show", "one process: EPROCESS fields, address space, threads",
-         args=(Arg("p", PROCESS, "PID or image name"),), when_halted=True)
+         args=(Arg("p", PROCESS, "PID or image name"),), when_halted=True, component="Ps")
 def process_show(session, cmd):
     return [process_detail(session.system, resolve_process(session.system, cmd["p"],
                                                            cmd.col("p")))]
@@ -125,7 +126,8 @@ def _current_thread(system):
                  "What the model has is shown: no ObjectTable, Win32Thread or stacks, times "
                  "in ticks. Bits 3 and 4 (stack details) have nothing more to show here.",
          examples=("!process 0 0", "!process 0 7", "!process 0 0 notepad.exe",
-                   "!process notepad.exe"), when_halted=True)
+                   "!process notepad.exe"), when_halted=True,
+         component="Ps")
 def bang_process(session, cmd):
     system = session.system
     text, flags = cmd["p"], cmd["flags"]
@@ -160,7 +162,7 @@ def bang_process(session, cmd):
                  "pre-operation callback may strip PROCESS_TERMINATE from it, and "
                  "TerminateProcess then fails with STATUS_ACCESS_DENIED.",
          examples=("process kill notepad.exe", "process kill 172 --exit-code 0xC0000005",
-                   "process kill MsMpEng.exe --by explorer.exe"))
+                   "process kill MsMpEng.exe --by explorer.exe"), component="Ps")
 def process_kill(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))
@@ -183,7 +185,8 @@ def process_kill(session, cmd):
                  "kernel catches it and terminates only the process that faulted. Crash the "
                  "System process (4) instead and the fault is in kernel mode: the machine stops "
                  "with a bugcheck.",
-         examples=("process crash notepad.exe", "process crash 172 --address 0xFFFF800000001000"))
+         examples=("process crash notepad.exe", "process crash 172 --address 0xFFFF800000001000"),
+         component="Ps")
 def process_crash(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))
@@ -196,7 +199,8 @@ def process_crash(session, cmd):
          options=(Opt("priority", NUMBER, "priority 1..31 (default: the process's base)"),
                   Opt("program", TEXT, "steps, e.g. \"compute 3; sleep 2; exit\"")),
          details=PROGRAM_HELP,
-         examples=("thread create notepad.exe", "thread create 172 --program \"compute 5; exit\""))
+         examples=("thread create notepad.exe", "thread create 172 --program \"compute 5; exit\""),
+         component="Ps")
 def thread_create(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))
@@ -206,7 +210,7 @@ def thread_create(session, cmd):
 
 @command("thread list", "threads of one process, or of all",
          args=(Arg("p", PROCESS, "PID or image name; all processes when left out",
-                   optional=True),), when_halted=True)
+                   optional=True),), when_halted=True, component="Ps")
 def thread_list(session, cmd):
     system = session.system
     if cmd["p"] is None:
@@ -216,7 +220,8 @@ def thread_list(session, cmd):
 
 
 @command("thread show", "one thread: state, wait reason, priority, TEB, program",
-         args=(Arg("t", THREAD, "thread ID"),), when_halted=True)
+         args=(Arg("t", THREAD, "thread ID"),), when_halted=True,
+         component="Ps")
 def thread_show(session, cmd):
     return [thread_detail(resolve_thread(session.system, cmd["t"], cmd.col("t")))]
 
@@ -231,7 +236,8 @@ def thread_show(session, cmd):
                  "takes a TID only after -t; kmshell reads a value below the system range "
                  "start as a TID. FLAGS defaults to 6; bits 2-4 (the stack) have nothing "
                  "more to show here.",
-         examples=("!thread", "!thread c8", "!thread c8 0"), when_halted=True)
+         examples=("!thread", "!thread c8", "!thread c8 0"), when_halted=True,
+         component="Ps")
 def bang_thread(session, cmd):
     system, value = session.system, cmd["t"]
     if value is None:
@@ -245,7 +251,7 @@ def bang_thread(session, cmd):
 
 @command("memory map", "a process's address space: private user half, shared kernel half",
          args=(Arg("p", PROCESS, "PID or image name"),), when_halted=True,
-         examples=("memory map notepad.exe",))
+         examples=("memory map notepad.exe",), component="Mm")
 def memory_map_(session, cmd):
     return [memory_map(resolve_process(session.system, cmd["p"], cmd.col("p")))]
 
@@ -256,7 +262,8 @@ def memory_map_(session, cmd):
          details="A kernel-half address, or one no region covers, is an access violation: the "
                  "process ends and nothing else does. The same user address in two processes "
                  "holds two different values.",
-         examples=("touch notepad.exe 0x900000 --write 7", "touch notepad.exe 0xFFFFF80000000000"))
+         examples=("touch notepad.exe 0x900000 --write 7", "touch notepad.exe 0xFFFFF80000000000"),
+         component="Mm")
 def touch(session, cmd):
     system = session.system
     process = resolve_process(system, cmd["p"], cmd.col("p"))

@@ -11,7 +11,8 @@ from kmshell.views.ps import process_tree
 from kmshell.views.se import sd_view, token_view
 
 
-@command("whoami", "who is logged on: the token new processes get", when_halted=True)
+@command("whoami", "who is logged on: the token new processes get", when_halted=True,
+         component="Se")
 def whoami(session, cmd):
     user = session.system.ps.console_user
     return [token_view(token_for(user), f"logged on: {user}")]
@@ -21,7 +22,7 @@ def whoami(session, cmd):
          args=(Arg("user", NAME, "student or teacher"),),
          details="Users: student (Users), teacher (Administrators). Processes created "
                  "afterwards start from the new explorer.exe and carry its token.",
-         examples=("login teacher",))
+         examples=("login teacher",), component="Se")
 def login(session, cmd):
     if cmd["user"] not in USERS:
         raise KmsError(f"no user named '{cmd['user']}'", col=cmd.col("user"),
@@ -32,7 +33,7 @@ def login(session, cmd):
 
 @command("token", "a process's token: user SID, groups, privileges",
          args=(Arg("p", PROCESS, "PID or image name"),), aliases=("!token",),
-         when_halted=True, examples=("token explorer.exe", "!token 4"))
+         when_halted=True, examples=("token explorer.exe", "!token 4"), component="Se")
 def token(session, cmd):
     process = resolve_process(session.system, cmd["p"], cmd.col("p"))
     return [token_view(process.token, f"token of {process.image} ({process.pid})")]
@@ -40,7 +41,8 @@ def token(session, cmd):
 
 @command("sd", "an object's security descriptor: SDDL and its ACEs",
          args=(Arg("path", OBJECT_PATH, "an object path, e.g. \\BaseNamedObjects\\Go"),),
-         aliases=("!sd",), when_halted=True, examples=("sd \\BaseNamedObjects\\Go",))
+         aliases=("!sd",), when_halted=True, examples=("sd \\BaseNamedObjects\\Go",),
+         component="Se")
 def sd(session, cmd):
     return [sd_view(resolve_object(session.system, cmd["path"], cmd.col("path")))]
 
@@ -51,7 +53,8 @@ def sd(session, cmd):
          details="Aliases: SY SYSTEM, BA Administrators, BU Users, WD Everyone, AU "
                  "Authenticated Users, IU Interactive. Rights: GA GR GW GX, or hex. A process "
                  "opening the object afterwards goes through the access check.",
-         examples=("sd set \\BaseNamedObjects\\Go \"D:P(A;;GA;;;SY)(A;;GA;;;BA)\"",))
+         examples=("sd set \\BaseNamedObjects\\Go \"D:P(A;;GA;;;SY)(A;;GA;;;BA)\"",),
+         component="Se")
 def sd_set(session, cmd):
     obj = resolve_object(session.system, cmd["path"], cmd.col("path"))
     try:

@@ -8,35 +8,66 @@ from rich.text import Text
 from kmshell import files
 from kmshell.commands.registry import TABLE, command
 from kmshell.errors import KmsError
-from kmshell.language.spec import COMMAND, NUMBER, SEED, TEXT, Arg, Kind, Opt, choice
+from kmshell.language.spec import (
+    COMMAND,
+    COMPONENTS,
+    NUMBER,
+    SCENARIO,
+    SEED,
+    TEXT,
+    Arg,
+    Kind,
+    Opt,
+    choice,
+)
 from kmshell.recorder import Recorder
-from kmshell.views.help import HelpOverview, help_detail, history_table
+from kmshell.views.help import (
+    HelpOverview,
+    help_by_component,
+    help_component,
+    help_detail,
+    history_table,
+)
 from kmshell.views.ke import analyze
 from kmshell.views.layout import LIST_LIMIT
 from kmshell.views.outcome import AUTO_TRACE_LIMIT
 from kmshell.views.ps import process_tree
 
 
-@command("help", "list the commands, or explain one: help process create",
-         args=(Arg("cmd", COMMAND, "a command or noun", optional=True, rest=True),),
-         when_halted=True, examples=("help", "help process", "help process create"))
+@command("help", "list the commands by component, or explain one: help process create",
+         args=(Arg("cmd", COMMAND, "a command, a noun, a component such as Ps, or all",
+                   optional=True, rest=True),),
+         details="Alone, it lists the commands' words by the NT component they belong to "
+                 "(Ps, Ke, Io, PnP, ...) and the session's own; help all lists every command "
+                 "with what it does.",
+         when_halted=True,
+         examples=("help", "help all", "help Ps", "help process", "help process create"),
+         component="session")
 def help_(session, cmd):
     name = cmd["cmd"]
     if name is None:
+        return [help_by_component(TABLE)]
+    if name.lower() == "all":
         return [HelpOverview(TABLE)]
+    if name in COMPONENTS:  # as written (Ps, not ps: the alias of process list)
+        return [help_component(TABLE, name)]
     spec = TABLE.lookup(name)
     if spec:
         return [help_detail(spec)]
     verbs = TABLE.nouns().get(name.lower().split()[0])
     if verbs and len(name.split()) == 1:
         return [help_detail(s) for s in verbs]
+    component = next((c for c in COMPONENTS if c.lower() == name.lower()), None)
+    if component:
+        return [help_component(TABLE, component)]
     guess = TABLE.suggest(name.split()[0])
     raise KmsError(f"no command '{name}'" + (f" — did you mean '{guess}'?" if guess else ""),
                    col=cmd.col("cmd"), hint="type 'help' for the list of commands")
 
 
 @command("explain", "add a plain-language 'why' line to each event",
-         args=(Arg("state", choice("on", "off"), "on or off"),), when_halted=True)
+         args=(Arg("state", choice("on", "off"), "on or off"),), when_halted=True,
+         component="session")
 def explain(session, cmd):
     session.settings.explain = cmd["state"] == "on"
     return [Text("explain on: each event gets a plain-language 'why' line"
@@ -56,7 +87,7 @@ VIEW_MODES = {"full": "every event and the views of what changed, no trace folde
          details="full: every event and the views of what changed. auto (the default): the "
                  "same, with very long traces folded in the middle. quiet: no trace and no "
                  "views after commands that change state; a query such as 'ps' still prints.",
-         when_halted=True)
+         when_halted=True, component="session")
 def view(session, cmd):
     session.settings.view = cmd["mode"]
     return [Text(f"view {cmd['mode']}: {VIEW_MODES[cmd['mode']]}", style="dim")]
@@ -70,12 +101,13 @@ def view(session, cmd):
                  "to start; its last line says how many it left out and where the next ones "
                  "start.",
          when_halted=True, meta=True,
-         examples=("history", "history irp send", "history --from 200"))
+         examples=("history", "history irp send", "history --from 200"), component="session")
 def history(session, cmd):
     return [history_table(session.history, cmd["text"], cmd["from"])]
 
 
-@command("quit", "leave kmshell", aliases=("exit",), when_halted=True, meta=True)
+@command("quit", "leave kmshell", aliases=("exit",), when_halted=True, meta=True,
+         component="session")
 def quit_(session, cmd):
     session.quit_requested = True
     return []
@@ -84,7 +116,8 @@ def quit_(session, cmd):
 @command("!analyze", "explain the last bugcheck: code, parameters, the rule broken, the driver",
          args=(Arg("-v", choice("-v", metavar="-v"), "verbose, as WinDbg's !analyze -v: "
                    "kmshell's analysis is always the full one", optional=True),),
-         when_halted=True, examples=("!analyze", "!analyze -v"))
+         when_halted=True, examples=("!analyze", "!analyze -v"),
+         component="Ke")
 def bang_analyze(session, cmd):
     system = session.system
     info = system.core.bugcheck_info
@@ -100,7 +133,8 @@ def bang_analyze(session, cmd):
          details="The machine is rebuilt by replaying the commands before them into a fresh "
                  "machine: the result is exactly what typing only those commands gives. "
                  "Right after a goto, undo undoes the goto: the commands it dropped come back.",
-         when_halted=True, meta=True, examples=("undo", "undo 3"))
+         when_halted=True, meta=True, examples=("undo", "undo 3"),
+         component="session")
 def undo(session, cmd):
     if cmd["n"] < 1:
         raise KmsError("undo needs N >= 1", col=cmd.col("n"), usage=cmd.spec.usage)
@@ -122,7 +156,8 @@ def undo(session, cmd):
          args=(Arg("n", NUMBER, "a command number from history"),),
          details="The commands after N are dropped from history; undo, typed before any "
                  "command changes the machine, brings them back.",
-         when_halted=True, meta=True, examples=("goto 3", "goto 0"))
+         when_halted=True, meta=True, examples=("goto 3", "goto 0"),
+         component="session")
 def goto(session, cmd):
     if cmd["n"] > len(session.history):
         raise KmsError(f"history has {len(session.history)} command(s); no command {cmd['n']}",
@@ -136,7 +171,7 @@ def goto(session, cmd):
 
 @command("save", "save this session (the commands and the state) as versioned JSON",
          args=(Arg("file", TEXT, "where to write it, e.g. lab1.json"),),
-         when_halted=True, meta=True, examples=("save lab1.json",))
+         when_halted=True, meta=True, examples=("save lab1.json",), component="session")
 def save(session, cmd):
     path = session.save(cmd["file"])
     return [Text(f"saved {len(session.history)} command(s) to {path}")]
@@ -146,7 +181,7 @@ def save(session, cmd):
          args=(Arg("file", TEXT, "a file written by save"),),
          details="A file from a newer kmshell, or one whose commands no longer give the state "
                  "it recorded, is refused and the current session is kept.",
-         when_halted=True, meta=True, examples=("load lab1.json",))
+         when_halted=True, meta=True, examples=("load lab1.json",), component="session")
 def load(session, cmd):
     count = session.load(cmd["file"])
     return [Text(f"loaded {cmd['file']}: {count} command(s), tick {session.system.core.tick}"),
@@ -157,7 +192,7 @@ def load(session, cmd):
          args=(Arg("file", TEXT, "the scenario to write, e.g. mine.kms"),),
          details="Failed commands are written commented out. 'record stop' ends it; "
                  "'kmshell run FILE' replays it.", when_halted=True, meta=True,
-         examples=("record mine.kms", "record stop"))
+         examples=("record mine.kms", "record stop"), component="session")
 def record(session, cmd):
     if session.recorder is not None:
         raise KmsError(f"already recording to {session.recorder.path}",
@@ -173,7 +208,7 @@ def record(session, cmd):
     return [Text(f"recording to {cmd['file']}{earlier}; 'record stop' ends it")]
 
 
-@command("record stop", "stop recording", when_halted=True, meta=True)
+@command("record stop", "stop recording", when_halted=True, meta=True, component="session")
 def record_stop(session, cmd):
     if session.recorder is None:
         raise KmsError("not recording", hint="start with: record FILE")
@@ -186,7 +221,8 @@ def record_stop(session, cmd):
                Arg("file", TEXT, "where to write it")),
          details="The transcript is the latest output, a few hundred commands at most: a "
                  "session keeps no more, however long it runs.",
-         when_halted=True, meta=True, examples=("export html lab1.html", "export svg slide.svg"))
+         when_halted=True, meta=True, examples=("export html lab1.html", "export svg slide.svg"),
+         component="session")
 def export(session, cmd):
     console = session.console
     if console is None or not console.record:
@@ -215,7 +251,7 @@ OP = Kind("OP", complete=("==", "!=", "contains", "<", ">"), description="== != 
 
 @command("title", "a scenario's title: shown first, and listed by kmshell scenarios",
          args=(Arg("text", WORDS, "the title", rest=True),), details=DIRECTIVE, meta=True,
-         when_halted=True, examples=("title Waiting uses no processor",))
+         when_halted=True, examples=("title Waiting uses no processor",), component="session")
 def title(session, cmd):
     return [Text(cmd["text"], style="bold")]
 
@@ -223,13 +259,14 @@ def title(session, cmd):
 @command("say", "narration: printed as a panel, the rest of the line taken as written",
          args=(Arg("text", WORDS, "what to say; apostrophes and # are fine", rest=True),),
          details=DIRECTIVE, meta=True, when_halted=True,
-         examples=("say The thread waits on Go: it is Waiting, and the processor is idle.",))
+         examples=("say The thread waits on Go: it is Waiting, and the processor is idle.",),
+         component="session")
 def say(session, cmd):
     return [Text(cmd["text"])]
 
 
 @command("pause", "with kmshell run --step, wait for a key; kmshell check goes straight on",
-         details=DIRECTIVE, meta=True, when_halted=True, examples=("pause",))
+         details=DIRECTIVE, meta=True, when_halted=True, examples=("pause",), component="session")
 def pause(session, cmd):
     return []
 
@@ -251,7 +288,8 @@ def pause(session, cmd):
          examples=("expect cpu 0 irql == DISPATCH_LEVEL", "expect irp 2 status == STATUS_SUCCESS",
                    "expect bugcheck arg2 == DISPATCH_LEVEL", "expect error no such process",
                    "expect output IRP 2 completed",
-                   'expect order "slowdisk completes IRP 2" before "watchfilter!ReadDone"'))
+                   'expect order "slowdisk completes IRP 2" before "watchfilter!ReadDone"'),
+         component="session")
 def expect(session, cmd):
     raise KmsError("'expect' checks what the command before it did; it runs in a scenario "
                    "file or at the kmshell prompt", col=1, hint="help expect shows its forms")
@@ -263,7 +301,8 @@ def expect(session, cmd):
                  "processor runs what and the order of events follow from the commands alone, "
                  "so a scenario gives the same output under every seed. The seed is kept "
                  "(status, --json's state.seed, later boots) for random choices to come; "
-                 "kmshell quiz TOPIC --seed N is where a seed picks a problem.")
+                 "kmshell quiz TOPIC --seed N is where a seed picks a problem.",
+         component="session")
 def seed(session, cmd):
     session.reseed(cmd["n"])
     return [Text(f"seed {cmd['n']}: kept for this boot and later ones; the model makes no "
@@ -271,9 +310,9 @@ def seed(session, cmd):
 
 
 @command("replay", "play a scenario into this session, as kmshell run does",
-         args=(Arg("file", TEXT, "a .kms file, or a bundled name such as 03"),),
+         args=(Arg("file", SCENARIO, "a .kms file, or a bundled name such as 03"),),
          options=(Opt("step", None, "wait for a key before each command (b: back, q: quit)"),),
          details="Its commands join this session's history, so undo and goto reach them.",
-         meta=True, examples=("replay 03", "replay mine.kms --step"))
+         meta=True, examples=("replay 03", "replay mine.kms --step"), component="session")
 def replay(session, cmd):
     return [Text(session.replay(cmd["file"], cmd["step"], cmd.col("file")))]

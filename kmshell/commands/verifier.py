@@ -31,14 +31,14 @@ def _listed(session) -> Text:
 
 
 @command("verifier show", "which drivers Driver Verifier watches (verifier /query)",
-         when_halted=True)
+         when_halted=True, component="Verifier")
 def verifier_show(session, cmd):
     return [_listed(session)]
 
 
 @command("verifier on", "put a driver on Driver Verifier's list (from its next load)",
          args=(Arg("driver", DRIVER, "the driver's name, loaded or not, e.g. scribbler"),),
-         details=DETAILS, examples=("verifier on scribbler",))
+         details=DETAILS, examples=("verifier on scribbler",), component="Verifier")
 def verifier_on(session, cmd):
     session.system.mm.set_verifier(_name(cmd), True)
     return [_listed(session)]
@@ -46,7 +46,7 @@ def verifier_on(session, cmd):
 
 @command("verifier off", "take a driver off Driver Verifier's list",
          args=(Arg("driver", DRIVER, "the driver's name"),), details=DETAILS,
-         examples=("verifier off scribbler",))
+         examples=("verifier off scribbler",), component="Verifier")
 def verifier_off(session, cmd):
     session.system.mm.set_verifier(_name(cmd), False)
     return [_listed(session)]

@@ -14,13 +14,13 @@ from kmshell.views.wmi import wmi_answer, wmi_table
                  "component; it sends IRP_MJ_SYSTEM_CONTROL / IRP_MN_QUERY_ALL_DATA to the top "
                  "of the provider's device stack. Filters above must pass it down. `wmi list` "
                  "shows what is registered.",
-         examples=("wmi query ToasterDeviceInformation",))
+         examples=("wmi query ToasterDeviceInformation",), component="WMI")
 def wmi_query(session, cmd):
     system = session.system
     return [wmi_answer(system.wmi.wmi_query(cmd["cls"], caller=system.ps.console_shell()))]
 
 
 @command("wmi list", "the WMI data blocks drivers have registered, and their providers",
-         when_halted=True)
+         when_halted=True, component="WMI")
 def wmi_list(session, cmd):
     return [wmi_table(session.system)]

@@ -21,6 +21,8 @@ class Kind:
     `complete` is either a tuple of fixed choices or the name of a live source ('process',
     'thread', 'object', 'driver', 'device', 'handle', 'key', 'command'): see
     `kmshell.commands.names.live_values`, which completion and the property tests share.
+    The shell's completer adds three of its own ('driver spec': catalog names and .toml
+    files; 'hardware id': the driver store's; 'scenario': bundled names and .kms files).
     """
 
     metavar: str
@@ -89,6 +91,11 @@ DEVICE = Kind("DEV", complete="device", description="a device path or its last p
 HANDLE = number(0, U32, "H", "a handle value, e.g. 0x10", "handle")
 KEY = Kind("KEY", complete="key",
            description="a registry path such as HKLM\\SYSTEM\\CurrentControlSet")
+DRIVER_SPEC = Kind("NAME", complete="driver spec",
+                   description="a catalog driver's name, or a FILE.toml spec")
+HARDWARE_ID = Kind("HWID", complete="hardware id",
+                   description="a hardware ID, e.g. USB\\VID_045E&PID_0008")
+SCENARIO = Kind("FILE", complete="scenario", description="a .kms file or a bundled scenario")
 ADDRESS = number(0, U64, "ADDR", "an address, e.g. 0x0 or 0xFFFF800000001000")
 
 
@@ -121,6 +128,42 @@ class Opt:
         return f"[--{self.name}]" if self.kind is None else f"[--{self.name} {self.kind.metavar}]"
 
 
+MAX_CHOICES = 12  # more (the 28 IRP_MJ_ codes) would fill the screen: Tab completes them
+
+
+def with_choices(field: Arg | Opt, text: str) -> str:
+    """For help and docs: `text` (what the field is) and the fixed values it takes, unless
+    its usage or the text already shows them all (`reg set --type TYPE`: the REG_ types)."""
+    kind = field.kind
+    if kind is None or not isinstance(kind.complete, tuple) or len(kind.complete) > MAX_CHOICES \
+            or all(value in f"{field.usage} {text}" for value in kind.complete):
+        return text
+    return "; ".join(filter(None, [text, "one of: " + ", ".join(kind.complete)]))
+
+
+# The groups of `help`: Windows's kernel-mode components, named by the prefix of their
+# routines as the WDK names them ("Kernel-Mode Components",
+# https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/), then the session's own
+# commands. Every command names its group (CommandSpec.component); the table refuses others.
+COMPONENTS = {
+    "Ps": "process and thread manager",
+    "Ke": "kernel: processors, IRQL, clock, interrupts, DPCs, bugchecks",
+    "Io": "I/O manager: drivers, devices, IRPs, handles' I/O",
+    "PnP": "Plug and Play manager: the device tree",
+    "Po": "power manager",
+    "Mm": "memory manager: address spaces, pool",
+    "Ob": "object manager: namespace, handles",
+    "Cm": "configuration manager: the registry",
+    "Se": "security reference monitor: users, tokens, descriptors",
+    "Ex": "executive: named events, mutexes, semaphores, timers; worker threads",
+    "KTM": "kernel transaction manager",
+    "CLFS": "common log file system",
+    "WMI": "Windows Management Instrumentation",
+    "Verifier": "Driver Verifier",
+    "session": "this session: help, history, time travel, files, scenarios",
+}
+
+
 @dataclass
 class CommandSpec:
     name: str  # "process create": noun and verb, or one word
@@ -133,6 +176,7 @@ class CommandSpec:
     examples: tuple[str, ...] = ()
     when_halted: bool = False  # allowed after a bugcheck (inspection commands)
     meta: bool = False  # acts on the session, not the machine: kept out of history and replay
+    component: str = "session"  # its group in `help`: a key of COMPONENTS
 
     @property
     def noun(self) -> str:
@@ -153,6 +197,9 @@ class CommandTable:
     by_name: dict[str, CommandSpec] = field(default_factory=dict, repr=False)  # and aliases
 
     def add(self, spec: CommandSpec) -> CommandSpec:
+        if spec.component not in COMPONENTS:
+            raise ValueError(f"command {spec.name!r}: component {spec.component!r} is not one "
+                             f"of {', '.join(COMPONENTS)}")
         names = [spec.name, *spec.aliases]
         clash = {name for name in names if name in self.by_name}
         if clash:

@@ -7,6 +7,7 @@ Regenerate with: python -m kmshell.scenario.reference > docs/commands.md
 from __future__ import annotations
 
 from kmshell.commands.registry import TABLE
+from kmshell.language.spec import with_choices
 from kmshell.scenario.queries import OPERATORS, query_reference
 
 
@@ -35,10 +36,10 @@ def reference_markdown() -> str:
             out += ["", spec.details]
         if spec.aliases:
             out += ["", "Aliases: " + ", ".join(f"`{a}`" for a in spec.aliases)]
-        rows = [(a.usage, a.help) for a in spec.args]
+        rows = [(a.usage, with_choices(a, a.help)) for a in spec.args]
         for option in spec.options:
             default = "" if option.default in (None, False) else f" (default {option.default})"
-            rows.append((option.usage.strip("[]"), option.help + default))
+            rows.append((option.usage.strip("[]"), with_choices(option, option.help + default)))
         if rows:
             out += ["", "| argument | meaning |", "|---|---|"]
             out += [f"| `{_cell(name)}` | {_cell(text)} |" for name, text in rows]

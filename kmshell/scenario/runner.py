@@ -10,6 +10,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
@@ -321,19 +322,22 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
 
 
 def run_typed(session: Session, line: str, last: Outcome | None, console: Console,
-              table: CommandTable) -> tuple[Outcome | None, bool]:
+              table: CommandTable, printing: Callable[[], AbstractContextManager] = nullcontext
+              ) -> tuple[Outcome | None, bool]:
     """One line as typed at the prompt (the shell, or a pipe): a directive checked against
-    the last command's outcome, or a command run and printed. Returns the last outcome now
-    and whether the line held. Ctrl-C stops the line at its next tick and the session goes
-    on; a bug in kmshell is reported and does not end it."""
+    the last command's outcome, or a command run and printed (inside `printing()`: the
+    shell's pager). Returns the last outcome now and whether the line held. Ctrl-C stops the
+    line at its next tick and the session goes on; a bug in kmshell is reported and does not
+    end it."""
     with cancel.catching_ctrl_c():
         try:
             held = run_directive(session, line, last, console, table)
             if held is not None:
                 return last, held
             outcome = session.execute(line)
-            for part in render_outcome(outcome, session.settings):
-                console.print(part)
+            with printing():
+                for part in render_outcome(outcome, session.settings):
+                    console.print(part)
             return outcome, outcome.ok
         except Exception as error:  # noqa: BLE001 - a bug must not end the session
             console.print(Text(internal_error(error), style="bold red"))

@@ -1,5 +1,5 @@
-"""The interactive shell: prompt_toolkit session, completer, toolbar, keys, style. No model
-logic lives here; every line goes through Session.execute."""
+"""The interactive shell: prompt_toolkit session, completer, toolbar, keys, style, pager. No
+model logic lives here; every line goes through Session.execute."""
 
 from kmshell.shell.app import run_repl
 

@@ -17,6 +17,7 @@ from kmshell.commands import TABLE
 from kmshell.session import Session
 from kmshell.shell.completer import CommandCompleter
 from kmshell.shell.keys import key_bindings
+from kmshell.shell.pager import pager_command, paging
 from kmshell.shell.style import STYLE
 from kmshell.shell.toolbar import toolbar_text
 
@@ -52,6 +53,9 @@ def default_history() -> History:
 
 def run_repl(session: Session, console: Console, *, history: History | None = None,
              input=None, output=None) -> int:
+    """The loop. A command's output taller than the terminal goes through the pager
+    KMSHELL_PAGER, PAGER or less names (kmshell/shell/pager.py)."""
+    pager = pager_command()
     prompt: PromptSession[str] = PromptSession(
         history=history if history is not None else default_history(),
         completer=CommandCompleter(session),
@@ -79,5 +83,6 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
             break
         from kmshell.scenario.runner import run_typed  # after the first prompt is up
 
-        last = run_typed(session, line, last, console, TABLE)[0]
+        last = run_typed(session, line, last, console, TABLE,
+                         printing=lambda: paging(console, pager))[0]
     return 0

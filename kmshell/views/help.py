@@ -10,15 +10,70 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from kmshell.language.spec import CommandSpec, CommandTable
+from kmshell.language.spec import COMPONENTS, CommandSpec, CommandTable, with_choices
 from kmshell.views.layout import LIST_LIMIT, Packed, deferred, fields, titled
+
+HELP_HINT = "help WORD: one command, noun or component (help Ps) · help all: every command"
+
+
+def help_groups(table: CommandTable) -> dict[str, list[CommandSpec]]:
+    """The commands of each component that has any, in the order of COMPONENTS: each command
+    is in the one its @command names."""
+    groups: dict[str, list[CommandSpec]] = {name: [] for name in COMPONENTS}
+    for spec in table.specs:
+        groups[spec.component].append(spec)
+    return {name: specs for name, specs in groups.items() if specs}
+
+
+def group_words(table: CommandTable, specs: list[CommandSpec]) -> list[str]:
+    """What a group's line names: each noun once, and each one-word command. A noun whose
+    commands are split between components (driver, device) names its verbs in each:
+    `device tree|plug|unplug`."""
+    nouns = table.nouns()
+    words: dict[str, None] = {}
+    for spec in specs:
+        if " " not in spec.name:
+            words[spec.name] = None
+            continue
+        here = [s.name.split(" ", 1)[1] for s in nouns[spec.noun] if s.component == spec.component]
+        split = len(here) < len(nouns[spec.noun])
+        words[f"{spec.noun} {'|'.join(here)}" if split else spec.noun] = None
+    return list(words)
+
+
+@deferred
+def help_by_component(table: CommandTable) -> Group:
+    """`help`: one line per component listing its commands' words, fitting a 24-line
+    terminal at 80 columns (tests/shell/test_help_screen.py)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for name, specs in help_groups(table).items():
+        grid.add_row(name, "  ".join(group_words(table, specs)))
+    return Group(Text("commands by NT component", style="bold"), grid,
+                 Text(HELP_HINT, style="table.caption"))
+
+
+@deferred
+def help_component(table: CommandTable, name: str) -> Table:
+    """`help Ps`: a component's commands and what each does."""
+    grid = titled(f"{name} — {COMPONENTS[name]}")
+    grid.add_column("command", style="bold", no_wrap=True)
+    grid.add_column("what it does", overflow="fold")
+    for spec in help_groups(table).get(name, []):
+        grid.add_row(_name(spec), spec.help)
+    return grid
+
+
+def _name(spec: CommandSpec) -> str:
+    return spec.name + (f"  ({', '.join(spec.aliases)})" if spec.aliases else "")
 
 
 @dataclass(frozen=True)
 class HelpOverview:
-    """Every command and what it does, laid out for the width it is drawn at. The command
-    table never changes, so what rich draws is kept for the next help at that width (the
-    first takes some 20 ms, 126 lines)."""
+    """`help all`: every command and what it does, laid out for the width it is drawn at. The
+    command table never changes, so what rich draws is kept for the next help at that width
+    (the first takes some 20 ms, 126 lines)."""
 
     table: CommandTable
 
@@ -38,8 +93,7 @@ def help_overview(table: CommandTable, max_width: int | None = None) -> Table:
     """Given the width, the columns get the widths rich would measure (the command as long
     as the longest, the text the rest), so rich measures no cell: 110 rows render a third
     faster."""
-    names = [spec.name + (f"  ({', '.join(spec.aliases)})" if spec.aliases else "")
-             for spec in table.specs]
+    names = [_name(spec) for spec in table.specs]
     grid = titled("commands (help CMD for one)")
     command = max(map(cell_len, [*names, "command"]))
     text = max(map(cell_len, [*(spec.help for spec in table.specs), "what it does"]))
@@ -65,10 +119,10 @@ def help_detail(spec: CommandSpec) -> Group:
     if spec.args or spec.options:
         grid = fields()
         for arg in spec.args:
-            grid.add_row(arg.usage, arg.help)
+            grid.add_row(arg.usage, with_choices(arg, arg.help))
         for option in spec.options:
             default = "" if option.default in (None, False) else f" (default {option.default})"
-            grid.add_row(option.usage.strip("[]"), option.help + default)
+            grid.add_row(option.usage.strip("[]"), with_choices(option, option.help + default))
         parts.append(grid)
     if spec.examples:
         parts.append(Text("examples:\n" + "\n".join(f"  {e}" for e in spec.examples)))
