@@ -28,7 +28,8 @@ SLOW = "title slow\n" + 'process create busy.exe --program "compute 1000000"\n' 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"),
-               TERM="xterm-256color", COLUMNS="100")
+               TERM="xterm-256color", COLUMNS="100",
+               KMSHELL_PAGER="off")  # the shell's tall outputs print, not wait in a pager
     env.update(extra)
     return env
 
