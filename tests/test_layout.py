@@ -14,15 +14,20 @@ in two prints two pieces that are not.
 from __future__ import annotations
 
 import io
+import os
 import re
+import sys
 from itertools import pairwise
 from pathlib import Path
 
+import pexpect
+import pytest
 from rich.table import Table
 
 from kmshell.commands import TABLE
 from kmshell.language import parse_words, split_words
 from kmshell.session import Session
+from kmshell.shell.toolbar import toolbar_text
 from kmshell.views.console import make_console
 from kmshell.views.layout import titled
 from kmshell.views.outcome import render_outcome
@@ -332,3 +337,45 @@ def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_i
              for word in line.split()[1:]]
     assert ticks == list(range(1, 31))
 
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+CPR = "\x1b[6n"  # prompt_toolkit asks where the cursor is; it draws no toolbar unanswered
+
+
+def toolbar_drawn(tmp_path, columns: int, *arguments: str, typed: str = "") -> str:
+    """The bottom toolbar the shell draws on a pseudo-terminal `columns` wide, as plain
+    text, after the line `typed` (if any) has run."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"),
+               TERM="xterm-256color")
+    shell = pexpect.spawn(sys.executable, ["-m", "kmshell", *arguments], cwd=str(ROOT),
+                          env=env, timeout=60, dimensions=(24, columns), encoding="utf-8")
+    row = re.compile(r"\n([^\r\n]* tick [^\r\n]*?)\r")  # the toolbar's row, to its end
+    try:
+        for line in (["", typed] if typed else [""]):
+            if line:
+                shell.sendline(line)
+            shell.expect_exact(CPR)
+            shell.send("\x1b[1;1R")
+            shell.expect(row)
+        return SGR.sub("", shell.match.group(1))
+    finally:
+        shell.sendcontrol("d")
+        shell.expect(pexpect.EOF)
+
+
+@pytest.mark.parametrize(("arguments", "typed", "kept"), [
+    ((), "", ("tick 0", "CPU0 0 PASSIVE", "CPU1 0 PASSIVE", "processes", "running")),
+    (("--cpus", "8"), "process kill wininit.exe", ("tick", "HALTED 0xEF")),
+], ids=["running", "halted-8-cpus"])
+def test_the_toolbar_fits_80_columns_by_dropping_fields_not_by_cutting_words(
+        tmp_path, arguments, typed, kept):
+    drawn = toolbar_drawn(tmp_path, 80, *arguments, typed=typed)
+    assert len(drawn) <= 80
+    session = Session(cpus=8 if arguments else 2)
+    if typed:
+        session.execute(typed)
+    whole = "".join(text for _, text in toolbar_text(session.system))
+    assert len(whole) > 80  # the whole toolbar would not fit: it had to shorten itself
+    assert set(drawn.split()) <= set(whole.split()) | {"IRQL", *map(str, range(32))}, drawn
+    assert all(field in drawn for field in kept), drawn
