@@ -31,6 +31,7 @@ from kmshell.shell.toolbar import toolbar_text
 from kmshell.views.console import make_console
 from kmshell.views.layout import titled
 from kmshell.views.outcome import render_outcome
+from kmshell.views.ps import thread_table
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS = (80, 140)
@@ -336,6 +337,10 @@ def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_i
     ticks = [int(word) for line in shown.splitlines() if line.startswith(" CPU ")
              for word in line.split()[1:]]
     assert ticks == list(range(1, 31))
+
+
+def test_a_thread_listing_with_no_threads_still_shows_its_headers():
+    assert "TID  process  state" in render([thread_table([])], 80)
 
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")

@@ -119,7 +119,7 @@ def thread_table(threads: list[Thread], title: str = "threads") -> Fitted:
             "" if t.last_cpu is None else str(t.last_cpu),
             f"{t.user_ticks}/{t.kernel_ticks}",
         ), _program_position(t)))
-    widths = [max(len(name), *(cell_len(str(cells[i])) for cells, _ in rows))
+    widths = [max([len(name), *(cell_len(str(cells[i])) for cells, _ in rows)])
               for i, name in enumerate(THREAD_COLUMNS)]
     widths[1] = min(widths[1], PROCESS_WIDTH)
 
