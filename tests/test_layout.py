@@ -4,11 +4,13 @@ or caption is squeezed to one word a line (issue 21, item 5).
 A lab session runs on one machine (processes with programs, drivers and their devices, a
 plugged joystick, pending IRPs, locks, registry, a transaction, a log, WMI, a bugcheck and
 !analyze), every command of the command table at least once; each line's output (its trace
-and views, as the shell prints them) is rendered at 80 and 140 columns and compared with the
-same output rendered so wide that nothing wraps. The wide rendering holds the words; a
-narrow one may put them on other lines, or leave some out (a listing may drop columns to
-fit), but every word it prints must be one of the wide rendering's, as often: a word broken
-in two prints two pieces that are not.
+and views, as the shell prints them) is rendered at 80 and 140 columns. The same output
+rendered so wide that nothing wraps gives the words: a narrow rendering may put them on
+other lines, or leave some out (a listing drops columns to fit), but may not print the two
+pieces of one of them at the end of a line and under it, nor cut one short with "…".
+A title or caption wrapped one word a line is found by its shape, at every width (rich
+wraps it to the table's width, however wide the console). The toolbar is checked on a
+pseudo-terminal 80 columns wide.
 """
 
 from __future__ import annotations
@@ -232,7 +234,7 @@ def broken_words(narrow: str, vocabulary: set[str], width: int) -> list[str]:
         below = _placed(lower)
         for start, end, head in _placed(upper):
             for start2, end2, tail in below:
-                if (start2 == start or (end2 == end and end == len(upper.rstrip()))) and \
+                if (start2 == start or end2 == end) and \
                         head + tail in vocabulary and len(head + tail) <= width - 4 and \
                         not (head in vocabulary and tail in vocabulary):
                     found.append(f"{head}|{tail}")
@@ -269,7 +271,7 @@ def render(parts: list, width: int) -> str:
 
 
 def faults(parts: list) -> dict[int, list[str]]:
-    """What is wrong with the parts' layout, at each width of WIDTHS."""
+    """What is wrong with the parts' layout, at each width of WIDTHS and unwrapped."""
     vocabulary = words(render(parts, UNWRAPPED))
     found = {}
     for width in (*WIDTHS, UNWRAPPED):
