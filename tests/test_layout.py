@@ -345,6 +345,16 @@ def test_a_thread_listing_with_no_threads_still_shows_its_headers():
     assert "TID  process  state" in render([thread_table([])], 80)
 
 
+def test_output_that_is_not_a_terminal_has_no_spaces_at_the_end_of_its_lines():
+    """rich pads every cell to its column's width; a pipe or a file does not get that."""
+    table = titled("processes", "name", "state")
+    table.add_row("a-long-name.exe", "Active")
+    table.add_row("b.exe", "")
+    printed = render([table], 80)
+    assert "b.exe" in printed
+    assert not [line for line in printed.splitlines() if line.endswith(" ")], printed
+
+
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 CPR = "\x1b[6n"  # prompt_toolkit asks where the cursor is; it draws no toolbar unanswered
 
