@@ -6,7 +6,7 @@ from rich.table import Table
 
 from kmshell.nt.ke.thread_state import WaitReason
 from kmshell.nt.ps import format_program
-from kmshell.views.layout import deferred, titled
+from kmshell.views.layout import Legend, deferred, titled
 
 
 @deferred
@@ -36,10 +36,11 @@ def worker_table(system) -> Table:
         else:
             doing = ""
         table.add_row(str(thread.tid), thread.state.name, doing)
-    queued = ", ".join(f"#{i.number} {i.driver}" for i in system.ex.work_queue) or "empty"
-    table.caption = f"queue: {queued}; work items done: " \
-        f"{sum(1 for i in system.ex.work_items if i.done)} of {len(system.ex.work_items)}"
-    table.caption_justify = "left"
+    queued = [f"#{i.number} {i.driver}," for i in system.ex.work_queue] or ["empty,"]
+    queued[-1] = queued[-1].removesuffix(",") + ";"
+    done = sum(1 for i in system.ex.work_items if i.done)
+    table.legend = Legend([*queued, f"work items done: {done} of {len(system.ex.work_items)}"],
+                          " ", "queue: ")
     return table
 
 

@@ -7,11 +7,13 @@ TERM=dumb gives plain text. The shell's prompt and toolbar follow the console
 
 Output that is not a terminal is laid out PLAIN_WIDTH columns wide whatever the terminal
 setting (COLUMNS), so a transcript, a diff against it, or a grader's copy is the same on
-every machine; a terminal gets its own width.
+every machine; a terminal gets its own width. Nor does it get the spaces rich pads a table's
+cells with at the end of a line: a transcript, a diff or a grep would carry them.
 """
 
 from __future__ import annotations
 
+import re
 from typing import IO
 
 from rich.console import Console
@@ -25,8 +27,17 @@ PLAIN_WIDTH = 100
 TRANSCRIPT_SEGMENTS = 50_000
 
 
+TRAILING_SPACES = re.compile(r" +(?=\n)")
+
+
 class _Console(Console):
-    """rich's Console, whose recording (for `export`) keeps only the latest output."""
+    """rich's Console, whose recording (for `export`) keeps only the latest output, and
+    which writes no spaces at the end of a line where the output is not a terminal."""
+
+    def _render_buffer(self, buffer) -> str:
+        # Every write goes through here (print, log, a live display's refresh).
+        text = super()._render_buffer(buffer)
+        return text if self.is_terminal else TRAILING_SPACES.sub("", text)
 
     def _write_buffer(self) -> None:
         super()._write_buffer()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from kmshell.nt.constants import DEVICE_FLAGS, FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
-from kmshell.views.layout import LIST_LIMIT, Packed, capped, deferred, fields, titled
+from kmshell.views.layout import LIST_LIMIT, Fitted, Packed, capped, deferred, fields, titled
 from kmshell.views.pnp import devnode_rows
 
 
@@ -87,17 +89,30 @@ def irp_detail(irp) -> Group:
         rows.add_row("Cancel", ("Irp->Cancel set; " if irp.cancel else "") + (
             f"CancelRoutine {irp.cancel_routine.driver.name}!{irp.cancel_routine.routine}"
             if irp.cancel_routine else "no cancel routine"))
+    table = Fitted([partial(_stack_locations, irp, stacked) for stacked in (False, True)],
+                   whole_lines=True)
+    return Group(rows, table, irp_path(irp))
+
+
+def _stack_locations(irp, stacked: bool) -> Table:
+    """The IRP's stack locations, top first; where they do not fit side by side, each
+    location's device goes under its major function, its completion routine under its
+    pending mark."""
     table = titled(f"{len(irp.stack)} stack location(s), current marked >")
-    for column in ("", "#", "major", "device", "pending", "completion routine"):
+    columns = ("", "#", "major / device", "pending / completion routine") if stacked else \
+        ("", "#", "major", "device", "pending", "completion routine")
+    for column in columns:
         table.add_column(column)
     for index in range(len(irp.stack) - 1, -1, -1):
         location = irp.stack[index]
         completion = location.completion
-        table.add_row(">" if index == irp.current else "", str(index + 1), location.major or "",
-                      location.device.label if location.device else "",
-                      "SL_PENDING_RETURNED" if location.pending else "",
-                      f"{completion.driver.name}!{completion.routine}" if completion else "")
-    return Group(rows, table, irp_path(irp))
+        cells = [location.major or "", location.device.label if location.device else "",
+                 "SL_PENDING_RETURNED" if location.pending else "",
+                 f"{completion.driver.name}!{completion.routine}" if completion else ""]
+        if stacked:
+            cells = ["\n".join(pair).strip("\n") for pair in (cells[:2], cells[2:])]
+        table.add_row(">" if index == irp.current else "", str(index + 1), *cells)
+    return table
 
 
 def irp_path(irp) -> Text:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich import box
 from rich.console import Group
 from rich.panel import Panel
@@ -13,7 +15,7 @@ from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ps import Thread
 from kmshell.nt.system import System
-from kmshell.views.layout import Packed, deferred, fields, titled
+from kmshell.views.layout import ByWidth, Legend, Packed, deferred, fields, titled
 from kmshell.views.theme import irql_label, irql_style
 from kmshell.views.trace import trace_table
 
@@ -35,11 +37,10 @@ def cpu_table(system: System) -> Packed:
         )
     ready = system.ke.dispatcher.ready_threads()
     if ready:
-        queue = ", ".join(f"{t.label} (prio {t.priority})" for t in ready[:8])
+        queue = [f"{t.label} (prio {t.priority})" for t in ready[:8]]
         if len(ready) > 8:
-            queue += f", … {len(ready) - 8} more"
-        table.caption = f"ready: {queue}"
-        table.caption_justify = "left"
+            queue.append(f"… {len(ready) - 8} more")
+        table.legend = Legend(queue, ", ", "ready: ")
     return Packed(table)
 
 
@@ -88,33 +89,42 @@ PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "
 
 
 @deferred
-def timeline_table(system: System, last: int) -> Table:
-    """Gantt style: a row per processor, a column per tick, the TID that ran in each cell."""
-    ticks = list(system.ke.timeline)[-last:]
-    window = f", ticks {ticks[0][0]}–{ticks[-1][0]} of {system.core.tick}" if ticks else ""
-    table = titled(f"schedule{window} (TID that ran each tick; · idle)", padding=(0, 0))
-    table.add_column("CPU", style="bold")
-    for tick, _ in ticks:
-        table.add_column(str(tick), justify="right", no_wrap=True, min_width=4)
+def timeline_table(system: System, last: int) -> ByWidth:
+    """Gantt style: a row per processor, a column per tick, the TID that ran in each cell;
+    ticks that do not fit the width side by side go on in another band below."""
+    return ByWidth(partial(_timeline_bands, system, list(system.ke.timeline)[-last:]))
+
+
+def _timeline_bands(system: System, ticks: list, width: int) -> Group:
     seen: dict[int, Thread] = {}
-    for number, cpu in enumerate(system.core.processors):
-        cells = []
-        for _, running in ticks:
-            thread = running[number]
-            if thread is None:
-                cells.append(Text("·", style="dim"))
-                continue
-            seen.setdefault(thread.tid, thread)
-            style = PALETTE[list(seen).index(thread.tid) % len(PALETTE)]
-            cells.append(Text(str(thread.tid), style=style))
-        table.add_row(str(cpu.number), *cells)
+    for _, running in ticks:
+        for thread in running:
+            if thread is not None:
+                seen.setdefault(thread.tid, thread)
+    colours = {tid: PALETTE[index % len(PALETTE)] for index, tid in enumerate(seen)}
+    cell = max([4] + [len(str(tick)) for tick, _ in ticks])
+    per_band = max(1, (width - 5) // (cell + 1))  # the CPU column and the edges: 5
+    bands = [ticks[start:start + per_band] for start in range(0, len(ticks), per_band)]
+    window = f", ticks {ticks[0][0]}–{ticks[-1][0]} of {system.core.tick}" if ticks else ""
+    tables = []
+    for number, band in enumerate(bands or [[]]):
+        title = f"schedule{window} (TID that ran each tick; · idle)" if number == 0 else ""
+        table = titled(title, padding=(0, 0))
+        table.add_column("CPU", style="bold")
+        for tick, _ in band:
+            table.add_column(str(tick), justify="right", no_wrap=True, min_width=cell)
+        for index, cpu in enumerate(system.core.processors):
+            table.add_row(str(cpu.number), *(
+                Text("·", style="dim") if running[index] is None else
+                Text(str(running[index].tid), style=colours[running[index].tid])
+                for _, running in band))
+        tables.append(table)
     if seen:
-        table.caption = "  ".join(f"{tid} = {t.process.image} (prio {t.priority})"
-                                  for tid, t in seen.items())
-        table.caption_justify = "left"
+        tables[-1].legend = Legend([f"{tid} = {t.process.image} (prio {t.priority})"
+                                    for tid, t in seen.items()])
     elif not ticks:
-        table.caption = "no ticks yet: type step or run"
-    return table
+        tables[-1].caption = "no ticks yet: type step or run"
+    return Group(*tables)
 
 
 @deferred

@@ -1,17 +1,26 @@
-"""The two table shapes every view uses: a titled table, and a grid of named fields."""
+"""The two table shapes every view uses: a titled table, and a grid of named fields; and how
+a view fits the width it is printed at (80 columns is the narrowest we lay out for).
+
+A word is never broken across two lines: a title, caption or legend wraps at the console's
+width between words (rich would wrap it to the table's own width, one word a line under a
+narrow table), a legend between its entries, and a table too wide for its words drops or
+stacks columns (Fitted) instead of folding them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from copy import copy
 from dataclasses import dataclass
 from functools import partial, wraps
 
 from rich import box
 from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
+from rich.style import Style
 from rich.table import Column, Table
-from rich.text import Text
+from rich.text import Text, TextType
 
 
 @dataclass(frozen=True)
@@ -34,13 +43,123 @@ def deferred(view: Callable) -> Callable:
     return later
 
 
-def titled(title: str, *columns: str, **options) -> Table:
+@dataclass(frozen=True)
+class Legend:
+    """Entries of a legend or a footer (`176 = notepad.exe (prio 8)`), wrapped at the width
+    they are printed in between two entries, never inside one (an entry wider than a line
+    wraps at its spaces)."""
+
+    entries: Sequence[str]
+    separator: str = "  "
+    lead: str = ""  # before the first entry: `ready: `
+    style: str = "table.caption"
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines, line = [], self.lead
+        for number, entry in enumerate(self.entries):
+            joined = line + (self.separator if number else "") + entry
+            if number and cell_len(joined) > options.max_width:
+                lines.append(line + self.separator.rstrip())
+                joined = entry
+            line = joined
+        yield Text("\n".join([*lines, line]), style=self.style)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max((cell_len(entry) for entry in self.entries), default=0)
+        return Measurement(widest, cell_len(self.lead) + cell_len(
+            self.separator.join(self.entries)))
+
+
+class Titled(Table):
+    """A table whose title, caption and legend (a Legend under the caption) wrap at the
+    width the table is printed in, between words. rich wraps a title to the table's own
+    width: under a narrow table, one word a line. One that fits the table is laid out as
+    rich would (a centred caption centred under the table)."""
+
+    legend: Legend | None = None
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not (self.title or self.caption or self.legend):
+            yield from super().__rich_console__(console, options)
+            return
+        body = copy(self)
+        body.title = body.caption = body.legend = None
+        segments = list(console.render(body, options))
+        width = 0  # the table's: its first line's
+        for segment in segments:
+            if "\n" in segment.text:
+                width += cell_len(segment.text.split("\n")[0])
+                break
+            width += segment.cell_length
+        if self.title:
+            yield from self._annotation(console, options, width, self.title,
+                                        Style.pick_first(self.title_style, "table.title"),
+                                        self.title_justify)
+        yield from segments
+        if self.caption:
+            yield from self._annotation(console, options, width, self.caption,
+                                        Style.pick_first(self.caption_style, "table.caption"),
+                                        self.caption_justify)
+        if self.legend:
+            yield from console.render(self.legend, options)
+
+    @staticmethod
+    def _annotation(console: Console, options: ConsoleOptions, width: int, text: TextType,
+                    style, justify) -> RenderResult:
+        shown = console.render_str(text, style=style, highlight=False) \
+            if isinstance(text, str) else text
+        if cell_len(shown.plain) > width:  # wider than the table: from its left edge
+            width, justify = options.max_width, "left"
+        yield from console.render(shown, options.update(width=width, justify=justify))
+
+
+def titled(title: str, *columns: str, **options) -> Titled:
     """A left-titled table with a rule under the header, as WinDbg-style listings look."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
-                  **options)
+    table = Titled(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+                   **options)
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
+
+
+@dataclass(frozen=True)
+class ByWidth:
+    """A view built for the width it is printed at: build(width) gives the renderable."""
+
+    build: Callable[[int], RenderableType]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A table laid out for the width it is printed at: the first of its layouts (each
+    builds a table; the last is the narrowest) whose columns fit their longest words in
+    that width, so that rich need not fold a word; with whole_lines, the first whose cells
+    fit on one line each if one does. A layout drops or stacks columns."""
+
+    layouts: Sequence[Callable[[], Table]]
+    whole_lines: bool = False
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.fitting(console, options)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.fitting(console, options))
+
+    def fitting(self, console: Console, options: ConsoleOptions) -> Table:
+        built: list[tuple[Table, Measurement]] = []
+        for build in self.layouts:
+            table = build()
+            # unclamped, unlike Measurement.get: the sum of the columns' longest words (and
+            # of their longest cells)
+            built.append((table, table.__rich_measure__(console, options)))
+            if built[-1][1].maximum <= options.max_width or (
+                    not self.whole_lines and built[-1][1].minimum <= options.max_width):
+                return table
+        return next((table for table, needs in built if needs.minimum <= options.max_width),
+                    built[-1][0])
 
 
 LIST_LIMIT = 50  # rows a listing shows: about a screenful, what a student can read anyway

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -11,7 +13,7 @@ from kmshell.nt.events import ptr
 from kmshell.nt.io.irp import FileObject
 from kmshell.nt.ob import Directory, SymbolicLink
 from kmshell.nt.ps import Process
-from kmshell.views.layout import LIST_LIMIT, deferred, fields, titled
+from kmshell.views.layout import LIST_LIMIT, Fitted, deferred, fields, titled
 from kmshell.views.ps import process_block, thread_block
 
 
@@ -24,20 +26,30 @@ def _describe(obj) -> str:
 
 
 @deferred
-def directory_listing(directory: Directory, focus: str | None = None) -> Table:
+def directory_listing(directory: Directory, focus: str | None = None) -> Fitted:
     """The directory's objects in name order, at most LIST_LIMIT of them: the first, and the
-    one named `focus` (just created) in its place if it is further down."""
-    table = titled(f"Directory {directory.header.path}")
-    for column in ("name", "type", "handles", "pointers", ""):
-        table.add_column(column, overflow="fold")
+    one named `focus` (just created) in its place if it is further down. Where a long
+    description does not fit beside them, the handle and pointer counts go (object show
+    PATH gives them)."""
     children = directory.children()
     shown = children[:LIST_LIMIT]
     wanted = directory.entries.get(focus.upper()) if focus else None
     if wanted is not None and wanted not in shown:
         shown = [*shown[:LIST_LIMIT - 1], wanted]
+    return Fitted([partial(_directory_table, directory, children, shown, counts)
+                   for counts in (True, False)])
+
+
+def _directory_table(directory: Directory, children: list, shown: list, counts: bool) -> Table:
+    table = titled(f"Directory {directory.header.path}")
+    columns = ("name", "type", "handles", "pointers", "") if counts else ("name", "type", "")
+    for column in columns:
+        table.add_column(column, overflow="fold")
     for child in shown:
-        table.add_row(child.header.name, child.header.type_name, str(child.header.handle_count),
-                      str(child.header.pointer_count), _describe(child))
+        header = child.header
+        table.add_row(header.name, header.type_name,
+                      *((str(header.handle_count), str(header.pointer_count)) if counts else ()),
+                      _describe(child))
     table.caption = f"{len(children)} objects" if len(shown) == len(children) else (
         f"{len(shown)} of {len(children):,} objects ({len(children) - len(shown):,} left out); "
         f"object show {directory.header.path}\\NAME shows one")

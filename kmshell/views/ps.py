@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
+from functools import partial
 from itertools import chain
 
+from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -24,6 +26,7 @@ from kmshell.nt.ps import Process, Thread, format_program
 from kmshell.nt.system import System
 from kmshell.views.layout import (
     LIST_LIMIT,
+    Fitted,
     capped,
     deferred,
     fields,
@@ -92,21 +95,21 @@ def _processes_shown(system: System, highlight: AbstractSet[int]) -> set[int]:
     return shown
 
 
-THREAD_COLUMNS = (("TID", 5), ("process", 15), ("state", 10), ("wait reason", 14),
-                  ("prio", 4), ("TEB", 10), ("cpu", 3), ("ticks u/k", 9))
+THREAD_COLUMNS = ("TID", "process", "state", "wait reason", "prio", "TEB", "cpu", "ticks u/k")
+# Where the width is short, these go first, in this order: what `thread show T` tells.
+THREAD_DROPPED = ("TEB", "ticks u/k", "cpu")
+PROCESS_WIDTH = 24  # a longer image name is cut with …
 
 
 @deferred
-def thread_table(threads: list[Thread], title: str = "threads") -> Table:
-    table = titled(title, padding=(0, 1, 0, 0))
-    # The short columns have fixed widths, drawn as one cell (fixed_cells), the program
-    # folding in what is left: rich measures no cell and renders two per row.
-    widths = [width for _, width in THREAD_COLUMNS]
-    table.add_column(fixed_cells([name for name, _ in THREAD_COLUMNS], widths),
-                     width=fixed_width(widths), no_wrap=True)
-    table.add_column("program", overflow="fold", ratio=1)
-    for t in capped(table, threads, "name a process: thread list P"):
-        table.add_row(fixed_cells((
+def thread_table(threads: list[Thread], title: str = "threads") -> Fitted:
+    """The short columns as wide as their longest cell, drawn as one cell (fixed_cells);
+    the program wraps in what is left. Where the programs do not fit on a line beside them,
+    the columns THREAD_DROPPED go, one by one."""
+    rows = []
+    caption = titled(title)
+    for t in capped(caption, threads, "name a process: thread list P"):
+        rows.append(((
             str(t.tid),
             f"{t.process.image} ({t.process.pid})",
             Text(t.state.name, style=THREAD_STATE_STYLE.get(t.state.name, "")),
@@ -115,8 +118,25 @@ def thread_table(threads: list[Thread], title: str = "threads") -> Table:
             f"{t.teb:#x}" if t.teb is not None else "none",  # kernel and pico threads
             "" if t.last_cpu is None else str(t.last_cpu),
             f"{t.user_ticks}/{t.kernel_ticks}",
-        ), widths), _program_position(t))
-    return table
+        ), _program_position(t)))
+    widths = [max([len(name), *(cell_len(str(cells[i])) for cells, _ in rows)])
+              for i, name in enumerate(THREAD_COLUMNS)]
+    widths[1] = min(widths[1], PROCESS_WIDTH)
+
+    def layout(dropped: tuple[str, ...]) -> Table:
+        kept = [i for i, name in enumerate(THREAD_COLUMNS) if name not in dropped]
+        shown = [widths[i] for i in kept]
+        table = titled(title, padding=(0, 1, 0, 0))
+        table.caption, table.caption_justify = caption.caption, "left"
+        table.add_column(fixed_cells([THREAD_COLUMNS[i] for i in kept], shown),
+                         width=fixed_width(shown), no_wrap=True)
+        table.add_column("program", overflow="fold", ratio=1)
+        for cells, program in rows:
+            table.add_row(fixed_cells([cells[i] for i in kept], shown), program)
+        return table
+
+    return Fitted([partial(layout, THREAD_DROPPED[:count])
+                   for count in range(len(THREAD_DROPPED) + 1)], whole_lines=True)
 
 
 def _program_position(thread: Thread) -> str:
@@ -203,18 +223,9 @@ def thread_detail(thread: Thread) -> Table:
 
 @deferred
 def memory_map(process: Process) -> Group:
-    """The address space: the private user half (its regions) and the shared kernel half."""
+    """The address space: the private user half (its regions) and the shared kernel half.
+    Where the columns do not fit side by side, each region's end goes under its start."""
     space = process.address_space
-    table = titled(f"address space of {process.image} ({process.pid})")
-    table.add_column("start", no_wrap=True)
-    table.add_column("end", no_wrap=True)
-    for column in ("kind", "protection", "what"):
-        table.add_column(column, overflow="fold")
-    for vad in space.vads if space is not None else ():
-        table.add_row(ptr(vad.start), ptr(vad.end), vad.kind, vad.protection, vad.description)
-    table.add_section()
-    for start, end, what in KERNEL_REGIONS:
-        table.add_row(ptr(start), ptr(end), Text("shared", style="magenta"), "kernel only", what)
     note = Text(f"above the line: this process's private user half ({MM_LOWEST_USER_ADDRESS:#x}"
                 f" – {MM_HIGHEST_USER_ADDRESS:#x}); below: the kernel half from "
                 f"{ptr(MM_SYSTEM_RANGE_START)}, the same in every process, reachable only in "
@@ -222,7 +233,30 @@ def memory_map(process: Process) -> Group:
     if space is None:
         note = Text(f"{process.image} has no user half: only the shared kernel half.",
                     style="dim")
-    return Group(table, note)
+    return Group(Fitted([partial(_regions, process, stacked) for stacked in (False, True)]),
+                 note)
+
+
+def _regions(process: Process, stacked: bool) -> Table:
+    space = process.address_space
+    table = titled(f"address space of {process.image} ({process.pid})")
+    table.add_column("start / end" if stacked else "start", no_wrap=True)
+    if not stacked:
+        table.add_column("end", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("protection", no_wrap=True)
+    table.add_column("what", overflow="fold")
+
+    def add(start: int, end: int, *rest) -> None:
+        table.add_row(*((f"{ptr(start)}\n{ptr(end)}",) if stacked else (ptr(start), ptr(end))),
+                      *rest)
+
+    for vad in space.vads if space is not None else ():
+        add(vad.start, vad.end, vad.kind, vad.protection, vad.description)
+    table.add_section()
+    for start, end, what in KERNEL_REGIONS:
+        add(start, end, Text("shared", style="magenta"), "kernel only", what)
+    return table
 
 
 # WinDbg's `!process` and `!thread` blocks (Debugger Reference, "!process" and "!thread"):

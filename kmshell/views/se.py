@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 
 from kmshell.nt.se import (
@@ -14,7 +17,7 @@ from kmshell.nt.se import (
     SYNCHRONIZE,
     sid_name,
 )
-from kmshell.views.layout import deferred, titled
+from kmshell.views.layout import Fitted, deferred, titled
 
 # Access rights by the names the headers give them, to show an ACE's mask as a reader of
 # winnt.h and wdm.h would write it: 0x001f01ff FILE_ALL_ACCESS. Generic and standard rights
@@ -73,16 +76,26 @@ def access_names(mask: int, type_name: str) -> str:
 
 @deferred
 def token_view(token, title: str) -> Group:
+    """The SIDs whole (the RID at the end tells two users apart), each with its name beside
+    it, or where that does not fit, under it."""
+    return Group(Fitted([partial(_token_table, token, title, beside)
+                         for beside in (True, False)]))
+
+
+def _token_table(token, title: str, beside: bool) -> Table:
     table = titled(title)
     table.add_column("what")
-    table.add_column("SID or name")
-    table.add_column("")
-    table.add_row("User", token.sid, sid_name(token.sid))
-    for sid in token.groups:
-        table.add_row("Group", sid, sid_name(sid))
+    table.add_column("SID or name", no_wrap=True)
+    if beside:
+        table.add_column("")
+    for what, sid in [("User", token.sid), *(("Group", sid) for sid in token.groups)]:
+        if beside:
+            table.add_row(what, sid, sid_name(sid))
+        else:
+            table.add_row(what, f"{sid}\n  {sid_name(sid)}")
     for privilege in token.privileges:
-        table.add_row("Privilege", privilege, "")
-    return Group(table)
+        table.add_row("Privilege", privilege, *[""] * beside)
+    return table
 
 
 @deferred

@@ -1,0 +1,398 @@
+"""Every view reads at 80 and 140 columns: no word is broken across two lines, and no title
+or caption is squeezed to one word a line (issue 21, item 5).
+
+A lab session runs on one machine (processes with programs, drivers and their devices, a
+plugged joystick, pending IRPs, locks, registry, a transaction, a log, WMI, a bugcheck and
+!analyze), every command of the command table at least once; each line's output (its trace
+and views, as the shell prints them) is rendered at 80 and 140 columns. The same output
+rendered so wide that nothing wraps gives the words: a narrow rendering may put them on
+other lines, or leave some out (a listing drops columns to fit), but may not print the two
+pieces of one of them at the end of a line and under it, nor cut one short with "…".
+A title or caption wrapped one word a line is found by its shape, at every width (rich
+wraps it to the table's width, however wide the console). The toolbar is checked on a
+pseudo-terminal 80 columns wide.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from itertools import pairwise
+from pathlib import Path
+
+import pexpect
+import pytest
+from rich.table import Table
+
+from kmshell.commands import TABLE
+from kmshell.language import parse_words, split_words
+from kmshell.session import Session
+from kmshell.shell.toolbar import toolbar_text
+from kmshell.views.console import make_console
+from kmshell.views.layout import titled
+from kmshell.views.outcome import render_outcome
+from kmshell.views.ps import thread_table
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDTHS = (80, 140)
+UNWRAPPED = 1000  # wide enough that no view wraps a line
+
+# The lab: each line's output is checked. The lines run in order on one machine.
+LAB = r"""
+status
+event create Go
+event create Verdict --synchronization
+process create notepad.exe
+process create calc.exe --threads 2 --program "compute 4; wait Go; exit"
+process create bash --subsystem wsl
+process create app.exe --program "wait-input"
+thread create notepad.exe --program "compute 5; wait Verdict; exit"
+callback register process WdFilter --steps "compute 1; ExQueueWorkItem" --work "compute 4"
+process create word.exe
+mutex create M1
+spinlock create L
+semaphore create Slots --count 1 --limit 2
+timer create Tick --due 3 --period 3
+step 12
+timeline
+timeline --last 6
+semaphore release Slots
+event set Verdict
+event reset Verdict
+driver load slowdisk
+driver load watchfilter
+driver load nullsink
+driver load irqdisk
+driver load toaster
+driver load scenarios/lab/poller.toml
+driver install scenarios/lab/meter.toml
+device plug HTREE\ROOT\0 ROOT\METER --name Meter0
+driver list
+driver show slowdisk
+!drvobj nullsink
+open app.exe \Device\SlowDisk --access all
+read app.exe 0xc
+open app.exe \Device\IrqDisk --overlapped
+read app.exe 0x10 --length 8192
+write app.exe 0xc hello
+ioctl app.exe 0xc 0x222003
+irp send SlowDisk IRP_MJ_READ
+irp send SlowDisk IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES
+irp list
+irp show 5
+irp complete 10 STATUS_SUCCESS
+irp cancel 8
+interrupt IrqDisk --cpu 1
+dpc list
+device plug USBPDO-0 USB\VID_045E&PID_0008
+device list
+device stack Joystick0
+device show Joystick0
+device tree
+!devnode 0 1
+power show
+power arm Joystick0
+power device Joystick0 D3
+power device Joystick0 D0
+power sleep
+power wake --by Joystick0
+power arm Joystick0 --off
+close app.exe 0x10
+device unplug Joystick0 --surprise
+callback register thread WdFilter --subsystems
+callback list
+thread create calc.exe --program "compute 1; exit"
+step 8
+run --max 50
+worker list
+callback remove 1
+process list
+!process 0 0
+process show notepad.exe
+!process calc.exe 7
+thread list
+thread list app.exe
+thread show 176
+!thread 100
+memory map notepad.exe
+touch notepad.exe 0x900000 --write 7
+irql
+!irql 1
+cpu show 0
+!pcr 1
+object ls
+object ls \ObjectTypes
+!object \Device
+object tree \KernelObjects --depth 1
+object tree
+object show \KernelObjects\LowMemoryCondition
+handle list app.exe
+!handle 4
+pool
+lock list
+var list
+whoami
+login student
+whoami
+token notepad.exe
+!token 4
+sd \BaseNamedObjects\Go
+sd set \BaseNamedObjects\Go "D:P(A;;GA;;;SY)(A;;GA;;;BA)"
+reg set HKLM\SOFTWARE\Lab Greeting hello
+reg set HKLM\SOFTWARE\Lab Count 7 --type REG_DWORD
+reg ls HKLM\SYSTEM\CurrentControlSet\Services\pci
+reg get HKLM\SYSTEM\CurrentControlSet\Services\disk Start
+tx begin
+reg set HKLM\SOFTWARE\Lab Count 8 --type REG_DWORD
+reg ls HKLM\SOFTWARE\Lab
+tx rollback
+tx begin
+reg delete HKLM\SOFTWARE\Lab Greeting
+tx commit
+reg delete HKLM\SOFTWARE\Lab
+log create Journal
+log append Journal "transfer 60 alice->bob"
+log flush Journal
+log append Journal "audit ok"
+log show Journal
+wmi list
+wmi query ToasterDeviceInformation
+verifier on scribbler
+verifier show
+verifier off scribbler
+explain on
+process kill word.exe
+explain off
+view full
+process crash calc.exe
+view auto
+history
+help
+help process create
+seed 7
+step
+login teacher
+driver load doublecomplete
+irp send NullSink IRP_MJ_READ
+!analyze
+status
+thread list
+cpu show 1
+undo
+boot --cpus 8
+status
+irql
+timeline
+process kill wininit.exe
+status
+reboot
+power hibernate
+power wake
+power shutdown
+boot
+driver load nullsink
+driver unload nullsink
+"""
+
+# Commands whose lines print nothing of their own to lay out, or touch files or the shell:
+# every other command of the table runs in LAB (a test below holds the table to that).
+NOT_IN_LAB = {
+    "quit": "ends the session",
+    "goto": "time travel, as undo (which LAB runs), prints a one-line confirmation",
+    "save": "writes a file", "load": "reads a file", "record": "writes a file",
+    "record stop": "stops a recording", "export": "writes a file",
+    "replay": "prints a scenario's lines, each checked here already",
+    "title": "a scenario directive", "say": "a scenario directive",
+    "pause": "waits for a key", "expect": "a scenario directive",
+}
+
+WORD = re.compile(r"\S+")
+
+
+def words(text: str) -> set[str]:
+    """The words of a rendering: runs of non-blank characters with a letter or digit (rules
+    and tree guides change length with the width, so are left out)."""
+    return {word for word in WORD.findall(text) if any(c.isalnum() for c in word)}
+
+
+def _placed(line: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group()) for m in WORD.finditer(line)]
+
+
+def broken_words(narrow: str, vocabulary: set[str], width: int) -> list[str]:
+    """Words of the vocabulary that the narrow rendering breaks across two lines, and words
+    it cuts short with an ellipsis. A broken word leaves a piece at the end of one line and
+    the rest under it on the next, where its cell or its indent starts (or, right-justified,
+    ends): two pieces that join into a word of the vocabulary, at least one of them no word
+    of its own (two numbers stacked in a column are not a broken one). A word wider than
+    the line cannot be kept whole."""
+    found = []
+    lines = narrow.splitlines()
+    for upper, lower in pairwise(lines):
+        below = _placed(lower)
+        for start, end, head in _placed(upper):
+            for start2, end2, tail in below:
+                if (start2 == start or end2 == end) and \
+                        head + tail in vocabulary and len(head + tail) <= width - 4 and \
+                        not (head in vocabulary and tail in vocabulary):
+                    found.append(f"{head}|{tail}")
+    for word in WORD.findall(narrow):
+        stem = word.removesuffix("…")
+        if stem != word and stem and stem not in vocabulary and \
+                any(whole.startswith(stem) for whole in vocabulary):
+            found.append(word)
+    return found
+
+
+def one_word_lines(text: str, width: int, run: int = 3) -> list[str]:
+    """Runs of `run` or more lines of one word each, some of them words of letters, that
+    would fit on one line of this width: a title or caption wrapped one word a line (a column
+    of numbers is not). rich wraps a table's title and caption to the table's own width,
+    however wide the console, so the unwrapped rendering is checked for these too."""
+    found, lines, start = [], [*text.splitlines(), ""], 0
+    for index, line in enumerate(lines):
+        if len(WORD.findall(line)) == 1 and words(line):
+            continue
+        joined = " ".join(lines[i].strip() for i in range(start, index))
+        if index - start >= run and len(joined) <= width and \
+                any(c.isalpha() for c in joined):
+            found.append(joined)
+        start = index + 1
+    return found
+
+
+def render(parts: list, width: int) -> str:
+    console = make_console(no_color=True, file=io.StringIO(), width=width)
+    for part in parts:
+        console.print(part)
+    return console.file.getvalue()
+
+
+def faults(parts: list) -> dict[int, list[str]]:
+    """What is wrong with the parts' layout, at each width of WIDTHS and unwrapped."""
+    vocabulary = words(render(parts, UNWRAPPED))
+    found = {}
+    for width in (*WIDTHS, UNWRAPPED):
+        narrow = render(parts, width)
+        problems = [f"broken: {w}" for w in broken_words(narrow, vocabulary, width)] + \
+                   [f"one word a line: {t}" for t in one_word_lines(narrow, width)]
+        if problems:
+            found[width] = problems
+    return found
+
+
+def lab_lines() -> list[str]:
+    return [line for line in LAB.splitlines() if line.strip()]
+
+
+def test_the_lab_runs_every_command_of_the_table_but_those_set_aside():
+    ran = {parse_words(split_words(line), TABLE).spec.name for line in lab_lines()}
+    untried = {spec.name for spec in TABLE.specs} - ran - set(NOT_IN_LAB)
+    assert not untried, f"add a line running each of these to LAB: {sorted(untried)}"
+
+
+def test_every_view_keeps_its_words_whole_and_its_captions_on_lines_at_80_and_140_columns():
+    session = Session()
+    failures = []
+    for number, line in enumerate(lab_lines(), 1):
+        outcome = session.execute(line, ROOT)  # file names from the repository
+        assert outcome.error is None, f"LAB line {number} {line!r}: {outcome.error}"
+        for width, problems in faults(render_outcome(outcome, session.settings)).items():
+            failures.append(f"{line!r} at {width} columns: {'; '.join(problems)}")
+    assert not failures, "\n".join(failures)
+
+
+def test_the_check_finds_a_word_broken_across_lines_and_a_title_one_word_a_line():
+    """The check above is not vacuous: a table that folds a word, and one whose title rich
+    wraps to the table's width, fail it."""
+    folding = Table(*"abcdefg")
+    folding.add_row(*["PAGE_EXECUTE_WRITECOPY"] * 7)  # wider than 140 columns, unbroken
+    assert broken_words(render([folding], 80), words(render([folding], UNWRAPPED)), 80)
+    assert faults([folding]).keys() == {80, 140}
+    squeezed = Table(title="schedule (TID that ran each tick; idle)")
+    squeezed.add_column("CPU")
+    squeezed.add_row("0")
+    assert one_word_lines(render([squeezed], UNWRAPPED), UNWRAPPED)
+    assert faults([squeezed]).keys() == {*WIDTHS, UNWRAPPED}
+    assert not faults([titled("a title wider than its table, on one line", "CPU")])
+
+
+def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_in_bands():
+    """`176 = a.exe (prio 8)` in the timeline's legend, `a.exe:176 (prio 8)` in the
+    processors' footer: each entry whole on one line at 80 columns; and every tick asked for
+    is shown, in bands as wide as the line, none cut off at its edge."""
+    session = Session()
+    for name in "abcdefgh":
+        session.execute(f'process create {name}.exe --program "compute 40"')
+    session.execute("step 30")
+    for line, entry in (("timeline --last 30", r"\d+ = \w\.exe \(prio \d+\)"),
+                        ("status", r"\w\.exe:\d+ \(prio \d+\)")):
+        views = session.execute(line).views
+        text = render(views, 80)
+        assert len(re.findall(entry, text)) >= 6, text
+        pieces = re.findall(entry.replace(" ", r"\s+"), text)
+        assert all("\n" not in piece for piece in pieces), text
+    shown = render(session.execute("timeline --last 30").views, 80)
+    assert all(len(line) <= 80 for line in shown.splitlines())
+    ticks = [int(word) for line in shown.splitlines() if line.startswith(" CPU ")
+             for word in line.split()[1:]]
+    assert ticks == list(range(1, 31))
+
+
+def test_a_thread_listing_with_no_threads_still_shows_its_headers():
+    assert "TID  process  state" in render([thread_table([])], 80)
+
+
+def test_output_that_is_not_a_terminal_has_no_spaces_at_the_end_of_its_lines():
+    """rich pads every cell to its column's width; a pipe or a file does not get that."""
+    table = titled("processes", "name", "state")
+    table.add_row("a-long-name.exe", "Active")
+    table.add_row("b.exe", "")
+    printed = render([table], 80)
+    assert "b.exe" in printed
+    assert not [line for line in printed.splitlines() if line.endswith(" ")], printed
+
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+CPR = "\x1b[6n"  # prompt_toolkit asks where the cursor is; it draws no toolbar unanswered
+
+
+def toolbar_drawn(tmp_path, columns: int, *arguments: str, typed: str = "") -> str:
+    """The bottom toolbar the shell draws on a pseudo-terminal `columns` wide, as plain
+    text, after the line `typed` (if any) has run."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"),
+               TERM="xterm-256color")
+    shell = pexpect.spawn(sys.executable, ["-m", "kmshell", *arguments], cwd=str(ROOT),
+                          env=env, timeout=60, dimensions=(24, columns), encoding="utf-8")
+    row = re.compile(r"\n([^\r\n]* tick [^\r\n]*?)\r")  # the toolbar's row, to its end
+    try:
+        for line in (["", typed] if typed else [""]):
+            if line:
+                shell.sendline(line)
+            shell.expect_exact(CPR)
+            shell.send("\x1b[1;1R")
+            shell.expect(row)
+        return SGR.sub("", shell.match.group(1))
+    finally:
+        shell.sendcontrol("d")
+        shell.expect(pexpect.EOF)
+
+
+@pytest.mark.parametrize(("arguments", "typed", "kept"), [
+    ((), "", ("tick 0", "CPU0 0 PASSIVE", "CPU1 0 PASSIVE", "processes", "running")),
+    (("--cpus", "8"), "process kill wininit.exe", ("tick", "HALTED 0xEF")),
+], ids=["running", "halted-8-cpus"])
+def test_the_toolbar_fits_80_columns_by_dropping_fields_not_by_cutting_words(
+        tmp_path, arguments, typed, kept):
+    drawn = toolbar_drawn(tmp_path, 80, *arguments, typed=typed)
+    assert len(drawn) <= 80
+    session = Session(cpus=8 if arguments else 2)
+    if typed:
+        session.execute(typed)
+    whole = "".join(text for _, text in toolbar_text(session.system))
+    assert len(whole) > 80  # the whole toolbar would not fit: it had to shorten itself
+    assert set(drawn.split()) <= set(whole.split()) | {"IRQL", *map(str, range(32))}, drawn
+    assert all(field in drawn for field in kept), drawn
