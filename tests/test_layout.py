@@ -72,6 +72,7 @@ device plug HTREE\ROOT\0 ROOT\METER --name Meter0
 driver list
 driver show slowdisk
 !drvobj nullsink
+!drvobj slowdisk 7
 open app.exe \Device\SlowDisk --access all
 read app.exe 0xc
 open app.exe \Device\IrqDisk --overlapped
@@ -82,6 +83,7 @@ irp send SlowDisk IRP_MJ_READ
 irp send SlowDisk IRP_MJ_PNP IRP_MN_QUERY_CAPABILITIES
 irp list
 irp show 5
+!irp 0n5
 irp complete 10 STATUS_SUCCESS
 irp cancel 8
 interrupt IrqDisk --cpu 1
@@ -90,6 +92,7 @@ device plug USBPDO-0 USB\VID_045E&PID_0008
 device list
 device stack Joystick0
 device show Joystick0
+!devobj Joystick0
 device tree
 !devnode 0 1
 power show
@@ -110,12 +113,13 @@ worker list
 callback remove 1
 process list
 !process 0 0
+!process 0 7
 process show notepad.exe
 !process calc.exe 7
 thread list
 thread list app.exe
 thread show 176
-!thread 100
+!thread 64
 memory map notepad.exe
 touch notepad.exe 0x900000 --write 7
 irql
@@ -131,6 +135,8 @@ object show \KernelObjects\LowMemoryCondition
 handle list app.exe
 !handle 4
 pool
+!poolused
+!poolused 1
 lock list
 var list
 whoami
