@@ -95,15 +95,17 @@ OUTPUT_FILE = click.Path(dir_okay=False)  # a file kmshell writes: completes pat
 
 def _complete_scenario(ctx: click.Context, param: click.Parameter,
                        incomplete: str) -> list[CompletionItem]:
-    """Shell completion of a scenario argument: the bundled names (01-user-and-kernel-mode),
-    then the shell's own path completion (`type="file"`)."""
+    """Shell completion of a scenario argument: the bundled names (01-user-and-kernel-mode)
+    and the shell's own path completion (`type="file"`). The file item comes first: click's
+    bash script empties the list when it meets one, then falls back to file names only if no
+    name was added after it."""
     from click.shell_completion import CompletionItem  # only when the shell asks
 
     from kmshell.scenario.catalog import curriculum_dir
 
     names = [CompletionItem(path.stem) for path in sorted(curriculum_dir().glob("*.kms"))
              if path.stem.startswith(incomplete)]
-    return [*names, CompletionItem(incomplete, type="file")]
+    return [CompletionItem(incomplete, type="file"), *names]
 
 
 MAX_ANSWER = 1000  # characters of one quiz answer read from a pipe

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,11 +267,27 @@ def _shell_completions(args: list[str], incomplete: str) -> list[tuple[str, str]
     return [(item.type, item.value) for item in completer.get_completions(args, incomplete)]
 
 
-def test_shell_completion_of_run_and_check_offers_bundled_scenarios_then_the_shells_paths():
+def test_shell_completion_of_run_and_check_offers_bundled_scenarios_and_the_shells_paths():
     for command in ("run", "check"):
         offered = _shell_completions([command], "01")
-        assert offered == [("plain", "01-user-and-kernel-mode"), ("file", "01")], command
+        assert offered == [("file", "01"), ("plain", "01-user-and-kernel-mode")], command
     assert _shell_completions(["check", "scenarios/01.kms"], "zz") == [("file", "zz")]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completes_run_with_the_bundled_scenarios_and_else_falls_back_to_file_names():
+    """Through click's own bash script, as `eval "$(_KMSHELL_COMPLETE=bash_source kmshell)"`
+    installs it: a `file` item empties COMPREPLY in that script, so the names must survive it.
+    compopt is stood in for, since it only works while readline is completing."""
+    kmshell = Path(sys.executable).with_name("kmshell")
+    script = ('compopt() { echo "compopt $1 $2"; }; '
+              f'eval "$(_KMSHELL_COMPLETE=bash_source {kmshell})"; '
+              'for word in 01 zz; do COMP_WORDS=(kmshell run "$word"); COMP_CWORD=2; '
+              f'_kmshell_completion {kmshell}; echo "$word: ${{COMPREPLY[*]}}"; done')
+    done = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True,
+                          text=True, check=True, timeout=60)
+    assert done.stdout.splitlines() == ["compopt -o default", "01: 01-user-and-kernel-mode",
+                                        "compopt -o default", "zz: "]
 
 
 def test_shell_completion_of_files_kmshell_writes_asks_the_shell_for_paths():

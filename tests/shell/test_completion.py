@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import io
 
-from click.testing import CliRunner
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from kmshell.cli import main
 from kmshell.commands import TABLE
 from kmshell.session import Session
 from kmshell.shell import run_repl
@@ -118,11 +116,3 @@ def test_help_offers_components_and_all_too():
     words = offered("help ")
     assert words["Ps"] == "process and thread manager"
     assert "all" in words and '"process create"' in words
-
-
-def test_kmshell_run_and_check_complete_bundled_scenario_names_in_the_shell():
-    for command in ("run", "check"):
-        result = CliRunner().invoke(main, prog_name="kmshell", env={
-            "_KMSHELL_COMPLETE": "bash_complete", "COMP_WORDS": f"kmshell {command} 09",
-            "COMP_CWORD": "2"})
-        assert result.output.splitlines() == ["plain,09-irp-basics", "file,09"]
