@@ -108,6 +108,15 @@ def test_after_goto_a_command_that_changes_the_machine_makes_undo_undo_that_comm
     assert session.lines() == LINES[:2] and state(session) == state(typed(LINES[:2]))
 
 
+def test_goto_and_undo_say_when_going_back_changes_the_view_or_explain_setting():
+    session = typed(["process create a.exe", "view quiet", "explain on", "process create b.exe"])
+    out = printed(session, "goto 1")
+    assert "; view auto and explain off again, as then" in out
+    assert (session.settings.view, session.settings.explain) == ("auto", False)
+    assert "view quiet and explain on again, as then" in printed(session, "undo")
+    assert "again, as then" not in printed(typed(LINES), "goto 2")  # nothing changed: no note
+
+
 def test_a_trace_that_lost_its_first_events_says_how_many_and_promises_no_all(monkeypatch):
     monkeypatch.setattr("kmshell.nt.core.TRACE_KEEP", 100)
     session = typed(["process create busy.exe --threads 2 --program \"compute 500; exit\""])

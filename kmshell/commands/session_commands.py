@@ -3,6 +3,8 @@ directives (title, say, pause, expect, seed)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 
 from kmshell import files
@@ -21,6 +23,7 @@ from kmshell.language.spec import (
     choice,
 )
 from kmshell.recorder import Recorder
+from kmshell.state import Settings
 from kmshell.views.help import (
     HelpOverview,
     help_by_component,
@@ -138,6 +141,7 @@ def bang_analyze(session, cmd):
 def undo(session, cmd):
     if cmd["n"] < 1:
         raise KmsError("undo needs N >= 1", col=cmd.col("n"), usage=cmd.spec.usage)
+    before = replace(session.settings)
     if session.goto_undoable():
         restored = session.undo_goto()
         text = f"goto undone: {restored} command(s) back, the state after command " \
@@ -146,27 +150,38 @@ def undo(session, cmd):
             kept = session.undo(cmd["n"] - 1)
             text += f"; then back to the state after command {kept} " \
                     f"(tick {session.system.core.tick})"
-        return [Text(text), process_tree(session.system)]
-    kept = session.undo(cmd["n"])
-    return [Text(f"back to the state after command {kept} (tick {session.system.core.tick})"),
-            process_tree(session.system)]
+    else:
+        kept = session.undo(cmd["n"])
+        text = f"back to the state after command {kept} (tick {session.system.core.tick})"
+    return [Text(text + _settings_note(before, session.settings)), process_tree(session.system)]
+
+
+def _settings_note(before: Settings, after: Settings) -> str:
+    """`view` and `explain` are lines of the history too, so going back in it can change
+    them: say so, rather than let the next command print differently without a word."""
+    changed = [f"view {after.view}"] if after.view != before.view else []
+    if after.explain != before.explain:
+        changed.append(f"explain {'on' if after.explain else 'off'}")
+    return f"; {' and '.join(changed)} again, as then" if changed else ""
 
 
 @command("goto", "jump to the state right after command N of history (0: the fresh machine)",
          args=(Arg("n", NUMBER, "a command number from history"),),
          details="The commands after N are dropped from history; undo, typed before any "
-                 "command changes the machine, brings them back.",
+                 "command changes the machine, brings them back. view and explain lines are "
+                 "history too: when going back changes one of those settings, goto says so.",
          when_halted=True, meta=True, examples=("goto 3", "goto 0"),
          component="session")
 def goto(session, cmd):
     if cmd["n"] > len(session.history):
         raise KmsError(f"history has {len(session.history)} command(s); no command {cmd['n']}",
                        col=cmd.col("n"), hint="type history to see the numbers")
+    before = replace(session.settings)
     dropped = session.goto(cmd["n"])
     text = f"the state after command {cmd['n']} (tick {session.system.core.tick})"
     if dropped:
         text += f"; {dropped} later command(s) dropped: undo brings them back"
-    return [Text(text), process_tree(session.system)]
+    return [Text(text + _settings_note(before, session.settings)), process_tree(session.system)]
 
 
 @command("save", "save this session (the commands and the state) as versioned JSON",
