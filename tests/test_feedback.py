@@ -45,7 +45,7 @@ def test_seed_confirms_the_seed_and_says_the_model_makes_no_random_choices():
     ("explain off", "explain off: events print without their 'why' lines"),
     ("view full", "view full: every event and the views of what changed, no trace folded"),
     ("view auto", "view auto: every event and view, traces over 60 events folded"),
-    ("view quiet", "view quiet: no trace and no views after commands that change state"),
+    ("view quiet", "view quiet: only the last event of a command that changes state"),
 ])
 def test_explain_and_view_say_in_one_line_what_they_set(line, said):
     out = printed(Session(), line)

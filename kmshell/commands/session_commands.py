@@ -81,15 +81,16 @@ def explain(session, cmd):
 VIEW_MODES = {"full": "every event and the views of what changed, no trace folded",
               "auto": f"every event and view, traces over {AUTO_TRACE_LIMIT} events folded in "
                       "the middle",
-              "quiet": "no trace and no views after commands that change state; queries still "
-                       "print"}
+              "quiet": "only the last event of a command that changes state, and no views; "
+                       "queries print"}
 
 
 @command("view", "how much to print after a command: full, auto or quiet",
          args=(Arg("mode", choice("full", "auto", "quiet"), "full, auto or quiet"),),
          details="full: every event and the views of what changed. auto (the default): the "
-                 "same, with very long traces folded in the middle. quiet: no trace and no "
-                 "views after commands that change state; a query such as 'ps' still prints.",
+                 "same, with very long traces folded in the middle. quiet: after a command that "
+                 "changes state, only its last event, on one line, and no views; a query such "
+                 "as 'ps' still prints.",
          when_halted=True, component="session")
 def view(session, cmd):
     session.settings.view = cmd["mode"]
