@@ -183,8 +183,13 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
     console = None if as_json else make_console(no_color=no_color,
                                                 record=export_html is not None)
     control = None
-    if step and _interactive() and not as_json:
+    if step and _interactive() and not as_json and file != "-":
         control = step_by_key
+    elif step:  # said, not silently dropped
+        reason = "the scenario comes from standard input" if file == "-" else \
+            "--json prints nothing but JSON" if as_json else "this is not a terminal"
+        click.echo(f"--step ignored: it waits for keys typed at a terminal, and {reason}",
+                   err=True)
     elif delay and not as_json:
         control = delayed(delay)
     session = Session()
@@ -257,7 +262,9 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
                 stopped = (str(result.interrupted), INTERRUPTED)
                 break
             results[index] = result
-            bar.done(f"ok   {result.path} ({result.expectations} expectations)" if result.ok
+            count = result.expectations
+            bar.done(f"ok   {result.path} ({count} expectation{'' if count == 1 else 's'})"
+                     if result.ok
                      else "\n".join(f"FAIL {failure}" for failure in result.failures))
     if stopped is not None:
         click.echo(stopped[0], err=True)

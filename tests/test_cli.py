@@ -294,3 +294,12 @@ def test_shell_completion_of_files_kmshell_writes_asks_the_shell_for_paths():
     assert _shell_completions(["check", "01", "--junit"], "res") == [("file", "res")]
     assert _shell_completions(["run", "01", "--export-html"], "o") == [("file", "o")]
     assert _shell_completions(["schema", "driver", "-o"], "d") == [("file", "d")]
+
+
+def test_run_step_says_it_is_ignored_when_no_keys_can_be_read():
+    piped = CliRunner().invoke(main, ["run", "-", "--step", "--no-color"],
+                               input="title t\nprocess create a.exe\n")
+    assert piped.exit_code == 0
+    assert "--step ignored: it waits for keys typed at a terminal, and the scenario comes " \
+           "from standard input" in piped.stderr
+    assert "this is not a terminal" in invoke("run", "01", "--step", "--no-color").stderr

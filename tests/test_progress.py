@@ -67,14 +67,14 @@ def test_check_on_a_terminal_draws_a_bar_of_files_under_whole_result_lines(tmp_p
     assert re.search(r"checking (?:\x1b\[[0-9;]*m)*━+.*2/2(?:\x1b\[[0-9;]*m)* files", printed)
     # each result is a line of its own, printed above the bar, not into it
     for name in ("a", "b"):
-        assert re.search(rf"(?:^|\n|\x1b\[2K)ok   {name}\.kms \(1 expectations\)\r\n", printed)
+        assert re.search(rf"(?:^|\n|\x1b\[2K)ok   {name}\.kms \(1 expectation\)\r\n", printed)
     assert printed.endswith("2 passed, 0 failed\r\n")  # the bar is gone when it is done
 
 
 @pytest.mark.parametrize("extra", [{}, {"FORCE_COLOR": "1"}], ids=["pipe", "FORCE_COLOR"])
 def test_check_on_a_pipe_prints_plain_lines_only(tmp_path, extra):
     done = piped(tmp_path, "check", *files(tmp_path, a=QUICK, b=FAILING), **extra)
-    assert done.stdout == ("ok   a.kms (1 expectations)\n"
+    assert done.stdout == ("ok   a.kms (1 expectation)\n"
                            "FAIL b.kms:3: expected process b.exe state == Terminated, got "
                            "Active\n1 passed, 1 failed\n")
     assert done.returncode == 1 and done.stderr == ""

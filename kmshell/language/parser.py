@@ -124,13 +124,13 @@ def parse_words(words: list[Word], table: CommandTable) -> Command | None:
         if arg.rest and positional:
             first = positional[0]
             joined = Word(" ".join(w.text for w in positional), first.col)
-            command.values[arg.name] = _convert(arg.kind, joined, spec, arg.name.upper(),
+            command.values[arg.name] = _convert(arg.kind, joined, spec, arg.label,
                                                 windbg)
             command.cols[arg.name] = first.col
             positional = []
         elif positional:
             word = positional.pop(0)
-            command.values[arg.name] = _convert(arg.kind, word, spec, arg.name.upper(),
+            command.values[arg.name] = _convert(arg.kind, word, spec, arg.label,
                                                 windbg)
             command.cols[arg.name] = word.col
         elif not arg.optional:

@@ -109,8 +109,13 @@ class Arg:
     rest: bool = False  # takes all remaining words, joined by spaces
 
     @property
+    def label(self) -> str:
+        """Its name in usage lines and errors: P, NAME, or a metavar such as -v as written."""
+        return self.kind.metavar if self.name == self.kind.metavar.lower() else self.name.upper()
+
+    @property
     def usage(self) -> str:
-        text = self.kind.metavar if self.name == self.kind.metavar.lower() else self.name.upper()
+        text = self.label
         if self.rest:
             text += "..."
         return f"[{text}]" if self.optional else text
