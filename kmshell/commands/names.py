@@ -138,6 +138,18 @@ def live_values(system: System, kind: Kind, windbg: bool = False) -> list[str]:
     return values
 
 
+def live_meta(system: System, kind: Kind, windbg: bool = False) -> dict[str, str]:
+    """What the Tab menu shows beside a PID or a TID (as live_values spells it): whose it is."""
+    if kind.complete == "process":
+        pairs = [(p.pid, p.image) for p in system.ps.live_processes()]
+    elif kind.complete == "thread":
+        pairs = [(t.tid, f"thread of {t.process.image} ({t.process.pid})")
+                 for t in system.ps.threads.values()]
+    else:
+        return {}
+    return {f"{number:x}" if windbg else str(number): text for number, text in pairs}
+
+
 # The structures whose addresses kmshell prints, and the `!` command that takes each one.
 BANG_COMMAND = {"EPROCESS": "!process", "ETHREAD": "!thread", "DRIVER_OBJECT": "!drvobj",
                 "DEVICE_OBJECT": "!devobj", "IRP": "!irp"}

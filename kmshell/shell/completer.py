@@ -18,7 +18,7 @@ from functools import cache
 from prompt_toolkit.completion import Completer, Completion
 
 from kmshell.commands import TABLE
-from kmshell.commands.names import live_values
+from kmshell.commands.names import live_meta, live_values
 from kmshell.drivers import catalog
 from kmshell.errors import KmsError
 from kmshell.language import split_words
@@ -149,7 +149,9 @@ class CommandCompleter(Completer):
             return hardware_ids(system), False
         if kind.complete == "scenario":
             return list(bundled_scenarios()) + file_names(current, ".kms"), False
-        return [Choice(value) for value in live_values(system, kind, self.windbg)], False
+        meta = live_meta(system, kind, self.windbg)
+        return [Choice(value, meta.get(value, "")) for value in live_values(system, kind,
+                                                                             self.windbg)], False
 
     def _options(self, spec: CommandSpec) -> tuple[list[Choice], bool]:
         return [Choice(f"--{o.name}", o.help) for o in spec.options], True

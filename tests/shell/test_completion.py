@@ -116,3 +116,9 @@ def test_help_offers_components_and_all_too():
     words = offered("help ")
     assert words["Ps"] == "process and thread manager"
     assert "all" in words and '"process create"' in words
+
+
+def test_the_menu_names_the_image_beside_each_pid_and_tid_in_hex_after_a_bang_command():
+    assert offered("process show 16")["164"] == "explorer.exe"
+    assert offered("!process a")["a4"] == "explorer.exe"
+    assert offered("thread show 16")["168"] == "thread of explorer.exe (164)"
