@@ -205,7 +205,7 @@ driver unload nullsink
 # Commands whose lines print nothing of their own to lay out, or touch files or the shell:
 # every other command of the table runs in LAB (a test below holds the table to that).
 NOT_IN_LAB = {
-    "quit": "ends the session",
+    "quit": "ends the session", "clear": "prints nothing; it clears a terminal",
     "goto": "time travel, as undo (which LAB runs), prints a one-line confirmation",
     "save": "writes a file", "load": "reads a file", "record": "writes a file",
     "record stop": "stops a recording", "export": "writes a file",

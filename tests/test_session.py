@@ -176,3 +176,16 @@ def test_a_pnp_irp_a_client_sends_starts_as_status_not_supported():
     session = Session()
     session.execute("irp send Harddisk0 IRP_MJ_PNP irp_mn_query_capabilities")
     assert session.system.io.finished_irps[1].status == 0xC00000BB  # the bus driver left it so
+
+
+def test_clear_clears_a_terminal_and_leaves_other_output_alone():
+    import io
+
+    from rich.console import Console
+
+    for terminal in (True, False):
+        session, buffer = Session(), io.StringIO()
+        session.console = Console(file=buffer, force_terminal=terminal)
+        assert session.execute("clear").ok
+        assert ("\x1b[2J" in buffer.getvalue()) is terminal
+    assert Session().execute("clear").ok  # no front end's console: nothing to clear

@@ -117,6 +117,15 @@ def quit_(session, cmd):
     return []
 
 
+@command("clear", "clear the terminal (Ctrl-L does the same at the prompt)", when_halted=True,
+         meta=True, details="Only a terminal is cleared: a pipe, a file or an export keeps "
+                            "everything printed.", component="session")
+def clear(session, cmd):
+    if session.console is not None:
+        session.console.clear()  # rich does nothing unless the console is a terminal
+    return []
+
+
 @command("!analyze", "explain the last bugcheck: code, parameters, the rule broken, the driver",
          args=(Arg("-v", choice("-v", metavar="-v"), "verbose, as WinDbg's !analyze -v: "
                    "kmshell's analysis is always the full one", optional=True),),
