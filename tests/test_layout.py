@@ -347,6 +347,37 @@ def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_i
     assert ticks == list(range(1, 31))
 
 
+def _timeline_bands_shown(text: str) -> list[list[int]]:
+    """The ticks of each band of a printed timeline, from its header lines."""
+    return [[int(word) for word in line.split()[1:]] for line in text.splitlines()
+            if line.startswith(" CPU ")]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_timeline_without_last_shows_the_latest_ticks_that_fit_the_width_in_one_band(width):
+    session = Session(cpus=2)
+    session.execute('process create a.exe --threads 3 --program "compute 40; exit"')
+    session.execute("run")
+    shown = render(session.execute("timeline").views, width)
+    (band,) = _timeline_bands_shown(shown)
+    tick = session.system.core.tick
+    assert band == list(range(tick - len(band) + 1, tick + 1))
+    header = next(line for line in shown.splitlines() if line.startswith(" CPU "))
+    assert len(header) <= width < len(header) + 5  # one tick more (4 wide and a gap) would not fit
+    assert f"schedule, ticks {band[0]}–{tick} of {tick} " in shown
+
+
+@pytest.mark.parametrize(("last", "sizes"), [(16, [8, 8]), (31, [11, 11, 9]), (15, [15])])
+def test_a_timeline_with_last_spreads_its_ticks_over_bands_leaving_none_a_lone_column(
+        last, sizes):
+    session = Session(cpus=2)
+    session.execute('process create a.exe --program "compute 60"')
+    session.execute("step 40")
+    bands = _timeline_bands_shown(render(session.execute(f"timeline --last {last}").views, 80))
+    assert [len(band) for band in bands] == sizes
+    assert [tick for band in bands for tick in band] == list(range(41 - last, 41))
+
+
 def test_a_thread_listing_with_no_threads_still_shows_its_headers():
     assert "TID  process  state" in render([thread_table([])], 80)
 
