@@ -82,6 +82,14 @@ def _audit(event: str, args: tuple) -> None:
         GUARD(event, args)
 
 
+@pytest.fixture(autouse=True)
+def _no_columns(monkeypatch) -> None:
+    """Output that is not a terminal is as wide as COLUMNS says (views/console.py): no test
+    inherits the width of the terminal the suite was started from; one that wants a width
+    sets it."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 def pytest_configure(config) -> None:
     sys.addaudithook(_audit)
 

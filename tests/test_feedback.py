@@ -143,7 +143,9 @@ def test_a_folded_trace_that_lost_nothing_still_says_view_full_shows_them_all():
 
 def test_timeline_names_the_window_of_ticks_it_shows():
     session = typed(["process create a.exe --program \"compute 50\"", "step 40"])
-    assert "schedule, ticks 25–40 of 40 (TID that ran each tick" in printed(session, "timeline")
+    # as many ticks as fit the line: 16 at 85 columns (the CPU column and edges, 5 a tick)
+    assert "schedule, ticks 25–40 of 40 (TID that ran each tick" in printed(session, "timeline",
+                                                                           width=85)
     assert "schedule, ticks 31–40 of 40" in printed(session, "timeline --last 10")
 
 

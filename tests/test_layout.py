@@ -7,7 +7,8 @@ plugged joystick, pending IRPs, locks, registry, a transaction, a log, WMI, a bu
 and views, as the shell prints them) is rendered at 80 and 140 columns. The same output
 rendered so wide that nothing wraps gives the words: a narrow rendering may put them on
 other lines, or leave some out (a listing drops columns to fit), but may not print the two
-pieces of one of them at the end of a line and under it, nor cut one short with "…".
+pieces of one of them at the end of a line and under it, nor cut one short with "…", nor
+wrap a line of an indented block (a THREAD line of !process, an error's hint) to column 0.
 A title or caption wrapped one word a line is found by its shape, at every width (rich
 wraps it to the table's width, however wide the console). The toolbar is checked on a
 pseudo-terminal 80 columns wide.
@@ -25,6 +26,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from rich.table import Table
+from rich.text import Text
 
 from kmshell.commands import TABLE
 from kmshell.language import parse_words, split_words
@@ -269,6 +271,16 @@ def one_word_lines(text: str, width: int, run: int = 3) -> list[str]:
     return found
 
 
+def lost_indents(narrow: str, unwrapped: str) -> list[str]:
+    """Lines of an indented block that wrapped to column 0: a line at column 0 that goes on
+    from the indented line above it (the two are one line unwrapped). rich wraps a Text's
+    line to column 0, whatever it started with."""
+    lines = {" ".join(line.split()) for line in unwrapped.splitlines()}
+    return [line for above, line in pairwise(narrow.splitlines())
+            if line and not line[0].isspace() and above.strip() and above[0].isspace()
+            and any(" ".join(f"{above} {line}".split()) in whole for whole in lines)]
+
+
 def render(parts: list, width: int) -> str:
     console = make_console(no_color=True, file=io.StringIO(), width=width)
     for part in parts:
@@ -278,12 +290,14 @@ def render(parts: list, width: int) -> str:
 
 def faults(parts: list) -> dict[int, list[str]]:
     """What is wrong with the parts' layout, at each width of WIDTHS and unwrapped."""
-    vocabulary = words(render(parts, UNWRAPPED))
+    unwrapped = render(parts, UNWRAPPED)
+    vocabulary = words(unwrapped)
     found = {}
     for width in (*WIDTHS, UNWRAPPED):
         narrow = render(parts, width)
         problems = [f"broken: {w}" for w in broken_words(narrow, vocabulary, width)] + \
-                   [f"one word a line: {t}" for t in one_word_lines(narrow, width)]
+                   [f"one word a line: {t}" for t in one_word_lines(narrow, width)] + \
+                   [f"indent lost: {t}" for t in lost_indents(narrow, unwrapped)]
         if problems:
             found[width] = problems
     return found
@@ -310,6 +324,23 @@ def test_every_view_keeps_its_words_whole_and_its_captions_on_lines_at_80_and_14
     assert not failures, "\n".join(failures)
 
 
+# Errors whose hint or usage is wider than 80 columns: each goes on at its indent.
+ERRORS = ("process create", "!process zz", "driver show nosuch", "thread create")
+
+
+def test_an_errors_hint_and_usage_wrap_at_their_indent_at_80_and_140_columns():
+    session = Session()
+    failures = []
+    for line in ERRORS:
+        outcome = session.execute(line)
+        assert outcome.error is not None, line
+        for width, problems in faults(render_outcome(outcome, session.settings)).items():
+            failures.append(f"{line!r} at {width} columns: {'; '.join(problems)}")
+    assert not failures, "\n".join(failures)
+    usage = render(render_outcome(session.execute("process create"), session.settings), 80)
+    assert "\n         [--threads N] [--priority N] [--program TEXT]\n" in usage  # under `usage: `
+
+
 def test_the_check_finds_a_word_broken_across_lines_and_a_title_one_word_a_line():
     """The check above is not vacuous: a table that folds a word, and one whose title rich
     wraps to the table's width, fail it."""
@@ -323,6 +354,10 @@ def test_the_check_finds_a_word_broken_across_lines_and_a_title_one_word_a_line(
     assert one_word_lines(render([squeezed], UNWRAPPED), UNWRAPPED)
     assert faults([squeezed]).keys() == {*WIDTHS, UNWRAPPED}
     assert not faults([titled("a title wider than its table, on one line", "CPU")])
+    hint = Text("error: no such thing\n  " + "a hint that goes on and on " * 6)
+    assert faults([hint]).keys() == set(WIDTHS)
+    assert lost_indents(render([hint], 80), render([hint], UNWRAPPED)) == \
+        ["on a hint that goes on and on a hint that goes on and on a hint that goes on and"]
 
 
 def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_in_bands():
@@ -345,6 +380,37 @@ def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_i
     ticks = [int(word) for line in shown.splitlines() if line.startswith(" CPU ")
              for word in line.split()[1:]]
     assert ticks == list(range(1, 31))
+
+
+def _timeline_bands_shown(text: str) -> list[list[int]]:
+    """The ticks of each band of a printed timeline, from its header lines."""
+    return [[int(word) for word in line.split()[1:]] for line in text.splitlines()
+            if line.startswith(" CPU ")]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_timeline_without_last_shows_the_latest_ticks_that_fit_the_width_in_one_band(width):
+    session = Session(cpus=2)
+    session.execute('process create a.exe --threads 3 --program "compute 40; exit"')
+    session.execute("run")
+    shown = render(session.execute("timeline").views, width)
+    (band,) = _timeline_bands_shown(shown)
+    tick = session.system.core.tick
+    assert band == list(range(tick - len(band) + 1, tick + 1))
+    header = next(line for line in shown.splitlines() if line.startswith(" CPU "))
+    assert len(header) <= width < len(header) + 5  # one tick more (4 wide and a gap) would not fit
+    assert f"schedule, ticks {band[0]}–{tick} of {tick} " in shown
+
+
+@pytest.mark.parametrize(("last", "sizes"), [(16, [8, 8]), (31, [11, 11, 9]), (15, [15])])
+def test_a_timeline_with_last_spreads_its_ticks_over_bands_leaving_none_a_lone_column(
+        last, sizes):
+    session = Session(cpus=2)
+    session.execute('process create a.exe --program "compute 60"')
+    session.execute("step 40")
+    bands = _timeline_bands_shown(render(session.execute(f"timeline --last {last}").views, 80))
+    assert [len(band) for band in bands] == sizes
+    assert [tick for band in bands for tick in band] == list(range(41 - last, 41))
 
 
 def test_a_thread_listing_with_no_threads_still_shows_its_headers():

@@ -80,12 +80,14 @@ def status(session, cmd):
 
 
 @command("timeline", "the schedule as a Gantt table: which thread ran on which CPU, each tick",
-         options=(Opt("last", NUMBER, "how many recent ticks to show", 16),),
+         options=(Opt("last", NUMBER, "how many recent ticks to show, in bands below one another "
+                      "(default: as many as fit the width in one band)"),),
          details="One CPU gives the illusion of parallelism: threads take turns, one quantum "
                  "each. With two or more, threads really run at the same time.",
          examples=("timeline", "timeline --last 60"), when_halted=True, component="Ke")
 def timeline(session, cmd):
-    return [timeline_table(session.system, max(1, cmd["last"]))]
+    last = cmd["last"]
+    return [timeline_table(session.system, None if last is None else max(1, last))]
 
 
 @command("irql", "the current IRQL of each processor, or of one",

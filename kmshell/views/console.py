@@ -5,14 +5,16 @@ when the output is not a terminal (a pipe or a file); FORCE_COLOR forces it on a
 TERM=dumb gives plain text. The shell's prompt and toolbar follow the console
 (kmshell/shell/app.py).
 
-Output that is not a terminal is laid out PLAIN_WIDTH columns wide whatever the terminal
-setting (COLUMNS), so a transcript, a diff against it, or a grader's copy is the same on
-every machine; a terminal gets its own width. Nor does it get the spaces rich pads a table's
-cells with at the end of a line: a transcript, a diff or a grep would carry them.
+Output that is not a terminal is laid out as wide as the COLUMNS environment variable says
+(a positive whole number, as rich and most tools read it), else PLAIN_WIDTH columns wide, so
+a transcript, a diff against it, or a grader's copy is the same on every machine unless
+COLUMNS asks otherwise; a terminal gets its own width. Nor does it get the spaces rich pads
+a table's cells with at the end of a line: a transcript, a diff or a grep would carry them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import IO
 
@@ -58,5 +60,11 @@ def make_console(*, no_color: bool = False, file: IO[str] | None = None,
                        color_system=None if no_color else "auto", highlight=False, emoji=False,
                        width=width, record=record)
     if width is None and not console.is_terminal:
-        console.width = PLAIN_WIDTH
+        console.width = _columns() or PLAIN_WIDTH
     return console
+
+
+def _columns() -> int:
+    """The width COLUMNS gives, 0 if it gives none (unset, empty, not a whole number)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    return int(columns) if re.fullmatch(r"[0-9]+", columns) else 0

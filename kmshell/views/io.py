@@ -10,7 +10,16 @@ from rich.text import Text
 
 from kmshell.nt.constants import DEVICE_FLAGS, FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
-from kmshell.views.layout import LIST_LIMIT, Fitted, Packed, capped, deferred, fields, titled
+from kmshell.views.layout import (
+    LIST_LIMIT,
+    Fitted,
+    Indented,
+    Packed,
+    capped,
+    deferred,
+    fields,
+    titled,
+)
 from kmshell.views.pnp import devnode_rows
 
 
@@ -115,12 +124,12 @@ def _stack_locations(irp, stacked: bool) -> Table:
     return table
 
 
-def irp_path(irp) -> Text:
+def irp_path(irp) -> Indented:
     """Each hop down the stack, each return and each completion back up, in the order they
     happened, indented by how deep in IoCallDriver calls each one ran: a completion inside
     the lowest driver's dispatch routine is drawn there, one from a later DPC at the left."""
-    return Text("path:\n" + "\n".join(f"  {'  ' * depth}{hop}"
-                                        for depth, hop in zip(irp.depths, irp.path)))
+    return Indented(Text("path:\n" + "\n".join(f"  {'  ' * depth}{hop}"
+                                                 for depth, hop in zip(irp.depths, irp.path))))
 
 
 def _where(irp) -> str:

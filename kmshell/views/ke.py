@@ -89,22 +89,33 @@ PALETTE = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "
 
 
 @deferred
-def timeline_table(system: System, last: int) -> ByWidth:
-    """Gantt style: a row per processor, a column per tick, the TID that ran in each cell;
-    ticks that do not fit the width side by side go on in another band below."""
-    return ByWidth(partial(_timeline_bands, system, list(system.ke.timeline)[-last:]))
+def timeline_table(system: System, last: int | None = None) -> ByWidth:
+    """Gantt style: a row per processor, a column per tick, the TID that ran in each cell.
+    Without `last`, the latest ticks that fit the width side by side; the `last` ticks asked
+    for go on in bands below one another, as many ticks in each (none a lone leftover)."""
+    return ByWidth(partial(_timeline_bands, system, list(system.ke.timeline), last))
 
 
-def _timeline_bands(system: System, ticks: list, width: int) -> Group:
+def _cell_width(ticks: list) -> int:
+    """A tick's column: 4, or its longest tick number or TID."""
+    return max([4] + [len(str(tick)) for tick, _ in ticks]
+               + [len(str(t.tid)) for _, running in ticks for t in running if t is not None])
+
+
+def _timeline_bands(system: System, timeline: list, last: int | None, width: int) -> Group:
+    per_line = max(1, (width - 5) // (_cell_width(timeline) + 1))  # CPU column, edges: 5
+    ticks = timeline[-(last or per_line):]
+    cell = _cell_width(ticks)
+    per_line = max(1, (width - 5) // (cell + 1))
+    count = -(-len(ticks) // per_line)  # bands, then as many ticks in each as can be
+    per_band = -(-len(ticks) // count) if ticks else 1
+    bands = [ticks[start:start + per_band] for start in range(0, len(ticks), per_band)]
     seen: dict[int, Thread] = {}
     for _, running in ticks:
         for thread in running:
             if thread is not None:
                 seen.setdefault(thread.tid, thread)
     colours = {tid: PALETTE[index % len(PALETTE)] for index, tid in enumerate(seen)}
-    cell = max([4] + [len(str(tick)) for tick, _ in ticks])
-    per_band = max(1, (width - 5) // (cell + 1))  # the CPU column and the edges: 5
-    bands = [ticks[start:start + per_band] for start in range(0, len(ticks), per_band)]
     window = f", ticks {ticks[0][0]}–{ticks[-1][0]} of {system.core.tick}" if ticks else ""
     tables = []
     for number, band in enumerate(bands or [[]]):

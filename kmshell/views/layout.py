@@ -18,6 +18,7 @@ from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
+from rich.padding import Padding
 from rich.style import Style
 from rich.table import Column, Table
 from rich.text import Text, TextType
@@ -120,6 +121,32 @@ def titled(title: str, *columns: str, **options) -> Titled:
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
+
+
+@dataclass(frozen=True)
+class Indented:
+    """Lines of text, each wrapped at its own indent: a line that starts with spaces (a
+    block's fields, `  hint`) goes on under its first word, where rich would wrap it to
+    column 0."""
+
+    text: Text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.text.split("\n", allow_blank=True):
+            indent = len(line.plain) - len(line.plain.lstrip(" "))
+            yield Padding(line[indent:], (0, 0, 0, indent), expand=False) if indent else line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.text)
+
+
+def hanging(label: Text, body: RenderableType) -> Table:
+    """A label and what follows it, which wraps under its own first line (`usage: …`)."""
+    grid = Table.grid()
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    grid.add_row(label, body)
+    return grid
 
 
 @dataclass(frozen=True)

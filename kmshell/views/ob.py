@@ -13,7 +13,7 @@ from kmshell.nt.events import ptr
 from kmshell.nt.io.irp import FileObject
 from kmshell.nt.ob import Directory, SymbolicLink
 from kmshell.nt.ps import Process
-from kmshell.views.layout import LIST_LIMIT, Fitted, deferred, fields, titled
+from kmshell.views.layout import LIST_LIMIT, Fitted, Indented, deferred, fields, titled
 from kmshell.views.ps import process_block, thread_block
 
 
@@ -189,7 +189,7 @@ def windbg_handles(processes: list[Process], handle: int, flags: int,
     for process, entries in found[:LIST_LIMIT]:
         if parts:
             parts.append(Text(""))
-        parts.append(_handle_lines(process, entries, handle, flags, type_name))
+        parts.append(Indented(_handle_lines(process, entries, handle, flags, type_name)))
     if not found:
         parts.append(Text("no process has such a handle", style="dim"))
     if len(found) > LIST_LIMIT:
@@ -205,8 +205,8 @@ def windbg_handles(processes: list[Process], handle: int, flags: int,
 
 
 @deferred
-def client_id_object(obj, cid: int) -> Text:
+def client_id_object(obj, cid: int) -> Text | Indented:
     """`!handle CID 20`: the process or thread whose client ID the handle value is."""
     if obj is None:
         return Text(f"no process or thread has the client ID {cid:04x}", style="dim")
-    return process_block(obj, 0) if isinstance(obj, Process) else thread_block(obj, 0)
+    return Indented(process_block(obj, 0) if isinstance(obj, Process) else thread_block(obj, 0))

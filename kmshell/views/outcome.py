@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
+from rich.console import Group
 from rich.text import Text
 
 from kmshell.errors import KmsError
 from kmshell.nt.rtl import printable
 from kmshell.views.ke import bugcheck_screen
+from kmshell.views.layout import Indented, Legend, hanging
 from kmshell.views.trace import Trace
 
 AUTO_TRACE_LIMIT = 60  # in view auto, longer traces are folded in the middle
+USAGE_FIELD = re.compile(r"\[[^\]]*\]|\S+")  # `IMAGE`, `[--parent P]`: kept on one line
 
 
-def error_text(error: KmsError, line: str | None = None, where: str = "") -> Text:
-    """`error: …`, the line with a caret under the column at fault, then hint and usage."""
+def error_text(error: KmsError, line: str | None = None, where: str = "") -> Group:
+    """`error: …`, the line with a caret under the column at fault, then hint and usage: the
+    hint goes on under its first word, the usage under its first field, whole fields a line."""
     text = Text()
     text.append(f"{where}{': ' if where else ''}error: ", style="bold red")
     text.append(error.message)
@@ -23,9 +29,12 @@ def error_text(error: KmsError, line: str | None = None, where: str = "") -> Tex
         text.append(f"\n  {printable(line.rstrip())}\n  {' ' * caret}^", style="dim")
     if error.hint:
         text.append(f"\n  {error.hint}")
+    parts: list = [Indented(text)]
     if error.usage:
-        text.append(f"\n  usage: {error.usage}", style="bold")
-    return text
+        fields = USAGE_FIELD.findall(error.usage)
+        parts.append(hanging(Text("  usage: ", style="bold"),
+                             Legend(fields, separator=" ", style="bold")))
+    return Group(*parts)
 
 
 def render_outcome(outcome, settings) -> list:

@@ -27,6 +27,7 @@ from kmshell.nt.system import System
 from kmshell.views.layout import (
     LIST_LIMIT,
     Fitted,
+    Indented,
     capped,
     deferred,
     fields,
@@ -350,8 +351,8 @@ def process_block(process: Process, flags: int = 0xF) -> Text:
 @deferred
 def process_dump(processes: list[Process], flags: int, what: str) -> Group:
     """`!process 0 FLAGS [IMAGE]`: a block a process, as WinDbg's "NT ACTIVE PROCESS DUMP"."""
-    parts: list[Text] = [Text("**** NT ACTIVE PROCESS DUMP ****")]
-    parts += [process_block(p, flags) for p in processes[:LIST_LIMIT]]
+    parts: list = [Text("**** NT ACTIVE PROCESS DUMP ****")]
+    parts += [Indented(process_block(p, flags)) for p in processes[:LIST_LIMIT]]
     if len(processes) > LIST_LIMIT:
         parts.append(Text(f"… the first {LIST_LIMIT} of {len(processes):,} processes: name "
                           "one with !process 0 0 IMAGE", style="dim italic"))
@@ -360,9 +361,9 @@ def process_dump(processes: list[Process], flags: int, what: str) -> Group:
     return Group(*_spaced(parts))
 
 
-def _spaced(parts: list[Text]) -> list[Text]:
+def _spaced(parts: list) -> list:
     """Blocks one blank line apart, as WinDbg prints them."""
-    spaced: list[Text] = []
+    spaced: list = []
     for part in parts:
         if spaced:
             spaced.append(Text(""))
@@ -371,10 +372,10 @@ def _spaced(parts: list[Text]) -> list[Text]:
 
 
 @deferred
-def windbg_process(process: Process, flags: int) -> Text:
-    return process_block(process, flags)
+def windbg_process(process: Process, flags: int) -> Indented:
+    return Indented(process_block(process, flags))
 
 
 @deferred
-def windbg_thread(thread: Thread, flags: int) -> Text:
-    return thread_block(thread, flags)
+def windbg_thread(thread: Thread, flags: int) -> Indented:
+    return Indented(thread_block(thread, flags))

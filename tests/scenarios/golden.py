@@ -20,9 +20,11 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 FILES = sorted((ROOT / "scenarios").glob("*.kms"))
 
 
-def plain_run(path: Path, hash_seed: str = "1", columns: str = "60") -> bytes:
-    """`kmshell run scenarios/NAME.kms` in a fresh process, its output not a terminal."""
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "COLUMNS": columns, "NO_COLOR": "1"}
+def plain_run(path: Path, hash_seed: str = "1") -> bytes:
+    """`kmshell run scenarios/NAME.kms` in a fresh process, its output not a terminal and
+    as wide as it is without COLUMNS (which would set its width)."""
+    env = {**{k: v for k, v in os.environ.items() if k != "COLUMNS"},
+           "PYTHONHASHSEED": hash_seed, "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "kmshell", "run",
                            str(path.relative_to(ROOT))], cwd=ROOT, env=env,
                           capture_output=True, check=False, timeout=60).stdout
