@@ -255,3 +255,9 @@ def test_poolused_verbose_lists_each_block_address_whole_at_80_columns():
     block = next(b for b in session.system.mm.pool if b.tag == "Tidy")
     text = f"{block.address:016x}"
     assert f"{text[:8]}`{text[8:]}" in buffer.getvalue()
+
+
+def test_each_idle_thread_runs_on_its_own_processor_in_the_process_dump(session):
+    dump = printed(session, "!process 0 7 Idle")
+    assert "Cid 0000.0000" in dump
+    assert dump.count("RUNNING on processor 0") == 1 and dump.count("RUNNING on processor 1") == 1

@@ -148,7 +148,10 @@ class Kernel:
         self.driver_timers: dict[tuple[str, str], KTimer] = {}
 
     def start_processor(self, number: int, idle_thread: Thread) -> None:
-        """A processor comes up at PASSIVE_LEVEL running its idle thread."""
+        """A processor comes up at PASSIVE_LEVEL running its idle thread, which runs on no
+        other (ReactOS ntoskrnl/ke/amd64/krnlinit.c, KiInitializeKernel: the PRCB's
+        IdleThread, with NextProcessor = Number and Affinity = 1 << Number)."""
+        idle_thread.last_cpu = number
         self.processors.append(Processor(number, idle_thread, idle_thread))
 
     def terminate_thread(self, thread: Thread) -> None:
