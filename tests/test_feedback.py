@@ -117,6 +117,14 @@ def test_goto_and_undo_say_when_going_back_changes_the_view_or_explain_setting()
     assert "again, as then" not in printed(typed(LINES), "goto 2")  # nothing changed: no note
 
 
+def test_in_view_quiet_undo_and_goto_say_where_they_went_without_the_process_tree():
+    session = typed(["view quiet", "process create a.exe", "process create b.exe"])
+    for line in ("undo", "goto 1"):
+        out = printed(session, line)
+        assert out.count("\n") == 1 and "a.exe" not in out, line
+    assert "explorer.exe" in printed(typed(LINES), "goto 1")  # other views: the tree
+
+
 def test_a_trace_that_lost_its_first_events_says_how_many_and_promises_no_all(monkeypatch):
     monkeypatch.setattr("kmshell.nt.core.TRACE_KEEP", 100)
     session = typed(["process create busy.exe --threads 2 --program \"compute 500; exit\""])

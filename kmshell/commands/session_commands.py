@@ -163,7 +163,14 @@ def undo(session, cmd):
     else:
         kept = session.undo(cmd["n"])
         text = f"back to the state after command {kept} (tick {session.system.core.tick})"
-    return [Text(text + _settings_note(before, session.settings)), process_tree(session.system)]
+    return _travelled(session, text + _settings_note(before, session.settings))
+
+
+def _travelled(session, text: str) -> list:
+    """What undo, goto and load print: where the session is now, and the processes there,
+    unless `view quiet` asked for no views after a change of state."""
+    tree = [] if session.settings.view == "quiet" else [process_tree(session.system)]
+    return [Text(text), *tree]
 
 
 def _settings_note(before: Settings, after: Settings) -> str:
@@ -191,7 +198,7 @@ def goto(session, cmd):
     text = f"the state after command {cmd['n']} (tick {session.system.core.tick})"
     if dropped:
         text += f"; {dropped} later command(s) dropped: undo brings them back"
-    return [Text(text + _settings_note(before, session.settings)), process_tree(session.system)]
+    return _travelled(session, text + _settings_note(before, session.settings))
 
 
 @command("save", "save this session (the commands and the state) as versioned JSON",
@@ -209,8 +216,8 @@ def save(session, cmd):
          when_halted=True, meta=True, examples=("load lab1.json",), component="session")
 def load(session, cmd):
     count = session.load(cmd["file"])
-    return [Text(f"loaded {cmd['file']}: {count} command(s), tick {session.system.core.tick}"),
-            process_tree(session.system)]
+    return _travelled(session, f"loaded {cmd['file']}: {count} command(s), "
+                               f"tick {session.system.core.tick}")
 
 
 @command("record", "write what you type from now on to FILE as a scenario",
