@@ -80,9 +80,10 @@ def test_an_alias_reads_hex_too(session):
     assert "no processor 16" in error_of(session, "!pcr 10")
 
 
-def test_a_bad_number_in_a_bang_command_says_numbers_are_hex_there(session):
+def test_a_bad_number_in_a_bang_command_says_numbers_are_hex_there_and_never_decimal(session):
     text = error_of(session, "!thread zz")
     assert "hex" in text and "0n" in text
+    assert "decimal digits" not in text  # the plain commands' wording would contradict it
 
 
 # (b) the addresses kmshell prints are accepted by the matching ! command

@@ -9,6 +9,7 @@ from typing import Any
 from kmshell.errors import KmsError
 from kmshell.language.lexer import Word
 from kmshell.language.spec import CommandSpec, CommandTable, masm_number
+from kmshell.nt.rtl import printable
 
 
 @dataclass
@@ -55,6 +56,9 @@ def _find_spec(words: list[Word], table: CommandTable) -> tuple[CommandSpec, int
     raise KmsError(message, col=words[0].col, hint="type 'help' for the list of commands")
 
 
+BANG_NUMBERS = "a ! command reads numbers as WinDbg does: hex (a4, 0xa4), 0n for decimal (0n164)"
+
+
 def _convert(kind, word: Word, spec: CommandSpec, what: str, windbg: bool = False):
     """word's value for kind. In a WinDbg `!` command a number is hex unless 0n marks it
     decimal (masm_number); it reaches the kind's converter as 0x hex, so a range error
@@ -64,18 +68,18 @@ def _convert(kind, word: Word, spec: CommandSpec, what: str, windbg: bool = Fals
                        usage=spec.usage,
                        hint=f"give {kind.description or kind.metavar}")
     text = word.text
-    value = masm_number(text) if windbg and kind.number and not word.quoted else None
+    bang_number = windbg and kind.number and not word.quoted
+    value = masm_number(text) if bang_number else None
     if value is not None:
         text = f"{value:#x}"
+    elif bang_number and kind.convert is not str:  # (a P may be a name): say how numbers read
+        raise KmsError(f"{what}: '{printable(text)}' is not a number as a ! command reads it",
+                       col=word.col, usage=spec.usage, hint=BANG_NUMBERS)
     try:
         return kind.convert(text)
     except ValueError as error:
-        hint = ""
-        if windbg and kind.number:
-            hint = ("a ! command reads numbers as WinDbg does: hex (a4, 0xa4), 0n for "
-                    "decimal (0n164)")
-        raise KmsError(f"{what}: {error}", col=word.col, usage=spec.usage, hint=hint) \
-            from None
+        raise KmsError(f"{what}: {error}", col=word.col, usage=spec.usage,
+                       hint=BANG_NUMBERS if bang_number else "") from None
 
 
 def parse_words(words: list[Word], table: CommandTable) -> Command | None:
