@@ -116,7 +116,9 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
 @click.group(invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kmshell")
-@click.option("--no-color", is_flag=True, help="Plain text, no colours (NO_COLOR works too).")
+@click.option("--no-color", is_flag=True,
+              help="Plain text: no colour, bold or dim. NO_COLOR=1 drops only the colours, "
+                   "as its convention asks.")
 @click.option("--cpus", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Processors of the machine the REPL boots.")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
@@ -154,7 +156,7 @@ def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
 @click.option("--step", is_flag=True,
               help="Before each command wait for a key: Enter or space runs it, b steps back, "
                    "q quits.")
-@click.option("--no-color", is_flag=True, help="Plain text, no colours.")
+@click.option("--no-color", is_flag=True, help="Plain text: no colour, bold or dim.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print only the final state and event log as JSON.")
 @click.option("--export-html", "export_html", metavar="OUT", type=OUTPUT_FILE,
