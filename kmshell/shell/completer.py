@@ -87,9 +87,10 @@ def file_names(current: str, suffix: str) -> list[Choice]:
 
 
 def catalog_drivers(system) -> list[Choice]:
-    """The built-in catalog and the packages installed since, each with its description."""
+    """The built-in catalog and the packages installed since, each with its description, by
+    the name its spec gives (HidUsb, as the trace and \\Driver show it; files are lowercase)."""
     specs = {spec.name.lower(): spec for spec in system.pnp.driver_store}
-    return [Choice(name, specs[name].description if name in specs else "")
+    return [Choice(specs[name].name, specs[name].description) if name in specs else Choice(name)
             for name in catalog()]
 
 

@@ -122,3 +122,8 @@ def test_the_menu_names_the_image_beside_each_pid_and_tid_in_hex_after_a_bang_co
     assert offered("process show 16")["164"] == "explorer.exe"
     assert offered("!process a")["a4"] == "explorer.exe"
     assert offered("thread show 16")["168"] == "thread of explorer.exe (164)"
+
+
+def test_driver_load_offers_catalog_names_as_their_specs_spell_them_matching_any_case():
+    assert list(offered("driver load hid")) == ["HidUsb"]
+    assert list(offered("driver load USBH")) == ["USBHUB3"]
