@@ -37,17 +37,16 @@ def _load(file: str):
     path it was read from (for -, `<stdin>` in the working directory, where its relative
     file names are taken from)."""
     from kmshell.commands import TABLE
-    from kmshell.scenario import ScenarioError, catalog, load_scenario
+    from kmshell.scenario import ScenarioError, catalog
     from kmshell.scenario.script import parse_scenario
 
-    path = Path("<stdin>") if file == "-" else catalog.resolve(file)
     try:
         if file == "-":
-            return parse_scenario(sys.stdin.read(), TABLE, "<stdin>"), path
-        return load_scenario(path, TABLE), path
+            return parse_scenario(sys.stdin.read(), TABLE, "<stdin>"), Path("<stdin>")
+        return catalog.load(file, TABLE)
     except ScenarioError as error:
-        click.echo(str(error), err=True)
-        sys.exit(2)
+        click.echo(error.report(), err=True)
+        sys.exit(BAD_INPUT)
 
 
 def _writes(allow_writes: str | None):
@@ -70,7 +69,7 @@ def _write(path: str, text: str) -> None:
         write_text(path, text)
     except FileError as error:
         click.echo(str(error), err=True)
-        sys.exit(2)
+        sys.exit(BAD_INPUT)
 
 
 @contextmanager
@@ -109,7 +108,9 @@ def _complete_scenario(ctx: click.Context, param: click.Parameter,
 
 
 MAX_ANSWER = 1000  # characters of one quiz answer read from a pipe
-INTERNAL_ERROR = 3  # a bug in kmshell (1: an expectation failed, 2: bad input)
+FAILED = 1  # an expectation failed, or a command no `expect error` follows
+BAD_INPUT = 2  # a malformed scenario file, a file that cannot be read or written (click: usage)
+INTERNAL_ERROR = 3  # a bug in kmshell
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
 
 
@@ -209,7 +210,7 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
         write_json_report(scenario, result, session, sys.stdout)
     else:
         click.echo(result.summary())
-    sys.exit(0 if result.ok else 1)
+    sys.exit(0 if result.ok else FAILED)
 
 
 @main.command()
@@ -225,29 +226,33 @@ def run(ctx: click.Context, file: str, step: bool, no_color: bool, as_json: bool
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | None,
           allow_writes: str | None) -> None:
-    """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...).
+    """Run scenario FILES headless; exit 1 at a failed expectation (FILE:LINE: ...), 2 if a
+    file is malformed (FILE:LINE:COL on stderr; it fails, the others still run).
 
     Each file's result prints as it finishes; on a terminal a progress bar below them counts
     the files. Ctrl-C stops it between two ticks or lines, with exit status 130.
     """
     from kmshell.cancel import catching_ctrl_c
     from kmshell.commands import TABLE
-    from kmshell.scenario import ScenarioError, catalog, load_scenario
+    from kmshell.nt.rtl import printable
+    from kmshell.scenario import Result, ScenarioError, catalog
     from kmshell.views.console import make_console
     from kmshell.views.progress import FileBar
 
-    scenarios = []  # each file's (scenario, path)
-    malformed = False
-    for file in files:
-        path = catalog.resolve(file)
-        try:
-            scenarios.append((load_scenario(path, TABLE), path))
-        except ScenarioError as error:
-            click.echo(str(error), err=True)
-            malformed = True
-    if malformed:
-        sys.exit(2)
     _writes(allow_writes)  # a bad DIR is refused before any file runs
+    loaded: list = []  # each file's (scenario, path), or its Result when it is malformed
+    notes: list[str] = []  # the result line of each malformed file
+    for file in files:
+        try:
+            loaded.append(catalog.load(file, TABLE))
+        except ScenarioError as error:
+            click.echo(error.report(), err=True)
+            path = printable(str(catalog.resolve(file)))
+            count = len(error.errors)  # 0: the file could not be read at all
+            notes.append(f"FAIL {path}: not run: {count} malformed line{'' if count == 1 else 's'}"
+                         if count else f"FAIL {error.messages[0].splitlines()[0]}; not run")
+            loaded.append(Result(path, "", malformed=error.messages))
+    scenarios = [entry for entry in loaded if not isinstance(entry, Result)]
     jobs = min(jobs or os.cpu_count() or 1, len(scenarios))
     results: list = [None] * len(scenarios)  # in the order the files were given
     stopped: tuple[str, int] | None = None  # what stopped the check early, and its status
@@ -255,7 +260,9 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
     # past a failure. Without it a file stops at its first.
     go_on = junit is not None
     with catching_ctrl_c(), _workers(scenarios, jobs, go_on, allow_writes) as futures, \
-            FileBar(make_console(no_color=ctx.obj.get("no_color", False)), len(scenarios)) as bar:
+            FileBar(make_console(no_color=ctx.obj.get("no_color", False)), len(loaded)) as bar:
+        for note in notes:  # done before they could run
+            bar.done(note)
         for index, result in _checked(scenarios, futures, go_on, allow_writes, bar):
             if isinstance(result, str):
                 stopped = (result, INTERNAL_ERROR)
@@ -271,11 +278,15 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
     if stopped is not None:
         click.echo(stopped[0], err=True)
         sys.exit(stopped[1])
+    ran = iter(results)
+    results = [entry if isinstance(entry, Result) else next(ran) for entry in loaded]
     if junit is not None:
         _write_junit(junit, results)
     failed = sum(1 for r in results if not r.ok)
-    click.echo(f"{len(results) - failed} passed, {failed} failed")
-    sys.exit(0 if failed == 0 else 1)
+    malformed = sum(1 for r in results if r.malformed)
+    click.echo(f"{len(results) - failed} passed, {failed} failed"
+               + (f" ({malformed} malformed, not run)" if malformed else ""))
+    sys.exit(BAD_INPUT if malformed else FAILED if failed else 0)
 
 
 def _check_file(scenario, path: Path, go_on: bool, allow_writes: str | None):
@@ -369,13 +380,23 @@ def _write_junit(path: str, results) -> None:
 
     checks = [check for r in results for check in r.checks]
     failed = sum(1 for check in checks if not check.ok)
-    root = ElementTree.Element("testsuites", name="kmshell scenarios", tests=str(len(checks)),
-                               failures=str(failed), errors="0")
+    malformed = sum(1 for r in results if r.malformed)
+    root = ElementTree.Element("testsuites", name="kmshell scenarios",
+                               tests=str(len(checks) + malformed), failures=str(failed),
+                               errors=str(malformed))
     for result in results:
         stem = Path(result.path).stem
         suite = ElementTree.SubElement(
-            root, "testsuite", name=stem, file=result.path, tests=str(len(result.checks)),
-            failures=str(sum(1 for c in result.checks if not c.ok)), errors="0")
+            root, "testsuite", name=stem, file=result.path,
+            tests=str(len(result.checks) + bool(result.malformed)),
+            failures=str(sum(1 for c in result.checks if not c.ok)),
+            errors=str(int(bool(result.malformed))))
+        if result.malformed:  # an <error>: the file could not be run at all
+            case = ElementTree.SubElement(suite, "testcase", classname=f"kmshell.scenarios.{stem}",
+                                          name="the file parses", file=result.path)
+            error = ElementTree.SubElement(case, "error", type="malformed",
+                                           message=result.malformed[0].splitlines()[0])
+            error.text = "\n".join(result.malformed)
         for check in result.checks:
             case = ElementTree.SubElement(suite, "testcase", classname=f"kmshell.scenarios.{stem}",
                                           name=f"line {check.line}: {check.name}",

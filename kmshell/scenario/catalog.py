@@ -6,7 +6,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from kmshell.language import CommandTable
-from kmshell.scenario.script import ScenarioError, load_scenario
+from kmshell.scenario.script import Scenario, ScenarioError, load_scenario
 
 
 def curriculum_dir() -> Path:
@@ -48,3 +48,20 @@ def find(name: str) -> Path | None:
         if name in (path.name, path.stem) or path.stem.startswith(f"{name}-"):
             return path
     return None
+
+
+def load(name: str, table: CommandTable) -> tuple[Scenario, Path]:
+    """The scenario NAME names, for kmshell run and check, and the path it was read from. A
+    name that matches no file and no bundled lesson, and looks like a lesson's (a number or a
+    name, no folder, no .kms), is told where the lessons are listed."""
+    path = resolve(name)
+    try:
+        return load_scenario(path, table), path
+    except ScenarioError as error:
+        lesson_like = "/" not in name and "\\" not in name and not Path(name).suffix
+        if lesson_like and path == Path(name) and str(error).endswith(": no such file"):
+            numbers = sorted(p.stem.split("-")[0] for p in curriculum_dir().glob("*.kms"))
+            listed = f" ({numbers[0]} to {numbers[-1]})" if numbers else ""
+            error.messages[-1] += "\n    not a bundled lesson either: `kmshell scenarios` " \
+                f"lists them{listed}"
+        raise

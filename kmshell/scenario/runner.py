@@ -83,15 +83,21 @@ class Result:
     failures: list[Failure] = field(default_factory=list)  # failed expectations and commands
     checks: list[Check] = field(default_factory=list)  # each expectation and failed command
     interrupted: Failure | None = None  # where Ctrl-C stopped the replay
+    stopped: Failure | None = None  # where the user quit it (--step's q), the key as message
+    length: int = 0  # lines in the file
+    malformed: list[str] = field(default_factory=list)  # FILE:LINE:COL errors: it did not run
 
     @property
     def ok(self) -> bool:
-        return not self.failures and self.interrupted is None
+        return not self.failures and self.interrupted is None and not self.malformed
 
     def summary(self) -> str:
         text = f"{self.path}: {self.passed} of {self.expectations} expectation(s) held"
         if self.interrupted is not None:
             text += f"; interrupted at line {self.interrupted.line}"
+        if self.stopped is not None:
+            text += f"; stopped at line {self.stopped.line} of {self.length} " \
+                    f"({self.stopped.message})"
         return text + (f"; {len(self.failures)} failure(s)" if self.failures else "")
 
 
@@ -133,7 +139,7 @@ class Replay:
         self.stop_at_first_failure = stop_at_first_failure
         # Asked before each command and at `pause`; answers "next", "back" or "quit".
         self.control = control
-        self.result = Result(scenario.path, scenario.title)
+        self.result = Result(scenario.path, scenario.title, length=scenario.length)
         self.last: Outcome | None = None
         # The last command's plain output, (outcome, explain, text): an `expect output`
         # renders it, and the next one after the same command reads it again.
@@ -156,10 +162,24 @@ class Replay:
         self.result.checks.append(Check(step.number, claim or step.text.strip(), message))
         self._print(Text(f"✗ {failure}", style="bold red"))
 
+    def _counts(self) -> tuple[int, int, int, int]:
+        result = self.result
+        return result.expectations, result.passed, len(result.failures), len(result.checks)
+
+    def _take_back(self, counts: tuple[int, int, int, int]) -> None:
+        """Going back forgets the verdicts of what it undid: the summary counts what stands."""
+        result = self.result
+        result.expectations, result.passed = counts[0], counts[1]
+        del result.failures[counts[2]:], result.checks[counts[3]:]
+
+    def _quit(self, step: Step) -> None:
+        self.result.stopped = Failure(self.scenario.path, step.number, "q")
+
     def run(self) -> Result:
         steps = self.scenario.steps
         index = 0
-        done: list[tuple[int, int]] = []  # per command run: (its step index, history before it)
+        # per command run: its step index, the history and the verdicts counted before it
+        done: list[tuple[int, int, tuple[int, int, int, int]]] = []
         while index < len(steps):
             step = steps[index]
             action = self.control(f"next: {step.text.strip()}") \
@@ -168,22 +188,30 @@ class Replay:
                 self._interrupt(step, "interrupted before this line ran")
                 break
             if action == "quit":
+                self._quit(step)
                 break
             if action == "back" and not done:
                 self._print(Text("↶ this is the first command: nothing to go back to",
                                  style="dim"))
                 continue
             if action == "back":
-                index, kept = done.pop()
+                index, kept, counts = done.pop()
                 self.session.rebuild(self.session.lines()[:kept])
+                self._take_back(counts)
                 self._print(Text(f"↶ back to before line {steps[index].number}: "
                                  f"{steps[index].text.strip()}", style="dim"))
                 continue
             if step.kind == "command":
-                done.append((index, len(self.session.history)))
+                done.append((index, len(self.session.history), self._counts()))
             following = steps[index + 1] if index + 1 < len(steps) else None
             handler = getattr(self, "_" + step.kind.replace("-", "_"))
-            if handler(step, following) == "quit" or self.result.interrupted:
+            if handler(step, following) == "quit":  # q at a pause; Ctrl-C there comes as q
+                if cancel.requested():
+                    self._interrupt(step, "interrupted at this pause")
+                else:
+                    self._quit(step)
+                break
+            if self.result.interrupted:
                 break
             if self.result.failures and self.stop_at_first_failure:
                 break
@@ -299,15 +327,18 @@ class Replay:
 
 
 def run_directive(session: Session, line: str, last: Outcome | None, console: Console,
-                  table: CommandTable) -> bool | None:
+                  table: CommandTable, number: int | None = None) -> bool | None:
     """In the shell: carry out a scenario directive typed at the prompt (say, expect, seed,
     title, pause) against the last command's outcome; whether it held (or parsed). None
-    when the line is not a directive."""
+    when the line is not a directive. A failure names it `<shell>:NUMBER`: its line in the
+    piped input, else the history number the line would have."""
     words = line.split()
     if not words or words[0].lower() not in DIRECTIVES:
         return None
+    if number is None:
+        number = len(session.history) + 1
     try:
-        scenario = parse_scenario(line, table, "<shell>")
+        scenario = parse_scenario(line, table, "<shell>", first=number)
     except ScenarioError as error:  # as a malformed command: the line, a caret, the usage
         console.print(error_text(error.errors[0], line) if error.errors else
                       Text(str(error), style="red"))
@@ -322,16 +353,16 @@ def run_directive(session: Session, line: str, last: Outcome | None, console: Co
 
 
 def run_typed(session: Session, line: str, last: Outcome | None, console: Console,
-              table: CommandTable, printing: Callable[[], AbstractContextManager] = nullcontext
-              ) -> tuple[Outcome | None, bool]:
+              table: CommandTable, printing: Callable[[], AbstractContextManager] = nullcontext,
+              number: int | None = None) -> tuple[Outcome | None, bool]:
     """One line as typed at the prompt (the shell, or a pipe): a directive checked against
     the last command's outcome, or a command run and printed (inside `printing()`: the
-    shell's pager). Returns the last outcome now and whether the line held. Ctrl-C stops the
-    line at its next tick and the session goes on; a bug in kmshell is reported and does not
-    end it."""
+    shell's pager; `number`, the line's in piped input). Returns the last outcome now and
+    whether the line held. Ctrl-C stops the line at its next tick and the session goes on; a
+    bug in kmshell is reported and does not end it."""
     with cancel.catching_ctrl_c():
         try:
-            held = run_directive(session, line, last, console, table)
+            held = run_directive(session, line, last, console, table, number)
             if held is not None:
                 return last, held
             outcome = session.execute(line)
@@ -350,13 +381,13 @@ def run_piped(session: Session, lines: Iterable[str], console: Console,
     as if typed at the prompt, its output plain, with no prompt or toolbar drawn. The exit
     status is 1 if any line failed (an error, or an expectation that did not hold), else 0."""
     failed, last = False, None
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
         prompt = HALTED_PROMPT if session.system.halted else PROMPT
         console.print(Text(prompt + printable(line), style="bold"))
-        last, held = run_typed(session, line, last, console, table)
+        last, held = run_typed(session, line, last, console, table, number=number)
         failed = failed or not held
         if session.quit_requested:
             break

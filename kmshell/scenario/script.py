@@ -15,6 +15,7 @@ from kmshell.language import CommandTable, parse_words, split_words
 from kmshell.language.lexer import Word
 from kmshell.nt.rtl import U64, control_character, parse_number, printable
 from kmshell.scenario.queries import OPERATORS, Query, check_value, parse_query
+from kmshell.views.outcome import source_line
 
 DIRECTIVES = ("title", "say", "pause", "seed", "expect")
 
@@ -39,6 +40,7 @@ class Scenario:
     path: str
     title: str
     steps: list[Step]
+    length: int = 0  # lines in the file, for "stopped at line 13 of 40"
 
 
 @dataclass
@@ -48,9 +50,20 @@ class ScenarioError(Exception):
 
     messages: list[str]
     errors: list[KmsError] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # each malformed line, as written
 
     def __str__(self) -> str:
         return "\n".join(self.messages)
+
+    def report(self) -> str:
+        """As str(), with each malformed line shown under its FILE:LINE:COL, a caret under the
+        column, as the prompt shows a malformed command (kmshell run and check)."""
+        shown = []
+        for message, error, source in zip(self.messages, self.errors, self.sources,
+                                          strict=False):
+            head, newline, rest = message.partition("\n")
+            shown.append(f"{head}\n{source_line(source, error.col or 1)}{newline}{rest}")
+        return "\n".join(shown + self.messages[len(shown):])
 
 
 def _raw_text(line: str, skip: int) -> str:
@@ -142,18 +155,22 @@ def _located(path: str, number: int, error: KmsError) -> str:
     return message
 
 
-def parse_scenario(text: str, table: CommandTable, path: str = "<scenario>") -> Scenario:
+def parse_scenario(text: str, table: CommandTable, path: str = "<scenario>",
+                   first: int = 1) -> Scenario:
     """Check every line, its commands against `table`; raise ScenarioError listing all
-    malformed ones.
+    malformed ones. `first` is the number of the text's first line (a line typed at the
+    prompt is numbered as the shell numbers it).
 
     A command that does not parse is allowed only when the next line is `expect error`:
     then showing the error is the point of the line, and it runs (and fails) in order.
     """
     steps: list[Step] = []
-    errors: list[tuple[int, str, KmsError]] = []  # (line number, located message, error)
-    bad_commands: dict[int, tuple[int, str, KmsError]] = {}  # index in steps -> the same
+    # (line number, located message, error, the line)
+    errors: list[tuple[int, str, KmsError, str]] = []
+    bad_commands: dict[int, tuple[int, str, KmsError, str]] = {}  # index in steps -> the same
     title = ""
-    for number, line in enumerate(lines(text), start=1):
+    text_lines = lines(text)
+    for number, line in enumerate(text_lines, start=first):
         try:
             bad = control_character(line)
             if bad is not None:
@@ -169,21 +186,23 @@ def parse_scenario(text: str, table: CommandTable, path: str = "<scenario>") -> 
                 try:
                     parse_words(words, table)
                 except KmsError as error:
-                    bad_commands[len(steps)] = (number, _located(path, number, error), error)
+                    bad_commands[len(steps)] = (number, _located(path, number, error), error,
+                                                line)
             if step.kind == "title" and not title:
                 title = step.argument
             steps.append(step)
         except KmsError as error:
-            errors.append((number, _located(path, number, error), error))
+            errors.append((number, _located(path, number, error), error, line))
     for index, located in bad_commands.items():
         following = steps[index + 1] if index + 1 < len(steps) else None
         if following is None or following.kind != "expect-error":
             errors.append(located)
     if errors:
         errors.sort(key=lambda e: e[0])
-        raise ScenarioError([message for _, message, _ in errors],
-                            [error for _, _, error in errors])
-    return Scenario(path, title, steps)
+        raise ScenarioError([message for _, message, _, _ in errors],
+                            [error for _, _, error, _ in errors],
+                            [line for _, _, _, line in errors])
+    return Scenario(path, title, steps, len(text_lines) - (text_lines[-1] == ""))
 
 
 def parse_directive(number: int, line: str, table: CommandTable) -> Step | None:

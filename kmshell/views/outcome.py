@@ -17,6 +17,13 @@ AUTO_TRACE_LIMIT = 60  # in view auto, longer traces are folded in the middle
 USAGE_FIELD = re.compile(r"\[[^\]]*\]|\S+")  # `IMAGE`, `[--parent P]`: kept on one line
 
 
+def source_line(line: str, col: int) -> str:
+    """The line as typed, its control characters escaped, and a caret under column `col`
+    (which moves with the escapes); each indented two spaces."""
+    caret = len(printable(line[:col - 1]))
+    return f"  {printable(line.rstrip())}\n  {' ' * caret}^"
+
+
 def error_text(error: KmsError, line: str | None = None, where: str = "") -> Group:
     """`error: …`, the line with a caret under the column at fault, then hint and usage: the
     hint goes on under its first word, the usage under its first field, whole fields a line."""
@@ -24,9 +31,7 @@ def error_text(error: KmsError, line: str | None = None, where: str = "") -> Gro
     text.append(f"{where}{': ' if where else ''}error: ", style="bold red")
     text.append(error.message)
     if line is not None and error.col is not None:
-        # The line as typed, its control characters escaped; the caret moves with them.
-        caret = len(printable(line[:error.col - 1]))
-        text.append(f"\n  {printable(line.rstrip())}\n  {' ' * caret}^", style="dim")
+        text.append("\n" + source_line(line, error.col), style="dim")
     if error.hint:
         text.append(f"\n  {error.hint}")
     parts: list = [Indented(text)]

@@ -153,7 +153,7 @@ def test_directives_typed_at_the_prompt_check_the_last_command_and_are_recorded(
     _, out, _ = type_into_repl(keys)
     assert "✓ process a.exe state == Active" in out
     assert "✓ output contains 'NtCreateUserProcess'" in out
-    assert "✗ <shell>:1: expected system cpus == 7, got 2" in out
+    assert "✗ <shell>:2: expected system cpus == 7, got 2" in out  # history number 2
     assert "a.exe is running" in out
     recorded = path.read_text().splitlines()
     assert recorded[2:] == ["process create a.exe", "expect process a.exe state == Active",
