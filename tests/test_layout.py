@@ -10,8 +10,9 @@ other lines, or leave some out (a listing drops columns to fit), but may not pri
 pieces of one of them at the end of a line and under it, nor cut one short with "…", nor
 wrap a line of an indented block (a THREAD line of !process, an error's hint) to column 0.
 A title or caption wrapped one word a line is found by its shape, at every width (rich
-wraps it to the table's width, however wide the console). The toolbar is checked on a
-pseudo-terminal 80 columns wide.
+wraps it to the table's width, however wide the console). The toolbar, `kmshell
+scenarios`, a scenario's title and `--step`'s key hint are checked on a pseudo-terminal or
+a pipe 80 columns wide.
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ power shutdown
 boot
 driver load nullsink
 driver unload nullsink
+process crash System
+!analyze -v
 """
 
 # Commands whose lines print nothing of their own to lay out, or touch files or the shell:
@@ -230,12 +233,14 @@ def _placed(line: str) -> list[tuple[int, int, str]]:
 
 
 def broken_words(narrow: str, vocabulary: set[str], width: int) -> list[str]:
-    """Words of the vocabulary that the narrow rendering breaks across two lines, and words
-    it cuts short with an ellipsis. A broken word leaves a piece at the end of one line and
+    """Words of the vocabulary that the narrow rendering breaks across lines, and words it
+    cuts short with an ellipsis. A broken word leaves a piece at the end of one line and
     the rest under it on the next, where its cell or its indent starts (or, right-justified,
-    ends): two pieces that join into a word of the vocabulary, at least one of them no word
-    of its own (two numbers stacked in a column are not a broken one). A word wider than
-    the line cannot be kept whole."""
+    ends): two pieces that join into a word of the vocabulary, or into the start of one
+    broken over more lines, at least one of them no word of its own (two numbers stacked in
+    a column are not a broken one). A word wider than the line cannot be kept whole: it
+    may break where the line ends, if it starts the line (at most an indent in), not where
+    a narrow column ends."""
     found = []
     lines = narrow.splitlines()
     for upper, lower in pairwise(lines):
@@ -243,8 +248,9 @@ def broken_words(narrow: str, vocabulary: set[str], width: int) -> list[str]:
         for start, end, head in _placed(upper):
             for start2, end2, tail in below:
                 if (start2 == start or end2 == end) and \
-                        head + tail in vocabulary and len(head + tail) <= width - 4 and \
-                        not (head in vocabulary and tail in vocabulary):
+                        not (head in vocabulary and tail in vocabulary) and \
+                        any(whole.startswith(head + tail) and
+                            (len(whole) <= width - 4 or start > 4) for whole in vocabulary):
                     found.append(f"{head}|{tail}")
     for word in WORD.findall(narrow):
         stem = word.removesuffix("…")
@@ -348,6 +354,10 @@ def test_the_check_finds_a_word_broken_across_lines_and_a_title_one_word_a_line(
     folding.add_row(*["PAGE_EXECUTE_WRITECOPY"] * 7)  # wider than 140 columns, unbroken
     assert broken_words(render([folding], 80), words(render([folding], UNWRAPPED)), 80)
     assert faults([folding]).keys() == {80, 140}
+    path = Table("source", "path")  # a word wider than the line, folded in a narrow column
+    path.add_row("x" * 40, "NtLoadDriver(\\Registry\\Machine\\System\\CurrentControlSet"
+                 "\\Services\\doublecomplete):")
+    assert broken_words(render([path], 80), words(render([path], UNWRAPPED)), 80)
     squeezed = Table(title="schedule (TID that ran each tick; idle)")
     squeezed.add_column("CPU")
     squeezed.add_row("0")

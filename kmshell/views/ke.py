@@ -17,7 +17,7 @@ from kmshell.nt.ps import Thread
 from kmshell.nt.system import System
 from kmshell.views.layout import ByWidth, Legend, Packed, deferred, fields, titled
 from kmshell.views.theme import irql_label, irql_style
-from kmshell.views.trace import trace_table
+from kmshell.views.trace import Trace
 
 
 @deferred
@@ -187,7 +187,7 @@ def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
     rows.add_row("FAULTING_ROUTINE", info.routine or "unknown")
     rows.add_row("RULE", info.rule or "")
     rows.add_row("FIX", info.fix or "")
-    return Group(rows, Text("\nevents that led here:", style="bold"), trace_table(trail))
+    return Group(rows, Text("\nevents that led here:", style="bold"), Trace(trail))
 
 
 @deferred
