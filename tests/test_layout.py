@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
 import sys
 from itertools import pairwise
 from pathlib import Path
@@ -31,10 +32,11 @@ from rich.text import Text
 
 from kmshell.commands import TABLE
 from kmshell.language import parse_words, split_words
+from kmshell.scenario import catalog
 from kmshell.session import Session
 from kmshell.shell.toolbar import toolbar_text
 from kmshell.views.console import make_console
-from kmshell.views.layout import titled
+from kmshell.views.layout import Heading, titled
 from kmshell.views.outcome import render_outcome
 from kmshell.views.ps import thread_table
 
@@ -478,3 +480,30 @@ def test_the_toolbar_fits_80_columns_by_dropping_fields_not_by_cutting_words(
     assert len(whole) > 80  # the whole toolbar would not fit: it had to shorten itself
     assert set(drawn.split()) <= set(whole.split()) | {"IRQL", *map(str, range(32))}, drawn
     assert all(field in drawn for field in kept), drawn
+
+
+
+def kmshell(tmp_path, *arguments: str, columns: str | None = None) -> str:
+    """What `kmshell ARGUMENTS` prints to a pipe, COLUMNS set to `columns` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    if columns is not None:
+        env["COLUMNS"] = columns
+    done = subprocess.run([sys.executable, "-m", "kmshell", *arguments], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=120, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def test_a_scenarios_title_too_wide_for_its_rule_wraps_between_words_above_a_plain_rule(
+        tmp_path):
+    title = catalog.bundled(TABLE)[9][1]  # 10: the joystick stack, 88 characters
+    head = kmshell(tmp_path, "run", "10", "--export-html", str(tmp_path / "10.html"),
+                   columns="80").split("\n")
+    rule = head.index("─" * 80)
+    assert rule == 2 and " ".join(head[:rule]) == title and "…" not in head[0]
+    html = (tmp_path / "10.html").read_text()
+    assert title.endswith("on the PCI bus, and back") and "PCI bus," in html  # was cut: PCI …
+    assert "…" not in html.split("kmshell&gt;")[0]
+    assert render([Heading(Text(title))], 140) == f"{'─' * 25} {title} {'─' * 25}\n"
+    assert render([Heading(Text(title))], 92) == f"─ {title} ─\n"  # just fits
