@@ -36,6 +36,7 @@ from kmshell.scenario import catalog
 from kmshell.session import Session
 from kmshell.shell.toolbar import toolbar_text
 from kmshell.views.console import make_console
+from kmshell.views.curriculum import scenario_list
 from kmshell.views.layout import Heading, titled
 from kmshell.views.outcome import render_outcome
 from kmshell.views.ps import thread_table
@@ -493,6 +494,45 @@ def kmshell(tmp_path, *arguments: str, columns: str | None = None) -> str:
                           text=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done.stdout
+
+
+def on_a_terminal(tmp_path, columns: int, *arguments: str, until: str, keys: str = "") -> str:
+    """What `kmshell ARGUMENTS` draws on a pseudo-terminal `columns` wide up to the text
+    `until`, as plain lines (after typing `keys`, if any, to end it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"),
+               TERM="xterm-256color")
+    program = pexpect.spawn(sys.executable, ["-m", "kmshell", *arguments], cwd=str(ROOT),
+                            env=env, timeout=60, dimensions=(24, columns), encoding="utf-8")
+    try:
+        program.expect_exact(until)
+        return SGR.sub("", program.before + until).replace("\r\n", "\n")
+    finally:
+        program.send(keys)
+        program.expect(pexpect.EOF)
+
+
+def test_the_scenario_list_wraps_its_titles_between_words_under_themselves():
+    entries = [(path.stem, title) for path, title in catalog.bundled(TABLE)]
+    assert not faults([scenario_list(entries)])
+    at80 = render([scenario_list(entries)], 80)
+    assert max(map(len, at80.splitlines())) <= 80
+    name = max(len(stem) for stem, _ in entries)
+    goes_on = [line for line in at80.splitlines() if line.startswith(" ")]
+    assert goes_on and all(line.startswith(" " * (name + 2) + line.strip()[0])
+                           for line in goes_on)  # a hanging indent, under the title
+
+
+@pytest.mark.parametrize("where", ["pipe with COLUMNS=80", "terminal 80 columns wide"])
+def test_kmshell_scenarios_fits_80_columns_on_a_pipe_and_a_terminal(tmp_path, where):
+    if where.startswith("pipe"):
+        shown = kmshell(tmp_path, "scenarios", columns="80")
+    else:
+        shown = on_a_terminal(tmp_path, 80, "scenarios", until="kmshell run 01)")
+    titles = [title for _, title in catalog.bundled(TABLE)]
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    assert not broken_words(shown, words("\n".join(titles)), 80), shown
+    assert " ".join(shown.split()).count(" ".join(titles[0].split())) == 1  # all there
 
 
 def test_a_scenarios_title_too_wide_for_its_rule_wraps_between_words_above_a_plain_rule(
