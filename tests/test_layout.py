@@ -547,3 +547,14 @@ def test_a_scenarios_title_too_wide_for_its_rule_wraps_between_words_above_a_pla
     assert "…" not in html.split("kmshell&gt;")[0]
     assert render([Heading(Text(title))], 140) == f"{'─' * 25} {title} {'─' * 25}\n"
     assert render([Heading(Text(title))], 92) == f"─ {title} ─\n"  # just fits
+
+
+def test_the_step_keys_hint_fits_80_columns_and_keeps_its_keys_together(tmp_path):
+    lesson = tmp_path / "lesson.kms"
+    lesson.write_text('title A lesson\nprocess create calc.exe --threads 2 --program '
+                      '"compute 4; exit"\n')
+    shown = on_a_terminal(tmp_path, 80, "run", str(lesson), "--step", until="q: quit ",
+                          keys="q")
+    hint = shown.splitlines()[-2:]
+    assert hint == ['[next: process create calc.exe --threads 2 --program "compute 4; exit"]',
+                    "Enter/space: run · b: back · q: quit "], shown
