@@ -413,6 +413,9 @@ def test_a_timeline_without_last_shows_the_latest_ticks_that_fit_the_width_in_on
     header = next(line for line in shown.splitlines() if line.startswith(" CPU "))
     assert len(header) <= width < len(header) + 5  # one tick more (4 wide and a gap) would not fit
     assert f"schedule, ticks {band[0]}–{tick} of {tick} " in shown
+    assert f"\nearlier ticks: timeline --last {tick}\n" in shown  # how to see the rest
+    everything = render(session.execute(f"timeline --last {tick}").views, width)
+    assert "earlier ticks" not in everything
 
 
 @pytest.mark.parametrize(("last", "sizes"), [(16, [8, 8]), (31, [11, 11, 9]), (15, [15])])
@@ -481,7 +484,6 @@ def test_the_toolbar_fits_80_columns_by_dropping_fields_not_by_cutting_words(
     assert len(whole) > 80  # the whole toolbar would not fit: it had to shorten itself
     assert set(drawn.split()) <= set(whole.split()) | {"IRQL", *map(str, range(32))}, drawn
     assert all(field in drawn for field in kept), drawn
-
 
 
 def kmshell(tmp_path, *arguments: str, columns: str | None = None) -> str:

@@ -130,6 +130,9 @@ def _timeline_bands(system: System, timeline: list, last: int | None, width: int
                 Text(str(running[index].tid), style=colours[running[index].tid])
                 for _, running in band))
         tables.append(table)
+    if len(ticks) < len(timeline):  # say how to see the ones before the window
+        tables[-1].caption = f"earlier ticks: timeline --last {len(timeline)}"
+        tables[-1].caption_justify = "left"
     if seen:
         tables[-1].legend = Legend([f"{tid} = {t.process.image} (prio {t.priority})"
                                     for tid, t in seen.items()])
