@@ -409,19 +409,21 @@ def _write_junit(path: str, results) -> None:
 
 
 @main.command()
-def scenarios() -> None:
+@click.pass_context
+def scenarios(ctx: click.Context) -> None:
     """List the bundled curriculum with titles."""
     from kmshell.commands import TABLE
     from kmshell.scenario import catalog
+    from kmshell.views.console import make_console
+    from kmshell.views.curriculum import scenario_list
 
     entries = catalog.bundled(TABLE)
     if not entries:
         click.echo("no bundled scenarios found")
         return
-    width = max(len(path.stem) for path, _ in entries)
-    for path, title in entries:
-        click.echo(f"{path.stem:<{width}}  {title}")
-    click.echo("\nreplay one with: kmshell run NAME (e.g. kmshell run 01)")
+    # at the terminal's width, or on a pipe COLUMNS' (views/console.py): titles wrap there
+    make_console(no_color=ctx.obj.get("no_color", False)).print(
+        scenario_list([(path.stem, title) for path, title in entries]))
 
 
 @main.command()

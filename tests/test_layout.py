@@ -10,8 +10,9 @@ other lines, or leave some out (a listing drops columns to fit), but may not pri
 pieces of one of them at the end of a line and under it, nor cut one short with "…", nor
 wrap a line of an indented block (a THREAD line of !process, an error's hint) to column 0.
 A title or caption wrapped one word a line is found by its shape, at every width (rich
-wraps it to the table's width, however wide the console). The toolbar is checked on a
-pseudo-terminal 80 columns wide.
+wraps it to the table's width, however wide the console). The toolbar, `kmshell
+scenarios`, a scenario's title and `--step`'s key hint are checked on a pseudo-terminal or
+a pipe 80 columns wide.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
 import sys
 from itertools import pairwise
 from pathlib import Path
@@ -30,10 +32,12 @@ from rich.text import Text
 
 from kmshell.commands import TABLE
 from kmshell.language import parse_words, split_words
+from kmshell.scenario import catalog
 from kmshell.session import Session
 from kmshell.shell.toolbar import toolbar_text
 from kmshell.views.console import make_console
-from kmshell.views.layout import titled
+from kmshell.views.curriculum import scenario_list
+from kmshell.views.layout import Heading, titled
 from kmshell.views.outcome import render_outcome
 from kmshell.views.ps import thread_table
 
@@ -202,6 +206,8 @@ power shutdown
 boot
 driver load nullsink
 driver unload nullsink
+process crash System
+!analyze -v
 """
 
 # Commands whose lines print nothing of their own to lay out, or touch files or the shell:
@@ -230,12 +236,14 @@ def _placed(line: str) -> list[tuple[int, int, str]]:
 
 
 def broken_words(narrow: str, vocabulary: set[str], width: int) -> list[str]:
-    """Words of the vocabulary that the narrow rendering breaks across two lines, and words
-    it cuts short with an ellipsis. A broken word leaves a piece at the end of one line and
+    """Words of the vocabulary that the narrow rendering breaks across lines, and words it
+    cuts short with an ellipsis. A broken word leaves a piece at the end of one line and
     the rest under it on the next, where its cell or its indent starts (or, right-justified,
-    ends): two pieces that join into a word of the vocabulary, at least one of them no word
-    of its own (two numbers stacked in a column are not a broken one). A word wider than
-    the line cannot be kept whole."""
+    ends): two pieces that join into a word of the vocabulary, or into the start of one
+    broken over more lines, at least one of them no word of its own (two numbers stacked in
+    a column are not a broken one). A word wider than the line cannot be kept whole: it
+    may break where the line ends, if it starts the line (at most an indent in), not where
+    a narrow column ends."""
     found = []
     lines = narrow.splitlines()
     for upper, lower in pairwise(lines):
@@ -243,8 +251,9 @@ def broken_words(narrow: str, vocabulary: set[str], width: int) -> list[str]:
         for start, end, head in _placed(upper):
             for start2, end2, tail in below:
                 if (start2 == start or end2 == end) and \
-                        head + tail in vocabulary and len(head + tail) <= width - 4 and \
-                        not (head in vocabulary and tail in vocabulary):
+                        not (head in vocabulary and tail in vocabulary) and \
+                        any(whole.startswith(head + tail) and
+                            (len(whole) <= width - 4 or start > 4) for whole in vocabulary):
                     found.append(f"{head}|{tail}")
     for word in WORD.findall(narrow):
         stem = word.removesuffix("…")
@@ -348,6 +357,10 @@ def test_the_check_finds_a_word_broken_across_lines_and_a_title_one_word_a_line(
     folding.add_row(*["PAGE_EXECUTE_WRITECOPY"] * 7)  # wider than 140 columns, unbroken
     assert broken_words(render([folding], 80), words(render([folding], UNWRAPPED)), 80)
     assert faults([folding]).keys() == {80, 140}
+    path = Table("source", "path")  # a word wider than the line, folded in a narrow column
+    path.add_row("x" * 40, "NtLoadDriver(\\Registry\\Machine\\System\\CurrentControlSet"
+                 "\\Services\\doublecomplete):")
+    assert broken_words(render([path], 80), words(render([path], UNWRAPPED)), 80)
     squeezed = Table(title="schedule (TID that ran each tick; idle)")
     squeezed.add_column("CPU")
     squeezed.add_row("0")
@@ -400,6 +413,9 @@ def test_a_timeline_without_last_shows_the_latest_ticks_that_fit_the_width_in_on
     header = next(line for line in shown.splitlines() if line.startswith(" CPU "))
     assert len(header) <= width < len(header) + 5  # one tick more (4 wide and a gap) would not fit
     assert f"schedule, ticks {band[0]}–{tick} of {tick} " in shown
+    assert f"\nearlier ticks: timeline --last {tick}\n" in shown  # how to see the rest
+    everything = render(session.execute(f"timeline --last {tick}").views, width)
+    assert "earlier ticks" not in everything
 
 
 @pytest.mark.parametrize(("last", "sizes"), [(16, [8, 8]), (31, [11, 11, 9]), (15, [15])])
@@ -468,3 +484,79 @@ def test_the_toolbar_fits_80_columns_by_dropping_fields_not_by_cutting_words(
     assert len(whole) > 80  # the whole toolbar would not fit: it had to shorten itself
     assert set(drawn.split()) <= set(whole.split()) | {"IRQL", *map(str, range(32))}, drawn
     assert all(field in drawn for field in kept), drawn
+
+
+def kmshell(tmp_path, *arguments: str, columns: str | None = None) -> str:
+    """What `kmshell ARGUMENTS` prints to a pipe, COLUMNS set to `columns` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    if columns is not None:
+        env["COLUMNS"] = columns
+    done = subprocess.run([sys.executable, "-m", "kmshell", *arguments], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=120, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def on_a_terminal(tmp_path, columns: int, *arguments: str, until: str, keys: str = "") -> str:
+    """What `kmshell ARGUMENTS` draws on a pseudo-terminal `columns` wide up to the text
+    `until`, as plain lines (after typing `keys`, if any, to end it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")}
+    env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"),
+               TERM="xterm-256color")
+    program = pexpect.spawn(sys.executable, ["-m", "kmshell", *arguments], cwd=str(ROOT),
+                            env=env, timeout=60, dimensions=(24, columns), encoding="utf-8")
+    try:
+        program.expect_exact(until)
+        return SGR.sub("", program.before + until).replace("\r\n", "\n")
+    finally:
+        program.send(keys)
+        program.expect(pexpect.EOF)
+
+
+def test_the_scenario_list_wraps_its_titles_between_words_under_themselves():
+    entries = [(path.stem, title) for path, title in catalog.bundled(TABLE)]
+    assert not faults([scenario_list(entries)])
+    at80 = render([scenario_list(entries)], 80)
+    assert max(map(len, at80.splitlines())) <= 80
+    name = max(len(stem) for stem, _ in entries)
+    goes_on = [line for line in at80.splitlines() if line.startswith(" ")]
+    assert goes_on and all(line.startswith(" " * (name + 2) + line.strip()[0])
+                           for line in goes_on)  # a hanging indent, under the title
+
+
+@pytest.mark.parametrize("where", ["pipe with COLUMNS=80", "terminal 80 columns wide"])
+def test_kmshell_scenarios_fits_80_columns_on_a_pipe_and_a_terminal(tmp_path, where):
+    if where.startswith("pipe"):
+        shown = kmshell(tmp_path, "scenarios", columns="80")
+    else:
+        shown = on_a_terminal(tmp_path, 80, "scenarios", until="kmshell run 01)")
+    titles = [title for _, title in catalog.bundled(TABLE)]
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    assert not broken_words(shown, words("\n".join(titles)), 80), shown
+    assert " ".join(shown.split()).count(" ".join(titles[0].split())) == 1  # all there
+
+
+def test_a_scenarios_title_too_wide_for_its_rule_wraps_between_words_above_a_plain_rule(
+        tmp_path):
+    title = catalog.bundled(TABLE)[9][1]  # 10: the joystick stack, 88 characters
+    head = kmshell(tmp_path, "run", "10", "--export-html", str(tmp_path / "10.html"),
+                   columns="80").split("\n")
+    rule = head.index("─" * 80)
+    assert rule == 2 and " ".join(head[:rule]) == title and "…" not in head[0]
+    html = (tmp_path / "10.html").read_text()
+    assert title.endswith("on the PCI bus, and back") and "PCI bus," in html  # was cut: PCI …
+    assert "…" not in html.split("kmshell&gt;")[0]
+    assert render([Heading(Text(title))], 140) == f"{'─' * 25} {title} {'─' * 25}\n"
+    assert render([Heading(Text(title))], 92) == f"─ {title} ─\n"  # just fits
+
+
+def test_the_step_keys_hint_fits_80_columns_and_keeps_its_keys_together(tmp_path):
+    lesson = tmp_path / "lesson.kms"
+    lesson.write_text('title A lesson\nprocess create calc.exe --threads 2 --program '
+                      '"compute 4; exit"\n')
+    shown = on_a_terminal(tmp_path, 80, "run", str(lesson), "--step", until="q: quit ",
+                          keys="q")
+    hint = shown.splitlines()[-2:]
+    assert hint == ['[next: process create calc.exe --threads 2 --program "compute 4; exit"]',
+                    "Enter/space: run · b: back · q: quit "], shown

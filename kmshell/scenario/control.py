@@ -7,13 +7,27 @@ import time
 import click
 
 from kmshell import cancel
+from kmshell.views.console import make_console
+from kmshell.views.layout import Legend
 
 STEP_KEYS = {"\r": "next", "\n": "next", " ": "next", "b": "back", "q": "quit"}
+KEY_HINT = "Enter/space: run · b: back · q: quit"
+
+
+def key_hint(prompt: str) -> str:
+    """`[next: LINE]  Enter/space: run · b: back · q: quit`, and a space for the cursor, at
+    the terminal's width: the keys go on a line of their own, all three, when both do not
+    fit."""
+    console = make_console(no_color=True)
+    with console.capture() as captured:
+        console.print(Legend([f"[{prompt}]", KEY_HINT], style="none"),
+                      width=max(1, console.width - 1))  # the cursor's column after it
+    return captured.get().rstrip("\n") + " "
 
 
 def step_by_key(prompt: str) -> str:
     """--step: one key decides — Enter or space runs the command, b goes back, q quits."""
-    click.echo(f"[{prompt}]  Enter/space: run · b: back · q: quit ", nl=False)
+    click.echo(key_hint(prompt), nl=False)
     while True:
         try:
             key = click.getchar()

@@ -16,7 +16,6 @@ from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.rule import Rule
 from rich.text import Text
 
 from kmshell import cancel
@@ -28,6 +27,7 @@ from kmshell.scenario.grading import grading_state
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
 from kmshell.state import HistoryEntry, Outcome, Settings
+from kmshell.views.layout import Heading
 from kmshell.views.outcome import error_text, render_outcome
 
 PROMPT = "kmshell> "
@@ -234,7 +234,7 @@ class Replay:
         self.result.interrupted = Failure(self.scenario.path, step.number, message)
 
     def _title(self, step: Step, following) -> None:
-        self._print(Rule(Text(step.argument, style="bold")))
+        self._print(Heading(Text(step.argument, style="bold")))  # wrapped, never cut
 
     def _say(self, step: Step, following) -> None:
         self._print(Panel(Text(step.argument), border_style="cyan", title="say",

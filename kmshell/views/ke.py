@@ -17,7 +17,7 @@ from kmshell.nt.ps import Thread
 from kmshell.nt.system import System
 from kmshell.views.layout import ByWidth, Legend, Packed, deferred, fields, titled
 from kmshell.views.theme import irql_label, irql_style
-from kmshell.views.trace import trace_table
+from kmshell.views.trace import Trace
 
 
 @deferred
@@ -130,6 +130,9 @@ def _timeline_bands(system: System, timeline: list, last: int | None, width: int
                 Text(str(running[index].tid), style=colours[running[index].tid])
                 for _, running in band))
         tables.append(table)
+    if len(ticks) < len(timeline):  # say how to see the ones before the window
+        tables[-1].caption = f"earlier ticks: timeline --last {len(timeline)}"
+        tables[-1].caption_justify = "left"
     if seen:
         tables[-1].legend = Legend([f"{tid} = {t.process.image} (prio {t.priority})"
                                     for tid, t in seen.items()])
@@ -187,7 +190,7 @@ def analyze(info: BugcheckInfo, trail: list[Event]) -> Group:
     rows.add_row("FAULTING_ROUTINE", info.routine or "unknown")
     rows.add_row("RULE", info.rule or "")
     rows.add_row("FIX", info.fix or "")
-    return Group(rows, Text("\nevents that led here:", style="bold"), trace_table(trail))
+    return Group(rows, Text("\nevents that led here:", style="bold"), Trace(trail))
 
 
 @deferred

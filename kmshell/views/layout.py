@@ -19,6 +19,7 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.padding import Padding
+from rich.rule import Rule
 from rich.style import Style
 from rich.table import Column, Table
 from rich.text import Text, TextType
@@ -121,6 +122,22 @@ def titled(title: str, *columns: str, **options) -> Titled:
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A title on a rule (`─── title ───`, a scenario's first line) when it fits on the line
+    with a rule character and a space each side; a longer one wrapped between words above a
+    plain rule, where rich's Rule would cut it short with "…"."""
+
+    title: Text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if cell_len(self.title.plain) + 4 <= options.max_width:  # Rule's centred space
+            yield Rule(self.title)
+        else:
+            yield self.title
+            yield Rule()
 
 
 @dataclass(frozen=True)
