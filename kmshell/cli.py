@@ -233,25 +233,12 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
     the files. Ctrl-C stops it between two ticks or lines, with exit status 130.
     """
     from kmshell.cancel import catching_ctrl_c
-    from kmshell.commands import TABLE
-    from kmshell.nt.rtl import printable
-    from kmshell.scenario import Result, ScenarioError, catalog
+    from kmshell.scenario import Result
     from kmshell.views.console import make_console
     from kmshell.views.progress import FileBar
 
     _writes(allow_writes)  # a bad DIR is refused before any file runs
-    loaded: list = []  # each file's (scenario, path), or its Result when it is malformed
-    notes: list[str] = []  # the result line of each malformed file
-    for file in files:
-        try:
-            loaded.append(catalog.load(file, TABLE))
-        except ScenarioError as error:
-            click.echo(error.report(), err=True)
-            path = printable(str(catalog.resolve(file)))
-            count = len(error.errors)  # 0: the file could not be read at all
-            notes.append(f"FAIL {path}: not run: {count} malformed line{'' if count == 1 else 's'}"
-                         if count else f"FAIL {error.messages[0].splitlines()[0]}; not run")
-            loaded.append(Result(path, "", malformed=error.messages))
+    loaded, notes = _load_all(files)
     scenarios = [entry for entry in loaded if not isinstance(entry, Result)]
     jobs = min(jobs or os.cpu_count() or 1, len(scenarios))
     results: list = [None] * len(scenarios)  # in the order the files were given
@@ -287,6 +274,29 @@ def check(ctx: click.Context, files: tuple[str, ...], jobs: int, junit: str | No
     click.echo(f"{len(results) - failed} passed, {failed} failed"
                + (f" ({malformed} malformed, not run)" if malformed else ""))
     sys.exit(BAD_INPUT if malformed else FAILED if failed else 0)
+
+
+def _load_all(files: tuple[str, ...]) -> tuple[list, list[str]]:
+    """Each file's (scenario, path), or its failed Result when it is malformed (its errors
+    printed, FILE:LINE:COL with the line and a caret), with the result line of each malformed
+    file: one student's typo fails that file, not the whole check."""
+    from kmshell.commands import TABLE
+    from kmshell.nt.rtl import printable
+    from kmshell.scenario import Result, ScenarioError, catalog
+
+    loaded: list = []
+    notes: list[str] = []
+    for file in files:
+        try:
+            loaded.append(catalog.load(file, TABLE))
+        except ScenarioError as error:
+            click.echo(error.report(), err=True)
+            path = printable(str(catalog.resolve(file)))
+            count = len(error.errors)  # 0: the file could not be read at all
+            notes.append(f"FAIL {path}: not run: {count} malformed line{'' if count == 1 else 's'}"
+                         if count else f"FAIL {error.messages[0].splitlines()[0]}; not run")
+            loaded.append(Result(path, "", malformed=error.messages))
+    return loaded, notes
 
 
 def _check_file(scenario, path: Path, go_on: bool, allow_writes: str | None):
