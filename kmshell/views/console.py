@@ -1,9 +1,9 @@
 """The one way to make a console: colour only where it helps, plain text everywhere else.
 
 Colour is off with --no-color, with the NO_COLOR environment variable (rich honours it), and
-when the output is not a terminal (a pipe or a file); FORCE_COLOR forces it on a pipe, and
-TERM=dumb gives plain text. The shell's prompt and toolbar follow the console
-(kmshell/shell/app.py).
+when the output is not a terminal (a pipe or a file); FORCE_COLOR forces it on a pipe (which
+keeps a pipe's width and loses its padding all the same), and TERM=dumb gives plain text.
+The shell's prompt and toolbar follow the console (kmshell/shell/app.py).
 
 Output that is not a terminal is laid out as wide as the COLUMNS environment variable says
 (a positive whole number, as rich and most tools read it), else PLAIN_WIDTH columns wide, so
@@ -29,7 +29,15 @@ PLAIN_WIDTH = 100
 TRANSCRIPT_SEGMENTS = 50_000
 
 
-TRAILING_SPACES = re.compile(r" +(?=\n)")
+# The end of a line: spaces, and with FORCE_COLOR on a pipe the style codes among them
+LINE_END = re.compile(r"(?: |\x1b\[[0-9;]*m)+(?=\n)")
+STYLE_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _without_trailing_spaces(text: str) -> str:
+    """Each line's end without its spaces, keeping the style codes there (they close a
+    style that a later line would otherwise inherit)."""
+    return LINE_END.sub(lambda end: "".join(STYLE_CODE.findall(end.group())), text)
 
 
 class _Console(Console):
@@ -39,7 +47,7 @@ class _Console(Console):
     def _render_buffer(self, buffer) -> str:
         # Every write goes through here (print, log, a live display's refresh).
         text = super()._render_buffer(buffer)
-        return text if self.is_terminal else TRAILING_SPACES.sub("", text)
+        return text if _on_a_tty(self.file) else _without_trailing_spaces(text)
 
     def _write_buffer(self) -> None:
         super()._write_buffer()
@@ -59,9 +67,18 @@ def make_console(*, no_color: bool = False, file: IO[str] | None = None,
     console = _Console(file=file, no_color=True if no_color else None,
                        color_system=None if no_color else "auto", highlight=False, emoji=False,
                        width=width, record=record)
-    if width is None and not console.is_terminal:
+    if width is None and not _on_a_tty(console.file):  # FORCE_COLOR makes rich think it is
         console.width = _columns() or PLAIN_WIDTH
     return console
+
+
+def _on_a_tty(file: IO[str]) -> bool:
+    """Whether output really goes to a terminal: rich's is_terminal is also true for a pipe
+    that FORCE_COLOR colours, which still wants the pipe's width and no padding."""
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
 
 
 def _columns() -> int:
