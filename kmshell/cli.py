@@ -123,7 +123,8 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report a command Ctrl-C ended
 @click.option("--cpus", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Processors of the machine the REPL boots.")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
-              help="Seed for the model, 0..2**64-1.")
+              help="Seed of the model's random generator, 0..2**64-1 (the model makes no "
+                   "random choices yet: output is the same whatever the seed).")
 @click.pass_context
 def main(ctx: click.Context, no_color: bool, cpus: int, seed: int) -> None:
     """kmshell: watch a model of the Windows kernel react to what you type.
