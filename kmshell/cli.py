@@ -486,18 +486,27 @@ def quiz(topic: str, seed: int, size: int | None, difficulty: str, show_answers:
     commas; any case. The same seed, size and difficulty give the same problem on every
     machine.
     """
+    from rich.text import Text
+
     from kmshell.nt.rtl import printable
     from kmshell.quiz import grade, make
+    from kmshell.views.console import make_console
+    from kmshell.views.layout import Indented
 
     try:
         problem = make(topic, seed, size, difficulty)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--size") from None
-    click.echo("\n".join(problem.text))
+    def wrapped(lines: list[str]) -> None:
+        """Lines wrapped at the width between words, each under its own indent."""
+        console.print(Indented(Text("\n".join(lines))), overflow="fold")
+
+    console = make_console()
+    wrapped(problem.text)
     if show_answers:
         click.echo("\n".join(f"{question}: {answer}" for question, answer
                              in zip(problem.questions, problem.answers, strict=True)))
-        click.echo("\n".join(problem.reasons))
+        wrapped(problem.reasons)
         return
     given = []
     for question in problem.questions:
@@ -508,13 +517,13 @@ def quiz(topic: str, seed: int, size: int | None, difficulty: str, show_answers:
             given.append(line)
             click.echo(f"{question}: ? {printable(line) or '(no answer)'}")
     marks = grade(problem, given)
-    for question, ok, answer, said in zip(problem.questions, marks, problem.answers, given,
-                                          strict=True):
-        click.echo(f"✓ {question}: {answer}" if ok else
-                   f"✗ {question}: expected {answer}, not {printable(said) or '(no answer)'}")
+    wrapped([f"✓ {question}: {answer}" if ok else
+             f"✗ {question}: expected {answer}, not {printable(said) or '(no answer)'}"
+             for question, ok, answer, said in zip(problem.questions, marks, problem.answers,
+                                                   given, strict=True)])
     options = f"--seed {seed}" + (f" --size {size}" if size is not None else "") \
         + (f" --difficulty {difficulty}" if difficulty != "medium" else "")
-    click.echo(f"{sum(marks)} of {len(marks)} right"
-               + ("" if all(marks) else f" — kmshell quiz {topic} {options} --answers "
-                  "shows why"))
+    wrapped([f"{sum(marks)} of {len(marks)} right"
+             + ("" if all(marks) else f" — kmshell quiz {topic} {options} --answers "
+                "shows why")])
     sys.exit(0 if all(marks) else 1)

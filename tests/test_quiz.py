@@ -3,6 +3,7 @@ model does when the problem's own setup is typed into kmshell."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from kmshell.cli import main
@@ -288,3 +289,12 @@ def test_the_instructor_guides_quiz_example_is_what_the_command_prints():
     result = CliRunner().invoke(main, args.split(),
                                 input=answers.encode().decode("unicode_escape"))
     assert result.output.rstrip("\n") == "\n".join(line[4:] for line in shown.rstrip().split("\n"))
+
+
+@pytest.mark.parametrize("topic", ["irp-completion", "scheduling", "access-check", "irql",
+                                   "pnp-order", "power-order"])
+def test_a_quiz_wraps_between_words_at_the_width_of_the_output(topic):
+    result = CliRunner().invoke(main, ["quiz", topic, "--seed", "4", "--difficulty", "hard"],
+                                input="\n" * 12, env={"COLUMNS": "80"})
+    lines = result.output.splitlines()
+    assert len(lines) > 5 and max(len(line) for line in lines) <= 80, topic
