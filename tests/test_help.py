@@ -105,3 +105,12 @@ def test_help_reg_set_at_80_columns_shows_every_registry_type_whole():
 
 def test_help_does_not_repeat_choices_its_text_already_names():
     assert "one of" not in printed("help view")  # "full, auto or quiet"
+
+
+def test_help_of_a_command_wraps_its_usage_under_its_first_field_and_lists_program_steps():
+    out = printed("help process create").splitlines()
+    assert out[0].startswith("usage: process create IMAGE")
+    assert out[1].startswith("       [--")  # under IMAGE, a whole field first
+    steps = [line for line in out if line.startswith("  ") and " — " in line]
+    assert [line.split()[0] for line in steps][:3] == ["compute", "sleep", "sleepex"]
+    assert len(steps) == 13  # one line each, as nt/ps.py STEPS has them

@@ -37,9 +37,11 @@ from kmshell.views.ps import (
     windbg_thread,
 )
 
-PROGRAM_HELP = ("A program is steps separated by ';'. A thread whose program ends exits. Steps: "
-                + "; ".join(f"{f'{name} {args}'.strip()} — {what}"
-                            for name, (args, what) in STEPS.items()) + ".")
+# One step a line, so that help shows a list (each wraps under its own indent) and
+# docs/commands.md a bulleted one.
+PROGRAM_HELP = ("A program is steps separated by ';'. A thread whose program ends exits. "
+                "Steps:\n" + "\n".join(f"  {f'{name} {args}'.strip()} — {what}"
+                                        for name, (args, what) in STEPS.items()))
 
 
 def _program(cmd):

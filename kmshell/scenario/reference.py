@@ -32,8 +32,8 @@ def reference_markdown() -> str:
         out.append(f"    {spec.usage}")
         out.append("")
         out.append(spec.help[0].upper() + spec.help[1:] + ".")
-        if spec.details:
-            out += ["", spec.details]
+        if spec.details:  # its indented lines are a list
+            out += ["", spec.details.replace("\n  ", "\n- ").replace(":\n- ", ":\n\n- ", 1)]
         if spec.aliases:
             out += ["", "Aliases: " + ", ".join(f"`{a}`" for a in spec.aliases)]
         rows = [(a.usage, with_choices(a, a.help)) for a in spec.args]

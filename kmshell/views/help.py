@@ -11,7 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from kmshell.language.spec import COMPONENTS, CommandSpec, CommandTable, with_choices
-from kmshell.views.layout import LIST_LIMIT, Packed, deferred, fields, titled
+from kmshell.views.layout import LIST_LIMIT, Indented, Packed, deferred, fields, titled
+from kmshell.views.outcome import usage_line
 
 HELP_HINT = "help WORD: one command, noun or component (help Ps) · help all: every command"
 
@@ -111,9 +112,9 @@ MIN_TEXT = 20  # narrower than this, rich lays the help out as it can
 
 @deferred
 def help_detail(spec: CommandSpec) -> Group:
-    parts: list = [Text(f"usage: {spec.usage}", style="bold"), Text(spec.help)]
-    if spec.details:
-        parts.append(Text(spec.details))
+    parts: list = [usage_line(spec.usage), Text(spec.help)]
+    if spec.details:  # its indented lines (a list of steps) wrap under their indent
+        parts.append(Indented(Text(spec.details)))
     if spec.aliases:
         parts.append(Text("aliases: " + ", ".join(spec.aliases)))
     if spec.args or spec.options:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 
 from kmshell.errors import KmsError
@@ -36,10 +37,14 @@ def error_text(error: KmsError, line: str | None = None, where: str = "") -> Gro
         text.append(f"\n  {error.hint}")
     parts: list = [Indented(text)]
     if error.usage:
-        fields = USAGE_FIELD.findall(error.usage)
-        parts.append(hanging(Text("  usage: ", style="bold"),
-                             Legend(fields, separator=" ", style="bold")))
+        parts.append(usage_line(error.usage, "  usage: "))
     return Group(*parts)
+
+
+def usage_line(usage: str, label: str = "usage: ") -> Table:
+    """A command's usage that wraps under its first field, whole fields a line."""
+    return hanging(Text(label, style="bold"),
+                   Legend(USAGE_FIELD.findall(usage), separator=" ", style="bold"))
 
 
 def render_outcome(outcome, settings) -> list:
