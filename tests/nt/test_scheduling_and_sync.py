@@ -89,6 +89,17 @@ def test_increments_under_a_spin_lock_are_exact():
     assert system.ke.variables["x"].value == 40 and system.ke.variables["x"].lost_updates == 0
 
 
+def test_steps_run_under_a_spin_lock_show_kernel_mode_at_dispatch_level_not_user_mode():
+    """User mode is always PASSIVE_LEVEL: a load and store inside the lock are kernel code."""
+    system = machine(1)
+    system.ke.create_named("spinlock", "L")
+    spawn(system, "safe.exe", "acquire L; inc x; release L; inc x; exit")
+    system.ke.run_until_idle(50)
+    steps = [(e.kind, e.mode, e.irql) for e in system.core.log if e.kind in ("load", "store")]
+    assert steps == [("load", "K", Irql.DISPATCH_LEVEL), ("store", "K", Irql.DISPATCH_LEVEL),
+                     ("load", "U", Irql.PASSIVE_LEVEL), ("store", "U", Irql.PASSIVE_LEVEL)]
+
+
 def test_increments_under_a_mutex_are_exact():
     system = machine(2)
     system.ke.create_named("mutex", "M")

@@ -744,11 +744,15 @@ class Kernel:
         """One half of a read-modify-write: load on even ticks, store on odd ones."""
         var = self.variables.setdefault(step.name.lower(), SharedVariable(step.name))
         locked = " (lock held)" if thread.held_locks else ""
+        # Code at DISPATCH_LEVEL (a spin lock held) runs in kernel mode: user mode is always
+        # PASSIVE_LEVEL (WDK "Managing Hardware Priorities"), so a user-mode step there would
+        # show an IRQL the processor is not at.
+        mode = "K" if cpu.irql >= Irql.DISPATCH_LEVEL else thread.mode
         if thread.step_done % 2 == 0:
             thread.register, thread.loaded_version = var.value, var.version
             self.emit("Ke", "load", f"{thread.label} loads {var.name} = {var.value}{locked}",
                       "An increment is three machine steps: load, add, store. Another processor "
-                      "can run between them.", cpu=cpu.number, mode=thread.mode)
+                      "can run between them.", cpu=cpu.number, mode=mode)
         else:
             stale = var.version != thread.loaded_version
             var.value, var.version = thread.register + 1, var.version + 1
@@ -759,10 +763,10 @@ class Kernel:
                           "it, and that store is now overwritten",
                           "This is a race: both threads read the same old value. A lock around "
                           "the load and the store makes the increment atomic.",
-                          cpu=cpu.number, mode=thread.mode)
+                          cpu=cpu.number, mode=mode)
             else:
                 self.emit("Ke", "store", f"{thread.label} stores {var.name} = {var.value}{locked}",
-                          cpu=cpu.number, mode=thread.mode)
+                          cpu=cpu.number, mode=mode)
         thread.step_done += 1
 
     def _acquire_spin_lock(self, cpu: Processor, thread: Thread, lock: SpinLock) -> str:
