@@ -745,8 +745,9 @@ class Kernel:
         var = self.variables.setdefault(step.name.lower(), SharedVariable(step.name))
         locked = " (lock held)" if thread.held_locks else ""
         # Code at DISPATCH_LEVEL (a spin lock held) runs in kernel mode: user mode is always
-        # PASSIVE_LEVEL (WDK "Managing Hardware Priorities"), so a user-mode step there would
-        # show an IRQL the processor is not at.
+        # PASSIVE_LEVEL (returning to it above that is bug check 0x4A,
+        # IRQL_GT_ZERO_AT_SYSTEM_SERVICE), so a user-mode step there would show an IRQL the
+        # processor is not at.
         mode = "K" if cpu.irql >= Irql.DISPATCH_LEVEL else thread.mode
         if thread.step_done % 2 == 0:
             thread.register, thread.loaded_version = var.value, var.version
