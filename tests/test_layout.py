@@ -99,6 +99,9 @@ device list
 device stack Joystick0
 device show Joystick0
 !devobj Joystick0
+open word.exe \Device\Joystick0
+read word.exe 0xc
+irp list
 device tree
 !devnode 0 1
 power show
