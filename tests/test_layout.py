@@ -376,6 +376,33 @@ def test_the_check_finds_a_word_broken_across_lines_and_a_title_one_word_a_line(
         ["on a hint that goes on and on a hint that goes on and on a hint that goes on and"]
 
 
+def test_an_errors_list_of_choices_breaks_between_its_groups_at_80_columns():
+    """`use GA GR GW GX, FA FR FW FX, KA KR KW, …`: a line ends after a group's comma, never
+    inside a group."""
+    session = Session()
+    outcome = session.execute(r'sd set \KernelObjects\LowMemoryCondition "D:(A;;GZ;;;SY)"')
+    assert outcome.error is not None
+    lines = render(render_outcome(outcome, session.settings), 80).splitlines()
+    groups = ("GA GR GW GX,", "FA FR FW FX,", "KA KR KW,", "SD RC WD WO")
+    assert all(any(group in line for line in lines) for group in groups), lines
+    assert not faults(render_outcome(outcome, session.settings))
+
+
+def test_the_bugcheck_screen_keeps_its_parameters_in_columns_after_their_label_at_80_columns():
+    session = Session()
+    outcome = session.execute("process crash System")
+    lines = [line.strip("│").rstrip() for line in
+             render(render_outcome(outcome, session.settings), 80).splitlines()]
+    first = next(i for i, line in enumerate(lines) if "Parameters: " in line)
+    column = lines[first].index("Parameters: ") + len("Parameters: ")
+    rows = [lines[first][column:], lines[first + 1][column:]]
+    assert lines[first + 1][:column].isspace(), lines[first:first + 2]
+    assert [len(row.split()) for row in rows] == [2, 2], rows
+    assert rows[0].index(rows[0].split()[1]) == rows[1].index(rows[1].split()[1])
+    wide = render(render_outcome(outcome, session.settings), 140)
+    assert re.search(r"Parameters: (0x[0-9A-F]+  ){3}0x[0-9A-F]+ ", wide)  # one line if they fit
+
+
 def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_in_bands():
     """`176 = a.exe (prio 8)` in the timeline's legend, `a.exe:176 (prio 8)` in the
     processors' footer: each entry whole on one line at 80 columns; and every tick asked for

@@ -55,6 +55,7 @@ class Legend:
     separator: str = "  "
     lead: str = ""  # before the first entry: `ready: `
     style: str = "table.caption"
+    lead_style: str = ""  # the lead's own, over style: `error: ` in bold red
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         lines, line = [], self.lead
@@ -64,7 +65,9 @@ class Legend:
                 lines.append(line + self.separator.rstrip())
                 joined = entry
             line = joined
-        yield Text("\n".join([*lines, line]), style=self.style)
+        text = Text("\n".join([*lines, line]), style=self.style)
+        text.stylize(self.lead_style, 0, len(self.lead))
+        yield text
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         widest = max((cell_len(entry) for entry in self.entries), default=0)
