@@ -403,6 +403,19 @@ def test_the_bugcheck_screen_keeps_its_parameters_in_columns_after_their_label_a
     assert re.search(r"Parameters: (0x[0-9A-F]+  ){3}0x[0-9A-F]+ ", wide)  # one line if they fit
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_memory_maps_halves_are_divided_by_the_line_its_note_names(width):
+    """`above the line: … user half; below: the kernel half`: a rule, not an empty row."""
+    session = Session()
+    session.execute("process create notepad.exe")
+    shown = render(session.execute("memory map notepad.exe").views, width)
+    lines = shown.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"─"}]
+    assert len(rules) == 2, shown  # under the header, and between the halves
+    assert lines[rules[1] - 1].strip() and lines[rules[1] + 1].startswith(" ffff8000`"), shown
+    assert "above the line:" in shown
+
+
 def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_in_bands():
     """`176 = a.exe (prio 8)` in the timeline's legend, `a.exe:176 (prio 8)` in the
     processors' footer: each entry whole on one line at 80 columns; and every tick asked for
