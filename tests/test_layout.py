@@ -416,6 +416,18 @@ def test_the_memory_maps_halves_are_divided_by_the_line_its_note_names(width):
     assert "above the line:" in shown
 
 
+def test_consecutive_traces_line_up_whatever_irqls_and_modes_they_hold():
+    """The irql and mode columns are as wide as their widest label (`2 DISPATCH`, `kernel`)
+    in every trace: one at DISPATCH_LEVEL, one at PASSIVE_LEVEL only, one in user mode only."""
+    session = Session()
+    headers = set()
+    for line in ("process create notepad.exe", "process crash notepad.exe",
+                 "wmi query MSAcpi_ThermalZoneTemperature"):
+        shown = render(render_outcome(session.execute(line), session.settings), 100)
+        headers |= {row for row in shown.splitlines() if row.startswith("tick ")}
+    assert headers == {"tick   cpu   irql         mode     who   event"}
+
+
 def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_in_bands():
     """`176 = a.exe (prio 8)` in the timeline's legend, `a.exe:176 (prio 8)` in the
     processors' footer: each entry whole on one line at 80 columns; and every tick asked for
