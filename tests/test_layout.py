@@ -99,6 +99,9 @@ device list
 device stack Joystick0
 device show Joystick0
 !devobj Joystick0
+open word.exe \Device\Joystick0
+read word.exe 0xc
+irp list
 device tree
 !devnode 0 1
 power show
@@ -373,6 +376,58 @@ def test_the_check_finds_a_word_broken_across_lines_and_a_title_one_word_a_line(
         ["on a hint that goes on and on a hint that goes on and on a hint that goes on and"]
 
 
+def test_an_errors_list_of_choices_breaks_between_its_groups_at_80_columns():
+    """`use GA GR GW GX, FA FR FW FX, KA KR KW, …`: a line ends after a group's comma, never
+    inside a group."""
+    session = Session()
+    outcome = session.execute(r'sd set \KernelObjects\LowMemoryCondition "D:(A;;GZ;;;SY)"')
+    assert outcome.error is not None
+    lines = render(render_outcome(outcome, session.settings), 80).splitlines()
+    groups = ("GA GR GW GX,", "FA FR FW FX,", "KA KR KW,", "SD RC WD WO")
+    assert all(any(group in line for line in lines) for group in groups), lines
+    assert not faults(render_outcome(outcome, session.settings))
+
+
+def test_the_bugcheck_screen_keeps_its_parameters_in_columns_after_their_label_at_80_columns():
+    session = Session()
+    outcome = session.execute("process crash System")
+    lines = [line.strip("│").rstrip() for line in
+             render(render_outcome(outcome, session.settings), 80).splitlines()]
+    first = next(i for i, line in enumerate(lines) if "Parameters: " in line)
+    column = lines[first].index("Parameters: ") + len("Parameters: ")
+    rows = [lines[first][column:], lines[first + 1][column:]]
+    assert lines[first + 1][:column].isspace(), lines[first:first + 2]
+    assert [len(row.split()) for row in rows] == [2, 2], rows
+    assert rows[0].index(rows[0].split()[1]) == rows[1].index(rows[1].split()[1])
+    wide = render(render_outcome(outcome, session.settings), 140)
+    assert re.search(r"Parameters: (0x[0-9A-F]+  ){3}0x[0-9A-F]+ ", wide)  # one line if they fit
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_memory_maps_halves_are_divided_by_the_line_its_note_names(width):
+    """`above the line: … user half; below: the kernel half`: a rule, not an empty row."""
+    session = Session()
+    session.execute("process create notepad.exe")
+    shown = render(session.execute("memory map notepad.exe").views, width)
+    lines = shown.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"─"}]
+    assert len(rules) == 2, shown  # under the header, and between the halves
+    assert lines[rules[1] - 1].strip() and lines[rules[1] + 1].startswith(" ffff8000`"), shown
+    assert "above the line:" in shown
+
+
+def test_consecutive_traces_line_up_whatever_irqls_and_modes_they_hold():
+    """The irql and mode columns are as wide as their widest label (`2 DISPATCH`, `kernel`)
+    in every trace: one at DISPATCH_LEVEL, one at PASSIVE_LEVEL only, one in user mode only."""
+    session = Session()
+    headers = set()
+    for line in ("process create notepad.exe", "process crash notepad.exe",
+                 "wmi query MSAcpi_ThermalZoneTemperature"):
+        shown = render(render_outcome(session.execute(line), session.settings), 100)
+        headers |= {row for row in shown.splitlines() if row.startswith("tick ")}
+    assert headers == {"tick   cpu   irql         mode     who   event"}
+
+
 def test_legends_and_footers_break_between_entries_and_a_long_timeline_goes_on_in_bands():
     """`176 = a.exe (prio 8)` in the timeline's legend, `a.exe:176 (prio 8)` in the
     processors' footer: each entry whole on one line at 80 columns; and every tick asked for
@@ -471,8 +526,9 @@ def toolbar_drawn(tmp_path, columns: int, *arguments: str, typed: str = "") -> s
 
 @pytest.mark.parametrize(("arguments", "typed", "kept"), [
     ((), "", ("tick 0", "CPU0 0 PASSIVE", "CPU1 0 PASSIVE", "processes", "running")),
+    ((), "process crash System", ("tick", "IRQL 15/15 ", "HALTED 0x7E")),
     (("--cpus", "8"), "process kill wininit.exe", ("tick", "HALTED 0xEF")),
-], ids=["running", "halted-8-cpus"])
+], ids=["running", "halted", "halted-8-cpus"])
 def test_the_toolbar_fits_80_columns_by_dropping_fields_not_by_cutting_words(
         tmp_path, arguments, typed, kept):
     drawn = toolbar_drawn(tmp_path, 80, *arguments, typed=typed)
@@ -482,7 +538,9 @@ def test_the_toolbar_fits_80_columns_by_dropping_fields_not_by_cutting_words(
         session.execute(typed)
     whole = "".join(text for _, text in toolbar_text(session.system))
     assert len(whole) > 80  # the whole toolbar would not fit: it had to shorten itself
-    assert set(drawn.split()) <= set(whole.split()) | {"IRQL", *map(str, range(32))}, drawn
+    levels = "/".join(r"\d+" for _ in session.system.core.processors)  # `IRQL 15/15`: each CPU's
+    shortened = re.sub(rf"IRQL {levels} ", "", drawn)
+    assert set(shortened.split()) <= set(whole.split()), drawn
     assert all(field in drawn for field in kept), drawn
 
 

@@ -2,8 +2,9 @@
 
 It fits the terminal's width by shortening itself, field by field, never by cutting a word
 (a terminal cuts the line at its edge): first the key hint goes, then the IRQL names (the
-levels stay, `IRQL 2 0`), the process count, the processors, and last the bugcheck's name
-(its code stays).
+levels stay, one for each processor in order: `IRQL 2/0`, CPU0 at DISPATCH_LEVEL and CPU1
+at PASSIVE_LEVEL; `IRQL 2 0` read as two numbers of one thing), the process count, the
+processors, and last the bugcheck's name (its code stays).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _toolbar(system, hint: str, *, names: bool, processes: bool, cpus: bool,
         for cpu in shown:
             parts.append(("class:toolbar", f"CPU{cpu.number} {irql_label(cpu.irql)}  "))
     elif cpus:  # each processor's IRQL, in processor order
-        parts.append(("class:toolbar", "IRQL " + " ".join(str(c.irql) for c in shown) + "  "))
+        parts.append(("class:toolbar", "IRQL " + "/".join(str(c.irql) for c in shown) + "  "))
     if cpus and hidden > 0:
         parts.append(("class:toolbar", f"+{hidden} more  "))
     if cpus:

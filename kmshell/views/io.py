@@ -141,22 +141,33 @@ def _where(irp) -> str:
 
 
 @deferred
-def irp_table(system) -> Packed:
+def irp_table(system) -> Fitted:
+    """The IRPs in progress; where a long major function and where it sits do not fit side
+    by side (IRP_MJ_INTERNAL_DEVICE_CONTROL at 80 columns), where it sits goes under it."""
+    return Fitted([partial(_irps, system, stacked) for stacked in (False, True)],
+                  whole_lines=True, packed=True)
+
+
+def _irps(system, stacked: bool) -> Table:
     table = titled("IRPs in progress")
-    for column in ("IRP", "major", "where it sits", "age (ticks)"):
+    columns = ("IRP", "major / where it sits", "age (ticks)") if stacked else \
+        ("IRP", "major", "where it sits", "age (ticks)")
+    for column in columns:
         table.add_column(column)
     for irp in capped(table, list(system.io.irps.values()), "irp show N shows one"):
         location = irp.location
         queued = location and location.device and irp in location.device.queue
-        table.add_row(str(irp.number), irp.stack[-1].major or "",
-                      _where(irp) if irp.completed else
-                      f"{location.device.label} ({location.device.driver.name})"
-                      + (" device queue" if queued else "")
-                      if location and location.device else "not sent",
-                      str(system.core.tick - irp.created_tick))
+        cells = [irp.stack[-1].major or "",
+                 _where(irp) if irp.completed else
+                 f"{location.device.label} ({location.device.driver.name})"
+                 + (" device queue" if queued else "")
+                 if location and location.device else "not sent"]
+        if stacked:
+            cells = ["\n".join(cells)]
+        table.add_row(str(irp.number), *cells, str(system.core.tick - irp.created_tick))
     if not system.io.irps:
         table.caption = "none: every IRP has been completed"
-    return Packed(table)
+    return table
 
 
 @deferred

@@ -15,7 +15,16 @@ from kmshell.nt.events import Event, ptr
 from kmshell.nt.ke.bugcheck import BugcheckInfo
 from kmshell.nt.ps import Thread
 from kmshell.nt.system import System
-from kmshell.views.layout import ByWidth, Legend, Packed, deferred, fields, titled
+from kmshell.views.layout import (
+    ByWidth,
+    Fitted,
+    Legend,
+    Packed,
+    deferred,
+    fields,
+    hanging,
+    titled,
+)
 from kmshell.views.theme import irql_label, irql_style
 from kmshell.views.trace import Trace
 
@@ -163,17 +172,30 @@ def status_panel(system: System) -> Panel:
 
 
 def bugcheck_screen(info: BugcheckInfo) -> Panel:
-    """In the spirit of the real stop screen: a sad face, the stop code, what failed."""
-    body = Text()
-    body.append(":(\n\n", style="bold")
-    body.append("Your device ran into a problem and needs to restart.\n\n")
-    body.append(f"Stop code: {info.name} (0x{info.code:X})\n", style="bold")
-    body.append("Parameters: " + "  ".join(f"0x{p:X}" for p in info.parameters) + "\n")
+    """In the spirit of the real stop screen: a sad face, the stop code, what failed. The
+    parameters that do not fit on one line go on two a line under the first two."""
+    head = Text()
+    head.append(":(\n\n", style="bold")
+    head.append("Your device ran into a problem and needs to restart.\n\n")
+    head.append(f"Stop code: {info.name} (0x{info.code:X})", style="bold")
+    values = [f"0x{p:X}" for p in info.parameters]
+    parameters = Fitted([partial(_parameters, values, per_line) for per_line in (4, 2, 1)],
+                        whole_lines=True)
+    tail = Text()
     if info.driver:
-        body.append(f"What failed: {info.driver}\n", style="bold")
-    body.append("\nThe machine is halted. Type !analyze to see why, or "
-                "reboot.")
-    return Panel(body, style="bold white on blue", title="BUGCHECK", title_align="left")
+        tail.append(f"What failed: {info.driver}\n", style="bold")
+    tail.append("\nThe machine is halted. Type !analyze to see why, or reboot.")
+    return Panel(Group(head, hanging(Text("Parameters: "), parameters), tail),
+                 style="bold white on blue", title="BUGCHECK", title_align="left")
+
+
+def _parameters(values: list[str], per_line: int) -> Table:
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    for _ in range(min(per_line, len(values)) or 1):
+        grid.add_column(no_wrap=True)
+    for start in range(0, len(values), per_line):
+        grid.add_row(*values[start:start + per_line])
+    return grid
 
 
 @deferred

@@ -55,6 +55,7 @@ class Legend:
     separator: str = "  "
     lead: str = ""  # before the first entry: `ready: `
     style: str = "table.caption"
+    lead_style: str = ""  # the lead's own, over style: `error: ` in bold red
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         lines, line = [], self.lead
@@ -64,7 +65,9 @@ class Legend:
                 lines.append(line + self.separator.rstrip())
                 joined = entry
             line = joined
-        yield Text("\n".join([*lines, line]), style=self.style)
+        text = Text("\n".join([*lines, line]), style=self.style)
+        text.stylize(self.lead_style, 0, len(self.lead))
+        yield text
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         widest = max((cell_len(entry) for entry in self.entries), default=0)
@@ -181,13 +184,16 @@ class Fitted:
     """A table laid out for the width it is printed at: the first of its layouts (each
     builds a table; the last is the narrowest) whose columns fit their longest words in
     that width, so that rich need not fold a word; with whole_lines, the first whose cells
-    fit on one line each if one does. A layout drops or stacks columns."""
+    fit on one line each if one does. A layout drops or stacks columns. With packed, the
+    table chosen is drawn as a Packed one (a long listing renders faster)."""
 
     layouts: Sequence[Callable[[], Table]]
     whole_lines: bool = False
+    packed: bool = False
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.fitting(console, options)
+        table = self.fitting(console, options)
+        yield Packed(table) if self.packed else table
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self.fitting(console, options))

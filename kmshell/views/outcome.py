@@ -16,6 +16,15 @@ from kmshell.views.trace import Trace
 
 AUTO_TRACE_LIMIT = 60  # in view auto, longer traces are folded in the middle
 USAGE_FIELD = re.compile(r"\[[^\]]*\]|\S+")  # `IMAGE`, `[--parent P]`: kept on one line
+LIST_ITEM = re.compile(r"(?<=[,;]) ")  # `use GA GR GW GX, FA FR FW FX, …`
+GROUP_WIDTH = 20  # a list's item this short (`FA FR FW FX,`) is kept on one line
+
+
+def _units(text: str) -> list[str]:
+    """What a line of an error breaks between: the short items of a list whole, the words of
+    anything longer (prose, which a comma does not end a line for)."""
+    return [unit for item in LIST_ITEM.split(text)
+            for unit in ([item] if len(item) <= GROUP_WIDTH else item.split(" "))]
 
 
 def source_line(line: str, col: int) -> str:
@@ -27,15 +36,17 @@ def source_line(line: str, col: int) -> str:
 
 def error_text(error: KmsError, line: str | None = None, where: str = "") -> Group:
     """`error: …`, the line with a caret under the column at fault, then hint and usage: the
-    hint goes on under its first word, the usage under its first field, whole fields a line."""
-    text = Text()
-    text.append(f"{where}{': ' if where else ''}error: ", style="bold red")
-    text.append(error.message)
+    message and the hint break between words, never inside a short item of a list (`GA GR
+    GW GX, FA FR FW FX`), the hint goes on under its first word, the usage under its first
+    field, whole fields a line."""
+    parts: list = [Legend(_units(error.message), separator=" ", style="",
+                          lead=f"{where}{': ' if where else ''}error: ",
+                          lead_style="bold red")]
     if line is not None and error.col is not None:
-        text.append("\n" + source_line(line, error.col), style="dim")
-    if error.hint:
-        text.append(f"\n  {error.hint}")
-    parts: list = [Indented(text)]
+        parts.append(Indented(Text(source_line(line, error.col), style="dim")))
+    for hint in error.hint.splitlines():
+        parts.append(hanging(Text("  "), Legend(_units(hint), separator=" ",
+                                                 style="")))
     if error.usage:
         parts.append(usage_line(error.usage, "  usage: "))
     return Group(*parts)

@@ -6,6 +6,7 @@ from collections.abc import Set as AbstractSet
 from functools import partial
 from itertools import chain
 
+from rich import box
 from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
@@ -238,9 +239,14 @@ def memory_map(process: Process) -> Group:
                  note)
 
 
+# the titled tables' box with a rule between sections too: the line between the two halves
+HALVES = box.Box("    \n    \n ── \n    \n ── \n    \n    \n    \n")
+
+
 def _regions(process: Process, stacked: bool) -> Table:
     space = process.address_space
     table = titled(f"address space of {process.image} ({process.pid})")
+    table.box = HALVES
     table.add_column("start / end" if stacked else "start", no_wrap=True)
     if not stacked:
         table.add_column("end", no_wrap=True)

@@ -13,6 +13,10 @@ from kmshell.nt.events import Event
 from kmshell.views.theme import COMPONENT_STYLE, MODE_NAME, MODE_STYLE, irql_label, irql_style
 
 NARROW = 90  # below this width the trace puts each event's text on its own lines
+# The irql and mode columns are as wide as their widest label (`2 DISPATCH`, `kernel`)
+# whatever a trace holds, so that consecutive traces line up.
+IRQL_WIDTH = max(len(irql_label(level)) for level in range(16))
+MODE_WIDTH = max(map(len, MODE_NAME.values()))
 
 
 class Trace:
@@ -76,8 +80,8 @@ def trace_table(events: list[Event], *, explain: bool = False, limit: int | None
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("tick", justify="right")
     table.add_column("cpu", justify="right")
-    table.add_column("irql")
-    table.add_column("mode")
+    table.add_column("irql", min_width=IRQL_WIDTH)
+    table.add_column("mode", min_width=MODE_WIDTH)
     table.add_column("who")
     table.add_column("event", overflow="fold")
     if dropped:
