@@ -50,7 +50,8 @@ def _directory_table(directory: Directory, children: list, shown: list, counts: 
         table.add_row(header.name, header.type_name,
                       *((str(header.handle_count), str(header.pointer_count)) if counts else ()),
                       _describe(child))
-    table.caption = f"{len(children)} objects" if len(shown) == len(children) else (
+    count = len(children)
+    table.caption = f"{count} object{'' if count == 1 else 's'}" if len(shown) == count else (
         f"{len(shown)} of {len(children):,} objects ({len(children) - len(shown):,} left out); "
         f"object show {directory.header.path}\\NAME shows one")
     table.caption_justify = "left"
