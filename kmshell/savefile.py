@@ -87,13 +87,15 @@ def load(path: str, table: CommandTable, name: str | None = None) -> Saved:
                        f"{VERSION}, not {printable(json.dumps(version))[:40]}")
     boot, lines = data.get("boot"), data.get("lines")
     if not isinstance(boot, dict) or not _is_whole(boot.get("cpus"), 1, 64) or \
-            type(boot.get("minimal")) is not bool or not _is_whole(boot.get("seed"), 0, U64):
+            type(boot.get("minimal")) is not bool or not _is_whole(boot.get("seed"), 0, U64) \
+            or not _is_whole(boot.get("memory", BootOptions.memory), 16, 4096):
         raise KmsError(f"{shown} is damaged: \"boot\" must hold cpus (1..64), minimal (true "
-                       "or false) and seed (0..2**64-1)")
+                       "or false), seed (0..2**64-1) and, if saved, memory (16..4096 MB)")
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         raise KmsError(f"{shown} is damaged: \"lines\" must be a list of command lines")
     _check_lines(shown, lines, table)
-    return Saved(BootOptions(boot["cpus"], boot["minimal"], boot["seed"]), lines,
+    return Saved(BootOptions(boot["cpus"], boot["minimal"], boot["seed"],
+                             boot.get("memory", BootOptions.memory)), lines,
                  data.get("state"))
 
 

@@ -81,14 +81,14 @@ class BeforeGoto:
 
 class Session:
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
-                 checkpoint_every: int | None = None):
+                 checkpoint_every: int | None = None, memory: int = BootOptions.memory):
         """checkpoint_every: snapshot the machine every so many lines of the journal, so
         that undo and goto replay only the lines since a checkpoint. The interactive shell
         asks for it (CHECKPOINT_EVERY); headless runs, which rarely go back, do not pay for
         the snapshots (one costs about as much as replaying 500 lines)."""
-        self.initial_options = BootOptions(cpus, minimal, seed)
-        self.boot_options = BootOptions(cpus, minimal, seed)
-        self.system = new_system(cpus=cpus, minimal=minimal, seed=seed)
+        self.initial_options = BootOptions(cpus, minimal, seed, memory)
+        self.boot_options = BootOptions(cpus, minimal, seed, memory)
+        self.system = new_system(cpus=cpus, minimal=minimal, seed=seed, memory=memory)
         self.settings = Settings()
         self.history: list[HistoryEntry] = []  # the journal: every non-meta line, in order
         self.checkpoints: dict[int, Checkpoint] = {}  # journal length → the state it gave
@@ -107,7 +107,7 @@ class Session:
         """Restart the machine; its disk (registry, logs) carries over, as a disk does."""
         self.boot_options = options
         self.system = new_system(cpus=options.cpus, minimal=options.minimal, seed=options.seed,
-                                 disk=self.system.disk)
+                                 memory=options.memory, disk=self.system.disk)
 
     def reseed(self, seed: int) -> None:
         """`seed N`: the running machine's generator and every later boot use seed N."""
@@ -122,8 +122,9 @@ class Session:
         fresh session. The model is deterministic, so replaying the journal reproduces the
         state exactly; each line takes its file names from where it first did. The replay
         starts at the latest checkpoint within `lines`, not at the first line."""
-        fresh = Session(self.initial_options.cpus, self.initial_options.minimal,
-                        self.initial_options.seed, self.checkpoint_every)
+        first = self.initial_options
+        fresh = Session(first.cpus, first.minimal, first.seed, self.checkpoint_every,
+                        first.memory)
         start = max((n for n in self.checkpoints if n <= len(lines)), default=0)
         if start and self.lines()[:start] == lines[:start]:
             checkpoint = self.checkpoints[start]
@@ -157,6 +158,7 @@ class Session:
         if first == BootOptions():
             return ""
         return f"boot --cpus {first.cpus} --seed {first.seed}" + \
+            (f" --memory {first.memory}" if first.memory != BootOptions.memory else "") + \
             (" --minimal" if first.minimal else "")
 
     @contextmanager
@@ -202,7 +204,7 @@ class Session:
         shown = printable(name)
         with self.opening(Path(path), "load", shown=name):
             fresh = Session(saved.boot.cpus, saved.boot.minimal, saved.boot.seed,
-                            self.checkpoint_every)
+                            self.checkpoint_every, saved.boot.memory)
             fresh.opened, fresh.writes = self.opened, self.writes
             fresh.replaying_to = len(saved.lines)
             for line in saved.lines:

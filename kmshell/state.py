@@ -59,3 +59,4 @@ class BootOptions:
     cpus: int = 2
     minimal: bool = False
     seed: int = 0
+    memory: int = 64  # MB of physical memory (DEFAULT_MEMORY_MB in kmshell/nt/mm.py)

@@ -9,6 +9,7 @@ from kmshell.commands import (  # noqa: F401  (importing registers the commands)
     interrupts,
     io,
     machine,
+    memory,
     objects,
     pool,
     power,

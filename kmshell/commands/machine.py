@@ -5,6 +5,7 @@ from __future__ import annotations
 from kmshell.commands.registry import command
 from kmshell.errors import Interrupted, KmsError
 from kmshell.language.spec import NUMBER, SEED, TICKS, Arg, Opt
+from kmshell.nt.mm import DEFAULT_MEMORY_MB, MAX_MEMORY_MB, MIN_MEMORY_MB
 from kmshell.nt.system import MAX_CPUS
 from kmshell.state import BootOptions
 from kmshell.views.ke import (
@@ -19,19 +20,27 @@ from kmshell.views.ps import process_tree
 
 @command("boot", "restart the simulated machine",
          options=(Opt("cpus", NUMBER, f"number of processors, 1..{MAX_CPUS}", 2),
+                  Opt("memory", NUMBER, f"physical memory in MB, {MIN_MEMORY_MB}..{MAX_MEMORY_MB} "
+                      "(4 KB page frames)", DEFAULT_MEMORY_MB),
                   Opt("minimal", None, "only the System and Idle processes"),
                   Opt("seed", SEED, "seed for every random choice the model makes")),
-         details="The default machine has 2 processors and the usual system processes: Idle 0, "
+         details="The default machine has 2 processors, 64 MB of memory (16,384 page frames) "
+                 "and the usual system processes: Idle 0, "
                  "System 4, smss.exe, csrss.exe (one per session), wininit.exe, services.exe, "
                  "lsass.exe, winlogon.exe and explorer.exe.",
-         examples=("boot", "boot --cpus 1", "boot --minimal --seed 7"), when_halted=True,
+         examples=("boot", "boot --cpus 1", "boot --memory 16", "boot --minimal --seed 7"),
+         when_halted=True,
          component="Ke")
 def boot(session, cmd):
     cpus = cmd["cpus"]
     if not 1 <= cpus <= MAX_CPUS:
         raise KmsError(f"--cpus must be 1..{MAX_CPUS}, not {cpus}", col=cmd.col("cpus"))
+    memory = cmd["memory"]
+    if not MIN_MEMORY_MB <= memory <= MAX_MEMORY_MB:
+        raise KmsError(f"--memory must be {MIN_MEMORY_MB}..{MAX_MEMORY_MB} MB, not {memory}",
+                       col=cmd.col("memory"), hint="e.g. boot --memory 64 (16,384 frames)")
     seed = session.boot_options.seed if cmd["seed"] is None else cmd["seed"]
-    session.boot(BootOptions(cpus, cmd["minimal"], seed))
+    session.boot(BootOptions(cpus, cmd["minimal"], seed, memory))
     return [process_tree(session.system), cpu_table(session.system)]
 
 

@@ -15,6 +15,7 @@ from kmshell.nt.constants import BugCheck, Irql
 from kmshell.nt.ke.sync import DispatcherObject
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ob import Directory, ObjectBody
+from kmshell.nt.pfn import AVAILABLE_LISTS, LISTS, NO_FRAME, MmList
 from kmshell.nt.pnp import DevnodeState
 
 if TYPE_CHECKING:
@@ -25,7 +26,38 @@ if TYPE_CHECKING:
 def violations(system: System) -> list[str]:
     return [*_processes(system), *_pool(system), *_objects(system), *_threads(system),
             *_processors(system), *_devices(system), *_devnodes(system), *_irps(system),
-            *_wmi(system), *_volumes(system)]
+            *_wmi(system), *_volumes(system), *_frames(system)]
+
+
+def _frames(system: System) -> list[str]:
+    """The PFN database: walking each list visits exactly its count of frames, each marked
+    as on that list, with flink and blink agreeing (PFN_LIST_CORRUPT's concern); every frame
+    is on exactly one list or ActiveAndValid; available is zeroed + free + standby."""
+    pfn = system.mm.pfn
+    problems, seen = [], bytearray(pfn.frames)
+    for name in LISTS:
+        frames = pfn.walk(name)
+        if len(frames) != pfn.heads[name].total:
+            problems.append(f"{name.name} counts {pfn.heads[name].total} frames, but its links "
+                            f"reach {len(frames)}")
+        if frames and pfn.heads[name].blink != frames[-1]:
+            problems.append(f"{name.name}'s last frame is {pfn.heads[name].blink:#x}, but its "
+                            f"links end at {frames[-1]:#x}")
+        for before, frame in zip([NO_FRAME, *frames], frames, strict=False):
+            if pfn.location[frame] != name or pfn.blink[frame] != before:
+                problems.append(f"frame {frame:#x} is linked in {name.name} but says it is on "
+                                f"{MmList(pfn.location[frame]).name} after {pfn.blink[frame]:#x}")
+            if seen[frame]:
+                problems.append(f"frame {frame:#x} is on two lists")
+            seen[frame] = 1
+    for frame in range(pfn.frames):
+        if not seen[frame] and pfn.location[frame] != MmList.ActiveAndValid:
+            problems.append(f"frame {frame:#x} is on no list and not ActiveAndValid "
+                            f"({MmList(pfn.location[frame]).name})")
+    if pfn.available != sum(len(pfn.walk(name)) for name in AVAILABLE_LISTS):
+        problems.append(f"{pfn.available} pages are counted available, not the zeroed, free "
+                        "and standby frames")
+    return problems
 
 
 def _volumes(system: System) -> list[str]:

@@ -9,16 +9,32 @@ list stop the machine with 0xC4 (`verifier_stop`).
 
 State (`MemoryManager`): `pool`, every pool block since boot (freed ones stay, marked), with
 the next free address of each pool and of special pool (`_pool_next`, `_special_next`);
-`_next_dtb`, the page directory (CR3) the next address space gets. An address space itself
-belongs to its process (Process.address_space).
+`pfn`, the PFN database (pfn.py): every physical page frame of the machine's `memory_mb`
+(`boot --memory`), on its page list or ActiveAndValid. An address space itself belongs to its
+process (Process.address_space); its page directory (CR3) is a frame Mm took for it.
+
+Physical memory at boot (the model's choices, not Windows' numbers): the boot loader has put
+ntoskrnl.exe and hal.dll in frames 0x0-0xFF, the boot drivers in 0x100-0x15F and the initial
+nonpaged pool in 0x160-0x1AC (BOOT_FRAMES), all ActiveAndValid; every other frame is on the
+zeroed list, in frame order (Windows puts them on the free list and its zero page thread
+zeroes them; the model zeroes them at boot). A new process's page directory is the first
+zeroed frame (MiRemoveZeroPage; a free one when none is zeroed); at process exit it goes to
+the free list.
 
 Reached: System builds it with the Core and Cm (Driver Verifier's list is the VerifyDrivers
 registry value), and wires in the I/O manager (`io`: is a driver loaded) and Ps (`ps`: a
 touch that faults ends the process). Ps, Ke and the I/O manager (the pool DDIs of driver
 routines, leaks at unload) call into it.
 
-Simplifications: no pages, working sets, PFN database or paging I/O; paged pool counts as
-paged out whenever it is touched at DISPATCH_LEVEL or above (see pool.py).
+Simplifications: physical pages exist (the PFN database and its lists), but only the loader's
+pages and each process's page directory use them: there are no page tables below the page
+directory, no working sets, no page faults, no paging file or paging I/O, and pool blocks
+are not placed on pages yet. Paged pool counts as paged out whenever it is touched at
+DISPATCH_LEVEL or above (see pool.py). Nothing runs the zero page thread yet: freed frames
+stay on the free list, and the zeroed list serves allocations first. Frame numbers are the
+model's; real ones depend on the firmware's memory map. The page directory goes back to the
+free list at process exit, where Windows frees it when the process object is deleted
+(MmDeleteProcessAddressSpace).
 """
 
 from __future__ import annotations
@@ -31,6 +47,14 @@ from typing import TYPE_CHECKING, NoReturn
 from kmshell.nt.constants import MM_SYSTEM_RANGE_START, BugCheck, Irql, NtStatus, irql_name
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
+from kmshell.nt.pfn import (
+    USE_BOOT_DRIVER,
+    USE_KERNEL_IMAGE,
+    USE_NONPAGED_POOL,
+    USE_PAGE_TABLE,
+    MmList,
+    PfnDatabase,
+)
 from kmshell.nt.pool import (
     BAD_POOL_CALLER_ALLOCATE_IRQL,
     BAD_POOL_CALLER_DOUBLE_FREE,
@@ -59,7 +83,15 @@ if TYPE_CHECKING:
     from kmshell.nt.ps import Process, ProcessManager, Thread
 
 USER_REGION_BASE = 0x0000_0090_0000  # private regions (PEB, TEBs, stacks) start here
-FIRST_DIRECTORY_TABLE_BASE = 0x1AD000  # the first process's CR3 (its PML4's frame)
+PAGE_SIZE = 0x1000
+DEFAULT_MEMORY_MB, MIN_MEMORY_MB, MAX_MEMORY_MB = 64, 16, 4096  # `boot --memory`
+# The frames the boot loader uses, in frame order from 0 (the model's choices): what they
+# hold and how many. The first process's page directory is the next frame, 0x1AD.
+BOOT_FRAMES = ((USE_KERNEL_IMAGE, 0x100), (USE_BOOT_DRIVER, 0x60), (USE_NONPAGED_POOL, 0x4D))
+# The PML4 maps itself: its entry 0x1ED points at its own frame, so the PTE that maps a
+# process's page directory is at PXE_SELFMAP (ReactOS ntoskrnl/include/internal/amd64/mm.h;
+# real Windows 10 randomizes this address).
+PXE_SELFMAP = 0xFFFF_F6FB_7DBE_DF68
 # The shared kernel half as every process sees it: a simplified map of x64 system space
 # (real Windows randomizes most of these bases). The page tables mark these pages
 # supervisor-only, so user-mode code cannot touch them.
@@ -137,22 +169,52 @@ class MemoryManager:
     io: IoManager
     ps: ProcessManager  # a touch that faults ends the process
 
-    def __init__(self, core: Core, cm: ConfigurationManager) -> None:
+    def __init__(self, core: Core, cm: ConfigurationManager,
+                 memory_mb: int = DEFAULT_MEMORY_MB) -> None:
+        if not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
+            raise ValueError(f"--memory must be {MIN_MEMORY_MB}..{MAX_MEMORY_MB} MB, "
+                             f"got {memory_mb}")
         self.core = core
         self.cm = cm
         self.emit = core.emit
         self.bugcheck = core.bugcheck
-        self._next_dtb = FIRST_DIRECTORY_TABLE_BASE
+        self.memory_mb = memory_mb
+        self.pfn = PfnDatabase(memory_mb * 0x10_0000 // PAGE_SIZE)
+        frame = 0
+        for use, count in BOOT_FRAMES:
+            for _ in range(count):
+                self.pfn.activate(frame, use, 0)
+                frame += 1
+        self.pfn.fill(MmList.ZeroedPageList, frame, self.pfn.frames)
         self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
         self._pool_next = dict(POOL_BASE)
         self._special_next = SPECIAL_POOL_BASE
 
-    def create_address_space(self, image: str, with_peb: bool) -> AddressSpace:
-        """MmCreateProcessAddressSpace: a new page directory and the user half's first
-        regions."""
-        space = create_address_space(self._next_dtb, image, with_peb)
-        self._next_dtb += 0x1000
-        return space
+    def create_address_space(self, image: str, with_peb: bool, pid: int) -> AddressSpace:
+        """MmCreateProcessAddressSpace: a new page directory (a frame of its own, mapped by
+        the PML4's self-map entry) and the user half's first regions."""
+        frame = self.remove_zero_page()
+        self.pfn.activate(frame, USE_PAGE_TABLE, pid, PXE_SELFMAP)
+        return create_address_space(frame * PAGE_SIZE, image, with_peb)
+
+    def delete_address_space(self, space: AddressSpace) -> None:
+        """The user half's regions go, and the page directory's frame goes to the free list
+        (MiInsertPageInList(FreePageList)): its contents are stale, not zero."""
+        space.vads.clear()
+        frame = space.directory_table_base // PAGE_SIZE
+        if self.pfn.location[frame] == MmList.ActiveAndValid:  # not freed already
+            self.pfn.insert(frame, MmList.FreePageList)
+
+    def remove_zero_page(self) -> int:
+        """MiRemoveZeroPage: the first frame of the zeroed list, or else of the free list
+        (zeroed on the way); it is on no list afterwards, for the caller to activate."""
+        for name in (MmList.ZeroedPageList, MmList.FreePageList):
+            frame = self.pfn.heads[name].flink
+            if frame >= 0:
+                self.pfn.unlink(frame)
+                return frame
+        raise NtError(NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"no free page frame is left "
+                      f"in {self.memory_mb} MB of physical memory")
 
     # ----------------------------------------------------------------- Driver Verifier
 

@@ -456,7 +456,7 @@ class ProcessManager:
         has_user_half = subsystem is not Subsystem.Minimal
         space = None
         if has_user_half:
-            space = self.mm.create_address_space(image, subsystem is Subsystem.Win32)
+            space = self.mm.create_address_space(image, subsystem is Subsystem.Win32, pid)
         process = Process(self.ob.header("Process"), pid, image,
                           parent.pid if parent else None, session, user, subsystem, space,
                           base_priority=base_priority, critical=critical,
@@ -769,7 +769,7 @@ class ProcessManager:
         process.exit_status = exit_status
         process.exit_tick = self.core.tick
         if process.address_space is not None:
-            process.address_space.vads.clear()
+            self.mm.delete_address_space(process.address_space)
         self.emit("Ps", "process-exit", f"{process.image} (PID {process.pid}) terminated with "
                   f"exit status {format_status(exit_status)}{reason}: "
                   f"{len(process.threads)} thread(s) ended, {closed} handle(s) closed, user "

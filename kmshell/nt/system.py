@@ -9,7 +9,7 @@ through the components:
     core  the clock, processors, trace, bugcheck, random generator, allocation (core.py)
     ke    the kernel: scheduling, waits, IRQL, interrupts and DPCs (ke/kernel.py)
     ps    processes, threads, notify routines (ps.py)       ex   worker threads (ex.py)
-    mm    address spaces and pool (mm.py)                    ob   the namespace (ob.py)
+    mm    frames, address spaces, pool (mm.py)           ob   the namespace (ob.py)
     io    drivers, devices, IRPs (io/manager.py)             files  file systems and the
     pnp   the device tree (pnp.py)                                  system-call path (io/files.py)
     po    power states (po.py)                               cm   the registry (cm.py)
@@ -44,7 +44,7 @@ from kmshell.nt.io.files import FileIo
 from kmshell.nt.io.manager import IoManager
 from kmshell.nt.io.spec import DriverSpec
 from kmshell.nt.ke.kernel import Kernel
-from kmshell.nt.mm import MemoryManager
+from kmshell.nt.mm import DEFAULT_MEMORY_MB, MemoryManager
 from kmshell.nt.ob import ObjectManager, build_namespace
 from kmshell.nt.pnp import PlugAndPlayManager
 from kmshell.nt.po import PowerManager
@@ -71,7 +71,8 @@ class System:
     drivers among (the command layer reads them: kmshell/drivers)."""
 
     def __init__(self, cpus: int = 2, minimal: bool = False, seed: int = 0,
-                 disk: Disk | None = None, driver_store: Sequence[DriverSpec] = ()) -> None:
+                 disk: Disk | None = None, driver_store: Sequence[DriverSpec] = (),
+                 memory: int = DEFAULT_MEMORY_MB) -> None:
         if not 1 <= cpus <= MAX_CPUS:
             raise ValueError(f"--cpus must be 1..{MAX_CPUS}, got {cpus}")
         self.disk = disk or Disk()
@@ -80,7 +81,7 @@ class System:
         self.cm = ConfigurationManager(core, self.disk.registry)
         self.tm = TransactionManager(core, self.cm)
         self.clfs = LogFileSystem(core, self.disk.logs)
-        self.mm = MemoryManager(core, self.cm)
+        self.mm = MemoryManager(core, self.cm, memory)
         self.ke = Kernel(core, self.ob)
         self.hal = Hal(core, self.ke)
         self.wmi = Wmi(core)

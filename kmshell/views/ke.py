@@ -25,6 +25,7 @@ from kmshell.views.layout import (
     hanging,
     titled,
 )
+from kmshell.views.mm import memory_row
 from kmshell.views.theme import irql_label, irql_style
 from kmshell.views.trace import Trace
 
@@ -168,6 +169,7 @@ def status_panel(system: System) -> Panel:
     summary.add_row("threads", f"{threads} (ready {ready})")
     summary.add_row("objects", f"{system.ob.object_count()} named, "
                     f"{system.ps.handle_count()} handles")
+    summary.add_row("memory", memory_row(system))
     return Panel(Group(summary, cpu_table(system)), title="status", title_align="left")
 
 

@@ -9,6 +9,7 @@ from kmshell.drivers import load_spec, new_system
 from kmshell.nt import System
 from kmshell.nt.invariants import violations
 from kmshell.nt.ke.thread_state import ThreadState
+from kmshell.nt.pfn import MmList, PfnList
 
 
 def busy() -> System:
@@ -110,6 +111,22 @@ def volume_device_without_room_to_pass_down(system):
     system.io.find_device("Harddisk0").vpb.device.stack_size = 1
 
 
+def page_list_count_off(system):
+    system.mm.pfn.heads[MmList.ZeroedPageList].total += 1
+
+
+def frame_on_no_list(system):
+    pfn = system.mm.pfn
+    frame = pfn.heads[MmList.ZeroedPageList].flink
+    pfn.unlink(frame)  # and never activated nor put on another list
+
+
+def frame_on_two_lists(system):
+    pfn = system.mm.pfn
+    frame = pfn.heads[MmList.ZeroedPageList].blink
+    pfn.heads[MmList.FreePageList] = PfnList(1, frame, frame)
+
+
 @pytest.mark.parametrize("corrupt, complaint", [
     (handle_count_off, "handle-table entries point at it"),
     (pointer_count_below_handles, "is below its handle count"),
@@ -128,6 +145,9 @@ def volume_device_without_room_to_pass_down(system):
     (mounted_volume_device_deleted, "VPB names"),
     (registered_file_system_deleted, "is registered, but was deleted"),
     (volume_device_without_room_to_pass_down, "StackSize 1, not above"),
+    (page_list_count_off, "ZeroedPageList counts"),
+    (frame_on_no_list, "is on no list and not ActiveAndValid"),
+    (frame_on_two_lists, "is linked in FreePageList but says it is on ZeroedPageList"),
 ], ids=lambda value: getattr(value, "__name__", ""))
 def test_each_broken_rule_is_reported(corrupt, complaint):
     system = busy()
