@@ -130,6 +130,8 @@ thread list app.exe
 thread show 176
 !thread 64
 memory map notepad.exe
+memory stats
+!pfn 1ad
 touch notepad.exe 0x900000 --write 7
 irql
 !irql 1

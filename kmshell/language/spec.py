@@ -156,7 +156,7 @@ COMPONENTS = {
     "Io": "I/O manager: drivers, devices, IRPs, handles' I/O",
     "PnP": "Plug and Play manager: the device tree",
     "Po": "power manager",
-    "Mm": "memory manager: address spaces, pool",
+    "Mm": "memory manager: physical pages, address spaces, pool",
     "Ob": "object manager: namespace, handles",
     "Cm": "configuration manager: the registry",
     "Se": "security reference monitor: users, tokens, descriptors",

@@ -44,7 +44,8 @@ def memory_stats(system) -> Group:
 
 
 def pfn_entry(system, frame: int) -> Group:
-    """pfn N (!pfn): the entry in WinDbg's layout, then what the model knows of it."""
+    """pfn N (!pfn): the entry in WinDbg's layout (its pteaddress moved to the second line,
+    so that an x64 address fits 80 columns), then what the model knows of it."""
     pfn = system.mm.pfn
     location = MmList(pfn.location[frame])
     listed = location < MmList.ActiveAndValid
@@ -54,9 +55,8 @@ def pfn_entry(system, frame: int) -> Group:
     second = max(pfn.blink[frame], 0) if listed else pfn.share[frame]
     text = Text(
         f"    PFN {frame:08X}\n"
-        f"    flink       {flink:08X}  blink / share count {second:08X}  "
-        f"pteaddress {pfn.pte[frame]:016X}\n"
-        f"    reference count {pfn.refs[frame]:04X}\n"
+        f"    flink       {flink:08X}  blink / share count {second:08X}\n"
+        f"    pteaddress {pfn.pte[frame]:016X}  reference count {pfn.refs[frame]:04X}\n"
         f"    {_state(location)}")
     owner = pfn.owner[frame]
     process = system.ps.processes.get(owner) if owner else None
