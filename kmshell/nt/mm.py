@@ -182,9 +182,8 @@ class MemoryManager:
         self.pfn = PfnDatabase(memory_mb * 0x10_0000 // PAGE_SIZE)
         frame = 0
         for use, count in BOOT_FRAMES:
-            for _ in range(count):
-                self.pfn.activate(frame, use, 0)
-                frame += 1
+            self.pfn.activate_run(frame, frame + count, use)
+            frame += count
         self.pfn.fill(MmList.ZeroedPageList, frame, self.pfn.frames)
         self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
         self._pool_next = dict(POOL_BASE)
