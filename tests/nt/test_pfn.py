@@ -164,3 +164,17 @@ def test_a_snapshot_of_the_pfn_database_is_flat_arrays_of_26_bytes_a_frame():
     pickled = pickle.dumps(pfn, protocol=pickle.HIGHEST_PROTOCOL)
     assert len(pickled) < 27 * pfn.frames  # no object per frame: the arrays' bytes
     assert len(zlib.compress(pickled, 1)) < 100_000  # as System.snapshot compresses it
+
+
+def test_process_create_fails_cleanly_when_no_frame_is_left_for_its_page_directory():
+    session = Session()
+    pfn = session.system.mm.pfn
+    for frame in pfn.walk(ZEROED):
+        pfn.unlink(frame)
+        pfn.activate(frame, 0, 0)
+    processes = len(session.system.ps.processes)
+    outcome = session.execute("process create notepad.exe")
+    assert outcome.error is not None
+    assert "no free page frame is left in 64 MB" in outcome.error.message
+    assert "STATUS_INSUFFICIENT_RESOURCES" in outcome.error.message
+    assert len(session.system.ps.processes) == processes and violations(session.system) == []
