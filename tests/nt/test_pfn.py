@@ -5,6 +5,7 @@ directory each process takes."""
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import zlib
 
@@ -178,3 +179,20 @@ def test_process_create_fails_cleanly_when_no_frame_is_left_for_its_page_directo
     assert "no free page frame is left in 64 MB" in outcome.error.message
     assert "STATUS_INSUFFICIENT_RESOURCES" in outcome.error.message
     assert len(session.system.ps.processes) == processes and violations(session.system) == []
+
+
+@pytest.mark.parametrize("memory, loads", [(16, True), (8, False), ("64", False)])
+def test_a_save_file_boot_memory_must_be_16_to_4096_mb(tmp_path, memory, loads):
+    path = tmp_path / "s.json"
+    assert Session().execute(f"save {path}").error is None
+    data = json.loads(path.read_text())
+    assert data["boot"]["memory"] == 64
+    data["boot"]["memory"] = memory
+    data["state"] = None if not loads else data["state"]
+    path.write_text(json.dumps(data))
+    session = Session()
+    outcome = session.execute(f"load {path}")
+    if loads:
+        assert outcome.error is None and session.system.mm.pfn.frames == 4_096
+    else:
+        assert "memory (16..4096 MB)" in outcome.error.message
