@@ -17,9 +17,9 @@ Physical memory at boot (the model's choices, not Windows' numbers): the boot lo
 ntoskrnl.exe and hal.dll in frames 0x0-0xFF, the boot drivers in 0x100-0x15F and the initial
 nonpaged pool in 0x160-0x1AC (BOOT_FRAMES), all ActiveAndValid; every other frame is on the
 zeroed list, in frame order (NT puts them on the free list, MiInsertPageInFreeList in
-ReactOS's pfnlist.c, and MmZeroPageThread zeroes them later; the model zeroes them at boot). A new process's page directory is the first
-zeroed frame (MiRemoveZeroPage; a free one when none is zeroed); at process exit it goes to
-the free list.
+ReactOS's pfnlist.c, and MmZeroPageThread zeroes them later; the model zeroes them at
+boot). A new process's page directory is the first zeroed frame (MiRemoveZeroPage; a free
+one when none is zeroed); at process exit it goes to the free list.
 
 Reached: System builds it with the Core and Cm (Driver Verifier's list is the VerifyDrivers
 registry value), and wires in the I/O manager (`io`: is a driver loaded) and Ps (`ps`: a
