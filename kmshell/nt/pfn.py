@@ -74,9 +74,11 @@ class PfnList:
     blink: int = NO_FRAME  # the last frame
 
 
-@dataclass
+@dataclass(eq=False)  # one database a machine: compared, and hashed, by identity
 class PfnDatabase:
-    """Every frame starts ActiveAndValid, on no list, until boot puts it somewhere."""
+    """Every frame starts ActiveAndValid, on no list, until boot puts it somewhere.
+    `changes` counts the calls that moved a frame between lists or states, so a check of
+    the whole database (nt/invariants.py) can skip one that nothing has moved since."""
 
     frames: int
     location: bytearray = field(init=False)
@@ -88,6 +90,7 @@ class PfnDatabase:
     owner: array = field(init=False)
     pte: array = field(init=False)
     heads: list[PfnList] = field(init=False)
+    changes: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         n = self.frames
@@ -103,6 +106,7 @@ class PfnDatabase:
 
     def insert(self, frame: int, name: MmList) -> None:
         """MiInsertPageInList: at the tail of list `name`; the frame keeps no mapping."""
+        self.changes += 1
         head = self.heads[name]
         self.location[frame] = name
         self.flink[frame], self.blink[frame] = NO_FRAME, head.blink
@@ -118,6 +122,7 @@ class PfnDatabase:
     def fill(self, name: MmList, first: int, end: int) -> None:
         """Insert frames first..end-1 at the tail of list `name`, in frame order: what
         `insert` does for each, at array speed (boot fills a list of a million frames)."""
+        self.changes += 1
         if first >= end:
             return
         head, count = self.heads[name], end - first
@@ -136,6 +141,7 @@ class PfnDatabase:
 
     def unlink(self, frame: int) -> None:
         """MiUnlinkPageFromList: off its list; the caller says where it goes next."""
+        self.changes += 1
         head = self.heads[self.location[frame]]
         before, after = self.blink[frame], self.flink[frame]
         if before == NO_FRAME:
@@ -151,12 +157,14 @@ class PfnDatabase:
 
     def activate(self, frame: int, use: int, owner: int, pte: int = 0) -> None:
         """The frame (on no list) becomes ActiveAndValid: mapped once, referenced once."""
+        self.changes += 1
         self.location[frame] = MmList.ActiveAndValid
         self.use[frame], self.owner[frame], self.pte[frame] = use, owner, pte
         self.share[frame] = self.refs[frame] = 1
 
     def activate_run(self, first: int, end: int, use: int) -> None:
         """`activate` for the system's frames first..end-1 (on no list), at array speed."""
+        self.changes += 1
         count = end - first
         self.location[first:end] = bytes([MmList.ActiveAndValid]) * count
         self.use[first:end] = bytes([use]) * count

@@ -196,3 +196,13 @@ def test_a_save_file_boot_memory_must_be_16_to_4096_mb(tmp_path, memory, loads):
         assert outcome.error is None and session.system.mm.pfn.frames == 4_096
     else:
         assert "memory (16..4096 MB)" in outcome.error.message
+
+
+def test_a_database_found_sound_is_walked_again_once_a_frame_moves():
+    """The invariants skip a walk when nothing moved since the last sound one: a frame taken
+    off its list without a new place must still be reported."""
+    system = new_system()
+    assert violations(system) == []
+    frame = system.mm.pfn.heads[ZEROED].flink
+    system.mm.pfn.unlink(frame)  # on no list now, and not ActiveAndValid
+    assert any(f"frame {frame:#x} is on no list" in problem for problem in violations(system))
