@@ -100,10 +100,9 @@ def _complete_scenario(ctx: click.Context, param: click.Parameter,
     name was added after it."""
     from click.shell_completion import CompletionItem  # only when the shell asks
 
-    from kmshell.scenario.catalog import curriculum_dir
+    from kmshell.scenario.catalog import lessons
 
-    names = [CompletionItem(path.stem) for path in sorted(curriculum_dir().glob("*.kms"))
-             if path.stem.startswith(incomplete)]
+    names = [CompletionItem(path.stem) for path in lessons() if path.stem.startswith(incomplete)]
     return [CompletionItem(incomplete, type="file"), *names]
 
 

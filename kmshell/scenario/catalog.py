@@ -17,11 +17,16 @@ def curriculum_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "scenarios"
 
 
+def lessons() -> list[Path]:
+    """Every bundled scenario file, in curriculum order (01-…, 02-…)."""
+    return sorted(curriculum_dir().glob("*.kms"))
+
+
 def bundled(table: CommandTable) -> list[tuple[Path, str]]:
     """(path, title) of every bundled scenario, in curriculum order; one whose lines do not
     parse against `table` has its error as its title."""
     entries = []
-    for path in sorted(curriculum_dir().glob("*.kms")):
+    for path in lessons():
         try:
             title = load_scenario(path, table).title
         except ScenarioError as error:
@@ -44,7 +49,7 @@ def resolve(name: str) -> Path:
 
 def find(name: str) -> Path | None:
     """A bundled scenario by file name, stem, or number prefix such as 01."""
-    for path in sorted(curriculum_dir().glob("*.kms")):
+    for path in lessons():
         if name in (path.name, path.stem) or path.stem.startswith(f"{name}-"):
             return path
     return None
@@ -60,7 +65,7 @@ def load(name: str, table: CommandTable) -> tuple[Scenario, Path]:
     except ScenarioError as error:
         lesson_like = "/" not in name and "\\" not in name and not Path(name).suffix
         if lesson_like and path == Path(name) and str(error).endswith(": no such file"):
-            numbers = sorted(p.stem.split("-")[0] for p in curriculum_dir().glob("*.kms"))
+            numbers = [path.stem.split("-")[0] for path in lessons()]
             listed = f" ({numbers[0]} to {numbers[-1]})" if numbers else ""
             error.messages[-1] += "\n    not a bundled lesson either: `kmshell scenarios` " \
                 f"lists them{listed}"
