@@ -19,6 +19,8 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
+from kmshell.views.console import on_a_tty
+
 OFF = ("", "cat", "off")
 DEFAULT = "less"
 ROWS_KEPT = 2  # the prompt's line and the toolbar stay on the screen under the output
@@ -50,7 +52,7 @@ def paging(console: Console, command: str | None) -> Iterator[None]:
     """While the block prints, hold its output; then show it through `command` if it is
     taller than the terminal leaves room for, else print it. No pager, or a console that is
     not a terminal: the block prints straight through."""
-    if command is None or not console.is_terminal or console.is_dumb_terminal:
+    if command is None or not on_a_tty(console.file) or console.is_dumb_terminal:
         yield
         return
     terminal = console.file

@@ -47,7 +47,7 @@ class _Console(Console):
     def _render_buffer(self, buffer) -> str:
         # Every write goes through here (print, log, a live display's refresh).
         text = super()._render_buffer(buffer)
-        return text if _on_a_tty(self.file) else _without_trailing_spaces(text)
+        return text if on_a_tty(self.file) else _without_trailing_spaces(text)
 
     def _write_buffer(self) -> None:
         super()._write_buffer()
@@ -67,14 +67,15 @@ def make_console(*, no_color: bool = False, file: IO[str] | None = None,
     console = _Console(file=file, no_color=True if no_color else None,
                        color_system=None if no_color else "auto", highlight=False, emoji=False,
                        width=width, record=record)
-    if width is None and not _on_a_tty(console.file):  # FORCE_COLOR makes rich think it is
+    if width is None and not on_a_tty(console.file):  # FORCE_COLOR makes rich think it is
         console.width = _columns() or PLAIN_WIDTH
     return console
 
 
-def _on_a_tty(file: IO[str]) -> bool:
+def on_a_tty(file: IO[str]) -> bool:
     """Whether output really goes to a terminal: rich's is_terminal is also true for a pipe
-    that FORCE_COLOR colours, which still wants the pipe's width and no padding."""
+    that FORCE_COLOR colours, which still wants the pipe's width and no padding, and no
+    progress bar or pager."""
     try:
         return file.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed file

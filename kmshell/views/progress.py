@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kmshell.nt.rtl import printable
-from kmshell.views.console import make_console
+from kmshell.views.console import make_console, on_a_tty
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -38,11 +38,7 @@ UPDATE_EVERY = 4_096
 
 def draws(console: Console) -> bool:
     """Whether progress may be drawn on this console: an interactive terminal, really."""
-    try:
-        tty = console.file.isatty()
-    except (AttributeError, ValueError):  # a closed or unusual stream
-        tty = False
-    return tty and console.is_interactive
+    return on_a_tty(console.file) and console.is_interactive
 
 
 class FileBar:
