@@ -17,6 +17,12 @@ from kmshell.nt.ke.bugcheck import BugcheckInfo
 VIEW_MODES = ("full", "auto", "quiet")
 
 
+def prompt_text(halted: bool) -> str:
+    """The shell's prompt, which a replayed or piped transcript prints too, so both read the
+    same as the shell."""
+    return "kmshell (halted)> " if halted else "kmshell> "
+
+
 @dataclass
 class Settings:
     explain: bool = False

@@ -26,12 +26,10 @@ from kmshell.nt.system import System
 from kmshell.scenario.grading import grading_state
 from kmshell.scenario.queries import compare, show
 from kmshell.scenario.script import DIRECTIVES, Scenario, ScenarioError, Step, parse_scenario
-from kmshell.state import HistoryEntry, Outcome, Settings
+from kmshell.state import HistoryEntry, Outcome, Settings, prompt_text
 from kmshell.views.layout import Heading
 from kmshell.views.outcome import error_text, render_outcome
 
-PROMPT = "kmshell> "
-HALTED_PROMPT = "kmshell (halted)> "  # the shell's own, so a piped transcript reads the same
 JSON_SCHEMA_VERSION = 1  # of `kmshell run --json` (docs/state-schema.md)
 JSON_CHUNKS = 4096  # pieces of the --json report written at a time
 
@@ -221,7 +219,7 @@ class Replay:
     # ---------------------------------------------------------------- line kinds
 
     def _command(self, step: Step, following: Step | None) -> None:
-        self._print(Text(PROMPT + step.text.strip(), style="bold"))
+        self._print(Text(prompt_text(False) + step.text.strip(), style="bold"))
         outcome = self.session.execute(step.text)
         self.last = outcome
         self._show(outcome)
@@ -385,8 +383,7 @@ def run_piped(session: Session, lines: Iterable[str], console: Console,
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
-        prompt = HALTED_PROMPT if session.system.halted else PROMPT
-        console.print(Text(prompt + printable(line), style="bold"))
+        console.print(Text(prompt_text(session.system.halted) + printable(line), style="bold"))
         last, held = run_typed(session, line, last, console, table, number=number)
         failed = failed or not held
         if session.quit_requested:

@@ -20,6 +20,7 @@ from kmshell.shell.keys import key_bindings
 from kmshell.shell.pager import pager_command, paging
 from kmshell.shell.style import STYLE
 from kmshell.shell.toolbar import toolbar_text
+from kmshell.state import prompt_text
 
 MAX_HISTORY_BYTES = 4 * 1024 * 1024  # prompt_toolkit reads the history file whole at start
 BANNER = ("kmshell — a teaching model of the Windows kernel. Type help for commands, Tab to "
@@ -73,8 +74,9 @@ def run_repl(session: Session, console: Console, *, history: History | None = No
     console.print(BANNER)
     last = None  # the last command's outcome, for `expect` typed at the prompt
     while not session.quit_requested:
-        message: StyleAndTextTuples = [("class:prompt.halted", "kmshell (halted)> ")] \
-            if session.system.halted else [("class:prompt", "kmshell> ")]
+        halted = session.system.halted
+        message: StyleAndTextTuples = [
+            ("class:prompt.halted" if halted else "class:prompt", prompt_text(halted))]
         try:
             line = prompt.prompt(message)
         except KeyboardInterrupt:
