@@ -4,7 +4,7 @@ checkpoints kept stay few however long the session."""
 
 from __future__ import annotations
 
-import io
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -12,31 +12,18 @@ import pytest
 from commandlines import command_line, empty_directory, scenario_prefix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sessions import printed
+from sessions import session_after as fresh
 
 from kmshell.commands import TABLE
 from kmshell.nt.system import System
 from kmshell.scenario import Replay, load_scenario
 from kmshell.session import CHECKPOINT_EVERY, CHECKPOINT_LEVELS, Session, checkpoints_kept
-from kmshell.views.console import make_console
-from kmshell.views.outcome import render_outcome
+
+shown = partial(printed, width=100)
 
 QUERIES = ["status", "ps", "thread list", "device tree", "irp list", "handles", "trace",
            "timeline", "history", "pool", "!analyze"]
-
-
-def shown(session: Session, line: str) -> str:
-    """What the shell prints for a line, without colour."""
-    console = make_console(file=io.StringIO(), width=100, no_color=True)
-    for part in render_outcome(session.execute(line), session.settings):
-        console.print(part)
-    return console.file.getvalue()
-
-
-def fresh(lines: list[str]) -> Session:
-    session = Session()
-    for line in lines:
-        session.execute(line)
-    return session
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

@@ -3,26 +3,18 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
+import sessions
 
 from kmshell.commands import TABLE
 from kmshell.language.spec import COMPONENTS, CommandSpec, CommandTable
 from kmshell.nt.ps import STEPS
 from kmshell.session import Session
-from kmshell.views.console import make_console
 from kmshell.views.help import group_words, help_groups
-from kmshell.views.outcome import render_outcome
 
 
 def printed(line: str, width: int = 80) -> str:
-    session = Session()
-    buffer = io.StringIO()
-    console = make_console(no_color=True, file=buffer, width=width)
-    for part in render_outcome(session.execute(line), session.settings):
-        console.print(part)
-    return buffer.getvalue()
+    return sessions.printed(Session(), line, width)
 
 
 def group_lines(out: str) -> dict[str, str]:

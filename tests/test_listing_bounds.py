@@ -6,26 +6,19 @@ from __future__ import annotations
 
 import io
 import re
+from functools import partial
 
 import pytest
+import sessions
 from rich.text import Text
 
 from kmshell.session import Session
 from kmshell.views.console import make_console
 from kmshell.views.layout import LIST_LIMIT, Packed, titled
-from kmshell.views.outcome import render_outcome
+
+printed = partial(sessions.printed, ok=True)
 
 ROW = re.compile(r"^\s*(\d+)\s+\d+\s+(\S.*?)\s*$")  # a history row: number, tick, command
-
-
-def printed(session: Session, line: str) -> str:
-    outcome = session.execute(line)
-    assert outcome.ok, outcome.error
-    buffer = io.StringIO()
-    console = make_console(no_color=True, file=buffer, width=200)
-    for part in render_outcome(outcome, session.settings):
-        console.print(part)
-    return buffer.getvalue()
 
 
 def history_rows(session: Session, line: str) -> tuple[list[int], str]:

@@ -5,19 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
+from sessions import printed
 
 from kmshell.commands import TABLE
 from kmshell.session import Session
 from kmshell.views.console import make_console
 from kmshell.views.outcome import render_outcome
-
-
-def printed(session: Session, line: str) -> str:
-    buffer = io.StringIO()
-    console = make_console(no_color=True, file=buffer, width=200)
-    for part in render_outcome(session.execute(line), session.settings):
-        console.print(part)
-    return buffer.getvalue()
 
 
 def test_explain_on_adds_a_why_line_under_events():

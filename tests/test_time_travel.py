@@ -9,6 +9,7 @@ from pathlib import Path
 from commandlines import command_line, empty_directory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sessions import session_after as fresh
 
 from kmshell.commands import TABLE
 from kmshell.scenario import Replay, load_scenario
@@ -26,13 +27,6 @@ STATE_CHANGERS = [
 
 def state(session: Session) -> dict:
     return session.system.to_json()
-
-
-def fresh(lines: list[str]) -> Session:
-    session = Session()
-    for line in lines:
-        session.execute(line)
-    return session
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import io
 import re
+from functools import partial
 
 import pytest
+import sessions
 
 from kmshell.language.spec import masm_number
 from kmshell.session import Session
 from kmshell.views.console import make_console
 from kmshell.views.outcome import render_outcome
 
+printed = partial(sessions.printed, ok=True)
+
 EXPLORER = 164  # 0xa4: explorer.exe's PID on the default machine
 NOTEPAD = 172  # 0xac: the first process created after boot
-
-
-def printed(session: Session, line: str) -> str:
-    outcome = session.execute(line)
-    assert outcome.ok, outcome.error and outcome.error.describe()
-    buffer = io.StringIO()
-    console = make_console(no_color=True, file=buffer, width=200)
-    for part in render_outcome(outcome, session.settings):
-        console.print(part)
-    return buffer.getvalue()
 
 
 def error_of(session: Session, line: str) -> str:

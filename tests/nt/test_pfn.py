@@ -4,30 +4,24 @@ directory each process takes."""
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import zlib
+from functools import partial
 
 import pytest
+from sessions import printed
 
 from kmshell.drivers import new_system
 from kmshell.nt.invariants import violations
 from kmshell.nt.mm import BOOT_FRAMES, PAGE_SIZE
 from kmshell.nt.pfn import MmList, PfnDatabase
 from kmshell.session import Session
-from kmshell.views.console import make_console
-from kmshell.views.outcome import render_outcome
+
+shown = partial(printed, width=100)
 
 ZEROED, FREE, STANDBY = MmList.ZeroedPageList, MmList.FreePageList, MmList.StandbyPageList
 ACTIVE = MmList.ActiveAndValid
-
-
-def shown(session: Session, line: str) -> str:
-    console = make_console(file=io.StringIO(), width=100, no_color=True)
-    for part in render_outcome(session.execute(line), session.settings):
-        console.print(part)
-    return console.file.getvalue()
 
 
 def counts(pfn: PfnDatabase) -> list[int]:
