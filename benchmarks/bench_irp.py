@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
+
+from paired import benchmark_options
 
 from kmshell.drivers import load_spec, new_system
 from kmshell.nt.io.irp import DeviceObject
@@ -101,12 +102,7 @@ def table(instructions: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instructions", action="store_true",
-                        help="also count instructions per IRP with callgrind (slow)")
-    parser.add_argument("--against", type=Path, help="another checkout: compare with it")
-    parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser = benchmark_options(__doc__.splitlines()[0], "IRP")
     parser.add_argument("--depth", type=int, default=4, help=argparse.SUPPRESS)
     parser.add_argument("--machine", choices=MACHINES, default="minimal", help=argparse.SUPPRESS)
     parser.add_argument("--irps", type=int, default=IRPS, help=argparse.SUPPRESS)

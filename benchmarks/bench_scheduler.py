@@ -22,6 +22,8 @@ import argparse
 import time
 from pathlib import Path
 
+from paired import benchmark_options
+
 from kmshell.drivers import new_system
 from kmshell.nt.ps import parse_program
 from kmshell.nt.system import System
@@ -77,21 +79,14 @@ def table(instructions: bool) -> None:
 
 
 def per_tick(threads: int, machine: str, tree: Path) -> float:
-    from paired import instructions  # runs valgrind: only when asked
+    from paired import instructions_per  # runs valgrind: only when asked
 
-    def count(ticks: int) -> int:
-        return instructions(tree, __file__, ["--threads", str(threads), "--ticks", str(ticks),
-                                             "--machine", machine])
-    return (count(COUNTED_TICKS) - count(0)) / COUNTED_TICKS
+    return instructions_per(tree, __file__, lambda ticks: [
+        "--threads", str(threads), "--ticks", str(ticks), "--machine", machine], COUNTED_TICKS)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instructions", action="store_true",
-                        help="also count instructions per tick with callgrind (slow)")
-    parser.add_argument("--against", type=Path, help="another checkout: compare with it")
-    parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser = benchmark_options(__doc__.splitlines()[0], "tick")
     parser.add_argument("--threads", type=int, default=THREADS[0], help=argparse.SUPPRESS)
     parser.add_argument("--ticks", type=int, default=TICKS, help=argparse.SUPPRESS)
     parser.add_argument("--machine", choices=MACHINES, default="minimal", help=argparse.SUPPRESS)

@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from paired import HERE, instructions
+from paired import HERE, instructions_per
 
 BENCH_IRP = str(Path(__file__).with_name("bench_irp.py"))
 
 
 def per_irp(irps: int, depth: int, machine: str, tree: Path = HERE) -> float:
-    def count(n: int) -> int:
-        return instructions(tree, BENCH_IRP, ["--irps", str(n), "--depth", str(depth),
-                                              "--machine", machine])
-    return (count(irps) - count(0)) / irps
+    return instructions_per(tree, BENCH_IRP, lambda n: [
+        "--irps", str(n), "--depth", str(depth), "--machine", machine], irps)
 
 
 def main() -> None:

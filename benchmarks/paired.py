@@ -11,12 +11,14 @@ of each side are printed beside it.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent  # the checkout these scripts belong to
@@ -44,6 +46,25 @@ def instructions(tree: Path, script: str, arguments: list[str]) -> int:
     if found is None:
         raise SystemExit(f"valgrind printed no instruction count:\n{result.stderr}")
     return int(found.group(1))
+
+
+def instructions_per(tree: Path, script: str, arguments: Callable[[int], list[str]],
+                     n: int) -> float:
+    """Instructions per unit of work: a run of `n` units less a run of none, over `n` (the
+    interpreter's start-up and the machine's boot cancel out)."""
+    return (instructions(tree, script, arguments(n)) - instructions(tree, script, arguments(0))) / n
+
+
+def benchmark_options(description: str, unit: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that compares checkouts with `compare`: --instructions
+    (per `unit`, with callgrind), --against TREE, --pairs N, and the hidden --child."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--instructions", action="store_true",
+                        help=f"also count instructions per {unit} with callgrind (slow)")
+    parser.add_argument("--against", type=Path, help="another checkout: compare with it")
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return parser
 
 
 def compare(script: str, before: Path, cases: list[tuple[str, list[str]]], pairs: int,
