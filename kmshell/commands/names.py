@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from kmshell.commands.registry import TABLE
 from kmshell.errors import KmsError
 from kmshell.language.spec import Kind
-from kmshell.nt.constants import MM_SYSTEM_RANGE_START
 from kmshell.nt.errors import NtError
+from kmshell.nt.mm import is_kernel_address
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.ps import Process, Thread
 from kmshell.nt.system import System
@@ -188,6 +188,17 @@ def _a(name: str) -> str:
     return f"{'an' if name[0] in 'AEIOU' else 'a'} {name}"
 
 
-def is_kernel_address(value: int) -> bool:
-    """Above MM_SYSTEM_RANGE_START: an address, not an ID (WinDbg tells them apart so too)."""
-    return value >= MM_SYSTEM_RANGE_START
+def current_thread(system: System) -> Thread:
+    """The thread on processor 0: the current thread at WinDbg's `0: kd>` prompt."""
+    return system.core.processors[0].current_thread
+
+
+def windbg_process_named(system: System, text: str | None, col: int | None = None) -> Process:
+    """A process as WinDbg's !process and !handle take one: left out or -1, the current
+    process; above the system range start, an EPROCESS address (an address, not an ID, as
+    WinDbg tells them apart); else a PID or an image name."""
+    if text is None or text == "-1":
+        return current_thread(system).process
+    if text.startswith("0x") and is_kernel_address(int(text, 16)):
+        return resolve_address(system, int(text, 16), "EPROCESS", col)
+    return resolve_process(system, text, col)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from kmshell.commands.names import (
-    is_kernel_address,
-    resolve_address,
     resolve_object,
     resolve_process,
+    windbg_process_named,
 )
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
@@ -98,12 +97,6 @@ def bang_handle(session, cmd):
         obj = system.ps.processes.get(handle) or system.ps.threads.get(handle)
         return [client_id_object(obj, handle)]
     where = cmd["process"]
-    if where == "0x0":
-        processes = system.ps.live_processes()
-    elif where is None or where == "-1":
-        processes = [system.core.processors[0].current_thread.process]
-    elif where.startswith("0x") and is_kernel_address(int(where, 16)):
-        processes = [resolve_address(system, int(where, 16), "EPROCESS", cmd.col("process"))]
-    else:
-        processes = [resolve_process(system, where, cmd.col("process"))]
+    processes = system.ps.live_processes() if where == "0x0" else \
+        [windbg_process_named(system, where, cmd.col("process"))]
     return [windbg_handles(processes, handle, flags, cmd["type"])]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from kmshell.commands.names import (
+    current_thread,
     is_kernel_address,
     resolve_address,
     resolve_process,
     resolve_thread,
+    windbg_process_named,
 )
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
@@ -109,11 +111,6 @@ def process_show(session, cmd):
 PROCESS_FLAGS = number(0, 0x1F, "FLAGS", "WinDbg's !process flags")
 
 
-def _current_thread(system):
-    """The thread on processor 0: the current thread at WinDbg's `0: kd>` prompt."""
-    return system.core.processors[0].current_thread
-
-
 @command("!process", "WinDbg's !process: PROCESS blocks, with their threads for flags 7",
          args=(Arg("p", PROCESS, "0 for every process; or a PID (hex), an EPROCESS address "
                    "or an image name; left out, the current process (processor 0's)",
@@ -144,12 +141,7 @@ def bang_process(session, cmd):
     if cmd["image"] is not None:
         raise KmsError("an image name goes with !process 0 FLAGS IMAGE", col=cmd.col("image"),
                        hint=f"!process 0 {flags or 0:x} {cmd['image']}")
-    if text is None or text == "-1":
-        process = _current_thread(system).process
-    elif text.startswith("0x") and is_kernel_address(int(text, 16)):
-        process = resolve_address(system, int(text, 16), "EPROCESS", cmd.col("p"))
-    else:
-        process = resolve_process(system, text, cmd.col("p"))
+    process = windbg_process_named(system, text, cmd.col("p"))
     return [windbg_process(process, 0xF if flags is None else flags)]
 
 
@@ -243,7 +235,7 @@ def thread_show(session, cmd):
 def bang_thread(session, cmd):
     system, value = session.system, cmd["t"]
     if value is None:
-        thread = _current_thread(system)
+        thread = current_thread(system)
     elif is_kernel_address(value):
         thread = resolve_address(system, value, "ETHREAD", cmd.col("t"))
     else:
