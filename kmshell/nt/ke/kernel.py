@@ -105,6 +105,13 @@ STEP_TARGETS = {
 }
 
 
+def step_mode(cpu: Processor, thread: Thread) -> str:
+    """Where a thread's step runs: "K" for a system thread or one at DISPATCH_LEVEL or above
+    (a spin lock held), else "U". User mode is always PASSIVE_LEVEL: returning to it above
+    that is bug check 0x4A, IRQL_GT_ZERO_AT_SYSTEM_SERVICE."""
+    return "K" if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL else "U"
+
+
 class Kernel:
     """Ke. Built with the Core and the object manager (named dispatcher objects live in
     \\BaseNamedObjects); the components it calls back into are wired in by `System`."""
@@ -559,7 +566,8 @@ class Kernel:
         up the tick's zero-time steps, perhaps on its program's last step)."""
         step = thread.current_step
         in_kernel = not spinning and step is not None and step.op in KERNEL_MODE_STEPS
-        if thread.system_thread or cpu.irql >= Irql.DISPATCH_LEVEL or in_kernel:
+        mode = step_mode(cpu, thread)
+        if mode == "K" or in_kernel:
             thread.kernel_ticks += 1
         else:
             thread.user_ticks += 1
@@ -567,8 +575,7 @@ class Kernel:
             return
         assert step is not None  # not spinning: its instant steps stopped at a timed step
         # a thread holding a spin lock runs kernel code already: no mode switch to show
-        user = not thread.system_thread and cpu.irql < Irql.DISPATCH_LEVEL
-        if step.op == "syscall" and thread.step_done == 0 and user:
+        if step.op == "syscall" and thread.step_done == 0 and mode == "U":
             self.emit("Ke", "syscall", f"{thread.label} makes a system call: syscall "
                       "instruction → KiSystemCall64, user → kernel", "A system call is the "
                       "only door from user mode into the kernel: the processor switches mode "
@@ -581,7 +588,7 @@ class Kernel:
             thread.step_done += 1
             done = thread.step_done >= step.count
         if done:  # the rest of the tick: carry on with the steps that take no time
-            if step.op == "syscall" and user:
+            if step.op == "syscall" and mode == "U":
                 self.emit("Ke", "syscall", f"{thread.label}'s system call returns (sysret): "
                           "kernel → user", cpu=cpu.number)
             thread.pc += 1
@@ -744,11 +751,7 @@ class Kernel:
         """One half of a read-modify-write: load on even ticks, store on odd ones."""
         var = self.variables.setdefault(step.name.lower(), SharedVariable(step.name))
         locked = " (lock held)" if thread.held_locks else ""
-        # Code at DISPATCH_LEVEL (a spin lock held) runs in kernel mode: user mode is always
-        # PASSIVE_LEVEL (returning to it above that is bug check 0x4A,
-        # IRQL_GT_ZERO_AT_SYSTEM_SERVICE), so a user-mode step there would show an IRQL the
-        # processor is not at.
-        mode = "K" if cpu.irql >= Irql.DISPATCH_LEVEL else thread.mode
+        mode = step_mode(cpu, thread)
         if thread.step_done % 2 == 0:
             thread.register, thread.loaded_version = var.value, var.version
             self.emit("Ke", "load", f"{thread.label} loads {var.name} = {var.value}{locked}",
