@@ -133,6 +133,9 @@ memory map notepad.exe
 memory stats
 !pfn 1ad
 touch notepad.exe 0x900000 --write 7
+memory alloc notepad.exe 0x4000
+pte 0x900000 notepad.exe
+!pte fffff80000001000
 irql
 !irql 1
 cpu show 0

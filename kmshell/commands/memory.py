@@ -1,11 +1,14 @@
-"""Physical memory: memory stats (WinDbg's !vm) and pfn (!pfn)."""
+"""Physical memory and translation: memory stats (WinDbg's !vm), pfn (!pfn), pte (!pte)."""
 
 from __future__ import annotations
 
+from kmshell.commands.names import current_thread, resolve_process
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
-from kmshell.language.spec import NUMBER, Arg
-from kmshell.views.mm import memory_stats, pfn_entry
+from kmshell.language.spec import ADDRESS, NUMBER, PROCESS, Arg, number
+from kmshell.nt.mm import is_kernel_address
+from kmshell.views.mm import memory_stats, pfn_entry, pte_walk
+from kmshell.views.ps import memory_map
 
 
 @command("memory stats", "physical memory as !vm counts it: the page lists, total and available",
@@ -30,3 +33,49 @@ def pfn(session, cmd):
         raise KmsError(f"no page frame {cmd['n']:#x}: this machine has frames 0x0.."
                        f"{frames - 1:#x} ({session.system.mm.memory_mb} MB)", col=cmd.col("n"))
     return [pfn_entry(session.system, cmd["n"])]
+
+
+@command("pte", "how an address translates: PML4E → PDPTE → PDE → PTE and the frame, as !pte",
+         args=(Arg("address", ADDRESS, "a virtual address (in !pte, hex as in WinDbg)"),
+               Arg("p", PROCESS, "whose user half (default: the process current on CPU 0)",
+                   optional=True)),
+         aliases=("!pte",),
+         details="Each level's entry is shown at its address in the self-map (PXE, PPE, PDE, "
+                 "PTE) with what it contains. A user address translates through one "
+                 "process's page tables; a kernel address through the tables every process "
+                 "shares. Page tables are made when first needed: a region nobody has touched "
+                 "yet has none.",
+         when_halted=True, examples=("pte 0x900000 notepad.exe", "!pte fffff80000001000"),
+         component="Mm")
+def pte(session, cmd):
+    system = session.system
+    address = cmd["address"]
+    if cmd["p"] is not None:
+        process = resolve_process(system, cmd["p"], cmd.col("p"))
+    else:
+        process = current_thread(system).process
+    if not is_kernel_address(address) and process.address_space is None:
+        raise KmsError(f"{process.image} has no user half to translate {address:#x} in: name a "
+                       "process, e.g. pte 0x900000 explorer.exe", col=cmd.col("p")
+                       if cmd["p"] is not None else cmd.col("address"))
+    if 0x7FFF_FFFF_FFFF < address < 0xFFFF_8000_0000_0000:
+        raise KmsError(f"{address:#x} is not canonical: x64 addresses are below "
+                       "0x800000000000 or from 0xFFFF800000000000", col=cmd.col("address"))
+    return [pte_walk(system, address, process, system.mm.walk(address, process))]
+
+
+@command("memory alloc", "VirtualAlloc in a process: commit a private region; frames come on touch",
+         args=(Arg("p", PROCESS, "PID or image name"),
+               Arg("size", number(1, 1 << 40, "BYTES", "a size in bytes, rounded up to 4 KB "
+                                  "pages"), "how much to commit")),
+         details="The region is committed: charged against the commit limit (memory plus the "
+                 "paging file), which fails the call with STATUS_COMMITMENT_LIMIT when it "
+                 "would pass it. No frame is taken until a page is first touched (a demand-"
+                 "zero fault).",
+         examples=("memory alloc notepad.exe 0x4000", "memory alloc notepad.exe 0x10000000"),
+         component="Mm")
+def memory_alloc(session, cmd):
+    system = session.system
+    process = resolve_process(system, cmd["p"], cmd.col("p"))
+    system.mm.virtual_alloc(process, cmd["size"])
+    return [memory_map(process)]

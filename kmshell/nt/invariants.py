@@ -16,8 +16,16 @@ from kmshell.nt.constants import BugCheck, Irql
 from kmshell.nt.ke.sync import DispatcherObject
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.ob import Directory, ObjectBody
-from kmshell.nt.pfn import AVAILABLE_LISTS, LISTS, NO_FRAME, MmList, PfnDatabase
+from kmshell.nt.pfn import (
+    AVAILABLE_LISTS,
+    LISTS,
+    NO_FRAME,
+    TRANSITION_LISTS,
+    MmList,
+    PfnDatabase,
+)
 from kmshell.nt.pnp import DevnodeState
+from kmshell.nt.pte import PXE_SELFMAP, VALID, entry_address, form, frame_of
 
 if TYPE_CHECKING:
     from kmshell.nt.io.irp import DeviceObject
@@ -66,8 +74,44 @@ def _frames(system: System) -> list[str]:
     if pfn.available != sum(location.count(name) for name in AVAILABLE_LISTS):
         problems.append(f"{pfn.available} pages are counted available, not the zeroed, free "
                         "and standby frames")
+    problems += _mappings(system)
     if not problems:
         _FRAMES_VERIFIED[pfn] = pfn.changes
+    return problems
+
+
+def _mappings(system: System) -> list[str]:
+    """Every frame is valid in exactly the PTEs that map it: each valid PTE (and each page-
+    table page) names an ActiveAndValid frame whose PteAddress and owner point back at it,
+    each transition PTE a standby or modified frame that does, and no other frame has a
+    PteAddress (the back-pointers make two PTEs of one frame impossible; the count makes a
+    frame that claims a PTE nobody has impossible)."""
+    pfn, problems = system.mm.pfn, []
+    spaces = [(0, system.mm.system_tables, system.mm.kernel_pml4)]
+    spaces += [(p.pid, p.address_space.tables, p.address_space.directory_table_base // 0x1000)
+               for p in system.ps.running.values() if p.address_space is not None]
+    active: tuple[MmList, ...] = (MmList.ActiveAndValid,)
+    transition = TRANSITION_LISTS
+    claimed = 0
+    for owner, tables, pml4 in spaces:
+        pointers = [(pml4, PXE_SELFMAP, active, "its PML4")]
+        pointers += [(frame, entry_address(level - 1, upper << 9 * (4 - level)), active,
+                      f"a level-{level} table") for (level, upper), frame in tables.tables.items()]
+        pointers += [(frame_of(pte), entry_address(3, page),
+                      active if pte & VALID else transition, f"page {page:#x}")
+                     for page, pte in tables.ptes.items()
+                     if pte & VALID or form(pte) == "transition"]
+        for frame, address, where, what in pointers:
+            if pfn.location[frame] not in where:
+                problems.append(f"frame {frame:#x} ({what} of PID {owner}) is "
+                                f"{MmList(pfn.location[frame]).name}")
+            if pfn.pte[frame] != address or pfn.owner[frame] != owner:
+                problems.append(f"frame {frame:#x} ({what} of PID {owner}) says it is mapped at "
+                                f"{pfn.pte[frame]:#x} for PID {pfn.owner[frame]}")
+        claimed += len(pointers)
+    kept = pfn.frames - pfn.pte.count(0)
+    if kept != claimed:
+        problems.append(f"{kept} frames have a PteAddress, but the page tables map {claimed}")
     return problems
 
 

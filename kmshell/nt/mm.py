@@ -14,27 +14,35 @@ the next free address of each pool and of special pool (`_pool_next`, `_special_
 process (Process.address_space); its page directory (CR3) is a frame Mm took for it.
 
 Physical memory at boot (the model's choices, not Windows' numbers): the boot loader has put
-ntoskrnl.exe and hal.dll in frames 0x0-0xFF, the boot drivers in 0x100-0x15F and the initial
-nonpaged pool in 0x160-0x1AC (BOOT_FRAMES), all ActiveAndValid; every other frame is on the
-zeroed list, in frame order (NT puts them on the free list, MiInsertPageInFreeList in
-ReactOS's pfnlist.c, and MmZeroPageThread zeroes them later; the model zeroes them at
-boot). A new process's page directory is the first zeroed frame (MiRemoveZeroPage; a free
-one when none is zeroed); at process exit it goes to the free list.
+ntoskrnl.exe and hal.dll in frames 0x0-0xFF, the boot drivers in 0x100-0x15F, the kernel's
+page tables in 0x160-0x166 and the initial nonpaged pool in 0x167-0x1AC (BOOT_FRAMES), all
+ActiveAndValid and mapped (BOOT_MAPPINGS); every other frame is on the zeroed list, in frame
+order (NT puts them on the free list, MiInsertPageInFreeList in ReactOS's pfnlist.c, and
+MmZeroPageThread zeroes them later; the model zeroes them at boot). A new process's page
+directory is the first zeroed frame (MiRemoveZeroPage; a free one when none is zeroed).
+
+Page tables (pte.py): each process's user half has its own, made a page at a time when a
+fault first needs them; the kernel half's are Mm's (`system_tables`), the same in every
+process. Committing memory (NtAllocateVirtualMemory: the PEB, a thread's TEB and the top of
+its stack, `memory alloc`) only charges commit (`committed`, against `commit_limit`: memory
+plus a paging file twice its size, PAGING_FILE_TIMES_RAM); the first touch of a page is a
+demand-zero fault that takes a zeroed frame. At process exit every frame of the user half,
+its page tables and its page directory go to the free list (Windows frees the directory
+when the process object is deleted, MmDeleteProcessAddressSpace).
 
 Reached: System builds it with the Core and Cm (Driver Verifier's list is the VerifyDrivers
 registry value), and wires in the I/O manager (`io`: is a driver loaded) and Ps (`ps`: a
 touch that faults ends the process). Ps, Ke and the I/O manager (the pool DDIs of driver
-routines, leaks at unload) call into it.
+routines, leaks at unload, a caller's I/O buffer) call into it.
 
-Simplifications: physical pages exist (the PFN database and its lists), but only the loader's
-pages and each process's page directory use them: there are no page tables below the page
-directory, no working sets, no page faults, no paging file or paging I/O, and pool blocks
-are not placed on pages yet. Paged pool counts as paged out whenever it is touched at
-DISPATCH_LEVEL or above (see pool.py). Nothing runs the zero page thread yet: freed frames
-stay on the free list, and the zeroed list serves allocations first. Frame numbers are the
-model's; real ones depend on the firmware's memory map. The page directory goes back to the
-free list at process exit, where Windows frees it when the process object is deleted
-(MmDeleteProcessAddressSpace).
+Simplifications: there are no working sets, no trimming, no paging file I/O yet, and pool
+blocks are not placed on pages: paged pool counts as paged out whenever it is touched at
+DISPATCH_LEVEL or above (see pool.py). Image regions (the process's .exe and ntdll.dll) have
+no section behind them: their first touch takes a zeroed frame like private memory, where
+Windows would read the page from the image file through prototype PTEs. Nothing runs the
+zero page thread yet: freed frames stay on the free list, and the zeroed list serves
+allocations first. Frame numbers are the model's; real ones depend on the firmware's memory
+map.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from kmshell.nt.pfn import (
     USE_KERNEL_IMAGE,
     USE_NONPAGED_POOL,
     USE_PAGE_TABLE,
+    USE_PROCESS_PRIVATE,
     MmList,
     PfnDatabase,
 )
@@ -74,6 +83,17 @@ from kmshell.nt.pool import (
     PoolBlock,
     format_string,
 )
+from kmshell.nt.pte import (
+    PXE_SELFMAP,
+    VALID,
+    PageTables,
+    entry_address,
+    frame_of,
+    prefix,
+    table_entry,
+    valid_pte,
+    vpn,
+)
 
 if TYPE_CHECKING:
     from kmshell.nt.cm import ConfigurationManager
@@ -86,12 +106,16 @@ USER_REGION_BASE = 0x0000_0090_0000  # private regions (PEB, TEBs, stacks) start
 PAGE_SIZE = 0x1000
 DEFAULT_MEMORY_MB, MIN_MEMORY_MB, MAX_MEMORY_MB = 64, 16, 4096  # `boot --memory`
 # The frames the boot loader uses, in frame order from 0 (the model's choices): what they
-# hold and how many. The first process's page directory is the next frame, 0x1AD.
-BOOT_FRAMES = ((USE_KERNEL_IMAGE, 0x100), (USE_BOOT_DRIVER, 0x60), (USE_NONPAGED_POOL, 0x4D))
-# The PML4 maps itself: its entry 0x1ED points at its own frame, so the PTE that maps a
-# process's page directory is at PXE_SELFMAP (ReactOS ntoskrnl/include/internal/amd64/mm.h;
-# real Windows 10 randomizes this address).
-PXE_SELFMAP = 0xFFFF_F6FB_7DBE_DF68
+# hold and how many. The page-table run holds the kernel's PML4 and the six tables below it
+# that map the rest; where the others are mapped is BOOT_MAPPINGS. The first process's page
+# directory is the next frame, 0x1AD.
+BOOT_FRAMES = ((USE_KERNEL_IMAGE, 0x100), (USE_BOOT_DRIVER, 0x60), (USE_PAGE_TABLE, 7),
+               (USE_NONPAGED_POOL, 0x46))
+KERNEL_IMAGE_BASE = 0xFFFF_F800_0000_0000  # ntoskrnl.exe, hal.dll, then the boot drivers
+BOOT_MAPPINGS = {USE_KERNEL_IMAGE: KERNEL_IMAGE_BASE,
+                 USE_BOOT_DRIVER: KERNEL_IMAGE_BASE + 0x100 * PAGE_SIZE,
+                 USE_NONPAGED_POOL: POOL_BASE[False]}
+PAGING_FILE_TIMES_RAM = 2  # the paging file's size, as a multiple of the machine's memory
 # The shared kernel half as every process sees it: a simplified map of x64 system space
 # (real Windows randomizes most of these bases). The page tables mark these pages
 # supervisor-only, so user-mode code cannot touch them.
@@ -104,47 +128,61 @@ KERNEL_REGIONS = (
 
 @dataclass
 class Vad:
-    """A virtual address descriptor: one reserved or committed region of the user half."""
+    """A virtual address descriptor: one reserved region of the user half, and how much of
+    it, at its top, is committed (`commit`, bytes: all of it but for a thread's stack)."""
 
     start: int
     end: int
     kind: str  # "Image", "Private", "Mapped"
     protection: str
     description: str
+    commit: int = -1  # bytes committed from the top; -1: the whole region
+
+    def __post_init__(self) -> None:
+        if self.commit < 0:
+            self.commit = self.end + 1 - self.start
+
+    def committed(self, address: int) -> bool:
+        return address > self.end - self.commit
 
 
 @dataclass
 class AddressSpace:
     directory_table_base: int  # CR3: the physical address of the top-level page table
+    owner: int = 0  # the process ID, which the PFN entries of its pages name
     vads: list[Vad] = field(default_factory=list)  # kept sorted by start address
     next_private: int = USER_REGION_BASE  # where the next private region goes
     memory: dict[int, int] = field(default_factory=dict)  # address -> value written there
+    tables: PageTables = field(default_factory=PageTables)  # the user half's
 
     def vad_for(self, address: int) -> Vad | None:
         return next((v for v in self.vads if v.start <= address <= v.end), None)
 
-    def reserve(self, size: int, description: str) -> Vad:
-        """Commit a private read/write region below the images, at the next free address."""
+    def reserve(self, size: int, description: str, commit: int = -1) -> Vad:
+        """A private read/write region below the images, at the next free address, committed
+        from its top by `commit` bytes (all of it by default). Mm charges the commit."""
         start = self.next_private
         self.next_private += size
-        vad = Vad(start, start + size - 1, "Private", "READWRITE", description)
+        vad = Vad(start, start + size - 1, "Private", "READWRITE", description, commit)
         bisect.insort(self.vads, vad, key=lambda v: v.start)
         return vad
+
+    @property
+    def commit_pages(self) -> int:
+        """What the process's private regions charge (images are charged to their file)."""
+        return sum(v.commit for v in self.vads if v.kind == "Private") // PAGE_SIZE
 
 
 def is_kernel_address(address: int) -> bool:
     return address >= MM_SYSTEM_RANGE_START
 
 
-def create_address_space(dtb: int, image: str, with_peb: bool) -> AddressSpace:
-    """A new process's user half: its image, ntdll and (for Win32 processes) the PEB."""
-    space = AddressSpace(dtb, [
+def create_address_space(dtb: int, owner: int, image: str) -> AddressSpace:
+    """A new process's user half: its image and ntdll (the PEB is Mm's to charge)."""
+    return AddressSpace(dtb, owner, [
         Vad(0x7FF6_1234_0000, 0x7FF6_1235_FFFF, "Image", "EXECUTE_WRITECOPY", image),
         Vad(0x7FFB_0000_0000, 0x7FFB_001F_FFFF, "Image", "EXECUTE_WRITECOPY", "ntdll.dll"),
     ])
-    if with_peb:
-        space.reserve(0x1000, "PEB")
-    return space
 
 
 IMAGE_SIZE = 0x10_0000  # a driver image's extent in the model: its code and its globals
@@ -180,29 +218,99 @@ class MemoryManager:
         self.bugcheck = core.bugcheck
         self.memory_mb = memory_mb
         self.pfn = PfnDatabase(memory_mb * 0x10_0000 // PAGE_SIZE)
-        frame = 0
-        for use, count in BOOT_FRAMES:
-            self.pfn.activate_run(frame, frame + count, use)
-            frame += count
-        self.pfn.fill(MmList.ZeroedPageList, frame, self.pfn.frames)
+        self.system_tables = PageTables()  # the kernel half, shared by every process
+        self.paging_file_pages = self.pfn.frames * PAGING_FILE_TIMES_RAM
+        self.committed = 0  # pages charged (MmTotalCommittedPages)
         self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
         self._pool_next = dict(POOL_BASE)
         self._special_next = SPECIAL_POOL_BASE
+        self._boot()
+
+    def _boot(self) -> None:
+        """What the boot loader leaves: its frames ActiveAndValid, mapped where BOOT_MAPPINGS
+        says by the kernel's page tables (which take the page-table run, PML4 first, as
+        MiRemoveZeroPage would hand them out), and every other frame on the zeroed list."""
+        frame, runs = 0, {}
+        for use, count in BOOT_FRAMES:
+            runs[use] = (frame, count)
+            frame += count
+        tables_first, tables = runs[USE_PAGE_TABLE]
+        self.pfn.fill(MmList.ZeroedPageList, tables_first, tables_first + tables)
+        self.kernel_pml4 = self.remove_zero_page()
+        self.pfn.activate(self.kernel_pml4, USE_PAGE_TABLE, 0, PXE_SELFMAP)
+        for use, (first, count) in runs.items():
+            if use in BOOT_MAPPINGS:
+                self.pfn.activate_run(first, first + count, use)
+                for i in range(count):
+                    self._map(self.system_tables, vpn(BOOT_MAPPINGS[use]) + i, first + i, 0)
+        assert self.pfn.heads[MmList.ZeroedPageList].total == 0  # the run was the tables'
+        self.pfn.fill(MmList.ZeroedPageList, frame, self.pfn.frames)
+
+    @property
+    def commit_limit(self) -> int:
+        """MmTotalCommitLimit: physical memory plus the paging file, in pages."""
+        return self.pfn.frames + self.paging_file_pages
 
     def create_address_space(self, image: str, with_peb: bool, pid: int) -> AddressSpace:
         """MmCreateProcessAddressSpace: a new page directory (a frame of its own, mapped by
         the PML4's self-map entry) and the user half's first regions."""
+        if with_peb:
+            self.charge_commit(1, "the PEB")
         frame = self.remove_zero_page()
         self.pfn.activate(frame, USE_PAGE_TABLE, pid, PXE_SELFMAP)
-        return create_address_space(frame * PAGE_SIZE, image, with_peb)
+        space = create_address_space(frame * PAGE_SIZE, pid, image)
+        if with_peb:
+            space.reserve(PAGE_SIZE, "PEB")
+        return space
 
     def delete_address_space(self, space: AddressSpace) -> None:
-        """The user half's regions go, and the page directory's frame goes to the free list
-        (MiInsertPageInList(FreePageList)): its contents are stale, not zero."""
+        """The user half goes: its regions, their commit, and every frame it held (its pages,
+        its page tables and the page directory) to the free list (MiInsertPageInList
+        (FreePageList)): their contents are stale, not zero."""
+        self.committed -= space.commit_pages
         space.vads.clear()
-        frame = space.directory_table_base // PAGE_SIZE
-        if self.pfn.location[frame] == MmList.ActiveAndValid:  # not freed already
-            self.pfn.insert(frame, MmList.FreePageList)
+        frames = [frame_of(pte) for pte in space.tables.ptes.values() if pte & VALID]
+        frames += space.tables.tables.values()
+        frames.append(space.directory_table_base // PAGE_SIZE)
+        space.tables = PageTables()
+        for frame in frames:
+            if self.pfn.location[frame] == MmList.ActiveAndValid:  # not freed already
+                self.pfn.insert(frame, MmList.FreePageList)
+
+    def allocate_virtual(self, space: AddressSpace, size: int, description: str,
+                         commit: int = -1) -> Vad:
+        """NtAllocateVirtualMemory(MEM_RESERVE | MEM_COMMIT) in the user half: a private
+        region, charged `commit` bytes (all of it by default) against the commit limit."""
+        pages = (size if commit < 0 else commit) // PAGE_SIZE
+        self.charge_commit(pages, description)
+        return space.reserve(size, description, commit)
+
+    def virtual_alloc(self, process: Process, size: int) -> Vad:
+        """VirtualAlloc(MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) by the process: a region of
+        whole pages, committed now and given frames only when touched."""
+        space = process.address_space
+        if not process.alive or space is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
+                          f"(PID {process.pid}) has no user half to allocate in")
+        size = -(-size // PAGE_SIZE) * PAGE_SIZE
+        vad = self.allocate_virtual(space, size, "VirtualAlloc")
+        self.emit("Mm", "commit", f"NtAllocateVirtualMemory: {process.image} (PID "
+                  f"{process.pid}) commits {size // PAGE_SIZE} page(s) at {vad.start:#x}: the "
+                  f"commit charge is {self.committed} of {self.commit_limit} pages; no frame "
+                  "is taken yet", "Commit is a promise that each page will have a place, in "
+                  "memory or in the paging file; frames are taken only when pages are touched.",
+                  mode="K")
+        return vad
+
+    def charge_commit(self, pages: int, what: str) -> None:
+        """MiChargeCommitment: commit is a promise of a page in memory or in the paging
+        file; beyond the limit the allocation fails with STATUS_COMMITMENT_LIMIT."""
+        if self.committed + pages > self.commit_limit:
+            raise NtError(NtStatus.STATUS_COMMITMENT_LIMIT, f"committing {pages} page(s) for "
+                          f"{what} would take the commit charge to {self.committed + pages} "
+                          f"pages, past the commit limit of {self.commit_limit} (memory plus "
+                          "the paging file)")
+        self.committed += pages
 
     def remove_zero_page(self) -> int:
         """MiRemoveZeroPage: the first frame of the zeroed list, or else of the free list
@@ -214,6 +322,104 @@ class MemoryManager:
                 return frame
         raise NtError(NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"no free page frame is left "
                       f"in {self.memory_mb} MB of physical memory")
+
+    # ----------------------------------------------------------------- page tables
+
+    def tables_for(self, address: int, process: Process | None) -> PageTables | None:
+        """The tables that translate `address`: the shared kernel half's, or the process's
+        user half's (None: it has none)."""
+        if is_kernel_address(address):
+            return self.system_tables
+        space = process.address_space if process is not None else None
+        return space.tables if space is not None else None
+
+    def _map(self, tables: PageTables, page: int, frame: int, owner: int) -> int:
+        """Make `page` valid on `frame` (already active), with the page tables on the way
+        (a zeroed page each, on first use). Returns how many table pages it took."""
+        user = not page >> 35
+        taken = 0
+        for level in (1, 2, 3):  # the PDPT, the page directory and the page table
+            key = prefix(level, page)
+            if key not in tables.tables:
+                table = self.remove_zero_page()
+                self.pfn.activate(table, USE_PAGE_TABLE, owner, entry_address(level - 1, page))
+                tables.tables[key] = table
+                taken += 1
+        tables.ptes[page] = valid_pte(frame, user)
+        self.pfn.pte[frame], self.pfn.owner[frame] = entry_address(3, page), owner
+        return taken
+
+    def walk(self, address: int, process: Process | None) -> list[tuple[int, int, int]]:
+        """The translation of `address` as the processor makes it: for each level that
+        exists, the entry's virtual address, its contents and the frame of the table it is
+        in (the PML4's first). It stops at the first entry that is not valid."""
+        tables = self.tables_for(address, process)
+        page = vpn(address)
+        if tables is None:
+            return []
+        space = process.address_space if process is not None else None
+        table = (space.directory_table_base // PAGE_SIZE if space is not None
+                 else self.kernel_pml4)
+        steps = []
+        for level in range(4):
+            below = tables.tables.get(prefix(level + 1, page)) if level < 3 else None
+            contents = (table_entry(below, not page >> 35) if below is not None
+                        else tables.ptes.get(page, 0) if level == 3 else 0)
+            steps.append((entry_address(level, page), contents, table))
+            if below is None:
+                break
+            table = below
+        return steps
+
+    def access_fault(self, process: Process, address: int, write: bool, irql: int,
+                     where: str) -> bool:
+        """MmAccessFault for an access by `process`'s thread that found the PTE not valid
+        (KiPageFault → MmAccessFault). True when the page is valid afterwards; False for an
+        access violation (the caller ends the process): a kernel-half address from user mode,
+        or one no committed region covers. A zero PTE under a committed region is a demand-
+        zero fault (MiCheckVirtualAddress, then MiResolveDemandZeroFault, which takes a
+        zeroed page: ReactOS ntoskrnl/mm/ARM3/pagfault.c), with a page table for it made
+        the same way where there is none yet.
+
+        A fault at IRQL above APC_LEVEL cannot be served, because serving it may need a wait:
+        MmArmAccessFault fails it at once ("if (OldIrql > APC_LEVEL) ... return
+        STATUS_IN_PAGE_ERROR | 0x10000000", pagfault.c), and Windows stops with 0xA: the
+        address, the IRQL, bit 0 set for a write, the instruction pointer
+        (https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xa--irql-not-less-or-equal)."""
+        space = process.address_space
+        assert space is not None
+        kernel = is_kernel_address(address)
+        if kernel and irql < Irql.DISPATCH_LEVEL:
+            return False  # user mode: the kernel half's pages are supervisor-only
+        page = vpn(address)
+        tables = self.system_tables if kernel else space.tables
+        if tables.ptes.get(page, 0) & VALID:
+            return True
+        if irql > Irql.APC_LEVEL:
+            self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL,
+                          (address, irql, 1 if write else 0, 0), driver=process.image,
+                          routine=where,
+                          rule=f"{where} runs kernel code at {irql_name(irql)}; it touched "
+                          f"{address:#x}, whose page is not valid. Serving the page fault "
+                          "may need a wait (for a zeroed page, for the disk), and nothing "
+                          "may wait at that IRQL: the trap handler stops the machine.",
+                          fix="Touch only nonpaged, valid memory at DISPATCH_LEVEL or above: "
+                          "lock user buffers (MmProbeAndLockPages) before acquiring a spin "
+                          "lock.")
+        vad = space.vad_for(address)
+        if vad is None or not vad.committed(address):
+            return False
+        frame = self.remove_zero_page()
+        self.pfn.activate(frame, USE_PROCESS_PRIVATE, process.pid)
+        taken = self._map(space.tables, page, frame, process.pid)
+        also = f", and {taken} page-table page(s) on the way" if taken else ""
+        self.emit("Mm", "fault", f"page fault at {address:#x} in {process.image} (PID "
+                  f"{process.pid}): demand zero, the first touch of committed memory: "
+                  f"frame {frame:#x} from the zeroed list{also}",
+                  "Committing memory only promises it: no frame is taken until the page is "
+                  "first touched, and then a zeroed one, so no process sees another's data.",
+                  mode="K")
+        return True
 
     # ----------------------------------------------------------------- Driver Verifier
 
@@ -478,30 +684,35 @@ class MemoryManager:
         return [b for b in self.pool if b.driver == driver.name and not b.freed]
 
     def touch(self, process: Process, address: int, value: int | None = None, *,
-              thread: Thread | None = None) -> int | None:
-        """A user-mode read (or write) by thread (default: the process's first). A kernel-half
-        or unmapped address is an access violation: the process dies, nothing else does.
-        Returns the value read (or written), or None when the access faulted."""
+              thread: Thread | None = None, irql: int = Irql.PASSIVE_LEVEL,
+              where: str = "") -> int | None:
+        """A read (or write) by thread (default: the process's first): in user mode, or in
+        kernel mode at `irql` when a thread's program holds a spin lock (`where` says who).
+        The first touch of
+        a committed page is a demand-zero fault; a kernel-half address from user mode, or one
+        no committed region covers, is an access violation: the process dies, nothing else
+        does. Returns the value read (or written), or None when the access faulted."""
         self.core.require_running()
         space = process.address_space
         if not process.alive or space is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
                           f"(PID {process.pid}) has no user-mode address space to touch")
-        vad = space.vad_for(address)
-        if vad is None:
+        where = where or (thread.label if thread is not None else
+                          f"the thread of {process.image}")
+        if not self.access_fault(process, address, value is not None, irql, where):
             self.ps.crash_process(process, address, thread=thread)
             return None
+        vad = space.vad_for(address)
         if value is None:
             value = space.memory.get(address, 0)
             verb = f"reads {value} from"
         else:
             space.memory[address] = value
             verb = f"writes {value} to"
-        raised = self.core.processor().irql >= Irql.DISPATCH_LEVEL  # kernel code, a lock held
+        what = vad.description if vad is not None else "system space"
         self.emit("Mm", "touch", f"{process.image} (PID {process.pid}) {verb} {address:#x} "
-                  f"({vad.description}): translated through its own page tables (CR3 "
+                  f"({what}): translated through its own page tables (CR3 "
                   f"{space.directory_table_base:#x})", "The same user address in two processes "
                   "maps to two different physical pages: each process has a private user half.",
-                  mode="K" if raised else "U")
+                  mode="K" if irql >= Irql.DISPATCH_LEVEL else "U")
         return value
-

@@ -42,6 +42,10 @@ class MmList(IntEnum):
 
 LISTS = tuple(MmList)[:MmList.ActiveAndValid]  # the six with a list head
 AVAILABLE_LISTS = (MmList.ZeroedPageList, MmList.FreePageList, MmList.StandbyPageList)
+# The lists whose frames still hold a page, and keep the PteAddress of the transition PTE
+# that can take it back (MiDecrementReferenceCount, ntoskrnl/mm/ARM3/pfnlist.c).
+TRANSITION_LISTS = (MmList.StandbyPageList, MmList.ModifiedPageList,
+                    MmList.ModifiedNoWritePageList)
 
 # What a frame holds: MMPFNUSE values where NT has one (ReactOS mmtypes.h:
 # MMPFNUSE_PROCESSPRIVATE 0, MMPFNUSE_PAGETABLE 3, MMPFNUSE_NONPAGEDPOOL 5); 12 and up are

@@ -482,10 +482,14 @@ class ProcessManager:
         thread = Thread(self.ob.header("Thread"), self.core.allocate_cid(), process, priority,
                         priority, program, system_thread=system_thread,
                         create_tick=self.core.tick, start_address=start_address)
-        if process.address_space is not None:
-            process.address_space.reserve(0x10_0000, f"stack of thread {thread.tid}")
+        space = process.address_space
+        if space is not None:
+            # 1 MB reserved, its top page committed and a guard page below it: the linker's
+            # defaults (https://learn.microsoft.com/en-us/windows/win32/procthread/thread-stack-size)
+            self.mm.allocate_virtual(space, 0x10_0000, f"stack of thread {thread.tid}",
+                                     commit=0x2000)
             if process.subsystem is Subsystem.Win32:
-                thread.teb = process.address_space.reserve(0x2000, "TEB").start
+                thread.teb = self.mm.allocate_virtual(space, 0x2000, "TEB").start
         process.threads.append(thread)
         self.threads[thread.tid] = thread
         self.live_thread_count += 1

@@ -88,7 +88,7 @@ class System:
         self.ps = ProcessManager(core, self.ob, self.ke, self.mm)
         self.ex = Executive(core, self.ke, self.ps)
         self.io = IoManager(core, self.ob, self.ke, self.mm, self.cm, self.hal, self.wmi)
-        self.files = FileIo(core, self.ob, self.ke, self.io, self.ps)
+        self.files = FileIo(core, self.ob, self.ke, self.io, self.ps, self.mm)
         self.pnp = PlugAndPlayManager(core, self.io, self.cm, self.ps, driver_store)
         self.po = PowerManager(core, self.io, self.pnp)
         # the back-edges: components that call one built after them

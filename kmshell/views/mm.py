@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.text import Text
 
 from kmshell.nt.pfn import AVAILABLE_LISTS, USES, MmList
+from kmshell.nt.pte import LEVELS, MM_READWRITE, PAGEFILE_HIGH_SHIFT, flags, form, frame_of
 from kmshell.views.layout import fields, titled
 
 PAGE_KB = 4
@@ -31,6 +32,8 @@ def memory_stats(system) -> Group:
         ("Physical Memory:", _pages(pfn.frames)),
         ("Available Pages:", _pages(pfn.available)),
         ("Modified Pages:", _pages(pfn.count(MmList.ModifiedPageList))),
+        ("Committed pages:", _pages(system.mm.committed)),
+        ("Commit limit:", _pages(system.mm.commit_limit)),
     ])
     table = titled("page lists and states (MMLISTS)", "value", "name", "pages", "Kb",
                    "available")
@@ -38,8 +41,8 @@ def memory_stats(system) -> Group:
         count = pfn.count(name)
         table.add_row(str(int(name)), name.name, str(count), str(count * PAGE_KB),
                       "yes" if name in AVAILABLE_LISTS else "")
-    table.caption = ("available = zeroed + free + standby; no paging file, commit or working "
-                     "sets are modelled yet")
+    table.caption = ("available = zeroed + free + standby; the commit limit is memory plus "
+                     f"the paging file ({system.mm.paging_file_pages * PAGE_KB // 1024} MB)")
     return Group(totals, table)
 
 
@@ -74,3 +77,41 @@ def _state(location: MmList) -> str:
     """The page's location as the last line of !pfn names it: "Active" is the Debugger
     Reference's sample; for the others the model shortens the MMLISTS name the same way."""
     return "Active" if location is MmList.ActiveAndValid else location.name.removesuffix("PageList")
+
+
+def pte_walk(system, address: int, process, steps) -> Group:
+    """pte ADDRESS (!pte): each level's entry as the processor reads it — where it is (in
+    the self-map), what it contains, the frame it names and !pte's flag letters — then what
+    the last one means."""
+    owner = "system space, the same in every process" if process is None or \
+        address >= 0xFFFF_8000_0000_0000 else f"{process.image} (PID {process.pid})"
+    table = titled(f"VA {address:016x}: {owner}", "entry", "at", "contains", "pfn", "flags")
+    for level, (at, contents, _) in enumerate(steps):
+        valid = contents & 1
+        table.add_row(LEVELS[level], f"{at:016X}", f"{contents:016X}",
+                      f"{frame_of(contents):x}" if valid else "", flags(contents) if valid
+                      else "not valid")
+    return Group(table, Text(_meaning(steps, address)))
+
+
+def _meaning(steps, address: int) -> str:
+    level, (_, pte, _) = len(steps) - 1, steps[-1]
+    if not pte & 1 and level < 3:
+        return (f"The {LEVELS[level]} is not valid: no page table below it exists yet. The "
+                "first touch of a committed page here makes one (from the zeroed list).")
+    kind = form(pte)
+    if kind == "valid":
+        frame = frame_of(pte)
+        return (f"valid: {address:#x} is in frame {frame:#x}, at physical address "
+                f"{frame << 12 | address & 0xFFF:#x}.")
+    if kind == "transition":
+        return (f"not valid, Transition: the page is still in frame {frame_of(pte):#x}, on a "
+                "standby or modified list; a touch takes it back at once (a soft fault).")
+    if kind == "paged out":
+        return (f"not valid, in the paging file at page {(pte >> PAGEFILE_HIGH_SHIFT) - 1:#x}:"
+                " a touch reads it back (a hard fault).")
+    if kind == "demand zero":
+        return f"not valid, DemandZero (Protect: {MM_READWRITE} - ReadWrite)."
+    return ("not valid, zero: nothing here yet. Where a committed region covers the address, "
+            "the first touch takes a zeroed page (a demand-zero fault); elsewhere it is an "
+            "access violation.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Set as AbstractSet
 from functools import partial
 from itertools import chain
@@ -24,6 +25,7 @@ from kmshell.nt.ke.sync import KMutant, Lock, SpinLock
 from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import KERNEL_REGIONS
 from kmshell.nt.ps import Process, Thread, format_program
+from kmshell.nt.pte import form
 from kmshell.nt.system import System
 from kmshell.views.layout import (
     LIST_LIMIT,
@@ -250,19 +252,25 @@ def _regions(process: Process, stacked: bool) -> Table:
     table.add_column("start / end" if stacked else "start", no_wrap=True)
     if not stacked:
         table.add_column("end", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
+    table.add_column("kind / pages" if stacked else "kind", no_wrap=True)
     table.add_column("protection", no_wrap=True)
+    if not stacked:  # else under the kind
+        table.add_column("pages", overflow="fold")
     table.add_column("what", overflow="fold")
 
-    def add(start: int, end: int, *rest) -> None:
-        table.add_row(*((f"{ptr(start)}\n{ptr(end)}",) if stacked else (ptr(start), ptr(end))),
-                      *rest)
+    def add(start: int, end: int, kind: str | Text, protection: str, pages: str,
+            what: str) -> None:
+        if stacked:
+            table.add_row(f"{ptr(start)}\n{ptr(end)}", Text.assemble(kind, "\n", pages),
+                          protection, what)
+        else:
+            table.add_row(ptr(start), ptr(end), kind, protection, pages, what)
 
     for vad in space.vads if space is not None else ():
-        add(vad.start, vad.end, vad.kind, vad.protection, vad.description)
+        add(vad.start, vad.end, vad.kind, vad.protection, _pages(space, vad), vad.description)
     table.add_section()
     for start, end, what in KERNEL_REGIONS:
-        add(start, end, Text("shared", style="magenta"), "kernel only", what)
+        add(start, end, Text("shared", style="magenta"), "kernel only", "", what)
     return table
 
 
@@ -385,3 +393,16 @@ def windbg_process(process: Process, flags: int) -> Indented:
 @deferred
 def windbg_thread(thread: Thread, flags: int) -> Indented:
     return Indented(thread_block(thread, flags))
+
+
+def _pages(space, vad) -> str:
+    """How the region's pages stand: how many are committed, and of those how many are
+    valid (in a frame, in the working set) or in the other PTE forms."""
+    first, last = vad.start >> 12, vad.end >> 12
+    forms = Counter(form(pte) for page, pte in space.tables.ptes.items()
+                    if first <= page <= last)
+    committed = vad.commit // 0x1000
+    total = last - first + 1
+    parts = [f"{total}"] + ([f"{committed} committed"] if committed < total else [])
+    parts += [f"{count} {name}" for name, count in sorted(forms.items()) if name != "zero"]
+    return ", ".join(parts)

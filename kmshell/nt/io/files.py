@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from kmshell.nt.io.irp import Irp
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ke.kernel import Kernel
+    from kmshell.nt.mm import MemoryManager
     from kmshell.nt.ob import ObjectManager
     from kmshell.nt.pnp import PlugAndPlayManager
     from kmshell.nt.ps import Process, ProcessManager, Thread
@@ -86,14 +87,15 @@ SERVICES = {"IRP_MJ_CREATE": ("NtCreateFile", 0xFFFFF805_1A6E4010),
 class FileIo:
     """Io's file-system half and system-call path. Built with the Core, the object manager
     (names are parsed there), Ke (the caller waits), the I/O manager (which carries the
-    IRPs) and Ps (whose processes make the calls); the PnP manager (told when a handle to a
-    device closes) is wired in by System."""
+    IRPs), Ps (whose processes make the calls) and Mm (their buffers); the PnP manager
+    (told when a handle to a device closes) is wired in by System."""
 
     pnp: PlugAndPlayManager
 
     def __init__(self, core: Core, ob: ObjectManager, ke: Kernel, io: IoManager,
-                 ps: ProcessManager) -> None:
+                 ps: ProcessManager, mm: MemoryManager) -> None:
         self.core = core
+        self.mm = mm
         self.ob = ob
         self.ke = ke
         self.io = io
@@ -419,7 +421,8 @@ class FileIo:
         size = (length + 0xFFF) & ~0xFFF
         if process.io_buffer is None or process.io_buffer[1] < size:  # a bigger one, once
             assert process.address_space is not None  # _caller refused a process without one
-            process.io_buffer = (process.address_space.reserve(size, "I/O buffer").start, size)
+            process.io_buffer = (self.mm.allocate_virtual(process.address_space, size,
+                                                            "I/O buffer").start, size)
         user = process.io_buffer[0]
         into = major != "IRP_MJ_WRITE"  # data flows to the caller (a read, an IOCTL's output)
         if method == "buffered":

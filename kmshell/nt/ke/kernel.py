@@ -657,9 +657,11 @@ class Kernel:
         if step.op == "touch":
             if thread.process.address_space is None:  # a system thread: a kernel-mode fault
                 self.ps.crash_process(thread.process, step.count, thread=thread)
-            if cpu.irql >= Irql.DISPATCH_LEVEL:  # it holds a spin lock: kernel code
-                self._touch_at_dispatch(cpu, thread, step.count)
-            self.mm.touch(thread.process, step.count, thread=thread)
+            # holding a spin lock, it runs kernel code at DISPATCH_LEVEL
+            held = ", ".join(lock.name for lock in thread.held_locks
+                             if isinstance(lock, SpinLock))
+            self.mm.touch(thread.process, step.count, thread=thread, irql=cpu.irql,
+                          where=f"{thread.label}, which holds spin lock {held}," if held else "")
             return "next" if thread.process.alive else "left"
         if step.op == "repeat":
             if thread.repeats_done < step.count:
@@ -691,25 +693,6 @@ class Kernel:
             self.set_event(obj, by=thread)
             return "next"
         raise AssertionError(f"unhandled step {step.op}")
-
-    def _touch_at_dispatch(self, cpu: Processor, thread: Thread, address: int) -> None:
-        """A thread that holds a spin lock runs kernel code at DISPATCH_LEVEL: an access to an
-        address with nothing behind it is a page fault that cannot be served at that IRQL,
-        and the trap handler stops the machine with 0xA: the address, the IRQL, read (0) or
-        write, the instruction (bug check 0xA's page: "a page fault at an IRQL that was too
-        high", https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xa--irql-not-less-or-equal)."""
-        space = thread.process.address_space
-        if space is not None and space.vad_for(address) is not None:
-            return  # mapped (the model keeps every page resident): the access succeeds
-        held = ", ".join(lock.name for lock in thread.held_locks if isinstance(lock, SpinLock))
-        self.bugcheck(BugCheck.IRQL_NOT_LESS_OR_EQUAL, (address, cpu.irql, 0, 0),
-                      driver=thread.process.image, routine=thread.start_address,
-                      rule=f"{thread.label} holds spin lock {held}, so it runs kernel code at "
-                      f"{irql_name(cpu.irql)}; it touched {address:#x}, where nothing is "
-                      "mapped. The page fault cannot be handled at that IRQL (the handler would "
-                      "have to wait), so the machine stops instead of the process.",
-                      fix="Touch only nonpaged, valid memory while holding a spin lock; "
-                      "validate and lock user buffers before acquiring it.")
 
     def block_thread(self, cpu: Processor, thread: Thread, reason: WaitReason, text: str,
                      in_kernel: bool = False, why: str = "") -> None:
