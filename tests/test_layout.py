@@ -136,6 +136,9 @@ touch notepad.exe 0x900000 --write 7
 memory alloc notepad.exe 0x4000
 pte 0x900000 notepad.exe
 !pte fffff80000001000
+memory trim notepad.exe
+memory pressure 20
+memory pressure 0
 irql
 !irql 1
 cpu show 0

@@ -79,3 +79,34 @@ def memory_alloc(session, cmd):
     process = resolve_process(system, cmd["p"], cmd.col("p"))
     system.mm.virtual_alloc(process, cmd["size"])
     return [memory_map(process)]
+
+
+@command("memory trim", "empty a working set: its pages go to the standby or modified list",
+         args=(Arg("p", PROCESS, "PID or image name, or system for the system working set"),),
+         details="Each page leaves the working set; its PTE becomes a transition PTE that "
+                 "still names the frame. A page written since it was last saved goes to the "
+                 "modified list, a clean one to standby. Touching it again is a soft fault: "
+                 "the frame is taken back with no I/O. A locked page (an MDL holds it) "
+                 "stays. The modified page writer saves modified pages to the paging file "
+                 "when the balance set manager runs (memory pressure).",
+         examples=("memory trim notepad.exe", "memory trim system"), component="Mm")
+def memory_trim(session, cmd):
+    system = session.system
+    process = None if cmd["p"].lower() == "system" else \
+        resolve_process(system, cmd["p"], cmd.col("p"))
+    system.mm.trim_working_set(process)
+    return [memory_stats(system)]
+
+
+@command("memory pressure", "hold MB of memory, locked, to squeeze the machine; 0 lets go",
+         args=(Arg("mb", number(0, 4096, "MB", "megabytes to hold"), "how much to hold"),),
+         details="The frames are taken as a driver's MmAllocatePagesForMdlEx would take "
+                 "them, and never trimmed. When too few pages are available the balance set "
+                 "manager runs first: working sets are trimmed, the modified page writer "
+                 "saves their modified pages to the paging file, and standby pages are "
+                 "repurposed: their PTEs then name the paging file. Each call replaces the "
+                 "last; memory pressure 0 gives everything back.",
+         examples=("memory pressure 40", "memory pressure 0"), component="Mm")
+def memory_pressure(session, cmd):
+    session.system.mm.apply_pressure(cmd["mb"])
+    return [memory_stats(session.system)]

@@ -40,8 +40,9 @@ def violations(system: System) -> list[str]:
 
 def _frames(system: System) -> list[str]:
     """The PFN database: walking each list visits exactly its count of frames, each marked
-    as on that list, with flink and blink agreeing (PFN_LIST_CORRUPT's concern); every frame
-    is on exactly one list or ActiveAndValid; available is zeroed + free + standby."""
+    as on that list, with flink and blink agreeing (PFN_LIST_CORRUPT's concern) and no
+    reference left (a locked page is on no list); every frame is on exactly one list or
+    ActiveAndValid; available is zeroed + free + standby."""
     pfn = system.mm.pfn
     if _FRAMES_VERIFIED.get(pfn) == pfn.changes:
         return []  # nothing moved since the last walk found it sound: every command asks
@@ -57,6 +58,9 @@ def _frames(system: System) -> list[str]:
                                 f"{MmList(location[frame]).name} after {blink[frame]:#x}")
             if seen[frame]:
                 problems.append(f"frame {frame:#x} is on two lists")
+            if pfn.refs[frame]:
+                problems.append(f"frame {frame:#x} is on {name.name} with {pfn.refs[frame]} "
+                                "reference(s): a locked page is never on a list")
             seen[frame] = 1
             count, before, frame = count + 1, frame, flink[frame]
         if count != head.total:

@@ -60,6 +60,7 @@ from kmshell.nt.pfn import (
     USE_KERNEL_IMAGE,
     USE_NONPAGED_POOL,
     USE_PAGE_TABLE,
+    USE_PRESSURE,
     USE_PROCESS_PRIVATE,
     MmList,
     PfnDatabase,
@@ -84,13 +85,19 @@ from kmshell.nt.pool import (
     format_string,
 )
 from kmshell.nt.pte import (
+    DIRTY,
+    PAGEFILE_HIGH_SHIFT,
+    PTE_BASE,
     PXE_SELFMAP,
     VALID,
     PageTables,
     entry_address,
+    form,
     frame_of,
+    pagefile_pte,
     prefix,
     table_entry,
+    transition_pte,
     valid_pte,
     vpn,
 )
@@ -116,6 +123,12 @@ BOOT_MAPPINGS = {USE_KERNEL_IMAGE: KERNEL_IMAGE_BASE,
                  USE_BOOT_DRIVER: KERNEL_IMAGE_BASE + 0x100 * PAGE_SIZE,
                  USE_NONPAGED_POOL: POOL_BASE[False]}
 PAGING_FILE_TIMES_RAM = 2  # the paging file's size, as a multiple of the machine's memory
+PAGING_FILE = "\\??\\C:\\pagefile.sys"
+# MmMinimumFreePages and MmPlentyFreePages, "doubled on systems that have more than 63MB of
+# memory" (ReactOS ntoskrnl/mm/ARM3/mminit.c): below the first a fault first has the working
+# set manager make room; it trims until available and modified pages reach the second
+# (MmWorkingSetManager, ntoskrnl/mm/ARM3/wslist.cpp).
+MINIMUM_FREE_PAGES, PLENTY_FREE_PAGES = 26, 400
 # The shared kernel half as every process sees it: a simplified map of x64 system space
 # (real Windows randomizes most of these bases). The page tables mark these pages
 # supervisor-only, so user-mode code cannot touch them.
@@ -221,6 +234,10 @@ class MemoryManager:
         self.system_tables = PageTables()  # the kernel half, shared by every process
         self.paging_file_pages = self.pfn.frames * PAGING_FILE_TIMES_RAM
         self.committed = 0  # pages charged (MmTotalCommittedPages)
+        self.paging_file = bytearray(self.paging_file_pages)  # 1: the slot holds a page
+        self.pressure: list[int] = []  # the frames `memory pressure` holds
+        self.plenty_free_pages = PLENTY_FREE_PAGES * (2 if memory_mb > 63 else 1)
+        self.faults = {"demand zero": 0, "soft": 0, "hard": 0}  # since boot, for !vm
         self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
         self._pool_next = dict(POOL_BASE)
         self._special_next = SPECIAL_POOL_BASE
@@ -269,12 +286,21 @@ class MemoryManager:
         (FreePageList)): their contents are stale, not zero."""
         self.committed -= space.commit_pages
         space.vads.clear()
-        frames = [frame_of(pte) for pte in space.tables.ptes.values() if pte & VALID]
-        frames += space.tables.tables.values()
+        frames = list(space.tables.tables.values())
         frames.append(space.directory_table_base // PAGE_SIZE)
+        for pte in space.tables.ptes.values():
+            kind = form(pte)
+            if kind == "paged out":
+                self.paging_file[(pte >> PAGEFILE_HIGH_SHIFT) - 1] = 0
+            elif kind != "zero":
+                frame = frame_of(pte)
+                self._release_copy(frame)
+                if kind == "transition":
+                    self.pfn.unlink(frame)
+                frames.append(frame)
         space.tables = PageTables()
         for frame in frames:
-            if self.pfn.location[frame] == MmList.ActiveAndValid:  # not freed already
+            if self.pfn.location[frame] != MmList.FreePageList:  # not freed already
                 self.pfn.insert(frame, MmList.FreePageList)
 
     def allocate_virtual(self, space: AddressSpace, size: int, description: str,
@@ -314,14 +340,167 @@ class MemoryManager:
 
     def remove_zero_page(self) -> int:
         """MiRemoveZeroPage: the first frame of the zeroed list, or else of the free list
-        (zeroed on the way); it is on no list afterwards, for the caller to activate."""
-        for name in (MmList.ZeroedPageList, MmList.FreePageList):
+        (zeroed on the way), or else the oldest standby page, repurposed: its page is then
+        only in the paging file, and the PTE that could have taken it back says so
+        (MiRemoveAnyPage; the PTE gets the frame's OriginalPte). The frame is on no list
+        afterwards, for the caller to activate."""
+        for name in (MmList.ZeroedPageList, MmList.FreePageList, MmList.StandbyPageList):
             frame = self.pfn.heads[name].flink
             if frame >= 0:
                 self.pfn.unlink(frame)
+                if name is MmList.StandbyPageList:
+                    self._tables_of(self.pfn.owner[frame]).ptes[
+                        (self.pfn.pte[frame] - PTE_BASE) // 8] = pagefile_pte(
+                            self.pfn.original[frame])
                 return frame
         raise NtError(NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"no free page frame is left "
                       f"in {self.memory_mb} MB of physical memory")
+
+    def _tables_of(self, owner: int) -> PageTables:
+        """Whose page tables a frame's owner names: a process's, or (0) the system's."""
+        space = self.ps.processes[owner].address_space if owner else None
+        return space.tables if space is not None else self.system_tables
+
+    # ----------------------------------------------------------------- working sets
+
+    def trim(self, tables: PageTables, limit: int | None = None) -> tuple[int, int, int]:
+        """MiTrimWorkingSet's TrimWsList: the oldest pages of a working set leave it (up to
+        `limit`): each PTE becomes a transition PTE that still names the frame, and the
+        frame goes to the modified list if the page was written since it was last in the
+        paging file, else to standby (MiDecrementShareCount → MiDecrementReferenceCount,
+        ReactOS ntoskrnl/mm/ARM3/pfnlist.c; ReactOS puts standby pages at the front, the
+        model at the tail, so that the oldest is repurposed first). A locked page (its
+        reference count above 1: an MDL holds it) stays. Returns the pages sent to the
+        modified list, to standby, and the locked ones left."""
+        pfn, modified, standby, locked = self.pfn, 0, 0, 0
+        for page in list(tables.working_set):
+            if limit is not None and modified + standby >= limit:
+                break
+            pte = tables.ptes[page]
+            frame = frame_of(pte)
+            if pfn.refs[frame] > 1:
+                locked += 1
+                continue
+            del tables.working_set[page]
+            tables.ptes[page] = transition_pte(frame)
+            if pte & DIRTY:
+                self._release_copy(frame)
+                pfn.modified[frame] = 1
+            if pfn.modified[frame]:
+                pfn.park(frame, MmList.ModifiedPageList)
+                modified += 1
+            else:
+                pfn.park(frame, MmList.StandbyPageList)
+                standby += 1
+        return modified, standby, locked
+
+    def trim_working_set(self, process: Process | None) -> None:
+        """memory trim: empty one working set (EmptyWorkingSet, or the system's)."""
+        tables = self.system_tables if process is None else self._space(process).tables
+        whose = "the system's" if process is None else f"{process.image}'s (PID {process.pid})"
+        modified, standby, locked = self.trim(tables)
+        kept = f"; {locked} locked page(s) stay" if locked else ""
+        self.emit("Mm", "trim", f"MiTrimWorkingSet: {modified + standby} page(s) leave "
+                  f"{whose} working set: {modified} written since last saved → modified list, "
+                  f"{standby} clean → standby list{kept}; their PTEs are transition PTEs now",
+                  "A trimmed page stays in its frame until the frame is needed: touching it "
+                  "again is a soft fault, no disk I/O.")
+
+    def balance(self, needed: int = 0) -> None:
+        """The balance set manager's pass (MmWorkingSetManager, ReactOS
+        ntoskrnl/mm/ARM3/wslist.cpp): while available and modified pages are fewer than
+        MmPlentyFreePages (plus `needed`), it trims working sets, oldest pages first, process
+        by process; then the modified page writer saves the modified pages to the paging
+        file, so that they become standby pages, available to be repurposed."""
+        goal = self.plenty_free_pages + needed
+        short = goal - self.pfn.available - self.pfn.count(MmList.ModifiedPageList)
+        if short > 0:
+            trimmed = []
+            for process in self.ps.live_processes():
+                space = process.address_space
+                if short <= 0 or space is None or not space.tables.working_set:
+                    continue
+                modified, standby, _ = self.trim(space.tables, short)
+                short -= modified + standby
+                trimmed.append(f"{modified + standby} of {process.image}'s")
+            self.emit("Mm", "balance", f"balance set manager: {self.pfn.available} pages "
+                      f"available, fewer than the {goal} wanted: the working set manager "
+                      f"trims {', '.join(trimmed) or 'nothing it can'}",
+                      "Memory that was not touched lately is taken from working sets before "
+                      "anything fails: the pages stay in memory, on the standby and modified "
+                      "lists, until their frames are needed.")
+        self.write_modified_pages()
+
+    def write_modified_pages(self) -> int:
+        """The modified page writer (MiModifiedPageWriter): each modified page gets a slot
+        in the paging file and is written there; the frame goes to standby, clean, with
+        OriginalPte naming the slot. Returns how many it wrote."""
+        written, frame = 0, self.pfn.heads[MmList.ModifiedPageList].flink
+        while frame >= 0:
+            after = self.pfn.flink[frame]
+            slot = self.paging_file.find(0)
+            if slot < 0:
+                break
+            self.paging_file[slot] = 1
+            self.pfn.original[frame] = slot + 1  # PageFileHigh is the offset + 1
+            self.pfn.modified[frame] = 0
+            self.pfn.unlink(frame)
+            self.pfn.park(frame, MmList.StandbyPageList)
+            written, frame = written + 1, after
+        if written:
+            self.emit("Mm", "write", f"modified page writer: {written} page(s) written to "
+                      f"{PAGING_FILE} ({self.paging_file.count(1)} of "
+                      f"{self.paging_file_pages} slots used); now clean, on the standby list",
+                      "A page saved in the paging file can lose its frame: its PTE will name "
+                      "the slot instead, and a touch reads it back (a hard fault).")
+        return written
+
+    def _dirty(self, tables: PageTables, page: int) -> None:
+        """A write sets the PTE's Dirty bit (the processor does); a page read back from
+        the paging file loses the copy there, which no longer matches."""
+        pte = tables.ptes.get(page, 0)
+        if pte & VALID and not pte & DIRTY:
+            tables.ptes[page] = pte | DIRTY
+            self._release_copy(frame_of(pte))
+
+    def _release_copy(self, frame: int) -> None:
+        """The page is written to: its copy in the paging file is stale; the slot is free."""
+        if self.pfn.original[frame]:
+            self.paging_file[self.pfn.original[frame] - 1] = 0
+            self.pfn.original[frame] = 0
+
+    def apply_pressure(self, mb: int) -> None:
+        """memory pressure: hold `mb` MB of frames, locked (as a driver's
+        MmAllocatePagesForMdlEx would): what was held goes back first. When too few pages
+        are available, the balance set manager makes room first."""
+        for frame in self.pressure:
+            self.pfn.insert(frame, MmList.FreePageList)
+        self.pressure.clear()
+        target = mb * 0x10_0000 // PAGE_SIZE
+        trimmable = sum(len(p.address_space.tables.working_set)
+                        for p in self.ps.live_processes() if p.address_space is not None)
+        room = (self.pfn.available + self.pfn.count(MmList.ModifiedPageList) + trimmable
+                - MINIMUM_FREE_PAGES)
+        if target > room:
+            raise NtError(NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"{mb} MB cannot be held: "
+                          f"at most {room * PAGE_SIZE >> 20} MB can be freed ({room} pages: "
+                          "available, modified and in working sets, less MmMinimumFreePages)")
+        if self.pfn.available - target < self.plenty_free_pages:
+            self.balance(target)
+        for _ in range(target):
+            frame = self.remove_zero_page()
+            self.pfn.activate(frame, USE_PRESSURE, 0)
+            self.pressure.append(frame)
+        self.emit("Mm", "pressure", f"memory pressure: {mb} MB ({target} pages) held, "
+                  f"locked; {self.pfn.available} pages ({self.pfn.available * PAGE_SIZE >> 20}"
+                  " MB) available now")
+
+    def _space(self, process: Process) -> AddressSpace:
+        space = process.address_space
+        if not process.alive or space is None:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
+                          f"(PID {process.pid}) has no user half")
+        return space
 
     # ----------------------------------------------------------------- page tables
 
@@ -406,15 +585,44 @@ class MemoryManager:
                           fix="Touch only nonpaged, valid memory at DISPATCH_LEVEL or above: "
                           "lock user buffers (MmProbeAndLockPages) before acquiring a spin "
                           "lock.")
-        vad = space.vad_for(address)
-        if vad is None or not vad.committed(address):
-            return False
+        pte = tables.ptes.get(page, 0)
+        kind = form(pte)
+        if kind == "zero":
+            vad = space.vad_for(address)
+            if vad is None or not vad.committed(address):
+                return False
+        if self.pfn.available < MINIMUM_FREE_PAGES:  # MiEnsureAvailablePageOrWait
+            self.balance()
+        where = f"page fault at {address:#x} in {process.image} (PID {process.pid})"
+        if kind == "transition":
+            frame = frame_of(pte)
+            listed = MmList(self.pfn.location[frame]).name
+            self.pfn.unlink(frame)
+            self.pfn.reactivate(frame)
+            tables.ptes[page] = valid_pte(frame, True, dirty=bool(self.pfn.modified[frame]))
+            tables.working_set[page] = None
+            self.faults["soft"] += 1
+            self.emit("Mm", "fault", f"{where}: soft fault, the PTE is a transition PTE: "
+                      f"frame {frame:#x} still holds the page, on the {listed}; it is taken "
+                      "back into the working set, no I/O", "A soft fault costs microseconds: "
+                      "the page never left memory.", mode="K")
+            return True
         frame = self.remove_zero_page()
         self.pfn.activate(frame, USE_PROCESS_PRIVATE, process.pid)
         taken = self._map(space.tables, page, frame, process.pid)
         also = f", and {taken} page-table page(s) on the way" if taken else ""
-        self.emit("Mm", "fault", f"page fault at {address:#x} in {process.image} (PID "
-                  f"{process.pid}): demand zero, the first touch of committed memory: "
+        tables.working_set[page] = None
+        if kind == "paged out":
+            self.pfn.original[frame] = pte >> PAGEFILE_HIGH_SHIFT  # its copy stays good
+            tables.ptes[page] = valid_pte(frame, True, dirty=False)
+            self.faults["hard"] += 1
+            self.emit("Mm", "fault", f"{where}: hard fault, the page is in the paging file "
+                      f"at slot {(pte >> PAGEFILE_HIGH_SHIFT) - 1:#x}: it is read into frame "
+                      f"{frame:#x}{also}", "A hard fault waits for the disk: milliseconds, "
+                      "a million times a soft fault.", mode="K")
+            return True
+        self.faults["demand zero"] += 1
+        self.emit("Mm", "fault", f"{where}: demand zero, the first touch of committed memory: "
                   f"frame {frame:#x} from the zeroed list{also}",
                   "Committing memory only promises it: no frame is taken until the page is "
                   "first touched, and then a zeroed one, so no process sees another's data.",
@@ -709,6 +917,8 @@ class MemoryManager:
         else:
             space.memory[address] = value
             verb = f"writes {value} to"
+            self._dirty(space.tables if not is_kernel_address(address) else self.system_tables,
+                        vpn(address))
         what = vad.description if vad is not None else "system space"
         self.emit("Mm", "touch", f"{process.image} (PID {process.pid}) {verb} {address:#x} "
                   f"({what}): translated through its own page tables (CR3 "

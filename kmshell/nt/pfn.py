@@ -14,9 +14,12 @@ available "if (ListName <= StandbyPageList)" (pfnlist.c); modified pages are not
 
 Fields kept per frame: `location` (u3.e1.PageLocation, an MMLISTS value), `flink`/`blink`
 (-1 ends a list), `share` (u2.ShareCount), `refs` (u3.e2.ReferenceCount), `pte` (PteAddress,
-0 for none), `owner` (the process ID whose page it is, 0 for the system) and `use` (an
-MMPFNUSE value or the model's own for the loader's pages, see USES). Nothing here emits a
-trace event: Mm says what a change means.
+0 for none), `owner` (the process ID whose page it is, 0 for the system), `use` (an
+MMPFNUSE value or the model's own for the loader's pages, see USES), `modified`
+(u3.e1.Modified: the page differs from any copy in the paging file) and `original`
+(OriginalPte's PageFileHigh: the paging-file slot of its copy plus one, 0 for none). A frame
+on the standby or modified list keeps its PteAddress, owner and OriginalPte: its page can
+still be taken back. Nothing here emits a trace event: Mm says what a change means.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ USE_PAGE_TABLE = 3
 USE_NONPAGED_POOL = 5
 USE_KERNEL_IMAGE = 12
 USE_BOOT_DRIVER = 13
+USE_PRESSURE = 14
 USES = {USE_PROCESS_PRIVATE: "process private", USE_PAGE_TABLE: "page table",
         USE_NONPAGED_POOL: "nonpaged pool", USE_KERNEL_IMAGE: "ntoskrnl.exe and hal.dll",
-        USE_BOOT_DRIVER: "boot drivers"}
+        USE_BOOT_DRIVER: "boot drivers", USE_PRESSURE: "memory pressure (locked pages)"}
 
 NO_FRAME = -1
 
@@ -93,6 +97,8 @@ class PfnDatabase:
     refs: array = field(init=False)
     owner: array = field(init=False)
     pte: array = field(init=False)
+    modified: bytearray = field(init=False)
+    original: array = field(init=False)
     heads: list[PfnList] = field(init=False)
     changes: int = field(default=0, init=False)
 
@@ -106,10 +112,19 @@ class PfnDatabase:
         self.refs = array("H", [0]) * n
         self.owner = array("I", [0]) * n
         self.pte = array("Q", [0]) * n
+        self.modified = bytearray(n)
+        self.original = array("I", [0]) * n
         self.heads = [PfnList() for _ in LISTS]
 
     def insert(self, frame: int, name: MmList) -> None:
         """MiInsertPageInList: at the tail of list `name`; the frame keeps no mapping."""
+        self.park(frame, name)
+        self.share[frame] = self.refs[frame] = self.owner[frame] = self.pte[frame] = 0
+        self.use[frame] = self.modified[frame] = self.original[frame] = 0
+
+    def park(self, frame: int, name: MmList) -> None:
+        """At the tail of list `name`, keeping what the frame holds and who maps it (a
+        trimmed page on the standby or modified list)."""
         self.changes += 1
         head = self.heads[name]
         self.location[frame] = name
@@ -120,8 +135,8 @@ class PfnDatabase:
             self.flink[head.blink] = frame
         head.blink = frame
         head.total += 1
-        self.share[frame] = self.refs[frame] = self.owner[frame] = self.pte[frame] = 0
-        self.use[frame] = 0
+        self.share[frame] = 0
+        self.refs[frame] = max(self.refs[frame] - 1, 0)  # the mapping's reference; a lock's stays
 
     def fill(self, name: MmList, first: int, end: int) -> None:
         """Insert frames first..end-1 at the tail of list `name`, in frame order: what
@@ -164,6 +179,14 @@ class PfnDatabase:
         self.changes += 1
         self.location[frame] = MmList.ActiveAndValid
         self.use[frame], self.owner[frame], self.pte[frame] = use, owner, pte
+        self.share[frame] = self.refs[frame] = 1
+        self.modified[frame] = self.original[frame] = 0
+
+    def reactivate(self, frame: int) -> None:
+        """A frame unlinked from the standby or modified list is its page again (a soft
+        fault): ActiveAndValid, mapped once, keeping its owner, PTE and paging-file copy."""
+        self.changes += 1
+        self.location[frame] = MmList.ActiveAndValid
         self.share[frame] = self.refs[frame] = 1
 
     def activate_run(self, first: int, end: int, use: int) -> None:

@@ -134,9 +134,12 @@ def flags(pte: int) -> str:
 
 @dataclass
 class PageTables:
-    """One tree of page tables: a process's user half, or the system's kernel half.
-    `ptes` holds the nonzero PTEs by virtual page number; `tables` the frame of each table
-    page below the PML4 by (level, upper indexes), as `prefix` names them."""
+    """One tree of page tables and its working set: a process's user half, or the system's
+    kernel half. `ptes` holds the nonzero PTEs by virtual page number; `tables` the frame of
+    each table page below the PML4 by (level, upper indexes), as `prefix` names them;
+    `working_set` the pages that are valid and trimmable, oldest first (MMWSL's list: a
+    trim takes the oldest)."""
 
     ptes: dict[int, int] = field(default_factory=dict)
     tables: dict[tuple[int, int], int] = field(default_factory=dict)
+    working_set: dict[int, None] = field(default_factory=dict)

@@ -34,7 +34,21 @@ def memory_stats(system) -> Group:
         ("Modified Pages:", _pages(pfn.count(MmList.ModifiedPageList))),
         ("Committed pages:", _pages(system.mm.committed)),
         ("Commit limit:", _pages(system.mm.commit_limit)),
+        ("Paging file used:", _pages(system.mm.paging_file.count(1))),
+        ("Page faults:", ", ".join(f"{count} {kind}" for kind, count in
+                                   system.mm.faults.items())),
     ])
+    sets = titled("working sets", "process", "pages", "Kb")
+    for process in system.ps.live_processes():
+        space = process.address_space
+        if space is not None and space.tables.working_set:
+            size = len(space.tables.working_set)
+            sets.add_row(f"{process.image} ({process.pid})", str(size), str(size * PAGE_KB))
+    system_set = len(system.mm.system_tables.working_set)
+    sets.add_row("system", str(system_set), str(system_set * PAGE_KB))
+    if system.mm.pressure:
+        held = len(system.mm.pressure)
+        sets.add_row("memory pressure (locked)", str(held), str(held * PAGE_KB))
     table = titled("page lists and states (MMLISTS)", "value", "name", "pages", "Kb",
                    "available")
     for name in MmList:
@@ -43,7 +57,7 @@ def memory_stats(system) -> Group:
                       "yes" if name in AVAILABLE_LISTS else "")
     table.caption = ("available = zeroed + free + standby; the commit limit is memory plus "
                      f"the paging file ({system.mm.paging_file_pages * PAGE_KB // 1024} MB)")
-    return Group(totals, table)
+    return Group(totals, table, sets)
 
 
 def pfn_entry(system, frame: int) -> Group:

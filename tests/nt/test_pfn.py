@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zlib
 from functools import partial
 
@@ -138,8 +139,8 @@ def test_memory_stats_counts_every_list_and_the_available_pages():
     session = Session()
     pfn = session.system.mm.pfn
     text = shown(session, "!vm")
-    assert f"Physical Memory:     {pfn.frames} (   65536 Kb)" in text
-    assert f"Available Pages:     {pfn.available}" in text
+    assert re.search(rf"Physical Memory: +{pfn.frames} \( +65536 Kb\)", text)
+    assert re.search(rf"Available Pages: +{pfn.available} ", text)
     assert all(name.name in text for name in MmList)
 
 
@@ -154,10 +155,10 @@ def test_undo_of_process_create_restores_the_page_lists():
     assert violations(session.system) == []
 
 
-def test_a_snapshot_of_the_pfn_database_is_flat_arrays_of_26_bytes_a_frame():
+def test_a_snapshot_of_the_pfn_database_is_flat_arrays_of_31_bytes_a_frame():
     pfn = new_system().mm.pfn
     pickled = pickle.dumps(pfn, protocol=pickle.HIGHEST_PROTOCOL)
-    assert len(pickled) < 27 * pfn.frames  # no object per frame: the arrays' bytes
+    assert len(pickled) < 32 * pfn.frames  # no object per frame: the arrays' bytes
     assert len(zlib.compress(pickled, 1)) < 100_000  # as System.snapshot compresses it
 
 
