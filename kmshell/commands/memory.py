@@ -5,8 +5,9 @@ from __future__ import annotations
 from kmshell.commands.names import current_thread, resolve_process
 from kmshell.commands.registry import command
 from kmshell.errors import KmsError
-from kmshell.language.spec import ADDRESS, NUMBER, PROCESS, Arg, number
+from kmshell.language.spec import ADDRESS, NUMBER, PROCESS, Arg, Kind, number
 from kmshell.nt.mm import is_kernel_address
+from kmshell.nt.rtl import parse_number
 from kmshell.views.mm import memory_stats, pfn_entry, pte_walk
 from kmshell.views.ps import memory_map
 
@@ -98,15 +99,28 @@ def memory_trim(session, cmd):
     return [memory_stats(system)]
 
 
+def _megabytes_or_max(text: str) -> int | None:
+    return None if text.lower() == "max" else parse_number(text, 0, 4096)
+
+
+MEGABYTES = Kind("MB|max", _megabytes_or_max, ("max",),
+                 "megabytes to hold (0..4096, decimal or 0x hex), or max: every page that "
+                 "can be freed", number=True)
+
+
 @command("memory pressure", "hold MB of memory, locked, to squeeze the machine; 0 lets go",
-         args=(Arg("mb", number(0, 4096, "MB", "megabytes to hold"), "how much to hold"),),
+         args=(Arg("mb", MEGABYTES, "how much to hold"),),
          details="The frames are taken as a driver's MmAllocatePagesForMdlEx would take "
                  "them, and never trimmed. When too few pages are available the balance set "
                  "manager runs first: working sets are trimmed, the modified page writer "
                  "saves their modified pages to the paging file, and standby pages are "
                  "repurposed: their PTEs then name the paging file. Each call replaces the "
-                 "last; memory pressure 0 gives everything back.",
-         examples=("memory pressure 40", "memory pressure 0"), component="Mm")
+                 "last; memory pressure 0 gives everything back. memory pressure max holds "
+                 "every page that can be freed: after it (and memory pressure 0), every page "
+                 "that was in a working set is only in the paging file, and touching it is a "
+                 "hard fault.",
+         examples=("memory pressure 40", "memory pressure max", "memory pressure 0"),
+         component="Mm")
 def memory_pressure(session, cmd):
     session.system.mm.apply_pressure(cmd["mb"])
     return [memory_stats(session.system)]

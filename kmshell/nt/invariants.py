@@ -71,10 +71,11 @@ def _frames(system: System) -> list[str]:
                             f"at {before:#x}")
         walked += count
     # every frame not reached through a list is ActiveAndValid (counted at C speed)
-    if walked + location.count(MmList.ActiveAndValid) != pfn.frames:
-        problems += [f"frame {frame:#x} is on no list and not ActiveAndValid "
-                     f"({MmList(location[frame]).name})" for frame in range(pfn.frames)
-                     if not seen[frame] and location[frame] != MmList.ActiveAndValid]
+    off_lists = (MmList.ActiveAndValid, MmList.TransitionPage)  # in use, or being read in
+    if walked + sum(location.count(state) for state in off_lists) != pfn.frames:
+        problems += [f"frame {frame:#x} is on no list and neither ActiveAndValid nor being "
+                     f"read in ({MmList(location[frame]).name})" for frame in range(pfn.frames)
+                     if not seen[frame] and location[frame] not in off_lists]
     if pfn.available != sum(location.count(name) for name in AVAILABLE_LISTS):
         problems.append(f"{pfn.available} pages are counted available, not the zeroed, free "
                         "and standby frames")
@@ -95,7 +96,7 @@ def _mappings(system: System) -> list[str]:
     spaces += [(p.pid, p.address_space.tables, p.address_space.directory_table_base // 0x1000)
                for p in system.ps.running.values() if p.address_space is not None]
     active: tuple[MmList, ...] = (MmList.ActiveAndValid,)
-    transition = TRANSITION_LISTS
+    transition = (*TRANSITION_LISTS, MmList.TransitionPage)
     claimed = 0
     for owner, tables, pml4 in spaces:
         pointers = [(pml4, PXE_SELFMAP, active, "its PML4")]

@@ -52,7 +52,15 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
-from kmshell.nt.constants import MM_SYSTEM_RANGE_START, BugCheck, Irql, NtStatus, irql_name
+from kmshell.nt.constants import (
+    MM_SYSTEM_RANGE_START,
+    BugCheck,
+    Irql,
+    NtStatus,
+    format_status,
+    irql_name,
+    nt_success,
+)
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.pfn import (
@@ -94,6 +102,7 @@ from kmshell.nt.pte import (
     entry_address,
     form,
     frame_of,
+    page_address,
     pagefile_pte,
     prefix,
     table_entry,
@@ -103,9 +112,12 @@ from kmshell.nt.pte import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kmshell.nt.cm import ConfigurationManager
     from kmshell.nt.core import Core
     from kmshell.nt.io.driver import DriverObject
+    from kmshell.nt.io.files import FileIo
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ps import Process, ProcessManager, Thread
 
@@ -219,6 +231,7 @@ class MemoryManager:
 
     io: IoManager
     ps: ProcessManager  # a touch that faults ends the process
+    files: FileIo  # paging reads (IoPageRead)
 
     def __init__(self, core: Core, cm: ConfigurationManager,
                  memory_mb: int = DEFAULT_MEMORY_MB) -> None:
@@ -292,9 +305,12 @@ class MemoryManager:
             kind = form(pte)
             if kind == "paged out":
                 self.paging_file[(pte >> PAGEFILE_HIGH_SHIFT) - 1] = 0
-            elif kind != "zero":
+            elif kind in ("valid", "transition"):
                 frame = frame_of(pte)
                 self._release_copy(frame)
+                if self.pfn.location[frame] == MmList.TransitionPage:  # a read in progress:
+                    self.pfn.pte[frame] = self.pfn.owner[frame] = 0  # freed when it is done
+                    continue
                 if kind == "transition":
                     self.pfn.unlink(frame)
                 frames.append(frame)
@@ -463,35 +479,64 @@ class MemoryManager:
             tables.ptes[page] = pte | DIRTY
             self._release_copy(frame_of(pte))
 
+    def _page_in_done(self, process: Process, tables: PageTables, page: int, frame: int,
+                      status: int, restart: Callable[[], object] | None
+                      ) -> Callable[[], object] | None:
+        """The paging read is done (the IRP's completion, in MiResolvePageFileFault after
+        IoPageRead returns): the PTE is made valid and the page joins the working set, and
+        the access that faulted is returned, to run again once its thread goes on. A read
+        that failed is an in-page error: the thread gets STATUS_IN_PAGE_ERROR, which ends
+        its process unless handled."""
+        if self.pfn.pte[frame] == 0:  # its process ended while the read was in progress
+            self.pfn.insert(frame, MmList.FreePageList)
+            return None
+        if not nt_success(status):
+            tables.ptes[page] = pagefile_pte(self.pfn.original[frame])
+            self.pfn.insert(frame, MmList.FreePageList)
+            self.emit("Mm", "in-page-error", f"the paging read for {page_address(page):#x} "
+                      f"failed with {format_status(status)}: an in-page error, "
+                      "STATUS_IN_PAGE_ERROR (0xC0000006) for the thread", mode="K")
+            self.ps.terminate_process(process, NtStatus.STATUS_IN_PAGE_ERROR,
+                                      reason=" after an in-page error")
+            return None
+        self.pfn.reactivate(frame)
+        tables.ptes[page] = valid_pte(frame, True, dirty=False)
+        tables.working_set[page] = None
+        self.emit("Mm", "fault", f"the page at {page_address(page):#x} is in: frame "
+                  f"{frame:#x}, PTE valid, in {process.image}'s working set", mode="K")
+        return restart if process.alive else None
+
     def _release_copy(self, frame: int) -> None:
         """The page is written to: its copy in the paging file is stale; the slot is free."""
         if self.pfn.original[frame]:
             self.paging_file[self.pfn.original[frame] - 1] = 0
             self.pfn.original[frame] = 0
 
-    def apply_pressure(self, mb: int) -> None:
-        """memory pressure: hold `mb` MB of frames, locked (as a driver's
-        MmAllocatePagesForMdlEx would): what was held goes back first. When too few pages
-        are available, the balance set manager makes room first."""
+    def apply_pressure(self, mb: int | None) -> None:
+        """memory pressure: hold `mb` MB of frames (None: every page that can be freed),
+        locked, as a driver's MmAllocatePagesForMdlEx would: what was held goes back first.
+        When too few pages are available, the balance set manager makes room first."""
         for frame in self.pressure:
             self.pfn.insert(frame, MmList.FreePageList)
         self.pressure.clear()
-        target = mb * 0x10_0000 // PAGE_SIZE
         trimmable = sum(len(p.address_space.tables.working_set)
                         for p in self.ps.live_processes() if p.address_space is not None)
-        room = (self.pfn.available + self.pfn.count(MmList.ModifiedPageList) + trimmable
-                - MINIMUM_FREE_PAGES)
+        room = self.pfn.available + self.pfn.count(MmList.ModifiedPageList) + trimmable
+        target = room if mb is None else mb * 0x10_0000 // PAGE_SIZE
         if target > room:
             raise NtError(NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"{mb} MB cannot be held: "
                           f"at most {room * PAGE_SIZE >> 20} MB can be freed ({room} pages: "
-                          "available, modified and in working sets, less MmMinimumFreePages)")
+                          "available, modified and in working sets); memory pressure max "
+                          "holds them all")
         if self.pfn.available - target < self.plenty_free_pages:
             self.balance(target)
         for _ in range(target):
             frame = self.remove_zero_page()
             self.pfn.activate(frame, USE_PRESSURE, 0)
             self.pressure.append(frame)
-        self.emit("Mm", "pressure", f"memory pressure: {mb} MB ({target} pages) held, "
+        held = f"{target * PAGE_SIZE >> 20} MB, every page that could be freed," if mb is None \
+            else f"{mb} MB"
+        self.emit("Mm", "pressure", f"memory pressure: {held} ({target} pages) held, "
                   f"locked; {self.pfn.available} pages ({self.pfn.available * PAGE_SIZE >> 20}"
                   " MB) available now")
 
@@ -551,14 +596,19 @@ class MemoryManager:
         return steps
 
     def access_fault(self, process: Process, address: int, write: bool, irql: int,
-                     where: str) -> bool:
+                     where: str, thread: Thread | None = None,
+                     restart: Callable[[], object] | None = None) -> bool:
         """MmAccessFault for an access by `process`'s thread that found the PTE not valid
-        (KiPageFault → MmAccessFault). True when the page is valid afterwards; False for an
-        access violation (the caller ends the process): a kernel-half address from user mode,
-        or one no committed region covers. A zero PTE under a committed region is a demand-
-        zero fault (MiCheckVirtualAddress, then MiResolveDemandZeroFault, which takes a
-        zeroed page: ReactOS ntoskrnl/mm/ARM3/pagfault.c), with a page table for it made
-        the same way where there is none yet.
+        (KiPageFault → MmAccessFault). True when the page is valid afterwards, or being read
+        in (the PTE says transition, the thread waits; `restart` runs the access again once
+        the page is in); False for an access violation (the caller ends the process): a
+        kernel-half address from user mode, or one no committed region covers. A zero PTE
+        under a committed region is a demand-zero fault (MiCheckVirtualAddress, then
+        MiResolveDemandZeroFault, which takes a zeroed page: ReactOS
+        ntoskrnl/mm/ARM3/pagfault.c), with a page table for it made the same way where there
+        is none yet; a transition PTE a soft fault (MiResolveTransitionFault); a paged-out
+        PTE a hard fault (MiResolvePageFileFault: a frame, the PTE made a transition PTE
+        while the read is in progress, then the paging read, IoPageRead).
 
         A fault at IRQL above APC_LEVEL cannot be served, because serving it may need a wait:
         MmArmAccessFault fails it at once ("if (OldIrql > APC_LEVEL) ... return
@@ -594,6 +644,10 @@ class MemoryManager:
         if self.pfn.available < MINIMUM_FREE_PAGES:  # MiEnsureAvailablePageOrWait
             self.balance()
         where = f"page fault at {address:#x} in {process.image} (PID {process.pid})"
+        if kind == "transition" and self.pfn.location[frame_of(pte)] == MmList.TransitionPage:
+            raise NtError(NtStatus.STATUS_DEVICE_NOT_READY, f"the page at {address:#x} is "
+                          "being read in already (a collided page fault: the thread would "
+                          "wait for that read); complete the paging read first")
         if kind == "transition":
             frame = frame_of(pte)
             listed = MmList(self.pfn.location[frame]).name
@@ -613,13 +667,28 @@ class MemoryManager:
         also = f", and {taken} page-table page(s) on the way" if taken else ""
         tables.working_set[page] = None
         if kind == "paged out":
-            self.pfn.original[frame] = pte >> PAGEFILE_HIGH_SHIFT  # its copy stays good
-            tables.ptes[page] = valid_pte(frame, True, dirty=False)
+            slot = (pte >> PAGEFILE_HIGH_SHIFT) - 1
+            self.pfn.original[frame] = slot + 1  # the copy in the paging file stays good
+            self.pfn.location[frame] = MmList.TransitionPage  # ReadInProgress
+            tables.ptes[page] = transition_pte(frame)
+            del tables.working_set[page]
             self.faults["hard"] += 1
             self.emit("Mm", "fault", f"{where}: hard fault, the page is in the paging file "
-                      f"at slot {(pte >> PAGEFILE_HIGH_SHIFT) - 1:#x}: it is read into frame "
-                      f"{frame:#x}{also}", "A hard fault waits for the disk: milliseconds, "
-                      "a million times a soft fault.", mode="K")
+                      f"at slot {slot:#x}: frame {frame:#x} is taken for it{also}, and the PTE "
+                      "points at it in transition while the read is in progress",
+                      "A hard fault waits for the disk: milliseconds, a million times a soft "
+                      "fault.", mode="K")
+
+            def done(status: int) -> Callable[[], object] | None:
+                return self._page_in_done(process, tables, page, frame, status, restart)
+
+            if self.files.page_read(thread or process.first_live_thread, PAGING_FILE,
+                                    slot * PAGE_SIZE, done) is None:
+                self.emit("Mm", "fault", "this machine has no file system on C: to send the "
+                          "paging read to: the model reads the page at once", mode="K")
+                then = done(NtStatus.STATUS_SUCCESS)
+                if then is not None:
+                    then()
             return True
         self.faults["demand zero"] += 1
         self.emit("Mm", "fault", f"{where}: demand zero, the first touch of committed memory: "
@@ -907,9 +976,14 @@ class MemoryManager:
                           f"(PID {process.pid}) has no user-mode address space to touch")
         where = where or (thread.label if thread is not None else
                           f"the thread of {process.image}")
-        if not self.access_fault(process, address, value is not None, irql, where):
+        restart = None if thread is not None else (  # a thread's step restarts by itself
+            lambda: self.touch(process, address, value, irql=irql, where=where))
+        if not self.access_fault(process, address, value is not None, irql, where, thread,
+                                 restart):
             self.ps.crash_process(process, address, thread=thread)
             return None
+        if not (self.tables_for(address, process) or space.tables).ptes[vpn(address)] & VALID:
+            return None  # being read in: the thread waits, and the access runs again
         vad = space.vad_for(address)
         if value is None:
             value = space.memory.get(address, 0)

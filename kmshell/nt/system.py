@@ -101,6 +101,7 @@ class System:
         self.io.files, self.io.pnp, self.io.ex = self.files, self.pnp, self.ex
         self.io.po = self.po
         self.files.pnp = self.pnp
+        self.mm.files = self.files
         self._boot(cpus)
 
     @property

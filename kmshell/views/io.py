@@ -10,6 +10,7 @@ from rich.text import Text
 
 from kmshell.nt.constants import DEVICE_FLAGS, FILE_DEVICE, IRP_MJ, MINORS_OF, format_status
 from kmshell.nt.events import ptr
+from kmshell.nt.io.irp import flag_names
 from kmshell.views.layout import (
     LIST_LIMIT,
     Fitted,
@@ -94,6 +95,8 @@ def irp_detail(irp) -> Group:
     rows.add_row("PendingReturned", "yes" if irp.pending_returned else "no")
     if irp.buffer:
         rows.add_row("Buffer", irp.buffer)
+    if irp.flags:
+        rows.add_row("Flags", flag_names(irp.flags))
     if irp.cancel or irp.cancel_routine:
         rows.add_row("Cancel", ("Irp->Cancel set; " if irp.cancel else "") + (
             f"CancelRoutine {irp.cancel_routine.driver.name}!{irp.cancel_routine.routine}"

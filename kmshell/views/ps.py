@@ -187,6 +187,8 @@ def _waiting_on(thread: Thread) -> str:
     if thread.state is not ThreadState.Waiting:
         return "nothing"
     if obj is None:
+        if thread.io_wait is not None and thread.wait_reason is WaitReason.PageIn:
+            return f"IRP {thread.io_wait[0].number}: the paging read of the page it touched"
         if thread.io_wait is not None:
             return f"IRP {thread.io_wait[0].number}: the file object's event (synchronous I/O)"
         if thread.wake_tick is not None:

@@ -146,7 +146,7 @@ def frame_on_two_lists(system):
     (registered_file_system_deleted, "is registered, but was deleted"),
     (volume_device_without_room_to_pass_down, "StackSize 1, not above"),
     (page_list_count_off, "ZeroedPageList counts"),
-    (frame_on_no_list, "is on no list and not ActiveAndValid"),
+    (frame_on_no_list, "is on no list and neither ActiveAndValid nor being read in"),
     (frame_on_two_lists, "is linked in FreePageList but says it is on ZeroedPageList"),
 ], ids=lambda value: getattr(value, "__name__", ""))
 def test_each_broken_rule_is_reported(corrupt, complaint):

@@ -10,6 +10,7 @@ from kmshell.drivers import new_system
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.invariants import violations
+from kmshell.nt.ke.thread_state import WaitReason
 from kmshell.nt.pfn import MmList
 from kmshell.nt.pte import PAGEFILE_HIGH_SHIFT, form, frame_of, vpn
 from kmshell.session import Session
@@ -80,8 +81,17 @@ def test_a_repurposed_standby_page_is_read_back_from_the_paging_file_by_a_hard_f
     assert form(pte) == "paged out" and (pte >> PAGEFILE_HIGH_SHIFT) == 1  # slot 0, + 1
     for frame in taken:
         system.mm.pfn.insert(frame, FREE)
-    assert system.mm.touch(process, page) == 7
+    assert system.mm.touch(process, page) is None  # the thread waits for the paging read
+    thread = process.threads[0]
+    assert thread.wait_reason is WaitReason.PageIn and form(pte_of(process, page)) == "transition"
+    read, srb = system.io.irps_in_progress()
+    assert read.flags == 0x43 and read.stack[-1].major == "IRP_MJ_READ"
+    assert [d.driver.name for d in read.reached] == ["Ntfs", "disk"]
+    assert violations(system) == []
+    system.io.complete_pending(srb, NtStatus.STATUS_SUCCESS)  # the disk answers
+    assert thread.wait_reason is not WaitReason.PageIn
     assert system.mm.faults["hard"] == 1 and pte_of(process, page) & 1
+    assert system.mm.touch(process, page) == 7
     assert system.mm.paging_file.count(1) == 1  # a read keeps the copy
     system.mm.touch(process, page, 8)
     assert system.mm.paging_file.count(1) == 0  # a write makes it stale: the slot is freed
@@ -140,3 +150,42 @@ def test_trim_and_pressure_commands_show_the_lists_and_working_sets():
     outcome = session.execute("touch notepad.exe 0xa03000")  # still on standby: not repurposed
     assert "soft fault" in outcome.events[0].text and "StandbyPageList" in outcome.events[0].text
     assert session.execute("memory trim nosuch.exe").error is not None
+
+
+def test_a_hard_fault_on_a_machine_without_a_file_system_reads_the_page_at_once():
+    system = new_system(minimal=True)
+    process = system.ps.create_process("notepad.exe")
+    vad = system.mm.virtual_alloc(process, 0x1000)
+    system.mm.touch(process, vad.start, 9)
+    system.mm.trim_working_set(process)
+    system.mm.apply_pressure(None)
+    system.mm.apply_pressure(0)
+    assert form(pte_of(process, vad.start)) == "paged out"
+    assert system.mm.touch(process, vad.start) == 9
+    assert system.mm.faults["hard"] == 1 and violations(system) == []
+
+
+def test_a_process_that_ends_while_its_page_is_read_in_frees_the_frame_when_the_read_ends():
+    system, process, [page] = machine_with_pages(7)
+    system.mm.trim_working_set(process)
+    system.mm.apply_pressure(None)
+    system.mm.apply_pressure(0)
+    system.mm.touch(process, page)
+    frame = frame_of(pte_of(process, page))
+    system.ps.terminate_process(process, 0)
+    assert violations(system) == []
+    srb = system.io.irps_in_progress()[-1]
+    system.io.complete_pending(srb, NtStatus.STATUS_SUCCESS)
+    assert system.mm.pfn.location[frame] == FREE and violations(system) == []
+
+
+def test_a_failed_paging_read_is_an_in_page_error_that_ends_the_process():
+    system, process, [page] = machine_with_pages(7)
+    system.mm.trim_working_set(process)
+    system.mm.apply_pressure(None)
+    system.mm.apply_pressure(0)
+    system.mm.touch(process, page)
+    srb = system.io.irps_in_progress()[-1]
+    system.io.complete_pending(srb, 0xC000009C)  # STATUS_DEVICE_DATA_ERROR
+    assert process.exit_status == NtStatus.STATUS_IN_PAGE_ERROR
+    assert violations(system) == []

@@ -52,8 +52,9 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.errors import NtError
 from kmshell.nt.events import ptr
-from kmshell.nt.io.irp import DeviceObject, FileObject, Vpb
+from kmshell.nt.io.irp import PAGING_READ_FLAGS, DeviceObject, FileObject, Vpb, flag_names
 from kmshell.nt.ke.apc import Apc, ApcKind
+from kmshell.nt.ke.thread_state import ThreadState, WaitReason
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError, SymbolicLink
 from kmshell.nt.se import ACCESS_WORDS, access_check
@@ -481,6 +482,60 @@ class FileIo:
         _, previous = thread.io_wait
         thread.io_wait = None
         self.ke.end_executive_wait(thread, previous)
+
+    def page_read(self, thread: Thread | None, path: str, offset: int,
+                  done: Callable[[int], Callable[[], object] | None]) -> int | None:
+        """IoPageRead for the pager: IRP_MJ_READ of one page at `offset` of the file `path`
+        on C:, with IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO, sent to the
+        volume's file system, which sends it down the disk's stack (ReactOS
+        ntoskrnl/io/iomgr/iofunc.c, IoPageRead). `thread`, which faulted, waits (PageIn)
+        until the read completes; then `done` runs, the thread goes back to what it was
+        doing, and what `done` returned (the access, run again) runs. Paging I/O completes
+        with no APC: IofCompleteRequest finishes it at once (irp.c). Returns the IRP's
+        number, or None on a machine with no file system on C: (nothing to send it to: the
+        caller reads the page at once)."""
+        try:
+            device, _ = self._open_device("\\GLOBAL??\\C:")
+        except NtError:  # C: names no device: this machine has no disk
+            return None
+        vpb = device.vpb
+        if vpb is None or not self.file_systems:
+            return None
+        if not vpb.mounted:  # Windows opens the paging file at boot (smss.exe, NtCreatePagingFile)
+            self.mount_volume(vpb)
+        volume = vpb.device
+        assert volume is not None  # mounted now, or mount_volume raised
+        irp = self.io.build_irp(volume, "IRP_MJ_READ")
+        irp.flags = PAGING_READ_FLAGS
+        irp.buffer = "MdlAddress: one locked page, the frame being read into"
+        previous = (thread.state, thread.wait_reason) if thread is not None else None
+
+        def finished(status: int) -> None:
+            then = done(status)
+            if thread is not None:
+                thread.io_wait = None
+            if thread is not None and previous is not None \
+                    and thread.state is not ThreadState.Terminated:
+                self.emit("Ke", "wake", f"the paging read (IRP {irp.number}) is done: "
+                          f"{thread.label} goes on, and the access that faulted runs again")
+                self.ke.end_executive_wait(thread, previous)
+            if then is not None:
+                then()
+
+        irp.on_done = finished
+        self.emit("Io", "page-read", f"IoPageRead: IRP {irp.number}, IRP_MJ_READ of 4096 "
+                  f"bytes at offset {offset:#x} of {path}, Flags {flag_names(irp.flags)}, "
+                  f"to {volume.label}", "Paging I/O is an ordinary IRP: the pager asks the "
+                  "file system for the file's data, and the file system asks the disk.")
+        if thread is not None:
+            self.ke.wait_executive(thread, WaitReason.PageIn)
+            thread.io_wait = (irp, previous) if previous is not None else None
+            self.emit("Ke", "wait", f"{thread.label} waits for IRP {irp.number} (state Waiting, "
+                      "PageIn): a hard fault waits for the disk",
+                      "The thread that faulted cannot go on until its page is in; the "
+                      "processor runs other threads meanwhile.")
+        self.io.call_driver(volume.top(), irp)
+        return irp.number
 
     # ------------------------------------------------------------- file systems and volumes
 

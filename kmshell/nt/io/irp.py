@@ -200,6 +200,7 @@ class Irp:
     mdl: tuple[int, int, int] | None = None  # MdlAddress: (process id, user address, length)
     user_buffer: tuple[int, int, int] | None = None  # neither I/O's UserBuffer, the same way
     vpb: Vpb | None = None  # IRP_MN_MOUNT_VOLUME: the volume to mount (Parameters.MountVolume)
+    flags: int = 0  # Irp->Flags the model sets: IoPageRead's (PAGING_READ_FLAGS)
 
     @property
     def location(self) -> IoStackLocation | None:
@@ -260,3 +261,17 @@ class FinishedIrp(NamedTuple):
     major: str
     status: int
     completed: bool = True
+
+
+# Irp->Flags (wdm.h): what IoPageRead sets on a paging read, "IRP_PAGING_IO | IRP_NOCACHE |
+# IRP_SYNCHRONOUS_PAGING_IO | IRP_INPUT_OPERATION" (ReactOS ntoskrnl/io/iomgr/iofunc.c);
+# IRP_SYNCHRONOUS_PAGING_IO and IRP_INPUT_OPERATION are the same bit, 0x40.
+IRP_NOCACHE, IRP_PAGING_IO, IRP_SYNCHRONOUS_PAGING_IO = 0x1, 0x2, 0x40
+PAGING_READ_FLAGS = IRP_PAGING_IO | IRP_NOCACHE | IRP_SYNCHRONOUS_PAGING_IO
+
+
+def flag_names(flags: int) -> str:
+    names = [name for name, bit in (("IRP_NOCACHE", IRP_NOCACHE), ("IRP_PAGING_IO", IRP_PAGING_IO),
+                                    ("IRP_SYNCHRONOUS_PAGING_IO", IRP_SYNCHRONOUS_PAGING_IO))
+             if flags & bit]
+    return f"{flags:#x} ({' | '.join(names)})"

@@ -187,15 +187,15 @@ class Kernel:
         thread.state = ThreadState.Terminated
         thread.wait_reason = None
 
-    def wait_executive(self, thread: Thread) -> None:
-        """The thread waits in the executive (synchronous I/O: WaitReason Executive): off its
-        processor and out of the ready queue."""
+    def wait_executive(self, thread: Thread, reason: WaitReason = WaitReason.Executive) -> None:
+        """The thread waits in the executive (synchronous I/O: WaitReason Executive; a page
+        being read in for it: PageIn): off its processor and out of the ready queue."""
         for cpu in self.processors:
             if cpu.current_thread is thread:
                 cpu.current_thread = cpu.idle_thread
         if thread.state is ThreadState.Ready:
             self.dispatcher.remove(thread)
-        thread.state, thread.wait_reason = ThreadState.Waiting, WaitReason.Executive
+        thread.state, thread.wait_reason = ThreadState.Waiting, reason
 
     def end_executive_wait(self, thread: Thread,
                            previous: tuple[ThreadState, WaitReason | None]) -> None:
@@ -662,6 +662,8 @@ class Kernel:
                              if isinstance(lock, SpinLock))
             self.mm.touch(thread.process, step.count, thread=thread, irql=cpu.irql,
                           where=f"{thread.label}, which holds spin lock {held}," if held else "")
+            if thread.state is ThreadState.Waiting:  # for a page read: the touch restarts
+                return "left"  # when it is in, as the faulting instruction does
             return "next" if thread.process.alive else "left"
         if step.op == "repeat":
             if thread.repeats_done < step.count:
