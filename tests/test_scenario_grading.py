@@ -112,7 +112,7 @@ def test_a_malformed_expect_order_is_a_located_error_with_the_form(line, where, 
 # ------------------------------------------------------------------ named values
 
 def test_a_bugcheck_parameter_may_be_expected_by_its_irql_name():
-    result = replay("boot\ndriver load scribbler\ninterrupt Scribbler\n"
+    result = replay("boot\ndriver load scribbler\nmemory trim system\ninterrupt Scribbler\n"
                     "expect bugcheck code == DRIVER_IRQL_NOT_LESS_OR_EQUAL\n"
                     "expect bugcheck arg2 == DISPATCH_LEVEL\n"
                     "expect bugcheck arg2 != PASSIVE_LEVEL\n")
@@ -130,7 +130,8 @@ def test_a_failed_expectation_prints_a_code_with_its_name(expectation, got):
 
 
 def test_a_failed_bugcheck_code_expectation_prints_the_stop_codes_name():
-    message = only_failure(replay("boot\ndriver load scribbler\ninterrupt Scribbler\n"
+    message = only_failure(replay("boot\ndriver load scribbler\nmemory trim system\n"
+                                  "interrupt Scribbler\n"
                                   "expect bugcheck code == 0xA\n"))
     assert message.endswith("got 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL")
 

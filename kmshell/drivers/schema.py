@@ -80,6 +80,7 @@ def _value_schemas() -> dict[str, dict]:
         "interrupt": _enum(INTERRUPT_KINDS),
         "messages": {"type": "integer", "minimum": 1, "maximum": 16},
         "child_names": text,
+        "pageable": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "routines": _routines(SPEC_KEYS["routines"]),
         "pdo": _routines(SPEC_KEYS["pdo"]),
         "completion": _named_routines(SPEC_KEYS["completion"]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kmshell.nt.ke.bugcheck import BugcheckInfo
 
 
@@ -27,3 +29,14 @@ class NtError(Exception):
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class HardFault(Exception):
+    """Kernel code (a driver routine) touched a pageable page that is only on disk: Mm has
+    taken a frame for it, and the page must be read from `path` at `offset` (IoPageRead)
+    before the code can go on; `done` takes the read's status. The I/O manager sends the
+    read and suspends the routine until it completes, then runs the access again."""
+
+    def __init__(self, path: str, offset: int, done: Callable[[int], None], what: str):
+        super().__init__(what)
+        self.path, self.offset, self.done, self.what = path, offset, done, what

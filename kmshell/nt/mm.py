@@ -61,13 +61,16 @@ from kmshell.nt.constants import (
     irql_name,
     nt_success,
 )
-from kmshell.nt.errors import NtError
+from kmshell.nt.errors import HardFault, NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.pfn import (
     USE_BOOT_DRIVER,
+    USE_DRIVER_CODE,
     USE_KERNEL_IMAGE,
     USE_NONPAGED_POOL,
     USE_PAGE_TABLE,
+    USE_PAGEABLE_CODE,
+    USE_PAGED_POOL,
     USE_PRESSURE,
     USE_PROCESS_PRIVATE,
     MmList,
@@ -94,6 +97,7 @@ from kmshell.nt.pool import (
 )
 from kmshell.nt.pte import (
     DIRTY,
+    IMAGE,
     PAGEFILE_HIGH_SHIFT,
     PTE_BASE,
     PXE_SELFMAP,
@@ -141,6 +145,9 @@ PAGING_FILE = "\\??\\C:\\pagefile.sys"
 # set manager make room; it trims until available and modified pages reach the second
 # (MmWorkingSetManager, ntoskrnl/mm/ARM3/wslist.cpp).
 MINIMUM_FREE_PAGES, PLENTY_FREE_PAGES = 26, 400
+WHERE_A_PAGE_IS = {"transition": "trimmed: in transition, its frame on a standby or modified list",
+                   "image": "in its image file on disk", "paged out": "in the paging file",
+                   "demand zero": "never touched", "zero": "never touched", "valid": "valid"}
 # The shared kernel half as every process sees it: a simplified map of x64 system space
 # (real Windows randomizes most of these bases). The page tables mark these pages
 # supervisor-only, so user-mode code cannot touch them.
@@ -210,7 +217,8 @@ def create_address_space(dtb: int, owner: int, image: str) -> AddressSpace:
     ])
 
 
-IMAGE_SIZE = 0x10_0000  # a driver image's extent in the model: its code and its globals
+PAGE_SECTION = 0x10_0000  # where a driver image's pageable routines are (its PAGE section)
+IMAGE_SIZE = 0x18_0000  # a driver image's extent in the model: code, globals, PAGE section
 
 
 def image_range(driver: DriverObject) -> tuple[int, int]:
@@ -221,8 +229,21 @@ def image_range(driver: DriverObject) -> tuple[int, int]:
 
 def routine_address(driver: DriverObject, routine: str) -> int:
     """Where a driver's routine (or global variable) is: in its image, at a stable offset per
-    name (bugcheck parameters name code and data by their address)."""
-    return image_range(driver)[0] + zlib.crc32(routine.encode()) % 0x1_0000 * 0x10
+    name (bugcheck parameters name code and data by their address); a pageable routine in
+    the image's PAGE section, where `#pragma alloc_text(PAGE, ...)` puts
+    it, after the rest, so that no page holds both kinds."""
+    crc = zlib.crc32(routine.encode())
+    if driver.spec is not None and routine in driver.spec.pageable:
+        return image_range(driver)[0] + PAGE_SECTION + crc % 0x8000 * 0x10
+    return image_range(driver)[0] + crc % 0x1_0000 * 0x10
+
+
+def code_pages(driver: DriverObject) -> dict[int, bool]:
+    """The pages of a driver's image that hold its routines, each with whether it is in the
+    PAGE section (pageable)."""
+    routines = driver.spec.routines if driver.spec is not None else {}
+    pageable = driver.spec.pageable if driver.spec is not None else ()
+    return {vpn(routine_address(driver, name)): name in pageable for name in routines}
 
 
 class MemoryManager:
@@ -366,8 +387,9 @@ class MemoryManager:
                 self.pfn.unlink(frame)
                 if name is MmList.StandbyPageList:
                     self._tables_of(self.pfn.owner[frame]).ptes[
-                        (self.pfn.pte[frame] - PTE_BASE) // 8] = pagefile_pte(
-                            self.pfn.original[frame])
+                        (self.pfn.pte[frame] - PTE_BASE) // 8] = (
+                            IMAGE if self.pfn.use[frame] == USE_PAGEABLE_CODE
+                            else pagefile_pte(self.pfn.original[frame]))
                 return frame
         raise NtError(NtStatus.STATUS_INSUFFICIENT_RESOURCES, f"no free page frame is left "
                       f"in {self.memory_mb} MB of physical memory")
@@ -698,6 +720,161 @@ class MemoryManager:
                   mode="K")
         return True
 
+    # ----------------------------------------------------------------- system space
+
+    def _map_system_page(self, page: int, use: int, pageable: bool) -> int:
+        """A frame for a page of system space, valid; in the system working set if pageable.
+        Code is clean (the image file has it); pool is dirty (only memory has it)."""
+        frame = self.remove_zero_page()
+        self.pfn.activate(frame, use, 0)
+        self._map(self.system_tables, page, frame, 0)
+        if use in (USE_DRIVER_CODE, USE_PAGEABLE_CODE):
+            self.system_tables.ptes[page] &= ~DIRTY
+        if pageable:
+            self.system_tables.working_set[page] = None
+        return frame
+
+    def map_driver_image(self, driver: DriverObject) -> None:
+        """MmLoadSystemImage, for a driver with a PAGE section: each page that holds its
+        routines gets a frame, valid; the PAGE section's are pageable, in the system working
+        set (MmPageEntireDriver and trimming can take them), the rest stay resident. (The
+        model gives frames to the code of such drivers only.)"""
+        if driver.spec is None or not driver.spec.pageable:
+            return
+        pages = code_pages(driver)
+        for page, pageable in pages.items():
+            self._map_system_page(page, USE_PAGEABLE_CODE if pageable else USE_DRIVER_CODE,
+                                  pageable)
+        paged = sum(pages.values())
+        self.emit("Mm", "image", f"MmLoadSystemImage: {driver.image}'s code takes "
+                  f"{len(pages)} page(s); {paged} of them hold its PAGE section "
+                  f"({', '.join(driver.spec.pageable)}), pageable: in the system working set",
+                  "#pragma alloc_text(PAGE, Routine) puts a routine in the PAGE section: its "
+                  "code may be trimmed and paged out like data, so it must only run at "
+                  "PASSIVE_LEVEL or APC_LEVEL.")
+
+    def unmap_driver_image(self, driver: DriverObject) -> None:
+        """MmUnloadSystemImage: the frames of the driver's code go to the free list."""
+        if driver.spec is None or not driver.spec.pageable:
+            return
+        tables = self.system_tables
+        for page in code_pages(driver):
+            pte = tables.ptes.pop(page, 0)
+            tables.working_set.pop(page, None)
+            if form(pte) in ("valid", "transition"):
+                frame = frame_of(pte)
+                if self.pfn.location[frame] != MmList.ActiveAndValid:
+                    self.pfn.unlink(frame)
+                self.pfn.insert(frame, MmList.FreePageList)
+
+    def _map_pool(self, block: PoolBlock) -> None:
+        """The pages a new pool block lies on get frames where they have none: paged pool's
+        join the system working set; nonpaged pool's stay resident. (A special pool block
+        ends where its page ends; the guard page after it gets no frame.)"""
+        first = vpn(block.address if block.special else block.address - POOL_HEADER)
+        last = vpn(block.address + max(block.size, 1) - 1 if block.special else block.end - 1)
+        for page in range(first, last + 1):
+            if page not in self.system_tables.ptes:
+                self._map_system_page(page, USE_PAGED_POOL if block.paged else USE_NONPAGED_POOL,
+                                      block.paged)
+
+    def system_fault(self, address: int, irql: int, driver: DriverObject, routine: str,
+                     access: int) -> None:
+        """MmAccessFault for kernel code of `driver` touching system space (`access`: 0
+        read, 1 write, 8 execute) whose PTE may not be valid. At DISPATCH_LEVEL or above
+        nothing may wait, so the fault cannot be served: 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL
+        (the address, the IRQL, 0 read, 1 write, 8 execute, the instruction: bug check
+        0xD1's page, "Accessing pageable data" or "Executing pageable code at or above
+        DISPATCH_LEVEL",
+        https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xd1--driver-irql-not-less-or-equal).
+        Below it a transition page is a soft fault, and a page in the paging file or the
+        image file a hard fault: HardFault asks the I/O manager to read it, the routine
+        waiting meanwhile. Under Driver Verifier's Force IRQL Checking, a verified driver at
+        DISPATCH_LEVEL or above first has every pageable page of the system trimmed
+        (https://learn.microsoft.com/en-us/windows-hardware/drivers/devtest/force-irql-checking)."""
+        tables, page = self.system_tables, vpn(address)
+        if driver.verified and irql >= Irql.DISPATCH_LEVEL and tables.working_set:
+            modified, standby, _ = self.trim(tables)
+            self.emit("Vf", "force-irql", f"Driver Verifier (Force IRQL Checking): "
+                      f"{driver.name} runs at {irql_name(irql)}, so every pageable page of "
+                      f"the system is trimmed ({modified + standby} page(s))", "Verifier "
+                      "makes the page out that would happen one day happen every time.")
+        pte = tables.ptes.get(page, 0)
+        if pte & VALID:
+            return
+        where = routine_address(driver, routine)
+        verb = {0: "read", 1: "wrote to", 8: "ran code at"}[access]
+        if irql > Irql.APC_LEVEL:
+            self.bugcheck(BugCheck.DRIVER_IRQL_NOT_LESS_OR_EQUAL, (address, irql, access, where),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name}!{routine} {verb} {address:#x} at IRQL {irql} "
+                          f"({irql_name(irql)}), and that page is pageable and not valid now "
+                          f"({WHERE_A_PAGE_IS[form(pte)]}). Bringing it back needs the memory "
+                          "manager to "
+                          "wait — for a frame, for the disk — and nothing may wait at "
+                          "DISPATCH_LEVEL or above, however soon the page could come back.",
+                          fix="Keep what runs at DISPATCH_LEVEL or above (DPCs, ISRs, code "
+                          "holding a spin lock) and the data it touches in nonpaged memory: no "
+                          "alloc_text(PAGE) for such routines, nonpaged pool for such data.")
+        kind = form(pte)
+        if kind == "transition":
+            frame = frame_of(pte)
+            listed = MmList(self.pfn.location[frame]).name
+            self.pfn.unlink(frame)
+            self.pfn.reactivate(frame)
+            tables.ptes[page] = valid_pte(frame, False, dirty=bool(self.pfn.modified[frame]))
+            tables.working_set[page] = None
+            self.faults["soft"] += 1
+            self.emit("Mm", "fault", f"page fault at {address:#x} ({driver.name}!{routine} "
+                      f"{verb} it): soft fault, frame {frame:#x} still holds the page, on the "
+                      f"{listed}; back in the system working set", mode="K")
+            return
+        if kind not in ("paged out", "image"):
+            self.bugcheck(BugCheck.PAGE_FAULT_IN_NONPAGED_AREA,
+                          (address, 10 if access == 8 else 2 * access, where, 0),
+                          driver=driver.image, routine=routine,
+                          rule=f"{driver.name}!{routine} {verb} {address:#x}, where nothing is "
+                          "mapped. In kernel mode there is no process to end: a bad pointer "
+                          "stops the whole machine.",
+                          fix="Touch only memory you allocated, and check pointers before use.")
+        image = kind == "image"
+        frame = self.remove_zero_page()
+        self.pfn.activate(frame, USE_PAGEABLE_CODE if image else USE_PAGED_POOL, 0,
+                          entry_address(3, page))
+        self.pfn.location[frame] = MmList.TransitionPage  # ReadInProgress
+        tables.ptes[page] = transition_pte(frame)
+        slot = (pte >> PAGEFILE_HIGH_SHIFT) - 1
+        path = f"\\SystemRoot\\System32\\drivers\\{driver.image}" if image else PAGING_FILE
+        offset = (page_address(page) - image_range(driver)[0]) if image else slot * PAGE_SIZE
+        self.faults["hard"] += 1
+        self.emit("Mm", "fault", f"page fault at {address:#x} ({driver.name}!{routine} {verb} "
+                  f"it): hard fault, the page is in {path}: frame {frame:#x} is taken for it "
+                  "and the read goes to the disk", mode="K")
+
+        def done(status: int) -> None:
+            if not nt_success(status):
+                self.bugcheck(BugCheck.KERNEL_DATA_INPAGE_ERROR,
+                              (entry_address(3, page), status, tables.ptes[page], address),
+                              driver=driver.image, routine=routine,
+                              rule=f"The paging read for {address:#x}, which "
+                              f"{driver.name}!{routine} needed, failed with "
+                              f"{format_status(status)}: kernel code cannot go on without "
+                              "its page.", fix="Check the disk and its driver.")
+            self.pfn.reactivate(frame)
+            if not image:
+                self.pfn.original[frame] = slot + 1
+            tables.ptes[page] = valid_pte(frame, False, dirty=False)
+            tables.working_set[page] = None
+            self.emit("Mm", "fault", f"the page at {page_address(page):#x} is in: frame "
+                      f"{frame:#x}, PTE valid, in the system working set", mode="K")
+
+        if not self.files.can_page():
+            self.emit("Mm", "fault", "this machine has no file system on C: to send the "
+                      "paging read to: the model reads the page at once", mode="K")
+            done(NtStatus.STATUS_SUCCESS)
+            return
+        raise HardFault(path, offset, done, f"{driver.name}!{routine} {verb} {address:#x}")
+
     # ----------------------------------------------------------------- Driver Verifier
 
     def verify_drivers(self) -> list[str]:
@@ -762,6 +939,7 @@ class MemoryManager:
             address = self._special_next + pages * 0x1000 - size
             self._special_next += (pages + 1) * 0x1000  # and a no-access guard page after
             block = PoolBlock(address, size, tag, paged, driver.name, special=True)
+            self._map_pool(block)
             self.pool.append(block)
             self.emit("Vf", "pool", f"ExAllocatePool2: {driver.name} (verified) gets {size} "
                       f"bytes of special pool, tag '{tag}', at {ptr(address)}: the block ends "
@@ -770,6 +948,7 @@ class MemoryManager:
             return block
         address = self._pool_next[paged] + POOL_HEADER
         block = PoolBlock(address, size, tag, paged, driver.name)
+        self._map_pool(block)
         self._pool_next[paged] = block.end
         self.pool.append(block)
         self.emit("Mm", "pool", f"ExAllocatePool2: {driver.name} gets {size} bytes of "
@@ -872,15 +1051,9 @@ class MemoryManager:
                           "pointer stops the whole machine.",
                           fix="Write only to memory you allocated, and check pointers before "
                           "use; a freed or uninitialised pointer looks like this.")
-        if block.paged and irql >= Irql.DISPATCH_LEVEL:
-            self.bugcheck(BugCheck.DRIVER_IRQL_NOT_LESS_OR_EQUAL, (address, irql, 1, where),
-                          driver=driver.image, routine=routine,
-                          rule=f"{driver.name} touched paged pool at IRQL {irql} "
-                          f"({irql_name(irql)}). Paged memory may be on disk, and bringing it "
-                          "back needs the memory manager to wait: impossible at DISPATCH_LEVEL "
-                          "or above.",
-                          fix="Use nonpaged pool for anything a DPC, an ISR or code holding a "
-                          "spin lock touches.")
+        for page in range(vpn(address), vpn(address + max(length, 1) - 1) + 1):
+            if page in self.system_tables.ptes:  # each page it writes must be in memory
+                self.system_fault(max(address, page_address(page)), irql, driver, routine, 1)
         if block.driver != driver.name:
             block.overwritten_by = driver.name
             self.emit("Mm", "corrupt", f"{api}: {driver.name} writes {length} bytes at "

@@ -51,17 +51,22 @@ TRANSITION_LISTS = (MmList.StandbyPageList, MmList.ModifiedPageList,
                     MmList.ModifiedNoWritePageList)
 
 # What a frame holds: MMPFNUSE values where NT has one (ReactOS mmtypes.h:
-# MMPFNUSE_PROCESSPRIVATE 0, MMPFNUSE_PAGETABLE 3, MMPFNUSE_NONPAGEDPOOL 5); 12 and up are
-# the model's own, for the pages the boot loader loads images into.
+# MMPFNUSE_PROCESSPRIVATE 0, MMPFNUSE_PAGETABLE 3, MMPFNUSE_PAGEDPOOL 4,
+# MMPFNUSE_NONPAGEDPOOL 5); 12 and up are the model's own: the pages the boot loader loads
+# images into, memory pressure's, and the code pages of drivers loaded later.
 USE_PROCESS_PRIVATE = 0
 USE_PAGE_TABLE = 3
+USE_PAGED_POOL = 4
 USE_NONPAGED_POOL = 5
 USE_KERNEL_IMAGE = 12
 USE_BOOT_DRIVER = 13
 USE_PRESSURE = 14
+USE_DRIVER_CODE, USE_PAGEABLE_CODE = 15, 16
 USES = {USE_PROCESS_PRIVATE: "process private", USE_PAGE_TABLE: "page table",
         USE_NONPAGED_POOL: "nonpaged pool", USE_KERNEL_IMAGE: "ntoskrnl.exe and hal.dll",
-        USE_BOOT_DRIVER: "boot drivers", USE_PRESSURE: "memory pressure (locked pages)"}
+        USE_BOOT_DRIVER: "boot drivers", USE_PRESSURE: "memory pressure (locked pages)",
+        USE_PAGED_POOL: "paged pool", USE_DRIVER_CODE: "a driver's code",
+        USE_PAGEABLE_CODE: "a driver's pageable code (PAGE section)"}
 
 NO_FRAME = -1
 

@@ -14,6 +14,8 @@ A PTE is a 64-bit value. Valid (bit 0 set), it is MMPTE_HARDWARE: the frame numb
   access takes a zeroed page (MiResolveDemandZeroFault, ntoskrnl/mm/ARM3/pagfault.c);
 - transition (bit 11 set, bit 10 clear): the page is still in a frame, on the standby or
   modified list, with its frame number in bits 12-47; an access takes it back (a soft fault);
+- in the image file (bit 10, Prototype, set): a driver's pageable code, to be read back
+  from its .sys file (a hard fault);
 - paged out: the page is in a paging file, PageFileLow (bits 1-4) names the file and
   PageFileHigh (bits 32-63) the page's offset in it; an access reads it (a hard fault).
 
@@ -47,7 +49,12 @@ PROTOTYPE = 1 << 10
 TRANSITION = 1 << 11
 PAGEFILE_LOW_SHIFT, PAGEFILE_HIGH_SHIFT = 1, 32
 MM_READWRITE = 4  # the memory manager's protection codes (mm.h): read/write, no execute
+MM_EXECUTE_READWRITE = 6
 DEMAND_ZERO = MM_READWRITE << PROTECTION_SHIFT
+# A page that is in its image file: ReactOS's PrototypePte, "(MM_EXECUTE_READWRITE <<
+# MM_PTE_SOFTWARE_PROTECTION_BITS) | PTE_PROTOTYPE | (MI_PTE_LOOKUP_NEEDED << 32)"
+# (ntoskrnl/mm/amd64/init.c): the prototype PTE is to be looked up, the page read from the file.
+IMAGE = MM_EXECUTE_READWRITE << 5 | 1 << 10 | 0xFFFF_FFFF << 32
 
 # The self-map at PML4 index 0x1ED (ReactOS ntoskrnl/include/internal/amd64/mm.h).
 PTE_BASE = 0xFFFF_F680_0000_0000
@@ -117,6 +124,8 @@ def form(pte: int) -> str:
         return "zero"
     if pte & TRANSITION and not pte & PROTOTYPE:
         return "transition"
+    if pte & PROTOTYPE:
+        return "image"
     if pte >> PAGEFILE_HIGH_SHIFT:
         return "paged out"
     return "demand zero"

@@ -7,7 +7,7 @@ from rich.text import Text
 
 from kmshell.nt.pfn import AVAILABLE_LISTS, USES, MmList
 from kmshell.nt.pte import LEVELS, MM_READWRITE, PAGEFILE_HIGH_SHIFT, flags, form, frame_of
-from kmshell.views.layout import fields, titled
+from kmshell.views.layout import deferred, fields, titled
 
 PAGE_KB = 4
 
@@ -25,6 +25,7 @@ def memory_row(system) -> str:
             f"({available} of {pfn.frames} pages)")
 
 
+@deferred
 def memory_stats(system) -> Group:
     """memory stats (!vm): the totals !vm prints that the model keeps, then every list."""
     pfn = system.mm.pfn
@@ -60,6 +61,7 @@ def memory_stats(system) -> Group:
     return Group(totals, table, sets)
 
 
+@deferred
 def pfn_entry(system, frame: int) -> Group:
     """pfn N (!pfn): the entry in WinDbg's layout (its pteaddress moved to the second line,
     so that an x64 address fits 80 columns), then what the model knows of it."""
@@ -93,6 +95,7 @@ def _state(location: MmList) -> str:
     return "Active" if location is MmList.ActiveAndValid else location.name.removesuffix("PageList")
 
 
+@deferred
 def pte_walk(system, address: int, process, steps) -> Group:
     """pte ADDRESS (!pte): each level's entry as the processor reads it — where it is (in
     the self-map), what it contains, the frame it names and !pte's flag letters — then what

@@ -57,13 +57,30 @@ def test_a_write_to_an_address_no_block_covers_bugchecks_0x50_at_once():
     assert info.code == 0x50 and info.parameters[:2] == (0xFFFFA50F0BFF0000, 2)
 
 
-def test_touching_paged_pool_at_dispatch_level_bugchecks_0xd1_with_the_irql():
+def test_touching_trimmed_paged_pool_at_dispatch_level_bugchecks_0xd1_with_the_irql():
     system = loaded("scribbler")
+    system.mm.trim_working_set(None)  # the system working set: paged pool's page in transition
     with pytest.raises(SystemHalted):
         system.ke.interrupt(system.io.find_device("Scribbler"))  # its DPC touches paged pool
     page = next(b for b in system.mm.pool if b.tag == "Page")
     assert system.core.bugcheck_info.code == 0xD1
     assert system.core.bugcheck_info.parameters[:3] == (page.address, 2, 1)
+
+
+def test_touching_resident_paged_pool_at_dispatch_level_goes_unnoticed_without_verifier():
+    system = loaded("scribbler")
+    system.ke.interrupt(system.io.find_device("Scribbler"))  # the page happens to be in memory
+    assert not system.halted
+
+
+def test_force_irql_checking_trims_paged_pool_so_a_verified_driver_faults_every_time():
+    system = new_system()
+    system.mm.set_verifier("scribbler", True)
+    system.io.load_driver(load_spec("scribbler"))
+    with pytest.raises(SystemHalted):
+        system.ke.interrupt(system.io.find_device("Scribbler"))
+    assert system.core.bugcheck_info.code == 0xD1
+    assert any(e.kind == "force-irql" for e in system.core.log)
 
 
 def test_freeing_a_block_twice_bugchecks_0xc2_parameter_7_with_its_address():

@@ -12,6 +12,7 @@ from kmshell.nt.errors import NtError
 from kmshell.nt.invariants import violations
 from kmshell.nt.ke.thread_state import WaitReason
 from kmshell.nt.pfn import MmList
+from kmshell.nt.ps import parse_program
 from kmshell.nt.pte import PAGEFILE_HIGH_SHIFT, form, frame_of, vpn
 from kmshell.session import Session
 
@@ -189,3 +190,25 @@ def test_a_failed_paging_read_is_an_in_page_error_that_ends_the_process():
     system.io.complete_pending(srb, 0xC000009C)  # STATUS_DEVICE_DATA_ERROR
     assert process.exit_status == NtStatus.STATUS_IN_PAGE_ERROR
     assert violations(system) == []
+
+
+def test_a_thread_step_that_hard_faults_waits_then_runs_the_touch_again_and_goes_on():
+    system = new_system()
+    system.ke.create_named("event", "Go", notification=True)
+    process = system.ps.create_process("t.exe", program=parse_program(
+        "wait Go; touch 0xa03000; compute 1; exit"))
+    vad = system.mm.virtual_alloc(process, 0x1000)
+    assert vad.start == 0xA03000
+    system.mm.touch(process, vad.start, 5)
+    system.ke.step(2)  # the thread waits for Go
+    system.mm.trim_working_set(process)
+    system.mm.apply_pressure(None)
+    system.mm.apply_pressure(0)
+    system.ke.set_event(system.ke.sync_object("Go"))
+    system.ke.step(1)
+    thread = process.threads[0]
+    assert thread.wait_reason is WaitReason.PageIn and thread.program[thread.pc].op == "touch"
+    system.io.complete_pending(system.io.irps_in_progress()[-1], NtStatus.STATUS_SUCCESS)
+    system.ke.step(5)
+    assert process.exit_status == NtStatus.STATUS_SUCCESS
+    assert system.mm.faults["hard"] == 1 and violations(system) == []

@@ -50,7 +50,7 @@ from kmshell.nt.constants import (
     nt_success,
     status_name,
 )
-from kmshell.nt.errors import NtError
+from kmshell.nt.errors import HardFault, NtError
 from kmshell.nt.events import ptr
 from kmshell.nt.io.driver import BOOT_DRIVERS, DriverObject
 from kmshell.nt.io.irp import (
@@ -68,6 +68,7 @@ from kmshell.nt.io.spec import Call, DriverSpec
 from kmshell.nt.io.steps import DDIS, DIRQL, Frame, condition_holds, no_irp, step_limit
 from kmshell.nt.ke.apc import Apc, ApcKind
 from kmshell.nt.ke.kernel import RoutineWaits
+from kmshell.nt.ke.sync import KEvent
 from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
@@ -193,6 +194,7 @@ class IoManager:
         driver.verified = spec.image.lower() in (n.lower() for n in self.mm.verify_drivers())
         self.ob.insert(f"{spec.directory}\\{spec.name}", driver)
         self.drivers[spec.name.lower()] = driver
+        self.mm.map_driver_image(driver)
         self.cm.install_service(spec.name, spec.image, spec.start)
         self.emit("Io", "driver-load", f"{spec.image} loaded: {spec.directory}\\{spec.name} "
                   "created, Services key written; calling DriverEntry",
@@ -391,6 +393,7 @@ class IoManager:
         \\Driver\\NAME deleted, calls into it now fault."""
         self.ke.check_for_timer(driver)
         self._report_leaks(driver)
+        self.mm.unmap_driver_image(driver)
         self.ob.remove(driver)
         driver.header.pointer_count = 0
         driver.unloaded = True
@@ -879,11 +882,20 @@ class IoManager:
                           f"inside {MAX_NESTED_ROUTINES} other driver routines (a completion "
                           "routine starting the next packet, which completes and starts the "
                           "next ...): kernel stack overflow; the request is stopped")
+        fresh = frame is None
         if frame is None:
             frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         core = self.core
         self.nested_routines += 1
         try:
+            if fresh and driver.spec is not None and routine in driver.spec.pageable:
+                try:  # the processor fetches its first instruction: the page may fault
+                    self.mm.system_fault(routine_address(driver, routine),
+                                         core.processors[core.cpu_context].irql, driver,
+                                         routine, 8)
+                except HardFault as fault:
+                    self._suspend(frame, calls, last, taken, self._page_in(fault))
+                    return STATUS_PENDING
             for number, call in enumerate(calls, start=1):
                 try:
                     if call.condition is not None:
@@ -907,7 +919,11 @@ class IoManager:
                         raise no_irp(frame)
                     result = ddi.run(self, frame, call, last)
                 except RoutineWaits as wait:
-                    self._suspend(frame, calls[number:], last, taken, wait)
+                    self._suspend(frame, calls[number - 1 if wait.restart else number:], last,
+                                  taken, wait)
+                    return STATUS_PENDING
+                except HardFault as fault:  # the step runs again once its page is in
+                    self._suspend(frame, calls[number - 1:], last, taken, self._page_in(fault))
                     return STATUS_PENDING
                 except NtError as error:
                     error.where = error.where or f"{driver.name}!{routine}, step {number} '{call}'"
@@ -919,6 +935,21 @@ class IoManager:
             return last
         finally:
             self.nested_routines -= 1
+
+    def _page_in(self, fault: HardFault) -> RoutineWaits:
+        """A routine's hard fault: the paging read goes down the disk stack (IoPageRead), and
+        the routine waits for it (MiWaitForInPageComplete) on an event its completion sets."""
+        event = KEvent(self.ob.header("Event"), 0)
+
+        def done(status: int) -> None:
+            fault.done(status)
+            self.ke.set_event(event, by_label="the paging read's completion")
+
+        # the routine's thread waits in the routine, as any of its waits is modelled (_suspend)
+        number = self.files.page_read(None, fault.path, fault.offset, done)
+        event.header.name = f"the in-page event of IRP {number}"
+        return RoutineWaits(event, f"IRP {number}", text=f"{fault.what}: a hard fault; the "
+                            f"paging read is IRP {number}", restart=True)
 
     def _suspend(self, frame: Frame, rest: list[Call], last: int, taken: bool,
                  wait: RoutineWaits) -> None:
@@ -935,15 +966,19 @@ class IoManager:
             given.stack[frame.here].pending = True
         thread = self.files.syscall_thread
         who = thread.label if thread is not None else "its thread"
-        self.emit("Ke", "wait", f"{driver.name}!{routine}: KeWaitForSingleObject({wait.name}): "
-                  f"not signaled; {who} waits in the routine (Executive) until it is",
+        what = wait.text or f"KeWaitForSingleObject({wait.name}): not signaled"
+        self.emit("Ke", "wait", f"{driver.name}!{routine}: {what}; {who} waits in the "
+                  "routine (Executive) until it is done",
                   "A dispatch routine at PASSIVE_LEVEL may wait: its caller's thread blocks "
                   "there. (The model hands its caller STATUS_PENDING meanwhile, and runs the "
                   "rest of the routine when the object is signaled.)")
 
         def resume() -> None:
-            self.emit("Ke", "wake", f"{wait.name} is signaled: {driver.name}!{routine} goes on "
-                      f"after its KeWaitForSingleObject, in {who}, at PASSIVE_LEVEL")
+            done = f"the paging read ({wait.name}) is done" if wait.restart else \
+                f"{wait.name} is signaled"
+            after = "where it faulted" if wait.restart else "after its KeWaitForSingleObject"
+            self.emit("Ke", "wake", f"{done}: {driver.name}!{routine} goes on {after}, in "
+                      f"{who}, at PASSIVE_LEVEL")
             status = self.run_routine(driver, routine, rest, frame.irp, frame.device, last,
                                       frame, taken)
             self.emit("Io", "irp", f"{driver.name}!{routine} ends, returning "

@@ -101,6 +101,9 @@ SPEC_KEYS = {
     "messages": "for msi and msi-x: how many messages (vectors) it asks for, 1 to 16",
     "child_names": "a bus driver's prefix for its PDOs' names, e.g. USBPDO- (without it, "
                    "\\Device\\0000000N)",
+    "pageable": "the routines in its PAGE section, as #pragma alloc_text(PAGE, ...) puts "
+                "them, e.g. [\"IRP_MJ_READ\"]: their code can be trimmed and paged out, so "
+                "they must run below DISPATCH_LEVEL",
     "routines": "[routines]: DriverEntry, AddDevice, Unload, ISR, DPC, StartIo, ... and one "
                 "routine per IRP_MJ_* or IRP_MN_* name, each a list of steps",
     "pdo": "[pdo]: a bus driver's routines for the IRPs that reach its children's PDOs",
@@ -191,6 +194,7 @@ class DriverSpec:
     messages: int = 1  # message-signaled: how many messages (vectors) it asks for
     wmi: dict[str, dict[str, int | str]] = field(default_factory=dict)  # WMI class -> data
     device_type: str = "FILE_DEVICE_UNKNOWN"  # DeviceType of the devices it creates
+    pageable: tuple[str, ...] = ()  # the routines in its PAGE section (alloc_text(PAGE))
 
     @property
     def directory(self) -> str:
@@ -459,6 +463,17 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             and spec.device_type != "FILE_DEVICE_DISK_FILE_SYSTEM":
         raise SpecError(f"{source}: IoRegisterFileSystem registers a disk file system, whose "
                         "devices are device_type = \"FILE_DEVICE_DISK_FILE_SYSTEM\"")
+    pageable = data.get("pageable", [])
+    if not isinstance(pageable, list) or not all(isinstance(n, str) for n in pageable):
+        raise SpecError(f"{source}: pageable must be a list of routine names, e.g. "
+                        "[\"IRP_MJ_READ\"]", ("pageable",))
+    for name in pageable:
+        if name not in spec.routines:
+            raise SpecError(f"{source}: pageable names '{name}', which is not in [routines]"
+                            + (did_you_mean(name, tuple(spec.routines)) or
+                               f"; its routines: {', '.join(spec.routines) or 'none'}"),
+                            ("pageable",))
+    spec.pageable = tuple(pageable)
     for name, calls in spec.routines.items():
         if any(c.ddi == "IoCallDriver" and c.args[0].lower() == "parent" for c in calls):
             raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "

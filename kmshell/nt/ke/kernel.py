@@ -1446,9 +1446,12 @@ class RoutineWaits(Exception):
     """KeWaitForSingleObject in a driver routine, below DISPATCH_LEVEL, on an object that is
     not signaled: the I/O manager's interpreter suspends the routine (IoManager._suspend)."""
 
-    def __init__(self, obj: KEvent | KSemaphore, name: str) -> None:
+    def __init__(self, obj: KEvent | KSemaphore, name: str, text: str = "",
+                 restart: bool = False) -> None:
         super().__init__(name)
         self.obj, self.name = obj, name
+        self.text = text  # what the wait is, for the trace (default: KeWaitForSingleObject)
+        self.restart = restart  # the step that waited runs again (a page fault), not the next
 
 
 def _address(lock: SpinLock) -> int:
