@@ -337,7 +337,10 @@ class MemoryManager:
                 frames.append(frame)
         space.tables = PageTables()
         for frame in frames:
-            if self.pfn.location[frame] != MmList.FreePageList:  # not freed already
+            if self.pfn.refs[frame] > 1:  # locked by an MDL: freed when it is unlocked
+                self.pfn.refs[frame] -= 1
+                self.pfn.pte[frame] = self.pfn.owner[frame] = 0
+            elif self.pfn.location[frame] != MmList.FreePageList:  # not freed already
                 self.pfn.insert(frame, MmList.FreePageList)
 
     def allocate_virtual(self, space: AddressSpace, size: int, description: str,
@@ -473,10 +476,10 @@ class MemoryManager:
         """The modified page writer (MiModifiedPageWriter): each modified page gets a slot
         in the paging file and is written there; the frame goes to standby, clean, with
         OriginalPte naming the slot. Returns how many it wrote."""
-        written, frame = 0, self.pfn.heads[MmList.ModifiedPageList].flink
+        written, frame, slot = 0, self.pfn.heads[MmList.ModifiedPageList].flink, 0
         while frame >= 0:
             after = self.pfn.flink[frame]
-            slot = self.paging_file.find(0)
+            slot = self.paging_file.find(0, slot)  # the first free slot: none before the last
             if slot < 0:
                 break
             self.paging_file[slot] = 1
@@ -619,7 +622,7 @@ class MemoryManager:
 
     def access_fault(self, process: Process, address: int, write: bool, irql: int,
                      where: str, thread: Thread | None = None,
-                     restart: Callable[[], object] | None = None) -> bool:
+                     restart: Callable[[], object] | None = None, at_once: bool = False) -> bool:
         """MmAccessFault for an access by `process`'s thread that found the PTE not valid
         (KiPageFault → MmAccessFault). True when the page is valid afterwards, or being read
         in (the PTE says transition, the thread waits; `restart` runs the access again once
@@ -704,10 +707,10 @@ class MemoryManager:
             def done(status: int) -> Callable[[], object] | None:
                 return self._page_in_done(process, tables, page, frame, status, restart)
 
-            if self.files.page_read(thread or process.first_live_thread, PAGING_FILE,
-                                    slot * PAGE_SIZE, done) is None:
-                self.emit("Mm", "fault", "this machine has no file system on C: to send the "
-                          "paging read to: the model reads the page at once", mode="K")
+            if at_once or self.files.page_read(thread or process.first_live_thread,
+                                               PAGING_FILE, slot * PAGE_SIZE, done) is None:
+                self.emit("Mm", "fault", f"{where}: the model reads the page at once (no "
+                          "file system on C:, or a system call building its IRP)", mode="K")
                 then = done(NtStatus.STATUS_SUCCESS)
                 if then is not None:
                     then()
@@ -719,6 +722,45 @@ class MemoryManager:
                   "first touched, and then a zeroed one, so no process sees another's data.",
                   mode="K")
         return True
+
+    # ----------------------------------------------------------------- MDLs
+
+    def probe_and_lock(self, process: Process, address: int, length: int) -> tuple[int, ...]:
+        """MmProbeAndLockPages(Mdl, UserMode, ...) in the caller's thread at PASSIVE_LEVEL:
+        each page of the buffer is made valid (faulted in) and locked: its PFN reference
+        count goes up by one (MiReferenceProbedPageAndBumpLockCount, ReactOS
+        ntoskrnl/mm/ARM3/mdlsup.c), so no trim takes it until MmUnlockPages. The IRQL rule
+        (<= APC_LEVEL for pageable addresses, the DDI's page
+        https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmprobeandlockpages)
+        holds: the I/O manager calls it in the system service. A page that must be read
+        from the paging file is read at once here (the model does not suspend a system call
+        in the middle of building its IRP)."""
+        space = self._space(process)
+        first, last = vpn(address), vpn(address + max(length, 1) - 1)
+        frames = []
+        for page in range(first, last + 1):
+            if not self.access_fault(process, page_address(page), True, Irql.PASSIVE_LEVEL,
+                                     "MmProbeAndLockPages", at_once=True):
+                raise NtError(NtStatus.STATUS_ACCESS_VIOLATION, f"MmProbeAndLockPages: "
+                              f"{page_address(page):#x} is not committed memory of "
+                              f"{process.image}")
+            frame = frame_of(space.tables.ptes[page])
+            self.pfn.refs[frame] += 1
+            frames.append(frame)
+        self.emit("Mm", "lock", f"MmProbeAndLockPages: {len(frames)} page(s) of "
+                  f"{process.image} locked: frame(s) {', '.join(f'{f:#x}' for f in frames)}, "
+                  "each PFN's reference count raised by one; no trim can take them now",
+                  "A locked page stays in its frame while a device or a DPC works on it, "
+                  "whatever the memory pressure.", mode="K")
+        return tuple(frames)
+
+    def unlock_pages(self, frames: tuple[int, ...]) -> None:
+        """MmUnlockPages: each frame's reference count drops by one; a frame whose page is
+        gone meanwhile (its process ended) goes to the free list now."""
+        for frame in frames:
+            self.pfn.refs[frame] -= 1
+            if self.pfn.refs[frame] == 0 and self.pfn.location[frame] == MmList.ActiveAndValid:
+                self.pfn.insert(frame, MmList.FreePageList)
 
     # ----------------------------------------------------------------- system space
 

@@ -452,6 +452,7 @@ class FileIo:
                       "page(s) in memory", "No copy: the driver (or its DMA) reaches the "
                       "caller's own pages through the MDL, mapped into system space with "
                       "MmGetSystemAddressForMdlSafe; direct I/O suits large transfers.")
+            irp.mdl_frames = self.mm.probe_and_lock(process, user, length)
 
             def release(status: int) -> None:
                 self.emit("Io", "buffer", f"IRP {irp.number}: IoFreeMdl frees the MDL "
