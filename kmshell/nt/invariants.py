@@ -105,7 +105,8 @@ def _mappings(system: System) -> list[str]:
         pointers += [(frame_of(pte), entry_address(3, page),
                       active if pte & VALID else transition, f"page {page:#x}")
                      for page, pte in tables.ptes.items()
-                     if pte & VALID or form(pte) == "transition"]
+                     if (pte & VALID or form(pte) == "transition")
+                     and not (owner == 0 and page in system.mm.mdl_mappings)]
         for frame, address, where, what in pointers:
             if pfn.location[frame] not in where:
                 problems.append(f"frame {frame:#x} ({what} of PID {owner}) is "
@@ -114,6 +115,10 @@ def _mappings(system: System) -> list[str]:
                 problems.append(f"frame {frame:#x} ({what} of PID {owner}) says it is mapped at "
                                 f"{pfn.pte[frame]:#x} for PID {pfn.owner[frame]}")
         claimed += len(pointers)
+    for page, frame in system.mm.mdl_mappings.items():  # a second mapping, of a locked page
+        if pfn.refs[frame] < 2 or system.mm.system_tables.ptes.get(page, 0) & VALID == 0:
+            problems.append(f"system page {page:#x} maps frame {frame:#x} for an MDL, but the "
+                            "frame is not locked or the PTE is not valid")
     kept = pfn.frames - pfn.pte.count(0)
     if kept != claimed:
         problems.append(f"{kept} frames have a PteAddress, but the page tables map {claimed}")

@@ -122,6 +122,7 @@ if TYPE_CHECKING:
     from kmshell.nt.core import Core
     from kmshell.nt.io.driver import DriverObject
     from kmshell.nt.io.files import FileIo
+    from kmshell.nt.io.irp import Irp
     from kmshell.nt.io.manager import IoManager
     from kmshell.nt.ps import Process, ProcessManager, Thread
 
@@ -140,6 +141,7 @@ BOOT_MAPPINGS = {USE_KERNEL_IMAGE: KERNEL_IMAGE_BASE,
                  USE_NONPAGED_POOL: POOL_BASE[False]}
 PAGING_FILE_TIMES_RAM = 2  # the paging file's size, as a multiple of the machine's memory
 PAGING_FILE = "\\??\\C:\\pagefile.sys"
+SYSTEM_PTE_BASE = 0xFFFF_D000_0000_0000  # where MDL mappings go (the model's choice)
 # MmMinimumFreePages and MmPlentyFreePages, "doubled on systems that have more than 63MB of
 # memory" (ReactOS ntoskrnl/mm/ARM3/mminit.c): below the first a fault first has the working
 # set manager make room; it trims until available and modified pages reach the second
@@ -272,6 +274,8 @@ class MemoryManager:
         self.pressure: list[int] = []  # the frames `memory pressure` holds
         self.plenty_free_pages = PLENTY_FREE_PAGES * (2 if memory_mb > 63 else 1)
         self.faults = {"demand zero": 0, "soft": 0, "hard": 0}  # since boot, for !vm
+        self.mdl_mappings: dict[int, int] = {}  # system PTE page -> locked frame it maps
+        self._system_ptes = SYSTEM_PTE_BASE  # the next system PTE address an MDL gets
         self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
         self._pool_next = dict(POOL_BASE)
         self._special_next = SPECIAL_POOL_BASE
@@ -544,8 +548,12 @@ class MemoryManager:
         for frame in self.pressure:
             self.pfn.insert(frame, MmList.FreePageList)
         self.pressure.clear()
-        trimmable = sum(len(p.address_space.tables.working_set)
-                        for p in self.ps.live_processes() if p.address_space is not None)
+        refs, trimmable = self.pfn.refs, 0
+        for process in self.ps.live_processes():
+            space = process.address_space
+            ptes = space.tables.ptes if space is not None else {}
+            trimmable += sum(refs[frame_of(ptes[page])] < 2  # a locked page stays
+                             for page in (space.tables.working_set if space else ()))
         room = self.pfn.available + self.pfn.count(MmList.ModifiedPageList) + trimmable
         target = room if mb is None else mb * 0x10_0000 // PAGE_SIZE
         if target > room:
@@ -555,10 +563,14 @@ class MemoryManager:
                           "holds them all")
         if self.pfn.available - target < self.plenty_free_pages:
             self.balance(target)
-        for _ in range(target):
-            frame = self.remove_zero_page()
-            self.pfn.activate(frame, USE_PRESSURE, 0)
-            self.pressure.append(frame)
+        try:
+            for _ in range(target):
+                frame = self.remove_zero_page()
+                self.pfn.activate(frame, USE_PRESSURE, 0)
+                self.pressure.append(frame)
+        except NtError:  # fewer than counted: hold nothing rather than part
+            self.apply_pressure(0)
+            raise
         held = f"{target * PAGE_SIZE >> 20} MB, every page that could be freed," if mb is None \
             else f"{mb} MB"
         self.emit("Mm", "pressure", f"memory pressure: {held} ({target} pages) held, "
@@ -582,9 +594,11 @@ class MemoryManager:
         space = process.address_space if process is not None else None
         return space.tables if space is not None else None
 
-    def _map(self, tables: PageTables, page: int, frame: int, owner: int) -> int:
+    def _map(self, tables: PageTables, page: int, frame: int, owner: int,
+             back_pointer: bool = True) -> int:
         """Make `page` valid on `frame` (already active), with the page tables on the way
-        (a zeroed page each, on first use). Returns how many table pages it took."""
+        (a zeroed page each, on first use); the frame's PFN names this PTE unless it is a
+        second mapping (`back_pointer` False). Returns how many table pages it took."""
         user = not page >> 35
         taken = 0
         for level in (1, 2, 3):  # the PDPT, the page directory and the page table
@@ -595,7 +609,8 @@ class MemoryManager:
                 tables.tables[key] = table
                 taken += 1
         tables.ptes[page] = valid_pte(frame, user)
-        self.pfn.pte[frame], self.pfn.owner[frame] = entry_address(3, page), owner
+        if back_pointer:
+            self.pfn.pte[frame], self.pfn.owner[frame] = entry_address(3, page), owner
         return taken
 
     def walk(self, address: int, process: Process | None) -> list[tuple[int, int, int]]:
@@ -753,6 +768,40 @@ class MemoryManager:
                   "A locked page stays in its frame while a device or a DPC works on it, "
                   "whatever the memory pressure.", mode="K")
         return tuple(frames)
+
+    def map_locked_pages(self, irp: Irp, driver: DriverObject, routine: str) -> None:
+        """MmGetSystemAddressForMdlSafe (MmMapLockedPagesSpecifyCache, KernelMode): the MDL's
+        locked frames get a second mapping, in system PTE space, which every process sees;
+        their PFN entries keep naming the user PTE. IofCompleteRequest's MmUnlockPages
+        "releases this mapping before it unlocks the pages"
+        (https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmunlockpages)."""
+        if not irp.mdl_frames:
+            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"IRP {irp.number} has no MDL of "
+                          "locked pages: direct I/O (io = \"direct\") from user mode makes one")
+        if irp.system_address:
+            return  # mapped already: the macro returns MappedSystemVa
+        first = vpn(self._system_ptes)
+        self._system_ptes += len(irp.mdl_frames) * PAGE_SIZE
+        for page, frame in enumerate(irp.mdl_frames, start=first):
+            self._map(self.system_tables, page, frame, 0, back_pointer=False)
+            self.mdl_mappings[page] = frame
+        irp.system_address = page_address(first) | (irp.mdl[1] & 0xFFF if irp.mdl else 0)
+        self.emit("Mm", "map", f"{driver.name}!{routine}: MmGetSystemAddressForMdlSafe maps "
+                  f"the {len(irp.mdl_frames)} locked page(s) of IRP {irp.number}'s MDL at "
+                  f"{ptr(irp.system_address)} in system space: the same frames "
+                  f"({', '.join(f'{f:#x}' for f in irp.mdl_frames)}), a second address",
+                  "The user address means the caller's pages only in the caller's process; "
+                  "the system address means them everywhere, from a DPC or a worker thread.")
+
+    def unmap_locked_pages(self, irp: Irp) -> None:
+        """MmUnmapLockedPages, as MmUnlockPages does first for a mapped MDL."""
+        if not irp.system_address:
+            return
+        first = vpn(irp.system_address)
+        for page in range(first, first + len(irp.mdl_frames)):
+            del self.system_tables.ptes[page]
+            del self.mdl_mappings[page]
+        irp.system_address = 0
 
     def unlock_pages(self, frames: tuple[int, ...]) -> None:
         """MmUnlockPages: each frame's reference count drops by one; a frame whose page is

@@ -11,7 +11,7 @@ from kmshell.drivers import load_spec, new_system
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.invariants import violations
 from kmshell.nt.pfn import MmList
-from kmshell.nt.pte import form, vpn
+from kmshell.nt.pte import form, frame_of, vpn
 from kmshell.session import Session
 
 
@@ -77,3 +77,19 @@ def test_pfn_shows_the_lock_in_the_reference_count():
     lock = next(e for e in outcome.events if e.kind == "lock")
     frame = lock.text.split("frame(s) ")[1].split(",")[0]
     assert "reference count 0002" in printed(session, f"pfn {frame}", width=100)
+
+
+def test_the_system_address_of_an_mdl_maps_the_same_frames_until_completion_unmaps_it():
+    system = new_system()
+    system.io.load_driver(load_spec("mdldisk"))
+    process = system.ps.create_process("app.exe")
+    handle = system.files.open_file(process, "\\Device\\MdlDisk")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", length=8192)
+    [irp] = system.io.irps_in_progress()
+    system_pages = [vpn(irp.system_address) + i for i in range(2)]
+    mapped = [frame_of(system.mm.system_tables.ptes[p]) for p in system_pages]
+    assert mapped == list(irp.mdl_frames) and violations(system) == []
+    system.ke.interrupt(system.io.find_device("MdlDisk"))
+    system.ke.step(2)
+    assert all(p not in system.mm.system_tables.ptes for p in system_pages)
+    assert system.mm.mdl_mappings == {} and violations(system) == []

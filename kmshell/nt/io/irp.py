@@ -199,6 +199,7 @@ class Irp:
     provider: DeviceObject | None = None  # a WMI request's Parameters.WMI.ProviderId
     mdl: tuple[int, int, int] | None = None  # MdlAddress: (process id, user address, length)
     mdl_frames: tuple[int, ...] = ()  # the frames MmProbeAndLockPages locked for it
+    system_address: int = 0  # MappedSystemVa: where MmGetSystemAddressForMdlSafe mapped them
     user_buffer: tuple[int, int, int] | None = None  # neither I/O's UserBuffer, the same way
     vpb: Vpb | None = None  # IRP_MN_MOUNT_VOLUME: the volume to mount (Parameters.MountVolume)
     flags: int = 0  # Irp->Flags the model sets: IoPageRead's (PAGING_READ_FLAGS)

@@ -1311,6 +1311,7 @@ class IoManager:
         if irp.mdl is not None:  # IofCompleteRequest: "Unlock MDL Pages" (ReactOS irp.c)
             self.emit("Io", "buffer", f"IRP {irp.number}: IofCompleteRequest unlocks the "
                       "pages its MDL locked (MmUnlockPages)")
+            self.mm.unmap_locked_pages(irp)
             self.mm.unlock_pages(irp.mdl_frames)
             irp.mdl_frames = ()
         if thread is None:  # no thread asked (a kernel client, PnP, power): freed here

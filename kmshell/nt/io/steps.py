@@ -869,6 +869,13 @@ def _records() -> tuple[Ddi, ...]:
             "take this driver's control device off the I/O manager's list of file systems (in "
             "Unload)",
             lambda io, f, call, last: io.files.unregister_file_system(f.driver)),
+        Ddi("MmGetSystemAddressForMdlSafe", "",
+            Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-mmgetsystemaddressformdlsafe",
+            "map the locked pages of the IRP's MDL (direct I/O) into system space, so that the "
+            "caller's buffer can be reached from any context (a DPC, another thread); "
+            "completion unmaps them",
+            lambda io, f, call, last: io.mm.map_locked_pages(_irp(f), f.driver, f.routine),
+            needs_irp=True),
         Ddi("IoMarkIrpPending", "",
             None, WDK + "wdm/nf-wdm-iomarkirppending",
             "mark the IRP pending before returning STATUS_PENDING",
