@@ -10,8 +10,11 @@ list stop the machine with 0xC4 (`verifier_stop`).
 State (`MemoryManager`): `pool`, every pool block since boot (freed ones stay, marked), with
 the next free address of each pool and of special pool (`_pool_next`, `_special_next`);
 `pfn`, the PFN database (pfn.py): every physical page frame of the machine's `memory_mb`
-(`boot --memory`), on its page list or ActiveAndValid. An address space itself belongs to its
-process (Process.address_space); its page directory (CR3) is a frame Mm took for it.
+(`boot --memory`), on its page list or ActiveAndValid; `system_tables`, the kernel half's
+page tables and the system working set (pte.py); `committed` and the paging file's slots
+(`paging_file`); the frames `memory pressure` holds (`pressure`); MDL mappings in system
+space (`mdl_mappings`); fault counts (`faults`). An address space belongs to its process
+(Process.address_space, with its page tables and working set); Mm alone changes it.
 
 Physical memory at boot (the model's choices, not Windows' numbers): the boot loader has put
 ntoskrnl.exe and hal.dll in frames 0x0-0xFF, the boot drivers in 0x100-0x15F, the kernel's
@@ -31,18 +34,27 @@ its page tables and its page directory go to the free list (Windows frees the di
 when the process object is deleted, MmDeleteProcessAddressSpace).
 
 Reached: System builds it with the Core and Cm (Driver Verifier's list is the VerifyDrivers
-registry value), and wires in the I/O manager (`io`: is a driver loaded) and Ps (`ps`: a
-touch that faults ends the process). Ps, Ke and the I/O manager (the pool DDIs of driver
-routines, leaks at unload, a caller's I/O buffer) call into it.
+registry value), and wires in the I/O manager (`io`: is a driver loaded), its file-system
+half (`files`: paging reads) and Ps (`ps`: a touch that faults ends the process; whose
+page a frame holds). Ps, Ke and the I/O manager (the pool DDIs of driver routines, a
+routine's code page, leaks at unload, a caller's I/O buffer and its MDL) call into it.
 
-Simplifications: there are no working sets, no trimming, no paging file I/O yet, and pool
-blocks are not placed on pages: paged pool counts as paged out whenever it is touched at
-DISPATCH_LEVEL or above (see pool.py). Image regions (the process's .exe and ntdll.dll) have
-no section behind them: their first touch takes a zeroed frame like private memory, where
-Windows would read the page from the image file through prototype PTEs. Nothing runs the
-zero page thread yet: freed frames stay on the free list, and the zeroed list serves
-allocations first. Frame numbers are the model's; real ones depend on the firmware's memory
-map.
+Working sets and faults: a valid page of a process, of paged pool or of a driver's PAGE
+section is in a working set; a trim (`trim`, the balance set manager's `balance`) makes its
+PTE a transition PTE and puts its frame on the modified or standby list, where a soft fault
+takes it back; the modified page writer (`write_modified_pages`) saves modified pages to the
+paging file, so that they are standby; a standby frame taken for something else leaves a
+paged-out PTE (or an image PTE for code) behind, and touching that page is a hard fault: a
+paging read through the I/O manager (FileIo.page_read) while the thread waits. Kernel code
+that touches a page that is not valid above APC_LEVEL stops the machine (`system_fault`,
+`access_fault`). MDLs lock frames by raising their reference count (`probe_and_lock`).
+
+Simplifications (README, "What the model simplifies"): no data in pages; trimming oldest
+first with no aging; no zero page thread; the modified page writer writes at once, without
+IRPs; image regions of processes have no section behind them (their first touch takes a
+zeroed frame, where Windows would read the image file through prototype PTEs); driver code
+has pages only in drivers with a PAGE section; a collided fault is refused. Frame numbers
+are the model's; real ones depend on the firmware's memory map.
 """
 
 from __future__ import annotations

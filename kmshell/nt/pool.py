@@ -12,12 +12,11 @@ another, each behind a 16-byte pool header, so a write past the end of one block
 header of the next — another driver's, often. Nothing notices until the pool next looks at
 that header: when its owner frees it, the machine stops with BAD_POOL_HEADER, naming the
 victim. A write to an address no pool block covers faults at once
-(PAGE_FAULT_IN_NONPAGED_AREA); touching paged pool at DISPATCH_LEVEL or above is
-DRIVER_IRQL_NOT_LESS_OR_EQUAL.
+(PAGE_FAULT_IN_NONPAGED_AREA); touching paged pool at DISPATCH_LEVEL or above while its
+page is not valid is DRIVER_IRQL_NOT_LESS_OR_EQUAL (Mm places blocks on pages: paged pool's
+are in the system working set, and trimming takes them).
 
-Simplifications: paged pool is taken to be paged out whenever it is touched at DISPATCH_LEVEL
-or above (as Driver Verifier forces), so that mistake fails every time instead of now and
-then; blocks are never reused, and a freed block stays in the list, marked.
+Simplifications: blocks are never reused, and a freed block stays in the list, marked.
 """
 
 from __future__ import annotations
