@@ -13,13 +13,15 @@ from kmshell.views.ps import memory_map
 
 
 @command("memory stats", "physical memory as !vm counts it: the page lists, total and available",
+         args=(Arg("flags", NUMBER, "as !vm's: bit 0 (1) leaves out the per-process figures "
+                   "(the working sets)", optional=True),),
          aliases=("!vm",),
          details="Every 4 KB page frame is on one list (zeroed, free, standby, modified, ...) or "
                  "in use (ActiveAndValid). Available pages are the zeroed, free and standby "
                  "ones. Set the machine's size with boot --memory MB.",
-         when_halted=True, examples=("memory stats", "!vm"), component="Mm")
+         when_halted=True, examples=("memory stats", "!vm", "!vm 1"), component="Mm")
 def stats(session, cmd):
-    return [memory_stats(session.system)]
+    return [memory_stats(session.system, not (cmd["flags"] or 0) & 1)]
 
 
 @command("pfn", "one page frame's PFN database entry, as !pfn shows it: its list, counts, owner",
@@ -51,17 +53,21 @@ def pfn(session, cmd):
 def pte(session, cmd):
     system = session.system
     address = cmd["address"]
+    if 0x7FFF_FFFF_FFFF < address < 0xFFFF_8000_0000_0000:
+        raise KmsError(f"{address:#x} is not canonical: x64 addresses are below "
+                       "0x800000000000 or from 0xFFFF800000000000", col=cmd.col("address"))
     if cmd["p"] is not None:
         process = resolve_process(system, cmd["p"], cmd.col("p"))
     else:
         process = current_thread(system).process
+    if not is_kernel_address(address) and not process.alive:
+        raise KmsError(f"{process.image} (PID {process.pid}) has exited: its user half and "
+                       "its page tables are gone", col=cmd.col("p") if cmd["p"] is not None
+                       else cmd.col("address"))
     if not is_kernel_address(address) and process.address_space is None:
         raise KmsError(f"{process.image} has no user half to translate {address:#x} in: name a "
                        "process, e.g. pte 0x900000 explorer.exe", col=cmd.col("p")
                        if cmd["p"] is not None else cmd.col("address"))
-    if 0x7FFF_FFFF_FFFF < address < 0xFFFF_8000_0000_0000:
-        raise KmsError(f"{address:#x} is not canonical: x64 addresses are below "
-                       "0x800000000000 or from 0xFFFF800000000000", col=cmd.col("address"))
     return [pte_walk(system, address, process, system.mm.walk(address, process))]
 
 

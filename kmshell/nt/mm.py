@@ -75,6 +75,7 @@ from kmshell.nt.constants import (
 )
 from kmshell.nt.errors import HardFault, NtError
 from kmshell.nt.events import ptr
+from kmshell.nt.ke.thread_state import WaitReason
 from kmshell.nt.pfn import (
     USE_BOOT_DRIVER,
     USE_DRIVER_CODE,
@@ -287,6 +288,7 @@ class MemoryManager:
         self.plenty_free_pages = PLENTY_FREE_PAGES * (2 if memory_mb > 63 else 1)
         self.faults = {"demand zero": 0, "soft": 0, "hard": 0}  # since boot, for !vm
         self.mdl_mappings: dict[int, int] = {}  # system PTE page -> locked frame it maps
+        self.repurposed = 0  # standby frames taken for something else, since boot
         self._system_ptes = SYSTEM_PTE_BASE  # the next system PTE address an MDL gets
         self.pool: list[PoolBlock] = []  # every block since boot, in address order per kind
         self._pool_next = dict(POOL_BASE)
@@ -405,6 +407,7 @@ class MemoryManager:
             if frame >= 0:
                 self.pfn.unlink(frame)
                 if name is MmList.StandbyPageList:
+                    self.repurposed += 1
                     self._tables_of(self.pfn.owner[frame]).ptes[
                         (self.pfn.pte[frame] - PTE_BASE) // 8] = (
                             IMAGE if self.pfn.use[frame] == USE_PAGEABLE_CODE
@@ -456,10 +459,15 @@ class MemoryManager:
         tables = self.system_tables if process is None else self._space(process).tables
         whose = "the system's" if process is None else f"{process.image}'s (PID {process.pid})"
         modified, standby, locked = self.trim(tables)
-        kept = f"; {locked} locked page(s) stay" if locked else ""
+        kept = f"{locked} locked page(s) stay" if locked else ""
+        if modified + standby == 0:
+            self.emit("Mm", "trim", f"MiTrimWorkingSet: no page leaves {whose} working set"
+                      + (f": {kept}" if kept else ": it is empty"))
+            return
         self.emit("Mm", "trim", f"MiTrimWorkingSet: {modified + standby} page(s) leave "
                   f"{whose} working set: {modified} written since last saved → modified list, "
-                  f"{standby} clean → standby list{kept}; their PTEs are transition PTEs now",
+                  f"{standby} clean → standby list; their PTEs are transition PTEs now"
+                  + (f"; {kept}" if kept else ""),
                   "A trimmed page stays in its frame until the frame is needed: touching it "
                   "again is a soft fault, no disk I/O.")
 
@@ -470,7 +478,8 @@ class MemoryManager:
         by process; then the modified page writer saves the modified pages to the paging
         file, so that they become standby pages, available to be repurposed."""
         goal = self.plenty_free_pages + needed
-        short = goal - self.pfn.available - self.pfn.count(MmList.ModifiedPageList)
+        available, modified_pages = self.pfn.available, self.pfn.count(MmList.ModifiedPageList)
+        short = goal - available - modified_pages
         if short > 0:
             trimmed = []
             for process in self.ps.live_processes():
@@ -479,10 +488,15 @@ class MemoryManager:
                     continue
                 modified, standby, _ = self.trim(space.tables, short)
                 short -= modified + standby
-                trimmed.append(f"{modified + standby} of {process.image}'s")
-            self.emit("Mm", "balance", f"balance set manager: {self.pfn.available} pages "
-                      f"available, fewer than the {goal} wanted: the working set manager "
-                      f"trims {', '.join(trimmed) or 'nothing it can'}",
+                if modified + standby:
+                    trimmed.append(f"{modified + standby} page(s) of {process.image}'s")
+            wanted = f"MmPlentyFreePages ({self.plenty_free_pages})" + (
+                f" and the {needed} asked for" if needed else "")
+            self.emit("Mm", "balance", f"balance set manager: {available} available and "
+                      f"{modified_pages} modified pages are fewer than {wanted}: the working "
+                      "set manager trims " + (", ".join(trimmed) + " working set"
+                                               if trimmed else "nothing: no working set has "
+                                               "a page it may take"),
                       "Memory that was not touched lately is taken from working sets before "
                       "anything fails: the pages stay in memory, on the standby and modified "
                       "lists, until their frames are needed.")
@@ -575,6 +589,7 @@ class MemoryManager:
                           "holds them all")
         if self.pfn.available - target < self.plenty_free_pages:
             self.balance(target)
+        repurposed = self.repurposed
         try:
             for _ in range(target):
                 frame = self.remove_zero_page()
@@ -585,6 +600,10 @@ class MemoryManager:
             raise
         held = f"{target * PAGE_SIZE >> 20} MB, every page that could be freed," if mb is None \
             else f"{mb} MB"
+        taken = self.repurposed - repurposed
+        if taken:
+            held += f" ({taken} of them standby frames repurposed: their pages are now only " \
+                "on disk, and their PTEs say where)"
         self.emit("Mm", "pressure", f"memory pressure: {held} ({target} pages) held, "
                   f"locked; {self.pfn.available} pages ({self.pfn.available * PAGE_SIZE >> 20}"
                   " MB) available now")
@@ -813,6 +832,8 @@ class MemoryManager:
         for page in range(first, first + len(irp.mdl_frames)):
             del self.system_tables.ptes[page]
             del self.mdl_mappings[page]
+        self.emit("Mm", "map", f"MmUnmapLockedPages: IRP {irp.number}'s MDL is no longer "
+                  f"mapped at {ptr(irp.system_address)}")
         irp.system_address = 0
 
     def unlock_pages(self, frames: tuple[int, ...]) -> None:
@@ -880,6 +901,12 @@ class MemoryManager:
             if page not in self.system_tables.ptes:
                 self._map_system_page(page, USE_PAGED_POOL if block.paged else USE_NONPAGED_POOL,
                                       block.paged)
+
+    def _touch_pool(self, block: PoolBlock, driver: DriverObject, routine: str) -> None:
+        """The pool writes a block's header (allocating, freeing): its page must be valid,
+        so a paged-out one faults like any other access."""
+        start = block.address if block.special else block.address - POOL_HEADER
+        self.system_fault(start, self.core.processor().irql, driver, routine, 1)
 
     def system_fault(self, address: int, irql: int, driver: DriverObject, routine: str,
                      access: int) -> None:
@@ -1043,6 +1070,7 @@ class MemoryManager:
             self._special_next += (pages + 1) * 0x1000  # and a no-access guard page after
             block = PoolBlock(address, size, tag, paged, driver.name, special=True)
             self._map_pool(block)
+            self._touch_pool(block, driver, routine)
             self.pool.append(block)
             self.emit("Vf", "pool", f"ExAllocatePool2: {driver.name} (verified) gets {size} "
                       f"bytes of special pool, tag '{tag}', at {ptr(address)}: the block ends "
@@ -1052,6 +1080,7 @@ class MemoryManager:
         address = self._pool_next[paged] + POOL_HEADER
         block = PoolBlock(address, size, tag, paged, driver.name)
         self._map_pool(block)
+        self._touch_pool(block, driver, routine)
         self._pool_next[paged] = block.end
         self.pool.append(block)
         self.emit("Mm", "pool", f"ExAllocatePool2: {driver.name} gets {size} bytes of "
@@ -1124,6 +1153,7 @@ class MemoryManager:
                           fix=f"Find the driver that overruns its buffer ({block.overwritten_by} "
                           "here): Driver Verifier's special pool puts each of its allocations "
                           "at the end of a page, so the overrunning write itself faults.")
+        self._touch_pool(block, driver, routine)
         block.freed = True
         self.emit("Mm", "pool", f"ExFreePoolWithTag: {driver.name} frees its '{tag}' block at "
                   f"{ptr(block.address)}")
@@ -1250,6 +1280,12 @@ class MemoryManager:
         if not process.alive or space is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
                           f"(PID {process.pid}) has no user-mode address space to touch")
+        waiting = process.first_live_thread if thread is None else None
+        if waiting is not None and waiting.io_wait is not None \
+                and waiting.wait_reason is WaitReason.PageIn:
+            raise NtError(NtStatus.STATUS_DEVICE_NOT_READY, f"{waiting.label} waits for a page "
+                          f"to be read in (IRP {waiting.io_wait[0].number}): it touches nothing "
+                          "else until the read completes (irp complete N STATUS)")
         where = where or (thread.label if thread is not None else
                           f"the thread of {process.image}")
         restart = None if thread is not None else (  # a thread's step restarts by itself

@@ -26,8 +26,9 @@ def memory_row(system) -> str:
 
 
 @deferred
-def memory_stats(system) -> Group:
-    """memory stats (!vm): the totals !vm prints that the model keeps, then every list."""
+def memory_stats(system, per_process: bool = True) -> Group:
+    """memory stats (!vm): the totals !vm prints that the model keeps, then every list, then
+    the working sets (left out as !vm 1 leaves out the per-process figures)."""
     pfn = system.mm.pfn
     totals = fields([
         ("Physical Memory:", _pages(pfn.frames)),
@@ -58,7 +59,7 @@ def memory_stats(system) -> Group:
                       "yes" if name in AVAILABLE_LISTS else "")
     table.caption = ("available = zeroed + free + standby; the commit limit is memory plus "
                      f"the paging file ({system.mm.paging_file_pages * PAGE_KB // 1024} MB)")
-    return Group(totals, table, sets)
+    return Group(totals, table, sets) if per_process else Group(totals, table)
 
 
 @deferred
@@ -125,8 +126,13 @@ def _meaning(steps, address: int) -> str:
         return (f"not valid, Transition: the page is still in frame {frame_of(pte):#x}, on a "
                 "standby or modified list; a touch takes it back at once (a soft fault).")
     if kind == "paged out":
-        return (f"not valid, in the paging file at page {(pte >> PAGEFILE_HIGH_SHIFT) - 1:#x}:"
-                " a touch reads it back (a hard fault).")
+        return (f"not valid, in the paging file at page {(pte >> PAGEFILE_HIGH_SHIFT) - 1:#x} "
+                "(PageFileHigh holds the page's offset plus one: 0 would mean no page): a "
+                "touch reads it back (a hard fault).")
+    if kind == "image":
+        return ("not valid, Prototype: the page is in its image file (a driver's .sys, "
+                "MI_PTE_LOOKUP_NEEDED in ProtoAddress); a touch reads it back from the file "
+                "(a hard fault).")
     if kind == "demand zero":
         return f"not valid, DemandZero (Protect: {MM_READWRITE} - ReadWrite)."
     return ("not valid, zero: nothing here yet. Where a committed region covers the address, "

@@ -14,6 +14,7 @@ from kmshell.drivers import new_system
 from kmshell.nt.constants import BugCheck, NtStatus
 from kmshell.nt.errors import NtError, SystemHalted
 from kmshell.nt.invariants import violations
+from kmshell.nt.mm import routine_address
 from kmshell.nt.pfn import USE_PAGE_TABLE, USE_PROCESS_PRIVATE, MmList
 from kmshell.nt.ps import parse_program
 from kmshell.nt.pte import (
@@ -196,3 +197,26 @@ def test_memory_stats_shows_the_commit_charge_and_limit_as_vm_does():
     text = shown(session, "memory stats")
     assert re.search(r"Committed pages: +\d+ \(", text)
     assert re.search(r"Commit limit: +49152 \(  196608 Kb\)", text)
+
+
+def test_pte_of_a_driver_code_page_on_disk_says_it_is_in_its_image_file():
+    session = Session()
+    session.execute("driver load pagedcode")
+    for line in ("memory trim system", "memory pressure max", "memory pressure 0"):
+        session.execute(line)
+    driver = session.system.io.find_driver("pagedcode")
+    text = shown(session, f"!pte {routine_address(driver, 'DPC'):x}")
+    assert "not valid, Prototype: the page is in its image file" in text
+
+
+def test_pte_refuses_an_exited_process_and_a_non_canonical_address_before_anything_else():
+    session = Session()
+    session.execute("process create n.exe")
+    session.execute("process kill n.exe")
+    assert "has exited" in session.execute("pte 0x900000 n.exe").error.message
+    assert "is not canonical" in session.execute("pte 0x123456789abcdef0").error.message
+
+
+def test_vm_1_leaves_out_the_per_process_figures_as_windbg_does():
+    session = Session()
+    assert "working sets" in shown(session, "!vm") and "working sets" not in shown(session, "!vm 1")

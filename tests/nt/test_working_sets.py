@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmshell.drivers import new_system
+from kmshell.drivers import load_spec, new_system
 from kmshell.nt.constants import NtStatus
 from kmshell.nt.errors import NtError
 from kmshell.nt.invariants import violations
@@ -212,3 +212,28 @@ def test_a_thread_step_that_hard_faults_waits_then_runs_the_touch_again_and_goes
     system.ke.step(5)
     assert process.exit_status == NtStatus.STATUS_SUCCESS
     assert system.mm.faults["hard"] == 1 and violations(system) == []
+
+
+def test_a_thread_waiting_for_a_page_read_touches_nothing_else_until_it_completes():
+    session = Session()
+    for line in ("process create n.exe", "memory alloc n.exe 0x2000",
+                 "touch n.exe 0xa03000 --write 1", "touch n.exe 0xa04000 --write 2",
+                 "memory trim n.exe", "memory pressure max", "memory pressure 0",
+                 "touch n.exe 0xa03000"):
+        assert session.execute(line).error is None, line
+    refused = session.execute("touch n.exe 0xa04000").error
+    assert refused is not None and "waits for a page to be read in (IRP 2)" in refused.message
+
+
+def test_paged_pool_whose_page_is_on_disk_is_read_back_when_the_pool_writes_a_header():
+    system = new_system(minimal=True)  # no disk: the paging read is done at once
+    driver = system.io.load_driver(load_spec("scribbler"))
+    page = next(b for b in system.mm.pool if b.paged)
+    system.mm.trim_working_set(None)
+    system.mm.apply_pressure(None)
+    system.mm.apply_pressure(0)
+    assert form(system.mm.system_tables.ptes[vpn(page.address)]) == "paged out"
+    hard = system.mm.faults["hard"]
+    system.mm.allocate_pool(driver, True, 16, "Late", "IRP_MJ_READ")
+    assert system.mm.faults["hard"] == hard + 1  # the header's page had to come back
+    assert system.mm.system_tables.ptes[vpn(page.address)] & 1 and violations(system) == []
