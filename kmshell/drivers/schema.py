@@ -81,6 +81,8 @@ def _value_schemas() -> dict[str, dict]:
         "messages": {"type": "integer", "minimum": 1, "maximum": 16},
         "child_names": text,
         "pageable": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "stack": {"type": "object", "additionalProperties": {
+            "type": "integer", "minimum": 0, "maximum": 0x10_0000}},
         "routines": _routines(SPEC_KEYS["routines"]),
         "pdo": _routines(SPEC_KEYS["pdo"]),
         "completion": _named_routines(SPEC_KEYS["completion"]),

@@ -285,6 +285,7 @@ class Thread:
     loaded_version: int = 0  # the variable's version when it was loaded
     repeats_done: int = 0
     held_locks: list[Lock] = field(default_factory=list)  # spin locks and mutexes, in order taken
+    kernel_stack_peak: int = 0  # the most of its kernel stack driver code has used (bytes)
     work_item: WorkItem | None = None  # the work item a system worker thread is running
     detour: Detour | None = None  # kernel work it does before going on with its program
     create_reported: bool = True  # False while a creation's notify routines may refuse it

@@ -15,6 +15,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from kmshell.nt.constants import (
+    KERNEL_STACK_SIZE,
     MM_HIGHEST_USER_ADDRESS,
     MM_LOWEST_USER_ADDRESS,
     MM_SYSTEM_RANGE_START,
@@ -219,6 +220,9 @@ def thread_detail(thread: Thread) -> Table:
         ("Quantum left", f"{thread.quantum} tick(s)"),
         ("Last processor", "none yet" if thread.last_cpu is None else str(thread.last_cpu)),
         ("Time", f"user {thread.user_ticks} tick(s), kernel {thread.kernel_ticks} tick(s)"),
+        ("Kernel stack", f"{KERNEL_STACK_SIZE // 1024} KB; driver code has used at most "
+                         f"{thread.kernel_stack_peak} bytes of it, "
+                         f"{KERNEL_STACK_SIZE - thread.kernel_stack_peak} left at the peak"),
         ("Start address", thread.start_address),
         ("Program", _program_position(thread) if thread.program else "none"),
     ]

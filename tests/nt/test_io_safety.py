@@ -11,7 +11,7 @@ import pytest
 from kmshell.drivers import load_spec, new_system
 from kmshell.nt import System
 from kmshell.nt.constants import Irql, NtStatus
-from kmshell.nt.errors import NtError
+from kmshell.nt.errors import NtError, SystemHalted
 from kmshell.nt.invariants import violations
 from kmshell.nt.io.spec import spec_from_dict
 from kmshell.session import Session
@@ -123,20 +123,20 @@ def resender(completion: list[str], lower: str = "NullSink") -> dict:
         "completion": {"Again": completion}}
 
 
-def test_a_completion_routine_that_resends_the_irp_forever_is_stopped_at_64_nested_calls():
+def test_a_completion_routine_that_resends_the_irp_forever_double_faults_on_the_kernel_stack():
     system = with_nullsink()
     system.io.load_driver(spec_from_dict(
         resender(["IoCallDriver lower", "return STATUS_MORE_PROCESSING_REQUIRED"]), "r.toml"))
-    with pytest.raises(NtError) as error:
+    with pytest.raises(SystemHalted):
         system.io.send_irp(system.io.find_device("NullSink"), "IRP_MJ_READ")
-    assert error.value.status == 0xC00000FD  # STATUS_STACK_OVERFLOW
-    assert str(error.value).startswith("resender!Again, step 1 'IoCallDriver lower': ")
-    assert "65 calls deep: kernel stack overflow" in str(error.value)
-    assert system.io.nested_calls == 0 and not system.halted
+    info = system.core.bugcheck_info
+    assert info.code == 0x7F and info.parameters == (8, 0, 0, 0)  # a double fault
+    # the stop names whoever pushed last, here the driver below: the stack is everybody's
+    assert info.driver == "nullsink.sys" and "driver routines deep" in info.rule
     assert violations(system) == []
 
 
-def test_irp_send_to_a_driver_that_resends_forever_is_an_error_the_user_sees(tmp_path):
+def test_irp_send_to_a_driver_that_resends_forever_stops_the_machine_with_a_double_fault(tmp_path):
     spec = tmp_path / "resender.toml"
     spec.write_text('name = "resender"\ntype = "filter"\n[routines]\nDriverEntry = '
                     '["IoCreateDevice", "IoAttachDeviceToDeviceStack NullSink"]\nIRP_MJ_READ = '
@@ -148,8 +148,8 @@ def test_irp_send_to_a_driver_that_resends_forever_is_an_error_the_user_sees(tmp
     for line in ("driver load nullsink", f"driver load {spec}"):
         assert session.execute(line).ok
     outcome = session.execute("irp send NullSink IRP_MJ_READ")
-    assert "kernel stack overflow" in str(outcome.error)
-    assert session.execute("irp send NullSink IRP_MJ_WRITE").ok  # the machine goes on
+    assert outcome.bugcheck is not None and outcome.bugcheck.code == 0x7F
+    assert "double fault" in outcome.bugcheck.rule
 
 
 def test_a_completion_routine_that_resends_a_pended_irp_must_return_more_processing_required():
@@ -239,7 +239,7 @@ def test_marking_an_irp_pending_after_it_was_completed_is_an_error_naming_the_st
                                        "completed")
 
 
-def test_a_completion_routine_that_starts_packets_from_inside_the_last_one_is_stopped():
+def test_a_completion_routine_that_starts_packets_from_inside_the_last_one_double_faults():
     """IoCallDriver returns each time (the IRP is queued), so its nesting never grows; the
     routines do, StartIo → IoCompleteRequest → completion routine → IoCallDriver → StartIo."""
     system = new_system(minimal=True)
@@ -255,11 +255,9 @@ def test_a_completion_routine_that_starts_packets_from_inside_the_last_one_is_st
                             "IoCallDriver lower", "return status"]},
         "completion": {"Again": ["IoAllocateIrp IRP_MJ_READ", "IoSetCompletionRoutine Again",
                                  "IoCallDriver lower", "return STATUS_SUCCESS"]}}, "a.toml"))
-    with pytest.raises(NtError) as error:
+    with pytest.raises(SystemHalted):
         finishes(lambda: system.io.send_irp(system.io.find_device("Qd"), "IRP_MJ_READ"))
-    assert error.value.status == NtStatus.STATUS_STACK_OVERFLOW
-    assert "would run inside 128 other driver routines" in str(error.value)
-    assert system.io.nested_routines == 0 and not system.halted
+    assert system.core.bugcheck_info.code == 0x7F  # the routines' frames filled the stack
     assert violations(system) == []
 
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import (
     IRQL_NAMES,
+    KERNEL_STACK_SIZE,
     VPB_DEVICE_TYPES,
     BugCheck,
     Irql,
@@ -73,7 +74,7 @@ from kmshell.nt.ke.thread_state import ThreadState
 from kmshell.nt.mm import routine_address
 from kmshell.nt.ob import ObjectPathError
 from kmshell.nt.pool import VERIFIER_UNLOAD_LEAKS
-from kmshell.nt.ps import Step
+from kmshell.nt.ps import Step, Thread
 from kmshell.nt.se import DEFAULT_DEVICE_SDDL, parse_sddl
 
 if TYPE_CHECKING:
@@ -106,6 +107,16 @@ MAX_NESTED_CALLS = 64
 # IoCallDriver's limit does not see a chain in which each call returns (the IRP queued) but a
 # completion routine starts the next packet from inside the last one.
 MAX_NESTED_ROUTINES = 2 * MAX_NESTED_CALLS
+# Kernel stack use, in bytes: the model's estimates of x64 frames (none is documented; a real
+# one depends on the compiler): a driver routine's frame (return address, saved nonvolatile
+# registers, the home space of its callees' arguments) before its declared locals ([stack]);
+# IofCallDriver's own frame; what is already on a stack when driver code starts: a system
+# call's trap frame and service dispatch on a thread's stack, the DPC dispatcher's frames on
+# a processor's DPC stack, an interrupt's trap frame on its interrupt stack. Every kernel stack
+# is KERNEL_STACK_SIZE (24 KB on x64); past it is a guard page.
+ROUTINE_FRAME, CALL_DRIVER_FRAME = 0x180, 0x40
+STACK_BASE = {"thread": 0x600, "DPC": 0x100, "interrupt": 0x200}
+INTERRUPT_ROUTINES, DPC_ROUTINES = ("ISR", "SynchCritSection"), ("DPC", "AdapterListControl")
 DEFAULT_DEVICE_SD = parse_sddl(DEFAULT_DEVICE_SDDL)  # what IoCreateDevice gives a device
 
 
@@ -142,6 +153,10 @@ class IoManager:
         self._cancel_lock: int | None = None  # held: the IRQL IoAcquireCancelSpinLock saved
         self.nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
         self.nested_routines = 0  # driver routines running now, inside one another
+        # the kernel stack driver code runs on now (a thread, or a processor's DPC or
+        # interrupt stack: None outside driver code) and how much of each is in use
+        self.stack_owner: object = None
+        self.stack_use: dict[object, int] = {}
         self.csqs: dict[DeviceObject, list[Irp]] = {}  # a device -> its cancel-safe queue
         self.work_item_count: dict[str, int] = {}  # driver -> IO_WORKITEMs it holds
         # what each IoQueueWorkItem asked for: (driver, routine, device, IRP as context)
@@ -583,11 +598,16 @@ class IoManager:
                   args=(irp.number, device.label, driver.image, location.major))
         irp.calls += 1
         self.nested_calls += 1
+        outer = self.stack_owner
+        self.enter_stack("IoCallDriver")
+        self.use_stack(CALL_DRIVER_FRAME, driver, location.major or "IoCallDriver")
         try:
             status = self._dispatch(driver, device, location, irp)
         finally:
             irp.calls -= 1
             self.nested_calls -= 1
+            self.stack_use[self.stack_owner] -= CALL_DRIVER_FRAME
+            self.stack_owner = outer
         irp.record("IRP {} ← {}: {} returns {}", irp.number, device.label, driver.name,
                    status_name(status))
         return status
@@ -887,7 +907,11 @@ class IoManager:
             frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         core = self.core
         self.nested_routines += 1
+        outer = self.stack_owner
+        cost = ROUTINE_FRAME + (driver.spec.stack.get(routine, 0) if driver.spec else 0)
+        self.enter_stack(routine)
         try:
+            self.use_stack(cost, driver, routine)
             if fresh and driver.spec is not None and routine in driver.spec.pageable:
                 try:  # the processor fetches its first instruction: the page may fault
                     self.mm.system_fault(routine_address(driver, routine),
@@ -935,6 +959,62 @@ class IoManager:
             return last
         finally:
             self.nested_routines -= 1
+            self.stack_use[self.stack_owner] -= cost
+            self.stack_owner = outer
+
+    def enter_stack(self, routine: str) -> None:
+        """Which kernel stack driver code now runs on: an ISR on its processor's interrupt
+        stack, a DPC on its DPC stack (KPRCB DpcStack), anything else on the stack it was
+        called on, or, outermost, the current thread's."""
+        cpu = self.core.processors[self.core.cpu_context]
+        if routine in INTERRUPT_ROUTINES:
+            self.stack_owner = f"the interrupt stack of CPU{cpu.number}"
+        elif routine in DPC_ROUTINES:
+            self.stack_owner = f"the DPC stack of CPU{cpu.number}"
+        elif self.stack_owner is None:
+            self.stack_owner = self.files.syscall_thread or cpu.current_thread
+
+    def use_stack(self, size: int, driver: DriverObject, routine: str) -> None:
+        """`size` more bytes of the current kernel stack; past KERNEL_STACK_SIZE the next push
+        lands on the guard page below it, and the trap that follows cannot even push its own
+        frame: a double fault, bug check 0x7F with parameter 1 = 8
+        (https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x7f--unexpected-kernel-mode-trap:
+        "A kernel stack overflow. This overflow occurs when a guard page is hit, and the
+        kernel tries to push a trap frame")."""
+        owner = self.stack_owner
+        kind = "thread" if isinstance(owner, Thread) else str(owner).split()[1]
+        used = self.stack_use.get(owner, STACK_BASE[kind]) + size
+        self.stack_use[owner] = used
+        if isinstance(owner, Thread):
+            owner.kernel_stack_peak = max(owner.kernel_stack_peak, used)
+        if used <= KERNEL_STACK_SIZE:
+            return
+        where = owner.label if isinstance(owner, Thread) else owner
+        locals_ = driver.spec.stack.get(routine, 0) if driver.spec else 0
+        self.bugcheck(BugCheck.UNEXPECTED_KERNEL_MODE_TRAP, (8, 0, 0, 0),
+                      driver=driver.image, routine=routine,
+                      rule=f"{driver.name}!{routine} needed {size} more bytes of "
+                      f"{where}'s kernel stack" + (f" ({locals_} of them its own locals)"
+                                                    if locals_ else "")
+                      + f", which was full: {used - size} of {KERNEL_STACK_SIZE} bytes in use, "
+                      f"{self.nested_routines} driver routines deep. The push hit the guard "
+                      "page; the trap that followed had no stack to push its own frame on: a "
+                      "double fault.",
+                      fix="Kernel stacks are small (24 KB on x64) and shared by every driver "
+                      "in the call chain: keep locals small and allocate buffers from pool; do "
+                      "not recurse (a completion routine that sends the IRP again, a filter "
+                      "that calls back into its own stack); hand deep work to a work item; "
+                      "check IoGetRemainingStackSize, or use KeExpandKernelStackAndCallout.")
+
+    def remaining_stack(self, driver: DriverObject, routine: str) -> None:
+        """IoGetRemainingStackSize: the bytes left on the current kernel stack."""
+        owner = self.stack_owner
+        used = self.stack_use.get(owner, 0)
+        where = owner.label if isinstance(owner, Thread) else owner
+        self.emit("Io", "stack", f"{driver.name}!{routine}: IoGetRemainingStackSize → "
+                  f"{KERNEL_STACK_SIZE - used} bytes ({used} of {KERNEL_STACK_SIZE} in use on "
+                  f"{where})", "A driver that recurses, or calls down a deep stack, checks "
+                  "first and takes another path (a work item) when little is left.")
 
     def _page_in(self, fault: HardFault) -> RoutineWaits:
         """A routine's hard fault: the paging read goes down the disk stack (IoPageRead), and

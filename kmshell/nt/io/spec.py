@@ -104,6 +104,8 @@ SPEC_KEYS = {
     "pageable": "the routines in its PAGE section, as #pragma alloc_text(PAGE, ...) puts "
                 "them, e.g. [\"IRP_MJ_READ\"]: their code can be trimmed and paged out, so "
                 "they must run below DISPATCH_LEVEL",
+    "stack": "[stack]: bytes of locals a routine keeps on the kernel stack, e.g. IRP_MJ_READ "
+             "= 2048 (a routine not named uses only its frame); the stack is 24 KB",
     "routines": "[routines]: DriverEntry, AddDevice, Unload, ISR, DPC, StartIo, ... and one "
                 "routine per IRP_MJ_* or IRP_MN_* name, each a list of steps",
     "pdo": "[pdo]: a bus driver's routines for the IRPs that reach its children's PDOs",
@@ -195,6 +197,7 @@ class DriverSpec:
     wmi: dict[str, dict[str, int | str]] = field(default_factory=dict)  # WMI class -> data
     device_type: str = "FILE_DEVICE_UNKNOWN"  # DeviceType of the devices it creates
     pageable: tuple[str, ...] = ()  # the routines in its PAGE section (alloc_text(PAGE))
+    stack: dict[str, int] = field(default_factory=dict)  # routine -> bytes of locals
 
     @property
     def directory(self) -> str:
@@ -474,6 +477,18 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
                                f"; its routines: {', '.join(spec.routines) or 'none'}"),
                             ("pageable",))
     spec.pageable = tuple(pageable)
+    stack = data.get("stack", {})
+    if not isinstance(stack, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0x10_0000
+            for v in stack.values()):
+        raise SpecError(f"{source}: [stack] gives each routine its bytes of locals, 0 to "
+                        "1048576, e.g. IRP_MJ_READ = 2048", ("stack",))
+    known = {*spec.routines, *spec.completions, *spec.cancels, *spec.work_routines}
+    for name in stack:
+        if name not in known:
+            raise SpecError(f"{source}: [stack] names '{name}', which is no routine of the "
+                            "spec" + did_you_mean(name, tuple(known)), ("stack", name))
+    spec.stack = dict(stack)
     for name, calls in spec.routines.items():
         if any(c.ddi == "IoCallDriver" and c.args[0].lower() == "parent" for c in calls):
             raise SpecError(f"{source}: routine {name}: 'IoCallDriver parent' is for a bus "

@@ -869,6 +869,11 @@ def _records() -> tuple[Ddi, ...]:
             "take this driver's control device off the I/O manager's list of file systems (in "
             "Unload)",
             lambda io, f, call, last: io.files.unregister_file_system(f.driver)),
+        Ddi("IoGetRemainingStackSize", "",
+            None, WDK + "wdm/nf-wdm-iogetremainingstacksize",
+            "how many bytes are left on the kernel stack the routine runs on (any IRQL since "
+            "Windows Server 2003 SP1): the trace shows it",
+            lambda io, f, call, last: io.remaining_stack(f.driver, f.routine)),
         Ddi("MmGetSystemAddressForMdlSafe", "",
             Irql.DISPATCH_LEVEL, WDK + "wdm/nf-wdm-mmgetsystemaddressformdlsafe",
             "map the locked pages of the IRP's MDL (direct I/O) into system space, so that the "
