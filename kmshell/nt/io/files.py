@@ -322,6 +322,7 @@ class FileIo:
 
         irp.on_done = complete
         outer, self.syscall_thread = self.syscall_thread, thread  # drivers run in its context
+        self.io.thread_stack_entered()
         try:
             status = self.io.call_driver(device.top(), irp)
         finally:

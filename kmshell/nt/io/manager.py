@@ -109,14 +109,16 @@ MAX_NESTED_CALLS = 64
 MAX_NESTED_ROUTINES = 2 * MAX_NESTED_CALLS
 # Kernel stack use, in bytes: the model's estimates of x64 frames (none is documented; a real
 # one depends on the compiler): a driver routine's frame (return address, saved nonvolatile
-# registers, the home space of its callees' arguments) before its declared locals ([stack]);
-# IofCallDriver's own frame; what is already on a stack when driver code starts: a system
-# call's trap frame and service dispatch on a thread's stack, the DPC dispatcher's frames on
-# a processor's DPC stack, an interrupt's trap frame on its interrupt stack. Every kernel stack
-# is KERNEL_STACK_SIZE (24 KB on x64); past it is a guard page.
-ROUTINE_FRAME, CALL_DRIVER_FRAME = 0x180, 0x40
+# registers, the home space of its callees' arguments) with the frame of whatever called it
+# (IofCallDriver, IopfCompleteRequest, the DPC dispatcher), before its declared locals
+# ([stack]); what is already on a stack when driver code starts: a system call's trap frame
+# and service dispatch on a thread's stack, the DPC dispatcher's frames on a processor's DPC
+# stack, an interrupt's trap frame on its interrupt stack. Every kernel stack is
+# KERNEL_STACK_SIZE (24 KB on x64); past it is a guard page.
+ROUTINE_FRAME = 0x1C0
 STACK_BASE = {"thread": 0x600, "DPC": 0x100, "interrupt": 0x200}
 INTERRUPT_ROUTINES, DPC_ROUTINES = ("ISR", "SynchCritSection"), ("DPC", "AdapterListControl")
+OWN_STACK_ROUTINES = frozenset((*INTERRUPT_ROUTINES, *DPC_ROUTINES))
 DEFAULT_DEVICE_SD = parse_sddl(DEFAULT_DEVICE_SDDL)  # what IoCreateDevice gives a device
 
 
@@ -154,9 +156,15 @@ class IoManager:
         self.nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
         self.nested_routines = 0  # driver routines running now, inside one another
         # the kernel stack driver code runs on now (a thread, or a processor's DPC or
-        # interrupt stack: None outside driver code) and how much of each is in use
+        # interrupt stack: None outside driver code), how much of it is in use, and the most
+        # that has been since it was entered (a thread keeps its own peak: Thread)
         self.stack_owner: object = None
-        self.stack_use: dict[object, int] = {}
+        # what was on it when driver code entered it, nested_routines then, the declared
+        # locals on it now, and the depth up to which it has been measured (deeper, or a
+        # routine with locals, is measured again: run_routine's one comparison; a system
+        # call starts the watch again, for its thread)
+        self.stack_base, self.stack_depth0 = STACK_BASE["thread"], 0
+        self.stack_locals = self.stack_watch = 0
         self.csqs: dict[DeviceObject, list[Irp]] = {}  # a device -> its cancel-safe queue
         self.work_item_count: dict[str, int] = {}  # driver -> IO_WORKITEMs it holds
         # what each IoQueueWorkItem asked for: (driver, routine, device, IRP as context)
@@ -598,16 +606,11 @@ class IoManager:
                   args=(irp.number, device.label, driver.image, location.major))
         irp.calls += 1
         self.nested_calls += 1
-        outer = self.stack_owner
-        self.enter_stack("IoCallDriver")
-        self.use_stack(CALL_DRIVER_FRAME, driver, location.major or "IoCallDriver")
         try:
             status = self._dispatch(driver, device, location, irp)
         finally:
             irp.calls -= 1
             self.nested_calls -= 1
-            self.stack_use[self.stack_owner] -= CALL_DRIVER_FRAME
-            self.stack_owner = outer
         irp.record("IRP {} ← {}: {} returns {}", irp.number, device.label, driver.name,
                    status_name(status))
         return status
@@ -881,11 +884,16 @@ class IoManager:
         """Run the driver's routine at the IRQL its caller raised to (an ISR, a DPC,
         StartIo, ...); a step that fails (an error, not a bugcheck) leaves the processor at
         the IRQL it had before, as the routine's return would."""
+        saved = self.enter_stack(self.nested_routines, routine) \
+            if routine in OWN_STACK_ROUTINES else None
         try:
             self.call_routine(driver, routine, irp, device)
         except NtError:
             self.ke.lower_irql(before)
             raise
+        finally:
+            if saved is not None:
+                self.leave_stack(saved)
 
     def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
                     device: DeviceObject | None, last: int = NtStatus.STATUS_SUCCESS,
@@ -907,11 +915,11 @@ class IoManager:
             frame = Frame(driver, routine, irp, device, irp, 0 if irp is None else irp.current)
         core = self.core
         self.nested_routines += 1
-        outer = self.stack_owner
-        cost = ROUTINE_FRAME + (driver.spec.stack.get(routine, 0) if driver.spec else 0)
-        self.enter_stack(routine)
+        spec = driver.spec
+        locals_ = spec.stack.get(routine, 0) if spec is not None and spec.stack else 0
         try:
-            self.use_stack(cost, driver, routine)
+            if locals_ or self.nested_routines > self.stack_watch:
+                self.push_stack(driver, routine, locals_)
             if fresh and driver.spec is not None and routine in driver.spec.pageable:
                 try:  # the processor fetches its first instruction: the page may fault
                     self.mm.system_fault(routine_address(driver, routine),
@@ -959,38 +967,53 @@ class IoManager:
             return last
         finally:
             self.nested_routines -= 1
-            self.stack_use[self.stack_owner] -= cost
-            self.stack_owner = outer
+            self.stack_locals -= locals_
 
-    def enter_stack(self, routine: str) -> None:
-        """Which kernel stack driver code now runs on: an ISR on its processor's interrupt
-        stack, a DPC on its DPC stack (KPRCB DpcStack), anything else on the stack it was
-        called on, or, outermost, the current thread's."""
+    def enter_stack(self, depth: int, routine: str) -> tuple[object, ...]:
+        """An ISR starts on its processor's interrupt stack, a DPC on its DPC stack (KPRCB
+        DpcStack), `depth` routines deep, with what is already on it (STACK_BASE); other
+        driver code runs on the stack it was called on, outermost the current thread's
+        (stack_owner None). Returns what to go back to."""
         cpu = self.core.processors[self.core.cpu_context]
-        if routine in INTERRUPT_ROUTINES:
-            self.stack_owner = f"the interrupt stack of CPU{cpu.number}"
-        elif routine in DPC_ROUTINES:
-            self.stack_owner = f"the DPC stack of CPU{cpu.number}"
-        elif self.stack_owner is None:
-            self.stack_owner = self.files.syscall_thread or cpu.current_thread
+        saved = (self.stack_owner, self.stack_base, self.stack_depth0, self.stack_locals,
+                 self.stack_watch)
+        kind = "interrupt" if routine in INTERRUPT_ROUTINES else "DPC"
+        self.stack_owner = f"the {kind} stack of CPU{cpu.number}"
+        base = STACK_BASE[kind]
+        self.stack_base, self.stack_depth0 = base, depth
+        self.stack_locals, self.stack_watch = 0, depth
+        return saved
 
-    def use_stack(self, size: int, driver: DriverObject, routine: str) -> None:
-        """`size` more bytes of the current kernel stack; past KERNEL_STACK_SIZE the next push
-        lands on the guard page below it, and the trap that follows cannot even push its own
+    def leave_stack(self, saved: tuple[object, ...]) -> None:
+        self.stack_owner = saved[0]
+        self.stack_base, self.stack_depth0, self.stack_locals, \
+            self.stack_watch = saved[1:]  # type: ignore[assignment]
+
+    @property
+    def stack_used(self) -> int:
+        """Bytes of the current kernel stack in use: what was there, a frame per routine
+        running on it, and their declared locals."""
+        return (self.stack_base + (self.nested_routines - self.stack_depth0) * ROUTINE_FRAME
+                + self.stack_locals)
+
+    def push_stack(self, driver: DriverObject, routine: str, locals_: int) -> None:
+        """A routine deeper than any before on this stack, or one with declared locals: the
+        stack's use is measured. Past KERNEL_STACK_SIZE the push that made it so landed on
+        the guard page below the stack, and the trap that follows cannot even push its own
         frame: a double fault, bug check 0x7F with parameter 1 = 8
         (https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x7f--unexpected-kernel-mode-trap:
         "A kernel stack overflow. This overflow occurs when a guard page is hit, and the
         kernel tries to push a trap frame")."""
-        owner = self.stack_owner
-        kind = "thread" if isinstance(owner, Thread) else str(owner).split()[1]
-        used = self.stack_use.get(owner, STACK_BASE[kind]) + size
-        self.stack_use[owner] = used
+        self.stack_locals += locals_
+        self.stack_watch = max(self.stack_watch, self.nested_routines)
+        used = self.stack_used
+        owner = self.current_stack()
         if isinstance(owner, Thread):
             owner.kernel_stack_peak = max(owner.kernel_stack_peak, used)
         if used <= KERNEL_STACK_SIZE:
             return
+        size = ROUTINE_FRAME + locals_
         where = owner.label if isinstance(owner, Thread) else owner
-        locals_ = driver.spec.stack.get(routine, 0) if driver.spec else 0
         self.bugcheck(BugCheck.UNEXPECTED_KERNEL_MODE_TRAP, (8, 0, 0, 0),
                       driver=driver.image, routine=routine,
                       rule=f"{driver.name}!{routine} needed {size} more bytes of "
@@ -1006,10 +1029,21 @@ class IoManager:
                       "that calls back into its own stack); hand deep work to a work item; "
                       "check IoGetRemainingStackSize, or use KeExpandKernelStackAndCallout.")
 
+    def current_stack(self) -> object:
+        """Whose kernel stack driver code runs on now: a processor's DPC or interrupt stack,
+        or the thread's whose system call it serves, or else the current thread's."""
+        if self.stack_owner is not None:
+            return self.stack_owner
+        cpu = self.core.processors[self.core.cpu_context]
+        return self.files.syscall_thread or cpu.current_thread
+
+    def thread_stack_entered(self) -> None:
+        """A system call enters the kernel on its thread's stack: measure it afresh."""
+        self.stack_watch = 0
+
     def remaining_stack(self, driver: DriverObject, routine: str) -> None:
         """IoGetRemainingStackSize: the bytes left on the current kernel stack."""
-        owner = self.stack_owner
-        used = self.stack_use.get(owner, 0)
+        owner, used = self.current_stack(), self.stack_used
         where = owner.label if isinstance(owner, Thread) else owner
         self.emit("Io", "stack", f"{driver.name}!{routine}: IoGetRemainingStackSize → "
                   f"{KERNEL_STACK_SIZE - used} bytes ({used} of {KERNEL_STACK_SIZE} in use on "
