@@ -334,7 +334,10 @@ def thread_block(thread: Thread, flags: int = 0x6, indent: str = "") -> Text:
     lines += [f"Priority        {thread.priority}  BasePriority {thread.base_priority}",
               f"UserTime        {thread.user_ticks} tick(s)  KernelTime "
               f"{thread.kernel_ticks} tick(s)",
-              f"Start Address   {thread.start_address or '(none)'}"]
+              f"Start Address   {thread.start_address or '(none)'}",
+              f"Kernel stack    {KERNEL_STACK_SIZE:#x} bytes; at most "
+              f"{thread.kernel_stack_peak:#x} used, "
+              f"{KERNEL_STACK_SIZE - thread.kernel_stack_peak:#x} left then"]
     if thread.program:
         lines.append(f"Program         {_program_position(thread)}")
     for line in lines:

@@ -5,6 +5,7 @@ DPC or interrupt stack); past it the guard page makes a double fault, bug check 
 from __future__ import annotations
 
 import pytest
+from sessions import printed
 
 from kmshell.drivers import load_spec, new_system
 from kmshell.nt.constants import KERNEL_STACK_SIZE
@@ -12,6 +13,7 @@ from kmshell.nt.errors import SystemHalted
 from kmshell.nt.invariants import violations
 from kmshell.nt.io.manager import ROUTINE_FRAME, STACK_BASE
 from kmshell.nt.io.spec import SpecError, spec_from_dict
+from kmshell.session import Session
 
 
 def hungry(locals_: int, remaining: bool = False) -> dict:
@@ -83,3 +85,13 @@ def test_stack_must_name_the_spec_s_routines_and_give_bytes():
         spec_from_dict({**hungry(10), "stack": {"IRP_MJ_RAED": 10}}, "h.toml")
     with pytest.raises(SpecError, match="bytes of locals, 0 to 1048576"):
         spec_from_dict({**hungry(10), "stack": {"IRP_MJ_READ": -1}}, "h.toml")
+
+
+def test_windbg_thread_shows_the_stack_size_and_the_most_used():
+    session = Session()
+    session.execute("driver load bigframe")
+    session.execute('process create app.exe --program "wait-input"')
+    session.execute("open app.exe \\Device\\BigFrame")
+    session.execute("read app.exe 0xc")
+    text = printed(session, "!thread b0", width=100)
+    assert "Kernel stack    0x6000 bytes; at most 0x5db0 used, 0x250 left then" in text
