@@ -88,6 +88,7 @@ def _value_schemas() -> dict[str, dict]:
         "completion": _named_routines(SPEC_KEYS["completion"]),
         "cancel": _named_routines(SPEC_KEYS["cancel"]),
         "workitem": _named_routines(SPEC_KEYS["workitem"]),
+        "callout": _named_routines(SPEC_KEYS["callout"]),
         "ioctl": _named_routines(SPEC_KEYS["ioctl"]),
         "power_completion": _named_routines(SPEC_KEYS["power_completion"]),
         "notify": {"type": "object", "additionalProperties": {

@@ -95,3 +95,46 @@ def test_windbg_thread_shows_the_stack_size_and_the_most_used():
     session.execute("read app.exe 0xc")
     text = printed(session, "!thread b0", width=100)
     assert "Kernel stack    0x6000 bytes; at most 0x5db0 used, 0x250 left then" in text
+
+
+def callout_driver(size: int) -> dict:
+    spec = hungry(0)
+    spec["routines"]["IRP_MJ_READ"] = [f"KeExpandKernelStackAndCallout Deep {size}",
+                                       "IoCompleteRequest STATUS_SUCCESS", "return STATUS_SUCCESS"]
+    spec["stack"] = {"Deep": 22000}
+    spec["callout"] = {"Deep": ["IoGetRemainingStackSize"]}
+    return spec
+
+
+def test_a_callout_asking_for_more_than_is_left_runs_on_a_72_kb_stack_segment():
+    system = new_system()
+    system.io.load_driver(spec_from_dict(callout_driver(24000), "h.toml"))
+    process, handle = reader(system)
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")  # no 0x7F
+    said = [e.text for e in system.core.log if e.kind == "stack"]
+    assert "a new kernel stack segment of 73728 bytes, and Deep runs on it" in said[0]
+    assert f"({ROUTINE_FRAME + 22000} of 73728 in use on a large stack segment" in said[1]
+    assert not system.halted and violations(system) == []
+
+
+def test_a_callout_with_enough_left_runs_on_the_current_stack():
+    system = new_system()
+    spec = callout_driver(100)
+    spec["stack"] = {"Deep": 22200}
+    system.io.load_driver(spec_from_dict(spec, "h.toml"))
+    process, handle = reader(system)
+    with pytest.raises(SystemHalted):  # it asked for too little: its locals overflow
+        system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
+    assert "enough: the callout runs there" in next(
+        e.text for e in system.core.log if e.kind == "stack")
+    assert system.core.bugcheck_info.code == 0x7F
+
+
+def test_a_callout_must_be_in_callout_and_ask_for_at_most_maximum_expansion_size():
+    with pytest.raises(SpecError, match="MAXIMUM_EXPANSION_SIZE"):
+        spec_from_dict(callout_driver(0x11801), "h.toml")
+    spec = callout_driver(100)
+    spec["callout"] = {}
+    spec["stack"] = {}
+    with pytest.raises(SpecError, match=r"no callout routine 'Deep' in \[callout\]"):
+        spec_from_dict(spec, "h.toml")

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import (
     IRQL_NAMES,
+    KERNEL_LARGE_STACK_SIZE,
     KERNEL_STACK_SIZE,
     VPB_DEVICE_TYPES,
     BugCheck,
@@ -165,6 +166,7 @@ class IoManager:
         # call starts the watch again, for its thread)
         self.stack_base, self.stack_depth0 = STACK_BASE["thread"], 0
         self.stack_locals = self.stack_watch = 0
+        self.stack_limit = KERNEL_STACK_SIZE  # a callout's large stack segment has more
         self.csqs: dict[DeviceObject, list[Irp]] = {}  # a device -> its cancel-safe queue
         self.work_item_count: dict[str, int] = {}  # driver -> IO_WORKITEMs it holds
         # what each IoQueueWorkItem asked for: (driver, routine, device, IRP as context)
@@ -976,18 +978,22 @@ class IoManager:
         (stack_owner None). Returns what to go back to."""
         cpu = self.core.processors[self.core.cpu_context]
         saved = (self.stack_owner, self.stack_base, self.stack_depth0, self.stack_locals,
-                 self.stack_watch)
-        kind = "interrupt" if routine in INTERRUPT_ROUTINES else "DPC"
-        self.stack_owner = f"the {kind} stack of CPU{cpu.number}"
-        base = STACK_BASE[kind]
+                 self.stack_watch, self.stack_limit)
+        if routine in OWN_STACK_ROUTINES:
+            kind = "interrupt" if routine in INTERRUPT_ROUTINES else "DPC"
+            self.stack_owner, base = f"the {kind} stack of CPU{cpu.number}", STACK_BASE[kind]
+            self.stack_limit = KERNEL_STACK_SIZE
+        else:  # KeExpandKernelStackAndCallout: a new segment of KERNEL_LARGE_STACK_SIZE
+            self.stack_owner = f"a large stack segment of {routine}"
+            base, self.stack_limit = 0, KERNEL_LARGE_STACK_SIZE
         self.stack_base, self.stack_depth0 = base, depth
         self.stack_locals, self.stack_watch = 0, depth
         return saved
 
     def leave_stack(self, saved: tuple[object, ...]) -> None:
         self.stack_owner = saved[0]
-        self.stack_base, self.stack_depth0, self.stack_locals, \
-            self.stack_watch = saved[1:]  # type: ignore[assignment]
+        self.stack_base, self.stack_depth0, self.stack_locals, self.stack_watch, \
+            self.stack_limit = saved[1:]  # type: ignore[assignment]
 
     @property
     def stack_used(self) -> int:
@@ -1010,7 +1016,7 @@ class IoManager:
         owner = self.current_stack()
         if isinstance(owner, Thread):
             owner.kernel_stack_peak = max(owner.kernel_stack_peak, used)
-        if used <= KERNEL_STACK_SIZE:
+        if used <= self.stack_limit:
             return
         size = ROUTINE_FRAME + locals_
         where = owner.label if isinstance(owner, Thread) else owner
@@ -1019,7 +1025,7 @@ class IoManager:
                       rule=f"{driver.name}!{routine} needed {size} more bytes of "
                       f"{where}'s kernel stack" + (f" ({locals_} of them its own locals)"
                                                     if locals_ else "")
-                      + f", which was full: {used - size} of {KERNEL_STACK_SIZE} bytes in use, "
+                      + f", which was full: {used - size} of {self.stack_limit} bytes in use, "
                       f"{self.nested_routines} driver routines deep. The push hit the guard "
                       "page; the trap that followed had no stack to push its own frame on: a "
                       "double fault.",
@@ -1028,6 +1034,35 @@ class IoManager:
                       "not recurse (a completion routine that sends the IRP again, a filter "
                       "that calls back into its own stack); hand deep work to a work item; "
                       "check IoGetRemainingStackSize, or use KeExpandKernelStackAndCallout.")
+
+    def expand_stack_and_callout(self, driver: DriverObject, routine: str, callout: str,
+                                 size: int, irp: Irp | None,
+                                 device: DeviceObject | None) -> int:
+        """KeExpandKernelStackAndCallout(Callout, Parameter, Size): with Size bytes left on
+        the current stack the callout runs there; otherwise on a new kernel stack segment of
+        KERNEL_LARGE_STACK_SIZE ("If there is not enough space available on the stack,
+        KeExpandKernelStackAndCallout allocates a new kernel stack segment", its WDK page)."""
+        assert driver.spec is not None  # a step of its spec names the callout
+        left = self.stack_limit - self.stack_used
+        owner = self.current_stack()
+        where = owner.label if isinstance(owner, Thread) else owner
+        if left >= size:
+            self.emit("Io", "stack", f"{driver.name}!{routine}: KeExpandKernelStackAndCallout"
+                      f"({callout}, {size}): {left} bytes are left on {where}, enough: the "
+                      "callout runs there")
+            self.run_routine(driver, callout, driver.spec.callouts[callout], irp, device)
+            return NtStatus.STATUS_SUCCESS
+        self.emit("Io", "stack", f"{driver.name}!{routine}: KeExpandKernelStackAndCallout"
+                  f"({callout}, {size}): only {left} bytes are left on {where}: a new kernel "
+                  f"stack segment of {KERNEL_LARGE_STACK_SIZE} bytes, and {callout} runs on it",
+                  "The callout gets a stack of its own; when it returns, the thread goes back "
+                  "to its own stack, where it left off.")
+        saved = self.enter_stack(self.nested_routines, str(where))
+        try:
+            self.run_routine(driver, callout, driver.spec.callouts[callout], irp, device)
+        finally:
+            self.leave_stack(saved)
+        return NtStatus.STATUS_SUCCESS
 
     def current_stack(self) -> object:
         """Whose kernel stack driver code runs on now: a processor's DPC or interrupt stack,
@@ -1043,12 +1078,12 @@ class IoManager:
 
     def remaining_stack(self, driver: DriverObject, routine: str) -> None:
         """IoGetRemainingStackSize: the bytes left on the current kernel stack."""
-        owner, used = self.current_stack(), self.stack_used
+        owner, used, limit = self.current_stack(), self.stack_used, self.stack_limit
         where = owner.label if isinstance(owner, Thread) else owner
         self.emit("Io", "stack", f"{driver.name}!{routine}: IoGetRemainingStackSize → "
-                  f"{KERNEL_STACK_SIZE - used} bytes ({used} of {KERNEL_STACK_SIZE} in use on "
-                  f"{where})", "A driver that recurses, or calls down a deep stack, checks "
-                  "first and takes another path (a work item) when little is left.")
+                  f"{limit - used} bytes ({used} of {limit} in use on {where})",
+                  "A driver that recurses, or calls down a deep stack, checks first and takes "
+                  "another path (a work item) when little is left.")
 
     def _page_in(self, fault: HardFault) -> RoutineWaits:
         """A routine's hard fault: the paging read goes down the disk stack (IoPageRead), and

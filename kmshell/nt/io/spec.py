@@ -116,6 +116,8 @@ SPEC_KEYS = {
                         "is complete, with `status` its final status; they return nothing",
     "workitem": "[workitem]: work item routines, named by IoQueueWorkItem; a System worker "
                 "thread runs one at PASSIVE_LEVEL",
+    "callout": "[callout]: ExpandedStackCall routines, named by KeExpandKernelStackAndCallout, "
+               "which runs one at once with the stack it asked for; they return nothing",
     "ioctl": "[ioctl]: IRP_MJ_DEVICE_CONTROL dispatched by control code, \"0x222003\" = "
              "[steps], as the C code's switch on IoControlCode; other codes go to the "
              "IRP_MJ_DEVICE_CONTROL routine, or fail with STATUS_INVALID_DEVICE_REQUEST",
@@ -185,6 +187,7 @@ class DriverSpec:
     power_completions: dict[str, list[Call]] = field(default_factory=dict)  # VOID as well
     ioctls: dict[int, list[Call]] = field(default_factory=dict)  # control code -> its case
     work_routines: dict[str, list[Call]] = field(default_factory=dict)  # [workitem]
+    callouts: dict[str, list[Call]] = field(default_factory=dict)  # [callout]
     notify: dict[str, list[Step]] = field(default_factory=dict)  # notify/registry callbacks
     hardware_ids: tuple[str, ...] = ()
     position: str = "upper"  # for a filter: above (upper) or below (lower) the function driver
@@ -415,11 +418,12 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
     spec.wmi = _wmi_blocks(data.get("wmi", {}), source)
     completion, cancel = data.get("completion", {}), data.get("cancel", {})
     work, power = data.get("workitem", {}), data.get("power_completion", {})
+    callout = data.get("callout", {})
     tables = {"routines": data.get("routines", {}), "pdo": data.get("pdo", {})}
-    if not all(isinstance(t, dict) for t in (completion, cancel, work, power,
+    if not all(isinstance(t, dict) for t in (completion, cancel, work, power, callout,
                                              *tables.values())):
-        raise SpecError(f"{source}: [routines], [pdo], [completion], [cancel], [workitem] and "
-                        "[power_completion] must be tables")
+        raise SpecError(f"{source}: [routines], [pdo], [completion], [cancel], [workitem], "
+                        "[callout] and [power_completion] must be tables")
     notify = data.get("notify", {})
     if not isinstance(notify, dict):
         raise SpecError(f"{source}: [notify] must be a table of routines", ("notify",))
@@ -433,10 +437,13 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             raise SpecError(f"{source}: notify routine {name}: {error}", ("notify", name)) \
                 from None
     names = {"completion": set(completion), "cancel": set(cancel), "workitem": set(work),
-             "notify": set(notify), "power_completion": set(power)}
+             "notify": set(notify), "power_completion": set(power), "callout": set(callout)}
     for name, steps in work.items():
         spec.work_routines[name] = _steps(steps, f"{source}: work item routine {name}", names,
                                           ("workitem", name))
+    for name, steps in callout.items():
+        spec.callouts[name] = _steps(steps, f"{source}: callout routine {name}", names,
+                                     ("callout", name))
     for name, steps in completion.items():
         spec.completions[name] = _steps(steps, f"{source}: completion routine {name}", names,
                                         ("completion", name))
@@ -483,7 +490,8 @@ def spec_from_dict(data: dict, source: str) -> DriverSpec:
             for v in stack.values()):
         raise SpecError(f"{source}: [stack] gives each routine its bytes of locals, 0 to "
                         "1048576, e.g. IRP_MJ_READ = 2048", ("stack",))
-    known = {*spec.routines, *spec.completions, *spec.cancels, *spec.work_routines}
+    known = {*spec.routines, *spec.completions, *spec.cancels, *spec.work_routines,
+             *spec.callouts}
     for name in stack:
         if name not in known:
             raise SpecError(f"{source}: [stack] names '{name}', which is no routine of the "

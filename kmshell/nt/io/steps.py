@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from kmshell.nt.constants import (
     IRP_MJ,
+    MAXIMUM_EXPANSION_SIZE,
     MM_SYSTEM_RANGE_START,
     Irql,
     NtStatus,
@@ -556,6 +557,15 @@ def _check_work_routine(args: Args, names: Names) -> None:
                          f"{_defined(names.get('workitem', set()))}")
 
 
+def _check_callout(args: Args, names: Names) -> None:
+    if args[0] not in names.get("callout", set()):
+        raise ValueError(f"no callout routine '{args[0]}' in [callout]; defined: "
+                         f"{_defined(names.get('callout', set()))}")
+    if not args[1].isdigit() or not 0 < int(args[1]) <= MAXIMUM_EXPANSION_SIZE:
+        raise ValueError(f"SIZE is the bytes of stack the callout needs, 1 to "
+                         f"{MAXIMUM_EXPANSION_SIZE} (MAXIMUM_EXPANSION_SIZE)")
+
+
 def _check_initialize_event(args: Args, names: Names) -> None:
     if args[1] not in ("NotificationEvent", "SynchronizationEvent") or \
             args[2:] not in ((), ("TRUE",), ("FALSE",)):
@@ -869,6 +879,14 @@ def _records() -> tuple[Ddi, ...]:
             "take this driver's control device off the I/O manager's list of file systems (in "
             "Unload)",
             lambda io, f, call, last: io.files.unregister_file_system(f.driver)),
+        Ddi("KeExpandKernelStackAndCallout", "ROUTINE SIZE",
+            Irql.APC_LEVEL, WDK + "ntddk/nf-ntddk-keexpandkernelstackandcallout",
+            "call the [callout] ROUTINE now with SIZE bytes of stack guaranteed: on a new "
+            "large kernel stack segment (72 KB) when the current one has too little left "
+            "(returns STATUS_SUCCESS; the callout returns nothing)",
+            lambda io, f, call, last: io.expand_stack_and_callout(
+                f.driver, f.routine, call.args[0], int(call.args[1]), f.irp, f.device),
+            check=_check_callout),
         Ddi("IoGetRemainingStackSize", "",
             None, WDK + "wdm/nf-wdm-iogetremainingstacksize",
             "how many bytes are left on the kernel stack the routine runs on (any IRQL since "
