@@ -7,6 +7,7 @@ from kmshell.commands.registry import command
 from kmshell.errors import KmsError
 from kmshell.language.spec import ADDRESS, NUMBER, PROCESS, Arg, Kind, number
 from kmshell.nt.mm import is_kernel_address
+from kmshell.nt.pte import is_canonical
 from kmshell.nt.rtl import parse_number
 from kmshell.views.mm import memory_stats, pfn_entry, pte_walk
 from kmshell.views.ps import memory_map
@@ -53,7 +54,7 @@ def pfn(session, cmd):
 def pte(session, cmd):
     system = session.system
     address = cmd["address"]
-    if 0x7FFF_FFFF_FFFF < address < 0xFFFF_8000_0000_0000:
+    if not is_canonical(address):
         raise KmsError(f"{address:#x} is not canonical: x64 addresses are below "
                        "0x800000000000 or from 0xFFFF800000000000", col=cmd.col("address"))
     if cmd["p"] is not None:

@@ -119,6 +119,7 @@ from kmshell.nt.pte import (
     entry_address,
     form,
     frame_of,
+    is_user_page,
     page_address,
     pagefile_pte,
     prefix,
@@ -372,10 +373,7 @@ class MemoryManager:
     def virtual_alloc(self, process: Process, size: int) -> Vad:
         """VirtualAlloc(MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) by the process: a region of
         whole pages, committed now and given frames only when touched."""
-        space = process.address_space
-        if not process.alive or space is None:
-            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
-                          f"(PID {process.pid}) has no user half to allocate in")
+        space = self._space(process, " to allocate in")
         size = -(-size // PAGE_SIZE) * PAGE_SIZE
         vad = self.allocate_virtual(space, size, "VirtualAlloc")
         self.emit("Mm", "commit", f"NtAllocateVirtualMemory: {process.image} (PID "
@@ -437,10 +435,10 @@ class MemoryManager:
             if limit is not None and modified + standby >= limit:
                 break
             pte = tables.ptes[page]
-            frame = frame_of(pte)
-            if pfn.refs[frame] > 1:
+            if self._locked(pte):
                 locked += 1
                 continue
+            frame = frame_of(pte)
             del tables.working_set[page]
             tables.ptes[page] = transition_pte(frame)
             if pte & DIRTY:
@@ -453,6 +451,10 @@ class MemoryManager:
                 pfn.park(frame, MmList.StandbyPageList)
                 standby += 1
         return modified, standby, locked
+
+    def _locked(self, pte: int) -> bool:
+        """A valid page whose frame an MDL holds (reference count above the mapping's 1)."""
+        return self.pfn.refs[frame_of(pte)] > 1
 
     def trim_working_set(self, process: Process | None) -> None:
         """memory trim: empty one working set (EmptyWorkingSet, or the system's)."""
@@ -534,6 +536,38 @@ class MemoryManager:
             tables.ptes[page] = pte | DIRTY
             self._release_copy(frame_of(pte))
 
+    def _take_back(self, tables: PageTables, page: int) -> tuple[int, str]:
+        """MiResolveTransitionFault: the frame a transition PTE names leaves its standby or
+        modified list and is the page again, valid (dirty if it was modified) and in the
+        working set. Returns the frame and the list it was on."""
+        frame = frame_of(tables.ptes[page])
+        listed = MmList(self.pfn.location[frame]).name
+        self.pfn.unlink(frame)
+        self.pfn.reactivate(frame)
+        tables.ptes[page] = valid_pte(frame, is_user_page(page),
+                                      dirty=bool(self.pfn.modified[frame]))
+        tables.working_set[page] = None
+        self.faults["soft"] += 1
+        return frame, listed
+
+    def _start_read(self, tables: PageTables, page: int, frame: int) -> None:
+        """MiResolvePageFileFault before IoPageRead: the frame is marked ReadInProgress
+        (TransitionPage) and the PTE made a transition PTE that names it, so a second fault
+        finds the read."""
+        self.pfn.location[frame] = MmList.TransitionPage
+        tables.ptes[page] = transition_pte(frame)
+        tables.working_set.pop(page, None)
+        self.faults["hard"] += 1
+
+    def _end_read(self, tables: PageTables, page: int, frame: int, whose: str) -> None:
+        """The paging read is done: the PTE is valid, clean (the copy on disk still matches)
+        and the page is in its working set again."""
+        self.pfn.reactivate(frame)
+        tables.ptes[page] = valid_pte(frame, is_user_page(page), dirty=False)
+        tables.working_set[page] = None
+        self.emit("Mm", "fault", f"the page at {page_address(page):#x} is in: frame "
+                  f"{frame:#x}, PTE valid, in {whose} working set", mode="K")
+
     def _page_in_done(self, process: Process, tables: PageTables, page: int, frame: int,
                       status: int, restart: Callable[[], object] | None
                       ) -> Callable[[], object] | None:
@@ -554,11 +588,7 @@ class MemoryManager:
             self.ps.terminate_process(process, NtStatus.STATUS_IN_PAGE_ERROR,
                                       reason=" after an in-page error")
             return None
-        self.pfn.reactivate(frame)
-        tables.ptes[page] = valid_pte(frame, True, dirty=False)
-        tables.working_set[page] = None
-        self.emit("Mm", "fault", f"the page at {page_address(page):#x} is in: frame "
-                  f"{frame:#x}, PTE valid, in {process.image}'s working set", mode="K")
+        self._end_read(tables, page, frame, f"{process.image}'s")
         return restart if process.alive else None
 
     def _release_copy(self, frame: int) -> None:
@@ -574,12 +604,10 @@ class MemoryManager:
         for frame in self.pressure:
             self.pfn.insert(frame, MmList.FreePageList)
         self.pressure.clear()
-        refs, trimmable = self.pfn.refs, 0
-        for process in self.ps.live_processes():
-            space = process.address_space
-            ptes = space.tables.ptes if space is not None else {}
-            trimmable += sum(refs[frame_of(ptes[page])] < 2  # a locked page stays
-                             for page in (space.tables.working_set if space else ()))
+        spaces = [p.address_space.tables for p in self.ps.live_processes()
+                  if p.address_space is not None]
+        trimmable = sum(not self._locked(tables.ptes[page])
+                        for tables in spaces for page in tables.working_set)
         room = self.pfn.available + self.pfn.count(MmList.ModifiedPageList) + trimmable
         target = room if mb is None else mb * 0x10_0000 // PAGE_SIZE
         if target > room:
@@ -608,11 +636,12 @@ class MemoryManager:
                   f"locked; {self.pfn.available} pages ({self.pfn.available * PAGE_SIZE >> 20}"
                   " MB) available now")
 
-    def _space(self, process: Process) -> AddressSpace:
+    def _space(self, process: Process, purpose: str = "") -> AddressSpace:
+        """The process's user half; an exited process, or one without (System), refused."""
         space = process.address_space
         if not process.alive or space is None:
             raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
-                          f"(PID {process.pid}) has no user half")
+                          f"(PID {process.pid}) has no user half{purpose}")
         return space
 
     # ----------------------------------------------------------------- page tables
@@ -630,7 +659,7 @@ class MemoryManager:
         """Make `page` valid on `frame` (already active), with the page tables on the way
         (a zeroed page each, on first use); the frame's PFN names this PTE unless it is a
         second mapping (`back_pointer` False). Returns how many table pages it took."""
-        user = not page >> 35
+        user = is_user_page(page)
         taken = 0
         for level in (1, 2, 3):  # the PDPT, the page directory and the page table
             key = prefix(level, page)
@@ -658,7 +687,7 @@ class MemoryManager:
         steps = []
         for level in range(4):
             below = tables.tables.get(prefix(level + 1, page)) if level < 3 else None
-            contents = (table_entry(below, not page >> 35) if below is not None
+            contents = (table_entry(below, is_user_page(page)) if below is not None
                         else tables.ptes.get(page, 0) if level == 3 else 0)
             steps.append((entry_address(level, page), contents, table))
             if below is None:
@@ -714,20 +743,14 @@ class MemoryManager:
                 return False
         if self.pfn.available < MINIMUM_FREE_PAGES:  # MiEnsureAvailablePageOrWait
             self.balance()
-        where = f"page fault at {address:#x} in {process.image} (PID {process.pid})"
+        fault = f"page fault at {address:#x} in {process.image} (PID {process.pid})"
         if kind == "transition" and self.pfn.location[frame_of(pte)] == MmList.TransitionPage:
             raise NtError(NtStatus.STATUS_DEVICE_NOT_READY, f"the page at {address:#x} is "
                           "being read in already (a collided page fault: the thread would "
                           "wait for that read); complete the paging read first")
         if kind == "transition":
-            frame = frame_of(pte)
-            listed = MmList(self.pfn.location[frame]).name
-            self.pfn.unlink(frame)
-            self.pfn.reactivate(frame)
-            tables.ptes[page] = valid_pte(frame, True, dirty=bool(self.pfn.modified[frame]))
-            tables.working_set[page] = None
-            self.faults["soft"] += 1
-            self.emit("Mm", "fault", f"{where}: soft fault, the PTE is a transition PTE: "
+            frame, listed = self._take_back(tables, page)
+            self.emit("Mm", "fault", f"{fault}: soft fault, the PTE is a transition PTE: "
                       f"frame {frame:#x} still holds the page, on the {listed}; it is taken "
                       "back into the working set, no I/O", "A soft fault costs microseconds: "
                       "the page never left memory.", mode="K")
@@ -740,11 +763,8 @@ class MemoryManager:
         if kind == "paged out":
             slot = (pte >> PAGEFILE_HIGH_SHIFT) - 1
             self.pfn.original[frame] = slot + 1  # the copy in the paging file stays good
-            self.pfn.location[frame] = MmList.TransitionPage  # ReadInProgress
-            tables.ptes[page] = transition_pte(frame)
-            del tables.working_set[page]
-            self.faults["hard"] += 1
-            self.emit("Mm", "fault", f"{where}: hard fault, the page is in the paging file "
+            self._start_read(tables, page, frame)
+            self.emit("Mm", "fault", f"{fault}: hard fault, the page is in the paging file "
                       f"at slot {slot:#x}: frame {frame:#x} is taken for it{also}, and the PTE "
                       "points at it in transition while the read is in progress",
                       "A hard fault waits for the disk: milliseconds, a million times a soft "
@@ -755,14 +775,14 @@ class MemoryManager:
 
             if at_once or self.files.page_read(thread or process.first_live_thread,
                                                PAGING_FILE, slot * PAGE_SIZE, done) is None:
-                self.emit("Mm", "fault", f"{where}: the model reads the page at once (no "
+                self.emit("Mm", "fault", f"{fault}: the model reads the page at once (no "
                           "file system on C:, or a system call building its IRP)", mode="K")
                 then = done(NtStatus.STATUS_SUCCESS)
                 if then is not None:
                     then()
             return True
         self.faults["demand zero"] += 1
-        self.emit("Mm", "fault", f"{where}: demand zero, the first touch of committed memory: "
+        self.emit("Mm", "fault", f"{fault}: demand zero, the first touch of committed memory: "
                   f"frame {frame:#x} from the zeroed list{also}",
                   "Committing memory only promises it: no frame is taken until the page is "
                   "first touched, and then a zeroed one, so no process sees another's data.",
@@ -948,13 +968,7 @@ class MemoryManager:
                           "alloc_text(PAGE) for such routines, nonpaged pool for such data.")
         kind = form(pte)
         if kind == "transition":
-            frame = frame_of(pte)
-            listed = MmList(self.pfn.location[frame]).name
-            self.pfn.unlink(frame)
-            self.pfn.reactivate(frame)
-            tables.ptes[page] = valid_pte(frame, False, dirty=bool(self.pfn.modified[frame]))
-            tables.working_set[page] = None
-            self.faults["soft"] += 1
+            frame, listed = self._take_back(tables, page)
             self.emit("Mm", "fault", f"page fault at {address:#x} ({driver.name}!{routine} "
                       f"{verb} it): soft fault, frame {frame:#x} still holds the page, on the "
                       f"{listed}; back in the system working set", mode="K")
@@ -971,12 +985,10 @@ class MemoryManager:
         frame = self.remove_zero_page()
         self.pfn.activate(frame, USE_PAGEABLE_CODE if image else USE_PAGED_POOL, 0,
                           entry_address(3, page))
-        self.pfn.location[frame] = MmList.TransitionPage  # ReadInProgress
-        tables.ptes[page] = transition_pte(frame)
+        self._start_read(tables, page, frame)
         slot = (pte >> PAGEFILE_HIGH_SHIFT) - 1
         path = f"\\SystemRoot\\System32\\drivers\\{driver.image}" if image else PAGING_FILE
         offset = (page_address(page) - image_range(driver)[0]) if image else slot * PAGE_SIZE
-        self.faults["hard"] += 1
         self.emit("Mm", "fault", f"page fault at {address:#x} ({driver.name}!{routine} {verb} "
                   f"it): hard fault, the page is in {path}: frame {frame:#x} is taken for it "
                   "and the read goes to the disk", mode="K")
@@ -990,13 +1002,9 @@ class MemoryManager:
                               f"{driver.name}!{routine} needed, failed with "
                               f"{format_status(status)}: kernel code cannot go on without "
                               "its page.", fix="Check the disk and its driver.")
-            self.pfn.reactivate(frame)
             if not image:
                 self.pfn.original[frame] = slot + 1
-            tables.ptes[page] = valid_pte(frame, False, dirty=False)
-            tables.working_set[page] = None
-            self.emit("Mm", "fault", f"the page at {page_address(page):#x} is in: frame "
-                      f"{frame:#x}, PTE valid, in the system working set", mode="K")
+            self._end_read(tables, page, frame, "the system")
 
         if not self.files.can_page():
             self.emit("Mm", "fault", "this machine has no file system on C: to send the "
@@ -1276,10 +1284,7 @@ class MemoryManager:
         no committed region covers, is an access violation: the process dies, nothing else
         does. Returns the value read (or written), or None when the access faulted."""
         self.core.require_running()
-        space = process.address_space
-        if not process.alive or space is None:
-            raise NtError(NtStatus.STATUS_INVALID_PARAMETER, f"{process.image} "
-                          f"(PID {process.pid}) has no user-mode address space to touch")
+        space = self._space(process, ": no user-mode address space to touch")
         waiting = process.first_live_thread if thread is None else None
         if waiting is not None and waiting.io_wait is not None \
                 and waiting.wait_reason is WaitReason.PageIn:

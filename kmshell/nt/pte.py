@@ -70,6 +70,17 @@ def vpn(address: int) -> int:
     return (address & VA_MASK) >> PAGE_SHIFT
 
 
+def is_canonical(address: int) -> bool:
+    """x64 addresses are 48 bits wide, sign-extended: the user half below 0x8000'00000000,
+    the kernel half from 0xFFFF8000'00000000, nothing between."""
+    return address < 1 << 47 or address >= 0xFFFF_8000_0000_0000
+
+
+def is_user_page(page: int) -> bool:
+    """Whether a virtual page number is in the user half (bit 47 of its address clear)."""
+    return not page >> 35
+
+
 def page_address(page: int) -> int:
     """The canonical virtual address of a virtual page number (the kernel half's sign-
     extended)."""

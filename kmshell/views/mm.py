@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 
+from kmshell.nt.mm import is_kernel_address
 from kmshell.nt.pfn import AVAILABLE_LISTS, USES, MmList
 from kmshell.nt.pte import LEVELS, MM_READWRITE, PAGEFILE_HIGH_SHIFT, flags, form, frame_of
 from kmshell.views.layout import deferred, fields, titled
@@ -102,7 +103,7 @@ def pte_walk(system, address: int, process, steps) -> Group:
     the self-map), what it contains, the frame it names and !pte's flag letters — then what
     the last one means."""
     owner = "system space, the same in every process" if process is None or \
-        address >= 0xFFFF_8000_0000_0000 else f"{process.image} (PID {process.pid})"
+        is_kernel_address(address) else f"{process.image} (PID {process.pid})"
     table = titled(f"VA {address:016x}: {owner}", "entry", "at", "contains", "pfn", "flags")
     for level, (at, contents, _) in enumerate(steps):
         valid = contents & 1

@@ -43,7 +43,7 @@ def test_a_routine_s_locals_and_frames_count_against_its_thread_s_stack():
     system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
     thread = process.threads[0]
     assert thread.kernel_stack_peak == STACK_BASE["thread"] + ROUTINE_FRAME + 4000
-    assert system.io.stack_owner is None and system.io.stack_locals == 0  # popped on return
+    assert system.io.stack.owner is None and system.io.stack.locals == 0  # popped on return
 
 
 def test_locals_too_big_for_the_stack_double_fault_with_0x7f_parameter_8():

@@ -36,6 +36,7 @@ STATUS_MORE_PROCESSING_REQUIRED stops the completion (Windows would complete it 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from kmshell.nt.constants import (
@@ -123,6 +124,22 @@ OWN_STACK_ROUTINES = frozenset((*INTERRUPT_ROUTINES, *DPC_ROUTINES))
 DEFAULT_DEVICE_SD = parse_sddl(DEFAULT_DEVICE_SDDL)  # what IoCreateDevice gives a device
 
 
+@dataclass
+class KernelStack:
+    """The kernel stack driver code runs on: `owner` names it (None: the current thread's,
+    as outermost driver code runs), `base` is what was on it when driver code entered it and
+    `depth0` nested_routines then, `locals` the declared locals of the routines on it now,
+    `watch` the depth up to which its use has been measured (deeper, or a routine with
+    locals, is measured again: run_routine's one comparison), `limit` its size."""
+
+    owner: str | None = None
+    base: int = STACK_BASE["thread"]
+    depth0: int = 0
+    locals: int = 0
+    watch: int = 0
+    limit: int = KERNEL_STACK_SIZE
+
+
 class IoManager:
     """Io. Built with the Core and the components a driver's routines use: the object
     manager (driver and device objects), Ke (IRQL, DPCs, spin locks), Mm (pool), Cm (the
@@ -156,17 +173,7 @@ class IoManager:
         self._cancel_lock: int | None = None  # held: the IRQL IoAcquireCancelSpinLock saved
         self.nested_calls = 0  # IoCallDriver calls running now, inside one another (all IRPs)
         self.nested_routines = 0  # driver routines running now, inside one another
-        # the kernel stack driver code runs on now (a thread, or a processor's DPC or
-        # interrupt stack: None outside driver code), how much of it is in use, and the most
-        # that has been since it was entered (a thread keeps its own peak: Thread)
-        self.stack_owner: object = None
-        # what was on it when driver code entered it, nested_routines then, the declared
-        # locals on it now, and the depth up to which it has been measured (deeper, or a
-        # routine with locals, is measured again: run_routine's one comparison; a system
-        # call starts the watch again, for its thread)
-        self.stack_base, self.stack_depth0 = STACK_BASE["thread"], 0
-        self.stack_locals = self.stack_watch = 0
-        self.stack_limit = KERNEL_STACK_SIZE  # a callout's large stack segment has more
+        self.stack = KernelStack()  # the kernel stack driver code runs on now
         self.csqs: dict[DeviceObject, list[Irp]] = {}  # a device -> its cancel-safe queue
         self.work_item_count: dict[str, int] = {}  # driver -> IO_WORKITEMs it holds
         # what each IoQueueWorkItem asked for: (driver, routine, device, IRP as context)
@@ -886,16 +893,19 @@ class IoManager:
         """Run the driver's routine at the IRQL its caller raised to (an ISR, a DPC,
         StartIo, ...); a step that fails (an error, not a bugcheck) leaves the processor at
         the IRQL it had before, as the routine's return would."""
-        saved = self.enter_stack(self.nested_routines, routine) \
-            if routine in OWN_STACK_ROUTINES else None
+        outer = self.stack
+        if routine in OWN_STACK_ROUTINES:  # an ISR or a DPC: its processor's own stack
+            kind = "interrupt" if routine in INTERRUPT_ROUTINES else "DPC"
+            cpu = self.core.processors[self.core.cpu_context].number
+            self.stack = KernelStack(f"the {kind} stack of CPU{cpu}", STACK_BASE[kind],
+                                     self.nested_routines, watch=self.nested_routines)
         try:
             self.call_routine(driver, routine, irp, device)
         except NtError:
             self.ke.lower_irql(before)
             raise
         finally:
-            if saved is not None:
-                self.leave_stack(saved)
+            self.stack = outer
 
     def run_routine(self, driver: DriverObject, routine: str, calls: list[Call], irp: Irp | None,
                     device: DeviceObject | None, last: int = NtStatus.STATUS_SUCCESS,
@@ -920,7 +930,7 @@ class IoManager:
         spec = driver.spec
         locals_ = spec.stack.get(routine, 0) if spec is not None and spec.stack else 0
         try:
-            if locals_ or self.nested_routines > self.stack_watch:
+            if locals_ or self.nested_routines > self.stack.watch:
                 self.push_stack(driver, routine, locals_)
             if fresh and driver.spec is not None and routine in driver.spec.pageable:
                 try:  # the processor fetches its first instruction: the page may fault
@@ -969,38 +979,14 @@ class IoManager:
             return last
         finally:
             self.nested_routines -= 1
-            self.stack_locals -= locals_
-
-    def enter_stack(self, depth: int, routine: str) -> tuple[object, ...]:
-        """An ISR starts on its processor's interrupt stack, a DPC on its DPC stack (KPRCB
-        DpcStack), `depth` routines deep, with what is already on it (STACK_BASE); other
-        driver code runs on the stack it was called on, outermost the current thread's
-        (stack_owner None). Returns what to go back to."""
-        cpu = self.core.processors[self.core.cpu_context]
-        saved = (self.stack_owner, self.stack_base, self.stack_depth0, self.stack_locals,
-                 self.stack_watch, self.stack_limit)
-        if routine in OWN_STACK_ROUTINES:
-            kind = "interrupt" if routine in INTERRUPT_ROUTINES else "DPC"
-            self.stack_owner, base = f"the {kind} stack of CPU{cpu.number}", STACK_BASE[kind]
-            self.stack_limit = KERNEL_STACK_SIZE
-        else:  # KeExpandKernelStackAndCallout: a new segment of KERNEL_LARGE_STACK_SIZE
-            self.stack_owner = f"a large stack segment of {routine}"
-            base, self.stack_limit = 0, KERNEL_LARGE_STACK_SIZE
-        self.stack_base, self.stack_depth0 = base, depth
-        self.stack_locals, self.stack_watch = 0, depth
-        return saved
-
-    def leave_stack(self, saved: tuple[object, ...]) -> None:
-        self.stack_owner = saved[0]
-        self.stack_base, self.stack_depth0, self.stack_locals, self.stack_watch, \
-            self.stack_limit = saved[1:]  # type: ignore[assignment]
+            self.stack.locals -= locals_
 
     @property
     def stack_used(self) -> int:
         """Bytes of the current kernel stack in use: what was there, a frame per routine
         running on it, and their declared locals."""
-        return (self.stack_base + (self.nested_routines - self.stack_depth0) * ROUTINE_FRAME
-                + self.stack_locals)
+        stack = self.stack
+        return stack.base + (self.nested_routines - stack.depth0) * ROUTINE_FRAME + stack.locals
 
     def push_stack(self, driver: DriverObject, routine: str, locals_: int) -> None:
         """A routine deeper than any before on this stack, or one with declared locals: the
@@ -1010,13 +996,14 @@ class IoManager:
         (https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x7f--unexpected-kernel-mode-trap:
         "A kernel stack overflow. This overflow occurs when a guard page is hit, and the
         kernel tries to push a trap frame")."""
-        self.stack_locals += locals_
-        self.stack_watch = max(self.stack_watch, self.nested_routines)
+        stack = self.stack
+        stack.locals += locals_
+        stack.watch = max(stack.watch, self.nested_routines)
         used = self.stack_used
         owner = self.current_stack()
         if isinstance(owner, Thread):
             owner.kernel_stack_peak = max(owner.kernel_stack_peak, used)
-        if used <= self.stack_limit:
+        if used <= stack.limit:
             return
         size = ROUTINE_FRAME + locals_
         where = owner.label if isinstance(owner, Thread) else owner
@@ -1025,7 +1012,7 @@ class IoManager:
                       rule=f"{driver.name}!{routine} needed {size} more bytes of "
                       f"{where}'s kernel stack" + (f" ({locals_} of them its own locals)"
                                                     if locals_ else "")
-                      + f", which was full: {used - size} of {self.stack_limit} bytes in use, "
+                      + f", which was full: {used - size} of {stack.limit} bytes in use, "
                       f"{self.nested_routines} driver routines deep. The push hit the guard "
                       "page; the trap that followed had no stack to push its own frame on: a "
                       "double fault.",
@@ -1043,7 +1030,7 @@ class IoManager:
         KERNEL_LARGE_STACK_SIZE ("If there is not enough space available on the stack,
         KeExpandKernelStackAndCallout allocates a new kernel stack segment", its WDK page)."""
         assert driver.spec is not None  # a step of its spec names the callout
-        left = self.stack_limit - self.stack_used
+        left = self.stack.limit - self.stack_used
         owner = self.current_stack()
         where = owner.label if isinstance(owner, Thread) else owner
         if left >= size:
@@ -1057,28 +1044,30 @@ class IoManager:
                   f"stack segment of {KERNEL_LARGE_STACK_SIZE} bytes, and {callout} runs on it",
                   "The callout gets a stack of its own; when it returns, the thread goes back "
                   "to its own stack, where it left off.")
-        saved = self.enter_stack(self.nested_routines, str(where))
+        outer, self.stack = self.stack, KernelStack(
+            f"a large stack segment of {where}", 0, self.nested_routines,
+            watch=self.nested_routines, limit=KERNEL_LARGE_STACK_SIZE)
         try:
             self.run_routine(driver, callout, driver.spec.callouts[callout], irp, device)
         finally:
-            self.leave_stack(saved)
+            self.stack = outer
         return NtStatus.STATUS_SUCCESS
 
     def current_stack(self) -> object:
         """Whose kernel stack driver code runs on now: a processor's DPC or interrupt stack,
         or the thread's whose system call it serves, or else the current thread's."""
-        if self.stack_owner is not None:
-            return self.stack_owner
+        if self.stack.owner is not None:
+            return self.stack.owner
         cpu = self.core.processors[self.core.cpu_context]
         return self.files.syscall_thread or cpu.current_thread
 
     def thread_stack_entered(self) -> None:
         """A system call enters the kernel on its thread's stack: measure it afresh."""
-        self.stack_watch = 0
+        self.stack.watch = 0
 
     def remaining_stack(self, driver: DriverObject, routine: str) -> None:
         """IoGetRemainingStackSize: the bytes left on the current kernel stack."""
-        owner, used, limit = self.current_stack(), self.stack_used, self.stack_limit
+        owner, used, limit = self.current_stack(), self.stack_used, self.stack.limit
         where = owner.label if isinstance(owner, Thread) else owner
         self.emit("Io", "stack", f"{driver.name}!{routine}: IoGetRemainingStackSize → "
                   f"{limit - used} bytes ({used} of {limit} in use on {where})",
