@@ -27,3 +27,11 @@ def session_after(lines: list[str]) -> Session:
     for line in lines:
         session.execute(line)
     return session
+
+
+def page_out(system, process=None) -> None:
+    """Empty a working set (a process's, or with none the system's) and squeeze the machine
+    until every page that was in it is only on disk: the next touch of one is a hard fault."""
+    system.mm.trim_working_set(process)
+    system.mm.apply_pressure(None)
+    system.mm.apply_pressure(0)

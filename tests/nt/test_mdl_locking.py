@@ -15,13 +15,14 @@ from kmshell.nt.pte import form, frame_of, vpn
 from kmshell.session import Session
 
 
-def pended_direct_read():
-    """slowdisk (direct I/O) holds a read pended: the caller's buffer is locked meanwhile."""
+def pended_direct_read(driver: str = "slowdisk", device: str = "SlowDisk", length: int = 4096):
+    """A direct-I/O driver (slowdisk) holds app.exe's read pended: its buffer is locked
+    meanwhile."""
     system = new_system()
-    system.io.load_driver(load_spec("slowdisk"))
+    system.io.load_driver(load_spec(driver))
     process = system.ps.create_process("app.exe")
-    handle = system.files.open_file(process, "\\Device\\SlowDisk")
-    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", length=4096)
+    handle = system.files.open_file(process, f"\\Device\\{device}")
+    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", length=length)
     [irp] = [i for i in system.io.irps_in_progress() if i.mdl is not None]
     return system, process, irp
 
@@ -80,12 +81,7 @@ def test_pfn_shows_the_lock_in_the_reference_count():
 
 
 def test_the_system_address_of_an_mdl_maps_the_same_frames_until_completion_unmaps_it():
-    system = new_system()
-    system.io.load_driver(load_spec("mdldisk"))
-    process = system.ps.create_process("app.exe")
-    handle = system.files.open_file(process, "\\Device\\MdlDisk")
-    system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile", length=8192)
-    [irp] = system.io.irps_in_progress()
+    system, _, irp = pended_direct_read("mdldisk", "MdlDisk", 8192)
     system_pages = [vpn(irp.system_address) + i for i in range(2)]
     mapped = [frame_of(system.mm.system_tables.ptes[p]) for p in system_pages]
     assert mapped == list(irp.mdl_frames) and violations(system) == []

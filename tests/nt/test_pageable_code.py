@@ -6,6 +6,7 @@ stack while the routine waits, then the routine runs."""
 from __future__ import annotations
 
 import pytest
+from sessions import page_out
 
 from kmshell.drivers import load_spec, new_system
 from kmshell.nt import SystemHalted
@@ -57,9 +58,7 @@ def test_a_resident_pageable_dpc_runs_and_the_mistake_goes_unnoticed():
 def test_a_repurposed_pageable_routine_is_read_from_its_image_down_the_disk_stack():
     system, driver, process = machine()
     handle = system.files.open_file(process, "\\Device\\PagedCode")
-    system.mm.trim_working_set(None)
-    system.mm.apply_pressure(None)
-    system.mm.apply_pressure(0)
+    page_out(system)
     assert form(code_pte(system, driver, "IRP_MJ_READ")) == "image"
     system.files.file_io(process, handle, "IRP_MJ_READ", "NtReadFile")
     reads = [irp for irp in system.io.irps_in_progress() if irp.flags]

@@ -5,6 +5,7 @@ does to the pages nobody touched lately."""
 from __future__ import annotations
 
 import pytest
+from sessions import page_out
 
 from kmshell.drivers import load_spec, new_system
 from kmshell.nt.constants import NtStatus
@@ -158,9 +159,7 @@ def test_a_hard_fault_on_a_machine_without_a_file_system_reads_the_page_at_once(
     process = system.ps.create_process("notepad.exe")
     vad = system.mm.virtual_alloc(process, 0x1000)
     system.mm.touch(process, vad.start, 9)
-    system.mm.trim_working_set(process)
-    system.mm.apply_pressure(None)
-    system.mm.apply_pressure(0)
+    page_out(system, process)
     assert form(pte_of(process, vad.start)) == "paged out"
     assert system.mm.touch(process, vad.start) == 9
     assert system.mm.faults["hard"] == 1 and violations(system) == []
@@ -168,9 +167,7 @@ def test_a_hard_fault_on_a_machine_without_a_file_system_reads_the_page_at_once(
 
 def test_a_process_that_ends_while_its_page_is_read_in_frees_the_frame_when_the_read_ends():
     system, process, [page] = machine_with_pages(7)
-    system.mm.trim_working_set(process)
-    system.mm.apply_pressure(None)
-    system.mm.apply_pressure(0)
+    page_out(system, process)
     system.mm.touch(process, page)
     frame = frame_of(pte_of(process, page))
     system.ps.terminate_process(process, 0)
@@ -182,9 +179,7 @@ def test_a_process_that_ends_while_its_page_is_read_in_frees_the_frame_when_the_
 
 def test_a_failed_paging_read_is_an_in_page_error_that_ends_the_process():
     system, process, [page] = machine_with_pages(7)
-    system.mm.trim_working_set(process)
-    system.mm.apply_pressure(None)
-    system.mm.apply_pressure(0)
+    page_out(system, process)
     system.mm.touch(process, page)
     srb = system.io.irps_in_progress()[-1]
     system.io.complete_pending(srb, 0xC000009C)  # STATUS_DEVICE_DATA_ERROR
@@ -201,9 +196,7 @@ def test_a_thread_step_that_hard_faults_waits_then_runs_the_touch_again_and_goes
     assert vad.start == 0xA03000
     system.mm.touch(process, vad.start, 5)
     system.ke.step(2)  # the thread waits for Go
-    system.mm.trim_working_set(process)
-    system.mm.apply_pressure(None)
-    system.mm.apply_pressure(0)
+    page_out(system, process)
     system.ke.set_event(system.ke.sync_object("Go"))
     system.ke.step(1)
     thread = process.threads[0]
@@ -229,9 +222,7 @@ def test_paged_pool_whose_page_is_on_disk_is_read_back_when_the_pool_writes_a_he
     system = new_system(minimal=True)  # no disk: the paging read is done at once
     driver = system.io.load_driver(load_spec("scribbler"))
     page = next(b for b in system.mm.pool if b.paged)
-    system.mm.trim_working_set(None)
-    system.mm.apply_pressure(None)
-    system.mm.apply_pressure(0)
+    page_out(system)
     assert form(system.mm.system_tables.ptes[vpn(page.address)]) == "paged out"
     hard = system.mm.faults["hard"]
     system.mm.allocate_pool(driver, True, 16, "Late", "IRP_MJ_READ")
