@@ -485,13 +485,18 @@ class FileIo:
         thread.io_wait = None
         self.ke.end_executive_wait(thread, previous)
 
-    def can_page(self) -> bool:
-        """Whether paging I/O has somewhere to go: a disk on C: and a file system to mount it."""
+    def _paging_volume(self) -> Vpb | None:
+        """The VPB of the volume on C:, where paging I/O goes; None on a machine with no disk
+        there or no file system to mount it."""
         try:
             device, _ = self._open_device("\\GLOBAL??\\C:")
         except NtError:  # C: names no device: this machine has no disk
-            return False
-        return device.vpb is not None and bool(self.file_systems)
+            return None
+        return device.vpb if self.file_systems else None
+
+    def can_page(self) -> bool:
+        """Whether paging I/O has somewhere to go."""
+        return self._paging_volume() is not None
 
     def page_read(self, thread: Thread | None, path: str, offset: int,
                   done: Callable[[int], Callable[[], object] | None]) -> int | None:
@@ -504,10 +509,9 @@ class FileIo:
         with no APC: IofCompleteRequest finishes it at once (irp.c). Returns the IRP's
         number, or None on a machine with no file system on C: (nothing to send it to: the
         caller reads the page at once)."""
-        if not self.can_page():
+        vpb = self._paging_volume()
+        if vpb is None:
             return None
-        vpb = self._open_device("\\GLOBAL??\\C:")[0].vpb
-        assert vpb is not None  # can_page found one
         if not vpb.mounted:  # Windows opens the paging file at boot (smss.exe, NtCreatePagingFile)
             self.mount_volume(vpb)
         volume = vpb.device
