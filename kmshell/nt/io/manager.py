@@ -101,13 +101,13 @@ CSQ_CANCEL = "IoCsqCancel"  # the cancel routine a cancel-safe queue sets: the q
 # `irp send`'s client: a work item (and its routine) that a System worker thread runs
 TEST_CLIENT_ROUTINE, TEST_CLIENT_WORK_ITEM = 0xFFFFF805_1A6F1000, 0xFFFFC50F_0A0F0000
 FINISHED_KEEP = 10_000  # completed IRPs whose final status `irp N status` can still answer
-# IoCallDriver calls running inside one another (dispatch → lower dispatch, completion routine →
-# IoCallDriver, ...): each takes kernel stack, which is small (24 KB on x64). Past this many the
-# model stops the request; Python's own recursion limit would otherwise end it in a traceback.
+# Guards for the interpreter, not rules of the model: a kernel stack overflows (0x7F, see
+# push_stack) long before a chain of driver routines on a 24 KB stack is this deep; only a
+# callout's 72 KB segment lets one get here, and Python's own recursion limit would otherwise
+# end it in a traceback. IoCallDriver calls inside one another (dispatch → lower dispatch,
+# completion routine → IoCallDriver, ...), and driver routines of any kind (a completion
+# routine that starts the next packet from inside the last one, whose IoCallDriver returned).
 MAX_NESTED_CALLS = 64
-# Driver routines of any kind running inside one another (dispatch, completion, StartIo, ...):
-# IoCallDriver's limit does not see a chain in which each call returns (the IRP queued) but a
-# completion routine starts the next packet from inside the last one.
 MAX_NESTED_ROUTINES = 2 * MAX_NESTED_CALLS
 # Kernel stack use, in bytes: the model's estimates of x64 frames (none is documented; a real
 # one depends on the compiler): a driver routine's frame (return address, saved nonvolatile
